@@ -1,0 +1,1 @@
+//! The `engine` crate of waggle (see the workspace README).

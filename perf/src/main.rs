@@ -1,0 +1,49 @@
+//! `waggle-perf`: the benchmarks that produce waggle's published figures.
+//!
+//! Every subcommand measures a baseline in the same run (raw `fdatasync`, raw
+//! UDP round trip, ...) and reports its figures as ratios against it, so that
+//! numbers from different machines can be compared.
+
+use clap::{Parser, Subcommand};
+
+mod engine_bench;
+mod raft_bench;
+mod relay;
+mod storage_bench;
+mod transport_bench;
+
+/// Command line of `waggle-perf`.
+#[derive(Parser)]
+#[command(
+    name = "waggle-perf",
+    version,
+    about = "Latency and throughput benchmarks for waggle"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Durable appends to the log against raw fdatasync and O_DIRECT baselines.
+    Storage(storage_bench::Args),
+    /// Committed entries per second of the Raft core alone, in memory.
+    Raft(raft_bench::Args),
+    /// QUIC+TLS round trips and bulk frames against a raw UDP echo.
+    Transport(transport_bench::Args),
+    /// A UDP relay that adds delay, jitter and loss (WAN emulation).
+    Relay(relay::Args),
+    /// one_task instances per second of the engine alone, with no I/O.
+    Engine(engine_bench::Args),
+}
+
+fn main() -> anyhow::Result<()> {
+    match Cli::parse().command {
+        Command::Storage(args) => storage_bench::run(args),
+        Command::Raft(args) => raft_bench::run(args),
+        Command::Transport(args) => transport_bench::run(args),
+        Command::Relay(args) => relay::run(args),
+        Command::Engine(args) => engine_bench::run(args),
+    }
+}

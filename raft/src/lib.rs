@@ -1,0 +1,1 @@
+//! The `raft` crate of waggle (see the workspace README).

@@ -1,0 +1,29 @@
+# Shared set-up steps for the scripts in scripts/. Source it; do not run it.
+# Every step is idempotent and cheap when there is nothing to do.
+
+step() { printf '\n==> %s\n' "$*"; }
+
+# Runs apt-get update once per machine boot, then installs the named packages
+# that are missing.
+apt_install() {
+    local missing=()
+    for p in "$@"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    local sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    step "apt-get install ${missing[*]}"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+}
+
+# What building and testing the Rust workspace needs.
+setup_build_deps() {
+    command -v cargo >/dev/null || { echo "cargo is required (https://rustup.rs)" >&2; exit 1; }
+    apt_install protobuf-compiler pkg-config
+    rustup component list --installed 2>/dev/null | grep -q rustfmt || rustup component add rustfmt clippy
+    # glommio registers its I/O memory with the kernel; tests that start
+    # executors need more locked memory than the default.
+    ulimit -l unlimited 2>/dev/null || ulimit -l "$(ulimit -H -l)" 2>/dev/null || true
+}

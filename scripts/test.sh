@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Runs the whole test suite on a fresh Debian machine: installs what it needs
+# (Debian packages, the Python venv, crates via cargo), then checks formatting,
+# lints and every test. This is the README's test command; .ci/run calls it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/lib/setup.sh
+setup_build_deps
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy"
+cargo clippy --workspace --all-targets -- -D warnings
+
+step "cargo test"
+cargo test --workspace

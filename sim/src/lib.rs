@@ -1,0 +1,1 @@
+//! The `sim` crate of waggle (see the workspace README).

@@ -1,0 +1,1 @@
+//! The `storage` crate of waggle (see the workspace README).

@@ -1,0 +1,1 @@
+//! The `transport` crate of waggle (see the workspace README).
