@@ -1,0 +1,151 @@
+# shellcheck shell=bash
+# A booted Debian bookworm in systemd-nspawn, for the install test. Source it;
+# do not run it.
+#
+# Layout under $PKG_CACHE (git-ignored, default <repo>/.cache/packaging):
+#   bookworm-rootfs/        debootstrap --variant=minbase + systemd, dbus, man-db;
+#                           built once, never written to afterwards
+#   bookworm-rootfs.stamp   the debootstrap arguments it was built with
+#   run.XXXXXX/             one per boot: overlayfs upper/work dirs, the merged
+#                           root the container boots from, the nspawn log
+#
+# Each boot mounts an overlayfs over the cached root, so every run starts from
+# the same clean system and the cache stays valid. The container gets its own
+# network namespace (--private-network: only loopback), so the broker's ports
+# never meet the host's.
+#
+# Running commands inside: with --register=no there is no machined, so
+# `systemctl --machine` and `machinectl shell` cannot reach the container.
+# Instead container_exec enters every namespace of the container's PID 1 with
+# nsenter(1): the mount namespace gives it the container's files and
+# /run/systemd/private socket, so systemctl, journalctl and apt inside talk to
+# the container's systemd. Processes started this way stay in the host's
+# cgroup, which does not matter for short commands.
+#
+# Stopping: SIGTERM to the systemd-nspawn process this script started makes it
+# ask the container's systemd for an orderly poweroff; if that has not ended
+# within CONTAINER_STOP_TIMEOUT_S, the container's PID 1 (a child of that
+# nspawn) and nspawn itself get SIGKILL. Nothing else on the host is touched.
+
+CONTAINER_SUITE=bookworm
+CONTAINER_INCLUDES=systemd,systemd-sysv,dbus,man-db
+CONTAINER_BOOT_TIMEOUT_S=120
+CONTAINER_STOP_TIMEOUT_S=30
+
+container_nspawn_pid=""
+container_init_pid=""
+container_run_dir=""
+container_root=""
+
+# The Debian mirror apt on this host is configured with (deb822 or one-line
+# sources), or $WAGGLE_DEBIAN_MIRROR.
+container_mirror() {
+    if [ -n "${WAGGLE_DEBIAN_MIRROR:-}" ]; then
+        echo "$WAGGLE_DEBIAN_MIRROR"
+        return
+    fi
+    local m
+    m=$(cat /etc/apt/sources.list.d/*.sources 2>/dev/null |
+        awk '/^URIs:/ { for (i = 2; i <= NF; i++) if ($i ~ /\/debian\/?$/) { print $i; exit } }')
+    [ -n "$m" ] || m=$(awk '$1 == "deb" { for (i = 2; i <= NF; i++) if ($i ~ /^https?:.*\/debian\/?$/) { print $i; exit } }' \
+        /etc/apt/sources.list 2>/dev/null)
+    echo "${m:-http://deb.debian.org/debian}"
+}
+
+# Makes sure $PKG_CACHE/bookworm-rootfs exists and matches the wanted
+# debootstrap arguments; builds it (about 1.5 minutes) when it does not.
+container_rootfs() {
+    local rootfs=$PKG_CACHE/$CONTAINER_SUITE-rootfs
+    local want="$CONTAINER_SUITE --variant=minbase --include=$CONTAINER_INCLUDES"
+    mkdir -p "$PKG_CACHE"
+    if [ -d "$rootfs" ] && [ "$(cat "$rootfs.stamp" 2>/dev/null)" = "$want" ]; then
+        return 0
+    fi
+    local mirror tmp
+    mirror=$(container_mirror)
+    step "debootstrap $want ($mirror) into $rootfs"
+    tmp=$(mktemp -d "$PKG_CACHE/rootfs-build.XXXXXX")
+    if ! debootstrap --variant=minbase --include="$CONTAINER_INCLUDES" "$CONTAINER_SUITE" "$tmp" "$mirror" \
+        >"$tmp.log" 2>&1; then
+        tail -n 20 "$tmp.log" >&2
+        rm -rf "$tmp" "$tmp.log"
+        die "debootstrap failed"
+    fi
+    rm -f "$tmp.log"
+    # The container has no network (--private-network): apt inside must not try.
+    rm -f "$tmp"/etc/apt/sources.list "$tmp"/etc/apt/sources.list.d/*
+    rm -rf "$rootfs" "$rootfs.stamp"
+    mv "$tmp" "$rootfs"
+    echo "$want" >"$rootfs.stamp"
+}
+
+# Mounts a fresh overlay over the cached root and returns its path in
+# $container_root. $1: a name for the run directory.
+container_overlay() {
+    container_run_dir=$(mktemp -d "$PKG_CACHE/run.$1.XXXXXX")
+    mkdir -p "$container_run_dir"/{upper,work,root}
+    mount -t overlay overlay \
+        -o "lowerdir=$PKG_CACHE/$CONTAINER_SUITE-rootfs,upperdir=$container_run_dir/upper,workdir=$container_run_dir/work" \
+        "$container_run_dir/root"
+    container_root=$container_run_dir/root
+}
+
+# Boots the overlay root; extra arguments go to systemd-nspawn (e.g.
+# --bind-ro=HOST:CONTAINER). Returns once the container's systemd reports the
+# system running (or degraded).
+container_boot() {
+    systemd-nspawn --register=no --keep-unit -b --private-network --console=passive \
+        -D "$container_root" -M "waggle-test-$$" "$@" >"$container_run_dir/nspawn.log" 2>&1 &
+    container_nspawn_pid=$!
+    local i
+    for ((i = 0; i < CONTAINER_BOOT_TIMEOUT_S * 10; i++)); do
+        container_init_pid=$(ps -o pid= --ppid "$container_nspawn_pid" | head -n 1 | tr -d ' ')
+        [ -n "$container_init_pid" ] && [ "$(cat "/proc/$container_init_pid/comm" 2>/dev/null)" = systemd ] && break
+        kill -0 "$container_nspawn_pid" 2>/dev/null || { cat "$container_run_dir/nspawn.log" >&2; die "systemd-nspawn exited"; }
+        container_init_pid=""
+        sleep 0.1
+    done
+    [ -n "$container_init_pid" ] || die "the container's systemd did not start"
+    local state
+    state=$(timeout "$CONTAINER_BOOT_TIMEOUT_S" nsenter -t "$container_init_pid" -a -- \
+        systemctl is-system-running --wait 2>/dev/null) || true
+    case "$state" in
+    running | degraded) ;;
+    *) cat "$container_run_dir/nspawn.log" >&2; die "the container did not finish booting (state: ${state:-none})" ;;
+    esac
+}
+
+# Runs a command inside the booted container, as root, with a clean
+# environment.
+container_exec() {
+    nsenter -t "$container_init_pid" -a -- env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root \
+        LANG=C.UTF-8 TERM=dumb DEBIAN_FRONTEND=noninteractive "$@"
+}
+
+# Stops the container (if this script booted one) and removes the overlay and
+# the run directory. Safe to call more than once and from an EXIT trap.
+container_cleanup() {
+    if [ -n "$container_nspawn_pid" ] && kill -0 "$container_nspawn_pid" 2>/dev/null; then
+        kill -TERM "$container_nspawn_pid" 2>/dev/null || true
+        local i
+        for ((i = 0; i < CONTAINER_STOP_TIMEOUT_S * 10; i++)); do
+            kill -0 "$container_nspawn_pid" 2>/dev/null || break
+            sleep 0.1
+        done
+        if kill -0 "$container_nspawn_pid" 2>/dev/null; then
+            echo "container did not power off in ${CONTAINER_STOP_TIMEOUT_S}s: killing it" >&2
+            if [ -n "$container_init_pid" ]; then kill -KILL "$container_init_pid" 2>/dev/null || true; fi
+            kill -KILL "$container_nspawn_pid" 2>/dev/null || true
+        fi
+        wait "$container_nspawn_pid" 2>/dev/null || true
+    fi
+    container_nspawn_pid=""
+    container_init_pid=""
+    if [ -n "$container_run_dir" ]; then
+        if mountpoint -q "$container_run_dir/root"; then
+            umount "$container_run_dir/root" 2>/dev/null || umount -l "$container_run_dir/root" || true
+        fi
+        rm -rf "$container_run_dir"
+        container_run_dir=""
+    fi
+}

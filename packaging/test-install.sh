@@ -1,0 +1,299 @@
+#!/usr/bin/env bash
+# shellcheck source-path=SCRIPTDIR
+# The package test: builds the .deb and .rpm (packaging/build.sh), checks them
+# statically, installs the rpm into a chroot, then installs the deb into a
+# booted Debian bookworm (systemd-nspawn) and walks through what an operator
+# does: install, deploy, run, restart, upgrade, stop, remove, purge.
+#
+# Usage: packaging/test-install.sh [--no-cargo]
+#   --no-cargo  package the binaries already in $CARGO_TARGET_DIR/release
+# Environment: CARGO_TARGET_DIR (default <repo>/target); PKG_CACHE (default
+#   <repo>/.cache/packaging, git-ignored: the debootstrapped root lives there);
+#   WAGGLE_DEBIAN_MIRROR (default: the Debian mirror of the host's apt sources).
+# Needs root (debootstrap, mount, systemd-nspawn). Touches no host service: the
+# only processes it starts are the systemd-nspawn it stops again, by PID, on
+# any exit.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(dirname "$here")
+# shellcheck source=lib/host.sh
+source "$here/lib/host.sh"
+# shellcheck source=lib/container.sh
+source "$here/lib/container.sh"
+
+# Longest wait for the broker to come back after a restart or an upgrade.
+MAX_ACTIVE_WAIT_S=120
+# Log lines of the broker that the test looks for (node/src/notify.rs and
+# node/src/broker.rs).
+READY_LOG='ready: '
+SHUTDOWN_LOG='SIGTERM: shutting down'
+
+build_args=()
+while [ $# -gt 0 ]; do
+    case "$1" in
+    --no-cargo) build_args+=(--no-cargo); shift ;;
+    *) die "unknown argument $1 (see the header of $0)" ;;
+    esac
+done
+[ "$(id -u)" -eq 0 ] || die "run as root: debootstrap, mount and systemd-nspawn need it"
+
+target=${CARGO_TARGET_DIR:-$repo/target}
+case "$target" in /*) ;; *) target=$repo/$target ;; esac
+export CARGO_TARGET_DIR=$target
+PKG_CACHE=${PKG_CACHE:-$repo/.cache/packaging}
+out=$target/packages
+started_s=$SECONDS
+trap 'container_cleanup' EXIT
+trap 'exit 130' INT TERM
+
+pass() { printf '  ok   %s\n' "$*"; }
+fail() {
+    printf '  FAIL %s\n' "$*" >&2
+    exit 1
+}
+# expect DESCRIPTION COMMAND...: the command must succeed.
+expect() {
+    local what=$1
+    shift
+    if "$@"; then pass "$what"; else fail "$what"; fi
+}
+phase() { step "$* (at ${SECONDS}s)"; }
+
+pkg_apt_install debootstrap systemd-container lintian rpm rpmlint python3 dpkg-dev help2man binutils
+
+# --- build ----------------------------------------------------------------------
+phase "build packages"
+rm -rf "$out"
+"$here/build.sh" "${build_args[@]}" --out "$out"
+version=$(sed -n '1s/^waggle (\([^)]*\)).*/\1/p' "$here/debian/changelog")
+upstream=${version%-*}
+deb=$out/waggle_${version}_amd64.deb
+rpm_file=$out/waggle-${version}.x86_64.rpm
+{ [ -f "$deb" ] && [ -f "$rpm_file" ]; } || fail "build.sh did not produce $deb and $rpm_file"
+# The "previous release" for the upgrade test: the same binaries under a lower
+# version, so the upgrade path (prerm/postinst of two versions, conffile
+# handling) is exercised without building an old tree.
+previous=${upstream}~prev-1
+"$here/build.sh" --no-cargo --deb-only --version "$previous" --out "$out/previous" >/dev/null
+prev_deb=$out/previous/waggle_${previous}_amd64.deb
+dpkg --compare-versions "$previous" lt "$version" || fail "$previous does not sort before $version"
+
+# --- static checks ------------------------------------------------------------
+phase "static checks"
+lintian_log=$out/lintian.log
+if lintian --fail-on error,warning --display-info --show-overrides "$deb" >"$lintian_log" 2>&1; then
+    pass "lintian: no errors or warnings (overrides: $(grep -c '^O:' "$lintian_log" || true))"
+else
+    cat "$lintian_log" >&2
+    fail "lintian"
+fi
+rpmlint_log=$out/rpmlint.log
+rpmlint "$rpm_file" >"$rpmlint_log" 2>&1 || true
+grep -E '^[0-9]+ packages and [0-9]+ specfiles checked' "$rpmlint_log" >/dev/null || {
+    cat "$rpmlint_log" >&2
+    fail "rpmlint did not run"
+}
+if grep -E ' [1-9][0-9]* errors?,' "$rpmlint_log" >/dev/null || grep -E '^[^ ]+: E: ' "$rpmlint_log" >/dev/null; then
+    cat "$rpmlint_log" >&2
+    fail "rpmlint reports errors"
+fi
+pass "rpmlint: $(tail -n 1 "$rpmlint_log")"
+
+for f in /usr/bin/waggle /usr/bin/waggle-perf /etc/waggle/waggle.toml /lib/systemd/system/waggle.service \
+    /lib/systemd/system/waggle@.service /usr/lib/sysusers.d/waggle.conf /usr/lib/tmpfiles.d/waggle.conf \
+    /usr/share/man/man1/waggle.1.gz /usr/share/man/man1/waggle-perf.1.gz \
+    /usr/share/bash-completion/completions/waggle /usr/share/doc/waggle/copyright \
+    /usr/share/doc/waggle/changelog.Debian.gz; do
+    dpkg-deb -c "$deb" | awk '{ print $6 }' | sed 's|^\.||' | grep -qx "$f" || fail "deb lacks $f"
+done
+pass "deb holds binaries, conffile, units, sysusers/tmpfiles, man pages, completion, copyright, changelog"
+dpkg-deb -f "$deb" Depends | grep -q 'libc6' || fail "deb Depends lacks the C library"
+dpkg-deb --ctrl-tarfile "$deb" | tar -xO ./conffiles | grep -qx /etc/waggle/waggle.toml ||
+    fail "/etc/waggle/waggle.toml is not a conffile"
+pass "deb depends on libc6 and marks /etc/waggle/waggle.toml as a conffile"
+
+rpm_list=$(rpm -qlp "$rpm_file" 2>/dev/null)
+for f in /usr/bin/waggle /usr/bin/waggle-perf /etc/waggle/waggle.toml /usr/lib/systemd/system/waggle.service \
+    /usr/lib/systemd/system/waggle@.service /usr/lib/sysusers.d/waggle.conf /usr/lib/tmpfiles.d/waggle.conf \
+    /usr/share/man/man1/waggle.1.gz /usr/share/bash-completion/completions/waggle /var/lib/waggle \
+    /usr/share/licenses/waggle/LICENSE /usr/share/doc/waggle/README.md; do
+    grep -qx "$f" <<<"$rpm_list" || fail "rpm lacks $f"
+done
+rpm -qp --qf '[%{FILEFLAGS:fflags} %{FILENAMES}\n]' "$rpm_file" 2>/dev/null | grep -qx 'cn /etc/waggle/waggle.toml' ||
+    fail "rpm: /etc/waggle/waggle.toml is not %config(noreplace)"
+rpm -qp --qf '[%{FILEUSERNAME}:%{FILEGROUPNAME} %{FILEMODES:perms} %{FILENAMES}\n]' "$rpm_file" 2>/dev/null |
+    grep -qx 'waggle:waggle drwxr-x--- /var/lib/waggle' || fail "rpm: /var/lib/waggle is not waggle:waggle 0750"
+pass "rpm file list: binaries, %config(noreplace) conffile, units, sysusers/tmpfiles, docs, data dir"
+scripts=$(rpm -qp --scripts "$rpm_file" 2>/dev/null)
+for want in 'preinstall scriptlet' 'systemd-sysusers --replace=/usr/lib/sysusers.d/waggle.conf' \
+    'postinstall scriptlet' 'systemd-tmpfiles --create' 'systemctl --no-reload preset waggle.service' \
+    'preuninstall scriptlet' 'disable --now waggle.service' 'postuninstall scriptlet' 'try-restart waggle.service'; do
+    grep -qF -- "$want" <<<"$scripts" || fail "rpm scriptlets lack: $want"
+done
+pass "rpm scriptlets: user in %pre, tmpfiles and preset in %post, stop on erase, try-restart on upgrade"
+rpm -qp --changelog "$rpm_file" 2>/dev/null | grep -q -- "- $version" || fail "rpm %changelog lacks $version"
+pass "rpm %changelog carries $version"
+
+# --- rpm into a chroot ----------------------------------------------------------
+phase "rpm --root install into a chroot"
+container_rootfs
+container_overlay rpm
+chroot_root=$container_root
+rpm --root "$chroot_root" --initdb
+# --nodeps: the chroot is Debian, its packages are not in the rpm database.
+rpm --root "$chroot_root" -i --nodeps "$rpm_file"
+expect "rpm -q in the chroot reports $version" \
+    test "$(rpm --root "$chroot_root" -q --qf '%{VERSION}-%{RELEASE}' waggle)" = "$version"
+for f in /usr/bin/waggle /usr/bin/waggle-perf /etc/waggle/waggle.toml /usr/lib/systemd/system/waggle.service; do
+    [ -f "$chroot_root$f" ] || fail "rpm install: $f missing"
+done
+pass "rpm install: binaries, conffile and units in place"
+expect "rpm %pre created user waggle" chroot "$chroot_root" getent passwd waggle
+expect "rpm %pre created group waggle" chroot "$chroot_root" getent group waggle
+expect "rpm: /var/lib/waggle owned by waggle:waggle" \
+    test "$(chroot "$chroot_root" stat -c '%U:%G %a' /var/lib/waggle)" = "waggle:waggle 750"
+expect "rpm install: the binary runs in the chroot" chroot "$chroot_root" /usr/bin/waggle --version
+echo '# local change' >>"$chroot_root/etc/waggle/waggle.toml"
+rpm --root "$chroot_root" -e waggle
+expect "rpm -e removes the binaries" test ! -e "$chroot_root/usr/bin/waggle"
+expect "rpm -e keeps a changed conffile as .rpmsave" test -f "$chroot_root/etc/waggle/waggle.toml.rpmsave"
+container_cleanup
+
+# --- deb in a booted systemd -----------------------------------------------------
+phase "boot Debian $CONTAINER_SUITE in systemd-nspawn"
+pkgs_in=/run/waggle-packages
+container_overlay deb
+container_boot --bind-ro="$out:$pkgs_in"
+pass "container booted: $(container_exec systemctl is-system-running)"
+
+in() { container_exec "$@"; }
+unit_prop() { in systemctl show -P "$2" "$1"; }
+# The broker answers /ready with 200 (bash /dev/tcp: the container has no curl).
+ready_code() {
+    in bash -c 'exec 3<>/dev/tcp/127.0.0.1/9600 && printf "GET /ready HTTP/1.0\r\nHost: localhost\r\n\r\n" >&3 &&
+        head -n 1 <&3 | cut -d" " -f2' 2>/dev/null || echo none
+}
+wait_active() {
+    local i
+    for ((i = 0; i < MAX_ACTIVE_WAIT_S * 10; i++)); do
+        [ "$(unit_prop waggle.service ActiveState)" = active ] && return 0
+        [ "$(unit_prop waggle.service ActiveState)" = failed ] && break
+        sleep 0.1
+    done
+    in journalctl -u waggle.service --no-pager -n 50 >&2 || true
+    fail "waggle.service did not become active"
+}
+# The partitions as `waggle status` reports them: "<id> <role> <health>" lines.
+partitions() {
+    in waggle status | python3 -c '
+import json, sys
+status = json.load(sys.stdin)
+for broker in status.get("brokers", []):
+    for p in broker.get("partitions", []):
+        print(p.get("partitionId"), p.get("role"), p.get("health"))
+'
+}
+expect_healthy() {
+    local parts
+    parts=$(partitions) || fail "waggle status failed"
+    grep -qE '^1 (LEADER|leader) (HEALTHY|healthy)$' <<<"$parts" || {
+        printf '%s\n' "$parts" >&2
+        fail "waggle status does not show partition 1 healthy with a leader"
+    }
+    pass "waggle status: partition 1 leader, healthy"
+}
+run_instance() {
+    in waggle create-instance install-check --with-result >"$PKG_CACHE/instance.json" 2>&1 || {
+        cat "$PKG_CACHE/instance.json" >&2
+        return 1
+    }
+    grep -q '"processInstanceKey"' "$PKG_CACHE/instance.json"
+}
+
+phase "install the previous package ($previous)"
+in apt-get install -y -q "$pkgs_in/previous/$(basename "$prev_deb")" >"$out/apt-install.log" 2>&1 ||
+    { cat "$out/apt-install.log" >&2; fail "apt install of $previous"; }
+pass "apt install ./$(basename "$prev_deb")"
+# postinst starts the unit with `systemctl start`, which for Type=notify
+# returns only after READY=1: right after apt the broker must already be ready.
+expect "waggle.service is active right after install" test "$(unit_prop waggle.service ActiveState)" = active
+expect "waggle.service is enabled" test "$(in systemctl is-enabled waggle.service)" = enabled
+expect "unit is Type=notify with NotifyAccess=main" \
+    test "$(unit_prop waggle.service Type)/$(unit_prop waggle.service NotifyAccess)" = notify/main
+expect "/ready answers 200 as soon as the unit is active" test "$(ready_code)" = 200
+expect "the broker logged readiness (READY=1)" in bash -c "journalctl -u waggle.service -o cat | grep -qF '$READY_LOG'"
+status_text=$(unit_prop waggle.service StatusText)
+expect "STATUS= reaches systemd: '$status_text'" test -n "$status_text"
+expect "runs as user waggle" test "$(in ps -o user= -p "$(unit_prop waggle.service MainPID)")" = waggle
+expect "user and group waggle exist" in getent passwd waggle
+expect "/var/lib/waggle is waggle:waggle" test "$(in stat -c '%U:%G' /var/lib/waggle)" = waggle:waggle
+expect "systemd-analyze verify prints nothing" \
+    test -z "$(in systemd-analyze verify waggle.service waggle@lab.service 2>&1)"
+expect_healthy
+
+phase "deploy and run an instance"
+cp "$here/test/install-check.bpmn" "$container_root/root/install-check.bpmn"
+in waggle deploy /root/install-check.bpmn >"$out/deploy.json" 2>&1 || { cat "$out/deploy.json" >&2; fail "waggle deploy"; }
+grep -q 'install-check' "$out/deploy.json" || fail "deploy result does not name the process: $(cat "$out/deploy.json")"
+pass "deployed install-check"
+expect "instance of install-check completed" run_instance
+data_files=$(in find /var/lib/waggle -type f | wc -l)
+expect "the broker wrote its data under /var/lib/waggle ($data_files files)" test "$data_files" -gt 0
+
+phase "systemctl restart keeps the data"
+pid_before=$(unit_prop waggle.service MainPID)
+in systemctl restart waggle.service
+wait_active
+expect "restart gave a new broker process" test "$(unit_prop waggle.service MainPID)" != "$pid_before"
+expect_healthy
+expect "after restart the deployment is still there (instance without redeploy)" run_instance
+
+phase "upgrade $previous -> $version keeps data and config"
+# A local change to the conffile: every key uncommented (which also proves
+# each listed key and default is accepted by the broker).
+in sed -i -E 's/^# ([a-z_]+ = )/\1/; /^directory = "data"$/d' /etc/waggle/waggle.toml
+in sh -c 'echo "# local change" >> /etc/waggle/waggle.toml'
+conf_sum=$(in md5sum /etc/waggle/waggle.toml)
+in systemctl restart waggle.service
+wait_active
+pass "the broker accepts every key of the conffile uncommented"
+invocation_before=$(unit_prop waggle.service InvocationID)
+in apt-get install -y -q -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold \
+    "$pkgs_in/$(basename "$deb")" >"$out/apt-upgrade.log" 2>&1 ||
+    { cat "$out/apt-upgrade.log" >&2; fail "apt upgrade to $version"; }
+expect "dpkg reports $version installed" \
+    test "$(in dpkg-query -W -f='${Version}' waggle)" = "$version"
+expect "the upgrade restarted the service" test "$(unit_prop waggle.service InvocationID)" != "$invocation_before"
+wait_active
+expect "the locally changed conffile is kept" test "$(in md5sum /etc/waggle/waggle.toml)" = "$conf_sum"
+expect_healthy
+expect "after upgrade the deployment is still there" run_instance
+
+phase "systemctl stop is graceful"
+main_pid=$(unit_prop waggle.service MainPID)
+in systemctl stop waggle.service
+expect "unit inactive after stop" test "$(unit_prop waggle.service ActiveState)" = inactive
+expect "stop result is success" test "$(unit_prop waggle.service Result)" = success
+expect "the broker exited with status 0" test "$(unit_prop waggle.service ExecMainStatus)" = 0
+expect "the journal shows the graceful shutdown of PID $main_pid" \
+    in bash -c "journalctl -u waggle.service _PID=$main_pid -o cat | grep -qF '$SHUTDOWN_LOG'"
+expect "systemd did not have to kill the broker" \
+    in bash -c "! journalctl -u waggle.service -o cat | grep -qE 'State .stop-sigterm. timed out|Killing process $main_pid'"
+
+phase "remove keeps data and config; purge deletes them"
+in systemctl start waggle.service
+wait_active
+in apt-get remove -y -q waggle >"$out/apt-remove.log" 2>&1 || { cat "$out/apt-remove.log" >&2; fail "apt remove"; }
+expect "remove stopped the broker" test "$(unit_prop waggle.service ActiveState)" != active
+expect "remove deleted the binary" test ! -e "$container_root/usr/bin/waggle"
+expect "remove kept /etc/waggle/waggle.toml" test -f "$container_root/etc/waggle/waggle.toml"
+expect "remove kept the data" test "$(in find /var/lib/waggle -type f | wc -l)" -gt 0
+in apt-get purge -y -q waggle >"$out/apt-purge.log" 2>&1 || { cat "$out/apt-purge.log" >&2; fail "apt purge"; }
+expect "purge deleted /etc/waggle" test ! -e "$container_root/etc/waggle"
+expect "purge deleted /var/lib/waggle" test ! -e "$container_root/var/lib/waggle"
+expect "purge kept the waggle user (Debian policy)" in getent passwd waggle
+expect "dpkg no longer knows waggle" \
+    test -z "$(in dpkg-query -W -f='${Status}' waggle 2>/dev/null | grep -v 'not-installed' || true)"
+
+container_cleanup
+step "install test passed in $((SECONDS - started_s))s"
