@@ -47,6 +47,7 @@ cargo_version=$(workspace_version "$repo")
 version=${version:-$changelog_version}
 case "$version" in *-*) ;; *) die "--version $version needs a revision (e.g. $version-1)" ;; esac
 upstream=${version%-*}
+release_date=$(sed -n 's/^ -- .*>  //p' "$here/debian/changelog" | head -n 1)
 revision=${version##*-}
 
 pkg_apt_install dpkg-dev help2man binutils
@@ -77,8 +78,6 @@ install -m 0644 "$repo/systemd/waggle.tmpfiles" "$common/usr/lib/tmpfiles.d/wagg
 python3 "$here/gen-conffile.py" "$common/usr/bin/waggle" >"$common/etc/waggle/waggle.toml"
 chmod 0644 "$common/etc/waggle/waggle.toml"
 "$here/gen-docs.sh" "$common"
-# Reproducible timestamps inside the man pages' and changelog's gzip headers.
-find "$common" -name '*.gz' -exec touch -d @0 {} +
 
 # --- deb ----------------------------------------------------------------------
 step "dpkg-deb: waggle_${version}_amd64.deb"
@@ -113,6 +112,8 @@ sed -e "s/@VERSION@/$version/" -e "s/@INSTALLED_SIZE@/$installed_size/" -e "s/@S
     xargs -0 md5sum) >"$deb/DEBIAN/md5sums"
 chmod 0644 "$deb/DEBIAN/md5sums" "$deb/DEBIAN/control"
 find "$deb" -type d -exec chmod 0755 {} +
+# Every file dated by the changelog entry: same tree, same package.
+find "$deb" -exec touch -h -d "$release_date" {} +
 dpkg-deb --root-owner-group -Zxz --build "$deb" "$out/waggle_${version}_amd64.deb" >/dev/null
 
 # --- rpm ----------------------------------------------------------------------

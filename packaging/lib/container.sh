@@ -22,10 +22,13 @@
 # the container's systemd. Processes started this way stay in the host's
 # cgroup, which does not matter for short commands.
 #
-# Stopping: SIGTERM to the systemd-nspawn process this script started makes it
-# ask the container's systemd for an orderly poweroff; if that has not ended
-# within CONTAINER_STOP_TIMEOUT_S, the container's PID 1 (a child of that
-# nspawn) and nspawn itself get SIGKILL. Nothing else on the host is touched.
+# Stopping: SIGRTMIN+4 to the container's PID 1 (the child of the
+# systemd-nspawn this script started) asks its systemd for an orderly
+# poweroff, after which nspawn exits; if that has not happened within
+# CONTAINER_STOP_TIMEOUT_S, that PID 1 and the nspawn get SIGKILL (killing a
+# PID namespace's init ends every process in it). SIGTERM to nspawn alone is
+# not enough: early in the boot it can exit and leave the container running.
+# Nothing else on the host is touched.
 
 CONTAINER_SUITE=bookworm
 CONTAINER_INCLUDES=systemd,systemd-sysv,dbus,man-db
@@ -99,16 +102,22 @@ container_boot() {
     container_nspawn_pid=$!
     local i
     for ((i = 0; i < CONTAINER_BOOT_TIMEOUT_S * 10; i++)); do
-        container_init_pid=$(ps -o pid= --ppid "$container_nspawn_pid" | head -n 1 | tr -d ' ')
+        container_init_pid=$(ps -o pid= --ppid "$container_nspawn_pid" | head -n 1 | tr -d ' ') || true
         [ -n "$container_init_pid" ] && [ "$(cat "/proc/$container_init_pid/comm" 2>/dev/null)" = systemd ] && break
         kill -0 "$container_nspawn_pid" 2>/dev/null || { cat "$container_run_dir/nspawn.log" >&2; die "systemd-nspawn exited"; }
         container_init_pid=""
         sleep 0.1
     done
     [ -n "$container_init_pid" ] || die "the container's systemd did not start"
-    local state
-    state=$(timeout "$CONTAINER_BOOT_TIMEOUT_S" nsenter -t "$container_init_pid" -a -- \
-        systemctl is-system-running --wait 2>/dev/null) || true
+    # is-system-running --wait gives up at once while PID 1 has not yet
+    # opened its private socket, so ask until the answer is final.
+    local state=""
+    for ((i = 0; i < CONTAINER_BOOT_TIMEOUT_S * 10; i++)); do
+        state=$(nsenter -t "$container_init_pid" -a -- systemctl is-system-running 2>/dev/null) || true
+        case "$state" in running | degraded | maintenance | stopping) break ;; esac
+        kill -0 "$container_nspawn_pid" 2>/dev/null || break
+        sleep 0.1
+    done
     case "$state" in
     running | degraded) ;;
     *) cat "$container_run_dir/nspawn.log" >&2; die "the container did not finish booting (state: ${state:-none})" ;;
@@ -125,18 +134,28 @@ container_exec() {
 # Stops the container (if this script booted one) and removes the overlay and
 # the run directory. Safe to call more than once and from an EXIT trap.
 container_cleanup() {
-    if [ -n "$container_nspawn_pid" ] && kill -0 "$container_nspawn_pid" 2>/dev/null; then
+    local i
+    if [ -z "$container_init_pid" ] && [ -n "$container_nspawn_pid" ]; then
+        container_init_pid=$(ps -o pid= --ppid "$container_nspawn_pid" | head -n 1 | tr -d ' ') || true
+    fi
+    if [ -n "$container_init_pid" ] && kill -0 "$container_init_pid" 2>/dev/null; then
+        # SIGRTMIN+4 asks systemd for an orderly poweroff; nspawn exits with it.
+        kill -s RTMIN+4 "$container_init_pid" 2>/dev/null || true
+    elif [ -n "$container_nspawn_pid" ]; then
         kill -TERM "$container_nspawn_pid" 2>/dev/null || true
-        local i
+    fi
+    if [ -n "$container_nspawn_pid" ]; then
         for ((i = 0; i < CONTAINER_STOP_TIMEOUT_S * 10; i++)); do
             kill -0 "$container_nspawn_pid" 2>/dev/null || break
             sleep 0.1
         done
-        if kill -0 "$container_nspawn_pid" 2>/dev/null; then
-            echo "container did not power off in ${CONTAINER_STOP_TIMEOUT_S}s: killing it" >&2
-            if [ -n "$container_init_pid" ]; then kill -KILL "$container_init_pid" 2>/dev/null || true; fi
-            kill -KILL "$container_nspawn_pid" 2>/dev/null || true
-        fi
+    fi
+    if [ -n "$container_init_pid" ] && kill -0 "$container_init_pid" 2>/dev/null; then
+        echo "container did not power off in ${CONTAINER_STOP_TIMEOUT_S}s: killing it" >&2
+        kill -KILL "$container_init_pid" 2>/dev/null || true
+    fi
+    if [ -n "$container_nspawn_pid" ]; then
+        kill -KILL "$container_nspawn_pid" 2>/dev/null || true
         wait "$container_nspawn_pid" 2>/dev/null || true
     fi
     container_nspawn_pid=""
