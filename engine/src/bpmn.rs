@@ -1,0 +1,906 @@
+//! BPMN 2.0 XML (with `zeebe:` extension elements) to executable `Process`es,
+//! with the validation Zeebe applies before it accepts a deployment.
+//!
+//! Parsing walks `definitions/process` recursively (sub-processes are scopes),
+//! collects flow nodes and sequence flows per scope, resolves references and
+//! then validates. Every problem is collected (not only the first) and names
+//! the resource, the element id and what would be accepted. Processes with
+//! `isExecutable="false"` are skipped, as Zeebe does.
+
+use crate::expression::Expression;
+use crate::model::{
+    Behavior, Element, JobDefinition, Mapping, Process, ScriptDefinition, SequenceFlow,
+    DEFAULT_JOB_RETRIES, USER_TASK_JOB_TYPE,
+};
+use crate::record::{BpmnElementType, BpmnEventType};
+use roxmltree::Node;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fmt;
+use std::sync::Arc;
+use thiserror::Error;
+
+/// BPMN model namespace.
+pub const BPMN_NS: &str = "http://www.omg.org/spec/BPMN/20100524/MODEL";
+/// Zeebe extension namespace.
+pub const ZEEBE_NS: &str = "http://camunda.org/schema/zeebe/1.0";
+/// Largest BPMN resource accepted.
+pub const MAX_RESOURCE_BYTES: usize = 4 * 1024 * 1024;
+/// Most flow nodes plus sequence flows in one process.
+pub const MAX_ELEMENTS_PER_PROCESS: usize = 10_000;
+
+const SUPPORTED: &str = "supported are: startEvent (none), endEvent (none, terminate), \
+intermediateThrowEvent (none), task, manualTask, serviceTask, sendTask and businessRuleTask \
+(with zeebe:taskDefinition), userTask (job-based), scriptTask (zeebe:script or \
+zeebe:taskDefinition), exclusiveGateway, parallelGateway, inclusiveGateway, subProcess";
+
+/// One problem in a BPMN resource.
+#[derive(Clone, Debug, Error, PartialEq, Eq)]
+#[error("'{resource}': element '{element_id}': {problem}")]
+pub struct ModelError {
+    /// Resource (file) name.
+    pub resource: String,
+    /// Id of the offending element (or of the definitions when none applies).
+    pub element_id: String,
+    /// What is wrong and what is accepted.
+    pub problem: String,
+}
+
+/// All problems found in a resource.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ModelErrors(pub Vec<ModelError>);
+
+impl fmt::Display for ModelErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{e}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ModelErrors {}
+
+struct Errors<'a> {
+    resource: &'a str,
+    list: Vec<ModelError>,
+}
+
+impl Errors<'_> {
+    fn add(&mut self, element_id: &str, problem: impl Into<String>) {
+        self.list.push(ModelError {
+            resource: self.resource.to_string(),
+            element_id: element_id.to_string(),
+            problem: problem.into(),
+        });
+    }
+}
+
+/// Parses and validates a BPMN resource into its executable processes.
+pub fn parse_bpmn(resource: &str, xml: &[u8]) -> Result<Vec<Process>, ModelErrors> {
+    let mut errors = Errors {
+        resource,
+        list: Vec::new(),
+    };
+    let fail = |errors: Errors, id: &str, problem: String| {
+        let mut errors = errors;
+        errors.add(id, problem);
+        Err(ModelErrors(errors.list))
+    };
+    if xml.len() > MAX_RESOURCE_BYTES {
+        return fail(
+            errors,
+            "",
+            format!(
+                "resource of {} bytes exceeds {MAX_RESOURCE_BYTES} bytes",
+                xml.len()
+            ),
+        );
+    }
+    let text = match std::str::from_utf8(xml) {
+        Ok(t) => t,
+        Err(e) => return fail(errors, "", format!("resource is not UTF-8: {e}")),
+    };
+    let options = roxmltree::ParsingOptions {
+        allow_dtd: false,
+        ..Default::default()
+    };
+    let doc = match roxmltree::Document::parse_with_options(text, options) {
+        Ok(d) => d,
+        Err(e) => return fail(errors, "", format!("not well-formed XML: {e}")),
+    };
+    let root = doc.root_element();
+    if !is_bpmn(root, "definitions") {
+        return fail(
+            errors,
+            root.tag_name().name(),
+            "root element must be bpmn:definitions".to_string(),
+        );
+    }
+    let mut processes = Vec::new();
+    let mut seen_any_process = false;
+    for node in root.children().filter(|n| is_bpmn(*n, "process")) {
+        seen_any_process = true;
+        if node.attribute("isExecutable") != Some("true") {
+            continue;
+        }
+        if let Some(p) = build_process(node, &mut errors) {
+            processes.push(p);
+        }
+    }
+    if processes.is_empty() && errors.list.is_empty() {
+        let id = root.attribute("id").unwrap_or("definitions");
+        let problem = if seen_any_process {
+            "no executable process: set isExecutable=\"true\" on a process"
+        } else {
+            "the resource contains no bpmn:process"
+        };
+        errors.add(id, problem);
+    }
+    if errors.list.is_empty() {
+        Ok(processes)
+    } else {
+        Err(ModelErrors(errors.list))
+    }
+}
+
+fn is_bpmn(node: Node, name: &str) -> bool {
+    node.is_element()
+        && node.tag_name().namespace() == Some(BPMN_NS)
+        && node.tag_name().name() == name
+}
+
+fn is_zeebe(node: Node, name: &str) -> bool {
+    node.is_element()
+        && node.tag_name().namespace() == Some(ZEEBE_NS)
+        && node.tag_name().name() == name
+}
+
+fn child<'a, 'i>(node: Node<'a, 'i>, pred: impl Fn(Node) -> bool) -> Option<Node<'a, 'i>> {
+    node.children().find(|n| pred(*n))
+}
+
+fn extension<'a, 'i>(node: Node<'a, 'i>, name: &str) -> Option<Node<'a, 'i>> {
+    child(node, |n| is_bpmn(n, "extensionElements"))
+        .and_then(|ext| child(ext, |n| is_zeebe(n, name)))
+}
+
+struct RawFlow {
+    id: Arc<str>,
+    source: String,
+    target: String,
+    scope: u32,
+    condition: Option<String>,
+}
+
+struct Builder<'e, 'r> {
+    errors: &'e mut Errors<'r>,
+    elements: Vec<Element>,
+    raw_flows: Vec<RawFlow>,
+    ids: BTreeSet<String>,
+    defaults: Vec<(u32, String)>,
+}
+
+fn build_process(node: Node, errors: &mut Errors) -> Option<Process> {
+    let Some(id) = node.attribute("id") else {
+        errors.add("", "bpmn:process has no id");
+        return None;
+    };
+    let before = errors.list.len();
+    let mut b = Builder {
+        errors,
+        elements: Vec::new(),
+        raw_flows: Vec::new(),
+        ids: BTreeSet::new(),
+        defaults: Vec::new(),
+    };
+    b.ids.insert(id.to_string());
+    b.elements.push(new_element(
+        id,
+        BpmnElementType::Process,
+        Behavior::Container,
+        None,
+    ));
+    b.scope(node, 0);
+    let Builder {
+        errors,
+        mut elements,
+        raw_flows,
+        defaults,
+        ..
+    } = b;
+    if elements.len() + raw_flows.len() > MAX_ELEMENTS_PER_PROCESS {
+        errors.add(
+            id,
+            format!("more than {MAX_ELEMENTS_PER_PROCESS} elements in one process"),
+        );
+        return None;
+    }
+    let element_index: HashMap<Arc<str>, u32> = elements
+        .iter()
+        .enumerate()
+        .map(|(i, e)| (e.id.clone(), i as u32))
+        .collect();
+    let mut flows = Vec::new();
+    let mut flow_index: BTreeMap<String, u32> = BTreeMap::new();
+    for raw in raw_flows {
+        let source = element_index.get(raw.source.as_str()).copied();
+        let target = element_index.get(raw.target.as_str()).copied();
+        let (Some(source), Some(target)) = (source, target) else {
+            errors.add(
+                &raw.id,
+                format!(
+                    "sequence flow refers to unknown or unsupported elements (sourceRef '{}', targetRef '{}')",
+                    raw.source, raw.target
+                ),
+            );
+            continue;
+        };
+        if elements[source as usize].flow_scope != Some(raw.scope)
+            || elements[target as usize].flow_scope != Some(raw.scope)
+        {
+            errors.add(
+                &raw.id,
+                "sequence flow must connect elements of its own scope",
+            );
+            continue;
+        }
+        let condition = match raw.condition {
+            None => None,
+            Some(text) => {
+                let source_el = &elements[source as usize];
+                if !matches!(
+                    source_el.behavior,
+                    Behavior::Exclusive | Behavior::Inclusive
+                ) {
+                    errors.add(
+                        &raw.id,
+                        "conditions are only supported on flows leaving exclusive and inclusive gateways",
+                    );
+                    None
+                } else {
+                    match Expression::parse_feel(&text) {
+                        Ok(e) => Some(e),
+                        Err(e) => {
+                            errors.add(&raw.id, format!("condition: {e}"));
+                            None
+                        }
+                    }
+                }
+            }
+        };
+        let index = flows.len() as u32;
+        flow_index.insert(raw.id.to_string(), index);
+        elements[source as usize].outgoing.push(index);
+        elements[target as usize].incoming.push(index);
+        flows.push(SequenceFlow {
+            id: raw.id,
+            source,
+            target,
+            condition,
+        });
+    }
+    for (el, default_id) in defaults {
+        match flow_index.get(&default_id) {
+            Some(&f) if flows[f as usize].source == el => {
+                elements[el as usize].default_flow = Some(f)
+            }
+            _ => errors.add(
+                &elements[el as usize].id,
+                format!(
+                    "default flow '{default_id}' is not an outgoing sequence flow of the gateway"
+                ),
+            ),
+        }
+    }
+    validate(&mut elements, &flows, errors);
+    compute_inclusive_reachability(&mut elements, &flows);
+    if errors.list.len() > before {
+        return None;
+    }
+    Some(Process {
+        bpmn_process_id: Arc::from(id),
+        elements,
+        flows,
+        element_index,
+    })
+}
+
+fn new_element(
+    id: &str,
+    element_type: BpmnElementType,
+    behavior: Behavior,
+    flow_scope: Option<u32>,
+) -> Element {
+    Element {
+        id: Arc::from(id),
+        element_type,
+        event_type: BpmnEventType::None,
+        behavior,
+        flow_scope,
+        incoming: Vec::new(),
+        outgoing: Vec::new(),
+        default_flow: None,
+        start_event: None,
+        inputs: Vec::new(),
+        outputs: Vec::new(),
+        reachable_from: Vec::new(),
+    }
+}
+
+const IGNORED: &[&str] = &[
+    "documentation",
+    "extensionElements",
+    "incoming",
+    "outgoing",
+    "textAnnotation",
+    "association",
+    "group",
+    "laneSet",
+    "dataObject",
+    "dataObjectReference",
+    "dataStoreReference",
+    "ioSpecification",
+    "property",
+    "dataInputAssociation",
+    "dataOutputAssociation",
+    "category",
+];
+
+impl Builder<'_, '_> {
+    fn scope(&mut self, node: Node, scope: u32) {
+        for n in node.children().filter(|n| n.is_element()) {
+            if n.tag_name().namespace() != Some(BPMN_NS) {
+                continue;
+            }
+            let tag = n.tag_name().name();
+            if IGNORED.contains(&tag) {
+                continue;
+            }
+            let Some(id) = n.attribute("id") else {
+                let scope_id = self.elements[scope as usize].id.clone();
+                self.errors
+                    .add(&scope_id, format!("a bpmn:{tag} has no id"));
+                continue;
+            };
+            if !self.ids.insert(id.to_string()) {
+                self.errors
+                    .add(id, "the id is used by more than one element");
+                continue;
+            }
+            if tag == "sequenceFlow" {
+                let condition = child(n, |c| is_bpmn(c, "conditionExpression"))
+                    .map(|c| c.text().unwrap_or("").trim().to_string());
+                self.raw_flows.push(RawFlow {
+                    id: Arc::from(id),
+                    source: n.attribute("sourceRef").unwrap_or("").to_string(),
+                    target: n.attribute("targetRef").unwrap_or("").to_string(),
+                    scope,
+                    condition,
+                });
+                continue;
+            }
+            self.flow_node(n, tag, id, scope);
+        }
+    }
+
+    fn flow_node(&mut self, n: Node, tag: &str, id: &str, scope: u32) {
+        if let Some(lc) = n.children().find(|c| {
+            is_bpmn(*c, "multiInstanceLoopCharacteristics")
+                || is_bpmn(*c, "standardLoopCharacteristics")
+        }) {
+            self.errors.add(
+                id,
+                format!(
+                    "bpmn:{} on bpmn:{tag} is not supported yet",
+                    lc.tag_name().name()
+                ),
+            );
+            return;
+        }
+        if let Some(ext) = child(n, |c| is_bpmn(c, "extensionElements")) {
+            for e in ext.children().filter(|c| c.is_element()) {
+                let name = e.tag_name().name();
+                if e.tag_name().namespace() == Some(ZEEBE_NS)
+                    && matches!(name, "executionListeners" | "taskListeners" | "adHoc")
+                {
+                    self.errors
+                        .add(id, format!("zeebe:{name} is not supported yet"));
+                    return;
+                }
+            }
+        }
+        let event_defs: Vec<&str> = n
+            .children()
+            .filter(|c| c.is_element() && c.tag_name().name().ends_with("EventDefinition"))
+            .map(|c| c.tag_name().name())
+            .collect();
+        let unsupported_event = |errors: &mut Errors, what: &str| {
+            errors.add(
+                id,
+                format!(
+                    "bpmn:{tag} with bpmn:{} is not supported yet; {what}",
+                    event_defs.join(", bpmn:")
+                ),
+            );
+        };
+        let (element_type, behavior, event_type) = match tag {
+            "startEvent" => {
+                if !event_defs.is_empty() {
+                    unsupported_event(self.errors, "only none start events are supported");
+                    return;
+                }
+                (
+                    BpmnElementType::StartEvent,
+                    Behavior::PassThrough,
+                    BpmnEventType::None,
+                )
+            }
+            "endEvent" => match event_defs.as_slice() {
+                [] => (
+                    BpmnElementType::EndEvent,
+                    Behavior::PassThrough,
+                    BpmnEventType::None,
+                ),
+                ["terminateEventDefinition"] => (
+                    BpmnElementType::EndEvent,
+                    Behavior::Terminate,
+                    BpmnEventType::Terminate,
+                ),
+                _ => {
+                    unsupported_event(self.errors, "supported are none and terminate end events");
+                    return;
+                }
+            },
+            "intermediateThrowEvent" => {
+                if !event_defs.is_empty() {
+                    unsupported_event(
+                        self.errors,
+                        "only none intermediate throw events are supported",
+                    );
+                    return;
+                }
+                (
+                    BpmnElementType::IntermediateThrowEvent,
+                    Behavior::PassThrough,
+                    BpmnEventType::None,
+                )
+            }
+            "task" => (
+                BpmnElementType::Task,
+                Behavior::PassThrough,
+                BpmnEventType::None,
+            ),
+            "manualTask" => (
+                BpmnElementType::ManualTask,
+                Behavior::PassThrough,
+                BpmnEventType::None,
+            ),
+            "serviceTask" | "sendTask" | "businessRuleTask" => {
+                let element_type = match tag {
+                    "serviceTask" => BpmnElementType::ServiceTask,
+                    "sendTask" => BpmnElementType::SendTask,
+                    _ => BpmnElementType::BusinessRuleTask,
+                };
+                for other in ["calledDecision", "publishMessage"] {
+                    if extension(n, other).is_some() {
+                        self.errors.add(
+                            id,
+                            format!("zeebe:{other} is not supported yet; use zeebe:taskDefinition for a job worker"),
+                        );
+                        return;
+                    }
+                }
+                let Some(job) = self.job_definition(n, id) else {
+                    return;
+                };
+                (element_type, Behavior::Job(job), BpmnEventType::None)
+            }
+            "userTask" => {
+                if extension(n, "userTask").is_some() {
+                    self.errors.add(
+                        id,
+                        "zeebe:userTask (Camunda user task) is not supported yet; without it the task is a job-based user task",
+                    );
+                    return;
+                }
+                let Some(job) = self.user_task_job(n, id) else {
+                    return;
+                };
+                (
+                    BpmnElementType::UserTask,
+                    Behavior::Job(job),
+                    BpmnEventType::None,
+                )
+            }
+            "scriptTask" => {
+                if let Some(script) = extension(n, "script") {
+                    let expression = script.attribute("expression").unwrap_or("");
+                    let result_variable = script.attribute("resultVariable").unwrap_or("");
+                    if result_variable.is_empty() {
+                        self.errors
+                            .add(id, "zeebe:script must have a resultVariable");
+                        return;
+                    }
+                    match Expression::parse_feel(expression) {
+                        Ok(expression) => (
+                            BpmnElementType::ScriptTask,
+                            Behavior::Script(ScriptDefinition {
+                                expression,
+                                result_variable: result_variable.to_string(),
+                            }),
+                            BpmnEventType::None,
+                        ),
+                        Err(e) => {
+                            self.errors.add(id, format!("zeebe:script expression: {e}"));
+                            return;
+                        }
+                    }
+                } else if extension(n, "taskDefinition").is_some() {
+                    let Some(job) = self.job_definition(n, id) else {
+                        return;
+                    };
+                    (
+                        BpmnElementType::ScriptTask,
+                        Behavior::Job(job),
+                        BpmnEventType::None,
+                    )
+                } else {
+                    self.errors.add(
+                        id,
+                        "a script task must have a zeebe:script (expression, resultVariable) or a zeebe:taskDefinition",
+                    );
+                    return;
+                }
+            }
+            "exclusiveGateway" | "inclusiveGateway" | "parallelGateway" => {
+                let (t, b) = match tag {
+                    "exclusiveGateway" => (BpmnElementType::ExclusiveGateway, Behavior::Exclusive),
+                    "inclusiveGateway" => (BpmnElementType::InclusiveGateway, Behavior::Inclusive),
+                    _ => (BpmnElementType::ParallelGateway, Behavior::Parallel),
+                };
+                if let Some(default) = n.attribute("default") {
+                    if tag == "parallelGateway" {
+                        self.errors
+                            .add(id, "a parallel gateway cannot have a default flow");
+                        return;
+                    }
+                    self.defaults
+                        .push((self.elements.len() as u32, default.to_string()));
+                }
+                (t, b, BpmnEventType::None)
+            }
+            "subProcess" => {
+                if n.attribute("triggeredByEvent") == Some("true") {
+                    self.errors
+                        .add(id, "event sub-processes are not supported yet");
+                    return;
+                }
+                (
+                    BpmnElementType::SubProcess,
+                    Behavior::Container,
+                    BpmnEventType::None,
+                )
+            }
+            other => {
+                self.errors
+                    .add(id, format!("bpmn:{other} is not supported; {SUPPORTED}"));
+                return;
+            }
+        };
+        let index = self.elements.len() as u32;
+        let mut element = new_element(id, element_type, behavior, Some(scope));
+        element.event_type = event_type;
+        let (inputs, outputs) = self.io_mappings(n, id);
+        element.inputs = inputs;
+        element.outputs = outputs;
+        let is_container = matches!(element.behavior, Behavior::Container);
+        self.elements.push(element);
+        if is_container {
+            self.scope(n, index);
+        }
+    }
+
+    fn expression(&mut self, id: &str, what: &str, text: &str) -> Option<Expression> {
+        match Expression::parse(text) {
+            Ok(e) => Some(e),
+            Err(e) => {
+                self.errors.add(id, format!("{what}: {e}"));
+                None
+            }
+        }
+    }
+
+    fn job_definition(&mut self, n: Node, id: &str) -> Option<JobDefinition> {
+        let Some(def) = extension(n, "taskDefinition") else {
+            self.errors
+                .add(id, "must have a zeebe:taskDefinition with a job type");
+            return None;
+        };
+        let job_type = def.attribute("type").unwrap_or("");
+        if job_type.trim().is_empty() {
+            self.errors.add(
+                id,
+                "zeebe:taskDefinition has an empty job type; a job type (static or =FEEL) is required",
+            );
+            return None;
+        }
+        let retries = def.attribute("retries").unwrap_or(DEFAULT_JOB_RETRIES);
+        let job_type = self.expression(id, "job type", job_type)?;
+        let retries_expr = self.expression(id, "retries", retries)?;
+        if retries_expr.is_static() && retries.trim().parse::<i32>().is_err() {
+            self.errors.add(
+                id,
+                format!("retries '{retries}' is not a number or a FEEL expression"),
+            );
+            return None;
+        }
+        let mut headers = serde_json::Map::new();
+        if let Some(h) = extension(n, "taskHeaders") {
+            for header in h.children().filter(|c| is_zeebe(*c, "header")) {
+                let key = header.attribute("key").unwrap_or("");
+                if key.is_empty() {
+                    self.errors.add(id, "a zeebe:header has no key");
+                    return None;
+                }
+                headers.insert(
+                    key.to_string(),
+                    serde_json::Value::from(header.attribute("value").unwrap_or("")),
+                );
+            }
+        }
+        Some(JobDefinition {
+            job_type,
+            retries: retries_expr,
+            custom_headers: Arc::from(serde_json::Value::Object(headers).to_string()),
+            dynamic_headers: Vec::new(),
+        })
+    }
+
+    fn user_task_job(&mut self, n: Node, id: &str) -> Option<JobDefinition> {
+        let mut headers = serde_json::Map::new();
+        let mut dynamic = Vec::new();
+        if let Some(h) = extension(n, "taskHeaders") {
+            for header in h.children().filter(|c| is_zeebe(*c, "header")) {
+                headers.insert(
+                    header.attribute("key").unwrap_or("").to_string(),
+                    serde_json::Value::from(header.attribute("value").unwrap_or("")),
+                );
+            }
+        }
+        let mut put = |this: &mut Self, key: &str, value: &str, what: &str| {
+            let expr = this.expression(id, what, value);
+            match expr {
+                Some(Expression::Static(s)) => {
+                    headers.insert(key.to_string(), serde_json::Value::from(&*s));
+                }
+                Some(e) => dynamic.push((key.to_string(), e)),
+                None => {}
+            }
+        };
+        if let Some(a) = extension(n, "assignmentDefinition") {
+            for (attr, header) in [
+                ("assignee", "io.camunda.zeebe:assignee"),
+                ("candidateGroups", "io.camunda.zeebe:candidateGroups"),
+                ("candidateUsers", "io.camunda.zeebe:candidateUsers"),
+            ] {
+                if let Some(v) = a.attribute(attr) {
+                    put(self, header, v, attr);
+                }
+            }
+        }
+        if let Some(f) = extension(n, "formDefinition") {
+            if let Some(v) = f.attribute("formKey") {
+                put(self, "io.camunda.zeebe:formKey", v, "formKey");
+            }
+        }
+        if let Some(s) = extension(n, "taskSchedule") {
+            for (attr, header) in [
+                ("dueDate", "io.camunda.zeebe:dueDate"),
+                ("followUpDate", "io.camunda.zeebe:followUpDate"),
+            ] {
+                if let Some(v) = s.attribute(attr) {
+                    put(self, header, v, attr);
+                }
+            }
+        }
+        Some(JobDefinition {
+            job_type: Expression::Static(Arc::from(USER_TASK_JOB_TYPE)),
+            retries: Expression::Static(Arc::from("1")),
+            custom_headers: Arc::from(serde_json::Value::Object(headers).to_string()),
+            dynamic_headers: dynamic,
+        })
+    }
+
+    fn io_mappings(&mut self, n: Node, id: &str) -> (Vec<Mapping>, Vec<Mapping>) {
+        let mut inputs = Vec::new();
+        let mut outputs = Vec::new();
+        let Some(io) = extension(n, "ioMapping") else {
+            return (inputs, outputs);
+        };
+        for m in io.children().filter(|c| c.is_element()) {
+            let list = if is_zeebe(m, "input") {
+                &mut inputs
+            } else if is_zeebe(m, "output") {
+                &mut outputs
+            } else {
+                continue;
+            };
+            let source = m.attribute("source").unwrap_or("");
+            let target = m.attribute("target").unwrap_or("");
+            if target.is_empty() || target.split('.').any(|p| p.is_empty()) {
+                self.errors.add(
+                    id,
+                    format!("mapping target '{target}' must be a variable name or a dotted path"),
+                );
+                continue;
+            }
+            if source.is_empty() {
+                self.errors
+                    .add(id, format!("mapping to '{target}' has no source"));
+                continue;
+            }
+            if let Some(source) = self.expression(id, "mapping source", source) {
+                list.push(Mapping {
+                    source,
+                    target: target.to_string(),
+                });
+            }
+        }
+        (inputs, outputs)
+    }
+}
+
+fn validate(elements: &mut [Element], flows: &[SequenceFlow], errors: &mut Errors) {
+    // One none start event per container.
+    let mut starts: BTreeMap<u32, Vec<u32>> = BTreeMap::new();
+    for (i, e) in elements.iter().enumerate() {
+        if e.element_type == BpmnElementType::StartEvent {
+            if let Some(scope) = e.flow_scope {
+                starts.entry(scope).or_default().push(i as u32);
+            }
+        }
+    }
+    #[allow(clippy::needless_range_loop)] // the start event is written back by index
+    for i in 0..elements.len() {
+        let e = &elements[i];
+        let id = e.id.to_string();
+        if matches!(e.behavior, Behavior::Container) {
+            match starts.get(&(i as u32)).map(|v| v.as_slice()) {
+                Some([s]) => elements[i].start_event = Some(*s),
+                Some(_) => errors.add(&id, "must have exactly one none start event, found several"),
+                None => errors.add(&id, "must have a none start event"),
+            }
+            continue;
+        }
+        if e.element_type == BpmnElementType::StartEvent && !e.incoming.is_empty() {
+            errors.add(&id, "a start event cannot have incoming sequence flows");
+        }
+        if e.element_type == BpmnElementType::EndEvent && !e.outgoing.is_empty() {
+            errors.add(&id, "an end event cannot have outgoing sequence flows");
+        }
+        if matches!(e.behavior, Behavior::Exclusive | Behavior::Inclusive) && e.outgoing.len() > 1 {
+            for &f in &e.outgoing {
+                let flow = &flows[f as usize];
+                if flow.condition.is_none() && e.default_flow != Some(f) {
+                    errors.add(
+                        &flow.id,
+                        format!(
+                            "sequence flow leaving gateway '{id}' must have a condition or be its default flow"
+                        ),
+                    );
+                }
+            }
+        }
+        if matches!(e.behavior, Behavior::Exclusive)
+            && e.incoming.len() > 1
+            && e.outgoing.is_empty()
+        {
+            errors.add(
+                &id,
+                "an exclusive gateway must have an outgoing sequence flow",
+            );
+        }
+    }
+}
+
+fn compute_inclusive_reachability(elements: &mut [Element], flows: &[SequenceFlow]) {
+    for g in 0..elements.len() {
+        if !(matches!(elements[g].behavior, Behavior::Inclusive) && elements[g].incoming.len() > 1)
+        {
+            continue;
+        }
+        let mut seen = BTreeSet::new();
+        let mut stack: Vec<u32> = elements[g]
+            .incoming
+            .iter()
+            .map(|&f| flows[f as usize].source)
+            .collect();
+        while let Some(e) = stack.pop() {
+            if e as usize == g || !seen.insert(e) {
+                continue;
+            }
+            for &f in &elements[e as usize].incoming {
+                stack.push(flows[f as usize].source);
+            }
+        }
+        elements[g].reachable_from = seen.into_iter().collect();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn wrap(body: &str) -> String {
+        format!(
+            r#"<?xml version="1.0"?><bpmn:definitions id="d" xmlns:bpmn="{BPMN_NS}" xmlns:zeebe="{ZEEBE_NS}"><bpmn:process id="p" isExecutable="true">{body}</bpmn:process></bpmn:definitions>"#
+        )
+    }
+
+    #[test]
+    fn parses_a_service_task_process() {
+        let xml = wrap(
+            r#"<bpmn:startEvent id="s"/><bpmn:serviceTask id="t"><bpmn:extensionElements><zeebe:taskDefinition type="pay" retries="5"/><zeebe:taskHeaders><zeebe:header key="k" value="v"/></zeebe:taskHeaders></bpmn:extensionElements></bpmn:serviceTask><bpmn:endEvent id="e"/><bpmn:sequenceFlow id="f1" sourceRef="s" targetRef="t"/><bpmn:sequenceFlow id="f2" sourceRef="t" targetRef="e"/>"#,
+        );
+        let p = parse_bpmn("a.bpmn", xml.as_bytes()).unwrap();
+        assert_eq!(p.len(), 1);
+        let p = &p[0];
+        assert_eq!(&*p.bpmn_process_id, "p");
+        assert_eq!(p.elements.len(), 4);
+        let t = p.element(p.index_of("t").unwrap());
+        let Behavior::Job(job) = &t.behavior else {
+            panic!("service task must create a job")
+        };
+        assert_eq!(job.job_type.source(), "pay");
+        assert_eq!(&*job.custom_headers, r#"{"k":"v"}"#);
+        assert_eq!(p.element(0).start_event, p.index_of("s"));
+    }
+
+    #[test]
+    fn rejects_missing_job_type_and_names_the_element() {
+        let xml = wrap(
+            r#"<bpmn:startEvent id="s"/><bpmn:serviceTask id="t"><bpmn:extensionElements><zeebe:taskDefinition type=""/></bpmn:extensionElements></bpmn:serviceTask>"#,
+        );
+        let err = parse_bpmn("a.bpmn", xml.as_bytes()).unwrap_err();
+        assert_eq!(err.0[0].element_id, "t");
+        assert!(err.0[0].problem.contains("empty job type"), "{err}");
+        let xml = wrap(r#"<bpmn:startEvent id="s"/><bpmn:serviceTask id="t2"/>"#);
+        let err = parse_bpmn("a.bpmn", xml.as_bytes()).unwrap_err();
+        assert_eq!(err.0[0].element_id, "t2");
+    }
+
+    #[test]
+    fn rejects_unconditioned_gateway_flow() {
+        let xml = wrap(
+            r#"<bpmn:startEvent id="s"/><bpmn:exclusiveGateway id="g" default="f3"/><bpmn:endEvent id="a"/><bpmn:endEvent id="b"/><bpmn:endEvent id="c"/>
+            <bpmn:sequenceFlow id="f1" sourceRef="s" targetRef="g"/>
+            <bpmn:sequenceFlow id="f2" sourceRef="g" targetRef="a"/>
+            <bpmn:sequenceFlow id="f3" sourceRef="g" targetRef="b"/>
+            <bpmn:sequenceFlow id="f4" sourceRef="g" targetRef="c"><bpmn:conditionExpression>=x</bpmn:conditionExpression></bpmn:sequenceFlow>"#,
+        );
+        let err = parse_bpmn("a.bpmn", xml.as_bytes()).unwrap_err();
+        assert_eq!(err.0.len(), 1, "{err}");
+        assert_eq!(err.0[0].element_id, "f2");
+        assert!(err.0[0].problem.contains("condition or be its default"));
+    }
+
+    #[test]
+    fn rejects_unsupported_elements_with_the_supported_list() {
+        let xml = wrap(r#"<bpmn:startEvent id="s"/><bpmn:callActivity id="c"/>"#);
+        let err = parse_bpmn("a.bpmn", xml.as_bytes()).unwrap_err();
+        assert_eq!(err.0[0].element_id, "c");
+        assert!(err.0[0].problem.contains("callActivity is not supported"));
+        assert!(err.0[0].problem.contains("supported are"));
+        assert!(err.to_string().starts_with("'a.bpmn': element 'c':"));
+    }
+
+    #[test]
+    fn garbage_is_rejected() {
+        assert!(parse_bpmn("x.bpmn", b"\xff\xfe").is_err());
+        assert!(parse_bpmn("x.bpmn", b"<a>").is_err());
+        assert!(parse_bpmn("x.bpmn", b"<definitions/>").is_err());
+    }
+}

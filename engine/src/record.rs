@@ -1,0 +1,625 @@
+//! Records: the unit of the partition log, modelled on Zeebe's.
+//!
+//! ```text
+//! Record { position, key, record_type, value_type, intent, timestamp_ms,
+//!          source_record_position, rejection (type, reason), request_id, value }
+//! ```
+//!
+//! Commands are what clients (or the engine itself) ask for; events are the
+//! facts the engine derived from a command and that the appliers fold into the
+//! state; rejections answer a command that could not be processed. Names of
+//! value types and intents follow Zeebe (`ELEMENT_ACTIVATING`, `JOB_BATCH`, ...).
+//! Strings that are repeated in many records of one process (process id,
+//! element id, job type, custom headers) are `Arc<str>` shared with the model,
+//! so building a record does not copy them.
+
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+/// Key value of "no key" (Zeebe's `-1`).
+pub const NO_KEY: i64 = -1;
+
+/// Command, event or rejection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RecordType {
+    /// A request to change the state.
+    Command,
+    /// A fact derived from a command; applied to the state.
+    Event,
+    /// A command that was refused.
+    CommandRejection,
+}
+
+/// The kind of value a record carries (Zeebe's `ValueType`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum ValueType {
+    /// `JOB`
+    Job,
+    /// `DEPLOYMENT`
+    Deployment,
+    /// `PROCESS_INSTANCE`
+    ProcessInstance,
+    /// `INCIDENT`
+    Incident,
+    /// `JOB_BATCH`
+    JobBatch,
+    /// `VARIABLE`
+    Variable,
+    /// `VARIABLE_DOCUMENT`
+    VariableDocument,
+    /// `PROCESS_INSTANCE_CREATION`
+    ProcessInstanceCreation,
+    /// `PROCESS`
+    Process,
+}
+
+impl ValueType {
+    /// Zeebe's name of the value type.
+    pub fn name(self) -> &'static str {
+        match self {
+            ValueType::Job => "JOB",
+            ValueType::Deployment => "DEPLOYMENT",
+            ValueType::ProcessInstance => "PROCESS_INSTANCE",
+            ValueType::Incident => "INCIDENT",
+            ValueType::JobBatch => "JOB_BATCH",
+            ValueType::Variable => "VARIABLE",
+            ValueType::VariableDocument => "VARIABLE_DOCUMENT",
+            ValueType::ProcessInstanceCreation => "PROCESS_INSTANCE_CREATION",
+            ValueType::Process => "PROCESS",
+        }
+    }
+}
+
+/// What a record asks for (commands, imperative) or states (events, past
+/// tense). One enum for all value types; which intents go with which value
+/// type is as in Zeebe.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Intent {
+    /// `CREATE` (deployment, process instance creation)
+    Create,
+    /// `CREATE_WITH_AWAITING_RESULT` (process instance creation)
+    CreateWithAwaitingResult,
+    /// `CREATED`
+    Created,
+    /// `DISTRIBUTE`: a deployment sent from partition 1 to another partition
+    Distribute,
+    /// `DISTRIBUTED`
+    Distributed,
+    /// `CANCEL` (process instance)
+    Cancel,
+    /// `CANCELED` (job)
+    Canceled,
+    /// `ACTIVATE_ELEMENT`
+    ActivateElement,
+    /// `COMPLETE_ELEMENT`
+    CompleteElement,
+    /// `TERMINATE_ELEMENT`
+    TerminateElement,
+    /// `ELEMENT_ACTIVATING`
+    ElementActivating,
+    /// `ELEMENT_ACTIVATED`
+    ElementActivated,
+    /// `ELEMENT_COMPLETING`
+    ElementCompleting,
+    /// `ELEMENT_COMPLETED`
+    ElementCompleted,
+    /// `ELEMENT_TERMINATING`
+    ElementTerminating,
+    /// `ELEMENT_TERMINATED`
+    ElementTerminated,
+    /// `SEQUENCE_FLOW_TAKEN`
+    SequenceFlowTaken,
+    /// `COMPLETE` (job)
+    Complete,
+    /// `COMPLETED` (job)
+    Completed,
+    /// `TIME_OUT`
+    TimeOut,
+    /// `TIMED_OUT`
+    TimedOut,
+    /// `FAIL`
+    Fail,
+    /// `FAILED`
+    Failed,
+    /// `UPDATE_RETRIES`
+    UpdateRetries,
+    /// `RETRIES_UPDATED`
+    RetriesUpdated,
+    /// `UPDATE_TIMEOUT`
+    UpdateTimeout,
+    /// `TIMEOUT_UPDATED`
+    TimeoutUpdated,
+    /// `THROW_ERROR`
+    ThrowError,
+    /// `ERROR_THROWN`
+    ErrorThrown,
+    /// `RECUR_AFTER_BACKOFF`
+    RecurAfterBackoff,
+    /// `RECURRED_AFTER_BACKOFF`
+    RecurredAfterBackoff,
+    /// `YIELD`: a pushed job could not be delivered
+    Yield,
+    /// `YIELDED`
+    Yielded,
+    /// `ACTIVATE` (job batch)
+    Activate,
+    /// `ACTIVATED` (job batch)
+    Activated,
+    /// `RESOLVE` (incident)
+    Resolve,
+    /// `RESOLVED` (incident)
+    Resolved,
+    /// `UPDATE` (variable document)
+    Update,
+    /// `UPDATED` (variable, variable document)
+    Updated,
+}
+
+impl Intent {
+    /// Zeebe's name of the intent.
+    pub fn name(self) -> &'static str {
+        match self {
+            Intent::Create => "CREATE",
+            Intent::CreateWithAwaitingResult => "CREATE_WITH_AWAITING_RESULT",
+            Intent::Created => "CREATED",
+            Intent::Distribute => "DISTRIBUTE",
+            Intent::Distributed => "DISTRIBUTED",
+            Intent::Cancel => "CANCEL",
+            Intent::Canceled => "CANCELED",
+            Intent::ActivateElement => "ACTIVATE_ELEMENT",
+            Intent::CompleteElement => "COMPLETE_ELEMENT",
+            Intent::TerminateElement => "TERMINATE_ELEMENT",
+            Intent::ElementActivating => "ELEMENT_ACTIVATING",
+            Intent::ElementActivated => "ELEMENT_ACTIVATED",
+            Intent::ElementCompleting => "ELEMENT_COMPLETING",
+            Intent::ElementCompleted => "ELEMENT_COMPLETED",
+            Intent::ElementTerminating => "ELEMENT_TERMINATING",
+            Intent::ElementTerminated => "ELEMENT_TERMINATED",
+            Intent::SequenceFlowTaken => "SEQUENCE_FLOW_TAKEN",
+            Intent::Complete => "COMPLETE",
+            Intent::Completed => "COMPLETED",
+            Intent::TimeOut => "TIME_OUT",
+            Intent::TimedOut => "TIMED_OUT",
+            Intent::Fail => "FAIL",
+            Intent::Failed => "FAILED",
+            Intent::UpdateRetries => "UPDATE_RETRIES",
+            Intent::RetriesUpdated => "RETRIES_UPDATED",
+            Intent::UpdateTimeout => "UPDATE_TIMEOUT",
+            Intent::TimeoutUpdated => "TIMEOUT_UPDATED",
+            Intent::ThrowError => "THROW_ERROR",
+            Intent::ErrorThrown => "ERROR_THROWN",
+            Intent::RecurAfterBackoff => "RECUR_AFTER_BACKOFF",
+            Intent::RecurredAfterBackoff => "RECURRED_AFTER_BACKOFF",
+            Intent::Yield => "YIELD",
+            Intent::Yielded => "YIELDED",
+            Intent::Activate => "ACTIVATE",
+            Intent::Activated => "ACTIVATED",
+            Intent::Resolve => "RESOLVE",
+            Intent::Resolved => "RESOLVED",
+            Intent::Update => "UPDATE",
+            Intent::Updated => "UPDATED",
+        }
+    }
+}
+
+/// Why a command was rejected (Zeebe's `RejectionType`); the gateway maps it
+/// to a gRPC status (reference §1.3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RejectionType {
+    /// `INVALID_ARGUMENT` → gRPC `INVALID_ARGUMENT`
+    InvalidArgument,
+    /// `NOT_FOUND` → gRPC `NOT_FOUND`
+    NotFound,
+    /// `ALREADY_EXISTS` → gRPC `ALREADY_EXISTS`
+    AlreadyExists,
+    /// `INVALID_STATE` → gRPC `FAILED_PRECONDITION`
+    InvalidState,
+    /// `PROCESSING_ERROR` → gRPC `INTERNAL`
+    ProcessingError,
+    /// `EXCEEDED_BATCH_RECORD_SIZE` → gRPC `INTERNAL`
+    ExceededBatchRecordSize,
+}
+
+impl RejectionType {
+    /// Zeebe's name of the rejection type.
+    pub fn name(self) -> &'static str {
+        match self {
+            RejectionType::InvalidArgument => "INVALID_ARGUMENT",
+            RejectionType::NotFound => "NOT_FOUND",
+            RejectionType::AlreadyExists => "ALREADY_EXISTS",
+            RejectionType::InvalidState => "INVALID_STATE",
+            RejectionType::ProcessingError => "PROCESSING_ERROR",
+            RejectionType::ExceededBatchRecordSize => "EXCEEDED_BATCH_RECORD_SIZE",
+        }
+    }
+}
+
+/// A refused command: the type and a human-readable reason naming the input.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rejection {
+    /// Why, as a Zeebe rejection type.
+    pub rejection_type: RejectionType,
+    /// What was wrong, naming the key or resource involved.
+    pub reason: String,
+}
+
+/// BPMN element types as written in process instance records (Zeebe's
+/// `BpmnElementType`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum BpmnElementType {
+    /// `PROCESS`
+    Process,
+    /// `SUB_PROCESS`
+    SubProcess,
+    /// `START_EVENT`
+    StartEvent,
+    /// `INTERMEDIATE_THROW_EVENT`
+    IntermediateThrowEvent,
+    /// `END_EVENT`
+    EndEvent,
+    /// `SERVICE_TASK`
+    ServiceTask,
+    /// `SEND_TASK`
+    SendTask,
+    /// `BUSINESS_RULE_TASK`
+    BusinessRuleTask,
+    /// `USER_TASK`
+    UserTask,
+    /// `SCRIPT_TASK`
+    ScriptTask,
+    /// `MANUAL_TASK`
+    ManualTask,
+    /// `TASK` (undefined task)
+    Task,
+    /// `EXCLUSIVE_GATEWAY`
+    ExclusiveGateway,
+    /// `PARALLEL_GATEWAY`
+    ParallelGateway,
+    /// `INCLUSIVE_GATEWAY`
+    InclusiveGateway,
+    /// `SEQUENCE_FLOW`
+    SequenceFlow,
+}
+
+/// BPMN event types (Zeebe's `BpmnEventType`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum BpmnEventType {
+    /// Not an event, or an event without definition.
+    None,
+    /// Terminate end event.
+    Terminate,
+}
+
+/// Incident error types (Zeebe's `ErrorType`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ErrorType {
+    /// `JOB_NO_RETRIES`
+    JobNoRetries,
+    /// `CONDITION_ERROR`
+    ConditionError,
+    /// `IO_MAPPING_ERROR`
+    IoMappingError,
+    /// `EXTRACT_VALUE_ERROR`
+    ExtractValueError,
+    /// `UNHANDLED_ERROR_EVENT`
+    UnhandledErrorEvent,
+}
+
+impl ErrorType {
+    /// Zeebe's name of the error type.
+    pub fn name(self) -> &'static str {
+        match self {
+            ErrorType::JobNoRetries => "JOB_NO_RETRIES",
+            ErrorType::ConditionError => "CONDITION_ERROR",
+            ErrorType::IoMappingError => "IO_MAPPING_ERROR",
+            ErrorType::ExtractValueError => "EXTRACT_VALUE_ERROR",
+            ErrorType::UnhandledErrorEvent => "UNHANDLED_ERROR_EVENT",
+        }
+    }
+}
+
+/// One resource of a deployment.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeploymentResource {
+    /// File name, e.g. `order.bpmn`.
+    pub name: String,
+    /// The bytes of the file.
+    pub content: Vec<u8>,
+}
+
+/// A process definition that a deployment produced (Zeebe's `ProcessMetadata`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProcessMetadata {
+    /// The BPMN process id.
+    pub bpmn_process_id: Arc<str>,
+    /// Version, starting at 1 per process id.
+    pub version: i32,
+    /// Key of the process definition.
+    pub process_definition_key: i64,
+    /// Name of the resource that holds the process.
+    pub resource_name: String,
+    /// Checksum of the resource, to recognise a redeployment of identical content.
+    pub checksum: u64,
+    /// True when the same content was deployed before: key and version are the old ones.
+    pub duplicate: bool,
+}
+
+/// `DEPLOYMENT` value.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeploymentRecord {
+    /// The deployed files.
+    pub resources: Vec<DeploymentResource>,
+    /// The processes in them (filled in the `CREATED` event).
+    pub processes: Vec<ProcessMetadata>,
+}
+
+/// `PROCESS` value: one process definition.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProcessRecord {
+    /// Identity and version.
+    pub metadata: ProcessMetadata,
+    /// The resource (BPMN XML) that holds the process.
+    pub resource: Arc<[u8]>,
+}
+
+/// `PROCESS_INSTANCE` value: one element instance (or sequence flow) of a
+/// process instance.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProcessInstanceRecord {
+    /// BPMN process id of the definition.
+    pub bpmn_process_id: Arc<str>,
+    /// Version of the definition.
+    pub version: i32,
+    /// Key of the definition.
+    pub process_definition_key: i64,
+    /// Key of the process instance (the root element instance).
+    pub process_instance_key: i64,
+    /// Id of the element (or sequence flow) in the model.
+    pub element_id: Arc<str>,
+    /// Key of the enclosing element instance, `-1` for the process itself.
+    pub flow_scope_key: i64,
+    /// Type of the element.
+    pub bpmn_element_type: BpmnElementType,
+    /// Event type of the element.
+    pub bpmn_event_type: BpmnEventType,
+}
+
+/// `PROCESS_INSTANCE_CREATION` value.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProcessInstanceCreationRecord {
+    /// Process id to start (used when `process_definition_key` is `-1`).
+    pub bpmn_process_id: String,
+    /// Version to start, `-1` for the latest.
+    pub version: i32,
+    /// Key of the definition to start, or `-1`.
+    pub process_definition_key: i64,
+    /// Key of the created instance (in the event).
+    pub process_instance_key: i64,
+    /// Variables as a JSON object document (may be empty for none).
+    pub variables: String,
+    /// With result: variables to return (empty = all).
+    pub fetch_variables: Vec<String>,
+}
+
+/// `JOB` value.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobRecord {
+    /// Job type.
+    pub job_type: Arc<str>,
+    /// Worker that activated it (empty when not activated).
+    pub worker: String,
+    /// Remaining retries.
+    pub retries: i32,
+    /// Back-off before a failed job is activatable again.
+    pub retry_backoff_ms: i64,
+    /// When a failed job with back-off becomes activatable again, or `-1`.
+    pub recurring_at_ms: i64,
+    /// Activation deadline, or `-1` when not activated.
+    pub deadline_ms: i64,
+    /// Timeout requested with activation or update.
+    pub timeout_ms: i64,
+    /// Message of the last failure or thrown error.
+    pub error_message: String,
+    /// Error code of a thrown BPMN error.
+    pub error_code: String,
+    /// Custom headers as a JSON object.
+    pub custom_headers: Arc<str>,
+    /// Variables as a JSON object (complete/fail/throw-error documents; the
+    /// activated variables in a job batch).
+    pub variables: String,
+    /// Element that created the job.
+    pub element_id: Arc<str>,
+    /// Element instance that created the job.
+    pub element_instance_key: i64,
+    /// Process instance of the job.
+    pub process_instance_key: i64,
+    /// BPMN process id.
+    pub bpmn_process_id: Arc<str>,
+    /// Version of the process definition.
+    pub process_definition_version: i32,
+    /// Key of the process definition.
+    pub process_definition_key: i64,
+}
+
+impl JobRecord {
+    /// An empty job value for commands that only carry a few fields.
+    pub fn empty() -> Self {
+        let empty: Arc<str> = Arc::from("");
+        Self {
+            job_type: empty.clone(),
+            worker: String::new(),
+            retries: 0,
+            retry_backoff_ms: 0,
+            recurring_at_ms: NO_KEY,
+            deadline_ms: NO_KEY,
+            timeout_ms: 0,
+            error_message: String::new(),
+            error_code: String::new(),
+            custom_headers: Arc::from("{}"),
+            variables: String::new(),
+            element_id: empty.clone(),
+            element_instance_key: NO_KEY,
+            process_instance_key: NO_KEY,
+            bpmn_process_id: empty,
+            process_definition_version: 0,
+            process_definition_key: NO_KEY,
+        }
+    }
+}
+
+/// `JOB_BATCH` value: an activation request and, in the event, the jobs it activated.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobBatchRecord {
+    /// Type of jobs to activate.
+    pub job_type: String,
+    /// Worker name.
+    pub worker: String,
+    /// Lock time of the activated jobs.
+    pub timeout_ms: i64,
+    /// Maximum number of jobs to activate.
+    pub max_jobs_to_activate: i32,
+    /// Variables to fetch (empty = all visible).
+    pub fetch_variables: Vec<String>,
+    /// Keys of the activated jobs (event).
+    pub job_keys: Vec<i64>,
+    /// The activated jobs, with their variables (event).
+    pub jobs: Vec<JobRecord>,
+    /// More jobs were activatable than fit in the batch.
+    pub truncated: bool,
+}
+
+/// `VARIABLE` value.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VariableRecord {
+    /// Variable name.
+    pub name: String,
+    /// Value as JSON text.
+    pub value: String,
+    /// Element instance (scope) that holds the variable.
+    pub scope_key: i64,
+    /// Process instance.
+    pub process_instance_key: i64,
+    /// Process definition.
+    pub process_definition_key: i64,
+    /// BPMN process id.
+    pub bpmn_process_id: Arc<str>,
+}
+
+/// `VARIABLE_DOCUMENT` value (SetVariables).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VariableDocumentRecord {
+    /// Element instance to set the variables on.
+    pub scope_key: i64,
+    /// Set on that scope only (`true`) or propagate (`false`).
+    pub local: bool,
+    /// Variables as a JSON object.
+    pub variables: String,
+}
+
+/// `INCIDENT` value.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IncidentRecord {
+    /// What went wrong.
+    pub error_type: ErrorType,
+    /// Message naming the element, expression or job.
+    pub error_message: String,
+    /// BPMN process id.
+    pub bpmn_process_id: Arc<str>,
+    /// Process definition key.
+    pub process_definition_key: i64,
+    /// Process instance key.
+    pub process_instance_key: i64,
+    /// Element id.
+    pub element_id: Arc<str>,
+    /// Element instance key.
+    pub element_instance_key: i64,
+    /// Job key for job incidents, else `-1`.
+    pub job_key: i64,
+    /// Scope whose variables would fix it.
+    pub variable_scope_key: i64,
+}
+
+/// The value of a record.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RecordValue {
+    /// `DEPLOYMENT`
+    Deployment(DeploymentRecord),
+    /// `PROCESS`
+    Process(ProcessRecord),
+    /// `PROCESS_INSTANCE`
+    ProcessInstance(ProcessInstanceRecord),
+    /// `PROCESS_INSTANCE_CREATION`
+    ProcessInstanceCreation(ProcessInstanceCreationRecord),
+    /// `JOB`
+    Job(JobRecord),
+    /// `JOB_BATCH`
+    JobBatch(JobBatchRecord),
+    /// `VARIABLE`
+    Variable(VariableRecord),
+    /// `VARIABLE_DOCUMENT`
+    VariableDocument(VariableDocumentRecord),
+    /// `INCIDENT`
+    Incident(IncidentRecord),
+}
+
+impl RecordValue {
+    /// The value type that goes with this value.
+    pub fn value_type(&self) -> ValueType {
+        match self {
+            RecordValue::Deployment(_) => ValueType::Deployment,
+            RecordValue::Process(_) => ValueType::Process,
+            RecordValue::ProcessInstance(_) => ValueType::ProcessInstance,
+            RecordValue::ProcessInstanceCreation(_) => ValueType::ProcessInstanceCreation,
+            RecordValue::Job(_) => ValueType::Job,
+            RecordValue::JobBatch(_) => ValueType::JobBatch,
+            RecordValue::Variable(_) => ValueType::Variable,
+            RecordValue::VariableDocument(_) => ValueType::VariableDocument,
+            RecordValue::Incident(_) => ValueType::Incident,
+        }
+    }
+}
+
+/// One record of the partition log.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Record {
+    /// Log position, assigned by the broker when appending.
+    pub position: i64,
+    /// Key of the entity the record is about, `-1` if none.
+    pub key: i64,
+    /// Command, event or rejection.
+    pub record_type: RecordType,
+    /// Kind of value (always `value.value_type()`).
+    pub value_type: ValueType,
+    /// What is asked for or what happened.
+    pub intent: Intent,
+    /// Stamped by the leader when appending; the engine's only clock.
+    pub timestamp_ms: i64,
+    /// Position of the command this record was derived from, `-1` for commands
+    /// from outside.
+    pub source_record_position: i64,
+    /// Set on rejections.
+    pub rejection: Option<Rejection>,
+    /// Opaque id the broker attaches to client commands to route responses;
+    /// `None` for internal commands and for events.
+    pub request_id: Option<u64>,
+    /// The value.
+    pub value: RecordValue,
+}
+
+impl Record {
+    /// A client command (position and timestamp are set by the broker).
+    pub fn command(key: i64, intent: Intent, value: RecordValue, request_id: Option<u64>) -> Self {
+        Self {
+            position: NO_KEY,
+            key,
+            record_type: RecordType::Command,
+            value_type: value.value_type(),
+            intent,
+            timestamp_ms: 0,
+            source_record_position: NO_KEY,
+            rejection: None,
+            request_id,
+            value,
+        }
+    }
+}
