@@ -300,11 +300,17 @@ fn build_process(node: Node, errors: &mut Errors) -> Option<Process> {
     if errors.list.len() > before {
         return None;
     }
+    let flow_index = flows
+        .iter()
+        .enumerate()
+        .map(|(i, f)| (f.id.clone(), i as u32))
+        .collect();
     Some(Process {
         bpmn_process_id: Arc::from(id),
         elements,
         flows,
         element_index,
+        flow_index,
     })
 }
 

@@ -3,14 +3,25 @@
 //!
 //! Modules: `record` and `codec` (the log records), `key` (64-bit keys with the
 //! partition id on top), `bpmn`, `model` and `expression` (deployments),
-//! and the engine proper.
+//! `state` and `variables` (replicated state and its appliers), `engine` (the
+//! API the broker uses), and the processors: `commands`, `behavior`, `jobs`,
+//! `scope_variables`, `streams`.
 
+mod behavior;
 pub mod bpmn;
 pub mod codec;
+pub mod commands;
+pub mod engine;
 pub mod expression;
+pub mod jobs;
 pub mod key;
 pub mod model;
 pub mod record;
+pub mod scope_variables;
+pub mod state;
+pub mod streams;
+pub mod variables;
 
 pub use codec::DecodeError;
+pub use engine::{ActivatedJob, Engine, JobPush, Processed, ResponseValue, SnapshotError};
 pub use record::*;

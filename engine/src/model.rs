@@ -134,6 +134,8 @@ pub struct Process {
     pub flows: Vec<SequenceFlow>,
     /// Element index by id (lookups only; never iterated).
     pub element_index: HashMap<Arc<str>, u32>,
+    /// Flow index by id (lookups only; never iterated).
+    pub flow_index: HashMap<Arc<str>, u32>,
 }
 
 impl Process {
@@ -145,6 +147,11 @@ impl Process {
     /// The flow at `index` (an index taken from this model).
     pub fn flow(&self, index: u32) -> &SequenceFlow {
         &self.flows[index as usize]
+    }
+
+    /// Index of a sequence flow by id.
+    pub fn flow_index_of(&self, id: &str) -> Option<u32> {
+        self.flow_index.get(id).copied()
     }
 
     /// Index of an element by id.

@@ -399,6 +399,8 @@ pub struct ProcessInstanceCreationRecord {
     pub variables: String,
     /// With result: variables to return (empty = all).
     pub fetch_variables: Vec<String>,
+    /// The client waits for the instance to complete (create with result).
+    pub await_result: bool,
 }
 
 /// `JOB` value.

@@ -1,0 +1,549 @@
+//! The engine of one partition: `process` turns a committed command into
+//! events (applied at once), rejections, responses, commands for other
+//! partitions and job pushes; `replay` applies records read from the log.
+//!
+//! ```text
+//! Engine { partition_id, partition_count, state (replicated), streams (not) }
+//! ```
+//!
+//! Follow-up work of a command (activating the next element, completing a
+//! scope, ...) runs inside the same `process` call, up to
+//! `MAX_STEPS_PER_COMMAND` steps; what is left is returned as follow-up
+//! `PROCESS_INSTANCE` commands (`ACTIVATE_ELEMENT`, `COMPLETE_ELEMENT`,
+//! `TERMINATE_ELEMENT`) to append and process later like any command. Only
+//! events change the state, so replaying the events gives the same state.
+//!
+//! Owned by the shard thread of its partition; lives as long as the partition
+//! is open on that node.
+
+use crate::record::*;
+use crate::state::{DeployedProcess, State};
+use crate::streams::JobStreams;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeSet, VecDeque};
+use std::sync::Arc;
+use thiserror::Error;
+
+/// Most BPMN steps one command runs before the rest is deferred to follow-up commands.
+pub const MAX_STEPS_PER_COMMAND: usize = 1024;
+/// Version of the snapshot format.
+pub const SNAPSHOT_FORMAT_VERSION: u8 = 1;
+
+/// A job handed to a worker (activation response or push).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ActivatedJob {
+    /// Job key.
+    pub key: i64,
+    /// The job, with worker, deadline and fetched variables.
+    pub job: JobRecord,
+}
+
+/// What a client receives for a processed command.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ResponseValue {
+    /// DeployResource.
+    Deployment {
+        /// Deployment key.
+        key: i64,
+        /// Deployed processes.
+        processes: Vec<ProcessMetadata>,
+    },
+    /// CreateProcessInstance.
+    ProcessInstanceCreated {
+        /// Definition key.
+        process_definition_key: i64,
+        /// Process id.
+        bpmn_process_id: Arc<str>,
+        /// Definition version.
+        version: i32,
+        /// New instance.
+        process_instance_key: i64,
+    },
+    /// CreateProcessInstanceWithResult, once the instance completed.
+    ProcessInstanceResult {
+        /// Definition key.
+        process_definition_key: i64,
+        /// Process id.
+        bpmn_process_id: Arc<str>,
+        /// Definition version.
+        version: i32,
+        /// The instance.
+        process_instance_key: i64,
+        /// Root variables (or the fetched ones) as a JSON object.
+        variables: String,
+    },
+    /// CancelProcessInstance.
+    ProcessInstanceCanceled {
+        /// The instance.
+        process_instance_key: i64,
+    },
+    /// ActivateJobs.
+    JobBatch {
+        /// Activated jobs.
+        jobs: Vec<ActivatedJob>,
+        /// More jobs were activatable than returned.
+        truncated: bool,
+    },
+    /// CompleteJob, FailJob, ThrowError, UpdateJobRetries, UpdateJobTimeout.
+    Job {
+        /// Job key.
+        key: i64,
+        /// The resulting event intent.
+        intent: Intent,
+    },
+    /// ResolveIncident.
+    IncidentResolved {
+        /// Incident key.
+        key: i64,
+    },
+    /// SetVariables.
+    VariablesSet {
+        /// Key of the variable document.
+        key: i64,
+    },
+}
+
+/// A job pushed to a stream: the activation is in `Processed::records`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JobPush {
+    /// Stream that gets the job.
+    pub stream_id: u64,
+    /// The activated job.
+    pub job: ActivatedJob,
+}
+
+/// Everything `process` produced for one command.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Processed {
+    /// Records to append to this partition's log, in order.
+    pub records: Vec<Record>,
+    /// Responses to client requests, by request id.
+    pub responses: Vec<(u64, Result<ResponseValue, Rejection>)>,
+    /// Commands for other partitions.
+    pub distributions: Vec<(u32, Record)>,
+    /// Jobs activated for push streams; push after the records are committed.
+    pub pushed_jobs: Vec<JobPush>,
+}
+
+/// Why a snapshot could not be restored.
+#[derive(Debug, Error)]
+pub enum SnapshotError {
+    /// Empty input.
+    #[error("snapshot is empty")]
+    Empty,
+    /// Unknown version byte.
+    #[error(
+        "snapshot format version {found} is not supported (expected {SNAPSHOT_FORMAT_VERSION})"
+    )]
+    UnsupportedVersion {
+        /// Version found.
+        found: u8,
+    },
+    /// The body does not decode.
+    #[error("snapshot body is malformed: {reason}")]
+    Malformed {
+        /// Decoder message.
+        reason: String,
+    },
+}
+
+#[derive(Serialize, Deserialize)]
+struct SnapshotBody {
+    partition_id: u32,
+    partition_count: u32,
+    state: State,
+}
+
+/// A step of BPMN execution inside one command.
+#[derive(Clone, Debug)]
+pub(crate) enum Step {
+    Activate {
+        process_definition_key: i64,
+        element: u32,
+        flow_scope_key: i64,
+        process_instance_key: i64,
+        key: i64,
+    },
+    ContinueActivation(i64),
+    Complete(i64),
+    ContinueCompletion(i64),
+    Terminate(i64),
+}
+
+/// Working set of one `process` call.
+pub(crate) struct Ctx {
+    pub position: i64,
+    pub timestamp_ms: i64,
+    pub out: Processed,
+    pub steps: VecDeque<Step>,
+}
+
+/// The engine of one partition.
+pub struct Engine {
+    pub(crate) partition_id: u32,
+    pub(crate) partition_count: u32,
+    pub(crate) state: State,
+    pub(crate) streams: JobStreams,
+    /// (job key, due time) of time-out/back-off commands handed out and not yet
+    /// reflected in the state; leader-local, not replicated.
+    due_requested: BTreeSet<(i64, i64)>,
+}
+
+impl Engine {
+    /// An empty engine for `partition_id` (1-based) of `partition_count`.
+    pub fn new(partition_id: u32, partition_count: u32) -> Self {
+        assert!(
+            partition_id >= 1 && partition_id <= partition_count,
+            "partition {partition_id} out of 1..={partition_count}"
+        );
+        Self {
+            partition_id,
+            partition_count,
+            state: State::new(partition_id),
+            streams: JobStreams::default(),
+            due_requested: BTreeSet::new(),
+        }
+    }
+
+    /// Partition of this engine.
+    pub fn partition_id(&self) -> u32 {
+        self.partition_id
+    }
+
+    /// Highest command position whose events are in the state; commands
+    /// above it still need `process` after a leader change.
+    pub fn last_processed_position(&self) -> i64 {
+        self.state.last_processed_position
+    }
+
+    /// Read access to the state (tests, metrics, exporters).
+    pub fn state(&self) -> &State {
+        &self.state
+    }
+
+    /// Applies a record read from the log (followers, restart). Commands are
+    /// not processed again.
+    pub fn replay(&mut self, record: &Record) {
+        self.state.apply(record);
+    }
+
+    /// Processes one committed command (leader).
+    pub fn process(&mut self, command: &Record) -> Processed {
+        let mut ctx = Ctx {
+            position: command.position,
+            timestamp_ms: command.timestamp_ms,
+            out: Processed::default(),
+            steps: VecDeque::new(),
+        };
+        if command.record_type != RecordType::Command {
+            return ctx.out;
+        }
+        if let Err(rejection) = self.dispatch(&mut ctx, command) {
+            self.reject(&mut ctx, command, rejection);
+            return ctx.out;
+        }
+        self.run_steps(&mut ctx);
+        ctx.out
+    }
+
+    fn dispatch(&mut self, ctx: &mut Ctx, cmd: &Record) -> Result<(), Rejection> {
+        match (&cmd.value, cmd.intent) {
+            (RecordValue::Deployment(d), Intent::Create) => self.deploy(ctx, cmd, d),
+            (RecordValue::Deployment(d), Intent::Distribute) => {
+                self.receive_distribution(ctx, cmd, d)
+            }
+            (
+                RecordValue::ProcessInstanceCreation(c),
+                Intent::Create | Intent::CreateWithAwaitingResult,
+            ) => self.create_instance(ctx, cmd, c, cmd.intent == Intent::CreateWithAwaitingResult),
+            (RecordValue::ProcessInstance(_), Intent::Cancel) => self.cancel_instance(ctx, cmd),
+            (RecordValue::ProcessInstance(pi), Intent::ActivateElement) => {
+                let def = self.definition(pi.process_definition_key)?;
+                let element = def.model.index_of(&pi.element_id).ok_or_else(|| {
+                    rejection(
+                        RejectionType::NotFound,
+                        format!("no element '{}'", pi.element_id),
+                    )
+                })?;
+                ctx.steps.push_back(Step::Activate {
+                    process_definition_key: pi.process_definition_key,
+                    element,
+                    flow_scope_key: pi.flow_scope_key,
+                    process_instance_key: pi.process_instance_key,
+                    key: NO_KEY,
+                });
+                Ok(())
+            }
+            (RecordValue::ProcessInstance(_), Intent::CompleteElement) => {
+                ctx.steps.push_back(Step::Complete(cmd.key));
+                Ok(())
+            }
+            (RecordValue::ProcessInstance(_), Intent::TerminateElement) => {
+                ctx.steps.push_back(Step::Terminate(cmd.key));
+                Ok(())
+            }
+            (RecordValue::JobBatch(b), Intent::Activate) => self.activate_jobs(ctx, cmd, b),
+            (RecordValue::Job(j), _) => self.job_command(ctx, cmd, j),
+            (RecordValue::Incident(_), Intent::Resolve) => self.resolve_incident(ctx, cmd),
+            (RecordValue::VariableDocument(d), Intent::Update) => self.set_variables(ctx, cmd, d),
+            _ => Err(rejection(
+                RejectionType::InvalidArgument,
+                format!(
+                    "command {} {} is not supported",
+                    cmd.value_type.name(),
+                    cmd.intent.name()
+                ),
+            )),
+        }
+    }
+
+    pub(crate) fn definition(&self, key: i64) -> Result<Arc<DeployedProcess>, Rejection> {
+        self.state.process(key).cloned().ok_or_else(|| {
+            rejection(
+                RejectionType::NotFound,
+                format!("Expected to find process definition with key '{key}', but none found"),
+            )
+        })
+    }
+
+    fn reject(&mut self, ctx: &mut Ctx, cmd: &Record, rejection: Rejection) {
+        let record = Record {
+            position: NO_KEY,
+            key: cmd.key,
+            record_type: RecordType::CommandRejection,
+            value_type: cmd.value_type,
+            intent: cmd.intent,
+            timestamp_ms: ctx.timestamp_ms,
+            source_record_position: ctx.position,
+            rejection: Some(rejection.clone()),
+            request_id: cmd.request_id,
+            value: cmd.value.clone(),
+        };
+        self.state.apply(&record);
+        ctx.out.records.push(record);
+        if let Some(id) = cmd.request_id {
+            ctx.out.responses.push((id, Err(rejection)));
+        }
+    }
+
+    /// Writes an event and applies it.
+    pub(crate) fn emit(&mut self, ctx: &mut Ctx, key: i64, intent: Intent, value: RecordValue) {
+        self.emit_for(ctx, key, intent, value, None);
+    }
+
+    /// Writes an event that carries a client's request id, and applies it.
+    pub(crate) fn emit_for(
+        &mut self,
+        ctx: &mut Ctx,
+        key: i64,
+        intent: Intent,
+        value: RecordValue,
+        request_id: Option<u64>,
+    ) {
+        let record = Record {
+            position: NO_KEY,
+            key,
+            record_type: RecordType::Event,
+            value_type: value.value_type(),
+            intent,
+            timestamp_ms: ctx.timestamp_ms,
+            source_record_position: ctx.position,
+            rejection: None,
+            request_id,
+            value,
+        };
+        self.state.apply(&record);
+        ctx.out.records.push(record);
+    }
+
+    pub(crate) fn respond(ctx: &mut Ctx, cmd: &Record, value: ResponseValue) {
+        if let Some(id) = cmd.request_id {
+            ctx.out.responses.push((id, Ok(value)));
+        }
+    }
+
+    fn run_steps(&mut self, ctx: &mut Ctx) {
+        let mut run = 0;
+        while let Some(step) = ctx.steps.pop_front() {
+            if run >= MAX_STEPS_PER_COMMAND {
+                ctx.steps.push_front(step);
+                self.defer_steps(ctx);
+                return;
+            }
+            run += 1;
+            self.run_step(ctx, step);
+        }
+    }
+
+    fn defer_steps(&mut self, ctx: &mut Ctx) {
+        while let Some(step) = ctx.steps.pop_front() {
+            let (key, intent, value) = match step {
+                Step::Activate {
+                    process_definition_key,
+                    element,
+                    flow_scope_key,
+                    process_instance_key,
+                    ..
+                } => {
+                    let Some(def) = self.state.process(process_definition_key).cloned() else {
+                        continue;
+                    };
+                    let value = pi_value(&def, element, process_instance_key, flow_scope_key);
+                    (NO_KEY, Intent::ActivateElement, value)
+                }
+                Step::Complete(key) | Step::ContinueCompletion(key) => {
+                    let Some(value) = self.instance_value(key) else {
+                        continue;
+                    };
+                    (key, Intent::CompleteElement, value)
+                }
+                Step::Terminate(key) => {
+                    let Some(value) = self.instance_value(key) else {
+                        continue;
+                    };
+                    (key, Intent::TerminateElement, value)
+                }
+                Step::ContinueActivation(_) => continue,
+            };
+            let mut record =
+                Record::command(key, intent, RecordValue::ProcessInstance(value), None);
+            record.timestamp_ms = ctx.timestamp_ms;
+            record.source_record_position = ctx.position;
+            ctx.out.records.push(record);
+        }
+    }
+
+    pub(crate) fn instance_value(&self, key: i64) -> Option<ProcessInstanceRecord> {
+        let inst = self.state.instances.get(&key)?;
+        let def = self.state.process(inst.process_definition_key)?;
+        Some(pi_value(
+            def,
+            inst.element,
+            inst.process_instance_key,
+            inst.flow_scope_key,
+        ))
+    }
+
+    /// Registers a job push stream (not replicated; the broker re-registers
+    /// streams after a leader change).
+    pub fn add_job_stream(
+        &mut self,
+        stream_id: u64,
+        job_type: &str,
+        worker: &str,
+        timeout_ms: i64,
+        fetch_variables: Vec<String>,
+    ) {
+        self.streams
+            .add(stream_id, job_type, worker, timeout_ms, fetch_variables);
+    }
+
+    /// Removes a job push stream.
+    pub fn remove_job_stream(&mut self, stream_id: u64) {
+        self.streams.remove(stream_id);
+    }
+
+    /// Commands that are due at `now_ms` (job time-outs, back-off expiry), at
+    /// most `max`. Commands already handed out are not repeated until the
+    /// state changes.
+    pub fn due_commands(&mut self, now_ms: i64, max: usize) -> Vec<Record> {
+        let mut out = Vec::new();
+        let state = &self.state;
+        self.due_requested.retain(|&(k, at)| {
+            state.deadlines.contains(&(at, k)) || state.backoffs.contains(&(at, k))
+        });
+        let due: Vec<(i64, i64, Intent)> = self
+            .state
+            .deadlines
+            .iter()
+            .take_while(|(at, _)| *at <= now_ms)
+            .map(|&(at, k)| (k, at, Intent::TimeOut))
+            .chain(
+                self.state
+                    .backoffs
+                    .iter()
+                    .take_while(|(at, _)| *at <= now_ms)
+                    .map(|&(at, k)| (k, at, Intent::RecurAfterBackoff)),
+            )
+            .collect();
+        for (key, at, intent) in due {
+            if out.len() >= max {
+                break;
+            }
+            if !self.due_requested.insert((key, at)) {
+                continue;
+            }
+            let mut value = JobRecord::empty();
+            if let Some(job) = self.state.jobs.get(&key) {
+                value.job_type = job.record.job_type.clone();
+            }
+            let mut record = Record::command(key, intent, RecordValue::Job(value), None);
+            record.timestamp_ms = now_ms;
+            out.push(record);
+        }
+        out
+    }
+
+    /// Deterministic bytes of the replicated state.
+    pub fn snapshot(&self) -> Vec<u8> {
+        let body = SnapshotBody {
+            partition_id: self.partition_id,
+            partition_count: self.partition_count,
+            state: self.state.clone(),
+        };
+        let mut out = vec![SNAPSHOT_FORMAT_VERSION];
+        postcard::to_extend(&body, out.split_off(1))
+            .map(|b| {
+                out.extend_from_slice(&b);
+                out
+            })
+            .expect("encoding into a Vec cannot fail")
+    }
+
+    /// Rebuilds an engine from `snapshot()` bytes (job streams start empty).
+    pub fn restore(bytes: &[u8]) -> Result<Engine, SnapshotError> {
+        let (&version, body) = bytes.split_first().ok_or(SnapshotError::Empty)?;
+        if version != SNAPSHOT_FORMAT_VERSION {
+            return Err(SnapshotError::UnsupportedVersion { found: version });
+        }
+        let body: SnapshotBody =
+            postcard::from_bytes(body).map_err(|e| SnapshotError::Malformed {
+                reason: e.to_string(),
+            })?;
+        Ok(Engine {
+            partition_id: body.partition_id,
+            partition_count: body.partition_count,
+            state: body.state,
+            streams: JobStreams::default(),
+            due_requested: BTreeSet::new(),
+        })
+    }
+}
+
+/// Builds a rejection.
+pub(crate) fn rejection(rejection_type: RejectionType, reason: String) -> Rejection {
+    Rejection {
+        rejection_type,
+        reason,
+    }
+}
+
+/// The process instance value of `element` of `def`.
+pub(crate) fn pi_value(
+    def: &DeployedProcess,
+    element: u32,
+    process_instance_key: i64,
+    flow_scope_key: i64,
+) -> ProcessInstanceRecord {
+    let el = def.model.element(element);
+    ProcessInstanceRecord {
+        bpmn_process_id: def.metadata.bpmn_process_id.clone(),
+        version: def.metadata.version,
+        process_definition_key: def.metadata.process_definition_key,
+        process_instance_key,
+        element_id: el.id.clone(),
+        flow_scope_key,
+        bpmn_element_type: el.element_type,
+        bpmn_event_type: el.event_type,
+    }
+}

@@ -1,0 +1,178 @@
+//! Variable semantics on top of the store: what a scope sees (its own
+//! variables, then its flow scopes' up to the process instance), local set,
+//! and propagating merge (update where the variable exists on the way up,
+//! else create on the process instance), as Zeebe does.
+
+use crate::engine::{Ctx, Engine};
+use crate::record::*;
+use serde_json::value::RawValue;
+use std::collections::BTreeMap;
+
+/// Most variables in one document (SetVariables, job completion, creation).
+pub const MAX_VARIABLES_PER_DOCUMENT: usize = 10_000;
+
+/// Parses a JSON object document into (name, JSON text) pairs, sorted by name.
+/// Empty text means no variables.
+pub fn parse_document(text: &str) -> Result<Vec<(String, Box<RawValue>)>, String> {
+    if text.trim().is_empty() {
+        return Ok(Vec::new());
+    }
+    let map: BTreeMap<String, Box<RawValue>> = serde_json::from_str(text).map_err(|e| {
+        format!("Expected document to be a JSON object of variables, but it is not: {e}")
+    })?;
+    if map.len() > MAX_VARIABLES_PER_DOCUMENT {
+        return Err(format!(
+            "document has {} variables, more than {MAX_VARIABLES_PER_DOCUMENT}",
+            map.len()
+        ));
+    }
+    Ok(map.into_iter().collect())
+}
+
+impl Engine {
+    /// Variables visible from `scope`, innermost first (shadowed names repeat;
+    /// the first occurrence wins).
+    pub(crate) fn visible(&self, mut scope: i64) -> Vec<(&str, &str)> {
+        let mut out = Vec::new();
+        while scope != NO_KEY {
+            for v in self.state.variables.local(scope) {
+                out.push((&*v.name, &*v.value));
+            }
+            scope = self
+                .state
+                .instances
+                .get(&scope)
+                .map(|i| i.flow_scope_key)
+                .unwrap_or(NO_KEY);
+        }
+        out
+    }
+
+    /// The visible variables of `scope` as a JSON object, restricted to
+    /// `fetch` unless it is empty.
+    pub(crate) fn variables_json(&self, scope: i64, fetch: &[String]) -> String {
+        let mut seen: BTreeMap<&str, &str> = BTreeMap::new();
+        for (name, value) in self.visible(scope) {
+            if fetch.is_empty() || fetch.iter().any(|f| f == name) {
+                seen.entry(name).or_insert(value);
+            }
+        }
+        let mut out = String::with_capacity(
+            2 + seen
+                .iter()
+                .map(|(k, v)| k.len() + v.len() + 4)
+                .sum::<usize>(),
+        );
+        out.push('{');
+        for (i, (name, value)) in seen.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            out.push_str(&serde_json::to_string(name).expect("a string serializes"));
+            out.push(':');
+            out.push_str(value);
+        }
+        out.push('}');
+        out
+    }
+
+    /// Sets `name` on `scope` itself.
+    pub(crate) fn set_local(
+        &mut self,
+        ctx: &mut Ctx,
+        scope: i64,
+        pi_key: i64,
+        name: &str,
+        value: &str,
+    ) {
+        let existing = self
+            .state
+            .variables
+            .get(scope, name)
+            .map(|v| (v.key, *v.value == *value));
+        let (key, intent) = match existing {
+            Some((_, true)) => return,
+            Some((key, false)) => (key, Intent::Updated),
+            None => (self.state.keys.next_key(), Intent::Created),
+        };
+        let (def_key, process_id) = self.process_of_instance(pi_key);
+        self.emit(
+            ctx,
+            key,
+            intent,
+            RecordValue::Variable(VariableRecord {
+                name: name.to_string(),
+                value: value.to_string(),
+                scope_key: scope,
+                process_instance_key: pi_key,
+                process_definition_key: def_key,
+                bpmn_process_id: process_id,
+            }),
+        );
+    }
+
+    /// Sets `name` where it is visible from `scope`, else on the process instance.
+    pub(crate) fn merge(
+        &mut self,
+        ctx: &mut Ctx,
+        scope: i64,
+        pi_key: i64,
+        name: &str,
+        value: &str,
+    ) {
+        let mut s = scope;
+        let mut target = pi_key;
+        while s != NO_KEY {
+            if self.state.variables.get(s, name).is_some() {
+                target = s;
+                break;
+            }
+            s = self
+                .state
+                .instances
+                .get(&s)
+                .map(|i| i.flow_scope_key)
+                .unwrap_or(NO_KEY);
+        }
+        self.set_local(ctx, target, pi_key, name, value);
+    }
+
+    fn process_of_instance(&self, pi_key: i64) -> (i64, std::sync::Arc<str>) {
+        self.state
+            .instances
+            .get(&pi_key)
+            .and_then(|i| self.state.process(i.process_definition_key))
+            .map(|d| {
+                (
+                    d.metadata.process_definition_key,
+                    d.metadata.bpmn_process_id.clone(),
+                )
+            })
+            .unwrap_or((NO_KEY, std::sync::Arc::from("")))
+    }
+}
+
+/// Writes `value` at a dotted `path` into `target` (a JSON object), creating
+/// nested objects as needed.
+pub fn set_path(
+    target: &mut serde_json::Map<String, serde_json::Value>,
+    path: &str,
+    value: serde_json::Value,
+) {
+    match path.split_once('.') {
+        None => {
+            target.insert(path.to_string(), value);
+        }
+        Some((head, rest)) => {
+            let entry = target
+                .entry(head.to_string())
+                .or_insert_with(|| serde_json::Value::Object(Default::default()));
+            if !entry.is_object() {
+                *entry = serde_json::Value::Object(Default::default());
+            }
+            if let serde_json::Value::Object(inner) = entry {
+                set_path(inner, rest, value);
+            }
+        }
+    }
+}

@@ -1,0 +1,109 @@
+//! Job push streams: workers that asked to have jobs of a type pushed to them
+//! (Zeebe's `StreamActivatedJobs`).
+//!
+//! ```text
+//! streams: BTreeMap<stream id, JobStream>   cursor: job type -> last stream used
+//! ```
+//!
+//! Not replicated: the broker registers streams on the leader. The choice of a
+//! stream is written into the log as a job batch activation, so replay does
+//! not need the registry. Streams of one type are served round-robin.
+
+use std::collections::BTreeMap;
+
+/// Most streams registered at once on a partition.
+pub const MAX_JOB_STREAMS: usize = 65_536;
+
+/// One registered stream.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JobStream {
+    /// Job type served.
+    pub job_type: String,
+    /// Worker name.
+    pub worker: String,
+    /// Activation timeout.
+    pub timeout_ms: i64,
+    /// Variables to fetch (empty = all).
+    pub fetch_variables: Vec<String>,
+}
+
+/// The registry.
+#[derive(Clone, Debug, Default)]
+pub struct JobStreams {
+    streams: BTreeMap<u64, JobStream>,
+    cursor: BTreeMap<String, u64>,
+}
+
+impl JobStreams {
+    /// Adds (or replaces) a stream. Beyond `MAX_JOB_STREAMS` the stream is
+    /// not added (its worker falls back to polling).
+    pub fn add(
+        &mut self,
+        stream_id: u64,
+        job_type: &str,
+        worker: &str,
+        timeout_ms: i64,
+        fetch_variables: Vec<String>,
+    ) {
+        if self.streams.len() >= MAX_JOB_STREAMS && !self.streams.contains_key(&stream_id) {
+            return;
+        }
+        self.streams.insert(
+            stream_id,
+            JobStream {
+                job_type: job_type.to_string(),
+                worker: worker.to_string(),
+                timeout_ms: timeout_ms.max(1),
+                fetch_variables,
+            },
+        );
+    }
+
+    /// Removes a stream.
+    pub fn remove(&mut self, stream_id: u64) {
+        self.streams.remove(&stream_id);
+    }
+
+    /// True when no stream is registered.
+    pub fn is_empty(&self) -> bool {
+        self.streams.is_empty()
+    }
+
+    /// The next stream (round-robin) for `job_type`.
+    pub fn next_for(&mut self, job_type: &str) -> Option<(u64, JobStream)> {
+        let last = self.cursor.get(job_type).copied();
+        let matching = |(_, s): &(&u64, &JobStream)| s.job_type == job_type;
+        let after = last.and_then(|l| {
+            self.streams
+                .range(l + 1..)
+                .find(matching)
+                .map(|(k, s)| (*k, s.clone()))
+        });
+        let chosen = after.or_else(|| {
+            self.streams
+                .iter()
+                .find(matching)
+                .map(|(k, s)| (*k, s.clone()))
+        })?;
+        self.cursor.insert(job_type.to_string(), chosen.0);
+        Some(chosen)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_robin_over_matching_streams() {
+        let mut s = JobStreams::default();
+        s.add(1, "a", "w1", 100, vec![]);
+        s.add(2, "b", "w2", 100, vec![]);
+        s.add(3, "a", "w3", 100, vec![]);
+        let picks: Vec<u64> = (0..4).map(|_| s.next_for("a").unwrap().0).collect();
+        assert_eq!(picks, [1, 3, 1, 3]);
+        assert!(s.next_for("c").is_none());
+        s.remove(1);
+        assert_eq!(s.next_for("a").unwrap().0, 3);
+    }
+}

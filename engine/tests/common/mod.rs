@@ -1,0 +1,365 @@
+//! Test harness: a minimal broker around one engine. It assigns positions,
+//! timestamps (a manual clock) and request ids, appends everything to an
+//! in-memory log (through the binary codec), and processes follow-up commands
+//! in log order, as the broker does.
+
+#![allow(dead_code)]
+
+use ::engine::*;
+use std::collections::{BTreeMap, VecDeque};
+
+pub const CORPUS: &str = "../../shared/bpmn-corpus";
+
+pub struct Harness {
+    pub engine: Engine,
+    pub log: Vec<Record>,
+    pub now_ms: i64,
+    next_request: u64,
+    pub responses: BTreeMap<u64, Result<ResponseValue, Rejection>>,
+    pub pushed: Vec<JobPush>,
+    pub distributions: Vec<(u32, Record)>,
+}
+
+impl Harness {
+    pub fn new() -> Self {
+        Self::with_engine(Engine::new(1, 1))
+    }
+
+    pub fn with_engine(engine: Engine) -> Self {
+        Self {
+            engine,
+            log: Vec::new(),
+            now_ms: 1_000_000,
+            next_request: 1,
+            responses: BTreeMap::new(),
+            pushed: Vec::new(),
+            distributions: Vec::new(),
+        }
+    }
+
+    fn append(&mut self, mut record: Record) -> Record {
+        record.position = self.log.len() as i64 + 1;
+        let mut bytes = Vec::new();
+        record.encode(&mut bytes);
+        let decoded = Record::decode(&bytes).expect("every record decodes");
+        assert_eq!(decoded, record, "codec round trip");
+        self.log.push(record.clone());
+        record
+    }
+
+    /// Appends and processes a command (and the follow-up commands it causes).
+    pub fn submit(&mut self, mut command: Record, with_request: bool) -> u64 {
+        let request = self.next_request;
+        self.next_request += 1;
+        command.request_id = with_request.then_some(request);
+        command.timestamp_ms = self.now_ms;
+        let mut queue = VecDeque::from([command]);
+        while let Some(cmd) = queue.pop_front() {
+            let cmd = self.append(cmd);
+            let out = self.engine.process(&cmd);
+            for r in out.records {
+                let is_command = r.record_type == RecordType::Command;
+                if is_command {
+                    queue.push_back(r);
+                } else {
+                    self.append(r);
+                }
+            }
+            for (id, resp) in out.responses {
+                self.responses.insert(id, resp);
+            }
+            self.pushed.extend(out.pushed_jobs);
+            self.distributions.extend(out.distributions);
+        }
+        request
+    }
+
+    pub fn request(&mut self, command: Record) -> Result<ResponseValue, Rejection> {
+        let id = self.submit(command, true);
+        self.responses
+            .remove(&id)
+            .expect("a client command gets a response")
+    }
+
+    pub fn tick(&mut self) {
+        let due = self.engine.due_commands(self.now_ms, 100);
+        for c in due {
+            self.submit(c, false);
+        }
+    }
+
+    pub fn deploy(&mut self, name: &str, xml: &str) -> Result<ResponseValue, Rejection> {
+        self.deploy_bytes(name, xml.as_bytes().to_vec())
+    }
+
+    pub fn deploy_bytes(
+        &mut self,
+        name: &str,
+        content: Vec<u8>,
+    ) -> Result<ResponseValue, Rejection> {
+        self.request(Record::command(
+            NO_KEY,
+            Intent::Create,
+            RecordValue::Deployment(DeploymentRecord {
+                resources: vec![DeploymentResource {
+                    name: name.into(),
+                    content,
+                }],
+                processes: vec![],
+            }),
+            None,
+        ))
+    }
+
+    pub fn create(&mut self, process_id: &str, variables: &str) -> i64 {
+        match self.request(create_command(process_id, -1, variables, false)) {
+            Ok(ResponseValue::ProcessInstanceCreated {
+                process_instance_key,
+                ..
+            }) => process_instance_key,
+            other => panic!("create {process_id}: {other:?}"),
+        }
+    }
+
+    pub fn activate(&mut self, job_type: &str, max: i32) -> Vec<ActivatedJob> {
+        self.activate_fetch(job_type, max, vec![])
+    }
+
+    pub fn activate_fetch(
+        &mut self,
+        job_type: &str,
+        max: i32,
+        fetch: Vec<String>,
+    ) -> Vec<ActivatedJob> {
+        match self.request(Record::command(
+            NO_KEY,
+            Intent::Activate,
+            RecordValue::JobBatch(JobBatchRecord {
+                job_type: job_type.into(),
+                worker: "test-worker".into(),
+                timeout_ms: 30_000,
+                max_jobs_to_activate: max,
+                fetch_variables: fetch,
+                job_keys: vec![],
+                jobs: vec![],
+                truncated: false,
+            }),
+            None,
+        )) {
+            Ok(ResponseValue::JobBatch { jobs, .. }) => jobs,
+            other => panic!("activate {job_type}: {other:?}"),
+        }
+    }
+
+    pub fn job(
+        &mut self,
+        intent: Intent,
+        key: i64,
+        f: impl FnOnce(&mut JobRecord),
+    ) -> Result<ResponseValue, Rejection> {
+        let mut value = JobRecord::empty();
+        f(&mut value);
+        self.request(Record::command(key, intent, RecordValue::Job(value), None))
+    }
+
+    pub fn complete(&mut self, key: i64, variables: &str) -> Result<ResponseValue, Rejection> {
+        self.job(Intent::Complete, key, |j| j.variables = variables.into())
+    }
+
+    pub fn resolve(&mut self, incident_key: i64) -> Result<ResponseValue, Rejection> {
+        self.request(Record::command(
+            incident_key,
+            Intent::Resolve,
+            RecordValue::Incident(IncidentRecord {
+                error_type: ErrorType::JobNoRetries,
+                error_message: String::new(),
+                bpmn_process_id: "".into(),
+                process_definition_key: NO_KEY,
+                process_instance_key: NO_KEY,
+                element_id: "".into(),
+                element_instance_key: NO_KEY,
+                job_key: NO_KEY,
+                variable_scope_key: NO_KEY,
+            }),
+            None,
+        ))
+    }
+
+    pub fn set_variables(
+        &mut self,
+        scope: i64,
+        variables: &str,
+        local: bool,
+    ) -> Result<ResponseValue, Rejection> {
+        self.request(Record::command(
+            scope,
+            Intent::Update,
+            RecordValue::VariableDocument(VariableDocumentRecord {
+                scope_key: scope,
+                local,
+                variables: variables.into(),
+            }),
+            None,
+        ))
+    }
+
+    pub fn cancel(&mut self, pi_key: i64) -> Result<ResponseValue, Rejection> {
+        let mut value = pi_stub();
+        value.process_instance_key = pi_key;
+        self.request(Record::command(
+            pi_key,
+            Intent::Cancel,
+            RecordValue::ProcessInstance(value),
+            None,
+        ))
+    }
+
+    /// Events of element `element_id` of instance `pi`, as intent names.
+    pub fn element_intents(&self, pi: i64, element_id: &str) -> Vec<&'static str> {
+        self.log
+            .iter()
+            .filter(|r| r.record_type == RecordType::Event)
+            .filter_map(|r| match &r.value {
+                RecordValue::ProcessInstance(v)
+                    if v.process_instance_key == pi && &*v.element_id == element_id =>
+                {
+                    Some(r.intent.name())
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
+    pub fn is_completed(&self, pi: i64) -> bool {
+        self.log.iter().any(|r| {
+            r.key == pi
+                && r.intent == Intent::ElementCompleted
+                && r.record_type == RecordType::Event
+        })
+    }
+
+    pub fn is_terminated(&self, pi: i64) -> bool {
+        self.log.iter().any(|r| {
+            r.key == pi
+                && r.intent == Intent::ElementTerminated
+                && r.record_type == RecordType::Event
+        })
+    }
+
+    pub fn incidents(&self) -> Vec<(i64, IncidentRecord)> {
+        self.engine
+            .state()
+            .incidents
+            .iter()
+            .map(|(k, v)| (*k, v.clone()))
+            .collect()
+    }
+
+    /// Value of a root variable of instance `pi`.
+    pub fn variable(&self, scope: i64, name: &str) -> Option<String> {
+        self.engine
+            .state()
+            .variables
+            .get(scope, name)
+            .map(|v| v.value.to_string())
+    }
+
+    /// Completes every activatable job (any type) until none are left or
+    /// `max_rounds` is reached.
+    pub fn auto_complete(&mut self, max_rounds: usize) {
+        for _ in 0..max_rounds {
+            let types: Vec<String> = self
+                .engine
+                .state()
+                .activatable
+                .keys()
+                .map(|k| k.to_string())
+                .collect();
+            if types.is_empty() {
+                return;
+            }
+            for t in types {
+                for job in self.activate(&t, 100) {
+                    self.complete(job.key, "{}").expect("auto-complete");
+                }
+            }
+        }
+    }
+}
+
+pub fn pi_stub() -> ProcessInstanceRecord {
+    ProcessInstanceRecord {
+        bpmn_process_id: "".into(),
+        version: -1,
+        process_definition_key: NO_KEY,
+        process_instance_key: NO_KEY,
+        element_id: "".into(),
+        flow_scope_key: NO_KEY,
+        bpmn_element_type: BpmnElementType::Process,
+        bpmn_event_type: BpmnEventType::None,
+    }
+}
+
+pub fn create_command(
+    process_id: &str,
+    version: i32,
+    variables: &str,
+    await_result: bool,
+) -> Record {
+    Record::command(
+        NO_KEY,
+        if await_result {
+            Intent::CreateWithAwaitingResult
+        } else {
+            Intent::Create
+        },
+        RecordValue::ProcessInstanceCreation(ProcessInstanceCreationRecord {
+            bpmn_process_id: process_id.into(),
+            version,
+            process_definition_key: NO_KEY,
+            process_instance_key: NO_KEY,
+            variables: variables.into(),
+            fetch_variables: vec![],
+            await_result,
+        }),
+        None,
+    )
+}
+
+/// Wraps process body XML into a definitions document.
+pub fn bpmn(process_id: &str, body: &str) -> String {
+    format!(
+        r#"<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" xmlns:zeebe="http://camunda.org/schema/zeebe/1.0" id="defs">
+<bpmn:process id="{process_id}" isExecutable="true">{body}</bpmn:process></bpmn:definitions>"#
+    )
+}
+
+pub fn service_task(id: &str, job_type: &str, extra: &str) -> String {
+    format!(
+        r#"<bpmn:serviceTask id="{id}"><bpmn:extensionElements><zeebe:taskDefinition type="{job_type}"/>{extra}</bpmn:extensionElements></bpmn:serviceTask>"#
+    )
+}
+
+pub fn flow(id: &str, from: &str, to: &str) -> String {
+    format!(r#"<bpmn:sequenceFlow id="{id}" sourceRef="{from}" targetRef="{to}"/>"#)
+}
+
+pub fn cond_flow(id: &str, from: &str, to: &str, condition: &str) -> String {
+    format!(
+        r#"<bpmn:sequenceFlow id="{id}" sourceRef="{from}" targetRef="{to}"><bpmn:conditionExpression>{condition}</bpmn:conditionExpression></bpmn:sequenceFlow>"#
+    )
+}
+
+/// start → service task (type `work`) → end.
+pub fn one_task(process_id: &str) -> String {
+    bpmn(
+        process_id,
+        &format!(
+            r#"<bpmn:startEvent id="start"/>{}<bpmn:endEvent id="end"/>{}{}"#,
+            service_task("task", "work", ""),
+            flow("f1", "start", "task"),
+            flow("f2", "task", "end")
+        ),
+    )
+}
