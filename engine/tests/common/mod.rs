@@ -53,6 +53,12 @@ impl Harness {
         self.next_request += 1;
         command.request_id = with_request.then_some(request);
         command.timestamp_ms = self.now_ms;
+        self.submit_as_is(command);
+        request
+    }
+
+    /// Appends and processes a command keeping its request id and timestamp.
+    pub fn submit_as_is(&mut self, command: Record) {
         let mut queue = VecDeque::from([command]);
         while let Some(cmd) = queue.pop_front() {
             let cmd = self.append(cmd);
@@ -71,7 +77,6 @@ impl Harness {
             self.pushed.extend(out.pushed_jobs);
             self.distributions.extend(out.distributions);
         }
-        request
     }
 
     pub fn request(&mut self, command: Record) -> Result<ResponseValue, Rejection> {
