@@ -1,1 +1,17 @@
-//! The `storage` crate of waggle (see the workspace README).
+//! waggle's storage: the per-partition Raft log (segments of checksummed
+//! frames, group commit, recovery), the Raft metadata store, the snapshot
+//! store, and the `Disk` boundary with an io_uring implementation (glommio DMA
+//! files) and a simulated one. See the crate README for the design.
+
+mod disk;
+mod error;
+pub mod frame;
+mod log;
+mod segment;
+mod sim_disk;
+
+pub use disk::{align_down, align_up, Disk, DiskFile, BLOCK_BYTES};
+pub use error::{Error, Result};
+pub use log::{Entry, Log, LogConfig, DEFAULT_SEGMENT_SIZE_BYTES};
+pub use segment::{parse_name, recycle_name, segment_name, FileKind};
+pub use sim_disk::{DiskOp, Fault, FaultError, SimDisk, SimFile, SECTOR_BYTES};
