@@ -130,7 +130,9 @@ pub enum Error {
 impl Error {
     /// Maps an I/O error on `path` to `NoSpace` for ENOSPC and `Io` otherwise.
     pub(crate) fn io(op: &'static str, path: &Path, source: io::Error) -> Error {
-        if source.raw_os_error() == Some(libc::ENOSPC) {
+        if source.raw_os_error() == Some(libc::ENOSPC)
+            || source.kind() == io::ErrorKind::StorageFull
+        {
             Error::NoSpace {
                 op,
                 path: path.to_path_buf(),

@@ -4,14 +4,18 @@
 //! files) and a simulated one. See the crate README for the design.
 
 mod disk;
+mod dma_disk;
 mod error;
 pub mod frame;
 mod log;
+mod memlock;
 mod segment;
 mod sim_disk;
 
 pub use disk::{align_down, align_up, Disk, DiskFile, BLOCK_BYTES};
+pub use dma_disk::{DmaDisk, DmaDiskFile};
 pub use error::{Error, Result};
 pub use log::{Entry, Log, LogConfig, DEFAULT_SEGMENT_SIZE_BYTES};
+pub use memlock::{raise_memlock_limit, MIN_MEMLOCK_BYTES};
 pub use segment::{parse_name, recycle_name, segment_name, FileKind};
 pub use sim_disk::{DiskOp, Fault, FaultError, SimDisk, SimFile, SECTOR_BYTES};

@@ -258,7 +258,9 @@ pub(crate) async fn recover<F: DiskFile>(
         .size_bytes()
         .await
         .map_err(|e| Error::io("measuring", &path, e))?;
-    let mut segment = Segment::new(seq, path, file, len, expected_first.unwrap_or(1));
+    // A file cut short of a block still takes whole-block writes.
+    let capacity = crate::disk::align_up(len);
+    let mut segment = Segment::new(seq, path, file, capacity, expected_first.unwrap_or(1));
     let mut terms: Vec<(u64, u64)> = Vec::new();
     let mut epoch = min_epoch;
     let mut pos = 0u64;
