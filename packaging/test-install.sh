@@ -175,7 +175,7 @@ inside() { container_exec "$@"; }
 unit_prop() { inside systemctl show -P "$2" "$1"; }
 # The broker answers /ready with 200 (bash /dev/tcp: the container has no curl).
 ready_code() {
-    inside bash -c 'exec 3<>/dev/tcp/127.0.0.1/9600 && printf "GET /ready HTTP/1.0\r\nHost: localhost\r\n\r\n" >&3 &&
+    inside bash -c 'exec 3<>/dev/tcp/127.0.0.1/'"${1:-9600}"' && printf "GET /ready HTTP/1.0\r\nHost: localhost\r\n\r\n" >&3 &&
         head -n 1 <&3 | cut -d" " -f2' 2>/dev/null || echo none
 }
 wait_active() {
@@ -229,7 +229,7 @@ expect "/ready answers 200 as soon as the unit is active" test "$(ready_code)" =
 expect "the broker logged readiness (READY=1)" inside bash -c "journalctl -u waggle.service -o cat | grep -qF '$READY_LOG'"
 status_text=$(unit_prop waggle.service StatusText)
 expect "STATUS= reaches systemd: '$status_text'" test -n "$status_text"
-expect "runs as user waggle" test "$(inside ps -o user= -p "$(unit_prop waggle.service MainPID)")" = waggle
+expect "runs as user waggle" test "$(inside stat -c %U "/proc/$(unit_prop waggle.service MainPID)")" = waggle
 expect "user and group waggle exist" inside getent passwd waggle
 expect "/var/lib/waggle is waggle:waggle" test "$(inside stat -c '%U:%G' /var/lib/waggle)" = waggle:waggle
 expect "systemd-analyze verify prints nothing" \
@@ -253,6 +253,27 @@ expect "restart gave a new broker process" test "$(unit_prop waggle.service Main
 expect_healthy
 expect "after restart the deployment is still there (instance without redeploy)" run_instance
 
+phase "a second broker from the template: waggle@lab"
+cat >"$container_root/etc/waggle/lab.toml" <<'EOF'
+# A second broker on the same host, for waggle@lab.service.
+[network]
+host = "127.0.0.1"
+gateway_port = 26600
+internal_port = 26602
+management_port = 9700
+[data]
+directory = "/var/lib/waggle/lab"
+[runtime]
+shards = 1
+EOF
+inside systemctl start waggle@lab.service ||
+    { inside journalctl -u waggle@lab.service --no-pager -n 30 >&2; fail "systemctl start waggle@lab"; }
+expect "waggle@lab is active next to waggle.service" \
+    test "$(unit_prop waggle@lab.service ActiveState)/$(unit_prop waggle.service ActiveState)" = active/active
+expect "waggle@lab answers /ready on its own port" test "$(ready_code 9700)" = 200
+expect "waggle@lab keeps its data in /var/lib/waggle/lab" \
+    test "$(inside find /var/lib/waggle/lab -type f | wc -l)" -gt 0
+
 phase "upgrade $previous -> $version keeps data and config"
 # A local change to the conffile: every key uncommented (which also proves
 # each listed key and default is accepted by the broker).
@@ -263,12 +284,15 @@ inside systemctl restart waggle.service
 wait_active
 pass "the broker accepts every key of the conffile uncommented"
 invocation_before=$(unit_prop waggle.service InvocationID)
+lab_invocation_before=$(unit_prop waggle@lab.service InvocationID)
 inside apt-get install -y -q -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold \
     "$pkgs_in/$(basename "$deb")" >"$out/apt-upgrade.log" 2>&1 ||
     { cat "$out/apt-upgrade.log" >&2; fail "apt upgrade to $version"; }
 expect "dpkg reports $version installed" \
     test "$(inside dpkg-query -W -f='${Version}' waggle)" = "$version"
 expect "the upgrade restarted the service" test "$(unit_prop waggle.service InvocationID)" != "$invocation_before"
+expect "the upgrade restarted the running waggle@lab" \
+    test "$(unit_prop waggle@lab.service InvocationID)" != "$lab_invocation_before"
 wait_active
 expect "the locally changed conffile is kept" test "$(inside md5sum /etc/waggle/waggle.toml)" = "$conf_sum"
 expect_healthy
@@ -290,6 +314,7 @@ inside systemctl start waggle.service
 wait_active
 inside apt-get remove -y -q waggle >"$out/apt-remove.log" 2>&1 || { cat "$out/apt-remove.log" >&2; fail "apt remove"; }
 expect "remove stopped the broker" test "$(unit_prop waggle.service ActiveState)" != active
+expect "remove stopped waggle@lab" test "$(unit_prop waggle@lab.service ActiveState)" != active
 expect "remove deleted the binary" test ! -e "$container_root/usr/bin/waggle"
 expect "remove kept /etc/waggle/waggle.toml" test -f "$container_root/etc/waggle/waggle.toml"
 expect "remove kept the data" test "$(inside find /var/lib/waggle -type f | wc -l)" -gt 0
