@@ -9,13 +9,17 @@ mod error;
 pub mod frame;
 mod log;
 mod memlock;
+mod meta;
 mod segment;
 mod sim_disk;
+mod snapshot;
 
 pub use disk::{align_down, align_up, Disk, DiskFile, BLOCK_BYTES};
 pub use dma_disk::{DmaDisk, DmaDiskFile};
 pub use error::{Error, Result};
 pub use log::{Entry, Log, LogConfig, DEFAULT_SEGMENT_SIZE_BYTES};
 pub use memlock::{raise_memlock_limit, MIN_MEMLOCK_BYTES};
+pub use meta::{HardState, MetaStore, META_EXTRA_FIELDS, META_FILE_NAME};
 pub use segment::{parse_name, recycle_name, segment_name, FileKind};
 pub use sim_disk::{DiskOp, Fault, FaultError, SimDisk, SimFile, SECTOR_BYTES};
+pub use snapshot::{SnapshotMeta, SnapshotStore, SnapshotWriter, MAX_CHUNKS, MAX_CHUNK_BYTES};

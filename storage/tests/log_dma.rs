@@ -168,3 +168,50 @@ fn bytes_corrupted_at_many_offsets_are_detected() {
         assert!(matches!(open(dir.path()).await, Err(Error::Corrupt { .. })));
     });
 }
+
+#[test]
+fn meta_and_snapshots_on_real_files() {
+    use storage::{HardState, MetaStore, SnapshotStore};
+    let dir = temp_dir();
+    in_executor(async {
+        let mut meta = MetaStore::open(DmaDisk, dir.path())
+            .await
+            .expect("open meta");
+        for term in 1..=3 {
+            let state = HardState {
+                term,
+                voted_for: 2,
+                commit: term * 5,
+                extra: [0; 5],
+            };
+            meta.store(state).await.expect("store");
+        }
+        drop(meta);
+        let meta = MetaStore::open(DmaDisk, dir.path())
+            .await
+            .expect("reopen meta");
+        assert_eq!((meta.get().term, meta.get().commit), (3, 15));
+
+        let snapshots = dir.path().join("snapshots");
+        let mut store = SnapshotStore::open(DmaDisk, &snapshots, 2)
+            .await
+            .expect("open");
+        let mut writer = store.begin(100, 4).await.expect("begin");
+        let chunks = [vec![1u8; 10_000], vec![2u8; 333]];
+        for chunk in &chunks {
+            store.write_chunk(&mut writer, chunk).await.expect("chunk");
+        }
+        store.finish(writer, None).await.expect("finish");
+        drop(store);
+        let store = SnapshotStore::open(DmaDisk, &snapshots, 2)
+            .await
+            .expect("reopen");
+        assert_eq!(store.latest().expect("latest").index, 100);
+        for (n, chunk) in chunks.iter().enumerate() {
+            assert_eq!(
+                store.read_chunk(100, 4, n).await.expect("read").as_ref(),
+                chunk.as_slice()
+            );
+        }
+    });
+}
