@@ -1,0 +1,9 @@
+//! Integration tests of the transport over loopback: connection and framing,
+//! backpressure, mutual TLS acceptance and refusal, reconnection after a
+//! peer restart, and bad input from a peer.
+
+mod bad_input;
+mod common;
+mod connection;
+mod mtls;
+mod reconnect;
