@@ -115,11 +115,20 @@ impl Group {
         g
     }
 
+    /// The hard state to persist. Its commit index never exceeds the
+    /// entries acknowledged as durable here, so that a crash which keeps the
+    /// hard state but loses unsynced log writes cannot make a stale entry
+    /// look committed after restart.
     pub(crate) fn hard_state(&self) -> HardState {
+        let commit = if self.log.pending_snapshot().is_some() {
+            self.persisted_hs.commit
+        } else {
+            self.log.committed.min(self.log.stable_last())
+        };
         HardState {
             term: self.term,
             vote: self.vote,
-            commit: self.log.committed,
+            commit,
         }
     }
 

@@ -29,7 +29,7 @@ pub use config::{GroupConfig, VoteResult, DEFAULT_PRIORITY, MAX_VOTERS};
 pub use error::{GroupError, ProposeError};
 pub use mem_log::MemLog;
 pub use message::{Envelope, GroupMessage, MessageBody};
-pub use multi::{GroupBootstrap, MultiRaft, Status, UnsafeForce};
+pub use multi::{Brief, GroupBootstrap, MultiRaft, Status, UnsafeForce};
 pub use options::{
     Bug, RaftConfig, MAX_APPEND_BYTES, MAX_APPLY_BYTES, MAX_INFLIGHT_BYTES, MAX_INFLIGHT_MSGS,
     MAX_SNAPSHOT_CHUNKS_IN_FLIGHT, MAX_UNCOMMITTED_ENTRIES, SNAPSHOT_CHUNK_BYTES,

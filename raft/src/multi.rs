@@ -60,6 +60,21 @@ pub struct Status {
     pub config: GroupConfig,
 }
 
+/// The cheap part of [`Status`] (no allocation), for per-step checks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Brief {
+    /// Role.
+    pub role: Role,
+    /// Current term.
+    pub term: Term,
+    /// Known leader, or 0.
+    pub leader: NodeId,
+    /// Commit index.
+    pub commit: Index,
+    /// Last index of the log (including the unstable tail).
+    pub last_index: Index,
+}
+
 /// Every Raft group of one shard on one node.
 pub struct MultiRaft<R: LogReader> {
     me: NodeId,
@@ -345,6 +360,18 @@ impl<R: LogReader> MultiRaft<R> {
             applied: g.log.applied,
             last_index: g.log.last_index(&self.reader),
             config: g.config.clone(),
+        })
+    }
+
+    /// Role, term, leader, commit and last index of a group.
+    pub fn brief(&self, group: GroupId) -> Option<Brief> {
+        let g = self.groups.get(&group)?;
+        Some(Brief {
+            role: g.role,
+            term: g.term,
+            leader: g.leader,
+            commit: g.log.committed,
+            last_index: g.log.last_index(&self.reader),
         })
     }
 

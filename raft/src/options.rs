@@ -89,6 +89,20 @@ impl Default for RaftConfig {
 }
 
 impl RaftConfig {
+    /// Selects a broken variant; returns false (and changes nothing) when
+    /// the crate was built without the `bug-injection` feature.
+    pub fn set_bug(&mut self, bug: Option<Bug>) -> bool {
+        #[cfg(feature = "bug-injection")]
+        {
+            self.bug = bug;
+            true
+        }
+        #[cfg(not(feature = "bug-injection"))]
+        {
+            bug.is_none()
+        }
+    }
+
     /// Whether the broken variant `bug` is active.
     pub fn has_bug(&self, bug: Bug) -> bool {
         #[cfg(feature = "bug-injection")]

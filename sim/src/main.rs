@@ -1,0 +1,99 @@
+//! `sim`: runs many seeds (`--seeds 10000`) or replays one (`--seed N`,
+//! printing its event trace).
+
+use clap::Parser;
+use sim::{run_seeds, SimOptions, Simulation};
+
+/// Command line of the simulator.
+#[derive(Parser)]
+#[command(name = "sim", about = "Deterministic simulation of waggle's Raft core")]
+struct Cli {
+    /// Number of seeds to run, starting at `--start`.
+    #[arg(long, default_value_t = 1000)]
+    seeds: u64,
+    /// First seed.
+    #[arg(long, default_value_t = 0)]
+    start: u64,
+    /// Replay exactly this seed and print its event trace.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Simulated ms of the fault phase.
+    #[arg(long, default_value_t = 3000)]
+    chaos_ms: u64,
+    /// Worker threads.
+    #[arg(long, default_value_t = 2)]
+    threads: usize,
+    /// Run without faults.
+    #[arg(long)]
+    no_faults: bool,
+    /// Deliberately broken core variant (needs the `bug-injection` feature):
+    /// count-own-vote-twice, commit-previous-term-by-count,
+    /// accept-mismatched-prev-term.
+    #[arg(long)]
+    bug: Option<String>,
+}
+
+fn parse_bug(name: &str) -> anyhow::Result<raft::Bug> {
+    Ok(match name {
+        "count-own-vote-twice" => raft::Bug::CountOwnVoteTwice,
+        "commit-previous-term-by-count" => raft::Bug::CommitPreviousTermByCount,
+        "accept-mismatched-prev-term" => raft::Bug::AcceptMismatchedPrevTerm,
+        other => anyhow::bail!(
+            "--bug {other}: expected count-own-vote-twice, commit-previous-term-by-count or accept-mismatched-prev-term"
+        ),
+    })
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let bug = cli.bug.as_deref().map(parse_bug).transpose()?;
+    if bug.is_some() && !raft::RaftConfig::default().set_bug(bug) {
+        anyhow::bail!("--bug needs the simulator built with `--features bug-injection`");
+    }
+    let mut opts = SimOptions {
+        chaos_ms: cli.chaos_ms,
+        faults: !cli.no_faults,
+        trace: false,
+        bug,
+    };
+    if let Some(seed) = cli.seed {
+        opts.trace = true;
+        match Simulation::new(seed, opts).run() {
+            Ok(s) => {
+                println!("seed {seed} passed: {s:?}");
+                Ok(())
+            }
+            Err(f) => {
+                for line in &f.trace {
+                    println!("{line}");
+                }
+                anyhow::bail!("{f}")
+            }
+        }
+    } else {
+        let started = std::time::Instant::now();
+        let r = run_seeds(cli.start, cli.seeds, &opts, cli.threads, 0);
+        println!(
+            "{} seeds passed, {} failed in {:.1} s; {} elections, {} acknowledged entries, {} crashes, {} faults, max recovery {} ms",
+            r.passed,
+            r.failures.len(),
+            started.elapsed().as_secs_f64(),
+            r.elections,
+            r.acked,
+            r.crashes,
+            r.faults,
+            r.max_recovery_ms
+        );
+        for f in &r.failures {
+            println!("{f}");
+        }
+        if r.failures.is_empty() {
+            Ok(())
+        } else {
+            anyhow::bail!(
+                "{} seeds failed (replay one with --seed N)",
+                r.failures.len()
+            )
+        }
+    }
+}

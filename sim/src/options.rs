@@ -1,0 +1,90 @@
+//! Options of a simulation run and the scenario a seed draws from them.
+
+use crate::prng::Prng;
+
+/// Simulated milliseconds between two ticks of a node.
+pub const TICK_MS: u64 = 10;
+/// Once faults heal, a leader must be elected and a proposal committed in
+/// every group within this much simulated time.
+pub const LIVENESS_BOUND_MS: u64 = 20_000;
+/// Hard cap on events per run (a run normally takes far fewer).
+pub const MAX_EVENTS_PER_RUN: u64 = 3_000_000;
+/// Applied entries between two snapshots of a group on a node.
+pub const COMPACT_EVERY_ENTRIES: u64 = 30;
+
+/// Options shared by all seeds of one invocation.
+#[derive(Clone, Debug)]
+pub struct SimOptions {
+    /// Simulated duration of the fault phase.
+    pub chaos_ms: u64,
+    /// Inject faults (crashes, partitions, drops, ...).
+    pub faults: bool,
+    /// Record an event trace.
+    pub trace: bool,
+    /// A deliberately broken core variant.
+    pub bug: Option<raft::Bug>,
+}
+
+impl Default for SimOptions {
+    fn default() -> Self {
+        SimOptions {
+            chaos_ms: 3_000,
+            faults: true,
+            trace: false,
+            bug: None,
+        }
+    }
+}
+
+/// Cluster shape and fault mix drawn for one seed.
+#[derive(Clone, Debug)]
+pub struct Scenario {
+    /// Number of nodes (3 or 5).
+    pub nodes: u64,
+    /// Number of groups, each replicated on every node.
+    pub groups: u64,
+    /// Whether nodes sit in two regions (40-80 ms apart) instead of one.
+    pub two_regions: bool,
+    /// Election timeout in ticks.
+    pub election_ticks: u32,
+    /// Heartbeat interval in ticks.
+    pub heartbeat_ticks: u32,
+    /// Entries per append message bound (small values force partial acks).
+    pub max_append_bytes: u64,
+    /// Appends in flight per follower.
+    pub max_inflight_msgs: usize,
+    /// Mean simulated ms between two faults.
+    pub fault_every_ms: u64,
+    /// Whether nodes take snapshots and compact.
+    pub compaction: bool,
+    /// Whether the groups use priority election.
+    pub priorities: bool,
+}
+
+impl Scenario {
+    /// Draws a scenario.
+    pub fn draw(rng: &mut Prng) -> Scenario {
+        let two_regions = rng.chance(300);
+        let election_ticks = if two_regions {
+            30
+        } else {
+            rng.range(8, 15) as u32
+        };
+        Scenario {
+            nodes: if rng.chance(500) { 3 } else { 5 },
+            groups: rng.range(1, 2),
+            two_regions,
+            election_ticks,
+            heartbeat_ticks: if two_regions { 5 } else { 2 },
+            max_append_bytes: if !two_regions && rng.chance(500) {
+                1
+            } else {
+                4096
+            },
+            max_inflight_msgs: rng.pick(&[1, 1, 2, 4, 8]),
+            fault_every_ms: rng.range(30, 400),
+            compaction: rng.chance(600),
+            priorities: rng.chance(400),
+        }
+    }
+}

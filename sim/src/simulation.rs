@@ -1,0 +1,893 @@
+//! One seeded run: N nodes × M groups in one thread, simulated time as a
+//! priority queue of events, faults during a chaos phase, then a liveness
+//! phase in which every fault is healed and each group must commit a probe
+//! entry within [`LIVENESS_BOUND_MS`]. The [`Checker`] runs after every event.
+
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap};
+
+use bytes::Bytes;
+use raft::{
+    Entry, EntryKind, Envelope, GroupBootstrap, GroupConfig, GroupId, Index, LogReader, MultiRaft,
+    NodeId, ProposeError, RaftConfig, Role, Term,
+};
+
+use crate::checker::{payload_hash, violation, Checker, Violation};
+use crate::disk::{ModelDisk, NodeStorage};
+use crate::network::Network;
+use crate::node::{PendingIo, SimNode, SmState};
+use crate::options::{
+    Scenario, SimOptions, COMPACT_EVERY_ENTRIES, LIVENESS_BOUND_MS, MAX_EVENTS_PER_RUN, TICK_MS,
+};
+use crate::prng::Prng;
+
+/// Simulated clients proposing concurrently.
+pub const CLIENTS: usize = 3;
+/// Proposed but uncommitted entries per group before the leader refuses
+/// more: bounds the backlog that must drain before the liveness probe.
+pub const MAX_UNCOMMITTED_ENTRIES: u64 = 500;
+/// Simulated ms of a disk sync (range).
+pub const SYNC_MS: (u64, u64) = (1, 4);
+
+#[derive(Debug)]
+enum EventKind {
+    Tick(NodeId, u64),
+    Deliver(NodeId, Bytes),
+    SyncDone(NodeId, u64),
+    Client(usize),
+    Fault,
+    Restart(NodeId),
+    Heal,
+    Probe,
+}
+
+#[derive(Debug)]
+struct Event {
+    time_ms: u64,
+    seq: u64,
+    kind: EventKind,
+}
+
+impl PartialEq for Event {
+    fn eq(&self, other: &Self) -> bool {
+        (self.time_ms, self.seq) == (other.time_ms, other.seq)
+    }
+}
+impl Eq for Event {}
+impl PartialOrd for Event {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Event {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (self.time_ms, self.seq).cmp(&(other.time_ms, other.seq))
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Pending {
+    term: Term,
+    payload: u64,
+    probe: bool,
+}
+
+/// What a successful run did.
+#[derive(Clone, Debug, Default)]
+pub struct RunSummary {
+    /// The seed.
+    pub seed: u64,
+    /// Nodes in the cluster.
+    pub nodes: u64,
+    /// Groups.
+    pub groups: u64,
+    /// Elections won.
+    pub elections: u64,
+    /// Entries acknowledged to clients.
+    pub acked: u64,
+    /// Crashes injected.
+    pub crashes: u64,
+    /// Faults injected.
+    pub faults: u64,
+    /// Events processed.
+    pub events: u64,
+    /// Simulated time when the run ended.
+    pub sim_ms: u64,
+    /// Simulated time from healing to the last group's probe commit.
+    pub recovery_ms: u64,
+}
+
+/// A failed run.
+#[derive(Clone, Debug, thiserror::Error)]
+#[error("seed {seed} failed at {time_ms} ms: {violation}")]
+pub struct Failure {
+    /// The seed (replay with `--seed`).
+    pub seed: u64,
+    /// Simulated time of the failure.
+    pub time_ms: u64,
+    /// What broke.
+    pub violation: Violation,
+    /// Event trace (when tracing).
+    pub trace: Vec<String>,
+}
+
+/// A whole simulated cluster.
+pub struct Simulation {
+    seed: u64,
+    opts: SimOptions,
+    sc: Scenario,
+    rng: Prng,
+    now_ms: u64,
+    seq: u64,
+    queue: BinaryHeap<Reverse<Event>>,
+    nodes: BTreeMap<NodeId, SimNode>,
+    net: Network,
+    checker: Checker,
+    targets: Vec<BTreeMap<GroupId, NodeId>>,
+    next_payload: u64,
+    pending: HashMap<(NodeId, GroupId, Index), Pending>,
+    healed_at_ms: Option<u64>,
+    probes_done: BTreeSet<GroupId>,
+    trace: Vec<String>,
+    summary: RunSummary,
+    done: bool,
+}
+
+impl Simulation {
+    /// Builds the cluster for `seed`.
+    pub fn new(seed: u64, opts: SimOptions) -> Self {
+        let mut rng = Prng::new(seed);
+        let sc = Scenario::draw(&mut rng);
+        let ids: Vec<NodeId> = (1..=sc.nodes).collect();
+        let region = ids
+            .iter()
+            .map(|&n| (n, if sc.two_regions { (n % 2) as u8 } else { 0 }))
+            .collect();
+        let mut sim = Simulation {
+            seed,
+            opts,
+            sc: sc.clone(),
+            rng,
+            now_ms: 0,
+            seq: 0,
+            queue: BinaryHeap::new(),
+            nodes: BTreeMap::new(),
+            net: Network::new(region),
+            checker: Checker::default(),
+            targets: vec![BTreeMap::new(); CLIENTS],
+            next_payload: 0,
+            pending: HashMap::new(),
+            healed_at_ms: None,
+            probes_done: BTreeSet::new(),
+            trace: Vec::new(),
+            summary: RunSummary {
+                seed,
+                nodes: sc.nodes,
+                groups: sc.groups,
+                ..RunSummary::default()
+            },
+            done: false,
+        };
+        sim.say(format!("scenario {:?}", sim.sc));
+        for &n in &ids {
+            let node = sim.boot(n, ModelDisk::new());
+            sim.nodes.insert(n, node);
+            let first_tick = sim.rng.range(1, TICK_MS);
+            sim.schedule(first_tick, EventKind::Tick(n, 0));
+        }
+        for c in 0..CLIENTS {
+            let at = sim.rng.range(1, 20);
+            sim.schedule(at, EventKind::Client(c));
+        }
+        if sim.opts.faults {
+            let at = sim.rng.range(50, sim.sc.fault_every_ms * 2);
+            sim.schedule(at, EventKind::Fault);
+        }
+        let chaos = sim.opts.chaos_ms;
+        sim.schedule(chaos, EventKind::Heal);
+        sim
+    }
+
+    fn raft_config(&self) -> RaftConfig {
+        let mut cfg = RaftConfig {
+            election_ticks: self.sc.election_ticks,
+            heartbeat_ticks: self.sc.heartbeat_ticks,
+            max_append_bytes: self.sc.max_append_bytes,
+            max_inflight_msgs: self.sc.max_inflight_msgs,
+            snapshot_chunk_bytes: 32,
+            max_snapshot_chunks_in_flight: 2,
+            max_uncommitted_entries: MAX_UNCOMMITTED_ENTRIES,
+            ..RaftConfig::default()
+        };
+        assert!(
+            cfg.set_bug(self.opts.bug),
+            "a bug variant was requested but raft lacks the `bug-injection` feature"
+        );
+        cfg
+    }
+
+    fn initial_config(&self) -> GroupConfig {
+        let mut c = GroupConfig::new(1..=self.sc.nodes);
+        if self.sc.priorities {
+            c = c.with_priority(1, 3).with_priority(2, 2);
+        }
+        c
+    }
+
+    /// Starts node `id` over `disk` (fresh or after a crash).
+    fn boot(&mut self, id: NodeId, disk: ModelDisk) -> SimNode {
+        let seed = self.rng.next_u64();
+        let mut raft = MultiRaft::new(id, self.raft_config(), disk, seed);
+        let mut sm = BTreeMap::new();
+        for g in 1..=self.sc.groups {
+            let hs = raft.reader().hard_state(g);
+            let (config, state) = match raft.reader().snapshot_data(g) {
+                Some(s) => (
+                    s.meta.config.clone(),
+                    SmState::decode(&s.data).expect("snapshots written by the simulator decode"),
+                ),
+                None => (self.initial_config(), SmState::default()),
+            };
+            raft.add_group(
+                g,
+                GroupBootstrap {
+                    config,
+                    hard_state: hs,
+                    applied: state.applied,
+                },
+            )
+            .expect("fresh MultiRaft");
+            sm.insert(g, state);
+        }
+        SimNode {
+            id,
+            up: true,
+            incarnation: 0,
+            raft,
+            io: None,
+            sm,
+        }
+    }
+
+    fn say(&mut self, line: String) {
+        if self.opts.trace {
+            self.trace.push(format!("{:>7}ms {line}", self.now_ms));
+        }
+    }
+
+    fn schedule(&mut self, delay_ms: u64, kind: EventKind) {
+        self.seq += 1;
+        self.queue.push(Reverse(Event {
+            time_ms: self.now_ms + delay_ms,
+            seq: self.seq,
+            kind,
+        }));
+    }
+
+    fn send(&mut self, env: Envelope) {
+        if self.opts.trace {
+            for m in &env.messages {
+                self.trace.push(format!(
+                    "{:>7}ms send {}->{} {m}",
+                    self.now_ms, env.from, env.to
+                ));
+            }
+        }
+        let bytes = raft::encode(&env);
+        for delay in self.net.deliveries(&mut self.rng, env.from, env.to) {
+            self.schedule(delay, EventKind::Deliver(env.to, bytes.clone()));
+        }
+    }
+
+    /// Runs the simulation to its end.
+    pub fn run(mut self) -> Result<RunSummary, Failure> {
+        let seed = self.seed;
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let r = self.run_inner();
+            (
+                r,
+                self.now_ms,
+                std::mem::take(&mut self.trace),
+                self.summary.clone(),
+            )
+        }));
+        match outcome {
+            Ok((Ok(()), _, _, summary)) => Ok(summary),
+            Ok((Err(v), time_ms, trace, _)) => Err(Failure {
+                seed,
+                time_ms,
+                violation: v,
+                trace,
+            }),
+            Err(panic) => {
+                let msg = panic
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                    .unwrap_or_else(|| "unknown panic".into());
+                Err(Failure {
+                    seed,
+                    time_ms: 0,
+                    violation: violation("no panic (assertion in the core)", msg),
+                    trace: Vec::new(),
+                })
+            }
+        }
+    }
+
+    fn run_inner(&mut self) -> Result<(), Violation> {
+        while let Some(Reverse(ev)) = self.queue.pop() {
+            self.now_ms = ev.time_ms;
+            self.summary.events += 1;
+            if self.summary.events > MAX_EVENTS_PER_RUN {
+                return Err(violation(
+                    "bounded run",
+                    format!("more than {MAX_EVENTS_PER_RUN} events"),
+                ));
+            }
+            self.handle(ev.kind)?;
+            if self.done {
+                break;
+            }
+        }
+        self.summary.sim_ms = self.now_ms;
+        self.summary.elections = self.checker.elections;
+        self.summary.acked = self.checker.acked_count;
+        self.final_checks()
+    }
+
+    fn handle(&mut self, kind: EventKind) -> Result<(), Violation> {
+        match kind {
+            EventKind::Tick(n, inc) => {
+                let node = self.nodes.get_mut(&n).expect("node");
+                if !node.up || node.incarnation != inc {
+                    return Ok(());
+                }
+                node.raft.tick();
+                self.schedule(TICK_MS, EventKind::Tick(n, inc));
+                self.pump(n)?;
+                self.check_node(n)
+            }
+            EventKind::Deliver(to, bytes) => {
+                if !self.nodes[&to].up {
+                    return Ok(());
+                }
+                let env = raft::decode(bytes)
+                    .map_err(|e| violation("wire codec round trip", e.to_string()))?;
+                if self.opts.trace {
+                    for m in &env.messages {
+                        self.trace.push(format!(
+                            "{:>7}ms recv {}->{} {m}",
+                            self.now_ms, env.from, env.to
+                        ));
+                    }
+                }
+                self.nodes
+                    .get_mut(&to)
+                    .expect("node")
+                    .raft
+                    .step_envelope(env);
+                self.pump(to)?;
+                self.check_node(to)
+            }
+            EventKind::SyncDone(n, inc) => {
+                let node = &self.nodes[&n];
+                if !node.up || node.incarnation != inc {
+                    return Ok(());
+                }
+                self.sync_done(n)?;
+                self.pump(n)?;
+                self.check_node(n)
+            }
+            EventKind::Client(c) => {
+                self.client(c)?;
+                if self.healed_at_ms.is_none() {
+                    let next = self.rng.range(3, 30);
+                    self.schedule(next, EventKind::Client(c));
+                }
+                Ok(())
+            }
+            EventKind::Fault => {
+                if self.healed_at_ms.is_none() {
+                    self.fault()?;
+                    let next = self.rng.range(10, self.sc.fault_every_ms * 2);
+                    self.schedule(next, EventKind::Fault);
+                }
+                Ok(())
+            }
+            EventKind::Restart(n) => {
+                if self.nodes[&n].up {
+                    return Ok(());
+                }
+                self.restart(n);
+                self.pump(n)?;
+                self.check_node(n)
+            }
+            EventKind::Heal => {
+                self.say("heal: network restored, crashed nodes restart".into());
+                self.healed_at_ms = Some(self.now_ms);
+                self.net.heal();
+                let down: Vec<NodeId> = self
+                    .nodes
+                    .values()
+                    .filter(|n| !n.up)
+                    .map(|n| n.id)
+                    .collect();
+                for n in down {
+                    self.restart(n);
+                    self.pump(n)?;
+                }
+                self.schedule(0, EventKind::Probe);
+                Ok(())
+            }
+            EventKind::Probe => self.probe(),
+        }
+    }
+
+    fn pump(&mut self, n: NodeId) -> Result<(), Violation> {
+        let node = self.nodes.get_mut(&n).expect("node");
+        if !node.up || node.io.is_some() || !node.raft.has_ready() {
+            return Ok(());
+        }
+        let ready = node.raft.ready();
+        let mut io = PendingIo {
+            after_persist: ready.messages_after_persist,
+            ..PendingIo::default()
+        };
+        for gr in ready.groups {
+            let g = gr.group;
+            let node = self.nodes.get_mut(&n).expect("node");
+            let disk = node.raft.reader_mut();
+            if let Some(s) = gr.snapshot {
+                disk.install_snapshot(g, s.clone());
+                io.acks.push((g, s.meta.index, s.meta.term));
+                io.snapshots.push((g, s));
+            }
+            if let Some(first) = gr.entries.first() {
+                let mut prev = disk.term(g, first.index - 1).unwrap_or(0);
+                for e in &gr.entries {
+                    let existing = disk.term(g, e.index);
+                    self.checker.written(n, g, e, prev, existing)?;
+                    prev = e.term;
+                }
+                let last = gr.entries.last().expect("non-empty");
+                io.acks.push((g, last.index, last.term));
+                let node = self.nodes.get_mut(&n).expect("node");
+                node.raft.reader_mut().append(g, &gr.entries);
+            }
+            if let Some(hs) = gr.hard_state {
+                let node = self.nodes.get_mut(&n).expect("node");
+                node.raft.reader_mut().set_hard_state(g, hs);
+            }
+            if !gr.committed.is_empty() {
+                io.committed.push((g, gr.committed));
+            }
+        }
+        let node = self.nodes.get_mut(&n).expect("node");
+        node.io = Some(io);
+        let inc = node.incarnation;
+        for env in ready.messages {
+            self.send(env);
+        }
+        let delay = self.rng.range(SYNC_MS.0, SYNC_MS.1);
+        self.schedule(delay, EventKind::SyncDone(n, inc));
+        Ok(())
+    }
+
+    fn sync_done(&mut self, n: NodeId) -> Result<(), Violation> {
+        let node = self.nodes.get_mut(&n).expect("node");
+        let io = node.io.take().expect("sync without write");
+        node.raft.reader_mut().sync();
+        for env in io.after_persist {
+            self.send(env);
+        }
+        let node = self.nodes.get_mut(&n).expect("node");
+        for (g, index, term) in io.acks {
+            node.raft.persisted(g, index, term);
+        }
+        for (g, s) in io.snapshots {
+            let state = SmState::decode(&s.data)
+                .ok_or_else(|| violation("snapshot format", format!("node {n} group {g}")))?;
+            if state.applied != s.meta.index {
+                return Err(violation(
+                    "snapshot format",
+                    format!(
+                        "node {n} group {g}: data at {} for meta {}",
+                        state.applied, s.meta.index
+                    ),
+                ));
+            }
+            self.checker
+                .snapshot_installed(n, g, s.meta.index, state.hash)?;
+            self.say(format!("n{n}/g{g} installed snapshot at {}", s.meta.index));
+            self.nodes.get_mut(&n).expect("node").sm.insert(g, state);
+        }
+        for (g, entries) in io.committed {
+            for e in entries {
+                self.apply(n, g, &e)?;
+            }
+        }
+        if self.sc.compaction {
+            for g in 1..=self.sc.groups {
+                let node = &self.nodes[&n];
+                let sm = node.sm[&g];
+                let first = node.raft.reader().first_index(g);
+                let status_applied = node.raft.status(g).map(|s| s.applied).unwrap_or(0);
+                if sm.applied + 1 >= first + COMPACT_EVERY_ENTRIES
+                    && status_applied == sm.applied
+                    && self.rng.chance(300)
+                {
+                    let config = node.raft.status(g).expect("group").config;
+                    self.say(format!("n{n}/g{g} snapshot and compact at {}", sm.applied));
+                    let node = self.nodes.get_mut(&n).expect("node");
+                    node.raft
+                        .reader_mut()
+                        .compact(g, sm.applied, config, sm.encode());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn apply(&mut self, n: NodeId, g: GroupId, e: &Entry) -> Result<(), Violation> {
+        let sm = self.nodes[&n].sm[&g];
+        if e.index != sm.applied + 1 {
+            return Err(violation(
+                "apply order",
+                format!(
+                    "node {n} group {g} applied {} after {}",
+                    e.index, sm.applied
+                ),
+            ));
+        }
+        let hash = self.checker.applied(n, g, sm.hash, e)?;
+        self.nodes.get_mut(&n).expect("node").sm.insert(
+            g,
+            SmState {
+                applied: e.index,
+                hash,
+            },
+        );
+        if let Some(p) = self.pending.remove(&(n, g, e.index)) {
+            if p.term == e.term && p.payload == payload_hash(e) {
+                self.checker.ack(g, e.index, e.term, p.payload);
+                if p.probe {
+                    self.say(format!("g{g} probe committed at {}", e.index));
+                    self.probes_done.insert(g);
+                    if self.probes_done.len() as u64 == self.sc.groups {
+                        self.summary.recovery_ms =
+                            self.now_ms - self.healed_at_ms.unwrap_or(self.now_ms);
+                        self.done = true;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Election safety, leader completeness and commit bookkeeping for `n`.
+    fn check_node(&mut self, n: NodeId) -> Result<(), Violation> {
+        if !self.nodes[&n].up {
+            return Ok(());
+        }
+        for g in 1..=self.sc.groups {
+            let Some(b) = self.nodes[&n].raft.brief(g) else {
+                continue;
+            };
+            if b.role != Role::Leader {
+                continue;
+            }
+            if self.checker.leader(g, b.term, n)? {
+                self.say(format!("n{n} leads g{g} in term {}", b.term));
+                let raft = &self.nodes[&n].raft;
+                let first = raft.reader().first_index(g);
+                self.checker
+                    .new_leader(n, g, b.term, first, b.last_index, &|i| raft.term_at(g, i))?;
+            }
+            let known = self.checker.commit_index(g);
+            for i in known + 1..=b.commit {
+                match self.nodes[&n].raft.term_at(g, i) {
+                    Some(t) => self.checker.commit(g, i, t, b.term),
+                    None => break,
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn client(&mut self, c: usize) -> Result<(), Violation> {
+        let g = self.rng.range(1, self.sc.groups);
+        let n = match self.targets[c].get(&g) {
+            Some(&n) => n,
+            None => self.rng.range(1, self.sc.nodes),
+        };
+        if !self.nodes[&n].up {
+            let other = self.rng.range(1, self.sc.nodes);
+            self.targets[c].insert(g, other);
+            return Ok(());
+        }
+        let count = self.rng.range(1, 3);
+        let batch: Vec<Bytes> = (0..count)
+            .map(|_| {
+                self.next_payload += 1;
+                Bytes::from(format!("c{c}-{}", self.next_payload))
+            })
+            .collect();
+        self.propose(n, g, batch, false, c)
+    }
+
+    fn propose(
+        &mut self,
+        n: NodeId,
+        g: GroupId,
+        batch: Vec<Bytes>,
+        probe: bool,
+        c: usize,
+    ) -> Result<(), Violation> {
+        let node = self.nodes.get_mut(&n).expect("node");
+        match node.raft.propose(g, batch.clone()) {
+            Ok((first, _)) => {
+                let term = node.raft.brief(g).expect("group").term;
+                for (k, data) in batch.into_iter().enumerate() {
+                    let e = Entry {
+                        term,
+                        index: first + k as u64,
+                        kind: EntryKind::Normal,
+                        data,
+                    };
+                    self.pending.insert(
+                        (n, g, e.index),
+                        Pending {
+                            term,
+                            payload: payload_hash(&e),
+                            probe,
+                        },
+                    );
+                }
+                self.pump(n)?;
+                self.check_node(n)
+            }
+            Err(ProposeError::NotLeader { leader_hint, .. }) => {
+                let next = if leader_hint != 0 {
+                    leader_hint
+                } else {
+                    self.rng.range(1, self.sc.nodes)
+                };
+                if !probe {
+                    self.targets[c].insert(g, next);
+                }
+                Ok(())
+            }
+            Err(_) => Ok(()),
+        }
+    }
+
+    fn probe(&mut self) -> Result<(), Violation> {
+        let healed = self.healed_at_ms.expect("probe after heal");
+        if self.now_ms > healed + LIVENESS_BOUND_MS {
+            let missing: Vec<GroupId> = (1..=self.sc.groups)
+                .filter(|g| !self.probes_done.contains(g))
+                .collect();
+            return Err(violation(
+                "liveness",
+                format!(
+                    "groups {missing:?} committed nothing within {LIVENESS_BOUND_MS} ms of healing"
+                ),
+            ));
+        }
+        for g in 1..=self.sc.groups {
+            if self.probes_done.contains(&g) {
+                continue;
+            }
+            let leader = self
+                .nodes
+                .values()
+                .filter(|n| n.up)
+                .filter_map(|n| {
+                    let b = n.raft.brief(g)?;
+                    (b.role == Role::Leader).then_some((b.term, n.id))
+                })
+                .max();
+            if let Some((_, n)) = leader {
+                self.next_payload += 1;
+                let data = Bytes::from(format!("probe-{}", self.next_payload));
+                self.propose(n, g, vec![data], true, 0)?;
+            }
+        }
+        self.schedule(100, EventKind::Probe);
+        Ok(())
+    }
+
+    fn crash(&mut self, n: NodeId) {
+        self.summary.crashes += 1;
+        self.say(format!("crash n{n}"));
+        let node = self.nodes.get_mut(&n).expect("node");
+        node.up = false;
+        node.incarnation += 1;
+        node.io = None;
+        node.raft.reader_mut().crash(&mut self.rng);
+        self.pending.retain(|(node, _, _), _| *node != n);
+    }
+
+    fn restart(&mut self, n: NodeId) {
+        self.say(format!("restart n{n}"));
+        let old = self.nodes.get_mut(&n).expect("node");
+        let inc = old.incarnation;
+        let disk = std::mem::take(old.raft.reader_mut());
+        let mut node = self.boot(n, disk);
+        node.incarnation = inc;
+        self.nodes.insert(n, node);
+        let first = self.rng.range(1, TICK_MS);
+        self.schedule(first, EventKind::Tick(n, inc));
+    }
+
+    fn fault(&mut self) -> Result<(), Violation> {
+        self.summary.faults += 1;
+        let ids: Vec<NodeId> = self.nodes.keys().copied().collect();
+        let leaders: Vec<NodeId> = ids
+            .iter()
+            .copied()
+            .filter(|n| {
+                let node = &self.nodes[n];
+                node.up
+                    && (1..=self.sc.groups)
+                        .any(|g| node.raft.brief(g).map(|b| b.role) == Some(Role::Leader))
+            })
+            .collect();
+        match self.rng.below(11) {
+            9 if !leaders.is_empty() => {
+                // Kill a leader (the classic chaos experiment).
+                let n = self.rng.pick(&leaders);
+                self.crash(n);
+                let after = self.rng.range(20, 600);
+                self.schedule(after, EventKind::Restart(n));
+            }
+            10 if !leaders.is_empty() => {
+                let n = self.rng.pick(&leaders);
+                let rest: Vec<NodeId> = ids.iter().copied().filter(|&m| m != n).collect();
+                self.say(format!("isolate leader n{n}"));
+                self.net.partition(&[n], &rest);
+            }
+            0 | 1 => {
+                let n = self.rng.pick(&ids);
+                if self.nodes[&n].up {
+                    self.crash(n);
+                    let after = self.rng.range(50, 1500);
+                    self.schedule(after, EventKind::Restart(n));
+                }
+            }
+            2 => {
+                let n = self.rng.pick(&ids);
+                let rest: Vec<NodeId> = ids.iter().copied().filter(|&m| m != n).collect();
+                self.say(format!("isolate n{n}"));
+                self.net.partition(&[n], &rest);
+            }
+            3 => {
+                let a = self.rng.pick(&ids);
+                let b = self.rng.pick(&ids);
+                if a != b {
+                    self.say(format!("cut link n{a} -> n{b}"));
+                    self.net.block(a, b);
+                }
+            }
+            4 => {
+                // Split into a minority and a majority (random sides).
+                let mut side_a = Vec::new();
+                let mut side_b = Vec::new();
+                for &n in &ids {
+                    if self.rng.chance(500) {
+                        side_a.push(n);
+                    } else {
+                        side_b.push(n);
+                    }
+                }
+                self.say(format!("partition {side_a:?} / {side_b:?}"));
+                self.net.partition(&side_a, &side_b);
+            }
+            5 => {
+                self.say("heal partitions".into());
+                let (d, u) = (self.net.drop_per_mille, self.net.dup_per_mille);
+                self.net.heal();
+                self.net.drop_per_mille = d;
+                self.net.dup_per_mille = u;
+            }
+            6 => {
+                self.net.drop_per_mille = self.rng.below(150);
+                self.net.dup_per_mille = self.rng.below(100);
+                let (d, u) = (self.net.drop_per_mille, self.net.dup_per_mille);
+                self.say(format!("drop {d}‰ duplicate {u}‰"));
+            }
+            7 => {
+                if self.sc.two_regions {
+                    let region = self.rng.below(2) as u8;
+                    self.say(format!("region {region} lost"));
+                    let lost: Vec<NodeId> = ids
+                        .iter()
+                        .copied()
+                        .filter(|n| self.net.region.get(n) == Some(&region))
+                        .collect();
+                    let after = self.rng.range(300, 2000);
+                    for n in lost {
+                        if self.nodes[&n].up {
+                            self.crash(n);
+                            self.schedule(after, EventKind::Restart(n));
+                        }
+                    }
+                } else {
+                    let n = self.rng.pick(&ids);
+                    if self.nodes[&n].up {
+                        self.crash(n);
+                        self.schedule(0, EventKind::Restart(n));
+                    }
+                }
+            }
+            8 => {
+                let g = self.rng.range(1, self.sc.groups);
+                let to = self.rng.pick(&ids);
+                let leader = ids.iter().copied().find(|n| {
+                    self.nodes[n].up
+                        && self.nodes[n].raft.brief(g).map(|b| b.role) == Some(Role::Leader)
+                });
+                if let Some(l) = leader {
+                    self.say(format!("transfer g{g} from n{l} to n{to}"));
+                    let _ = self
+                        .nodes
+                        .get_mut(&l)
+                        .expect("node")
+                        .raft
+                        .transfer_leadership(g, to);
+                    self.pump(l)?;
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Committed prefixes are byte-identical and hold every acknowledged
+    /// entry, on every replica.
+    fn final_checks(&self) -> Result<(), Violation> {
+        for g in 1..=self.sc.groups {
+            let mut seen: HashMap<Index, (Term, u64)> = HashMap::new();
+            for node in self.nodes.values().filter(|n| n.up) {
+                let disk = node.raft.reader();
+                // The stored commit index only covers entries acknowledged
+                // as durable (newer commits may cover an unwritten tail).
+                let first = disk.first_index(g);
+                let hi = disk.hard_state(g).commit.min(disk.last_index(g));
+                if first > hi {
+                    continue;
+                }
+                let mut entries = Vec::new();
+                disk.entries(g, first, hi + 1, u64::MAX, &mut entries);
+                for e in &entries {
+                    let v = (e.term, payload_hash(e));
+                    if *seen.entry(e.index).or_insert(v) != v {
+                        return Err(violation(
+                            "committed prefixes identical",
+                            format!("group {g} index {} differs on node {}", e.index, node.id),
+                        ));
+                    }
+                }
+                if let Some(acked) = self.checker.acked.get(&g) {
+                    for a in acked.iter().filter(|a| a.index >= first && a.index <= hi) {
+                        let e = &entries[(a.index - first) as usize];
+                        if e.term != a.term || payload_hash(e) != a.payload {
+                            return Err(violation(
+                                "acknowledged entry kept",
+                                format!("group {g} index {} on node {}", a.index, node.id),
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+        if !self.done {
+            return Err(violation(
+                "liveness",
+                "the run ended before every probe committed".into(),
+            ));
+        }
+        Ok(())
+    }
+}
