@@ -61,12 +61,17 @@ impl Engine {
         let Some(def) = self.state.process(def_key).cloned() else {
             return;
         };
+        let el = def.model.element(element);
         if scope_key != NO_KEY {
+            // An interrupting event sub-process runs in a scope it interrupted.
+            let esp = el.element_type == BpmnElementType::EventSubProcess;
             match self.state.instances.get(&scope_key) {
-                Some(s) if s.state == ElementState::Activated && !s.interrupted => {}
+                Some(s) if s.state == ElementState::Activated && (!s.interrupted || esp) => {}
                 _ => return, // the scope ended or is terminating: the token is dropped
             }
         }
+        let may_be_triggered =
+            el.event.is_some() || el.element_type == BpmnElementType::EventSubProcess;
         let key = if key == NO_KEY {
             self.state.keys.next_key()
         } else {
@@ -80,14 +85,34 @@ impl Engine {
             Intent::ElementActivating,
             RecordValue::ProcessInstance(value),
         );
-        self.continue_activation(ctx, key);
+        let triggered = may_be_triggered
+            && scope_key != NO_KEY
+            && self.consume_trigger(ctx, &def, key, scope_key, pi_key, element);
+        self.continue_activation_with(ctx, key, triggered);
     }
 
-    fn continue_activation(&mut self, ctx: &mut Ctx, key: i64) {
+    pub(crate) fn continue_activation(&mut self, ctx: &mut Ctx, key: i64) {
+        self.continue_activation_with(ctx, key, false);
+    }
+
+    fn continue_activation_with(&mut self, ctx: &mut Ctx, key: i64, triggered: bool) {
         let Some((def, element, scope_key, pi_key)) = self.instance_parts(key) else {
             return;
         };
         let el = def.model.element(element);
+        if let Some(body) = el.flow_scope.map(|b| def.model.element(b)) {
+            if let Behavior::MultiInstance(mi) = &body.behavior {
+                if let Err(message) = self.set_loop_variables(ctx, key, scope_key, pi_key, mi) {
+                    return self.raise_incident(
+                        ctx,
+                        key,
+                        ErrorType::ExtractValueError,
+                        message,
+                        NO_KEY,
+                    );
+                }
+            }
+        }
         if !el.inputs.is_empty() {
             match self.evaluate_mappings(&el.inputs, scope_key) {
                 Ok(values) => {
@@ -106,6 +131,18 @@ impl Engine {
                 }
             }
         }
+        let waits_for_own_event = matches!(el.behavior, Behavior::Catch) && triggered;
+        if !el.subscriptions.is_empty() && !waits_for_own_event && !self.has_subscriptions(key) {
+            if let Err(message) = self.open_subscriptions(ctx, key) {
+                return self.raise_incident(
+                    ctx,
+                    key,
+                    ErrorType::ExtractValueError,
+                    message,
+                    NO_KEY,
+                );
+            }
+        }
         match &el.behavior {
             Behavior::PassThrough | Behavior::Terminate => {
                 self.element_event(ctx, &def, key, Intent::ElementActivated);
@@ -113,16 +150,80 @@ impl Engine {
             }
             Behavior::Container => {
                 self.element_event(ctx, &def, key, Intent::ElementActivated);
-                let start = el
-                    .start_event
-                    .expect("validated containers have a start event");
-                ctx.steps.push_back(Step::Activate {
-                    process_definition_key: def.metadata.process_definition_key,
-                    element: start,
-                    flow_scope_key: key,
-                    process_instance_key: pi_key,
-                    key: NO_KEY,
-                });
+                let start = if element == 0 {
+                    self.start_event_of(&def.model, key, element)
+                } else {
+                    el.start_event
+                };
+                if let Some(start) = start {
+                    ctx.steps.push_back(Step::Activate {
+                        process_definition_key: def.metadata.process_definition_key,
+                        element: start,
+                        flow_scope_key: key,
+                        process_instance_key: pi_key,
+                        key: NO_KEY,
+                    });
+                }
+            }
+            Behavior::Catch => {
+                self.element_event(ctx, &def, key, Intent::ElementActivated);
+                if triggered {
+                    self.complete(ctx, key, None);
+                }
+            }
+            Behavior::EventGateway => {
+                self.element_event(ctx, &def, key, Intent::ElementActivated);
+            }
+            Behavior::ThrowError(code) => {
+                if !self.throw_error(ctx, key, code, "") {
+                    let message = format!(
+                        "Expected to throw an error event with the code '{code}', but it was not caught. No error events are available in the scope."
+                    );
+                    return self.raise_incident(
+                        ctx,
+                        key,
+                        ErrorType::UnhandledErrorEvent,
+                        message,
+                        NO_KEY,
+                    );
+                }
+                self.element_event(ctx, &def, key, Intent::ElementActivated);
+            }
+            Behavior::ThrowEscalation(code) => {
+                self.element_event(ctx, &def, key, Intent::ElementActivated);
+                if self.throw_escalation(ctx, key, code) != Some(true) {
+                    self.complete(ctx, key, None);
+                }
+            }
+            Behavior::ThrowSignal(name) => {
+                let name = {
+                    let vars = self.visible(key);
+                    crate::events::evaluate_text(name, &vars, "signal name")
+                };
+                match name {
+                    Ok(signal_name) => {
+                        self.element_event(ctx, &def, key, Intent::ElementActivated);
+                        let signal = SignalRecord {
+                            signal_name,
+                            variables: String::from("{}"),
+                        };
+                        self.broadcast(ctx, NO_KEY, &signal);
+                        self.complete(ctx, key, None);
+                    }
+                    Err(message) => {
+                        self.raise_incident(ctx, key, ErrorType::ExtractValueError, message, NO_KEY)
+                    }
+                }
+            }
+            Behavior::CallActivity(call) => {
+                if let Err(message) = self.call(ctx, key, pi_key, call) {
+                    self.raise_incident(ctx, key, ErrorType::CalledElementError, message, NO_KEY)
+                }
+            }
+            Behavior::MultiInstance(mi) => {
+                if let Err(message) = self.activate_body(ctx, &def, key, pi_key, mi) {
+                    self.raise_incident(ctx, key, ErrorType::ExtractValueError, message, NO_KEY)
+                }
             }
             Behavior::Job(job) => {
                 let job = job.clone();
@@ -235,13 +336,34 @@ impl Engine {
         Ok(chosen)
     }
 
+    /// Completes element instance `key` taking `flows` (a gateway's choice).
+    pub(crate) fn complete_with_flows(&mut self, ctx: &mut Ctx, key: i64, flows: Vec<u32>) {
+        self.complete(ctx, key, Some(flows));
+    }
+
+    /// True when element instance `key` holds a timer, message or signal subscription.
+    fn has_subscriptions(&self, key: i64) -> bool {
+        let any = |index: &std::collections::BTreeSet<(i64, i64)>| {
+            index
+                .range((key, i64::MIN)..=(key, i64::MAX))
+                .next()
+                .is_some()
+        };
+        any(&self.state.timers_by_owner)
+            || any(&self.state.pms_by_owner)
+            || any(&self.state.signal_by_owner)
+    }
+
     fn complete(&mut self, ctx: &mut Ctx, key: i64, flows: Option<Vec<u32>>) {
-        let Some((def, _, _, _)) = self.instance_parts(key) else {
+        let Some((def, element, _, _)) = self.instance_parts(key) else {
             return;
         };
         match self.state.instances.get(&key).map(|i| i.state) {
             Some(ElementState::Activated) => {}
             _ => return,
+        }
+        if !def.model.element(element).subscriptions.is_empty() {
+            self.close_subscriptions(ctx, key);
         }
         self.element_event(ctx, &def, key, Intent::ElementCompleting);
         self.continue_completion(ctx, key, flows);
@@ -270,6 +392,39 @@ impl Engine {
                 }
             }
         }
+        let body = el
+            .flow_scope
+            .map(|b| def.model.element(b))
+            .and_then(|b| match &b.behavior {
+                Behavior::MultiInstance(mi) => Some(mi.clone()),
+                _ => None,
+            });
+        let mut fulfilled = false;
+        if let Some(mi) = &body {
+            match self.complete_inner(ctx, key, scope_key, pi_key, mi) {
+                Ok(f) => fulfilled = f,
+                Err(message) => {
+                    return self.raise_incident(
+                        ctx,
+                        key,
+                        ErrorType::ExtractValueError,
+                        message,
+                        NO_KEY,
+                    );
+                }
+            }
+        }
+        if let Behavior::MultiInstance(mi) = &el.behavior {
+            self.propagate_output_collection(ctx, key, scope_key, pi_key, mi);
+        }
+        let parent = self
+            .state
+            .instances
+            .get(&key)
+            .map_or(NO_KEY, |i| i.parent_element_instance_key);
+        if scope_key == NO_KEY && parent != NO_KEY {
+            self.return_to_caller(ctx, key);
+        }
         if scope_key == NO_KEY {
             if let Some(waiting) = self.state.awaiting.get(&key).cloned() {
                 let variables = self.variables_json(key, &waiting.fetch_variables);
@@ -287,7 +442,13 @@ impl Engine {
         }
         self.element_event(ctx, &def, key, Intent::ElementCompleted);
         if scope_key == NO_KEY {
+            if parent != NO_KEY {
+                self.child_ended(ctx, parent);
+            }
             return;
+        }
+        if let Some(mi) = &body {
+            return self.after_inner(ctx, &def, scope_key, pi_key, mi, fulfilled);
         }
         if matches!(el.behavior, Behavior::Terminate) {
             let others = self.state.children_of(scope_key);
@@ -327,6 +488,8 @@ impl Engine {
             flow_scope_key: scope_key,
             bpmn_element_type: BpmnElementType::SequenceFlow,
             bpmn_event_type: BpmnEventType::None,
+            parent_process_instance_key: NO_KEY,
+            parent_element_instance_key: NO_KEY,
         };
         let key = self.state.keys.next_key();
         self.emit(
@@ -395,8 +558,14 @@ impl Engine {
                 };
                 self.terminated(ctx, &def, scope_key, parent);
             }
-            ElementState::Activated if scope.active_flows == 0 => {
-                ctx.steps.push_back(Step::Complete(scope_key));
+            ElementState::Activated => {
+                let flows = scope.active_flows;
+                if self.activate_waiting_event_subprocess(ctx, scope_key) {
+                    return;
+                }
+                if flows == 0 {
+                    ctx.steps.push_back(Step::Complete(scope_key));
+                }
             }
             _ => {}
         }
@@ -414,6 +583,9 @@ impl Engine {
             .clone();
         if inst.state == ElementState::Terminating {
             return;
+        }
+        if !def.model.element(inst.element).subscriptions.is_empty() {
+            self.close_subscriptions(ctx, key);
         }
         if inst.job_key != NO_KEY {
             if let Some(job) = self.state.jobs.get(&inst.job_key) {
@@ -459,9 +631,17 @@ impl Engine {
                 ));
             }
         }
+        let parent = self
+            .state
+            .instances
+            .get(&key)
+            .map_or(NO_KEY, |i| i.parent_element_instance_key);
         self.element_event(ctx, def, key, Intent::ElementTerminated);
         if scope_key != NO_KEY {
+            self.after_interrupted(ctx, key, scope_key);
             self.child_ended(ctx, scope_key);
+        } else if parent != NO_KEY {
+            self.child_ended(ctx, parent);
         }
     }
 
@@ -478,12 +658,21 @@ impl Engine {
             .instances
             .get(&key)
             .expect("element instance exists");
-        let value = pi_value(
+        let mut value = pi_value(
             def,
             inst.element,
             inst.process_instance_key,
             inst.flow_scope_key,
         );
+        let parent = inst.parent_element_instance_key;
+        if parent != NO_KEY {
+            value.parent_element_instance_key = parent;
+            value.parent_process_instance_key = self
+                .state
+                .instances
+                .get(&parent)
+                .map_or(NO_KEY, |p| p.process_instance_key);
+        }
         self.emit(ctx, key, intent, RecordValue::ProcessInstance(value));
     }
 

@@ -9,10 +9,12 @@
 
 use crate::expression::Expression;
 use crate::model::{
-    Behavior, Element, JobDefinition, Mapping, Process, ScriptDefinition, SequenceFlow,
+    Behavior, CallDefinition, Element, EventDefinition, JobDefinition, Mapping,
+    MultiInstanceDefinition, Process, ScriptDefinition, SequenceFlow, TimerDefinition,
     DEFAULT_JOB_RETRIES, USER_TASK_JOB_TYPE,
 };
 use crate::record::{BpmnElementType, BpmnEventType};
+use crate::timer::{Schedule, TimerKind};
 use roxmltree::Node;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
@@ -28,10 +30,13 @@ pub const MAX_RESOURCE_BYTES: usize = 4 * 1024 * 1024;
 /// Most flow nodes plus sequence flows in one process.
 pub const MAX_ELEMENTS_PER_PROCESS: usize = 10_000;
 
-const SUPPORTED: &str = "supported are: startEvent (none), endEvent (none, terminate), \
-intermediateThrowEvent (none), task, manualTask, serviceTask, sendTask and businessRuleTask \
-(with zeebe:taskDefinition), userTask (job-based), scriptTask (zeebe:script or \
-zeebe:taskDefinition), exclusiveGateway, parallelGateway, inclusiveGateway, subProcess";
+const SUPPORTED: &str = "supported are: startEvent, endEvent, intermediateThrowEvent, \
+intermediateCatchEvent, boundaryEvent (with timer, message, signal, error, escalation or \
+terminate definitions where BPMN allows them), task, manualTask, serviceTask, sendTask and \
+businessRuleTask (with zeebe:taskDefinition), userTask (job-based), scriptTask (zeebe:script or \
+zeebe:taskDefinition), receiveTask, callActivity, exclusiveGateway, parallelGateway, \
+inclusiveGateway, eventBasedGateway, subProcess (embedded and event sub-process), \
+multiInstanceLoopCharacteristics";
 
 /// One problem in a BPMN resource.
 #[derive(Clone, Debug, Error, PartialEq, Eq)]
@@ -119,6 +124,7 @@ pub fn parse_bpmn(resource: &str, xml: &[u8]) -> Result<Vec<Process>, ModelError
             "root element must be bpmn:definitions".to_string(),
         );
     }
+    let defs = definitions(root);
     let mut processes = Vec::new();
     let mut seen_any_process = false;
     for node in root.children().filter(|n| is_bpmn(*n, "process")) {
@@ -126,7 +132,7 @@ pub fn parse_bpmn(resource: &str, xml: &[u8]) -> Result<Vec<Process>, ModelError
         if node.attribute("isExecutable") != Some("true") {
             continue;
         }
-        if let Some(p) = build_process(node, &mut errors) {
+        if let Some(p) = build_process(node, &defs, &mut errors) {
             processes.push(p);
         }
     }
@@ -175,15 +181,66 @@ struct RawFlow {
     condition: Option<String>,
 }
 
-struct Builder<'e, 'r> {
+/// Root-level definitions that events refer to, by id.
+#[derive(Default)]
+struct Definitions {
+    /// message id -> (name, zeebe:subscription correlationKey)
+    messages: BTreeMap<String, (String, Option<String>)>,
+    /// error id -> errorCode
+    errors: BTreeMap<String, Option<Arc<str>>>,
+    /// signal id -> name
+    signals: BTreeMap<String, String>,
+    /// escalation id -> escalationCode
+    escalations: BTreeMap<String, Option<Arc<str>>>,
+}
+
+fn definitions(root: Node) -> Definitions {
+    let mut d = Definitions::default();
+    let code = |n: Node, attr: &str| {
+        n.attribute(attr)
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+            .map(Arc::from)
+    };
+    for n in root.children().filter(|n| n.is_element()) {
+        let Some(id) = n.attribute("id") else {
+            continue;
+        };
+        if is_bpmn(n, "message") {
+            let key = extension(n, "subscription")
+                .and_then(|s| s.attribute("correlationKey"))
+                .map(str::to_string);
+            d.messages.insert(
+                id.to_string(),
+                (n.attribute("name").unwrap_or("").to_string(), key),
+            );
+        } else if is_bpmn(n, "error") {
+            d.errors.insert(id.to_string(), code(n, "errorCode"));
+        } else if is_bpmn(n, "signal") {
+            d.signals.insert(
+                id.to_string(),
+                n.attribute("name").unwrap_or("").to_string(),
+            );
+        } else if is_bpmn(n, "escalation") {
+            d.escalations
+                .insert(id.to_string(), code(n, "escalationCode"));
+        }
+    }
+    d
+}
+
+struct Builder<'e, 'r, 'd> {
     errors: &'e mut Errors<'r>,
+    defs: &'d Definitions,
     elements: Vec<Element>,
     raw_flows: Vec<RawFlow>,
     ids: BTreeSet<String>,
     defaults: Vec<(u32, String)>,
+    /// (boundary event, id of the activity it is attached to)
+    attachments: Vec<(u32, String)>,
 }
 
-fn build_process(node: Node, errors: &mut Errors) -> Option<Process> {
+fn build_process(node: Node, defs: &Definitions, errors: &mut Errors) -> Option<Process> {
     let Some(id) = node.attribute("id") else {
         errors.add("", "bpmn:process has no id");
         return None;
@@ -191,10 +248,12 @@ fn build_process(node: Node, errors: &mut Errors) -> Option<Process> {
     let before = errors.list.len();
     let mut b = Builder {
         errors,
+        defs,
         elements: Vec::new(),
         raw_flows: Vec::new(),
         ids: BTreeSet::new(),
         defaults: Vec::new(),
+        attachments: Vec::new(),
     };
     b.ids.insert(id.to_string());
     b.elements.push(new_element(
@@ -209,6 +268,7 @@ fn build_process(node: Node, errors: &mut Errors) -> Option<Process> {
         mut elements,
         raw_flows,
         defaults,
+        attachments,
         ..
     } = b;
     if elements.len() + raw_flows.len() > MAX_ELEMENTS_PER_PROCESS {
@@ -218,11 +278,44 @@ fn build_process(node: Node, errors: &mut Errors) -> Option<Process> {
         );
         return None;
     }
+    // The inner activity of a multi-instance body shares the body's id; the
+    // id names the body.
     let element_index: HashMap<Arc<str>, u32> = elements
         .iter()
         .enumerate()
+        .filter(|(_, e)| {
+            e.flow_scope.is_none_or(|s| {
+                elements[s as usize].element_type != BpmnElementType::MultiInstanceBody
+            })
+        })
         .map(|(i, e)| (e.id.clone(), i as u32))
         .collect();
+    for (boundary, target) in attachments {
+        match element_index.get(target.as_str()).copied() {
+            Some(t)
+                if elements[t as usize].flow_scope == elements[boundary as usize].flow_scope
+                    && !matches!(
+                        elements[t as usize].element_type,
+                        BpmnElementType::StartEvent
+                            | BpmnElementType::EndEvent
+                            | BpmnElementType::BoundaryEvent
+                            | BpmnElementType::IntermediateCatchEvent
+                            | BpmnElementType::IntermediateThrowEvent
+                            | BpmnElementType::ExclusiveGateway
+                            | BpmnElementType::ParallelGateway
+                            | BpmnElementType::InclusiveGateway
+                            | BpmnElementType::EventBasedGateway
+                    ) =>
+            {
+                elements[boundary as usize].attached_to = Some(t);
+                elements[t as usize].boundary_events.push(boundary);
+            }
+            _ => errors.add(
+                &elements[boundary as usize].id.clone(),
+                format!("attachedToRef '{target}' is not an activity in the same scope"),
+            ),
+        }
+    }
     let mut flows = Vec::new();
     let mut flow_index: BTreeMap<String, u32> = BTreeMap::new();
     for raw in raw_flows {
@@ -297,6 +390,7 @@ fn build_process(node: Node, errors: &mut Errors) -> Option<Process> {
     }
     validate(&mut elements, &flows, errors);
     compute_inclusive_reachability(&mut elements, &flows);
+    compute_subscriptions(&mut elements, &flows);
     if errors.list.len() > before {
         return None;
     }
@@ -333,6 +427,13 @@ fn new_element(
         inputs: Vec::new(),
         outputs: Vec::new(),
         reachable_from: Vec::new(),
+        event: None,
+        attached_to: None,
+        interrupting: true,
+        boundary_events: Vec::new(),
+        event_subprocesses: Vec::new(),
+        subscriptions: Vec::new(),
+        event_starts: Vec::new(),
     }
 }
 
@@ -355,7 +456,7 @@ const IGNORED: &[&str] = &[
     "category",
 ];
 
-impl Builder<'_, '_> {
+impl Builder<'_, '_, '_> {
     fn scope(&mut self, node: Node, scope: u32) {
         for n in node.children().filter(|n| n.is_element()) {
             if n.tag_name().namespace() != Some(BPMN_NS) {
@@ -393,14 +494,14 @@ impl Builder<'_, '_> {
     }
 
     fn flow_node(&mut self, n: Node, tag: &str, id: &str, scope: u32) {
-        if let Some(lc) = n.children().find(|c| {
-            is_bpmn(*c, "multiInstanceLoopCharacteristics")
-                || is_bpmn(*c, "standardLoopCharacteristics")
-        }) {
+        if let Some(lc) = n
+            .children()
+            .find(|c| is_bpmn(*c, "standardLoopCharacteristics"))
+        {
             self.errors.add(
                 id,
                 format!(
-                    "bpmn:{} on bpmn:{tag} is not supported yet",
+                    "bpmn:{} on bpmn:{tag} is not supported; use bpmn:multiInstanceLoopCharacteristics",
                     lc.tag_name().name()
                 ),
             );
@@ -418,72 +519,287 @@ impl Builder<'_, '_> {
                 }
             }
         }
-        let event_defs: Vec<&str> = n
+        let event_defs: Vec<Node> = n
             .children()
             .filter(|c| c.is_element() && c.tag_name().name().ends_with("EventDefinition"))
-            .map(|c| c.tag_name().name())
             .collect();
-        let unsupported_event = |errors: &mut Errors, what: &str| {
-            errors.add(
+        let def_names: Vec<&str> = event_defs.iter().map(|c| c.tag_name().name()).collect();
+        if event_defs.len() > 1 {
+            self.errors.add(
                 id,
                 format!(
-                    "bpmn:{tag} with bpmn:{} is not supported yet; {what}",
-                    event_defs.join(", bpmn:")
+                    "bpmn:{tag} has several event definitions (bpmn:{}); multiple events are not supported",
+                    def_names.join(", bpmn:")
                 ),
             );
+            return;
+        }
+        let def_name = def_names.first().copied().unwrap_or("");
+        let allowed = |this: &mut Self, list: &[&str], position: &str| -> bool {
+            if def_name.is_empty() && list.contains(&"") || list.contains(&def_name) {
+                return true;
+            }
+            let supported: Vec<String> = list
+                .iter()
+                .map(|d| {
+                    if d.is_empty() {
+                        "none".to_string()
+                    } else {
+                        d.trim_end_matches("EventDefinition").to_string()
+                    }
+                })
+                .collect();
+            let found = if def_name.is_empty() {
+                "no event definition".to_string()
+            } else {
+                format!("bpmn:{def_name}")
+            };
+            this.errors.add(
+                id,
+                format!(
+                    "bpmn:{tag} with {found} is not supported {position}; supported are: {}",
+                    supported.join(", ")
+                ),
+            );
+            false
         };
-        let (element_type, behavior, event_type) = match tag {
+        let mut event = None;
+        let mut event_type = BpmnEventType::None;
+        if let Some(d) = event_defs.first() {
+            if def_name != "terminateEventDefinition" {
+                match self.event_definition(*d, id, tag) {
+                    Some((e, t)) => {
+                        event = Some(e);
+                        event_type = t;
+                    }
+                    None => return,
+                }
+            }
+        }
+        let in_event_subprocess =
+            self.elements[scope as usize].element_type == BpmnElementType::EventSubProcess;
+        let mut attached_to = None;
+        let mut interrupting = true;
+        let (element_type, behavior) = match tag {
             "startEvent" => {
-                if !event_defs.is_empty() {
-                    unsupported_event(self.errors, "only none start events are supported");
+                let ok = if in_event_subprocess {
+                    allowed(
+                        self,
+                        &[
+                            "timerEventDefinition",
+                            "messageEventDefinition",
+                            "signalEventDefinition",
+                            "errorEventDefinition",
+                            "escalationEventDefinition",
+                        ],
+                        "in an event sub-process",
+                    )
+                } else if scope == 0 {
+                    allowed(
+                        self,
+                        &[
+                            "",
+                            "timerEventDefinition",
+                            "messageEventDefinition",
+                            "signalEventDefinition",
+                        ],
+                        "as a process start event",
+                    )
+                } else {
+                    allowed(self, &[""], "in an embedded sub-process")
+                };
+                if !ok {
                     return;
                 }
+                interrupting = n.attribute("isInterrupting") != Some("false");
+                if matches!(event, Some(EventDefinition::Error { .. })) && !interrupting {
+                    self.errors
+                        .add(id, "an error start event must be interrupting");
+                    return;
+                }
+                (BpmnElementType::StartEvent, Behavior::PassThrough)
+            }
+            "endEvent" => {
+                if !allowed(
+                    self,
+                    &[
+                        "",
+                        "terminateEventDefinition",
+                        "errorEventDefinition",
+                        "escalationEventDefinition",
+                        "signalEventDefinition",
+                        "messageEventDefinition",
+                    ],
+                    "as an end event",
+                ) {
+                    return;
+                }
+                if def_name == "terminateEventDefinition" {
+                    event_type = BpmnEventType::Terminate;
+                    (BpmnElementType::EndEvent, Behavior::Terminate)
+                } else {
+                    let Some(b) = self.throw_behavior(n, id, &event) else {
+                        return;
+                    };
+                    (BpmnElementType::EndEvent, b)
+                }
+            }
+            "intermediateThrowEvent" => {
+                if !allowed(
+                    self,
+                    &[
+                        "",
+                        "escalationEventDefinition",
+                        "signalEventDefinition",
+                        "messageEventDefinition",
+                    ],
+                    "as an intermediate throw event",
+                ) {
+                    return;
+                }
+                let Some(b) = self.throw_behavior(n, id, &event) else {
+                    return;
+                };
+                (BpmnElementType::IntermediateThrowEvent, b)
+            }
+            "intermediateCatchEvent" => {
+                if !allowed(
+                    self,
+                    &[
+                        "timerEventDefinition",
+                        "messageEventDefinition",
+                        "signalEventDefinition",
+                    ],
+                    "as an intermediate catch event",
+                ) {
+                    return;
+                }
+                (BpmnElementType::IntermediateCatchEvent, Behavior::Catch)
+            }
+            "boundaryEvent" => {
+                if !allowed(
+                    self,
+                    &[
+                        "timerEventDefinition",
+                        "messageEventDefinition",
+                        "signalEventDefinition",
+                        "errorEventDefinition",
+                        "escalationEventDefinition",
+                    ],
+                    "as a boundary event",
+                ) {
+                    return;
+                }
+                let Some(target) = n.attribute("attachedToRef") else {
+                    self.errors
+                        .add(id, "a boundary event must have an attachedToRef");
+                    return;
+                };
+                interrupting = n.attribute("cancelActivity") != Some("false");
+                if matches!(event, Some(EventDefinition::Error { .. })) && !interrupting {
+                    self.errors
+                        .add(id, "an error boundary event must be interrupting");
+                    return;
+                }
+                self.attachments
+                    .push((self.elements.len() as u32, target.to_string()));
+                attached_to = Some(u32::MAX);
+                (BpmnElementType::BoundaryEvent, Behavior::PassThrough)
+            }
+            "receiveTask" => {
+                let Some(message) = self.message_ref(n.attribute("messageRef"), id, true) else {
+                    return;
+                };
+                event = Some(message);
+                event_type = BpmnEventType::Message;
+                (BpmnElementType::ReceiveTask, Behavior::Catch)
+            }
+            "eventBasedGateway" => (BpmnElementType::EventBasedGateway, Behavior::EventGateway),
+            "callActivity" => {
+                let Some(called) = extension(n, "calledElement") else {
+                    self.errors.add(
+                        id,
+                        "a call activity must have a zeebe:calledElement with a processId",
+                    );
+                    return;
+                };
+                let process_id = called.attribute("processId").unwrap_or("");
+                if process_id.trim().is_empty() {
+                    self.errors
+                        .add(id, "zeebe:calledElement has an empty processId");
+                    return;
+                }
+                let Some(process_id) = self.expression(id, "processId", process_id) else {
+                    return;
+                };
                 (
-                    BpmnElementType::StartEvent,
-                    Behavior::PassThrough,
-                    BpmnEventType::None,
+                    BpmnElementType::CallActivity,
+                    Behavior::CallActivity(CallDefinition {
+                        process_id,
+                        propagate_all_child_variables: called
+                            .attribute("propagateAllChildVariables")
+                            != Some("false"),
+                        propagate_all_parent_variables: called
+                            .attribute("propagateAllParentVariables")
+                            != Some("false"),
+                    }),
                 )
             }
-            "endEvent" => match event_defs.as_slice() {
-                [] => (
-                    BpmnElementType::EndEvent,
-                    Behavior::PassThrough,
-                    BpmnEventType::None,
-                ),
-                ["terminateEventDefinition"] => (
-                    BpmnElementType::EndEvent,
-                    Behavior::Terminate,
-                    BpmnEventType::Terminate,
-                ),
-                _ => {
-                    unsupported_event(self.errors, "supported are none and terminate end events");
-                    return;
-                }
-            },
-            "intermediateThrowEvent" => {
-                if !event_defs.is_empty() {
-                    unsupported_event(
-                        self.errors,
-                        "only none intermediate throw events are supported",
+            _ => {
+                if !def_names.is_empty() {
+                    self.errors.add(
+                        id,
+                        format!("bpmn:{def_name} on bpmn:{tag} is not supported"),
                     );
                     return;
                 }
-                (
-                    BpmnElementType::IntermediateThrowEvent,
-                    Behavior::PassThrough,
-                    BpmnEventType::None,
-                )
+                match self.activity(n, tag, id) {
+                    Some(x) => x,
+                    None => return,
+                }
             }
-            "task" => (
-                BpmnElementType::Task,
-                Behavior::PassThrough,
-                BpmnEventType::None,
-            ),
-            "manualTask" => (
-                BpmnElementType::ManualTask,
-                Behavior::PassThrough,
-                BpmnEventType::None,
-            ),
+        };
+        let mi = n
+            .children()
+            .find(|c| is_bpmn(*c, "multiInstanceLoopCharacteristics"));
+        let mut body_index = None;
+        if let Some(lc) = mi {
+            let Some(mut def) = self.multi_instance(lc, id) else {
+                return;
+            };
+            let body = self.elements.len() as u32;
+            def.inner = body + 1;
+            let mut element = new_element(
+                id,
+                BpmnElementType::MultiInstanceBody,
+                Behavior::MultiInstance(def),
+                Some(scope),
+            );
+            element.event_type = event_type;
+            self.elements.push(element);
+            body_index = Some(body);
+        }
+        let index = self.elements.len() as u32;
+        let mut element = new_element(id, element_type, behavior, body_index.or(Some(scope)));
+        element.event_type = event_type;
+        element.event = event;
+        element.attached_to = attached_to;
+        element.interrupting = interrupting;
+        let (inputs, outputs) = self.io_mappings(n, id);
+        element.inputs = inputs;
+        element.outputs = outputs;
+        let is_container = matches!(element.behavior, Behavior::Container);
+        self.elements.push(element);
+        if is_container {
+            self.scope(n, index);
+        }
+    }
+
+    /// Job-worker tasks, script tasks, pass-through tasks, gateways and sub-processes.
+    fn activity(&mut self, n: Node, tag: &str, id: &str) -> Option<(BpmnElementType, Behavior)> {
+        Some(match tag {
+            "task" => (BpmnElementType::Task, Behavior::PassThrough),
+            "manualTask" => (BpmnElementType::ManualTask, Behavior::PassThrough),
             "serviceTask" | "sendTask" | "businessRuleTask" => {
                 let element_type = match tag {
                     "serviceTask" => BpmnElementType::ServiceTask,
@@ -496,13 +812,10 @@ impl Builder<'_, '_> {
                             id,
                             format!("zeebe:{other} is not supported yet; use zeebe:taskDefinition for a job worker"),
                         );
-                        return;
+                        return None;
                     }
                 }
-                let Some(job) = self.job_definition(n, id) else {
-                    return;
-                };
-                (element_type, Behavior::Job(job), BpmnEventType::None)
+                (element_type, Behavior::Job(self.job_definition(n, id)?))
             }
             "userTask" => {
                 if extension(n, "userTask").is_some() {
@@ -510,15 +823,11 @@ impl Builder<'_, '_> {
                         id,
                         "zeebe:userTask (Camunda user task) is not supported yet; without it the task is a job-based user task",
                     );
-                    return;
+                    return None;
                 }
-                let Some(job) = self.user_task_job(n, id) else {
-                    return;
-                };
                 (
                     BpmnElementType::UserTask,
-                    Behavior::Job(job),
-                    BpmnEventType::None,
+                    Behavior::Job(self.user_task_job(n, id)?),
                 )
             }
             "scriptTask" => {
@@ -528,7 +837,7 @@ impl Builder<'_, '_> {
                     if result_variable.is_empty() {
                         self.errors
                             .add(id, "zeebe:script must have a resultVariable");
-                        return;
+                        return None;
                     }
                     match Expression::parse_feel(expression) {
                         Ok(expression) => (
@@ -537,28 +846,23 @@ impl Builder<'_, '_> {
                                 expression,
                                 result_variable: result_variable.to_string(),
                             }),
-                            BpmnEventType::None,
                         ),
                         Err(e) => {
                             self.errors.add(id, format!("zeebe:script expression: {e}"));
-                            return;
+                            return None;
                         }
                     }
                 } else if extension(n, "taskDefinition").is_some() {
-                    let Some(job) = self.job_definition(n, id) else {
-                        return;
-                    };
                     (
                         BpmnElementType::ScriptTask,
-                        Behavior::Job(job),
-                        BpmnEventType::None,
+                        Behavior::Job(self.job_definition(n, id)?),
                     )
                 } else {
                     self.errors.add(
                         id,
                         "a script task must have a zeebe:script (expression, resultVariable) or a zeebe:taskDefinition",
                     );
-                    return;
+                    return None;
                 }
             }
             "exclusiveGateway" | "inclusiveGateway" | "parallelGateway" => {
@@ -571,42 +875,297 @@ impl Builder<'_, '_> {
                     if tag == "parallelGateway" {
                         self.errors
                             .add(id, "a parallel gateway cannot have a default flow");
-                        return;
+                        return None;
                     }
                     self.defaults
                         .push((self.elements.len() as u32, default.to_string()));
                 }
-                (t, b, BpmnEventType::None)
+                (t, b)
             }
             "subProcess" => {
                 if n.attribute("triggeredByEvent") == Some("true") {
-                    self.errors
-                        .add(id, "event sub-processes are not supported yet");
-                    return;
+                    (BpmnElementType::EventSubProcess, Behavior::Container)
+                } else {
+                    (BpmnElementType::SubProcess, Behavior::Container)
                 }
-                (
-                    BpmnElementType::SubProcess,
-                    Behavior::Container,
-                    BpmnEventType::None,
-                )
             }
             other => {
                 self.errors
                     .add(id, format!("bpmn:{other} is not supported; {SUPPORTED}"));
-                return;
+                return None;
+            }
+        })
+    }
+
+    /// What a throw or end event with `event` does.
+    fn throw_behavior(
+        &mut self,
+        n: Node,
+        id: &str,
+        event: &Option<EventDefinition>,
+    ) -> Option<Behavior> {
+        Some(match event {
+            None => Behavior::PassThrough,
+            Some(EventDefinition::Error { code: Some(code) }) => Behavior::ThrowError(code.clone()),
+            Some(EventDefinition::Error { code: None }) => {
+                self.errors.add(
+                    id,
+                    "an error end event must reference a bpmn:error with an errorCode",
+                );
+                return None;
+            }
+            Some(EventDefinition::Escalation { code: Some(code) }) => {
+                Behavior::ThrowEscalation(code.clone())
+            }
+            Some(EventDefinition::Escalation { code: None }) => {
+                self.errors.add(
+                    id,
+                    "an escalation throw event must reference a bpmn:escalation with an escalationCode",
+                );
+                return None;
+            }
+            Some(EventDefinition::Signal { name }) => Behavior::ThrowSignal(name.clone()),
+            Some(EventDefinition::Message { .. }) => {
+                if extension(n, "taskDefinition").is_none() {
+                    self.errors.add(
+                        id,
+                        "a message throw event needs a zeebe:taskDefinition (a job worker sends the message); zeebe:publishMessage is not supported yet",
+                    );
+                    return None;
+                }
+                Behavior::Job(self.job_definition(n, id)?)
+            }
+            Some(EventDefinition::Timer(_)) => {
+                self.errors.add(
+                    id,
+                    "a timer cannot be thrown; use an intermediate catch event",
+                );
+                return None;
+            }
+        })
+    }
+
+    fn event_definition(
+        &mut self,
+        d: Node,
+        id: &str,
+        tag: &str,
+    ) -> Option<(EventDefinition, BpmnEventType)> {
+        let catching = matches!(
+            tag,
+            "intermediateCatchEvent" | "boundaryEvent" | "startEvent"
+        );
+        match d.tag_name().name() {
+            "timerEventDefinition" => {
+                let found: Vec<(TimerKind, Node)> = d
+                    .children()
+                    .filter_map(|c| match c.tag_name().name() {
+                        "timeDate" if c.is_element() => Some((TimerKind::Date, c)),
+                        "timeDuration" if c.is_element() => Some((TimerKind::Duration, c)),
+                        "timeCycle" if c.is_element() => Some((TimerKind::Cycle, c)),
+                        _ => None,
+                    })
+                    .collect();
+                let [(kind, node)] = found.as_slice() else {
+                    self.errors.add(
+                        id,
+                        "a timer event definition must have exactly one of timeDate, timeDuration, timeCycle",
+                    );
+                    return None;
+                };
+                let text = node.text().unwrap_or("").trim();
+                let expression = self.expression(id, "timer", text)?;
+                if let Expression::Static(s) = &expression {
+                    if let Err(e) = Schedule::parse(*kind, s, 0) {
+                        self.errors.add(id, format!("timer: {e}"));
+                        return None;
+                    }
+                }
+                if *kind == TimerKind::Cycle && tag == "intermediateCatchEvent" {
+                    self.errors.add(
+                        id,
+                        "an intermediate timer catch event takes timeDate or timeDuration, not timeCycle",
+                    );
+                    return None;
+                }
+                Some((
+                    EventDefinition::Timer(TimerDefinition {
+                        kind: *kind,
+                        expression,
+                    }),
+                    BpmnEventType::Timer,
+                ))
+            }
+            "messageEventDefinition" => {
+                if !catching {
+                    // A job worker sends the message: no bpmn:message needed.
+                    let none = Expression::Static(Arc::from(""));
+                    return Some((
+                        EventDefinition::Message {
+                            name: none,
+                            correlation_key: None,
+                        },
+                        BpmnEventType::Message,
+                    ));
+                }
+                let needs_key = tag != "startEvent";
+                let message = self.message_ref(d.attribute("messageRef"), id, needs_key)?;
+                Some((message, BpmnEventType::Message))
+            }
+            "signalEventDefinition" => {
+                let name = d
+                    .attribute("signalRef")
+                    .and_then(|r| self.defs.signals.get(r).cloned());
+                let Some(name) = name.filter(|n| !n.trim().is_empty()) else {
+                    self.errors.add(
+                        id,
+                        "a signal event must reference a bpmn:signal with a name (signalRef)",
+                    );
+                    return None;
+                };
+                let name = self.expression(id, "signal name", &name)?;
+                Some((EventDefinition::Signal { name }, BpmnEventType::Signal))
+            }
+            "errorEventDefinition" => {
+                let code = self.code_ref(d, id, "errorRef", "error")?;
+                Some((EventDefinition::Error { code }, BpmnEventType::Error))
+            }
+            "escalationEventDefinition" => {
+                let code = self.code_ref(d, id, "escalationRef", "escalation")?;
+                Some((
+                    EventDefinition::Escalation { code },
+                    BpmnEventType::Escalation,
+                ))
+            }
+            other => {
+                self.errors.add(
+                    id,
+                    format!("bpmn:{other} is not supported; supported are timer, message, signal, error, escalation and terminate events"),
+                );
+                None
+            }
+        }
+    }
+
+    /// The code of the bpmn:error or bpmn:escalation that `attribute` names;
+    /// `Some(None)` when there is no reference (catch every code).
+    fn code_ref(
+        &mut self,
+        d: Node,
+        id: &str,
+        attribute: &str,
+        what: &str,
+    ) -> Option<Option<Arc<str>>> {
+        let Some(r) = d.attribute(attribute) else {
+            return Some(None);
+        };
+        let table = if what == "error" {
+            &self.defs.errors
+        } else {
+            &self.defs.escalations
+        };
+        match table.get(r) {
+            Some(code) => Some(code.clone()),
+            None => {
+                self.errors
+                    .add(id, format!("{attribute} '{r}' names no bpmn:{what}"));
+                None
+            }
+        }
+    }
+
+    fn message_ref(
+        &mut self,
+        reference: Option<&str>,
+        id: &str,
+        needs_key: bool,
+    ) -> Option<EventDefinition> {
+        let Some((name, key)) = reference.and_then(|r| self.defs.messages.get(r).cloned()) else {
+            self.errors.add(
+                id,
+                "a message event must reference a bpmn:message with a name (messageRef)",
+            );
+            return None;
+        };
+        if name.trim().is_empty() {
+            self.errors
+                .add(id, "the referenced bpmn:message has no name");
+            return None;
+        }
+        let name = self.expression(id, "message name", &name)?;
+        let correlation_key = match key {
+            Some(k) if !k.trim().is_empty() => Some(self.expression(id, "correlationKey", &k)?),
+            _ if needs_key => {
+                self.errors.add(
+                    id,
+                    "a message catch event needs a correlation key: zeebe:subscription correlationKey on its bpmn:message",
+                );
+                return None;
+            }
+            _ => None,
+        };
+        Some(EventDefinition::Message {
+            name,
+            correlation_key,
+        })
+    }
+
+    fn multi_instance(&mut self, lc: Node, id: &str) -> Option<MultiInstanceDefinition> {
+        let Some(z) = extension(lc, "loopCharacteristics") else {
+            self.errors.add(
+                id,
+                "multi-instance needs zeebe:loopCharacteristics with an inputCollection",
+            );
+            return None;
+        };
+        let input = z.attribute("inputCollection").unwrap_or("");
+        let input_collection = match Expression::parse_feel(input) {
+            Ok(e) => e,
+            Err(e) => {
+                self.errors.add(id, format!("inputCollection: {e}"));
+                return None;
             }
         };
-        let index = self.elements.len() as u32;
-        let mut element = new_element(id, element_type, behavior, Some(scope));
-        element.event_type = event_type;
-        let (inputs, outputs) = self.io_mappings(n, id);
-        element.inputs = inputs;
-        element.outputs = outputs;
-        let is_container = matches!(element.behavior, Behavior::Container);
-        self.elements.push(element);
-        if is_container {
-            self.scope(n, index);
+        let name = |a: &str| {
+            z.attribute(a)
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+        };
+        let output_element = match z
+            .attribute("outputElement")
+            .filter(|s| !s.trim().is_empty())
+        {
+            Some(text) => Some(self.expression(id, "outputElement", text)?),
+            None => None,
+        };
+        let output_collection = name("outputCollection");
+        if output_collection.is_some() != output_element.is_some() {
+            self.errors.add(
+                id,
+                "outputCollection and outputElement must be set together",
+            );
+            return None;
         }
+        let completion_condition = match child(lc, |c| is_bpmn(c, "completionCondition")) {
+            Some(c) => match Expression::parse_feel(c.text().unwrap_or("").trim()) {
+                Ok(e) => Some(e),
+                Err(e) => {
+                    self.errors.add(id, format!("completionCondition: {e}"));
+                    return None;
+                }
+            },
+            None => None,
+        };
+        Some(MultiInstanceDefinition {
+            inner: 0,
+            sequential: lc.attribute("isSequential") == Some("true"),
+            input_collection,
+            input_element: name("inputElement"),
+            output_collection,
+            output_element,
+            completion_condition,
+        })
     }
 
     fn expression(&mut self, id: &str, what: &str, text: &str) -> Option<Expression> {
@@ -760,26 +1319,107 @@ impl Builder<'_, '_> {
 }
 
 fn validate(elements: &mut [Element], flows: &[SequenceFlow], errors: &mut Errors) {
-    // One none start event per container.
-    let mut starts: BTreeMap<u32, Vec<u32>> = BTreeMap::new();
+    // Start events per container: none starts, and event starts.
+    let mut none_starts: BTreeMap<u32, Vec<u32>> = BTreeMap::new();
+    let mut event_starts: BTreeMap<u32, Vec<u32>> = BTreeMap::new();
     for (i, e) in elements.iter().enumerate() {
         if e.element_type == BpmnElementType::StartEvent {
             if let Some(scope) = e.flow_scope {
-                starts.entry(scope).or_default().push(i as u32);
+                let list = if e.event.is_some() {
+                    &mut event_starts
+                } else {
+                    &mut none_starts
+                };
+                list.entry(scope).or_default().push(i as u32);
+            }
+        }
+        if e.element_type == BpmnElementType::EventSubProcess {
+            if let Some(scope) = e.flow_scope {
+                event_starts.entry(scope).or_default();
             }
         }
     }
-    #[allow(clippy::needless_range_loop)] // the start event is written back by index
+    for i in 0..elements.len() {
+        if elements[i].element_type == BpmnElementType::EventSubProcess {
+            let scope = elements[i]
+                .flow_scope
+                .expect("an event sub-process has a scope");
+            elements[scope as usize].event_subprocesses.push(i as u32);
+        }
+    }
+    #[allow(clippy::needless_range_loop)] // elements are written back by index
     for i in 0..elements.len() {
         let e = &elements[i];
         let id = e.id.to_string();
         if matches!(e.behavior, Behavior::Container) {
-            match starts.get(&(i as u32)).map(|v| v.as_slice()) {
-                Some([s]) => elements[i].start_event = Some(*s),
-                Some(_) => errors.add(&id, "must have exactly one none start event, found several"),
-                None => errors.add(&id, "must have a none start event"),
+            let nones = none_starts.get(&(i as u32)).cloned().unwrap_or_default();
+            let events = event_starts.get(&(i as u32)).cloned().unwrap_or_default();
+            match e.element_type {
+                BpmnElementType::EventSubProcess => {
+                    if !e.incoming.is_empty() || !e.outgoing.is_empty() {
+                        errors.add(&id, "an event sub-process cannot have sequence flows");
+                    }
+                    match (nones.as_slice(), events.as_slice()) {
+                        ([], [s]) => {
+                            elements[i].start_event = Some(*s);
+                            elements[i].interrupting = elements[*s as usize].interrupting;
+                        }
+                        _ => errors.add(
+                            &id,
+                            "an event sub-process must have exactly one start event, with a timer, message, signal, error or escalation definition",
+                        ),
+                    }
+                }
+                BpmnElementType::Process => {
+                    match nones.as_slice() {
+                        [s] => elements[i].start_event = Some(*s),
+                        [] if !events.is_empty() => {}
+                        [] => errors.add(&id, "must have a start event"),
+                        _ => {
+                            errors.add(&id, "must have at most one none start event, found several")
+                        }
+                    }
+                    elements[i].event_starts = events;
+                }
+                _ => match nones.as_slice() {
+                    [s] => elements[i].start_event = Some(*s),
+                    [] => errors.add(&id, "must have a none start event"),
+                    _ => errors.add(&id, "must have exactly one none start event, found several"),
+                },
             }
             continue;
+        }
+        if e.element_type == BpmnElementType::BoundaryEvent && !e.incoming.is_empty() {
+            errors.add(&id, "a boundary event cannot have incoming sequence flows");
+        }
+        if e.element_type == BpmnElementType::BoundaryEvent && e.outgoing.is_empty() {
+            errors.add(&id, "a boundary event must have an outgoing sequence flow");
+        }
+        if matches!(e.behavior, Behavior::EventGateway) {
+            if e.outgoing.len() < 2 {
+                errors.add(
+                    &id,
+                    "an event-based gateway must have at least two outgoing sequence flows",
+                );
+            }
+            for &f in &e.outgoing {
+                let target = &elements[flows[f as usize].target as usize];
+                let ok = matches!(target.behavior, Behavior::Catch)
+                    && target.incoming.len() == 1
+                    && target
+                        .event
+                        .as_ref()
+                        .is_some_and(|d| d.needs_subscription());
+                if !ok {
+                    errors.add(
+                        &id,
+                        format!(
+                            "an event-based gateway must lead only to intermediate timer, message or signal catch events or receive tasks with no other incoming flow, but '{}' is not one",
+                            target.id
+                        ),
+                    );
+                }
+            }
         }
         if e.element_type == BpmnElementType::StartEvent && !e.incoming.is_empty() {
             errors.add(&id, "a start event cannot have incoming sequence flows");
@@ -809,6 +1449,39 @@ fn validate(elements: &mut [Element], flows: &[SequenceFlow], errors: &mut Error
                 "an exclusive gateway must have an outgoing sequence flow",
             );
         }
+    }
+}
+
+/// The catch elements whose subscriptions an instance of each element opens:
+/// itself (catch events, receive tasks), the events after an event-based
+/// gateway, its boundary events, and the start events of its event
+/// sub-processes.
+fn compute_subscriptions(elements: &mut [Element], flows: &[SequenceFlow]) {
+    let subscribes = |e: &Element| e.event.as_ref().is_some_and(|d| d.needs_subscription());
+    for i in 0..elements.len() {
+        let e = &elements[i];
+        let mut subs = Vec::new();
+        match e.behavior {
+            Behavior::Catch if subscribes(e) => subs.push(i as u32),
+            Behavior::EventGateway => {
+                subs.extend(e.outgoing.iter().map(|&f| flows[f as usize].target))
+            }
+            _ => {}
+        }
+        subs.extend(
+            e.boundary_events
+                .iter()
+                .copied()
+                .filter(|&b| subscribes(&elements[b as usize])),
+        );
+        for &esp in &e.event_subprocesses {
+            if let Some(start) = elements[esp as usize].start_event {
+                if subscribes(&elements[start as usize]) {
+                    subs.push(start);
+                }
+            }
+        }
+        elements[i].subscriptions = subs;
     }
 }
 
@@ -895,10 +1568,10 @@ mod tests {
 
     #[test]
     fn rejects_unsupported_elements_with_the_supported_list() {
-        let xml = wrap(r#"<bpmn:startEvent id="s"/><bpmn:callActivity id="c"/>"#);
+        let xml = wrap(r#"<bpmn:startEvent id="s"/><bpmn:complexGateway id="c"/>"#);
         let err = parse_bpmn("a.bpmn", xml.as_bytes()).unwrap_err();
         assert_eq!(err.0[0].element_id, "c");
-        assert!(err.0[0].problem.contains("callActivity is not supported"));
+        assert!(err.0[0].problem.contains("complexGateway is not supported"));
         assert!(err.0[0].problem.contains("supported are"));
         assert!(err.to_string().starts_with("'a.bpmn': element 'c':"));
     }

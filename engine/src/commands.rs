@@ -118,6 +118,12 @@ impl Engine {
                         resource: bytes,
                     }),
                 );
+                // Timer start events run on partition 1 only, as in Zeebe.
+                if self.partition_id == 1 {
+                    if let Some(def) = self.state.process(meta.process_definition_key).cloned() {
+                        self.schedule_start_timers(ctx, &def);
+                    }
+                }
             }
             metadata.push(meta);
         }
@@ -225,6 +231,15 @@ impl Engine {
                 )
             })?
         };
+        if def.model.element(0).start_event.is_none() {
+            return Err(rejection(
+                RejectionType::InvalidState,
+                format!(
+                    "Expected to create instance of process with none start event, but process '{}' has only message, timer or signal start events",
+                    def.metadata.bpmn_process_id
+                ),
+            ));
+        }
         let vars = parse_document(&c.variables)
             .map_err(|e| rejection(RejectionType::InvalidArgument, e))?;
         let pi_key = self.state.keys.next_key();
@@ -294,6 +309,12 @@ impl Engine {
         let inst = self.state.instances.get(&key).ok_or_else(not_found)?;
         if inst.flow_scope_key != NO_KEY {
             return Err(not_found());
+        }
+        if inst.parent_element_instance_key != NO_KEY {
+            return Err(rejection(
+                RejectionType::InvalidState,
+                format!("Expected to cancel a process instance with key '{key}', but it is created by a parent process instance. Cancel the root process instance instead."),
+            ));
         }
         if inst.state == crate::state::ElementState::Terminating {
             return Err(rejection(

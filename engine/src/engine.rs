@@ -20,14 +20,14 @@ use crate::record::*;
 use crate::state::{DeployedProcess, State};
 use crate::streams::JobStreams;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 use thiserror::Error;
 
 /// Most BPMN steps one command runs before the rest is deferred to follow-up commands.
 pub const MAX_STEPS_PER_COMMAND: usize = 1024;
 /// Version of the snapshot format.
-pub const SNAPSHOT_FORMAT_VERSION: u8 = 1;
+pub const SNAPSHOT_FORMAT_VERSION: u8 = 2;
 
 /// A job handed to a worker (activation response or push).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -99,6 +99,16 @@ pub enum ResponseValue {
     /// SetVariables.
     VariablesSet {
         /// Key of the variable document.
+        key: i64,
+    },
+    /// PublishMessage.
+    MessagePublished {
+        /// Key of the message.
+        key: i64,
+    },
+    /// BroadcastSignal.
+    SignalBroadcasted {
+        /// Key of the signal.
         key: i64,
     },
 }
@@ -187,6 +197,9 @@ pub struct Engine {
     /// (job key, due time) of time-out/back-off commands handed out and not yet
     /// reflected in the state; leader-local, not replicated.
     due_requested: BTreeSet<(i64, i64)>,
+    /// Subscription key -> (when, what) its command was last sent by
+    /// `pending_distributions`; leader-local, not replicated.
+    pub(crate) last_sent: BTreeMap<i64, (i64, Intent)>,
 }
 
 impl Engine {
@@ -202,6 +215,7 @@ impl Engine {
             state: State::new(partition_id),
             streams: JobStreams::default(),
             due_requested: BTreeSet::new(),
+            last_sent: BTreeMap::new(),
         }
     }
 
@@ -259,12 +273,15 @@ impl Engine {
             (RecordValue::ProcessInstance(_), Intent::Cancel) => self.cancel_instance(ctx, cmd),
             (RecordValue::ProcessInstance(pi), Intent::ActivateElement) => {
                 let def = self.definition(pi.process_definition_key)?;
-                let element = def.model.index_of(&pi.element_id).ok_or_else(|| {
-                    rejection(
-                        RejectionType::NotFound,
-                        format!("no element '{}'", pi.element_id),
-                    )
-                })?;
+                let element = def
+                    .model
+                    .instance_element(&pi.element_id, pi.bpmn_element_type)
+                    .ok_or_else(|| {
+                        rejection(
+                            RejectionType::NotFound,
+                            format!("no element '{}'", pi.element_id),
+                        )
+                    })?;
                 ctx.steps.push_back(Step::Activate {
                     process_definition_key: pi.process_definition_key,
                     element,
@@ -286,6 +303,15 @@ impl Engine {
             (RecordValue::Job(j), _) => self.job_command(ctx, cmd, j),
             (RecordValue::Incident(_), Intent::Resolve) => self.resolve_incident(ctx, cmd),
             (RecordValue::VariableDocument(d), Intent::Update) => self.set_variables(ctx, cmd, d),
+            (RecordValue::Timer(_), Intent::Trigger) => self.trigger_timer(ctx, cmd),
+            (RecordValue::Message(m), _) => self.message_command(ctx, cmd, m),
+            (RecordValue::MessageSubscription(m), _) => {
+                self.message_subscription_command(ctx, cmd, m)
+            }
+            (RecordValue::ProcessMessageSubscription(m), _) => {
+                self.process_message_subscription_command(ctx, cmd, m)
+            }
+            (RecordValue::Signal(s), Intent::Broadcast) => self.broadcast_command(ctx, cmd, s),
             _ => Err(rejection(
                 RejectionType::InvalidArgument,
                 format!(
@@ -443,15 +469,53 @@ impl Engine {
         self.streams.remove(stream_id);
     }
 
-    /// Commands that are due at `now_ms` (job time-outs, back-off expiry), at
-    /// most `max`. Commands already handed out are not repeated until the
-    /// state changes.
+    /// Commands that are due at `now_ms` (job time-outs, back-off expiry,
+    /// `TIMER TRIGGER`, `MESSAGE EXPIRE`), at most `max`, oldest due first
+    /// per kind. Commands already handed out are not repeated until the state
+    /// changes. The broker appends them like client commands; a flood of due
+    /// timers is thus handed out in batches of `max` between other commands.
     pub fn due_commands(&mut self, now_ms: i64, max: usize) -> Vec<Record> {
         let mut out = Vec::new();
         let state = &self.state;
         self.due_requested.retain(|&(k, at)| {
-            state.deadlines.contains(&(at, k)) || state.backoffs.contains(&(at, k))
+            state.deadlines.contains(&(at, k))
+                || state.backoffs.contains(&(at, k))
+                || state.timer_due.contains(&(at, k))
+                || state.message_deadlines.contains(&(at, k))
         });
+        let timers: Vec<(i64, i64)> = self
+            .state
+            .timer_due
+            .iter()
+            .take_while(|(at, _)| *at <= now_ms)
+            .filter(|&&(at, k)| !self.due_requested.contains(&(k, at)))
+            .take(max)
+            .copied()
+            .collect();
+        for (at, key) in timers {
+            self.due_requested.insert((key, at));
+            let timer = self.state.timers[&key].clone();
+            let mut record = Record::command(key, Intent::Trigger, RecordValue::Timer(timer), None);
+            record.timestamp_ms = now_ms;
+            out.push(record);
+        }
+        let expired: Vec<(i64, i64)> = self
+            .state
+            .message_deadlines
+            .iter()
+            .take_while(|(at, _)| *at <= now_ms)
+            .filter(|&&(at, k)| !self.due_requested.contains(&(k, at)))
+            .take(max.saturating_sub(out.len()))
+            .copied()
+            .collect();
+        for (at, key) in expired {
+            self.due_requested.insert((key, at));
+            let message = self.state.messages[&key].clone();
+            let mut record =
+                Record::command(key, Intent::Expire, RecordValue::Message(message), None);
+            record.timestamp_ms = now_ms;
+            out.push(record);
+        }
         let due: Vec<(i64, i64, Intent)> = self
             .state
             .deadlines
@@ -516,6 +580,7 @@ impl Engine {
             state: body.state,
             streams: JobStreams::default(),
             due_requested: BTreeSet::new(),
+            last_sent: BTreeMap::new(),
         })
     }
 }
@@ -545,5 +610,7 @@ pub(crate) fn pi_value(
         flow_scope_key,
         bpmn_element_type: el.element_type,
         bpmn_event_type: el.event_type,
+        parent_process_instance_key: NO_KEY,
+        parent_element_instance_key: NO_KEY,
     }
 }

@@ -340,8 +340,22 @@ impl Engine {
                     Intent::ErrorThrown,
                     RecordValue::Job(record.clone()),
                 );
-                // Error catch events come with boundary events and event
-                // sub-processes; until then every thrown error is unhandled.
+                if self.throw_error(
+                    ctx,
+                    record.element_instance_key,
+                    &v.error_code,
+                    &v.variables,
+                ) {
+                    Self::respond(
+                        ctx,
+                        cmd,
+                        ResponseValue::Job {
+                            key,
+                            intent: Intent::ErrorThrown,
+                        },
+                    );
+                    return Ok(());
+                }
                 let message = format!(
                     "Expected to throw an error event with the code '{}' with message '{}', but it was not caught. No error events are available in the scope.",
                     v.error_code, v.error_message

@@ -13,6 +13,7 @@
 
 use crate::expression::Expression;
 use crate::record::{BpmnElementType, BpmnEventType};
+use crate::timer::TimerKind;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -52,6 +53,87 @@ pub struct ScriptDefinition {
     pub result_variable: String,
 }
 
+/// A timer event definition.
+#[derive(Clone, Debug)]
+pub struct TimerDefinition {
+    /// `timeDate`, `timeDuration` or `timeCycle`.
+    pub kind: TimerKind,
+    /// The text or FEEL expression.
+    pub expression: Expression,
+}
+
+/// The event definition of an event (or receive task).
+#[derive(Clone, Debug)]
+pub enum EventDefinition {
+    /// Timer.
+    Timer(TimerDefinition),
+    /// Message with its name and correlation key (the key is absent on start events).
+    Message {
+        /// Message name.
+        name: Expression,
+        /// `zeebe:subscription correlationKey`.
+        correlation_key: Option<Expression>,
+    },
+    /// Signal with its name.
+    Signal {
+        /// Signal name.
+        name: Expression,
+    },
+    /// Error with its code; `None` catches every error.
+    Error {
+        /// Error code.
+        code: Option<Arc<str>>,
+    },
+    /// Escalation with its code; `None` catches every escalation.
+    Escalation {
+        /// Escalation code.
+        code: Option<Arc<str>>,
+    },
+}
+
+impl EventDefinition {
+    /// Timer, message and signal events need a subscription while their
+    /// scope is active; errors and escalations are looked up when thrown.
+    pub fn needs_subscription(&self) -> bool {
+        matches!(
+            self,
+            EventDefinition::Timer(_)
+                | EventDefinition::Message { .. }
+                | EventDefinition::Signal { .. }
+        )
+    }
+}
+
+/// `zeebe:calledElement`.
+#[derive(Clone, Debug)]
+pub struct CallDefinition {
+    /// Process id of the called process (static or FEEL).
+    pub process_id: Expression,
+    /// Copy every variable of the child to the call activity on completion.
+    pub propagate_all_child_variables: bool,
+    /// Give the child every variable visible from the call activity.
+    pub propagate_all_parent_variables: bool,
+}
+
+/// `zeebe:loopCharacteristics` of a multi-instance activity.
+#[derive(Clone, Debug)]
+pub struct MultiInstanceDefinition {
+    /// The activity that runs once per element (its own element index).
+    pub inner: u32,
+    /// One after the other (`isSequential="true"`) or all at once.
+    pub sequential: bool,
+    /// FEEL expression giving the list.
+    pub input_collection: Expression,
+    /// Variable holding the item in each inner instance.
+    pub input_element: Option<String>,
+    /// Variable collecting the results.
+    pub output_collection: Option<String>,
+    /// FEEL expression giving each result.
+    pub output_element: Option<Expression>,
+    /// FEEL condition checked after each inner instance completes.
+    pub completion_condition: Option<Expression>,
+}
+
 /// What an element does when it is activated.
 #[derive(Clone, Debug)]
 pub enum Behavior {
@@ -71,6 +153,20 @@ pub enum Behavior {
     Inclusive,
     /// Process or embedded sub-process: activates its none start event.
     Container,
+    /// Intermediate catch event or receive task: waits for its event.
+    Catch,
+    /// Event-based gateway: waits for the first of the events after it.
+    EventGateway,
+    /// Error end event: throws the error.
+    ThrowError(Arc<str>),
+    /// Escalation throw or end event.
+    ThrowEscalation(Arc<str>),
+    /// Signal throw or end event: broadcasts the signal.
+    ThrowSignal(Expression),
+    /// Call activity: starts a child process instance and waits for it.
+    CallActivity(CallDefinition),
+    /// Multi-instance body: runs its inner activity once per item.
+    MultiInstance(MultiInstanceDefinition),
 }
 
 /// One flow node of a process (or the process itself at index 0).
@@ -101,6 +197,21 @@ pub struct Element {
     /// For an inclusive joining gateway: the elements of its scope from which
     /// it can be reached (sorted), to decide whether to wait for more tokens.
     pub reachable_from: Vec<u32>,
+    /// Event definition of an event, receive task or event sub-process start.
+    pub event: Option<EventDefinition>,
+    /// Boundary event: the activity it is attached to.
+    pub attached_to: Option<u32>,
+    /// Boundary event or event sub-process start event that cancels its scope.
+    pub interrupting: bool,
+    /// Boundary events attached to this activity.
+    pub boundary_events: Vec<u32>,
+    /// Event sub-processes of this container.
+    pub event_subprocesses: Vec<u32>,
+    /// Catch elements (timer, message, signal) whose subscriptions an
+    /// instance of this element opens while it is active.
+    pub subscriptions: Vec<u32>,
+    /// Process: its message, timer and signal start events.
+    pub event_starts: Vec<u32>,
 }
 
 impl Element {
@@ -154,8 +265,21 @@ impl Process {
         self.flow_index.get(id).copied()
     }
 
-    /// Index of an element by id.
+    /// Index of an element by id (the multi-instance body for a
+    /// multi-instance activity).
     pub fn index_of(&self, id: &str) -> Option<u32> {
         self.element_index.get(id).copied()
+    }
+
+    /// Index of the element an instance record names: the inner activity of
+    /// a multi-instance body shares the body's id.
+    pub fn instance_element(&self, id: &str, element_type: BpmnElementType) -> Option<u32> {
+        let index = self.index_of(id)?;
+        match &self.element(index).behavior {
+            Behavior::MultiInstance(mi) if element_type != BpmnElementType::MultiInstanceBody => {
+                Some(mi.inner)
+            }
+            _ => Some(index),
+        }
     }
 }

@@ -51,6 +51,20 @@ pub enum ValueType {
     ProcessInstanceCreation,
     /// `PROCESS`
     Process,
+    /// `TIMER`
+    Timer,
+    /// `MESSAGE`
+    Message,
+    /// `MESSAGE_SUBSCRIPTION` (on the message's partition)
+    MessageSubscription,
+    /// `PROCESS_MESSAGE_SUBSCRIPTION` (on the process instance's partition)
+    ProcessMessageSubscription,
+    /// `PROCESS_EVENT`: an event trigger stored for a scope
+    ProcessEvent,
+    /// `SIGNAL`
+    Signal,
+    /// `SIGNAL_SUBSCRIPTION`
+    SignalSubscription,
 }
 
 impl ValueType {
@@ -66,6 +80,13 @@ impl ValueType {
             ValueType::VariableDocument => "VARIABLE_DOCUMENT",
             ValueType::ProcessInstanceCreation => "PROCESS_INSTANCE_CREATION",
             ValueType::Process => "PROCESS",
+            ValueType::Timer => "TIMER",
+            ValueType::Message => "MESSAGE",
+            ValueType::MessageSubscription => "MESSAGE_SUBSCRIPTION",
+            ValueType::ProcessMessageSubscription => "PROCESS_MESSAGE_SUBSCRIPTION",
+            ValueType::ProcessEvent => "PROCESS_EVENT",
+            ValueType::Signal => "SIGNAL",
+            ValueType::SignalSubscription => "SIGNAL_SUBSCRIPTION",
         }
     }
 }
@@ -153,6 +174,42 @@ pub enum Intent {
     Update,
     /// `UPDATED` (variable, variable document)
     Updated,
+    /// `TRIGGER`: timer, due
+    Trigger,
+    /// `TRIGGERED`
+    Triggered,
+    /// `TRIGGERING`: process event
+    Triggering,
+    /// `PUBLISH`: message
+    Publish,
+    /// `PUBLISHED`
+    Published,
+    /// `EXPIRE`: message, TTL ran out
+    Expire,
+    /// `EXPIRED`
+    Expired,
+    /// `CREATING`: process message subscription
+    Creating,
+    /// `CORRELATE`
+    Correlate,
+    /// `CORRELATING`
+    Correlating,
+    /// `CORRELATED`
+    Correlated,
+    /// `REJECT`: message subscription: the instance refused the message
+    Reject,
+    /// `REJECTED`
+    Rejected,
+    /// `DELETE`
+    Delete,
+    /// `DELETING`
+    Deleting,
+    /// `DELETED`
+    Deleted,
+    /// `BROADCAST`: signal
+    Broadcast,
+    /// `BROADCASTED`
+    Broadcasted,
 }
 
 impl Intent {
@@ -198,6 +255,24 @@ impl Intent {
             Intent::Resolved => "RESOLVED",
             Intent::Update => "UPDATE",
             Intent::Updated => "UPDATED",
+            Intent::Trigger => "TRIGGER",
+            Intent::Triggered => "TRIGGERED",
+            Intent::Triggering => "TRIGGERING",
+            Intent::Publish => "PUBLISH",
+            Intent::Published => "PUBLISHED",
+            Intent::Expire => "EXPIRE",
+            Intent::Expired => "EXPIRED",
+            Intent::Creating => "CREATING",
+            Intent::Correlate => "CORRELATE",
+            Intent::Correlating => "CORRELATING",
+            Intent::Correlated => "CORRELATED",
+            Intent::Reject => "REJECT",
+            Intent::Rejected => "REJECTED",
+            Intent::Delete => "DELETE",
+            Intent::Deleting => "DELETING",
+            Intent::Deleted => "DELETED",
+            Intent::Broadcast => "BROADCAST",
+            Intent::Broadcasted => "BROADCASTED",
         }
     }
 }
@@ -279,6 +354,20 @@ pub enum BpmnElementType {
     InclusiveGateway,
     /// `SEQUENCE_FLOW`
     SequenceFlow,
+    /// `INTERMEDIATE_CATCH_EVENT`
+    IntermediateCatchEvent,
+    /// `BOUNDARY_EVENT`
+    BoundaryEvent,
+    /// `RECEIVE_TASK`
+    ReceiveTask,
+    /// `EVENT_BASED_GATEWAY`
+    EventBasedGateway,
+    /// `EVENT_SUB_PROCESS`
+    EventSubProcess,
+    /// `CALL_ACTIVITY`
+    CallActivity,
+    /// `MULTI_INSTANCE_BODY`
+    MultiInstanceBody,
 }
 
 /// BPMN event types (Zeebe's `BpmnEventType`).
@@ -288,6 +377,16 @@ pub enum BpmnEventType {
     None,
     /// Terminate end event.
     Terminate,
+    /// `TIMER`
+    Timer,
+    /// `MESSAGE`
+    Message,
+    /// `ERROR`
+    Error,
+    /// `SIGNAL`
+    Signal,
+    /// `ESCALATION`
+    Escalation,
 }
 
 /// Incident error types (Zeebe's `ErrorType`).
@@ -303,6 +402,8 @@ pub enum ErrorType {
     ExtractValueError,
     /// `UNHANDLED_ERROR_EVENT`
     UnhandledErrorEvent,
+    /// `CALLED_ELEMENT_ERROR`
+    CalledElementError,
 }
 
 impl ErrorType {
@@ -314,6 +415,7 @@ impl ErrorType {
             ErrorType::IoMappingError => "IO_MAPPING_ERROR",
             ErrorType::ExtractValueError => "EXTRACT_VALUE_ERROR",
             ErrorType::UnhandledErrorEvent => "UNHANDLED_ERROR_EVENT",
+            ErrorType::CalledElementError => "CALLED_ELEMENT_ERROR",
         }
     }
 }
@@ -382,6 +484,12 @@ pub struct ProcessInstanceRecord {
     pub bpmn_element_type: BpmnElementType,
     /// Event type of the element.
     pub bpmn_event_type: BpmnEventType,
+    /// On the process element of a called instance: the calling process
+    /// instance, else `-1`.
+    pub parent_process_instance_key: i64,
+    /// On the process element of a called instance: the call activity
+    /// instance, else `-1`.
+    pub parent_element_instance_key: i64,
 }
 
 /// `PROCESS_INSTANCE_CREATION` value.
@@ -541,6 +649,111 @@ pub struct IncidentRecord {
     pub variable_scope_key: i64,
 }
 
+/// `TIMER` value.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TimerRecord {
+    /// Element instance that waits for the timer, `-1` for a timer start event.
+    pub element_instance_key: i64,
+    /// Process instance, `-1` for a timer start event.
+    pub process_instance_key: i64,
+    /// Process definition.
+    pub process_definition_key: i64,
+    /// The timer catch event (intermediate, boundary or start event).
+    pub target_element_id: Arc<str>,
+    /// When it fires (epoch ms).
+    pub due_date_ms: i64,
+    /// Firings left including this one; `-1` forever.
+    pub repetitions: i32,
+}
+
+/// `MESSAGE` value.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessageRecord {
+    /// Message name.
+    pub name: String,
+    /// Correlation key (decides the partition).
+    pub correlation_key: String,
+    /// How long the message stays buffered; `0` = not buffered.
+    pub time_to_live_ms: i64,
+    /// Optional id; a second message with the same name, key and id is
+    /// rejected while the first is buffered.
+    pub message_id: String,
+    /// Variables as a JSON object document.
+    pub variables: String,
+    /// When the buffered message expires (event), else `-1`.
+    pub deadline_ms: i64,
+}
+
+/// `MESSAGE_SUBSCRIPTION` and `PROCESS_MESSAGE_SUBSCRIPTION` value: a waiting
+/// catch event of a process instance, seen from either partition.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessageSubscriptionRecord {
+    /// Element instance that waits (the catch event, the activity with the
+    /// boundary event, the event-based gateway or the event sub-process scope).
+    pub element_instance_key: i64,
+    /// Process instance.
+    pub process_instance_key: i64,
+    /// BPMN process id (a message correlates at most once per process id).
+    pub bpmn_process_id: Arc<str>,
+    /// The message catch event.
+    pub element_id: Arc<str>,
+    /// Message name.
+    pub message_name: String,
+    /// Correlation key.
+    pub correlation_key: String,
+    /// The catch event interrupts (closes the subscription when correlated).
+    pub interrupting: bool,
+    /// Correlated message, else `-1`.
+    pub message_key: i64,
+    /// Variables of the correlated message.
+    pub variables: String,
+    /// Partition of the process instance.
+    pub subscription_partition_id: u32,
+}
+
+/// `PROCESS_EVENT` value: an event (timer, message, signal, error,
+/// escalation) that will activate `target_element_id` in scope `scope_key`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProcessEventRecord {
+    /// Element instance in which the target is activated (a boundary event's
+    /// flow scope, an event sub-process's parent, a new process instance).
+    pub scope_key: i64,
+    /// The element to activate.
+    pub target_element_id: Arc<str>,
+    /// Variables of the event (JSON object document).
+    pub variables: String,
+    /// Element instance that is being terminated first (interrupting), else `-1`.
+    pub interrupted_key: i64,
+    /// Process definition.
+    pub process_definition_key: i64,
+    /// Process instance.
+    pub process_instance_key: i64,
+}
+
+/// `SIGNAL` value.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignalRecord {
+    /// Signal name.
+    pub signal_name: String,
+    /// Variables as a JSON object document.
+    pub variables: String,
+}
+
+/// `SIGNAL_SUBSCRIPTION` value.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignalSubscriptionRecord {
+    /// Signal name.
+    pub signal_name: String,
+    /// Element instance that waits.
+    pub element_instance_key: i64,
+    /// Process instance.
+    pub process_instance_key: i64,
+    /// Process definition.
+    pub process_definition_key: i64,
+    /// The signal catch event.
+    pub element_id: Arc<str>,
+}
+
 /// The value of a record.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum RecordValue {
@@ -562,6 +775,20 @@ pub enum RecordValue {
     VariableDocument(VariableDocumentRecord),
     /// `INCIDENT`
     Incident(IncidentRecord),
+    /// `TIMER`
+    Timer(TimerRecord),
+    /// `MESSAGE`
+    Message(MessageRecord),
+    /// `MESSAGE_SUBSCRIPTION`
+    MessageSubscription(MessageSubscriptionRecord),
+    /// `PROCESS_MESSAGE_SUBSCRIPTION`
+    ProcessMessageSubscription(MessageSubscriptionRecord),
+    /// `PROCESS_EVENT`
+    ProcessEvent(ProcessEventRecord),
+    /// `SIGNAL`
+    Signal(SignalRecord),
+    /// `SIGNAL_SUBSCRIPTION`
+    SignalSubscription(SignalSubscriptionRecord),
 }
 
 impl RecordValue {
@@ -577,6 +804,13 @@ impl RecordValue {
             RecordValue::Variable(_) => ValueType::Variable,
             RecordValue::VariableDocument(_) => ValueType::VariableDocument,
             RecordValue::Incident(_) => ValueType::Incident,
+            RecordValue::Timer(_) => ValueType::Timer,
+            RecordValue::Message(_) => ValueType::Message,
+            RecordValue::MessageSubscription(_) => ValueType::MessageSubscription,
+            RecordValue::ProcessMessageSubscription(_) => ValueType::ProcessMessageSubscription,
+            RecordValue::ProcessEvent(_) => ValueType::ProcessEvent,
+            RecordValue::Signal(_) => ValueType::Signal,
+            RecordValue::SignalSubscription(_) => ValueType::SignalSubscription,
         }
     }
 }

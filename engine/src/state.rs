@@ -7,6 +7,13 @@
 //! jobs           key -> Job        activatable: type -> keys; deadlines, backoffs: (ms, key)
 //! incidents      key -> IncidentRecord
 //! awaiting       process instance key -> request waiting for the result
+//! timers         key -> TimerRecord   due: (ms, key); by owner: (element instance, key)
+//! process message subscriptions (this partition's instances): key -> sub; by owner
+//! message subscriptions (messages of this partition): key -> sub; by (name, correlation key)
+//! messages       key -> MessageRecord; by (name, key), deadline, message id; correlated
+//!                (message, process id); message-started instances (process id, key)
+//! signal subscriptions  key -> sub; by name; by owner
+//! event triggers key -> ProcessEventRecord; by scope
 //! keys           the key generator;  last_processed_position
 //! ```
 //!
@@ -24,6 +31,9 @@ use crate::variables::Variables;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
+
+/// Deepest nesting of call activities followed when walking up.
+pub const MAX_CALL_DEPTH: usize = 1_000;
 
 /// A deployed process definition.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -106,6 +116,11 @@ pub struct ElementInstance {
     pub interrupted: bool,
     /// Tokens waiting at joining gateways of this scope: (flow index, count).
     pub joins: Vec<(u32, u32)>,
+    /// Root of a called process instance: the call activity instance, else `-1`.
+    pub parent_element_instance_key: i64,
+    /// Inner instance of a multi-instance body: its 1-based loop counter;
+    /// on the body: how many inner instances were activated.
+    pub loop_counter: u32,
 }
 
 /// Lifecycle state of a job.
@@ -139,6 +154,35 @@ pub struct AwaitingResult {
     pub fetch_variables: Vec<String>,
 }
 
+/// State of a process message subscription, seen from the instance's partition.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SubscriptionState {
+    /// Asked the message partition to open it; not yet acknowledged.
+    Opening,
+    /// Open on the message partition.
+    Opened,
+    /// Asked the message partition to close it; not yet acknowledged.
+    Closing,
+}
+
+/// A process message subscription of a waiting element instance.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProcessMessageSubscription {
+    /// The subscription.
+    pub record: MessageSubscriptionRecord,
+    /// Where the exchange with the message partition stands.
+    pub state: SubscriptionState,
+}
+
+/// A message subscription on the message's partition.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessageSubscription {
+    /// The subscription.
+    pub record: MessageSubscriptionRecord,
+    /// A message was sent to the instance and is not yet acknowledged.
+    pub correlating: bool,
+}
+
 /// The replicated state of a partition.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct State {
@@ -168,6 +212,44 @@ pub struct State {
     pub incidents: BTreeMap<i64, IncidentRecord>,
     /// Clients waiting for process instance results.
     pub awaiting: BTreeMap<i64, AwaitingResult>,
+    /// Timers by key.
+    pub timers: BTreeMap<i64, TimerRecord>,
+    /// (due, timer key).
+    pub timer_due: BTreeSet<(i64, i64)>,
+    /// (element instance, timer key).
+    pub timers_by_owner: BTreeSet<(i64, i64)>,
+    /// Process message subscriptions of this partition's instances.
+    pub process_message_subscriptions: BTreeMap<i64, ProcessMessageSubscription>,
+    /// (element instance, subscription key).
+    pub pms_by_owner: BTreeSet<(i64, i64)>,
+    /// Message subscriptions of messages that live on this partition.
+    pub message_subscriptions: BTreeMap<i64, MessageSubscription>,
+    /// (message name, correlation key, subscription key).
+    pub ms_by_name: BTreeSet<(String, String, i64)>,
+    /// (element instance, message name) -> subscription key.
+    pub ms_by_owner: BTreeMap<(i64, String), i64>,
+    /// Buffered messages.
+    pub messages: BTreeMap<i64, MessageRecord>,
+    /// (name, correlation key, message key).
+    pub messages_by_name: BTreeSet<(String, String, i64)>,
+    /// (deadline, message key).
+    pub message_deadlines: BTreeSet<(i64, i64)>,
+    /// (name, correlation key, message id) -> message key.
+    pub message_ids: BTreeMap<(String, String, String), i64>,
+    /// (message key, process id): the message correlated to that process.
+    pub message_correlated: BTreeSet<(i64, Arc<str>)>,
+    /// (process id, correlation key) -> instance started by a message, while active.
+    pub message_started: BTreeMap<(Arc<str>, String), i64>,
+    /// Signal subscriptions by key.
+    pub signal_subscriptions: BTreeMap<i64, SignalSubscriptionRecord>,
+    /// (signal name, subscription key).
+    pub signal_by_name: BTreeSet<(String, i64)>,
+    /// (element instance, subscription key).
+    pub signal_by_owner: BTreeSet<(i64, i64)>,
+    /// Event triggers waiting to activate their target.
+    pub event_triggers: BTreeMap<i64, ProcessEventRecord>,
+    /// (scope, trigger key).
+    pub triggers_by_scope: BTreeSet<(i64, i64)>,
 }
 
 impl State {
@@ -187,7 +269,52 @@ impl State {
             backoffs: BTreeSet::new(),
             incidents: BTreeMap::new(),
             awaiting: BTreeMap::new(),
+            timers: BTreeMap::new(),
+            timer_due: BTreeSet::new(),
+            timers_by_owner: BTreeSet::new(),
+            process_message_subscriptions: BTreeMap::new(),
+            pms_by_owner: BTreeSet::new(),
+            message_subscriptions: BTreeMap::new(),
+            ms_by_name: BTreeSet::new(),
+            ms_by_owner: BTreeMap::new(),
+            messages: BTreeMap::new(),
+            messages_by_name: BTreeSet::new(),
+            message_deadlines: BTreeSet::new(),
+            message_ids: BTreeMap::new(),
+            message_correlated: BTreeSet::new(),
+            message_started: BTreeMap::new(),
+            signal_subscriptions: BTreeMap::new(),
+            signal_by_name: BTreeSet::new(),
+            signal_by_owner: BTreeSet::new(),
+            event_triggers: BTreeMap::new(),
+            triggers_by_scope: BTreeSet::new(),
         }
+    }
+
+    /// The root process instance of `process_instance_key`, following call
+    /// activities up to the instance that was not called.
+    pub fn root_process_instance(&self, process_instance_key: i64) -> i64 {
+        let mut pi = process_instance_key;
+        for _ in 0..MAX_CALL_DEPTH {
+            let parent = self
+                .instances
+                .get(&pi)
+                .map(|i| i.parent_element_instance_key)
+                .unwrap_or(NO_KEY);
+            match self.instances.get(&parent) {
+                Some(call) => pi = call.process_instance_key,
+                None => return pi,
+            }
+        }
+        pi
+    }
+
+    /// Keys of the (element instance, key) pairs in `index` for `owner`.
+    pub fn owned(index: &BTreeSet<(i64, i64)>, owner: i64) -> Vec<i64> {
+        index
+            .range((owner, i64::MIN)..=(owner, i64::MAX))
+            .map(|&(_, k)| k)
+            .collect()
     }
 
     /// The process definition `key`.
@@ -202,6 +329,15 @@ impl State {
             .get(bpmn_process_id)?
             .last_key_value()?;
         self.processes.get(key)
+    }
+
+    /// The latest version of every deployed process, by process id.
+    pub fn latest_processes(&self) -> Vec<Arc<DeployedProcess>> {
+        self.process_versions
+            .values()
+            .filter_map(|versions| versions.last_key_value())
+            .filter_map(|(_, k)| self.processes.get(k).cloned())
+            .collect()
     }
 
     /// Version `version` of `bpmn_process_id`.
@@ -272,6 +408,31 @@ impl State {
                     self.deadlines.insert((activated.deadline_ms, *key));
                 }
             }
+            (RecordValue::Timer(t), intent) => self.apply_timer(record.key, t, intent),
+            (RecordValue::Message(m), intent) => self.apply_message(record.key, m, intent),
+            (RecordValue::MessageSubscription(m), intent) => {
+                self.apply_message_subscription(record.key, m, intent)
+            }
+            (RecordValue::ProcessMessageSubscription(m), intent) => {
+                self.apply_process_message_subscription(record.key, m, intent)
+            }
+            (RecordValue::ProcessEvent(e), intent) => {
+                self.apply_process_event(record.key, e, intent)
+            }
+            (RecordValue::SignalSubscription(sub), Intent::Created) => {
+                self.signal_by_name
+                    .insert((sub.signal_name.clone(), record.key));
+                self.signal_by_owner
+                    .insert((sub.element_instance_key, record.key));
+                self.signal_subscriptions.insert(record.key, sub.clone());
+            }
+            (RecordValue::SignalSubscription(_), Intent::Deleted) => {
+                if let Some(sub) = self.signal_subscriptions.remove(&record.key) {
+                    self.signal_by_name.remove(&(sub.signal_name, record.key));
+                    self.signal_by_owner
+                        .remove(&(sub.element_instance_key, record.key));
+                }
+            }
             (RecordValue::Incident(incident), Intent::Created) => {
                 if let Some(el) = self.instances.get_mut(&incident.element_instance_key) {
                     el.incident_key = record.key;
@@ -298,6 +459,208 @@ impl State {
                             .or_default()
                             .insert(incident.job_key);
                     }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn apply_timer(&mut self, key: i64, t: &TimerRecord, intent: Intent) {
+        match intent {
+            Intent::Created => {
+                self.timer_due.insert((t.due_date_ms, key));
+                self.timers_by_owner.insert((t.element_instance_key, key));
+                self.timers.insert(key, t.clone());
+            }
+            Intent::Triggered | Intent::Canceled => {
+                if let Some(t) = self.timers.remove(&key) {
+                    self.timer_due.remove(&(t.due_date_ms, key));
+                    self.timers_by_owner.remove(&(t.element_instance_key, key));
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn apply_message(&mut self, key: i64, m: &MessageRecord, intent: Intent) {
+        match intent {
+            Intent::Published => {
+                self.messages_by_name
+                    .insert((m.name.clone(), m.correlation_key.clone(), key));
+                self.message_deadlines.insert((m.deadline_ms, key));
+                if !m.message_id.is_empty() {
+                    self.message_ids.insert(
+                        (
+                            m.name.clone(),
+                            m.correlation_key.clone(),
+                            m.message_id.clone(),
+                        ),
+                        key,
+                    );
+                }
+                self.messages.insert(key, m.clone());
+            }
+            Intent::Expired => {
+                if let Some(m) = self.messages.remove(&key) {
+                    self.messages_by_name
+                        .remove(&(m.name.clone(), m.correlation_key.clone(), key));
+                    self.message_deadlines.remove(&(m.deadline_ms, key));
+                    let id = (m.name, m.correlation_key, m.message_id);
+                    if self.message_ids.get(&id) == Some(&key) {
+                        self.message_ids.remove(&id);
+                    }
+                    let correlated: Vec<_> = self
+                        .message_correlated
+                        .range((key, Arc::from(""))..)
+                        .take_while(|(k, _)| *k == key)
+                        .cloned()
+                        .collect();
+                    for c in correlated {
+                        self.message_correlated.remove(&c);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn apply_message_subscription(
+        &mut self,
+        key: i64,
+        m: &MessageSubscriptionRecord,
+        intent: Intent,
+    ) {
+        match intent {
+            Intent::Created => {
+                self.ms_by_name
+                    .insert((m.message_name.clone(), m.correlation_key.clone(), key));
+                self.ms_by_owner
+                    .insert((m.element_instance_key, m.message_name.clone()), key);
+                self.message_subscriptions.insert(
+                    key,
+                    MessageSubscription {
+                        record: m.clone(),
+                        correlating: false,
+                    },
+                );
+            }
+            Intent::Correlating => {
+                self.message_correlated
+                    .insert((m.message_key, m.bpmn_process_id.clone()));
+                if let Some(sub) = self.message_subscriptions.get_mut(&key) {
+                    sub.correlating = true;
+                    sub.record.message_key = m.message_key;
+                }
+            }
+            Intent::Correlated if m.element_instance_key == NO_KEY => {
+                // A message start event created an instance.
+                self.message_correlated
+                    .insert((m.message_key, m.bpmn_process_id.clone()));
+                if !m.correlation_key.is_empty() {
+                    self.message_started.insert(
+                        (m.bpmn_process_id.clone(), m.correlation_key.clone()),
+                        m.process_instance_key,
+                    );
+                }
+            }
+            Intent::Correlated => {
+                let interrupting = match self.message_subscriptions.get_mut(&key) {
+                    Some(sub) => {
+                        sub.correlating = false;
+                        sub.record.interrupting
+                    }
+                    None => false,
+                };
+                if interrupting {
+                    self.remove_message_subscription(key);
+                }
+            }
+            Intent::Rejected => {
+                self.message_correlated
+                    .remove(&(m.message_key, m.bpmn_process_id.clone()));
+                if let Some(sub) = self.message_subscriptions.get_mut(&key) {
+                    sub.correlating = false;
+                }
+            }
+            Intent::Deleted => self.remove_message_subscription(key),
+            _ => {}
+        }
+    }
+
+    fn remove_message_subscription(&mut self, key: i64) {
+        if let Some(sub) = self.message_subscriptions.remove(&key) {
+            let r = sub.record;
+            self.ms_by_name
+                .remove(&(r.message_name.clone(), r.correlation_key, key));
+            self.ms_by_owner
+                .remove(&(r.element_instance_key, r.message_name));
+        }
+    }
+
+    fn apply_process_message_subscription(
+        &mut self,
+        key: i64,
+        m: &MessageSubscriptionRecord,
+        intent: Intent,
+    ) {
+        match intent {
+            Intent::Creating => {
+                self.pms_by_owner.insert((m.element_instance_key, key));
+                self.process_message_subscriptions.insert(
+                    key,
+                    ProcessMessageSubscription {
+                        record: m.clone(),
+                        state: SubscriptionState::Opening,
+                    },
+                );
+            }
+            Intent::Created => {
+                if let Some(sub) = self.process_message_subscriptions.get_mut(&key) {
+                    if sub.state == SubscriptionState::Opening {
+                        sub.state = SubscriptionState::Opened;
+                    }
+                }
+            }
+            Intent::Correlated => {
+                if m.interrupting {
+                    self.process_message_subscriptions.remove(&key);
+                    self.pms_by_owner.remove(&(m.element_instance_key, key));
+                } else if let Some(sub) = self.process_message_subscriptions.get_mut(&key) {
+                    sub.state = SubscriptionState::Opened;
+                }
+            }
+            Intent::Deleting => {
+                if let Some(sub) = self.process_message_subscriptions.get_mut(&key) {
+                    sub.state = SubscriptionState::Closing;
+                }
+            }
+            Intent::Deleted => {
+                self.process_message_subscriptions.remove(&key);
+                self.pms_by_owner.remove(&(m.element_instance_key, key));
+            }
+            _ => {}
+        }
+    }
+
+    fn apply_process_event(&mut self, key: i64, e: &ProcessEventRecord, intent: Intent) {
+        match intent {
+            Intent::Triggering => {
+                if let Some(scope) = self.instances.get_mut(&e.scope_key) {
+                    if e.interrupted_key == e.scope_key {
+                        // An interrupting event sub-process: nothing else runs in the scope.
+                        scope.interrupted = true;
+                        scope.active_flows = 0;
+                        scope.joins.clear();
+                    }
+                    scope.active_flows += 1;
+                }
+                self.triggers_by_scope.insert((e.scope_key, key));
+                self.event_triggers.insert(key, e.clone());
+            }
+            Intent::Triggered if self.event_triggers.remove(&key).is_some() => {
+                self.triggers_by_scope.remove(&(e.scope_key, key));
+                if let Some(scope) = self.instances.get_mut(&e.scope_key) {
+                    scope.active_flows = scope.active_flows.saturating_sub(1);
                 }
             }
             _ => {}
@@ -334,9 +697,25 @@ impl State {
                     .model
                     .clone();
                 let element = model
-                    .index_of(&pi.element_id)
+                    .instance_element(&pi.element_id, pi.bpmn_element_type)
                     .expect("activated element is in its model");
+                let mut loop_counter = 0;
+                if pi.flow_scope_key == NO_KEY && pi.parent_element_instance_key != NO_KEY {
+                    if let Some(call) = self.instances.get_mut(&pi.parent_element_instance_key) {
+                        call.active_children += 1;
+                        self.children.insert((pi.parent_element_instance_key, key));
+                    }
+                }
                 if pi.flow_scope_key != NO_KEY {
+                    let body = model.element(element).flow_scope.map(|s| model.element(s));
+                    if body.is_some_and(|b| b.element_type == BpmnElementType::MultiInstanceBody) {
+                        let body = self
+                            .instances
+                            .get_mut(&pi.flow_scope_key)
+                            .expect("multi-instance body of an inner instance is active");
+                        body.loop_counter += 1;
+                        loop_counter = body.loop_counter;
+                    }
                     let el = model.element(element);
                     let scope = self
                         .instances
@@ -372,6 +751,8 @@ impl State {
                         incident_key: NO_KEY,
                         interrupted: false,
                         joins: Vec::new(),
+                        parent_element_instance_key: pi.parent_element_instance_key,
+                        loop_counter,
                     },
                 );
             }
@@ -394,6 +775,27 @@ impl State {
                 self.variables.remove_scope(key);
                 if el.flow_scope_key == NO_KEY {
                     self.awaiting.remove(&key);
+                    let started = self
+                        .processes
+                        .get(&el.process_definition_key)
+                        .map(|p| p.metadata.bpmn_process_id.clone());
+                    if let Some(id) = started {
+                        let ended: Vec<_> = self
+                            .message_started
+                            .range((id.clone(), String::new())..)
+                            .take_while(|((p, _), _)| *p == id)
+                            .filter(|(_, &pi)| pi == key)
+                            .map(|(k, _)| k.clone())
+                            .collect();
+                        for k in ended {
+                            self.message_started.remove(&k);
+                        }
+                    }
+                    let parent = el.parent_element_instance_key;
+                    if let Some(call) = self.instances.get_mut(&parent) {
+                        call.active_children -= 1;
+                        self.children.remove(&(parent, key));
+                    }
                     return;
                 }
                 self.children.remove(&(el.flow_scope_key, key));

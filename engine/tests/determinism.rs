@@ -25,9 +25,40 @@ fn workload(h: &mut Harness, rounds: usize) {
         if i % 4 == 3 {
             let _ = h.cancel(pi);
         }
+        // timers and messages: a receive task with a boundary timer, messages
+        // published before, after or never
+        let key = format!("k{i}");
+        if i % 3 == 0 {
+            h.publish("msg", &key, 30, "", r#"{"early": true}"#)
+                .unwrap();
+        }
+        let ev = h.create("events", &format!(r#"{{"k": "{key}"}}"#));
+        if i % 3 == 1 {
+            h.publish("msg", &key, 0, &key, r#"{"late": true}"#)
+                .unwrap();
+        }
+        if i % 5 == 4 {
+            let _ = h.cancel(ev);
+        }
         h.now_ms += 20;
         h.tick();
     }
+}
+
+fn events_process() -> String {
+    bpmn(
+        "events",
+        &format!(
+            r#"<bpmn:startEvent id="s"/><bpmn:receiveTask id="r" messageRef="m"/><bpmn:boundaryEvent id="b" attachedToRef="r"><bpmn:timerEventDefinition><bpmn:timeDuration>PT0.05S</bpmn:timeDuration></bpmn:timerEventDefinition></bpmn:boundaryEvent><bpmn:endEvent id="e"/><bpmn:endEvent id="late"/>{}{}{}"#,
+            flow("f1", "s", "r"),
+            flow("f2", "r", "e"),
+            flow("f3", "b", "late")
+        ),
+    )
+    .replace(
+        "</bpmn:definitions>",
+        r#"<bpmn:message id="m" name="msg"><bpmn:extensionElements><zeebe:subscription correlationKey="=k"/></bpmn:extensionElements></bpmn:message></bpmn:definitions>"#,
+    )
 }
 
 fn encoded(records: &[Record]) -> Vec<u8> {
@@ -42,7 +73,18 @@ fn encoded(records: &[Record]) -> Vec<u8> {
 fn snapshot_halfway_and_replay_give_identical_events_and_state() {
     let mut full = Harness::new();
     full.deploy("one.bpmn", &one_task("one")).unwrap();
+    full.deploy("events.bpmn", &events_process()).unwrap();
     workload(&mut full, 20);
+    full.create("events", r#"{"k": "pending"}"#);
+    full.publish("msg", "buffered", 60_000, "", "{}").unwrap();
+    assert!(
+        !full.engine.state().timers.is_empty(),
+        "a timer in the halfway state"
+    );
+    assert!(
+        !full.engine.state().messages.is_empty(),
+        "a message in the halfway state"
+    );
     let half_log = full.log.len();
     let half_snapshot = full.engine.snapshot();
     workload(&mut full, 20);
@@ -88,6 +130,21 @@ fn snapshot_halfway_and_replay_give_identical_events_and_state() {
         .log
         .iter()
         .any(|r| r.intent == Intent::RecurredAfterBackoff));
+    for intent in [
+        Intent::Triggered,
+        Intent::Correlated,
+        Intent::Expired,
+        Intent::Canceled,
+    ] {
+        assert!(
+            full.log.iter().any(|r| r.intent == intent
+                && matches!(
+                    r.value_type,
+                    ValueType::Timer | ValueType::ProcessMessageSubscription | ValueType::Message
+                )),
+            "the workload covers {intent:?}"
+        );
+    }
 }
 
 #[test]

@@ -677,3 +677,57 @@ fn unknown_keys_and_garbage_commands_are_rejected() {
     let err = h.deploy_bytes("x.bpmn", vec![]).unwrap_err();
     assert_eq!(err.rejection_type, RejectionType::InvalidArgument);
 }
+
+#[test]
+fn several_processes_in_one_file_with_send_rule_manual_and_undefined_tasks() {
+    let mut h = Harness::new();
+    let xml = format!(
+        r#"<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" xmlns:zeebe="http://camunda.org/schema/zeebe/1.0" id="defs">
+<bpmn:process id="first" isExecutable="true"><bpmn:startEvent id="s"/><bpmn:sendTask id="send"><bpmn:extensionElements><zeebe:taskDefinition type="send-mail"/></bpmn:extensionElements></bpmn:sendTask><bpmn:businessRuleTask id="rule"><bpmn:extensionElements><zeebe:taskDefinition type="decide"/></bpmn:extensionElements></bpmn:businessRuleTask><bpmn:manualTask id="manual"/><bpmn:task id="undefined"/><bpmn:endEvent id="e"/>{}{}{}{}{}</bpmn:process>
+<bpmn:process id="second" isExecutable="true"><bpmn:startEvent id="s2"/><bpmn:endEvent id="e2"/>{}</bpmn:process>
+<bpmn:process id="not-executable" isExecutable="false"><bpmn:startEvent id="s3"/></bpmn:process>
+</bpmn:definitions>"#,
+        flow("f1", "s", "send"),
+        flow("f2", "send", "rule"),
+        flow("f3", "rule", "manual"),
+        flow("f4", "manual", "undefined"),
+        flow("f5", "undefined", "e"),
+        flow("g1", "s2", "e2"),
+    );
+    let Ok(ResponseValue::Deployment { processes, .. }) = h.deploy("two.bpmn", &xml) else {
+        panic!("deployment of two processes failed");
+    };
+    let ids: Vec<&str> = processes.iter().map(|p| &*p.bpmn_process_id).collect();
+    assert_eq!(ids, ["first", "second"]);
+    let second = h.create("second", "");
+    assert!(h.is_completed(second));
+    let first = h.create("first", "");
+    let send = h.activate("send-mail", 5);
+    assert_eq!(send.len(), 1);
+    assert_eq!(&*send[0].job.element_id, "send");
+    assert!(
+        h.activate("decide", 5).is_empty(),
+        "rule task not yet reached"
+    );
+    h.complete(send[0].key, "{}").unwrap();
+    let rule = h.activate("decide", 5);
+    assert_eq!(rule.len(), 1);
+    h.complete(rule[0].key, "{}").unwrap();
+    assert!(h.is_completed(first));
+    for (id, ty) in [("manual", "MANUAL_TASK"), ("undefined", "TASK")] {
+        assert_eq!(h.element_intents(first, id).len(), 4, "{id} passes through");
+        let record = h
+            .log
+            .iter()
+            .find_map(|r| match &r.value {
+                RecordValue::ProcessInstance(v) if &*v.element_id == id => Some(v.clone()),
+                _ => None,
+            })
+            .unwrap();
+        assert_eq!(
+            format!("{:?}", record.bpmn_element_type).to_uppercase(),
+            ty.replace('_', "")
+        );
+    }
+}

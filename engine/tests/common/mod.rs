@@ -93,6 +93,78 @@ impl Harness {
         }
     }
 
+    /// Moves the clock forward and processes every due command.
+    pub fn advance(&mut self, ms: i64) {
+        self.now_ms += ms;
+        for _ in 0..100 {
+            let due = self.engine.due_commands(self.now_ms, 100);
+            if due.is_empty() {
+                return;
+            }
+            for c in due {
+                self.submit(c, false);
+            }
+        }
+    }
+
+    pub fn publish(
+        &mut self,
+        name: &str,
+        correlation_key: &str,
+        ttl_ms: i64,
+        message_id: &str,
+        variables: &str,
+    ) -> Result<ResponseValue, Rejection> {
+        self.request(message_command(
+            name,
+            correlation_key,
+            ttl_ms,
+            message_id,
+            variables,
+        ))
+    }
+
+    pub fn broadcast(&mut self, name: &str, variables: &str) -> Result<ResponseValue, Rejection> {
+        self.request(Record::command(
+            NO_KEY,
+            Intent::Broadcast,
+            RecordValue::Signal(SignalRecord {
+                signal_name: name.into(),
+                variables: variables.into(),
+            }),
+            None,
+        ))
+    }
+
+    /// Events of value type `value_type` with `intent`.
+    pub fn count(&self, value_type: ValueType, intent: Intent) -> usize {
+        self.log
+            .iter()
+            .filter(|r| {
+                r.record_type == RecordType::Event
+                    && r.value_type == value_type
+                    && r.intent == intent
+            })
+            .count()
+    }
+
+    /// Instances of process `process_id` that were activated.
+    pub fn instances_of(&self, process_id: &str) -> Vec<i64> {
+        self.log
+            .iter()
+            .filter(|r| r.record_type == RecordType::Event && r.intent == Intent::ElementActivating)
+            .filter_map(|r| match &r.value {
+                RecordValue::ProcessInstance(v)
+                    if v.bpmn_element_type == BpmnElementType::Process
+                        && &*v.bpmn_process_id == process_id =>
+                {
+                    Some(r.key)
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
     pub fn deploy(&mut self, name: &str, xml: &str) -> Result<ResponseValue, Rejection> {
         self.deploy_bytes(name, xml.as_bytes().to_vec())
     }
@@ -292,6 +364,94 @@ impl Harness {
     }
 }
 
+pub fn message_command(
+    name: &str,
+    correlation_key: &str,
+    ttl_ms: i64,
+    message_id: &str,
+    variables: &str,
+) -> Record {
+    Record::command(
+        NO_KEY,
+        Intent::Publish,
+        RecordValue::Message(MessageRecord {
+            name: name.into(),
+            correlation_key: correlation_key.into(),
+            time_to_live_ms: ttl_ms,
+            message_id: message_id.into(),
+            variables: variables.into(),
+            deadline_ms: NO_KEY,
+        }),
+        None,
+    )
+}
+
+/// Several partitions, each a harness, with the commands between them
+/// delivered in order until none are left.
+pub struct Cluster {
+    pub partitions: Vec<Harness>,
+}
+
+impl Cluster {
+    pub fn new(count: u32) -> Self {
+        Self {
+            partitions: (1..=count)
+                .map(|p| Harness::with_engine(Engine::new(p, count)))
+                .collect(),
+        }
+    }
+
+    pub fn partition(&mut self, id: u32) -> &mut Harness {
+        &mut self.partitions[id as usize - 1]
+    }
+
+    /// Delivers every pending inter-partition command (and what it causes).
+    pub fn deliver(&mut self) {
+        for _ in 0..1000 {
+            let mut pending = Vec::new();
+            for h in &mut self.partitions {
+                pending.append(&mut h.distributions);
+            }
+            if pending.is_empty() {
+                return;
+            }
+            for (target, mut cmd) in pending {
+                let h = self.partition(target);
+                cmd.timestamp_ms = h.now_ms;
+                h.submit_as_is(cmd);
+            }
+        }
+        panic!("inter-partition commands did not settle");
+    }
+
+    pub fn deploy(&mut self, name: &str, xml: &str) {
+        self.partition(1).deploy(name, xml).expect("deployment");
+        self.deliver();
+    }
+
+    pub fn publish(
+        &mut self,
+        name: &str,
+        correlation_key: &str,
+        ttl_ms: i64,
+        variables: &str,
+    ) -> u32 {
+        let p = message_partition(correlation_key, self.partitions.len() as u32);
+        self.partition(p)
+            .publish(name, correlation_key, ttl_ms, "", variables)
+            .expect("publish");
+        self.deliver();
+        p
+    }
+
+    pub fn advance(&mut self, ms: i64) {
+        for h in &mut self.partitions {
+            h.advance(ms);
+        }
+        self.deliver();
+    }
+}
+
 pub fn pi_stub() -> ProcessInstanceRecord {
     ProcessInstanceRecord {
         bpmn_process_id: "".into(),
@@ -302,6 +462,8 @@ pub fn pi_stub() -> ProcessInstanceRecord {
         flow_scope_key: NO_KEY,
         bpmn_element_type: BpmnElementType::Process,
         bpmn_event_type: BpmnEventType::None,
+        parent_process_instance_key: NO_KEY,
+        parent_element_instance_key: NO_KEY,
     }
 }
 
