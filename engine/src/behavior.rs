@@ -220,6 +220,12 @@ impl Engine {
                     self.raise_incident(ctx, key, ErrorType::CalledElementError, message, NO_KEY)
                 }
             }
+            Behavior::ThrowCompensation(activity) => {
+                self.element_event(ctx, &def, key, Intent::ElementActivated);
+                if !self.throw_compensation(ctx, &def, scope_key, pi_key, activity.as_deref()) {
+                    self.complete(ctx, key, None);
+                }
+            }
             Behavior::MultiInstance(mi) => {
                 if let Err(message) = self.activate_body(ctx, &def, key, pi_key, mi) {
                     self.raise_incident(ctx, key, ErrorType::ExtractValueError, message, NO_KEY)
@@ -441,6 +447,16 @@ impl Engine {
             }
         }
         self.element_event(ctx, &def, key, Intent::ElementCompleted);
+        if matches!(el.behavior, Behavior::Container) {
+            let to = (scope_key != NO_KEY).then_some(scope_key);
+            self.hand_over_compensations(ctx, key, to);
+        }
+        if scope_key != NO_KEY && el.compensation_handler.is_some() {
+            self.subscribe_compensation(ctx, &def, element, scope_key, pi_key);
+        }
+        if el.for_compensation {
+            self.compensation_handler_done(ctx, &def, scope_key);
+        }
         if scope_key == NO_KEY {
             if parent != NO_KEY {
                 self.child_ended(ctx, parent);
@@ -637,6 +653,7 @@ impl Engine {
             .get(&key)
             .map_or(NO_KEY, |i| i.parent_element_instance_key);
         self.element_event(ctx, def, key, Intent::ElementTerminated);
+        self.hand_over_compensations(ctx, key, None);
         if scope_key != NO_KEY {
             self.after_interrupted(ctx, key, scope_key);
             self.child_ended(ctx, scope_key);

@@ -238,6 +238,8 @@ struct Builder<'e, 'r, 'd> {
     defaults: Vec<(u32, String)>,
     /// (boundary event, id of the activity it is attached to)
     attachments: Vec<(u32, String)>,
+    /// (sourceRef, targetRef) of associations (compensation handlers)
+    associations: Vec<(String, String)>,
 }
 
 fn build_process(node: Node, defs: &Definitions, errors: &mut Errors) -> Option<Process> {
@@ -254,6 +256,7 @@ fn build_process(node: Node, defs: &Definitions, errors: &mut Errors) -> Option<
         ids: BTreeSet::new(),
         defaults: Vec::new(),
         attachments: Vec::new(),
+        associations: Vec::new(),
     };
     b.ids.insert(id.to_string());
     b.elements.push(new_element(
@@ -269,6 +272,7 @@ fn build_process(node: Node, defs: &Definitions, errors: &mut Errors) -> Option<
         raw_flows,
         defaults,
         attachments,
+        associations,
         ..
     } = b;
     if elements.len() + raw_flows.len() > MAX_ELEMENTS_PER_PROCESS {
@@ -314,6 +318,42 @@ fn build_process(node: Node, defs: &Definitions, errors: &mut Errors) -> Option<
                 &elements[boundary as usize].id.clone(),
                 format!("attachedToRef '{target}' is not an activity in the same scope"),
             ),
+        }
+    }
+    for (from, to) in associations {
+        let (Some(b), Some(h)) = (
+            element_index.get(from.as_str()).copied(),
+            element_index.get(to.as_str()).copied(),
+        ) else {
+            continue;
+        };
+        let boundary = &elements[b as usize];
+        if !matches!(boundary.event, Some(EventDefinition::Compensation { .. })) {
+            continue;
+        }
+        let Some(activity) = boundary.attached_to.filter(|&a| a != u32::MAX) else {
+            continue;
+        };
+        if !elements[h as usize].for_compensation {
+            errors.add(
+                &elements[h as usize].id.clone(),
+                "a compensation boundary event must be associated with an activity marked isForCompensation=\"true\"",
+            );
+            continue;
+        }
+        elements[activity as usize].compensation_handler = Some(h);
+    }
+    for e in elements.iter() {
+        if e.element_type == BpmnElementType::BoundaryEvent
+            && matches!(e.event, Some(EventDefinition::Compensation { .. }))
+            && e.attached_to.is_some_and(|a| {
+                a != u32::MAX && elements[a as usize].compensation_handler.is_none()
+            })
+        {
+            errors.add(
+                &e.id,
+                "a compensation boundary event must be associated with a compensation handler",
+            );
         }
     }
     let mut flows = Vec::new();
@@ -434,6 +474,8 @@ fn new_element(
         event_subprocesses: Vec::new(),
         subscriptions: Vec::new(),
         event_starts: Vec::new(),
+        compensation_handler: None,
+        for_compensation: false,
     }
 }
 
@@ -463,6 +505,13 @@ impl Builder<'_, '_, '_> {
                 continue;
             }
             let tag = n.tag_name().name();
+            if tag == "association" {
+                if let (Some(from), Some(to)) = (n.attribute("sourceRef"), n.attribute("targetRef"))
+                {
+                    self.associations.push((from.to_string(), to.to_string()));
+                }
+                continue;
+            }
             if IGNORED.contains(&tag) {
                 continue;
             }
@@ -629,6 +678,7 @@ impl Builder<'_, '_, '_> {
                         "escalationEventDefinition",
                         "signalEventDefinition",
                         "messageEventDefinition",
+                        "compensateEventDefinition",
                     ],
                     "as an end event",
                 ) {
@@ -652,6 +702,7 @@ impl Builder<'_, '_, '_> {
                         "escalationEventDefinition",
                         "signalEventDefinition",
                         "messageEventDefinition",
+                        "compensateEventDefinition",
                     ],
                     "as an intermediate throw event",
                 ) {
@@ -685,6 +736,7 @@ impl Builder<'_, '_, '_> {
                         "signalEventDefinition",
                         "errorEventDefinition",
                         "escalationEventDefinition",
+                        "compensateEventDefinition",
                     ],
                     "as a boundary event",
                 ) {
@@ -785,6 +837,7 @@ impl Builder<'_, '_, '_> {
         element.event = event;
         element.attached_to = attached_to;
         element.interrupting = interrupting;
+        element.for_compensation = n.attribute("isForCompensation") == Some("true");
         let (inputs, outputs) = self.io_mappings(n, id);
         element.inputs = inputs;
         element.outputs = outputs;
@@ -925,6 +978,9 @@ impl Builder<'_, '_, '_> {
                 return None;
             }
             Some(EventDefinition::Signal { name }) => Behavior::ThrowSignal(name.clone()),
+            Some(EventDefinition::Compensation { activity }) => {
+                Behavior::ThrowCompensation(activity.clone())
+            }
             Some(EventDefinition::Message { .. }) => {
                 if extension(n, "taskDefinition").is_none() {
                     self.errors.add(
@@ -1026,6 +1082,12 @@ impl Builder<'_, '_, '_> {
                 let name = self.expression(id, "signal name", &name)?;
                 Some((EventDefinition::Signal { name }, BpmnEventType::Signal))
             }
+            "compensateEventDefinition" => Some((
+                EventDefinition::Compensation {
+                    activity: d.attribute("activityRef").map(Arc::from),
+                },
+                BpmnEventType::Compensation,
+            )),
             "errorEventDefinition" => {
                 let code = self.code_ref(d, id, "errorRef", "error")?;
                 Some((EventDefinition::Error { code }, BpmnEventType::Error))
@@ -1040,7 +1102,7 @@ impl Builder<'_, '_, '_> {
             other => {
                 self.errors.add(
                     id,
-                    format!("bpmn:{other} is not supported; supported are timer, message, signal, error, escalation and terminate events"),
+                    format!("bpmn:{other} is not supported; supported are timer, message, signal, error, escalation, compensation and terminate events"),
                 );
                 None
             }
@@ -1392,8 +1454,16 @@ fn validate(elements: &mut [Element], flows: &[SequenceFlow], errors: &mut Error
         if e.element_type == BpmnElementType::BoundaryEvent && !e.incoming.is_empty() {
             errors.add(&id, "a boundary event cannot have incoming sequence flows");
         }
-        if e.element_type == BpmnElementType::BoundaryEvent && e.outgoing.is_empty() {
+        let compensation = matches!(e.event, Some(EventDefinition::Compensation { .. }));
+        if e.element_type == BpmnElementType::BoundaryEvent && compensation {
+            if !e.outgoing.is_empty() {
+                errors.add(&id, "a compensation boundary event cannot have outgoing sequence flows; associate it with a handler (isForCompensation)");
+            }
+        } else if e.element_type == BpmnElementType::BoundaryEvent && e.outgoing.is_empty() {
             errors.add(&id, "a boundary event must have an outgoing sequence flow");
+        }
+        if e.for_compensation && !(e.incoming.is_empty() && e.outgoing.is_empty()) {
+            errors.add(&id, "a compensation handler cannot have sequence flows");
         }
         if matches!(e.behavior, Behavior::EventGateway) {
             if e.outgoing.len() < 2 {

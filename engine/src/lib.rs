@@ -11,6 +11,7 @@ mod behavior;
 pub mod bpmn;
 pub mod codec;
 pub mod commands;
+mod compensation;
 pub mod engine;
 pub mod events;
 pub mod expression;

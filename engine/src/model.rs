@@ -89,6 +89,12 @@ pub enum EventDefinition {
         /// Escalation code.
         code: Option<Arc<str>>,
     },
+    /// Compensation: a boundary event naming a handler, or a throw event
+    /// compensating one activity (`activityRef`) or all of its scope.
+    Compensation {
+        /// `activityRef` of a throw event.
+        activity: Option<Arc<str>>,
+    },
 }
 
 impl EventDefinition {
@@ -167,6 +173,9 @@ pub enum Behavior {
     CallActivity(CallDefinition),
     /// Multi-instance body: runs its inner activity once per item.
     MultiInstance(MultiInstanceDefinition),
+    /// Compensation throw or end event: runs the handlers of the completed
+    /// activities of its scope (or of the one named) and waits for them.
+    ThrowCompensation(Option<Arc<str>>),
 }
 
 /// One flow node of a process (or the process itself at index 0).
@@ -212,6 +221,10 @@ pub struct Element {
     pub subscriptions: Vec<u32>,
     /// Process: its message, timer and signal start events.
     pub event_starts: Vec<u32>,
+    /// Activity with a compensation boundary event: its handler.
+    pub compensation_handler: Option<u32>,
+    /// A compensation handler (`isForCompensation="true"`).
+    pub for_compensation: bool,
 }
 
 impl Element {

@@ -65,6 +65,8 @@ pub enum ValueType {
     Signal,
     /// `SIGNAL_SUBSCRIPTION`
     SignalSubscription,
+    /// `COMPENSATION_SUBSCRIPTION`
+    CompensationSubscription,
 }
 
 impl ValueType {
@@ -87,6 +89,7 @@ impl ValueType {
             ValueType::ProcessEvent => "PROCESS_EVENT",
             ValueType::Signal => "SIGNAL",
             ValueType::SignalSubscription => "SIGNAL_SUBSCRIPTION",
+            ValueType::CompensationSubscription => "COMPENSATION_SUBSCRIPTION",
         }
     }
 }
@@ -387,6 +390,8 @@ pub enum BpmnEventType {
     Signal,
     /// `ESCALATION`
     Escalation,
+    /// `COMPENSATION`
+    Compensation,
 }
 
 /// Incident error types (Zeebe's `ErrorType`).
@@ -754,6 +759,23 @@ pub struct SignalSubscriptionRecord {
     pub element_id: Arc<str>,
 }
 
+/// `COMPENSATION_SUBSCRIPTION` value: a completed activity that has a
+/// compensation handler.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CompensationSubscriptionRecord {
+    /// Process instance.
+    pub process_instance_key: i64,
+    /// Process definition.
+    pub process_definition_key: i64,
+    /// Scope instance whose compensation throw reaches it (the activity's
+    /// flow scope, or an enclosing scope once that one completed).
+    pub scope_key: i64,
+    /// The completed activity.
+    pub element_id: Arc<str>,
+    /// Its compensation handler.
+    pub handler_id: Arc<str>,
+}
+
 /// The value of a record.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum RecordValue {
@@ -789,6 +811,8 @@ pub enum RecordValue {
     Signal(SignalRecord),
     /// `SIGNAL_SUBSCRIPTION`
     SignalSubscription(SignalSubscriptionRecord),
+    /// `COMPENSATION_SUBSCRIPTION`
+    CompensationSubscription(CompensationSubscriptionRecord),
 }
 
 impl RecordValue {
@@ -811,6 +835,7 @@ impl RecordValue {
             RecordValue::ProcessEvent(_) => ValueType::ProcessEvent,
             RecordValue::Signal(_) => ValueType::Signal,
             RecordValue::SignalSubscription(_) => ValueType::SignalSubscription,
+            RecordValue::CompensationSubscription(_) => ValueType::CompensationSubscription,
         }
     }
 }

@@ -250,6 +250,10 @@ pub struct State {
     pub event_triggers: BTreeMap<i64, ProcessEventRecord>,
     /// (scope, trigger key).
     pub triggers_by_scope: BTreeSet<(i64, i64)>,
+    /// Compensation subscriptions of completed activities.
+    pub compensations: BTreeMap<i64, CompensationSubscriptionRecord>,
+    /// (scope, compensation subscription key).
+    pub compensations_by_scope: BTreeSet<(i64, i64)>,
 }
 
 impl State {
@@ -288,6 +292,8 @@ impl State {
             signal_by_owner: BTreeSet::new(),
             event_triggers: BTreeMap::new(),
             triggers_by_scope: BTreeSet::new(),
+            compensations: BTreeMap::new(),
+            compensations_by_scope: BTreeSet::new(),
         }
     }
 
@@ -431,6 +437,17 @@ impl State {
                     self.signal_by_name.remove(&(sub.signal_name, record.key));
                     self.signal_by_owner
                         .remove(&(sub.element_instance_key, record.key));
+                }
+            }
+            (RecordValue::CompensationSubscription(c), Intent::Created) => {
+                self.compensations_by_scope
+                    .insert((c.scope_key, record.key));
+                self.compensations.insert(record.key, c.clone());
+            }
+            (RecordValue::CompensationSubscription(_), Intent::Triggered | Intent::Deleted) => {
+                if let Some(c) = self.compensations.remove(&record.key) {
+                    self.compensations_by_scope
+                        .remove(&(c.scope_key, record.key));
                 }
             }
             (RecordValue::Incident(incident), Intent::Created) => {

@@ -459,3 +459,161 @@ fn sequential_multi_instance_runs_one_at_a_time_until_the_completion_condition()
     h.create("mi", r#"{"items": 5}"#);
     assert_eq!(h.incidents()[0].1.error_type, ErrorType::ExtractValueError);
 }
+
+fn compensation_process(throw: &str) -> String {
+    bpmn(
+        "comp",
+        &format!(
+            r#"<bpmn:startEvent id="s"/>{}<bpmn:boundaryEvent id="undo_b" attachedToRef="book"><bpmn:compensateEventDefinition/></bpmn:boundaryEvent><bpmn:serviceTask id="undo" isForCompensation="true"><bpmn:extensionElements><zeebe:taskDefinition type="cancel-booking"/></bpmn:extensionElements></bpmn:serviceTask><bpmn:association id="a1" sourceRef="undo_b" targetRef="undo"/>{}{throw}<bpmn:endEvent id="e"/>{}{}{}{}"#,
+            service_task("book", "book", ""),
+            service_task("pay", "pay", ""),
+            flow("f1", "s", "book"),
+            flow("f2", "book", "pay"),
+            flow("f3", "pay", "compensate"),
+            flow("f4", "compensate", "e"),
+        ),
+    )
+}
+
+#[test]
+fn compensation_throw_runs_the_handlers_of_completed_activities_and_waits() {
+    let mut h = Harness::new();
+    let throw = r#"<bpmn:intermediateThrowEvent id="compensate"><bpmn:compensateEventDefinition/></bpmn:intermediateThrowEvent>"#;
+    h.deploy("comp.bpmn", &compensation_process(throw)).unwrap();
+    let pi = h.create("comp", "");
+    let book = h.activate("book", 1).remove(0);
+    h.complete(book.key, "{}").unwrap();
+    assert_eq!(h.engine.state().compensations.len(), 1);
+    assert!(
+        h.activate("cancel-booking", 1).is_empty(),
+        "nothing to compensate yet"
+    );
+    let pay = h.activate("pay", 1).remove(0);
+    h.complete(pay.key, "{}").unwrap();
+    assert_eq!(
+        h.element_intents(pi, "compensate"),
+        ["ELEMENT_ACTIVATING", "ELEMENT_ACTIVATED"],
+        "waits for the handler"
+    );
+    let undo = h.activate("cancel-booking", 5);
+    assert_eq!(undo.len(), 1, "one handler for one completed booking");
+    h.complete(undo[0].key, "{}").unwrap();
+    assert!(h.is_completed(pi));
+    assert!(h.engine.state().compensations.is_empty());
+}
+
+#[test]
+fn compensation_subscriptions_end_with_the_instance_and_bad_handlers_are_rejected() {
+    let mut h = Harness::new();
+    let throw = r#"<bpmn:intermediateThrowEvent id="compensate"/>"#;
+    h.deploy("comp.bpmn", &compensation_process(throw)).unwrap();
+    let pi = h.create("comp", "");
+    let book = h.activate("book", 1).remove(0);
+    h.complete(book.key, "{}").unwrap();
+    assert_eq!(h.engine.state().compensations.len(), 1);
+    let pay = h.activate("pay", 1).remove(0);
+    h.complete(pay.key, "{}").unwrap();
+    assert!(h.is_completed(pi));
+    assert!(
+        h.engine.state().compensations.is_empty(),
+        "deleted with the instance"
+    );
+    assert!(h.activate("cancel-booking", 1).is_empty());
+
+    let no_handler = compensation_process(throw).replace(r#"isForCompensation="true""#, "");
+    let err = h.deploy("bad.bpmn", &no_handler).unwrap_err();
+    assert!(err.reason.contains("'undo'"), "{}", err.reason);
+    assert!(err.reason.contains("isForCompensation"), "{}", err.reason);
+}
+
+#[test]
+fn cancelling_cancels_timers_subscriptions_and_every_inner_instance() {
+    let mut h = Harness::new();
+    h.deploy("mi.bpmn", &multi_instance(false, "")).unwrap();
+    let pi = h.create("mi", r#"{"items": [1, 2, 3]}"#);
+    let timer = bpmn(
+        "timer_wait",
+        &format!(
+            r#"<bpmn:startEvent id="s"/><bpmn:intermediateCatchEvent id="t"><bpmn:timerEventDefinition><bpmn:timeDuration>PT1H</bpmn:timeDuration></bpmn:timerEventDefinition></bpmn:intermediateCatchEvent><bpmn:intermediateCatchEvent id="sig"><bpmn:signalEventDefinition signalRef="x"/></bpmn:intermediateCatchEvent><bpmn:endEvent id="e"/><bpmn:parallelGateway id="fork"/>{}{}{}{}{}"#,
+            flow("f1", "s", "fork"),
+            flow("f2", "fork", "t"),
+            flow("f3", "fork", "sig"),
+            flow("f4", "t", "e"),
+            flow("f5", "sig", "e"),
+        ),
+    )
+    .replace("</bpmn:definitions>", r#"<bpmn:signal id="x" name="x"/></bpmn:definitions>"#);
+    h.deploy("t.bpmn", &timer).unwrap();
+    let waiting = h.create("timer_wait", "");
+    assert_eq!(h.engine.state().timers.len(), 1);
+    assert_eq!(h.engine.state().signal_subscriptions.len(), 1);
+    h.cancel(pi).unwrap();
+    h.cancel(waiting).unwrap();
+    assert_eq!(
+        h.log
+            .iter()
+            .filter(|r| r.intent == Intent::ElementTerminated
+                && matches!(&r.value, RecordValue::ProcessInstance(v) if &*v.element_id == "each"))
+            .count(),
+        4,
+        "three inner instances and the body"
+    );
+    assert_eq!(h.count(ValueType::Job, Intent::Canceled), 3);
+    assert_eq!(h.count(ValueType::Timer, Intent::Canceled), 1);
+    assert_eq!(h.count(ValueType::SignalSubscription, Intent::Deleted), 1);
+    assert!(h.engine.state().instances.is_empty());
+    assert!(h.engine.state().timers.is_empty());
+    h.advance(3_600_000);
+    assert_eq!(h.count(ValueType::Timer, Intent::Triggered), 0);
+}
+
+#[test]
+fn escalation_and_signal_event_sub_processes() {
+    let mut h = Harness::new();
+    let xml = defs(
+        &esp_process(r#"<bpmn:signalEventDefinition signalRef="stop"/>"#, true),
+        r#"<bpmn:signal id="stop" name="stop"/>"#,
+    );
+    h.deploy("esp.bpmn", &xml).unwrap();
+    let pi = h.create("esp", "");
+    h.broadcast("stop", "{}").unwrap();
+    assert_eq!(
+        h.element_intents(pi, "task").last(),
+        Some(&"ELEMENT_TERMINATED")
+    );
+    let handle = h.activate("handle", 1).remove(0);
+    h.complete(handle.key, "{}").unwrap();
+    assert!(h.is_completed(pi));
+
+    // an escalation thrown by an end event inside a sub-process starts a
+    // non-interrupting escalation event sub-process of the process
+    let xml = defs(
+        &bpmn(
+            "esc_esp",
+            &format!(
+                r#"<bpmn:startEvent id="s"/><bpmn:subProcess id="sub"><bpmn:startEvent id="ss"/><bpmn:endEvent id="raise"><bpmn:escalationEventDefinition escalationRef="up"/></bpmn:endEvent>{}</bpmn:subProcess>{}<bpmn:endEvent id="e"/>{}{}{}<bpmn:subProcess id="handler" triggeredByEvent="true"><bpmn:startEvent id="hs" isInterrupting="false"><bpmn:escalationEventDefinition/></bpmn:startEvent>{}<bpmn:endEvent id="he"/>{}{}</bpmn:subProcess>"#,
+                flow("g1", "ss", "raise"),
+                service_task("after", "after", ""),
+                flow("f1", "s", "sub"),
+                flow("f2", "sub", "after"),
+                flow("f3", "after", "e"),
+                service_task("handle", "handle", ""),
+                flow("h1", "hs", "handle"),
+                flow("h2", "handle", "he"),
+            ),
+        ),
+        r#"<bpmn:escalation id="up" escalationCode="UP"/>"#,
+    );
+    h.deploy("esc_esp.bpmn", &xml).unwrap();
+    let pi = h.create("esc_esp", "");
+    let handle = h.activate("handle", 1);
+    let after = h.activate("after", 1);
+    assert_eq!(
+        (handle.len(), after.len()),
+        (1, 1),
+        "the sub-process went on"
+    );
+    h.complete(handle[0].key, "{}").unwrap();
+    h.complete(after[0].key, "{}").unwrap();
+    assert!(h.is_completed(pi));
+}
