@@ -71,6 +71,8 @@ pub struct Checker {
     chain: BTreeMap<GroupId, Vec<u64>>,
     pub(crate) acked: BTreeMap<GroupId, Vec<Acked>>,
     leader_seen: HashMap<(NodeId, GroupId), Term>,
+    /// Last (term, commit index) seen on each node while it led a group.
+    leader_commits: HashMap<(NodeId, GroupId), (Term, Index)>,
     /// Entries acknowledged to clients.
     pub acked_count: u64,
     /// Elections won.
@@ -141,6 +143,33 @@ impl Checker {
             ));
         }
         Ok(())
+    }
+
+    /// The commit rule of Raft §5.4.2: while it leads, a leader moves its
+    /// commit index only onto an entry of its own term (earlier entries are
+    /// committed through it). `term_at_commit` is the term of the entry at
+    /// `commit` in the leader's log.
+    pub(crate) fn leader_commit(
+        &mut self,
+        node: NodeId,
+        group: GroupId,
+        term: Term,
+        commit: Index,
+        term_at_commit: Option<Term>,
+    ) -> Result<(), Violation> {
+        let before = self.leader_commits.insert((node, group), (term, commit));
+        match before {
+            Some((t, c)) if t == term && commit > c && term_at_commit != Some(term) => {
+                Err(violation(
+                    "a leader commits by counting only entries of its own term (§5.4.2)",
+                    format!(
+                        "node {node} leads group {group} in term {term} and moved its commit \
+                         index from {c} to {commit}, an entry of term {term_at_commit:?}"
+                    ),
+                ))
+            }
+            _ => Ok(()),
+        }
     }
 
     /// Highest index known committed in `group`.

@@ -15,7 +15,7 @@ mod runner;
 mod simulation;
 
 pub use checker::{chain_hash, payload_hash, Violation};
-pub use disk::{ModelDisk, NodeStorage};
+pub use disk::{now, SimStorage, StorageError, MAX_HALT_MUTATIONS, SIM_SEGMENT_SIZE_BYTES};
 pub use network::{Network, REGION_LATENCY_MS, ZONE_LATENCY_MS};
 pub use node::{SimNode, SmState};
 pub use options::{

@@ -31,6 +31,10 @@ struct Cli {
     /// accept-mismatched-prev-term.
     #[arg(long)]
     bug: Option<String>,
+    /// Chance (per mille) that a new leader is crashed or isolated within a
+    /// few ms of its election.
+    #[arg(long, default_value_t = SimOptions::default().strike_per_mille)]
+    strike_per_mille: u64,
 }
 
 fn parse_bug(name: &str) -> anyhow::Result<raft::Bug> {
@@ -55,6 +59,7 @@ fn main() -> anyhow::Result<()> {
         faults: !cli.no_faults,
         trace: false,
         bug,
+        strike_per_mille: cli.strike_per_mille,
     };
     if let Some(seed) = cli.seed {
         opts.trace = true;

@@ -77,6 +77,11 @@ impl Network {
         }
     }
 
+    /// Unblocks every link to and from `n`.
+    pub fn reconnect(&mut self, n: NodeId) {
+        self.blocked.retain(|&(a, b)| a != n && b != n);
+    }
+
     /// Restores every link and stops dropping and duplicating.
     pub fn heal(&mut self) {
         self.blocked.clear();

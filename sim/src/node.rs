@@ -1,4 +1,4 @@
-//! One simulated node: its Raft core over a [`ModelDisk`], the write in
+//! One simulated node: its Raft core over a [`SimStorage`], the write in
 //! flight (a Ready whose sync has not completed), and its replicated state
 //! machine (an apply chain hash per group).
 
@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use bytes::{BufMut, Bytes, BytesMut};
 use raft::{Entry, Envelope, GroupId, Index, MultiRaft, NodeId, Snapshot, Term};
 
-use crate::disk::ModelDisk;
+use crate::disk::SimStorage;
 
 /// The state machine of one group: how far it applied and the chain hash.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -56,7 +56,7 @@ pub struct SimNode {
     /// Bumped on every crash, so that stale timers are ignored.
     pub incarnation: u64,
     /// The Raft core (stale while down; rebuilt on restart).
-    pub raft: MultiRaft<ModelDisk>,
+    pub raft: MultiRaft<SimStorage>,
     /// The write in flight.
     pub io: Option<PendingIo>,
     /// State machine per group.

@@ -23,6 +23,11 @@ pub struct SimOptions {
     pub trace: bool,
     /// A deliberately broken core variant.
     pub bug: Option<raft::Bug>,
+    /// Chance (per mille) that a new leader is struck (crashed, or isolated
+    /// for a while) within a few ms of its election: the window between its
+    /// first appends and the first entry of its own term reaching a quorum is
+    /// where the commit rules are tested.
+    pub strike_per_mille: u64,
 }
 
 impl Default for SimOptions {
@@ -32,6 +37,7 @@ impl Default for SimOptions {
             faults: true,
             trace: false,
             bug: None,
+            strike_per_mille: 150,
         }
     }
 }

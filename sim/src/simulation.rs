@@ -13,7 +13,7 @@ use raft::{
 };
 
 use crate::checker::{payload_hash, violation, Checker, Violation};
-use crate::disk::{ModelDisk, NodeStorage};
+use crate::disk::{SimStorage, StorageError};
 use crate::network::Network;
 use crate::node::{PendingIo, SimNode, SmState};
 use crate::options::{
@@ -28,6 +28,8 @@ pub const CLIENTS: usize = 3;
 pub const MAX_UNCOMMITTED_ENTRIES: u64 = 500;
 /// Simulated ms of a disk sync (range).
 pub const SYNC_MS: (u64, u64) = (1, 4);
+/// Latest a strike on a new leader lands after its election.
+pub const STRIKE_MAX_DELAY_MS: u64 = 12;
 
 #[derive(Debug)]
 enum EventKind {
@@ -37,6 +39,11 @@ enum EventKind {
     Client(usize),
     Fault,
     Restart(NodeId),
+    /// Crash or isolate a node that just became leader (if still the same
+    /// incarnation and the chaos phase is on).
+    Strike(NodeId, u64),
+    /// Ends the isolation of a struck leader.
+    Reconnect(NodeId),
     Heal,
     Probe,
 }
@@ -170,7 +177,8 @@ impl Simulation {
         };
         sim.say(format!("scenario {:?}", sim.sc));
         for &n in &ids {
-            let node = sim.boot(n, ModelDisk::new());
+            let disk = SimStorage::new(sim.sc.groups).expect("a fresh simulated disk opens");
+            let node = sim.boot(n, disk);
             sim.nodes.insert(n, node);
             let first_tick = sim.rng.range(1, TICK_MS);
             sim.schedule(first_tick, EventKind::Tick(n, 0));
@@ -215,7 +223,7 @@ impl Simulation {
     }
 
     /// Starts node `id` over `disk` (fresh or after a crash).
-    fn boot(&mut self, id: NodeId, disk: ModelDisk) -> SimNode {
+    fn boot(&mut self, id: NodeId, disk: SimStorage) -> SimNode {
         let seed = self.rng.next_u64();
         let mut raft = MultiRaft::new(id, self.raft_config(), disk, seed);
         let mut sm = BTreeMap::new();
@@ -395,6 +403,34 @@ impl Simulation {
                 }
                 Ok(())
             }
+            EventKind::Strike(n, inc) => {
+                let node = &self.nodes[&n];
+                if self.healed_at_ms.is_some() || !node.up || node.incarnation != inc {
+                    return Ok(());
+                }
+                self.summary.faults += 1;
+                if self.rng.chance(500) {
+                    self.say(format!("strike: crash new leader n{n}"));
+                    self.crash(n)?;
+                    let after = self.rng.range(20, 600);
+                    self.schedule(after, EventKind::Restart(n));
+                } else {
+                    self.say(format!("strike: isolate new leader n{n}"));
+                    let rest: Vec<NodeId> =
+                        self.nodes.keys().copied().filter(|&m| m != n).collect();
+                    self.net.partition(&[n], &rest);
+                    let after = self.rng.range(30, 300);
+                    self.schedule(after, EventKind::Reconnect(n));
+                }
+                Ok(())
+            }
+            EventKind::Reconnect(n) => {
+                if self.healed_at_ms.is_none() {
+                    self.say(format!("reconnect n{n}"));
+                    self.net.reconnect(n);
+                }
+                Ok(())
+            }
             EventKind::Restart(n) => {
                 if self.nodes[&n].up {
                     return Ok(());
@@ -439,7 +475,8 @@ impl Simulation {
             let node = self.nodes.get_mut(&n).expect("node");
             let disk = node.raft.reader_mut();
             if let Some(s) = gr.snapshot {
-                disk.install_snapshot(g, s.clone());
+                disk.install_snapshot(g, s.clone())
+                    .map_err(|e| storage_violation(n, e))?;
                 io.acks.push((g, s.meta.index, s.meta.term));
                 io.snapshots.push((g, s));
             }
@@ -453,7 +490,10 @@ impl Simulation {
                 let last = gr.entries.last().expect("non-empty");
                 io.acks.push((g, last.index, last.term));
                 let node = self.nodes.get_mut(&n).expect("node");
-                node.raft.reader_mut().append(g, &gr.entries);
+                node.raft
+                    .reader_mut()
+                    .append(g, &gr.entries)
+                    .map_err(|e| storage_violation(n, e))?;
             }
             if let Some(hs) = gr.hard_state {
                 let node = self.nodes.get_mut(&n).expect("node");
@@ -477,7 +517,10 @@ impl Simulation {
     fn sync_done(&mut self, n: NodeId) -> Result<(), Violation> {
         let node = self.nodes.get_mut(&n).expect("node");
         let io = node.io.take().expect("sync without write");
-        node.raft.reader_mut().sync();
+        node.raft
+            .reader_mut()
+            .sync()
+            .map_err(|e| storage_violation(n, e))?;
         for env in io.after_persist {
             self.send(env);
         }
@@ -522,7 +565,8 @@ impl Simulation {
                     let node = self.nodes.get_mut(&n).expect("node");
                     node.raft
                         .reader_mut()
-                        .compact(g, sm.applied, config, sm.encode());
+                        .compact(g, sm.applied, config, sm.encode())
+                        .map_err(|e| storage_violation(n, e))?;
                 }
             }
         }
@@ -579,11 +623,21 @@ impl Simulation {
             }
             if self.checker.leader(g, b.term, n)? {
                 self.say(format!("n{n} leads g{g} in term {}", b.term));
+                if self.opts.faults
+                    && self.healed_at_ms.is_none()
+                    && self.rng.chance(self.opts.strike_per_mille)
+                {
+                    let inc = self.nodes[&n].incarnation;
+                    let at = self.rng.range(1, STRIKE_MAX_DELAY_MS);
+                    self.schedule(at, EventKind::Strike(n, inc));
+                }
                 let raft = &self.nodes[&n].raft;
                 let first = raft.reader().first_index(g);
                 self.checker
                     .new_leader(n, g, b.term, first, b.last_index, &|i| raft.term_at(g, i))?;
             }
+            let at = self.nodes[&n].raft.term_at(g, b.commit);
+            self.checker.leader_commit(n, g, b.term, b.commit, at)?;
             let known = self.checker.commit_index(g);
             for i in known + 1..=b.commit {
                 match self.nodes[&n].raft.term_at(g, i) {
@@ -698,15 +752,21 @@ impl Simulation {
         Ok(())
     }
 
-    fn crash(&mut self, n: NodeId) {
+    /// Power loss on `n`; its storage recovers at once (the node stays
+    /// down until its restart).
+    fn crash(&mut self, n: NodeId) -> Result<(), Violation> {
         self.summary.crashes += 1;
         self.say(format!("crash n{n}"));
         let node = self.nodes.get_mut(&n).expect("node");
         node.up = false;
         node.incarnation += 1;
         node.io = None;
-        node.raft.reader_mut().crash(&mut self.rng);
+        node.raft
+            .reader_mut()
+            .crash(&mut self.rng)
+            .map_err(|e| storage_violation(n, e))?;
         self.pending.retain(|(node, _, _), _| *node != n);
+        Ok(())
     }
 
     fn restart(&mut self, n: NodeId) {
@@ -738,7 +798,7 @@ impl Simulation {
             9 if !leaders.is_empty() => {
                 // Kill a leader (the classic chaos experiment).
                 let n = self.rng.pick(&leaders);
-                self.crash(n);
+                self.crash(n)?;
                 let after = self.rng.range(20, 600);
                 self.schedule(after, EventKind::Restart(n));
             }
@@ -751,7 +811,7 @@ impl Simulation {
             0 | 1 => {
                 let n = self.rng.pick(&ids);
                 if self.nodes[&n].up {
-                    self.crash(n);
+                    self.crash(n)?;
                     let after = self.rng.range(50, 1500);
                     self.schedule(after, EventKind::Restart(n));
                 }
@@ -809,14 +869,14 @@ impl Simulation {
                     let after = self.rng.range(300, 2000);
                     for n in lost {
                         if self.nodes[&n].up {
-                            self.crash(n);
+                            self.crash(n)?;
                             self.schedule(after, EventKind::Restart(n));
                         }
                     }
                 } else {
                     let n = self.rng.pick(&ids);
                     if self.nodes[&n].up {
-                        self.crash(n);
+                        self.crash(n)?;
                         self.schedule(0, EventKind::Restart(n));
                     }
                 }
@@ -890,4 +950,8 @@ impl Simulation {
         }
         Ok(())
     }
+}
+
+fn storage_violation(n: NodeId, e: StorageError) -> Violation {
+    violation("storage works and recovers", format!("node {n}: {e}"))
 }

@@ -83,5 +83,5 @@ fn finds_append_accepted_with_mismatched_previous_term() {
 
 #[test]
 fn finds_earlier_term_committed_by_counting_replicas() {
-    finds(raft::Bug::CommitPreviousTermByCount, 2_000);
+    finds(raft::Bug::CommitPreviousTermByCount, 100);
 }
