@@ -47,10 +47,22 @@ impl Engine {
                 "Expected process '{process_id}' to have a none start event to be called, but it has none"
             ));
         }
+        // Without propagation only the call activity's own variables (its
+        // input mappings) go to the child.
         let variables = if call.propagate_all_parent_variables {
             self.variables_json(key, &[])
         } else {
-            String::from("{}")
+            let locals: serde_json::Map<String, Json> = self
+                .state
+                .variables
+                .local(key)
+                .iter()
+                .map(|v| {
+                    let value = serde_json::from_str(&v.value).unwrap_or(Json::Null);
+                    (v.name.to_string(), value)
+                })
+                .collect();
+            Json::Object(locals).to_string()
         };
         let Some(def) = self.instance_parts(key).map(|p| p.0) else {
             return Ok(());

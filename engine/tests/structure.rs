@@ -617,3 +617,37 @@ fn escalation_and_signal_event_sub_processes() {
     h.complete(after[0].key, "{}").unwrap();
     assert!(h.is_completed(pi));
 }
+
+#[test]
+fn call_activity_with_output_mappings_and_without_child_propagation() {
+    let mut h = Harness::new();
+    let (_, child) = call_processes();
+    h.deploy("child.bpmn", &child).unwrap();
+    let parent = bpmn(
+        "mapped",
+        &format!(
+            r#"<bpmn:startEvent id="s"/><bpmn:callActivity id="call"><bpmn:extensionElements><zeebe:calledElement processId="child" propagateAllChildVariables="false" propagateAllParentVariables="false"/><zeebe:ioMapping><zeebe:input source="=secret + 1" target="given"/><zeebe:output source="=result" target="outcome"/></zeebe:ioMapping></bpmn:extensionElements></bpmn:callActivity><bpmn:endEvent id="e"/>{}{}"#,
+            flow("f1", "s", "call"),
+            flow("f2", "call", "e"),
+        ),
+    );
+    h.deploy("mapped.bpmn", &parent).unwrap();
+    let pi = h.create("mapped", r#"{"secret": 41}"#);
+    let job = h.activate("child-work", 1).remove(0);
+    assert_eq!(
+        job.job.variables, r#"{"given":42}"#,
+        "only the input mappings are copied"
+    );
+    h.complete(job.key, r#"{"result": "r", "noise": 1}"#)
+        .unwrap();
+    assert!(h.is_completed(pi));
+    let set_on_parent: Vec<String> = h
+        .log
+        .iter()
+        .filter_map(|r| match &r.value {
+            RecordValue::Variable(v) if v.scope_key == pi => Some(v.name.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(set_on_parent, ["secret", "outcome"]);
+}

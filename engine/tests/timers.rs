@@ -261,3 +261,39 @@ fn due_timers_are_handed_out_in_bounded_batches() {
     assert_eq!(h.count(ValueType::Timer, Intent::Triggered), 250);
     assert!(h.engine.state().instances.is_empty());
 }
+
+#[test]
+fn feel_durations_dates_and_cycles_are_accepted() {
+    let mut h = Harness::new();
+    h.now_ms = 1_767_225_600_000; // 2026-01-01T00:00:00Z
+    for (kind, expression, due_after_ms) in [
+        ("timeDuration", r#"=duration("PT2M")"#, 120_000),
+        ("timeDuration", "=wait", 60_000),
+        (
+            "timeDate",
+            r#"=date and time("2026-01-01T00:00:30Z")"#,
+            30_000,
+        ),
+        ("timeCycle", r#"="R2/PT10S""#, 10_000),
+    ] {
+        let boundary = boundary_timer("b", "task", kind, expression, false);
+        h.deploy("feel.bpmn", &task_with_boundary("feel", &boundary))
+            .unwrap();
+        let pi = h.create("feel", r#"{"wait": "PT1M"}"#);
+        let due = h
+            .engine
+            .state()
+            .timers
+            .values()
+            .find(|t| t.process_instance_key == pi)
+            .unwrap_or_else(|| {
+                panic!(
+                    "{kind} {expression}: no timer, incidents {:?}",
+                    h.incidents()
+                )
+            })
+            .due_date_ms;
+        assert_eq!(due - h.now_ms, due_after_ms, "{kind} {expression}");
+        h.cancel(pi).unwrap();
+    }
+}
