@@ -20,10 +20,13 @@
 //! sync is never retried. ENOSPC returns `Error::NoSpace` and leaves the log
 //! as it was: the buffered entries stay buffered, the durable ones readable.
 //!
-//! `truncate_suffix` drops whole segments after the cut, shortens the segment
-//! holding it and raises the write epoch, so that the frames left on disk
-//! behind the cut are ignored by recovery. `compact_prefix` retires whole
-//! segments (renamed for recycling, or deleted) below the compaction point.
+//! `truncate_suffix` drops whole segments after the cut, shortens and seals
+//! the segment holding it and raises the write epoch. The next frame goes to
+//! a new segment; its first frame restarts below the previous segment's end
+//! with a higher epoch, which tells recovery where that segment was cut. No
+//! segment is ever rewritten behind its end, so a torn write never leaves a
+//! stale valid frame after the tear. `compact_prefix` retires whole segments
+//! (renamed for recycling, or deleted) below the compaction point.
 
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
@@ -192,6 +195,9 @@ impl<D: Disk> Log<D> {
             }
             epoch = found.epoch;
             expected = Some(found.segment.last_index + 1);
+            if let Some(previous) = segments.back_mut() {
+                previous.sealed = true;
+            }
             segments.push_back(found.segment);
         }
         let first_index = segments.front().map_or(1, |s| s.first_index);
@@ -310,11 +316,11 @@ impl<D: Disk> Log<D> {
         self.check_writable()?;
         while !self.unsynced.is_empty() {
             let need = frame::frame_bytes(self.unsynced[0].payload.len()) as u64;
-            let fits = self
+            let writable = self
                 .segments
                 .back()
-                .is_some_and(|tail| tail.end_offset + need <= tail.capacity_bytes);
-            if !fits {
+                .is_some_and(|tail| !tail.sealed && tail.end_offset + need <= tail.capacity_bytes);
+            if !writable {
                 self.roll_segment().await?;
             }
             self.write_batch().await?;
@@ -364,6 +370,9 @@ impl<D: Disk> Log<D> {
                 self.poison(&error);
             }
             self.write_buf = buf;
+            // The next write goes to a new segment: rewriting this range in
+            // place could tear and leave those frames valid behind the tear.
+            self.segments.back_mut().expect("still there").sealed = true;
             return Err(error);
         }
         if let Err(e) = tail.file.fdatasync().await {
@@ -418,8 +427,26 @@ impl<D: Disk> Log<D> {
     }
 
     /// Starts a new tail segment: a recycled file or a new zero-filled one,
-    /// whose name is durable before it is used.
+    /// whose name is durable before it is used. A tail left without any frame
+    /// (its first write failed, or an entry did not fit it) is retired first,
+    /// durably, so that no empty segment ever precedes a later one.
     async fn roll_segment(&mut self) -> Result<()> {
+        if self.segments.back().is_some_and(|tail| tail.is_empty()) {
+            let empty = self.segments.pop_back().expect("checked");
+            let retired = self.retire(empty).await;
+            let synced = match retired {
+                Ok(()) => self
+                    .disk
+                    .sync_dir(&self.dir)
+                    .await
+                    .map_err(io_err("fsync of directory", &self.dir)),
+                Err(error) => Err(error),
+            };
+            if let Err(error) = synced {
+                self.poison(&error);
+                return Err(error);
+            }
+        }
         let seq = self.next_seq;
         let path = self.dir.join(segment_name(seq));
         let capacity;
@@ -470,6 +497,9 @@ impl<D: Disk> Log<D> {
             return Err(error);
         }
         let first = self.durable_index + 1;
+        if let Some(previous) = self.segments.back_mut() {
+            previous.sealed = true;
+        }
         self.segments
             .push_back(Segment::new(seq, path, file, capacity, first));
         Ok(())
@@ -590,6 +620,9 @@ impl<D: Disk> Log<D> {
                 tail.end_offset = offset;
                 tail.last_index = from_index - 1;
                 tail.sparse.retain(|(index, _)| *index < from_index);
+                // The cut-off frames stay on disk behind the new end; new
+                // frames go to a new segment (see `Segment::sealed`).
+                tail.sealed = true;
             }
         }
         self.durable_index = from_index - 1;

@@ -86,6 +86,12 @@ pub(crate) struct Segment<F> {
     pub end_offset: u64,
     /// `(index, offset)` of the first frame and then one every stride.
     pub sparse: Vec<(u64, u64)>,
+    /// No frame may be written into this segment any more: a later segment
+    /// exists, or bytes past `end_offset` may hold frames that were cut off
+    /// (truncation) or half written (a failed write). Appends go to a new
+    /// segment, so that a segment is only ever written front to back and a
+    /// torn write can never leave a stale valid frame behind it.
+    pub sealed: bool,
 }
 
 impl<F: DiskFile> Segment<F> {
@@ -99,6 +105,7 @@ impl<F: DiskFile> Segment<F> {
             last_index: first_index - 1,
             end_offset: 0,
             sparse: Vec::new(),
+            sealed: false,
         }
     }
 

@@ -340,15 +340,20 @@ fn segment_path(seq: u64) -> PathBuf {
     Path::new(DIR).join(segment_name(seq))
 }
 
+/// Entries `indexes` of term `term`, with payloads of `size` bytes.
+fn entries(indexes: std::ops::RangeInclusive<u64>, term: u64, size: usize) -> Vec<Entry> {
+    indexes
+        .map(|i| Entry {
+            term,
+            index: i,
+            payload: payload(i, term - 1, size),
+        })
+        .collect()
+}
+
 fn filled_log(disk: &SimDisk, count: u64, size: usize) -> Log<SimDisk> {
     let mut log = open(disk).expect("open");
-    let entries: Vec<Entry> = (1..=count)
-        .map(|i| Entry {
-            term: 1,
-            index: i,
-            payload: payload(i, 0, size),
-        })
-        .collect();
+    let entries = entries(1..=count, 1, size);
     log.append(&entries).expect("append");
     assert_eq!(run(log.sync()).expect("sync"), count);
     log
@@ -409,13 +414,7 @@ fn truncated_frames_never_come_back() {
     let disk = SimDisk::new();
     let mut log = filled_log(&disk, 30, 200);
     run(log.truncate_suffix(10)).expect("truncate");
-    let replacement: Vec<Entry> = (10..=12)
-        .map(|i| Entry {
-            term: 2,
-            index: i,
-            payload: payload(i, 1, 200),
-        })
-        .collect();
+    let replacement = entries(10..=12, 2, 200);
     log.append(&replacement).expect("append");
     assert_eq!(run(log.sync()).expect("sync"), 12);
     drop(log);
@@ -461,13 +460,7 @@ fn enospc_is_a_distinct_error_and_durable_entries_stay_readable() {
     let mut log = filled_log(&disk, 100, 100);
     // The first segment is nearly full; the next one cannot be created.
     disk.set_capacity_bytes(Some(disk.used_bytes()));
-    let more: Vec<Entry> = (101..=130)
-        .map(|i| Entry {
-            term: 1,
-            index: i,
-            payload: payload(i, 0, 100),
-        })
-        .collect();
+    let more = entries(101..=130, 1, 100);
     log.append(&more).expect("append");
     let error = run(log.sync()).expect_err("no space for a new segment");
     assert!(error.is_no_space(), "got {error}");
@@ -567,4 +560,99 @@ fn appends_must_be_contiguous_and_fit_a_segment() {
         run(log.read(1, 2, 10)),
         Err(Error::OutOfRange { .. })
     ));
+}
+
+/// Runs `setup`, then appends and syncs once more with the disk halted after
+/// each possible number of I/O steps and crashed with several seeds: the log
+/// must reopen, keep every durable entry and hold nothing never appended.
+fn crash_during_the_sync_after(setup: &[Op]) {
+    let prepare = |disk: &SimDisk, model: &mut Model| {
+        let mut log = Some(open(disk).expect("open"));
+        for op in setup {
+            apply(op, disk, &mut log, model);
+        }
+        let mut log = log.expect("open");
+        let entries = model.next_entries(&[1000, 30, 700]);
+        log.append(&entries).expect("append");
+        model.entries.extend(entries);
+        log
+    };
+    let full = SimDisk::new();
+    let mut log = prepare(&full, &mut Model::new());
+    let before = full.mutations();
+    run(log.sync()).expect("the final sync runs without faults");
+    let steps = full.mutations() - before;
+    for halt in 0..=steps {
+        for seed in 0..12 {
+            let disk = SimDisk::new();
+            let mut model = Model::new();
+            let mut log = prepare(&disk, &mut model);
+            disk.halt_after_mutations(halt);
+            let synced = run(log.sync());
+            assert_eq!(synced.is_ok(), halt == steps, "halt after {halt}");
+            drop(log);
+            disk.crash(halt * 101 + seed);
+            let mut log = open(&disk)
+                .unwrap_or_else(|e| panic!("halt after {halt}, seed {seed}: reopen failed: {e}"));
+            model.adopt_recovered(&mut log);
+        }
+    }
+}
+
+fn thirty_entries_then_truncate_at_10() -> Vec<Op> {
+    vec![
+        Op::Append(vec![200; 30]),
+        Op::Sync,
+        Op::Truncate(9),
+        Op::NewTerm,
+    ]
+}
+
+#[test]
+fn a_torn_write_after_a_truncation_is_not_taken_for_corruption() {
+    crash_during_the_sync_after(&thirty_entries_then_truncate_at_10());
+}
+
+#[test]
+fn a_torn_write_after_truncating_back_to_a_segment_end_is_not_taken_for_corruption() {
+    let mut setup = thirty_entries_then_truncate_at_10();
+    // The replacement goes to a new segment; cutting it away again leaves the
+    // first segment as the tail, ending where its cut-off frames begin.
+    setup.extend([
+        Op::Append(vec![200; 3]),
+        Op::Sync,
+        Op::Truncate(9),
+        Op::NewTerm,
+    ]);
+    crash_during_the_sync_after(&setup);
+}
+
+#[test]
+fn a_segment_whose_first_write_failed_is_retired_not_left_empty() {
+    let disk = SimDisk::new();
+    // 68 frames of 240 bytes fill the first 16 KiB segment: the next frame
+    // needs a new one.
+    let mut log = filled_log(&disk, 68, 200);
+    disk.inject(Fault {
+        op: DiskOp::Write,
+        path_contains: segment_name(2),
+        // The first write to the new segment zero-fills it; the second one,
+        // carrying frames, fails.
+        skip: 1,
+        error: FaultError::NoSpace,
+    });
+    let more = entries(69..=78, 1, 200);
+    log.append(&more).expect("append");
+    assert!(run(log.sync()).expect_err("injected").is_no_space());
+    assert_eq!(log.durable_index(), 68);
+    assert_eq!(run(log.sync()).expect("sync after the fault"), 78);
+    let names = run(storage::Disk::list_dir(&disk, Path::new(DIR))).expect("list");
+    assert!(
+        !names.contains(&segment_name(2)),
+        "the empty segment is retired: {names:?}"
+    );
+    drop(log);
+    let log = open(&disk).expect("reopen");
+    assert_eq!(log.last_index(), 78);
+    assert_eq!(all_entries(&log)[68..], more[..]);
 }
