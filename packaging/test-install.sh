@@ -42,6 +42,9 @@ case "$target" in /*) ;; *) target=$repo/$target ;; esac
 export CARGO_TARGET_DIR=$target
 PKG_CACHE=${PKG_CACHE:-$repo/.cache/packaging}
 out=$target/packages
+# Logs of the test (lintian, rpmlint, apt, client output); the packages
+# folder holds only packages.
+logs=$target/package-test
 started_s=$SECONDS
 trap 'container_cleanup' EXIT
 trap 'exit 130' INT TERM
@@ -68,7 +71,8 @@ pkg_apt_install debootstrap systemd-container lintian rpm rpmlint python3 dpkg-d
 
 # --- build ----------------------------------------------------------------------
 phase "build packages"
-rm -rf "$out"
+rm -rf "$out" "$logs"
+mkdir -p "$logs"
 "$here/build.sh" "${build_args[@]}" --out "$out"
 version=$(sed -n '1s/^waggle (\([^)]*\)).*/\1/p' "$here/debian/changelog")
 upstream=${version%-*}
@@ -79,20 +83,20 @@ rpm_file=$out/waggle-${version}.x86_64.rpm
 # version, so the upgrade path (prerm/postinst of two versions, conffile
 # handling) is exercised without building an old tree.
 previous=${upstream}~prev-1
-"$here/build.sh" --no-cargo --deb-only --version "$previous" --out "$out/previous" >/dev/null
-prev_deb=$out/previous/waggle_${previous}_amd64.deb
+"$here/build.sh" --no-cargo --deb-only --version "$previous" --out "$logs/previous" >/dev/null
+prev_deb=$logs/previous/waggle_${previous}_amd64.deb
 dpkg --compare-versions "$previous" lt "$version" || fail "$previous does not sort before $version"
 
 # --- static checks ------------------------------------------------------------
 phase "static checks"
-lintian_log=$out/lintian.log
+lintian_log=$logs/lintian.log
 if lintian --fail-on error,warning --display-info "$deb" >"$lintian_log" 2>&1; then
     pass "lintian: no errors or warnings ($(grep -c '^waggle:' "$here/debian/lintian-overrides") overrides, each with its reason)"
 else
     cat "$lintian_log" >&2
     fail "lintian"
 fi
-rpmlint_log=$out/rpmlint.log
+rpmlint_log=$logs/rpmlint.log
 rpmlint -c "$here/rpm/rpmlint.toml" "$rpm_file" >"$rpmlint_log" 2>&1 || true
 grep -E '[0-9]+ packages and [0-9]+ specfiles checked' "$rpmlint_log" >/dev/null || {
     cat "$rpmlint_log" >&2
@@ -168,7 +172,7 @@ container_cleanup
 phase "boot Debian $CONTAINER_SUITE in systemd-nspawn"
 pkgs_in=/run/waggle-packages
 container_overlay deb
-container_boot --bind-ro="$out:$pkgs_in"
+container_boot --bind-ro="$out:$pkgs_in" --bind-ro="$logs/previous:$pkgs_in-previous"
 pass "container booted: $(container_exec systemctl is-system-running)"
 
 inside() { container_exec "$@"; }
@@ -208,16 +212,16 @@ expect_healthy() {
     pass "waggle status: partition 1 leader, healthy"
 }
 run_instance() {
-    inside waggle create-instance install-check --with-result >"$PKG_CACHE/instance.json" 2>&1 || {
-        cat "$PKG_CACHE/instance.json" >&2
+    inside waggle create-instance install-check --with-result >"$logs/instance.json" 2>&1 || {
+        cat "$logs/instance.json" >&2
         return 1
     }
-    grep -q '"processInstanceKey"' "$PKG_CACHE/instance.json"
+    grep -q '"processInstanceKey"' "$logs/instance.json"
 }
 
 phase "install the previous package ($previous)"
-inside apt-get install -y -q "$pkgs_in/previous/$(basename "$prev_deb")" >"$out/apt-install.log" 2>&1 ||
-    { cat "$out/apt-install.log" >&2; fail "apt install of $previous"; }
+inside apt-get install -y -q "$pkgs_in-previous/$(basename "$prev_deb")" >"$logs/apt-install.log" 2>&1 ||
+    { cat "$logs/apt-install.log" >&2; fail "apt install of $previous"; }
 pass "apt install ./$(basename "$prev_deb")"
 # postinst starts the unit with `systemctl start`, which for Type=notify
 # returns only after READY=1: right after apt the broker must already be ready.
@@ -238,8 +242,8 @@ expect_healthy
 
 phase "deploy and run an instance"
 cp "$here/test/install-check.bpmn" "$container_root/root/install-check.bpmn"
-inside waggle deploy /root/install-check.bpmn >"$out/deploy.json" 2>&1 || { cat "$out/deploy.json" >&2; fail "waggle deploy"; }
-grep -q 'install-check' "$out/deploy.json" || fail "deploy result does not name the process: $(cat "$out/deploy.json")"
+inside waggle deploy /root/install-check.bpmn >"$logs/deploy.json" 2>&1 || { cat "$logs/deploy.json" >&2; fail "waggle deploy"; }
+grep -q 'install-check' "$logs/deploy.json" || fail "deploy result does not name the process: $(cat "$logs/deploy.json")"
 pass "deployed install-check"
 expect "instance of install-check completed" run_instance
 data_files=$(inside find /var/lib/waggle -type f | wc -l)
@@ -286,8 +290,8 @@ pass "the broker accepts every key of the conffile uncommented"
 invocation_before=$(unit_prop waggle.service InvocationID)
 lab_invocation_before=$(unit_prop waggle@lab.service InvocationID)
 inside apt-get install -y -q -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold \
-    "$pkgs_in/$(basename "$deb")" >"$out/apt-upgrade.log" 2>&1 ||
-    { cat "$out/apt-upgrade.log" >&2; fail "apt upgrade to $version"; }
+    "$pkgs_in/$(basename "$deb")" >"$logs/apt-upgrade.log" 2>&1 ||
+    { cat "$logs/apt-upgrade.log" >&2; fail "apt upgrade to $version"; }
 expect "dpkg reports $version installed" \
     test "$(inside dpkg-query -W -f='${Version}' waggle)" = "$version"
 expect "the upgrade restarted the service" test "$(unit_prop waggle.service InvocationID)" != "$invocation_before"
@@ -312,13 +316,13 @@ expect "systemd did not have to kill the broker" \
 phase "remove keeps data and config; purge deletes them"
 inside systemctl start waggle.service
 wait_active
-inside apt-get remove -y -q waggle >"$out/apt-remove.log" 2>&1 || { cat "$out/apt-remove.log" >&2; fail "apt remove"; }
+inside apt-get remove -y -q waggle >"$logs/apt-remove.log" 2>&1 || { cat "$logs/apt-remove.log" >&2; fail "apt remove"; }
 expect "remove stopped the broker" test "$(unit_prop waggle.service ActiveState)" != active
 expect "remove stopped waggle@lab" test "$(unit_prop waggle@lab.service ActiveState)" != active
 expect "remove deleted the binary" test ! -e "$container_root/usr/bin/waggle"
 expect "remove kept /etc/waggle/waggle.toml" test -f "$container_root/etc/waggle/waggle.toml"
 expect "remove kept the data" test "$(inside find /var/lib/waggle -type f | wc -l)" -gt 0
-inside apt-get purge -y -q waggle >"$out/apt-purge.log" 2>&1 || { cat "$out/apt-purge.log" >&2; fail "apt purge"; }
+inside apt-get purge -y -q waggle >"$logs/apt-purge.log" 2>&1 || { cat "$logs/apt-purge.log" >&2; fail "apt purge"; }
 expect "purge deleted /etc/waggle" test ! -e "$container_root/etc/waggle"
 expect "purge deleted /var/lib/waggle" test ! -e "$container_root/var/lib/waggle"
 expect "purge kept the waggle user (Debian policy)" inside getent passwd waggle

@@ -6,6 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib/setup.sh
 setup_build_deps
+setup_python_venv
 
 step "cargo fmt --check"
 cargo fmt --all -- --check
@@ -15,3 +16,7 @@ cargo clippy --workspace --all-targets -- -D warnings
 
 step "cargo test"
 cargo test --workspace
+
+step "pyzeebe against waggle dev"
+cargo build -p node --bin waggle
+WAGGLE_BIN="$PWD/target/debug/waggle" .venv/bin/python -m pytest -q tests/pyzeebe

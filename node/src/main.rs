@@ -1,6 +1,322 @@
-//! `waggle`: the broker binary.
+//! `waggle`: the broker (`waggle dev`, `waggle broker --config FILE`) and a thin
+//! client over its gateway (`status`, `deploy`, `create-instance`,
+//! `publish-message`, `cancel`, `resolve-incident`, `certs`).
 
-fn main() {
-    eprintln!("waggle: the broker is not built yet; see README.md");
-    std::process::exit(2);
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+
+use node::broker::{self, Mode};
+use node::client;
+use node::config::Config;
+
+/// Default gateway address of the client commands.
+const DEFAULT_ADDRESS: &str = "http://127.0.0.1:26500";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "waggle",
+    version,
+    about = "A BPMN workflow engine that speaks the Zeebe gateway protocol"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, clap::Args)]
+struct Address {
+    /// Gateway address of the broker.
+    #[arg(long, env = "WAGGLE_ADDRESS", default_value = DEFAULT_ADDRESS)]
+    address: String,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Runs a single-node development broker (data in ./data, listeners on loopback).
+    Dev {
+        /// Optional TOML file layered over the development defaults.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Runs a cluster member configured by a TOML file (and WAGGLE_* variables).
+    Broker {
+        /// The configuration file.
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Prints the cluster topology, like `zbctl status`.
+    Status {
+        #[command(flatten)]
+        address: Address,
+    },
+    /// Deploys BPMN resources.
+    Deploy {
+        #[command(flatten)]
+        address: Address,
+        /// The files to deploy.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Creates a process instance.
+    CreateInstance {
+        #[command(flatten)]
+        address: Address,
+        /// BPMN process id.
+        bpmn_process_id: String,
+        /// Process version; -1 is the latest.
+        #[arg(long, default_value_t = -1, allow_hyphen_values = true)]
+        version: i32,
+        /// Variables, a JSON object.
+        #[arg(long, default_value = "{}")]
+        variables: String,
+        /// Waits for the instance to complete and prints its variables.
+        #[arg(long)]
+        with_result: bool,
+        /// How long to wait with --with-result, in ms (0: the gateway's timeout).
+        #[arg(long, default_value_t = 0)]
+        request_timeout_ms: i64,
+    },
+    /// Publishes a message.
+    PublishMessage {
+        #[command(flatten)]
+        address: Address,
+        /// Message name.
+        name: String,
+        /// Correlation key.
+        #[arg(long)]
+        correlation_key: String,
+        /// Variables, a JSON object.
+        #[arg(long, default_value = "{}")]
+        variables: String,
+        /// How long the message stays buffered, in ms.
+        #[arg(long, default_value_t = 3_600_000)]
+        ttl_ms: i64,
+        /// Uniqueness id.
+        #[arg(long, default_value = "")]
+        message_id: String,
+    },
+    /// Activates jobs of a type (waits up to --request-timeout-ms for one).
+    ActivateJobs {
+        #[command(flatten)]
+        address: Address,
+        /// Job type.
+        job_type: String,
+        /// Worker name shown on the jobs.
+        #[arg(long, default_value = "waggle-cli")]
+        worker: String,
+        /// Most jobs to activate.
+        #[arg(long, default_value_t = 10)]
+        max_jobs: i32,
+        /// How long the jobs stay locked to this worker, in ms.
+        #[arg(long, default_value_t = 300_000)]
+        timeout_ms: i64,
+        /// How long to wait for a job, in ms.
+        #[arg(long, default_value_t = 10_000)]
+        request_timeout_ms: i64,
+    },
+    /// Completes a job.
+    CompleteJob {
+        #[command(flatten)]
+        address: Address,
+        /// Job key.
+        job_key: i64,
+        /// Variables, a JSON object.
+        #[arg(long, default_value = "{}")]
+        variables: String,
+    },
+    /// Cancels a process instance.
+    Cancel {
+        #[command(flatten)]
+        address: Address,
+        /// Process instance key.
+        process_instance_key: i64,
+    },
+    /// Resolves an incident.
+    ResolveIncident {
+        #[command(flatten)]
+        address: Address,
+        /// Incident key.
+        incident_key: i64,
+    },
+    /// Creates the cluster CA (if missing) and the node certificates for
+    /// mutual TLS between nodes, private keys with mode 0600.
+    Certs {
+        /// Directory for the CA and the certificates.
+        #[arg(long)]
+        dir: PathBuf,
+        /// Cluster name (cluster.name), part of every certificate's name.
+        #[arg(long, default_value = "waggle")]
+        cluster_name: String,
+        /// Issue certificates for nodes 0..N.
+        #[arg(long, default_value_t = 0)]
+        nodes: u32,
+        /// Issue a client certificate with this name (repeatable).
+        #[arg(long)]
+        client: Vec<String>,
+    },
+}
+
+fn env_vars() -> Vec<(String, String)> {
+    std::env::vars_os()
+        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+        .collect()
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("WAGGLE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+fn print(value: serde_json::Value) -> Result<()> {
+    println!("{}", serde_json::to_string_pretty(&value)?);
+    Ok(())
+}
+
+fn client_runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the client runtime")
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Dev { config } => {
+            init_logging();
+            let config = Config::load(Config::dev(), config.as_deref(), env_vars())?;
+            broker::run(config, Mode::Dev)
+        }
+        Command::Broker { config } => {
+            init_logging();
+            let config = Config::load(Config::default(), Some(&config), env_vars())?;
+            broker::run(config, Mode::Broker)
+        }
+        Command::Status { address } => {
+            print(client_runtime()?.block_on(client::status(&address.address))?)
+        }
+        Command::Deploy { address, files } => {
+            print(client_runtime()?.block_on(client::deploy(&address.address, &files))?)
+        }
+        Command::CreateInstance {
+            address,
+            bpmn_process_id,
+            version,
+            variables,
+            with_result,
+            request_timeout_ms,
+        } => print(client_runtime()?.block_on(client::create_instance(
+            &address.address,
+            client::CreateInstance {
+                bpmn_process_id,
+                version,
+                variables,
+                with_result,
+                request_timeout_ms,
+            },
+        ))?),
+        Command::PublishMessage {
+            address,
+            name,
+            correlation_key,
+            variables,
+            ttl_ms,
+            message_id,
+        } => print(client_runtime()?.block_on(client::publish_message(
+            &address.address,
+            client::PublishMessage {
+                name,
+                correlation_key,
+                variables,
+                time_to_live_ms: ttl_ms,
+                message_id,
+            },
+        ))?),
+        Command::ActivateJobs {
+            address,
+            job_type,
+            worker,
+            max_jobs,
+            timeout_ms,
+            request_timeout_ms,
+        } => print(client_runtime()?.block_on(client::activate_jobs(
+            &address.address,
+            &job_type,
+            &worker,
+            max_jobs,
+            timeout_ms,
+            request_timeout_ms,
+        ))?),
+        Command::CompleteJob {
+            address,
+            job_key,
+            variables,
+        } => print(client_runtime()?.block_on(client::complete_job(
+            &address.address,
+            job_key,
+            variables,
+        ))?),
+        Command::Cancel {
+            address,
+            process_instance_key,
+        } => print(
+            client_runtime()?.block_on(client::cancel(&address.address, process_instance_key))?,
+        ),
+        Command::ResolveIncident {
+            address,
+            incident_key,
+        } => print(
+            client_runtime()?.block_on(client::resolve_incident(&address.address, incident_key))?,
+        ),
+        Command::Certs {
+            dir,
+            cluster_name,
+            nodes,
+            client,
+        } => print(certs(&dir, &cluster_name, nodes, &client)?),
+    }
+}
+
+fn certs(
+    dir: &std::path::Path,
+    cluster_name: &str,
+    nodes: u32,
+    clients: &[String],
+) -> Result<serde_json::Value> {
+    use transport::certs;
+    let ca = if dir.join(certs::CA_KEY_FILE).exists() {
+        certs::CertificateAuthority::load(dir)
+            .with_context(|| format!("cannot load the CA in {}", dir.display()))?
+    } else {
+        certs::create_ca(dir, cluster_name)
+            .with_context(|| format!("cannot create a CA in {}", dir.display()))?
+    };
+    let mut issued = Vec::new();
+    for node in 0..nodes {
+        let cert = certs::issue_node_cert(&ca, node, cluster_name, dir)
+            .with_context(|| format!("cannot issue the certificate of node {node}"))?;
+        issued.push(serde_json::json!({"node": node, "cert_file": cert.cert_path, "key_file": cert.key_path}));
+    }
+    for name in clients {
+        let cert = certs::issue_client_cert(&ca, name, cluster_name, dir)
+            .with_context(|| format!("cannot issue the client certificate {name}"))?;
+        issued.push(serde_json::json!({"client": name, "cert_file": cert.cert_path, "key_file": cert.key_path}));
+    }
+    Ok(serde_json::json!({"ca_file": ca.cert_path(), "issued": issued}))
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("waggle: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
 }

@@ -27,3 +27,17 @@ setup_build_deps() {
     # executors need more locked memory than the default.
     ulimit -l unlimited 2>/dev/null || ulimit -l "$(ulimit -H -l)" 2>/dev/null || true
 }
+
+# The Python venv in the repository (.venv) with the outside clients the tests
+# drive the broker with.
+setup_python_venv() {
+    apt_install python3-venv
+    if [ ! -x .venv/bin/python ]; then
+        step "python3 -m venv .venv"
+        python3 -m venv .venv
+    fi
+    if ! .venv/bin/python -c 'import pyzeebe, pytest' 2>/dev/null; then
+        step "pip install pyzeebe pytest"
+        .venv/bin/pip install -q -r tests/requirements.txt
+    fi
+}

@@ -1,0 +1,237 @@
+//! Start-up and shutdown of a broker process.
+//!
+//! Order: create the data directory and lock it, raise the locked-memory limit,
+//! start the shards (each opens and replays its partitions), bind the gateway
+//! and management listeners, mark start-up done; sd-notify sends `READY=1` when
+//! every partition is ready. On SIGTERM or SIGINT: stop accepting commands,
+//! `STOPPING=1`, stop the listeners, let each shard hand leadership over and
+//! flush, exit 0.
+
+use std::fs::File;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use tokio::net::TcpListener;
+use tokio::signal::unix::{signal, SignalKind};
+
+use crate::backpressure::PartitionLimits;
+use crate::cluster::{self, Forwarder};
+use crate::config::Config;
+use crate::consensus::OpenOptions;
+use crate::context::BrokerContext;
+use crate::context::LeaderHints;
+use crate::gateway::dispatch::Dispatcher;
+use crate::gateway::proto::gateway_server::GatewayServer;
+use crate::gateway::service::GatewayService;
+use crate::metrics::Metrics;
+use crate::placement::ClusterShape;
+use crate::shard::{ShardOptions, Shards};
+use crate::view::BrokerView;
+use crate::{management, memlock, notify};
+
+/// Tokio worker threads for the network edge (gRPC, HTTP, QUIC).
+pub const EDGE_THREADS: usize = 2;
+/// Longest wait at shutdown for clients to finish their requests (a long poll,
+/// or a client that never acknowledges the HTTP/2 GOAWAY) before the servers
+/// are dropped.
+pub const MAX_SHUTDOWN_GRACE_MS: u64 = 3_000;
+/// Name of the lock file in the data directory.
+pub const LOCK_FILE: &str = "waggle.lock";
+
+/// Whether the broker was started as `waggle dev`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// `waggle dev`: prints where clients connect.
+    Dev,
+    /// `waggle broker`.
+    Broker,
+}
+
+/// Holds an exclusive `flock` on the data directory for the life of the
+/// process, so two brokers never share one.
+fn lock_data_dir(config: &Config) -> Result<File> {
+    let dir = &config.data.directory;
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("cannot create data.directory {}", dir.display()))?;
+    let path = dir.join(LOCK_FILE);
+    let file = File::create(&path).with_context(|| format!("cannot create {}", path.display()))?;
+    // SAFETY: the descriptor is valid for the duration of the call.
+    let rc = unsafe {
+        libc::flock(
+            std::os::fd::AsRawFd::as_raw_fd(&file),
+            libc::LOCK_EX | libc::LOCK_NB,
+        )
+    };
+    if rc != 0 {
+        anyhow::bail!(
+            "data.directory {} is in use by another waggle process ({})",
+            dir.display(),
+            std::io::Error::last_os_error()
+        );
+    }
+    Ok(file)
+}
+
+/// Runs the broker until SIGTERM or SIGINT.
+pub fn run(config: Config, mode: Mode) -> Result<()> {
+    let _lock = lock_data_dir(&config)?;
+    let shards = match config.runtime.shards {
+        0 => std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1),
+        n => n as usize,
+    };
+    memlock::raise(memlock::needed_bytes(
+        shards,
+        config.runtime.io_memory_bytes,
+    ))?;
+    let shape = ClusterShape {
+        cluster_size: config.cluster.size,
+        partitions: config.cluster.partitions,
+        replication_factor: config.cluster.replication_factor,
+    };
+    let local_partitions = shape.local_partitions(config.cluster.node_id);
+    let view = Arc::new(BrokerView::new(&local_partitions, shards));
+    let transport = cluster::start_transport(&config)?;
+    let (forwarder, inbound) = match transport {
+        Some((handle, inbound)) => (Some(Forwarder::new(handle)), Some(inbound)),
+        None => (None, None),
+    };
+    let raft_tick_ms = config.cluster.heartbeat_interval_ms.max(1);
+    let raft = raft::RaftConfig {
+        election_ticks: (config.cluster.election_timeout_ms / raft_tick_ms).max(2) as u32,
+        heartbeat_ticks: 1,
+        ..raft::RaftConfig::default()
+    };
+    let boot_ms = crate::view::unix_now_ms();
+    let options = ShardOptions {
+        shards,
+        pin: config.runtime.pin_shards,
+        tick: std::time::Duration::from_millis(config.runtime.tick_ms),
+        raft_tick: std::time::Duration::from_millis(raft_tick_ms),
+        io_memory_bytes: config.runtime.io_memory_bytes as usize,
+        open: OpenOptions {
+            node: config.cluster.node_id,
+            shape,
+            dir: config.data.directory.join("partitions"),
+            segment_size_bytes: config.data.segment_size_bytes,
+            raft,
+            seed: boot_ms ^ u64::from(config.cluster.node_id),
+            boot_ms,
+            snapshot_period: std::time::Duration::from_millis(config.data.snapshot_period_ms),
+        },
+        data_dir: config.data.directory.clone(),
+        min_free_space_bytes: config.data.min_free_space_bytes,
+        forwarder: forwarder.clone(),
+    };
+    let shard_set = Shards::start(&options, &local_partitions, Arc::clone(&view))?;
+    let metrics = Metrics::new();
+    metrics.register_partitions(&local_partitions);
+    let context = Arc::new(BrokerContext {
+        limits: PartitionLimits::new(config.backpressure.clone()),
+        config,
+        shape,
+        local_partitions,
+        view,
+        metrics,
+        shards: shard_set,
+        leaders: LeaderHints::new(shape.partitions),
+        forwarder: forwarder.clone(),
+    });
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(EDGE_THREADS)
+        .thread_name("edge")
+        .enable_all()
+        .build()
+        .context("cannot start the network threads")?;
+    if let (Some(forwarder), Some(inbound)) = (forwarder, inbound) {
+        runtime.spawn(cluster::route_inbound(
+            inbound,
+            forwarder,
+            Arc::clone(&context),
+        ));
+    }
+    let result = runtime.block_on(serve(Arc::clone(&context), mode));
+    context.view.set_stopping();
+    context.shards.shut_down();
+    if let Some(forwarder) = &context.forwarder {
+        forwarder.handle().shutdown();
+    }
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    result
+}
+
+async fn serve(context: Arc<BrokerContext>, mode: Mode) -> Result<()> {
+    let config = &context.config;
+    let gateway_addr = config.gateway_addr();
+    let gateway_listener = TcpListener::bind(gateway_addr)
+        .await
+        .with_context(|| format!("cannot listen on {gateway_addr} (network.gateway_port)"))?;
+    let management_addr = config.management_addr();
+    let management_listener = TcpListener::bind(management_addr)
+        .await
+        .with_context(|| format!("cannot listen on {management_addr} (network.management_port)"))?;
+
+    let mut sigterm = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
+    let mut sigint = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+
+    let max_message = config.network.max_message_size_bytes as usize;
+    let service = GatewayServer::new(GatewayService::new(Dispatcher::new(Arc::clone(&context))))
+        .max_decoding_message_size(max_message)
+        .max_encoding_message_size(max_message);
+    let incoming = tokio_stream::wrappers::TcpListenerStream::new(gateway_listener);
+    let gateway = tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(service)
+            .serve_with_incoming_shutdown(incoming, stopped(stop_rx.clone())),
+    );
+    let management_router = management::router(Arc::clone(&context));
+    let management_stop = stopped(stop_rx.clone());
+    let management = tokio::spawn(async move {
+        axum::serve(management_listener, management_router)
+            .with_graceful_shutdown(management_stop)
+            .await
+    });
+    let notifier = tokio::spawn(notify::run(Arc::clone(&context.view)));
+    context.view.set_started();
+    tracing::info!(
+        "waggle node {} serving: gateway {gateway_addr}, management http://{management_addr}, data {}",
+        config.cluster.node_id,
+        config.data.directory.display()
+    );
+    if mode == Mode::Dev {
+        println!("waggle dev broker: clients connect to {gateway_addr} (gRPC, plaintext)");
+        println!("  management: http://{management_addr}/ready  /metrics");
+        println!("  data:       {}", config.data.directory.display());
+    }
+
+    tokio::select! {
+        _ = sigterm.recv() => tracing::info!("SIGTERM: shutting down"),
+        _ = sigint.recv() => tracing::info!("SIGINT: shutting down"),
+    }
+    context.view.set_stopping();
+    notify::stopping();
+    let _ = stop_tx.send(true);
+    let _ = notifier.await;
+    let grace =
+        tokio::time::Instant::now() + std::time::Duration::from_millis(MAX_SHUTDOWN_GRACE_MS);
+    match tokio::time::timeout_at(grace, gateway).await {
+        Ok(joined) => joined.context("gateway task")?.context("gateway server")?,
+        Err(_) => tracing::warn!(
+            "gateway connections still open after {MAX_SHUTDOWN_GRACE_MS} ms; closing them"
+        ),
+    }
+    match tokio::time::timeout_at(grace, management).await {
+        Ok(joined) => joined
+            .context("management task")?
+            .context("management server")?,
+        Err(_) => tracing::warn!(
+            "management connections still open after {MAX_SHUTDOWN_GRACE_MS} ms; closing them"
+        ),
+    }
+    Ok(())
+}

@@ -1,0 +1,265 @@
+//! The CLI's thin client over the gateway: each subcommand is one RPC, printed
+//! as JSON on stdout like `zbctl` does.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use serde_json::json;
+
+use crate::gateway::proto;
+use crate::gateway::proto::gateway_client::GatewayClient;
+
+/// Connects to the gateway at `address` (`http://host:port` or `host:port`).
+pub async fn connect(address: &str) -> Result<GatewayClient<tonic::transport::Channel>> {
+    let uri = if address.contains("://") {
+        address.to_string()
+    } else {
+        format!("http://{address}")
+    };
+    GatewayClient::connect(uri.clone())
+        .await
+        .with_context(|| format!("cannot connect to the gateway at {uri}"))
+}
+
+fn status_error(rpc: &str, status: tonic::Status) -> anyhow::Error {
+    anyhow::anyhow!("{rpc} failed: {:?}: {}", status.code(), status.message())
+}
+
+/// `waggle status`: the topology.
+pub async fn status(address: &str) -> Result<serde_json::Value> {
+    let mut client = connect(address).await?;
+    let topology = client
+        .topology(proto::TopologyRequest {})
+        .await
+        .map_err(|s| status_error("Topology", s))?
+        .into_inner();
+    let brokers: Vec<_> = topology
+        .brokers
+        .iter()
+        .map(|b| {
+            let partitions: Vec<_> = b
+                .partitions
+                .iter()
+                .map(|p| {
+                    json!({
+                        "partitionId": p.partition_id,
+                        "role": proto::partition::PartitionBrokerRole::try_from(p.role)
+                            .map(|r| r.as_str_name()).unwrap_or("UNKNOWN"),
+                        "health": proto::partition::PartitionBrokerHealth::try_from(p.health)
+                            .map(|h| h.as_str_name()).unwrap_or("UNKNOWN"),
+                    })
+                })
+                .collect();
+            json!({"nodeId": b.node_id, "host": b.host, "port": b.port, "version": b.version, "partitions": partitions})
+        })
+        .collect();
+    Ok(json!({
+        "clusterSize": topology.cluster_size,
+        "partitionsCount": topology.partitions_count,
+        "replicationFactor": topology.replication_factor,
+        "gatewayVersion": topology.gateway_version,
+        "brokers": brokers,
+    }))
+}
+
+/// `waggle deploy FILE...`.
+pub async fn deploy(address: &str, files: &[PathBuf]) -> Result<serde_json::Value> {
+    let mut resources = Vec::with_capacity(files.len());
+    for file in files {
+        let content =
+            std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+        let name = file
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| file.display().to_string());
+        resources.push(proto::Resource { name, content });
+    }
+    let mut client = connect(address).await?;
+    let response = client
+        .deploy_resource(proto::DeployResourceRequest {
+            resources,
+            tenant_id: String::new(),
+        })
+        .await
+        .map_err(|s| status_error("DeployResource", s))?
+        .into_inner();
+    let deployments: Vec<_> = response
+        .deployments
+        .iter()
+        .filter_map(|d| match &d.metadata {
+            Some(proto::deployment::Metadata::Process(p)) => Some(json!({"process": {
+                "bpmnProcessId": p.bpmn_process_id, "version": p.version,
+                "processDefinitionKey": p.process_definition_key, "resourceName": p.resource_name}})),
+            _ => None,
+        })
+        .collect();
+    Ok(json!({"key": response.key, "deployments": deployments}))
+}
+
+/// What `waggle create-instance` creates.
+#[derive(Debug, Clone)]
+pub struct CreateInstance {
+    /// BPMN process id.
+    pub bpmn_process_id: String,
+    /// Version, -1 for the latest.
+    pub version: i32,
+    /// JSON object.
+    pub variables: String,
+    /// Wait for the instance to complete.
+    pub with_result: bool,
+    /// How long to wait with `with_result`.
+    pub request_timeout_ms: i64,
+}
+
+/// `waggle create-instance`.
+pub async fn create_instance(address: &str, args: CreateInstance) -> Result<serde_json::Value> {
+    let mut client = connect(address).await?;
+    let request = proto::CreateProcessInstanceRequest {
+        bpmn_process_id: args.bpmn_process_id,
+        version: args.version,
+        variables: args.variables,
+        ..Default::default()
+    };
+    if args.with_result {
+        let r = client
+            .create_process_instance_with_result(proto::CreateProcessInstanceWithResultRequest {
+                request: Some(request),
+                request_timeout: args.request_timeout_ms,
+                fetch_variables: Vec::new(),
+            })
+            .await
+            .map_err(|s| status_error("CreateProcessInstanceWithResult", s))?
+            .into_inner();
+        let variables: serde_json::Value =
+            serde_json::from_str(&r.variables).unwrap_or(json!(r.variables));
+        Ok(
+            json!({"processDefinitionKey": r.process_definition_key, "bpmnProcessId": r.bpmn_process_id,
+            "version": r.version, "processInstanceKey": r.process_instance_key, "variables": variables}),
+        )
+    } else {
+        let r = client
+            .create_process_instance(request)
+            .await
+            .map_err(|s| status_error("CreateProcessInstance", s))?
+            .into_inner();
+        Ok(
+            json!({"processDefinitionKey": r.process_definition_key, "bpmnProcessId": r.bpmn_process_id,
+            "version": r.version, "processInstanceKey": r.process_instance_key}),
+        )
+    }
+}
+
+/// What `waggle publish-message` publishes.
+#[derive(Debug, Clone)]
+pub struct PublishMessage {
+    /// Message name.
+    pub name: String,
+    /// Correlation key.
+    pub correlation_key: String,
+    /// JSON object.
+    pub variables: String,
+    /// Buffering time.
+    pub time_to_live_ms: i64,
+    /// Uniqueness id.
+    pub message_id: String,
+}
+
+/// `waggle publish-message`.
+pub async fn publish_message(address: &str, args: PublishMessage) -> Result<serde_json::Value> {
+    let mut client = connect(address).await?;
+    let r = client
+        .publish_message(proto::PublishMessageRequest {
+            name: args.name,
+            correlation_key: args.correlation_key,
+            time_to_live: args.time_to_live_ms,
+            message_id: args.message_id,
+            variables: args.variables,
+            tenant_id: String::new(),
+        })
+        .await
+        .map_err(|s| status_error("PublishMessage", s))?
+        .into_inner();
+    Ok(json!({"key": r.key}))
+}
+
+/// `waggle cancel KEY`.
+pub async fn cancel(address: &str, process_instance_key: i64) -> Result<serde_json::Value> {
+    let mut client = connect(address).await?;
+    client
+        .cancel_process_instance(proto::CancelProcessInstanceRequest {
+            process_instance_key,
+            operation_reference: None,
+        })
+        .await
+        .map_err(|s| status_error("CancelProcessInstance", s))?;
+    Ok(json!({"canceled": process_instance_key}))
+}
+
+/// `waggle resolve-incident KEY`.
+pub async fn resolve_incident(address: &str, incident_key: i64) -> Result<serde_json::Value> {
+    let mut client = connect(address).await?;
+    client
+        .resolve_incident(proto::ResolveIncidentRequest {
+            incident_key,
+            operation_reference: None,
+        })
+        .await
+        .map_err(|s| status_error("ResolveIncident", s))?;
+    Ok(json!({"resolved": incident_key}))
+}
+
+/// `waggle activate-jobs TYPE`: activates up to `max_jobs` jobs, waiting up
+/// to `request_timeout_ms` for one to become available.
+pub async fn activate_jobs(
+    address: &str,
+    job_type: &str,
+    worker: &str,
+    max_jobs: i32,
+    timeout_ms: i64,
+    request_timeout_ms: i64,
+) -> Result<serde_json::Value> {
+    let mut client = connect(address).await?;
+    let mut stream = client
+        .activate_jobs(proto::ActivateJobsRequest {
+            r#type: job_type.to_string(),
+            worker: worker.to_string(),
+            timeout: timeout_ms,
+            max_jobs_to_activate: max_jobs,
+            request_timeout: request_timeout_ms,
+            ..Default::default()
+        })
+        .await
+        .map_err(|s| status_error("ActivateJobs", s))?
+        .into_inner();
+    let mut jobs = Vec::new();
+    while let Some(batch) = stream
+        .message()
+        .await
+        .map_err(|s| status_error("ActivateJobs", s))?
+    {
+        for j in batch.jobs {
+            let variables: serde_json::Value =
+                serde_json::from_str(&j.variables).unwrap_or(json!(j.variables));
+            jobs.push(
+                json!({"key": j.key, "type": j.r#type, "processInstanceKey": j.process_instance_key,
+                "bpmnProcessId": j.bpmn_process_id, "elementId": j.element_id, "retries": j.retries,
+                "deadline": j.deadline, "variables": variables}),
+            );
+        }
+    }
+    Ok(json!({"jobs": jobs}))
+}
+
+/// `waggle complete-job KEY`.
+pub async fn complete_job(
+    address: &str,
+    job_key: i64,
+    variables: String,
+) -> Result<serde_json::Value> {
+    let mut client = connect(address).await?;
+    client
+        .complete_job(proto::CompleteJobRequest { job_key, variables })
+        .await
+        .map_err(|s| status_error("CompleteJob", s))?;
+    Ok(json!({"completed": job_key}))
+}

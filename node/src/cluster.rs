@@ -1,0 +1,417 @@
+//! The broker's side of node-to-node traffic over `transport` (QUIC with
+//! mutual TLS): Raft envelopes between shards of different nodes, client
+//! commands forwarded by a gateway to the partition's leader, and commands
+//! one partition sends another (deployment distribution).
+//!
+//! Threads: the transport runs its own network thread; the inbound router
+//! runs on the tokio edge threads and hands frames to shards over their
+//! request channels; shards send with the transport's non-blocking
+//! `try_send` (a full queue drops the frame: Raft retransmits, a forwarded
+//! command times out and the gateway retries).
+//!
+//! Frames of the `Command` traffic class:
+//!
+//! ```text
+//! u8  kind   1 = request, 2 = response, 3 = internal command
+//! u64 id     request id chosen by the sender (0 for internal commands)
+//! ..  body   request: JSON PartitionCommand; response: see `encode_answer`;
+//!            internal: engine::Record::encode
+//! ```
+//!
+//! A Raft envelope is split per group on receipt, since the shards of two
+//! nodes need not hold the same partitions.
+
+use std::collections::HashMap;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use bytes::{BufMut, Bytes, BytesMut};
+use prost::Message;
+use tokio::sync::oneshot;
+use transport::{Inbound, TlsMaterial, TrafficClass, Transport, TransportConfig, TransportHandle};
+
+use crate::command::{CommandError, CommandReply, PartitionCommand};
+use crate::config::Config;
+use crate::gateway::proto;
+use crate::placement::PartitionId;
+
+/// Forwarded requests waiting for their answer, per node.
+pub const MAX_FORWARDED_IN_FLIGHT: usize = 1 << 16;
+
+const KIND_REQUEST: u8 = 1;
+const KIND_RESPONSE: u8 = 2;
+const KIND_INTERNAL: u8 = 3;
+
+/// Starts the transport when the cluster has more than one node.
+pub fn start_transport(config: &Config) -> Result<Option<(TransportHandle, Inbound)>> {
+    let c = &config.cluster;
+    if c.size <= 1 {
+        return Ok(None);
+    }
+    let mut cas: Vec<&std::path::Path> = vec![&config.tls.ca_file];
+    if !config.tls.extra_ca_file.as_os_str().is_empty() {
+        cas.push(&config.tls.extra_ca_file);
+    }
+    let tls = TlsMaterial::from_files(&cas, &config.tls.cert_file, &config.tls.key_file).context(
+        "cannot load the TLS files named by tls.ca_file, tls.cert_file and tls.key_file",
+    )?;
+    let listen = SocketAddr::new(
+        config
+            .network
+            .host
+            .parse()
+            .expect("network.host is validated as an IP address"),
+        config.network.internal_port,
+    );
+    let mut transport = TransportConfig::new(c.node_id, listen, c.name.clone(), tls);
+    for (node, point) in c.contact_points.iter().enumerate() {
+        if node as u32 == c.node_id {
+            continue;
+        }
+        let addr = point
+            .to_socket_addrs()
+            .with_context(|| format!("cluster.contact_points[{node}]: cannot resolve `{point}`"))?
+            .next()
+            .with_context(|| {
+                format!("cluster.contact_points[{node}]: `{point}` resolves to no address")
+            })?;
+        transport.peers.insert(node as u32, addr);
+    }
+    let (handle, inbound) = Transport::start(transport).with_context(|| {
+        format!("cannot start node-to-node QUIC on {listen} (network.internal_port)")
+    })?;
+    Ok(Some((handle, inbound)))
+}
+
+/// Splits `envelope` into envelopes of at most `max_bytes` encoded, so that
+/// none exceeds the transport's frame limit.
+pub fn encode_envelope(envelope: raft::Envelope, max_bytes: usize) -> Vec<Bytes> {
+    let whole = raft::encode(&envelope);
+    if whole.len() <= max_bytes || envelope.messages.len() <= 1 {
+        return vec![whole];
+    }
+    let (from, to) = (envelope.from, envelope.to);
+    envelope
+        .messages
+        .into_iter()
+        .map(|m| {
+            raft::encode(&raft::Envelope {
+                from,
+                to,
+                messages: vec![m],
+            })
+        })
+        .collect()
+}
+
+/// Encodes the answer to a forwarded request.
+pub fn encode_answer(answer: &Result<CommandReply, CommandError>) -> Vec<u8> {
+    let mut out = Vec::new();
+    match answer {
+        Err(e) => {
+            out.push(0);
+            out.extend_from_slice(&serde_json::to_vec(e).expect("errors serialise"));
+        }
+        Ok(CommandReply::Deployed(r)) => {
+            out.push(1);
+            r.encode(&mut out).expect("a Vec grows");
+        }
+        Ok(CommandReply::Created(r)) => {
+            out.push(2);
+            r.encode(&mut out).expect("a Vec grows");
+        }
+        Ok(CommandReply::Completed(r)) => {
+            out.push(3);
+            r.encode(&mut out).expect("a Vec grows");
+        }
+        Ok(CommandReply::Jobs(jobs)) => {
+            out.push(4);
+            proto::ActivateJobsResponse { jobs: jobs.clone() }
+                .encode(&mut out)
+                .expect("a Vec grows");
+        }
+        Ok(CommandReply::Key(key)) => {
+            out.push(5);
+            out.extend_from_slice(&key.to_le_bytes());
+        }
+        Ok(CommandReply::Done) => out.push(6),
+    }
+    out
+}
+
+/// Decodes what [`encode_answer`] wrote.
+pub fn decode_answer(bytes: &[u8]) -> Result<CommandReply, CommandError> {
+    let bad = |what: String| {
+        CommandError::Internal(format!("a forwarded answer does not decode: {what}"))
+    };
+    let (&tag, body) = bytes.split_first().ok_or_else(|| bad("empty".into()))?;
+    let reply = match tag {
+        0 => return Err(serde_json::from_slice(body).map_err(|e| bad(e.to_string()))?),
+        1 => CommandReply::Deployed(Message::decode(body).map_err(|e| bad(e.to_string()))?),
+        2 => CommandReply::Created(Message::decode(body).map_err(|e| bad(e.to_string()))?),
+        3 => CommandReply::Completed(Message::decode(body).map_err(|e| bad(e.to_string()))?),
+        4 => {
+            let r: proto::ActivateJobsResponse =
+                Message::decode(body).map_err(|e| bad(e.to_string()))?;
+            CommandReply::Jobs(r.jobs)
+        }
+        5 => CommandReply::Key(i64::from_le_bytes(
+            body.try_into()
+                .map_err(|_| bad(format!("key of {} bytes", body.len())))?,
+        )),
+        6 => CommandReply::Done,
+        other => return Err(bad(format!("unknown tag {other}"))),
+    };
+    Ok(reply)
+}
+
+fn frame(kind: u8, id: u64, body: &[u8]) -> Bytes {
+    let mut out = BytesMut::with_capacity(9 + body.len());
+    out.put_u8(kind);
+    out.put_u64_le(id);
+    out.put_slice(body);
+    out.freeze()
+}
+
+/// Sends commands to other nodes and matches their answers. Shared by the
+/// gateway and the inbound router; lives as long as the broker.
+#[derive(Debug)]
+pub struct Forwarder {
+    handle: TransportHandle,
+    next_id: AtomicU64,
+    waiting: Mutex<HashMap<u64, oneshot::Sender<Result<CommandReply, CommandError>>>>,
+}
+
+impl Forwarder {
+    /// A forwarder over `handle`.
+    pub fn new(handle: TransportHandle) -> Arc<Self> {
+        Arc::new(Forwarder {
+            handle,
+            next_id: AtomicU64::new(1),
+            waiting: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The transport.
+    pub fn handle(&self) -> &TransportHandle {
+        &self.handle
+    }
+
+    /// Sends `command` for `partition` to `node` and waits up to `timeout`.
+    pub async fn forward(
+        &self,
+        node: u32,
+        partition: PartitionId,
+        command: &PartitionCommand,
+        timeout: Duration,
+    ) -> Result<CommandReply, CommandError> {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = oneshot::channel();
+        {
+            let mut waiting = self.waiting.lock().expect("never poisoned");
+            if waiting.len() >= MAX_FORWARDED_IN_FLIGHT {
+                return Err(CommandError::ResourceExhausted(format!(
+                    "{}: {MAX_FORWARDED_IN_FLIGHT} forwarded commands are in flight on this node",
+                    command.name()
+                )));
+            }
+            waiting.insert(id, tx);
+        }
+        let body = serde_json::to_vec(command).expect("commands serialise");
+        let sent = self.handle.try_send(
+            node,
+            TrafficClass::Command,
+            partition,
+            frame(KIND_REQUEST, id, &body),
+        );
+        if let Err(e) = sent {
+            self.waiting.lock().expect("never poisoned").remove(&id);
+            return Err(CommandError::Unavailable(format!(
+                "{}: cannot forward to node {node}, the leader of partition {partition}: {e}",
+                command.name()
+            )));
+        }
+        let answer = tokio::time::timeout(timeout, rx).await;
+        self.waiting.lock().expect("never poisoned").remove(&id);
+        match answer {
+            Ok(Ok(result)) => result,
+            Ok(Err(_)) => Err(CommandError::Aborted(format!(
+                "{}: the forwarded command to node {node} was dropped",
+                command.name()
+            ))),
+            Err(_) => Err(CommandError::Timeout(format!(
+                "{}: node {node} did not answer for partition {partition} within {} ms",
+                command.name(),
+                timeout.as_millis()
+            ))),
+        }
+    }
+
+    /// Sends an engine command to `partition` on `node` (no answer).
+    pub fn send_internal(&self, node: u32, partition: PartitionId, record: &engine::Record) {
+        let mut body = Vec::new();
+        record.encode(&mut body);
+        if let Err(e) = self.handle.try_send(
+            node,
+            TrafficClass::Command,
+            partition,
+            frame(KIND_INTERNAL, 0, &body),
+        ) {
+            tracing::warn!(node, partition, "cannot send a distributed command: {e}");
+        }
+    }
+
+    fn answered(&self, id: u64, answer: Result<CommandReply, CommandError>) {
+        if let Some(tx) = self.waiting.lock().expect("never poisoned").remove(&id) {
+            let _ = tx.send(answer);
+        }
+    }
+}
+
+/// What the inbound router needs from the rest of the broker.
+pub trait Local: Send + Sync + 'static {
+    /// Hands a Raft message for a local partition to its shard.
+    fn raft(&self, envelope: raft::Envelope);
+    /// Runs a command on a local partition (this node must lead it).
+    fn execute(
+        &self,
+        partition: PartitionId,
+        command: PartitionCommand,
+    ) -> impl std::future::Future<Output = Result<CommandReply, CommandError>> + Send;
+    /// Hands an engine command from another partition to a local partition.
+    fn internal(&self, partition: PartitionId, record: engine::Record);
+}
+
+/// Reads inbound frames until the transport closes.
+pub async fn route_inbound<L: Local>(inbound: Inbound, forwarder: Arc<Forwarder>, local: Arc<L>) {
+    loop {
+        let frame = match inbound.recv().await {
+            Ok(f) => f,
+            Err(_) => return,
+        };
+        match frame.class {
+            TrafficClass::Replication => match raft::decode(frame.payload) {
+                Ok(envelope) => local.raft(envelope),
+                Err(e) => {
+                    tracing::warn!(from = frame.from, "undecodable Raft envelope dropped: {e}")
+                }
+            },
+            TrafficClass::Command => {
+                let payload = frame.payload;
+                if payload.len() < 9 {
+                    tracing::warn!(
+                        from = frame.from,
+                        "command frame of {} bytes dropped",
+                        payload.len()
+                    );
+                    continue;
+                }
+                let id = u64::from_le_bytes(payload[1..9].try_into().expect("8 bytes"));
+                let body = payload.slice(9..);
+                match payload[0] {
+                    KIND_REQUEST => {
+                        let command: PartitionCommand = match serde_json::from_slice(&body) {
+                            Ok(c) => c,
+                            Err(e) => {
+                                tracing::warn!(
+                                    from = frame.from,
+                                    "undecodable forwarded command dropped: {e}"
+                                );
+                                continue;
+                            }
+                        };
+                        let (local, forwarder) = (Arc::clone(&local), Arc::clone(&forwarder));
+                        let (from, partition) = (frame.from, frame.partition);
+                        tokio::spawn(async move {
+                            let answer = local.execute(partition, command).await;
+                            let bytes = frame_answer(id, &answer);
+                            if let Err(e) = forwarder.handle.try_send(
+                                from,
+                                TrafficClass::Command,
+                                partition,
+                                bytes,
+                            ) {
+                                tracing::warn!(to = from, "cannot return a forwarded answer: {e}");
+                            }
+                        });
+                    }
+                    KIND_RESPONSE => forwarder.answered(id, decode_answer(&body)),
+                    KIND_INTERNAL => match engine::Record::decode(&body) {
+                        Ok(record) => local.internal(frame.partition, record),
+                        Err(e) => tracing::warn!(
+                            from = frame.from,
+                            "undecodable internal command dropped: {e}"
+                        ),
+                    },
+                    other => tracing::warn!(
+                        from = frame.from,
+                        "command frame of unknown kind {other} dropped"
+                    ),
+                }
+            }
+            TrafficClass::Control => {}
+        }
+    }
+}
+
+fn frame_answer(id: u64, answer: &Result<CommandReply, CommandError>) -> Bytes {
+    frame(KIND_RESPONSE, id, &encode_answer(answer))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn answers_survive_the_wire() {
+        let cases = vec![
+            Ok(CommandReply::Done),
+            Ok(CommandReply::Key(-5)),
+            Ok(CommandReply::Created(
+                proto::CreateProcessInstanceResponse {
+                    process_definition_key: 7,
+                    bpmn_process_id: "p".into(),
+                    version: 2,
+                    process_instance_key: 9,
+                    tenant_id: "<default>".into(),
+                },
+            )),
+            Ok(CommandReply::Jobs(vec![proto::ActivatedJob {
+                key: 3,
+                ..Default::default()
+            }])),
+            Err(CommandError::NotLeader {
+                partition: 2,
+                leader: Some(1),
+            }),
+        ];
+        for case in cases {
+            assert_eq!(decode_answer(&encode_answer(&case)), case);
+        }
+        assert!(decode_answer(&[9, 1, 2]).is_err());
+        assert!(decode_answer(&[]).is_err());
+    }
+
+    #[test]
+    fn large_envelopes_are_split_per_message() {
+        let message = |group| raft::GroupMessage {
+            group,
+            term: 1,
+            body: raft::MessageBody::Heartbeat { commit: 0 },
+        };
+        let envelope = raft::Envelope {
+            from: 1,
+            to: 2,
+            messages: vec![message(1), message(2), message(3)],
+        };
+        assert_eq!(encode_envelope(envelope.clone(), 1 << 20).len(), 1);
+        let parts = encode_envelope(envelope, 1);
+        assert_eq!(parts.len(), 3);
+        for part in parts {
+            assert_eq!(raft::decode(part).expect("decodes").messages.len(), 1);
+        }
+    }
+}

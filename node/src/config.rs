@@ -1,0 +1,742 @@
+//! Broker configuration: a TOML document with one table per concern
+//! (`[cluster]`, `[network]`, `[data]`, `[runtime]`, `[gateway]`,
+//! `[backpressure]`), layered as built-in defaults ← file ← `WAGGLE_<TABLE>_<KEY>`
+//! environment variables.
+//!
+//! Every key has a default that serves a single-node development broker. An
+//! unknown key (in the file or in a `WAGGLE_` variable) or a bad value stops
+//! start-up with an error that names the key.
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+/// Highest partition count: Zeebe keys carry the partition id in 13 bits.
+pub const MAX_PARTITIONS: u32 = 8192;
+/// Largest cluster we accept; placement and topology are quadratic in it.
+pub const MAX_CLUSTER_SIZE: u32 = 256;
+/// Largest gRPC message the gateway accepts (Zeebe's default is 4 MiB).
+pub const MAX_MESSAGE_SIZE_BYTES: u64 = 64 << 20;
+/// Longest shard tick: commit latency is bounded below by it.
+pub const MAX_TICK_MS: u64 = 1000;
+/// `WAGGLE_` variables that are not configuration keys.
+pub const NON_CONFIG_ENV_VARS: [&str; 2] = ["WAGGLE_LOG", "WAGGLE_ADDRESS"];
+/// Prefix of environment variables that override configuration keys.
+pub const ENV_PREFIX: &str = "WAGGLE_";
+
+/// A configuration that cannot be used; each variant names the offending key,
+/// variable or file.
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    /// The configuration file could not be read.
+    #[error("cannot read configuration file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The configuration file is not valid TOML.
+    #[error("configuration file {path} is not valid TOML: {message}")]
+    Syntax {
+        /// The file.
+        path: PathBuf,
+        /// The parser's description, with line and column.
+        message: String,
+    },
+    /// A key is unknown or its value has the wrong type.
+    #[error("configuration key `{key}`: {message}")]
+    Key {
+        /// Dotted path of the key, e.g. `cluster.node_id`.
+        key: String,
+        /// What is wrong and what would be accepted.
+        message: String,
+    },
+    /// A `WAGGLE_` environment variable names no configuration key or holds a
+    /// value that cannot be parsed.
+    #[error("environment variable {var}: {message}")]
+    Env {
+        /// The variable.
+        var: String,
+        /// What is wrong and what would be accepted.
+        message: String,
+    },
+}
+
+/// The whole broker configuration.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Cluster shape and this node's place in it.
+    pub cluster: ClusterConfig,
+    /// Listening addresses and ports.
+    pub network: NetworkConfig,
+    /// Where and how partitions store their logs and snapshots.
+    pub data: DataConfig,
+    /// Shard threads.
+    pub runtime: RuntimeConfig,
+    /// The client gateway.
+    pub gateway: GatewayConfig,
+    /// The in-flight command limit per partition.
+    pub backpressure: BackpressureConfig,
+    /// Mutual TLS between nodes (needed when `cluster.size > 1`).
+    pub tls: TlsConfig,
+}
+
+/// Certificates for node-to-node QUIC, as `waggle certs` writes them.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsConfig {
+    /// PEM of the cluster CA that peers' certificates must chain to.
+    pub ca_file: PathBuf,
+    /// PEM of a second trusted CA, while certificates are rotated; empty if none.
+    pub extra_ca_file: PathBuf,
+    /// PEM of this node's certificate (naming `node-<id>.<cluster.name>`).
+    pub cert_file: PathBuf,
+    /// PEM of this node's private key (mode 0600).
+    pub key_file: PathBuf,
+}
+
+/// Zeebe's cluster knobs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClusterConfig {
+    /// This node's id, `0 <= node_id < size`.
+    pub node_id: u32,
+    /// Number of nodes in the cluster.
+    pub size: u32,
+    /// Number of partitions, numbered from 1.
+    pub partitions: u32,
+    /// Replicas per partition, `<= size`.
+    pub replication_factor: u32,
+    /// `host:port` of every node's internal (QUIC) endpoint, in node id
+    /// order (entry `i` is node `i`); empty for a single node.
+    pub contact_points: Vec<String>,
+    /// Zone label, used for placement and priority election.
+    pub zone: String,
+    /// Region label, used for placement and priority election.
+    pub region: String,
+    /// Cluster name; nodes of different clusters refuse each other.
+    pub name: String,
+    /// Raft heartbeat interval.
+    pub heartbeat_interval_ms: u64,
+    /// Raft election timeout.
+    pub election_timeout_ms: u64,
+}
+
+impl Default for ClusterConfig {
+    fn default() -> Self {
+        Self {
+            node_id: 0,
+            size: 1,
+            partitions: 1,
+            replication_factor: 1,
+            contact_points: Vec::new(),
+            zone: "default".into(),
+            region: "default".into(),
+            name: "waggle".into(),
+            heartbeat_interval_ms: 250,
+            election_timeout_ms: 2500,
+        }
+    }
+}
+
+/// Listening addresses and ports.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NetworkConfig {
+    /// Address every listener binds to.
+    pub host: String,
+    /// Address other nodes and clients are told to use; empty means `host`.
+    pub advertised_host: String,
+    /// Zeebe gRPC gateway port.
+    pub gateway_port: u16,
+    /// Node-to-node QUIC port.
+    pub internal_port: u16,
+    /// Management HTTP port (`/ready`, `/health`, `/startup`, `/metrics`).
+    pub management_port: u16,
+    /// Largest gRPC message accepted or sent.
+    pub max_message_size_bytes: u64,
+}
+
+impl Default for NetworkConfig {
+    fn default() -> Self {
+        Self {
+            host: "0.0.0.0".into(),
+            advertised_host: String::new(),
+            gateway_port: 26500,
+            internal_port: 26502,
+            management_port: 9600,
+            max_message_size_bytes: 4 << 20,
+        }
+    }
+}
+
+impl NetworkConfig {
+    /// The host other nodes and clients should use.
+    pub fn advertised(&self) -> &str {
+        if self.advertised_host.is_empty() {
+            &self.host
+        } else {
+            &self.advertised_host
+        }
+    }
+}
+
+/// Storage of logs and snapshots.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DataConfig {
+    /// Directory holding one sub-directory per partition.
+    pub directory: PathBuf,
+    /// Size of each preallocated log segment.
+    pub segment_size_bytes: u64,
+    /// Time between snapshots of a partition's state.
+    pub snapshot_period_ms: u64,
+    /// Below this much free space, writes are refused with `RESOURCE_EXHAUSTED`.
+    pub min_free_space_bytes: u64,
+}
+
+impl Default for DataConfig {
+    fn default() -> Self {
+        Self {
+            directory: PathBuf::from("data"),
+            segment_size_bytes: 128 << 20,
+            snapshot_period_ms: 5 * 60 * 1000,
+            min_free_space_bytes: 256 << 20,
+        }
+    }
+}
+
+/// Shard threads.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RuntimeConfig {
+    /// Number of shards (glommio executors, one pinned per core); 0 means one per
+    /// available core.
+    pub shards: u32,
+    /// Shard loop period: group commit happens at most once per tick.
+    pub tick_ms: u64,
+    /// Memory each shard registers with io_uring for DMA buffers (locked memory).
+    pub io_memory_bytes: u64,
+    /// Pin each shard to its own core.
+    pub pin_shards: bool,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        Self {
+            shards: 0,
+            tick_ms: 1,
+            io_memory_bytes: 2 << 20,
+            pin_shards: true,
+        }
+    }
+}
+
+/// The client gateway.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GatewayConfig {
+    /// How long the gateway waits for a partition to answer a command.
+    pub request_timeout_ms: u64,
+    /// Default long-polling time of `ActivateJobs`.
+    pub long_polling_timeout_ms: u64,
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        Self {
+            request_timeout_ms: 15_000,
+            long_polling_timeout_ms: 10_000,
+        }
+    }
+}
+
+/// The adaptive in-flight command limit per partition.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BackpressureConfig {
+    /// Turn the limit off entirely (never refuse for load).
+    pub enabled: bool,
+    /// Limit at start-up.
+    pub initial_limit: u32,
+    /// The limit never shrinks below this.
+    pub min_limit: u32,
+    /// The limit never grows above this.
+    pub max_limit: u32,
+    /// Commands answered faster than this grow the limit; slower ones shrink it.
+    pub latency_target_ms: u64,
+}
+
+impl Default for BackpressureConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            initial_limit: 100,
+            min_limit: 10,
+            max_limit: 1000,
+            latency_target_ms: 200,
+        }
+    }
+}
+
+impl Config {
+    /// The configuration `waggle dev` starts from: the defaults, with every
+    /// listener on loopback.
+    pub fn dev() -> Self {
+        let mut config = Self::default();
+        config.network.host = "127.0.0.1".into();
+        config
+    }
+
+    /// Layers the optional TOML file and the `WAGGLE_` variables in `env` over
+    /// `base`, then validates the result.
+    pub fn load(
+        base: Config,
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config, ConfigError> {
+        let defaults =
+            toml::Table::try_from(&base).expect("the configuration serialises as a table");
+        let mut merged = defaults.clone();
+        if let Some(path) = file {
+            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                path: path.to_path_buf(),
+                source,
+            })?;
+            let table: toml::Table =
+                text.parse()
+                    .map_err(|e: toml::de::Error| ConfigError::Syntax {
+                        path: path.to_path_buf(),
+                        message: e.to_string(),
+                    })?;
+            merge(&mut merged, table);
+        }
+        apply_env(&defaults, &mut merged, env)?;
+        let config: Config =
+            serde_path_to_error::deserialize(toml::Value::Table(merged)).map_err(|e| {
+                ConfigError::Key {
+                    key: e.path().to_string(),
+                    message: e.into_inner().to_string(),
+                }
+            })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks the relations between keys that types cannot express.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let c = &self.cluster;
+        if c.size == 0 || c.size > MAX_CLUSTER_SIZE {
+            return Err(invalid(
+                "cluster.size",
+                format!("{} is not in 1..={MAX_CLUSTER_SIZE}", c.size),
+            ));
+        }
+        if c.node_id >= c.size {
+            return Err(invalid(
+                "cluster.node_id",
+                format!("{} must be below cluster.size ({})", c.node_id, c.size),
+            ));
+        }
+        if c.partitions == 0 || c.partitions > MAX_PARTITIONS {
+            return Err(invalid(
+                "cluster.partitions",
+                format!("{} is not in 1..={MAX_PARTITIONS}", c.partitions),
+            ));
+        }
+        if c.replication_factor == 0 || c.replication_factor > c.size {
+            return Err(invalid(
+                "cluster.replication_factor",
+                format!(
+                    "{} is not in 1..=cluster.size ({})",
+                    c.replication_factor, c.size
+                ),
+            ));
+        }
+        for point in &c.contact_points {
+            if !valid_host_port(point) {
+                return Err(invalid(
+                    "cluster.contact_points",
+                    format!("`{point}` is not of the form host:port"),
+                ));
+            }
+        }
+        if c.size > 1 {
+            if c.contact_points.len() != c.size as usize {
+                return Err(invalid(
+                    "cluster.contact_points",
+                    format!(
+                        "has {} entries; a cluster of {} nodes needs one host:port per node, in node id order",
+                        c.contact_points.len(),
+                        c.size
+                    ),
+                ));
+            }
+            for (key, path) in [
+                ("tls.ca_file", &self.tls.ca_file),
+                ("tls.cert_file", &self.tls.cert_file),
+                ("tls.key_file", &self.tls.key_file),
+            ] {
+                if path.as_os_str().is_empty() {
+                    return Err(invalid(
+                        key,
+                        "is required when cluster.size > 1 (create the files with `waggle certs`)"
+                            .into(),
+                    ));
+                }
+            }
+        }
+        if c.heartbeat_interval_ms == 0 || c.election_timeout_ms <= c.heartbeat_interval_ms {
+            return Err(invalid(
+                "cluster.election_timeout_ms",
+                format!(
+                    "{} must be above cluster.heartbeat_interval_ms ({}), which must be above 0",
+                    c.election_timeout_ms, c.heartbeat_interval_ms
+                ),
+            ));
+        }
+        let n = &self.network;
+        if n.host.parse::<std::net::IpAddr>().is_err() {
+            return Err(invalid(
+                "network.host",
+                format!("`{}` is not an IP address", n.host),
+            ));
+        }
+        let ports = [
+            ("network.gateway_port", n.gateway_port),
+            ("network.internal_port", n.internal_port),
+            ("network.management_port", n.management_port),
+        ];
+        for (i, (key, port)) in ports.iter().enumerate() {
+            if *port == 0 {
+                return Err(invalid(key, "0 is not a port".into()));
+            }
+            if let Some((other, _)) = ports[..i].iter().find(|(_, p)| p == port) {
+                return Err(invalid(
+                    key,
+                    format!("port {port} is already used by {other}"),
+                ));
+            }
+        }
+        if n.max_message_size_bytes < 1024 || n.max_message_size_bytes > MAX_MESSAGE_SIZE_BYTES {
+            return Err(invalid(
+                "network.max_message_size_bytes",
+                format!(
+                    "{} is not in 1024..={MAX_MESSAGE_SIZE_BYTES}",
+                    n.max_message_size_bytes
+                ),
+            ));
+        }
+        if self.data.directory.as_os_str().is_empty() {
+            return Err(invalid("data.directory", "must not be empty".into()));
+        }
+        if self.data.segment_size_bytes < (1 << 20) || self.data.segment_size_bytes % 4096 != 0 {
+            return Err(invalid(
+                "data.segment_size_bytes",
+                format!(
+                    "{} must be a multiple of 4096 and at least 1 MiB",
+                    self.data.segment_size_bytes
+                ),
+            ));
+        }
+        let r = &self.runtime;
+        if r.tick_ms == 0 || r.tick_ms > MAX_TICK_MS {
+            return Err(invalid(
+                "runtime.tick_ms",
+                format!("{} is not in 1..={MAX_TICK_MS}", r.tick_ms),
+            ));
+        }
+        if r.io_memory_bytes < (256 << 10) {
+            return Err(invalid(
+                "runtime.io_memory_bytes",
+                format!("{} is below 256 KiB", r.io_memory_bytes),
+            ));
+        }
+        if self.gateway.request_timeout_ms == 0 {
+            return Err(invalid(
+                "gateway.request_timeout_ms",
+                "must be above 0".into(),
+            ));
+        }
+        let b = &self.backpressure;
+        if b.min_limit == 0 || b.min_limit > b.initial_limit || b.initial_limit > b.max_limit {
+            return Err(invalid(
+                "backpressure.initial_limit",
+                format!(
+                    "need 0 < min_limit ({}) <= initial_limit ({}) <= max_limit ({})",
+                    b.min_limit, b.initial_limit, b.max_limit
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The address the gateway listens on.
+    pub fn gateway_addr(&self) -> SocketAddr {
+        self.socket_addr(self.network.gateway_port)
+    }
+
+    /// The address the management HTTP server listens on.
+    pub fn management_addr(&self) -> SocketAddr {
+        self.socket_addr(self.network.management_port)
+    }
+
+    fn socket_addr(&self, port: u16) -> SocketAddr {
+        let ip = self
+            .network
+            .host
+            .parse()
+            .expect("network.host is validated as an IP address");
+        SocketAddr::new(ip, port)
+    }
+}
+
+fn invalid(key: &str, message: String) -> ConfigError {
+    ConfigError::Key {
+        key: key.to_string(),
+        message,
+    }
+}
+
+fn valid_host_port(point: &str) -> bool {
+    match point.rsplit_once(':') {
+        Some((host, port)) => !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p != 0),
+        None => false,
+    }
+}
+
+/// Overlays `over` onto `base`, table by table; unknown keys are kept so that
+/// deserialisation reports them.
+fn merge(base: &mut toml::Table, over: toml::Table) {
+    for (key, value) in over {
+        match (base.get_mut(&key), value) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(o)) => merge(b, o),
+            (_, value) => {
+                base.insert(key, value);
+            }
+        }
+    }
+}
+
+/// The environment variable that overrides `table.key`.
+pub fn env_var_name(table: &str, key: &str) -> String {
+    format!(
+        "{ENV_PREFIX}{}_{}",
+        table.to_uppercase(),
+        key.to_uppercase()
+    )
+}
+
+fn apply_env(
+    defaults: &toml::Table,
+    merged: &mut toml::Table,
+    env: impl IntoIterator<Item = (String, String)>,
+) -> Result<(), ConfigError> {
+    let mut known = std::collections::BTreeMap::new();
+    for (table, value) in defaults {
+        if let toml::Value::Table(keys) = value {
+            for (key, default) in keys {
+                known.insert(
+                    env_var_name(table, key),
+                    (table.clone(), key.clone(), default.clone()),
+                );
+            }
+        }
+    }
+    let ignored: BTreeSet<&str> = NON_CONFIG_ENV_VARS.into_iter().collect();
+    for (var, raw) in env {
+        if !var.starts_with(ENV_PREFIX) || ignored.contains(var.as_str()) {
+            continue;
+        }
+        let Some((table, key, default)) = known.get(&var) else {
+            return Err(ConfigError::Env {
+                message: "names no configuration key (variables are WAGGLE_<TABLE>_<KEY>, e.g. WAGGLE_CLUSTER_NODE_ID)"
+                    .into(),
+                var,
+            });
+        };
+        let value = env_value(default, &raw).map_err(|message| ConfigError::Env {
+            var: var.clone(),
+            message: format!("value `{raw}` for `{table}.{key}`: {message}"),
+        })?;
+        if let Some(toml::Value::Table(t)) = merged.get_mut(table) {
+            t.insert(key.clone(), value);
+        }
+    }
+    Ok(())
+}
+
+/// Reads a variable's text as the type of the key's default: strings are taken
+/// verbatim, lists may be comma-separated, everything else is a TOML value.
+fn env_value(default: &toml::Value, raw: &str) -> Result<toml::Value, String> {
+    match default {
+        toml::Value::String(_) => Ok(toml::Value::String(raw.to_string())),
+        toml::Value::Array(_) if !raw.trim_start().starts_with('[') => Ok(toml::Value::Array(
+            raw.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|s| toml::Value::String(s.to_string()))
+                .collect(),
+        )),
+        _ => {
+            let doc: toml::Table = format!("v = {raw}")
+                .parse()
+                .map_err(|e: toml::de::Error| e.message().to_string())?;
+            doc.get("v").cloned().ok_or_else(|| "no value".to_string())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn write(dir: &tempfile::TempDir, text: &str) -> PathBuf {
+        let path = dir.path().join("waggle.toml");
+        std::fs::write(&path, text).expect("temp file");
+        path
+    }
+
+    #[test]
+    fn defaults_serve_a_single_node_dev_broker() {
+        let config = Config::load(Config::dev(), None, env(&[])).expect("defaults are valid");
+        assert_eq!(config.cluster.size, 1);
+        assert_eq!(config.cluster.replication_factor, 1);
+        assert_eq!(config.network.gateway_port, 26500);
+        assert_eq!(config.network.management_port, 9600);
+        assert_eq!(config.data.directory, PathBuf::from("data"));
+        assert_eq!(config.gateway_addr().to_string(), "127.0.0.1:26500");
+    }
+
+    #[test]
+    fn file_then_env_override_defaults() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = write(
+            &dir,
+            "[cluster]\nsize = 3\nnode_id = 1\nreplication_factor = 3\npartitions = 3\n[network]\ngateway_port = 1234\n\
+             [tls]\nca_file = \"ca.pem\"\ncert_file = \"node.pem\"\nkey_file = \"node-key.pem\"\n",
+        );
+        let config = Config::load(
+            Config::default(),
+            Some(&path),
+            env(&[
+                ("WAGGLE_CLUSTER_NODE_ID", "2"),
+                ("WAGGLE_CLUSTER_CONTACT_POINTS", "a:1, b:2, c:3"),
+                ("WAGGLE_CLUSTER_ZONE", "z1"),
+                ("WAGGLE_LOG", "debug"),
+                ("HOME", "/root"),
+            ]),
+        )
+        .expect("valid");
+        assert_eq!(config.cluster.size, 3);
+        assert_eq!(config.cluster.node_id, 2);
+        assert_eq!(
+            config.cluster.contact_points,
+            vec!["a:1".to_string(), "b:2".to_string(), "c:3".to_string()]
+        );
+        assert_eq!(config.cluster.zone, "z1");
+        assert_eq!(config.network.gateway_port, 1234);
+        assert_eq!(config.network.management_port, 9600);
+    }
+
+    #[test]
+    fn a_cluster_needs_every_contact_point_and_its_certificates() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = write(
+            &dir,
+            "[cluster]\nsize = 3\nreplication_factor = 3\ncontact_points = [\"a:1\"]\n",
+        );
+        let e = Config::load(Config::default(), Some(&path), env(&[])).unwrap_err();
+        assert!(e.to_string().contains("cluster.contact_points"), "{e}");
+        let path = write(
+            &dir,
+            "[cluster]\nsize = 2\ncontact_points = [\"a:1\", \"b:1\"]\n",
+        );
+        let e = Config::load(Config::default(), Some(&path), env(&[])).unwrap_err();
+        assert!(e.to_string().contains("tls.ca_file"), "{e}");
+    }
+
+    #[test]
+    fn unknown_file_key_is_named() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = write(&dir, "[cluster]\nnode_idd = 1\n");
+        let err = Config::load(Config::default(), Some(&path), env(&[])).expect_err("unknown key");
+        let text = err.to_string();
+        assert!(text.contains("cluster"), "{text}");
+        assert!(text.contains("node_idd"), "{text}");
+        let path = write(&dir, "[clusterr]\nnode_id = 1\n");
+        let text = Config::load(Config::default(), Some(&path), env(&[]))
+            .expect_err("unknown table")
+            .to_string();
+        assert!(text.contains("clusterr"), "{text}");
+    }
+
+    #[test]
+    fn bad_value_is_named() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = write(&dir, "[network]\ngateway_port = \"high\"\n");
+        let text = Config::load(Config::default(), Some(&path), env(&[]))
+            .expect_err("bad type")
+            .to_string();
+        assert!(text.contains("network.gateway_port"), "{text}");
+        let path = write(&dir, "[network]\ngateway_port = 70000\n");
+        let text = Config::load(Config::default(), Some(&path), env(&[]))
+            .expect_err("out of range")
+            .to_string();
+        assert!(text.contains("network.gateway_port"), "{text}");
+        let path = write(&dir, "[cluster]\nsize = 3\nnode_id = 3\n");
+        let text = Config::load(Config::default(), Some(&path), env(&[]))
+            .expect_err("node id")
+            .to_string();
+        assert!(text.contains("cluster.node_id"), "{text}");
+        let path = write(&dir, "[cluster]\nreplication_factor = 2\n");
+        let text = Config::load(Config::default(), Some(&path), env(&[]))
+            .expect_err("rf")
+            .to_string();
+        assert!(text.contains("cluster.replication_factor"), "{text}");
+        let path = write(&dir, "[cluster\n");
+        let err = Config::load(Config::default(), Some(&path), env(&[])).expect_err("syntax");
+        assert!(matches!(err, ConfigError::Syntax { .. }), "{err}");
+    }
+
+    #[test]
+    fn bad_env_is_named() {
+        let err = Config::load(
+            Config::default(),
+            None,
+            env(&[("WAGGLE_CLUSTER_NODEID", "1")]),
+        )
+        .expect_err("unknown");
+        assert!(err.to_string().contains("WAGGLE_CLUSTER_NODEID"), "{err}");
+        let err = Config::load(
+            Config::default(),
+            None,
+            env(&[("WAGGLE_NETWORK_GATEWAY_PORT", "x")]),
+        )
+        .expect_err("bad value");
+        let text = err.to_string();
+        assert!(
+            text.contains("WAGGLE_NETWORK_GATEWAY_PORT") && text.contains("network.gateway_port"),
+            "{text}"
+        );
+        let err = Config::load(
+            Config::default(),
+            None,
+            env(&[("WAGGLE_NETWORK_GATEWAY_PORT", "9600")]),
+        )
+        .expect_err("clash");
+        assert!(err.to_string().contains("network.management_port"), "{err}");
+    }
+}

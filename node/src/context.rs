@@ -1,0 +1,68 @@
+//! The state the tokio-side services (gateway, management HTTP, sd-notify)
+//! share: configuration, the broker view, metrics, backpressure limits and the
+//! shard handles. Built once at start-up, shared by `Arc`, lives until exit.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+
+use crate::backpressure::PartitionLimits;
+use crate::cluster::Forwarder;
+use crate::config::Config;
+use crate::metrics::Metrics;
+use crate::placement::{ClusterShape, NodeId, PartitionId};
+use crate::shard::Shards;
+use crate::view::BrokerView;
+
+/// See the module documentation.
+#[derive(Debug)]
+pub struct BrokerContext {
+    /// The configuration the broker runs with.
+    pub config: Config,
+    /// Cluster shape derived from `config`.
+    pub shape: ClusterShape,
+    /// Partitions with a replica on this node.
+    pub local_partitions: Vec<PartitionId>,
+    /// Roles, readiness and liveness.
+    pub view: Arc<BrokerView>,
+    /// Prometheus metrics.
+    pub metrics: Metrics,
+    /// In-flight limits per partition.
+    pub limits: PartitionLimits,
+    /// The shards holding the local partitions.
+    pub shards: Shards,
+    /// Traffic to other nodes; `None` for a single node.
+    pub forwarder: Option<Arc<Forwarder>>,
+    /// The leader of each partition as last learned.
+    pub leaders: LeaderHints,
+}
+
+/// The leader of each partition as the gateway last learned it (from an
+/// answer or a redirect); a hint, corrected by the next redirect.
+#[derive(Debug)]
+pub struct LeaderHints {
+    nodes: Vec<AtomicU32>,
+}
+
+const UNKNOWN: u32 = u32::MAX;
+
+impl LeaderHints {
+    /// No leader known for any of `partitions` partitions.
+    pub fn new(partitions: u32) -> Self {
+        LeaderHints {
+            nodes: (0..=partitions).map(|_| AtomicU32::new(UNKNOWN)).collect(),
+        }
+    }
+
+    /// The leader of `partition`, if known.
+    pub fn get(&self, partition: PartitionId) -> Option<NodeId> {
+        let n = self.nodes.get(partition as usize)?.load(Ordering::Relaxed);
+        (n != UNKNOWN).then_some(n)
+    }
+
+    /// Records (or forgets) the leader of `partition`.
+    pub fn set(&self, partition: PartitionId, leader: Option<NodeId>) {
+        if let Some(slot) = self.nodes.get(partition as usize) {
+            slot.store(leader.unwrap_or(UNKNOWN), Ordering::Relaxed);
+        }
+    }
+}

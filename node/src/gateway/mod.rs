@@ -1,0 +1,16 @@
+//! The client gateway: Zeebe's `gateway_protocol.Gateway` gRPC service on port
+//! 26500, served with tonic on the tokio threads.
+//!
+//! `validate` checks requests before they leave the gateway, `dispatch` routes
+//! commands to partitions with backpressure and the request timeout, `service`
+//! implements the RPCs.
+
+pub mod dispatch;
+pub mod service;
+pub mod validate;
+
+/// The generated protobuf messages, server and client of `proto/gateway.proto`.
+#[allow(missing_docs, clippy::all, clippy::pedantic)]
+pub mod proto {
+    tonic::include_proto!("gateway_protocol");
+}

@@ -1,0 +1,584 @@
+//! The RPCs of `gateway_protocol.Gateway`. Each validates its request, builds a
+//! [`PartitionCommand`], routes it (by key, by correlation key, round-robin or
+//! to the deployment partition) and turns the answer into the response message
+//! or a gRPC status mapped as in Zeebe.
+
+use std::pin::Pin;
+use std::time::Duration;
+
+use tokio_stream::Stream;
+use tonic::{Request, Response, Status};
+
+use super::dispatch::Dispatcher;
+use super::proto;
+use super::proto::gateway_server::Gateway;
+use super::validate;
+use crate::command::{AwaitResult, CommandError, CommandReply, PartitionCommand};
+use crate::routing::{partition_of_correlation_key, RoundRobin, DEPLOYMENT_PARTITION};
+use crate::view::Role;
+
+/// Most jobs one `ActivateJobs` request may ask for.
+pub const MAX_JOBS_PER_ACTIVATION: i32 = 10_000;
+/// Longest long-polling time a client may ask for.
+pub const MAX_LONG_POLL_MS: i64 = 10 * 60 * 1000;
+/// Longest a long-polling request is held before it answers empty.
+const MAX_LONG_POLL_WAIT: Duration = Duration::from_millis(MAX_LONG_POLL_MS as u64);
+/// First pause between the activation attempts of a long-polling request.
+const LONG_POLL_FIRST_PAUSE: Duration = Duration::from_millis(2);
+/// Longest pause between the activation attempts of a long-polling request.
+const LONG_POLL_MAX_PAUSE: Duration = Duration::from_millis(50);
+
+type ResponseStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
+
+/// The gateway service; one per broker, shared by tonic across connections.
+#[derive(Debug)]
+pub struct GatewayService {
+    dispatcher: Dispatcher,
+    round_robin: RoundRobin,
+}
+
+impl GatewayService {
+    /// A service sending commands through `dispatcher`.
+    pub fn new(dispatcher: Dispatcher) -> Self {
+        Self {
+            dispatcher,
+            round_robin: RoundRobin::default(),
+        }
+    }
+
+    fn partitions(&self) -> u32 {
+        self.dispatcher.context().shape.partitions
+    }
+
+    async fn on_key(
+        &self,
+        field: &str,
+        key: i64,
+        command: PartitionCommand,
+    ) -> Result<CommandReply, Status> {
+        let partition = validate::key_partition(field, key, self.partitions())?;
+        Ok(self
+            .dispatcher
+            .execute(partition, command, self.dispatcher.request_timeout())
+            .await?)
+    }
+}
+
+fn unexpected(rpc: &str, reply: CommandReply) -> Status {
+    Status::internal(format!(
+        "{rpc}: the partition answered with an unexpected reply {reply:?}"
+    ))
+}
+
+fn unimplemented(rpc: &str) -> Status {
+    Status::unimplemented(format!("{rpc} is not supported by waggle yet"))
+}
+
+#[tonic::async_trait]
+impl Gateway for GatewayService {
+    type ActivateJobsStream = ResponseStream<proto::ActivateJobsResponse>;
+    type StreamActivatedJobsStream = ResponseStream<proto::ActivatedJob>;
+
+    async fn topology(
+        &self,
+        _request: Request<proto::TopologyRequest>,
+    ) -> Result<Response<proto::TopologyResponse>, Status> {
+        let context = self.dispatcher.context();
+        let config = &context.config;
+        let partitions = context
+            .view
+            .roles()
+            .into_iter()
+            .map(|(partition, role)| proto::Partition {
+                partition_id: partition as i32,
+                role: match role {
+                    Role::Leader => proto::partition::PartitionBrokerRole::Leader,
+                    Role::Follower | Role::Candidate => {
+                        proto::partition::PartitionBrokerRole::Follower
+                    }
+                    Role::Starting | Role::Inactive => {
+                        proto::partition::PartitionBrokerRole::Inactive
+                    }
+                } as i32,
+                health: if context.view.healthy(partition) {
+                    proto::partition::PartitionBrokerHealth::Healthy
+                } else {
+                    proto::partition::PartitionBrokerHealth::Unhealthy
+                } as i32,
+            })
+            .collect();
+        let version = env!("CARGO_PKG_VERSION").to_string();
+        let broker = proto::BrokerInfo {
+            node_id: config.cluster.node_id as i32,
+            host: config.network.advertised().to_string(),
+            port: i32::from(config.network.gateway_port),
+            partitions,
+            version: version.clone(),
+        };
+        Ok(Response::new(proto::TopologyResponse {
+            brokers: vec![broker],
+            cluster_size: config.cluster.size as i32,
+            partitions_count: config.cluster.partitions as i32,
+            replication_factor: config.cluster.replication_factor as i32,
+            gateway_version: version,
+        }))
+    }
+
+    async fn deploy_resource(
+        &self,
+        request: Request<proto::DeployResourceRequest>,
+    ) -> Result<Response<proto::DeployResourceResponse>, Status> {
+        let request = request.into_inner();
+        validate::tenant(&request.tenant_id)?;
+        if request.resources.is_empty() {
+            return Err(Status::invalid_argument(
+                "Expected to deploy at least one resource, but none given",
+            ));
+        }
+        for resource in &request.resources {
+            validate::not_blank("resources.name", &resource.name)?;
+        }
+        let command = PartitionCommand::Deploy {
+            resources: request
+                .resources
+                .into_iter()
+                .map(|r| (r.name, r.content))
+                .collect(),
+        };
+        let reply = self
+            .dispatcher
+            .execute(
+                DEPLOYMENT_PARTITION,
+                command,
+                self.dispatcher.request_timeout(),
+            )
+            .await?;
+        match reply {
+            CommandReply::Deployed(response) => Ok(Response::new(response)),
+            other => Err(unexpected("DeployResource", other)),
+        }
+    }
+
+    async fn deploy_process(
+        &self,
+        request: Request<proto::DeployProcessRequest>,
+    ) -> Result<Response<proto::DeployProcessResponse>, Status> {
+        let request = request.into_inner();
+        let resources = request
+            .processes
+            .into_iter()
+            .map(|p| proto::Resource {
+                name: p.name,
+                content: p.definition,
+            })
+            .collect();
+        let deployed = self
+            .deploy_resource(Request::new(proto::DeployResourceRequest {
+                resources,
+                tenant_id: String::new(),
+            }))
+            .await?
+            .into_inner();
+        let processes = deployed
+            .deployments
+            .into_iter()
+            .filter_map(|d| match d.metadata {
+                Some(proto::deployment::Metadata::Process(p)) => Some(p),
+                _ => None,
+            })
+            .collect();
+        Ok(Response::new(proto::DeployProcessResponse {
+            key: deployed.key,
+            processes,
+        }))
+    }
+
+    async fn create_process_instance(
+        &self,
+        request: Request<proto::CreateProcessInstanceRequest>,
+    ) -> Result<Response<proto::CreateProcessInstanceResponse>, Status> {
+        let command = create_command(request.into_inner(), None)?;
+        let order = self.round_robin.order(self.partitions());
+        let (_, reply) = self
+            .dispatcher
+            .execute_anywhere(&order, command, self.dispatcher.request_timeout())
+            .await?;
+        match reply {
+            CommandReply::Created(response) => Ok(Response::new(response)),
+            other => Err(unexpected("CreateProcessInstance", other)),
+        }
+    }
+
+    async fn create_process_instance_with_result(
+        &self,
+        request: Request<proto::CreateProcessInstanceWithResultRequest>,
+    ) -> Result<Response<proto::CreateProcessInstanceWithResultResponse>, Status> {
+        let request = request.into_inner();
+        let Some(inner) = request.request else {
+            return Err(Status::invalid_argument(
+                "Expected 'request' to hold the instance to create, but it was missing",
+            ));
+        };
+        let timeout_ms = if request.request_timeout > 0 {
+            request.request_timeout as u64
+        } else {
+            self.dispatcher.request_timeout().as_millis() as u64
+        };
+        let command = create_command(
+            inner,
+            Some(AwaitResult {
+                fetch_variables: request.fetch_variables,
+                timeout_ms,
+            }),
+        )?;
+        let order = self.round_robin.order(self.partitions());
+        let (_, reply) = self
+            .dispatcher
+            .execute_anywhere(&order, command, Duration::from_millis(timeout_ms))
+            .await?;
+        match reply {
+            CommandReply::Completed(response) => Ok(Response::new(response)),
+            other => Err(unexpected("CreateProcessInstanceWithResult", other)),
+        }
+    }
+
+    async fn cancel_process_instance(
+        &self,
+        request: Request<proto::CancelProcessInstanceRequest>,
+    ) -> Result<Response<proto::CancelProcessInstanceResponse>, Status> {
+        let key = request.into_inner().process_instance_key;
+        let command = PartitionCommand::CancelInstance {
+            process_instance_key: key,
+        };
+        self.on_key("processInstanceKey", key, command).await?;
+        Ok(Response::new(proto::CancelProcessInstanceResponse {}))
+    }
+
+    async fn activate_jobs(
+        &self,
+        request: Request<proto::ActivateJobsRequest>,
+    ) -> Result<Response<Self::ActivateJobsStream>, Status> {
+        let request = request.into_inner();
+        validate::not_blank("type", &request.r#type)?;
+        validate::at_least("timeout", request.timeout, 1)?;
+        validate::at_least(
+            "maxJobsToActivate",
+            i64::from(request.max_jobs_to_activate),
+            1,
+        )?;
+        validate::tenants(&request.tenant_ids)?;
+        let max_jobs = request.max_jobs_to_activate.min(MAX_JOBS_PER_ACTIVATION) as u32;
+        let long_poll = match request.request_timeout {
+            t if t < 0 => None,
+            0 => Some(Duration::from_millis(
+                self.dispatcher
+                    .context()
+                    .config
+                    .gateway
+                    .long_polling_timeout_ms,
+            )),
+            t => Some(Duration::from_millis(t.min(MAX_LONG_POLL_MS) as u64)),
+        };
+        let deadline =
+            long_poll.map(|wait| tokio::time::Instant::now() + wait.min(MAX_LONG_POLL_WAIT));
+        let mut pause = LONG_POLL_FIRST_PAUSE;
+        let batches = loop {
+            let order = self.round_robin.order(self.partitions());
+            let mut batches = Vec::new();
+            let mut remaining = max_jobs;
+            let mut first_error = None;
+            for partition in order {
+                if remaining == 0 {
+                    break;
+                }
+                let command = PartitionCommand::ActivateJobs {
+                    job_type: request.r#type.clone(),
+                    worker: request.worker.clone(),
+                    timeout_ms: request.timeout,
+                    max_jobs: remaining,
+                    fetch_variables: request.fetch_variable.clone(),
+                };
+                match self
+                    .dispatcher
+                    .execute(partition, command, self.dispatcher.request_timeout())
+                    .await
+                {
+                    Ok(CommandReply::Jobs(jobs)) if !jobs.is_empty() => {
+                        remaining = remaining.saturating_sub(jobs.len() as u32);
+                        batches.push(proto::ActivateJobsResponse { jobs });
+                    }
+                    Ok(CommandReply::Jobs(_)) => {}
+                    Ok(other) => return Err(unexpected("ActivateJobs", other)),
+                    Err(e) => {
+                        first_error.get_or_insert(e);
+                    }
+                }
+            }
+            if !batches.is_empty() {
+                break batches;
+            }
+            if let Some(error) = first_error {
+                return Err(error.into());
+            }
+            // Nothing activatable on any partition: hold the request (long
+            // polling), asking again with growing pauses until the deadline.
+            let Some(deadline) = deadline else {
+                break batches;
+            };
+            let now = tokio::time::Instant::now();
+            if now >= deadline || self.dispatcher.context().view.stopping() {
+                break batches;
+            }
+            tokio::time::sleep(pause.min(deadline - now)).await;
+            pause = (pause * 2).min(LONG_POLL_MAX_PAUSE);
+        };
+        let stream = tokio_stream::iter(batches.into_iter().map(Ok));
+        Ok(Response::new(Box::pin(stream)))
+    }
+
+    async fn stream_activated_jobs(
+        &self,
+        request: Request<proto::StreamActivatedJobsRequest>,
+    ) -> Result<Response<Self::StreamActivatedJobsStream>, Status> {
+        let request = request.into_inner();
+        validate::not_blank("type", &request.r#type)?;
+        validate::at_least("timeout", request.timeout, 1)?;
+        validate::tenants(&request.tenant_ids)?;
+        Err(Status::unimplemented(
+            "StreamActivatedJobs (job push) is not available in this build of waggle; use ActivateJobs",
+        ))
+    }
+
+    async fn complete_job(
+        &self,
+        request: Request<proto::CompleteJobRequest>,
+    ) -> Result<Response<proto::CompleteJobResponse>, Status> {
+        let request = request.into_inner();
+        let command = PartitionCommand::CompleteJob {
+            job_key: request.job_key,
+            variables: validate::variables("variables", &request.variables)?,
+        };
+        self.on_key("jobKey", request.job_key, command).await?;
+        Ok(Response::new(proto::CompleteJobResponse {}))
+    }
+
+    async fn fail_job(
+        &self,
+        request: Request<proto::FailJobRequest>,
+    ) -> Result<Response<proto::FailJobResponse>, Status> {
+        let request = request.into_inner();
+        let command = PartitionCommand::FailJob {
+            job_key: request.job_key,
+            retries: request.retries,
+            error_message: request.error_message,
+            retry_backoff_ms: request.retry_back_off.max(0),
+            variables: validate::variables("variables", &request.variables)?,
+        };
+        self.on_key("jobKey", request.job_key, command).await?;
+        Ok(Response::new(proto::FailJobResponse {}))
+    }
+
+    async fn throw_error(
+        &self,
+        request: Request<proto::ThrowErrorRequest>,
+    ) -> Result<Response<proto::ThrowErrorResponse>, Status> {
+        let request = request.into_inner();
+        validate::not_blank("errorCode", &request.error_code)?;
+        let command = PartitionCommand::ThrowError {
+            job_key: request.job_key,
+            error_code: request.error_code,
+            error_message: request.error_message,
+            variables: validate::variables("variables", &request.variables)?,
+        };
+        self.on_key("jobKey", request.job_key, command).await?;
+        Ok(Response::new(proto::ThrowErrorResponse {}))
+    }
+
+    async fn update_job_retries(
+        &self,
+        request: Request<proto::UpdateJobRetriesRequest>,
+    ) -> Result<Response<proto::UpdateJobRetriesResponse>, Status> {
+        let request = request.into_inner();
+        validate::at_least("retries", i64::from(request.retries), 1)?;
+        let command = PartitionCommand::UpdateJobRetries {
+            job_key: request.job_key,
+            retries: request.retries,
+        };
+        self.on_key("jobKey", request.job_key, command).await?;
+        Ok(Response::new(proto::UpdateJobRetriesResponse {}))
+    }
+
+    async fn update_job_timeout(
+        &self,
+        request: Request<proto::UpdateJobTimeoutRequest>,
+    ) -> Result<Response<proto::UpdateJobTimeoutResponse>, Status> {
+        let request = request.into_inner();
+        validate::at_least("timeout", request.timeout, 1)?;
+        let command = PartitionCommand::UpdateJobTimeout {
+            job_key: request.job_key,
+            timeout_ms: request.timeout,
+        };
+        self.on_key("jobKey", request.job_key, command).await?;
+        Ok(Response::new(proto::UpdateJobTimeoutResponse {}))
+    }
+
+    async fn publish_message(
+        &self,
+        request: Request<proto::PublishMessageRequest>,
+    ) -> Result<Response<proto::PublishMessageResponse>, Status> {
+        let request = request.into_inner();
+        validate::not_blank("name", &request.name)?;
+        validate::tenant(&request.tenant_id)?;
+        validate::at_least("timeToLive", request.time_to_live, 0)?;
+        let partition = partition_of_correlation_key(&request.correlation_key, self.partitions());
+        let command = PartitionCommand::PublishMessage {
+            name: request.name,
+            correlation_key: request.correlation_key,
+            time_to_live_ms: request.time_to_live,
+            message_id: request.message_id,
+            variables: validate::variables("variables", &request.variables)?,
+        };
+        let reply = self
+            .dispatcher
+            .execute(partition, command, self.dispatcher.request_timeout())
+            .await?;
+        match reply {
+            CommandReply::Key(key) => Ok(Response::new(proto::PublishMessageResponse {
+                key,
+                tenant_id: validate::DEFAULT_TENANT.to_string(),
+            })),
+            other => Err(unexpected("PublishMessage", other)),
+        }
+    }
+
+    async fn resolve_incident(
+        &self,
+        request: Request<proto::ResolveIncidentRequest>,
+    ) -> Result<Response<proto::ResolveIncidentResponse>, Status> {
+        let key = request.into_inner().incident_key;
+        self.on_key(
+            "incidentKey",
+            key,
+            PartitionCommand::ResolveIncident { incident_key: key },
+        )
+        .await?;
+        Ok(Response::new(proto::ResolveIncidentResponse {}))
+    }
+
+    async fn set_variables(
+        &self,
+        request: Request<proto::SetVariablesRequest>,
+    ) -> Result<Response<proto::SetVariablesResponse>, Status> {
+        let request = request.into_inner();
+        if request.variables.trim().is_empty() {
+            return Err(Status::invalid_argument(
+                "Property 'variables' is invalid: expected a JSON object, but it was empty",
+            ));
+        }
+        let command = PartitionCommand::SetVariables {
+            element_instance_key: request.element_instance_key,
+            variables: validate::variables("variables", &request.variables)?,
+            local: request.local,
+        };
+        match self
+            .on_key("elementInstanceKey", request.element_instance_key, command)
+            .await?
+        {
+            CommandReply::Key(key) => Ok(Response::new(proto::SetVariablesResponse { key })),
+            other => Err(unexpected("SetVariables", other)),
+        }
+    }
+
+    async fn broadcast_signal(
+        &self,
+        request: Request<proto::BroadcastSignalRequest>,
+    ) -> Result<Response<proto::BroadcastSignalResponse>, Status> {
+        let request = request.into_inner();
+        validate::not_blank("signalName", &request.signal_name)?;
+        validate::tenant(&request.tenant_id)?;
+        let command = PartitionCommand::BroadcastSignal {
+            signal_name: request.signal_name,
+            variables: validate::variables("variables", &request.variables)?,
+        };
+        // Partition 1 takes the signal and distributes it to the others.
+        let reply = self
+            .dispatcher
+            .execute(
+                DEPLOYMENT_PARTITION,
+                command,
+                self.dispatcher.request_timeout(),
+            )
+            .await?;
+        match reply {
+            CommandReply::Key(key) => Ok(Response::new(proto::BroadcastSignalResponse {
+                key,
+                tenant_id: validate::DEFAULT_TENANT.to_string(),
+            })),
+            other => Err(unexpected("BroadcastSignal", other)),
+        }
+    }
+
+    async fn delete_resource(
+        &self,
+        request: Request<proto::DeleteResourceRequest>,
+    ) -> Result<Response<proto::DeleteResourceResponse>, Status> {
+        let key = request.into_inner().resource_key;
+        // Resources are deployed through partition 1, which distributes deletions.
+        validate::key_partition("resourceKey", key, self.partitions())?;
+        self.dispatcher
+            .execute(
+                DEPLOYMENT_PARTITION,
+                PartitionCommand::DeleteResource { resource_key: key },
+                self.dispatcher.request_timeout(),
+            )
+            .await?;
+        Ok(Response::new(proto::DeleteResourceResponse {}))
+    }
+
+    async fn evaluate_decision(
+        &self,
+        _request: Request<proto::EvaluateDecisionRequest>,
+    ) -> Result<Response<proto::EvaluateDecisionResponse>, Status> {
+        Err(unimplemented("EvaluateDecision"))
+    }
+
+    async fn modify_process_instance(
+        &self,
+        _request: Request<proto::ModifyProcessInstanceRequest>,
+    ) -> Result<Response<proto::ModifyProcessInstanceResponse>, Status> {
+        Err(unimplemented("ModifyProcessInstance"))
+    }
+
+    async fn migrate_process_instance(
+        &self,
+        _request: Request<proto::MigrateProcessInstanceRequest>,
+    ) -> Result<Response<proto::MigrateProcessInstanceResponse>, Status> {
+        Err(unimplemented("MigrateProcessInstance"))
+    }
+}
+
+fn create_command(
+    request: proto::CreateProcessInstanceRequest,
+    await_result: Option<AwaitResult>,
+) -> Result<PartitionCommand, CommandError> {
+    validate::tenant(&request.tenant_id)?;
+    if request.process_definition_key <= 0 {
+        validate::not_blank("bpmnProcessId", &request.bpmn_process_id)?;
+    }
+    if !request.start_instructions.is_empty() {
+        return Err(CommandError::Unimplemented(
+            "CreateProcessInstance with 'startInstructions' is not supported by waggle yet".into(),
+        ));
+    }
+    Ok(PartitionCommand::CreateInstance {
+        definition_key: request.process_definition_key.max(0),
+        bpmn_process_id: request.bpmn_process_id,
+        version: if request.version == 0 {
+            -1
+        } else {
+            request.version
+        },
+        variables: validate::variables("variables", &request.variables)?,
+        await_result,
+    })
+}

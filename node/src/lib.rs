@@ -1,0 +1,29 @@
+//! The waggle broker: configuration, per-core shards holding partitions, the
+//! Zeebe gRPC gateway, management HTTP, systemd notification, and the thin CLI
+//! client. The `waggle` binary (`src/main.rs`) is a small layer over this
+//! library.
+//!
+//! Threads: one glommio shard per core owns its partitions ([`shard`],
+//! [`partition`]); two tokio threads run the gateway and management servers
+//! ([`broker`]); they meet only in channels carrying owned commands
+//! ([`command`]) and in the lock-free [`view::BrokerView`].
+
+pub mod backpressure;
+pub mod broker;
+pub mod client;
+pub mod cluster;
+pub mod command;
+pub mod config;
+pub mod consensus;
+pub mod context;
+pub mod gateway;
+pub mod management;
+pub mod memlock;
+pub mod metrics;
+pub mod notify;
+pub mod partition;
+pub mod placement;
+pub mod records;
+pub mod routing;
+pub mod shard;
+pub mod view;

@@ -1,0 +1,63 @@
+//! Management HTTP on port 9600: `/startup` (start-up finished), `/ready`
+//! (every local partition has joined its group and replayed, and the broker is
+//! not stopping), `/health` (every shard loop is turning) and `/metrics`
+//! (Prometheus text format). Runs on the tokio threads for the life of the
+//! broker.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::Router;
+
+use crate::context::BrokerContext;
+
+/// A shard loop that has not turned for this long makes the broker unhealthy.
+pub const MAX_SHARD_SILENCE_MS: u64 = 5_000;
+
+/// The management routes over the broker's shared state.
+pub fn router(context: Arc<BrokerContext>) -> Router {
+    Router::new()
+        .route("/startup", get(startup))
+        .route("/ready", get(ready))
+        .route("/health", get(health))
+        .route("/metrics", get(metrics))
+        .with_state(context)
+}
+
+fn verdict(ok: bool, what: &'static str) -> (StatusCode, &'static str) {
+    if ok {
+        (StatusCode::OK, what)
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "not yet\n")
+    }
+}
+
+async fn startup(State(context): State<Arc<BrokerContext>>) -> impl IntoResponse {
+    verdict(context.view.started(), "started\n")
+}
+
+async fn ready(State(context): State<Arc<BrokerContext>>) -> impl IntoResponse {
+    let view = &context.view;
+    verdict(
+        view.started() && view.all_ready() && !view.stopping(),
+        "ready\n",
+    )
+}
+
+async fn health(State(context): State<Arc<BrokerContext>>) -> impl IntoResponse {
+    verdict(context.view.shards_alive(MAX_SHARD_SILENCE_MS), "healthy\n")
+}
+
+async fn metrics(State(context): State<Arc<BrokerContext>>) -> impl IntoResponse {
+    let text = context.metrics.render(&context.view, &context.limits);
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        text,
+    )
+}

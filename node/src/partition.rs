@@ -1,0 +1,393 @@
+//! One local partition replica as its shard holds it: the engine with its
+//! replicated state, the durable stores (log, Raft metadata, snapshots) and
+//! the client requests waiting for their answer.
+//!
+//! Owned by exactly one shard thread for the life of the broker.
+//!
+//! Replication model: the log carries commands, stamped by the leader with
+//! the time, and every replica processes every committed command with the
+//! same deterministic engine, so followers keep the same state as the leader
+//! without the events being written. Follow-up work of a command beyond the
+//! engine's step budget goes to a replicated queue that is drained by a
+//! bounded number of steps after each applied entry (and by `Continue`
+//! entries the leader appends while the queue is not empty), so a runaway
+//! process cannot monopolise the partition and every replica drains it at the
+//! same points of the log.
+//!
+//! Log entry payload (after the Raft kind byte, see [`crate::consensus`]):
+//!
+//! ```text
+//! u8  kind        0 = command, 1 = continue
+//! i64 timestamp   leader's clock, ms since the epoch (little endian)
+//! ..  record      engine::Record::encode (commands only)
+//! ```
+
+use std::collections::{HashMap, VecDeque};
+
+use bytes::{BufMut, Bytes, BytesMut};
+use engine::{Engine, Intent, Record, RecordType};
+use thiserror::Error;
+
+use crate::command::{CommandError, CommandReply, PartitionCommand};
+use crate::placement::PartitionId;
+use crate::records;
+use crate::shard::ReplySender;
+
+/// Follow-up commands processed after each applied entry.
+pub const MAX_FOLLOW_UPS_PER_ENTRY: usize = 256;
+/// Follow-up commands the replicated queue may hold; past it the partition
+/// refuses new commands that start work until it drains.
+pub const MAX_QUEUED_FOLLOW_UPS: usize = 1 << 20;
+/// Client requests of one partition waiting for their answer.
+pub const MAX_PENDING_REQUESTS: usize = 1 << 16;
+/// Version byte of the snapshot format.
+const SNAPSHOT_VERSION: u8 = 1;
+
+const KIND_COMMAND: u8 = 0;
+const KIND_CONTINUE: u8 = 1;
+
+/// An application entry decoded from the log.
+#[derive(Debug)]
+pub enum AppEntry {
+    /// A command to process.
+    Command(Box<Record>),
+    /// Nothing to process; drains the follow-up queue.
+    Continue {
+        /// Leader's time.
+        timestamp_ms: i64,
+    },
+}
+
+/// A log entry that does not decode.
+#[derive(Debug, Error)]
+#[error("partition {partition}: log entry {index} does not decode: {reason}")]
+pub struct BadEntry {
+    /// The partition.
+    pub partition: PartitionId,
+    /// Raft index.
+    pub index: u64,
+    /// What is wrong.
+    pub reason: String,
+}
+
+/// Encodes a command entry.
+pub fn encode_command(record: &Record) -> Bytes {
+    let mut body = Vec::with_capacity(256);
+    record.encode(&mut body);
+    let mut out = BytesMut::with_capacity(9 + body.len());
+    out.put_u8(KIND_COMMAND);
+    out.put_i64_le(record.timestamp_ms);
+    out.put_slice(&body);
+    out.freeze()
+}
+
+/// Encodes a continue entry.
+pub fn encode_continue(timestamp_ms: i64) -> Bytes {
+    let mut out = BytesMut::with_capacity(9);
+    out.put_u8(KIND_CONTINUE);
+    out.put_i64_le(timestamp_ms);
+    out.freeze()
+}
+
+/// Decodes an application entry; `None` for the empty entry a new leader
+/// appends.
+pub fn decode_entry(
+    partition: PartitionId,
+    index: u64,
+    data: &[u8],
+) -> Result<Option<AppEntry>, BadEntry> {
+    if data.is_empty() {
+        return Ok(None);
+    }
+    let bad = |reason: String| BadEntry {
+        partition,
+        index,
+        reason,
+    };
+    if data.len() < 9 {
+        return Err(bad(format!(
+            "{} bytes is shorter than the 9-byte header",
+            data.len()
+        )));
+    }
+    let timestamp_ms = i64::from_le_bytes(data[1..9].try_into().expect("8 bytes"));
+    match data[0] {
+        KIND_COMMAND => {
+            let mut record = Record::decode(&data[9..]).map_err(|e| bad(e.to_string()))?;
+            record.position = index as i64;
+            record.timestamp_ms = timestamp_ms;
+            Ok(Some(AppEntry::Command(Box::new(record))))
+        }
+        KIND_CONTINUE => Ok(Some(AppEntry::Continue { timestamp_ms })),
+        other => Err(bad(format!("unknown entry kind {other}"))),
+    }
+}
+
+struct Pending {
+    intent: Intent,
+    reply: ReplySender,
+}
+
+/// What applying entries produced that the shard must act on.
+#[derive(Debug, Default)]
+pub struct Applied {
+    /// Commands for other partitions (deployment distribution), to send when
+    /// leading.
+    pub distributions: Vec<(u32, Record)>,
+}
+
+/// See the module documentation.
+pub struct Partition {
+    id: PartitionId,
+    engine: Engine,
+    /// Last applied Raft index.
+    applied: u64,
+    /// Replicated queue of follow-up commands (part of the snapshot).
+    follow_ups: VecDeque<Record>,
+    /// Requests proposed by this node, by request id.
+    pending: HashMap<u64, Pending>,
+    next_request: u64,
+}
+
+impl std::fmt::Debug for Partition {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Partition")
+            .field("id", &self.id)
+            .field("applied", &self.applied)
+            .field("follow_ups", &self.follow_ups.len())
+            .field("pending", &self.pending.len())
+            .finish()
+    }
+}
+
+impl Partition {
+    /// A partition with an empty engine; `node` and `boot_ms` make this
+    /// process's request ids unique in the log.
+    pub fn new(id: PartitionId, partitions: u32, node: u32, boot_ms: u64) -> Partition {
+        Partition {
+            id,
+            engine: Engine::new(id, partitions),
+            applied: 0,
+            follow_ups: VecDeque::new(),
+            pending: HashMap::new(),
+            // 8 bits of node id, 56 bits from the boot time and a counter:
+            // unique across the nodes and the restarts of a cluster.
+            next_request: (u64::from(node & 0xff) << 56) | ((boot_ms << 16) & ((1 << 56) - 1)),
+        }
+    }
+
+    /// The partition's id.
+    pub fn id(&self) -> PartitionId {
+        self.id
+    }
+
+    /// Last applied Raft index.
+    pub fn applied(&self) -> u64 {
+        self.applied
+    }
+
+    /// Whether follow-up work waits in the replicated queue.
+    pub fn has_follow_ups(&self) -> bool {
+        !self.follow_ups.is_empty()
+    }
+
+    /// The engine (read-only: state, due commands).
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// The engine, for the leader-local parts (due commands).
+    pub fn engine_mut(&mut self) -> &mut Engine {
+        &mut self.engine
+    }
+
+    /// Turns a client command into the log entry to propose, remembering where
+    /// its answer goes. Commands answered without the log (an activation
+    /// with nothing to activate) are answered here and give `None`.
+    pub fn prepare(
+        &mut self,
+        command: &PartitionCommand,
+        now_ms: i64,
+        reply: ReplySender,
+    ) -> Option<Bytes> {
+        if let PartitionCommand::ActivateJobs { job_type, .. } = command {
+            let any = self
+                .engine
+                .state()
+                .activatable
+                .get(job_type.as_str())
+                .is_some_and(|keys| !keys.is_empty());
+            if !any {
+                let _ = reply.send(Ok(CommandReply::Jobs(Vec::new())));
+                return None;
+            }
+        }
+        if self.follow_ups.len() >= MAX_QUEUED_FOLLOW_UPS {
+            let _ = reply.send(Err(CommandError::ResourceExhausted(format!(
+                "{} refused: partition {} has {} follow-up steps queued; retry later",
+                command.name(),
+                self.id,
+                self.follow_ups.len()
+            ))));
+            return None;
+        }
+        if self.pending.len() >= MAX_PENDING_REQUESTS {
+            let _ = reply.send(Err(CommandError::ResourceExhausted(format!(
+                "{} refused: partition {} has {MAX_PENDING_REQUESTS} requests waiting for an answer",
+                command.name(),
+                self.id
+            ))));
+            return None;
+        }
+        let mut record = match records::to_record(command) {
+            Ok(r) => r,
+            Err(e) => {
+                let _ = reply.send(Err(e));
+                return None;
+            }
+        };
+        self.next_request += 1;
+        let request = self.next_request;
+        record.request_id = Some(request);
+        record.timestamp_ms = now_ms;
+        self.pending.insert(
+            request,
+            Pending {
+                intent: record.intent,
+                reply,
+            },
+        );
+        Some(encode_command(&record))
+    }
+
+    /// Fails every waiting request whose command was not proposed after all.
+    pub fn abandon(&mut self, entry: &[u8], error: CommandError) {
+        if let Ok(Some(AppEntry::Command(record))) = decode_entry(self.id, 0, entry) {
+            if let Some(request) = record.request_id {
+                if let Some(p) = self.pending.remove(&request) {
+                    let _ = p.reply.send(Err(error));
+                }
+            }
+        }
+    }
+
+    /// Drops the requests whose client gave up.
+    pub fn forget_abandoned(&mut self) {
+        self.pending.retain(|_, p| !p.reply.is_closed());
+    }
+
+    /// Fails every waiting request (leadership lost, shutting down). Their
+    /// commands may still be committed by the next leader.
+    pub fn fail_pending(&mut self, reason: &str) {
+        for (_, p) in self.pending.drain() {
+            let _ = p
+                .reply
+                .send(Err(CommandError::Unavailable(reason.to_string())));
+        }
+    }
+
+    /// Applies one committed application entry at `index`.
+    pub fn apply(&mut self, index: u64, entry: Option<AppEntry>, out: &mut Applied) {
+        assert!(
+            index > self.applied,
+            "partition {}: entry {index} applied after {}",
+            self.id,
+            self.applied
+        );
+        self.applied = index;
+        let timestamp_ms = match entry {
+            None => return,
+            Some(AppEntry::Continue { timestamp_ms }) => timestamp_ms,
+            Some(AppEntry::Command(record)) => {
+                let ts = record.timestamp_ms;
+                self.process(&record, out);
+                ts
+            }
+        };
+        for _ in 0..MAX_FOLLOW_UPS_PER_ENTRY {
+            let Some(mut command) = self.follow_ups.pop_front() else {
+                break;
+            };
+            command.position = index as i64;
+            command.timestamp_ms = timestamp_ms;
+            self.process(&command, out);
+        }
+    }
+
+    fn process(&mut self, command: &Record, out: &mut Applied) {
+        let processed = self.engine.process(command);
+        for record in processed.records {
+            if record.record_type == RecordType::Command {
+                self.follow_ups.push_back(record);
+            }
+        }
+        for (request, response) in processed.responses {
+            if let Some(p) = self.pending.remove(&request) {
+                let _ = p.reply.send(records::to_reply(p.intent, response));
+            }
+        }
+        out.distributions.extend(processed.distributions);
+    }
+
+    /// The replicated state as snapshot bytes (engine and follow-up queue).
+    pub fn snapshot(&self) -> Vec<u8> {
+        let engine = self.engine.snapshot();
+        let mut out = Vec::with_capacity(engine.len() + 64);
+        out.push(SNAPSHOT_VERSION);
+        out.extend_from_slice(&(self.follow_ups.len() as u64).to_le_bytes());
+        let mut body = Vec::new();
+        for record in &self.follow_ups {
+            body.clear();
+            record.encode(&mut body);
+            out.extend_from_slice(&(body.len() as u64).to_le_bytes());
+            out.extend_from_slice(&body);
+        }
+        out.extend_from_slice(&engine);
+        out
+    }
+
+    /// Replaces the replicated state with a snapshot taken at `index`.
+    pub fn restore(&mut self, index: u64, data: &[u8]) -> Result<(), String> {
+        let mut rest = data;
+        let mut take = |n: usize| -> Result<&[u8], String> {
+            if rest.len() < n {
+                return Err(format!(
+                    "snapshot ends after {} bytes",
+                    data.len() - rest.len()
+                ));
+            }
+            let (head, tail) = rest.split_at(n);
+            rest = tail;
+            Ok(head)
+        };
+        let version = take(1)?[0];
+        if version != SNAPSHOT_VERSION {
+            return Err(format!(
+                "snapshot version {version}, expected {SNAPSHOT_VERSION}"
+            ));
+        }
+        let count = u64::from_le_bytes(take(8)?.try_into().expect("8 bytes"));
+        if count > MAX_QUEUED_FOLLOW_UPS as u64 {
+            return Err(format!("snapshot claims {count} queued follow-ups"));
+        }
+        let mut follow_ups = VecDeque::with_capacity(count as usize);
+        for _ in 0..count {
+            let len = u64::from_le_bytes(take(8)?.try_into().expect("8 bytes")) as usize;
+            let record =
+                Record::decode(take(len)?).map_err(|e| format!("queued follow-up: {e}"))?;
+            follow_ups.push_back(record);
+        }
+        let engine = Engine::restore(rest).map_err(|e| e.to_string())?;
+        if engine.partition_id() != self.id {
+            return Err(format!(
+                "snapshot of partition {} given to partition {}",
+                engine.partition_id(),
+                self.id
+            ));
+        }
+        self.engine = engine;
+        self.follow_ups = follow_ups;
+        self.applied = index;
+        Ok(())
+    }
+}

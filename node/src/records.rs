@@ -1,0 +1,359 @@
+//! Translation between the gateway's commands and the engine's records: a
+//! [`PartitionCommand`] becomes the engine command [`Record`] that goes into
+//! the partition log, and the engine's response (or rejection) becomes the
+//! gRPC answer.
+//!
+//! Pure functions; used on the shard thread of the partition leader.
+
+use engine::{
+    ActivatedJob, DeploymentRecord, DeploymentResource, ErrorType, IncidentRecord, Intent,
+    JobBatchRecord, JobRecord, ProcessInstanceCreationRecord, ProcessInstanceRecord, Record,
+    RecordValue, Rejection, RejectionType, ResponseValue, VariableDocumentRecord, NO_KEY,
+};
+
+use crate::command::{CommandError, CommandReply, PartitionCommand, RejectionKind};
+use crate::gateway::proto;
+
+/// The engine command for `command`, or an error for a command the engine of
+/// this build does not process.
+pub fn to_record(command: &PartitionCommand) -> Result<Record, CommandError> {
+    let record = match command {
+        PartitionCommand::Deploy { resources } => Record::command(
+            NO_KEY,
+            Intent::Create,
+            RecordValue::Deployment(DeploymentRecord {
+                resources: resources
+                    .iter()
+                    .map(|(name, content)| DeploymentResource {
+                        name: name.clone(),
+                        content: content.clone(),
+                    })
+                    .collect(),
+                processes: Vec::new(),
+            }),
+            None,
+        ),
+        PartitionCommand::CreateInstance {
+            definition_key,
+            bpmn_process_id,
+            version,
+            variables,
+            await_result,
+        } => Record::command(
+            NO_KEY,
+            if await_result.is_some() {
+                Intent::CreateWithAwaitingResult
+            } else {
+                Intent::Create
+            },
+            RecordValue::ProcessInstanceCreation(ProcessInstanceCreationRecord {
+                bpmn_process_id: bpmn_process_id.clone(),
+                version: *version,
+                process_definition_key: if *definition_key > 0 {
+                    *definition_key
+                } else {
+                    NO_KEY
+                },
+                process_instance_key: NO_KEY,
+                variables: variables.clone(),
+                fetch_variables: await_result
+                    .as_ref()
+                    .map(|a| a.fetch_variables.clone())
+                    .unwrap_or_default(),
+                await_result: await_result.is_some(),
+            }),
+            None,
+        ),
+        PartitionCommand::CancelInstance {
+            process_instance_key,
+        } => Record::command(
+            *process_instance_key,
+            Intent::Cancel,
+            RecordValue::ProcessInstance(ProcessInstanceRecord {
+                bpmn_process_id: "".into(),
+                version: -1,
+                process_definition_key: NO_KEY,
+                process_instance_key: *process_instance_key,
+                element_id: "".into(),
+                flow_scope_key: NO_KEY,
+                bpmn_element_type: engine::BpmnElementType::Process,
+                bpmn_event_type: engine::BpmnEventType::None,
+            }),
+            None,
+        ),
+        PartitionCommand::ActivateJobs {
+            job_type,
+            worker,
+            timeout_ms,
+            max_jobs,
+            fetch_variables,
+        } => Record::command(
+            NO_KEY,
+            Intent::Activate,
+            RecordValue::JobBatch(JobBatchRecord {
+                job_type: job_type.clone(),
+                worker: worker.clone(),
+                timeout_ms: *timeout_ms,
+                max_jobs_to_activate: i32::try_from(*max_jobs).unwrap_or(i32::MAX),
+                fetch_variables: fetch_variables.clone(),
+                job_keys: Vec::new(),
+                jobs: Vec::new(),
+                truncated: false,
+            }),
+            None,
+        ),
+        PartitionCommand::CompleteJob { job_key, variables } => {
+            job(*job_key, Intent::Complete, |j| {
+                j.variables = variables.clone();
+            })
+        }
+        PartitionCommand::FailJob {
+            job_key,
+            retries,
+            error_message,
+            retry_backoff_ms,
+            variables,
+        } => job(*job_key, Intent::Fail, |j| {
+            j.retries = *retries;
+            j.error_message = error_message.clone();
+            j.retry_backoff_ms = *retry_backoff_ms;
+            j.variables = variables.clone();
+        }),
+        PartitionCommand::ThrowError {
+            job_key,
+            error_code,
+            error_message,
+            variables,
+        } => job(*job_key, Intent::ThrowError, |j| {
+            j.error_code = error_code.clone();
+            j.error_message = error_message.clone();
+            j.variables = variables.clone();
+        }),
+        PartitionCommand::UpdateJobRetries { job_key, retries } => {
+            job(*job_key, Intent::UpdateRetries, |j| {
+                j.retries = *retries;
+            })
+        }
+        PartitionCommand::UpdateJobTimeout {
+            job_key,
+            timeout_ms,
+        } => job(*job_key, Intent::UpdateTimeout, |j| {
+            j.timeout_ms = *timeout_ms;
+        }),
+        PartitionCommand::SetVariables {
+            element_instance_key,
+            variables,
+            local,
+        } => Record::command(
+            *element_instance_key,
+            Intent::Update,
+            RecordValue::VariableDocument(VariableDocumentRecord {
+                scope_key: *element_instance_key,
+                local: *local,
+                variables: variables.clone(),
+            }),
+            None,
+        ),
+        PartitionCommand::ResolveIncident { incident_key } => Record::command(
+            *incident_key,
+            Intent::Resolve,
+            RecordValue::Incident(IncidentRecord {
+                error_type: ErrorType::JobNoRetries,
+                error_message: String::new(),
+                bpmn_process_id: "".into(),
+                process_definition_key: NO_KEY,
+                process_instance_key: NO_KEY,
+                element_id: "".into(),
+                element_instance_key: NO_KEY,
+                job_key: NO_KEY,
+                variable_scope_key: NO_KEY,
+            }),
+            None,
+        ),
+        PartitionCommand::PublishMessage { .. }
+        | PartitionCommand::BroadcastSignal { .. }
+        | PartitionCommand::DeleteResource { .. } => {
+            return Err(CommandError::Unimplemented(format!(
+                "{} is not supported by the engine of this build of waggle yet",
+                command.name()
+            )))
+        }
+    };
+    Ok(record)
+}
+
+fn job(key: i64, intent: Intent, fill: impl FnOnce(&mut JobRecord)) -> Record {
+    let mut value = JobRecord::empty();
+    fill(&mut value);
+    Record::command(key, intent, RecordValue::Job(value), None)
+}
+
+/// The gRPC answer to the engine's response for `command`.
+pub fn to_reply(
+    command_intent: Intent,
+    response: Result<ResponseValue, Rejection>,
+) -> Result<CommandReply, CommandError> {
+    let value = response.map_err(|rejection| rejected(command_intent, rejection))?;
+    Ok(match value {
+        ResponseValue::Deployment { key, processes } => {
+            CommandReply::Deployed(proto::DeployResourceResponse {
+                key,
+                deployments: processes
+                    .into_iter()
+                    .map(|p| proto::Deployment {
+                        metadata: Some(proto::deployment::Metadata::Process(
+                            proto::ProcessMetadata {
+                                bpmn_process_id: p.bpmn_process_id.to_string(),
+                                version: p.version,
+                                process_definition_key: p.process_definition_key,
+                                resource_name: p.resource_name,
+                                tenant_id: crate::gateway::validate::DEFAULT_TENANT.into(),
+                            },
+                        )),
+                    })
+                    .collect(),
+                tenant_id: crate::gateway::validate::DEFAULT_TENANT.into(),
+            })
+        }
+        ResponseValue::ProcessInstanceCreated {
+            process_definition_key,
+            bpmn_process_id,
+            version,
+            process_instance_key,
+        } => CommandReply::Created(proto::CreateProcessInstanceResponse {
+            process_definition_key,
+            bpmn_process_id: bpmn_process_id.to_string(),
+            version,
+            process_instance_key,
+            tenant_id: crate::gateway::validate::DEFAULT_TENANT.into(),
+        }),
+        ResponseValue::ProcessInstanceResult {
+            process_definition_key,
+            bpmn_process_id,
+            version,
+            process_instance_key,
+            variables,
+        } => CommandReply::Completed(proto::CreateProcessInstanceWithResultResponse {
+            process_definition_key,
+            bpmn_process_id: bpmn_process_id.to_string(),
+            version,
+            process_instance_key,
+            variables,
+            tenant_id: crate::gateway::validate::DEFAULT_TENANT.into(),
+        }),
+        ResponseValue::JobBatch { jobs, .. } => {
+            CommandReply::Jobs(jobs.into_iter().map(activated_job).collect())
+        }
+        ResponseValue::ProcessInstanceCanceled { .. } | ResponseValue::Job { .. } => {
+            CommandReply::Done
+        }
+        ResponseValue::IncidentResolved { key } | ResponseValue::VariablesSet { key } => {
+            CommandReply::Key(key)
+        }
+        #[allow(unreachable_patterns)]
+        other => {
+            return Err(CommandError::Internal(format!(
+                "the engine answered {} with an unexpected response {other:?}",
+                command_intent.name()
+            )))
+        }
+    })
+}
+
+/// A job as the gateway hands it to a worker.
+pub fn activated_job(job: ActivatedJob) -> proto::ActivatedJob {
+    let j = job.job;
+    proto::ActivatedJob {
+        key: job.key,
+        r#type: j.job_type.to_string(),
+        process_instance_key: j.process_instance_key,
+        bpmn_process_id: j.bpmn_process_id.to_string(),
+        process_definition_version: j.process_definition_version,
+        process_definition_key: j.process_definition_key,
+        element_id: j.element_id.to_string(),
+        element_instance_key: j.element_instance_key,
+        custom_headers: if j.custom_headers.is_empty() {
+            "{}".into()
+        } else {
+            j.custom_headers.to_string()
+        },
+        worker: j.worker,
+        retries: j.retries,
+        deadline: j.deadline_ms,
+        variables: if j.variables.is_empty() {
+            "{}".into()
+        } else {
+            j.variables
+        },
+        tenant_id: crate::gateway::validate::DEFAULT_TENANT.into(),
+    }
+}
+
+fn rejected(intent: Intent, rejection: Rejection) -> CommandError {
+    let kind = match rejection.rejection_type {
+        RejectionType::InvalidArgument => RejectionKind::InvalidArgument,
+        RejectionType::NotFound => RejectionKind::NotFound,
+        RejectionType::AlreadyExists => RejectionKind::AlreadyExists,
+        RejectionType::InvalidState => RejectionKind::InvalidState,
+        RejectionType::ProcessingError => RejectionKind::ProcessingError,
+        #[allow(unreachable_patterns)]
+        _ => RejectionKind::ProcessingError,
+    };
+    CommandError::Rejected {
+        intent: intent.name().to_string(),
+        kind,
+        reason: rejection.reason,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rejections_keep_the_engine_reason_and_map_the_type() {
+        let err = to_reply(
+            Intent::Complete,
+            Err(Rejection {
+                rejection_type: RejectionType::NotFound,
+                reason: "Expected to complete job with key '5', but no such job was found".into(),
+            }),
+        )
+        .unwrap_err();
+        let status: tonic::Status = err.into();
+        assert_eq!(status.code(), tonic::Code::NotFound);
+        assert!(status
+            .message()
+            .contains("Command 'COMPLETE' rejected with code 'NOT_FOUND'"));
+        assert!(status.message().contains("key '5'"));
+    }
+
+    #[test]
+    fn every_job_command_carries_the_job_key() {
+        let commands = [
+            PartitionCommand::CompleteJob {
+                job_key: 7,
+                variables: "{}".into(),
+            },
+            PartitionCommand::UpdateJobRetries {
+                job_key: 7,
+                retries: 3,
+            },
+            PartitionCommand::UpdateJobTimeout {
+                job_key: 7,
+                timeout_ms: 10,
+            },
+        ];
+        for c in commands {
+            let r = to_record(&c).expect("supported");
+            assert_eq!(r.key, 7, "{c:?}");
+            assert_eq!(r.value_type, engine::ValueType::Job);
+        }
+    }
+
+    #[test]
+    fn commands_the_engine_lacks_are_unimplemented_not_crashes() {
+        let e = to_record(&PartitionCommand::DeleteResource { resource_key: 1 }).unwrap_err();
+        assert!(matches!(e, CommandError::Unimplemented(_)));
+    }
+}

@@ -1,0 +1,546 @@
+//! Shards: one glommio `LocalExecutor` per core, each on its own thread, each
+//! owning the partitions `p` with `p mod shards == shard` (see
+//! [`crate::consensus`] for what a shard holds per partition).
+//!
+//! The tokio threads (gateway, transport) talk to a shard only through its
+//! bounded request channel carrying owned commands, and get answers on oneshot
+//! channels; shards reach each other the same way (deployment distribution).
+//! A shard loop turns as follows: take up to `MAX_REQUESTS_PER_TICK`
+//! requests and propose them (one batch per partition), tick Raft when a
+//! Raft tick is due, run every ready (one write and one `fdatasync` per log
+//! for all the commands taken: group commit), answer the commands applied,
+//! publish a heartbeat, then sleep until the next request or tick.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use glommio::{LocalExecutorBuilder, Placement};
+use thiserror::Error;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::cluster::{encode_envelope, Forwarder};
+use crate::command::{CommandError, CommandReply, PartitionCommand};
+use crate::consensus::{broker_node, OpenOptions, ShardReplicas};
+use crate::partition::encode_command;
+use crate::placement::{shard_of, PartitionId};
+use crate::view::{unix_now_ms, BrokerView};
+
+/// Requests queued per shard before the gateway is told to back off.
+pub const MAX_QUEUED_REQUESTS: usize = 4096;
+/// Requests a shard takes per turn, so that a burst cannot starve the tick.
+pub const MAX_REQUESTS_PER_TICK: usize = 1024;
+/// How often a shard checks the free space of the data directory.
+pub const DISK_CHECK_INTERVAL_MS: u64 = 250;
+/// How often a shard drops the requests whose clients gave up.
+const SWEEP_INTERVAL_MS: u64 = 1_000;
+
+/// A shard could not be started.
+#[derive(Debug, Error)]
+pub enum ShardError {
+    /// The glommio executor could not be created (often: locked memory), or
+    /// a partition could not be opened.
+    #[error("cannot start shard {shard}: {message}")]
+    Start {
+        /// The shard.
+        shard: usize,
+        /// What failed.
+        message: String,
+    },
+    /// The shard thread could not be spawned.
+    #[error("cannot spawn the thread of shard {shard}: {source}")]
+    Thread {
+        /// The shard.
+        shard: usize,
+        /// The OS error.
+        source: std::io::Error,
+    },
+}
+
+/// The answer channel of one command.
+pub type ReplySender = oneshot::Sender<Result<CommandReply, CommandError>>;
+
+/// What the tokio side (or another shard) sends a shard.
+#[derive(Debug)]
+pub enum ShardRequest {
+    /// A command for one of the shard's partitions.
+    Command {
+        /// The partition.
+        partition: PartitionId,
+        /// The command.
+        command: PartitionCommand,
+        /// Where the answer goes.
+        reply: ReplySender,
+    },
+    /// An engine command from another partition (deployment distribution).
+    Internal {
+        /// The partition.
+        partition: PartitionId,
+        /// The command.
+        record: Box<engine::Record>,
+        /// It came from another node: a replica that does not lead drops it
+        /// instead of passing it on again.
+        forwarded: bool,
+    },
+    /// Raft messages from another node for this shard's partitions.
+    Raft(raft::Envelope),
+    /// Wakes the loop (shutdown).
+    Wake,
+}
+
+/// How shards are laid out.
+#[derive(Debug, Clone)]
+pub struct ShardOptions {
+    /// Number of shards.
+    pub shards: usize,
+    /// Pin shard `i` to the `i`-th online CPU.
+    pub pin: bool,
+    /// Longest sleep of a shard loop.
+    pub tick: Duration,
+    /// Period of a Raft tick.
+    pub raft_tick: Duration,
+    /// Memory each executor registers with io_uring.
+    pub io_memory_bytes: usize,
+    /// How partitions are opened.
+    pub open: OpenOptions,
+    /// The data directory, watched for free space.
+    pub data_dir: PathBuf,
+    /// Below this much free space, commands are refused.
+    pub min_free_space_bytes: u64,
+    /// Traffic to other nodes; `None` for a single node.
+    pub forwarder: Option<Arc<Forwarder>>,
+}
+
+/// The running shards. Owned by the broker's main thread.
+#[derive(Debug)]
+pub struct Shards {
+    senders: Vec<mpsc::Sender<ShardRequest>>,
+    threads: std::sync::Mutex<Vec<std::thread::JoinHandle<()>>>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Shards {
+    /// Starts `options.shards` executors holding `partitions`; returns once every
+    /// executor has opened and recovered its partitions.
+    pub fn start(
+        options: &ShardOptions,
+        partitions: &[PartitionId],
+        view: Arc<BrokerView>,
+    ) -> Result<Shards, ShardError> {
+        assert!(options.shards > 0);
+        let stop = Arc::new(AtomicBool::new(false));
+        let cpus = online_cpus();
+        let (senders, receivers): (Vec<_>, Vec<_>) = (0..options.shards)
+            .map(|_| mpsc::channel(MAX_QUEUED_REQUESTS))
+            .unzip();
+        let mut threads = Vec::with_capacity(options.shards);
+        let mut started = Vec::with_capacity(options.shards);
+        for (shard, rx) in receivers.into_iter().enumerate() {
+            let owned: Vec<PartitionId> = partitions
+                .iter()
+                .copied()
+                .filter(|p| shard_of(*p, options.shards) == shard)
+                .collect();
+            let (started_tx, started_rx) = std::sync::mpsc::channel();
+            let placement = if options.pin && !cpus.is_empty() {
+                Placement::Fixed(cpus[shard % cpus.len()])
+            } else {
+                Placement::Unbound
+            };
+            let builder = LocalExecutorBuilder::new(placement)
+                .name(&format!("shard-{shard}"))
+                .io_memory(options.io_memory_bytes);
+            let ctx = ShardContext {
+                shard,
+                owned,
+                requests: rx,
+                peers: senders.clone(),
+                view: Arc::clone(&view),
+                stop: Arc::clone(&stop),
+                options: options.clone(),
+            };
+            let thread = std::thread::Builder::new()
+                .name(format!("shard-{shard}"))
+                .spawn(move || {
+                    let executor = match builder.make() {
+                        Ok(executor) => executor,
+                        Err(e) => {
+                            let _ = started_tx.send(Err(e.to_string()));
+                            return;
+                        }
+                    };
+                    executor.run(shard_loop(ctx, started_tx));
+                })
+                .map_err(|source| ShardError::Thread { shard, source })?;
+            threads.push(thread);
+            started.push((shard, started_rx));
+        }
+        let shards = Shards {
+            senders,
+            threads: std::sync::Mutex::new(threads),
+            stop,
+        };
+        for (shard, rx) in started {
+            let failure = match rx.recv() {
+                Ok(Ok(())) => continue,
+                Ok(Err(message)) => ShardError::Start { shard, message },
+                Err(_) => ShardError::Start {
+                    shard,
+                    message: "the shard thread exited during start-up".into(),
+                },
+            };
+            shards.shut_down();
+            return Err(failure);
+        }
+        Ok(shards)
+    }
+
+    /// Number of shards.
+    pub fn len(&self) -> usize {
+        self.senders.len()
+    }
+
+    /// Whether there are no shards (never, once started).
+    pub fn is_empty(&self) -> bool {
+        self.senders.is_empty()
+    }
+
+    /// Queues a command for `partition` on its shard, or refuses it when the
+    /// shard's queue is full.
+    pub fn submit(
+        &self,
+        partition: PartitionId,
+        command: PartitionCommand,
+    ) -> Result<oneshot::Receiver<Result<CommandReply, CommandError>>, CommandError> {
+        let (reply, answer) = oneshot::channel();
+        let shard = shard_of(partition, self.senders.len());
+        let request = ShardRequest::Command {
+            partition,
+            command,
+            reply,
+        };
+        match self.senders[shard].try_send(request) {
+            Ok(()) => Ok(answer),
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                Err(CommandError::ResourceExhausted(format!(
+                "shard {shard} of partition {partition} has {MAX_QUEUED_REQUESTS} requests queued"
+            )))
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => Err(CommandError::Unavailable(format!(
+                "shard {shard} of partition {partition} has stopped"
+            ))),
+        }
+    }
+
+    /// Hands a request to the shard of `partition` without waiting; a full
+    /// queue drops it (the sender retries: Raft retransmits).
+    pub fn try_send(&self, partition: PartitionId, request: ShardRequest) -> bool {
+        let shard = shard_of(partition, self.senders.len());
+        self.senders[shard].try_send(request).is_ok()
+    }
+
+    /// Stops every shard loop (each flushes and fails its waiting requests)
+    /// and waits for the threads to exit.
+    pub fn shut_down(&self) {
+        self.stop.store(true, Ordering::Release);
+        for sender in &self.senders {
+            // Wakes a sleeping loop; a full queue wakes it anyway.
+            let _ = sender.try_send(ShardRequest::Wake);
+        }
+        let threads = std::mem::take(
+            &mut *self
+                .threads
+                .lock()
+                .expect("thread list lock is never poisoned"),
+        );
+        for thread in threads {
+            if thread.join().is_err() {
+                tracing::error!("a shard thread panicked");
+            }
+        }
+    }
+}
+
+fn online_cpus() -> Vec<usize> {
+    match glommio::CpuSet::online() {
+        Ok(set) => {
+            let mut cpus: Vec<usize> = set.into_iter().map(|l| l.cpu).collect();
+            cpus.sort_unstable();
+            cpus
+        }
+        Err(_) => Vec::new(),
+    }
+}
+
+struct ShardContext {
+    shard: usize,
+    owned: Vec<PartitionId>,
+    requests: mpsc::Receiver<ShardRequest>,
+    peers: Vec<mpsc::Sender<ShardRequest>>,
+    view: Arc<BrokerView>,
+    stop: Arc<AtomicBool>,
+    options: ShardOptions,
+}
+
+enum Wake {
+    Request(Option<ShardRequest>),
+    Tick,
+}
+
+/// Free bytes of the file system holding `dir`.
+pub fn free_space_bytes(dir: &std::path::Path) -> std::io::Result<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let path = std::ffi::CString::new(dir.as_os_str().as_bytes()).map_err(|_| {
+        std::io::Error::new(std::io::ErrorKind::InvalidInput, "path holds a NUL byte")
+    })?;
+    let mut stat: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: `path` is NUL-terminated and `stat` is a valid out-pointer.
+    let rc = unsafe { libc::statvfs(path.as_ptr(), &mut stat) };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(stat.f_bavail as u64 * stat.f_frsize as u64)
+}
+
+async fn shard_loop(mut ctx: ShardContext, started: std::sync::mpsc::Sender<Result<(), String>>) {
+    let shard = ctx.shard;
+    let mut replicas =
+        match ShardReplicas::open(&ctx.options.open, &ctx.owned, Arc::clone(&ctx.view)).await {
+            Ok(r) => r,
+            Err(e) => {
+                let _ = started.send(Err(e.to_string()));
+                return;
+            }
+        };
+    let _ = started.send(Ok(()));
+    drop(started);
+    let mut pending: Option<ShardRequest> = None;
+    let start = Instant::now();
+    let mut next_raft_tick = start;
+    let mut next_disk_check = start;
+    let mut next_sweep = start;
+    let mut disk_full: Option<String> = None;
+    let mut failed: Option<String> = None;
+    loop {
+        let now = Instant::now();
+        if now >= next_disk_check {
+            disk_full = check_disk(&ctx.options);
+            next_disk_check = now + Duration::from_millis(DISK_CHECK_INTERVAL_MS);
+        }
+        let now_ms = unix_now_ms() as i64;
+        let mut proposals: BTreeMap<PartitionId, Vec<Bytes>> = BTreeMap::new();
+        let mut taken = 0;
+        while taken < MAX_REQUESTS_PER_TICK {
+            let request = match pending.take() {
+                Some(r) => r,
+                None => match ctx.requests.try_recv() {
+                    Ok(r) => r,
+                    Err(_) => break,
+                },
+            };
+            taken += 1;
+            let refusal = failed.as_deref().or(disk_full.as_deref());
+            take_request(
+                &mut replicas,
+                ctx.options.forwarder.as_deref(),
+                request,
+                now_ms,
+                refusal,
+                &mut proposals,
+            );
+        }
+        for (p, entries) in proposals {
+            if let Err(e) = replicas.propose(p, entries.clone()) {
+                let partition = replicas
+                    .partition_mut(p)
+                    .expect("proposed on a local partition");
+                for entry in &entries {
+                    partition.abandon(entry, e.clone());
+                }
+            }
+        }
+        if Instant::now() >= next_raft_tick {
+            replicas.tick(now_ms);
+            next_raft_tick += ctx.options.raft_tick;
+            if next_raft_tick < Instant::now() {
+                next_raft_tick = Instant::now() + ctx.options.raft_tick;
+            }
+        }
+        if Instant::now() >= next_sweep {
+            replicas.forget_abandoned();
+            next_sweep = Instant::now() + Duration::from_millis(SWEEP_INTERVAL_MS);
+        }
+        while failed.is_none() && replicas.has_ready() {
+            let forwarder = ctx.options.forwarder.as_deref();
+            let mut send = |messages: Vec<raft::Envelope>| send_messages(forwarder, messages);
+            match replicas.run_ready(&mut send).await {
+                Ok(turn) => {
+                    send_messages(forwarder, turn.messages);
+                    for (target, record) in turn.distributions {
+                        route_internal(&ctx, target, record);
+                    }
+                }
+                Err(e) => {
+                    // A failed write or sync is never retried: the partition
+                    // stops serving and says why.
+                    tracing::error!("shard {shard}: {e}; its partitions stop serving");
+                    for p in replicas.partitions().collect::<Vec<_>>() {
+                        ctx.view
+                            .set_partition(p, crate::view::Role::Inactive, true, false);
+                    }
+                    failed = Some(format!("storage failed: {e}"));
+                }
+            }
+        }
+        ctx.view.heartbeat(shard);
+        if ctx.stop.load(Ordering::Acquire) {
+            break;
+        }
+        let wait = next_raft_tick
+            .saturating_duration_since(Instant::now())
+            .min(ctx.options.tick.max(Duration::from_millis(1)) * 100);
+        let woke =
+            futures_lite::future::or(async { Wake::Request(ctx.requests.recv().await) }, async {
+                glommio::timer::sleep(wait).await;
+                Wake::Tick
+            })
+            .await;
+        if let Wake::Request(Some(request)) = woke {
+            pending = Some(request);
+        }
+    }
+    while let Ok(request) = ctx.requests.try_recv() {
+        if let ShardRequest::Command { command, reply, .. } = request {
+            let _ = reply.send(Err(CommandError::Unavailable(format!(
+                "{} not processed: the broker is shutting down",
+                command.name()
+            ))));
+        }
+    }
+    replicas.shut_down().await;
+}
+
+fn check_disk(options: &ShardOptions) -> Option<String> {
+    match free_space_bytes(&options.data_dir) {
+        Ok(free) if free < options.min_free_space_bytes => Some(format!(
+            "the data directory {} has {free} bytes free, below data.min_free_space_bytes = {}; \
+             free disk space to resume",
+            options.data_dir.display(),
+            options.min_free_space_bytes
+        )),
+        Ok(_) => None,
+        Err(e) => Some(format!(
+            "cannot read the free space of the data directory {}: {e}",
+            options.data_dir.display()
+        )),
+    }
+}
+
+fn take_request(
+    replicas: &mut ShardReplicas,
+    forwarder: Option<&Forwarder>,
+    request: ShardRequest,
+    now_ms: i64,
+    refusal: Option<&str>,
+    proposals: &mut BTreeMap<PartitionId, Vec<Bytes>>,
+) {
+    match request {
+        ShardRequest::Command {
+            partition,
+            command,
+            reply,
+        } => {
+            if let Some(reason) = refusal {
+                let _ = reply.send(Err(CommandError::ResourceExhausted(format!(
+                    "{} refused by partition {partition}: {reason}",
+                    command.name()
+                ))));
+                return;
+            }
+            let (leading, leader) = replicas.leader(partition);
+            if !leading {
+                let _ = reply.send(Err(CommandError::NotLeader { partition, leader }));
+                return;
+            }
+            let Some(p) = replicas.partition_mut(partition) else {
+                let _ = reply.send(Err(CommandError::Unavailable(format!(
+                    "partition {partition} is not held by this shard"
+                ))));
+                return;
+            };
+            if let Some(entry) = p.prepare(&command, now_ms, reply) {
+                proposals.entry(partition).or_default().push(entry);
+            }
+        }
+        ShardRequest::Internal {
+            partition,
+            mut record,
+            forwarded,
+        } => {
+            let (leading, leader) = replicas.leader(partition);
+            if !leading {
+                match (leader, forwarder, forwarded) {
+                    (Some(node), Some(f), false) => f.send_internal(node, partition, &record),
+                    _ => tracing::warn!(
+                        partition,
+                        "a distributed command arrived at a replica that does not lead; dropped"
+                    ),
+                }
+                return;
+            }
+            record.timestamp_ms = now_ms;
+            proposals
+                .entry(partition)
+                .or_default()
+                .push(encode_command(&record));
+        }
+        ShardRequest::Raft(envelope) => replicas.step(envelope),
+        ShardRequest::Wake => {}
+    }
+}
+
+fn route_internal(ctx: &ShardContext, target: u32, record: engine::Record) {
+    let open = &ctx.options.open;
+    if !open.shape.replicas(target).contains(&open.node) {
+        // Every replica gets it; only the leader appends it.
+        if let Some(forwarder) = &ctx.options.forwarder {
+            for node in open.shape.replicas(target) {
+                forwarder.send_internal(node, target, &record);
+            }
+        }
+        return;
+    }
+    let peers = &ctx.peers;
+    let shard = shard_of(target, peers.len());
+    if let Err(e) = peers[shard].try_send(ShardRequest::Internal {
+        partition: target,
+        record: Box::new(record),
+        forwarded: false,
+    }) {
+        tracing::error!(
+            partition = target,
+            "cannot hand a distributed command to shard {shard}: {e}"
+        );
+    }
+}
+
+fn send_messages(forwarder: Option<&Forwarder>, messages: Vec<raft::Envelope>) {
+    let Some(forwarder) = forwarder else {
+        if !messages.is_empty() {
+            tracing::error!("Raft messages for other nodes on a single node; dropped");
+        }
+        return;
+    };
+    for envelope in messages {
+        let to = broker_node(envelope.to);
+        for frame in encode_envelope(envelope, transport::MAX_FRAME_PAYLOAD_BYTES) {
+            // A full queue drops the frame: Raft sends again.
+            let _ = forwarder
+                .handle()
+                .try_send(to, transport::TrafficClass::Replication, 0, frame);
+        }
+    }
+}

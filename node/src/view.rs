@@ -1,0 +1,217 @@
+//! The broker's shared view of itself: the role and readiness of every local
+//! partition and the liveness of every shard loop.
+//!
+//! Written by the shard threads (each writes only its own partitions and its own
+//! heartbeat), read by the gateway, the management server and sd-notify on the
+//! tokio threads. Plain atomics, no locks; lives as long as the process.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use crate::placement::PartitionId;
+
+/// The role of a local partition replica.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[repr(u8)]
+pub enum Role {
+    /// Opening its log and replaying it.
+    Starting = 0,
+    /// Leader of its Raft group.
+    Leader = 1,
+    /// Follower in its Raft group.
+    Follower = 2,
+    /// Candidate in an election.
+    Candidate = 3,
+    /// Not serving: no log, stopped, or failed.
+    Inactive = 4,
+}
+
+impl Role {
+    fn from_u8(v: u8) -> Role {
+        match v {
+            0 => Role::Starting,
+            1 => Role::Leader,
+            2 => Role::Follower,
+            3 => Role::Candidate,
+            _ => Role::Inactive,
+        }
+    }
+
+    /// Lower-case name, as in metrics and `STATUS=` lines.
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Starting => "starting",
+            Role::Leader => "leader",
+            Role::Follower => "follower",
+            Role::Candidate => "candidate",
+            Role::Inactive => "inactive",
+        }
+    }
+}
+
+#[derive(Debug)]
+struct PartitionSlot {
+    role: AtomicU8,
+    /// Joined its group and replayed its log.
+    ready: AtomicBool,
+    healthy: AtomicBool,
+}
+
+/// See the module documentation.
+#[derive(Debug)]
+pub struct BrokerView {
+    partitions: BTreeMap<PartitionId, PartitionSlot>,
+    /// Milliseconds since `epoch` of each shard's last loop turn.
+    heartbeats_ms: Vec<AtomicU64>,
+    epoch: Instant,
+    stopping: AtomicBool,
+    started: AtomicBool,
+}
+
+impl BrokerView {
+    /// A view of `partitions` (all starting) and `shards` shard loops.
+    pub fn new(partitions: &[PartitionId], shards: usize) -> Self {
+        Self {
+            partitions: partitions
+                .iter()
+                .map(|p| {
+                    (
+                        *p,
+                        PartitionSlot {
+                            role: AtomicU8::new(Role::Starting as u8),
+                            ready: AtomicBool::new(false),
+                            healthy: AtomicBool::new(true),
+                        },
+                    )
+                })
+                .collect(),
+            heartbeats_ms: (0..shards).map(|_| AtomicU64::new(0)).collect(),
+            epoch: Instant::now(),
+            stopping: AtomicBool::new(false),
+            started: AtomicBool::new(false),
+        }
+    }
+
+    /// Sets a local partition's role; `ready` once it has joined and replayed.
+    pub fn set_partition(&self, partition: PartitionId, role: Role, ready: bool, healthy: bool) {
+        let slot = self
+            .partitions
+            .get(&partition)
+            .unwrap_or_else(|| panic!("partition {partition} is not local"));
+        slot.role.store(role as u8, Ordering::Release);
+        slot.ready.store(ready, Ordering::Release);
+        slot.healthy.store(healthy, Ordering::Release);
+    }
+
+    /// Role of a local partition, `None` if it is not local.
+    pub fn role(&self, partition: PartitionId) -> Option<Role> {
+        self.partitions
+            .get(&partition)
+            .map(|s| Role::from_u8(s.role.load(Ordering::Acquire)))
+    }
+
+    /// Whether a local partition is healthy.
+    pub fn healthy(&self, partition: PartitionId) -> bool {
+        self.partitions
+            .get(&partition)
+            .is_some_and(|s| s.healthy.load(Ordering::Acquire))
+    }
+
+    /// Local partitions with their roles, ascending.
+    pub fn roles(&self) -> Vec<(PartitionId, Role)> {
+        self.partitions
+            .iter()
+            .map(|(p, s)| (*p, Role::from_u8(s.role.load(Ordering::Acquire))))
+            .collect()
+    }
+
+    /// Every local partition has joined its group and replayed its log.
+    pub fn all_ready(&self) -> bool {
+        self.partitions
+            .values()
+            .all(|s| s.ready.load(Ordering::Acquire))
+    }
+
+    /// Records a turn of shard `shard`'s loop.
+    pub fn heartbeat(&self, shard: usize) {
+        let now_ms = self.epoch.elapsed().as_millis() as u64;
+        self.heartbeats_ms[shard].store(now_ms.max(1), Ordering::Release);
+    }
+
+    /// Every shard loop turned within the last `max_age_ms`.
+    pub fn shards_alive(&self, max_age_ms: u64) -> bool {
+        let now_ms = self.epoch.elapsed().as_millis() as u64;
+        self.heartbeats_ms.iter().all(|h| {
+            let last = h.load(Ordering::Acquire);
+            last != 0 && now_ms.saturating_sub(last) <= max_age_ms
+        })
+    }
+
+    /// The broker is shutting down and accepts no new commands.
+    pub fn stopping(&self) -> bool {
+        self.stopping.load(Ordering::Acquire)
+    }
+
+    /// Marks the broker as shutting down.
+    pub fn set_stopping(&self) {
+        self.stopping.store(true, Ordering::Release);
+    }
+
+    /// Start-up (listeners bound, shards running) is complete.
+    pub fn started(&self) -> bool {
+        self.started.load(Ordering::Acquire)
+    }
+
+    /// Marks start-up as complete.
+    pub fn set_started(&self) {
+        self.started.store(true, Ordering::Release);
+    }
+
+    /// `partition 1: leader, partition 2: follower`, for `STATUS=`.
+    pub fn status_line(&self) -> String {
+        let roles: Vec<String> = self
+            .roles()
+            .iter()
+            .map(|(p, r)| format!("partition {p}: {}", r.name()))
+            .collect();
+        roles.join(", ")
+    }
+}
+
+/// Milliseconds since the Unix epoch, for record timestamps and deadlines.
+pub fn unix_now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ready_only_when_every_partition_is() {
+        let view = BrokerView::new(&[1, 2], 1);
+        assert!(!view.all_ready());
+        view.set_partition(1, Role::Leader, true, true);
+        assert!(!view.all_ready());
+        view.set_partition(2, Role::Follower, true, true);
+        assert!(view.all_ready());
+        assert_eq!(
+            view.status_line(),
+            "partition 1: leader, partition 2: follower"
+        );
+    }
+
+    #[test]
+    fn shard_liveness_needs_every_shard() {
+        let view = BrokerView::new(&[1], 2);
+        assert!(!view.shards_alive(1000));
+        view.heartbeat(0);
+        assert!(!view.shards_alive(1000));
+        view.heartbeat(1);
+        assert!(view.shards_alive(1000));
+    }
+}

@@ -1,0 +1,189 @@
+//! Starting and stopping a real `waggle` process on loopback ports in a
+//! temporary directory, for the integration tests.
+
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// start → service task (job type `work`) → end, process id `one_task`.
+pub const ONE_TASK: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
+    xmlns:zeebe="http://camunda.org/schema/zeebe/1.0" id="d" targetNamespace="t">
+  <bpmn:process id="one_task" isExecutable="true">
+    <bpmn:startEvent id="start"/>
+    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="task"/>
+    <bpmn:serviceTask id="task">
+      <bpmn:extensionElements><zeebe:taskDefinition type="work" retries="3"/></bpmn:extensionElements>
+    </bpmn:serviceTask>
+    <bpmn:sequenceFlow id="f2" sourceRef="task" targetRef="end"/>
+    <bpmn:endEvent id="end"/>
+  </bpmn:process>
+</bpmn:definitions>"#;
+
+/// Longest wait for the broker to come up or go down.
+pub const MAX_WAIT: Duration = Duration::from_secs(60);
+
+/// A free loopback TCP port (bound and released; a race is unlikely).
+pub fn free_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
+    listener.local_addr().expect("local addr").port()
+}
+
+/// A running `waggle` process.
+pub struct Broker {
+    pub child: Child,
+    pub dir: tempfile::TempDir,
+    pub gateway_port: u16,
+    pub management_port: u16,
+}
+
+impl Broker {
+    /// Starts `waggle dev` in a fresh temporary directory with free ports and
+    /// the extra environment `env`.
+    pub fn start_dev(env: &[(&str, String)]) -> Broker {
+        let dir = tempfile::tempdir().expect("temp dir");
+        Self::start_dev_in(dir, env)
+    }
+
+    /// Starts `waggle dev` in `dir`.
+    pub fn start_dev_in(dir: tempfile::TempDir, env: &[(&str, String)]) -> Broker {
+        let gateway_port = free_port();
+        let management_port = free_port();
+        let internal_port = free_port();
+        let mut command = Command::new(env!("CARGO_BIN_EXE_waggle"));
+        command
+            .arg("dev")
+            .current_dir(dir.path())
+            .env("WAGGLE_NETWORK_HOST", "127.0.0.1")
+            .env("WAGGLE_NETWORK_GATEWAY_PORT", gateway_port.to_string())
+            .env(
+                "WAGGLE_NETWORK_MANAGEMENT_PORT",
+                management_port.to_string(),
+            )
+            .env("WAGGLE_NETWORK_INTERNAL_PORT", internal_port.to_string())
+            .env("WAGGLE_RUNTIME_SHARDS", "1")
+            .env("WAGGLE_RUNTIME_PIN_SHARDS", "false")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        for (k, v) in env {
+            command.env(k, v);
+        }
+        let child = command.spawn().expect("start waggle dev");
+        let broker = Broker {
+            child,
+            dir,
+            gateway_port,
+            management_port,
+        };
+        broker.wait_http_ok("/startup");
+        broker
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    pub fn gateway_uri(&self) -> String {
+        format!("http://127.0.0.1:{}", self.gateway_port)
+    }
+
+    /// GET `path` on the management port: (status code, body).
+    pub fn http_get(&self, path: &str) -> Option<(u16, String)> {
+        http_get(self.management_port, path)
+    }
+
+    /// Waits until `path` answers 200.
+    pub fn wait_http_ok(&self, path: &str) {
+        let start = Instant::now();
+        while start.elapsed() < MAX_WAIT {
+            if let Some((200, _)) = self.http_get(path) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("{path} did not answer 200 within {MAX_WAIT:?}");
+    }
+
+    /// Sends SIGTERM and waits for the exit status.
+    pub fn terminate(mut self) -> std::process::ExitStatus {
+        // SAFETY: signalling a child process we started, by its pid.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        wait_exit(&mut self.child)
+    }
+}
+
+impl Broker {
+    /// Sends SIGTERM, waits for the exit, and hands back the directory (with
+    /// the data) for a restart.
+    pub fn terminate_keeping_dir(mut self) -> (std::process::ExitStatus, tempfile::TempDir) {
+        // SAFETY: signalling a child process we started, by its pid.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let status = wait_exit(&mut self.child);
+        let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().expect("temp dir"));
+        (status, dir)
+    }
+
+    /// Kills the process with SIGKILL and hands back the directory.
+    pub fn kill_keeping_dir(mut self) -> tempfile::TempDir {
+        // SAFETY: signalling a child process we started, by its pid.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGKILL) };
+        let _ = wait_exit(&mut self.child);
+        std::mem::replace(&mut self.dir, tempfile::tempdir().expect("temp dir"))
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Waits (bounded) for `child` to exit.
+pub fn wait_exit(child: &mut Child) -> std::process::ExitStatus {
+    let start = Instant::now();
+    while start.elapsed() < MAX_WAIT {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            return status;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    panic!("the broker did not exit within {MAX_WAIT:?}");
+}
+
+/// A minimal HTTP/1.0 GET against 127.0.0.1:`port`.
+pub fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
+    let mut text = String::new();
+    stream.read_to_string(&mut text).ok()?;
+    let code = text.split_whitespace().nth(1)?.parse().ok()?;
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    Some((code, body))
+}
+
+/// Runs `waggle` with `args` to completion: (success, stdout, stderr).
+pub fn run_waggle(dir: &Path, args: &[&str], env: &[(&str, String)]) -> (bool, String, String) {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_waggle"));
+    command.args(args).current_dir(dir);
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    let output = command.output().expect("run waggle");
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}

@@ -1,0 +1,250 @@
+//! End to end through a real `waggle dev` process: deploy, create instances,
+//! activate and complete jobs, await results, restart and find everything
+//! acknowledged still there.
+
+mod common;
+
+use common::ONE_TASK;
+
+use std::time::{Duration, Instant};
+
+use common::Broker;
+use node::gateway::proto;
+use node::gateway::proto::gateway_client::GatewayClient;
+use tonic::transport::Channel;
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+async fn connect(broker: &Broker) -> GatewayClient<Channel> {
+    GatewayClient::connect(broker.gateway_uri())
+        .await
+        .expect("connect")
+}
+
+async fn deploy(
+    client: &mut GatewayClient<Channel>,
+    name: &str,
+    xml: &str,
+) -> Result<proto::DeployResourceResponse, tonic::Status> {
+    client
+        .deploy_resource(proto::DeployResourceRequest {
+            resources: vec![proto::Resource {
+                name: name.into(),
+                content: xml.as_bytes().to_vec(),
+            }],
+            tenant_id: String::new(),
+        })
+        .await
+        .map(|r| r.into_inner())
+}
+
+async fn create(client: &mut GatewayClient<Channel>, variables: &str) -> i64 {
+    client
+        .create_process_instance(proto::CreateProcessInstanceRequest {
+            bpmn_process_id: "one_task".into(),
+            version: -1,
+            variables: variables.into(),
+            ..Default::default()
+        })
+        .await
+        .expect("create instance")
+        .into_inner()
+        .process_instance_key
+}
+
+async fn activate(
+    client: &mut GatewayClient<Channel>,
+    max: i32,
+    request_timeout: i64,
+) -> Vec<proto::ActivatedJob> {
+    let mut stream = client
+        .activate_jobs(proto::ActivateJobsRequest {
+            r#type: "work".into(),
+            worker: "test".into(),
+            timeout: 60_000,
+            max_jobs_to_activate: max,
+            request_timeout,
+            ..Default::default()
+        })
+        .await
+        .expect("activate")
+        .into_inner();
+    let mut jobs = Vec::new();
+    while let Some(batch) = stream.message().await.expect("activation stream") {
+        jobs.extend(batch.jobs);
+    }
+    jobs
+}
+
+#[test]
+fn instances_run_to_completion_and_survive_a_restart() {
+    let broker = Broker::start_dev(&[]);
+    let rt = runtime();
+    let kept = rt.block_on(async {
+        let mut client = connect(&broker).await;
+        let deployed = deploy(&mut client, "one_task.bpmn", ONE_TASK)
+            .await
+            .expect("deploy");
+        assert_eq!(deployed.deployments.len(), 1);
+
+        // A worker completes the job; the instance with result sees its variables.
+        let mut waiting = client.clone();
+        let with_result = tokio::spawn(async move {
+            waiting
+                .create_process_instance_with_result(
+                    proto::CreateProcessInstanceWithResultRequest {
+                        request: Some(proto::CreateProcessInstanceRequest {
+                            bpmn_process_id: "one_task".into(),
+                            version: -1,
+                            variables: r#"{"order": 42}"#.into(),
+                            ..Default::default()
+                        }),
+                        request_timeout: 30_000,
+                        fetch_variables: vec![],
+                    },
+                )
+                .await
+        });
+        let mut completed = 0;
+        let start = Instant::now();
+        while completed == 0 && start.elapsed() < Duration::from_secs(30) {
+            for job in activate(&mut client, 10, 1_000).await {
+                assert!(job.variables.contains("42"), "{job:?}");
+                client
+                    .complete_job(proto::CompleteJobRequest {
+                        job_key: job.key,
+                        variables: r#"{"done": true}"#.into(),
+                    })
+                    .await
+                    .expect("complete");
+                completed += 1;
+            }
+        }
+        assert_eq!(completed, 1);
+        let result = with_result
+            .await
+            .expect("join")
+            .expect("with result")
+            .into_inner();
+        let variables: serde_json::Value = serde_json::from_str(&result.variables).expect("json");
+        assert_eq!(variables["order"], 42);
+        assert_eq!(variables["done"], true);
+
+        // Completing the same job again is refused as Zeebe does.
+        let again = client
+            .complete_job(proto::CompleteJobRequest {
+                job_key: (1i64 << 51) + 999_999,
+                variables: String::new(),
+            })
+            .await
+            .expect_err("no such job");
+        assert_eq!(again.code(), tonic::Code::NotFound, "{again:?}");
+
+        // Instances acknowledged before the restart.
+        let mut kept = Vec::new();
+        for i in 0..20 {
+            kept.push(create(&mut client, &format!(r#"{{"i": {i}}}"#)).await);
+        }
+        kept
+    });
+    // SIGKILL: nothing is flushed at exit, only what was acknowledged counts.
+    let dir = broker.kill_keeping_dir();
+    let broker = Broker::start_dev_in(dir, &[]);
+    rt.block_on(async {
+        let mut client = connect(&broker).await;
+        let mut seen = std::collections::BTreeSet::new();
+        let start = Instant::now();
+        while seen.len() < kept.len() && start.elapsed() < Duration::from_secs(30) {
+            for job in activate(&mut client, 50, 1_000).await {
+                assert!(
+                    seen.insert(job.process_instance_key),
+                    "job handed out twice: {job:?}"
+                );
+                client
+                    .complete_job(proto::CompleteJobRequest {
+                        job_key: job.key,
+                        variables: String::new(),
+                    })
+                    .await
+                    .expect("complete after restart");
+            }
+        }
+        let kept: std::collections::BTreeSet<i64> = kept.into_iter().collect();
+        assert_eq!(
+            seen, kept,
+            "every instance acknowledged before the restart has its job"
+        );
+        // The deployment survived too: new instances start.
+        create(&mut client, "{}").await;
+    });
+    let status = broker.terminate();
+    assert!(status.success());
+}
+
+#[test]
+fn malformed_bpmn_is_refused_naming_the_element() {
+    let broker = Broker::start_dev(&[]);
+    let rt = runtime();
+    rt.block_on(async {
+        let mut client = connect(&broker).await;
+        let no_type = ONE_TASK.replace(r#"<zeebe:taskDefinition type="work" retries="3"/>"#, "");
+        let error = deploy(&mut client, "broken.bpmn", &no_type)
+            .await
+            .expect_err("no job type");
+        assert_eq!(error.code(), tonic::Code::InvalidArgument, "{error:?}");
+        assert!(error.message().contains("task"), "{error:?}");
+        let garbage = deploy(&mut client, "garbage.bpmn", "<definitions")
+            .await
+            .expect_err("not XML");
+        assert_eq!(garbage.code(), tonic::Code::InvalidArgument, "{garbage:?}");
+        assert!(garbage.message().contains("garbage.bpmn"), "{garbage:?}");
+        // Still serving.
+        deploy(&mut client, "one_task.bpmn", ONE_TASK)
+            .await
+            .expect("valid deployment");
+    });
+    assert!(broker.terminate().success());
+}
+
+#[test]
+fn the_cli_deploys_creates_activates_and_completes() {
+    let broker = Broker::start_dev(&[]);
+    let dir = broker.dir.path().to_path_buf();
+    std::fs::write(dir.join("one_task.bpmn"), ONE_TASK).expect("write bpmn");
+    let env = [("WAGGLE_ADDRESS", broker.gateway_uri())];
+    let run = |args: &[&str]| -> serde_json::Value {
+        let (ok, out, err) = common::run_waggle(&dir, args, &env);
+        assert!(ok, "waggle {args:?} failed: {err}");
+        serde_json::from_str(&out)
+            .unwrap_or_else(|e| panic!("waggle {args:?} printed no JSON ({e}): {out}"))
+    };
+    let deployed = run(&["deploy", "one_task.bpmn"]);
+    assert_eq!(
+        deployed["deployments"][0]["process"]["bpmnProcessId"],
+        "one_task"
+    );
+    let created = run(&["create-instance", "one_task", "--variables", r#"{"x": 1}"#]);
+    let instance = created["processInstanceKey"]
+        .as_i64()
+        .expect("instance key");
+    let activated = run(&["activate-jobs", "work", "--request-timeout-ms", "5000"]);
+    let job = &activated["jobs"][0];
+    assert_eq!(
+        job["processInstanceKey"].as_i64(),
+        Some(instance),
+        "{activated}"
+    );
+    assert_eq!(job["variables"]["x"], 1);
+    let key = job["key"].as_i64().expect("job key").to_string();
+    run(&["complete-job", &key]);
+    // Completed: completing again is refused with NOT_FOUND, named in the error.
+    let (ok, _, err) = common::run_waggle(&dir, &["complete-job", &key], &env);
+    assert!(!ok);
+    assert!(err.contains("NotFound"), "{err}");
+    assert!(broker.terminate().success());
+}

@@ -1,0 +1,78 @@
+"""Starts a `waggle dev` broker for the pyzeebe tests: a fresh data directory,
+free loopback ports, and SIGTERM (by PID) at the end."""
+
+import os
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.request
+
+import pytest
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+# Longest wait for the broker to start or stop.
+MAX_WAIT_S = 60
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def waggle_binary() -> str:
+    path = os.environ.get("WAGGLE_BIN", os.path.join(REPO, "target", "debug", "waggle"))
+    if not os.path.exists(path):
+        raise RuntimeError(f"{path} does not exist: build it with `cargo build -p node` or set WAGGLE_BIN")
+    return path
+
+
+class Broker:
+    def __init__(self, process, address, management_port, directory):
+        self.process = process
+        self.address = address
+        self.management_port = management_port
+        self.directory = directory
+
+
+@pytest.fixture(scope="module")
+def broker():
+    directory = tempfile.mkdtemp(prefix="waggle-pyzeebe-")
+    gateway_port, management_port = free_port(), free_port()
+    # Only the configuration below: the broker refuses WAGGLE_ variables that
+    # name no configuration key (WAGGLE_BIN is the test's own).
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WAGGLE_")}
+    env.update(
+        {
+            "WAGGLE_NETWORK_HOST": "127.0.0.1",
+            "WAGGLE_NETWORK_GATEWAY_PORT": str(gateway_port),
+            "WAGGLE_NETWORK_MANAGEMENT_PORT": str(management_port),
+            "WAGGLE_NETWORK_INTERNAL_PORT": str(free_port()),
+            "WAGGLE_RUNTIME_SHARDS": "1",
+            "WAGGLE_RUNTIME_PIN_SHARDS": "false",
+        }
+    )
+    log = open(os.path.join(directory, "broker.log"), "w")
+    process = subprocess.Popen([waggle_binary(), "dev"], cwd=directory, env=env, stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + MAX_WAIT_S
+    while True:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{management_port}/ready", timeout=2) as r:
+                if r.status == 200:
+                    break
+        except OSError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            raise RuntimeError("waggle dev did not become ready: " + open(os.path.join(directory, "broker.log")).read())
+        time.sleep(0.05)
+    yield Broker(process, f"127.0.0.1:{gateway_port}", management_port, directory)
+    os.kill(process.pid, signal.SIGTERM)
+    try:
+        assert process.wait(timeout=MAX_WAIT_S) == 0, "waggle dev exits 0 on SIGTERM"
+    finally:
+        if process.poll() is None:
+            process.kill()
+        log.close()

@@ -1,0 +1,122 @@
+"""pyzeebe, a Zeebe client written by others, drives `waggle dev` through the
+flows a user's worker goes through."""
+
+import asyncio
+import os
+
+import pytest
+from pyzeebe import ZeebeClient, ZeebeWorker, Job, create_insecure_channel
+from pyzeebe.errors import ProcessDefinitionNotFoundError, ProcessInvalidError
+
+ONE_TASK = """<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
+    xmlns:zeebe="http://camunda.org/schema/zeebe/1.0" id="d" targetNamespace="t">
+  <bpmn:process id="{pid}" isExecutable="true">
+    <bpmn:startEvent id="start"/>
+    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="task"/>
+    <bpmn:serviceTask id="task">
+      <bpmn:extensionElements><zeebe:taskDefinition type="{job_type}" retries="{retries}"/></bpmn:extensionElements>
+    </bpmn:serviceTask>
+    <bpmn:sequenceFlow id="f2" sourceRef="task" targetRef="end"/>
+    <bpmn:endEvent id="end"/>
+  </bpmn:process>
+</bpmn:definitions>"""
+
+# Bound on every wait in these tests.
+TIMEOUT_S = 30
+
+
+def write_process(tmp_path, pid, job_type, retries=3):
+    path = os.path.join(tmp_path, f"{pid}.bpmn")
+    with open(path, "w") as f:
+        f.write(ONE_TASK.format(pid=pid, job_type=job_type, retries=retries))
+    return path
+
+
+async def run_worker_until(worker, done: asyncio.Event):
+    task = asyncio.create_task(worker.work())
+    try:
+        await asyncio.wait_for(done.wait(), TIMEOUT_S)
+    finally:
+        await worker.stop()
+        task.cancel()
+        try:
+            await task
+        except (asyncio.CancelledError, Exception):
+            pass
+
+
+def test_deploy_create_and_a_worker_completes_the_job(broker, tmp_path):
+    async def scenario():
+        channel = create_insecure_channel(grpc_address=broker.address)
+        client = ZeebeClient(channel)
+        topology = await client.topology()
+        assert topology.cluster_size == 1
+        await client.deploy_resource(write_process(tmp_path, "pz_order", "pz-charge"))
+
+        worker = ZeebeWorker(channel, poll_retry_delay=0)
+        done = asyncio.Event()
+        seen = []
+
+        @worker.task(task_type="pz-charge")
+        async def charge(amount: int):
+            seen.append(amount)
+            done.set()
+            return {"charged": amount * 2}
+
+        result_task = asyncio.create_task(
+            client.run_process_with_result("pz_order", {"amount": 21}, timeout=TIMEOUT_S * 1000)
+        )
+        await run_worker_until(worker, done)
+        result = await asyncio.wait_for(result_task, TIMEOUT_S)
+        assert seen == [21]
+        assert result.variables["charged"] == 42
+        assert result.variables["amount"] == 21
+
+        created = await client.run_process("pz_order", {"amount": 1})
+        assert created.process_instance_key > 0
+
+    asyncio.run(scenario())
+
+
+def test_a_failed_job_is_retried_until_it_succeeds(broker, tmp_path):
+    async def scenario():
+        channel = create_insecure_channel(grpc_address=broker.address)
+        client = ZeebeClient(channel)
+        await client.deploy_resource(write_process(tmp_path, "pz_flaky", "pz-flaky", retries=3))
+        worker = ZeebeWorker(channel, poll_retry_delay=0)
+        attempts = []
+        done = asyncio.Event()
+
+        @worker.task(task_type="pz-flaky")
+        async def flaky(job: Job):
+            attempts.append(job.retries)
+            if len(attempts) < 3:
+                raise RuntimeError("temporarily unavailable")
+            done.set()
+            return {"ok": True}
+
+        result_task = asyncio.create_task(client.run_process_with_result("pz_flaky", {}, timeout=TIMEOUT_S * 1000))
+        await run_worker_until(worker, done)
+        result = await asyncio.wait_for(result_task, TIMEOUT_S)
+        assert result.variables["ok"] is True
+        # Each failure took one retry off the job, as in Zeebe.
+        assert attempts == [3, 2, 1]
+
+    asyncio.run(scenario())
+
+
+def test_bad_requests_get_zeebe_status_codes(broker, tmp_path):
+    async def scenario():
+        channel = create_insecure_channel(grpc_address=broker.address)
+        client = ZeebeClient(channel)
+        broken = os.path.join(tmp_path, "broken.bpmn")
+        with open(broken, "w") as f:
+            f.write(ONE_TASK.format(pid="pz_broken", job_type="x", retries=3).replace(' type="x"', ""))
+        # pyzeebe raises these for INVALID_ARGUMENT and NOT_FOUND.
+        with pytest.raises(ProcessInvalidError):
+            await client.deploy_resource(broken)
+        with pytest.raises(ProcessDefinitionNotFoundError):
+            await client.run_process("pz_no_such_process", {})
+
+    asyncio.run(scenario())
