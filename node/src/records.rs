@@ -78,6 +78,8 @@ pub fn to_record(command: &PartitionCommand) -> Result<Record, CommandError> {
                 flow_scope_key: NO_KEY,
                 bpmn_element_type: engine::BpmnElementType::Process,
                 bpmn_event_type: engine::BpmnEventType::None,
+                parent_process_instance_key: NO_KEY,
+                parent_element_instance_key: NO_KEY,
             }),
             None,
         ),

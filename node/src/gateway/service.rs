@@ -108,15 +108,48 @@ impl Gateway for GatewayService {
             })
             .collect();
         let version = env!("CARGO_PKG_VERSION").to_string();
-        let broker = proto::BrokerInfo {
-            node_id: config.cluster.node_id as i32,
+        let me = config.cluster.node_id;
+        let mut brokers = vec![proto::BrokerInfo {
+            node_id: me as i32,
             host: config.network.advertised().to_string(),
             port: i32::from(config.network.gateway_port),
             partitions,
             version: version.clone(),
-        };
+        }];
+        // Other nodes as this one knows them: their replicas from the
+        // placement, the leaders learned from forwarded commands.
+        for node in (0..config.cluster.size).filter(|n| *n != me) {
+            let host = config
+                .cluster
+                .contact_points
+                .get(node as usize)
+                .and_then(|p| p.rsplit_once(':'))
+                .map(|(host, _)| host.to_string())
+                .unwrap_or_default();
+            let partitions = context
+                .shape
+                .local_partitions(node)
+                .into_iter()
+                .map(|p| proto::Partition {
+                    partition_id: p as i32,
+                    role: if context.leaders.get(p) == Some(node) {
+                        proto::partition::PartitionBrokerRole::Leader
+                    } else {
+                        proto::partition::PartitionBrokerRole::Follower
+                    } as i32,
+                    health: proto::partition::PartitionBrokerHealth::Healthy as i32,
+                })
+                .collect();
+            brokers.push(proto::BrokerInfo {
+                node_id: node as i32,
+                host,
+                port: i32::from(config.network.gateway_port),
+                partitions,
+                version: version.clone(),
+            });
+        }
         Ok(Response::new(proto::TopologyResponse {
-            brokers: vec![broker],
+            brokers,
             cluster_size: config.cluster.size as i32,
             partitions_count: config.cluster.partitions as i32,
             replication_factor: config.cluster.replication_factor as i32,
