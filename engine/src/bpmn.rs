@@ -284,7 +284,7 @@ fn build_process(node: Node, defs: &Definitions, errors: &mut Errors) -> Option<
     }
     // The inner activity of a multi-instance body shares the body's id; the
     // id names the body.
-    let element_index: HashMap<Arc<str>, u32> = elements
+    let element_index: HashMap<Arc<str>, u32, crate::model::FnvBuild> = elements
         .iter()
         .enumerate()
         .filter(|(_, e)| {

@@ -26,6 +26,9 @@ use thiserror::Error;
 
 /// Most BPMN steps one command runs before the rest is deferred to follow-up commands.
 pub const MAX_STEPS_PER_COMMAND: usize = 1024;
+/// Records most commands write (sizes the output vector once: records are
+/// large, and growing the vector copies them).
+const RECORDS_PER_COMMAND_HINT: usize = 32;
 /// Version of the snapshot format.
 pub const SNAPSHOT_FORMAT_VERSION: u8 = 2;
 
@@ -246,8 +249,11 @@ impl Engine {
         let mut ctx = Ctx {
             position: command.position,
             timestamp_ms: command.timestamp_ms,
-            out: Processed::default(),
-            steps: VecDeque::new(),
+            out: Processed {
+                records: Vec::with_capacity(RECORDS_PER_COMMAND_HINT),
+                ..Processed::default()
+            },
+            steps: VecDeque::with_capacity(8),
         };
         if command.record_type != RecordType::Command {
             return ctx.out;

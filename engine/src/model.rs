@@ -257,10 +257,37 @@ pub struct Process {
     /// Sequence flows.
     pub flows: Vec<SequenceFlow>,
     /// Element index by id (lookups only; never iterated).
-    pub element_index: HashMap<Arc<str>, u32>,
+    pub element_index: HashMap<Arc<str>, u32, FnvBuild>,
     /// Flow index by id (lookups only; never iterated).
-    pub flow_index: HashMap<Arc<str>, u32>,
+    pub flow_index: HashMap<Arc<str>, u32, FnvBuild>,
 }
+
+/// FNV-1a: element ids are short and come from the model, not from an
+/// adversary, so a fast hash beats SipHash on every applied record.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Fnv(u64);
+
+impl std::hash::Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = if self.0 == 0 {
+            0xcbf2_9ce4_8422_2325
+        } else {
+            self.0
+        };
+        for &b in bytes {
+            h ^= b as u64;
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+        self.0 = h;
+    }
+}
+
+/// Builds `Fnv` hashers.
+pub type FnvBuild = std::hash::BuildHasherDefault<Fnv>;
 
 impl Process {
     /// The element at `index` (an index taken from this model).

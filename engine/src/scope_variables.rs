@@ -11,22 +11,63 @@ use std::collections::BTreeMap;
 /// Most variables in one document (SetVariables, job completion, creation).
 pub const MAX_VARIABLES_PER_DOCUMENT: usize = 10_000;
 
-/// Parses a JSON object document into (name, JSON text) pairs, sorted by name.
-/// Empty text means no variables.
-pub fn parse_document(text: &str) -> Result<Vec<(String, Box<RawValue>)>, String> {
+/// Parses a JSON object document into (name, JSON text) pairs, sorted by
+/// name (a repeated name: the last one wins). Empty text means no variables.
+/// Values borrow from `text`.
+pub fn parse_document(text: &str) -> Result<Vec<(String, &RawValue)>, String> {
     if text.trim().is_empty() {
         return Ok(Vec::new());
     }
-    let map: BTreeMap<String, Box<RawValue>> = serde_json::from_str(text).map_err(|e| {
+    let Document(mut list) = serde_json::from_str(text).map_err(|e| {
         format!("Expected document to be a JSON object of variables, but it is not: {e}")
     })?;
-    if map.len() > MAX_VARIABLES_PER_DOCUMENT {
+    if list.len() > MAX_VARIABLES_PER_DOCUMENT {
         return Err(format!(
             "document has {} variables, more than {MAX_VARIABLES_PER_DOCUMENT}",
-            map.len()
+            list.len()
         ));
     }
-    Ok(map.into_iter().collect())
+    // Stable sort keeps repeated names in document order; keep the last.
+    list.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut out: Vec<(String, &RawValue)> = Vec::with_capacity(list.len());
+    for (name, value) in list {
+        match out.last_mut() {
+            Some(last) if last.0 == name => last.1 = value,
+            _ => out.push((name, value)),
+        }
+    }
+    Ok(out)
+}
+
+/// A JSON object read as (name, raw value) pairs in document order.
+struct Document<'a>(Vec<(String, &'a RawValue)>);
+
+impl<'de> serde::Deserialize<'de> for Document<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = Document<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Self::Value, A::Error> {
+                let mut list = Vec::with_capacity(map.size_hint().unwrap_or(8).min(64));
+                while let Some(entry) = map.next_entry::<String, &'de RawValue>()? {
+                    if list.len() > MAX_VARIABLES_PER_DOCUMENT {
+                        return Err(serde::de::Error::custom(format!(
+                            "more than {MAX_VARIABLES_PER_DOCUMENT} variables"
+                        )));
+                    }
+                    list.push(entry);
+                }
+                Ok(Document(list))
+            }
+        }
+        d.deserialize_map(Visit)
+    }
 }
 
 impl Engine {
@@ -36,7 +77,7 @@ impl Engine {
         let mut out = Vec::new();
         while scope != NO_KEY {
             for v in self.state.variables.local(scope) {
-                out.push((&*v.name, &*v.value));
+                out.push((v.name, v.value));
             }
             scope = self
                 .state

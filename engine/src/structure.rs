@@ -56,9 +56,8 @@ impl Engine {
                 .state
                 .variables
                 .local(key)
-                .iter()
                 .map(|v| {
-                    let value = serde_json::from_str(&v.value).unwrap_or(Json::Null);
+                    let value = serde_json::from_str(v.value).unwrap_or(Json::Null);
                     (v.name.to_string(), value)
                 })
                 .collect();
@@ -126,7 +125,6 @@ impl Engine {
             .state
             .variables
             .local(child_pi)
-            .iter()
             .map(|v| (v.name.to_string(), v.value.to_string()))
             .collect();
         for (name, value) in vars {
@@ -236,7 +234,7 @@ impl Engine {
                 .state
                 .variables
                 .get(body, collection)
-                .and_then(|v| serde_json::from_str(&v.value).ok())
+                .and_then(|v| serde_json::from_str(v.value).ok())
                 .unwrap_or_default();
             let index = counter.saturating_sub(1) as usize;
             if index >= list.len() {
