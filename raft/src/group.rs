@@ -596,7 +596,7 @@ impl Group {
         prev_index: Index,
         prev_term: Term,
         commit: Index,
-        entries: Vec<Entry>,
+        mut entries: Vec<Entry>,
     ) {
         if prev_index < self.log.committed {
             let index = self.log.committed;
@@ -612,7 +612,9 @@ impl Group {
         if matches {
             let last_new = prev_index + entries.len() as u64;
             if let Some(pos) = self.log.find_conflict(ctx.reader, &entries) {
-                self.log.append(ctx.reader, &entries[pos..]);
+                // The message is consumed here: move its entries, no clone.
+                entries.drain(..pos);
+                self.log.append_owned(ctx.reader, entries);
             }
             self.log.commit_to(commit.min(last_new));
             self.send(ctx, from, accept(last_new));

@@ -24,6 +24,8 @@ mod reader;
 mod ready;
 mod types;
 
+/// The payload buffer of entries and snapshots.
+pub use bytes::Bytes;
 pub use codec::{decode, decode_config, encode, encode_config, DecodeError, MAX_PAYLOAD_BYTES};
 pub use config::{GroupConfig, VoteResult, DEFAULT_PRIORITY, MAX_VOTERS};
 pub use error::{GroupError, ProposeError};

@@ -39,8 +39,23 @@ impl MemLog {
 
     /// Writes entries, replacing any stored entry at or above the first one.
     pub fn append(&mut self, group: GroupId, entries: &[Entry]) {
+        if self.make_room(group, entries) {
+            self.group_mut(group).entries.extend_from_slice(entries);
+        }
+    }
+
+    /// [`MemLog::append`] taking the entries by value (no clone).
+    pub fn append_owned(&mut self, group: GroupId, entries: Vec<Entry>) {
+        if self.make_room(group, &entries) {
+            self.group_mut(group).entries.extend(entries);
+        }
+    }
+
+    /// Checks an append at `entries[0].index` and drops the stored entries
+    /// it replaces; false when there is nothing to append.
+    fn make_room(&mut self, group: GroupId, entries: &[Entry]) -> bool {
         let Some(first) = entries.first() else {
-            return;
+            return false;
         };
         let g = self.group_mut(group);
         assert!(
@@ -57,7 +72,7 @@ impl MemLog {
             g.base + g.entries.len() as u64
         );
         g.entries.truncate(keep);
-        g.entries.extend_from_slice(entries);
+        true
     }
 
     /// Stores the hard state.

@@ -117,8 +117,23 @@ impl RaftLog {
 
     /// Appends entries at `entries[0].index`, dropping everything from there on.
     pub(crate) fn append(&mut self, reader: &dyn LogReader, entries: &[Entry]) {
+        if self.make_room(reader, entries) {
+            self.unstable.extend_from_slice(entries);
+        }
+    }
+
+    /// [`RaftLog::append`] taking the entries by value (no clone).
+    pub(crate) fn append_owned(&mut self, reader: &dyn LogReader, entries: Vec<Entry>) {
+        if self.make_room(reader, &entries) {
+            self.unstable.extend(entries);
+        }
+    }
+
+    /// Checks an append at `entries[0].index` and drops the unstable entries
+    /// it replaces; false when there is nothing to append.
+    fn make_room(&mut self, reader: &dyn LogReader, entries: &[Entry]) -> bool {
         let Some(first) = entries.first() else {
-            return;
+            return false;
         };
         let at = first.index;
         assert!(
@@ -140,7 +155,7 @@ impl RaftLog {
             self.offset = at;
         }
         self.handed_out = self.handed_out.min(at);
-        self.unstable.extend_from_slice(entries);
+        true
     }
 
     /// Index of the first entry of `entries` that is not already in the log
