@@ -30,7 +30,13 @@ impl Engine {
         job: &JobDefinition,
     ) -> Result<JobRecord, String> {
         let el = def.model.element(element);
-        let vars = self.visible(key);
+        let all_static =
+            job.job_type.is_static() && job.retries.is_static() && job.dynamic_headers.is_empty();
+        let vars = if all_static {
+            Vec::new()
+        } else {
+            self.visible(key)
+        };
         let job_type: Arc<str> = match &job.job_type {
             crate::expression::Expression::Static(s) => s.clone(),
             e => match e.evaluate(&vars)? {

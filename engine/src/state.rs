@@ -707,12 +707,11 @@ impl State {
     fn apply_process_instance(&mut self, key: i64, pi: &ProcessInstanceRecord, intent: Intent) {
         match intent {
             Intent::ElementActivating => {
-                let model = self
+                let model = &self
                     .processes
                     .get(&pi.process_definition_key)
                     .expect("process of an activated element is deployed")
-                    .model
-                    .clone();
+                    .model;
                 let element = model
                     .instance_element(&pi.element_id, pi.bpmn_element_type)
                     .expect("activated element is in its model");
