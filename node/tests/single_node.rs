@@ -248,3 +248,51 @@ fn the_cli_deploys_creates_activates_and_completes() {
     assert!(err.contains("NotFound"), "{err}");
     assert!(broker.terminate().success());
 }
+
+#[test]
+fn jobs_are_pushed_to_a_stream() {
+    let broker = Broker::start_dev(&[]);
+    let rt = runtime();
+    rt.block_on(async {
+        let mut client = connect(&broker).await;
+        deploy(&mut client, "one_task.bpmn", ONE_TASK)
+            .await
+            .expect("deploy");
+        let mut stream = client
+            .stream_activated_jobs(proto::StreamActivatedJobsRequest {
+                r#type: "work".into(),
+                worker: "pushed".into(),
+                timeout: 60_000,
+                ..Default::default()
+            })
+            .await
+            .expect("open stream")
+            .into_inner();
+        let mut created = std::collections::BTreeSet::new();
+        for i in 0..5 {
+            created.insert(create(&mut client, &format!(r#"{{"i": {i}}}"#)).await);
+        }
+        let mut pushed = std::collections::BTreeSet::new();
+        while pushed.len() < created.len() {
+            let job = tokio::time::timeout(Duration::from_secs(30), stream.message())
+                .await
+                .expect("a job arrives")
+                .expect("stream open")
+                .expect("a job");
+            assert_eq!(job.worker, "pushed");
+            assert!(
+                pushed.insert(job.process_instance_key),
+                "pushed twice: {job:?}"
+            );
+            client
+                .complete_job(proto::CompleteJobRequest {
+                    job_key: job.key,
+                    variables: String::new(),
+                })
+                .await
+                .expect("complete a pushed job");
+        }
+        assert_eq!(pushed, created);
+    });
+    assert!(broker.terminate().success());
+}

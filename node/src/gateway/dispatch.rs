@@ -184,7 +184,14 @@ impl Dispatcher {
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
             let result = match &context.forwarder {
                 Some(forwarder) if target != me => {
-                    forwarder.forward(target, partition, &command, left).await
+                    if forwarder.handle().is_connected(target) {
+                        forwarder.forward(target, partition, &command, left).await
+                    } else {
+                        Err(CommandError::Unavailable(format!(
+                            "{}: node {target}, a replica of partition {partition}, is not connected",
+                            command.name()
+                        )))
+                    }
                 }
                 _ => execute_local(context, partition, command.clone(), left).await,
             };

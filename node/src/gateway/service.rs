@@ -23,6 +23,12 @@ pub const MAX_JOBS_PER_ACTIVATION: i32 = 10_000;
 pub const MAX_LONG_POLL_MS: i64 = 10 * 60 * 1000;
 /// Longest a long-polling request is held before it answers empty.
 const MAX_LONG_POLL_WAIT: Duration = Duration::from_millis(MAX_LONG_POLL_MS as u64);
+/// Jobs activated for a push stream and not yet taken by the client.
+const MAX_PUSHED_JOBS_BUFFERED: usize = 64;
+/// First pause of a push stream between activation rounds that found nothing.
+const PUSH_FIRST_PAUSE: Duration = Duration::from_millis(1);
+/// Longest pause of a push stream between activation rounds.
+const PUSH_MAX_PAUSE: Duration = Duration::from_millis(20);
 /// First pause between the activation attempts of a long-polling request.
 const LONG_POLL_FIRST_PAUSE: Duration = Duration::from_millis(2);
 /// Longest pause between the activation attempts of a long-polling request.
@@ -377,9 +383,13 @@ impl Gateway for GatewayService {
         validate::not_blank("type", &request.r#type)?;
         validate::at_least("timeout", request.timeout, 1)?;
         validate::tenants(&request.tenant_ids)?;
-        Err(Status::unimplemented(
-            "StreamActivatedJobs (job push) is not available in this build of waggle; use ActivateJobs",
-        ))
+        let (tx, rx) = tokio::sync::mpsc::channel(MAX_PUSHED_JOBS_BUFFERED);
+        let dispatcher = self.dispatcher.clone();
+        let partitions = self.partitions();
+        tokio::spawn(push_jobs(dispatcher, partitions, request, tx));
+        Ok(Response::new(Box::pin(
+            tokio_stream::wrappers::ReceiverStream::new(rx),
+        )))
     }
 
     async fn complete_job(
@@ -614,4 +624,57 @@ fn create_command(
         variables: validate::variables("variables", &request.variables)?,
         await_result,
     })
+}
+
+/// Serves one `StreamActivatedJobs` stream until the client goes away: rounds
+/// of activations over the partitions, each as large as the room left in the
+/// stream's buffer, pausing (growing up to `PUSH_MAX_PAUSE`) while nothing is
+/// activatable. Jobs that cannot be delivered because the client left time
+/// out and become activatable again, as in Zeebe.
+async fn push_jobs(
+    dispatcher: Dispatcher,
+    partitions: u32,
+    request: proto::StreamActivatedJobsRequest,
+    tx: tokio::sync::mpsc::Sender<Result<proto::ActivatedJob, Status>>,
+) {
+    let mut pause = PUSH_FIRST_PAUSE;
+    let mut first = 0u32;
+    while !tx.is_closed() && !dispatcher.context().view.stopping() {
+        let mut found = false;
+        for i in 0..partitions {
+            let room = tx.capacity();
+            if room == 0 {
+                break;
+            }
+            let partition = (first + i) % partitions + 1;
+            let command = PartitionCommand::ActivateJobs {
+                job_type: request.r#type.clone(),
+                worker: request.worker.clone(),
+                timeout_ms: request.timeout,
+                max_jobs: room as u32,
+                fetch_variables: request.fetch_variable.clone(),
+            };
+            if let Ok(CommandReply::Jobs(jobs)) = dispatcher
+                .execute(partition, command, dispatcher.request_timeout())
+                .await
+            {
+                found |= !jobs.is_empty();
+                for job in jobs {
+                    if tx.send(Ok(job)).await.is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+        first = first.wrapping_add(1);
+        if found {
+            pause = PUSH_FIRST_PAUSE;
+        } else {
+            tokio::select! {
+                _ = tokio::time::sleep(pause) => {}
+                _ = tx.closed() => return,
+            }
+            pause = (pause * 2).min(PUSH_MAX_PAUSE);
+        }
+    }
 }

@@ -1,0 +1,380 @@
+//! A 3-node cluster on 127.0.0.1 (replication factor 3, 3 partitions) under
+//! load: a partition leader is killed with SIGKILL in the middle and
+//! restarted; every instance acknowledged to the client completes, and no job
+//! is completed twice.
+
+mod common;
+
+use common::ONE_TASK;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{free_port, http_get, run_waggle, wait_exit};
+use node::gateway::proto;
+use node::gateway::proto::gateway_client::GatewayClient;
+use tonic::transport::Channel;
+
+const NODES: u32 = 3;
+const INSTANCES: usize = 2_000;
+/// Instances acknowledged before a leader is killed.
+const KILL_AFTER: usize = 700;
+/// Bound on each phase of the test.
+const PHASE_LIMIT: Duration = Duration::from_secs(180);
+
+struct Node {
+    id: u32,
+    config: PathBuf,
+    dir: PathBuf,
+    gateway_port: u16,
+    management_port: u16,
+    child: Option<Child>,
+}
+
+impl Node {
+    fn start(&mut self) {
+        let log = std::fs::File::create(self.dir.join(format!("node-{}.log", self.id)))
+            .expect("log file");
+        let child = Command::new(env!("CARGO_BIN_EXE_waggle"))
+            .args(["broker", "--config"])
+            .arg(&self.config)
+            .current_dir(&self.dir)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start waggle broker");
+        self.child = Some(child);
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            // SAFETY: signalling a child process we started, by its pid.
+            unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
+            let _ = wait_exit(&mut child);
+        }
+    }
+
+    fn uri(&self) -> String {
+        format!("http://127.0.0.1:{}", self.gateway_port)
+    }
+
+    fn ready(&self) -> bool {
+        matches!(http_get(self.management_port, "/ready"), Some((200, _)))
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join(format!("node-{}.log", self.id))).unwrap_or_default()
+    }
+
+    /// Highest snapshot index stored for any partition of this node.
+    fn newest_snapshot(&self) -> u64 {
+        let mut newest = 0;
+        for p in 1..=3 {
+            let dir = self.dir.join(format!("data/partitions/{p}/snapshots"));
+            for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                if let Some(index) = name.split('-').next().and_then(|i| i.parse::<u64>().ok()) {
+                    newest = newest.max(index);
+                }
+            }
+        }
+        newest
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn cluster(root: &Path) -> Vec<Node> {
+    let (ok, out, err) = run_waggle(
+        root,
+        &[
+            "certs",
+            "--dir",
+            "certs",
+            "--cluster-name",
+            "test",
+            "--nodes",
+            "3",
+        ],
+        &[],
+    );
+    assert!(ok, "waggle certs: {err}");
+    let certs: serde_json::Value = serde_json::from_str(&out).expect("certs JSON");
+    let internal: Vec<u16> = (0..NODES).map(|_| free_port()).collect();
+    let points: Vec<String> = internal
+        .iter()
+        .map(|p| format!("\"127.0.0.1:{p}\""))
+        .collect();
+    (0..NODES)
+        .map(|id| {
+            let dir = root.join(format!("node-{id}"));
+            std::fs::create_dir_all(&dir).expect("node dir");
+            let (gateway_port, management_port) = (free_port(), free_port());
+            let issued = &certs["issued"][id as usize];
+            let config = format!(
+                r#"
+[cluster]
+node_id = {id}
+size = {NODES}
+partitions = 3
+replication_factor = 3
+contact_points = [{points}]
+name = "test"
+heartbeat_interval_ms = 100
+election_timeout_ms = 1000
+
+[network]
+host = "127.0.0.1"
+gateway_port = {gateway_port}
+internal_port = {internal}
+management_port = {management_port}
+
+[data]
+directory = "data"
+segment_size_bytes = 1048576
+snapshot_period_ms = 1000
+min_free_space_bytes = 0
+
+[runtime]
+shards = 1
+pin_shards = false
+
+[tls]
+ca_file = "{ca}"
+cert_file = "{cert}"
+key_file = "{key}"
+"#,
+                points = points.join(", "),
+                internal = internal[id as usize],
+                ca = root.join(certs["ca_file"].as_str().expect("ca")).display(),
+                cert = root
+                    .join(issued["cert_file"].as_str().expect("cert"))
+                    .display(),
+                key = root
+                    .join(issued["key_file"].as_str().expect("key"))
+                    .display(),
+            );
+            let path = dir.join("waggle.toml");
+            std::fs::write(&path, config).expect("config");
+            Node {
+                id,
+                config: path,
+                dir,
+                gateway_port,
+                management_port,
+                child: None,
+            }
+        })
+        .collect()
+}
+
+/// The last lines of every node's log, for failure messages.
+fn logs(nodes: &[Node]) -> String {
+    nodes
+        .iter()
+        .map(|n| {
+            let log = n.log();
+            let tail: Vec<&str> = log.lines().rev().take(40).collect();
+            let tail: Vec<&str> = tail.into_iter().rev().collect();
+            format!("--- node {} ---\n{}", n.id, tail.join("\n"))
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn wait_ready(nodes: &[&Node]) {
+    let start = Instant::now();
+    while !nodes.iter().all(|n| n.ready()) {
+        if start.elapsed() > PHASE_LIMIT {
+            for n in nodes {
+                eprintln!("--- node {} ---\n{}", n.id, n.log());
+            }
+            panic!("cluster not ready within {PHASE_LIMIT:?}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+async fn leader_node(nodes: &[Node]) -> Option<u32> {
+    for n in nodes {
+        let Ok(mut c) = GatewayClient::connect(n.uri()).await else {
+            continue;
+        };
+        let Ok(t) = c.topology(proto::TopologyRequest {}).await else {
+            continue;
+        };
+        for b in t.into_inner().brokers {
+            if b.node_id as u32 == n.id
+                && b.partitions
+                    .iter()
+                    .any(|p| p.role == proto::partition::PartitionBrokerRole::Leader as i32)
+            {
+                return Some(n.id);
+            }
+        }
+    }
+    None
+}
+
+/// Activates and completes jobs through any live gateway; returns
+/// (instance key → times its job was completed).
+async fn work(clients: &mut [GatewayClient<Channel>], done: &mut BTreeMap<i64, u32>, round: usize) {
+    let client = &mut clients[round % clients.len()];
+    let Ok(response) = client
+        .activate_jobs(proto::ActivateJobsRequest {
+            r#type: "work".into(),
+            worker: "w".into(),
+            timeout: 5_000,
+            max_jobs_to_activate: 200,
+            request_timeout: -1,
+            ..Default::default()
+        })
+        .await
+    else {
+        return;
+    };
+    let mut stream = response.into_inner();
+    while let Ok(Some(batch)) = stream.message().await {
+        for job in batch.jobs {
+            let completed = client
+                .complete_job(proto::CompleteJobRequest {
+                    job_key: job.key,
+                    variables: String::new(),
+                })
+                .await;
+            if completed.is_ok() {
+                *done.entry(job.process_instance_key).or_default() += 1;
+            }
+        }
+    }
+}
+
+async fn connect_all(nodes: &[Node], skip: Option<u32>) -> Vec<GatewayClient<Channel>> {
+    let mut clients = Vec::new();
+    for n in nodes.iter().filter(|n| Some(n.id) != skip) {
+        clients.push(GatewayClient::connect(n.uri()).await.expect("connect"));
+    }
+    clients
+}
+
+#[test]
+fn a_killed_leader_loses_nothing_acknowledged() {
+    let root = tempfile::tempdir().expect("temp dir");
+    let mut nodes = cluster(root.path());
+    for n in nodes.iter_mut() {
+        n.start();
+    }
+    wait_ready(&nodes.iter().collect::<Vec<_>>());
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+
+    let mut acknowledged = BTreeSet::new();
+    let mut done: BTreeMap<i64, u32> = BTreeMap::new();
+    let mut killed: Option<(u32, u64)> = None;
+    rt.block_on(async {
+        let mut clients = connect_all(&nodes, None).await;
+        let start = Instant::now();
+        loop {
+            let deployed = clients[0]
+                .deploy_resource(proto::DeployResourceRequest {
+                    resources: vec![proto::Resource {
+                        name: "one_task.bpmn".into(),
+                        content: ONE_TASK.as_bytes().to_vec(),
+                    }],
+                    tenant_id: String::new(),
+                })
+                .await;
+            if deployed.is_ok() {
+                break;
+            }
+            assert!(start.elapsed() < PHASE_LIMIT, "deploy: {deployed:?}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        // Deployment reaches every partition before instances are created
+        // round-robin.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+
+        let start = Instant::now();
+        let mut round = 0;
+        while acknowledged.len() < INSTANCES {
+            assert!(
+                start.elapsed() < PHASE_LIMIT,
+                "only {} instances created\n{}",
+                acknowledged.len(),
+                logs(&nodes)
+            );
+            round += 1;
+            let count = clients.len();
+            let client = &mut clients[round % count];
+            if let Ok(r) = client
+                .create_process_instance(proto::CreateProcessInstanceRequest {
+                    bpmn_process_id: "one_task".into(),
+                    version: -1,
+                    variables: format!(r#"{{"n": {round}}}"#),
+                    ..Default::default()
+                })
+                .await
+            {
+                acknowledged.insert(r.into_inner().process_instance_key);
+            }
+            if round % 50 == 0 {
+                work(&mut clients, &mut done, round).await;
+            }
+            if killed.is_none() && acknowledged.len() >= KILL_AFTER {
+                let victim = leader_node(&nodes)
+                    .await
+                    .expect("some node leads a partition");
+                let node = &mut nodes[victim as usize];
+                let snapshot_before = node.newest_snapshot();
+                node.kill();
+                killed = Some((victim, snapshot_before));
+                clients = connect_all(&nodes, Some(victim)).await;
+            }
+        }
+    });
+    let (victim, snapshot_before) = killed.expect("a leader was killed");
+    nodes[victim as usize].start();
+    wait_ready(&nodes.iter().collect::<Vec<_>>());
+    rt.block_on(async {
+        let mut clients = connect_all(&nodes, None).await;
+        let start = Instant::now();
+        let mut round = 0;
+        while !acknowledged.iter().all(|k| done.contains_key(k)) {
+            let missing = acknowledged
+                .iter()
+                .filter(|k| !done.contains_key(k))
+                .count();
+            assert!(
+                start.elapsed() < PHASE_LIMIT,
+                "{missing} acknowledged instances never got their job done\n{}",
+                logs(&nodes)
+            );
+            round += 1;
+            work(&mut clients, &mut done, round).await;
+        }
+    });
+    let twice: Vec<_> = done.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(twice.is_empty(), "jobs completed more than once: {twice:?}");
+    // The restarted node caught up past the snapshot it had (installed from
+    // the leader or taken after replaying what it was sent).
+    let start = Instant::now();
+    while nodes[victim as usize].newest_snapshot() <= snapshot_before {
+        assert!(
+            start.elapsed() < PHASE_LIMIT,
+            "node {victim} took no snapshot after catching up"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    for n in nodes.iter_mut() {
+        n.kill();
+    }
+}
