@@ -220,6 +220,15 @@ impl Engine {
                     self.raise_incident(ctx, key, ErrorType::CalledElementError, message, NO_KEY)
                 }
             }
+            Behavior::ThrowLink(target) => {
+                self.element_event(ctx, &def, key, Intent::ElementActivated);
+                // The catch event is active before the throw event ends, so
+                // the scope does not complete in between.
+                ctx.steps.push_back(crate::events::activate_step(
+                    &def, *target, scope_key, pi_key,
+                ));
+                ctx.steps.push_back(Step::Complete(key));
+            }
             Behavior::ThrowCompensation(activity) => {
                 self.element_event(ctx, &def, key, Intent::ElementActivated);
                 if !self.throw_compensation(ctx, &def, scope_key, pi_key, activity.as_deref()) {

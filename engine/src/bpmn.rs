@@ -703,6 +703,7 @@ impl Builder<'_, '_, '_> {
                         "signalEventDefinition",
                         "messageEventDefinition",
                         "compensateEventDefinition",
+                        "linkEventDefinition",
                     ],
                     "as an intermediate throw event",
                 ) {
@@ -720,12 +721,20 @@ impl Builder<'_, '_, '_> {
                         "timerEventDefinition",
                         "messageEventDefinition",
                         "signalEventDefinition",
+                        "linkEventDefinition",
                     ],
                     "as an intermediate catch event",
                 ) {
                     return;
                 }
-                (BpmnElementType::IntermediateCatchEvent, Behavior::Catch)
+                if matches!(event, Some(EventDefinition::Link { .. })) {
+                    (
+                        BpmnElementType::IntermediateCatchEvent,
+                        Behavior::PassThrough,
+                    )
+                } else {
+                    (BpmnElementType::IntermediateCatchEvent, Behavior::Catch)
+                }
             }
             "boundaryEvent" => {
                 if !allowed(
@@ -981,6 +990,8 @@ impl Builder<'_, '_, '_> {
             Some(EventDefinition::Compensation { activity }) => {
                 Behavior::ThrowCompensation(activity.clone())
             }
+            // The catch event is resolved once the scope is read.
+            Some(EventDefinition::Link { .. }) => Behavior::ThrowLink(u32::MAX),
             Some(EventDefinition::Message { .. }) => {
                 if extension(n, "taskDefinition").is_none() {
                     self.errors.add(
@@ -1082,6 +1093,19 @@ impl Builder<'_, '_, '_> {
                 let name = self.expression(id, "signal name", &name)?;
                 Some((EventDefinition::Signal { name }, BpmnEventType::Signal))
             }
+            "linkEventDefinition" => {
+                let name = d.attribute("name").unwrap_or("").trim();
+                if name.is_empty() {
+                    self.errors.add(id, "a link event must have a name");
+                    return None;
+                }
+                Some((
+                    EventDefinition::Link {
+                        name: Arc::from(name),
+                    },
+                    BpmnEventType::Link,
+                ))
+            }
             "compensateEventDefinition" => Some((
                 EventDefinition::Compensation {
                     activity: d.attribute("activityRef").map(Arc::from),
@@ -1102,7 +1126,7 @@ impl Builder<'_, '_, '_> {
             other => {
                 self.errors.add(
                     id,
-                    format!("bpmn:{other} is not supported; supported are timer, message, signal, error, escalation, compensation and terminate events"),
+                    format!("bpmn:{other} is not supported; supported are timer, message, signal, error, escalation, compensation, link and terminate events"),
                 );
                 None
             }
@@ -1461,6 +1485,31 @@ fn validate(elements: &mut [Element], flows: &[SequenceFlow], errors: &mut Error
             }
         } else if e.element_type == BpmnElementType::BoundaryEvent && e.outgoing.is_empty() {
             errors.add(&id, "a boundary event must have an outgoing sequence flow");
+        }
+        if let Behavior::ThrowLink(_) = e.behavior {
+            let Some(EventDefinition::Link { name }) = &e.event else {
+                unreachable!("a link throw event has a link definition");
+            };
+            let catches: Vec<u32> = (0..elements.len() as u32)
+                .filter(|&c| {
+                    let c = &elements[c as usize];
+                    c.flow_scope == e.flow_scope
+                        && c.element_type == BpmnElementType::IntermediateCatchEvent
+                        && matches!(&c.event, Some(EventDefinition::Link { name: n }) if n == name)
+                })
+                .collect();
+            match catches.as_slice() {
+                [c] => elements[i].behavior = Behavior::ThrowLink(*c),
+                [] => errors.add(
+                    &id,
+                    format!("no link catch event named '{name}' in the same scope"),
+                ),
+                _ => errors.add(
+                    &id,
+                    format!("several link catch events are named '{name}' in the same scope"),
+                ),
+            }
+            continue;
         }
         if e.for_compensation && !(e.incoming.is_empty() && e.outgoing.is_empty()) {
             errors.add(&id, "a compensation handler cannot have sequence flows");

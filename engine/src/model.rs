@@ -89,6 +89,12 @@ pub enum EventDefinition {
         /// Escalation code.
         code: Option<Arc<str>>,
     },
+    /// Link: a throw event continues at the catch event of the same name in
+    /// its scope.
+    Link {
+        /// Link name.
+        name: Arc<str>,
+    },
     /// Compensation: a boundary event naming a handler, or a throw event
     /// compensating one activity (`activityRef`) or all of its scope.
     Compensation {
@@ -173,6 +179,8 @@ pub enum Behavior {
     CallActivity(CallDefinition),
     /// Multi-instance body: runs its inner activity once per item.
     MultiInstance(MultiInstanceDefinition),
+    /// Link throw event: continues at the link catch event (element index).
+    ThrowLink(u32),
     /// Compensation throw or end event: runs the handlers of the completed
     /// activities of its scope (or of the one named) and waits for them.
     ThrowCompensation(Option<Arc<str>>),

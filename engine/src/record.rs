@@ -392,6 +392,8 @@ pub enum BpmnEventType {
     Escalation,
     /// `COMPENSATION`
     Compensation,
+    /// `LINK`
+    Link,
 }
 
 /// Incident error types (Zeebe's `ErrorType`).

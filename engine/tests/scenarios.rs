@@ -731,3 +731,39 @@ fn several_processes_in_one_file_with_send_rule_manual_and_undefined_tasks() {
         );
     }
 }
+
+#[test]
+fn link_events_continue_at_the_catch_event_of_the_same_name() {
+    let mut h = Harness::new();
+    let link = |kind: &str, id: &str, name: &str| {
+        format!(r#"<bpmn:{kind} id="{id}"><bpmn:linkEventDefinition name="{name}"/></bpmn:{kind}>"#)
+    };
+    let xml = bpmn(
+        "links",
+        &format!(
+            r#"<bpmn:startEvent id="s"/>{}{}{}<bpmn:endEvent id="e"/>{}{}{}"#,
+            link("intermediateThrowEvent", "go", "jump"),
+            link("intermediateCatchEvent", "land", "jump"),
+            service_task("task", "work", ""),
+            flow("f1", "s", "go"),
+            flow("f2", "land", "task"),
+            flow("f3", "task", "e"),
+        ),
+    );
+    h.deploy("links.bpmn", &xml).unwrap();
+    let pi = h.create("links", "");
+    assert_eq!(h.element_intents(pi, "land").len(), 4);
+    let job = h.activate("work", 1).remove(0);
+    h.complete(job.key, "{}").unwrap();
+    assert!(h.is_completed(pi));
+    let broken = xml.replace(
+        r#"name="jump"/></bpmn:intermediateCatchEvent>"#,
+        r#"name="other"/></bpmn:intermediateCatchEvent>"#,
+    );
+    let err = h.deploy("broken.bpmn", &broken).unwrap_err();
+    assert!(
+        err.reason.contains("'go'") && err.reason.contains("no link catch event named 'jump'"),
+        "{}",
+        err.reason
+    );
+}

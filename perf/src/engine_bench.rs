@@ -1,10 +1,253 @@
-//! Placeholder until the subcommand is built.
+//! `waggle-perf engine`: one_task instances per second of the engine alone, on
+//! one core, with no I/O; and bytes of engine state per instance waiting at a
+//! service task.
+//!
+//! Workload per instance: CreateProcessInstance with a ~540 B variable
+//! document (15 variables, like Zeebe's `typical_payload.json`), activation in
+//! batches, CompleteJob, and the instance runs to its end event. Baseline in
+//! the same run: parsing and re-serialising the same payload with serde_json,
+//! once per instance (the least work any engine must do with the payload).
+
+use ::engine::*;
+use std::time::Instant;
+
+/// Most instances one run may create.
+const MAX_INSTANCES: usize = 5_000_000;
 
 /// Options of this subcommand.
 #[derive(clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// Instances to run through create → activate → complete → end.
+    #[arg(long, default_value_t = 200_000)]
+    instances: usize,
+    /// Jobs per activation batch.
+    #[arg(long, default_value_t = 100)]
+    batch: usize,
+    /// Instances left waiting at the task for the state-size measurement.
+    #[arg(long, default_value_t = 50_000)]
+    waiting: usize,
+}
+
+const ONE_TASK: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" xmlns:zeebe="http://camunda.org/schema/zeebe/1.0" id="d">
+<bpmn:process id="benchmark" isExecutable="true">
+<bpmn:startEvent id="start"/>
+<bpmn:serviceTask id="task"><bpmn:extensionElements><zeebe:taskDefinition type="benchmark-task"/></bpmn:extensionElements></bpmn:serviceTask>
+<bpmn:endEvent id="end"/>
+<bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="task"/>
+<bpmn:sequenceFlow id="f2" sourceRef="task" targetRef="end"/>
+</bpmn:process></bpmn:definitions>"#;
+
+const PAYLOAD: &str = r#"{"customerId":"C-1029384756","orderId":"O-5647382910","amount":1234.56,"currency":"EUR","status":"NEW","priority":3,"express":true,"items":[{"sku":"A-100","qty":2},{"sku":"B-200","qty":1}],"shippingAddress":{"street":"Main Street 1","city":"Berlin","zip":"10115"},"email":"customer@example.com","phone":"+49 30 1234567","note":"leave at the door","createdBy":"web-shop","channel":"online","region":"EU-CENTRAL"}"#;
+
+struct Driver {
+    engine: Engine,
+    position: i64,
+    now_ms: i64,
+}
+
+impl Driver {
+    fn run(&mut self, mut cmd: Record) -> Processed {
+        self.position += 1;
+        cmd.position = self.position;
+        cmd.timestamp_ms = self.now_ms;
+        let out = self.engine.process(&cmd);
+        self.position += out.records.len() as i64;
+        out
+    }
+
+    fn create(&mut self) {
+        let out = self.run(Record::command(
+            NO_KEY,
+            Intent::Create,
+            RecordValue::ProcessInstanceCreation(ProcessInstanceCreationRecord {
+                bpmn_process_id: "benchmark".into(),
+                version: -1,
+                process_definition_key: NO_KEY,
+                process_instance_key: NO_KEY,
+                variables: PAYLOAD.into(),
+                fetch_variables: vec![],
+                await_result: false,
+            }),
+            Some(1),
+        ));
+        assert!(matches!(
+            out.responses[0].1,
+            Ok(ResponseValue::ProcessInstanceCreated { .. })
+        ));
+    }
+
+    fn activate(&mut self, max: usize) -> Vec<i64> {
+        let out = self.run(Record::command(
+            NO_KEY,
+            Intent::Activate,
+            RecordValue::JobBatch(JobBatchRecord {
+                job_type: "benchmark-task".into(),
+                worker: "bench".into(),
+                timeout_ms: 60_000,
+                max_jobs_to_activate: max as i32,
+                fetch_variables: vec![],
+                job_keys: vec![],
+                jobs: vec![],
+                truncated: false,
+            }),
+            Some(2),
+        ));
+        match out.responses.into_iter().next() {
+            Some((_, Ok(ResponseValue::JobBatch { jobs, .. }))) => {
+                jobs.into_iter().map(|j| j.key).collect()
+            }
+            other => panic!("activation failed: {other:?}"),
+        }
+    }
+
+    fn complete(&mut self, key: i64) -> usize {
+        let mut value = JobRecord::empty();
+        value.variables = r#"{"done":true}"#.into();
+        let out = self.run(Record::command(
+            key,
+            Intent::Complete,
+            RecordValue::Job(value),
+            Some(3),
+        ));
+        assert!(out.responses[0].1.is_ok(), "complete failed");
+        out.records.len()
+    }
+}
+
+fn new_driver() -> anyhow::Result<Driver> {
+    let mut d = Driver {
+        engine: Engine::new(1, 1),
+        position: 0,
+        now_ms: 1_700_000_000_000,
+    };
+    let out = d.run(Record::command(
+        NO_KEY,
+        Intent::Create,
+        RecordValue::Deployment(DeploymentRecord {
+            resources: vec![DeploymentResource {
+                name: "one_task.bpmn".into(),
+                content: ONE_TASK.as_bytes().to_vec(),
+            }],
+            processes: vec![],
+        }),
+        Some(0),
+    ));
+    match &out.responses[0].1 {
+        Ok(_) => Ok(d),
+        Err(e) => anyhow::bail!("deploying one_task failed: {}", e.reason),
+    }
+}
+
+/// CPU time of this thread: the engine runs on one core, and on a shared
+/// machine wall time also counts the time other processes had the core.
+fn thread_cpu_s() -> f64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec for the call's duration.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    assert_eq!(rc, 0, "CLOCK_THREAD_CPUTIME_ID is available on Linux");
+    ts.tv_sec as f64 + ts.tv_nsec as f64 / 1e9
+}
+
+fn rss_bytes() -> Option<u64> {
+    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+    Some(pages * 4096)
+}
 
 /// Runs the subcommand.
-pub fn run(_args: Args) -> anyhow::Result<()> {
-    anyhow::bail!("this benchmark is not built yet")
+pub fn run(args: Args) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        args.instances >= 1 && args.instances <= MAX_INSTANCES,
+        "--instances must be in 1..={MAX_INSTANCES}"
+    );
+    anyhow::ensure!(
+        args.waiting >= 1 && args.waiting <= MAX_INSTANCES,
+        "--waiting must be in 1..={MAX_INSTANCES}"
+    );
+    let batch = args.batch.clamp(1, ::engine::jobs::MAX_JOBS_PER_BATCH);
+
+    // Baseline: parse and re-serialise the payload once per instance.
+    let started = Instant::now();
+    let cpu_started = thread_cpu_s();
+    let mut sink = 0usize;
+    for _ in 0..args.instances {
+        let v: serde_json::Value = serde_json::from_str(PAYLOAD)?;
+        sink += serde_json::to_string(&v)?.len();
+    }
+    let baseline_s = started.elapsed().as_secs_f64();
+    let baseline_per_s = args.instances as f64 / baseline_s;
+    let baseline_per_cpu_s = args.instances as f64 / (thread_cpu_s() - cpu_started);
+    assert!(sink > 0);
+
+    // Throughput: create, activate in batches, complete, run to the end.
+    let mut d = new_driver()?;
+    let mut records = 0usize;
+    let started = Instant::now();
+    let cpu_started = thread_cpu_s();
+    let mut done = 0;
+    while done < args.instances {
+        let n = batch.min(args.instances - done);
+        for _ in 0..n {
+            d.create();
+        }
+        let keys = d.activate(n);
+        assert_eq!(keys.len(), n, "every created job is activatable");
+        for k in keys {
+            records += d.complete(k);
+        }
+        done += n;
+    }
+    let engine_s = started.elapsed().as_secs_f64();
+    let per_s = args.instances as f64 / engine_s;
+    let per_cpu_s = args.instances as f64 / (thread_cpu_s() - cpu_started);
+    assert!(
+        d.engine.state().instances.is_empty(),
+        "every instance completed"
+    );
+
+    // State per waiting instance.
+    let mut w = new_driver()?;
+    let snapshot_before = w.engine.snapshot().len();
+    let rss_before = rss_bytes();
+    for _ in 0..args.waiting {
+        w.create();
+    }
+    let rss_after = rss_bytes();
+    let snapshot_after = w.engine.snapshot().len();
+    let snapshot_per = (snapshot_after - snapshot_before) as f64 / args.waiting as f64;
+    let variable_bytes = PAYLOAD.len();
+
+    println!("engine one_task, 1 core, no I/O");
+    println!("  instances                 {}", args.instances);
+    println!("  activation batch          {batch}");
+    println!("  payload                   {variable_bytes} B, 15 variables");
+    println!("  instances/s (wall)        {per_s:.0}");
+    println!(
+        "  instances/CPU-s           {per_cpu_s:.0}  (target >= 200000; Zeebe 3-broker cluster ~300)"
+    );
+    println!(
+        "  completion records/inst   {:.1}",
+        records as f64 / args.instances as f64
+    );
+    println!(
+        "  baseline json round trips/s {baseline_per_s:.0} wall, {baseline_per_cpu_s:.0} per CPU-s"
+    );
+    println!(
+        "  ratio instances/baseline  {:.3}",
+        per_cpu_s / baseline_per_cpu_s
+    );
+    println!("  waiting instances         {}", args.waiting);
+    println!("  snapshot bytes/instance   {snapshot_per:.0}  (variable bytes {variable_bytes})");
+    if let (Some(a), Some(b)) = (rss_before, rss_after) {
+        let rss_per = b.saturating_sub(a) as f64 / args.waiting as f64;
+        println!(
+            "  resident bytes/instance   {rss_per:.0}  (overhead over variable bytes {:.0}; target <= 2048)",
+            rss_per - variable_bytes as f64
+        );
+    }
+    Ok(())
 }
