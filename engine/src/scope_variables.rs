@@ -6,7 +6,6 @@
 use crate::engine::{Ctx, Engine};
 use crate::record::*;
 use serde_json::value::RawValue;
-use std::collections::BTreeMap;
 
 /// Most variables in one document (SetVariables, job completion, creation).
 pub const MAX_VARIABLES_PER_DOCUMENT: usize = 10_000;
@@ -92,12 +91,14 @@ impl Engine {
     /// The visible variables of `scope` as a JSON object, restricted to
     /// `fetch` unless it is empty.
     pub(crate) fn variables_json(&self, scope: i64, fetch: &[String]) -> String {
-        let mut seen: BTreeMap<&str, &str> = BTreeMap::new();
-        for (name, value) in self.visible(scope) {
-            if fetch.is_empty() || fetch.iter().any(|f| f == name) {
-                seen.entry(name).or_insert(value);
-            }
+        let mut seen = self.visible(scope);
+        if !fetch.is_empty() {
+            seen.retain(|(name, _)| fetch.iter().any(|f| f == name));
         }
+        // Innermost first, and the sort is stable: the first of equal names
+        // is the visible one.
+        seen.sort_by(|a, b| a.0.cmp(b.0));
+        seen.dedup_by(|later, first| later.0 == first.0);
         let mut out = String::with_capacity(
             2 + seen
                 .iter()
@@ -109,7 +110,13 @@ impl Engine {
             if i > 0 {
                 out.push(',');
             }
-            out.push_str(&serde_json::to_string(name).expect("a string serializes"));
+            if name.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+                out.push('"');
+                out.push_str(name);
+                out.push('"');
+            } else {
+                out.push_str(&serde_json::to_string(name).expect("a string serializes"));
+            }
             out.push(':');
             out.push_str(value);
         }

@@ -378,7 +378,17 @@ impl State {
         self.keys.observe(record.key);
         match (&record.value, record.intent) {
             (RecordValue::Process(p), Intent::Created) => self.apply_process(p),
+            (RecordValue::ProcessInstanceCreation(c), Intent::Created)
+                if !c.await_result && !c.variables.is_empty() =>
+            {
+                self.variables
+                    .reserve(c.process_instance_key, c.variables.len());
+            }
             (RecordValue::ProcessInstanceCreation(c), Intent::Created) if c.await_result => {
+                if !c.variables.is_empty() {
+                    self.variables
+                        .reserve(c.process_instance_key, c.variables.len());
+                }
                 if let Some(request_id) = record.request_id {
                     self.awaiting.insert(
                         c.process_instance_key,

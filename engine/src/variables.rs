@@ -75,7 +75,10 @@ impl ScopeVariables {
             s.len() <= MAX_VARIABLE_TEXT_BYTES && self.text.len() + s.len() <= u32::MAX as usize,
             "variable text of a scope exceeds {MAX_VARIABLE_TEXT_BYTES} bytes"
         );
-        self.text.reserve_exact(s.len());
+        if self.text.capacity() - self.text.len() < s.len() {
+            // Grow by half at least: appends stay amortised, slack stays small.
+            self.text.reserve_exact(s.len().max(self.text.len() / 2));
+        }
         let start = self.text.len() as u32;
         self.text.push_str(s);
         (start, s.len() as u32)
@@ -99,7 +102,6 @@ impl ScopeVariables {
             Err(i) => {
                 let (name_start, name_len) = self.append(name);
                 let (value_start, value_len) = self.append(value);
-                self.entries.reserve_exact(1);
                 self.entries.insert(
                     i,
                     Entry {
@@ -148,6 +150,7 @@ impl From<Variables> for Vec<(i64, Vec<(String, i64, String)>)> {
     fn from(v: Variables) -> Self {
         v.scopes
             .iter()
+            .filter(|(_, vars)| !vars.entries.is_empty())
             .map(|(&scope, vars)| {
                 let list = vars
                     .entries
@@ -190,6 +193,13 @@ impl Variables {
             .flat_map(|vars| vars.entries.iter().map(move |e| vars.view(e)))
     }
 
+    /// Makes room for `bytes` of names and values on `scope` (a new process
+    /// instance with a variable document of that size).
+    pub fn reserve(&mut self, scope: i64, bytes: usize) {
+        let vars = self.scopes.entry(scope).or_default();
+        vars.text.reserve_exact(bytes.min(MAX_VARIABLE_TEXT_BYTES));
+    }
+
     /// Creates or updates `name` on `scope`.
     pub fn set(&mut self, scope: i64, name: &str, key: i64, value: &str) {
         self.scopes.entry(scope).or_default().set(name, key, value);
@@ -202,7 +212,10 @@ impl Variables {
 
     /// Number of scopes holding variables.
     pub fn scope_count(&self) -> usize {
-        self.scopes.len()
+        self.scopes
+            .values()
+            .filter(|v| !v.entries.is_empty())
+            .count()
     }
 }
 
