@@ -309,9 +309,12 @@ impl ShardReplicas {
     }
 
     /// One Raft tick; the leader also appends due commands (job time-outs,
-    /// back-offs) and `Continue` entries for queued follow-up work.
-    pub fn tick(&mut self, now_ms: i64) {
+    /// back-offs, timers, message expiry) and `Continue` entries for queued
+    /// follow-up work. Returns the commands for other partitions that wait
+    /// for an acknowledgement, to send again.
+    pub fn tick(&mut self, now_ms: i64) -> Vec<(u32, engine::Record)> {
         self.raft.tick();
+        let mut pending = Vec::new();
         let ids: Vec<PartitionId> = self.replicas.keys().copied().collect();
         for p in ids {
             let (leading, _) = self.leader(p);
@@ -329,6 +332,14 @@ impl ShardReplicas {
                     crate::partition::encode_command(&c)
                 })
                 .collect();
+            // Subscription commands for other partitions not yet
+            // acknowledged there (lost or sent before a leader change).
+            pending.extend(
+                replica
+                    .partition
+                    .engine_mut()
+                    .pending_distributions(now_ms, 1024),
+            );
             if replica.partition.has_follow_ups() && !replica.continue_pending {
                 replica.continue_pending = true;
                 entries.push(encode_continue(now_ms));
@@ -337,6 +348,7 @@ impl ShardReplicas {
                 let _ = self.raft.propose(u64::from(p), entries);
             }
         }
+        pending
     }
 
     /// Whether a ready is waiting.

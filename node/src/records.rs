@@ -7,8 +7,9 @@
 
 use engine::{
     ActivatedJob, DeploymentRecord, DeploymentResource, ErrorType, IncidentRecord, Intent,
-    JobBatchRecord, JobRecord, ProcessInstanceCreationRecord, ProcessInstanceRecord, Record,
-    RecordValue, Rejection, RejectionType, ResponseValue, VariableDocumentRecord, NO_KEY,
+    JobBatchRecord, JobRecord, MessageRecord, ProcessInstanceCreationRecord, ProcessInstanceRecord,
+    Record, RecordValue, Rejection, RejectionType, ResponseValue, SignalRecord,
+    VariableDocumentRecord, NO_KEY,
 };
 
 use crate::command::{CommandError, CommandReply, PartitionCommand, RejectionKind};
@@ -172,9 +173,38 @@ pub fn to_record(command: &PartitionCommand) -> Result<Record, CommandError> {
             }),
             None,
         ),
-        PartitionCommand::PublishMessage { .. }
-        | PartitionCommand::BroadcastSignal { .. }
-        | PartitionCommand::DeleteResource { .. } => {
+        PartitionCommand::PublishMessage {
+            name,
+            correlation_key,
+            time_to_live_ms,
+            message_id,
+            variables,
+        } => Record::command(
+            NO_KEY,
+            Intent::Publish,
+            RecordValue::Message(MessageRecord {
+                name: name.clone(),
+                correlation_key: correlation_key.clone(),
+                time_to_live_ms: *time_to_live_ms,
+                message_id: message_id.clone(),
+                variables: variables.clone(),
+                deadline_ms: NO_KEY,
+            }),
+            None,
+        ),
+        PartitionCommand::BroadcastSignal {
+            signal_name,
+            variables,
+        } => Record::command(
+            NO_KEY,
+            Intent::Broadcast,
+            RecordValue::Signal(SignalRecord {
+                signal_name: signal_name.clone(),
+                variables: variables.clone(),
+            }),
+            None,
+        ),
+        PartitionCommand::DeleteResource { .. } => {
             return Err(CommandError::Unimplemented(format!(
                 "{} is not supported by the engine of this build of waggle yet",
                 command.name()
@@ -249,9 +279,10 @@ pub fn to_reply(
         ResponseValue::ProcessInstanceCanceled { .. } | ResponseValue::Job { .. } => {
             CommandReply::Done
         }
-        ResponseValue::IncidentResolved { key } | ResponseValue::VariablesSet { key } => {
-            CommandReply::Key(key)
-        }
+        ResponseValue::IncidentResolved { key }
+        | ResponseValue::VariablesSet { key }
+        | ResponseValue::MessagePublished { key }
+        | ResponseValue::SignalBroadcasted { key } => CommandReply::Key(key),
         #[allow(unreachable_patterns)]
         other => {
             return Err(CommandError::Internal(format!(

@@ -26,11 +26,8 @@ pub fn partition_of_key(key: i64, partitions: u32) -> Option<PartitionId> {
 /// UTF-8 bytes taken as signed bytes, `abs(hash % partitions) + 1`.
 pub fn partition_of_correlation_key(correlation_key: &str, partitions: u32) -> PartitionId {
     assert!(partitions > 0);
-    let mut hash: i32 = 0;
-    for byte in correlation_key.as_bytes() {
-        hash = hash.wrapping_mul(31).wrapping_add(*byte as i8 as i32);
-    }
-    (hash % partitions as i32).unsigned_abs() + 1
+    // The engine places the message by the same function.
+    engine::messages::message_partition(correlation_key, partitions)
 }
 
 /// Hands out partitions in turn, for requests that may go anywhere. Shared by

@@ -363,7 +363,9 @@ async fn shard_loop(mut ctx: ShardContext, started: std::sync::mpsc::Sender<Resu
             }
         }
         if Instant::now() >= next_raft_tick {
-            replicas.tick(now_ms);
+            for (target, record) in replicas.tick(now_ms) {
+                route_internal(&ctx, target, record);
+            }
             next_raft_tick += ctx.options.raft_tick;
             if next_raft_tick < Instant::now() {
                 next_raft_tick = Instant::now() + ctx.options.raft_tick;

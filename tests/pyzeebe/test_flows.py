@@ -6,7 +6,7 @@ import os
 
 import pytest
 from pyzeebe import ZeebeClient, ZeebeWorker, Job, create_insecure_channel
-from pyzeebe.errors import ProcessDefinitionNotFoundError, ProcessInvalidError
+from pyzeebe.errors import BusinessError, ProcessDefinitionNotFoundError, ProcessInvalidError
 
 ONE_TASK = """<?xml version="1.0" encoding="UTF-8"?>
 <bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
@@ -118,5 +118,94 @@ def test_bad_requests_get_zeebe_status_codes(broker, tmp_path):
             await client.deploy_resource(broken)
         with pytest.raises(ProcessDefinitionNotFoundError):
             await client.run_process("pz_no_such_process", {})
+
+    asyncio.run(scenario())
+
+
+PAYMENT = """<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
+    xmlns:zeebe="http://camunda.org/schema/zeebe/1.0" id="d" targetNamespace="t">
+  <bpmn:message id="m" name="payment-received">
+    <bpmn:extensionElements><zeebe:subscription correlationKey="=orderId"/></bpmn:extensionElements>
+  </bpmn:message>
+  <bpmn:process id="pz_payment" isExecutable="true">
+    <bpmn:startEvent id="start"/>
+    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="wait"/>
+    <bpmn:intermediateCatchEvent id="wait">
+      <bpmn:messageEventDefinition messageRef="m"/>
+    </bpmn:intermediateCatchEvent>
+    <bpmn:sequenceFlow id="f2" sourceRef="wait" targetRef="end"/>
+    <bpmn:endEvent id="end"/>
+  </bpmn:process>
+</bpmn:definitions>"""
+
+CHECKED = """<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
+    xmlns:zeebe="http://camunda.org/schema/zeebe/1.0" id="d" targetNamespace="t">
+  <bpmn:error id="e" errorCode="CARD_DECLINED"/>
+  <bpmn:process id="pz_checked" isExecutable="true">
+    <bpmn:startEvent id="start"/>
+    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="charge"/>
+    <bpmn:serviceTask id="charge">
+      <bpmn:extensionElements><zeebe:taskDefinition type="pz-decline"/></bpmn:extensionElements>
+    </bpmn:serviceTask>
+    <bpmn:sequenceFlow id="f2" sourceRef="charge" targetRef="paid"/>
+    <bpmn:endEvent id="paid"/>
+    <bpmn:boundaryEvent id="declined" attachedToRef="charge">
+      <bpmn:errorEventDefinition errorRef="e"/>
+    </bpmn:boundaryEvent>
+    <bpmn:sequenceFlow id="f3" sourceRef="declined" targetRef="notify"/>
+    <bpmn:scriptTask id="notify">
+      <bpmn:extensionElements><zeebe:script expression="=&quot;declined&quot;" resultVariable="outcome"/></bpmn:extensionElements>
+    </bpmn:scriptTask>
+    <bpmn:sequenceFlow id="f4" sourceRef="notify" targetRef="end"/>
+    <bpmn:endEvent id="end"/>
+  </bpmn:process>
+</bpmn:definitions>"""
+
+
+def write(tmp_path, name, text):
+    path = os.path.join(tmp_path, name)
+    with open(path, "w") as f:
+        f.write(text)
+    return path
+
+
+def test_a_published_message_correlates(broker, tmp_path):
+    async def scenario():
+        channel = create_insecure_channel(grpc_address=broker.address)
+        client = ZeebeClient(channel)
+        await client.deploy_resource(write(tmp_path, "payment.bpmn", PAYMENT))
+        waiting = asyncio.create_task(
+            client.run_process_with_result("pz_payment", {"orderId": "order-7"}, timeout=TIMEOUT_S * 1000)
+        )
+        # The message is buffered if it arrives before the subscription opens.
+        await client.publish_message("payment-received", "order-7", {"amount": 99})
+        result = await asyncio.wait_for(waiting, TIMEOUT_S)
+        assert result.variables["amount"] == 99
+        assert result.variables["orderId"] == "order-7"
+
+    asyncio.run(scenario())
+
+
+def test_a_thrown_error_is_caught_by_the_boundary_event(broker, tmp_path):
+    async def scenario():
+        channel = create_insecure_channel(grpc_address=broker.address)
+        client = ZeebeClient(channel)
+        await client.deploy_resource(write(tmp_path, "checked.bpmn", CHECKED))
+        worker = ZeebeWorker(channel, poll_retry_delay=0)
+        done = asyncio.Event()
+
+        @worker.task(task_type="pz-decline")
+        async def decline():
+            done.set()
+            raise BusinessError("CARD_DECLINED")
+
+        result_task = asyncio.create_task(
+            client.run_process_with_result("pz_checked", {}, timeout=TIMEOUT_S * 1000)
+        )
+        await run_worker_until(worker, done)
+        result = await asyncio.wait_for(result_task, TIMEOUT_S)
+        assert result.variables["outcome"] == "declined"
 
     asyncio.run(scenario())
