@@ -226,6 +226,11 @@ impl<D: Disk> Log<D> {
         &self.dir
     }
 
+    /// The settings this log was opened with.
+    pub fn config(&self) -> &LogConfig {
+        &self.config
+    }
+
     /// First index held (entries below were compacted).
     pub fn first_index(&self) -> u64 {
         self.first_index
