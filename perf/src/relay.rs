@@ -431,6 +431,12 @@ mod tests {
         }
         // Each direction holds a datagram at least delay - jitter.
         assert!(started.elapsed() >= Duration::from_millis(2 * (15 - 5)));
+        // The counter moves just after the send that delivered the echo.
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while relay.counters.forwarded.load(Ordering::Relaxed) < 40 {
+            assert!(std::time::Instant::now() < deadline, "forwarded count");
+            std::thread::sleep(Duration::from_millis(5));
+        }
         assert_eq!(relay.counters.forwarded.load(Ordering::Relaxed), 40);
         relay.stop().expect("stop");
         server.join().expect("echo server");

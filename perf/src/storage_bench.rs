@@ -97,6 +97,19 @@ impl Tally {
         })
     }
 
+    /// Records `count` operations that all took from `began` until now.
+    fn record_since(&mut self, began: Instant, count: u64) {
+        let latency_ns = began.elapsed().as_nanos() as u64;
+        self.latencies.saturating_record_n(latency_ns, count);
+    }
+
+    /// Adds a run of `ops` operations of `op_bytes` each, started at `start`.
+    fn add_run(&mut self, ops: u64, op_bytes: usize, start: Instant) {
+        self.ops += ops;
+        self.bytes += ops * op_bytes as u64;
+        self.elapsed += start.elapsed();
+    }
+
     fn figures(&self) -> Figures {
         let secs = self.elapsed.as_secs_f64().max(1e-9);
         let us = |q| self.latencies.value_at_quantile(q) as f64 / 1000.0;
@@ -182,15 +195,11 @@ impl Baseline {
                 .write_all_at(buffer.bytes(), pos)
                 .context("baseline pwrite")?;
             self.file.sync_data().context("baseline fdatasync")?;
-            tally
-                .latencies
-                .saturating_record(began.elapsed().as_nanos() as u64);
+            tally.record_since(began, 1);
             self.next_write += 1;
             ops += 1;
         }
-        tally.ops += ops;
-        tally.bytes += ops * write_bytes as u64;
-        tally.elapsed += start.elapsed();
+        tally.add_run(ops, write_bytes, start);
         Ok(())
     }
 }
@@ -250,15 +259,11 @@ impl UringBaseline {
                 .fdatasync()
                 .await
                 .context("io_uring baseline fdatasync")?;
-            tally
-                .latencies
-                .saturating_record(began.elapsed().as_nanos() as u64);
+            tally.record_since(began, 1);
             self.next_write += 1;
             ops += 1;
         }
-        tally.ops += ops;
-        tally.bytes += ops * write_bytes as u64;
-        tally.elapsed += start.elapsed();
+        tally.add_run(ops, write_bytes, start);
         Ok(())
     }
 }
@@ -299,9 +304,7 @@ async fn append_loop(
             log.compact_prefix(last - keep_entries).await?;
         }
     }
-    tally.ops += records;
-    tally.bytes += records * record_bytes as u64;
-    tally.elapsed += start.elapsed();
+    tally.add_run(records, record_bytes, start);
     Ok(())
 }
 
@@ -399,47 +402,46 @@ async fn measure(args: &Args, dir: &Path) -> anyhow::Result<Map<String, Value>> 
         .await?;
     }
 
-    // The two targets: each append measurement paired with its baselines.
-    let latency = paired(
-        &mut baselines,
-        BASELINE_LATENCY_WRITE_BYTES,
-        &mut log,
-        1024,
-        1,
-        duration,
-    )
-    .await?;
-    row("baseline (a) 4 KiB pwrite+fdatasync", &latency.baseline);
-    row(
-        "baseline (a) same through io_uring",
-        &latency.uring_baseline,
-    );
-    row("append c1 1k (paired with a)", &latency.append);
-    let bandwidth = paired(
-        &mut baselines,
-        BASELINE_BANDWIDTH_WRITE_BYTES,
-        &mut log,
-        1024,
-        256,
-        duration,
-    )
-    .await?;
-    row("baseline (b) 256 KiB O_DIRECT+sync", &bandwidth.baseline);
-    row(
-        "baseline (b) same through io_uring",
-        &bandwidth.uring_baseline,
-    );
-    row("append c256 1k (paired with b)", &bandwidth.append);
-    put(&mut out, "baseline_fsync", &latency.baseline);
-    put(&mut out, "baseline_uring_fsync", &latency.uring_baseline);
-    put(&mut out, "baseline_bandwidth", &bandwidth.baseline);
-    put(
-        &mut out,
-        "baseline_uring_bandwidth",
-        &bandwidth.uring_baseline,
-    );
-    put(&mut out, "append_c1_1k", &latency.append);
-    put(&mut out, "append_c256_1k", &bandwidth.append);
+    // The two targets: each append measurement paired with its baselines:
+    // (write size, concurrency, row label of the baseline, JSON names).
+    let targets = [
+        (
+            BASELINE_LATENCY_WRITE_BYTES,
+            1,
+            "(a) 4 KiB pwrite+fdatasync",
+            ["baseline_fsync", "baseline_uring_fsync", "append_c1_1k"],
+        ),
+        (
+            BASELINE_BANDWIDTH_WRITE_BYTES,
+            256,
+            "(b) 256 KiB O_DIRECT+sync",
+            [
+                "baseline_bandwidth",
+                "baseline_uring_bandwidth",
+                "append_c256_1k",
+            ],
+        ),
+    ];
+    for (write_bytes, concurrency, label, [base_key, uring_key, append_key]) in targets {
+        let figures = paired(
+            &mut baselines,
+            write_bytes,
+            &mut log,
+            1024,
+            concurrency,
+            duration,
+        )
+        .await?;
+        row(&format!("baseline {label}"), &figures.baseline);
+        row("  same through io_uring", &figures.uring_baseline);
+        row(
+            &format!("append c{concurrency} 1k (paired)"),
+            &figures.append,
+        );
+        put(&mut out, base_key, &figures.baseline);
+        put(&mut out, uring_key, &figures.uring_baseline);
+        put(&mut out, append_key, &figures.append);
+    }
 
     for (record_bytes, label) in RECORD_SIZES {
         for concurrency in CONCURRENCIES {
