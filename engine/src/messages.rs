@@ -16,10 +16,13 @@
 //! ```
 //!
 //! Commands for another partition go to `Processed::distributions`; for this
-//! partition they are follow-up commands in `Processed::records`. A
-//! subscription still OPENING or CLOSING is sent again by
-//! `Engine::pending_distributions` until acknowledged, so a lost command or a
-//! leader change does not lose it.
+//! partition they are follow-up commands in `Processed::records`.
+//! `Engine::pending_distributions` sends again what is not acknowledged (a
+//! subscription still OPENING or CLOSING; a correlation still CORRELATING),
+//! so a lost command or a leader change loses nothing. P_i remembers the
+//! messages it correlated while the instance lives and acknowledges a
+//! repeated correlation instead of applying it twice; a correlation for an
+//! element that is gone deletes the stale subscription on P_m.
 
 use crate::engine::{rejection, Ctx, Engine, ResponseValue};
 use crate::model::EventDefinition;
@@ -127,19 +130,49 @@ impl Engine {
     /// `Processed::distributions`.
     pub fn pending_distributions(&mut self, now_ms: i64, max: usize) -> Vec<(u32, Record)> {
         let mut out = Vec::new();
-        let pending: Vec<(i64, Intent, MessageSubscriptionRecord)> = self
+        // Instance side: opening and closing subscriptions, to the message
+        // partition. Message side: correlations not yet acknowledged, to the
+        // instance partition (which acknowledges a repeated one again).
+        let mut pending: Vec<(i64, Intent, u32, RecordValue)> = self
             .state
             .process_message_subscriptions
             .iter()
-            .filter_map(|(&k, s)| match s.state {
-                SubscriptionState::Opening => Some((k, Intent::Create, s.record.clone())),
-                SubscriptionState::Closing => Some((k, Intent::Delete, s.record.clone())),
-                SubscriptionState::Opened => None,
+            .filter_map(|(&k, s)| {
+                let intent = match s.state {
+                    SubscriptionState::Opening => Intent::Create,
+                    SubscriptionState::Closing => Intent::Delete,
+                    SubscriptionState::Opened => return None,
+                };
+                let partition = message_partition(&s.record.correlation_key, self.partition_count);
+                Some((
+                    k,
+                    intent,
+                    partition,
+                    RecordValue::MessageSubscription(s.record.clone()),
+                ))
             })
             .collect();
-        self.last_sent
-            .retain(|k, _| self.state.process_message_subscriptions.contains_key(k));
-        for (key, intent, record) in pending {
+        pending.extend(
+            self.state
+                .message_subscriptions
+                .iter()
+                .filter(|(_, s)| s.correlating)
+                .map(|(&k, s)| {
+                    let value = RecordValue::ProcessMessageSubscription(s.record.clone());
+                    (
+                        k,
+                        Intent::Correlate,
+                        s.record.subscription_partition_id,
+                        value,
+                    )
+                }),
+        );
+        let state = &self.state;
+        self.last_sent.retain(|k, _| {
+            state.process_message_subscriptions.contains_key(k)
+                || state.message_subscriptions.contains_key(k)
+        });
+        for (key, intent, partition, value) in pending {
             if out.len() >= max {
                 break;
             }
@@ -148,13 +181,7 @@ impl Engine {
                 _ => {}
             }
             self.last_sent.insert(key, (now_ms, intent));
-            let partition = message_partition(&record.correlation_key, self.partition_count);
-            let mut command = Record::command(
-                NO_KEY,
-                intent,
-                RecordValue::MessageSubscription(record),
-                None,
-            );
+            let mut command = Record::command(NO_KEY, intent, value, None);
             command.timestamp_ms = now_ms;
             out.push((partition, command));
         }
@@ -503,15 +530,46 @@ impl Engine {
                 );
                 Ok(())
             }
+            Intent::Correlate
+                if self
+                    .state
+                    .pms_correlated
+                    .contains_key(&(m.element_instance_key, m.message_key)) =>
+            {
+                // A correlation sent again (its acknowledgement was lost).
+                let partition = message_partition(&m.correlation_key, self.partition_count);
+                let command = Record::command(
+                    NO_KEY,
+                    Intent::Correlate,
+                    RecordValue::MessageSubscription(m.clone()),
+                    None,
+                );
+                self.send(ctx, partition, command);
+                Err(rejection(
+                    RejectionType::AlreadyExists,
+                    format!(
+                        "message '{}' was already correlated to element instance '{}'",
+                        m.message_key, m.element_instance_key
+                    ),
+                ))
+            }
             Intent::Correlate => {
                 let open = found.filter(|k| {
                     self.state.process_message_subscriptions[k].state != SubscriptionState::Closing
                 });
+                // The message goes back to the message partition: refused
+                // (it may correlate elsewhere) while the waiting element
+                // exists; when the element is gone, the subscription there is
+                // stale and is deleted, and the message stays correlated to
+                // this process (a repeated correlation whose first copy was
+                // applied must not correlate twice).
                 let reject = |this: &mut Self, ctx: &mut Ctx| {
                     let partition = message_partition(&m.correlation_key, this.partition_count);
+                    let gone = !this.state.instances.contains_key(&m.element_instance_key);
+                    let intent = if gone { Intent::Delete } else { Intent::Reject };
                     let command = Record::command(
                         NO_KEY,
-                        Intent::Reject,
+                        intent,
                         RecordValue::MessageSubscription(m.clone()),
                         None,
                     );

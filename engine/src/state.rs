@@ -250,6 +250,12 @@ pub struct State {
     pub event_triggers: BTreeMap<i64, ProcessEventRecord>,
     /// (scope, trigger key).
     pub triggers_by_scope: BTreeSet<(i64, i64)>,
+    /// (waiting element instance, message key) -> process instance: messages
+    /// correlated on this partition, kept while the instance lives so that a
+    /// correlation sent again is acknowledged, not applied twice.
+    pub pms_correlated: BTreeMap<(i64, i64), i64>,
+    /// (process instance, element instance, message key) of `pms_correlated`.
+    pub pms_correlated_by_instance: BTreeSet<(i64, i64, i64)>,
     /// Compensation subscriptions of completed activities.
     pub compensations: BTreeMap<i64, CompensationSubscriptionRecord>,
     /// (scope, compensation subscription key).
@@ -294,6 +300,8 @@ impl State {
             triggers_by_scope: BTreeSet::new(),
             compensations: BTreeMap::new(),
             compensations_by_scope: BTreeSet::new(),
+            pms_correlated: BTreeMap::new(),
+            pms_correlated_by_instance: BTreeSet::new(),
         }
     }
 
@@ -577,6 +585,7 @@ impl State {
                 if let Some(sub) = self.message_subscriptions.get_mut(&key) {
                     sub.correlating = true;
                     sub.record.message_key = m.message_key;
+                    sub.record.variables = m.variables.clone();
                 }
             }
             Intent::Correlated if m.element_instance_key == NO_KEY => {
@@ -594,6 +603,7 @@ impl State {
                 let interrupting = match self.message_subscriptions.get_mut(&key) {
                     Some(sub) => {
                         sub.correlating = false;
+                        sub.record.variables = String::new();
                         sub.record.interrupting
                     }
                     None => false,
@@ -649,6 +659,15 @@ impl State {
                 }
             }
             Intent::Correlated => {
+                self.pms_correlated.insert(
+                    (m.element_instance_key, m.message_key),
+                    m.process_instance_key,
+                );
+                self.pms_correlated_by_instance.insert((
+                    m.process_instance_key,
+                    m.element_instance_key,
+                    m.message_key,
+                ));
                 if m.interrupting {
                     self.process_message_subscriptions.remove(&key);
                     self.pms_by_owner.remove(&(m.element_instance_key, key));
@@ -816,6 +835,15 @@ impl State {
                         for k in ended {
                             self.message_started.remove(&k);
                         }
+                    }
+                    let correlated: Vec<(i64, i64, i64)> = self
+                        .pms_correlated_by_instance
+                        .range((key, i64::MIN, i64::MIN)..=(key, i64::MAX, i64::MAX))
+                        .copied()
+                        .collect();
+                    for c in correlated {
+                        self.pms_correlated_by_instance.remove(&c);
+                        self.pms_correlated.remove(&(c.1, c.2));
                     }
                     let parent = el.parent_element_instance_key;
                     if let Some(call) = self.instances.get_mut(&parent) {

@@ -301,3 +301,54 @@ fn cancelling_an_instance_closes_its_remote_subscription_and_lost_commands_are_r
     c.publish("paid", &remote, 60_000, "");
     assert_eq!(c.partition(2).engine.state().messages.len(), 1);
 }
+
+#[test]
+fn lost_correlations_and_acknowledgements_are_sent_again_without_correlating_twice() {
+    let mut c = Cluster::new(2);
+    c.deploy("order.bpmn", &catch_process());
+    let (_, remote) = two_partition_keys();
+    let pi = c
+        .partition(1)
+        .create("order", &format!(r#"{{"orderId": "{remote}"}}"#));
+    c.deliver();
+    c.partition(2)
+        .publish("paid", &remote, 60_000, "", r#"{"n": 1}"#)
+        .unwrap();
+    assert_eq!(c.partition(2).distributions.len(), 1);
+    c.partition(2).distributions.clear(); // the correlation is lost
+    let now = c.partition(2).now_ms;
+    let resend = c.partition(2).engine.pending_distributions(now, 10);
+    assert_eq!(resend.len(), 1);
+    for (target, cmd) in resend {
+        c.partition(target).submit_as_is(cmd);
+    }
+    assert!(c.partition(1).is_completed(pi));
+    c.partition(1).distributions.clear(); // the acknowledgement is lost
+    let resend = c
+        .partition(2)
+        .engine
+        .pending_distributions(now + 20_000, 10);
+    assert_eq!(resend.len(), 1, "still not acknowledged");
+    c.partition(2).distributions.extend(resend);
+    c.deliver();
+    assert_eq!(
+        c.partition(1).element_intents(pi, "wait").len(),
+        4,
+        "correlated once"
+    );
+    assert!(c
+        .partition(2)
+        .engine
+        .state()
+        .message_subscriptions
+        .is_empty());
+    assert!(c
+        .partition(2)
+        .engine
+        .pending_distributions(now + 60_000, 10)
+        .is_empty());
+    assert!(
+        c.partition(1).engine.state().pms_correlated.is_empty(),
+        "gone with the instance"
+    );
+}
