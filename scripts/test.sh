@@ -19,4 +19,4 @@ cargo test --workspace
 
 step "pyzeebe against waggle dev"
 cargo build -p node --bin waggle
-WAGGLE_BIN="$PWD/target/debug/waggle" .venv/bin/python -m pytest -q tests/pyzeebe
+WAGGLE_BIN="${CARGO_TARGET_DIR:-$PWD/target}/debug/waggle" .venv/bin/python -m pytest -q tests/pyzeebe

@@ -496,6 +496,30 @@ impl ShardReplicas {
         }
     }
 
+    /// The open incidents of the partitions this node leads, as JSON.
+    pub fn incidents(&self) -> Vec<serde_json::Value> {
+        let mut out = Vec::new();
+        for (p, replica) in &self.replicas {
+            if !self.leader(*p).0 {
+                continue;
+            }
+            for (key, i) in &replica.partition.engine().state().incidents {
+                out.push(serde_json::json!({
+                    "incidentKey": key,
+                    "partitionId": p,
+                    "errorType": i.error_type.name(),
+                    "errorMessage": i.error_message,
+                    "bpmnProcessId": &*i.bpmn_process_id,
+                    "processInstanceKey": i.process_instance_key,
+                    "elementId": &*i.element_id,
+                    "elementInstanceKey": i.element_instance_key,
+                    "jobKey": i.job_key,
+                }));
+            }
+        }
+        out
+    }
+
     /// Drops the waiting requests whose clients gave up.
     pub fn forget_abandoned(&mut self) {
         for r in self.replicas.values_mut() {

@@ -24,7 +24,15 @@ pub fn router(context: Arc<BrokerContext>) -> Router {
         .route("/ready", get(ready))
         .route("/health", get(health))
         .route("/metrics", get(metrics))
+        .route("/incidents", get(incidents))
         .with_state(context)
+}
+
+/// `GET /incidents`: the open incidents of the partitions this node leads
+/// (JSON array), with the keys that `ResolveIncident` and `UpdateJobRetries`
+/// take.
+async fn incidents(State(context): State<Arc<BrokerContext>>) -> impl IntoResponse {
+    axum::Json(context.shards.incidents().await)
 }
 
 fn verdict(ok: bool, what: &'static str) -> (StatusCode, &'static str) {

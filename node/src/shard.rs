@@ -87,6 +87,8 @@ pub enum ShardRequest {
     },
     /// Raft messages from another node for this shard's partitions.
     Raft(raft::Envelope),
+    /// The open incidents of the partitions this node leads.
+    Incidents(oneshot::Sender<Vec<serde_json::Value>>),
     /// Wakes the loop (shutdown).
     Wake,
 }
@@ -240,6 +242,20 @@ impl Shards {
     pub fn try_send(&self, partition: PartitionId, request: ShardRequest) -> bool {
         let shard = shard_of(partition, self.senders.len());
         self.senders[shard].try_send(request).is_ok()
+    }
+
+    /// The open incidents of the partitions this node leads, from every shard.
+    pub async fn incidents(&self) -> Vec<serde_json::Value> {
+        let mut all = Vec::new();
+        for sender in &self.senders {
+            let (reply, answer) = oneshot::channel();
+            if sender.try_send(ShardRequest::Incidents(reply)).is_ok() {
+                if let Ok(Ok(list)) = tokio::time::timeout(Duration::from_secs(5), answer).await {
+                    all.extend(list);
+                }
+            }
+        }
+        all
     }
 
     /// Stops every shard loop (each flushes and fails its waiting requests)
@@ -500,6 +516,9 @@ fn take_request(
                 .push(encode_command(&record));
         }
         ShardRequest::Raft(envelope) => replicas.step(envelope),
+        ShardRequest::Incidents(reply) => {
+            let _ = reply.send(replicas.incidents());
+        }
         ShardRequest::Wake => {}
     }
 }

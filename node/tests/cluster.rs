@@ -30,6 +30,7 @@ struct Node {
     dir: PathBuf,
     gateway_port: u16,
     management_port: u16,
+    internal_port: u16,
     child: Option<Child>,
 }
 
@@ -168,6 +169,7 @@ key_file = "{key}"
                 dir,
                 gateway_port,
                 management_port,
+                internal_port: internal[id as usize],
                 child: None,
             }
         })
@@ -271,6 +273,17 @@ fn a_killed_leader_loses_nothing_acknowledged() {
         n.start();
     }
     wait_ready(&nodes.iter().collect::<Vec<_>>());
+    // Garbage datagrams on every node's QUIC port are dropped; the nodes keep
+    // serving (the load below runs across all of them).
+    let garbage = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+    for n in &nodes {
+        for size in [1usize, 17, 1200, 1500] {
+            let bytes: Vec<u8> = (0..size).map(|i| (i * 131 % 251) as u8).collect();
+            garbage
+                .send_to(&bytes, ("127.0.0.1", n.internal_port))
+                .expect("send garbage");
+        }
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -2,10 +2,15 @@
 flows a user's worker goes through."""
 
 import asyncio
+import json
 import os
+import time
+import urllib.request
 
 import pytest
 from pyzeebe import ZeebeClient, ZeebeWorker, Job, create_insecure_channel
+from pyzeebe.proto import gateway_pb2
+from pyzeebe.proto.gateway_pb2_grpc import GatewayStub
 from pyzeebe.errors import BusinessError, ProcessDefinitionNotFoundError, ProcessInvalidError
 
 ONE_TASK = """<?xml version="1.0" encoding="UTF-8"?>
@@ -207,5 +212,62 @@ def test_a_thrown_error_is_caught_by_the_boundary_event(broker, tmp_path):
         await run_worker_until(worker, done)
         result = await asyncio.wait_for(result_task, TIMEOUT_S)
         assert result.variables["outcome"] == "declined"
+
+    asyncio.run(scenario())
+
+
+def open_incidents(broker):
+    with urllib.request.urlopen(f"http://127.0.0.1:{broker.management_port}/incidents", timeout=5) as r:
+        return json.loads(r.read())
+
+
+def test_a_job_out_of_retries_raises_an_incident_that_is_resolved(broker, tmp_path):
+    async def scenario():
+        channel = create_insecure_channel(grpc_address=broker.address)
+        client = ZeebeClient(channel)
+        stub = GatewayStub(channel)
+        await client.deploy_resource(write_process(tmp_path, "pz_incident", "pz-broken", retries=2))
+        worker = ZeebeWorker(channel, poll_retry_delay=0)
+        attempts = []
+        healed = asyncio.Event()
+        done = asyncio.Event()
+
+        @worker.task(task_type="pz-broken")
+        async def broken(job: Job):
+            attempts.append(job.retries)
+            if not healed.is_set():
+                raise RuntimeError("the downstream system is down")
+            done.set()
+            return {"fixed": True}
+
+        result_task = asyncio.create_task(
+            client.run_process_with_result("pz_incident", {}, timeout=TIMEOUT_S * 1000)
+        )
+        worker_task = asyncio.create_task(worker.work())
+        try:
+            incident = None
+            deadline = time.monotonic() + TIMEOUT_S
+            while incident is None:
+                assert time.monotonic() < deadline, "no incident after the retries ran out"
+                found = [i for i in open_incidents(broker) if i["bpmnProcessId"] == "pz_incident"]
+                incident = found[0] if found else None
+                await asyncio.sleep(0.05)
+            assert incident["errorType"] == "JOB_NO_RETRIES"
+            assert "downstream system is down" in incident["errorMessage"]
+            assert attempts == [2, 1]
+            # As in Zeebe: give the job retries, then resolve the incident.
+            healed.set()
+            await stub.UpdateJobRetries(gateway_pb2.UpdateJobRetriesRequest(jobKey=incident["jobKey"], retries=1))
+            await stub.ResolveIncident(gateway_pb2.ResolveIncidentRequest(incidentKey=incident["incidentKey"]))
+            result = await asyncio.wait_for(result_task, TIMEOUT_S)
+            assert result.variables["fixed"] is True
+            assert not [i for i in open_incidents(broker) if i["bpmnProcessId"] == "pz_incident"]
+        finally:
+            await worker.stop()
+            worker_task.cancel()
+            try:
+                await worker_task
+            except (asyncio.CancelledError, Exception):
+                pass
 
     asyncio.run(scenario())
