@@ -520,6 +520,36 @@ impl ShardReplicas {
         out
     }
 
+    /// Hands the leadership of every partition this node leads to its most
+    /// caught-up, recently active follower (shutdown). Returns how many
+    /// partitions are still led here with a follower to hand over to.
+    pub fn hand_over(&mut self) -> usize {
+        let me = self.raft.id();
+        let mut still = 0;
+        for p in self.replicas.keys().copied().collect::<Vec<_>>() {
+            let group = u64::from(p);
+            let Some(progress) = self.raft.progress(group) else {
+                continue;
+            };
+            let best = progress
+                .iter()
+                .filter(|(node, pr)| **node != me && pr.recent_active)
+                .max_by_key(|(_, pr)| pr.match_index)
+                .map(|(node, _)| *node);
+            if let Some(to) = best {
+                still += 1;
+                if self.raft.transfer_leadership(group, to).is_ok() {
+                    tracing::info!(
+                        partition = p,
+                        to = broker_node(to),
+                        "handing leadership of partition over"
+                    );
+                }
+            }
+        }
+        still
+    }
+
     /// Drops the waiting requests whose clients gave up.
     pub fn forget_abandoned(&mut self) {
         for r in self.replicas.values_mut() {

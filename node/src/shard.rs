@@ -35,6 +35,8 @@ pub const MAX_QUEUED_REQUESTS: usize = 4096;
 pub const MAX_REQUESTS_PER_TICK: usize = 1024;
 /// How often a shard checks the free space of the data directory.
 pub const DISK_CHECK_INTERVAL_MS: u64 = 250;
+/// Longest a stopping shard waits for its partitions' leadership to move.
+pub const MAX_HAND_OVER_MS: u64 = 2_000;
 /// How often a shard drops the requests whose clients gave up.
 const SWEEP_INTERVAL_MS: u64 = 1_000;
 
@@ -340,6 +342,7 @@ async fn shard_loop(mut ctx: ShardContext, started: std::sync::mpsc::Sender<Resu
     let mut next_sweep = start;
     let mut disk_full: Option<String> = None;
     let mut failed: Option<String> = None;
+    let mut hand_over_until: Option<Instant> = None;
     loop {
         let now = Instant::now();
         if now >= next_disk_check {
@@ -415,11 +418,21 @@ async fn shard_loop(mut ctx: ShardContext, started: std::sync::mpsc::Sender<Resu
         }
         ctx.view.heartbeat(shard);
         if ctx.stop.load(Ordering::Acquire) {
-            break;
+            // Hand leadership over before leaving, so the cluster does not
+            // wait an election timeout; bounded by MAX_HAND_OVER_MS.
+            let deadline = *hand_over_until
+                .get_or_insert_with(|| Instant::now() + Duration::from_millis(MAX_HAND_OVER_MS));
+            if failed.is_some() || Instant::now() >= deadline || replicas.hand_over() == 0 {
+                break;
+            }
         }
-        let wait = next_raft_tick
-            .saturating_duration_since(Instant::now())
-            .min(ctx.options.tick.max(Duration::from_millis(1)) * 100);
+        let wait = if hand_over_until.is_some() {
+            Duration::from_millis(5)
+        } else {
+            next_raft_tick
+                .saturating_duration_since(Instant::now())
+                .min(ctx.options.tick.max(Duration::from_millis(1)) * 100)
+        };
         let woke =
             futures_lite::future::or(async { Wake::Request(ctx.requests.recv().await) }, async {
                 glommio::timer::sleep(wait).await;

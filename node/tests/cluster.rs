@@ -387,6 +387,19 @@ fn a_killed_leader_loses_nothing_acknowledged() {
         );
         std::thread::sleep(Duration::from_millis(200));
     }
+    // SIGTERM on a leader: it hands its partitions over and exits 0.
+    let leader = rt.block_on(leader_node(&nodes)).expect("some node leads");
+    let node = &mut nodes[leader as usize];
+    let mut child = node.child.take().expect("running");
+    // SAFETY: signalling a child process we started, by its pid.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let status = wait_exit(&mut child);
+    assert!(status.success(), "exit after SIGTERM: {status:?}");
+    assert!(
+        node.log().contains("handing leadership of partition over"),
+        "{}",
+        node.log()
+    );
     for n in nodes.iter_mut() {
         n.kill();
     }
