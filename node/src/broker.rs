@@ -97,6 +97,8 @@ pub fn run(config: Config, mode: Mode) -> Result<()> {
         Some((handle, inbound)) => (Some(Forwarder::new(handle)), Some(inbound)),
         None => (None, None),
     };
+    let metrics = Arc::new(Metrics::new());
+    metrics.register_partitions(&local_partitions);
     let raft_tick_ms = config.cluster.heartbeat_interval_ms.max(1);
     let raft = raft::RaftConfig {
         election_ticks: (config.cluster.election_timeout_ms / raft_tick_ms).max(2) as u32,
@@ -123,10 +125,9 @@ pub fn run(config: Config, mode: Mode) -> Result<()> {
         data_dir: config.data.directory.clone(),
         min_free_space_bytes: config.data.min_free_space_bytes,
         forwarder: forwarder.clone(),
+        metrics: Arc::clone(&metrics),
     };
     let shard_set = Shards::start(&options, &local_partitions, Arc::clone(&view))?;
-    let metrics = Metrics::new();
-    metrics.register_partitions(&local_partitions);
     let context = Arc::new(BrokerContext {
         limits: PartitionLimits::new(config.backpressure.clone()),
         config,

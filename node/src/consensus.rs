@@ -39,6 +39,7 @@ use storage::{DmaDisk, Log, LogConfig, MetaStore, SnapshotStore};
 use thiserror::Error;
 
 use crate::command::CommandError;
+use crate::metrics::{Metrics, PartitionLabel};
 use crate::partition::{decode_entry, encode_continue, Applied, Partition};
 use crate::placement::{ClusterShape, PartitionId};
 use crate::view::{BrokerView, Role};
@@ -194,6 +195,7 @@ pub struct ShardReplicas {
     replicas: BTreeMap<PartitionId, Replica>,
     view: Arc<BrokerView>,
     snapshot_period: std::time::Duration,
+    metrics: Arc<Metrics>,
 }
 
 impl std::fmt::Debug for ShardReplicas {
@@ -231,6 +233,7 @@ impl ShardReplicas {
         options: &OpenOptions,
         owned: &[PartitionId],
         view: Arc<BrokerView>,
+        metrics: Arc<Metrics>,
     ) -> Result<Self, ReplicaError> {
         let me = raft_node(options.node);
         let mut reader = MemLog::new();
@@ -263,6 +266,7 @@ impl ShardReplicas {
             replicas,
             view,
             snapshot_period: options.snapshot_period,
+            metrics,
         })
     }
 
@@ -400,6 +404,10 @@ impl ShardReplicas {
                     .collect();
                 replica.log.append(&stored).map_err(err)?;
                 self.raft.reader_mut().append(gr.group, &gr.entries);
+                self.metrics
+                    .appended_records
+                    .get_or_create(&PartitionLabel { partition: p })
+                    .inc_by(gr.entries.len() as u64);
                 acks.push((gr.group, last.index, last.term));
                 synced.push(p);
             }
@@ -457,6 +465,13 @@ impl ShardReplicas {
             {
                 take_snapshot(p, replica, &mut self.raft).await?;
                 replica.snapshot_at = std::time::Instant::now();
+            }
+            let histogram = self
+                .metrics
+                .commit_latency_seconds
+                .get_or_create(&PartitionLabel { partition: p });
+            for seconds in applied.answered_after_s.drain(..) {
+                histogram.observe(seconds);
             }
             // Every replica computes the distributions; the leader sends them.
             if self.leader(p).0 {

@@ -24,8 +24,8 @@ pub struct BrokerContext {
     pub local_partitions: Vec<PartitionId>,
     /// Roles, readiness and liveness.
     pub view: Arc<BrokerView>,
-    /// Prometheus metrics.
-    pub metrics: Metrics,
+    /// Prometheus metrics (shared with the shards).
+    pub metrics: Arc<Metrics>,
     /// In-flight limits per partition.
     pub limits: PartitionLimits,
     /// The shards holding the local partitions.

@@ -126,6 +126,7 @@ pub fn decode_entry(
 struct Pending {
     intent: Intent,
     reply: ReplySender,
+    proposed_at: std::time::Instant,
 }
 
 /// What applying entries produced that the shard must act on.
@@ -134,6 +135,9 @@ pub struct Applied {
     /// Commands for other partitions (deployment distribution), to send when
     /// leading.
     pub distributions: Vec<(u32, Record)>,
+    /// Seconds from proposal to answer of the requests answered (commit
+    /// latency as the client sees it, without the gateway hop).
+    pub answered_after_s: Vec<f64>,
 }
 
 /// See the module documentation.
@@ -255,6 +259,7 @@ impl Partition {
             Pending {
                 intent: record.intent,
                 reply,
+                proposed_at: std::time::Instant::now(),
             },
         );
         Some(encode_command(&record))
@@ -323,6 +328,10 @@ impl Partition {
         }
         for (request, response) in processed.responses {
             if let Some(p) = self.pending.remove(&request) {
+                if p.intent != Intent::CreateWithAwaitingResult {
+                    out.answered_after_s
+                        .push(p.proposed_at.elapsed().as_secs_f64());
+                }
                 let _ = p.reply.send(records::to_reply(p.intent, response));
             }
         }

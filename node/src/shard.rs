@@ -25,6 +25,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::cluster::{encode_envelope, Forwarder};
 use crate::command::{CommandError, CommandReply, PartitionCommand};
 use crate::consensus::{broker_node, OpenOptions, ShardReplicas};
+use crate::metrics::Metrics;
 use crate::partition::encode_command;
 use crate::placement::{shard_of, PartitionId};
 use crate::view::{unix_now_ms, BrokerView};
@@ -116,6 +117,8 @@ pub struct ShardOptions {
     pub min_free_space_bytes: u64,
     /// Traffic to other nodes; `None` for a single node.
     pub forwarder: Option<Arc<Forwarder>>,
+    /// Prometheus metrics the shards update.
+    pub metrics: Arc<Metrics>,
 }
 
 /// The running shards. Owned by the broker's main thread.
@@ -325,14 +328,20 @@ pub fn free_space_bytes(dir: &std::path::Path) -> std::io::Result<u64> {
 
 async fn shard_loop(mut ctx: ShardContext, started: std::sync::mpsc::Sender<Result<(), String>>) {
     let shard = ctx.shard;
-    let mut replicas =
-        match ShardReplicas::open(&ctx.options.open, &ctx.owned, Arc::clone(&ctx.view)).await {
-            Ok(r) => r,
-            Err(e) => {
-                let _ = started.send(Err(e.to_string()));
-                return;
-            }
-        };
+    let mut replicas = match ShardReplicas::open(
+        &ctx.options.open,
+        &ctx.owned,
+        Arc::clone(&ctx.view),
+        Arc::clone(&ctx.options.metrics),
+    )
+    .await
+    {
+        Ok(r) => r,
+        Err(e) => {
+            let _ = started.send(Err(e.to_string()));
+            return;
+        }
+    };
     let _ = started.send(Ok(()));
     drop(started);
     let mut pending: Option<ShardRequest> = None;

@@ -246,6 +246,19 @@ fn the_cli_deploys_creates_activates_and_completes() {
     let (ok, _, err) = common::run_waggle(&dir, &["complete-job", &key], &env);
     assert!(!ok);
     assert!(err.contains("NotFound"), "{err}");
+    // The shards feed the metrics: commands appended and answered.
+    let (code, metrics) = broker.http_get("/metrics").expect("metrics");
+    assert_eq!(code, 200);
+    let value = |name: &str| -> f64 {
+        metrics
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("{name} missing from:\n{metrics}"))
+    };
+    assert!(value(r#"waggle_appended_records_total{partition="1"}"#) >= 4.0);
+    assert!(value(r#"waggle_commit_latency_seconds_count{partition="1"}"#) >= 4.0);
     assert!(broker.terminate().success());
 }
 
