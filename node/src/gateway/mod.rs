@@ -14,3 +14,10 @@ pub mod validate;
 pub mod proto {
     tonic::include_proto!("gateway_protocol");
 }
+
+/// The generated messages, server and client of `proto/bench.proto`: the raw
+/// replicated append used by `waggle-perf` to compare with etcd.
+#[allow(missing_docs, clippy::all, clippy::pedantic)]
+pub mod bench_proto {
+    tonic::include_proto!("waggle_bench");
+}
