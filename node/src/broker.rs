@@ -20,6 +20,8 @@ use crate::config::Config;
 use crate::consensus::OpenOptions;
 use crate::context::BrokerContext;
 use crate::context::LeaderHints;
+use crate::gateway::bench::RawAppendService;
+use crate::gateway::bench_proto::raw_append_server::RawAppendServer;
 use crate::gateway::dispatch::Dispatcher;
 use crate::gateway::proto::gateway_server::GatewayServer;
 use crate::gateway::service::GatewayService;
@@ -184,10 +186,14 @@ async fn serve(context: Arc<BrokerContext>, mode: Mode) -> Result<()> {
     let service = GatewayServer::new(GatewayService::new(Dispatcher::new(Arc::clone(&context))))
         .max_decoding_message_size(max_message)
         .max_encoding_message_size(max_message);
+    let bench = RawAppendServer::new(RawAppendService::new(Dispatcher::new(Arc::clone(&context))))
+        .max_decoding_message_size(max_message)
+        .max_encoding_message_size(max_message);
     let incoming = tokio_stream::wrappers::TcpListenerStream::new(gateway_listener);
     let gateway = tokio::spawn(
         tonic::transport::Server::builder()
             .add_service(service)
+            .add_service(bench)
             .serve_with_incoming_shutdown(incoming, stopped(stop_rx.clone())),
     );
     let management_router = management::router(Arc::clone(&context));

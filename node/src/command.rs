@@ -133,6 +133,13 @@ pub enum PartitionCommand {
         /// The resource.
         resource_key: i64,
     },
+    /// Append opaque bytes to the partition's log without the engine
+    /// (benchmarks, `gateway.raw_append_enabled`); answered with
+    /// [`CommandReply::Key`] holding the committed index.
+    RawAppend {
+        /// The record.
+        payload: Vec<u8>,
+    },
 }
 
 /// Options of `CreateProcessInstanceWithResult`.
@@ -165,6 +172,7 @@ impl PartitionCommand {
             PartitionCommand::ResolveIncident { .. } => "ResolveIncident",
             PartitionCommand::BroadcastSignal { .. } => "BroadcastSignal",
             PartitionCommand::DeleteResource { .. } => "DeleteResource",
+            PartitionCommand::RawAppend { .. } => "RawAppend",
         }
     }
 }

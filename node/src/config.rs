@@ -245,6 +245,10 @@ pub struct GatewayConfig {
     pub request_timeout_ms: u64,
     /// Default long-polling time of `ActivateJobs`.
     pub long_polling_timeout_ms: u64,
+    /// Serve `waggle_bench.RawAppend` (opaque records through Raft and
+    /// storage, without the engine) for benchmarks. Never in production: it
+    /// lets any client fill the log.
+    pub raw_append_enabled: bool,
 }
 
 impl Default for GatewayConfig {
@@ -252,6 +256,7 @@ impl Default for GatewayConfig {
         Self {
             request_timeout_ms: 15_000,
             long_polling_timeout_ms: 10_000,
+            raw_append_enabled: false,
         }
     }
 }

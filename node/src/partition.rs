@@ -17,10 +17,14 @@
 //! Log entry payload (after the Raft kind byte, see [`crate::consensus`]):
 //!
 //! ```text
-//! u8  kind        0 = command, 1 = continue
+//! u8  kind        0 = command, 1 = continue, 2 = raw
 //! i64 timestamp   leader's clock, ms since the epoch (little endian)
 //! ..  record      engine::Record::encode (commands only)
 //! ```
+//!
+//! A raw entry (`gateway.raw_append_enabled`, for benchmarks) carries a u64
+//! request id (little endian) and opaque bytes after the timestamp; the engine
+//! never sees it, and it is answered with its index once committed.
 
 use std::collections::{HashMap, VecDeque};
 
@@ -45,6 +49,7 @@ const SNAPSHOT_VERSION: u8 = 1;
 
 const KIND_COMMAND: u8 = 0;
 const KIND_CONTINUE: u8 = 1;
+const KIND_RAW: u8 = 2;
 
 /// An application entry decoded from the log.
 #[derive(Debug)]
@@ -55,6 +60,11 @@ pub enum AppEntry {
     Continue {
         /// Leader's time.
         timestamp_ms: i64,
+    },
+    /// Opaque bytes appended for a benchmark; only answered.
+    Raw {
+        /// The request waiting for the answer (on the node that proposed it).
+        request_id: u64,
     },
 }
 
@@ -119,12 +129,20 @@ pub fn decode_entry(
             Ok(Some(AppEntry::Command(Box::new(record))))
         }
         KIND_CONTINUE => Ok(Some(AppEntry::Continue { timestamp_ms })),
+        KIND_RAW if data.len() >= 17 => Ok(Some(AppEntry::Raw {
+            request_id: u64::from_le_bytes(data[9..17].try_into().expect("8 bytes")),
+        })),
+        KIND_RAW => Err(bad(format!(
+            "raw entry of {} bytes is shorter than its 17-byte header",
+            data.len()
+        ))),
         other => Err(bad(format!("unknown entry kind {other}"))),
     }
 }
 
 struct Pending {
-    intent: Intent,
+    /// The command's intent; `None` for a raw append.
+    intent: Option<Intent>,
     reply: ReplySender,
     proposed_at: std::time::Instant,
 }
@@ -214,6 +232,9 @@ impl Partition {
         now_ms: i64,
         reply: ReplySender,
     ) -> Option<Bytes> {
+        if let PartitionCommand::RawAppend { payload } = command {
+            return self.prepare_raw(payload, now_ms, reply);
+        }
         if let PartitionCommand::ActivateJobs { job_type, .. } = command {
             let any = self
                 .engine
@@ -257,7 +278,7 @@ impl Partition {
         self.pending.insert(
             request,
             Pending {
-                intent: record.intent,
+                intent: Some(record.intent),
                 reply,
                 proposed_at: std::time::Instant::now(),
             },
@@ -265,14 +286,41 @@ impl Partition {
         Some(encode_command(&record))
     }
 
+    fn prepare_raw(&mut self, payload: &[u8], now_ms: i64, reply: ReplySender) -> Option<Bytes> {
+        if self.pending.len() >= MAX_PENDING_REQUESTS {
+            let _ = reply.send(Err(CommandError::ResourceExhausted(format!(
+                "RawAppend refused: partition {} has {MAX_PENDING_REQUESTS} requests waiting for an answer",
+                self.id
+            ))));
+            return None;
+        }
+        self.next_request += 1;
+        let request = self.next_request;
+        self.pending.insert(
+            request,
+            Pending {
+                intent: None,
+                reply,
+                proposed_at: std::time::Instant::now(),
+            },
+        );
+        let mut out = BytesMut::with_capacity(17 + payload.len());
+        out.put_u8(KIND_RAW);
+        out.put_i64_le(now_ms);
+        out.put_u64_le(request);
+        out.put_slice(payload);
+        Some(out.freeze())
+    }
+
     /// Fails every waiting request whose command was not proposed after all.
     pub fn abandon(&mut self, entry: &[u8], error: CommandError) {
-        if let Ok(Some(AppEntry::Command(record))) = decode_entry(self.id, 0, entry) {
-            if let Some(request) = record.request_id {
-                if let Some(p) = self.pending.remove(&request) {
-                    let _ = p.reply.send(Err(error));
-                }
-            }
+        let request = match decode_entry(self.id, 0, entry) {
+            Ok(Some(AppEntry::Command(record))) => record.request_id,
+            Ok(Some(AppEntry::Raw { request_id })) => Some(request_id),
+            _ => None,
+        };
+        if let Some(p) = request.and_then(|r| self.pending.remove(&r)) {
+            let _ = p.reply.send(Err(error));
         }
     }
 
@@ -303,6 +351,14 @@ impl Partition {
         let timestamp_ms = match entry {
             None => return,
             Some(AppEntry::Continue { timestamp_ms }) => timestamp_ms,
+            Some(AppEntry::Raw { request_id }) => {
+                if let Some(p) = self.pending.remove(&request_id) {
+                    out.answered_after_s
+                        .push(p.proposed_at.elapsed().as_secs_f64());
+                    let _ = p.reply.send(Ok(CommandReply::Key(index as i64)));
+                }
+                return;
+            }
             Some(AppEntry::Command(record)) => {
                 let ts = record.timestamp_ms;
                 self.process(&record, out);
@@ -328,11 +384,14 @@ impl Partition {
         }
         for (request, response) in processed.responses {
             if let Some(p) = self.pending.remove(&request) {
-                if p.intent != Intent::CreateWithAwaitingResult {
+                let Some(intent) = p.intent else {
+                    continue;
+                };
+                if intent != Intent::CreateWithAwaitingResult {
                     out.answered_after_s
                         .push(p.proposed_at.elapsed().as_secs_f64());
                 }
-                let _ = p.reply.send(records::to_reply(p.intent, response));
+                let _ = p.reply.send(records::to_reply(intent, response));
             }
         }
         out.distributions.extend(processed.distributions);

@@ -210,6 +210,11 @@ pub fn to_record(command: &PartitionCommand) -> Result<Record, CommandError> {
                 command.name()
             )))
         }
+        PartitionCommand::RawAppend { .. } => {
+            return Err(CommandError::Internal(
+                "a raw append has no engine record".to_string(),
+            ))
+        }
     };
     Ok(record)
 }
