@@ -25,6 +25,7 @@ use crate::gateway::bench_proto::raw_append_server::RawAppendServer;
 use crate::gateway::dispatch::Dispatcher;
 use crate::gateway::proto::gateway_server::GatewayServer;
 use crate::gateway::service::GatewayService;
+use crate::job_signals::JobSignals;
 use crate::metrics::Metrics;
 use crate::placement::ClusterShape;
 use crate::shard::{ShardOptions, Shards};
@@ -108,6 +109,7 @@ pub fn run(config: Config, mode: Mode) -> Result<()> {
         ..raft::RaftConfig::default()
     };
     let boot_ms = crate::view::unix_now_ms();
+    let job_signals = Arc::new(JobSignals::default());
     let options = ShardOptions {
         shards,
         pin: config.runtime.pin_shards,
@@ -128,6 +130,7 @@ pub fn run(config: Config, mode: Mode) -> Result<()> {
         min_free_space_bytes: config.data.min_free_space_bytes,
         forwarder: forwarder.clone(),
         metrics: Arc::clone(&metrics),
+        job_signals: Arc::clone(&job_signals),
     };
     let shard_set = Shards::start(&options, &local_partitions, Arc::clone(&view))?;
     let context = Arc::new(BrokerContext {
@@ -140,6 +143,7 @@ pub fn run(config: Config, mode: Mode) -> Result<()> {
         shards: shard_set,
         leaders: LeaderHints::new(shape.partitions),
         forwarder: forwarder.clone(),
+        job_signals,
     });
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(EDGE_THREADS)

@@ -12,10 +12,12 @@
 //! Frames of the `Command` traffic class:
 //!
 //! ```text
-//! u8  kind   1 = request, 2 = response, 3 = internal command
+//! u8  kind   1 = request, 2 = response, 3 = internal command,
+//!            4 = jobs available
 //! u64 id     request id chosen by the sender (0 for internal commands)
 //! ..  body   request: JSON PartitionCommand; response: see `encode_answer`;
-//!            internal: engine::Record::encode
+//!            internal: engine::Record::encode;
+//!            jobs available: job types, each u16 length + UTF-8
 //! ```
 //!
 //! A Raft envelope is split per group on receipt, since the shards of two
@@ -44,6 +46,7 @@ pub const MAX_FORWARDED_IN_FLIGHT: usize = 1 << 16;
 const KIND_REQUEST: u8 = 1;
 const KIND_RESPONSE: u8 = 2;
 const KIND_INTERNAL: u8 = 3;
+const KIND_JOBS_AVAILABLE: u8 = 4;
 
 /// Starts the transport when the cluster has more than one node.
 pub fn start_transport(config: &Config) -> Result<Option<(TransportHandle, Inbound)>> {
@@ -264,6 +267,18 @@ impl Forwarder {
         }
     }
 
+    /// Tells `node` that `partition`, led here, has new activatable jobs of
+    /// `types` (a hint for its waiting activations; dropped when the queue is
+    /// full).
+    pub fn send_jobs_available(&self, node: u32, partition: PartitionId, types: &[Arc<str>]) {
+        let _ = self.handle.try_send(
+            node,
+            TrafficClass::Command,
+            partition,
+            frame(KIND_JOBS_AVAILABLE, 0, &encode_job_types(types)),
+        );
+    }
+
     fn answered(&self, id: u64, answer: Result<CommandReply, CommandError>) {
         if let Some(tx) = self.waiting.lock().expect("never poisoned").remove(&id) {
             let _ = tx.send(answer);
@@ -283,6 +298,40 @@ pub trait Local: Send + Sync + 'static {
     ) -> impl std::future::Future<Output = Result<CommandReply, CommandError>> + Send;
     /// Hands an engine command from another partition to a local partition.
     fn internal(&self, partition: PartitionId, record: engine::Record);
+    /// `partition` (led by another node) has new activatable jobs of `types`.
+    fn jobs_available(&self, partition: PartitionId, types: Vec<String>);
+}
+
+/// Encodes job types for a jobs-available frame; types longer than
+/// `u16::MAX` bytes are left out (the waiters fall back to polling).
+fn encode_job_types(types: &[Arc<str>]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for t in types {
+        if let Ok(len) = u16::try_from(t.len()) {
+            out.extend_from_slice(&len.to_le_bytes());
+            out.extend_from_slice(t.as_bytes());
+        }
+    }
+    out
+}
+
+/// Decodes the body of a jobs-available frame.
+fn decode_job_types(mut body: &[u8]) -> Result<Vec<String>, String> {
+    let mut types = Vec::new();
+    while !body.is_empty() {
+        if body.len() < 2 {
+            return Err("truncated length".into());
+        }
+        let len = u16::from_le_bytes([body[0], body[1]]) as usize;
+        let rest = &body[2..];
+        if rest.len() < len {
+            return Err(format!("type of {len} bytes in {} bytes", rest.len()));
+        }
+        let t = std::str::from_utf8(&rest[..len]).map_err(|e| e.to_string())?;
+        types.push(t.to_string());
+        body = &rest[len..];
+    }
+    Ok(types)
 }
 
 /// Reads inbound frames until the transport closes.
@@ -339,6 +388,13 @@ pub async fn route_inbound<L: Local>(inbound: Inbound, forwarder: Arc<Forwarder>
                         });
                     }
                     KIND_RESPONSE => forwarder.answered(id, decode_answer(&body)),
+                    KIND_JOBS_AVAILABLE => match decode_job_types(&body) {
+                        Ok(types) => local.jobs_available(frame.partition, types),
+                        Err(e) => tracing::warn!(
+                            from = frame.from,
+                            "undecodable jobs-available frame dropped: {e}"
+                        ),
+                    },
                     KIND_INTERNAL => match engine::Record::decode(&body) {
                         Ok(record) => local.internal(frame.partition, record),
                         Err(e) => tracing::warn!(
@@ -393,6 +449,15 @@ mod tests {
         }
         assert!(decode_answer(&[9, 1, 2]).is_err());
         assert!(decode_answer(&[]).is_err());
+    }
+
+    #[test]
+    fn job_types_survive_the_wire() {
+        let types: Vec<Arc<str>> = vec![Arc::from("payment"), Arc::from(""), Arc::from("ü")];
+        let decoded = decode_job_types(&encode_job_types(&types)).expect("decodes");
+        assert_eq!(decoded, vec!["payment", "", "ü"]);
+        assert!(decode_job_types(&[5, 0, b'a']).is_err());
+        assert!(decode_job_types(&[1]).is_err());
     }
 
     #[test]

@@ -187,6 +187,8 @@ pub struct Turn {
     pub messages: Vec<raft::Envelope>,
     /// Commands for other partitions.
     pub distributions: Vec<(u32, engine::Record)>,
+    /// Led partitions with new activatable jobs, and their job types.
+    pub jobs_available: Vec<(PartitionId, Vec<std::sync::Arc<str>>)>,
 }
 
 /// See the module documentation.
@@ -476,6 +478,12 @@ impl ShardReplicas {
             // Every replica computes the distributions; the leader sends them.
             if self.leader(p).0 {
                 turn.distributions.extend(applied.distributions);
+                if !applied.jobs_available.is_empty() {
+                    let mut types = applied.jobs_available;
+                    types.sort_unstable();
+                    types.dedup();
+                    turn.jobs_available.push((p, types));
+                }
             }
         }
         self.publish_roles();

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use crate::backpressure::PartitionLimits;
 use crate::cluster::Forwarder;
 use crate::config::Config;
+use crate::job_signals::JobSignals;
 use crate::metrics::Metrics;
 use crate::placement::{ClusterShape, NodeId, PartitionId};
 use crate::shard::Shards;
@@ -34,6 +35,8 @@ pub struct BrokerContext {
     pub forwarder: Option<Arc<Forwarder>>,
     /// The leader of each partition as last learned.
     pub leaders: LeaderHints,
+    /// Wake-ups for activations waiting for jobs (shared with the shards).
+    pub job_signals: Arc<JobSignals>,
 }
 
 /// The leader of each partition as the gateway last learned it (from an

@@ -17,6 +17,7 @@ pub mod config;
 pub mod consensus;
 pub mod context;
 pub mod gateway;
+pub mod job_signals;
 pub mod management;
 pub mod memlock;
 pub mod metrics;

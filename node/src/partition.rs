@@ -29,7 +29,7 @@
 use std::collections::{HashMap, VecDeque};
 
 use bytes::{BufMut, Bytes, BytesMut};
-use engine::{Engine, Intent, Record, RecordType};
+use engine::{Engine, Intent, Record, RecordType, RecordValue};
 use thiserror::Error;
 
 use crate::command::{CommandError, CommandReply, PartitionCommand};
@@ -140,6 +140,22 @@ pub fn decode_entry(
     }
 }
 
+/// The job type of an event that makes a job activatable.
+fn activatable_job_type(event: &Record) -> Option<&std::sync::Arc<str>> {
+    match (&event.value, event.intent) {
+        (
+            RecordValue::Job(job),
+            Intent::Created
+            | Intent::Failed
+            | Intent::TimedOut
+            | Intent::RetriesUpdated
+            | Intent::RecurredAfterBackoff
+            | Intent::Yielded,
+        ) => Some(&job.job_type),
+        _ => None,
+    }
+}
+
 struct Pending {
     /// The command's intent; `None` for a raw append.
     intent: Option<Intent>,
@@ -156,6 +172,9 @@ pub struct Applied {
     /// Seconds from proposal to answer of the requests answered (commit
     /// latency as the client sees it, without the gateway hop).
     pub answered_after_s: Vec<f64>,
+    /// Job types that got activatable jobs (created, failed with retries,
+    /// timed out, back from back-off, yielded), repeated as they came.
+    pub jobs_available: Vec<std::sync::Arc<str>>,
 }
 
 /// See the module documentation.
@@ -378,8 +397,16 @@ impl Partition {
     fn process(&mut self, command: &Record, out: &mut Applied) {
         let processed = self.engine.process(command);
         for record in processed.records {
-            if record.record_type == RecordType::Command {
-                self.follow_ups.push_back(record);
+            match record.record_type {
+                RecordType::Command => self.follow_ups.push_back(record),
+                RecordType::Event => {
+                    if let Some(job_type) = activatable_job_type(&record) {
+                        if out.jobs_available.last() != Some(job_type) {
+                            out.jobs_available.push(job_type.clone());
+                        }
+                    }
+                }
+                _ => {}
             }
         }
         for (request, response) in processed.responses {

@@ -119,6 +119,8 @@ pub struct ShardOptions {
     pub forwarder: Option<Arc<Forwarder>>,
     /// Prometheus metrics the shards update.
     pub metrics: Arc<Metrics>,
+    /// Wake-ups for the gateway's waiting activations.
+    pub job_signals: Arc<crate::job_signals::JobSignals>,
 }
 
 /// The running shards. Owned by the broker's main thread.
@@ -412,6 +414,9 @@ async fn shard_loop(mut ctx: ShardContext, started: std::sync::mpsc::Sender<Resu
                     for (target, record) in turn.distributions {
                         route_internal(&ctx, target, record);
                     }
+                    for (partition, types) in turn.jobs_available {
+                        signal_jobs(&ctx, partition, &types);
+                    }
                 }
                 Err(e) => {
                     // A failed write or sync is never retried: the partition
@@ -567,6 +572,19 @@ fn route_internal(ctx: &ShardContext, target: u32, record: engine::Record) {
             partition = target,
             "cannot hand a distributed command to shard {shard}: {e}"
         );
+    }
+}
+
+/// Wakes the activations waiting for `types`, here and on the other nodes.
+fn signal_jobs(ctx: &ShardContext, partition: PartitionId, types: &[Arc<str>]) {
+    for t in types {
+        ctx.options.job_signals.signal(t, partition);
+    }
+    if let Some(forwarder) = &ctx.options.forwarder {
+        let open = &ctx.options.open;
+        for node in (0..open.shape.cluster_size).filter(|n| *n != open.node) {
+            forwarder.send_jobs_available(node, partition, types);
+        }
     }
 }
 

@@ -78,6 +78,12 @@ impl crate::cluster::Local for BrokerContext {
         execute_local(self, partition, command, timeout).await
     }
 
+    fn jobs_available(&self, partition: PartitionId, types: Vec<String>) {
+        for t in types {
+            self.job_signals.signal(&t, partition);
+        }
+    }
+
     fn internal(&self, partition: PartitionId, record: engine::Record) {
         if self.local_partitions.contains(&partition) {
             let _ = self.shards.try_send(

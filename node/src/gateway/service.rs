@@ -4,6 +4,7 @@
 //! or a gRPC status mapped as in Zeebe.
 
 use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio_stream::Stream;
@@ -25,14 +26,9 @@ pub const MAX_LONG_POLL_MS: i64 = 10 * 60 * 1000;
 const MAX_LONG_POLL_WAIT: Duration = Duration::from_millis(MAX_LONG_POLL_MS as u64);
 /// Jobs activated for a push stream and not yet taken by the client.
 const MAX_PUSHED_JOBS_BUFFERED: usize = 64;
-/// First pause of a push stream between activation rounds that found nothing.
-const PUSH_FIRST_PAUSE: Duration = Duration::from_millis(1);
-/// Longest pause of a push stream between activation rounds.
-const PUSH_MAX_PAUSE: Duration = Duration::from_millis(20);
-/// First pause between the activation attempts of a long-polling request.
-const LONG_POLL_FIRST_PAUSE: Duration = Duration::from_millis(2);
-/// Longest pause between the activation attempts of a long-polling request.
-const LONG_POLL_MAX_PAUSE: Duration = Duration::from_millis(50);
+/// A waiting activation (push stream or long poll) asks every partition this
+/// often even without a signal: signals from other nodes are best effort.
+const FULL_SWEEP_INTERVAL: Duration = Duration::from_millis(500);
 
 type ResponseStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
 
@@ -320,7 +316,13 @@ impl Gateway for GatewayService {
         };
         let deadline =
             long_poll.map(|wait| tokio::time::Instant::now() + wait.min(MAX_LONG_POLL_WAIT));
-        let mut pause = LONG_POLL_FIRST_PAUSE;
+        // Subscribed before the first round, so that jobs created while it
+        // runs wake the wait below.
+        let waiter = self
+            .dispatcher
+            .context()
+            .job_signals
+            .subscribe(&request.r#type);
         let batches = loop {
             let order = self.round_robin.order(self.partitions());
             let mut batches = Vec::new();
@@ -360,7 +362,8 @@ impl Gateway for GatewayService {
                 return Err(error.into());
             }
             // Nothing activatable on any partition: hold the request (long
-            // polling), asking again with growing pauses until the deadline.
+            // polling) until a partition signals jobs of this type, asking
+            // every partition again at least every FULL_SWEEP_INTERVAL.
             let Some(deadline) = deadline else {
                 break batches;
             };
@@ -368,8 +371,10 @@ impl Gateway for GatewayService {
             if now >= deadline || self.dispatcher.context().view.stopping() {
                 break batches;
             }
-            tokio::time::sleep(pause.min(deadline - now)).await;
-            pause = (pause * 2).min(LONG_POLL_MAX_PAUSE);
+            let _ =
+                tokio::time::timeout(FULL_SWEEP_INTERVAL.min(deadline - now), waiter.signalled())
+                    .await;
+            waiter.take();
         };
         let stream = tokio_stream::iter(batches.into_iter().map(Ok));
         Ok(Response::new(Box::pin(stream)))
@@ -631,34 +636,53 @@ fn create_command(
 /// stream's buffer, pausing (growing up to `PUSH_MAX_PAUSE`) while nothing is
 /// activatable. Jobs that cannot be delivered because the client left time
 /// out and become activatable again, as in Zeebe.
+/// Feeds a push stream: asks the partitions signalled for the stream's job
+/// type (and every partition each FULL_SWEEP_INTERVAL) for as many jobs as the
+/// stream has room for, until the client goes away.
 async fn push_jobs(
     dispatcher: Dispatcher,
     partitions: u32,
     request: proto::StreamActivatedJobsRequest,
     tx: tokio::sync::mpsc::Sender<Result<proto::ActivatedJob, Status>>,
 ) {
-    let mut pause = PUSH_FIRST_PAUSE;
+    let context = Arc::clone(dispatcher.context());
+    let waiter = context.job_signals.subscribe(&request.r#type);
+    let mut next_sweep = tokio::time::Instant::now();
     let mut first = 0u32;
-    while !tx.is_closed() && !dispatcher.context().view.stopping() {
-        let mut found = false;
-        for i in 0..partitions {
-            let room = tx.capacity();
-            if room == 0 {
-                break;
+    while !tx.is_closed() && !context.view.stopping() {
+        let targets: Vec<u32> = if tokio::time::Instant::now() >= next_sweep {
+            next_sweep = tokio::time::Instant::now() + FULL_SWEEP_INTERVAL;
+            waiter.take();
+            first = first.wrapping_add(1);
+            (0..partitions)
+                .map(|i| (first + i) % partitions + 1)
+                .collect()
+        } else {
+            waiter.take().into_iter().collect()
+        };
+        for partition in targets {
+            // Wait for room: a busy worker holds the jobs back in the partition,
+            // where other streams and pollers can take them.
+            match tx.reserve().await {
+                Ok(permit) => drop(permit),
+                Err(_) => return,
             }
-            let partition = (first + i) % partitions + 1;
+            let room = tx.capacity().max(1) as u32;
             let command = PartitionCommand::ActivateJobs {
                 job_type: request.r#type.clone(),
                 worker: request.worker.clone(),
                 timeout_ms: request.timeout,
-                max_jobs: room as u32,
+                max_jobs: room,
                 fetch_variables: request.fetch_variable.clone(),
             };
             if let Ok(CommandReply::Jobs(jobs)) = dispatcher
                 .execute(partition, command, dispatcher.request_timeout())
                 .await
             {
-                found |= !jobs.is_empty();
+                if jobs.len() as u32 >= room {
+                    // There may be more: ask this partition again.
+                    waiter.mark(partition);
+                }
                 for job in jobs {
                     if tx.send(Ok(job)).await.is_err() {
                         return;
@@ -666,15 +690,12 @@ async fn push_jobs(
                 }
             }
         }
-        first = first.wrapping_add(1);
-        if found {
-            pause = PUSH_FIRST_PAUSE;
-        } else {
+        if !waiter.is_marked() {
             tokio::select! {
-                _ = tokio::time::sleep(pause) => {}
+                _ = waiter.signalled() => {}
+                _ = tokio::time::sleep_until(next_sweep) => {}
                 _ = tx.closed() => return,
             }
-            pause = (pause * 2).min(PUSH_MAX_PAUSE);
         }
     }
 }
