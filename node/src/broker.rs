@@ -17,9 +17,11 @@ use tokio::signal::unix::{signal, SignalKind};
 use crate::backpressure::PartitionLimits;
 use crate::cluster::{self, Forwarder};
 use crate::config::Config;
+use crate::consensus::ExportOptions;
 use crate::consensus::OpenOptions;
 use crate::context::BrokerContext;
 use crate::context::LeaderHints;
+use crate::exporter::ExportSink;
 use crate::gateway::bench::RawAppendService;
 use crate::gateway::bench_proto::raw_append_server::RawAppendServer;
 use crate::gateway::dispatch::Dispatcher;
@@ -110,6 +112,25 @@ pub fn run(config: Config, mode: Mode) -> Result<()> {
     };
     let boot_ms = crate::view::unix_now_ms();
     let job_signals = Arc::new(JobSignals::default());
+    let exporter = if config.exporter.enabled {
+        let dir = config.exporter.directory_in(&config.data.directory);
+        let sink = ExportSink::start(&dir, shape.partitions).with_context(|| {
+            format!(
+                "cannot start the exporter in {} (exporter.directory)",
+                dir.display()
+            )
+        })?;
+        tracing::info!("exporting records to {}", dir.display());
+        Some(ExportOptions {
+            sink: Arc::new(sink),
+            max_lag_records: config.exporter.max_lag_records as usize,
+            position_interval: std::time::Duration::from_millis(
+                config.exporter.position_interval_ms,
+            ),
+        })
+    } else {
+        None
+    };
     let options = ShardOptions {
         shards,
         pin: config.runtime.pin_shards,
@@ -125,6 +146,7 @@ pub fn run(config: Config, mode: Mode) -> Result<()> {
             seed: boot_ms ^ u64::from(config.cluster.node_id),
             boot_ms,
             snapshot_period: std::time::Duration::from_millis(config.data.snapshot_period_ms),
+            exporter,
         },
         data_dir: config.data.directory.clone(),
         min_free_space_bytes: config.data.min_free_space_bytes,

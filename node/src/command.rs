@@ -152,6 +152,20 @@ pub struct AwaitResult {
 }
 
 impl PartitionCommand {
+    /// Commands that finish or remove work (they pass the in-flight limit
+    /// and a lagging exporter, as in Zeebe, so that a loaded partition can
+    /// drain).
+    pub fn drains_work(&self) -> bool {
+        matches!(
+            self,
+            PartitionCommand::CompleteJob { .. }
+                | PartitionCommand::FailJob { .. }
+                | PartitionCommand::ThrowError { .. }
+                | PartitionCommand::CancelInstance { .. }
+                | PartitionCommand::ResolveIncident { .. }
+        )
+    }
+
     /// The RPC's name, for messages.
     pub fn name(&self) -> &'static str {
         match self {

@@ -84,6 +84,46 @@ pub struct Config {
     pub backpressure: BackpressureConfig,
     /// Mutual TLS between nodes (needed when `cluster.size > 1`).
     pub tls: TlsConfig,
+    /// The record exporter.
+    pub exporter: ExporterConfig,
+}
+
+/// The JSON-lines record exporter (see `exporter` in the crate docs).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ExporterConfig {
+    /// Export every record the partitions produce.
+    pub enabled: bool,
+    /// Where `partition-<id>.jsonl` files are written; empty means
+    /// `<data.directory>/exports`.
+    pub directory: PathBuf,
+    /// Records a partition may hold for the exporter before it refuses new
+    /// work (RESOURCE_EXHAUSTED).
+    pub max_lag_records: u64,
+    /// How often a leader records the exported position in the log.
+    pub position_interval_ms: u64,
+}
+
+impl Default for ExporterConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            directory: PathBuf::new(),
+            max_lag_records: 1_000_000,
+            position_interval_ms: 100,
+        }
+    }
+}
+
+impl ExporterConfig {
+    /// The directory the exporter writes into.
+    pub fn directory_in(&self, data: &Path) -> PathBuf {
+        if self.directory.as_os_str().is_empty() {
+            data.join("exports")
+        } else {
+            self.directory.clone()
+        }
+    }
 }
 
 /// Certificates for node-to-node QUIC, as `waggle certs` writes them.
@@ -435,6 +475,18 @@ impl Config {
                     "{} is not in 1024..={MAX_MESSAGE_SIZE_BYTES}",
                     n.max_message_size_bytes
                 ),
+            ));
+        }
+        if self.exporter.max_lag_records == 0 || self.exporter.max_lag_records > 1 << 32 {
+            return Err(invalid(
+                "exporter.max_lag_records",
+                format!("{} is not in 1..=2^32", self.exporter.max_lag_records),
+            ));
+        }
+        if self.exporter.position_interval_ms == 0 || self.exporter.position_interval_ms > 60_000 {
+            return Err(invalid(
+                "exporter.position_interval_ms",
+                format!("{} is not in 1..=60000", self.exporter.position_interval_ms),
             ));
         }
         if self.data.directory.as_os_str().is_empty() {

@@ -39,6 +39,7 @@ use storage::{DmaDisk, Log, LogConfig, MetaStore, SnapshotStore};
 use thiserror::Error;
 
 use crate::command::CommandError;
+use crate::exporter::ExportSink;
 use crate::metrics::{Metrics, PartitionLabel};
 use crate::partition::{decode_entry, encode_continue, Applied, Partition};
 use crate::placement::{ClusterShape, PartitionId};
@@ -178,6 +179,10 @@ struct Replica {
     leader_known: bool,
     /// A `Continue` entry is proposed and not yet applied.
     continue_pending: bool,
+    /// Highest exported position this leader proposed, and when.
+    export_proposed: (u64, std::time::Instant),
+    /// Highest position the sink acknowledged, and when it last moved.
+    export_written: (u64, std::time::Instant),
 }
 
 /// Everything a shard needs to know after one turn.
@@ -198,6 +203,7 @@ pub struct ShardReplicas {
     view: Arc<BrokerView>,
     snapshot_period: std::time::Duration,
     metrics: Arc<Metrics>,
+    exporter: Option<ExportOptions>,
 }
 
 impl std::fmt::Debug for ShardReplicas {
@@ -227,6 +233,19 @@ pub struct OpenOptions {
     pub boot_ms: u64,
     /// A partition with applied commands takes a snapshot at least this often.
     pub snapshot_period: std::time::Duration,
+    /// The exporter, when enabled.
+    pub exporter: Option<ExportOptions>,
+}
+
+/// How partitions export.
+#[derive(Debug, Clone)]
+pub struct ExportOptions {
+    /// The writer.
+    pub sink: Arc<ExportSink>,
+    /// `exporter.max_lag_records`.
+    pub max_lag_records: usize,
+    /// `exporter.position_interval_ms`.
+    pub position_interval: std::time::Duration,
 }
 
 impl ShardReplicas {
@@ -269,6 +288,7 @@ impl ShardReplicas {
             view,
             snapshot_period: options.snapshot_period,
             metrics,
+            exporter: options.exporter.clone(),
         })
     }
 
@@ -349,6 +369,26 @@ impl ShardReplicas {
             if replica.partition.has_follow_ups() && !replica.continue_pending {
                 replica.continue_pending = true;
                 entries.push(encode_continue(now_ms));
+            }
+            if let (Some(export), Some(queue)) = (&self.exporter, replica.partition.exports_mut()) {
+                let written = export.sink.acknowledged(p);
+                let exported = queue.exported();
+                if written > replica.export_written.0 {
+                    replica.export_written = (written, std::time::Instant::now());
+                } else if queue.sent() > written.max(exported)
+                    && replica.export_written.1.elapsed() >= crate::exporter::RESEND_AFTER
+                {
+                    // The sink dropped what it was given (a failed write):
+                    // hand it over again.
+                    queue.rewind_sent(written.max(exported) + 1);
+                    replica.export_written.1 = std::time::Instant::now();
+                    hand_to_sink(p, queue, &export.sink);
+                }
+                let (proposed, at) = replica.export_proposed;
+                if written > exported.max(proposed) && at.elapsed() >= export.position_interval {
+                    replica.export_proposed = (written, std::time::Instant::now());
+                    entries.push(crate::partition::encode_exported(now_ms, written));
+                }
             }
             if !entries.is_empty() {
                 let _ = self.raft.propose(u64::from(p), entries);
@@ -475,8 +515,21 @@ impl ShardReplicas {
             for seconds in applied.answered_after_s.drain(..) {
                 histogram.observe(seconds);
             }
+            if let Some(queue) = replica.partition.exports_mut() {
+                self.metrics
+                    .exporter_lag_records
+                    .get_or_create(&PartitionLabel { partition: p })
+                    .set(queue.lag_records() as i64);
+            }
+            let leading = self.leader(p).0;
+            if let (true, Some(export)) = (leading, &self.exporter) {
+                let replica = self.replicas.get_mut(&p).expect("listed");
+                if let Some(queue) = replica.partition.exports_mut() {
+                    hand_to_sink(p, queue, &export.sink);
+                }
+            }
             // Every replica computes the distributions; the leader sends them.
-            if self.leader(p).0 {
+            if leading {
                 turn.distributions.extend(applied.distributions);
                 if !applied.jobs_available.is_empty() {
                     let mut types = applied.jobs_available;
@@ -503,6 +556,13 @@ impl ShardReplicas {
                 continue;
             }
             replica.leader_known = leader_known;
+            if replica.role != role {
+                // A new term of leadership exports from the replicated position.
+                if let Some(queue) = replica.partition.exports_mut() {
+                    queue.reset_sent();
+                }
+                replica.export_proposed = (0, std::time::Instant::now());
+            }
             if replica.role == RaftRole::Leader && role != RaftRole::Leader {
                 replica.partition.fail_pending(&format!(
                     "partition {p} lost its leadership; retry on the new leader"
@@ -619,6 +679,17 @@ async fn store_hard_state(
     Ok(())
 }
 
+/// Hands the records not yet given to the sink (leader).
+fn hand_to_sink(p: PartitionId, queue: &mut crate::exporter::ExportQueue, sink: &ExportSink) {
+    let unsent = queue.take_unsent();
+    if let Some(first) = unsent.first().map(|e| e.index) {
+        if !sink.send(p, unsent) {
+            // The writer is behind: hand these over again later.
+            queue.rewind_sent(first);
+        }
+    }
+}
+
 async fn open_replica(
     options: &OpenOptions,
     p: PartitionId,
@@ -643,6 +714,9 @@ async fn open_replica(
         .await
         .map_err(err)?;
     let mut partition = Partition::new(p, options.shape.partitions, options.node, options.boot_ms);
+    if let Some(export) = &options.exporter {
+        partition.enable_export(export.max_lag_records);
+    }
     let group = u64::from(p);
     let mut group_config = initial_config(&options.shape, p);
     let mut snapshot_index = 0;
@@ -726,6 +800,8 @@ async fn open_replica(
         role: RaftRole::Follower,
         leader_known: false,
         continue_pending: false,
+        export_proposed: (0, std::time::Instant::now()),
+        export_written: (0, std::time::Instant::now()),
     };
     Ok((replica, boot))
 }

@@ -16,6 +16,7 @@ pub mod command;
 pub mod config;
 pub mod consensus;
 pub mod context;
+pub mod exporter;
 pub mod gateway;
 pub mod job_signals;
 pub mod management;

@@ -17,14 +17,16 @@
 //! Log entry payload (after the Raft kind byte, see [`crate::consensus`]):
 //!
 //! ```text
-//! u8  kind        0 = command, 1 = continue, 2 = raw
+//! u8  kind        0 = command, 1 = continue, 2 = raw, 3 = exported
 //! i64 timestamp   leader's clock, ms since the epoch (little endian)
 //! ..  record      engine::Record::encode (commands only)
 //! ```
 //!
 //! A raw entry (`gateway.raw_append_enabled`, for benchmarks) carries a u64
 //! request id (little endian) and opaque bytes after the timestamp; the engine
-//! never sees it, and it is answered with its index once committed.
+//! never sees it, and it is answered with its index once committed. An
+//! exported entry carries a u64 position: the records of every entry up to it
+//! are exported (see [`crate::exporter`]).
 
 use std::collections::{HashMap, VecDeque};
 
@@ -33,6 +35,7 @@ use engine::{Engine, Intent, Record, RecordType, RecordValue};
 use thiserror::Error;
 
 use crate::command::{CommandError, CommandReply, PartitionCommand};
+use crate::exporter::ExportQueue;
 use crate::placement::PartitionId;
 use crate::records;
 use crate::shard::ReplySender;
@@ -44,12 +47,13 @@ pub const MAX_FOLLOW_UPS_PER_ENTRY: usize = 256;
 pub const MAX_QUEUED_FOLLOW_UPS: usize = 1 << 20;
 /// Client requests of one partition waiting for their answer.
 pub const MAX_PENDING_REQUESTS: usize = 1 << 16;
-/// Version byte of the snapshot format.
-const SNAPSHOT_VERSION: u8 = 1;
+/// Version byte of the snapshot format (1: without the export queue).
+const SNAPSHOT_VERSION: u8 = 2;
 
 const KIND_COMMAND: u8 = 0;
 const KIND_CONTINUE: u8 = 1;
 const KIND_RAW: u8 = 2;
+const KIND_EXPORTED: u8 = 3;
 
 /// An application entry decoded from the log.
 #[derive(Debug)]
@@ -60,6 +64,11 @@ pub enum AppEntry {
     Continue {
         /// Leader's time.
         timestamp_ms: i64,
+    },
+    /// The exporter wrote every record up to `position`.
+    Exported {
+        /// Raft index.
+        position: u64,
     },
     /// Opaque bytes appended for a benchmark; only answered.
     Raw {
@@ -88,6 +97,15 @@ pub fn encode_command(record: &Record) -> Bytes {
     out.put_u8(KIND_COMMAND);
     out.put_i64_le(record.timestamp_ms);
     out.put_slice(&body);
+    out.freeze()
+}
+
+/// Encodes an exported entry.
+pub fn encode_exported(timestamp_ms: i64, position: u64) -> Bytes {
+    let mut out = BytesMut::with_capacity(17);
+    out.put_u8(KIND_EXPORTED);
+    out.put_i64_le(timestamp_ms);
+    out.put_u64_le(position);
     out.freeze()
 }
 
@@ -129,11 +147,15 @@ pub fn decode_entry(
             Ok(Some(AppEntry::Command(Box::new(record))))
         }
         KIND_CONTINUE => Ok(Some(AppEntry::Continue { timestamp_ms })),
+        KIND_EXPORTED if data.len() >= 17 => Ok(Some(AppEntry::Exported {
+            position: u64::from_le_bytes(data[9..17].try_into().expect("8 bytes")),
+        })),
         KIND_RAW if data.len() >= 17 => Ok(Some(AppEntry::Raw {
             request_id: u64::from_le_bytes(data[9..17].try_into().expect("8 bytes")),
         })),
-        KIND_RAW => Err(bad(format!(
-            "raw entry of {} bytes is shorter than its 17-byte header",
+        KIND_RAW | KIND_EXPORTED => Err(bad(format!(
+            "entry of kind {} and {} bytes is shorter than its 17-byte header",
+            data[0],
             data.len()
         ))),
         other => Err(bad(format!("unknown entry kind {other}"))),
@@ -188,6 +210,9 @@ pub struct Partition {
     /// Requests proposed by this node, by request id.
     pending: HashMap<u64, Pending>,
     next_request: u64,
+    /// Records waiting for the exporter, when one is configured, and the
+    /// most it may hold before new work is refused.
+    exports: Option<(ExportQueue, usize)>,
 }
 
 impl std::fmt::Debug for Partition {
@@ -214,7 +239,19 @@ impl Partition {
             // 8 bits of node id, 56 bits from the boot time and a counter:
             // unique across the nodes and the restarts of a cluster.
             next_request: (u64::from(node & 0xff) << 56) | ((boot_ms << 16) & ((1 << 56) - 1)),
+            exports: None,
         }
+    }
+
+    /// Keeps the records this partition produces for an exporter, refusing
+    /// new work while more than `max_lag_records` wait.
+    pub fn enable_export(&mut self, max_lag_records: usize) {
+        self.exports = Some((ExportQueue::default(), max_lag_records));
+    }
+
+    /// The export queue, when exporting.
+    pub fn exports_mut(&mut self) -> Option<&mut ExportQueue> {
+        self.exports.as_mut().map(|(q, _)| q)
     }
 
     /// The partition's id.
@@ -263,6 +300,18 @@ impl Partition {
                 .is_some_and(|keys| !keys.is_empty());
             if !any {
                 let _ = reply.send(Ok(CommandReply::Jobs(Vec::new())));
+                return None;
+            }
+        }
+        if let Some((queue, max)) = &self.exports {
+            if queue.lag_records() > *max && !command.drains_work() {
+                let _ = reply.send(Err(CommandError::ResourceExhausted(format!(
+                    "{} refused: partition {} has {} records waiting for the exporter \
+                     (exporter.max_lag_records = {max}); retry later",
+                    command.name(),
+                    self.id,
+                    queue.lag_records()
+                ))));
                 return None;
             }
         }
@@ -370,6 +419,12 @@ impl Partition {
         let timestamp_ms = match entry {
             None => return,
             Some(AppEntry::Continue { timestamp_ms }) => timestamp_ms,
+            Some(AppEntry::Exported { position }) => {
+                if let Some((queue, _)) = &mut self.exports {
+                    queue.exported_up_to(position);
+                }
+                return;
+            }
             Some(AppEntry::Raw { request_id }) => {
                 if let Some(p) = self.pending.remove(&request_id) {
                     out.answered_after_s
@@ -380,7 +435,7 @@ impl Partition {
             }
             Some(AppEntry::Command(record)) => {
                 let ts = record.timestamp_ms;
-                self.process(&record, out);
+                self.process(index, &record, out);
                 ts
             }
         };
@@ -390,23 +445,24 @@ impl Partition {
             };
             command.position = index as i64;
             command.timestamp_ms = timestamp_ms;
-            self.process(&command, out);
+            self.process(index, &command, out);
         }
     }
 
-    fn process(&mut self, command: &Record, out: &mut Applied) {
+    fn process(&mut self, index: u64, command: &Record, out: &mut Applied) {
         let processed = self.engine.process(command);
         for record in processed.records {
-            match record.record_type {
-                RecordType::Command => self.follow_ups.push_back(record),
-                RecordType::Event => {
-                    if let Some(job_type) = activatable_job_type(&record) {
-                        if out.jobs_available.last() != Some(job_type) {
-                            out.jobs_available.push(job_type.clone());
-                        }
-                    }
+            if record.record_type == RecordType::Command {
+                self.follow_ups.push_back(record);
+                continue;
+            }
+            if let Some(job_type) = activatable_job_type(&record) {
+                if out.jobs_available.last() != Some(job_type) {
+                    out.jobs_available.push(job_type.clone());
                 }
-                _ => {}
+            }
+            if let Some((queue, _)) = &mut self.exports {
+                queue.push(index, record);
             }
         }
         for (request, response) in processed.responses {
@@ -437,6 +493,13 @@ impl Partition {
             out.extend_from_slice(&(body.len() as u64).to_le_bytes());
             out.extend_from_slice(&body);
         }
+        match &self.exports {
+            Some((queue, _)) => {
+                out.push(1);
+                queue.encode(&mut out);
+            }
+            None => out.push(0),
+        }
         out.extend_from_slice(&engine);
         out
     }
@@ -456,9 +519,9 @@ impl Partition {
             Ok(head)
         };
         let version = take(1)?[0];
-        if version != SNAPSHOT_VERSION {
+        if version != 1 && version != SNAPSHOT_VERSION {
             return Err(format!(
-                "snapshot version {version}, expected {SNAPSHOT_VERSION}"
+                "snapshot version {version}, expected 1 or {SNAPSHOT_VERSION}"
             ));
         }
         let count = u64::from_le_bytes(take(8)?.try_into().expect("8 bytes"));
@@ -472,6 +535,13 @@ impl Partition {
                 Record::decode(take(len)?).map_err(|e| format!("queued follow-up: {e}"))?;
             follow_ups.push_back(record);
         }
+        let exports = if version >= 2 && take(1)?[0] == 1 {
+            let max = self.exports.as_ref().map_or(usize::MAX, |(_, m)| *m);
+            let mut take_owned = |n: usize| take(n).map(<[u8]>::to_vec);
+            Some(ExportQueue::decode(&mut take_owned, max.saturating_mul(2))?)
+        } else {
+            None
+        };
         let engine = Engine::restore(rest).map_err(|e| e.to_string())?;
         if engine.partition_id() != self.id {
             return Err(format!(
@@ -483,6 +553,15 @@ impl Partition {
         self.engine = engine;
         self.follow_ups = follow_ups;
         self.applied = index;
+        if let Some((queue, _)) = &mut self.exports {
+            // A snapshot from a replica that does not export: nothing before
+            // it can be exported any more.
+            *queue = exports.unwrap_or_else(|| {
+                let mut q = ExportQueue::default();
+                q.exported_up_to(index);
+                q
+            });
+        }
         Ok(())
     }
 }

@@ -8,33 +8,13 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use common::{Broker, ONE_TASK};
+use common::{deploy_one_task, runtime, Broker};
 use node::gateway::proto;
 use node::gateway::proto::gateway_client::GatewayClient;
 use tonic::transport::Channel;
 
 /// Bound on each wait in these tests.
 const MAX_WAIT: Duration = Duration::from_secs(30);
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime")
-}
-
-async fn deploy(client: &mut GatewayClient<Channel>) {
-    client
-        .deploy_resource(proto::DeployResourceRequest {
-            resources: vec![proto::Resource {
-                name: "one_task.bpmn".into(),
-                content: ONE_TASK.as_bytes().to_vec(),
-            }],
-            tenant_id: String::new(),
-        })
-        .await
-        .expect("deploy");
-}
 
 async fn create(client: &mut GatewayClient<Channel>) -> Result<i64, tonic::Status> {
     client
@@ -74,7 +54,7 @@ fn oversized_requests_and_garbage_bytes_are_refused_and_the_broker_serves_on() {
         let mut client = GatewayClient::connect(broker.gateway_uri())
             .await
             .expect("connect");
-        deploy(&mut client).await;
+        deploy_one_task(&mut client).await;
         let big = format!(r#"{{"blob": "{}"}}"#, "x".repeat(200_000));
         let error = client
             .create_process_instance(proto::CreateProcessInstanceRequest {
@@ -157,7 +137,7 @@ fn a_full_data_disk_refuses_writes_until_space_is_freed() {
         let mut client = GatewayClient::connect(broker.gateway_uri())
             .await
             .expect("connect");
-        deploy(&mut client).await;
+        deploy_one_task(&mut client).await;
         let before = create(&mut client).await.expect("space to spare");
 
         // Fill the disk until less than the minimum is free.

@@ -4,18 +4,10 @@
 
 mod common;
 
-use common::{Broker, ONE_TASK};
+use common::{connect, deploy_one_task, runtime, Broker};
 use node::gateway::bench_proto::raw_append_client::RawAppendClient;
 use node::gateway::bench_proto::AppendRequest;
 use node::gateway::proto;
-use node::gateway::proto::gateway_client::GatewayClient;
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime")
-}
 
 async fn append(broker: &Broker, partition_id: i32, n: usize) -> Result<Vec<u64>, tonic::Status> {
     let mut client = RawAppendClient::connect(broker.gateway_uri())
@@ -35,10 +27,8 @@ async fn append(broker: &Broker, partition_id: i32, n: usize) -> Result<Vec<u64>
 }
 
 async fn create_one(broker: &Broker) -> i64 {
-    let mut client = GatewayClient::connect(broker.gateway_uri())
+    connect(broker)
         .await
-        .expect("connect");
-    client
         .create_process_instance(proto::CreateProcessInstanceRequest {
             bpmn_process_id: "one_task".into(),
             version: -1,
@@ -70,19 +60,7 @@ fn raw_appends_commit_in_order_beside_engine_commands_and_survive_a_restart() {
     let broker = Broker::start_dev(&enabled);
     let rt = runtime();
     let before = rt.block_on(async {
-        let mut client = GatewayClient::connect(broker.gateway_uri())
-            .await
-            .expect("connect");
-        client
-            .deploy_resource(proto::DeployResourceRequest {
-                resources: vec![proto::Resource {
-                    name: "one_task.bpmn".into(),
-                    content: ONE_TASK.as_bytes().to_vec(),
-                }],
-                tenant_id: String::new(),
-            })
-            .await
-            .expect("deploy");
+        deploy_one_task(&mut connect(&broker).await).await;
         let first = append(&broker, 1, 50).await.expect("appends");
         assert!(
             first.windows(2).all(|w| w[0] < w[1]),

@@ -8,17 +8,10 @@ use common::ONE_TASK;
 
 use std::time::{Duration, Instant};
 
-use common::Broker;
+use common::{runtime, Broker};
 use node::gateway::proto;
 use node::gateway::proto::gateway_client::GatewayClient;
 use tonic::transport::Channel;
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime")
-}
 
 async fn connect(broker: &Broker) -> GatewayClient<Channel> {
     GatewayClient::connect(broker.gateway_uri())

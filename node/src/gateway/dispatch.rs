@@ -104,19 +104,6 @@ pub struct Dispatcher {
     context: Arc<BrokerContext>,
 }
 
-/// Commands that reduce load (they finish or remove work) pass the in-flight
-/// limit, as in Zeebe, so that a loaded partition can drain.
-fn exempt_from_limit(command: &PartitionCommand) -> bool {
-    matches!(
-        command,
-        PartitionCommand::CompleteJob { .. }
-            | PartitionCommand::FailJob { .. }
-            | PartitionCommand::ThrowError { .. }
-            | PartitionCommand::CancelInstance { .. }
-            | PartitionCommand::ResolveIncident { .. }
-    )
-}
-
 impl Dispatcher {
     /// A dispatcher over the broker's shards.
     pub fn new(context: Arc<BrokerContext>) -> Self {
@@ -149,7 +136,7 @@ impl Dispatcher {
                 command.name()
             )));
         }
-        let permit = if exempt_from_limit(&command) {
+        let permit = if command.drains_work() {
             None
         } else {
             Some(context.limits.get(partition).try_acquire().ok_or_else(|| {

@@ -187,3 +187,37 @@ pub fn run_waggle(dir: &Path, args: &[&str], env: &[(&str, String)]) -> (bool, S
         String::from_utf8_lossy(&output.stderr).into_owned(),
     )
 }
+
+/// A current-thread tokio runtime for a test's client calls.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+/// A gateway client of `broker`.
+pub async fn connect(
+    broker: &Broker,
+) -> node::gateway::proto::gateway_client::GatewayClient<tonic::transport::Channel> {
+    node::gateway::proto::gateway_client::GatewayClient::connect(broker.gateway_uri())
+        .await
+        .expect("connect")
+}
+
+/// Deploys [`ONE_TASK`].
+pub async fn deploy_one_task(
+    client: &mut node::gateway::proto::gateway_client::GatewayClient<tonic::transport::Channel>,
+) {
+    use node::gateway::proto;
+    client
+        .deploy_resource(proto::DeployResourceRequest {
+            resources: vec![proto::Resource {
+                name: "one_task.bpmn".into(),
+                content: ONE_TASK.as_bytes().to_vec(),
+            }],
+            tenant_id: String::new(),
+        })
+        .await
+        .expect("deploy");
+}

@@ -1,0 +1,426 @@
+//! Exporters: the records a partition produces, handed in log order to a sink
+//! outside the broker, with the exported position kept in the replicated
+//! state.
+//!
+//! ```text
+//! every replica: apply entry i ──events──> ExportQueue (replicated, in the snapshot)
+//! leader:        queue ──unsent entries──> ExportSink thread ──JSON lines──> file, fdatasync
+//!                sink acknowledged i ──> leader proposes an `exported` entry
+//! every replica: apply `exported i` ──> queue drops entries <= i
+//! ```
+//!
+//! The queue holds the events of the entries not yet exported, so the log can
+//! be compacted independently of the exporter and a new leader exports from
+//! the replicated position (at least once: records exported by the old leader
+//! after its last `exported` entry are exported again; `(partitionId,
+//! position, sequence)` identifies a record). A stalled exporter is bounded:
+//! past `exporter.max_lag_records` queued records the partition refuses new
+//! work with RESOURCE_EXHAUSTED, and the lag is a metric.
+//!
+//! The sink writes one JSON object per line to
+//! `<exporter.directory>/partition-<id>.jsonl`, appending; a log shipper
+//! (Vector, Fluent Bit, Filebeat) takes it from there.
+
+use std::collections::VecDeque;
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{mpsc, Arc};
+
+use engine::Record;
+use serde::Serialize;
+
+use crate::placement::PartitionId;
+
+/// A leader hands records to the sink again when it acknowledged nothing
+/// new for this long (a failed write or sync drops what it was given).
+pub const RESEND_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Batches waiting for the sink thread before leaders stop handing it more
+/// (they hand the rest over later).
+const SINK_QUEUE_BATCHES: usize = 1024;
+
+/// The records of one log entry.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExportEntry {
+    /// Raft index of the entry.
+    pub index: u64,
+    /// Its records, in order.
+    pub records: Vec<Record>,
+}
+
+/// The replicated part: what is exported, what waits.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct ExportQueue {
+    exported: u64,
+    entries: VecDeque<ExportEntry>,
+    records: usize,
+    /// Leader-local: highest index handed to the sink.
+    sent: u64,
+}
+
+impl ExportQueue {
+    /// The replicated exported position.
+    pub fn exported(&self) -> u64 {
+        self.exported
+    }
+
+    /// Records waiting to be exported.
+    pub fn lag_records(&self) -> usize {
+        self.records
+    }
+
+    /// Adds a record produced by the entry at `index`.
+    pub fn push(&mut self, index: u64, record: Record) {
+        match self.entries.back_mut() {
+            Some(last) if last.index == index => last.records.push(record),
+            _ => self.entries.push_back(ExportEntry {
+                index,
+                records: vec![record],
+            }),
+        }
+        self.records += 1;
+    }
+
+    /// Applies an `exported` entry: everything up to `position` is out.
+    pub fn exported_up_to(&mut self, position: u64) {
+        if position <= self.exported {
+            return;
+        }
+        self.exported = position;
+        while self.entries.front().is_some_and(|e| e.index <= position) {
+            let e = self.entries.pop_front().expect("checked");
+            self.records -= e.records.len();
+        }
+    }
+
+    /// Entries not yet handed to the sink (leader); marks them handed.
+    pub fn take_unsent(&mut self) -> Vec<ExportEntry> {
+        let from = self.sent.max(self.exported);
+        let out: Vec<ExportEntry> = self
+            .entries
+            .iter()
+            .filter(|e| e.index > from)
+            .cloned()
+            .collect();
+        if let Some(last) = out.last() {
+            self.sent = last.index;
+        }
+        out
+    }
+
+    /// Highest index handed to the sink (leader).
+    pub fn sent(&self) -> u64 {
+        self.sent
+    }
+
+    /// The entries from `index` on were not taken by the sink: hand them
+    /// again next time.
+    pub fn rewind_sent(&mut self, index: u64) {
+        self.sent = index.saturating_sub(1);
+    }
+
+    /// Forgets what was handed to the sink (leadership changed): a new term of
+    /// leadership exports from the replicated position.
+    pub fn reset_sent(&mut self) {
+        self.sent = 0;
+    }
+
+    /// Appends the queue to a snapshot.
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.exported.to_le_bytes());
+        out.extend_from_slice(&(self.entries.len() as u64).to_le_bytes());
+        let mut body = Vec::new();
+        for e in &self.entries {
+            out.extend_from_slice(&e.index.to_le_bytes());
+            out.extend_from_slice(&(e.records.len() as u64).to_le_bytes());
+            for r in &e.records {
+                body.clear();
+                r.encode(&mut body);
+                out.extend_from_slice(&(body.len() as u64).to_le_bytes());
+                out.extend_from_slice(&body);
+            }
+        }
+    }
+
+    /// Reads a queue written by `encode`; `take` hands out the next bytes.
+    pub fn decode(
+        take: &mut dyn FnMut(usize) -> Result<Vec<u8>, String>,
+        max_records: usize,
+    ) -> Result<ExportQueue, String> {
+        fn u64_at(
+            take: &mut dyn FnMut(usize) -> Result<Vec<u8>, String>,
+            what: &str,
+        ) -> Result<u64, String> {
+            let b = take(8).map_err(|e| format!("exporter {what}: {e}"))?;
+            Ok(u64::from_le_bytes(b.try_into().expect("8 bytes")))
+        }
+        let exported = u64_at(take, "position")?;
+        let count = u64_at(take, "entry count")?;
+        let mut queue = ExportQueue {
+            exported,
+            ..ExportQueue::default()
+        };
+        for _ in 0..count {
+            let index = u64_at(take, "entry index")?;
+            let n = u64_at(take, "record count")?;
+            if queue.records as u64 + n > max_records as u64 {
+                return Err(format!(
+                    "snapshot holds more than {max_records} records to export"
+                ));
+            }
+            let mut records = Vec::with_capacity(n as usize);
+            for _ in 0..n {
+                let len = u64_at(take, "record length")? as usize;
+                let bytes = take(len)?;
+                records.push(Record::decode(&bytes).map_err(|e| format!("record to export: {e}"))?);
+            }
+            queue.records += records.len();
+            queue.entries.push_back(ExportEntry { index, records });
+        }
+        Ok(queue)
+    }
+}
+
+/// One record as the sink writes it.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ExportedLine<'a> {
+    partition_id: PartitionId,
+    /// Raft index of the entry that produced the record.
+    position: u64,
+    /// The record's place among the entry's records.
+    sequence: usize,
+    record: &'a Record,
+}
+
+struct Batch {
+    partition: PartitionId,
+    entries: Vec<ExportEntry>,
+}
+
+/// The writer thread and the positions it made durable.
+#[derive(Debug)]
+pub struct ExportSink {
+    tx: mpsc::SyncSender<Batch>,
+    acked: Arc<Vec<AtomicU64>>,
+    directory: PathBuf,
+}
+
+impl ExportSink {
+    /// Starts the writer thread for `partitions` partitions, writing into
+    /// `directory` (created if missing).
+    pub fn start(directory: &Path, partitions: u32) -> std::io::Result<ExportSink> {
+        std::fs::create_dir_all(directory)?;
+        let acked: Arc<Vec<AtomicU64>> =
+            Arc::new((0..=partitions).map(|_| AtomicU64::new(0)).collect());
+        let (tx, rx) = mpsc::sync_channel(SINK_QUEUE_BATCHES);
+        let thread_acked = Arc::clone(&acked);
+        let dir = directory.to_path_buf();
+        std::thread::Builder::new()
+            .name("exporter".into())
+            .spawn(move || write_loop(&dir, rx, &thread_acked))?;
+        Ok(ExportSink {
+            tx,
+            acked,
+            directory: directory.to_path_buf(),
+        })
+    }
+
+    /// Where the sink writes.
+    pub fn directory(&self) -> &Path {
+        &self.directory
+    }
+
+    /// Hands entries of `partition` to the writer; `false` when its queue is
+    /// full or it stopped (the caller hands them again later).
+    pub fn send(&self, partition: PartitionId, entries: Vec<ExportEntry>) -> bool {
+        self.tx.try_send(Batch { partition, entries }).is_ok()
+    }
+
+    /// Highest index of `partition` written and synced by this sink.
+    pub fn acknowledged(&self, partition: PartitionId) -> u64 {
+        self.acked
+            .get(partition as usize)
+            .map_or(0, |a| a.load(Ordering::Acquire))
+    }
+}
+
+fn write_loop(dir: &Path, rx: mpsc::Receiver<Batch>, acked: &[AtomicU64]) {
+    let mut files: std::collections::HashMap<PartitionId, BufWriter<File>> =
+        std::collections::HashMap::new();
+    // Partitions whose last write failed: logged once, until one succeeds.
+    let mut failing: std::collections::HashSet<PartitionId> = std::collections::HashSet::new();
+    fn fail(failing: &mut std::collections::HashSet<PartitionId>, p: PartitionId, what: String) {
+        if failing.insert(p) {
+            tracing::error!("exporter: {what}; partition {p}'s records wait until it succeeds");
+        }
+    }
+    while let Ok(first) = rx.recv() {
+        let mut batches = vec![first];
+        while let Ok(more) = rx.try_recv() {
+            batches.push(more);
+            if batches.len() >= SINK_QUEUE_BATCHES {
+                break;
+            }
+        }
+        let mut written: Vec<(PartitionId, u64)> = Vec::new();
+        for batch in batches {
+            let p = batch.partition;
+            let file = match files.entry(p) {
+                std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
+                std::collections::hash_map::Entry::Vacant(v) => {
+                    let path = dir.join(format!("partition-{p}.jsonl"));
+                    match File::options().create(true).append(true).open(&path) {
+                        Ok(f) => v.insert(BufWriter::with_capacity(1 << 20, f)),
+                        Err(e) => {
+                            fail(
+                                &mut failing,
+                                p,
+                                format!("cannot open {}: {e}", path.display()),
+                            );
+                            continue;
+                        }
+                    }
+                }
+            };
+            let mut last = 0;
+            let mut failed = false;
+            for entry in &batch.entries {
+                for (sequence, record) in entry.records.iter().enumerate() {
+                    let line = ExportedLine {
+                        partition_id: p,
+                        position: entry.index,
+                        sequence,
+                        record,
+                    };
+                    if let Err(e) = serde_json::to_writer(&mut *file, &line)
+                        .map_err(std::io::Error::from)
+                        .and_then(|()| file.write_all(b"\n"))
+                    {
+                        fail(&mut failing, p, format!("cannot write: {e}"));
+                        failed = true;
+                        break;
+                    }
+                }
+                if failed {
+                    break;
+                }
+                last = entry.index;
+            }
+            if last > 0 {
+                written.push((p, last));
+            }
+        }
+        for (p, last) in written {
+            let Some(file) = files.get_mut(&p) else {
+                continue;
+            };
+            match file.flush().and_then(|()| file.get_ref().sync_data()) {
+                Ok(()) => {
+                    if failing.remove(&p) {
+                        tracing::info!("exporter: partition {p} exports again");
+                    }
+                    if let Some(a) = acked.get(p as usize) {
+                        a.fetch_max(last, Ordering::AcqRel);
+                    }
+                }
+                Err(e) => {
+                    fail(&mut failing, p, format!("cannot sync: {e}"));
+                    // Reopen on the next batch; the records are handed again.
+                    files.remove(&p);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use engine::{Intent, RecordValue};
+
+    fn record(key: i64) -> Record {
+        Record::command(
+            key,
+            Intent::Broadcast,
+            RecordValue::Signal(engine::SignalRecord {
+                signal_name: "s".into(),
+                variables: "{}".into(),
+            }),
+            None,
+        )
+    }
+
+    #[test]
+    fn the_queue_trims_at_the_exported_position_and_survives_a_snapshot() {
+        let mut q = ExportQueue::default();
+        q.push(3, record(1));
+        q.push(3, record(2));
+        q.push(5, record(3));
+        assert_eq!(q.lag_records(), 3);
+        let sent = q.take_unsent();
+        assert_eq!(sent.iter().map(|e| e.index).collect::<Vec<_>>(), vec![3, 5]);
+        assert!(q.take_unsent().is_empty(), "handed once");
+        q.exported_up_to(3);
+        assert_eq!((q.exported(), q.lag_records()), (3, 1));
+        q.reset_sent();
+        assert_eq!(q.take_unsent()[0].index, 5, "a new leader hands 5 again");
+
+        let mut bytes = Vec::new();
+        q.encode(&mut bytes);
+        let mut rest = &bytes[..];
+        let mut take = |n: usize| -> Result<Vec<u8>, String> {
+            if rest.len() < n {
+                return Err("short".into());
+            }
+            let (h, t) = rest.split_at(n);
+            rest = t;
+            Ok(h.to_vec())
+        };
+        let back = ExportQueue::decode(&mut take, 10).expect("decodes");
+        assert_eq!(back.exported(), 3);
+        assert_eq!(back.lag_records(), 1);
+        assert_eq!(back.entries, q.entries);
+        let mut short = &bytes[..bytes.len() - 1];
+        let mut take_short = |n: usize| -> Result<Vec<u8>, String> {
+            if short.len() < n {
+                return Err("short".into());
+            }
+            let (h, t) = short.split_at(n);
+            short = t;
+            Ok(h.to_vec())
+        };
+        assert!(ExportQueue::decode(&mut take_short, 10).is_err());
+    }
+
+    #[test]
+    fn the_sink_writes_json_lines_and_acknowledges_after_sync() {
+        let dir = tempfile::tempdir().expect("dir");
+        let sink = ExportSink::start(dir.path(), 2).expect("sink");
+        assert!(sink.send(
+            2,
+            vec![ExportEntry {
+                index: 7,
+                records: vec![record(11), record(12)],
+            }],
+        ));
+        let start = std::time::Instant::now();
+        while sink.acknowledged(2) < 7 && start.elapsed() < std::time::Duration::from_secs(10) {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        assert_eq!(sink.acknowledged(2), 7);
+        assert_eq!(sink.acknowledged(1), 0);
+        let text = std::fs::read_to_string(dir.path().join("partition-2.jsonl")).expect("file");
+        let lines: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("json"))
+            .collect();
+        assert_eq!(lines.len(), 2);
+        assert_eq!(lines[1]["partitionId"], 2);
+        assert_eq!(lines[1]["position"], 7);
+        assert_eq!(lines[1]["sequence"], 1);
+        assert_eq!(lines[1]["record"]["key"], 12);
+    }
+}
