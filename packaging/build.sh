@@ -8,7 +8,11 @@
 #
 # Usage: packaging/build.sh [--version VERSION] [--no-cargo] [--deb-only] [--out DIR]
 #   --version   package version (default: the top entry of packaging/debian/changelog,
-#               whose upstream part must equal the workspace version)
+#               whose upstream part must equal the workspace version). Any other
+#               version, higher or lower (e.g. 0.1.1-1, 0.1.0~prev-1), packages the
+#               same binaries with a generated changelog entry for it on top of
+#               the entries that sort below it, in the deb and the rpm alike:
+#               upgrade tests build "previous" and "next" packages this way.
 #   --no-cargo  reuse the binaries already in $CARGO_TARGET_DIR/release
 #   --deb-only  skip the rpm
 #   --out       output folder (default: $CARGO_TARGET_DIR/packages)
@@ -47,8 +51,10 @@ cargo_version=$(workspace_version "$repo")
 version=${version:-$changelog_version}
 case "$version" in *-*) ;; *) die "--version $version needs a revision (e.g. $version-1)" ;; esac
 upstream=${version%-*}
-release_date=$(sed -n 's/^ -- .*>  //p' "$here/debian/changelog" | head -n 1)
 revision=${version##*-}
+# Debian allows more in a version than rpm does: keep to what both accept.
+[[ "$upstream" =~ ^[0-9][A-Za-z0-9.+~]*$ && "$revision" =~ ^[A-Za-z0-9.+~]+$ ]] ||
+    die "--version $version: want UPSTREAM-REVISION from [A-Za-z0-9.+~], starting with a digit (e.g. 0.1.1-1)"
 
 pkg_apt_install dpkg-dev help2man binutils
 [ $build_rpm -eq 0 ] || pkg_apt_install rpm
@@ -63,6 +69,15 @@ done
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/waggle-pkg.XXXXXX")
 trap 'rm -rf "$work"' EXIT
+
+# --- the changelog of this version -----------------------------------------------
+changelog=$work/changelog
+if [ "$version" = "$changelog_version" ]; then
+    cp "$here/debian/changelog" "$changelog"
+else
+    changelog_for_version "$here/debian/changelog" "$version" >"$changelog"
+fi
+release_date=$(sed -n 's/^ -- .*>  //p' "$changelog" | head -n 1)
 
 # --- the file tree both packages share -------------------------------------
 step "staging files for $version"
@@ -88,13 +103,7 @@ install -d "$deb/DEBIAN" "$deb/lib/systemd/system" "$deb/usr/share/doc/waggle" \
 install -m 0644 "$repo/systemd/waggle.service" "$repo/systemd/waggle@.service" "$deb/lib/systemd/system/"
 install -m 0644 "$here/debian/copyright" "$deb/usr/share/doc/waggle/copyright"
 install -m 0644 "$here/README.md" "$deb/usr/share/doc/waggle/README.md"
-{
-    if [ "$version" != "$changelog_version" ]; then
-        printf 'waggle (%s) unstable; urgency=medium\n\n  * Build of the current tree under version %s.\n\n -- %s  %s\n\n' \
-            "$version" "$version" "waggle maintainers <maintainers@waggle.example.org>" "$(date -R)"
-    fi
-    cat "$here/debian/changelog"
-} | gzip -9n >"$deb/usr/share/doc/waggle/changelog.Debian.gz"
+gzip -9n <"$changelog" >"$deb/usr/share/doc/waggle/changelog.Debian.gz"
 install -m 0644 "$here/debian/lintian-overrides" "$deb/usr/share/lintian/overrides/waggle"
 install -m 0644 "$here/debian/conffiles" "$deb/DEBIAN/conffiles"
 install -m 0755 "$here/debian/postinst" "$here/debian/prerm" "$here/debian/postrm" "$deb/DEBIAN/"
@@ -125,7 +134,7 @@ if [ $build_rpm -eq 1 ]; then
     install -d "$rpmstage/usr/lib/systemd/system"
     install -m 0644 "$repo/systemd/waggle.service" "$repo/systemd/waggle@.service" "$rpmstage/usr/lib/systemd/system/"
     completion_files=$(cd "$rpmstage" && find usr/share -path '*complet*' \( -type f -o -type l \) -printf '/%p\\n' | sort | tr -d '\n')
-    rpm_changelog=$("$here/rpm/changelog-from-debian.sh" "$here/debian/changelog")
+    rpm_changelog=$("$here/rpm/changelog-from-debian.sh" "$changelog")
     {
         sed -e "s|@COMPLETION_FILES@|$completion_files|" -e '/@CHANGELOG@/,$d' "$here/rpm/waggle.spec.in"
         printf '%s\n' "$rpm_changelog"
