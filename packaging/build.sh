@@ -6,7 +6,7 @@
 # <version> is the Debian version "upstream-revision" (e.g. 0.1.0-1); the rpm
 # carries the same string as Version-Release. Both hold the same binaries.
 #
-# Usage: packaging/build.sh [--version VERSION] [--no-cargo] [--deb-only] [--out DIR]
+# Usage: packaging/build.sh [--version VERSION] [--no-cargo] [--deb-only] [--fast] [--out DIR]
 #   --version   package version (default: the top entry of packaging/debian/changelog,
 #               whose upstream part must equal the workspace version). Any other
 #               version, higher or lower (e.g. 0.1.1-1, 0.1.0~prev-1), packages the
@@ -15,6 +15,9 @@
 #               upgrade tests build "previous" and "next" packages this way.
 #   --no-cargo  reuse the binaries already in $CARGO_TARGET_DIR/release
 #   --deb-only  skip the rpm
+#   --fast      compress with gzip -1 instead of xz (deb) and gzip -9 (rpm): a few
+#               seconds instead of half a minute, for packages that only tests
+#               install
 #   --out       output folder (default: $CARGO_TARGET_DIR/packages)
 # Environment: CARGO_TARGET_DIR (default: <repo>/target), honoured by cargo too.
 set -euo pipefail
@@ -26,12 +29,14 @@ source "$here/lib/host.sh"
 version=""
 run_cargo=1
 build_rpm=1
+fast=0
 out=""
 while [ $# -gt 0 ]; do
     case "$1" in
     --version) version=$2; shift 2 ;;
     --no-cargo) run_cargo=0; shift ;;
     --deb-only) build_rpm=0; shift ;;
+    --fast) fast=1; shift ;;
     --out) out=$2; shift 2 ;;
     *) die "unknown argument $1 (see the header of $0)" ;;
     esac
@@ -123,7 +128,9 @@ chmod 0644 "$deb/DEBIAN/md5sums" "$deb/DEBIAN/control"
 find "$deb" -type d -exec chmod 0755 {} +
 # Every file dated by the changelog entry: same tree, same package.
 find "$deb" -exec touch -h -d "$release_date" {} +
-dpkg-deb --root-owner-group -Zxz --build "$deb" "$out/waggle_${version}_amd64.deb" >/dev/null
+deb_compression=(-Zxz)
+[ $fast -eq 0 ] || deb_compression=(-Zgzip -z1)
+dpkg-deb --root-owner-group "${deb_compression[@]}" --build "$deb" "$out/waggle_${version}_amd64.deb" >/dev/null
 
 # --- rpm ----------------------------------------------------------------------
 if [ $build_rpm -eq 1 ]; then
@@ -139,7 +146,9 @@ if [ $build_rpm -eq 1 ]; then
         sed -e "s|@COMPLETION_FILES@|$completion_files|" -e '/@CHANGELOG@/,$d' "$here/rpm/waggle.spec.in"
         printf '%s\n' "$rpm_changelog"
     } >"$work/waggle.spec"
-    rpmbuild -bb --quiet \
+    rpm_compression=()
+    [ $fast -eq 0 ] || rpm_compression=(--define "_binary_payload w1.gzdio")
+    rpmbuild -bb --quiet "${rpm_compression[@]}" \
         --define "_topdir $work/rpmbuild" \
         --define "_rpmdir $work/rpms" \
         --define "_build_name_fmt %%{NAME}-%%{VERSION}-%%{RELEASE}.%%{ARCH}.rpm" \
