@@ -371,6 +371,7 @@ lab_invocation_before=$(unit_prop waggle@lab.service InvocationID)
 inside apt-get install -y -q -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold \
     "$pkgs_in/$(basename "$deb")" >"$logs/apt-upgrade.log" 2>&1 ||
     { cat "$logs/apt-upgrade.log" >&2; fail "apt upgrade to $version"; }
+# shellcheck disable=SC2016 # dpkg-query's format, not the shell's
 expect "dpkg reports $version installed" \
     test "$(inside dpkg-query -W -f='${Version}' waggle)" = "$version"
 expect "the upgrade restarted the service" test "$(unit_prop waggle.service InvocationID)" != "$invocation_before"
@@ -405,6 +406,7 @@ inside apt-get purge -y -q waggle >"$logs/apt-purge.log" 2>&1 || { cat "$logs/ap
 expect "purge deleted /etc/waggle" test ! -e "$container_root/etc/waggle"
 expect "purge deleted /var/lib/waggle" test ! -e "$container_root/var/lib/waggle"
 expect "purge kept the waggle user (Debian policy)" inside getent passwd waggle
+# shellcheck disable=SC2016 # dpkg-query's format, not the shell's
 expect "dpkg no longer knows waggle" \
     test -z "$(inside dpkg-query -W -f='${Status}' waggle 2>/dev/null | grep -v 'not-installed' || true)"
 
