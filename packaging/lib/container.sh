@@ -36,6 +36,8 @@
 CONTAINER_SUITE=bookworm
 CONTAINER_INCLUDES=systemd,systemd-sysv,dbus,man-db
 CONTAINER_BOOT_TIMEOUT_S=120
+# debootstrap fetches some 150 packages; a second try rides out a network hiccup.
+CONTAINER_DEBOOTSTRAP_ATTEMPTS=2
 CONTAINER_STOP_TIMEOUT_S=30
 
 container_nspawn_pid=""
@@ -77,17 +79,21 @@ container_rootfs() {
     want=$(container_rootfs_args)
     mkdir -p "$PKG_CACHE"
     container_rootfs_ready && return 0
-    local mirror tmp
+    local mirror tmp attempt
     mirror=$(container_mirror)
-    step "debootstrap $want ($mirror) into $rootfs"
-    tmp=$(mktemp -d "$PKG_CACHE/rootfs-build.$$.XXXXXX")
-    if ! debootstrap --variant=minbase --include="$CONTAINER_INCLUDES" "$CONTAINER_SUITE" "$tmp" "$mirror" \
-        >"$tmp.log" 2>&1; then
+    for ((attempt = 1; ; attempt++)); do
+        step "debootstrap $want ($mirror) into $rootfs (attempt $attempt of $CONTAINER_DEBOOTSTRAP_ATTEMPTS)"
+        tmp=$(mktemp -d "$PKG_CACHE/rootfs-build.$$.XXXXXX")
+        if debootstrap --variant=minbase --include="$CONTAINER_INCLUDES" "$CONTAINER_SUITE" "$tmp" "$mirror" \
+            >"$tmp.log" 2>&1; then
+            rm -f "$tmp.log"
+            break
+        fi
         tail -n 20 "$tmp.log" >&2
-        rm -rf "$tmp" "$tmp.log"
-        die "debootstrap failed"
-    fi
-    rm -f "$tmp.log"
+        container_unmount_under "$tmp" && rm -rf "$tmp" "$tmp.log"
+        [ "$attempt" -lt "$CONTAINER_DEBOOTSTRAP_ATTEMPTS" ] || die "debootstrap failed $attempt times"
+        sleep 5
+    done
     # The container has no network (--private-network): apt inside must not try.
     rm -f "$tmp"/etc/apt/sources.list "$tmp"/etc/apt/sources.list.d/*
     rm -rf "$rootfs" "$rootfs.stamp"
@@ -96,21 +102,26 @@ container_rootfs() {
     echo "debootstrap took $((SECONDS - started_s))s"
 }
 
+# Unmounts every mount below directory $1, deepest first; fails if one stays.
+container_unmount_under() {
+    local mnt
+    for mnt in $(findmnt -rn -o TARGET | grep -F "$1/" | sort -r); do
+        umount "$mnt" 2>/dev/null || umount -l "$mnt" 2>/dev/null || true
+    done
+    ! grep -qF "$1/" <<<"$(findmnt -rn -o TARGET)"
+}
+
 # Unmounts and removes what runs killed before their cleanup left in
 # $PKG_CACHE: run and rootfs-build directories whose script (the PID in the
 # name) is gone. A directory that still has a mount under it stays.
 container_sweep() {
-    local dir pid mnt
+    local dir pid
     for dir in "$PKG_CACHE"/run.*.*.* "$PKG_CACHE"/rootfs-build.*.*; do
         [ -d "$dir" ] || continue
         pid=$(basename "$dir" | awk -F. '{ print $(NF - 1) }')
         case "$pid" in '' | *[!0-9]*) continue ;; esac
         kill -0 "$pid" 2>/dev/null && continue
-        # Deepest mounts first.
-        for mnt in $(findmnt -rn -o TARGET | grep -F "$dir/" | sort -r); do
-            umount "$mnt" 2>/dev/null || umount -l "$mnt" 2>/dev/null || true
-        done
-        findmnt -rn -o TARGET | grep -qF "$dir/" && continue
+        container_unmount_under "$dir" || continue
         echo "removing $dir, left by a run that was killed" >&2
         rm -rf "$dir" "$dir.log"
     done
