@@ -6,11 +6,18 @@
 # <version> is the Debian version "upstream-revision" (e.g. 0.1.0-1); the rpm
 # carries the same string as Version-Release. Both hold the same binaries.
 #
-# Usage: packaging/build.sh [--version VERSION] [--no-cargo] [--deb-only] [--out DIR]
+# Usage: packaging/build.sh [--version VERSION] [--no-cargo] [--deb-only] [--fast] [--out DIR]
 #   --version   package version (default: the top entry of packaging/debian/changelog,
-#               whose upstream part must equal the workspace version)
+#               whose upstream part must equal the workspace version). Any other
+#               version, higher or lower (e.g. 0.1.1-1, 0.1.0~prev-1), packages the
+#               same binaries with a generated changelog entry for it on top of
+#               the entries that sort below it, in the deb and the rpm alike:
+#               upgrade tests build "previous" and "next" packages this way.
 #   --no-cargo  reuse the binaries already in $CARGO_TARGET_DIR/release
 #   --deb-only  skip the rpm
+#   --fast      compress with gzip -1 instead of xz (deb) and gzip -9 (rpm): a few
+#               seconds instead of half a minute, for packages that only tests
+#               install
 #   --out       output folder (default: $CARGO_TARGET_DIR/packages)
 # Environment: CARGO_TARGET_DIR (default: <repo>/target), honoured by cargo too.
 set -euo pipefail
@@ -22,12 +29,14 @@ source "$here/lib/host.sh"
 version=""
 run_cargo=1
 build_rpm=1
+fast=0
 out=""
 while [ $# -gt 0 ]; do
     case "$1" in
     --version) version=$2; shift 2 ;;
     --no-cargo) run_cargo=0; shift ;;
     --deb-only) build_rpm=0; shift ;;
+    --fast) fast=1; shift ;;
     --out) out=$2; shift 2 ;;
     *) die "unknown argument $1 (see the header of $0)" ;;
     esac
@@ -47,8 +56,10 @@ cargo_version=$(workspace_version "$repo")
 version=${version:-$changelog_version}
 case "$version" in *-*) ;; *) die "--version $version needs a revision (e.g. $version-1)" ;; esac
 upstream=${version%-*}
-release_date=$(sed -n 's/^ -- .*>  //p' "$here/debian/changelog" | head -n 1)
 revision=${version##*-}
+# Debian allows more in a version than rpm does: keep to what both accept.
+[[ "$upstream" =~ ^[0-9][A-Za-z0-9.+~]*$ && "$revision" =~ ^[A-Za-z0-9.+~]+$ ]] ||
+    die "--version $version: want UPSTREAM-REVISION from [A-Za-z0-9.+~], starting with a digit (e.g. 0.1.1-1)"
 
 pkg_apt_install dpkg-dev help2man binutils
 [ $build_rpm -eq 0 ] || pkg_apt_install rpm
@@ -63,6 +74,15 @@ done
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/waggle-pkg.XXXXXX")
 trap 'rm -rf "$work"' EXIT
+
+# --- the changelog of this version -----------------------------------------------
+changelog=$work/changelog
+if [ "$version" = "$changelog_version" ]; then
+    cp "$here/debian/changelog" "$changelog"
+else
+    changelog_for_version "$here/debian/changelog" "$version" >"$changelog"
+fi
+release_date=$(sed -n 's/^ -- .*>  //p' "$changelog" | head -n 1)
 
 # --- the file tree both packages share -------------------------------------
 step "staging files for $version"
@@ -88,13 +108,7 @@ install -d "$deb/DEBIAN" "$deb/lib/systemd/system" "$deb/usr/share/doc/waggle" \
 install -m 0644 "$repo/systemd/waggle.service" "$repo/systemd/waggle@.service" "$deb/lib/systemd/system/"
 install -m 0644 "$here/debian/copyright" "$deb/usr/share/doc/waggle/copyright"
 install -m 0644 "$here/README.md" "$deb/usr/share/doc/waggle/README.md"
-{
-    if [ "$version" != "$changelog_version" ]; then
-        printf 'waggle (%s) unstable; urgency=medium\n\n  * Build of the current tree under version %s.\n\n -- %s  %s\n\n' \
-            "$version" "$version" "waggle maintainers <maintainers@waggle.example.org>" "$(date -R)"
-    fi
-    cat "$here/debian/changelog"
-} | gzip -9n >"$deb/usr/share/doc/waggle/changelog.Debian.gz"
+gzip -9n <"$changelog" >"$deb/usr/share/doc/waggle/changelog.Debian.gz"
 install -m 0644 "$here/debian/lintian-overrides" "$deb/usr/share/lintian/overrides/waggle"
 install -m 0644 "$here/debian/conffiles" "$deb/DEBIAN/conffiles"
 install -m 0755 "$here/debian/postinst" "$here/debian/prerm" "$here/debian/postrm" "$deb/DEBIAN/"
@@ -114,7 +128,9 @@ chmod 0644 "$deb/DEBIAN/md5sums" "$deb/DEBIAN/control"
 find "$deb" -type d -exec chmod 0755 {} +
 # Every file dated by the changelog entry: same tree, same package.
 find "$deb" -exec touch -h -d "$release_date" {} +
-dpkg-deb --root-owner-group -Zxz --build "$deb" "$out/waggle_${version}_amd64.deb" >/dev/null
+deb_compression=(-Zxz)
+[ $fast -eq 0 ] || deb_compression=(-Zgzip -z1)
+dpkg-deb --root-owner-group "${deb_compression[@]}" --build "$deb" "$out/waggle_${version}_amd64.deb" >/dev/null
 
 # --- rpm ----------------------------------------------------------------------
 if [ $build_rpm -eq 1 ]; then
@@ -125,12 +141,14 @@ if [ $build_rpm -eq 1 ]; then
     install -d "$rpmstage/usr/lib/systemd/system"
     install -m 0644 "$repo/systemd/waggle.service" "$repo/systemd/waggle@.service" "$rpmstage/usr/lib/systemd/system/"
     completion_files=$(cd "$rpmstage" && find usr/share -path '*complet*' \( -type f -o -type l \) -printf '/%p\\n' | sort | tr -d '\n')
-    rpm_changelog=$("$here/rpm/changelog-from-debian.sh" "$here/debian/changelog")
+    rpm_changelog=$("$here/rpm/changelog-from-debian.sh" "$changelog")
     {
         sed -e "s|@COMPLETION_FILES@|$completion_files|" -e '/@CHANGELOG@/,$d' "$here/rpm/waggle.spec.in"
         printf '%s\n' "$rpm_changelog"
     } >"$work/waggle.spec"
-    rpmbuild -bb --quiet \
+    rpm_compression=()
+    [ $fast -eq 0 ] || rpm_compression=(--define "_binary_payload w1.gzdio")
+    rpmbuild -bb --quiet "${rpm_compression[@]}" \
         --define "_topdir $work/rpmbuild" \
         --define "_rpmdir $work/rpms" \
         --define "_build_name_fmt %%{NAME}-%%{VERSION}-%%{RELEASE}.%%{ARCH}.rpm" \

@@ -6,8 +6,11 @@
 #   bookworm-rootfs/        debootstrap --variant=minbase + systemd, dbus, man-db;
 #                           built once, never written to afterwards
 #   bookworm-rootfs.stamp   the debootstrap arguments it was built with
-#   run.XXXXXX/             one per boot: overlayfs upper/work dirs, the merged
-#                           root the container boots from, the nspawn log
+#   run.NAME.PID.XXXXXX/    one per boot: overlayfs upper/work dirs, the merged
+#                           root the container boots from, the nspawn log;
+#                           PID is the test script's, so that container_sweep
+#                           can tell the leftovers of a killed run
+#   rootfs-build.PID.XXXXXX debootstrap at work
 #
 # Each boot mounts an overlayfs over the cached root, so every run starts from
 # the same clean system and the cache stays valid. The container gets its own
@@ -33,6 +36,8 @@
 CONTAINER_SUITE=bookworm
 CONTAINER_INCLUDES=systemd,systemd-sysv,dbus,man-db
 CONTAINER_BOOT_TIMEOUT_S=120
+# debootstrap fetches some 150 packages; a second try rides out a network hiccup.
+CONTAINER_DEBOOTSTRAP_ATTEMPTS=2
 CONTAINER_STOP_TIMEOUT_S=30
 
 container_nspawn_pid=""
@@ -55,37 +60,77 @@ container_mirror() {
     echo "${m:-http://deb.debian.org/debian}"
 }
 
+# The debootstrap arguments of the cached root.
+container_rootfs_args() {
+    echo "$CONTAINER_SUITE --variant=minbase --include=$CONTAINER_INCLUDES"
+}
+
+# True when $PKG_CACHE holds a root built with today's arguments.
+container_rootfs_ready() {
+    local rootfs=$PKG_CACHE/$CONTAINER_SUITE-rootfs
+    [ -d "$rootfs" ] && [ "$(cat "$rootfs.stamp" 2>/dev/null)" = "$(container_rootfs_args)" ]
+}
+
 # Makes sure $PKG_CACHE/bookworm-rootfs exists and matches the wanted
 # debootstrap arguments; builds it (about 1.5 minutes) when it does not.
 container_rootfs() {
     local rootfs=$PKG_CACHE/$CONTAINER_SUITE-rootfs
-    local want="$CONTAINER_SUITE --variant=minbase --include=$CONTAINER_INCLUDES"
+    local want started_s=$SECONDS
+    want=$(container_rootfs_args)
     mkdir -p "$PKG_CACHE"
-    if [ -d "$rootfs" ] && [ "$(cat "$rootfs.stamp" 2>/dev/null)" = "$want" ]; then
-        return 0
-    fi
-    local mirror tmp
+    container_rootfs_ready && return 0
+    local mirror tmp attempt
     mirror=$(container_mirror)
-    step "debootstrap $want ($mirror) into $rootfs"
-    tmp=$(mktemp -d "$PKG_CACHE/rootfs-build.XXXXXX")
-    if ! debootstrap --variant=minbase --include="$CONTAINER_INCLUDES" "$CONTAINER_SUITE" "$tmp" "$mirror" \
-        >"$tmp.log" 2>&1; then
+    for ((attempt = 1; ; attempt++)); do
+        step "debootstrap $want ($mirror) into $rootfs (attempt $attempt of $CONTAINER_DEBOOTSTRAP_ATTEMPTS)"
+        tmp=$(mktemp -d "$PKG_CACHE/rootfs-build.$$.XXXXXX")
+        if debootstrap --variant=minbase --include="$CONTAINER_INCLUDES" "$CONTAINER_SUITE" "$tmp" "$mirror" \
+            >"$tmp.log" 2>&1; then
+            rm -f "$tmp.log"
+            break
+        fi
         tail -n 20 "$tmp.log" >&2
-        rm -rf "$tmp" "$tmp.log"
-        die "debootstrap failed"
-    fi
-    rm -f "$tmp.log"
+        container_unmount_under "$tmp" && rm -rf "$tmp" "$tmp.log"
+        [ "$attempt" -lt "$CONTAINER_DEBOOTSTRAP_ATTEMPTS" ] || die "debootstrap failed $attempt times"
+        sleep 5
+    done
     # The container has no network (--private-network): apt inside must not try.
     rm -f "$tmp"/etc/apt/sources.list "$tmp"/etc/apt/sources.list.d/*
     rm -rf "$rootfs" "$rootfs.stamp"
     mv "$tmp" "$rootfs"
     echo "$want" >"$rootfs.stamp"
+    echo "debootstrap took $((SECONDS - started_s))s"
+}
+
+# Unmounts every mount below directory $1, deepest first; fails if one stays.
+container_unmount_under() {
+    local mnt
+    for mnt in $(findmnt -rn -o TARGET | grep -F "$1/" | sort -r); do
+        umount "$mnt" 2>/dev/null || umount -l "$mnt" 2>/dev/null || true
+    done
+    ! grep -qF "$1/" <<<"$(findmnt -rn -o TARGET)"
+}
+
+# Unmounts and removes what runs killed before their cleanup left in
+# $PKG_CACHE: run and rootfs-build directories whose script (the PID in the
+# name) is gone. A directory that still has a mount under it stays.
+container_sweep() {
+    local dir pid
+    for dir in "$PKG_CACHE"/run.*.*.* "$PKG_CACHE"/rootfs-build.*.*; do
+        [ -d "$dir" ] || continue
+        pid=$(basename "$dir" | awk -F. '{ print $(NF - 1) }')
+        case "$pid" in '' | *[!0-9]*) continue ;; esac
+        kill -0 "$pid" 2>/dev/null && continue
+        container_unmount_under "$dir" || continue
+        echo "removing $dir, left by a run that was killed" >&2
+        rm -rf "$dir" "$dir.log"
+    done
 }
 
 # Mounts a fresh overlay over the cached root and returns its path in
 # $container_root. $1: a name for the run directory.
 container_overlay() {
-    container_run_dir=$(mktemp -d "$PKG_CACHE/run.$1.XXXXXX")
+    container_run_dir=$(mktemp -d "$PKG_CACHE/run.$1.$$.XXXXXX")
     mkdir -p "$container_run_dir"/{upper,work,root}
     mount -t overlay overlay \
         -o "lowerdir=$PKG_CACHE/$CONTAINER_SUITE-rootfs,upperdir=$container_run_dir/upper,workdir=$container_run_dir/work" \
