@@ -30,7 +30,7 @@ pub const MAX_STEPS_PER_COMMAND: usize = 1024;
 /// large, and growing the vector copies them).
 const RECORDS_PER_COMMAND_HINT: usize = 32;
 /// Version of the snapshot format.
-pub const SNAPSHOT_FORMAT_VERSION: u8 = 2;
+pub const SNAPSHOT_FORMAT_VERSION: u8 = 3;
 
 /// A job handed to a worker (activation response or push).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -113,6 +113,13 @@ pub enum ResponseValue {
     SignalBroadcasted {
         /// Key of the signal.
         key: i64,
+    },
+    /// DeleteResource (the gateway answers `DeleteResourceResponse {}`).
+    ResourceDeleted {
+        /// Key of the resource deletion.
+        key: i64,
+        /// The deleted resource (process definition key).
+        resource_key: i64,
     },
 }
 
@@ -318,6 +325,7 @@ impl Engine {
                 self.process_message_subscription_command(ctx, cmd, m)
             }
             (RecordValue::Signal(s), Intent::Broadcast) => self.broadcast_command(ctx, cmd, s),
+            (RecordValue::ResourceDeletion(r), Intent::Delete) => self.delete_resource(ctx, cmd, r),
             _ => Err(rejection(
                 RejectionType::InvalidArgument,
                 format!(

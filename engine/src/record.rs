@@ -67,6 +67,8 @@ pub enum ValueType {
     SignalSubscription,
     /// `COMPENSATION_SUBSCRIPTION`
     CompensationSubscription,
+    /// `RESOURCE_DELETION`
+    ResourceDeletion,
 }
 
 impl ValueType {
@@ -90,6 +92,7 @@ impl ValueType {
             ValueType::Signal => "SIGNAL",
             ValueType::SignalSubscription => "SIGNAL_SUBSCRIPTION",
             ValueType::CompensationSubscription => "COMPENSATION_SUBSCRIPTION",
+            ValueType::ResourceDeletion => "RESOURCE_DELETION",
         }
     }
 }
@@ -203,9 +206,9 @@ pub enum Intent {
     Reject,
     /// `REJECTED`
     Rejected,
-    /// `DELETE`
+    /// `DELETE`: message subscription; resource deletion
     Delete,
-    /// `DELETING`
+    /// `DELETING`: process message subscription; resource deletion; process
     Deleting,
     /// `DELETED`
     Deleted,
@@ -778,6 +781,13 @@ pub struct CompensationSubscriptionRecord {
     pub handler_id: Arc<str>,
 }
 
+/// `RESOURCE_DELETION` value (DeleteResource).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResourceDeletionRecord {
+    /// Key of the resource to delete: a process definition key.
+    pub resource_key: i64,
+}
+
 /// The value of a record.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum RecordValue {
@@ -815,6 +825,8 @@ pub enum RecordValue {
     SignalSubscription(SignalSubscriptionRecord),
     /// `COMPENSATION_SUBSCRIPTION`
     CompensationSubscription(CompensationSubscriptionRecord),
+    /// `RESOURCE_DELETION`
+    ResourceDeletion(ResourceDeletionRecord),
 }
 
 impl RecordValue {
@@ -838,6 +850,7 @@ impl RecordValue {
             RecordValue::Signal(_) => ValueType::Signal,
             RecordValue::SignalSubscription(_) => ValueType::SignalSubscription,
             RecordValue::CompensationSubscription(_) => ValueType::CompensationSubscription,
+            RecordValue::ResourceDeletion(_) => ValueType::ResourceDeletion,
         }
     }
 }

@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! processes      key -> DeployedProcess (model + resource)   by_id: id -> version -> key
+//!                highest version per id; being deleted: keys; (definition, process instance)
 //! instances      element instance key -> ElementInstance      children: (scope, child)
 //! variables      scope -> variables (see `variables`)
 //! jobs           key -> Job        activatable: type -> keys; deadlines, backoffs: (ms, key)
@@ -192,8 +193,16 @@ pub struct State {
     pub last_processed_position: i64,
     /// Deployed processes by key.
     pub processes: BTreeMap<i64, Arc<DeployedProcess>>,
-    /// Process keys by id and version.
+    /// Process keys by id and version (definitions being deleted are left out).
     pub process_versions: BTreeMap<Arc<str>, BTreeMap<i32, i64>>,
+    /// Highest version ever deployed per process id: a deleted version is not reused.
+    pub highest_versions: BTreeMap<Arc<str>, i32>,
+    /// Definitions with `PROCESS DELETING` written, waiting for their
+    /// instances to end before `PROCESS DELETED` removes them.
+    pub processes_deleting: BTreeSet<i64>,
+    /// (process definition, instance) of every active process instance,
+    /// called ones included.
+    pub instances_by_definition: BTreeSet<(i64, i64)>,
     /// Element instances by key.
     pub instances: BTreeMap<i64, ElementInstance>,
     /// (flow scope key, child key) of every element instance with a scope.
@@ -270,6 +279,9 @@ impl State {
             last_processed_position: -1,
             processes: BTreeMap::new(),
             process_versions: BTreeMap::new(),
+            highest_versions: BTreeMap::new(),
+            processes_deleting: BTreeSet::new(),
+            instances_by_definition: BTreeSet::new(),
             instances: BTreeMap::new(),
             children: BTreeSet::new(),
             variables: Variables::default(),
@@ -354,6 +366,16 @@ impl State {
             .collect()
     }
 
+    /// Whether definition `key` is being deleted (instances still ending).
+    pub fn is_deleting(&self, key: i64) -> bool {
+        self.processes_deleting.contains(&key)
+    }
+
+    /// Active process instances (called ones included) of definition `key`.
+    pub fn instances_of_definition(&self, key: i64) -> Vec<i64> {
+        Self::owned(&self.instances_by_definition, key)
+    }
+
     /// Version `version` of `bpmn_process_id`.
     pub fn process_version(
         &self,
@@ -386,6 +408,13 @@ impl State {
         self.keys.observe(record.key);
         match (&record.value, record.intent) {
             (RecordValue::Process(p), Intent::Created) => self.apply_process(p),
+            (RecordValue::Process(p), Intent::Deleting) => self.apply_process_deleting(&p.metadata),
+            (RecordValue::Process(p), Intent::Deleted) => {
+                let key = p.metadata.process_definition_key;
+                self.apply_process_deleting(&p.metadata);
+                self.processes_deleting.remove(&key);
+                self.processes.remove(&key);
+            }
             (RecordValue::ProcessInstanceCreation(c), Intent::Created)
                 if !c.await_result && !c.variables.is_empty() =>
             {
@@ -730,7 +759,31 @@ impl State {
             .entry(p.metadata.bpmn_process_id.clone())
             .or_default()
             .insert(p.metadata.version, key);
+        let highest = self
+            .highest_versions
+            .entry(p.metadata.bpmn_process_id.clone())
+            .or_insert(0);
+        *highest = (*highest).max(p.metadata.version);
         self.processes.insert(key, Arc::new(deployed));
+    }
+
+    /// `PROCESS DELETING`: the definition leaves the lookups by id and
+    /// version (the previous version becomes the latest) but stays while its
+    /// instances end.
+    fn apply_process_deleting(&mut self, m: &ProcessMetadata) {
+        let key = m.process_definition_key;
+        if !self.processes.contains_key(&key) {
+            return;
+        }
+        if let Some(versions) = self.process_versions.get_mut(&m.bpmn_process_id) {
+            if versions.get(&m.version) == Some(&key) {
+                versions.remove(&m.version);
+            }
+            if versions.is_empty() {
+                self.process_versions.remove(&m.bpmn_process_id);
+            }
+        }
+        self.processes_deleting.insert(key);
     }
 
     fn apply_process_instance(&mut self, key: i64, pi: &ProcessInstanceRecord, intent: Intent) {
@@ -745,6 +798,10 @@ impl State {
                     .instance_element(&pi.element_id, pi.bpmn_element_type)
                     .expect("activated element is in its model");
                 let mut loop_counter = 0;
+                if pi.flow_scope_key == NO_KEY {
+                    self.instances_by_definition
+                        .insert((pi.process_definition_key, key));
+                }
                 if pi.flow_scope_key == NO_KEY && pi.parent_element_instance_key != NO_KEY {
                     if let Some(call) = self.instances.get_mut(&pi.parent_element_instance_key) {
                         call.active_children += 1;
@@ -819,6 +876,8 @@ impl State {
                     .expect("ended element was active");
                 self.variables.remove_scope(key);
                 if el.flow_scope_key == NO_KEY {
+                    self.instances_by_definition
+                        .remove(&(el.process_definition_key, key));
                     self.awaiting.remove(&key);
                     let started = self
                         .processes
