@@ -142,18 +142,12 @@ impl Engine {
             Intent::Created,
             RecordValue::Deployment(record.clone()),
         );
-        for p in 1..=self.partition_count {
-            if p != self.partition_id {
-                let mut command = Record::command(
-                    deployment_key,
-                    Intent::Distribute,
-                    RecordValue::Deployment(record.clone()),
-                    None,
-                );
-                command.timestamp_ms = ctx.timestamp_ms;
-                ctx.out.distributions.push((p, command));
-            }
-        }
+        self.distribute(
+            ctx,
+            deployment_key,
+            Intent::Distribute,
+            RecordValue::Deployment(record),
+        );
         Self::respond(
             ctx,
             cmd,
@@ -171,6 +165,11 @@ impl Engine {
         cmd: &Record,
         d: &DeploymentRecord,
     ) -> Result<(), Rejection> {
+        let source = self.distribution_source(cmd)?;
+        if self.state.distribution_received(source, cmd.key) {
+            self.acknowledge_distribution(ctx, cmd, source);
+            return Ok(());
+        }
         for meta in &d.processes {
             if meta.duplicate || self.state.process(meta.process_definition_key).is_some() {
                 continue;
@@ -207,6 +206,7 @@ impl Engine {
             Intent::Distributed,
             RecordValue::Deployment(d.clone()),
         );
+        self.acknowledge_distribution(ctx, cmd, source);
         Ok(())
     }
 

@@ -21,7 +21,6 @@
 
 use crate::commands::DEPLOYMENT_PARTITION;
 use crate::engine::{rejection, Ctx, Engine, ResponseValue, Step};
-use crate::key::partition_of;
 use crate::record::*;
 use crate::state::{DeployedProcess, ElementState, State};
 use std::collections::BTreeSet;
@@ -37,47 +36,47 @@ impl Engine {
         r: &ResourceDeletionRecord,
     ) -> Result<(), Rejection> {
         let resource_key = r.resource_key;
-        let distributed = cmd.key != NO_KEY;
-        if distributed {
-            let source = partition_of(cmd.key);
-            if source == self.partition_id || source == 0 || source > self.partition_count {
+        let source = if cmd.key == NO_KEY {
+            if self.partition_id != DEPLOYMENT_PARTITION {
                 return Err(rejection(
                     RejectionType::InvalidArgument,
                     format!(
-                        "Expected a distributed resource deletion to carry a key of another partition, but key '{}' is of partition {source}",
-                        cmd.key
+                        "Expected to delete resource '{resource_key}' on the deployment partition {DEPLOYMENT_PARTITION}, but this is partition {}",
+                        self.partition_id
                     ),
                 ));
             }
-        } else if self.partition_id != DEPLOYMENT_PARTITION {
-            return Err(rejection(
-                RejectionType::InvalidArgument,
-                format!(
-                    "Expected to delete resource '{resource_key}' on the deployment partition {DEPLOYMENT_PARTITION}, but this is partition {}",
-                    self.partition_id
-                ),
-            ));
-        }
+            None
+        } else {
+            let source = self.distribution_source(cmd)?;
+            if self.state.distribution_received(source, cmd.key) {
+                self.acknowledge_distribution(ctx, cmd, source);
+                return Ok(());
+            }
+            Some(source)
+        };
+        let deleting = self.state.is_deleting(resource_key);
         let process = match self.state.process(resource_key) {
-            Some(_) if self.state.is_deleting(resource_key) && !distributed => {
+            Some(p) if !deleting => Some(p.clone()),
+            // A distributed deletion completes on this partition even when
+            // the definition is unknown here.
+            _ if source.is_some() => None,
+            Some(_) => {
                 return Err(rejection(
                     RejectionType::InvalidState,
                     format!("Expected to delete resource with key '{resource_key}', but it is already being deleted"),
                 ));
             }
-            Some(p) if !self.state.is_deleting(resource_key) => Some(p.clone()),
-            _ if distributed => None,
-            _ => {
+            None => {
                 return Err(rejection(
                     RejectionType::NotFound,
                     format!("Expected to delete resource but no resource found with key '{resource_key}'"),
                 ));
             }
         };
-        let key = if distributed {
-            cmd.key
-        } else {
-            self.state.keys.next_key()
+        let key = match source {
+            Some(_) => cmd.key,
+            None => self.state.keys.next_key(),
         };
         let value = RecordValue::ResourceDeletion(r.clone());
         self.emit(ctx, key, Intent::Deleting, value.clone());
@@ -85,14 +84,10 @@ impl Engine {
             self.delete_process(ctx, &process);
         }
         self.emit(ctx, key, Intent::Deleted, value.clone());
-        if !distributed {
-            for p in 1..=self.partition_count {
-                if p != self.partition_id {
-                    let mut command = Record::command(key, Intent::Delete, value.clone(), None);
-                    command.timestamp_ms = ctx.timestamp_ms;
-                    ctx.out.distributions.push((p, command));
-                }
-            }
+        if let Some(source) = source {
+            self.acknowledge_distribution(ctx, cmd, source);
+        } else {
+            self.distribute(ctx, key, Intent::Delete, value);
             Self::respond(
                 ctx,
                 cmd,

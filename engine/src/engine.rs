@@ -210,6 +210,9 @@ pub struct Engine {
     /// Subscription key -> (when, what) its command was last sent by
     /// `pending_distributions`; leader-local, not replicated.
     pub(crate) last_sent: BTreeMap<i64, (i64, Intent)>,
+    /// (target partition, distribution key) -> when the distributed command
+    /// was last sent; leader-local, not replicated.
+    pub(crate) distribution_sent: BTreeMap<(u32, i64), i64>,
 }
 
 impl Engine {
@@ -226,6 +229,7 @@ impl Engine {
             streams: JobStreams::default(),
             due_requested: BTreeSet::new(),
             last_sent: BTreeMap::new(),
+            distribution_sent: BTreeMap::new(),
         }
     }
 
@@ -326,6 +330,9 @@ impl Engine {
             }
             (RecordValue::Signal(s), Intent::Broadcast) => self.broadcast_command(ctx, cmd, s),
             (RecordValue::ResourceDeletion(r), Intent::Delete) => self.delete_resource(ctx, cmd, r),
+            (RecordValue::CommandDistribution(d), _) => {
+                self.command_distribution_command(ctx, cmd, d)
+            }
             _ => Err(rejection(
                 RejectionType::InvalidArgument,
                 format!(
@@ -595,6 +602,7 @@ impl Engine {
             streams: JobStreams::default(),
             due_requested: BTreeSet::new(),
             last_sent: BTreeMap::new(),
+            distribution_sent: BTreeMap::new(),
         })
     }
 }

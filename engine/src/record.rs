@@ -69,6 +69,9 @@ pub enum ValueType {
     CompensationSubscription,
     /// `RESOURCE_DELETION`
     ResourceDeletion,
+    /// `COMMAND_DISTRIBUTION`: a command sent to every other partition until
+    /// each acknowledged it
+    CommandDistribution,
 }
 
 impl ValueType {
@@ -93,6 +96,7 @@ impl ValueType {
             ValueType::SignalSubscription => "SIGNAL_SUBSCRIPTION",
             ValueType::CompensationSubscription => "COMPENSATION_SUBSCRIPTION",
             ValueType::ResourceDeletion => "RESOURCE_DELETION",
+            ValueType::CommandDistribution => "COMMAND_DISTRIBUTION",
         }
     }
 }
@@ -216,6 +220,16 @@ pub enum Intent {
     Broadcast,
     /// `BROADCASTED`
     Broadcasted,
+    /// `STARTED`: command distribution, the command to distribute stored
+    Started,
+    /// `DISTRIBUTING`: command distribution, to one partition
+    Distributing,
+    /// `ACKNOWLEDGE`: command distribution, a partition applied the command
+    Acknowledge,
+    /// `ACKNOWLEDGED`
+    Acknowledged,
+    /// `FINISHED`: command distribution, every partition acknowledged
+    Finished,
 }
 
 impl Intent {
@@ -279,6 +293,11 @@ impl Intent {
             Intent::Deleted => "DELETED",
             Intent::Broadcast => "BROADCAST",
             Intent::Broadcasted => "BROADCASTED",
+            Intent::Started => "STARTED",
+            Intent::Distributing => "DISTRIBUTING",
+            Intent::Acknowledge => "ACKNOWLEDGE",
+            Intent::Acknowledged => "ACKNOWLEDGED",
+            Intent::Finished => "FINISHED",
         }
     }
 }
@@ -788,6 +807,22 @@ pub struct ResourceDeletionRecord {
     pub resource_key: i64,
 }
 
+/// `COMMAND_DISTRIBUTION` value: a command of the distributing partition
+/// for the other partitions (Zeebe's `CommandDistributionRecord`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommandDistributionRecord {
+    /// `STARTED`, `FINISHED`: the distributing partition; `DISTRIBUTING`,
+    /// `ACKNOWLEDGE`, `ACKNOWLEDGED`: the receiving partition.
+    pub partition_id: u32,
+    /// Value type of the distributed command.
+    pub value_type: ValueType,
+    /// Intent of the distributed command.
+    pub intent: Intent,
+    /// The distributed command's value (`STARTED` only, the others leave
+    /// it out to stay small).
+    pub command_value: Option<Box<RecordValue>>,
+}
+
 /// The value of a record.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum RecordValue {
@@ -827,6 +862,8 @@ pub enum RecordValue {
     CompensationSubscription(CompensationSubscriptionRecord),
     /// `RESOURCE_DELETION`
     ResourceDeletion(ResourceDeletionRecord),
+    /// `COMMAND_DISTRIBUTION`
+    CommandDistribution(CommandDistributionRecord),
 }
 
 impl RecordValue {
@@ -851,6 +888,7 @@ impl RecordValue {
             RecordValue::SignalSubscription(_) => ValueType::SignalSubscription,
             RecordValue::CompensationSubscription(_) => ValueType::CompensationSubscription,
             RecordValue::ResourceDeletion(_) => ValueType::ResourceDeletion,
+            RecordValue::CommandDistribution(_) => ValueType::CommandDistribution,
         }
     }
 }

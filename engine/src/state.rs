@@ -15,6 +15,8 @@
 //!                (message, process id); message-started instances (process id, key)
 //! signal subscriptions  key -> sub; by name; by owner
 //! event triggers key -> ProcessEventRecord; by scope
+//! distributions  sent: key -> command; pending (target partition, key)
+//!                received: source partition -> highest key applied here
 //! keys           the key generator;  last_processed_position
 //! ```
 //!
@@ -24,7 +26,7 @@
 //! ordered, so a snapshot of equal states gives equal bytes.
 
 use crate::bpmn::parse_bpmn;
-use crate::key::KeyGenerator;
+use crate::key::{partition_of, KeyGenerator};
 use crate::model::Process;
 
 use crate::record::*;
@@ -265,6 +267,16 @@ pub struct State {
     pub pms_correlated: BTreeMap<(i64, i64), i64>,
     /// (process instance, element instance, message key) of `pms_correlated`.
     pub pms_correlated_by_instance: BTreeSet<(i64, i64, i64)>,
+    /// Commands this partition distributes, by distribution key (`STARTED`
+    /// until `FINISHED`).
+    pub distributed_commands: BTreeMap<i64, CommandDistributionRecord>,
+    /// (target partition, distribution key) not yet acknowledged; per target
+    /// they are sent in key order, one at a time.
+    pub distribution_pending: BTreeSet<(u32, i64)>,
+    /// Source partition -> highest distribution key applied here. Sources
+    /// send one command at a time in key order, so a key at or below it is
+    /// a duplicate.
+    pub distributions_received: BTreeMap<u32, i64>,
     /// Compensation subscriptions of completed activities.
     pub compensations: BTreeMap<i64, CompensationSubscriptionRecord>,
     /// (scope, compensation subscription key).
@@ -310,6 +322,9 @@ impl State {
             signal_by_owner: BTreeSet::new(),
             event_triggers: BTreeMap::new(),
             triggers_by_scope: BTreeSet::new(),
+            distributed_commands: BTreeMap::new(),
+            distribution_pending: BTreeSet::new(),
+            distributions_received: BTreeMap::new(),
             compensations: BTreeMap::new(),
             compensations_by_scope: BTreeSet::new(),
             pms_correlated: BTreeMap::new(),
@@ -376,6 +391,22 @@ impl State {
         Self::owned(&self.instances_by_definition, key)
     }
 
+    /// The first unacknowledged distribution key for `partition`: the one
+    /// to send (again).
+    pub fn distribution_head(&self, partition: u32) -> Option<i64> {
+        self.distribution_pending
+            .range((partition, i64::MIN)..=(partition, i64::MAX))
+            .next()
+            .map(|&(_, k)| k)
+    }
+
+    /// Whether distributed command `key` from `source` was applied here.
+    pub fn distribution_received(&self, source: u32, key: i64) -> bool {
+        self.distributions_received
+            .get(&source)
+            .is_some_and(|&highest| key <= highest)
+    }
+
     /// Version `version` of `bpmn_process_id`.
     pub fn process_version(
         &self,
@@ -408,6 +439,13 @@ impl State {
         self.keys.observe(record.key);
         match (&record.value, record.intent) {
             (RecordValue::Process(p), Intent::Created) => self.apply_process(p),
+            (RecordValue::Deployment(_), Intent::Distributed)
+            | (RecordValue::ResourceDeletion(_), Intent::Deleted) => {
+                self.note_distribution_received(record.key)
+            }
+            (RecordValue::CommandDistribution(d), intent) => {
+                self.apply_command_distribution(record.key, d, intent)
+            }
             (RecordValue::Process(p), Intent::Deleting) => self.apply_process_deleting(&p.metadata),
             (RecordValue::Process(p), Intent::Deleted) => {
                 let key = p.metadata.process_definition_key;
@@ -524,6 +562,39 @@ impl State {
                             .insert(incident.job_key);
                     }
                 }
+            }
+            _ => {}
+        }
+    }
+
+    /// A distributed command (key of another partition) was applied here.
+    fn note_distribution_received(&mut self, key: i64) {
+        let source = partition_of(key);
+        if key <= 0 || source == self.keys.partition_id() {
+            return;
+        }
+        let highest = self.distributions_received.entry(source).or_insert(key);
+        *highest = (*highest).max(key);
+    }
+
+    fn apply_command_distribution(
+        &mut self,
+        key: i64,
+        d: &CommandDistributionRecord,
+        intent: Intent,
+    ) {
+        match intent {
+            Intent::Started => {
+                self.distributed_commands.insert(key, d.clone());
+            }
+            Intent::Distributing => {
+                self.distribution_pending.insert((d.partition_id, key));
+            }
+            Intent::Acknowledged => {
+                self.distribution_pending.remove(&(d.partition_id, key));
+            }
+            Intent::Finished => {
+                self.distributed_commands.remove(&key);
             }
             _ => {}
         }
