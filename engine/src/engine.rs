@@ -39,6 +39,9 @@ pub struct ActivatedJob {
     pub key: i64,
     /// The job, with worker, deadline and fetched variables.
     pub job: JobRecord,
+    /// When the job was created (timestamp of the command that created it,
+    /// epoch ms): activation latency is the activation's timestamp minus this.
+    pub created_ms: i64,
 }
 
 /// What a client receives for a processed command.

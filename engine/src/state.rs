@@ -146,6 +146,9 @@ pub struct Job {
     pub record: JobRecord,
     /// Lifecycle state.
     pub state: JobState,
+    /// Timestamp of the command that created the job (epoch ms), for the
+    /// latency from creation to activation.
+    pub created_ms: i64,
 }
 
 /// A client waiting for the result of a process instance.
@@ -481,7 +484,9 @@ impl State {
                 self.variables
                     .set(v.scope_key, &v.name, record.key, &v.value)
             }
-            (RecordValue::Job(job), intent) => self.apply_job(record.key, job, intent),
+            (RecordValue::Job(job), intent) => {
+                self.apply_job(record.key, job, intent, record.timestamp_ms)
+            }
             (RecordValue::JobBatch(batch), Intent::Activated) => {
                 for (key, activated) in batch.job_keys.iter().zip(&batch.jobs) {
                     let job = self.jobs.get_mut(key).expect("activated job exists");
@@ -1029,7 +1034,7 @@ impl State {
             .state = state;
     }
 
-    fn apply_job(&mut self, key: i64, value: &JobRecord, intent: Intent) {
+    fn apply_job(&mut self, key: i64, value: &JobRecord, intent: Intent, timestamp_ms: i64) {
         if intent == Intent::Created {
             let mut record = value.clone();
             record.variables = String::new();
@@ -1045,6 +1050,7 @@ impl State {
                 Job {
                     record,
                     state: JobState::Activatable,
+                    created_ms: timestamp_ms,
                 },
             );
             return;
