@@ -691,6 +691,9 @@ impl Engine {
             inst.flow_scope_key,
         );
         let parent = inst.parent_element_instance_key;
+        let process_ended = inst.flow_scope_key == NO_KEY
+            && matches!(intent, Intent::ElementCompleted | Intent::ElementTerminated);
+        let process_definition_key = inst.process_definition_key;
         if parent != NO_KEY {
             value.parent_element_instance_key = parent;
             value.parent_process_instance_key = self
@@ -700,6 +703,9 @@ impl Engine {
                 .map_or(NO_KEY, |p| p.process_instance_key);
         }
         self.emit(ctx, key, intent, RecordValue::ProcessInstance(value));
+        if process_ended {
+            self.after_instance_ended(ctx, process_definition_key);
+        }
     }
 
     pub(crate) fn instance_parts(&self, key: i64) -> Option<(Arc<DeployedProcess>, u32, i64, i64)> {

@@ -9,6 +9,11 @@ use crate::scope_variables::parse_document;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
+/// The partition that processes deployments and resource deletions and
+/// distributes them to the others (Zeebe's deployment partition); start
+/// timers live there.
+pub const DEPLOYMENT_PARTITION: u32 = 1;
+
 /// Most resources in one deployment.
 pub const MAX_RESOURCES_PER_DEPLOYMENT: usize = 100;
 
@@ -91,9 +96,9 @@ impl Engine {
                     resource_name: resource.name.clone(),
                     ..m
                 },
-                other => ProcessMetadata {
+                _ => ProcessMetadata {
                     bpmn_process_id: id.clone(),
-                    version: other.map(|m| m.version + 1).unwrap_or(1),
+                    version: self.state.highest_versions.get(&id).copied().unwrap_or(0) + 1,
                     process_definition_key: self.state.keys.next_key(),
                     resource_name: resource.name.clone(),
                     checksum: sum,
@@ -118,8 +123,8 @@ impl Engine {
                         resource: bytes,
                     }),
                 );
-                // Timer start events run on partition 1 only, as in Zeebe.
-                if self.partition_id == 1 {
+                // Timer start events run on the deployment partition only, as in Zeebe.
+                if self.partition_id == DEPLOYMENT_PARTITION {
                     if let Some(def) = self.state.process(meta.process_definition_key).cloned() {
                         self.schedule_start_timers(ctx, &def);
                     }
@@ -137,18 +142,12 @@ impl Engine {
             Intent::Created,
             RecordValue::Deployment(record.clone()),
         );
-        for p in 1..=self.partition_count {
-            if p != self.partition_id {
-                let mut command = Record::command(
-                    deployment_key,
-                    Intent::Distribute,
-                    RecordValue::Deployment(record.clone()),
-                    None,
-                );
-                command.timestamp_ms = ctx.timestamp_ms;
-                ctx.out.distributions.push((p, command));
-            }
-        }
+        self.distribute(
+            ctx,
+            deployment_key,
+            Intent::Distribute,
+            RecordValue::Deployment(record),
+        );
         Self::respond(
             ctx,
             cmd,
@@ -166,6 +165,11 @@ impl Engine {
         cmd: &Record,
         d: &DeploymentRecord,
     ) -> Result<(), Rejection> {
+        let source = self.distribution_source(cmd)?;
+        if self.state.distribution_received(source, cmd.key) {
+            self.acknowledge_distribution(ctx, cmd, source);
+            return Ok(());
+        }
         for meta in &d.processes {
             if meta.duplicate || self.state.process(meta.process_definition_key).is_some() {
                 continue;
@@ -202,6 +206,7 @@ impl Engine {
             Intent::Distributed,
             RecordValue::Deployment(d.clone()),
         );
+        self.acknowledge_distribution(ctx, cmd, source);
         Ok(())
     }
 
@@ -213,7 +218,14 @@ impl Engine {
         await_result: bool,
     ) -> Result<(), Rejection> {
         let def = if c.process_definition_key >= 0 {
-            self.definition(c.process_definition_key)?
+            let key = c.process_definition_key;
+            if self.state.is_deleting(key) {
+                return Err(rejection(
+                    RejectionType::NotFound,
+                    format!("Expected to find process definition with key '{key}', but it is being deleted"),
+                ));
+            }
+            self.definition(key)?
         } else {
             let found = if c.version < 0 {
                 self.state.latest_process(&c.bpmn_process_id)

@@ -30,7 +30,7 @@ pub const MAX_STEPS_PER_COMMAND: usize = 1024;
 /// large, and growing the vector copies them).
 const RECORDS_PER_COMMAND_HINT: usize = 32;
 /// Version of the snapshot format.
-pub const SNAPSHOT_FORMAT_VERSION: u8 = 2;
+pub const SNAPSHOT_FORMAT_VERSION: u8 = 3;
 
 /// A job handed to a worker (activation response or push).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -39,6 +39,9 @@ pub struct ActivatedJob {
     pub key: i64,
     /// The job, with worker, deadline and fetched variables.
     pub job: JobRecord,
+    /// When the job was created (timestamp of the command that created it,
+    /// epoch ms): activation latency is the activation's timestamp minus this.
+    pub created_ms: i64,
 }
 
 /// What a client receives for a processed command.
@@ -113,6 +116,13 @@ pub enum ResponseValue {
     SignalBroadcasted {
         /// Key of the signal.
         key: i64,
+    },
+    /// DeleteResource (the gateway answers `DeleteResourceResponse {}`).
+    ResourceDeleted {
+        /// Key of the resource deletion.
+        key: i64,
+        /// The deleted resource (process definition key).
+        resource_key: i64,
     },
 }
 
@@ -203,6 +213,9 @@ pub struct Engine {
     /// Subscription key -> (when, what) its command was last sent by
     /// `pending_distributions`; leader-local, not replicated.
     pub(crate) last_sent: BTreeMap<i64, (i64, Intent)>,
+    /// (target partition, distribution key) -> when the distributed command
+    /// was last sent; leader-local, not replicated.
+    pub(crate) distribution_sent: BTreeMap<(u32, i64), i64>,
 }
 
 impl Engine {
@@ -219,6 +232,7 @@ impl Engine {
             streams: JobStreams::default(),
             due_requested: BTreeSet::new(),
             last_sent: BTreeMap::new(),
+            distribution_sent: BTreeMap::new(),
         }
     }
 
@@ -318,6 +332,10 @@ impl Engine {
                 self.process_message_subscription_command(ctx, cmd, m)
             }
             (RecordValue::Signal(s), Intent::Broadcast) => self.broadcast_command(ctx, cmd, s),
+            (RecordValue::ResourceDeletion(r), Intent::Delete) => self.delete_resource(ctx, cmd, r),
+            (RecordValue::CommandDistribution(d), _) => {
+                self.command_distribution_command(ctx, cmd, d)
+            }
             _ => Err(rejection(
                 RejectionType::InvalidArgument,
                 format!(
@@ -587,6 +605,7 @@ impl Engine {
             streams: JobStreams::default(),
             due_requested: BTreeSet::new(),
             last_sent: BTreeMap::new(),
+            distribution_sent: BTreeMap::new(),
         })
     }
 }

@@ -131,6 +131,7 @@ impl Engine {
             jobs: vec![activated.clone()],
             truncated: false,
         };
+        let created_ms = job.created_ms;
         let key = self.state.keys.next_key();
         self.emit(ctx, key, Intent::Activated, RecordValue::JobBatch(batch));
         ctx.out.pushed_jobs.push(JobPush {
@@ -138,6 +139,7 @@ impl Engine {
             job: ActivatedJob {
                 key: job_key,
                 job: activated,
+                created_ms,
             },
         });
     }
@@ -233,7 +235,16 @@ impl Engine {
         let activated = keys
             .into_iter()
             .zip(jobs)
-            .map(|(key, job)| ActivatedJob { key, job })
+            .map(|(key, job)| ActivatedJob {
+                key,
+                created_ms: self
+                    .state
+                    .jobs
+                    .get(&key)
+                    .expect("a job just activated exists")
+                    .created_ms,
+                job,
+            })
             .collect();
         Self::respond(
             ctx,

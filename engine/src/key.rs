@@ -62,6 +62,11 @@ impl KeyGenerator {
         }
     }
 
+    /// The partition whose keys this generator hands out.
+    pub fn partition_id(&self) -> u32 {
+        self.partition_id
+    }
+
     /// Hands out the next key.
     pub fn next_key(&mut self) -> i64 {
         let key = encode_key(self.partition_id, self.next_local);

@@ -4,7 +4,8 @@
 //! Modules: `record` and `codec` (the log records), `key` (64-bit keys with the
 //! partition id on top), `bpmn`, `model` and `expression` (deployments),
 //! `state` and `variables` (replicated state and its appliers), `engine` (the
-//! API the broker uses), and the processors: `commands`, `behavior`, `jobs`,
+//! API the broker uses), `distribution` (commands every partition must
+//! apply), and the processors: `commands`, `deletion`, `behavior`, `jobs`,
 //! `scope_variables`, `streams`.
 
 mod behavior;
@@ -12,6 +13,8 @@ pub mod bpmn;
 pub mod codec;
 pub mod commands;
 mod compensation;
+mod deletion;
+pub mod distribution;
 pub mod engine;
 pub mod events;
 pub mod expression;

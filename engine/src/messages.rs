@@ -124,12 +124,14 @@ impl Engine {
         self.send_subscription_command(ctx, Intent::Delete, sub.record);
     }
 
-    /// Commands for other partitions that are not acknowledged yet and were
+    /// Commands for other partitions that are not acknowledged yet, at most
+    /// `max`: distributed deployments and resource deletions (the oldest per
+    /// partition, every `DISTRIBUTION_RETRY_MS`), then subscription commands
     /// last sent more than `SUBSCRIPTION_RESEND_MS` ago (all of them after a
-    /// leader change), at most `max`. The broker sends them like
-    /// `Processed::distributions`.
+    /// leader change). The broker sends them like `Processed::distributions`.
     pub fn pending_distributions(&mut self, now_ms: i64, max: usize) -> Vec<(u32, Record)> {
         let mut out = Vec::new();
+        self.pending_command_distributions(now_ms, max, &mut out);
         // Instance side: opening and closing subscriptions, to the message
         // partition. Message side: correlations not yet acknowledged, to the
         // instance partition (which acknowledges a repeated one again).

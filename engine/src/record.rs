@@ -67,6 +67,11 @@ pub enum ValueType {
     SignalSubscription,
     /// `COMPENSATION_SUBSCRIPTION`
     CompensationSubscription,
+    /// `RESOURCE_DELETION`
+    ResourceDeletion,
+    /// `COMMAND_DISTRIBUTION`: a command sent to every other partition until
+    /// each acknowledged it
+    CommandDistribution,
 }
 
 impl ValueType {
@@ -90,6 +95,8 @@ impl ValueType {
             ValueType::Signal => "SIGNAL",
             ValueType::SignalSubscription => "SIGNAL_SUBSCRIPTION",
             ValueType::CompensationSubscription => "COMPENSATION_SUBSCRIPTION",
+            ValueType::ResourceDeletion => "RESOURCE_DELETION",
+            ValueType::CommandDistribution => "COMMAND_DISTRIBUTION",
         }
     }
 }
@@ -203,9 +210,9 @@ pub enum Intent {
     Reject,
     /// `REJECTED`
     Rejected,
-    /// `DELETE`
+    /// `DELETE`: message subscription; resource deletion
     Delete,
-    /// `DELETING`
+    /// `DELETING`: process message subscription; resource deletion; process
     Deleting,
     /// `DELETED`
     Deleted,
@@ -213,6 +220,16 @@ pub enum Intent {
     Broadcast,
     /// `BROADCASTED`
     Broadcasted,
+    /// `STARTED`: command distribution, the command to distribute stored
+    Started,
+    /// `DISTRIBUTING`: command distribution, to one partition
+    Distributing,
+    /// `ACKNOWLEDGE`: command distribution, a partition applied the command
+    Acknowledge,
+    /// `ACKNOWLEDGED`
+    Acknowledged,
+    /// `FINISHED`: command distribution, every partition acknowledged
+    Finished,
 }
 
 impl Intent {
@@ -276,6 +293,11 @@ impl Intent {
             Intent::Deleted => "DELETED",
             Intent::Broadcast => "BROADCAST",
             Intent::Broadcasted => "BROADCASTED",
+            Intent::Started => "STARTED",
+            Intent::Distributing => "DISTRIBUTING",
+            Intent::Acknowledge => "ACKNOWLEDGE",
+            Intent::Acknowledged => "ACKNOWLEDGED",
+            Intent::Finished => "FINISHED",
         }
     }
 }
@@ -778,6 +800,29 @@ pub struct CompensationSubscriptionRecord {
     pub handler_id: Arc<str>,
 }
 
+/// `RESOURCE_DELETION` value (DeleteResource).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResourceDeletionRecord {
+    /// Key of the resource to delete: a process definition key.
+    pub resource_key: i64,
+}
+
+/// `COMMAND_DISTRIBUTION` value: a command of the distributing partition
+/// for the other partitions (Zeebe's `CommandDistributionRecord`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommandDistributionRecord {
+    /// `STARTED`, `FINISHED`: the distributing partition; `DISTRIBUTING`,
+    /// `ACKNOWLEDGE`, `ACKNOWLEDGED`: the receiving partition.
+    pub partition_id: u32,
+    /// Value type of the distributed command.
+    pub value_type: ValueType,
+    /// Intent of the distributed command.
+    pub intent: Intent,
+    /// The distributed command's value (`STARTED` only, the others leave
+    /// it out to stay small).
+    pub command_value: Option<Box<RecordValue>>,
+}
+
 /// The value of a record.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum RecordValue {
@@ -815,6 +860,10 @@ pub enum RecordValue {
     SignalSubscription(SignalSubscriptionRecord),
     /// `COMPENSATION_SUBSCRIPTION`
     CompensationSubscription(CompensationSubscriptionRecord),
+    /// `RESOURCE_DELETION`
+    ResourceDeletion(ResourceDeletionRecord),
+    /// `COMMAND_DISTRIBUTION`
+    CommandDistribution(CommandDistributionRecord),
 }
 
 impl RecordValue {
@@ -838,6 +887,8 @@ impl RecordValue {
             RecordValue::Signal(_) => ValueType::Signal,
             RecordValue::SignalSubscription(_) => ValueType::SignalSubscription,
             RecordValue::CompensationSubscription(_) => ValueType::CompensationSubscription,
+            RecordValue::ResourceDeletion(_) => ValueType::ResourceDeletion,
+            RecordValue::CommandDistribution(_) => ValueType::CommandDistribution,
         }
     }
 }

@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! processes      key -> DeployedProcess (model + resource)   by_id: id -> version -> key
+//!                highest version per id; being deleted: keys; (definition, process instance)
 //! instances      element instance key -> ElementInstance      children: (scope, child)
 //! variables      scope -> variables (see `variables`)
 //! jobs           key -> Job        activatable: type -> keys; deadlines, backoffs: (ms, key)
@@ -14,6 +15,8 @@
 //!                (message, process id); message-started instances (process id, key)
 //! signal subscriptions  key -> sub; by name; by owner
 //! event triggers key -> ProcessEventRecord; by scope
+//! distributions  sent: key -> command; pending (target partition, key)
+//!                received: source partition -> highest key applied here
 //! keys           the key generator;  last_processed_position
 //! ```
 //!
@@ -23,7 +26,7 @@
 //! ordered, so a snapshot of equal states gives equal bytes.
 
 use crate::bpmn::parse_bpmn;
-use crate::key::KeyGenerator;
+use crate::key::{partition_of, KeyGenerator};
 use crate::model::Process;
 
 use crate::record::*;
@@ -143,6 +146,9 @@ pub struct Job {
     pub record: JobRecord,
     /// Lifecycle state.
     pub state: JobState,
+    /// Timestamp of the command that created the job (epoch ms), for the
+    /// latency from creation to activation.
+    pub created_ms: i64,
 }
 
 /// A client waiting for the result of a process instance.
@@ -192,8 +198,16 @@ pub struct State {
     pub last_processed_position: i64,
     /// Deployed processes by key.
     pub processes: BTreeMap<i64, Arc<DeployedProcess>>,
-    /// Process keys by id and version.
+    /// Process keys by id and version (definitions being deleted are left out).
     pub process_versions: BTreeMap<Arc<str>, BTreeMap<i32, i64>>,
+    /// Highest version ever deployed per process id: a deleted version is not reused.
+    pub highest_versions: BTreeMap<Arc<str>, i32>,
+    /// Definitions with `PROCESS DELETING` written, waiting for their
+    /// instances to end before `PROCESS DELETED` removes them.
+    pub processes_deleting: BTreeSet<i64>,
+    /// (process definition, instance) of every active process instance,
+    /// called ones included.
+    pub instances_by_definition: BTreeSet<(i64, i64)>,
     /// Element instances by key.
     pub instances: BTreeMap<i64, ElementInstance>,
     /// (flow scope key, child key) of every element instance with a scope.
@@ -256,6 +270,16 @@ pub struct State {
     pub pms_correlated: BTreeMap<(i64, i64), i64>,
     /// (process instance, element instance, message key) of `pms_correlated`.
     pub pms_correlated_by_instance: BTreeSet<(i64, i64, i64)>,
+    /// Commands this partition distributes, by distribution key (`STARTED`
+    /// until `FINISHED`).
+    pub distributed_commands: BTreeMap<i64, CommandDistributionRecord>,
+    /// (target partition, distribution key) not yet acknowledged; per target
+    /// they are sent in key order, one at a time.
+    pub distribution_pending: BTreeSet<(u32, i64)>,
+    /// Source partition -> highest distribution key applied here. Sources
+    /// send one command at a time in key order, so a key at or below it is
+    /// a duplicate.
+    pub distributions_received: BTreeMap<u32, i64>,
     /// Compensation subscriptions of completed activities.
     pub compensations: BTreeMap<i64, CompensationSubscriptionRecord>,
     /// (scope, compensation subscription key).
@@ -270,6 +294,9 @@ impl State {
             last_processed_position: -1,
             processes: BTreeMap::new(),
             process_versions: BTreeMap::new(),
+            highest_versions: BTreeMap::new(),
+            processes_deleting: BTreeSet::new(),
+            instances_by_definition: BTreeSet::new(),
             instances: BTreeMap::new(),
             children: BTreeSet::new(),
             variables: Variables::default(),
@@ -298,6 +325,9 @@ impl State {
             signal_by_owner: BTreeSet::new(),
             event_triggers: BTreeMap::new(),
             triggers_by_scope: BTreeSet::new(),
+            distributed_commands: BTreeMap::new(),
+            distribution_pending: BTreeSet::new(),
+            distributions_received: BTreeMap::new(),
             compensations: BTreeMap::new(),
             compensations_by_scope: BTreeSet::new(),
             pms_correlated: BTreeMap::new(),
@@ -354,6 +384,32 @@ impl State {
             .collect()
     }
 
+    /// Whether definition `key` is being deleted (instances still ending).
+    pub fn is_deleting(&self, key: i64) -> bool {
+        self.processes_deleting.contains(&key)
+    }
+
+    /// Active process instances (called ones included) of definition `key`.
+    pub fn instances_of_definition(&self, key: i64) -> Vec<i64> {
+        Self::owned(&self.instances_by_definition, key)
+    }
+
+    /// The first unacknowledged distribution key for `partition`: the one
+    /// to send (again).
+    pub fn distribution_head(&self, partition: u32) -> Option<i64> {
+        self.distribution_pending
+            .range((partition, i64::MIN)..=(partition, i64::MAX))
+            .next()
+            .map(|&(_, k)| k)
+    }
+
+    /// Whether distributed command `key` from `source` was applied here.
+    pub fn distribution_received(&self, source: u32, key: i64) -> bool {
+        self.distributions_received
+            .get(&source)
+            .is_some_and(|&highest| key <= highest)
+    }
+
     /// Version `version` of `bpmn_process_id`.
     pub fn process_version(
         &self,
@@ -386,6 +442,20 @@ impl State {
         self.keys.observe(record.key);
         match (&record.value, record.intent) {
             (RecordValue::Process(p), Intent::Created) => self.apply_process(p),
+            (RecordValue::Deployment(_), Intent::Distributed)
+            | (RecordValue::ResourceDeletion(_), Intent::Deleted) => {
+                self.note_distribution_received(record.key)
+            }
+            (RecordValue::CommandDistribution(d), intent) => {
+                self.apply_command_distribution(record.key, d, intent)
+            }
+            (RecordValue::Process(p), Intent::Deleting) => self.apply_process_deleting(&p.metadata),
+            (RecordValue::Process(p), Intent::Deleted) => {
+                let key = p.metadata.process_definition_key;
+                self.apply_process_deleting(&p.metadata);
+                self.processes_deleting.remove(&key);
+                self.processes.remove(&key);
+            }
             (RecordValue::ProcessInstanceCreation(c), Intent::Created)
                 if !c.await_result && !c.variables.is_empty() =>
             {
@@ -414,7 +484,9 @@ impl State {
                 self.variables
                     .set(v.scope_key, &v.name, record.key, &v.value)
             }
-            (RecordValue::Job(job), intent) => self.apply_job(record.key, job, intent),
+            (RecordValue::Job(job), intent) => {
+                self.apply_job(record.key, job, intent, record.timestamp_ms)
+            }
             (RecordValue::JobBatch(batch), Intent::Activated) => {
                 for (key, activated) in batch.job_keys.iter().zip(&batch.jobs) {
                     let job = self.jobs.get_mut(key).expect("activated job exists");
@@ -495,6 +567,39 @@ impl State {
                             .insert(incident.job_key);
                     }
                 }
+            }
+            _ => {}
+        }
+    }
+
+    /// A distributed command (key of another partition) was applied here.
+    fn note_distribution_received(&mut self, key: i64) {
+        let source = partition_of(key);
+        if key <= 0 || source == self.keys.partition_id() {
+            return;
+        }
+        let highest = self.distributions_received.entry(source).or_insert(key);
+        *highest = (*highest).max(key);
+    }
+
+    fn apply_command_distribution(
+        &mut self,
+        key: i64,
+        d: &CommandDistributionRecord,
+        intent: Intent,
+    ) {
+        match intent {
+            Intent::Started => {
+                self.distributed_commands.insert(key, d.clone());
+            }
+            Intent::Distributing => {
+                self.distribution_pending.insert((d.partition_id, key));
+            }
+            Intent::Acknowledged => {
+                self.distribution_pending.remove(&(d.partition_id, key));
+            }
+            Intent::Finished => {
+                self.distributed_commands.remove(&key);
             }
             _ => {}
         }
@@ -730,7 +835,31 @@ impl State {
             .entry(p.metadata.bpmn_process_id.clone())
             .or_default()
             .insert(p.metadata.version, key);
+        let highest = self
+            .highest_versions
+            .entry(p.metadata.bpmn_process_id.clone())
+            .or_insert(0);
+        *highest = (*highest).max(p.metadata.version);
         self.processes.insert(key, Arc::new(deployed));
+    }
+
+    /// `PROCESS DELETING`: the definition leaves the lookups by id and
+    /// version (the previous version becomes the latest) but stays while its
+    /// instances end.
+    fn apply_process_deleting(&mut self, m: &ProcessMetadata) {
+        let key = m.process_definition_key;
+        if !self.processes.contains_key(&key) {
+            return;
+        }
+        if let Some(versions) = self.process_versions.get_mut(&m.bpmn_process_id) {
+            if versions.get(&m.version) == Some(&key) {
+                versions.remove(&m.version);
+            }
+            if versions.is_empty() {
+                self.process_versions.remove(&m.bpmn_process_id);
+            }
+        }
+        self.processes_deleting.insert(key);
     }
 
     fn apply_process_instance(&mut self, key: i64, pi: &ProcessInstanceRecord, intent: Intent) {
@@ -745,6 +874,10 @@ impl State {
                     .instance_element(&pi.element_id, pi.bpmn_element_type)
                     .expect("activated element is in its model");
                 let mut loop_counter = 0;
+                if pi.flow_scope_key == NO_KEY {
+                    self.instances_by_definition
+                        .insert((pi.process_definition_key, key));
+                }
                 if pi.flow_scope_key == NO_KEY && pi.parent_element_instance_key != NO_KEY {
                     if let Some(call) = self.instances.get_mut(&pi.parent_element_instance_key) {
                         call.active_children += 1;
@@ -819,6 +952,8 @@ impl State {
                     .expect("ended element was active");
                 self.variables.remove_scope(key);
                 if el.flow_scope_key == NO_KEY {
+                    self.instances_by_definition
+                        .remove(&(el.process_definition_key, key));
                     self.awaiting.remove(&key);
                     let started = self
                         .processes
@@ -899,7 +1034,7 @@ impl State {
             .state = state;
     }
 
-    fn apply_job(&mut self, key: i64, value: &JobRecord, intent: Intent) {
+    fn apply_job(&mut self, key: i64, value: &JobRecord, intent: Intent, timestamp_ms: i64) {
         if intent == Intent::Created {
             let mut record = value.clone();
             record.variables = String::new();
@@ -915,6 +1050,7 @@ impl State {
                 Job {
                     record,
                     state: JobState::Activatable,
+                    created_ms: timestamp_ms,
                 },
             );
             return;

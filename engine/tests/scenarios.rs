@@ -767,3 +767,35 @@ fn link_events_continue_at_the_catch_event_of_the_same_name() {
         err.reason
     );
 }
+
+#[test]
+fn jobs_keep_their_creation_time_for_the_activation_latency() {
+    let mut h = Harness::new();
+    h.deploy("one.bpmn", &one_task("one")).unwrap();
+    let created_ms = h.now_ms;
+    h.create("one", "{}");
+    h.now_ms += 750;
+    let jobs = h.activate("work", 1);
+    assert_eq!(jobs.len(), 1);
+    assert_eq!(jobs[0].created_ms, created_ms);
+    let key = jobs[0].key;
+    // a time-out and a second activation keep the creation time
+    h.advance(60_000);
+    let again = h.activate("work", 1);
+    assert_eq!(again[0].key, key);
+    assert_eq!(again[0].created_ms, created_ms);
+    // in snapshots, and for a follower that applies the log
+    let restored = Engine::restore(&h.engine.snapshot()).unwrap();
+    assert_eq!(restored.state().jobs[&key].created_ms, created_ms);
+    let mut follower = Engine::new(1, 1);
+    for r in &h.log {
+        follower.replay(r);
+    }
+    assert_eq!(follower.state().jobs[&key].created_ms, created_ms);
+    // pushed jobs carry it too
+    h.engine.add_job_stream(7, "work", "pusher", 10_000, vec![]);
+    let pushed_at = h.now_ms;
+    h.create("one", "{}");
+    assert_eq!(h.pushed.len(), 1);
+    assert_eq!(h.pushed[0].job.created_ms, pushed_at);
+}
