@@ -20,3 +20,6 @@ cargo test --workspace
 step "pyzeebe against waggle dev"
 cargo build -p node --bin waggle
 WAGGLE_BIN="${CARGO_TARGET_DIR:-$PWD/target}/debug/waggle" .venv/bin/python -m pytest -q tests/pyzeebe
+
+step "packages: .deb and .rpm, lint, install test in a booted Debian (packaging/README.md)"
+packaging/test-install.sh

@@ -27,6 +27,7 @@ use crate::gateway::bench_proto::raw_append_server::RawAppendServer;
 use crate::gateway::dispatch::Dispatcher;
 use crate::gateway::proto::gateway_server::GatewayServer;
 use crate::gateway::service::GatewayService;
+use crate::gossip::ClusterTopology;
 use crate::job_signals::JobSignals;
 use crate::metrics::Metrics;
 use crate::placement::ClusterShape;
@@ -166,6 +167,7 @@ pub fn run(config: Config, mode: Mode) -> Result<()> {
         leaders: LeaderHints::new(shape.partitions),
         forwarder: forwarder.clone(),
         job_signals,
+        topology: ClusterTopology::default(),
     });
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(EDGE_THREADS)
@@ -230,6 +232,7 @@ async fn serve(context: Arc<BrokerContext>, mode: Mode) -> Result<()> {
             .await
     });
     let notifier = tokio::spawn(notify::run(Arc::clone(&context.view)));
+    let gossip = tokio::spawn(crate::gossip::run(Arc::clone(&context)));
     context.view.set_started();
     tracing::info!(
         "waggle node {} serving: gateway {gateway_addr}, management http://{management_addr}, data {}",
@@ -250,6 +253,7 @@ async fn serve(context: Arc<BrokerContext>, mode: Mode) -> Result<()> {
     notify::stopping();
     let _ = stop_tx.send(true);
     let _ = notifier.await;
+    gossip.abort();
     let grace =
         tokio::time::Instant::now() + std::time::Duration::from_millis(MAX_SHUTDOWN_GRACE_MS);
     match tokio::time::timeout_at(grace, gateway).await {

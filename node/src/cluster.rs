@@ -300,6 +300,8 @@ pub trait Local: Send + Sync + 'static {
     fn internal(&self, partition: PartitionId, record: engine::Record);
     /// `partition` (led by another node) has new activatable jobs of `types`.
     fn jobs_available(&self, partition: PartitionId, types: Vec<String>);
+    /// Another node's state (see [`crate::gossip`]).
+    fn topology(&self, from: u32, payload: &[u8]);
 }
 
 /// Encodes job types for a jobs-available frame; types longer than
@@ -408,7 +410,7 @@ pub async fn route_inbound<L: Local>(inbound: Inbound, forwarder: Arc<Forwarder>
                     ),
                 }
             }
-            TrafficClass::Control => {}
+            TrafficClass::Control => local.topology(frame.from, &frame.payload),
         }
     }
 }

@@ -515,6 +515,9 @@ impl ShardReplicas {
             for seconds in applied.answered_after_s.drain(..) {
                 histogram.observe(seconds);
             }
+            for seconds in applied.activated_after_s.drain(..) {
+                self.metrics.job_activation_latency_seconds.observe(seconds);
+            }
             if let Some(queue) = replica.partition.exports_mut() {
                 self.metrics
                     .exporter_lag_records

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use crate::backpressure::PartitionLimits;
 use crate::cluster::Forwarder;
 use crate::config::Config;
+use crate::gossip::ClusterTopology;
 use crate::job_signals::JobSignals;
 use crate::metrics::Metrics;
 use crate::placement::{ClusterShape, NodeId, PartitionId};
@@ -37,6 +38,8 @@ pub struct BrokerContext {
     pub leaders: LeaderHints,
     /// Wake-ups for activations waiting for jobs (shared with the shards).
     pub job_signals: Arc<JobSignals>,
+    /// The other nodes' partitions as they last reported them.
+    pub topology: ClusterTopology,
 }
 
 /// The leader of each partition as the gateway last learned it (from an

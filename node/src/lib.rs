@@ -18,6 +18,7 @@ pub mod consensus;
 pub mod context;
 pub mod exporter;
 pub mod gateway;
+pub mod gossip;
 pub mod job_signals;
 pub mod management;
 pub mod memlock;

@@ -47,6 +47,16 @@ enum Command {
         #[arg(long)]
         config: PathBuf,
     },
+    /// Prints the configuration: the built-in defaults (--default), or what
+    /// FILE and the WAGGLE_* variables make of them, as TOML.
+    Config {
+        /// Print the built-in defaults of `waggle broker`.
+        #[arg(long, conflicts_with = "file")]
+        default: bool,
+        /// A configuration file to check and print with its defaults filled in.
+        #[arg(long)]
+        file: Option<PathBuf>,
+    },
     /// Prints the cluster topology, like `zbctl status`.
     Status {
         #[command(flatten)]
@@ -197,6 +207,18 @@ fn run(cli: Cli) -> Result<()> {
             init_logging();
             let config = Config::load(Config::default(), Some(&config), env_vars())?;
             broker::run(config, Mode::Broker)
+        }
+        Command::Config { default, file } => {
+            let config = if default {
+                Config::default()
+            } else {
+                Config::load(Config::default(), file.as_deref(), env_vars())?
+            };
+            print!(
+                "{}",
+                toml::to_string(&config).context("cannot print the configuration")?
+            );
+            Ok(())
         }
         Command::Status { address } => {
             print(client_runtime()?.block_on(client::status(&address.address))?)

@@ -194,6 +194,9 @@ pub struct Applied {
     /// Seconds from proposal to answer of the requests answered (commit
     /// latency as the client sees it, without the gateway hop).
     pub answered_after_s: Vec<f64>,
+    /// Seconds from each activated job's creation to its activation (on the
+    /// node that asked for the activation).
+    pub activated_after_s: Vec<f64>,
     /// Job types that got activatable jobs (created, failed with retries,
     /// timed out, back from back-off, yielded), repeated as they came.
     pub jobs_available: Vec<std::sync::Arc<str>>,
@@ -473,6 +476,13 @@ impl Partition {
                 if intent != Intent::CreateWithAwaitingResult {
                     out.answered_after_s
                         .push(p.proposed_at.elapsed().as_secs_f64());
+                }
+                if let Ok(engine::ResponseValue::JobBatch { jobs, .. }) = &response {
+                    let now_ms = crate::view::unix_now_ms() as i64;
+                    out.activated_after_s.extend(
+                        jobs.iter()
+                            .map(|j| (now_ms - j.created_ms).max(0) as f64 / 1000.0),
+                    );
                 }
                 let _ = p.reply.send(records::to_reply(intent, response));
             }

@@ -8,8 +8,8 @@
 use engine::{
     ActivatedJob, DeploymentRecord, DeploymentResource, ErrorType, IncidentRecord, Intent,
     JobBatchRecord, JobRecord, MessageRecord, ProcessInstanceCreationRecord, ProcessInstanceRecord,
-    Record, RecordValue, Rejection, RejectionType, ResponseValue, SignalRecord,
-    VariableDocumentRecord, NO_KEY,
+    Record, RecordValue, Rejection, RejectionType, ResourceDeletionRecord, ResponseValue,
+    SignalRecord, VariableDocumentRecord, NO_KEY,
 };
 
 use crate::command::{CommandError, CommandReply, PartitionCommand, RejectionKind};
@@ -204,12 +204,14 @@ pub fn to_record(command: &PartitionCommand) -> Result<Record, CommandError> {
             }),
             None,
         ),
-        PartitionCommand::DeleteResource { .. } => {
-            return Err(CommandError::Unimplemented(format!(
-                "{} is not supported by the engine of this build of waggle yet",
-                command.name()
-            )))
-        }
+        PartitionCommand::DeleteResource { resource_key } => Record::command(
+            NO_KEY,
+            Intent::Delete,
+            RecordValue::ResourceDeletion(ResourceDeletionRecord {
+                resource_key: *resource_key,
+            }),
+            None,
+        ),
         PartitionCommand::RawAppend { .. } => {
             return Err(CommandError::Internal(
                 "a raw append has no engine record".to_string(),
@@ -281,9 +283,9 @@ pub fn to_reply(
         ResponseValue::JobBatch { jobs, .. } => {
             CommandReply::Jobs(jobs.into_iter().map(activated_job).collect())
         }
-        ResponseValue::ProcessInstanceCanceled { .. } | ResponseValue::Job { .. } => {
-            CommandReply::Done
-        }
+        ResponseValue::ProcessInstanceCanceled { .. }
+        | ResponseValue::Job { .. }
+        | ResponseValue::ResourceDeleted { .. } => CommandReply::Done,
         ResponseValue::IncidentResolved { key }
         | ResponseValue::VariablesSet { key }
         | ResponseValue::MessagePublished { key }
@@ -390,8 +392,13 @@ mod tests {
     }
 
     #[test]
-    fn commands_the_engine_lacks_are_unimplemented_not_crashes() {
-        let e = to_record(&PartitionCommand::DeleteResource { resource_key: 1 }).unwrap_err();
-        assert!(matches!(e, CommandError::Unimplemented(_)));
+    fn delete_resource_goes_to_the_engine_as_a_deletion() {
+        let r = to_record(&PartitionCommand::DeleteResource { resource_key: 42 }).expect("built");
+        assert_eq!(r.key, NO_KEY, "a client deletion, not a distributed copy");
+        assert_eq!(r.intent, Intent::Delete);
+        assert!(matches!(
+            r.value,
+            RecordValue::ResourceDeletion(ResourceDeletionRecord { resource_key: 42 })
+        ));
     }
 }

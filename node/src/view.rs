@@ -28,7 +28,8 @@ pub enum Role {
 }
 
 impl Role {
-    fn from_u8(v: u8) -> Role {
+    /// The role numbered `v` (unknown numbers are `Inactive`).
+    pub fn from_u8(v: u8) -> Role {
         match v {
             0 => Role::Starting,
             1 => Role::Leader,

@@ -224,6 +224,47 @@ async fn leader_node(nodes: &[Node]) -> Option<u32> {
     None
 }
 
+/// Whether `node`'s Topology shows `brokers` nodes and, for each of the 3
+/// partitions, one leader and `replicas` healthy replicas (gossip).
+async fn topology_complete(node: &Node, brokers: usize, replicas: usize) -> bool {
+    let Ok(mut c) = GatewayClient::connect(node.uri()).await else {
+        return false;
+    };
+    let Ok(t) = c.topology(proto::TopologyRequest {}).await else {
+        return false;
+    };
+    let t = t.into_inner();
+    let mut leaders = BTreeMap::new();
+    let mut healthy = BTreeMap::new();
+    for b in &t.brokers {
+        for p in &b.partitions {
+            if p.role == proto::partition::PartitionBrokerRole::Leader as i32 {
+                *leaders.entry(p.partition_id).or_insert(0) += 1;
+            }
+            if p.health == proto::partition::PartitionBrokerHealth::Healthy as i32
+                && p.role != proto::partition::PartitionBrokerRole::Inactive as i32
+            {
+                *healthy.entry(p.partition_id).or_insert(0) += 1;
+            }
+        }
+    }
+    t.brokers.len() == brokers
+        && (1..=3).all(|p| leaders.get(&p) == Some(&1) && healthy.get(&p) == Some(&replicas))
+}
+
+/// Waits (bounded) until `node`'s Topology is complete.
+fn wait_topology(rt: &tokio::runtime::Runtime, node: &Node, brokers: usize, replicas: usize) {
+    let start = Instant::now();
+    while !rt.block_on(topology_complete(node, brokers, replicas)) {
+        assert!(
+            start.elapsed() < PHASE_LIMIT,
+            "node {}'s topology never showed {brokers} brokers and {replicas} replicas per partition",
+            node.id
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// Activates and completes jobs through any live gateway; returns
 /// (instance key → times its job was completed).
 async fn work(clients: &mut [GatewayClient<Channel>], done: &mut BTreeMap<i64, u32>, round: usize) {
@@ -289,6 +330,10 @@ fn a_killed_leader_loses_nothing_acknowledged() {
         .enable_all()
         .build()
         .expect("runtime");
+    // Every node sees the whole cluster.
+    for n in &nodes {
+        wait_topology(&rt, n, 3, 3);
+    }
 
     let mut acknowledged = BTreeSet::new();
     let mut done: BTreeMap<i64, u32> = BTreeMap::new();
@@ -355,6 +400,10 @@ fn a_killed_leader_loses_nothing_acknowledged() {
         }
     });
     let (victim, snapshot_before) = killed.expect("a leader was killed");
+    // The killed node drops out of the others' topology; every partition
+    // still has a leader.
+    let survivor = &nodes[(victim as usize + 1) % nodes.len()];
+    wait_topology(&rt, survivor, 2, 2);
     nodes[victim as usize].start();
     wait_ready(&nodes.iter().collect::<Vec<_>>());
     rt.block_on(async {
@@ -386,6 +435,10 @@ fn a_killed_leader_loses_nothing_acknowledged() {
             "node {victim} took no snapshot after catching up"
         );
         std::thread::sleep(Duration::from_millis(200));
+    }
+    // It is back in everyone's topology with every replica healthy.
+    for n in &nodes {
+        wait_topology(&rt, n, 3, 3);
     }
     // SIGTERM on a leader: it hands its partitions over and exits 0.
     let leader = rt.block_on(leader_node(&nodes)).expect("some node leads");

@@ -55,9 +55,18 @@ async fn activate(
     max: i32,
     request_timeout: i64,
 ) -> Vec<proto::ActivatedJob> {
+    activate_type(client, "work", max, request_timeout).await
+}
+
+async fn activate_type(
+    client: &mut GatewayClient<Channel>,
+    job_type: &str,
+    max: i32,
+    request_timeout: i64,
+) -> Vec<proto::ActivatedJob> {
     let mut stream = client
         .activate_jobs(proto::ActivateJobsRequest {
-            r#type: "work".into(),
+            r#type: job_type.into(),
             worker: "test".into(),
             timeout: 60_000,
             max_jobs_to_activate: max,
@@ -252,6 +261,8 @@ fn the_cli_deploys_creates_activates_and_completes() {
     };
     assert!(value(r#"waggle_appended_records_total{partition="1"}"#) >= 4.0);
     assert!(value(r#"waggle_commit_latency_seconds_count{partition="1"}"#) >= 4.0);
+    // One job was activated: its creation-to-activation time is counted.
+    assert_eq!(value("waggle_job_activation_latency_seconds_count"), 1.0);
     assert!(broker.terminate().success());
 }
 
@@ -299,6 +310,54 @@ fn jobs_are_pushed_to_a_stream() {
                 .expect("complete a pushed job");
         }
         assert_eq!(pushed, created);
+    });
+    assert!(broker.terminate().success());
+}
+
+#[test]
+fn deleting_a_definition_terminates_its_instances_and_falls_back_a_version() {
+    let broker = Broker::start_dev(&[]);
+    runtime().block_on(async {
+        let mut client = connect(&broker).await;
+        let v1 = deploy(&mut client, "one_task.bpmn", ONE_TASK)
+            .await
+            .expect("v1");
+        let v2_xml = ONE_TASK.replace(r#"type="work""#, r#"type="work-v2""#);
+        let v2 = deploy(&mut client, "one_task.bpmn", &v2_xml)
+            .await
+            .expect("v2");
+        let key_of = |d: &proto::DeployResourceResponse| match &d.deployments[0].metadata {
+            Some(proto::deployment::Metadata::Process(p)) => (p.process_definition_key, p.version),
+            other => panic!("not a process: {other:?}"),
+        };
+        let ((v1_key, 1), (v2_key, 2)) = (key_of(&v1), key_of(&v2)) else {
+            panic!("versions 1 and 2 expected: {v1:?} {v2:?}");
+        };
+        create(&mut client, "{}").await;
+        client
+            .delete_resource(proto::DeleteResourceRequest {
+                resource_key: v2_key,
+                ..Default::default()
+            })
+            .await
+            .expect("delete v2");
+        // Its instance is gone with its job; the latest version is v1 again.
+        assert!(activate_type(&mut client, "work-v2", 10, 500)
+            .await
+            .is_empty());
+        create(&mut client, "{}").await;
+        let jobs = activate_type(&mut client, "work", 10, 500).await;
+        assert_eq!(jobs.len(), 1, "{jobs:?}");
+        assert_eq!(jobs[0].process_definition_key, v1_key);
+        let again = client
+            .delete_resource(proto::DeleteResourceRequest {
+                resource_key: v2_key,
+                ..Default::default()
+            })
+            .await
+            .expect_err("already deleted");
+        assert_eq!(again.code(), tonic::Code::NotFound, "{again:?}");
+        assert!(again.message().contains(&v2_key.to_string()), "{again:?}");
     });
     assert!(broker.terminate().success());
 }

@@ -78,6 +78,10 @@ impl crate::cluster::Local for BrokerContext {
         execute_local(self, partition, command, timeout).await
     }
 
+    fn topology(&self, from: u32, payload: &[u8]) {
+        crate::gossip::on_received(self, from, payload);
+    }
+
     fn jobs_available(&self, partition: PartitionId, types: Vec<String>) {
         for t in types {
             self.job_signals.signal(&t, partition);

@@ -66,6 +66,39 @@ impl GatewayService {
     }
 }
 
+/// A broker of the topology from its `(partition, role, healthy)` list.
+fn broker_info(
+    node: u32,
+    host: String,
+    port: i32,
+    version: String,
+    partitions: &[(u32, u8, bool)],
+) -> proto::BrokerInfo {
+    let partitions = partitions
+        .iter()
+        .map(|&(partition, role, healthy)| proto::Partition {
+            partition_id: partition as i32,
+            role: match Role::from_u8(role) {
+                Role::Leader => proto::partition::PartitionBrokerRole::Leader,
+                Role::Follower | Role::Candidate => proto::partition::PartitionBrokerRole::Follower,
+                Role::Starting | Role::Inactive => proto::partition::PartitionBrokerRole::Inactive,
+            } as i32,
+            health: if healthy {
+                proto::partition::PartitionBrokerHealth::Healthy
+            } else {
+                proto::partition::PartitionBrokerHealth::Unhealthy
+            } as i32,
+        })
+        .collect();
+    proto::BrokerInfo {
+        node_id: node as i32,
+        host,
+        port,
+        partitions,
+        version,
+    }
+}
+
 fn unexpected(rpc: &str, reply: CommandReply) -> Status {
     Status::internal(format!(
         "{rpc}: the partition answered with an unexpected reply {reply:?}"
@@ -87,68 +120,32 @@ impl Gateway for GatewayService {
     ) -> Result<Response<proto::TopologyResponse>, Status> {
         let context = self.dispatcher.context();
         let config = &context.config;
-        let partitions = context
-            .view
-            .roles()
-            .into_iter()
-            .map(|(partition, role)| proto::Partition {
-                partition_id: partition as i32,
-                role: match role {
-                    Role::Leader => proto::partition::PartitionBrokerRole::Leader,
-                    Role::Follower | Role::Candidate => {
-                        proto::partition::PartitionBrokerRole::Follower
-                    }
-                    Role::Starting | Role::Inactive => {
-                        proto::partition::PartitionBrokerRole::Inactive
-                    }
-                } as i32,
-                health: if context.view.healthy(partition) {
-                    proto::partition::PartitionBrokerHealth::Healthy
-                } else {
-                    proto::partition::PartitionBrokerHealth::Unhealthy
-                } as i32,
-            })
-            .collect();
         let version = env!("CARGO_PKG_VERSION").to_string();
         let me = config.cluster.node_id;
-        let mut brokers = vec![proto::BrokerInfo {
-            node_id: me as i32,
-            host: config.network.advertised().to_string(),
-            port: i32::from(config.network.gateway_port),
-            partitions,
-            version: version.clone(),
-        }];
-        // Other nodes as this one knows them: their replicas from the
-        // placement, the leaders learned from forwarded commands.
-        for node in (0..config.cluster.size).filter(|n| *n != me) {
+        let mut brokers = vec![broker_info(
+            me,
+            config.network.advertised().to_string(),
+            i32::from(config.network.gateway_port),
+            version.clone(),
+            &crate::gossip::local_state(context).partitions,
+        )];
+        // The other nodes as they last reported themselves (gossip); nodes
+        // not heard from lately are left out, as Zeebe does.
+        for state in context.topology.live() {
             let host = config
                 .cluster
                 .contact_points
-                .get(node as usize)
+                .get(state.node as usize)
                 .and_then(|p| p.rsplit_once(':'))
                 .map(|(host, _)| host.to_string())
                 .unwrap_or_default();
-            let partitions = context
-                .shape
-                .local_partitions(node)
-                .into_iter()
-                .map(|p| proto::Partition {
-                    partition_id: p as i32,
-                    role: if context.leaders.get(p) == Some(node) {
-                        proto::partition::PartitionBrokerRole::Leader
-                    } else {
-                        proto::partition::PartitionBrokerRole::Follower
-                    } as i32,
-                    health: proto::partition::PartitionBrokerHealth::Healthy as i32,
-                })
-                .collect();
-            brokers.push(proto::BrokerInfo {
-                node_id: node as i32,
+            brokers.push(broker_info(
+                state.node,
                 host,
-                port: i32::from(config.network.gateway_port),
-                partitions,
-                version: version.clone(),
-            });
+                i32::from(config.network.gateway_port),
+                state.version,
+                &state.partitions,
+            ));
         }
         Ok(Response::new(proto::TopologyResponse {
             brokers,

@@ -1,0 +1,143 @@
+//! What each node knows of the others: every node sends its partitions' roles
+//! and health to every other node twice a second (a `Control` frame), so that
+//! `Topology` (and `waggle status`) shows the whole cluster from any node, and
+//! gateways learn partition leaders before their first forwarded command.
+//!
+//! A node not heard from for `STALE_AFTER` is left out of the topology, as
+//! Zeebe's gateway drops brokers it lost.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use crate::context::BrokerContext;
+use crate::placement::{NodeId, PartitionId};
+use crate::view::Role;
+
+/// How often a node sends its state.
+pub const GOSSIP_INTERVAL: Duration = Duration::from_millis(500);
+/// A node silent for this long is considered gone.
+pub const STALE_AFTER: Duration = Duration::from_secs(3);
+
+/// One node's state as it sends it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NodeState {
+    /// Sender.
+    pub node: NodeId,
+    /// Its version.
+    pub version: String,
+    /// `(partition, role, healthy)` of each of its replicas; the role as
+    /// [`Role`]'s number.
+    pub partitions: Vec<(PartitionId, u8, bool)>,
+}
+
+/// The last state heard from each other node.
+#[derive(Debug, Default)]
+pub struct ClusterTopology {
+    nodes: Mutex<BTreeMap<NodeId, (NodeState, Instant)>>,
+}
+
+impl ClusterTopology {
+    /// Records a state received from `from`; `None` if it does not decode or
+    /// claims another sender.
+    pub fn receive(&self, from: NodeId, bytes: &[u8]) -> Option<NodeState> {
+        let state: NodeState = serde_json::from_slice(bytes).ok()?;
+        if state.node != from {
+            return None;
+        }
+        self.nodes
+            .lock()
+            .expect("never poisoned")
+            .insert(from, (state.clone(), Instant::now()));
+        Some(state)
+    }
+
+    /// The nodes heard from within `STALE_AFTER`, by id.
+    pub fn live(&self) -> Vec<NodeState> {
+        self.nodes
+            .lock()
+            .expect("never poisoned")
+            .values()
+            .filter(|(_, seen)| seen.elapsed() < STALE_AFTER)
+            .map(|(s, _)| s.clone())
+            .collect()
+    }
+}
+
+/// This node's state.
+pub fn local_state(context: &BrokerContext) -> NodeState {
+    NodeState {
+        node: context.config.cluster.node_id,
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        partitions: context
+            .view
+            .roles()
+            .into_iter()
+            .map(|(p, role)| (p, role as u8, context.view.healthy(p)))
+            .collect(),
+    }
+}
+
+/// Sends this node's state to every other node until the broker stops.
+pub async fn run(context: std::sync::Arc<BrokerContext>) {
+    let Some(forwarder) = context.forwarder.clone() else {
+        return;
+    };
+    let me = context.config.cluster.node_id;
+    let mut interval = tokio::time::interval(GOSSIP_INTERVAL);
+    while !context.view.stopping() {
+        interval.tick().await;
+        let Ok(bytes) = serde_json::to_vec(&local_state(&context)) else {
+            continue;
+        };
+        let bytes = bytes::Bytes::from(bytes);
+        for node in (0..context.config.cluster.size).filter(|n| *n != me) {
+            // Best effort: the next round repeats it.
+            let _ = forwarder.handle().try_send(
+                node,
+                transport::TrafficClass::Control,
+                0,
+                bytes.clone(),
+            );
+        }
+    }
+}
+
+/// Applies a received state: remembered for `Topology`, and its leaders as
+/// routing hints.
+pub fn on_received(context: &BrokerContext, from: NodeId, bytes: &[u8]) {
+    let Some(state) = context.topology.receive(from, bytes) else {
+        tracing::debug!(from, "undecodable topology frame dropped");
+        return;
+    };
+    for (p, role, _) in state.partitions {
+        if Role::from_u8(role) == Role::Leader && p <= context.shape.partitions {
+            context.leaders.set(p, Some(from));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn states_are_kept_per_sender_and_checked() {
+        let topology = ClusterTopology::default();
+        let state = NodeState {
+            node: 2,
+            version: "0.1.0".into(),
+            partitions: vec![
+                (1, Role::Leader as u8, true),
+                (3, Role::Follower as u8, true),
+            ],
+        };
+        let bytes = serde_json::to_vec(&state).unwrap();
+        assert_eq!(topology.receive(2, &bytes), Some(state.clone()));
+        assert_eq!(topology.receive(1, &bytes), None, "claims another sender");
+        assert_eq!(topology.receive(2, b"garbage"), None);
+        assert_eq!(topology.live(), vec![state]);
+    }
+}
