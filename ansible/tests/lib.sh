@@ -7,8 +7,9 @@
 # Root file system: the packaging test's cached debootstrap root
 # ($PKG_CACHE/bookworm-rootfs, built by container_rootfs) with one more cached
 # layer on top ($LAB_CACHE/bookworm-ssh-layer: openssh-server, python3,
-# python3-apt, sudo), built once by installing those packages into an overlay
-# and keeping its upper directory. Each machine boots from a fresh overlayfs
+# python3-apt, sudo; man-db's index updates off, as they cost half a minute
+# per package install), built once by installing those packages into an
+# overlay and keeping its upper directory. Each machine boots from a fresh overlayfs
 # over both layers, so every run starts from the same clean system.
 #
 # Network: everything lives in namespaces the lab creates and deletes; the
@@ -50,7 +51,7 @@ lab_layer() {
     local base=$PKG_CACHE/$CONTAINER_SUITE-rootfs
     local layer=$LAB_CACHE/$CONTAINER_SUITE-ssh-layer
     local want
-    want="$(cat "$base.stamp") $(stat -c '%i %Y' "$base") + $LAB_PACKAGES"
+    want="$(cat "$base.stamp") $(stat -c '%i %Y' "$base") + $LAB_PACKAGES, no man-db auto-update"
     mkdir -p "$LAB_CACHE"
     if [ -d "$layer" ] && [ "$(cat "$layer.stamp" 2>/dev/null)" = "$want" ]; then
         return 0
@@ -78,7 +79,8 @@ lab_layer() {
     } >"$tmp.log" 2>&1 || rc=$?
     umount "$tmp/root/dev" "$tmp/root/proc"
     rm -rf "$tmp/root/var/lib/apt/lists/"* "$tmp/root/etc/apt/sources.list" \
-        "$tmp/root/usr/sbin/policy-rc.d" "$tmp/root/etc/ssh/ssh_host_"*
+        "$tmp/root/usr/sbin/policy-rc.d" "$tmp/root/etc/ssh/ssh_host_"* \
+        "$tmp/root/var/lib/man-db/auto-update"
     if [ -f "$tmp/resolv.conf.saved" ]; then
         cp "$tmp/resolv.conf.saved" "$tmp/root/etc/resolv.conf"
     else
@@ -131,7 +133,7 @@ lab_boot() {
     root=$run/root
     install -d -m 0700 "$root/root/.ssh"
     install -m 0600 "$pubkey" "$root/root/.ssh/authorized_keys"
-    chroot "$root" ssh-keygen -A -q
+    chroot "$root" ssh-keygen -A -q >/dev/null
     echo "node$i" >"$root/etc/hostname"
     printf '127.0.0.1 localhost\n127.0.1.1 node%s\n' "$i" >"$root/etc/hosts"
     systemd-nspawn --register=no --keep-unit -b --console=passive \

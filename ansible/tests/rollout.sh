@@ -12,12 +12,11 @@
 #     hand. ansible-playbook runs over SSH from the controller namespace.
 #  3. site.yml: the cluster forms (3 nodes, every partition a leader and 3
 #     replicas), private keys are 0600, the single-node data was moved aside.
-#     A second run changes nothing.
 #  4. tests/load.py creates instances and completes their jobs through all
 #     three gateways while rolling-upgrade.yml moves every node to a package
 #     of a higher version (the same binaries, repackaged), one at a time.
 #     Every acknowledged instance must be completed afterwards.
-#  5. site.yml with the new package changes nothing.
+#  5. A second run of site.yml, with the new package, changes nothing.
 #
 # Usage: ansible/tests/rollout.sh [--release-dir DIR]
 #   --release-dir  where the release binaries waggle and waggle-perf are
@@ -25,7 +24,8 @@
 # Environment: PKG_CACHE (default <repo>/.cache/packaging: the packaging
 #   test's debootstrap root, shared), LAB_CACHE (default <repo>/.cache/ansible:
 #   the layer with sshd and python3), ANSIBLE_VENV (default ansible/.venv,
-#   with ansible-core and pyzeebe: see ansible/requirements.txt).
+#   with ansible-core and pyzeebe: see ansible/requirements.txt),
+#   ROLLOUT_KEEP (non-empty: keep the work directory with the playbook logs).
 # Needs root. Addresses: 10.88.0.0/24 inside namespaces this test creates and
 # deletes; the host's own network is not touched. Every process it starts is
 # stopped by PID on exit.
@@ -77,15 +77,23 @@ LAB_CACHE=${LAB_CACHE:-$repo/.cache/ansible}
 started_s=$SECONDS
 work=$(mktemp -d /tmp/waggle-rollout.XXXXXX)
 load_pid=""
+build_pids=()
 
 cleanup() {
-    local rc=$?
+    local rc=$? pid
+    for pid in "${build_pids[@]}"; do
+        [ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+    done
     if [ -n "$load_pid" ] && kill -0 "$load_pid" 2>/dev/null; then
         kill -TERM "$load_pid" 2>/dev/null || true
         wait "$load_pid" 2>/dev/null || true
     fi
     lab_cleanup
-    rm -rf "$work"
+    if [ -n "${ROLLOUT_KEEP:-}" ]; then
+        echo "work directory kept: $work" >&2
+    else
+        rm -rf "$work"
+    fi
     exit "$rc"
 }
 trap cleanup EXIT
@@ -105,14 +113,14 @@ fail() {
 phase() { printf '\n==> %s (at %ss)\n' "$*" "$((SECONDS - started_s))"; }
 
 # ansible-playbook from the ansible/ folder; $1 is a log name, the rest its
-# arguments. Its output goes to $work/$1.log.
+# arguments. Its output goes to $work/$1.log, each line with the time.
 playbook() {
     local name=$1
     shift
     (cd "$ansible_dir" && timeout "$PLAYBOOK_TIMEOUT_S" env ANSIBLE_CONFIG="$ansible_dir/ansible.cfg" \
         ANSIBLE_LOCAL_TEMP="$work/ansible-tmp" ANSIBLE_HOME="$work/ansible-home" \
-        ANSIBLE_NOCOLOR=1 ANSIBLE_FORCE_COLOR=0 PATH="$venv/bin:$PATH" \
-        "$venv/bin/ansible-playbook" "$@") >"$work/$name.log" 2>&1
+        ANSIBLE_NOCOLOR=1 ANSIBLE_FORCE_COLOR=0 PYTHONUNBUFFERED=1 PATH="$venv/bin:$PATH" \
+        "$venv/bin/ansible-playbook" "$@") 2>&1 | stamp >"$work/$name.log"
 }
 # The same in the controller's network namespace.
 lab_playbook() {
@@ -120,14 +128,43 @@ lab_playbook() {
     shift
     (cd "$ansible_dir" && lab_controller timeout "$PLAYBOOK_TIMEOUT_S" env ANSIBLE_CONFIG="$ansible_dir/ansible.cfg" \
         ANSIBLE_LOCAL_TEMP="$work/ansible-tmp" ANSIBLE_HOME="$work/ansible-home" \
-        ANSIBLE_NOCOLOR=1 ANSIBLE_FORCE_COLOR=0 PATH="$venv/bin:$PATH" \
-        "$venv/bin/ansible-playbook" "$@") >"$work/$name.log" 2>&1
+        ANSIBLE_NOCOLOR=1 ANSIBLE_FORCE_COLOR=0 PYTHONUNBUFFERED=1 PATH="$venv/bin:$PATH" \
+        "$venv/bin/ansible-playbook" "$@") 2>&1 | stamp >"$work/$name.log"
 }
+stamp() { while IFS= read -r line; do printf '%(%H:%M:%S)T %s\n' -1 "$line"; done; }
 show_log() { echo "--- last lines of $1.log:" >&2; tail -n "${2:-40}" "$work/$1.log" >&2; }
 # Sum of changed= over the PLAY RECAP of a log.
 recap_changed() { awk '/PLAY RECAP/ { r = 1 } r && /changed=/ { split($0, a, "changed="); split(a[2], b, " "); s += b[1] } END { print s + 0 }' "$work/$1.log"; }
 
-# --- 1. refusals --------------------------------------------------------------
+# --- packages, built in the background meanwhile ---------------------------------
+# build.sh takes its binaries from $CARGO_TARGET_DIR/release: a private copy,
+# so that nothing is written next to the binaries given. The higher version
+# is the same binaries under another version (build.sh --version).
+mkdir -p "$work/target/release" "$work/packages" "$work/packages-new"
+cp "$release_dir/waggle" "$release_dir/waggle-perf" "$work/target/release/"
+old_version=$(sed -n '1s/^waggle (\([^)]*\)).*/\1/p' "$repo/packaging/debian/changelog")
+new_version="${old_version%-*}.1-1"
+dpkg --compare-versions "$new_version" gt "$old_version" || die "$new_version is not above $old_version"
+old_deb=$work/packages/waggle_${old_version}_amd64.deb
+new_deb=$work/packages-new/waggle_${new_version}_amd64.deb
+CARGO_TARGET_DIR=$work/target "$repo/packaging/build.sh" --no-cargo --deb-only --out "$work/packages" \
+    >"$work/build-old.log" 2>&1 &
+build_pids=($!)
+CARGO_TARGET_DIR=$work/target "$repo/packaging/build.sh" --no-cargo --deb-only --version "$new_version" \
+    --out "$work/packages-new" >"$work/build-new.log" 2>&1 &
+build_pids+=($!)
+
+# --- 1. machines ---------------------------------------------------------------
+phase "three machines"
+lab_layer
+ssh-keygen -q -t ed25519 -N '' -C rollout-test -f "$work/id_ed25519"
+lab_network "$NODES"
+for ((i = 0; i < NODES; i++)); do lab_boot "$i" "$work/id_ed25519.pub"; done
+for ((i = 0; i < NODES; i++)); do lab_wait_booted "$i"; done
+for ((i = 0; i < NODES; i++)); do lab_wait_ssh "$i" "$work/id_ed25519"; done
+pass "node0..node$((NODES - 1)) booted, sshd answers on $(lab_ip 0)..$(lab_ip $((NODES - 1)))"
+
+# --- 2. refusals --------------------------------------------------------------
 phase "refusals of bad inventories"
 # Hosts that nothing listens for: if a check let an inventory through, the
 # play would stop at the first connection (port 1 of a loopback address),
@@ -187,34 +224,14 @@ grep -q "TASK \[waggle : Look for this node's certificate on the controller\]" "
     { show_log dual-region-ok; fail "dual-region.yml stopped in its checks"; }
 pass "dual-region.yml accepts 8 nodes in alternating regions"
 
-# --- 2. machines ---------------------------------------------------------------
-phase "packages: the current version and a higher one"
-# build.sh takes its binaries from $CARGO_TARGET_DIR/release: a private copy,
-# so that nothing is written next to the binaries given.
-mkdir -p "$work/target/release" "$work/packages"
-cp "$release_dir/waggle" "$release_dir/waggle-perf" "$work/target/release/"
-CARGO_TARGET_DIR=$work/target "$repo/packaging/build.sh" --no-cargo --deb-only --out "$work/packages" >"$work/build.log" 2>&1 ||
-    { tail -n 20 "$work/build.log" >&2; die "packaging/build.sh failed"; }
-old_deb=$(ls "$work"/packages/waggle_*_amd64.deb)
-old_version=$(dpkg-deb -f "$old_deb" Version)
-new_version="${old_version%-*}.1-1"
-dpkg --compare-versions "$new_version" gt "$old_version" || die "$new_version is not above $old_version"
-mkdir -p "$work/packages-new"
-CARGO_TARGET_DIR=$work/target "$repo/packaging/build.sh" --no-cargo --deb-only --version "$new_version" \
-    --out "$work/packages-new" >>"$work/build.log" 2>&1 ||
-    { tail -n 20 "$work/build.log" >&2; die "packaging/build.sh --version $new_version failed"; }
-new_deb=$work/packages-new/waggle_${new_version}_amd64.deb
-[ -f "$new_deb" ] || die "no $new_deb"
-pass "waggle $old_version and $new_version"
-
-phase "three machines"
-lab_layer
-ssh-keygen -q -t ed25519 -N '' -C rollout-test -f "$work/id_ed25519"
-lab_network "$NODES"
-for ((i = 0; i < NODES; i++)); do lab_boot "$i" "$work/id_ed25519.pub"; done
-for ((i = 0; i < NODES; i++)); do lab_wait_booted "$i"; done
-for ((i = 0; i < NODES; i++)); do lab_wait_ssh "$i" "$work/id_ed25519"; done
-pass "node0..node$((NODES - 1)) booted, sshd answers on $(lab_ip 0)..$(lab_ip $((NODES - 1)))"
+phase "packages $old_version and $new_version"
+for k in 0 1; do
+    pid=${build_pids[k]}
+    build_pids[k]=""
+    wait "$pid" || { tail -n 20 "$work/build-old.log" "$work/build-new.log" >&2; die "packaging/build.sh failed"; }
+done
+[ -f "$old_deb" ] && [ -f "$new_deb" ] || die "no $old_deb or $new_deb"
+pass "$(basename "$old_deb"), $(basename "$new_deb")"
 
 # node2 runs the package's single-node broker already, installed by hand.
 cp "$old_deb" "$(lab_root 2)/root/"
@@ -294,12 +311,6 @@ backup=$(ls -d "$(lab_root 2)"/var/lib/waggle-single-node-* 2>/dev/null | head -
 [ -n "$backup" ] && [ -d "$backup/partitions" ] || fail "node2's single-node data was not moved aside"
 pass "node2's single-node data moved to ${backup#"$(lab_root 2)"}"
 
-t0=$SECONDS
-lab_playbook site-again -i "$work/inventory.yml" site.yml || { show_log site-again 80; fail "site.yml (second run) failed"; }
-changed=$(recap_changed site-again)
-[ "$changed" -eq 0 ] || { show_log site-again 80; fail "the second run of site.yml changed $changed things"; }
-pass "second run of site.yml: changed=0 (${site_again_s:=$((SECONDS - t0))}s)"
-
 # --- 4. rolling upgrade under load -------------------------------------------------
 phase "rolling-upgrade.yml to $new_version under load"
 declare -A start_before
@@ -343,21 +354,22 @@ for ((i = 0; i < NODES; i++)); do
 done
 pass "every node runs $new_version, each broker restarted"
 # The upgrade restarted the nodes in node id order, one at a time.
-order=$(grep -oE "TASK \[waggle : Restart waggle on node[0-9]+\]" "$work/upgrade.log" | grep -oE "node[0-9]+" | tr '\n' ' ')
+order=$(grep -oE "\[waggle : Restart waggle on node[0-9]+\]" "$work/upgrade.log" | grep -oE "node[0-9]+" | tr '\n' ' ') || true
 [ "$order" = "node0 node1 node2 " ] || { show_log upgrade 80; fail "restart order: '$order'"; }
 pass "restarts one at a time, in order: $order"
 pass "partitions after the upgrade: $(check_cluster)"
 
 # --- 5. idempotence after the upgrade -------------------------------------------
-phase "site.yml with the new package"
+phase "site.yml again, with the new package"
 write_inventory "$new_deb"
 t0=$SECONDS
-lab_playbook site-after -i "$work/inventory.yml" site.yml || { show_log site-after 80; fail "site.yml after the upgrade failed"; }
-changed=$(recap_changed site-after)
-[ "$changed" -eq 0 ] || { show_log site-after 80; fail "site.yml after the upgrade changed $changed things"; }
-pass "site.yml after the upgrade: changed=0 ($((SECONDS - t0))s)"
+lab_playbook site-again -i "$work/inventory.yml" site.yml || { show_log site-again 80; fail "the second run of site.yml failed"; }
+changed=$(recap_changed site-again)
+[ "$changed" -eq 0 ] || { show_log site-again 80; fail "the second run of site.yml changed $changed things"; }
+site_again_s=$((SECONDS - t0))
+pass "second run of site.yml: changed=0 (${site_again_s}s)"
 
 total_s=$((SECONDS - started_s))
-printf '\nrollout test: site.yml %ss, second run %ss, rolling upgrade %ss, total %ss\n' \
-    "$site_s" "$site_again_s" "$upgrade_s" "$total_s"
+printf '\nrollout test: site.yml %ss, rolling upgrade %ss, second site.yml %ss, total %ss\n' \
+    "$site_s" "$upgrade_s" "$site_again_s" "$total_s"
 echo "rollout: 1 passed, 0 failed"
