@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck source-path=SCRIPTDIR
 # The Ansible checks, on a fresh Debian machine as root: installs what they
 # need (Debian packages; ansible-core, ansible-lint and pyzeebe in
 # ansible/.venv from requirements.txt), runs ansible-lint with the production
@@ -23,7 +24,7 @@ while [ $# -gt 0 ]; do
 done
 [ "$(id -u)" -eq 0 ] || die "run as root: the rollout test mounts, boots containers and makes network namespaces"
 
-pkg_apt_install python3-venv openssh-client iproute2 curl jq systemd-container debootstrap dpkg-dev help2man binutils
+pkg_apt_install python3-venv openssh-client iproute2 curl jq systemd-container debootstrap dpkg-dev help2man binutils apt-utils
 
 venv=$here/.venv
 if [ ! -x "$venv/bin/python" ]; then

@@ -70,6 +70,7 @@ lab_layer() {
     cp /etc/resolv.conf "$tmp/root/etc/resolv.conf"
     mount -t proc proc "$tmp/root/proc"
     mount --bind /dev "$tmp/root/dev"
+    # shellcheck disable=SC2086 # $LAB_PACKAGES is a list
     {
         chroot "$tmp/root" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin DEBIAN_FRONTEND=noninteractive \
             apt-get update -qq &&

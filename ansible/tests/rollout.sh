@@ -14,9 +14,10 @@
 #     replicas), private keys are 0600, the single-node data was moved aside.
 #  4. tests/load.py creates instances and completes their jobs through all
 #     three gateways while rolling-upgrade.yml moves every node to a package
-#     of a higher version (the same binaries, repackaged), one at a time.
-#     Every acknowledged instance must be completed afterwards.
-#  5. A second run of site.yml, with the new package, changes nothing.
+#     of a higher version (the same binaries under another version), from an
+#     apt repository served in the controller's namespace, one node at a
+#     time. Every acknowledged instance must be completed afterwards.
+#  5. A second run of site.yml changes nothing.
 #
 # Usage: ansible/tests/rollout.sh [--release-dir DIR]
 #   --release-dir  where the release binaries waggle and waggle-perf are
@@ -52,6 +53,10 @@ LOAD_MAX_S=900
 LOAD_DRAIN_S=120
 # Longest run of one playbook.
 PLAYBOOK_TIMEOUT_S=900
+# The apt repository's HTTP server on the controller's bridge address; it is
+# stopped at the end, and in any case after REPO_SERVE_S.
+REPO_PORT=8080
+REPO_SERVE_S=3600
 
 release_dir=""
 while [ $# -gt 0 ]; do
@@ -77,6 +82,7 @@ LAB_CACHE=${LAB_CACHE:-$repo/.cache/ansible}
 started_s=$SECONDS
 work=$(mktemp -d /tmp/waggle-rollout.XXXXXX)
 load_pid=""
+repo_pid=""
 build_pids=()
 
 cleanup() {
@@ -87,6 +93,10 @@ cleanup() {
     if [ -n "$load_pid" ] && kill -0 "$load_pid" 2>/dev/null; then
         kill -TERM "$load_pid" 2>/dev/null || true
         wait "$load_pid" 2>/dev/null || true
+    fi
+    if [ -n "$repo_pid" ]; then
+        kill -TERM "$repo_pid" 2>/dev/null || true
+        wait "$repo_pid" 2>/dev/null || true
     fi
     lab_cleanup
     if [ -n "${ROLLOUT_KEEP:-}" ]; then
@@ -205,7 +215,7 @@ expect_refusal() {
         show_log "$name"
         fail "$book tried to reach a host of $name before refusing it"
     fi
-    pass "$book refuses $name: $(grep -o -- "$message[^\"]*" "$work/$name.log" | head -n 1 | cut -c1-150)"
+    pass "$book refuses $name: $(grep -o -- "${message}[^\"]*" "$work/$name.log" | head -n 1 | cut -c1-150)"
 }
 refusal_inventory "$work/five-nodes.yml" 4 a/a1 b/b1 a/a2 b/b2 a/a3
 expect_refusal five-nodes dual-region.yml "dual-region needs 4 or 8 hosts in group 'waggle'; it has 5"
@@ -230,8 +240,20 @@ for k in 0 1; do
     build_pids[k]=""
     wait "$pid" || { tail -n 20 "$work/build-old.log" "$work/build-new.log" >&2; die "packaging/build.sh failed"; }
 done
-[ -f "$old_deb" ] && [ -f "$new_deb" ] || die "no $old_deb or $new_deb"
+[ -f "$old_deb" ] || die "no $old_deb"
+[ -f "$new_deb" ] || die "no $new_deb"
 pass "$(basename "$old_deb"), $(basename "$new_deb")"
+
+# An apt repository (flat: Packages and Release at its root) with the new
+# version, served over HTTP from the controller's namespace.
+mkdir -p "$work/repo"
+cp "$new_deb" "$work/repo/"
+(cd "$work/repo" && apt-ftparchive packages . >Packages && apt-ftparchive release . >Release) ||
+    die "apt-ftparchive failed"
+lab_controller timeout "$REPO_SERVE_S" "$venv/bin/python" -m http.server "$REPO_PORT" --bind "$LAB_NET.1" \
+    --directory "$work/repo" >"$work/repo.log" 2>&1 &
+repo_pid=$!
+pass "apt repository with $new_version at http://$LAB_NET.1:$REPO_PORT/"
 
 # node2 runs the package's single-node broker already, installed by hand.
 cp "$old_deb" "$(lab_root 2)/root/"
@@ -240,7 +262,8 @@ lab_exec 2 env DEBIAN_FRONTEND=noninteractive dpkg -i "/root/$(basename "$old_de
 lab_exec 2 systemctl is-active --quiet waggle || fail "the package did not start its single-node broker on node2"
 pass "node2 runs a single-node broker from a hand-installed package"
 
-# The inventory; $1 is the package file.
+# The inventory; $1 is "file PATH" (a package file) or "repo VERSION" (the
+# lab's apt repository).
 write_inventory() {
     {
         echo "all:"
@@ -255,7 +278,15 @@ write_inventory() {
         echo "        waggle_region: lab"
         echo "        waggle_partitions: $PARTITIONS"
         echo "        waggle_replication_factor: 3"
-        echo "        waggle_package_file: $1"
+        if [ "$1" = file ]; then
+            echo "        waggle_package_file: $2"
+        else
+            echo "        waggle_repo_url: http://$LAB_NET.1:$REPO_PORT/"
+            echo "        waggle_repo_suite: ./"
+            echo "        waggle_repo_component: ''"
+            echo "        waggle_repo_trusted: true"
+            echo "        waggle_package_version: $2"
+        fi
         echo "        waggle_certs_command: $work/target/release/waggle"
         echo "        waggle_certs_dir: $work/certs"
         echo "        waggle_cluster_timeout: 180"
@@ -288,7 +319,7 @@ check_cluster() {
 
 # --- 3. site.yml ----------------------------------------------------------------
 phase "site.yml"
-write_inventory "$old_deb"
+write_inventory file "$old_deb"
 t0=$SECONDS
 lab_playbook site -i "$work/inventory.yml" site.yml || { show_log site 80; fail "site.yml failed"; }
 site_s=$((SECONDS - t0))
@@ -307,8 +338,9 @@ lab_controller "$work/target/release/waggle" status --address "http://$(lab_ip 0
     fail "waggle status"
 [ "$(jq '.clusterSize' "$work/status.json")" = "$NODES" ] || fail "waggle status: cluster size $(jq .clusterSize "$work/status.json")"
 pass "waggle status: cluster size $NODES, $(jq '.partitionsCount' "$work/status.json") partitions"
-backup=$(ls -d "$(lab_root 2)"/var/lib/waggle-single-node-* 2>/dev/null | head -n 1)
-[ -n "$backup" ] && [ -d "$backup/partitions" ] || fail "node2's single-node data was not moved aside"
+backup=$(find "$(lab_root 2)/var/lib" -maxdepth 1 -name 'waggle-single-node-*' | head -n 1)
+[ -n "$backup" ] || fail "node2's single-node data was not moved aside"
+[ -d "$backup/partitions" ] || fail "$backup holds no partitions"
 pass "node2's single-node data moved to ${backup#"$(lab_root 2)"}"
 
 # --- 4. rolling upgrade under load -------------------------------------------------
@@ -317,7 +349,7 @@ declare -A start_before
 for ((i = 0; i < NODES; i++)); do
     start_before[$i]=$(lab_exec "$i" systemctl show -p ExecMainStartTimestampMonotonic --value waggle)
 done
-acked_count() { cat "$work/load/acked.txt" 2>/dev/null | wc -l; }
+acked_count() { if [ -f "$work/load/acked.txt" ]; then wc -l <"$work/load/acked.txt"; else echo 0; fi; }
 gateways=$(for ((i = 0; i < NODES; i++)); do printf '%s:26500,' "$(lab_ip "$i")"; done)
 lab_controller timeout $((LOAD_MAX_S + LOAD_DRAIN_S + 60)) "$venv/bin/python" "$here/load.py" \
     --gateways "${gateways%,}" --out "$work/load" --stop-file "$work/load.stop" --rate "$LOAD_RATE" \
@@ -332,8 +364,11 @@ acked_before=$(acked_count)
 [ "$acked_before" -ge "$LOAD_WARMUP" ] || { cat "$work/load.log" >&2; fail "only $acked_before instances acknowledged in ${LOAD_WARMUP_TIMEOUT_S}s"; }
 pass "load running: $acked_before instances acknowledged"
 
+# The new version comes from an apt repository served from the controller's
+# namespace, as an operator's would come from theirs.
+write_inventory repo "$new_version"
 t0=$SECONDS
-lab_playbook upgrade -i "$work/inventory.yml" -e "waggle_package_file=$new_deb" rolling-upgrade.yml ||
+lab_playbook upgrade -i "$work/inventory.yml" rolling-upgrade.yml ||
     { show_log upgrade 80; fail "rolling-upgrade.yml failed"; }
 upgrade_s=$((SECONDS - t0))
 acked_during=$(($(acked_count) - acked_before))
@@ -347,6 +382,7 @@ grep -v '^load: [0-9]* acknowledged' "$work/load.log" | sed 's/^/       /'
 [ $load_rc -eq 0 ] || fail "acknowledged instances were not completed (load client exit $load_rc)"
 pass "every acknowledged instance completed: $(jq -r '"\(.acknowledged) acknowledged, \(.completed) completed"' "$work/load/result.json")"
 for ((i = 0; i < NODES; i++)); do
+    # shellcheck disable=SC2016 # dpkg-query's format, not the shell's
     v=$(lab_exec "$i" dpkg-query -W -f '${Version}' waggle)
     [ "$v" = "$new_version" ] || fail "node$i has waggle $v, not $new_version"
     after=$(lab_exec "$i" systemctl show -p ExecMainStartTimestampMonotonic --value waggle)
@@ -360,8 +396,7 @@ pass "restarts one at a time, in order: $order"
 pass "partitions after the upgrade: $(check_cluster)"
 
 # --- 5. idempotence after the upgrade -------------------------------------------
-phase "site.yml again, with the new package"
-write_inventory "$new_deb"
+phase "site.yml again"
 t0=$SECONDS
 lab_playbook site-again -i "$work/inventory.yml" site.yml || { show_log site-again 80; fail "the second run of site.yml failed"; }
 changed=$(recap_changed site-again)
