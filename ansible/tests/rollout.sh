@@ -83,6 +83,7 @@ started_s=$SECONDS
 work=$(mktemp -d /tmp/waggle-rollout.XXXXXX)
 load_pid=""
 repo_pid=""
+monitor_pid=""
 build_pids=()
 
 cleanup() {
@@ -93,6 +94,10 @@ cleanup() {
     if [ -n "$load_pid" ] && kill -0 "$load_pid" 2>/dev/null; then
         kill -TERM "$load_pid" 2>/dev/null || true
         wait "$load_pid" 2>/dev/null || true
+    fi
+    if [ -n "$monitor_pid" ]; then
+        kill -TERM "$monitor_pid" 2>/dev/null || true
+        wait "$monitor_pid" 2>/dev/null || true
     fi
     if [ -n "$repo_pid" ]; then
         kill -TERM "$repo_pid" 2>/dev/null || true
@@ -367,10 +372,30 @@ pass "load running: $acked_before instances acknowledged"
 # The new version comes from an apt repository served from the controller's
 # namespace, as an operator's would come from theirs.
 write_inventory repo "$new_version"
+# Which nodes are down (their /health does not answer 200) every half
+# second, until the upgrade is over: never more than one may be.
+monitor() {
+    local k i down
+    for ((k = 0; k < PLAYBOOK_TIMEOUT_S * 2; k++)); do
+        [ -e "$work/monitor.stop" ] && break
+        down=""
+        for ((i = 0; i < NODES; i++)); do
+            [ "$(lab_controller curl -s -o /dev/null -w '%{http_code}' --max-time 1 \
+                "http://$(lab_ip "$i"):9600/health")" = 200 ] || down+="node$i,"
+        done
+        printf '%(%H:%M:%S)T %s\n' -1 "${down:-none}"
+        sleep 0.5
+    done >"$work/monitor.log"
+}
+monitor &
+monitor_pid=$!
 t0=$SECONDS
 lab_playbook upgrade -i "$work/inventory.yml" rolling-upgrade.yml ||
     { show_log upgrade 80; fail "rolling-upgrade.yml failed"; }
 upgrade_s=$((SECONDS - t0))
+touch "$work/monitor.stop"
+wait "$monitor_pid" || true
+monitor_pid=""
 acked_during=$(($(acked_count) - acked_before))
 pass "rolling-upgrade.yml in ${upgrade_s}s; $acked_during instances acknowledged meanwhile"
 grep -E "runs waggle" "$work/upgrade.log" | sed 's/^ *"msg": //; s/^/       /' || true
@@ -389,6 +414,12 @@ for ((i = 0; i < NODES; i++)); do
     [ "$after" != "${start_before[$i]}" ] || fail "waggle on node$i was not restarted by the upgrade"
 done
 pass "every node runs $new_version, each broker restarted"
+samples=$(grep -c . "$work/monitor.log")
+two_down=$(awk '$2 ~ /,.*,/' "$work/monitor.log" | head -n 3)
+[ -z "$two_down" ] || fail "two nodes down at once during the upgrade: $two_down"
+seen_down=$(awk '$2 != "none" { sub(/,$/, "", $2); print $2 }' "$work/monitor.log" | sort -u | tr '\n' ' ')
+[ -n "$seen_down" ] || fail "no node was seen down in $samples samples: did the upgrade restart anything?"
+pass "never two nodes down at once ($samples samples of /health; seen down, one at a time: $seen_down)"
 # The upgrade restarted the nodes in node id order, one at a time.
 order=$(grep -oE "\[waggle : Restart waggle on node[0-9]+\]" "$work/upgrade.log" | grep -oE "node[0-9]+" | tr '\n' ' ') || true
 [ "$order" = "node0 node1 node2 " ] || { show_log upgrade 80; fail "restart order: '$order'"; }
