@@ -17,7 +17,8 @@
 #     of a higher version (the same binaries under another version), from an
 #     apt repository served in the controller's namespace, one node at a
 #     time. Every acknowledged instance must be completed afterwards.
-#  5. A second run of site.yml changes nothing.
+#  5. A second run of site.yml changes nothing; one with another partition
+#     count is refused before anything changes.
 #
 # Usage: ansible/tests/rollout.sh [--release-dir DIR]
 #   --release-dir  where the release binaries waggle and waggle-perf are
@@ -434,6 +435,14 @@ changed=$(recap_changed site-again)
 [ "$changed" -eq 0 ] || { show_log site-again 80; fail "the second run of site.yml changed $changed things"; }
 site_again_s=$((SECONDS - t0))
 pass "second run of site.yml: changed=0 (${site_again_s}s)"
+
+if lab_playbook reshape -i "$work/inventory.yml" -e waggle_partitions=$((PARTITIONS + 1)) site.yml; then
+    fail "site.yml changed the partition count of a running cluster"
+fi
+grep -q "A running cluster keeps its node ids" "$work/reshape.log" || { show_log reshape 60; fail "site.yml refused another partition count without saying why"; }
+changed=$(recap_changed reshape)
+[ "$changed" -eq 0 ] || { show_log reshape 80; fail "site.yml changed $changed things before refusing another partition count"; }
+pass "site.yml refuses to change the partition count of the running cluster, changing nothing"
 
 total_s=$((SECONDS - started_s))
 printf '\nrollout test: site.yml %ss, rolling upgrade %ss, second site.yml %ss, total %ss\n' \
