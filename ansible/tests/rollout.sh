@@ -256,7 +256,9 @@ mkdir -p "$work/repo"
 cp "$new_deb" "$work/repo/"
 (cd "$work/repo" && apt-ftparchive packages . >Packages && apt-ftparchive release . >Release) ||
     die "apt-ftparchive failed"
-lab_controller timeout "$REPO_SERVE_S" "$venv/bin/python" -m http.server "$REPO_PORT" --bind "$LAB_NET.1" \
+# Started without the lab_controller function, so that $! is the process
+# itself (ip netns exec becomes timeout, which passes SIGTERM on).
+ip netns exec "$LAB_NS" timeout "$REPO_SERVE_S" "$venv/bin/python" -m http.server "$REPO_PORT" --bind "$LAB_NET.1" \
     --directory "$work/repo" >"$work/repo.log" 2>&1 &
 repo_pid=$!
 pass "apt repository with $new_version at http://$LAB_NET.1:$REPO_PORT/"
@@ -357,7 +359,7 @@ for ((i = 0; i < NODES; i++)); do
 done
 acked_count() { if [ -f "$work/load/acked.txt" ]; then wc -l <"$work/load/acked.txt"; else echo 0; fi; }
 gateways=$(for ((i = 0; i < NODES; i++)); do printf '%s:26500,' "$(lab_ip "$i")"; done)
-lab_controller timeout $((LOAD_MAX_S + LOAD_DRAIN_S + 60)) "$venv/bin/python" "$here/load.py" \
+ip netns exec "$LAB_NS" timeout $((LOAD_MAX_S + LOAD_DRAIN_S + 60)) "$venv/bin/python" "$here/load.py" \
     --gateways "${gateways%,}" --out "$work/load" --stop-file "$work/load.stop" --rate "$LOAD_RATE" \
     --max-seconds "$LOAD_MAX_S" --drain-seconds "$LOAD_DRAIN_S" >"$work/load.log" 2>&1 &
 load_pid=$!
