@@ -1,0 +1,452 @@
+#!/usr/bin/env bash
+# shellcheck source-path=SCRIPTDIR
+# The rollout test: the playbooks against three booted Debian machines.
+#
+#  1. Refusals, with no machine: dual-region.yml refuses inventories with a
+#     wrong node count, a wrong replication factor and a wrong region
+#     layout, site.yml one whose zones do not alternate; a correct
+#     dual-region inventory passes the checks.
+#  2. Three systemd-nspawn machines, each in a network namespace of its own
+#     on a private bridge (tests/lib.sh), sshd inside, a key made here. One of
+#     them already runs the package's single-node broker, as if installed by
+#     hand. ansible-playbook runs over SSH from the controller namespace.
+#  3. site.yml: the cluster forms (3 nodes, every partition a leader and 3
+#     replicas), private keys are 0600, the single-node data was moved aside.
+#  4. tests/load.py creates instances and completes their jobs through all
+#     three gateways while rolling-upgrade.yml moves every node to a package
+#     of a higher version (the same binaries under another version), from an
+#     apt repository served in the controller's namespace, one node at a
+#     time. Every acknowledged instance must be completed afterwards.
+#  5. A second run of site.yml changes nothing; one with another partition
+#     count is refused before anything changes.
+#
+# Usage: ansible/tests/rollout.sh [--release-dir DIR]
+#   --release-dir  where the release binaries waggle and waggle-perf are
+#                  (default: $CARGO_TARGET_DIR/release, else <repo>/target/release)
+# Environment: PKG_CACHE (default <repo>/.cache/packaging: the packaging
+#   test's debootstrap root, shared), LAB_CACHE (default <repo>/.cache/ansible:
+#   the layer with sshd and python3), ANSIBLE_VENV (default ansible/.venv,
+#   with ansible-core and pyzeebe: see ansible/requirements.txt),
+#   ROLLOUT_KEEP (non-empty: keep the work directory with the playbook logs).
+# Needs root. Addresses: 10.88.0.0/24 inside namespaces this test creates and
+# deletes; the host's own network is not touched. Every process it starts is
+# stopped by PID on exit.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+ansible_dir=$(dirname "$here")
+repo=$(dirname "$ansible_dir")
+# shellcheck source=../../packaging/lib/host.sh
+source "$repo/packaging/lib/host.sh"
+# shellcheck source=../../packaging/lib/container.sh
+source "$repo/packaging/lib/container.sh"
+# shellcheck source=lib.sh
+source "$here/lib.sh"
+
+NODES=3
+PARTITIONS=3
+LOAD_RATE=20
+# Acknowledged instances the load must have before the upgrade starts.
+LOAD_WARMUP=100
+LOAD_WARMUP_TIMEOUT_S=60
+# Bounds of the load client: creation phase, then the wait for the last
+# completions; the wrapper timeout is their sum and some.
+LOAD_MAX_S=900
+LOAD_DRAIN_S=120
+# Longest run of one playbook.
+PLAYBOOK_TIMEOUT_S=900
+# The apt repository's HTTP server on the controller's bridge address; it is
+# stopped at the end, and in any case after REPO_SERVE_S.
+REPO_PORT=8080
+REPO_SERVE_S=3600
+
+release_dir=""
+while [ $# -gt 0 ]; do
+    case "$1" in
+    --release-dir) release_dir=$2; shift 2 ;;
+    *) die "unknown argument $1 (see the header of $0)" ;;
+    esac
+done
+[ "$(id -u)" -eq 0 ] || die "run as root: mount, network namespaces and systemd-nspawn need it"
+if [ -z "$release_dir" ]; then
+    target=${CARGO_TARGET_DIR:-$repo/target}
+    case "$target" in /*) ;; *) target=$repo/$target ;; esac
+    release_dir=$target/release
+fi
+for b in waggle waggle-perf; do
+    [ -x "$release_dir/$b" ] || die "$release_dir/$b is missing: build with cargo build --release -p node -p perf"
+done
+venv=${ANSIBLE_VENV:-$ansible_dir/.venv}
+[ -x "$venv/bin/ansible-playbook" ] || die "$venv/bin/ansible-playbook is missing: see ansible/ci.sh"
+PKG_CACHE=${PKG_CACHE:-$repo/.cache/packaging}
+LAB_CACHE=${LAB_CACHE:-$repo/.cache/ansible}
+
+started_s=$SECONDS
+work=$(mktemp -d /tmp/waggle-rollout.XXXXXX)
+load_pid=""
+repo_pid=""
+monitor_pid=""
+build_pids=()
+
+cleanup() {
+    local rc=$? pid
+    for pid in "${build_pids[@]}"; do
+        [ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+    done
+    if [ -n "$load_pid" ] && kill -0 "$load_pid" 2>/dev/null; then
+        kill -TERM "$load_pid" 2>/dev/null || true
+        wait "$load_pid" 2>/dev/null || true
+    fi
+    if [ -n "$monitor_pid" ]; then
+        kill -TERM "$monitor_pid" 2>/dev/null || true
+        wait "$monitor_pid" 2>/dev/null || true
+    fi
+    if [ -n "$repo_pid" ]; then
+        kill -TERM "$repo_pid" 2>/dev/null || true
+        wait "$repo_pid" 2>/dev/null || true
+    fi
+    lab_cleanup
+    if [ -n "${ROLLOUT_KEEP:-}" ]; then
+        echo "work directory kept: $work" >&2
+    else
+        rm -rf "$work"
+    fi
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+pass() { printf '  ok   %s\n' "$*"; }
+fail() {
+    printf '  FAIL %s\n' "$*" >&2
+    local i
+    for i in "${!lab_init_pids[@]}"; do
+        echo "--- node$i: waggle.service" >&2
+        lab_exec "$i" systemctl status --no-pager waggle.service >&2 || true
+        lab_exec "$i" journalctl -u waggle.service --no-pager -n 30 >&2 || true
+    done
+    exit 1
+}
+phase() { printf '\n==> %s (at %ss)\n' "$*" "$((SECONDS - started_s))"; }
+
+# ansible-playbook from the ansible/ folder; $1 is a log name, the rest its
+# arguments. Its output goes to $work/$1.log, each line with the time.
+playbook() {
+    local name=$1
+    shift
+    (cd "$ansible_dir" && timeout "$PLAYBOOK_TIMEOUT_S" env ANSIBLE_CONFIG="$ansible_dir/ansible.cfg" \
+        ANSIBLE_LOCAL_TEMP="$work/ansible-tmp" ANSIBLE_HOME="$work/ansible-home" \
+        ANSIBLE_NOCOLOR=1 ANSIBLE_FORCE_COLOR=0 PYTHONUNBUFFERED=1 PATH="$venv/bin:$PATH" \
+        "$venv/bin/ansible-playbook" "$@") 2>&1 | stamp >"$work/$name.log"
+}
+# The same in the controller's network namespace.
+lab_playbook() {
+    local name=$1
+    shift
+    (cd "$ansible_dir" && lab_controller timeout "$PLAYBOOK_TIMEOUT_S" env ANSIBLE_CONFIG="$ansible_dir/ansible.cfg" \
+        ANSIBLE_LOCAL_TEMP="$work/ansible-tmp" ANSIBLE_HOME="$work/ansible-home" \
+        ANSIBLE_NOCOLOR=1 ANSIBLE_FORCE_COLOR=0 PYTHONUNBUFFERED=1 PATH="$venv/bin:$PATH" \
+        "$venv/bin/ansible-playbook" "$@") 2>&1 | stamp >"$work/$name.log"
+}
+stamp() { while IFS= read -r line; do printf '%(%H:%M:%S)T %s\n' -1 "$line"; done; }
+show_log() { echo "--- last lines of $1.log:" >&2; tail -n "${2:-40}" "$work/$1.log" >&2; }
+# Sum of changed= over the PLAY RECAP of a log.
+recap_changed() { awk '/PLAY RECAP/ { r = 1 } r && /changed=/ { split($0, a, "changed="); split(a[2], b, " "); s += b[1] } END { print s + 0 }' "$work/$1.log"; }
+
+# --- packages, built in the background meanwhile ---------------------------------
+# build.sh takes its binaries from $CARGO_TARGET_DIR/release: a private copy,
+# so that nothing is written next to the binaries given. The higher version
+# is the same binaries under another version (build.sh --version).
+mkdir -p "$work/target/release" "$work/packages" "$work/packages-new"
+cp "$release_dir/waggle" "$release_dir/waggle-perf" "$work/target/release/"
+old_version=$(sed -n '1s/^waggle (\([^)]*\)).*/\1/p' "$repo/packaging/debian/changelog")
+new_version="${old_version%-*}.1-1"
+dpkg --compare-versions "$new_version" gt "$old_version" || die "$new_version is not above $old_version"
+old_deb=$work/packages/waggle_${old_version}_amd64.deb
+new_deb=$work/packages-new/waggle_${new_version}_amd64.deb
+CARGO_TARGET_DIR=$work/target "$repo/packaging/build.sh" --no-cargo --deb-only --out "$work/packages" \
+    >"$work/build-old.log" 2>&1 &
+build_pids=($!)
+CARGO_TARGET_DIR=$work/target "$repo/packaging/build.sh" --no-cargo --deb-only --version "$new_version" \
+    --out "$work/packages-new" >"$work/build-new.log" 2>&1 &
+build_pids+=($!)
+
+# --- 1. machines ---------------------------------------------------------------
+phase "three machines"
+lab_layer
+ssh-keygen -q -t ed25519 -N '' -C rollout-test -f "$work/id_ed25519"
+lab_network "$NODES"
+for ((i = 0; i < NODES; i++)); do lab_boot "$i" "$work/id_ed25519.pub"; done
+for ((i = 0; i < NODES; i++)); do lab_wait_booted "$i"; done
+for ((i = 0; i < NODES; i++)); do lab_wait_ssh "$i" "$work/id_ed25519"; done
+pass "node0..node$((NODES - 1)) booted, sshd answers on $(lab_ip 0)..$(lab_ip $((NODES - 1)))"
+
+# --- 2. refusals --------------------------------------------------------------
+phase "refusals of bad inventories"
+# Hosts that nothing listens for: if a check let an inventory through, the
+# play would stop at the first connection (port 1 of a loopback address),
+# never reaching a real machine.
+refusal_inventory() {
+    local file=$1 rf=$2
+    shift 2
+    {
+        echo "all:"
+        echo "  children:"
+        echo "    waggle:"
+        echo "      vars:"
+        echo "        ansible_port: 1"
+        echo "        ansible_user: nobody"
+        echo "        ansible_python_interpreter: /usr/bin/python3"
+        echo "        ansible_ssh_common_args: -o ConnectTimeout=2 -o BatchMode=yes"
+        echo "        waggle_replication_factor: $rf"
+        echo "        waggle_partitions: 4"
+        echo "        waggle_package_file: /nonexistent/waggle_0.0.0-1_amd64.deb"
+        echo "        waggle_certs_command: /bin/false"
+        echo "        waggle_certs_dir: $work/refusal-certs"
+        echo "      hosts:"
+        local i=0 spec
+        for spec in "$@"; do
+            echo "        h$i: { ansible_host: 127.0.1.$((i + 1)), waggle_region: ${spec%/*}, waggle_zone: ${spec#*/} }"
+            i=$((i + 1))
+        done
+    } >"$file"
+}
+expect_refusal() {
+    local name=$1 book=$2 message=$3
+    if playbook "$name" -i "$work/$name.yml" "$book"; then
+        show_log "$name"
+        fail "$book accepted the inventory $name"
+    fi
+    grep -qF -- "$message" "$work/$name.log" || { show_log "$name"; fail "$book refused $name without saying: $message"; }
+    if grep -q "UNREACHABLE" "$work/$name.log"; then
+        show_log "$name"
+        fail "$book tried to reach a host of $name before refusing it"
+    fi
+    pass "$book refuses $name: $(grep -o -- "${message}[^\"]*" "$work/$name.log" | head -n 1 | cut -c1-150)"
+}
+refusal_inventory "$work/five-nodes.yml" 4 a/a1 b/b1 a/a2 b/b2 a/a3
+expect_refusal five-nodes dual-region.yml "dual-region needs 4 or 8 hosts in group 'waggle'; it has 5"
+refusal_inventory "$work/rf3.yml" 3 a/a1 b/b1 a/a2 b/b2
+expect_refusal rf3 dual-region.yml "dual-region needs waggle_replication_factor 4; it is 3"
+refusal_inventory "$work/regions-in-blocks.yml" 4 a/a1 a/a2 b/b1 b/b2
+expect_refusal regions-in-blocks dual-region.yml "dual-region needs the even node ids in one region and the odd node ids in another: even ids are in a, b; odd ids are in a, b"
+refusal_inventory "$work/zones-in-blocks.yml" 3 r/z1 r/z1 r/z2 r/z3
+expect_refusal zones-in-blocks site.yml "partition 1 has its replicas on nodes h0, h1, h2 in zones z1, z1, z2"
+refusal_inventory "$work/dual-region-ok.yml" 4 a/a1 b/b1 a/a2 b/b2 a/a3 b/b3 a/a4 b/b4
+if playbook dual-region-ok -i "$work/dual-region-ok.yml" dual-region.yml; then
+    fail "dual-region.yml succeeded against hosts that do not exist"
+fi
+grep -q "dual-region needs" "$work/dual-region-ok.log" && { show_log dual-region-ok; fail "dual-region.yml refused a correct 8-node inventory"; }
+grep -q "TASK \[waggle : Look for this node's certificate on the controller\]" "$work/dual-region-ok.log" ||
+    { show_log dual-region-ok; fail "dual-region.yml stopped in its checks"; }
+pass "dual-region.yml accepts 8 nodes in alternating regions"
+
+phase "packages $old_version and $new_version"
+for k in 0 1; do
+    pid=${build_pids[k]}
+    build_pids[k]=""
+    wait "$pid" || { tail -n 20 "$work/build-old.log" "$work/build-new.log" >&2; die "packaging/build.sh failed"; }
+done
+[ -f "$old_deb" ] || die "no $old_deb"
+[ -f "$new_deb" ] || die "no $new_deb"
+pass "$(basename "$old_deb"), $(basename "$new_deb")"
+
+# An apt repository (flat: Packages and Release at its root) with the new
+# version, served over HTTP from the controller's namespace.
+mkdir -p "$work/repo"
+cp "$new_deb" "$work/repo/"
+(cd "$work/repo" && apt-ftparchive packages . >Packages && apt-ftparchive release . >Release) ||
+    die "apt-ftparchive failed"
+# Started without the lab_controller function, so that $! is the process
+# itself (ip netns exec becomes timeout, which passes SIGTERM on).
+ip netns exec "$LAB_NS" timeout "$REPO_SERVE_S" "$venv/bin/python" -m http.server "$REPO_PORT" --bind "$LAB_NET.1" \
+    --directory "$work/repo" >"$work/repo.log" 2>&1 &
+repo_pid=$!
+pass "apt repository with $new_version at http://$LAB_NET.1:$REPO_PORT/"
+
+# node2 runs the package's single-node broker already, installed by hand.
+cp "$old_deb" "$(lab_root 2)/root/"
+lab_exec 2 env DEBIAN_FRONTEND=noninteractive dpkg -i "/root/$(basename "$old_deb")" >"$work/node2-dpkg.log" 2>&1 ||
+    { cat "$work/node2-dpkg.log" >&2; fail "dpkg -i on node2"; }
+lab_exec 2 systemctl is-active --quiet waggle || fail "the package did not start its single-node broker on node2"
+pass "node2 runs a single-node broker from a hand-installed package"
+
+# The inventory; $1 is "file PATH" (a package file) or "repo VERSION" (the
+# lab's apt repository).
+write_inventory() {
+    {
+        echo "all:"
+        echo "  children:"
+        echo "    waggle:"
+        echo "      vars:"
+        echo "        ansible_user: root"
+        echo "        ansible_python_interpreter: /usr/bin/python3"
+        echo "        ansible_ssh_private_key_file: $work/id_ed25519"
+        echo "        ansible_ssh_common_args: -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null"
+        echo "        waggle_cluster_name: rollout"
+        echo "        waggle_region: lab"
+        echo "        waggle_partitions: $PARTITIONS"
+        echo "        waggle_replication_factor: 3"
+        if [ "$1" = file ]; then
+            echo "        waggle_package_file: $2"
+        else
+            echo "        waggle_repo_url: http://$LAB_NET.1:$REPO_PORT/"
+            echo "        waggle_repo_suite: ./"
+            echo "        waggle_repo_component: ''"
+            echo "        waggle_repo_trusted: true"
+            echo "        waggle_package_version: $2"
+        fi
+        echo "        waggle_certs_command: $work/target/release/waggle"
+        echo "        waggle_certs_dir: $work/certs"
+        echo "        waggle_cluster_timeout: 180"
+        echo "        waggle_config: { runtime: { shards: 1, pin_shards: false } }"
+        echo "      hosts:"
+        local i
+        for ((i = 0; i < NODES; i++)); do
+            echo "        node$i: { ansible_host: $(lab_ip "$i"), waggle_zone: zone-$i }"
+        done
+    } >"$work/inventory.yml"
+}
+
+# Leaders and replicas per partition as the nodes report them:
+# "partition leader replica-count" lines.
+partition_table() {
+    local i p
+    for ((i = 0; i < NODES; i++)); do
+        lab_controller curl -fsS --max-time 5 "http://$(lab_ip "$i"):9600/metrics" |
+            sed -n "s/^waggle_partition_role{partition=\"\([0-9]*\)\",role=\"\([a-z]*\)\"} 1$/\1 \2 $i/p"
+    done | awk '{ if ($2 == "leader") { l[$1] = $3 } if ($2 == "leader" || $2 == "follower") n[$1]++ }
+        END { for (p in n) print p, (p in l ? l[p] : "none"), n[p] }' | sort -n
+}
+check_cluster() {
+    local table
+    table=$(partition_table)
+    [ "$(echo "$table" | awk -v r=3 'NF == 3 && $2 != "none" && $3 == r' | wc -l)" -eq "$PARTITIONS" ] ||
+        fail "not every partition has a leader and 3 replicas: $(echo "$table" | tr '\n' ';')"
+    echo "$table" | tr '\n' ';'
+}
+
+# --- 3. site.yml ----------------------------------------------------------------
+phase "site.yml"
+write_inventory file "$old_deb"
+t0=$SECONDS
+lab_playbook site -i "$work/inventory.yml" site.yml || { show_log site 80; fail "site.yml failed"; }
+site_s=$((SECONDS - t0))
+pass "site.yml in ${site_s}s"
+for ((i = 0; i < NODES; i++)); do
+    lab_exec "$i" systemctl is-active --quiet waggle || fail "waggle is not active on node$i"
+    [ "$(lab_controller curl -s -o /dev/null -w '%{http_code}' "http://$(lab_ip "$i"):9600/ready")" = 200 ] ||
+        fail "node$i is not ready"
+    mode=$(lab_exec "$i" stat -c '%a %U' "/etc/waggle/certs/node-$i-key.pem")
+    [ "$mode" = "600 waggle" ] || fail "node$i's private key is $mode, not 600 waggle"
+    grep -q "^node_id = $i$" "$(lab_root "$i")/etc/waggle/waggle.toml" || fail "node$i's waggle.toml has not node_id $i"
+done
+pass "waggle active and ready on every node; private keys 0600 waggle; node ids 0..$((NODES - 1))"
+pass "partitions (id leader replicas): $(check_cluster)"
+lab_controller "$work/target/release/waggle" status --address "http://$(lab_ip 0):26500" >"$work/status.json" ||
+    fail "waggle status"
+[ "$(jq '.clusterSize' "$work/status.json")" = "$NODES" ] || fail "waggle status: cluster size $(jq .clusterSize "$work/status.json")"
+pass "waggle status: cluster size $NODES, $(jq '.partitionsCount' "$work/status.json") partitions"
+backup=$(find "$(lab_root 2)/var/lib" -maxdepth 1 -name 'waggle-single-node-*' | head -n 1)
+[ -n "$backup" ] || fail "node2's single-node data was not moved aside"
+[ -d "$backup/partitions" ] || fail "$backup holds no partitions"
+pass "node2's single-node data moved to ${backup#"$(lab_root 2)"}"
+
+# --- 4. rolling upgrade under load -------------------------------------------------
+phase "rolling-upgrade.yml to $new_version under load"
+declare -A start_before
+for ((i = 0; i < NODES; i++)); do
+    start_before[$i]=$(lab_exec "$i" systemctl show -p ExecMainStartTimestampMonotonic --value waggle)
+done
+acked_count() { if [ -f "$work/load/acked.txt" ]; then wc -l <"$work/load/acked.txt"; else echo 0; fi; }
+gateways=$(for ((i = 0; i < NODES; i++)); do printf '%s:26500,' "$(lab_ip "$i")"; done)
+ip netns exec "$LAB_NS" timeout $((LOAD_MAX_S + LOAD_DRAIN_S + 60)) "$venv/bin/python" "$here/load.py" \
+    --gateways "${gateways%,}" --out "$work/load" --stop-file "$work/load.stop" --rate "$LOAD_RATE" \
+    --max-seconds "$LOAD_MAX_S" --drain-seconds "$LOAD_DRAIN_S" >"$work/load.log" 2>&1 &
+load_pid=$!
+for ((k = 0; k < LOAD_WARMUP_TIMEOUT_S * 2; k++)); do
+    [ "$(acked_count)" -ge "$LOAD_WARMUP" ] && break
+    kill -0 "$load_pid" 2>/dev/null || { cat "$work/load.log" >&2; fail "the load client exited"; }
+    sleep 0.5
+done
+acked_before=$(acked_count)
+[ "$acked_before" -ge "$LOAD_WARMUP" ] || { cat "$work/load.log" >&2; fail "only $acked_before instances acknowledged in ${LOAD_WARMUP_TIMEOUT_S}s"; }
+pass "load running: $acked_before instances acknowledged"
+
+# The new version comes from an apt repository served from the controller's
+# namespace, as an operator's would come from theirs.
+write_inventory repo "$new_version"
+# Which nodes are down (their /health does not answer 200) every half
+# second, until the upgrade is over: never more than one may be.
+monitor() {
+    local k i down
+    for ((k = 0; k < PLAYBOOK_TIMEOUT_S * 2; k++)); do
+        [ -e "$work/monitor.stop" ] && break
+        down=""
+        for ((i = 0; i < NODES; i++)); do
+            [ "$(lab_controller curl -s -o /dev/null -w '%{http_code}' --max-time 1 \
+                "http://$(lab_ip "$i"):9600/health")" = 200 ] || down+="node$i,"
+        done
+        printf '%(%H:%M:%S)T %s\n' -1 "${down:-none}"
+        sleep 0.5
+    done >"$work/monitor.log"
+}
+monitor &
+monitor_pid=$!
+t0=$SECONDS
+lab_playbook upgrade -i "$work/inventory.yml" rolling-upgrade.yml ||
+    { show_log upgrade 80; fail "rolling-upgrade.yml failed"; }
+upgrade_s=$((SECONDS - t0))
+touch "$work/monitor.stop"
+wait "$monitor_pid" || true
+monitor_pid=""
+acked_during=$(($(acked_count) - acked_before))
+pass "rolling-upgrade.yml in ${upgrade_s}s; $acked_during instances acknowledged meanwhile"
+grep -E "runs waggle" "$work/upgrade.log" | sed 's/^ *"msg": //; s/^/       /' || true
+touch "$work/load.stop"
+load_rc=0
+wait "$load_pid" || load_rc=$?
+load_pid=""
+grep -v '^load: [0-9]* acknowledged' "$work/load.log" | sed 's/^/       /'
+[ $load_rc -eq 0 ] || fail "acknowledged instances were not completed (load client exit $load_rc)"
+pass "every acknowledged instance completed: $(jq -r '"\(.acknowledged) acknowledged, \(.completed) completed"' "$work/load/result.json")"
+for ((i = 0; i < NODES; i++)); do
+    # shellcheck disable=SC2016 # dpkg-query's format, not the shell's
+    v=$(lab_exec "$i" dpkg-query -W -f '${Version}' waggle)
+    [ "$v" = "$new_version" ] || fail "node$i has waggle $v, not $new_version"
+    after=$(lab_exec "$i" systemctl show -p ExecMainStartTimestampMonotonic --value waggle)
+    [ "$after" != "${start_before[$i]}" ] || fail "waggle on node$i was not restarted by the upgrade"
+done
+pass "every node runs $new_version, each broker restarted"
+samples=$(grep -c . "$work/monitor.log")
+two_down=$(awk '$2 ~ /,.*,/' "$work/monitor.log" | head -n 3)
+[ -z "$two_down" ] || fail "two nodes down at once during the upgrade: $two_down"
+seen_down=$(awk '$2 != "none" { sub(/,$/, "", $2); print $2 }' "$work/monitor.log" | sort -u | tr '\n' ' ')
+[ -n "$seen_down" ] || fail "no node was seen down in $samples samples: did the upgrade restart anything?"
+pass "never two nodes down at once ($samples samples of /health; seen down, one at a time: $seen_down)"
+# The upgrade restarted the nodes in node id order, one at a time.
+order=$(grep -oE "\[waggle : Restart waggle on node[0-9]+\]" "$work/upgrade.log" | grep -oE "node[0-9]+" | tr '\n' ' ') || true
+[ "$order" = "node0 node1 node2 " ] || { show_log upgrade 80; fail "restart order: '$order'"; }
+pass "restarts one at a time, in order: $order"
+pass "partitions after the upgrade: $(check_cluster)"
+
+# --- 5. idempotence after the upgrade -------------------------------------------
+phase "site.yml again"
+t0=$SECONDS
+lab_playbook site-again -i "$work/inventory.yml" site.yml || { show_log site-again 80; fail "the second run of site.yml failed"; }
+changed=$(recap_changed site-again)
+[ "$changed" -eq 0 ] || { show_log site-again 80; fail "the second run of site.yml changed $changed things"; }
+site_again_s=$((SECONDS - t0))
+pass "second run of site.yml: changed=0 (${site_again_s}s)"
+
+if lab_playbook reshape -i "$work/inventory.yml" -e waggle_partitions=$((PARTITIONS + 1)) site.yml; then
+    fail "site.yml changed the partition count of a running cluster"
+fi
+grep -q "A running cluster keeps its node ids" "$work/reshape.log" || { show_log reshape 60; fail "site.yml refused another partition count without saying why"; }
+changed=$(recap_changed reshape)
+[ "$changed" -eq 0 ] || { show_log reshape 80; fail "site.yml changed $changed things before refusing another partition count"; }
+pass "site.yml refuses to change the partition count of the running cluster, changing nothing"
+
+total_s=$((SECONDS - started_s))
+printf '\nrollout test: site.yml %ss, rolling upgrade %ss, second site.yml %ss, total %ss\n' \
+    "$site_s" "$upgrade_s" "$site_again_s" "$total_s"
+echo "rollout: 1 passed, 0 failed"
