@@ -23,3 +23,6 @@ WAGGLE_BIN="${CARGO_TARGET_DIR:-$PWD/target}/debug/waggle" .venv/bin/python -m p
 
 step "packages: .deb and .rpm, lint, install test in a booted Debian (packaging/README.md)"
 packaging/test-install.sh
+
+step "ansible: ansible-lint and the rollout test (ansible/README.md)"
+ansible/ci.sh
