@@ -43,6 +43,8 @@ pub struct ClusterSpec {
     pub site_of: Vec<usize>,
     /// Round trip between two sites, in ms (0: no relays).
     pub rtt_ms: u64,
+    /// Serve the raw replicated append (`gateway.raw_append_enabled`).
+    pub raw_append: bool,
 }
 
 /// Running brokers (and relays) of one scenario.
@@ -132,7 +134,7 @@ impl Brokers {
             gateways: Vec::new(),
         };
         if spec.nodes == 1 {
-            brokers.start_dev(waggle)?;
+            brokers.start_dev(waggle, spec.raw_append)?;
         } else {
             brokers.start_cluster(waggle, spec)?;
         }
@@ -145,7 +147,7 @@ impl Brokers {
         std::fs::File::create(&path).with_context(|| format!("creating {}", path.display()))
     }
 
-    fn start_dev(&mut self, waggle: &Path) -> anyhow::Result<()> {
+    fn start_dev(&mut self, waggle: &Path, raw_append: bool) -> anyhow::Result<()> {
         let dir = self.root.join("node-0");
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
         let (gateway, management, internal) = (free_port()?, free_port()?, free_port()?);
@@ -158,6 +160,7 @@ impl Brokers {
             .env("WAGGLE_NETWORK_INTERNAL_PORT", internal.to_string())
             .env("WAGGLE_RUNTIME_SHARDS", "1")
             .env("WAGGLE_RUNTIME_PIN_SHARDS", "false")
+            .env("WAGGLE_GATEWAY_RAW_APPEND_ENABLED", raw_append.to_string())
             .stdout(Stdio::null())
             .stderr(self.log_file(0)?)
             .spawn()
@@ -259,6 +262,9 @@ min_free_space_bytes = 0
 shards = 1
 pin_shards = false
 
+[gateway]
+raw_append_enabled = {raw_append}
+
 [tls]
 ca_file = "{ca}"
 cert_file = "{cert}"
@@ -270,6 +276,7 @@ key_file = "{key}"
                 points = points.join(", "),
                 site = spec.site_of[id],
                 internal_port = internal[id],
+                raw_append = spec.raw_append,
                 cert = file(&issued["cert_file"])?,
                 key = file(&issued["key_file"])?,
             );
@@ -341,26 +348,32 @@ key_file = "{key}"
 
 impl Drop for Brokers {
     fn drop(&mut self) {
-        for child in &mut self.children {
-            if let Ok(None) = child.try_wait() {
-                // SAFETY: signalling a child process started here, by its pid.
-                unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-            }
-        }
-        let deadline = Instant::now() + Duration::from_secs(10);
-        for child in &mut self.children {
-            while let Ok(None) = child.try_wait() {
-                if Instant::now() > deadline {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-        }
+        stop_children(&mut self.children, Duration::from_secs(10));
         for relay in self.relays.drain(..) {
             let _ = relay.stop();
         }
         let _ = std::fs::remove_dir_all(&self.root);
+    }
+}
+
+/// Stops processes started here, by their PIDs: SIGTERM to each one still
+/// running, then SIGKILL to those still running after `wait`.
+pub fn stop_children(children: &mut [Child], wait: Duration) {
+    for child in children.iter_mut() {
+        if let Ok(None) = child.try_wait() {
+            // SAFETY: signalling a child process started here, by its pid.
+            unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+        }
+    }
+    let deadline = Instant::now() + wait;
+    for child in children.iter_mut() {
+        while let Ok(None) = child.try_wait() {
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 }

@@ -6,8 +6,11 @@
 
 use clap::{Parser, Subcommand};
 
+mod append_load;
 mod brokers;
 mod engine_bench;
+mod etcd;
+mod etcd_compare;
 mod load;
 mod load_report;
 mod raft_bench;
@@ -46,7 +49,9 @@ enum Command {
     Load(load::Args),
     /// Starts the brokers of a scenario locally and searches its sustainable throughput.
     Scenario(scenario::Args),
-    /// Runs every scenario and rewrites perf/RESULTS.md.
+    /// Replicated writes side by side: etcd (3 members) and waggle's raw append (3 nodes).
+    EtcdCompare(etcd_compare::Args),
+    /// Runs every scenario and the etcd comparison, and rewrites perf/RESULTS.md.
     Results(results::Args),
 }
 
@@ -59,6 +64,7 @@ fn main() -> anyhow::Result<()> {
         Command::Engine(args) => engine_bench::run(args),
         Command::Load(args) => load::run(args),
         Command::Scenario(args) => scenario::run(args),
+        Command::EtcdCompare(args) => etcd_compare::run(args),
         Command::Results(args) => results::run(args),
     }
 }

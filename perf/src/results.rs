@@ -1,13 +1,15 @@
-//! `waggle-perf results`: runs every scenario's throughput search and
-//! rewrites `perf/RESULTS.md` (with the machine's description, the figures
-//! against the targets of the benchmark and every step) and the plots it
-//! shows, in `perf/results/`.
+//! `waggle-perf results`: runs every scenario's throughput search and the
+//! etcd comparison (`etcd-compare --search`), and rewrites `perf/RESULTS.md`
+//! (with the machine's description, the figures against the targets of the
+//! benchmark and every step) and the plots it shows, in `perf/results/`.
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use anyhow::Context;
 
+use crate::append_load::AppendShape;
+use crate::etcd_compare::{self, CompareSummary, System};
 use crate::scenario::{self, Name, RunOptions, ScenarioSummary};
 
 /// Options of `waggle-perf results`.
@@ -19,8 +21,59 @@ pub struct Args {
     /// Scenarios to run (default: all).
     #[arg(long, value_delimiter = ',')]
     pub scenarios: Vec<Name>,
+    /// The etcd binary of the comparison (default: `etcd` on the PATH).
+    #[arg(long)]
+    pub etcd: Option<PathBuf>,
+    /// Leave the etcd comparison out.
+    #[arg(long)]
+    pub no_etcd: bool,
+    /// Measured window of each step of the etcd comparison, seconds.
+    #[arg(long, default_value_t = 5.0)]
+    pub etcd_duration_s: f64,
+    /// Highest concurrency of the etcd comparison's search.
+    #[arg(long, default_value_t = 512)]
+    pub etcd_max_clients: usize,
+    /// Partitions of the waggle cluster in the etcd comparison.
+    #[arg(long, default_value_t = 1)]
+    pub etcd_partitions: u32,
+    /// Value size of the etcd comparison, bytes.
+    #[arg(long, default_value_t = 1024)]
+    pub value_bytes: usize,
     #[command(flatten)]
     pub run: RunOptions,
+}
+
+/// What became of the etcd comparison.
+pub enum EtcdOutcome {
+    /// It ran.
+    Ran(Box<CompareSummary>),
+    /// It did not, and why.
+    Skipped(String),
+}
+
+impl Args {
+    /// The `etcd-compare` options of this run.
+    fn compare_args(&self) -> etcd_compare::Args {
+        etcd_compare::Args {
+            etcd: self.etcd.clone(),
+            waggle: self.run.waggle.clone(),
+            partitions: self.etcd_partitions,
+            systems: vec![System::Etcd, System::Waggle],
+            search: true,
+            max_clients: self.etcd_max_clients,
+            slo_p99_ms: self.run.slo_p99_ms,
+            out: self.run.out.clone(),
+            shape: AppendShape {
+                clients: 1,
+                rate: None,
+                value_bytes: self.value_bytes,
+                duration_s: self.etcd_duration_s,
+                warmup_s: 1.0,
+                max_requests: 10_000_000,
+                connections: 4,
+            },
+        }
+    }
 }
 
 /// One line of text from a command, or "unknown".
@@ -58,9 +111,14 @@ pub fn machine() -> String {
         "- CPU: {model}, {cores} cores available (load generator and brokers share them)\n\
          - Memory: {memory_gib:.1} GiB\n\
          - Kernel: {}\n\
+         - Data directories on: {} (the brokers' and etcd's, same filesystem)\n\
          - waggle commit: {}\n\
          - Date: {}\n",
         command_line("uname", &["-sr"]),
+        command_line(
+            "findmnt",
+            &["-n", "-o", "SOURCE,FSTYPE", "--target", "/tmp"]
+        ),
         command_line("git", &["rev-parse", "--short", "HEAD"]),
         command_line("date", &["-u", "+%Y-%m-%d %H:%M UTC"]),
     )
@@ -76,20 +134,103 @@ fn ms(us: u64) -> String {
     format!("{:.1}", us as f64 / 1_000.0)
 }
 
-/// Writes RESULTS.md from `summaries`.
-pub fn markdown(summaries: &[ScenarioSummary], options: &RunOptions) -> String {
+/// The section on the etcd comparison.
+fn etcd_section(md: &mut String, outcome: &EtcdOutcome) {
+    let _ = writeln!(md, "## Raw replicated append vs etcd\n");
+    let c = match outcome {
+        EtcdOutcome::Skipped(why) => {
+            let _ = writeln!(md, "Not measured: {why}.\n");
+            return;
+        }
+        EtcdOutcome::Ran(c) => c,
+    };
+    let _ = writeln!(
+        md,
+        "`waggle-perf etcd-compare --search`: {} B values written by N concurrent clients (closed loop), \
+         each waiting for its acknowledgement, N = 1, 2, 4, ... until the p99 exceeds {:.0} ms or two steps \
+         in a row add less than 5 % throughput. etcd: {} members on 127.0.0.1, KV Put on the leader \
+         ({}; fsync on commit, its default). waggle: 3 nodes, replication factor 3, {} partition(s), \
+         `waggle_bench.RawAppend` on each partition's leader: the records go through Raft and the log \
+         (synced, replicated to a quorum) without the engine. The two run one after the other, never at once; \
+         the load generator shares the cores with them.\n",
+        c.value_bytes,
+        c.slo_p99_ms,
+        crate::etcd::MEMBERS,
+        c.etcd_version.as_deref().unwrap_or("etcd"),
+        c.partitions
+    );
+    let _ = writeln!(
+        md,
+        "| system | clients | writes/s | p50 | p99 | p99.9 | max | held |\n|---|---|---|---|---|---|---|---|"
+    );
+    for run in [&c.etcd, &c.waggle].into_iter().flatten() {
+        for (i, step) in run.steps.iter().enumerate() {
+            let s = &step.summary;
+            let mark = if run.best == Some(i) { "**" } else { "" };
+            let _ = writeln!(
+                md,
+                "| {} | {} | {mark}{:.0}{mark} | {} ms | {} ms | {} ms | {} ms | {} |",
+                s.system,
+                s.clients,
+                s.throughput_per_s,
+                ms(s.latency.p50_us),
+                ms(s.latency.p99_us),
+                ms(s.latency.p999_us),
+                ms(s.latency.max_us),
+                match &step.failed_because {
+                    None => "yes".to_string(),
+                    Some(why) => format!("no: {why}"),
+                }
+            );
+        }
+    }
+    let _ = writeln!(
+        md,
+        "\nBold: the step compared (the highest throughput that held).\n"
+    );
+    if let Some(r) = &c.ratios {
+        let _ = writeln!(
+            md,
+            "- waggle / etcd, best against best: throughput **{:.2}×**, p99 {:.2}×",
+            r.throughput, r.p99
+        );
+        match (r.throughput_at_etcd_p99, r.clients_at_etcd_p99) {
+            (Some(ratio), Some(clients)) => {
+                let _ = writeln!(
+                    md,
+                    "- waggle's throughput at or below etcd's p99 ({clients} clients) over etcd's best: **{ratio:.2}×** (target ≥ 5)"
+                );
+            }
+            _ => {
+                let _ = writeln!(md, "- no waggle step held at or below etcd's p99");
+            }
+        }
+    }
+    let _ = writeln!(
+        md,
+        "- plots: [latency of the steps compared](results/etcd-compare-latency.svg), \
+         [writes per second per step](results/etcd-compare-steps.svg); load average {} → {}\n",
+        c.load_average[0], c.load_average[1]
+    );
+}
+
+/// Writes RESULTS.md from `summaries` and the etcd comparison.
+pub fn markdown(summaries: &[ScenarioSummary], etcd: &EtcdOutcome, options: &RunOptions) -> String {
     let mut md = String::new();
     let _ = writeln!(md, "# waggle-perf results\n");
     let _ = writeln!(
         md,
         "Regenerate with `cargo build --release -p node -p perf && target/release/waggle-perf results` \
-         (every scenario, a few minutes each). One scenario: `waggle-perf scenario NAME`.\n"
+         (every scenario, a few minutes each, then the etcd comparison, which needs `apt-get install etcd-server`). \
+         One scenario: `waggle-perf scenario NAME`; the comparison alone: `waggle-perf etcd-compare --search`.\n"
     );
     let _ = writeln!(md, "## Machine\n\n{}", machine());
     let _ = writeln!(
         md,
         "## Load\n\nZeebe's benchmark shape: the one_task process (start → service task → end), \
-         variables of about {} B, {} workers with capacity {} each, completion delay {} ms. \
+         variables of about {} B, {} workers with capacity {} each (across zones or regions \
+         capacity × (1 + 0.2 × RTT in ms), so the jobs the workers hold during the round trips do not cap \
+         the throughput), completion delay {} ms. \
          The starter is open loop; every latency is measured from the intended start time. \
          Activation is start → job at the worker; end to end is start → job completion acknowledged. \
          Each search step runs {} s and drains for up to {} s. A step holds when the end-to-end p99 \
@@ -183,11 +324,31 @@ pub fn markdown(summaries: &[ScenarioSummary], options: &RunOptions) -> String {
             );
         }
     }
-    let _ = writeln!(
-        md,
-        "- raw replicated append vs etcd: not measured; it needs a broker mode that appends opaque \
-         records through Raft and storage without the engine (see perf/README.md).\n"
-    );
+    match etcd {
+        EtcdOutcome::Ran(c) => match &c.ratios {
+            Some(r) => {
+                let _ = writeln!(
+                    md,
+                    "- raw replicated append vs etcd: {} × etcd's throughput at or below etcd's p99 (target ≥ 5); best against best {:.2}× the throughput at {:.2}× the p99\n",
+                    r.throughput_at_etcd_p99
+                        .map(|v| format!("{v:.2}"))
+                        .unwrap_or_else(|| "no step".into()),
+                    r.throughput,
+                    r.p99
+                );
+            }
+            None => {
+                let _ = writeln!(md, "- raw replicated append vs etcd: no step held\n");
+            }
+        },
+        EtcdOutcome::Skipped(why) => {
+            let _ = writeln!(
+                md,
+                "- raw replicated append vs etcd: not measured ({why})\n"
+            );
+        }
+    }
+    etcd_section(&mut md, etcd);
     let _ = writeln!(md, "## Plots\n");
     for s in summaries {
         let _ = writeln!(
@@ -267,11 +428,30 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             }
         }
     }
-    let text = markdown(&summaries, &args.run);
+    let etcd = if args.no_etcd {
+        EtcdOutcome::Skipped("left out with --no-etcd".into())
+    } else if crate::etcd::find_etcd(args.etcd.as_deref()).is_err() {
+        eprintln!("results: {}", crate::etcd::INSTALL_HINT);
+        EtcdOutcome::Skipped("etcd is not installed (`apt-get install etcd-server`)".into())
+    } else {
+        let compare = etcd_compare::run_compare(&args.compare_args())?;
+        for file in ["etcd-compare-latency.svg", "etcd-compare-steps.svg"] {
+            let from = args.run.out.join(file);
+            std::fs::copy(&from, dir.join(file))
+                .with_context(|| format!("copying {}", from.display()))?;
+        }
+        EtcdOutcome::Ran(Box::new(compare))
+    };
+    let text = markdown(&summaries, &etcd, &args.run);
     std::fs::write(&args.markdown, &text)
         .with_context(|| format!("writing {}", args.markdown.display()))?;
     let all = args.run.out.join("results.json");
-    std::fs::write(&all, serde_json::to_string_pretty(&summaries)?)
+    let compare = match &etcd {
+        EtcdOutcome::Ran(c) => serde_json::to_value(c)?,
+        EtcdOutcome::Skipped(why) => serde_json::json!({ "skipped": why }),
+    };
+    let json = serde_json::json!({ "scenarios": summaries, "etcd_compare": compare });
+    std::fs::write(&all, serde_json::to_string_pretty(&json)?)
         .with_context(|| format!("writing {}", all.display()))?;
     println!("wrote {} and {}", args.markdown.display(), all.display());
     Ok(())

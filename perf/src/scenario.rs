@@ -26,6 +26,20 @@ use crate::load_report::{self, Summary};
 pub const MIN_KEEP_UP: f64 = 0.9;
 /// Most steps of one search.
 pub const MAX_SEARCH_STEPS: usize = 16;
+/// Across sites each worker's capacity grows by this factor per ms of
+/// round trip (see `worker_capacity`).
+pub const CAPACITY_PER_RTT_MS: f64 = 0.2;
+
+/// The jobs one worker may hold in a scenario whose sites are `rtt_ms`
+/// apart: `capacity × (1 + 0.2 × rtt_ms)`. A job is held from activation
+/// until its completion is acknowledged, which across sites takes a
+/// forward to the leader and a commit, two round trips or more. Without
+/// the growth, workers × capacity / holding time would cap the throughput
+/// (Little's law) and the scenario would measure the load generator.
+pub fn worker_capacity(capacity: usize, rtt_ms: u64) -> usize {
+    let grown = capacity as f64 * (1.0 + CAPACITY_PER_RTT_MS * rtt_ms as f64);
+    (grown.ceil() as usize).clamp(capacity, load::MAX_WORKER_CAPACITY)
+}
 
 /// The scenarios of the benchmark.
 #[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,6 +97,7 @@ impl Name {
                 vec![0, 1, 2]
             },
             rtt_ms,
+            raw_append: false,
         };
         match self {
             Name::Single => ClusterSpec {
@@ -91,6 +106,7 @@ impl Name {
                 replication_factor: 1,
                 site_of: vec![0],
                 rtt_ms: 0,
+                raw_append: false,
             },
             Name::ThreeNodes => three(0),
             Name::Zones1ms => three(1),
@@ -102,6 +118,7 @@ impl Name {
                 replication_factor: 4,
                 site_of: vec![0, 0, 1, 1],
                 rtt_ms: 40,
+                raw_append: false,
             },
         }
     }
@@ -338,9 +355,11 @@ async fn drive(
     slo_p99_ms: f64,
 ) -> anyhow::Result<Outcome> {
     let channels = load::connect(&brokers.gateways, options.shape.connections).await?;
+    let mut base = options.shape.clone();
+    base.capacity = worker_capacity(base.capacity, name.spec().rtt_ms);
     load::deploy(channels[0].clone(), Duration::from_secs(60)).await?;
     if options.warmup_s > 0.0 {
-        let mut warm = options.shape.clone();
+        let mut warm = base.clone();
         warm.rate = options.shape.rate.min(200.0);
         warm.duration_s = options.warmup_s;
         warm.drain_s = 5.0;
@@ -353,7 +372,7 @@ async fn drive(
     let mut refined = false;
     let mut retried_rate: Option<f64> = None;
     for _ in 0..MAX_SEARCH_STEPS {
-        let mut shape = options.shape.clone();
+        let mut shape = base.clone();
         shape.rate = rate;
         let report = load::run_load(channels.clone(), shape, load_report::run_id()).await?;
         let step_name = format!("{}@{rate:.0}", name.as_str());
