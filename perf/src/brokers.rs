@@ -29,6 +29,8 @@ use crate::relay::{self, Impairment, RelayHandle};
 pub const MAX_READY_WAIT: Duration = Duration::from_secs(90);
 /// Most nodes a scenario starts.
 pub const MAX_NODES: usize = 9;
+/// Most attempts at starting a cluster whose ports were taken meanwhile.
+pub const MAX_START_ATTEMPTS: usize = 3;
 
 /// The shape of a cluster.
 #[derive(Debug, Clone)]
@@ -108,8 +110,27 @@ fn http_status(port: u16, path: &str) -> Option<u16> {
 
 impl Brokers {
     /// Starts the cluster `spec` with `waggle` in a new directory below
-    /// `parent`, and waits until every node is ready.
+    /// `parent`, and waits until every node is ready. The free ports are
+    /// picked before the nodes bind them, so another process (an outgoing
+    /// connection's ephemeral port) may take one in between: then the
+    /// cluster is started again on new ports, `MAX_START_ATTEMPTS` times.
     pub fn start(waggle: &Path, spec: &ClusterSpec, parent: &Path) -> anyhow::Result<Brokers> {
+        let mut attempt = 1;
+        loop {
+            match Self::start_once(waggle, spec, parent) {
+                Err(e)
+                    if attempt < MAX_START_ATTEMPTS
+                        && format!("{e:#}").contains("Address already in use") =>
+                {
+                    eprintln!("a port was taken while the brokers started; starting again");
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    fn start_once(waggle: &Path, spec: &ClusterSpec, parent: &Path) -> anyhow::Result<Brokers> {
         ensure!(
             (1..=MAX_NODES).contains(&spec.nodes) && spec.site_of.len() == spec.nodes,
             "a scenario has 1 to {MAX_NODES} nodes, each with a site"

@@ -239,6 +239,23 @@ impl LoadReport {
         }
     }
 
+    /// Completions per second in the steady part of the run: the mean of
+    /// the whole seconds from the median end-to-end latency (when the first
+    /// instances finish) to the end of the sending window. A cluster that
+    /// keeps up completes the rate there whatever its latency; one that
+    /// falls behind completes less. `throughput_per_s` when the window
+    /// holds no such second (latency longer than the window).
+    pub fn steady_per_s(&self) -> f64 {
+        let p50_s = self.end_to_end.value_at_quantile(0.5) as f64 / 1e6;
+        let from = (p50_s.ceil() as usize).max(1);
+        let until = (self.shape.duration_s.floor() as usize).min(self.completions_per_s.len());
+        if until <= from {
+            return self.throughput_per_s;
+        }
+        let seconds = &self.completions_per_s[from..until];
+        seconds.iter().sum::<u64>() as f64 / seconds.len() as f64
+    }
+
     /// Errors other than backpressure.
     pub fn errors(&self) -> u64 {
         self.create_errors + self.complete_errors + self.job_channel_errors

@@ -95,8 +95,11 @@ pub struct Summary {
     pub foreign_jobs: u64,
     /// From the start to the last completion, s.
     pub elapsed_s: f64,
-    /// Completed instances per second.
+    /// Completed instances per second (from the start to the last completion).
     pub throughput_per_s: f64,
+    /// Completed instances per second in the steady part of the window
+    /// (`LoadReport::steady_per_s`).
+    pub steady_per_s: f64,
     /// Completions in each second of the run.
     pub completions_per_s: Vec<u64>,
     /// Create-instance acknowledgement.
@@ -131,6 +134,7 @@ impl Summary {
             foreign_jobs: report.foreign_jobs,
             elapsed_s: report.elapsed_s,
             throughput_per_s: report.throughput_per_s,
+            steady_per_s: report.steady_per_s(),
             completions_per_s: report.completions_per_s.clone(),
             create: Latency::of(&report.create),
             activation: Latency::of(&report.activation),

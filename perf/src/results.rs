@@ -235,7 +235,8 @@ pub fn markdown(summaries: &[ScenarioSummary], etcd: &EtcdOutcome, options: &Run
          Activation is start → job at the worker; end to end is start → job completion acknowledged. \
          Each search step runs {} s and drains for up to {} s. A step holds when the end-to-end p99 \
          is within the SLO ({} ms; across zones or regions {}), backpressure is at most {:.1} %, \
-         there is no error and every instance finished.\n",
+         there is no error, every instance finished, and the steady completions per second reach 90 % of the rate \
+         (done/s: the mean of the whole seconds from the median end-to-end latency to the end of the window).\n",
         options.shape.payload_bytes,
         options.shape.workers,
         options.shape.capacity,
@@ -269,7 +270,7 @@ pub fn markdown(summaries: &[ScenarioSummary], etcd: &EtcdOutcome, options: &Run
                     s.rtt_ms,
                     slo(s),
                     b.rate_per_s,
-                    b.throughput_per_s,
+                    b.steady_per_s,
                     ms(b.create.p50_us),
                     ms(b.create.p99_us),
                     ms(b.activation.p50_us),
@@ -303,7 +304,7 @@ pub fn markdown(summaries: &[ScenarioSummary], etcd: &EtcdOutcome, options: &Run
     if let (Some(far), Some(near)) = (rate(Name::Regions80ms), rate(Name::ThreeNodes)) {
         let _ = writeln!(
             md,
-            "- throughput(80 ms) / throughput(0 ms) = {far:.0} / {near:.0} = **{:.2}** (target ≥ 0.90)",
+            "- throughput(80 ms) / throughput(0 ms) = {far:.0} / {near:.0} = **{:.2}** (target ≥ 0.90; the 0 ms figure also holds the p99 SLO, the 80 ms one throughput alone)",
             far / near
         );
     }
@@ -318,7 +319,7 @@ pub fn markdown(summaries: &[ScenarioSummary], etcd: &EtcdOutcome, options: &Run
             let _ = writeln!(
                 md,
                 "- 3 nodes, RF 3: {:.0}/s at end-to-end p99 {} ms (target ≥ 3,000/s at p99 ≤ 50 ms); job activation p50 {} ms (target ≤ 2 ms)",
-                best.summary.throughput_per_s,
+                best.summary.steady_per_s,
                 ms(best.summary.end_to_end.p99_us),
                 ms(best.summary.activation.p50_us)
             );
@@ -382,7 +383,7 @@ pub fn markdown(summaries: &[ScenarioSummary], etcd: &EtcdOutcome, options: &Run
                 md,
                 "| {} | {:.0} | {} | {:.2} % | {} ms | {} / {} ms | {} / {} / {} ms | {} |",
                 m.name,
-                m.throughput_per_s,
+                m.steady_per_s,
                 m.completed,
                 100.0 * m.backpressure_ratio,
                 ms(m.create.p99_us),

@@ -197,7 +197,7 @@ pub struct ScenarioSummary {
     pub slo_p99_ms: Option<f64>,
     /// Highest rate that held (instances/s), if any.
     pub max_sustainable_rate_per_s: Option<f64>,
-    /// Completed instances per second in the step that set it.
+    /// Completed instances per second (steady part) in the step that set it.
     pub max_sustainable_throughput_per_s: Option<f64>,
     /// /proc/loadavg before the brokers started and after they stopped
     /// (other work on the machine shows here).
@@ -245,10 +245,10 @@ fn verdict(report: &LoadReport, slo_p99_ms: f64, max_backpressure: f64) -> Optio
             report.created - report.completed,
             report.created
         ))
-    } else if report.throughput_per_s < MIN_KEEP_UP * report.shape.rate {
+    } else if report.steady_per_s() < MIN_KEEP_UP * report.shape.rate {
         Some(format!(
-            "{:.0} completed/s < {:.0} % of the rate",
-            report.throughput_per_s,
+            "{:.0} completed/s (steady) < {:.0} % of the rate",
+            report.steady_per_s(),
             100.0 * MIN_KEEP_UP
         ))
     } else if p99_ms > slo_p99_ms {
@@ -306,7 +306,7 @@ pub fn run_scenario(name: Name, options: &RunOptions) -> anyhow::Result<Scenario
         rtt_ms: spec.rtt_ms,
         slo_p99_ms: slo_p99_ms.is_finite().then_some(slo_p99_ms),
         max_sustainable_rate_per_s: best.as_ref().map(|(_, r)| r.shape.rate),
-        max_sustainable_throughput_per_s: best.as_ref().map(|(_, r)| r.throughput_per_s),
+        max_sustainable_throughput_per_s: best.as_ref().map(|(_, r)| r.steady_per_s()),
         load_average: [load_before, load_after],
         steps,
     };
@@ -327,7 +327,7 @@ pub fn run_scenario(name: Name, options: &RunOptions) -> anyhow::Result<Scenario
                     let mark = if s.held { "*" } else { "" };
                     (
                         format!("{:.0}{mark}", s.summary.rate_per_s),
-                        s.summary.throughput_per_s,
+                        s.summary.steady_per_s,
                     )
                 })
                 .collect::<Vec<_>>(),
