@@ -402,6 +402,21 @@ pub fn markdown(summaries: &[ScenarioSummary], etcd: &EtcdOutcome, options: &Run
     md
 }
 
+/// Heading of the hand-written analysis (profiles, what limits the
+/// figures) that a regeneration keeps at the end of RESULTS.md.
+pub const KEPT_SECTION: &str = "## What limits it";
+
+/// The kept section of `old`: from its heading to the next `## ` heading
+/// or the end.
+fn kept_section(old: &str) -> Option<&str> {
+    let rest = &old[old.find(KEPT_SECTION)?..];
+    let body = KEPT_SECTION.len();
+    let end = rest[body..]
+        .find("\n## ")
+        .map_or(rest.len(), |i| body + i + 1);
+    Some(&rest[..end])
+}
+
 /// Runs `waggle-perf results`.
 pub fn run(args: Args) -> anyhow::Result<()> {
     let names = if args.scenarios.is_empty() {
@@ -443,7 +458,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         }
         EtcdOutcome::Ran(Box::new(compare))
     };
-    let text = markdown(&summaries, &etcd, &args.run);
+    let mut text = markdown(&summaries, &etcd, &args.run);
+    let old = std::fs::read_to_string(&args.markdown).unwrap_or_default();
+    if let Some(kept) = kept_section(&old) {
+        text.push('\n');
+        text.push_str(kept.trim_end());
+        text.push('\n');
+    }
     std::fs::write(&args.markdown, &text)
         .with_context(|| format!("writing {}", args.markdown.display()))?;
     let all = args.run.out.join("results.json");
@@ -456,4 +477,18 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .with_context(|| format!("writing {}", all.display()))?;
     println!("wrote {} and {}", args.markdown.display(), all.display());
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_hand_written_section_is_kept_up_to_the_next_heading() {
+        let old = "# r\n\n## Plots\n\nx\n\n## What limits it\n\nCPU.\n\n## Every step\n\n| a |\n";
+        assert_eq!(kept_section(old), Some("## What limits it\n\nCPU.\n\n"));
+        let last = "# r\n\n## What limits it\n\nCPU.\n";
+        assert_eq!(kept_section(last), Some("## What limits it\n\nCPU.\n"));
+        assert_eq!(kept_section("# r\n"), None);
+    }
 }
