@@ -6,10 +6,19 @@
 
 use clap::{Parser, Subcommand};
 
+mod append_load;
+mod brokers;
 mod engine_bench;
+mod etcd;
+mod etcd_compare;
+mod load;
+mod load_report;
 mod raft_bench;
 mod relay;
+mod results;
+mod scenario;
 mod storage_bench;
+mod svg;
 mod transport_bench;
 
 /// Command line of `waggle-perf`.
@@ -36,6 +45,14 @@ enum Command {
     Relay(relay::Args),
     /// one_task instances per second of the engine alone, with no I/O.
     Engine(engine_bench::Args),
+    /// Zeebe-protocol load (one_task instances, open loop) against running gateways.
+    Load(load::Args),
+    /// Starts the brokers of a scenario locally and searches its sustainable throughput.
+    Scenario(scenario::Args),
+    /// Replicated writes side by side: etcd (3 members) and waggle's raw append (3 nodes).
+    EtcdCompare(etcd_compare::Args),
+    /// Runs every scenario and the etcd comparison, and rewrites perf/RESULTS.md.
+    Results(results::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -45,5 +62,9 @@ fn main() -> anyhow::Result<()> {
         Command::Transport(args) => transport_bench::run(args),
         Command::Relay(args) => relay::run(args),
         Command::Engine(args) => engine_bench::run(args),
+        Command::Load(args) => load::run(args),
+        Command::Scenario(args) => scenario::run(args),
+        Command::EtcdCompare(args) => etcd_compare::run(args),
+        Command::Results(args) => results::run(args),
     }
 }
