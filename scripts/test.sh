@@ -7,6 +7,8 @@ cd "$(dirname "$0")/.."
 source scripts/lib/setup.sh
 setup_build_deps
 setup_python_venv
+# waggle-perf's smoke test compares with a 3-member etcd cluster.
+apt_install etcd-server
 
 step "cargo fmt --check"
 cargo fmt --all -- --check
