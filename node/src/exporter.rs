@@ -144,27 +144,30 @@ impl ExportQueue {
         }
     }
 
-    /// Reads a queue written by `encode`; `take` hands out the next bytes.
-    pub fn decode(
-        take: &mut dyn FnMut(usize) -> Result<Vec<u8>, String>,
-        max_records: usize,
-    ) -> Result<ExportQueue, String> {
-        fn u64_at(
-            take: &mut dyn FnMut(usize) -> Result<Vec<u8>, String>,
-            what: &str,
-        ) -> Result<u64, String> {
-            let b = take(8).map_err(|e| format!("exporter {what}: {e}"))?;
+    /// Reads a queue written by `encode` from the front of `input`, leaving
+    /// `input` after it.
+    pub fn decode(input: &mut &[u8], max_records: usize) -> Result<ExportQueue, String> {
+        fn take<'a>(input: &mut &'a [u8], n: usize, what: &str) -> Result<&'a [u8], String> {
+            if input.len() < n {
+                return Err(format!("exporter {what}: snapshot ends early"));
+            }
+            let (head, tail) = input.split_at(n);
+            *input = tail;
+            Ok(head)
+        }
+        fn u64_at(input: &mut &[u8], what: &str) -> Result<u64, String> {
+            let b = take(input, 8, what)?;
             Ok(u64::from_le_bytes(b.try_into().expect("8 bytes")))
         }
-        let exported = u64_at(take, "position")?;
-        let count = u64_at(take, "entry count")?;
+        let exported = u64_at(input, "position")?;
+        let count = u64_at(input, "entry count")?;
         let mut queue = ExportQueue {
             exported,
             ..ExportQueue::default()
         };
         for _ in 0..count {
-            let index = u64_at(take, "entry index")?;
-            let n = u64_at(take, "record count")?;
+            let index = u64_at(input, "entry index")?;
+            let n = u64_at(input, "record count")?;
             if queue.records as u64 + n > max_records as u64 {
                 return Err(format!(
                     "snapshot holds more than {max_records} records to export"
@@ -172,9 +175,9 @@ impl ExportQueue {
             }
             let mut records = Vec::with_capacity(n as usize);
             for _ in 0..n {
-                let len = u64_at(take, "record length")? as usize;
-                let bytes = take(len)?;
-                records.push(Record::decode(&bytes).map_err(|e| format!("record to export: {e}"))?);
+                let len = u64_at(input, "record length")? as usize;
+                let bytes = take(input, len, "record")?;
+                records.push(Record::decode(bytes).map_err(|e| format!("record to export: {e}"))?);
             }
             queue.records += records.len();
             queue.entries.push_back(ExportEntry { index, records });
@@ -371,28 +374,13 @@ mod tests {
         let mut bytes = Vec::new();
         q.encode(&mut bytes);
         let mut rest = &bytes[..];
-        let mut take = |n: usize| -> Result<Vec<u8>, String> {
-            if rest.len() < n {
-                return Err("short".into());
-            }
-            let (h, t) = rest.split_at(n);
-            rest = t;
-            Ok(h.to_vec())
-        };
-        let back = ExportQueue::decode(&mut take, 10).expect("decodes");
+        let back = ExportQueue::decode(&mut rest, 10).expect("decodes");
+        assert!(rest.is_empty(), "reads exactly what was written");
         assert_eq!(back.exported(), 3);
         assert_eq!(back.lag_records(), 1);
         assert_eq!(back.entries, q.entries);
         let mut short = &bytes[..bytes.len() - 1];
-        let mut take_short = |n: usize| -> Result<Vec<u8>, String> {
-            if short.len() < n {
-                return Err("short".into());
-            }
-            let (h, t) = short.split_at(n);
-            short = t;
-            Ok(h.to_vec())
-        };
-        assert!(ExportQueue::decode(&mut take_short, 10).is_err());
+        assert!(ExportQueue::decode(&mut short, 10).is_err());
     }
 
     #[test]

@@ -291,8 +291,22 @@ impl Partition {
         now_ms: i64,
         reply: ReplySender,
     ) -> Option<Bytes> {
+        if self.pending.len() >= MAX_PENDING_REQUESTS {
+            let _ = reply.send(Err(CommandError::ResourceExhausted(format!(
+                "{} refused: partition {} has {MAX_PENDING_REQUESTS} requests waiting for an answer",
+                command.name(),
+                self.id
+            ))));
+            return None;
+        }
         if let PartitionCommand::RawAppend { payload } = command {
-            return self.prepare_raw(payload, now_ms, reply);
+            let request = self.await_answer(None, reply);
+            let mut out = BytesMut::with_capacity(17 + payload.len());
+            out.put_u8(KIND_RAW);
+            out.put_i64_le(now_ms);
+            out.put_u64_le(request);
+            out.put_slice(payload);
+            return Some(out.freeze());
         }
         if let PartitionCommand::ActivateJobs { job_type, .. } = command {
             let any = self
@@ -327,14 +341,6 @@ impl Partition {
             ))));
             return None;
         }
-        if self.pending.len() >= MAX_PENDING_REQUESTS {
-            let _ = reply.send(Err(CommandError::ResourceExhausted(format!(
-                "{} refused: partition {} has {MAX_PENDING_REQUESTS} requests waiting for an answer",
-                command.name(),
-                self.id
-            ))));
-            return None;
-        }
         let mut record = match records::to_record(command) {
             Ok(r) => r,
             Err(e) => {
@@ -342,45 +348,24 @@ impl Partition {
                 return None;
             }
         };
-        self.next_request += 1;
-        let request = self.next_request;
-        record.request_id = Some(request);
+        record.request_id = Some(self.await_answer(Some(record.intent), reply));
         record.timestamp_ms = now_ms;
-        self.pending.insert(
-            request,
-            Pending {
-                intent: Some(record.intent),
-                reply,
-                proposed_at: std::time::Instant::now(),
-            },
-        );
         Some(encode_command(&record))
     }
 
-    fn prepare_raw(&mut self, payload: &[u8], now_ms: i64, reply: ReplySender) -> Option<Bytes> {
-        if self.pending.len() >= MAX_PENDING_REQUESTS {
-            let _ = reply.send(Err(CommandError::ResourceExhausted(format!(
-                "RawAppend refused: partition {} has {MAX_PENDING_REQUESTS} requests waiting for an answer",
-                self.id
-            ))));
-            return None;
-        }
+    /// Gives a request its id and remembers where its answer goes.
+    fn await_answer(&mut self, intent: Option<Intent>, reply: ReplySender) -> u64 {
         self.next_request += 1;
         let request = self.next_request;
         self.pending.insert(
             request,
             Pending {
-                intent: None,
+                intent,
                 reply,
                 proposed_at: std::time::Instant::now(),
             },
         );
-        let mut out = BytesMut::with_capacity(17 + payload.len());
-        out.put_u8(KIND_RAW);
-        out.put_i64_le(now_ms);
-        out.put_u64_le(request);
-        out.put_slice(payload);
-        Some(out.freeze())
+        request
     }
 
     /// Fails every waiting request whose command was not proposed after all.
@@ -547,8 +532,7 @@ impl Partition {
         }
         let exports = if version >= 2 && take(1)?[0] == 1 {
             let max = self.exports.as_ref().map_or(usize::MAX, |(_, m)| *m);
-            let mut take_owned = |n: usize| take(n).map(<[u8]>::to_vec);
-            Some(ExportQueue::decode(&mut take_owned, max.saturating_mul(2))?)
+            Some(ExportQueue::decode(&mut rest, max.saturating_mul(2))?)
         } else {
             None
         };
