@@ -7,8 +7,9 @@ cd "$(dirname "$0")/.."
 source scripts/lib/setup.sh
 setup_build_deps
 setup_python_venv
-# waggle-perf's smoke test compares with a 3-member etcd cluster.
-apt_install etcd-server
+# waggle-perf's smoke test compares with a 3-member etcd cluster; the
+# compression test sends raw HTTP/2 requests with curl.
+apt_install etcd-server curl
 
 step "cargo fmt --check"
 cargo fmt --all -- --check

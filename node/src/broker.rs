@@ -13,6 +13,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use tokio::net::TcpListener;
 use tokio::signal::unix::{signal, SignalKind};
+use tonic::codec::CompressionEncoding;
 
 use crate::backpressure::PartitionLimits;
 use crate::cluster::{self, Forwarder};
@@ -192,6 +193,22 @@ pub fn run(config: Config, mode: Mode) -> Result<()> {
     result
 }
 
+/// Accepted gateway connections, with Nagle's algorithm off: a response is a
+/// few small HTTP/2 frames, and waiting for the client's delayed ACK would add
+/// up to 40 ms to it.
+fn gateway_connections(
+    listener: TcpListener,
+) -> impl tokio_stream::Stream<Item = std::io::Result<tokio::net::TcpStream>> {
+    use tokio_stream::StreamExt;
+    tokio_stream::wrappers::TcpListenerStream::new(listener).map(|accepted| {
+        let stream = accepted?;
+        if let Err(e) = stream.set_nodelay(true) {
+            tracing::debug!("cannot set TCP_NODELAY on a gateway connection: {e}");
+        }
+        Ok(stream)
+    })
+}
+
 async fn serve(context: Arc<BrokerContext>, mode: Mode) -> Result<()> {
     let config = &context.config;
     let gateway_addr = config.gateway_addr();
@@ -210,14 +227,21 @@ async fn serve(context: Arc<BrokerContext>, mode: Mode) -> Result<()> {
         let _ = rx.wait_for(|s| *s).await;
     };
 
+    // The message size limit also bounds a compressed request once inflated
+    // (tonic stops decompressing at the limit), so a small gzip bomb cannot
+    // allocate more than an uncompressed request could.
     let max_message = config.network.max_message_size_bytes as usize;
     let service = GatewayServer::new(GatewayService::new(Dispatcher::new(Arc::clone(&context))))
         .max_decoding_message_size(max_message)
-        .max_encoding_message_size(max_message);
+        .max_encoding_message_size(max_message)
+        .accept_compressed(CompressionEncoding::Gzip)
+        .accept_compressed(CompressionEncoding::Deflate)
+        .send_compressed(CompressionEncoding::Gzip)
+        .send_compressed(CompressionEncoding::Deflate);
     let bench = RawAppendServer::new(RawAppendService::new(Dispatcher::new(Arc::clone(&context))))
         .max_decoding_message_size(max_message)
         .max_encoding_message_size(max_message);
-    let incoming = tokio_stream::wrappers::TcpListenerStream::new(gateway_listener);
+    let incoming = gateway_connections(gateway_listener);
     let gateway = tokio::spawn(
         tonic::transport::Server::builder()
             .add_service(service)
