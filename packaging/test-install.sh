@@ -300,6 +300,8 @@ host = "127.0.0.1"
 gateway_port = 26600
 internal_port = 26602
 management_port = 9700
+[rest]
+port = 8180
 [data]
 directory = "/var/lib/waggle/lab"
 [runtime]
@@ -331,6 +333,8 @@ host = "127.0.0.1"
 gateway_port = 26800
 internal_port = 26802
 management_port = 9800
+[rest]
+port = 8280
 [data]
 directory = "/var/lib/waggle/alone"
 [runtime]

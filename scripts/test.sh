@@ -20,9 +20,9 @@ cargo clippy --workspace --all-targets -- -D warnings
 step "cargo test"
 cargo test --workspace
 
-step "pyzeebe against waggle dev"
+step "outside clients against waggle dev: pyzeebe (gRPC), camunda-orchestration-sdk (REST)"
 cargo build -p node --bin waggle
-WAGGLE_BIN="${CARGO_TARGET_DIR:-$PWD/target}/debug/waggle" .venv/bin/python -m pytest -q tests/pyzeebe
+WAGGLE_BIN="${CARGO_TARGET_DIR:-$PWD/target}/debug/waggle" .venv/bin/python -m pytest -q tests/pyzeebe tests/rest
 
 step "packages: .deb and .rpm, lint, install test in a booted Debian (packaging/README.md)"
 packaging/test-install.sh

@@ -220,6 +220,17 @@ async fn serve(context: Arc<BrokerContext>, mode: Mode) -> Result<()> {
         .await
         .with_context(|| format!("cannot listen on {management_addr} (network.management_port)"))?;
 
+    let rest_listener = if config.rest.enabled {
+        let addr = config.rest_addr();
+        Some(
+            TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot listen on {addr} (rest.port)"))?,
+        )
+    } else {
+        None
+    };
+
     let mut sigterm = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
     let mut sigint = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -255,16 +266,29 @@ async fn serve(context: Arc<BrokerContext>, mode: Mode) -> Result<()> {
             .with_graceful_shutdown(management_stop)
             .await
     });
+    let rest = rest_listener.map(|listener| {
+        let router = crate::rest::router(Arc::clone(&context));
+        let stop = stopped(stop_rx.clone());
+        tokio::spawn(async move {
+            axum::serve(listener, router)
+                .with_graceful_shutdown(stop)
+                .await
+        })
+    });
     let notifier = tokio::spawn(notify::run(Arc::clone(&context.view)));
     let gossip = tokio::spawn(crate::gossip::run(Arc::clone(&context)));
     context.view.set_started();
     tracing::info!(
-        "waggle node {} serving: gateway {gateway_addr}, management http://{management_addr}, data {}",
+        "waggle node {} serving: gateway {gateway_addr}, REST {}, management http://{management_addr}, data {}",
         config.cluster.node_id,
+        if config.rest.enabled { format!("http://{}", config.rest_addr()) } else { "off".to_string() },
         config.data.directory.display()
     );
     if mode == Mode::Dev {
         println!("waggle dev broker: clients connect to {gateway_addr} (gRPC, plaintext)");
+        if config.rest.enabled {
+            println!("  REST API:   http://{}/v2/topology", config.rest_addr());
+        }
         println!("  management: http://{management_addr}/ready  /metrics");
         println!("  data:       {}", config.data.directory.display());
     }
@@ -285,6 +309,14 @@ async fn serve(context: Arc<BrokerContext>, mode: Mode) -> Result<()> {
         Err(_) => tracing::warn!(
             "gateway connections still open after {MAX_SHUTDOWN_GRACE_MS} ms; closing them"
         ),
+    }
+    if let Some(rest) = rest {
+        match tokio::time::timeout_at(grace, rest).await {
+            Ok(joined) => joined.context("REST task")?.context("REST server")?,
+            Err(_) => tracing::warn!(
+                "REST connections still open after {MAX_SHUTDOWN_GRACE_MS} ms; closing them"
+            ),
+        }
     }
     match tokio::time::timeout_at(grace, management).await {
         Ok(joined) => joined

@@ -86,6 +86,27 @@ pub struct Config {
     pub tls: TlsConfig,
     /// The record exporter.
     pub exporter: ExporterConfig,
+    /// The REST API v2.
+    pub rest: RestConfig,
+}
+
+/// The Orchestration Cluster REST API (v2), on `network.host`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RestConfig {
+    /// Serve the REST API.
+    pub enabled: bool,
+    /// Its TCP port.
+    pub port: u16,
+}
+
+impl Default for RestConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            port: 8080,
+        }
+    }
 }
 
 /// The JSON-lines record exporter (see `exporter` in the crate docs).
@@ -452,11 +473,14 @@ impl Config {
                 format!("`{}` is not an IP address", n.host),
             ));
         }
-        let ports = [
+        let mut ports = vec![
             ("network.gateway_port", n.gateway_port),
             ("network.internal_port", n.internal_port),
             ("network.management_port", n.management_port),
         ];
+        if self.rest.enabled {
+            ports.push(("rest.port", self.rest.port));
+        }
         for (i, (key, port)) in ports.iter().enumerate() {
             if *port == 0 {
                 return Err(invalid(key, "0 is not a port".into()));
@@ -536,6 +560,11 @@ impl Config {
     /// The address the gateway listens on.
     pub fn gateway_addr(&self) -> SocketAddr {
         self.socket_addr(self.network.gateway_port)
+    }
+
+    /// The address the REST API listens on.
+    pub fn rest_addr(&self) -> SocketAddr {
+        self.socket_addr(self.rest.port)
     }
 
     /// The address the management HTTP server listens on.

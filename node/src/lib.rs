@@ -1,5 +1,5 @@
 //! The waggle broker: configuration, per-core shards holding partitions, the
-//! Zeebe gRPC gateway, management HTTP, systemd notification, and the thin CLI
+//! Zeebe gRPC gateway, the REST API v2 ([`rest`]), management HTTP, systemd notification, and the thin CLI
 //! client. The `waggle` binary (`src/main.rs`) is a small layer over this
 //! library.
 //!
@@ -27,6 +27,7 @@ pub mod notify;
 pub mod partition;
 pub mod placement;
 pub mod records;
+pub mod rest;
 pub mod routing;
 pub mod shard;
 pub mod view;

@@ -164,6 +164,7 @@ fn a_second_broker_on_the_same_data_directory_is_refused() {
                 "WAGGLE_NETWORK_MANAGEMENT_PORT",
                 common::free_port().to_string(),
             ),
+            ("WAGGLE_REST_PORT", common::free_port().to_string()),
         ],
     );
     assert!(!ok);

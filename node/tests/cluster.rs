@@ -116,7 +116,8 @@ fn cluster(root: &Path) -> Vec<Node> {
         .map(|id| {
             let dir = root.join(format!("node-{id}"));
             std::fs::create_dir_all(&dir).expect("node dir");
-            let (gateway_port, management_port) = (free_port(), free_port());
+            let (gateway_port, management_port, rest_port) =
+                (free_port(), free_port(), free_port());
             let issued = &certs["issued"][id as usize];
             let config = format!(
                 r#"
@@ -135,6 +136,9 @@ host = "127.0.0.1"
 gateway_port = {gateway_port}
 internal_port = {internal}
 management_port = {management_port}
+
+[rest]
+port = {rest_port}
 
 [data]
 directory = "data"

@@ -182,6 +182,7 @@ impl Brokers {
             .env("WAGGLE_RUNTIME_SHARDS", "1")
             .env("WAGGLE_RUNTIME_PIN_SHARDS", "false")
             .env("WAGGLE_GATEWAY_RAW_APPEND_ENABLED", raw_append.to_string())
+            .env("WAGGLE_REST_ENABLED", "false")
             .stdout(Stdio::null())
             .stderr(self.log_file(0)?)
             .spawn()
@@ -274,6 +275,9 @@ host = "127.0.0.1"
 gateway_port = {gateway}
 internal_port = {internal_port}
 management_port = {management}
+
+[rest]
+enabled = false
 
 [data]
 directory = "data"

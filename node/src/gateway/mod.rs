@@ -5,6 +5,7 @@
 //! commands to partitions with backpressure and the request timeout, `service`
 //! implements the RPCs.
 
+pub mod activation;
 pub mod bench;
 pub mod dispatch;
 pub mod service;

@@ -10,25 +10,18 @@ use std::time::Duration;
 use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
 
+use super::activation::{self, Activation, FULL_SWEEP_INTERVAL, MAX_JOBS_PER_ACTIVATION};
 use super::dispatch::Dispatcher;
 use super::proto;
 use super::proto::gateway_server::Gateway;
 use super::validate;
 use crate::command::{AwaitResult, CommandError, CommandReply, PartitionCommand};
+use crate::context::BrokerContext;
 use crate::routing::{partition_of_correlation_key, RoundRobin, DEPLOYMENT_PARTITION};
 use crate::view::Role;
 
-/// Most jobs one `ActivateJobs` request may ask for.
-pub const MAX_JOBS_PER_ACTIVATION: i32 = 10_000;
-/// Longest long-polling time a client may ask for.
-pub const MAX_LONG_POLL_MS: i64 = 10 * 60 * 1000;
-/// Longest a long-polling request is held before it answers empty.
-const MAX_LONG_POLL_WAIT: Duration = Duration::from_millis(MAX_LONG_POLL_MS as u64);
 /// Jobs activated for a push stream and not yet taken by the client.
 const MAX_PUSHED_JOBS_BUFFERED: usize = 64;
-/// A waiting activation (push stream or long poll) asks every partition this
-/// often even without a signal: signals from other nodes are best effort.
-const FULL_SWEEP_INTERVAL: Duration = Duration::from_millis(500);
 
 type ResponseStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
 
@@ -63,6 +56,45 @@ impl GatewayService {
             .dispatcher
             .execute(partition, command, self.dispatcher.request_timeout())
             .await?)
+    }
+}
+
+/// The cluster as this node sees it: itself, and the other nodes as they
+/// last reported themselves (gossip); nodes not heard from lately are left
+/// out, as Zeebe does.
+pub fn topology(context: &BrokerContext) -> proto::TopologyResponse {
+    let config = &context.config;
+    let version = env!("CARGO_PKG_VERSION").to_string();
+    let me = config.cluster.node_id;
+    let mut brokers = vec![broker_info(
+        me,
+        config.network.advertised().to_string(),
+        i32::from(config.network.gateway_port),
+        version.clone(),
+        &crate::gossip::local_state(context).partitions,
+    )];
+    for state in context.topology.live() {
+        let host = config
+            .cluster
+            .contact_points
+            .get(state.node as usize)
+            .and_then(|p| p.rsplit_once(':'))
+            .map(|(host, _)| host.to_string())
+            .unwrap_or_default();
+        brokers.push(broker_info(
+            state.node,
+            host,
+            i32::from(config.network.gateway_port),
+            state.version,
+            &state.partitions,
+        ));
+    }
+    proto::TopologyResponse {
+        brokers,
+        cluster_size: config.cluster.size as i32,
+        partitions_count: config.cluster.partitions as i32,
+        replication_factor: config.cluster.replication_factor as i32,
+        gateway_version: version,
     }
 }
 
@@ -118,42 +150,7 @@ impl Gateway for GatewayService {
         &self,
         _request: Request<proto::TopologyRequest>,
     ) -> Result<Response<proto::TopologyResponse>, Status> {
-        let context = self.dispatcher.context();
-        let config = &context.config;
-        let version = env!("CARGO_PKG_VERSION").to_string();
-        let me = config.cluster.node_id;
-        let mut brokers = vec![broker_info(
-            me,
-            config.network.advertised().to_string(),
-            i32::from(config.network.gateway_port),
-            version.clone(),
-            &crate::gossip::local_state(context).partitions,
-        )];
-        // The other nodes as they last reported themselves (gossip); nodes
-        // not heard from lately are left out, as Zeebe does.
-        for state in context.topology.live() {
-            let host = config
-                .cluster
-                .contact_points
-                .get(state.node as usize)
-                .and_then(|p| p.rsplit_once(':'))
-                .map(|(host, _)| host.to_string())
-                .unwrap_or_default();
-            brokers.push(broker_info(
-                state.node,
-                host,
-                i32::from(config.network.gateway_port),
-                state.version,
-                &state.partitions,
-            ));
-        }
-        Ok(Response::new(proto::TopologyResponse {
-            brokers,
-            cluster_size: config.cluster.size as i32,
-            partitions_count: config.cluster.partitions as i32,
-            replication_factor: config.cluster.replication_factor as i32,
-            gateway_version: version,
-        }))
+        Ok(Response::new(topology(self.dispatcher.context())))
     }
 
     async fn deploy_resource(
@@ -299,81 +296,26 @@ impl Gateway for GatewayService {
             1,
         )?;
         validate::tenants(&request.tenant_ids)?;
-        let max_jobs = request.max_jobs_to_activate.min(MAX_JOBS_PER_ACTIVATION) as u32;
-        let long_poll = match request.request_timeout {
-            t if t < 0 => None,
-            0 => Some(Duration::from_millis(
+        let activation = Activation {
+            job_type: request.r#type,
+            worker: request.worker,
+            timeout_ms: request.timeout,
+            max_jobs: request.max_jobs_to_activate.min(MAX_JOBS_PER_ACTIVATION) as u32,
+            fetch_variables: request.fetch_variable,
+            long_poll: Activation::long_poll_of(
+                request.request_timeout,
                 self.dispatcher
                     .context()
                     .config
                     .gateway
                     .long_polling_timeout_ms,
-            )),
-            t => Some(Duration::from_millis(t.min(MAX_LONG_POLL_MS) as u64)),
+            ),
         };
-        let deadline =
-            long_poll.map(|wait| tokio::time::Instant::now() + wait.min(MAX_LONG_POLL_WAIT));
-        // Subscribed before the first round, so that jobs created while it
-        // runs wake the wait below.
-        let waiter = self
-            .dispatcher
-            .context()
-            .job_signals
-            .subscribe(&request.r#type);
-        let batches = loop {
-            let order = self.round_robin.order(self.partitions());
-            let mut batches = Vec::new();
-            let mut remaining = max_jobs;
-            let mut first_error = None;
-            for partition in order {
-                if remaining == 0 {
-                    break;
-                }
-                let command = PartitionCommand::ActivateJobs {
-                    job_type: request.r#type.clone(),
-                    worker: request.worker.clone(),
-                    timeout_ms: request.timeout,
-                    max_jobs: remaining,
-                    fetch_variables: request.fetch_variable.clone(),
-                };
-                match self
-                    .dispatcher
-                    .execute(partition, command, self.dispatcher.request_timeout())
-                    .await
-                {
-                    Ok(CommandReply::Jobs(jobs)) if !jobs.is_empty() => {
-                        remaining = remaining.saturating_sub(jobs.len() as u32);
-                        batches.push(proto::ActivateJobsResponse { jobs });
-                    }
-                    Ok(CommandReply::Jobs(_)) => {}
-                    Ok(other) => return Err(unexpected("ActivateJobs", other)),
-                    Err(e) => {
-                        first_error.get_or_insert(e);
-                    }
-                }
-            }
-            if !batches.is_empty() {
-                break batches;
-            }
-            if let Some(error) = first_error {
-                return Err(error.into());
-            }
-            // Nothing activatable on any partition: hold the request (long
-            // polling) until a partition signals jobs of this type, asking
-            // every partition again at least every FULL_SWEEP_INTERVAL.
-            let Some(deadline) = deadline else {
-                break batches;
-            };
-            let now = tokio::time::Instant::now();
-            if now >= deadline || self.dispatcher.context().view.stopping() {
-                break batches;
-            }
-            let _ =
-                tokio::time::timeout(FULL_SWEEP_INTERVAL.min(deadline - now), waiter.signalled())
-                    .await;
-            waiter.take();
-        };
-        let stream = tokio_stream::iter(batches.into_iter().map(Ok));
+        let batches = activation::activate(&self.dispatcher, &self.round_robin, &activation)
+            .await?
+            .into_iter()
+            .map(|jobs| proto::ActivateJobsResponse { jobs });
+        let stream = tokio_stream::iter(batches.map(Ok));
         Ok(Response::new(Box::pin(stream)))
     }
 

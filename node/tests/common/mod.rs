@@ -65,6 +65,7 @@ impl Broker {
                 management_port.to_string(),
             )
             .env("WAGGLE_NETWORK_INTERNAL_PORT", internal_port.to_string())
+            .env("WAGGLE_REST_PORT", free_port().to_string())
             .env("WAGGLE_RUNTIME_SHARDS", "1")
             .env("WAGGLE_RUNTIME_PIN_SHARDS", "false")
             .stdout(Stdio::piped())

@@ -1,5 +1,6 @@
-"""Starts a `waggle dev` broker for the pyzeebe tests: a fresh data directory,
-free loopback ports, and SIGTERM (by PID) at the end."""
+"""Starts a `waggle dev` broker for the tests of outside clients (pyzeebe over
+gRPC, camunda-orchestration-sdk over REST): a fresh data directory, free
+loopback ports, and SIGTERM (by PID) at the end."""
 
 import os
 import signal
@@ -11,7 +12,7 @@ import urllib.request
 
 import pytest
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Longest wait for the broker to start or stop.
 MAX_WAIT_S = 60
 
@@ -30,17 +31,18 @@ def waggle_binary() -> str:
 
 
 class Broker:
-    def __init__(self, process, address, management_port, directory):
+    def __init__(self, process, address, management_port, rest_port, directory):
         self.process = process
         self.address = address
         self.management_port = management_port
+        self.rest_url = f"http://127.0.0.1:{rest_port}"
         self.directory = directory
 
 
 @pytest.fixture(scope="module")
 def broker():
     directory = tempfile.mkdtemp(prefix="waggle-pyzeebe-")
-    gateway_port, management_port = free_port(), free_port()
+    gateway_port, management_port, rest_port = free_port(), free_port(), free_port()
     # Only the configuration below: the broker refuses WAGGLE_ variables that
     # name no configuration key (WAGGLE_BIN is the test's own).
     env = {k: v for k, v in os.environ.items() if not k.startswith("WAGGLE_")}
@@ -50,6 +52,7 @@ def broker():
             "WAGGLE_NETWORK_GATEWAY_PORT": str(gateway_port),
             "WAGGLE_NETWORK_MANAGEMENT_PORT": str(management_port),
             "WAGGLE_NETWORK_INTERNAL_PORT": str(free_port()),
+            "WAGGLE_REST_PORT": str(rest_port),
             "WAGGLE_RUNTIME_SHARDS": "1",
             "WAGGLE_RUNTIME_PIN_SHARDS": "false",
         }
@@ -68,7 +71,7 @@ def broker():
             process.kill()
             raise RuntimeError("waggle dev did not become ready: " + open(os.path.join(directory, "broker.log")).read())
         time.sleep(0.05)
-    yield Broker(process, f"127.0.0.1:{gateway_port}", management_port, directory)
+    yield Broker(process, f"127.0.0.1:{gateway_port}", management_port, rest_port, directory)
     os.kill(process.pid, signal.SIGTERM)
     try:
         assert process.wait(timeout=MAX_WAIT_S) == 0, "waggle dev exits 0 on SIGTERM"

@@ -1,0 +1,83 @@
+//! The Orchestration Cluster REST API (v2) on `rest.port` (8080): the
+//! commands of the Zeebe gateway over HTTP/JSON, routed to partition leaders
+//! by the same [`Dispatcher`] as gRPC, so both surfaces have the same
+//! semantics, backpressure and timeouts. See `README.md` beside this file.
+//!
+//! Request bodies are read as Camunda's gateway reads them: unknown
+//! properties are ignored (fields of later API versions included), keys come
+//! as strings or numbers, and responses carry every property the current
+//! specification requires (absent features as `null` or empty lists).
+//!
+//! Runs on the tokio threads for the life of the broker; handlers hold no
+//! state of their own beyond the round-robin position for new instances.
+
+mod body;
+mod cluster;
+mod deployments;
+mod instances;
+mod jobs;
+mod keys;
+mod messages;
+pub mod problem;
+
+use std::sync::Arc;
+
+use axum::routing::{get, patch, post, put};
+use axum::Router;
+
+use crate::context::BrokerContext;
+use crate::gateway::dispatch::Dispatcher;
+use crate::routing::RoundRobin;
+
+/// What the handlers share.
+#[derive(Debug)]
+pub struct Rest {
+    dispatcher: Dispatcher,
+    round_robin: RoundRobin,
+}
+
+/// Shared handle the handlers get.
+type Shared = axum::extract::State<Arc<Rest>>;
+
+/// The `/v2` routes over the broker's shared state. Request bodies are
+/// bounded by `network.max_message_size_bytes`, as gRPC requests are.
+pub fn router(context: Arc<BrokerContext>) -> Router {
+    let max_body = context.config.network.max_message_size_bytes as usize;
+    let rest = Arc::new(Rest {
+        dispatcher: Dispatcher::new(context),
+        round_robin: RoundRobin::default(),
+    });
+    let v2 = Router::new()
+        .route("/topology", get(cluster::topology))
+        .route("/status", get(cluster::status))
+        .route("/deployments", post(deployments::deploy))
+        .route(
+            "/resources/{resource_key}/deletion",
+            post(deployments::delete),
+        )
+        .route("/process-instances", post(instances::create))
+        .route(
+            "/process-instances/{process_instance_key}/cancellation",
+            post(instances::cancel),
+        )
+        .route(
+            "/element-instances/{element_instance_key}/variables",
+            put(instances::set_variables),
+        )
+        .route("/jobs/activation", post(jobs::activate))
+        .route("/jobs/{job_key}/completion", post(jobs::complete))
+        .route("/jobs/{job_key}/failure", post(jobs::fail))
+        .route("/jobs/{job_key}/error", post(jobs::throw_error))
+        .route("/jobs/{job_key}", patch(jobs::update))
+        .route(
+            "/incidents/{incident_key}/resolution",
+            post(messages::resolve_incident),
+        )
+        .route("/messages/publication", post(messages::publish))
+        .route("/signals/broadcast", post(messages::broadcast))
+        .with_state(rest);
+    Router::new()
+        .nest("/v2", v2)
+        .layer(axum::extract::DefaultBodyLimit::max(max_body))
+        .layer(axum::middleware::from_fn(problem::fill_instance))
+}
