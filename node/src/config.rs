@@ -88,6 +88,44 @@ pub struct Config {
     pub exporter: ExporterConfig,
     /// The REST API v2.
     pub rest: RestConfig,
+    /// Log level and format.
+    pub log: LogConfig,
+}
+
+/// Where and how the broker logs (see [`crate::logging`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// Level or filter directives (`info`, `warn,node::consensus=debug`);
+    /// the `WAGGLE_LOG` variable, if set, takes precedence.
+    pub level: String,
+    /// `auto` (journald when stderr is the journal, else text), `text`,
+    /// `json` (one object per line) or `journald`.
+    pub format: LogFormat,
+}
+
+/// Log output formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Native journald entries when stderr is connected to the journal,
+    /// else text.
+    Auto,
+    /// Human-readable lines on stderr, coloured only on a terminal.
+    Text,
+    /// One JSON object per event on stderr.
+    Json,
+    /// Native journald entries: priority per level, structured fields.
+    Journald,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            level: "info".to_string(),
+            format: LogFormat::Auto,
+        }
+    }
 }
 
 /// The Orchestration Cluster REST API (v2), on `network.host`.
@@ -538,6 +576,16 @@ impl Config {
                 format!("{} is below 256 KiB", r.io_memory_bytes),
             ));
         }
+        if !valid_log_filter(&self.log.level) {
+            return Err(invalid(
+                "log.level",
+                format!(
+                    "`{}` is not a level or filter: use off, error, warn, info, debug or trace, \
+                     or a list such as `info,node::consensus=debug`",
+                    self.log.level
+                ),
+            ));
+        }
         if self.gateway.request_timeout_ms == 0 {
             return Err(invalid(
                 "gateway.request_timeout_ms",
@@ -580,6 +628,22 @@ impl Config {
             .expect("network.host is validated as an IP address");
         SocketAddr::new(ip, port)
     }
+}
+
+/// A log filter of levels and `target=level` directives, comma separated.
+/// Stricter than tracing's own syntax, where a bare word is a target name
+/// and `loud` would silently mean "everything from target loud".
+fn valid_log_filter(filter: &str) -> bool {
+    const LEVELS: [&str; 6] = ["off", "error", "warn", "info", "debug", "trace"];
+    let level = |l: &str| LEVELS.contains(&l.trim().to_ascii_lowercase().as_str());
+    !filter.trim().is_empty()
+        && filter
+            .split(',')
+            .all(|directive| match directive.rsplit_once('=') {
+                Some((target, l)) => !target.trim().is_empty() && level(l),
+                None => level(directive),
+            })
+        && tracing_subscriber::EnvFilter::try_new(filter).is_ok()
 }
 
 fn invalid(key: &str, message: String) -> ConfigError {
@@ -693,6 +757,16 @@ mod tests {
         let path = dir.path().join("waggle.toml");
         std::fs::write(&path, text).expect("temp file");
         path
+    }
+
+    #[test]
+    fn log_filters_are_levels_or_target_levels() {
+        for good in ["info", "WARN", "info,node::consensus=debug", "off"] {
+            assert!(valid_log_filter(good), "{good}");
+        }
+        for bad in ["loud", "", "info,", "node=loud", "=debug"] {
+            assert!(!valid_log_filter(bad), "{bad}");
+        }
     }
 
     #[test]

@@ -20,6 +20,7 @@ pub mod exporter;
 pub mod gateway;
 pub mod gossip;
 pub mod job_signals;
+pub mod logging;
 pub mod management;
 pub mod memlock;
 pub mod metrics;

@@ -10,7 +10,7 @@ use clap::{Parser, Subcommand};
 
 use node::broker::{self, Mode};
 use node::client;
-use node::config::Config;
+use node::config::{Config, ConfigError};
 
 /// Default gateway address of the client commands.
 const DEFAULT_ADDRESS: &str = "http://127.0.0.1:26500";
@@ -175,15 +175,6 @@ fn env_vars() -> Vec<(String, String)> {
         .collect()
 }
 
-fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("WAGGLE_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
-}
-
 fn print(value: serde_json::Value) -> Result<()> {
     println!("{}", serde_json::to_string_pretty(&value)?);
     Ok(())
@@ -199,13 +190,13 @@ fn client_runtime() -> Result<tokio::runtime::Runtime> {
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Dev { config } => {
-            init_logging();
             let config = Config::load(Config::dev(), config.as_deref(), env_vars())?;
+            node::logging::init(&config.log)?;
             broker::run(config, Mode::Dev)
         }
         Command::Broker { config } => {
-            init_logging();
             let config = Config::load(Config::default(), Some(&config), env_vars())?;
+            node::logging::init(&config.log)?;
             broker::run(config, Mode::Broker)
         }
         Command::Config { default, file } => {
@@ -333,12 +324,21 @@ fn certs(
     Ok(serde_json::json!({"ca_file": ca.cert_path(), "issued": issued}))
 }
 
+/// Exit status of a configuration error (sysexits' EX_CONFIG): the unit's
+/// `RestartPreventExitStatus` keeps systemd from restarting a broker that
+/// cannot start with its configuration.
+const EXIT_CONFIG: u8 = 78;
+
 fn main() -> ExitCode {
     match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("waggle: {e:#}");
-            ExitCode::FAILURE
+            if e.downcast_ref::<ConfigError>().is_some() {
+                ExitCode::from(EXIT_CONFIG)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }

@@ -4,6 +4,7 @@
 mod common;
 
 use std::os::unix::net::UnixDatagram;
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use common::{run_waggle, Broker, MAX_WAIT};
@@ -201,4 +202,66 @@ fn configuration_errors_name_the_key_and_stop_start_up() {
     );
     assert!(!ok);
     assert!(stderr.contains("WAGGLE_DATA_DIRECTORYY"), "{stderr}");
+}
+
+#[test]
+fn a_configuration_error_exits_with_ex_config() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("waggle.toml");
+    std::fs::write(&file, "[log]\nlevel = \"loud\"\n").expect("write config");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_waggle"))
+        .args(["broker", "--config", &file.display().to_string()])
+        .current_dir(dir.path())
+        .output()
+        .expect("run waggle");
+    // 78 is EX_CONFIG: the unit's RestartPreventExitStatus stops restarts.
+    assert_eq!(output.status.code(), Some(78));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("log.level"), "{stderr}");
+}
+
+#[test]
+fn json_logs_are_one_object_per_event() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let log = dir.path().join("stderr.log");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_waggle"))
+        .arg("dev")
+        .current_dir(dir.path())
+        .env(
+            "WAGGLE_NETWORK_GATEWAY_PORT",
+            common::free_port().to_string(),
+        )
+        .env(
+            "WAGGLE_NETWORK_MANAGEMENT_PORT",
+            common::free_port().to_string(),
+        )
+        .env(
+            "WAGGLE_NETWORK_INTERNAL_PORT",
+            common::free_port().to_string(),
+        )
+        .env("WAGGLE_REST_PORT", common::free_port().to_string())
+        .env("WAGGLE_RUNTIME_SHARDS", "1")
+        .env("WAGGLE_RUNTIME_PIN_SHARDS", "false")
+        .env("WAGGLE_LOG_FORMAT", "json")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).expect("log file"))
+        .spawn()
+        .expect("start waggle dev");
+    let start = Instant::now();
+    let mut text = String::new();
+    while start.elapsed() < MAX_WAIT && !text.contains("serving") {
+        std::thread::sleep(Duration::from_millis(50));
+        text = std::fs::read_to_string(&log).unwrap_or_default();
+    }
+    // SAFETY: kill with the PID of the child this test started.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let _ = child.wait();
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(text.contains("serving"), "{text}");
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let event: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+        assert!(event["level"].is_string(), "{line}");
+        assert!(event["fields"]["message"].is_string(), "{line}");
+    }
 }
