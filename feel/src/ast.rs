@@ -45,10 +45,13 @@ pub enum Expr {
     Neg(Box<Expr>),
     /// Arithmetic or comparison.
     Binary(BinOp, Box<Expr>, Box<Expr>),
-    /// Three-valued `and`.
-    And(Box<Expr>, Box<Expr>),
-    /// Three-valued `or`.
-    Or(Box<Expr>, Box<Expr>),
+    /// A left-associative chain of operators of one precedence
+    /// (`a + b - c`), kept flat so that long chains cost no tree height.
+    Chain(Box<Expr>, Vec<(BinOp, Expr)>),
+    /// Three-valued `and` over two or more operands.
+    And(Vec<Expr>),
+    /// Three-valued `or` over two or more operands.
+    Or(Vec<Expr>),
     /// `x between a and b`
     Between(Box<Expr>, Box<Expr>, Box<Expr>),
     /// `x in tests`

@@ -12,7 +12,7 @@ use std::cmp::Ordering;
 use std::sync::Arc;
 
 /// Deepest evaluation recursion (nodes plus function calls) before failing.
-pub const MAX_EVAL_DEPTH: usize = 512;
+pub const MAX_EVAL_DEPTH: usize = 256;
 /// Most items a `for`, a numeric range iteration or a built-in may produce.
 pub const MAX_ITEMS: usize = 1_000_000;
 
@@ -97,178 +97,235 @@ impl<'a, 'c> Ev<'a, 'c> {
         r
     }
 
+    /// Dispatch only: arms with many temporaries live in their own
+    /// functions so that the recursive path keeps small frames.
     fn eval_inner(&mut self, e: &Expr) -> R {
-        Ok(match e {
-            Expr::Literal(v) => v.clone(),
-            Expr::Name(n) => match self.lookup(n) {
-                Some(v) => v,
-                None => self.null(format!("No variable found with name '{n}'")),
-            },
-            Expr::Input => self.lookup("?").unwrap_or(Value::Null),
-            Expr::Neg(x) => {
-                let v = self.eval(x)?;
-                let r = ops::negate(&v);
-                self.soft(r)
-            }
-            Expr::Binary(op, a, b) => {
-                let (a, b) = (self.eval(a)?, self.eval(b)?);
-                self.binary(*op, &a, &b)
-            }
-            Expr::And(a, b) => {
-                let a = self.eval(a)?;
-                if matches!(a, Value::Bool(false)) {
-                    return Ok(Value::Bool(false));
-                }
-                let b = self.eval(b)?;
-                match (a, b) {
-                    (_, Value::Bool(false)) => Value::Bool(false),
-                    (Value::Bool(true), Value::Bool(true)) => Value::Bool(true),
-                    _ => Value::Null,
-                }
-            }
-            Expr::Or(a, b) => {
-                let a = self.eval(a)?;
-                if matches!(a, Value::Bool(true)) {
-                    return Ok(Value::Bool(true));
-                }
-                let b = self.eval(b)?;
-                match (a, b) {
-                    (_, Value::Bool(true)) => Value::Bool(true),
-                    (Value::Bool(false), Value::Bool(false)) => Value::Bool(false),
-                    _ => Value::Null,
-                }
-            }
-            Expr::Between(x, lo, hi) => {
-                let (x, lo, hi) = (self.eval(x)?, self.eval(lo)?, self.eval(hi)?);
-                match (compare(&x, &lo), compare(&x, &hi)) {
-                    (Some(a), Some(b)) => {
-                        Value::Bool(a != Ordering::Less && b != Ordering::Greater)
-                    }
-                    _ => self.null(format!(
-                        "can't compare {} with {} and {}",
-                        x.type_name(),
-                        lo.type_name(),
-                        hi.type_name()
-                    )),
-                }
-            }
+        match e {
+            Expr::Literal(v) => Ok(v.clone()),
+            Expr::Name(n) => Ok(self.name(n)),
+            Expr::Input => Ok(self.lookup("?").unwrap_or(Value::Null)),
+            Expr::Neg(x) => self.neg(x),
+            Expr::Binary(op, a, b) => self.binary_expr(*op, a, b),
+            Expr::Chain(first, rest) => self.chain(first, rest),
+            Expr::And(operands) => self.logic(operands, false),
+            Expr::Or(operands) => self.logic(operands, true),
+            Expr::Between(x, lo, hi) => self.between(x, lo, hi),
             Expr::In(x, tests) => {
                 let x = self.eval(x)?;
-                self.tests(&x, tests)?
+                self.tests(&x, tests)
             }
             Expr::InstanceOf(x, t) => {
                 let x = self.eval(x)?;
-                Value::Bool(instance_of(&x, t))
+                Ok(Value::Bool(instance_of(&x, t)))
             }
             Expr::If(c, a, b) => match self.eval(c)? {
-                Value::Bool(true) => self.eval(a)?,
-                _ => self.eval(b)?,
+                Value::Bool(true) => self.eval(a),
+                _ => self.eval(b),
             },
             Expr::For {
                 iterations,
                 body,
                 uses_partial,
-            } => {
-                let mut out = Vec::new();
-                self.for_each(iterations, 0, &mut |ev: &mut Ev, _| {
-                    if out.len() >= MAX_ITEMS {
-                        return Err(Fail::Hard(format!(
-                            "for produces more than {MAX_ITEMS} items"
-                        )));
-                    }
-                    if *uses_partial {
-                        ev.locals
-                            .push((Arc::from("partial"), Value::list(out.clone())));
-                    }
-                    let v = ev.eval(body);
-                    if *uses_partial {
-                        ev.locals.pop();
-                    }
-                    out.push(v?);
-                    Ok(true)
-                })?;
-                Value::list(out)
-            }
+            } => self.for_expr(iterations, body, *uses_partial),
             Expr::Quantified {
                 every,
                 iterations,
                 condition,
-            } => {
-                let every = *every;
-                let mut result = every;
-                self.for_each(iterations, 0, &mut |ev: &mut Ev, _| {
-                    let hit = matches!(ev.eval(condition)?, Value::Bool(true));
-                    if hit != every {
-                        result = !every;
-                        return Ok(false);
-                    }
-                    Ok(true)
-                })?;
-                Value::Bool(result)
-            }
-            Expr::List(items) => {
-                let mut out = Vec::with_capacity(items.len());
-                for i in items {
-                    out.push(self.eval(i)?);
-                }
-                Value::list(out)
-            }
-            Expr::Context(entries) => {
-                let mark = self.locals.len();
-                let mut ctx = Entries::new();
-                for (k, e) in entries {
-                    let v = self.eval(e);
-                    let v = match v {
-                        Ok(v) => v,
-                        Err(f) => {
-                            self.locals.truncate(mark);
-                            return Err(f);
-                        }
-                    };
-                    self.locals.push((k.clone(), v.clone()));
-                    ctx.put(k.clone(), v);
-                }
-                self.locals.truncate(mark);
-                Value::Context(Arc::new(ctx))
-            }
+            } => self.quantified(*every, iterations, condition),
+            Expr::List(items) => self.list(items),
+            Expr::Context(entries) => self.context(entries),
             Expr::Range {
                 start,
                 start_included,
                 end,
                 end_included,
-            } => {
-                let start = match start {
-                    Some(s) => Some(self.eval(s)?),
-                    None => None,
-                };
-                let end = match end {
-                    Some(s) => Some(self.eval(s)?),
-                    None => None,
-                };
-                Value::Range(Arc::new(Range {
-                    start,
-                    start_included: *start_included,
-                    end,
-                    end_included: *end_included,
-                }))
-            }
+            } => self.range(
+                start.as_deref(),
+                *start_included,
+                end.as_deref(),
+                *end_included,
+            ),
             Expr::Path(x, key) => {
                 let v = self.eval(x)?;
-                self.path(&v, key)
+                Ok(self.path(&v, key))
             }
             Expr::Filter(x, f) => {
                 let v = self.eval(x)?;
-                self.filter(v, f)?
+                self.filter(v, f)
             }
-            Expr::Call(callee, args) => self.call_expr(callee, args)?,
-            Expr::Function(params, body) => Value::Function(Arc::new(Function::User {
+            Expr::Call(callee, args) => self.call_expr(callee, args),
+            Expr::Function(params, body) => Ok(Value::Function(Arc::new(Function::User {
                 params: params.clone(),
                 body: body.clone(),
                 captured: self.locals.clone(),
-            })),
+            }))),
+        }
+    }
+
+    #[inline(never)]
+    fn name(&mut self, n: &str) -> Value {
+        match self.lookup(n) {
+            Some(v) => v,
+            None => self.null(format!("No variable found with name '{n}'")),
+        }
+    }
+
+    #[inline(never)]
+    fn neg(&mut self, x: &Expr) -> R {
+        let v = self.eval(x)?;
+        let r = ops::negate(&v);
+        Ok(self.soft(r))
+    }
+
+    #[inline(never)]
+    fn binary_expr(&mut self, op: BinOp, a: &Expr, b: &Expr) -> R {
+        let (a, b) = (self.eval(a)?, self.eval(b)?);
+        Ok(self.binary(op, &a, &b))
+    }
+
+    #[inline(never)]
+    fn chain(&mut self, first: &Expr, rest: &[(BinOp, Expr)]) -> R {
+        let mut acc = self.eval(first)?;
+        for (op, e) in rest {
+            let r = self.eval(e)?;
+            acc = self.binary(*op, &acc, &r);
+        }
+        Ok(acc)
+    }
+
+    #[inline(never)]
+    fn between(&mut self, x: &Expr, lo: &Expr, hi: &Expr) -> R {
+        let (x, lo, hi) = (self.eval(x)?, self.eval(lo)?, self.eval(hi)?);
+        Ok(match (compare(&x, &lo), compare(&x, &hi)) {
+            (Some(a), Some(b)) => Value::Bool(a != Ordering::Less && b != Ordering::Greater),
+            _ => self.null(format!(
+                "can't compare {} with {} and {}",
+                x.type_name(),
+                lo.type_name(),
+                hi.type_name()
+            )),
         })
     }
 
+    #[inline(never)]
+    fn for_expr(
+        &mut self,
+        iterations: &[(Arc<str>, Iteration)],
+        body: &Expr,
+        uses_partial: bool,
+    ) -> R {
+        let mut out = Vec::new();
+        self.for_each(iterations, 0, &mut |ev: &mut Ev, _| {
+            if out.len() >= MAX_ITEMS {
+                return Err(Fail::Hard(format!(
+                    "for produces more than {MAX_ITEMS} items"
+                )));
+            }
+            if uses_partial {
+                ev.locals
+                    .push((Arc::from("partial"), Value::list(out.clone())));
+            }
+            let v = ev.eval(body);
+            if uses_partial {
+                ev.locals.pop();
+            }
+            out.push(v?);
+            Ok(true)
+        })?;
+        Ok(Value::list(out))
+    }
+
+    #[inline(never)]
+    fn quantified(
+        &mut self,
+        every: bool,
+        iterations: &[(Arc<str>, Iteration)],
+        condition: &Expr,
+    ) -> R {
+        let mut result = every;
+        self.for_each(iterations, 0, &mut |ev: &mut Ev, _| {
+            let hit = matches!(ev.eval(condition)?, Value::Bool(true));
+            if hit != every {
+                result = !every;
+                return Ok(false);
+            }
+            Ok(true)
+        })?;
+        Ok(Value::Bool(result))
+    }
+
+    #[inline(never)]
+    fn list(&mut self, items: &[Expr]) -> R {
+        let mut out = Vec::with_capacity(items.len());
+        for i in items {
+            out.push(self.eval(i)?);
+        }
+        Ok(Value::list(out))
+    }
+
+    #[inline(never)]
+    fn context(&mut self, entries: &[(Arc<str>, Expr)]) -> R {
+        let mark = self.locals.len();
+        let mut ctx = Entries::new();
+        for (k, e) in entries {
+            let v = match self.eval(e) {
+                Ok(v) => v,
+                Err(f) => {
+                    self.locals.truncate(mark);
+                    return Err(f);
+                }
+            };
+            self.locals.push((k.clone(), v.clone()));
+            ctx.put(k.clone(), v);
+        }
+        self.locals.truncate(mark);
+        Ok(Value::Context(Arc::new(ctx)))
+    }
+
+    #[inline(never)]
+    fn range(
+        &mut self,
+        start: Option<&Expr>,
+        start_included: bool,
+        end: Option<&Expr>,
+        end_included: bool,
+    ) -> R {
+        let start = match start {
+            Some(s) => Some(self.eval(s)?),
+            None => None,
+        };
+        let end = match end {
+            Some(s) => Some(self.eval(s)?),
+            None => None,
+        };
+        Ok(Value::Range(Arc::new(Range {
+            start,
+            start_included,
+            end,
+            end_included,
+        })))
+    }
+
+    /// Three-valued `and` (`wins` = false) or `or` (`wins` = true):
+    /// the first operand equal to `wins` decides; else any non-boolean makes null.
+    #[inline(never)]
+    fn logic(&mut self, operands: &[Expr], wins: bool) -> R {
+        let mut unknown = false;
+        for e in operands {
+            match self.eval(e)? {
+                Value::Bool(b) if b == wins => return Ok(Value::Bool(wins)),
+                Value::Bool(_) => {}
+                _ => unknown = true,
+            }
+        }
+        Ok(if unknown {
+            Value::Null
+        } else {
+            Value::Bool(!wins)
+        })
+    }
+
+    #[inline(never)]
     fn binary(&mut self, op: BinOp, a: &Value, b: &Value) -> Value {
         match op {
             BinOp::Eq | BinOp::Ne => match equal(a, b) {
@@ -322,6 +379,7 @@ impl<'a, 'c> Ev<'a, 'c> {
         Ok(true)
     }
 
+    #[inline(never)]
     fn iteration_items(&mut self, it: &Iteration) -> Result<Vec<Value>, Fail> {
         match it {
             Iteration::In(e) => match self.eval(e)? {
@@ -342,6 +400,7 @@ impl<'a, 'c> Ev<'a, 'c> {
         }
     }
 
+    #[inline(never)]
     fn path(&mut self, v: &Value, key: &str) -> Value {
         match v {
             Value::Null => Value::Null,
@@ -363,6 +422,7 @@ impl<'a, 'c> Ev<'a, 'c> {
         }
     }
 
+    #[inline(never)]
     fn filter(&mut self, v: Value, f: &Expr) -> R {
         let list = match v {
             Value::List(l) => l,
@@ -392,6 +452,7 @@ impl<'a, 'c> Ev<'a, 'c> {
         Ok(Value::list(out))
     }
 
+    #[inline(never)]
     fn call_expr(&mut self, callee: &Expr, args: &Args) -> R {
         if let Expr::Name(name) = callee {
             if let Some(f) = self.lookup(name) {
@@ -412,6 +473,7 @@ impl<'a, 'c> Ev<'a, 'c> {
         self.call_value(&f, args)
     }
 
+    #[inline(never)]
     fn is_defined(&mut self, args: &Args) -> R {
         let arg = match args {
             Args::Positional(a) if a.len() == 1 => &a[0],
@@ -427,6 +489,7 @@ impl<'a, 'c> Ev<'a, 'c> {
         Ok(Value::Bool(!v.is_null()))
     }
 
+    #[inline(never)]
     fn eval_args(&mut self, args: &Args) -> Result<EvArgs, Fail> {
         Ok(match args {
             Args::Positional(a) => {
@@ -451,6 +514,7 @@ impl<'a, 'c> Ev<'a, 'c> {
         self.call_value(f, EvArgs::Positional(args))
     }
 
+    #[inline(never)]
     fn call_value(&mut self, f: &Value, args: EvArgs) -> R {
         let Value::Function(func) = f else {
             return Err(Fail::Hard(format!(
@@ -489,7 +553,10 @@ impl<'a, 'c> Ev<'a, 'c> {
                     }
                 }
                 let outer = std::mem::replace(&mut self.locals, frame);
+                // A call costs a level of its own on top of its body's nodes.
+                self.depth += 1;
                 let r = self.eval(body);
+                self.depth -= 1;
                 self.locals = outer;
                 r
             }
@@ -513,6 +580,7 @@ impl<'a, 'c> Ev<'a, 'c> {
         })
     }
 
+    #[inline(never)]
     fn test(&mut self, x: &Value, t: &Test) -> Result<Option<bool>, Fail> {
         match t {
             Test::Any => Ok(Some(true)),
@@ -546,6 +614,7 @@ impl<'a, 'c> Ev<'a, 'c> {
         }
     }
 
+    #[inline(never)]
     fn with_input(&mut self, x: &Value, e: &Expr) -> R {
         self.locals.push((Arc::from("?"), x.clone()));
         let r = self.eval(e);

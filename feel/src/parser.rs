@@ -69,6 +69,24 @@ struct Parser {
     saw_input: bool,
 }
 
+const PREC_OR: u8 = 1;
+const PREC_AND: u8 = 2;
+const PREC_CMP: u8 = 3;
+const PREC_ADD: u8 = 4;
+const PREC_MUL: u8 = 5;
+const PREC_POW: u8 = 6;
+
+/// An infix operator.
+#[derive(Clone, Copy)]
+enum Infix {
+    Op(BinOp),
+    And,
+    Or,
+    Between,
+    In,
+    InstanceOf,
+}
+
 fn bin(op: BinOp, a: Expr, b: Expr) -> Expr {
     Expr::Binary(op, Box::new(a), Box::new(b))
 }
@@ -128,6 +146,7 @@ impl Parser {
         hit
     }
 
+    #[inline(never)]
     fn err<T>(&self, what: &str) -> Result<T, ParseError> {
         let found = match self.peek() {
             Tok::End => "end of input".to_string(),
@@ -211,6 +230,7 @@ impl Parser {
         Ok(e)
     }
 
+    #[inline(never)]
     fn if_expr(&mut self) -> Result<Expr, ParseError> {
         self.expect_name("if")?;
         let c = self.expression()?;
@@ -239,6 +259,7 @@ impl Parser {
         }
     }
 
+    #[inline(never)]
     fn for_expr(&mut self) -> Result<Expr, ParseError> {
         self.expect_name("for")?;
         let iterations = self.iterations(true)?;
@@ -254,6 +275,7 @@ impl Parser {
         })
     }
 
+    #[inline(never)]
     fn quantified(&mut self) -> Result<Expr, ParseError> {
         let every = matches!(self.next(), Tok::Name(n) if n == "every");
         let iterations = self.iterations(false)?;
@@ -267,27 +289,11 @@ impl Parser {
     }
 
     fn disjunction(&mut self) -> Result<Expr, ParseError> {
-        let saved = self.depth;
-        let mut e = self.conjunction()?;
-        while self.eat_name("or") {
-            self.enter()?;
-            let r = self.conjunction()?;
-            e = Expr::Or(Box::new(e), Box::new(r));
-        }
-        self.depth = saved;
-        Ok(e)
+        self.binary(PREC_OR)
     }
 
-    fn conjunction(&mut self) -> Result<Expr, ParseError> {
-        let saved = self.depth;
-        let mut e = self.comparison()?;
-        while self.eat_name("and") {
-            self.enter()?;
-            let r = self.comparison()?;
-            e = Expr::And(Box::new(e), Box::new(r));
-        }
-        self.depth = saved;
-        Ok(e)
+    fn additive(&mut self) -> Result<Expr, ParseError> {
+        self.binary(PREC_ADD)
     }
 
     fn cmp_op(&self) -> Option<BinOp> {
@@ -302,42 +308,102 @@ impl Parser {
         })
     }
 
-    fn comparison(&mut self) -> Result<Expr, ParseError> {
+    /// The infix operator ahead and its precedence.
+    fn infix(&self) -> Option<(Infix, u8)> {
+        if let Some(op) = self.cmp_op() {
+            return Some((Infix::Op(op), PREC_CMP));
+        }
+        Some(match self.peek() {
+            Tok::Sym("+") => (Infix::Op(BinOp::Add), PREC_ADD),
+            Tok::Sym("-") => (Infix::Op(BinOp::Sub), PREC_ADD),
+            Tok::Sym("*") => (Infix::Op(BinOp::Mul), PREC_MUL),
+            Tok::Sym("/") => (Infix::Op(BinOp::Div), PREC_MUL),
+            Tok::Sym("**") => (Infix::Op(BinOp::Pow), PREC_POW),
+            Tok::Name(n) => match n.as_str() {
+                "or" => (Infix::Or, PREC_OR),
+                "and" => (Infix::And, PREC_AND),
+                "between" => (Infix::Between, PREC_CMP),
+                "in" => (Infix::In, PREC_CMP),
+                "instance" if matches!(self.peek_at(1), Tok::Name(o) if o == "of") => {
+                    (Infix::InstanceOf, PREC_CMP)
+                }
+                _ => return None,
+            },
+            _ => return None,
+        })
+    }
+
+    /// Precedence climbing: operators binding at least `min` (one stack
+    /// frame per precedence step, not per grammar level).
+    fn binary(&mut self, min: u8) -> Result<Expr, ParseError> {
         let saved = self.depth;
-        let mut e = self.additive()?;
-        loop {
-            if let Some(op) = self.cmp_op() {
-                self.next();
-                self.enter()?;
-                let r = self.additive()?;
-                e = bin(op, e, r);
-            } else if self.eat_name("between") {
-                self.enter()?;
-                let lo = self.additive()?;
-                self.expect_name("and")?;
-                let hi = self.additive()?;
-                e = Expr::Between(Box::new(e), Box::new(lo), Box::new(hi));
-            } else if self.eat_name("in") {
-                self.enter()?;
-                let tests = self.in_tests()?;
-                e = Expr::In(Box::new(e), tests);
-            } else if self.name_is("instance")
-                && matches!(self.peek_at(1), Tok::Name(n) if n == "of")
-            {
-                self.next();
-                self.next();
-                self.enter()?;
-                let t = self.type_ref()?;
-                e = Expr::InstanceOf(Box::new(e), t);
-            } else {
+        let mut e = self.unary()?;
+        while let Some((op, prec)) = self.infix() {
+            if prec < min {
                 break;
             }
+            self.next();
+            e = self.infix_rest(e, op, prec)?;
         }
         self.depth = saved;
         Ok(e)
     }
 
+    /// The rest of an infix expression after its operator (kept out of
+    /// line so the recursive `binary` frame stays small).
+    #[inline(never)]
+    fn infix_rest(&mut self, e: Expr, op: Infix, prec: u8) -> Result<Expr, ParseError> {
+        Ok(match op {
+            Infix::Op(op) if prec >= PREC_ADD => {
+                // Left-associative chain: flat, so its length costs no depth.
+                let mut rest = vec![(op, self.binary(prec + 1)?)];
+                while let Some((Infix::Op(next), p)) = self.infix() {
+                    if p != prec {
+                        break;
+                    }
+                    self.next();
+                    rest.push((next, self.binary(prec + 1)?));
+                }
+                Expr::Chain(Box::new(e), rest)
+            }
+            Infix::And | Infix::Or => {
+                let mut operands = vec![e, self.binary(prec + 1)?];
+                while matches!(self.infix(), Some((o, _)) if std::mem::discriminant(&o) == std::mem::discriminant(&op))
+                {
+                    self.next();
+                    operands.push(self.binary(prec + 1)?);
+                }
+                if matches!(op, Infix::And) {
+                    Expr::And(operands)
+                } else {
+                    Expr::Or(operands)
+                }
+            }
+            Infix::Op(op) => {
+                self.enter()?;
+                let r = self.binary(prec + 1)?;
+                bin(op, e, r)
+            }
+            Infix::Between => {
+                self.enter()?;
+                let lo = self.binary(PREC_ADD)?;
+                self.expect_name("and")?;
+                let hi = self.binary(PREC_ADD)?;
+                Expr::Between(Box::new(e), Box::new(lo), Box::new(hi))
+            }
+            Infix::In => {
+                self.enter()?;
+                Expr::In(Box::new(e), self.in_tests()?)
+            }
+            Infix::InstanceOf => {
+                self.next();
+                Expr::InstanceOf(Box::new(e), self.type_ref()?)
+            }
+        })
+    }
+
     /// Right side of `in`: one test, or `(t1, t2, ...)`.
+    #[inline(never)]
     fn in_tests(&mut self) -> Result<Vec<Test>, ParseError> {
         if !self.sym("(") {
             return Ok(vec![self.test(false)?]);
@@ -415,6 +481,7 @@ impl Parser {
         Ok(Test::Expr { expr, uses_input })
     }
 
+    #[inline(never)]
     fn type_ref(&mut self) -> Result<Type, ParseError> {
         let first = match self.next() {
             Tok::Name(n) | Tok::Quoted(n) => n,
@@ -481,56 +548,6 @@ impl Parser {
         }
     }
 
-    fn additive(&mut self) -> Result<Expr, ParseError> {
-        let saved = self.depth;
-        let mut e = self.multiplicative()?;
-        loop {
-            let op = if self.eat_sym("+") {
-                BinOp::Add
-            } else if self.eat_sym("-") {
-                BinOp::Sub
-            } else {
-                break;
-            };
-            self.enter()?;
-            let r = self.multiplicative()?;
-            e = bin(op, e, r);
-        }
-        self.depth = saved;
-        Ok(e)
-    }
-
-    fn multiplicative(&mut self) -> Result<Expr, ParseError> {
-        let saved = self.depth;
-        let mut e = self.power()?;
-        loop {
-            let op = if self.eat_sym("*") {
-                BinOp::Mul
-            } else if self.eat_sym("/") {
-                BinOp::Div
-            } else {
-                break;
-            };
-            self.enter()?;
-            let r = self.power()?;
-            e = bin(op, e, r);
-        }
-        self.depth = saved;
-        Ok(e)
-    }
-
-    fn power(&mut self) -> Result<Expr, ParseError> {
-        let saved = self.depth;
-        let mut e = self.unary()?;
-        while self.eat_sym("**") {
-            self.enter()?;
-            let r = self.unary()?;
-            e = bin(BinOp::Pow, e, r);
-        }
-        self.depth = saved;
-        Ok(e)
-    }
-
     fn unary(&mut self) -> Result<Expr, ParseError> {
         if self.eat_sym("-") {
             let saved = self.depth;
@@ -573,6 +590,7 @@ impl Parser {
         Ok(e)
     }
 
+    #[inline(never)]
     fn property_name(&mut self) -> Result<Arc<str>, ParseError> {
         let first = match self.next() {
             Tok::Name(n) | Tok::Quoted(n) | Tok::Str(n) => n,
@@ -595,6 +613,7 @@ impl Parser {
         }
     }
 
+    #[inline(never)]
     fn args(&mut self) -> Result<Args, ParseError> {
         self.expect_sym("(")?;
         if self.eat_sym(")") {
@@ -636,7 +655,86 @@ impl Parser {
         n > 0 && matches!(self.peek_at(n), Tok::Sym(":"))
     }
 
+    /// Dispatches on the first token; arms that recurse live in their own
+    /// small functions so this frame stays small on the recursive path.
+    #[inline(never)]
     fn primary(&mut self) -> Result<Expr, ParseError> {
+        match self.peek() {
+            Tok::Sym("(") => self.paren(),
+            Tok::Sym("[") => self.list_or_range(),
+            Tok::Sym("]") => self.open_range(),
+            Tok::Sym("{") => self.context(),
+            Tok::Sym("<" | "<=" | ">" | ">=") => self.comparison_range(),
+            Tok::Name(n) if matches!(n.as_str(), "if" | "for" | "some" | "every") => {
+                self.expression()
+            }
+            Tok::Name(n) if n == "function" => self.function(),
+            _ => self.leaf(),
+        }
+    }
+
+    #[inline(never)]
+    fn paren(&mut self) -> Result<Expr, ParseError> {
+        self.expect_sym("(")?;
+        let e = self.expression()?;
+        if self.eat_sym("..") {
+            return self.range_rest(e, false);
+        }
+        self.expect_sym(")")?;
+        Ok(e)
+    }
+
+    #[inline(never)]
+    fn list_or_range(&mut self) -> Result<Expr, ParseError> {
+        self.expect_sym("[")?;
+        if self.eat_sym("]") {
+            return Ok(Expr::List(Vec::new()));
+        }
+        let first = self.expression()?;
+        if self.eat_sym("..") {
+            return self.range_rest(first, true);
+        }
+        let mut items = vec![first];
+        while self.eat_sym(",") {
+            items.push(self.expression()?);
+        }
+        self.expect_sym("]")?;
+        Ok(Expr::List(items))
+    }
+
+    #[inline(never)]
+    fn open_range(&mut self) -> Result<Expr, ParseError> {
+        self.expect_sym("]")?;
+        let first = self.expression()?;
+        self.expect_sym("..")?;
+        self.range_rest(first, false)
+    }
+
+    /// `< 10`, `>= x`: a range with one bound.
+    #[inline(never)]
+    fn comparison_range(&mut self) -> Result<Expr, ParseError> {
+        let op = self.cmp_op().expect("matched a comparison symbol");
+        self.next();
+        let bound = Some(Box::new(self.additive()?));
+        Ok(match op {
+            BinOp::Lt | BinOp::Le => Expr::Range {
+                start: None,
+                start_included: false,
+                end: bound,
+                end_included: op == BinOp::Le,
+            },
+            _ => Expr::Range {
+                start: bound,
+                start_included: op == BinOp::Ge,
+                end: None,
+                end_included: false,
+            },
+        })
+    }
+
+    /// Literals and names: no recursion.
+    #[inline(never)]
+    fn leaf(&mut self) -> Result<Expr, ParseError> {
         let pos = self.pos();
         match self.peek().clone() {
             Tok::Number(t) => {
@@ -663,57 +761,6 @@ impl Parser {
                 self.saw_input = true;
                 Ok(Expr::Input)
             }
-            Tok::Sym("(") => {
-                self.next();
-                let e = self.expression()?;
-                if self.eat_sym("..") {
-                    return self.range_rest(e, false);
-                }
-                self.expect_sym(")")?;
-                Ok(e)
-            }
-            Tok::Sym("[") => {
-                self.next();
-                if self.eat_sym("]") {
-                    return Ok(Expr::List(Vec::new()));
-                }
-                let first = self.expression()?;
-                if self.eat_sym("..") {
-                    return self.range_rest(first, true);
-                }
-                let mut items = vec![first];
-                while self.eat_sym(",") {
-                    items.push(self.expression()?);
-                }
-                self.expect_sym("]")?;
-                Ok(Expr::List(items))
-            }
-            Tok::Sym("]") => {
-                self.next();
-                let first = self.expression()?;
-                self.expect_sym("..")?;
-                self.range_rest(first, false)
-            }
-            Tok::Sym("{") => self.context(),
-            Tok::Sym("<" | "<=" | ">" | ">=") => {
-                let op = self.cmp_op().expect("matched a comparison symbol");
-                self.next();
-                let bound = Some(Box::new(self.additive()?));
-                Ok(match op {
-                    BinOp::Lt | BinOp::Le => Expr::Range {
-                        start: None,
-                        start_included: false,
-                        end: bound,
-                        end_included: op == BinOp::Le,
-                    },
-                    _ => Expr::Range {
-                        start: bound,
-                        start_included: op == BinOp::Ge,
-                        end: None,
-                        end_included: false,
-                    },
-                })
-            }
             Tok::Name(n) => match n.as_str() {
                 "true" | "false" => {
                     self.next();
@@ -723,12 +770,10 @@ impl Parser {
                     self.next();
                     Ok(Expr::Literal(Value::Null))
                 }
-                "if" | "for" | "some" | "every" => self.expression(),
                 "and" | "or" if matches!(self.peek_at(1), Tok::Sym("(")) => {
                     self.next();
                     Ok(Expr::Name(Arc::from(n)))
                 }
-                "function" => self.function(),
                 _ => {
                     let name = self.ident("a value")?;
                     if &*name == "partial" {
@@ -742,6 +787,7 @@ impl Parser {
         }
     }
 
+    #[inline(never)]
     fn range_rest(&mut self, start: Expr, start_included: bool) -> Result<Expr, ParseError> {
         let end = self.expression()?;
         let end_included = if self.eat_sym("]") {
@@ -759,6 +805,7 @@ impl Parser {
         })
     }
 
+    #[inline(never)]
     fn context(&mut self) -> Result<Expr, ParseError> {
         self.expect_sym("{")?;
         let mut entries: Vec<(Arc<str>, Expr)> = Vec::new();
@@ -799,6 +846,7 @@ impl Parser {
         Ok(Expr::Context(entries))
     }
 
+    #[inline(never)]
     fn function(&mut self) -> Result<Expr, ParseError> {
         self.expect_name("function")?;
         self.expect_sym("(")?;
