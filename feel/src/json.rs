@@ -46,8 +46,8 @@ fn json_number(n: &JsonNumber) -> Option<number::Number> {
     number::parse(&n.to_string())
 }
 
-/// Converts a FEEL value to JSON. Functions become null; ranges become
-/// `{start, end, startIncluded, endIncluded}` like other context-shaped data.
+/// Converts a FEEL value to JSON. Ranges and functions become their FEEL
+/// text (`[1..10)`, `function(a, b)`), as Camunda's `to json` renders them.
 pub fn to_json(v: &Value) -> Json {
     to_json_in(v, 0)
 }
@@ -57,7 +57,7 @@ fn to_json_in(v: &Value, depth: usize) -> Json {
         return Json::Null;
     }
     match v {
-        Value::Null | Value::Function(_) => Json::Null,
+        Value::Null => Json::Null,
         Value::Bool(b) => Json::Bool(*b),
         Value::Number(n) => number_json(n),
         Value::String(s) => Json::String(s.to_string()),
@@ -74,16 +74,7 @@ fn to_json_in(v: &Value, depth: usize) -> Json {
             }
             Json::Object(m)
         }
-        Value::Range(r) => {
-            let mut m = Map::new();
-            let bound =
-                |b: &Option<Value>| b.as_ref().map_or(Json::Null, |x| to_json_in(x, depth + 1));
-            m.insert("start".into(), bound(&r.start));
-            m.insert("end".into(), bound(&r.end));
-            m.insert("startIncluded".into(), Json::Bool(r.start_included));
-            m.insert("endIncluded".into(), Json::Bool(r.end_included));
-            Json::Object(m)
-        }
+        Value::Range(_) | Value::Function(_) => Json::String(v.to_string()),
     }
 }
 

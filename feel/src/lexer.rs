@@ -216,7 +216,12 @@ fn word_end(src: &str, i: usize) -> usize {
 /// A name, merged with following words when they spell a multi-word built-in called with `(`.
 fn name(src: &str, i: usize) -> (String, usize) {
     let first_end = word_end(src, i);
-    for candidate in MULTI_WORD_NAMES {
+    let first = &src[i..first_end];
+    let could_be_multi_word = |c: &&&str| {
+        c.strip_prefix(first)
+            .is_some_and(|rest| rest.starts_with(' '))
+    };
+    for candidate in MULTI_WORD_NAMES.iter().filter(could_be_multi_word) {
         let mut pos = i;
         let mut ok = true;
         for (n, word) in candidate.split(' ').enumerate() {

@@ -278,7 +278,7 @@ impl Parser {
     #[inline(never)]
     fn quantified(&mut self) -> Result<Expr, ParseError> {
         let every = matches!(self.next(), Tok::Name(n) if n == "every");
-        let iterations = self.iterations(false)?;
+        let iterations = self.iterations(true)?;
         self.expect_name("satisfies")?;
         let condition = self.expression()?;
         Ok(Expr::Quantified {
@@ -474,7 +474,7 @@ impl Parser {
         let expr = if full {
             self.expression()?
         } else {
-            self.additive()?
+            self.binary(PREC_CMP)?
         };
         let uses_input = self.saw_input;
         self.saw_input = outer || uses_input;
@@ -749,11 +749,11 @@ impl Parser {
             }
             Tok::At(s) => {
                 self.next();
-                temporal_literal(&s).map(Expr::Literal).ok_or_else(|| {
-                    ParseError::new(
-                        pos,
-                        format!("@\"{s}\" is not a date, time, date and time or duration (e.g. @\"2024-01-31\", @\"P1D\")"),
-                    )
+                Ok(match temporal_literal(&s) {
+                    Some(v) => Expr::Literal(v),
+                    // Invalid calendar values (`@"2023-02-29"`) are null at
+                    // evaluation, with the conversion's failure, as in feel-scala.
+                    None => invalid_temporal_literal(s),
                 })
             }
             Tok::Sym("?") => {
@@ -869,6 +869,22 @@ impl Parser {
         let body = self.expression()?;
         Ok(Expr::Function(params, Arc::new(body)))
     }
+}
+
+fn invalid_temporal_literal(s: String) -> Expr {
+    let function = if s.starts_with('P') || s.starts_with("-P") {
+        "duration"
+    } else if s.contains('T') {
+        "date and time"
+    } else if s.len() >= 10 && s.as_bytes()[4] == b'-' {
+        "date"
+    } else {
+        "time"
+    };
+    Expr::Call(
+        Box::new(Expr::Name(Arc::from(function))),
+        Args::Positional(vec![Expr::Literal(Value::string(s))]),
+    )
 }
 
 /// The value of `@"..."` text.

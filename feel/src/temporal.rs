@@ -432,24 +432,28 @@ fn units(text: &str) -> Option<Vec<(&str, char)>> {
     (start == text.len()).then_some(out)
 }
 
-/// ISO text of a years-and-months duration: `P1Y2M`, `P0M`, `-P1Y`.
+/// ISO text of a years-and-months duration: `P1Y2M`, `P0Y`, `-P1Y`.
 pub fn year_month_text(months: i64) -> String {
     let sign = if months < 0 { "-" } else { "" };
     let m = months.unsigned_abs();
     let (y, m) = (m / 12, m % 12);
     match (y, m) {
+        (0, 0) => "P0Y".to_string(),
         (0, m) => format!("{sign}P{m}M"),
         (y, 0) => format!("{sign}P{y}Y"),
         (y, m) => format!("{sign}P{y}Y{m}M"),
     }
 }
 
-/// ISO text of a days-and-time duration: `P1DT2H`, `PT0S`, `-PT1.5S`.
+/// ISO text of a days-and-time duration: `P1DT2H`, `P0D`, `-PT1.5S`.
 pub fn day_time_text(d: &TimeDelta) -> String {
     let sign = if *d < TimeDelta::zero() { "-" } else { "" };
     let a = d.abs();
     let secs = a.num_seconds();
     let nanos = a.subsec_nanos();
+    if secs == 0 && nanos == 0 {
+        return "P0D".to_string();
+    }
     let (days, h, m, s) = (
         secs / 86_400,
         (secs % 86_400) / 3600,

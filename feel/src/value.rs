@@ -191,7 +191,8 @@ pub fn equal(a: &Value, b: &Value) -> Option<bool> {
                 return Some(false);
             }
             for (p, q) in x.iter().zip(y.iter()) {
-                if !equal(p, q)? {
+                // Items of different types are unequal (not incomparable).
+                if !equal(p, q).unwrap_or(false) {
                     return Some(false);
                 }
             }
@@ -203,7 +204,7 @@ pub fn equal(a: &Value, b: &Value) -> Option<bool> {
             }
             for (k, v) in x.iter() {
                 match y.get(k) {
-                    Some(w) if equal(v, w)? => {}
+                    Some(w) if equal(v, w).unwrap_or(false) => {}
                     _ => return Some(false),
                 }
             }

@@ -192,11 +192,8 @@ fn temporal_values_leave_as_iso_strings() {
         ),
         (r#"duration("P1Y2M")"#, json!("P1Y2M")),
         (r#"duration("P1DT2H3M4.5S")"#, json!("P1DT2H3M4.5S")),
-        (r#"duration("PT0S")"#, json!("PT0S")),
-        (
-            r#"[1..5]"#,
-            json!({"start": 1, "end": 5, "startIncluded": true, "endIncluded": true}),
-        ),
+        (r#"duration("PT0S")"#, json!("P0D")),
+        (r#"[1..5)"#, json!("[1..5)")),
     ];
     for (src, want) in cases {
         assert_eq!(eval_in(src, 0, "UTC"), want, "{src}");

@@ -10,6 +10,7 @@ use std::sync::Arc;
 pub(super) const TABLE: &[Builtin] = &[
     b("get value", &["context", "key"], get_value),
     b("get value", &["context", "keys"], get_value),
+    b("get value", &["m", "key"], get_value),
     b("get entries", &["context"], get_entries),
     b("context", &["entries"], context),
     b("context put", &["context", "key", "value"], put),

@@ -300,13 +300,11 @@ fn distinct(_: &mut Ev, a: &[Value]) -> R {
 
 fn duplicates(_: &mut Ev, a: &[Value]) -> R {
     let xs = list(&a[0])?;
-    let mut out: Vec<Value> = Vec::new();
-    for (i, x) in xs.iter().enumerate() {
-        if contains(&xs[..i], x) && !contains(&out, x) {
-            out.push(x.clone());
-        }
-    }
-    l(out)
+    let repeated = |x: &Value| xs.iter().filter(|y| equal(x, y) == Some(true)).count() > 1;
+    l(distinct_of(xs.iter())
+        .into_iter()
+        .filter(|x| repeated(x))
+        .collect())
 }
 
 fn flatten(_: &mut Ev, a: &[Value]) -> R {

@@ -84,7 +84,7 @@ pub fn call(ev: &mut Ev, name: &str, args: EvArgs) -> R {
         EvArgs::Positional(a) => candidates()
             .find(|b| a.len() >= required(b) && (b.variadic || a.len() <= b.params.len()))
             .map(|b| (b, a.clone())),
-        EvArgs::Named(a) => candidates().find_map(|b| bind_named(b, a).map(|x| (b, x))),
+        EvArgs::Named(a) => candidates().find_map(|b| bind_named(b, a).map(|x| (b, spread(b, x)))),
     };
     let Some((builtin, values)) = bound else {
         let sigs: Vec<String> = candidates()
@@ -100,6 +100,19 @@ pub fn call(ev: &mut Ev, name: &str, args: EvArgs) -> R {
         Err(Fail::Soft(m)) => Ok(ev.null(format!("{name}: {m}"))),
         other => other,
     }
+}
+
+/// A variadic built-in called by name gets its last parameter's list as
+/// separate arguments (`union(lists: [[1], [2]])` is `union([1], [2])`).
+fn spread(b: &Builtin, mut values: Vec<Value>) -> Vec<Value> {
+    if b.variadic && values.len() == b.params.len() {
+        if let Some(Value::List(l)) = values.last() {
+            let items = l.as_ref().clone();
+            values.pop();
+            values.extend(items);
+        }
+    }
+    values
 }
 
 fn bind_named(b: &Builtin, args: &[(Arc<str>, Value)]) -> Option<Vec<Value>> {
