@@ -29,6 +29,14 @@ pub use value::{Entries, Function, Range, Value};
 
 use eval::{Ev, Fail};
 
+// Compiled expressions and values are shared across threads by the engine.
+const _: () = {
+    const fn shareable<T: Send + Sync>() {}
+    shareable::<Expression>();
+    shareable::<UnaryTests>();
+    shareable::<Value>();
+};
+
 /// Names of all built-in functions, in table order.
 pub fn builtin_names() -> Vec<&'static str> {
     builtins::names()
