@@ -27,6 +27,22 @@ impl Variables for Entries {
     }
 }
 
+/// Variables as the engine holds them: (name, JSON text) pairs, innermost
+/// scope first; the first occurrence of a name wins. Only the variables an
+/// expression names are parsed; text that is not JSON reads as null.
+pub struct JsonTextVariables<'a>(pub &'a [(&'a str, &'a str)]);
+
+impl Variables for JsonTextVariables<'_> {
+    fn get(&self, name: &str) -> Option<Value> {
+        let (_, text) = self.0.iter().find(|(n, _)| *n == name)?;
+        Some(
+            serde_json::from_str::<Json>(text)
+                .map(|j| from_json(&j))
+                .unwrap_or(Value::Null),
+        )
+    }
+}
+
 /// No variables at all.
 pub struct NoVariables;
 

@@ -17,7 +17,7 @@ mod parser;
 mod temporal;
 mod value;
 
-pub use env::{Context, NoVariables, UnknownZone, Variables};
+pub use env::{Context, JsonTextVariables, NoVariables, UnknownZone, Variables};
 pub use error::{EvalError, ParseError};
 pub use eval::{MAX_EVAL_DEPTH, MAX_ITEMS};
 pub use json::{from_json, to_json, MAX_VALUE_DEPTH};

@@ -210,3 +210,20 @@ fn every_documented_builtin_is_registered() {
         );
     }
 }
+
+#[test]
+fn json_text_variables_are_read_innermost_first_and_lazily() {
+    let pairs = [
+        ("x", "1"),
+        ("x", "2"),
+        ("broken", "{not json"),
+        ("y", r#"{"a": [1, 2]}"#),
+    ];
+    let vars = feel::JsonTextVariables(&pairs);
+    let ctx = Context::new(&vars, 0);
+    let eval = |src: &str| to_json(&compile(src).expect("valid").evaluate(&ctx));
+    assert_eq!(eval("x"), json!(1));
+    assert_eq!(eval("y.a[2] + x"), json!(3));
+    assert_eq!(eval("broken"), json!(null));
+    assert_eq!(eval("is defined(nope)"), json!(false));
+}
