@@ -1,6 +1,6 @@
 //! Range built-ins (DMN 1.4 "Range functions"): relations between points
-//! and ranges. A point is treated as the closed range `[p..p]`; unbounded
-//! ranges (`< 10`) are not supported here and yield null.
+//! and ranges. A point is treated as the closed range `[p..p]`; a missing
+//! bound (`< 10`, `> 10`) lies below or above every value.
 
 use super::{b, Builtin};
 use crate::eval::{Ev, Fail, R};
@@ -25,45 +25,55 @@ pub(super) const TABLE: &[Builtin] = &[
     b("coincides", &["range1", "range2"], coincides),
 ];
 
-/// Bounds of a point or range: (start, start included, end, end included).
+/// A bound: a value, or unbounded below / above (`< 10`, `> 10`).
+#[derive(Clone, Copy)]
+enum B<'v> {
+    Below,
+    At(&'v Value),
+    Above,
+}
+
+/// Bounds of a point or range: start, start included, end, end included.
 struct Span<'v> {
-    s: &'v Value,
+    s: B<'v>,
     si: bool,
-    e: &'v Value,
+    e: B<'v>,
     ei: bool,
     point: bool,
 }
 
 fn span(v: &Value) -> Result<Span<'_>, Fail> {
     match v {
-        Value::Range(r) => match (&r.start, &r.end) {
-            (Some(s), Some(e)) => Ok(Span {
-                s,
-                si: r.start_included,
-                e,
-                ei: r.end_included,
-                point: false,
-            }),
-            _ => Err("unbounded ranges are not supported by range functions".into()),
-        },
+        Value::Range(r) => Ok(Span {
+            s: r.start.as_ref().map_or(B::Below, B::At),
+            si: r.start_included,
+            e: r.end.as_ref().map_or(B::Above, B::At),
+            ei: r.end_included,
+            point: false,
+        }),
         Value::Null => Err("expected point or range but found Null".into()),
         p => Ok(Span {
-            s: p,
+            s: B::At(p),
             si: true,
-            e: p,
+            e: B::At(p),
             ei: true,
             point: true,
         }),
     }
 }
 
-fn cmp(a: &Value, b: &Value) -> Result<Ordering, Fail> {
-    compare(a, b).ok_or_else(|| {
-        Fail::Soft(format!(
-            "can't compare {} with {}",
-            a.type_name(),
-            b.type_name()
-        ))
+fn cmp(a: B, b: B) -> Result<Ordering, Fail> {
+    Ok(match (a, b) {
+        (B::Below, B::Below) | (B::Above, B::Above) => Ordering::Equal,
+        (B::Below, _) | (_, B::Above) => Ordering::Less,
+        (B::Above, _) | (_, B::Below) => Ordering::Greater,
+        (B::At(x), B::At(y)) => compare(x, y).ok_or_else(|| {
+            Fail::Soft(format!(
+                "can't compare {} with {}",
+                x.type_name(),
+                y.type_name()
+            ))
+        })?,
     })
 }
 
