@@ -18,6 +18,7 @@ pub mod distribution;
 pub mod engine;
 pub mod events;
 pub mod expression;
+pub mod feel_shape;
 pub mod jobs;
 pub mod key;
 pub mod messages;
@@ -31,8 +32,11 @@ mod structure;
 mod throw;
 pub mod timer;
 pub mod variables;
+pub mod xml_depth;
 
 pub use codec::DecodeError;
-pub use engine::{ActivatedJob, Engine, JobPush, Processed, ResponseValue, SnapshotError};
+pub use engine::{
+    ActivatedJob, Engine, JobPush, LeaderLocal, Processed, ResponseValue, SnapshotError,
+};
 pub use messages::message_partition;
 pub use record::*;
