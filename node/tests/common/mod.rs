@@ -221,3 +221,21 @@ pub async fn deploy_one_task(
         .await
         .expect("deploy");
 }
+
+/// A deployment whose XML nests `levels` elements deep (35 KB of it once
+/// overflowed a shard's stack on every replica).
+pub fn deeply_nested_deployment(levels: usize) -> node::gateway::proto::DeployResourceRequest {
+    use node::gateway::proto;
+    let mut xml = String::with_capacity(levels * 8 + 256);
+    xml.push_str(r#"<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" id="d"><bpmn:process id="deep" isExecutable="true">"#);
+    xml.push_str(&"<a>".repeat(levels));
+    xml.push_str(&"</a>".repeat(levels));
+    xml.push_str("</bpmn:process></bpmn:definitions>");
+    proto::DeployResourceRequest {
+        resources: vec![proto::Resource {
+            name: "deep.bpmn".into(),
+            content: xml.into_bytes(),
+        }],
+        tenant_id: String::new(),
+    }
+}
