@@ -25,6 +25,10 @@
 //! sent. The term and vote are made durable at once; a commit-only change of
 //! the hard state is written with the next term or vote change or at
 //! shutdown, since Raft recovers the commit index from the leader.
+//!
+//! A committed command whose processing panics is rejected instead (see
+//! [`crate::isolation`]): the state is rebuilt from the snapshot and entries
+//! the in-memory Raft reader holds.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

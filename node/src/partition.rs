@@ -14,6 +14,11 @@
 //! process cannot monopolise the partition and every replica drains it at the
 //! same points of the log.
 //!
+//! A command whose processing panics is caught here and handed back from
+//! [`Partition::apply`]; [`crate::isolation`] then rebuilds the state and
+//! turns the command into a `PROCESSING_ERROR` rejection, the same on every
+//! replica.
+//!
 //! Log entry payload (after the Raft kind byte, see [`crate::consensus`]):
 //!
 //! ```text
