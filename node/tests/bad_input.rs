@@ -8,7 +8,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use common::{deeply_nested_deployment, deploy_one_task, runtime, Broker};
+use common::{deeply_nested_deployment, deploy_one_task, nested_sub_processes, runtime, Broker};
 use node::gateway::proto;
 use node::gateway::proto::gateway_client::GatewayClient;
 use tonic::transport::Channel;
@@ -251,6 +251,28 @@ fn a_deeply_nested_deployment_is_rejected_and_the_broker_serves_on_after_a_resta
         assert_eq!(error.code(), tonic::Code::InvalidArgument, "{error:?}");
         assert!(error.message().contains("deep.bpmn"), "{error:?}");
         assert!(error.message().contains("levels deep"), "{error:?}");
+        // As deep as the limit allows (definitions, process and the task's
+        // three levels around the sub-processes): parsed, deployed and run
+        // on a shard's stack.
+        let levels = engine::xml_depth::MAX_XML_DEPTH - 5;
+        client
+            .deploy_resource(proto::DeployResourceRequest {
+                resources: vec![proto::Resource {
+                    name: "nested.bpmn".into(),
+                    content: nested_sub_processes(levels),
+                }],
+                tenant_id: String::new(),
+            })
+            .await
+            .expect("nesting within the limit deploys");
+        client
+            .create_process_instance(proto::CreateProcessInstanceRequest {
+                bpmn_process_id: "nested".into(),
+                version: -1,
+                ..Default::default()
+            })
+            .await
+            .expect("an instance of the nested process");
         deploy_one_task(&mut client).await;
         run_one_instance(&mut client).await;
     });
