@@ -21,7 +21,8 @@
 //! the state may be half changed; the rebuild puts it exactly where it would
 //! be had the command been rejected up front, on every replica alike.
 //! Leader-local parts (waiting requests, job push streams, the export
-//! hand-off position) are kept. The failed set lives in memory only: after
+//! hand-off position) are kept. The failed set lives in memory only (what a
+//! snapshot covers is dropped from it at the next failure): after
 //! a restart the same command fails the same way when its entry is applied
 //! again, and is caught and rejected again with the same result.
 //!
@@ -137,9 +138,10 @@ pub fn recover(
             .processing_errors
             .get_or_create(&PartitionLabel { partition: p })
             .inc();
-        partition.mark_failed(failure.index, failure.ordinal, failure.reason());
         let snapshot = reader.snapshot(group);
         let snapshot_index = snapshot.as_ref().map_or(0, |m| m.index);
+        partition.forget_failed_up_to(snapshot_index);
+        partition.mark_failed(failure.index, failure.ordinal, failure.reason());
         if reader.first_index(group) > snapshot_index + 1 || reader.last_index(group) < quiet.0 {
             return Err(corrupt(format!(
                 "cannot rebuild the state to reject the failed command at {}: the log \
@@ -252,11 +254,13 @@ mod tests {
 
     impl Replica {
         fn new(panics: bool) -> Self {
+            Self::panicking_on(panics.then_some(booms))
+        }
+
+        fn panicking_on(seam: Option<fn(&Record) -> bool>) -> Self {
             let mut partition = Partition::new(1, 1, 0, 0);
             partition.enable_export(1 << 20);
-            if panics {
-                partition.panic_after = Some(booms);
-            }
+            partition.panic_after = seam;
             Replica {
                 partition,
                 log: MemLog::new(),
@@ -434,5 +438,60 @@ mod tests {
             again.partition.exports_mut().map(|q| q.lag_records()),
             Some(exported)
         );
+    }
+
+    /// Message correlations to a waiting instance panic: a follow-up command
+    /// of the publish entry.
+    fn correlations(command: &Record) -> bool {
+        matches!(command.value, RecordValue::ProcessMessageSubscription(_))
+            && command.intent == Intent::Correlate
+    }
+
+    const WAITING: &str = r#"<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" xmlns:zeebe="http://camunda.org/schema/zeebe/1.0" id="d"><bpmn:message id="m" name="paid"><bpmn:extensionElements><zeebe:subscription correlationKey="=orderId"/></bpmn:extensionElements></bpmn:message><bpmn:process id="p" isExecutable="true"><bpmn:startEvent id="s"/><bpmn:intermediateCatchEvent id="wait"><bpmn:messageEventDefinition messageRef="m"/></bpmn:intermediateCatchEvent><bpmn:endEvent id="e"/><bpmn:sequenceFlow id="f1" sourceRef="s" targetRef="wait"/><bpmn:sequenceFlow id="f2" sourceRef="wait" targetRef="e"/></bpmn:process></bpmn:definitions>"#;
+
+    #[test]
+    fn a_panicking_follow_up_is_rejected_and_the_commands_before_it_answer_once() {
+        let mut a = Replica::panicking_on(Some(correlations));
+        let deploy = PartitionCommand::Deploy {
+            resources: vec![("w.bpmn".into(), WAITING.as_bytes().to_vec())],
+        };
+        assert!(answer(a.submit(deploy)).is_ok());
+        assert!(answer(a.submit(create(r#"{"orderId": "o1"}"#))).is_ok());
+        let published = a.submit(PartitionCommand::PublishMessage {
+            name: "paid".into(),
+            correlation_key: "o1".into(),
+            time_to_live_ms: 60_000,
+            message_id: String::new(),
+            variables: "{}".into(),
+        });
+        // The publish itself was processed and answered before its
+        // follow-up failed.
+        assert!(answer(published).is_ok());
+        assert_eq!(a.errors(), 1);
+        let failed = a.partition.failed_commands();
+        assert_eq!(failed.len(), 1);
+        let (index, ordinal) = failed[0];
+        assert!(ordinal > 0, "a follow-up failed, not the entry's command");
+        assert_eq!(a.instances(), 1, "the correlation changed nothing");
+
+        let mut b = Replica::new(false);
+        let reason = ProcessingFailure {
+            index,
+            ordinal,
+            value_type: ValueType::ProcessMessageSubscription,
+            intent: Intent::Correlate,
+            message: String::new(),
+        }
+        .reason();
+        b.partition.mark_failed(index, ordinal, reason);
+        b.log = a.log.clone();
+        b.apply_up_to(a.log.last_index(1));
+        assert_eq!(a.partition.snapshot(), b.partition.snapshot());
+
+        let mut c = Replica::panicking_on(Some(correlations));
+        c.log = a.log.clone();
+        c.apply_up_to(a.log.last_index(1));
+        assert_eq!(c.errors(), 1);
+        assert_eq!(a.partition.snapshot(), c.partition.snapshot());
     }
 }

@@ -548,6 +548,18 @@ impl Partition {
         self.failed.insert((index, ordinal), reason);
     }
 
+    /// The failed commands remembered, as (Raft index, ordinal).
+    #[cfg(test)]
+    pub(crate) fn failed_commands(&self) -> Vec<(u64, u32)> {
+        self.failed.keys().copied().collect()
+    }
+
+    /// Forgets the failed commands at or below `index` (a snapshot covers
+    /// them: no rebuild applies them again).
+    pub(crate) fn forget_failed_up_to(&mut self, index: u64) {
+        self.failed.retain(|&(i, _), _| i > index);
+    }
+
     /// Replaces the replicated state with a snapshot taken at `index` (or,
     /// without one, the empty state) to apply the entries after it again,
     /// keeping what is not replicated: waiting requests, job push streams,
