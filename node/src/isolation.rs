@@ -151,7 +151,7 @@ pub fn recover(
                 reader.last_index(group)
             )));
         }
-        let data = snapshot.map(|m| reader.snapshot_chunk(group, 0, m.size_bytes));
+        let data = snapshot.map(|_| reader.snapshot_chunk(group, 0, u64::MAX));
         let state = match &data {
             Some(data) => Some(decode_snapshot(p, data)?.1),
             None => None,
