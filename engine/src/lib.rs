@@ -2,7 +2,9 @@
 //! same commands on the same state give the same events, byte for byte.
 //!
 //! Modules: `record` and `codec` (the log records), `key` (64-bit keys with the
-//! partition id on top), `bpmn`, `model` and `expression` (deployments),
+//! partition id on top), `bpmn`, `model` and `expression` (deployments;
+//! `xml_depth` and `feel_shape` bound their input before recursive parsers
+//! see it),
 //! `state` and `variables` (replicated state and its appliers), `engine` (the
 //! API the broker uses), `distribution` (commands every partition must
 //! apply), and the processors: `commands`, `deletion`, `behavior`, `jobs`,
