@@ -1,7 +1,9 @@
 //! BPMN 2.0 XML (with `zeebe:` extension elements) to executable `Process`es,
 //! with the validation Zeebe applies before it accepts a deployment.
 //!
-//! Parsing walks `definitions/process` recursively (sub-processes are scopes),
+//! The nesting depth of the XML is checked first without recursion (see
+//! [`crate::xml_depth`]), which bounds every recursion below. Parsing walks
+//! `definitions/process` recursively (sub-processes are scopes),
 //! collects flow nodes and sequence flows per scope, resolves references and
 //! then validates. Every problem is collected (not only the first) and names
 //! the resource, the element id and what would be accepted. Processes with
@@ -108,6 +110,19 @@ pub fn parse_bpmn(resource: &str, xml: &[u8]) -> Result<Vec<Process>, ModelError
         Ok(t) => t,
         Err(e) => return fail(errors, "", format!("resource is not UTF-8: {e}")),
     };
+    // The XML parser recurses once per nesting level: measure the depth
+    // first, without recursion.
+    if let Err(deep) = crate::xml_depth::check_depth(xml, crate::xml_depth::MAX_XML_DEPTH) {
+        return fail(
+            errors,
+            "",
+            format!(
+                "elements nest more than {} levels deep (line {}); \
+                 at most {} levels are accepted",
+                deep.limit, deep.line, deep.limit
+            ),
+        );
+    }
     let options = roxmltree::ParsingOptions {
         allow_dtd: false,
         ..Default::default()

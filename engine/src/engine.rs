@@ -201,6 +201,22 @@ pub(crate) struct Ctx {
     pub steps: VecDeque<Step>,
 }
 
+/// The parts of an engine that are not replicated; see
+/// [`Engine::take_leader_local`].
+#[derive(Default)]
+pub struct LeaderLocal {
+    streams: JobStreams,
+    due_requested: BTreeSet<(i64, i64)>,
+    last_sent: BTreeMap<i64, (i64, Intent)>,
+    distribution_sent: BTreeMap<(u32, i64), i64>,
+}
+
+impl std::fmt::Debug for LeaderLocal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LeaderLocal").finish_non_exhaustive()
+    }
+}
+
 /// The engine of one partition.
 pub struct Engine {
     pub(crate) partition_id: u32,
@@ -241,6 +257,11 @@ impl Engine {
         self.partition_id
     }
 
+    /// Number of partitions of the cluster.
+    pub fn partition_count(&self) -> u32 {
+        self.partition_count
+    }
+
     /// Highest command position whose events are in the state; commands
     /// above it still need `process` after a leader change.
     pub fn last_processed_position(&self) -> i64 {
@@ -278,6 +299,45 @@ impl Engine {
         }
         self.run_steps(&mut ctx);
         ctx.out
+    }
+
+    /// Rejects a command whose processing failed unexpectedly (a panic
+    /// caught by the broker, which then rebuilt the state to what it was
+    /// before the command): a `PROCESSING_ERROR` rejection, written and
+    /// answered as any rejection, and nothing else. `reason` must be the same
+    /// on every replica.
+    pub fn reject_failed(&mut self, command: &Record, reason: String) -> Processed {
+        let mut ctx = Ctx {
+            position: command.position,
+            timestamp_ms: command.timestamp_ms,
+            out: Processed::default(),
+            steps: VecDeque::new(),
+        };
+        if command.record_type == RecordType::Command {
+            let failed = rejection(RejectionType::ProcessingError, reason);
+            self.reject(&mut ctx, command, failed);
+        }
+        ctx.out
+    }
+
+    /// Takes the parts of the engine that are not replicated (job push
+    /// streams, what due and distributed commands were handed out), to keep
+    /// them across a rebuild of the replicated state.
+    pub fn take_leader_local(&mut self) -> LeaderLocal {
+        LeaderLocal {
+            streams: std::mem::take(&mut self.streams),
+            due_requested: std::mem::take(&mut self.due_requested),
+            last_sent: std::mem::take(&mut self.last_sent),
+            distribution_sent: std::mem::take(&mut self.distribution_sent),
+        }
+    }
+
+    /// Puts back what [`Engine::take_leader_local`] took.
+    pub fn set_leader_local(&mut self, local: LeaderLocal) {
+        self.streams = local.streams;
+        self.due_requested = local.due_requested;
+        self.last_sent = local.last_sent;
+        self.distribution_sent = local.distribution_sent;
     }
 
     fn dispatch(&mut self, ctx: &mut Ctx, cmd: &Record) -> Result<(), Rejection> {

@@ -5,11 +5,16 @@
 //! context from the visible variables (JSON text → FEEL values) and converts the
 //! result back to JSON. An evaluation that yields a FEEL null carrying an error
 //! message (dsntk's way of reporting failures) is an error here.
+//!
+//! Before dsntk sees a text, [`crate::feel_shape`] bounds its bracket nesting
+//! and operator chains (the tree dsntk builds is walked recursively) and cuts
+//! out comments; the text without comments is what is kept and evaluated.
 
 use dsntk_feel::context::FeelContext;
 use dsntk_feel::values::Value as FeelValue;
 use dsntk_feel::{FeelNumber, FeelScope, Name};
 use serde_json::Value as Json;
+use std::borrow::Cow;
 use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
@@ -18,6 +23,8 @@ use std::sync::Arc;
 pub const MAX_EXPRESSION_BYTES: usize = 16 * 1024;
 /// Deepest JSON nesting converted to FEEL (deeper values are an error).
 pub const MAX_VALUE_DEPTH: usize = 64;
+/// Characters of an expression quoted in an error about its shape.
+const EXCERPT_CHARS: usize = 80;
 
 /// A compiled FEEL expression.
 pub struct FeelExpression {
@@ -65,6 +72,10 @@ impl Expression {
                 feel.len()
             ));
         }
+        // The parsed tree is walked recursively: bound its depth first.
+        let feel =
+            crate::feel_shape::check(feel).map_err(|e| format!("'={}': {e}", excerpt(feel)))?;
+        let feel: &str = &feel;
         let scope = FeelScope::default();
         let ast = dsntk_feel_parser::parse_expression(&scope, feel, false)
             .map_err(|e| format!("'={feel}' is not a valid FEEL expression: {e}"))?;
@@ -122,6 +133,14 @@ impl Expression {
                     .map_err(|e| format!("failed to evaluate expression '={}': {e}", f.source))
             }
         }
+    }
+}
+
+/// The start of a long expression, for error messages.
+fn excerpt(feel: &str) -> Cow<'_, str> {
+    match feel.char_indices().nth(EXCERPT_CHARS) {
+        Some((end, _)) => Cow::Owned(format!("{}...", &feel[..end])),
+        None => Cow::Borrowed(feel),
     }
 }
 

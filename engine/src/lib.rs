@@ -2,7 +2,9 @@
 //! same commands on the same state give the same events, byte for byte.
 //!
 //! Modules: `record` and `codec` (the log records), `key` (64-bit keys with the
-//! partition id on top), `bpmn`, `model` and `expression` (deployments),
+//! partition id on top), `bpmn`, `model` and `expression` (deployments;
+//! `xml_depth` and `feel_shape` bound their input before recursive parsers
+//! see it),
 //! `state` and `variables` (replicated state and its appliers), `engine` (the
 //! API the broker uses), `distribution` (commands every partition must
 //! apply), and the processors: `commands`, `deletion`, `behavior`, `jobs`,
@@ -18,6 +20,7 @@ pub mod distribution;
 pub mod engine;
 pub mod events;
 pub mod expression;
+pub mod feel_shape;
 pub mod jobs;
 pub mod key;
 pub mod messages;
@@ -31,8 +34,11 @@ mod structure;
 mod throw;
 pub mod timer;
 pub mod variables;
+pub mod xml_depth;
 
 pub use codec::DecodeError;
-pub use engine::{ActivatedJob, Engine, JobPush, Processed, ResponseValue, SnapshotError};
+pub use engine::{
+    ActivatedJob, Engine, JobPush, LeaderLocal, Processed, ResponseValue, SnapshotError,
+};
 pub use messages::message_partition;
 pub use record::*;

@@ -9,6 +9,10 @@ use serde_json::value::RawValue;
 
 /// Most variables in one document (SetVariables, job completion, creation).
 pub const MAX_VARIABLES_PER_DOCUMENT: usize = 10_000;
+/// Deepest nesting of arrays and objects in a variable document (serde_json's
+/// own limit for parsed values, so every stored value can be read back; raw
+/// values are skipped without that check).
+pub const MAX_DOCUMENT_DEPTH: usize = 128;
 
 /// Parses a JSON object document into (name, JSON text) pairs, sorted by
 /// name (a repeated name: the last one wins). Empty text means no variables.
@@ -16,6 +20,12 @@ pub const MAX_VARIABLES_PER_DOCUMENT: usize = 10_000;
 pub fn parse_document(text: &str) -> Result<Vec<(String, &RawValue)>, String> {
     if text.trim().is_empty() {
         return Ok(Vec::new());
+    }
+    if let Some(depth) = nesting_beyond(text, MAX_DOCUMENT_DEPTH) {
+        return Err(format!(
+            "Expected document to be a JSON object of variables nesting at most \
+             {MAX_DOCUMENT_DEPTH} levels deep, but it nests {depth} levels or more"
+        ));
     }
     let Document(mut list) = serde_json::from_str(text).map_err(|e| {
         format!("Expected document to be a JSON object of variables, but it is not: {e}")
@@ -36,6 +46,34 @@ pub fn parse_document(text: &str) -> Result<Vec<(String, &RawValue)>, String> {
         }
     }
     Ok(out)
+}
+
+/// The depth at which `json` first nests arrays and objects deeper than
+/// `limit`, scanning without recursion (strings skipped); `None` within it.
+fn nesting_beyond(json: &str, limit: usize) -> Option<usize> {
+    let bytes = json.as_bytes();
+    let mut depth = 0usize;
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'"' => {
+                i += 1;
+                while i < bytes.len() && bytes[i] != b'"' {
+                    i += if bytes[i] == b'\\' { 2 } else { 1 };
+                }
+            }
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > limit {
+                    return Some(depth);
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        i += 1;
+    }
+    None
 }
 
 /// A JSON object read as (name, raw value) pairs in document order.

@@ -25,6 +25,10 @@
 //! sent. The term and vote are made durable at once; a commit-only change of
 //! the hard state is written with the next term or vote change or at
 //! shutdown, since Raft recovers the commit index from the leader.
+//!
+//! A committed command whose processing panics is rejected instead (see
+//! [`crate::isolation`]): the state is rebuilt from the snapshot and entries
+//! the in-memory Raft reader holds.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -130,7 +134,8 @@ fn raft_entry(partition: PartitionId, stored: storage::Entry) -> Result<Entry, R
     })
 }
 
-fn encode_snapshot(config: &GroupConfig, state: &[u8]) -> Bytes {
+/// Snapshot bytes: the group configuration, then the partition's state.
+pub(crate) fn encode_snapshot(config: &GroupConfig, state: &[u8]) -> Bytes {
     let config = raft::encode_config(config);
     let mut out = BytesMut::with_capacity(4 + config.len() + state.len());
     out.put_u32_le(config.len() as u32);
@@ -139,7 +144,9 @@ fn encode_snapshot(config: &GroupConfig, state: &[u8]) -> Bytes {
     out.freeze()
 }
 
-fn decode_snapshot(
+/// Splits snapshot bytes into the group configuration and the partition's
+/// replicated state.
+pub(crate) fn decode_snapshot(
     partition: PartitionId,
     data: &Bytes,
 ) -> Result<(GroupConfig, Bytes), ReplicaError> {
@@ -499,7 +506,15 @@ impl ShardReplicas {
                 if matches!(app, Some(crate::partition::AppEntry::Continue { .. })) {
                     replica.continue_pending = false;
                 }
-                replica.partition.apply(e.index, app, &mut applied);
+                if let Err(failure) = replica.partition.apply(e.index, app, &mut applied) {
+                    crate::isolation::recover(
+                        &mut replica.partition,
+                        self.raft.reader(),
+                        &self.metrics,
+                        failure,
+                        &mut applied,
+                    )?;
+                }
             }
             let applied_since = replica.partition.applied() - replica.snapshot_index;
             if applied_since >= SNAPSHOT_EVERY_ENTRIES

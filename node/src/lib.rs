@@ -19,6 +19,7 @@ pub mod context;
 pub mod exporter;
 pub mod gateway;
 pub mod gossip;
+pub mod isolation;
 pub mod job_signals;
 pub mod logging;
 pub mod management;

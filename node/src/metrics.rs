@@ -2,7 +2,9 @@
 //!
 //! Families (all prefixed `waggle_`): partition role, commit latency histogram,
 //! appended records (a counter; its rate is the append rate), backpressure
-//! (limit, in flight, refused), exporter lag, and job activation latency. Gauges
+//! (limit, in flight, refused), exporter lag, job activation latency, and
+//! processing errors (commands whose processing failed and that were
+//! rejected instead, see [`crate::isolation`]). Gauges
 //! that mirror state held elsewhere (roles, backpressure) are refreshed from it
 //! at every scrape. One instance per process, shared by reference.
 
@@ -69,6 +71,8 @@ pub struct Metrics {
     pub exporter_lag_records: Family<PartitionLabel, Gauge>,
     /// Time from a job becoming activatable to its activation.
     pub job_activation_latency_seconds: Histogram,
+    /// Commands whose processing failed and that were rejected, per partition.
+    pub processing_errors: Family<PartitionLabel, Counter>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -138,6 +142,12 @@ impl Metrics {
             "Time from a job becoming activatable to its activation",
             job_activation_latency_seconds.clone(),
         );
+        let processing_errors = Family::<PartitionLabel, Counter>::default();
+        registry.register(
+            "processing_errors",
+            "Commands whose processing failed unexpectedly and that were rejected",
+            processing_errors.clone(),
+        );
         Self {
             registry: Mutex::new(registry),
             partition_role,
@@ -148,6 +158,7 @@ impl Metrics {
             backpressure_rejected,
             exporter_lag_records,
             job_activation_latency_seconds,
+            processing_errors,
         }
     }
 
@@ -159,6 +170,7 @@ impl Metrics {
             let _ = self.commit_latency_seconds.get_or_create(&label);
             let _ = self.appended_records.get_or_create(&label);
             let _ = self.exporter_lag_records.get_or_create(&label);
+            let _ = self.processing_errors.get_or_create(&label);
         }
     }
 
@@ -232,6 +244,7 @@ mod tests {
             "waggle_backpressure_in_flight",
             "waggle_exporter_lag_records",
             "waggle_job_activation_latency_seconds_count",
+            "waggle_processing_errors_total",
         ] {
             assert!(text.contains(family), "{family} missing from:\n{text}");
         }

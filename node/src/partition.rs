@@ -14,6 +14,11 @@
 //! process cannot monopolise the partition and every replica drains it at the
 //! same points of the log.
 //!
+//! A command whose processing panics is caught here and handed back from
+//! [`Partition::apply`]; [`crate::isolation`] then rebuilds the state and
+//! turns the command into a `PROCESSING_ERROR` rejection, the same on every
+//! replica.
+//!
 //! Log entry payload (after the Raft kind byte, see [`crate::consensus`]):
 //!
 //! ```text
@@ -28,7 +33,8 @@
 //! exported entry carries a u64 position: the records of every entry up to it
 //! are exported (see [`crate::exporter`]).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use bytes::{BufMut, Bytes, BytesMut};
 use engine::{Engine, Intent, Record, RecordType, RecordValue};
@@ -36,6 +42,7 @@ use thiserror::Error;
 
 use crate::command::{CommandError, CommandReply, PartitionCommand};
 use crate::exporter::ExportQueue;
+use crate::isolation::ProcessingFailure;
 use crate::placement::PartitionId;
 use crate::records;
 use crate::shard::ReplySender;
@@ -216,6 +223,17 @@ pub struct Partition {
     /// Records waiting for the exporter, when one is configured, and the
     /// most it may hold before new work is refused.
     exports: Option<(ExportQueue, usize)>,
+    /// Commands whose processing failed, by (Raft index, ordinal within the
+    /// entry: 0 for its command, then its follow-ups), with the rejection
+    /// reason: rejected without processing when applied again (see
+    /// [`crate::isolation`]).
+    failed: BTreeMap<(u64, u32), String>,
+    /// While rebuilding: commands before this (index, ordinal) were
+    /// processed and answered before, so their outputs are not sent again.
+    quiet_before: Option<(u64, u32)>,
+    /// Test seam: panics after processing the commands it matches.
+    #[cfg(test)]
+    pub(crate) panic_after: Option<fn(&Record) -> bool>,
 }
 
 impl std::fmt::Debug for Partition {
@@ -243,6 +261,10 @@ impl Partition {
             // unique across the nodes and the restarts of a cluster.
             next_request: (u64::from(node & 0xff) << 56) | ((boot_ms << 16) & ((1 << 56) - 1)),
             exports: None,
+            failed: BTreeMap::new(),
+            quiet_before: None,
+            #[cfg(test)]
+            panic_after: None,
         }
     }
 
@@ -395,8 +417,15 @@ impl Partition {
         }
     }
 
-    /// Applies one committed application entry at `index`.
-    pub fn apply(&mut self, index: u64, entry: Option<AppEntry>, out: &mut Applied) {
+    /// Applies one committed application entry at `index`. A command whose
+    /// processing panics stops the entry: the state is then half changed and
+    /// must be rebuilt with [`crate::isolation::recover`].
+    pub fn apply(
+        &mut self,
+        index: u64,
+        entry: Option<AppEntry>,
+        out: &mut Applied,
+    ) -> Result<(), ProcessingFailure> {
         assert!(
             index > self.applied,
             "partition {}: entry {index} applied after {}",
@@ -405,13 +434,13 @@ impl Partition {
         );
         self.applied = index;
         let timestamp_ms = match entry {
-            None => return,
+            None => return Ok(()),
             Some(AppEntry::Continue { timestamp_ms }) => timestamp_ms,
             Some(AppEntry::Exported { position }) => {
                 if let Some((queue, _)) = &mut self.exports {
                     queue.exported_up_to(position);
                 }
-                return;
+                return Ok(());
             }
             Some(AppEntry::Raw { request_id }) => {
                 if let Some(p) = self.pending.remove(&request_id) {
@@ -419,26 +448,63 @@ impl Partition {
                         .push(p.proposed_at.elapsed().as_secs_f64());
                     let _ = p.reply.send(Ok(CommandReply::Key(index as i64)));
                 }
-                return;
+                return Ok(());
             }
             Some(AppEntry::Command(record)) => {
                 let ts = record.timestamp_ms;
-                self.process(index, &record, out);
+                self.process(index, 0, &record, out)?;
                 ts
             }
         };
-        for _ in 0..MAX_FOLLOW_UPS_PER_ENTRY {
+        for ordinal in 1..=MAX_FOLLOW_UPS_PER_ENTRY as u32 {
             let Some(mut command) = self.follow_ups.pop_front() else {
                 break;
             };
             command.position = index as i64;
             command.timestamp_ms = timestamp_ms;
-            self.process(index, &command, out);
+            self.process(index, ordinal, &command, out)?;
         }
+        Ok(())
     }
 
-    fn process(&mut self, index: u64, command: &Record, out: &mut Applied) {
-        let processed = self.engine.process(command);
+    /// Processes one command, or rejects it when its processing failed
+    /// before; a panic is caught and returned.
+    fn process(
+        &mut self,
+        index: u64,
+        ordinal: u32,
+        command: &Record,
+        out: &mut Applied,
+    ) -> Result<(), ProcessingFailure> {
+        let processed = match self.failed.get(&(index, ordinal)) {
+            Some(reason) => self.engine.reject_failed(command, reason.clone()),
+            None => {
+                let engine = &mut self.engine;
+                #[cfg(test)]
+                let panic_after = self.panic_after;
+                catch_unwind(AssertUnwindSafe(|| {
+                    let processed = engine.process(command);
+                    #[cfg(test)]
+                    if panic_after.is_some_and(|matches| matches(command)) {
+                        panic!("test seam: processing of a matching command panics");
+                    }
+                    processed
+                }))
+                .map_err(|panic| ProcessingFailure::new(index, ordinal, command, panic))?
+            }
+        };
+        if self.quiet_before.is_some_and(|at| (index, ordinal) < at) {
+            // Rebuilding: only the replicated effects matter; the answers,
+            // distributions and job signals went out the first time.
+            for record in processed.records {
+                if record.record_type == RecordType::Command {
+                    self.follow_ups.push_back(record);
+                } else if let Some((queue, _)) = &mut self.exports {
+                    queue.push(index, record);
+                }
+            }
+            return Ok(());
+        }
         for record in processed.records {
             if record.record_type == RecordType::Command {
                 self.follow_ups.push_back(record);
@@ -473,6 +539,62 @@ impl Partition {
             }
         }
         out.distributions.extend(processed.distributions);
+        Ok(())
+    }
+
+    /// Remembers that the command at (`index`, `ordinal`) failed: applied
+    /// again, it is rejected with `reason` without being processed.
+    pub(crate) fn mark_failed(&mut self, index: u64, ordinal: u32, reason: String) {
+        self.failed.insert((index, ordinal), reason);
+    }
+
+    /// The failed commands remembered, as (Raft index, ordinal).
+    #[cfg(test)]
+    pub(crate) fn failed_commands(&self) -> Vec<(u64, u32)> {
+        self.failed.keys().copied().collect()
+    }
+
+    /// Forgets the failed commands at or below `index` (a snapshot covers
+    /// them: no rebuild applies them again).
+    pub(crate) fn forget_failed_up_to(&mut self, index: u64) {
+        self.failed.retain(|&(i, _), _| i > index);
+    }
+
+    /// Replaces the replicated state with a snapshot taken at `index` (or,
+    /// without one, the empty state) to apply the entries after it again,
+    /// keeping what is not replicated: waiting requests, job push streams,
+    /// the export hand-off position. The outputs of commands before
+    /// `quiet_before` are not sent again until [`Partition::end_rebuild`].
+    pub(crate) fn begin_rebuild(
+        &mut self,
+        snapshot: Option<(u64, &[u8])>,
+        quiet_before: (u64, u32),
+    ) -> Result<(), String> {
+        let local = self.engine.take_leader_local();
+        let sent = self.exports.as_ref().map(|(queue, _)| queue.sent());
+        let restored = match snapshot {
+            Some((index, data)) => self.restore(index, data),
+            None => {
+                self.engine = Engine::new(self.id, self.engine.partition_count());
+                self.follow_ups.clear();
+                self.applied = 0;
+                if let Some((queue, _)) = &mut self.exports {
+                    *queue = ExportQueue::default();
+                }
+                Ok(())
+            }
+        };
+        self.engine.set_leader_local(local);
+        if let (Some(sent), Some((queue, _))) = (sent, &mut self.exports) {
+            queue.rewind_sent(sent + 1);
+        }
+        self.quiet_before = Some(quiet_before);
+        restored
+    }
+
+    /// Ends a rebuild: outputs are sent again.
+    pub(crate) fn end_rebuild(&mut self) {
+        self.quiet_before = None;
     }
 
     /// The replicated state as snapshot bytes (engine and follow-up queue).

@@ -8,7 +8,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use common::{deploy_one_task, runtime, Broker};
+use common::{deeply_nested_deployment, deploy_one_task, nested_sub_processes, runtime, Broker};
 use node::gateway::proto;
 use node::gateway::proto::gateway_client::GatewayClient;
 use tonic::transport::Channel;
@@ -199,4 +199,91 @@ fn a_full_data_disk_refuses_writes_until_space_is_freed() {
     assert!(status.success());
     drop(disk);
     drop(dir);
+}
+
+/// Creates a `one_task` instance and completes its job.
+async fn run_one_instance(client: &mut GatewayClient<Channel>) {
+    let key = create(client).await.expect("create an instance");
+    let start = Instant::now();
+    loop {
+        let mut jobs = client
+            .activate_jobs(proto::ActivateJobsRequest {
+                r#type: "work".into(),
+                worker: "w".into(),
+                timeout: 60_000,
+                max_jobs_to_activate: 10,
+                request_timeout: 1_000,
+                ..Default::default()
+            })
+            .await
+            .expect("activate")
+            .into_inner();
+        while let Some(batch) = jobs.message().await.expect("stream") {
+            for job in batch.jobs {
+                client
+                    .complete_job(proto::CompleteJobRequest {
+                        job_key: job.key,
+                        variables: String::new(),
+                    })
+                    .await
+                    .expect("complete");
+                if job.process_instance_key == key {
+                    return;
+                }
+            }
+        }
+        assert!(start.elapsed() < MAX_WAIT, "the job of {key} never came");
+    }
+}
+
+#[test]
+fn a_deeply_nested_deployment_is_rejected_and_the_broker_serves_on_after_a_restart() {
+    let broker = Broker::start_dev(&[]);
+    let rt = runtime();
+    rt.block_on(async {
+        let mut client = GatewayClient::connect(broker.gateway_uri())
+            .await
+            .expect("connect");
+        let error = client
+            .deploy_resource(deeply_nested_deployment(100_000))
+            .await
+            .expect_err("too deep");
+        assert_eq!(error.code(), tonic::Code::InvalidArgument, "{error:?}");
+        assert!(error.message().contains("deep.bpmn"), "{error:?}");
+        assert!(error.message().contains("levels deep"), "{error:?}");
+        // As deep as the limit allows (definitions, process and the task's
+        // three levels around the sub-processes): parsed, deployed and run
+        // on a shard's stack.
+        let levels = engine::xml_depth::MAX_XML_DEPTH - 5;
+        client
+            .deploy_resource(proto::DeployResourceRequest {
+                resources: vec![proto::Resource {
+                    name: "nested.bpmn".into(),
+                    content: nested_sub_processes(levels),
+                }],
+                tenant_id: String::new(),
+            })
+            .await
+            .expect("nesting within the limit deploys");
+        client
+            .create_process_instance(proto::CreateProcessInstanceRequest {
+                bpmn_process_id: "nested".into(),
+                version: -1,
+                ..Default::default()
+            })
+            .await
+            .expect("an instance of the nested process");
+        deploy_one_task(&mut client).await;
+        run_one_instance(&mut client).await;
+    });
+    let dir = broker.kill_keeping_dir();
+    let broker = Broker::start_dev_in(dir, &[]);
+    broker.wait_http_ok("/ready");
+    rt.block_on(async {
+        let mut client = GatewayClient::connect(broker.gateway_uri())
+            .await
+            .expect("connect after the restart");
+        run_one_instance(&mut client).await;
+    });
+    assert!(broker.terminate().success());
 }

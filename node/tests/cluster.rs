@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{free_port, http_get, run_waggle, wait_exit};
+use common::{deeply_nested_deployment, free_port, http_get, run_waggle, wait_exit};
 use node::gateway::proto;
 use node::gateway::proto::gateway_client::GatewayClient;
 use tonic::transport::Channel;
@@ -55,6 +55,14 @@ impl Node {
             unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
             let _ = wait_exit(&mut child);
         }
+    }
+
+    /// Stops the node with SIGTERM (a clean shutdown) and waits for it.
+    fn stop(&mut self) -> Option<std::process::ExitStatus> {
+        let mut child = self.child.take()?;
+        // SAFETY: signalling a child process we started, by its pid.
+        unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+        Some(wait_exit(&mut child))
     }
 
     fn uri(&self) -> String {
@@ -459,5 +467,86 @@ fn a_killed_leader_loses_nothing_acknowledged() {
     );
     for n in nodes.iter_mut() {
         n.kill();
+    }
+}
+
+/// Retries `deploy` (bounded) while the cluster is still electing leaders.
+async fn deploy_when_led(
+    client: &mut GatewayClient<Channel>,
+    request: proto::DeployResourceRequest,
+) -> Result<proto::DeployResourceResponse, tonic::Status> {
+    let start = Instant::now();
+    loop {
+        match client.deploy_resource(request.clone()).await {
+            Err(status) if status.code() == tonic::Code::Unavailable => {
+                assert!(start.elapsed() < PHASE_LIMIT, "deploy: {status:?}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            other => return other.map(|r| r.into_inner()),
+        }
+    }
+}
+
+#[test]
+fn a_deeply_nested_deployment_is_rejected_and_the_cluster_serves_on() {
+    let root = tempfile::tempdir().expect("temp dir");
+    let mut nodes = cluster(root.path());
+    for n in nodes.iter_mut() {
+        n.start();
+    }
+    wait_ready(&nodes.iter().collect::<Vec<_>>());
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let create = |uri: String| async move {
+        let mut client = GatewayClient::connect(uri).await.expect("connect");
+        let start = Instant::now();
+        loop {
+            match client
+                .create_process_instance(proto::CreateProcessInstanceRequest {
+                    bpmn_process_id: "one_task".into(),
+                    version: -1,
+                    ..Default::default()
+                })
+                .await
+            {
+                Ok(r) => return r.into_inner().process_instance_key,
+                Err(status) => assert!(start.elapsed() < PHASE_LIMIT, "create: {status:?}"),
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    };
+    rt.block_on(async {
+        let mut client = GatewayClient::connect(nodes[0].uri())
+            .await
+            .expect("connect");
+        let error = deploy_when_led(&mut client, deeply_nested_deployment(100_000))
+            .await
+            .expect_err("too deep");
+        assert_eq!(error.code(), tonic::Code::InvalidArgument, "{error:?}");
+        assert!(error.message().contains("levels deep"), "{error:?}");
+        let one_task = proto::DeployResourceRequest {
+            resources: vec![proto::Resource {
+                name: "one_task.bpmn".into(),
+                content: ONE_TASK.as_bytes().to_vec(),
+            }],
+            tenant_id: String::new(),
+        };
+        deploy_when_led(&mut client, one_task)
+            .await
+            .expect("deploy after the rejection");
+        create(nodes[1].uri()).await;
+    });
+    // Every replica processed the rejected deployment and serves on.
+    assert!(nodes.iter().all(|n| n.ready()), "{}", logs(&nodes));
+    let status = nodes[2].stop().expect("running");
+    assert!(status.success(), "clean stop: {status:?}");
+    nodes[2].start();
+    wait_ready(&nodes.iter().collect::<Vec<_>>());
+    rt.block_on(create(nodes[2].uri()));
+    for n in &nodes {
+        assert!(!n.log().contains("overflowed"), "{}", logs(&nodes));
     }
 }

@@ -90,6 +90,24 @@ mod tests {
     use super::*;
 
     #[test]
+    fn deeply_nested_variables_are_refused_without_recursing_through_them() {
+        // serde_json stops at 128 levels; the engine applies the same limit
+        // to documents that reach it otherwise.
+        let deep = format!(
+            r#"{{"a": {}1{}}}"#,
+            "[".repeat(100_000),
+            "]".repeat(100_000)
+        );
+        let err = variables("variables", &deep).expect_err("too deep");
+        assert!(
+            matches!(&err, CommandError::InvalidArgument(m) if m.contains("recursion limit")),
+            "{err:?}"
+        );
+        let fits = format!(r#"{{"a": {}1{}}}"#, "[".repeat(120), "]".repeat(120));
+        assert!(variables("variables", &fits).is_ok());
+    }
+
+    #[test]
     fn variables_must_be_objects() {
         assert_eq!(variables("variables", "").expect("empty"), "{}");
         assert_eq!(

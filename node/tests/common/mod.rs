@@ -222,3 +222,49 @@ pub async fn deploy_one_task(
         .await
         .expect("deploy");
 }
+
+/// A deployment whose XML nests `levels` elements deep (35 KB of it once
+/// overflowed a shard's stack on every replica).
+pub fn deeply_nested_deployment(levels: usize) -> node::gateway::proto::DeployResourceRequest {
+    use node::gateway::proto;
+    let mut xml = String::with_capacity(levels * 8 + 256);
+    xml.push_str(r#"<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" id="d"><bpmn:process id="deep" isExecutable="true">"#);
+    xml.push_str(&"<a>".repeat(levels));
+    xml.push_str(&"</a>".repeat(levels));
+    xml.push_str("</bpmn:process></bpmn:definitions>");
+    proto::DeployResourceRequest {
+        resources: vec![proto::Resource {
+            name: "deep.bpmn".into(),
+            content: xml.into_bytes(),
+        }],
+        tenant_id: String::new(),
+    }
+}
+
+/// A process `nested` whose sub-processes nest `levels` deep around a
+/// service task of type `work`.
+pub fn nested_sub_processes(levels: usize) -> Vec<u8> {
+    let mut body = String::from(r#"<bpmn:startEvent id="start"/>"#);
+    for i in 0..levels {
+        body.push_str(&format!(
+            r#"<bpmn:subProcess id="s{i}"><bpmn:startEvent id="st{i}"/>"#
+        ));
+    }
+    let last = levels - 1;
+    body.push_str(&format!(
+        r#"<bpmn:serviceTask id="task"><bpmn:extensionElements><zeebe:taskDefinition type="work"/></bpmn:extensionElements></bpmn:serviceTask><bpmn:sequenceFlow id="inner" sourceRef="st{last}" targetRef="task"/>"#
+    ));
+    for i in (0..levels).rev() {
+        if i < last {
+            let next = i + 1;
+            body.push_str(&format!(
+                r#"<bpmn:sequenceFlow id="in{i}" sourceRef="st{i}" targetRef="s{next}"/>"#
+            ));
+        }
+        body.push_str("</bpmn:subProcess>");
+    }
+    format!(
+        r#"<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" xmlns:zeebe="http://camunda.org/schema/zeebe/1.0" id="d"><bpmn:process id="nested" isExecutable="true">{body}<bpmn:endEvent id="end"/><bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="s0"/><bpmn:sequenceFlow id="f2" sourceRef="s0" targetRef="end"/></bpmn:process></bpmn:definitions>"#
+    )
+    .into_bytes()
+}

@@ -1,0 +1,202 @@
+//! Input built to exhaust the stack (deep XML, deep FEEL, deep JSON) is
+//! rejected like any other bad input, and the engine keeps working.
+
+mod common;
+use ::engine::*;
+use common::*;
+
+const DEEP: usize = 100_000;
+
+fn rejection_of(result: Result<ResponseValue, Rejection>) -> Rejection {
+    match result {
+        Err(r) => r,
+        Ok(v) => panic!("expected a rejection, got {v:?}"),
+    }
+}
+
+/// A process whose service task maps `expression` into a variable.
+fn with_input(expression: &str) -> String {
+    let mapping = format!(
+        r#"<zeebe:ioMapping><zeebe:input source="={expression}" target="x"/></zeebe:ioMapping>"#
+    );
+    bpmn(
+        "mapped",
+        &format!(
+            r#"<bpmn:startEvent id="start"/>{}<bpmn:endEvent id="end"/>{}{}"#,
+            service_task("task", "work", &mapping),
+            flow("f1", "start", "task"),
+            flow("f2", "task", "end")
+        ),
+    )
+}
+
+fn still_serves(h: &mut Harness) {
+    h.deploy("one.bpmn", &one_task("one")).unwrap();
+    let pi = h.create("one", "{}");
+    let jobs = h.activate("work", 1);
+    h.complete(jobs[0].key, "{}").unwrap();
+    assert!(h.is_completed(pi));
+}
+
+#[test]
+fn deeply_nested_xml_is_rejected_naming_the_limit() {
+    let mut h = Harness::new();
+    let mut xml = String::from(
+        r#"<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" id="d"><bpmn:process id="deep" isExecutable="true">"#,
+    );
+    xml.push_str(&"<bpmn:subProcess>".repeat(DEEP / 10));
+    xml.push_str(&"<a>".repeat(DEEP - DEEP / 10));
+    xml.push_str(&"</a>".repeat(DEEP - DEEP / 10));
+    xml.push_str(&"</bpmn:subProcess>".repeat(DEEP / 10));
+    xml.push_str("</bpmn:process></bpmn:definitions>");
+    let r = rejection_of(h.deploy("deep.bpmn", &xml));
+    assert_eq!(r.rejection_type, RejectionType::InvalidArgument);
+    assert!(r.reason.contains("'deep.bpmn'"), "{}", r.reason);
+    assert!(
+        r.reason
+            .contains(&format!("at most {} levels", xml_depth::MAX_XML_DEPTH)),
+        "{}",
+        r.reason
+    );
+    still_serves(&mut h);
+}
+
+#[test]
+fn nesting_up_to_the_limit_fits_on_the_stack() {
+    // Sub-processes nested as deep as the limit allows (each takes one
+    // element level) parse, deploy and run in a thread with the default
+    // stack; what is refused is only what is deeper.
+    let mut h = Harness::new();
+    let levels = xml_depth::MAX_XML_DEPTH - 8;
+    let mut body = String::from(r#"<bpmn:startEvent id="start"/>"#);
+    for i in 0..levels {
+        body.push_str(&format!(
+            r#"<bpmn:subProcess id="s{i}"><bpmn:startEvent id="st{i}"/>"#
+        ));
+    }
+    body.push_str(&service_task("task", "work", ""));
+    body.push_str(&flow("inner", &format!("st{}", levels - 1), "task"));
+    for i in (0..levels).rev() {
+        if i + 1 < levels {
+            body.push_str(&flow(
+                &format!("in{i}"),
+                &format!("st{i}"),
+                &format!("s{}", i + 1),
+            ));
+        }
+        body.push_str("</bpmn:subProcess>");
+    }
+    body.push_str(r#"<bpmn:endEvent id="end"/>"#);
+    body.push_str(&flow("f1", "start", "s0"));
+    body.push_str(&flow("f2", "s0", "end"));
+    h.deploy("nested.bpmn", &bpmn("nested", &body)).unwrap();
+    let pi = h.create("nested", "{}");
+    let jobs = h.activate("work", 1);
+    assert_eq!(jobs.len(), 1, "{:?}", h.incidents());
+    h.complete(jobs[0].key, "{}").unwrap();
+    assert!(h.is_completed(pi));
+    let deeper = bpmn(
+        "deeper",
+        &format!(
+            "{}{}",
+            "<a>".repeat(levels + 16),
+            "</a>".repeat(levels + 16)
+        ),
+    );
+    assert!(h.deploy("deeper.bpmn", &deeper).is_err());
+}
+
+#[test]
+fn deeply_nested_feel_is_rejected_at_deployment() {
+    let mut h = Harness::new();
+    // Past the size limit.
+    let huge = format!("{}1{}", "(".repeat(DEEP), ")".repeat(DEEP));
+    let r = rejection_of(h.deploy("huge.bpmn", &with_input(&huge)));
+    assert_eq!(r.rejection_type, RejectionType::InvalidArgument);
+    assert!(r.reason.contains("exceeds the limit"), "{}", r.reason);
+    // Under the size limit, nested brackets of every kind.
+    for (open, close) in [("(", ")"), ("[", "]"), ("{a:", "}")] {
+        let text = format!("{}1{}", open.repeat(4_000), close.repeat(4_000));
+        assert!(text.len() <= expression::MAX_EXPRESSION_BYTES * 2);
+        let text = &text[..text.len().min(expression::MAX_EXPRESSION_BYTES)];
+        let r = rejection_of(h.deploy("nested.bpmn", &with_input(text)));
+        assert_eq!(r.rejection_type, RejectionType::InvalidArgument);
+        assert!(
+            r.reason.contains(&format!(
+                "at most {} are accepted",
+                feel_shape::MAX_FEEL_NESTING
+            )),
+            "{open}: {}",
+            r.reason
+        );
+        assert!(r.reason.contains("element 'task'"), "{}", r.reason);
+    }
+    let parens = format!("{}1{}", "(".repeat(8_000), ")".repeat(8_000));
+    assert!(parens.len() <= expression::MAX_EXPRESSION_BYTES);
+    let r = rejection_of(h.deploy("parens.bpmn", &with_input(&parens)));
+    assert!(r.reason.contains("brackets nest more than"), "{}", r.reason);
+    still_serves(&mut h);
+}
+
+#[test]
+fn long_feel_operator_chains_are_rejected_at_deployment() {
+    let mut h = Harness::new();
+    for chain in [
+        vec!["1"; 7_000].join("+"),
+        vec!["-"; 15_000].concat() + "1",
+        vec!["a"; 3_000].join(" or "),
+        vec!["a"; 7_000].join("."),
+    ] {
+        assert!(chain.len() <= expression::MAX_EXPRESSION_BYTES);
+        let r = rejection_of(h.deploy("chain.bpmn", &with_input(&chain)));
+        assert_eq!(r.rejection_type, RejectionType::InvalidArgument);
+        assert!(
+            r.reason.contains(&format!(
+                "at most {} are accepted",
+                feel_shape::MAX_FEEL_TREE_DEPTH
+            )),
+            "{}",
+            r.reason
+        );
+    }
+    // A chain as long as the limit allows evaluates on the default stack.
+    let longest = vec!["1"; feel_shape::MAX_FEEL_TREE_DEPTH - 4].join("+");
+    h.deploy("long.bpmn", &with_input(&longest)).unwrap();
+    let pi = h.create("mapped", "{}");
+    let jobs = h.activate("work", 1);
+    assert_eq!(jobs.len(), 1, "{:?}", h.incidents());
+    let vars: serde_json::Value = serde_json::from_str(&jobs[0].job.variables).unwrap();
+    assert_eq!(
+        vars["x"],
+        serde_json::json!(feel_shape::MAX_FEEL_TREE_DEPTH - 4)
+    );
+    h.complete(jobs[0].key, "{}").unwrap();
+    assert!(h.is_completed(pi));
+}
+
+fn deep_json() -> String {
+    format!(r#"{{"a": {}1{}}}"#, "[".repeat(DEEP), "]".repeat(DEEP))
+}
+
+#[test]
+fn deeply_nested_variables_are_rejected() {
+    let mut h = Harness::new();
+    h.deploy("one.bpmn", &one_task("one")).unwrap();
+    let deep = deep_json();
+    let r = rejection_of(h.request(create_command("one", -1, &deep, false)));
+    assert_eq!(r.rejection_type, RejectionType::InvalidArgument);
+    assert!(r.reason.contains("at most 128 levels"), "{}", r.reason);
+
+    let pi = h.create("one", "{}");
+    let r = rejection_of(h.set_variables(pi, &deep, false));
+    assert_eq!(r.rejection_type, RejectionType::InvalidArgument);
+    assert!(r.reason.contains("at most 128 levels"), "{}", r.reason);
+
+    let jobs = h.activate("work", 1);
+    let r = rejection_of(h.complete(jobs[0].key, &deep));
+    assert_eq!(r.rejection_type, RejectionType::InvalidArgument);
+    assert!(r.reason.contains("at most 128 levels"), "{}", r.reason);
+    // Nothing was half applied: the job completes with good variables.
+    h.complete(jobs[0].key, r#"{"ok": [[1]]}"#).unwrap();
+    assert!(h.is_completed(pi));
+}
