@@ -2,7 +2,8 @@
 //!
 //! Families (all prefixed `waggle_`): partition role, commit latency histogram,
 //! appended records (a counter; its rate is the append rate), backpressure
-//! (limit, in flight, refused), exporter lag, and job activation latency. Gauges
+//! (limit, in flight, refused), exporter lag, job activation latency, and what
+//! log recovery lost (tail frames dropped, entries being recovered). Gauges
 //! that mirror state held elsewhere (roles, backpressure) are refreshed from it
 //! at every scrape. One instance per process, shared by reference.
 
@@ -69,6 +70,11 @@ pub struct Metrics {
     pub exporter_lag_records: Family<PartitionLabel, Gauge>,
     /// Time from a job becoming activatable to its activation.
     pub job_activation_latency_seconds: Histogram,
+    /// Frames recovery dropped from a torn or damaged log tail, per partition.
+    pub log_tail_frames_dropped: Family<PartitionLabel, Counter>,
+    /// Committed entries this replica lost and is recovering from its peers
+    /// (it does not vote until they are back), per partition.
+    pub log_entries_recovering: Family<PartitionLabel, Gauge>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -138,6 +144,18 @@ impl Metrics {
             "Time from a job becoming activatable to its activation",
             job_activation_latency_seconds.clone(),
         );
+        let log_tail_frames_dropped = Family::<PartitionLabel, Counter>::default();
+        registry.register(
+            "log_tail_frames_dropped",
+            "Frames dropped from a torn or damaged log tail when the log was opened",
+            log_tail_frames_dropped.clone(),
+        );
+        let log_entries_recovering = Family::<PartitionLabel, Gauge>::default();
+        registry.register(
+            "log_entries_recovering",
+            "Committed entries lost from this replica's log and not yet recovered from its peers",
+            log_entries_recovering.clone(),
+        );
         Self {
             registry: Mutex::new(registry),
             partition_role,
@@ -148,6 +166,8 @@ impl Metrics {
             backpressure_rejected,
             exporter_lag_records,
             job_activation_latency_seconds,
+            log_tail_frames_dropped,
+            log_entries_recovering,
         }
     }
 
@@ -159,6 +179,8 @@ impl Metrics {
             let _ = self.commit_latency_seconds.get_or_create(&label);
             let _ = self.appended_records.get_or_create(&label);
             let _ = self.exporter_lag_records.get_or_create(&label);
+            let _ = self.log_tail_frames_dropped.get_or_create(&label);
+            let _ = self.log_entries_recovering.get_or_create(&label);
         }
     }
 
@@ -232,6 +254,8 @@ mod tests {
             "waggle_backpressure_in_flight",
             "waggle_exporter_lag_records",
             "waggle_job_activation_latency_seconds_count",
+            "waggle_log_tail_frames_dropped_total",
+            "waggle_log_entries_recovering",
         ] {
             assert!(text.contains(family), "{family} missing from:\n{text}");
         }
