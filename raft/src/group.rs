@@ -141,16 +141,18 @@ impl Group {
         }
     }
 
-    /// The index the log must reach before this replica votes or
-    /// campaigns, while it is below it.
-    pub(crate) fn recovering_until(&self, reader: &dyn LogReader) -> Option<Index> {
-        (self.recovering_until > self.log.last_index(reader)).then_some(self.recovering_until)
+    /// The index the log must durably reach before this replica votes or
+    /// campaigns, while it is below it. Durably: a crash right after the
+    /// gate lifts must not lose the entries again.
+    pub(crate) fn recovering_until(&self) -> Option<Index> {
+        let held = self.log.stable_last();
+        (self.recovering_until > held).then_some(self.recovering_until)
     }
 
     /// Whether voting and campaigning are still held back by a lost log
     /// tail; lifts the gate for good once the log has reached its index.
-    fn voting_held_back(&mut self, reader: &dyn LogReader) -> bool {
-        if self.recovering_until(reader).is_some() {
+    fn voting_held_back(&mut self) -> bool {
+        if self.recovering_until().is_some() {
             return true;
         }
         self.recovering_until = 0;
@@ -291,7 +293,7 @@ impl Group {
     pub(crate) fn campaign(&mut self, ctx: &mut Ctx<'_>, kind: CampaignKind) {
         if !self.config.is_voter(self.me)
             || self.log.pending_snapshot().is_some()
-            || self.voting_held_back(ctx.reader)
+            || self.voting_held_back()
         {
             return;
         }
@@ -535,7 +537,7 @@ impl Group {
             || (pre && msg_term > self.term);
         let granted = can_vote
             && self.log.is_up_to_date(ctx.reader, last_index, last_term)
-            && !self.voting_held_back(ctx.reader);
+            && !self.voting_held_back();
         if granted {
             if !pre {
                 self.election_elapsed = 0;

@@ -120,7 +120,7 @@ impl MemLog {
     }
 
     /// Drops the stored entries from `from` on, as a lost log tail would
-    /// (tests and the simulator).
+    /// (for tests).
     pub fn lose_tail(&mut self, group: GroupId, from: Index) {
         let g = self.group_mut(group);
         let keep = from.saturating_sub(g.base + 1) as usize;

@@ -390,13 +390,12 @@ impl<R: LogReader> MultiRaft<R> {
         g.log.term(&self.reader, index)
     }
 
-    /// The index this replica must hold again before it votes or campaigns
-    /// (see [`GroupBootstrap::recovering_until`]), while it is recovering a
-    /// lost log tail; `None` once its log has reached it (or it never had
-    /// to).
+    /// The index this replica must hold again (durably) before it votes or
+    /// campaigns (see [`GroupBootstrap::recovering_until`]), while it is
+    /// recovering a lost log tail; `None` once its log has reached it (or it
+    /// never had to).
     pub fn recovering_until(&self, group: GroupId) -> Option<Index> {
-        let g = self.groups.get(&group)?;
-        g.recovering_until(&self.reader)
+        self.groups.get(&group)?.recovering_until()
     }
 
     /// Replication progress of each follower, when this node leads `group`.
