@@ -939,16 +939,15 @@ fn check_lost_committed(
         .into_iter()
         .filter(|&n| n != raft_node(options.node))
         .count();
+    let what = format!(
+        "partition {p}: the log in {} ends at index {held} below the persisted commit index \
+         {commit_index}: {lost} committed entries are lost",
+        dir.display()
+    );
     if options.accept_data_loss {
         tracing::error!(
             partition = p,
-            dir = %dir.display(),
-            commit_index,
-            last_index = held,
-            "partition {p}: the log in {} ends at index {held} below the persisted commit index \
-             {commit_index}: {lost} committed entries are lost; starting without them \
-             (data.accept_data_loss = true)",
-            dir.display()
+            "{what}; starting without them (data.accept_data_loss = true)"
         );
         return Ok(0);
     }
@@ -962,13 +961,8 @@ fn check_lost_committed(
     }
     tracing::warn!(
         partition = p,
-        dir = %dir.display(),
-        commit_index,
-        last_index = held,
-        "partition {p}: the log in {} ends at index {held} below the persisted commit index \
-         {commit_index}: {lost} committed entries are lost here; recovering them from the \
-         {peers} other replica(s), and not voting until the log reaches index {commit_index}",
-        dir.display()
+        "{what} here; recovering them from the {peers} other replica(s), and not voting until \
+         the log reaches index {commit_index}"
     );
     Ok(commit_index)
 }

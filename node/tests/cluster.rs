@@ -300,6 +300,81 @@ async fn work(clients: &mut [GatewayClient<Channel>], done: &mut BTreeMap<i64, u
     }
 }
 
+/// The tokio runtime of the test's clients.
+fn client_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+/// Works jobs through every node's gateway until each instance of
+/// `acknowledged` has had its job completed (bounded), and checks that no job
+/// was completed twice.
+fn complete_all(
+    rt: &tokio::runtime::Runtime,
+    nodes: &[Node],
+    acknowledged: &BTreeSet<i64>,
+    done: &mut BTreeMap<i64, u32>,
+) {
+    rt.block_on(async {
+        let mut clients = connect_all(nodes, None).await;
+        let start = Instant::now();
+        let mut round = 0;
+        while !acknowledged.iter().all(|k| done.contains_key(k)) {
+            let missing = acknowledged
+                .iter()
+                .filter(|k| !done.contains_key(k))
+                .count();
+            assert!(
+                start.elapsed() < PHASE_LIMIT,
+                "{missing} acknowledged instances never got their job done\n{}",
+                logs(nodes)
+            );
+            round += 1;
+            work(&mut clients, done, round).await;
+        }
+    });
+    let twice: Vec<_> = done.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(twice.is_empty(), "jobs completed more than once: {twice:?}");
+}
+
+/// Creates an instance of `one_task`; its key once acknowledged.
+async fn create_one(client: &mut GatewayClient<Channel>, round: usize) -> Option<i64> {
+    let created = client
+        .create_process_instance(proto::CreateProcessInstanceRequest {
+            bpmn_process_id: "one_task".into(),
+            version: -1,
+            variables: format!(r#"{{"n": {round}}}"#),
+            ..Default::default()
+        })
+        .await;
+    created.ok().map(|r| r.into_inner().process_instance_key)
+}
+
+/// Deploys [`ONE_TASK`] through `client`, retrying (bounded) until a leader
+/// takes it.
+async fn deploy_until_accepted(client: &mut GatewayClient<Channel>) {
+    let start = Instant::now();
+    loop {
+        let deployed = client
+            .deploy_resource(proto::DeployResourceRequest {
+                resources: vec![proto::Resource {
+                    name: "one_task.bpmn".into(),
+                    content: ONE_TASK.as_bytes().to_vec(),
+                }],
+                tenant_id: String::new(),
+            })
+            .await;
+        if deployed.is_ok() {
+            return;
+        }
+        assert!(start.elapsed() < PHASE_LIMIT, "deploy: {deployed:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 async fn connect_all(nodes: &[Node], skip: Option<u32>) -> Vec<GatewayClient<Channel>> {
     let mut clients = Vec::new();
     for n in nodes.iter().filter(|n| Some(n.id) != skip) {
@@ -327,11 +402,7 @@ fn a_killed_leader_loses_nothing_acknowledged() {
                 .expect("send garbage");
         }
     }
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let rt = client_runtime();
     // Every node sees the whole cluster.
     for n in &nodes {
         wait_topology(&rt, n, 3, 3);
@@ -342,23 +413,7 @@ fn a_killed_leader_loses_nothing_acknowledged() {
     let mut killed: Option<(u32, u64)> = None;
     rt.block_on(async {
         let mut clients = connect_all(&nodes, None).await;
-        let start = Instant::now();
-        loop {
-            let deployed = clients[0]
-                .deploy_resource(proto::DeployResourceRequest {
-                    resources: vec![proto::Resource {
-                        name: "one_task.bpmn".into(),
-                        content: ONE_TASK.as_bytes().to_vec(),
-                    }],
-                    tenant_id: String::new(),
-                })
-                .await;
-            if deployed.is_ok() {
-                break;
-            }
-            assert!(start.elapsed() < PHASE_LIMIT, "deploy: {deployed:?}");
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+        deploy_until_accepted(&mut clients[0]).await;
         // Deployment reaches every partition before instances are created
         // round-robin.
         tokio::time::sleep(Duration::from_millis(500)).await;
@@ -374,18 +429,7 @@ fn a_killed_leader_loses_nothing_acknowledged() {
             );
             round += 1;
             let count = clients.len();
-            let client = &mut clients[round % count];
-            if let Ok(r) = client
-                .create_process_instance(proto::CreateProcessInstanceRequest {
-                    bpmn_process_id: "one_task".into(),
-                    version: -1,
-                    variables: format!(r#"{{"n": {round}}}"#),
-                    ..Default::default()
-                })
-                .await
-            {
-                acknowledged.insert(r.into_inner().process_instance_key);
-            }
+            acknowledged.extend(create_one(&mut clients[round % count], round).await);
             if round % 50 == 0 {
                 work(&mut clients, &mut done, round).await;
             }
@@ -408,26 +452,7 @@ fn a_killed_leader_loses_nothing_acknowledged() {
     wait_topology(&rt, survivor, 2, 2);
     nodes[victim as usize].start();
     wait_ready(&nodes.iter().collect::<Vec<_>>());
-    rt.block_on(async {
-        let mut clients = connect_all(&nodes, None).await;
-        let start = Instant::now();
-        let mut round = 0;
-        while !acknowledged.iter().all(|k| done.contains_key(k)) {
-            let missing = acknowledged
-                .iter()
-                .filter(|k| !done.contains_key(k))
-                .count();
-            assert!(
-                start.elapsed() < PHASE_LIMIT,
-                "{missing} acknowledged instances never got their job done\n{}",
-                logs(&nodes)
-            );
-            round += 1;
-            work(&mut clients, &mut done, round).await;
-        }
-    });
-    let twice: Vec<_> = done.iter().filter(|(_, n)| **n > 1).collect();
-    assert!(twice.is_empty(), "jobs completed more than once: {twice:?}");
+    complete_all(&rt, &nodes, &acknowledged, &mut done);
     // The restarted node caught up past the snapshot it had (installed from
     // the leader or taken after replaying what it was sent).
     let start = Instant::now();
@@ -487,32 +512,14 @@ fn a_replica_with_a_torn_log_tail_recovers_the_lost_entries_from_its_peers() {
         n.start();
     }
     wait_ready(&nodes.iter().collect::<Vec<_>>());
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let rt = client_runtime();
     for n in &nodes {
         wait_topology(&rt, n, 3, 3);
     }
     let mut acknowledged = BTreeSet::new();
     rt.block_on(async {
         let mut clients = connect_all(&nodes, None).await;
-        let start = Instant::now();
-        while clients[0]
-            .deploy_resource(proto::DeployResourceRequest {
-                resources: vec![proto::Resource {
-                    name: "one_task.bpmn".into(),
-                    content: ONE_TASK.as_bytes().to_vec(),
-                }],
-                tenant_id: String::new(),
-            })
-            .await
-            .is_err()
-        {
-            assert!(start.elapsed() < PHASE_LIMIT, "deploy never succeeded");
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+        deploy_until_accepted(&mut clients[0]).await;
         tokio::time::sleep(Duration::from_millis(500)).await;
         let start = Instant::now();
         let mut round = 0;
@@ -520,26 +527,14 @@ fn a_replica_with_a_torn_log_tail_recovers_the_lost_entries_from_its_peers() {
             assert!(start.elapsed() < PHASE_LIMIT, "instances not created");
             round += 1;
             let count = clients.len();
-            if let Ok(r) = clients[round % count]
-                .create_process_instance(proto::CreateProcessInstanceRequest {
-                    bpmn_process_id: "one_task".into(),
-                    version: -1,
-                    variables: format!(r#"{{"n": {round}}}"#),
-                    ..Default::default()
-                })
-                .await
-            {
-                acknowledged.insert(r.into_inner().process_instance_key);
-            }
+            acknowledged.extend(create_one(&mut clients[round % count], round).await);
         }
     });
     // Node 0 (the preferred leader of partition 1) stops cleanly, and the
     // tail of its partition 1 log is torn while it is down.
     let victim = &mut nodes[0];
     let mut child = victim.child.take().expect("running");
-    // SAFETY: signalling a child process we started, by its pid.
-    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-    assert!(wait_exit(&mut child).success());
+    assert!(common::terminate_child(&mut child).success());
     let torn = common::tear_log_tail(&victim.dir.join("data/partitions/1/log"), 600);
     victim.start();
     wait_ready(&nodes.iter().collect::<Vec<_>>());
@@ -585,27 +580,7 @@ fn a_replica_with_a_torn_log_tail_recovers_the_lost_entries_from_its_peers() {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
-    let mut done: BTreeMap<i64, u32> = BTreeMap::new();
-    rt.block_on(async {
-        let mut clients = connect_all(&nodes, None).await;
-        let start = Instant::now();
-        let mut round = 0;
-        while !acknowledged.iter().all(|k| done.contains_key(k)) {
-            let missing = acknowledged
-                .iter()
-                .filter(|k| !done.contains_key(k))
-                .count();
-            assert!(
-                start.elapsed() < PHASE_LIMIT,
-                "{missing} acknowledged instances never got their job done\n{}",
-                logs(&nodes)
-            );
-            round += 1;
-            work(&mut clients, &mut done, round).await;
-        }
-    });
-    let twice: Vec<_> = done.iter().filter(|(_, n)| **n > 1).collect();
-    assert!(twice.is_empty(), "jobs completed more than once: {twice:?}");
+    complete_all(&rt, &nodes, &acknowledged, &mut BTreeMap::new());
     let (_, metrics) = http_get(nodes[0].management_port, "/metrics").expect("metrics");
     assert!(
         metrics.contains("waggle_log_entries_recovering{partition=\"1\"} 0")

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use common::{
     connect, deploy_one_task, free_port, http_get, runtime, spawn_waggle_logged, tear_log_tail,
-    wait_exit, Broker, MAX_WAIT,
+    terminate_child, wait_exit, Broker, MAX_WAIT,
 };
 use node::gateway::proto;
 
@@ -133,18 +133,14 @@ fn a_single_replica_that_lost_committed_entries_refuses_to_start_unless_told_to_
         "waggle_log_tail_frames_dropped_total{partition=\"1\"} ",
     );
     assert!(dropped.is_some_and(|n| n >= 1), "{metrics}");
-    // SAFETY: signalling a child process we started, by its pid.
-    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-    assert!(wait_exit(&mut child).success());
+    assert!(terminate_child(&mut child).success());
 
     // The loss was accepted once: the next start needs no override.
     let again_log = dir.path().join("again.log");
     let (env, management_port) = dev_env(&[]);
     let mut child = spawn_waggle_logged(dir.path(), &["dev"], &env, &again_log);
     wait_ready(management_port, &again_log);
-    // SAFETY: signalling a child process we started, by its pid.
-    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-    assert!(wait_exit(&mut child).success());
+    assert!(terminate_child(&mut child).success());
 }
 
 #[test]
@@ -166,9 +162,7 @@ fn a_clean_restart_reports_no_loss() {
         metrics.contains("waggle_log_tail_frames_dropped_total{partition=\"1\"} 0"),
         "{metrics}"
     );
-    // SAFETY: signalling a child process we started, by its pid.
-    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-    assert!(wait_exit(&mut child).success());
+    assert!(terminate_child(&mut child).success());
     let text = std::fs::read_to_string(&log).expect("log");
     assert!(!text.contains("torn or damaged"), "{text}");
     assert!(!text.contains("committed entries are lost"), "{text}");

@@ -5,20 +5,11 @@
 
 mod common;
 
-use common::Cluster;
-use raft::{GroupConfig, NodeId, RaftConfig, Role};
+use common::{cluster, plain, Cluster};
+use raft::{NodeId, RaftConfig, Role};
 
 /// Ticks a scenario waits for an election that must not happen.
 const WAIT_TICKS: u32 = 200;
-
-fn plain() -> RaftConfig {
-    RaftConfig {
-        pre_vote: false,
-        check_quorum: false,
-        priority_election: false,
-        ..RaftConfig::default()
-    }
-}
 
 fn with_pre_vote() -> RaftConfig {
     RaftConfig {
@@ -27,12 +18,6 @@ fn with_pre_vote() -> RaftConfig {
         priority_election: false,
         ..RaftConfig::default()
     }
-}
-
-fn cluster(nodes: &[NodeId], cfg: RaftConfig) -> Cluster {
-    let mut c = Cluster::new(nodes, &[1], GroupConfig::new(nodes.iter().copied()), cfg);
-    c.quiet = true;
-    c
 }
 
 fn elect(c: &mut Cluster, n: NodeId) {

@@ -145,6 +145,13 @@ impl Drop for Broker {
     }
 }
 
+/// Sends SIGTERM to `child` and waits (bounded) for its exit status.
+pub fn terminate_child(child: &mut Child) -> std::process::ExitStatus {
+    // SAFETY: signalling a child process we started, by its pid.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    wait_exit(child)
+}
+
 /// Waits (bounded) for `child` to exit.
 pub fn wait_exit(child: &mut Child) -> std::process::ExitStatus {
     let start = Instant::now();

@@ -16,6 +16,23 @@ use raft::{
 /// Bound on rounds in `stabilize`, so a livelock fails instead of hanging.
 pub const MAX_STABILIZE_ROUNDS: usize = 10_000;
 
+/// Elections without pre-vote, check-quorum or priorities: the paper's.
+pub fn plain() -> RaftConfig {
+    RaftConfig {
+        pre_vote: false,
+        check_quorum: false,
+        priority_election: false,
+        ..RaftConfig::default()
+    }
+}
+
+/// A quiet cluster of `nodes` hosting group 1 with all of them as voters.
+pub fn cluster(nodes: &[NodeId], cfg: RaftConfig) -> Cluster {
+    let mut c = Cluster::new(nodes, &[1], GroupConfig::new(nodes.iter().copied()), cfg);
+    c.quiet = true;
+    c
+}
+
 pub struct Cluster {
     pub nodes: BTreeMap<NodeId, MultiRaft<MemLog>>,
     pub down: BTreeSet<NodeId>,
