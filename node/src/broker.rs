@@ -144,6 +144,7 @@ pub fn run(config: Config, mode: Mode) -> Result<()> {
             shape,
             dir: config.data.directory.join("partitions"),
             segment_size_bytes: config.data.segment_size_bytes,
+            accept_data_loss: config.data.accept_data_loss,
             raft,
             seed: boot_ms ^ u64::from(config.cluster.node_id),
             boot_ms,

@@ -297,6 +297,12 @@ pub struct DataConfig {
     pub snapshot_period_ms: u64,
     /// Below this much free space, writes are refused with `RESOURCE_EXHAUSTED`.
     pub min_free_space_bytes: u64,
+    /// Start a partition whose log lost committed (acknowledged) entries
+    /// that no other replica can give back: a single-replica partition, or
+    /// a replicated one where every replica lost them. Off, such a
+    /// partition refuses to start; a replicated partition recovers the
+    /// entries from the other replicas either way unless this is on.
+    pub accept_data_loss: bool,
 }
 
 impl Default for DataConfig {
@@ -306,6 +312,7 @@ impl Default for DataConfig {
             segment_size_bytes: 128 << 20,
             snapshot_period_ms: 5 * 60 * 1000,
             min_free_space_bytes: 256 << 20,
+            accept_data_loss: false,
         }
     }
 }

@@ -23,8 +23,11 @@
 //! all commands that arrived since the previous ready share it); only then
 //! are the writes acknowledged to Raft and the messages that depend on them
 //! sent. The term and vote are made durable at once; a commit-only change of
-//! the hard state is written with the next term or vote change or at
-//! shutdown, since Raft recovers the commit index from the leader.
+//! the hard state is written at most once per `COMMIT_STORE_INTERVAL`, with
+//! the next term or vote change, or at shutdown, since Raft recovers the
+//! commit index from the leader. On open, a persisted commit index above the
+//! last index of the log means committed entries were lost (a torn or
+//! damaged tail): see `check_lost_committed`.
 //!
 //! A committed command whose processing panics is rejected instead (see
 //! [`crate::isolation`]): the state is rebuilt from the snapshot and entries
@@ -57,6 +60,10 @@ pub const SNAPSHOT_EVERY_ENTRIES: u64 = 20_000;
 const LOAD_BATCH_BYTES: usize = 4 << 20;
 /// Bytes per chunk when writing a snapshot.
 const SNAPSHOT_CHUNK_BYTES: usize = 4 << 20;
+/// A commit index that moved is written to the Raft metadata at least this
+/// often while the partition is busy, so that a log tail lost in a crash is
+/// noticed against it on restart (see `check_lost_committed`).
+const COMMIT_STORE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
 
 const PAYLOAD_NORMAL: u8 = 0;
 const PAYLOAD_CONFIG: u8 = 1;
@@ -80,6 +87,25 @@ pub enum ReplicaError {
         partition: PartitionId,
         /// What is wrong.
         reason: String,
+    },
+    /// The log lost committed entries and no other replica can give them back.
+    #[error(
+        "partition {partition}: the log in {dir} ends at index {last_index}, but the persisted \
+         commit index is {commit_index}: {lost} committed (acknowledged) entries are lost and the \
+         partition has no other replica to recover them from. Restore {dir} from a backup, or \
+         start without them by setting data.accept_data_loss = true (environment \
+         WAGGLE_DATA_ACCEPT_DATA_LOSS=true)",
+        lost = commit_index - last_index
+    )]
+    LostCommitted {
+        /// The partition.
+        partition: PartitionId,
+        /// The partition's log directory.
+        dir: PathBuf,
+        /// Commit index found in the Raft metadata.
+        commit_index: u64,
+        /// Last index found in the log (or the snapshot).
+        last_index: u64,
     },
 }
 
@@ -190,6 +216,11 @@ struct Replica {
     export_proposed: (u64, std::time::Instant),
     /// Highest position the sink acknowledged, and when it last moved.
     export_written: (u64, std::time::Instant),
+    /// Index the log must reach again after losing committed entries
+    /// (Raft holds back this replica's votes until then); 0 when whole.
+    recovering_until: u64,
+    /// When `stored` was last written.
+    stored_at: std::time::Instant,
 }
 
 /// Everything a shard needs to know after one turn.
@@ -232,6 +263,9 @@ pub struct OpenOptions {
     pub dir: PathBuf,
     /// Segment size of the logs.
     pub segment_size_bytes: u64,
+    /// `data.accept_data_loss`: start a partition whose log lost committed
+    /// entries that no peer can give back.
+    pub accept_data_loss: bool,
     /// Raft timing in ticks.
     pub raft: RaftConfig,
     /// Seed of the election jitter.
@@ -268,7 +302,7 @@ impl ShardReplicas {
         let mut replicas = BTreeMap::new();
         let mut boots = Vec::new();
         for &p in owned {
-            let (replica, boot) = open_replica(options, p, &mut reader).await?;
+            let (replica, boot) = open_replica(options, p, &mut reader, &metrics).await?;
             replicas.insert(p, replica);
             boots.push((p, boot));
         }
@@ -462,7 +496,9 @@ impl ShardReplicas {
             }
             if let Some(hs) = gr.hard_state {
                 self.raft.reader_mut().set_hard_state(gr.group, hs);
-                if hs.term != replica.stored.term || hs.vote != replica.stored.vote {
+                let commit_due = hs.commit > replica.stored.commit
+                    && replica.stored_at.elapsed() >= COMMIT_STORE_INTERVAL;
+                if hs.term != replica.stored.term || hs.vote != replica.stored.vote || commit_due {
                     store_hard_state(p, replica, hs).await?;
                 } else {
                     replica.unstored = Some(hs);
@@ -561,7 +597,37 @@ impl ShardReplicas {
         Ok(turn)
     }
 
+    /// Reports the end of a lost tail's recovery (and its progress).
+    fn publish_recovery(&mut self) {
+        for (p, replica) in self.replicas.iter_mut() {
+            if replica.recovering_until == 0 {
+                continue;
+            }
+            let group = u64::from(*p);
+            let gauge = self
+                .metrics
+                .log_entries_recovering
+                .get_or_create(&PartitionLabel { partition: *p });
+            if self.raft.recovering_until(group).is_some() {
+                let last = self.raft.brief(group).map_or(0, |b| b.last_index);
+                let missing = replica.recovering_until.saturating_sub(last);
+                gauge.set(i64::try_from(missing).unwrap_or(i64::MAX));
+                continue;
+            }
+            tracing::info!(
+                partition = p,
+                index = replica.recovering_until,
+                "partition {p}: the lost committed entries up to index {} are recovered from the \
+                 other replicas; voting again",
+                replica.recovering_until
+            );
+            gauge.set(0);
+            replica.recovering_until = 0;
+        }
+    }
+
     fn publish_roles(&mut self) {
+        self.publish_recovery();
         let ids: Vec<PartitionId> = self.replicas.keys().copied().collect();
         for p in ids {
             let (role, leader_known) = self
@@ -694,6 +760,7 @@ async fn store_hard_state(
         })?;
     replica.stored = hs;
     replica.unstored = None;
+    replica.stored_at = std::time::Instant::now();
     Ok(())
 }
 
@@ -712,6 +779,7 @@ async fn open_replica(
     options: &OpenOptions,
     p: PartitionId,
     reader: &mut MemLog,
+    metrics: &Metrics,
 ) -> Result<(Replica, GroupBootstrap), ReplicaError> {
     let dir: &Path = &options.dir.join(p.to_string());
     let err = |source| ReplicaError::Storage {
@@ -725,6 +793,24 @@ async fn open_replica(
     let log = Log::open(DmaDisk, dir.join("log"), config)
         .await
         .map_err(err)?;
+    if let Some(loss) = log.tail_loss() {
+        let loss = storage::TailLoss {
+            path: absolute(&loss.path),
+            ..loss.clone()
+        };
+        tracing::warn!(
+            partition = p,
+            file = %loss.path.display(),
+            offset = loss.offset,
+            frames_dropped = loss.frames_dropped,
+            last_index = loss.last_index,
+            "partition {p}: recovery dropped a torn or damaged log tail: {loss}"
+        );
+        metrics
+            .log_tail_frames_dropped
+            .get_or_create(&PartitionLabel { partition: p })
+            .inc_by(loss.frames_dropped);
+    }
     let meta = MetaStore::open(DmaDisk, dir.join("meta"))
         .await
         .map_err(err)?;
@@ -795,16 +881,30 @@ async fn open_replica(
         reader.append(group, &entries);
     }
     let stored = meta.get();
+    let held = last.max(snapshot_index);
+    let recovering_until = check_lost_committed(
+        options,
+        p,
+        &absolute(&dir.join("log")),
+        stored.commit,
+        held,
+        &group_config,
+    )?;
+    metrics
+        .log_entries_recovering
+        .get_or_create(&PartitionLabel { partition: p })
+        .set(i64::try_from(recovering_until.saturating_sub(held)).unwrap_or(i64::MAX));
     let hs = raft::HardState {
         term: stored.term,
         vote: stored.voted_for,
-        commit: stored.commit.min(last).max(snapshot_index),
+        commit: stored.commit.min(held),
     };
     reader.set_hard_state(group, hs);
     let boot = GroupBootstrap {
         config: group_config,
         hard_state: hs,
         applied: snapshot_index,
+        recovering_until,
     };
     let replica = Replica {
         partition,
@@ -820,8 +920,66 @@ async fn open_replica(
         continue_pending: false,
         export_proposed: (0, std::time::Instant::now()),
         export_written: (0, std::time::Instant::now()),
+        recovering_until,
+        stored_at: std::time::Instant::now(),
     };
     Ok((replica, boot))
+}
+
+/// `path` made absolute (for messages to operators), or as it is.
+fn absolute(path: &Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
+}
+
+/// Compares the persisted commit index with the last index the replica
+/// holds (`held`: log or snapshot). Entries below the commit index were
+/// acknowledged: when some are gone (a torn or damaged log tail), a
+/// replicated partition recovers them from its peers and does not vote until
+/// then (returns the index to reach); a single replica refuses to start
+/// unless `data.accept_data_loss` is set.
+fn check_lost_committed(
+    options: &OpenOptions,
+    p: PartitionId,
+    dir: &Path,
+    commit_index: u64,
+    held: u64,
+    config: &GroupConfig,
+) -> Result<u64, ReplicaError> {
+    if commit_index <= held {
+        return Ok(0);
+    }
+    let lost = commit_index - held;
+    let peers = config
+        .all_voters()
+        .into_iter()
+        .filter(|&n| n != raft_node(options.node))
+        .count();
+    let what = format!(
+        "partition {p}: the log in {} ends at index {held} below the persisted commit index \
+         {commit_index}: {lost} committed entries are lost",
+        dir.display()
+    );
+    if options.accept_data_loss {
+        tracing::error!(
+            partition = p,
+            "{what}; starting without them (data.accept_data_loss = true)"
+        );
+        return Ok(0);
+    }
+    if peers == 0 {
+        return Err(ReplicaError::LostCommitted {
+            partition: p,
+            dir: dir.to_path_buf(),
+            commit_index,
+            last_index: held,
+        });
+    }
+    tracing::warn!(
+        partition = p,
+        "{what} here; recovering them from the {peers} other replica(s), and not voting until \
+         the log reaches index {commit_index}"
+    );
+    Ok(commit_index)
 }
 
 async fn install_snapshot(

@@ -2,9 +2,10 @@
 //!
 //! Families (all prefixed `waggle_`): partition role, commit latency histogram,
 //! appended records (a counter; its rate is the append rate), backpressure
-//! (limit, in flight, refused), exporter lag, job activation latency, and
+//! (limit, in flight, refused), exporter lag, job activation latency,
 //! processing errors (commands whose processing failed and that were
-//! rejected instead, see [`crate::isolation`]). Gauges
+//! rejected instead, see [`crate::isolation`]), and what log recovery lost
+//! (tail frames dropped, entries being recovered). Gauges
 //! that mirror state held elsewhere (roles, backpressure) are refreshed from it
 //! at every scrape. One instance per process, shared by reference.
 
@@ -73,6 +74,11 @@ pub struct Metrics {
     pub job_activation_latency_seconds: Histogram,
     /// Commands whose processing failed and that were rejected, per partition.
     pub processing_errors: Family<PartitionLabel, Counter>,
+    /// Frames recovery dropped from a torn or damaged log tail, per partition.
+    pub log_tail_frames_dropped: Family<PartitionLabel, Counter>,
+    /// Committed entries this replica lost and is recovering from its peers
+    /// (it does not vote until they are back), per partition.
+    pub log_entries_recovering: Family<PartitionLabel, Gauge>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -148,6 +154,18 @@ impl Metrics {
             "Commands whose processing failed unexpectedly and that were rejected",
             processing_errors.clone(),
         );
+        let log_tail_frames_dropped = Family::<PartitionLabel, Counter>::default();
+        registry.register(
+            "log_tail_frames_dropped",
+            "Frames dropped from a torn or damaged log tail when the log was opened",
+            log_tail_frames_dropped.clone(),
+        );
+        let log_entries_recovering = Family::<PartitionLabel, Gauge>::default();
+        registry.register(
+            "log_entries_recovering",
+            "Committed entries lost from this replica's log and not yet recovered from its peers",
+            log_entries_recovering.clone(),
+        );
         Self {
             registry: Mutex::new(registry),
             partition_role,
@@ -159,6 +177,8 @@ impl Metrics {
             exporter_lag_records,
             job_activation_latency_seconds,
             processing_errors,
+            log_tail_frames_dropped,
+            log_entries_recovering,
         }
     }
 
@@ -171,6 +191,8 @@ impl Metrics {
             let _ = self.appended_records.get_or_create(&label);
             let _ = self.exporter_lag_records.get_or_create(&label);
             let _ = self.processing_errors.get_or_create(&label);
+            let _ = self.log_tail_frames_dropped.get_or_create(&label);
+            let _ = self.log_entries_recovering.get_or_create(&label);
         }
     }
 
@@ -245,6 +267,8 @@ mod tests {
             "waggle_exporter_lag_records",
             "waggle_job_activation_latency_seconds_count",
             "waggle_processing_errors_total",
+            "waggle_log_tail_frames_dropped_total",
+            "waggle_log_entries_recovering",
         ] {
             assert!(text.contains(family), "{family} missing from:\n{text}");
         }

@@ -1,7 +1,9 @@
 //! A 3-node cluster on 127.0.0.1 (replication factor 3, 3 partitions) under
 //! load: a partition leader is killed with SIGKILL in the middle and
 //! restarted; every instance acknowledged to the client completes, and no job
-//! is completed twice.
+//! is completed twice. A node whose log tail is torn while it is down
+//! recovers the lost committed entries from its peers before it votes, and
+//! nothing acknowledged is missing.
 
 mod common;
 
@@ -310,6 +312,81 @@ async fn work(clients: &mut [GatewayClient<Channel>], done: &mut BTreeMap<i64, u
     }
 }
 
+/// The tokio runtime of the test's clients.
+fn client_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+/// Works jobs through every node's gateway until each instance of
+/// `acknowledged` has had its job completed (bounded), and checks that no job
+/// was completed twice.
+fn complete_all(
+    rt: &tokio::runtime::Runtime,
+    nodes: &[Node],
+    acknowledged: &BTreeSet<i64>,
+    done: &mut BTreeMap<i64, u32>,
+) {
+    rt.block_on(async {
+        let mut clients = connect_all(nodes, None).await;
+        let start = Instant::now();
+        let mut round = 0;
+        while !acknowledged.iter().all(|k| done.contains_key(k)) {
+            let missing = acknowledged
+                .iter()
+                .filter(|k| !done.contains_key(k))
+                .count();
+            assert!(
+                start.elapsed() < PHASE_LIMIT,
+                "{missing} acknowledged instances never got their job done\n{}",
+                logs(nodes)
+            );
+            round += 1;
+            work(&mut clients, done, round).await;
+        }
+    });
+    let twice: Vec<_> = done.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(twice.is_empty(), "jobs completed more than once: {twice:?}");
+}
+
+/// Creates an instance of `one_task`; its key once acknowledged.
+async fn create_one(client: &mut GatewayClient<Channel>, round: usize) -> Option<i64> {
+    let created = client
+        .create_process_instance(proto::CreateProcessInstanceRequest {
+            bpmn_process_id: "one_task".into(),
+            version: -1,
+            variables: format!(r#"{{"n": {round}}}"#),
+            ..Default::default()
+        })
+        .await;
+    created.ok().map(|r| r.into_inner().process_instance_key)
+}
+
+/// Deploys [`ONE_TASK`] through `client`, retrying (bounded) until a leader
+/// takes it.
+async fn deploy_until_accepted(client: &mut GatewayClient<Channel>) {
+    let start = Instant::now();
+    loop {
+        let deployed = client
+            .deploy_resource(proto::DeployResourceRequest {
+                resources: vec![proto::Resource {
+                    name: "one_task.bpmn".into(),
+                    content: ONE_TASK.as_bytes().to_vec(),
+                }],
+                tenant_id: String::new(),
+            })
+            .await;
+        if deployed.is_ok() {
+            return;
+        }
+        assert!(start.elapsed() < PHASE_LIMIT, "deploy: {deployed:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 async fn connect_all(nodes: &[Node], skip: Option<u32>) -> Vec<GatewayClient<Channel>> {
     let mut clients = Vec::new();
     for n in nodes.iter().filter(|n| Some(n.id) != skip) {
@@ -337,11 +414,7 @@ fn a_killed_leader_loses_nothing_acknowledged() {
                 .expect("send garbage");
         }
     }
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let rt = client_runtime();
     // Every node sees the whole cluster.
     for n in &nodes {
         wait_topology(&rt, n, 3, 3);
@@ -352,23 +425,7 @@ fn a_killed_leader_loses_nothing_acknowledged() {
     let mut killed: Option<(u32, u64)> = None;
     rt.block_on(async {
         let mut clients = connect_all(&nodes, None).await;
-        let start = Instant::now();
-        loop {
-            let deployed = clients[0]
-                .deploy_resource(proto::DeployResourceRequest {
-                    resources: vec![proto::Resource {
-                        name: "one_task.bpmn".into(),
-                        content: ONE_TASK.as_bytes().to_vec(),
-                    }],
-                    tenant_id: String::new(),
-                })
-                .await;
-            if deployed.is_ok() {
-                break;
-            }
-            assert!(start.elapsed() < PHASE_LIMIT, "deploy: {deployed:?}");
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+        deploy_until_accepted(&mut clients[0]).await;
         // Deployment reaches every partition before instances are created
         // round-robin.
         tokio::time::sleep(Duration::from_millis(500)).await;
@@ -384,18 +441,7 @@ fn a_killed_leader_loses_nothing_acknowledged() {
             );
             round += 1;
             let count = clients.len();
-            let client = &mut clients[round % count];
-            if let Ok(r) = client
-                .create_process_instance(proto::CreateProcessInstanceRequest {
-                    bpmn_process_id: "one_task".into(),
-                    version: -1,
-                    variables: format!(r#"{{"n": {round}}}"#),
-                    ..Default::default()
-                })
-                .await
-            {
-                acknowledged.insert(r.into_inner().process_instance_key);
-            }
+            acknowledged.extend(create_one(&mut clients[round % count], round).await);
             if round % 50 == 0 {
                 work(&mut clients, &mut done, round).await;
             }
@@ -418,26 +464,7 @@ fn a_killed_leader_loses_nothing_acknowledged() {
     wait_topology(&rt, survivor, 2, 2);
     nodes[victim as usize].start();
     wait_ready(&nodes.iter().collect::<Vec<_>>());
-    rt.block_on(async {
-        let mut clients = connect_all(&nodes, None).await;
-        let start = Instant::now();
-        let mut round = 0;
-        while !acknowledged.iter().all(|k| done.contains_key(k)) {
-            let missing = acknowledged
-                .iter()
-                .filter(|k| !done.contains_key(k))
-                .count();
-            assert!(
-                start.elapsed() < PHASE_LIMIT,
-                "{missing} acknowledged instances never got their job done\n{}",
-                logs(&nodes)
-            );
-            round += 1;
-            work(&mut clients, &mut done, round).await;
-        }
-    });
-    let twice: Vec<_> = done.iter().filter(|(_, n)| **n > 1).collect();
-    assert!(twice.is_empty(), "jobs completed more than once: {twice:?}");
+    complete_all(&rt, &nodes, &acknowledged, &mut done);
     // The restarted node caught up past the snapshot it had (installed from
     // the leader or taken after replaying what it was sent).
     let start = Instant::now();
@@ -464,6 +491,113 @@ fn a_killed_leader_loses_nothing_acknowledged() {
         node.log().contains("handing leadership of partition over"),
         "{}",
         node.log()
+    );
+    for n in nodes.iter_mut() {
+        n.kill();
+    }
+}
+
+/// Whether `node` says it leads `partition`.
+async fn leads(node: &Node, partition: i32) -> bool {
+    let Ok(mut c) = GatewayClient::connect(node.uri()).await else {
+        return false;
+    };
+    let Ok(t) = c.topology(proto::TopologyRequest {}).await else {
+        return false;
+    };
+    t.into_inner().brokers.iter().any(|b| {
+        b.node_id as u32 == node.id
+            && b.partitions.iter().any(|p| {
+                p.partition_id == partition
+                    && p.role == proto::partition::PartitionBrokerRole::Leader as i32
+            })
+    })
+}
+
+#[test]
+fn a_replica_with_a_torn_log_tail_recovers_the_lost_entries_from_its_peers() {
+    /// Instances acknowledged before node 0's log is torn.
+    const TORN_INSTANCES: usize = 300;
+    let root = tempfile::tempdir().expect("temp dir");
+    let mut nodes = cluster(root.path());
+    for n in nodes.iter_mut() {
+        n.start();
+    }
+    wait_ready(&nodes.iter().collect::<Vec<_>>());
+    let rt = client_runtime();
+    for n in &nodes {
+        wait_topology(&rt, n, 3, 3);
+    }
+    let mut acknowledged = BTreeSet::new();
+    rt.block_on(async {
+        let mut clients = connect_all(&nodes, None).await;
+        deploy_until_accepted(&mut clients[0]).await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let start = Instant::now();
+        let mut round = 0;
+        while acknowledged.len() < TORN_INSTANCES {
+            assert!(start.elapsed() < PHASE_LIMIT, "instances not created");
+            round += 1;
+            let count = clients.len();
+            acknowledged.extend(create_one(&mut clients[round % count], round).await);
+        }
+    });
+    // Node 0 (the preferred leader of partition 1) stops cleanly, and the
+    // tail of its partition 1 log is torn while it is down.
+    let victim = &mut nodes[0];
+    let mut child = victim.child.take().expect("running");
+    assert!(common::terminate_child(&mut child).success());
+    let torn = common::tear_log_tail(&victim.dir.join("data/partitions/1/log"), 600);
+    victim.start();
+    wait_ready(&nodes.iter().collect::<Vec<_>>());
+    let start = Instant::now();
+    while !nodes[0]
+        .log()
+        .contains("recovered from the other replicas; voting again")
+    {
+        assert!(
+            start.elapsed() < PHASE_LIMIT,
+            "node 0 never recovered its lost entries\n{}",
+            logs(&nodes)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let log = nodes[0].log();
+    let tail_warning = log
+        .lines()
+        .find(|l| l.contains("torn or damaged log tail"))
+        .unwrap_or_else(|| panic!("no tail warning:\n{log}"));
+    assert!(
+        tail_warning.contains("WARN")
+            && tail_warning.contains(&torn.segment.display().to_string())
+            && tail_warning.contains(&format!("offset {}", torn.frame_offset)),
+        "{tail_warning}\n{torn:?}"
+    );
+    let lost = log
+        .lines()
+        .find(|l| l.contains("committed entries are lost here; recovering them"))
+        .unwrap_or_else(|| panic!("no loss warning:\n{log}"));
+    assert!(
+        lost.contains("WARN") && lost.contains(&format!("ends at index {}", torn.last_kept_index)),
+        "{lost}"
+    );
+    // Caught up, node 0 leads partition 1 again (priority election), so the
+    // jobs of partition 1 are served from its state.
+    let start = Instant::now();
+    while !rt.block_on(leads(&nodes[0], 1)) {
+        assert!(
+            start.elapsed() < PHASE_LIMIT,
+            "node 0 never led partition 1 again\n{}",
+            logs(&nodes)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    complete_all(&rt, &nodes, &acknowledged, &mut BTreeMap::new());
+    let (_, metrics) = http_get(nodes[0].management_port, "/metrics").expect("metrics");
+    assert!(
+        metrics.contains("waggle_log_entries_recovering{partition=\"1\"} 0")
+            && !metrics.contains("waggle_log_tail_frames_dropped_total{partition=\"1\"} 0"),
+        "{metrics}"
     );
     for n in nodes.iter_mut() {
         n.kill();

@@ -71,6 +71,7 @@ impl Cluster {
                         config: GroupConfig::new(1..=NODES),
                         hard_state: HardState::default(),
                         applied: 0,
+                        recovering_until: 0,
                     },
                 )
                 .expect("a fresh MultiRaft has no groups");

@@ -75,6 +75,8 @@ pub(crate) struct Group {
     pub(crate) bcast_entries: bool,
     pub(crate) bcast_commit: bool,
     scratch: Vec<Entry>,
+    /// See [`crate::GroupBootstrap::recovering_until`]; 0 once lifted.
+    recovering_until: Index,
 }
 
 impl Group {
@@ -85,6 +87,7 @@ impl Group {
         config: GroupConfig,
         hs: HardState,
         applied: Index,
+        recovering_until: Index,
     ) -> Self {
         let log = RaftLog::new(id, ctx.reader, hs.commit, applied);
         let mut g = Group {
@@ -103,13 +106,17 @@ impl Group {
             randomized_timeout: 0,
             lead_transferee: NO_NODE,
             pending_conf_index: 0,
-            persisted_hs: hs,
+            persisted_hs: HardState {
+                commit: hs.commit.max(recovering_until),
+                ..hs
+            },
             snapshot_rx: None,
             received_snapshot: None,
             forced_config: false,
             bcast_entries: false,
             bcast_commit: false,
             scratch: Vec::new(),
+            recovering_until,
         };
         g.reset_randomized_timeout(ctx);
         g
@@ -118,7 +125,9 @@ impl Group {
     /// The hard state to persist. Its commit index never exceeds the
     /// entries acknowledged as durable here, so that a crash which keeps the
     /// hard state but loses unsynced log writes cannot make a stale entry
-    /// look committed after restart.
+    /// look committed after restart. While recovering a lost tail it keeps
+    /// the commit index found at start, so that a restart before the log
+    /// has caught up still knows what was lost.
     pub(crate) fn hard_state(&self) -> HardState {
         let commit = if self.log.pending_snapshot().is_some() {
             self.persisted_hs.commit
@@ -128,8 +137,26 @@ impl Group {
         HardState {
             term: self.term,
             vote: self.vote,
-            commit,
+            commit: commit.max(self.recovering_until),
         }
+    }
+
+    /// The index the log must durably reach before this replica votes or
+    /// campaigns, while it is below it. Durably: a crash right after the
+    /// gate lifts must not lose the entries again.
+    pub(crate) fn recovering_until(&self) -> Option<Index> {
+        let held = self.log.stable_last();
+        (self.recovering_until > held).then_some(self.recovering_until)
+    }
+
+    /// Whether voting and campaigning are still held back by a lost log
+    /// tail; lifts the gate for good once the log has reached its index.
+    fn voting_held_back(&mut self) -> bool {
+        if self.recovering_until().is_some() {
+            return true;
+        }
+        self.recovering_until = 0;
+        false
     }
 
     fn send_at(&self, ctx: &mut Ctx<'_>, to: NodeId, term: Term, body: MessageBody) {
@@ -264,7 +291,10 @@ impl Group {
     }
 
     pub(crate) fn campaign(&mut self, ctx: &mut Ctx<'_>, kind: CampaignKind) {
-        if !self.config.is_voter(self.me) || self.log.pending_snapshot().is_some() {
+        if !self.config.is_voter(self.me)
+            || self.log.pending_snapshot().is_some()
+            || self.voting_held_back()
+        {
             return;
         }
         let msg_term = if kind == CampaignKind::PreVote {
@@ -505,7 +535,9 @@ impl Group {
         let can_vote = self.vote == from
             || (self.vote == NO_NODE && self.leader == NO_NODE)
             || (pre && msg_term > self.term);
-        let granted = can_vote && self.log.is_up_to_date(ctx.reader, last_index, last_term);
+        let granted = can_vote
+            && self.log.is_up_to_date(ctx.reader, last_index, last_term)
+            && !self.voting_held_back();
         if granted {
             if !pre {
                 self.election_elapsed = 0;
@@ -578,6 +610,21 @@ impl Group {
                 let last = self.log.last_index(ctx.reader);
                 self.log.commit_to(commit.min(last));
                 self.send(ctx, from, MessageBody::HeartbeatResp);
+                if commit > last {
+                    // The leader believes this log holds `commit`, which
+                    // it acknowledged before losing its tail.
+                    let hint_term = self.log.last_term(ctx.reader);
+                    self.send(
+                        ctx,
+                        from,
+                        MessageBody::AppendResp {
+                            index: 0,
+                            reject: true,
+                            hint_index: last,
+                            hint_term,
+                        },
+                    );
+                }
             }
             MessageBody::SnapshotChunk { meta, offset, data } => {
                 self.election_elapsed = 0;
@@ -774,6 +821,13 @@ impl Group {
             return;
         };
         pr.recent_active = true;
+        if reject && index == 0 {
+            if hint_index < pr.match_index {
+                pr.lost_entries_after(hint_index);
+                self.send_append(ctx, from, true);
+            }
+            return;
+        }
         if reject {
             if pr.maybe_decr_to(index, next_probe) {
                 if pr.state == ProgressState::Replicate {

@@ -119,6 +119,14 @@ impl MemLog {
         });
     }
 
+    /// Drops the stored entries from `from` on, as a lost log tail would
+    /// (for tests).
+    pub fn lose_tail(&mut self, group: GroupId, from: Index) {
+        let g = self.group_mut(group);
+        let keep = from.saturating_sub(g.base + 1) as usize;
+        g.entries.truncate(keep);
+    }
+
     /// Every stored entry of a group (after the snapshot).
     pub fn all_entries(&self, group: GroupId) -> &[Entry] {
         self.groups

@@ -45,10 +45,13 @@ pub enum MessageBody {
         /// Entries to append (may be empty).
         entries: Vec<Entry>,
     },
-    /// Answer to [`MessageBody::Append`] or to an installed snapshot.
+    /// Answer to [`MessageBody::Append`] or to an installed snapshot; also
+    /// sent, rejected with `index` 0, by a follower that received a
+    /// heartbeat claiming more than it holds: it lost entries it had
+    /// acknowledged (a torn log tail), and `hint_index` is its last index.
     AppendResp {
         /// Accepted: last index now known to match and be durable.
-        /// Rejected: the `prev_index` that did not match.
+        /// Rejected: the `prev_index` that did not match (0: lost entries).
         index: Index,
         /// Whether the append was refused.
         reject: bool,

@@ -31,6 +31,13 @@ pub struct GroupBootstrap {
     /// Index up to which the application state already reflects the log
     /// (the snapshot index after a restart).
     pub applied: Index,
+    /// The persisted commit index when it is above the last index found in
+    /// the log (its tail was lost, e.g. torn), else 0. Until the log reaches
+    /// it again (from the leader), this replica neither campaigns nor grants
+    /// votes or pre-votes: its acknowledgement may have formed the quorum of
+    /// the lost entries, so voting with the shorter log could elect a leader
+    /// without them. The gate lifts itself once the log reaches the index.
+    pub recovering_until: Index,
 }
 
 /// Acknowledges that [`MultiRaft::force_reconfiguration`] bypasses consensus.
@@ -144,6 +151,7 @@ impl<R: LogReader> MultiRaft<R> {
             boot.config,
             boot.hard_state,
             boot.applied,
+            boot.recovering_until,
         );
         self.groups.insert(group, g);
         Ok(())
@@ -380,6 +388,14 @@ impl<R: LogReader> MultiRaft<R> {
     pub fn term_at(&self, group: GroupId, index: Index) -> Option<Term> {
         let g = self.groups.get(&group)?;
         g.log.term(&self.reader, index)
+    }
+
+    /// The index this replica must hold again (durably) before it votes or
+    /// campaigns (see [`GroupBootstrap::recovering_until`]), while it is
+    /// recovering a lost log tail; `None` once its log has reached it (or it
+    /// never had to).
+    pub fn recovering_until(&self, group: GroupId) -> Option<Index> {
+        self.groups.get(&group)?.recovering_until()
     }
 
     /// Replication progress of each follower, when this node leads `group`.

@@ -69,6 +69,16 @@ impl Progress {
         self.clear_inflight();
     }
 
+    /// The follower lost entries it had acknowledged and now ends at
+    /// `last`: probe from there.
+    pub(crate) fn lost_entries_after(&mut self, last: Index) {
+        self.match_index = self.match_index.min(last);
+        self.state = ProgressState::Probe;
+        self.next_index = self.match_index + 1;
+        self.probe_sent = false;
+        self.clear_inflight();
+    }
+
     pub(crate) fn become_replicate(&mut self) {
         self.state = ProgressState::Replicate;
         self.next_index = self.match_index + 1;

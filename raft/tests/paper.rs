@@ -3,23 +3,8 @@
 
 mod common;
 
-use common::Cluster;
+use common::{cluster, plain, Cluster};
 use raft::{GroupConfig, NodeId, RaftConfig, Role};
-
-fn plain() -> RaftConfig {
-    RaftConfig {
-        pre_vote: false,
-        check_quorum: false,
-        priority_election: false,
-        ..RaftConfig::default()
-    }
-}
-
-fn cluster(nodes: &[NodeId], cfg: RaftConfig) -> Cluster {
-    let mut c = Cluster::new(nodes, &[1], GroupConfig::new(nodes.iter().copied()), cfg);
-    c.quiet = true;
-    c
-}
 
 #[test]
 fn section_5_2_candidate_with_majority_becomes_leader() {

@@ -242,6 +242,7 @@ impl Simulation {
                     config,
                     hard_state: hs,
                     applied: state.applied,
+                    recovering_until: 0,
                 },
             )
             .expect("fresh MultiRaft");

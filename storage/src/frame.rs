@@ -155,6 +155,33 @@ pub fn decode(bytes: &[u8], segment_seq: u64) -> Decoded<'_> {
     Decoded::Valid { header, payload }
 }
 
+/// The segment sequence number below `seq` (at most `max_probes` of them,
+/// newest first) under which the complete frame at the start of `bytes`
+/// verifies: a frame left in a recycled segment file. `None` when no such
+/// number exists or the frame is incomplete.
+pub fn earlier_segment_seq(bytes: &[u8], seq: u64, max_probes: u64) -> Option<u64> {
+    let (header, rest) = FrameHeader::ref_from_prefix(bytes).ok()?;
+    let payload = rest.get(..header.payload_len.get() as usize)?;
+    let mut header_bytes = [0u8; FRAME_HEADER_BYTES];
+    header_bytes.copy_from_slice(header.as_bytes());
+    header_bytes[CRC_FIELD].fill(0);
+    let data_crc = crc32c::crc32c_append(crc32c::crc32c(&header_bytes), payload);
+    // checksum(s) = Z(crc32c(s)) ^ data_crc, where Z (appending the frame's
+    // bytes) is linear over GF(2): build it from the images of the 32 bits
+    // once, so that each probe costs one 8-byte CRC.
+    let len = FRAME_HEADER_BYTES + payload.len();
+    let basis: [u32; 32] = std::array::from_fn(|bit| crc32c::crc32c_combine(1 << bit, 0, len));
+    let shifted = |crc: u32| {
+        (0..32)
+            .filter(|bit| crc & (1 << bit) != 0)
+            .fold(0, |acc, bit| acc ^ basis[bit])
+    };
+    let want = header.crc.get() ^ data_crc;
+    (seq.saturating_sub(max_probes)..seq)
+        .rev()
+        .find(|old| shifted(crc32c::crc32c(&old.to_le_bytes())) == want)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -196,6 +223,25 @@ mod tests {
     #[test]
     fn frames_of_another_segment_sequence_are_invalid() {
         assert!(matches!(decode(&one(9), 10), Decoded::Invalid));
+    }
+
+    #[test]
+    fn a_frame_of_an_earlier_segment_is_recognised() {
+        let bytes = one(7);
+        assert_eq!(earlier_segment_seq(&bytes, 20, 100), Some(7));
+        assert_eq!(earlier_segment_seq(&bytes, 20, 10), None, "7 is not probed");
+        assert_eq!(
+            earlier_segment_seq(&bytes, 7, 100),
+            None,
+            "only earlier ones"
+        );
+        let mut torn = bytes.clone();
+        torn[FRAME_HEADER_BYTES + 1] ^= 1;
+        assert_eq!(earlier_segment_seq(&torn, 20, 100), None);
+        assert_eq!(
+            earlier_segment_seq(&bytes[..bytes.len() - 1], 20, 100),
+            None
+        );
     }
 
     #[test]

@@ -36,6 +36,7 @@ use bytes::Bytes;
 use crate::disk::{align_down, align_up, Disk, DiskFile, BLOCK_BYTES};
 use crate::error::{Error, Result};
 use crate::frame::{self, FRAME_HEADER_BYTES, MAX_PAYLOAD_BYTES};
+use crate::recovery::TailLoss;
 use crate::segment::{
     self, expect_frame, io_err, parse_name, recycle_name, segment_name, FileKind, Segment, Window,
 };
@@ -132,13 +133,15 @@ pub struct Log<D: Disk> {
     tail_block: Option<(u64, u64, Vec<u8>)>,
     poisoned: Option<String>,
     write_buf: Vec<u8>,
+    /// What recovery dropped from the end of the log at open.
+    tail_loss: Option<TailLoss>,
 }
 
 impl<D: Disk> Log<D> {
     /// Opens (creating if needed) the log in `dir` and recovers it: every
-    /// segment is scanned, the tail is cut at the first torn or corrupt frame,
-    /// and a corrupt frame followed by valid ones is an error naming the file
-    /// and offset. An empty log starts at index 1; after compaction the first
+    /// segment is scanned, the tail is cut at the first torn or corrupt frame
+    /// (reported by [`Log::tail_loss`]), and a corrupt frame followed by
+    /// valid ones is an error naming the file and offset. An empty log starts at index 1; after compaction the first
     /// index found may be lower than the last compaction point (compaction
     /// works on whole segments).
     pub async fn open(disk: D, dir: impl AsRef<Path>, config: LogConfig) -> Result<Log<D>> {
@@ -165,6 +168,7 @@ impl<D: Disk> Log<D> {
         let mut terms: Vec<(u64, u64)> = Vec::new();
         let mut epoch = 0;
         let mut expected = None;
+        let mut tail_damage = None;
         for (i, &seq) in seqs.iter().enumerate() {
             let path = dir.join(segment_name(seq));
             let file = disk
@@ -193,6 +197,13 @@ impl<D: Disk> Log<D> {
                     terms.push((index, term));
                 }
             }
+            if !found.segment.is_empty() || found.damage.is_some() {
+                // Frames in a later segment supersede a damaged end of an
+                // earlier one (a failed write went on in a new segment).
+                tail_damage = found
+                    .damage
+                    .map(|d| (d, path.clone(), found.segment.end_offset));
+            }
             epoch = found.epoch;
             expected = Some(found.segment.last_index + 1);
             if let Some(previous) = segments.back_mut() {
@@ -202,6 +213,13 @@ impl<D: Disk> Log<D> {
         }
         let first_index = segments.front().map_or(1, |s| s.first_index);
         let durable_index = segments.back().map_or(0, |s| s.last_index);
+        let tail_loss = tail_damage.map(|(damage, path, offset)| TailLoss {
+            path,
+            offset,
+            frames_dropped: damage.frames,
+            last_index: durable_index,
+            damage: damage.kind,
+        });
         Ok(Log {
             disk,
             dir,
@@ -218,7 +236,15 @@ impl<D: Disk> Log<D> {
             tail_block: None,
             poisoned: None,
             write_buf: Vec::new(),
+            tail_loss,
         })
+    }
+
+    /// Frames that recovery dropped from the end of the log when it was
+    /// opened (a torn write, a file cut short, or damaged last frames);
+    /// `None` when the log ended cleanly.
+    pub fn tail_loss(&self) -> Option<&TailLoss> {
+        self.tail_loss.as_ref()
     }
 
     /// The directory of this log.

@@ -18,7 +18,9 @@
 //! searched: a valid frame with an epoch not lower than the last accepted one
 //! means a frame in the middle was corrupted, which is an error naming the file
 //! and the offset; it is never dropped silently. Frames with a lower epoch were
-//! cut off by a suffix truncation and are ignored.
+//! cut off by a suffix truncation and are ignored. What the first failing
+//! frame was (zeros, a stale frame, or a torn or damaged frame of ours) is
+//! reported by [`crate::recovery`].
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -26,6 +28,7 @@ use std::path::{Path, PathBuf};
 use crate::disk::DiskFile;
 use crate::error::{Error, Result};
 use crate::frame::{self, Decoded, FrameHeader, FRAME_HEADER_BYTES, FRAME_MAGIC};
+use crate::recovery::{inspect_cut, Damage};
 
 /// Distance in bytes between two entries of the sparse index.
 pub const SPARSE_INDEX_STRIDE_BYTES: u64 = 32 << 10;
@@ -251,6 +254,8 @@ pub(crate) struct Recovered<F> {
     pub epoch: u32,
     /// `(first index, term)` runs of the accepted frames.
     pub terms: Vec<(u64, u64)>,
+    /// Damaged frames where the scan stopped (at `segment.end_offset`).
+    pub damage: Option<Damage>,
 }
 
 /// Scans segment `seq` (see the module documentation).
@@ -271,12 +276,15 @@ pub(crate) async fn recover<F: DiskFile>(
     let mut terms: Vec<(u64, u64)> = Vec::new();
     let mut epoch = min_epoch;
     let mut pos = 0u64;
+    let damage;
     {
         let mut window = Window::new(&segment.file, &segment.path, len);
         let mut accepted = Vec::new();
         let mut expected = expected_first;
+        let mut truncated_behind = false;
         while let Some((header, frame_bytes)) = frame_at(&mut window, pos, seq).await? {
             if header.epoch.get() < epoch {
+                truncated_behind = true;
                 break;
             }
             let index = header.index.get();
@@ -304,6 +312,11 @@ pub(crate) async fn recover<F: DiskFile>(
             pos += frame_bytes as u64;
         }
         search_after_cut(&mut window, pos, len, seq, epoch).await?;
+        damage = if truncated_behind {
+            None
+        } else {
+            inspect_cut(&mut window, pos, len, seq, epoch, expected).await?
+        };
         drop(window);
         for (index, offset, frame_bytes) in accepted {
             segment.record_frame(index, offset, frame_bytes);
@@ -313,6 +326,7 @@ pub(crate) async fn recover<F: DiskFile>(
         segment,
         epoch,
         terms,
+        damage,
     })
 }
 

@@ -117,6 +117,17 @@ fn files_cut_at_many_offsets_recover_every_whole_frame() {
                 .unwrap_or_else(|e| panic!("cut at {cut}: {e}"));
             let whole = (cut / FRAME_BYTES).min(count);
             assert_eq!(log.last_index(), whole, "cut at {cut}");
+            // A cut inside a frame is reported; a cut between frames or in
+            // the zeros after the last one leaves nothing to report.
+            let inside = cut < end && cut % FRAME_BYTES != 0;
+            match log.tail_loss() {
+                Some(loss) => {
+                    assert!(inside, "cut at {cut} between frames reported: {loss}");
+                    assert_eq!((loss.offset, loss.last_index), (whole * FRAME_BYTES, whole));
+                    assert_eq!(loss.path, path);
+                }
+                None => assert!(!inside, "cut at {cut} inside a frame went unreported"),
+            }
             let got = everything(&log).await;
             assert!(got.iter().zip(1..).all(|(e, i)| *e == entry(i, 1)));
             // The log goes on after a cut.
@@ -143,8 +154,13 @@ fn bytes_corrupted_at_many_offsets_are_detected() {
             let victim = offset / FRAME_BYTES;
             match open(dir.path()).await {
                 Ok(log) if victim == count - 1 => {
-                    // The last frame is indistinguishable from a torn write.
+                    // The last frame is indistinguishable from a torn write,
+                    // and reported as one.
                     assert_eq!(log.last_index(), count - 1);
+                    let loss = log.tail_loss().unwrap_or_else(|| {
+                        panic!("corruption at {offset} in the last frame went unreported")
+                    });
+                    assert_eq!(loss.offset, victim * FRAME_BYTES);
                 }
                 Ok(log) => panic!(
                     "corruption at {offset} (frame {victim}) missed; last {}",

@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 use bytes::Bytes;
 use futures::FutureExt;
 use proptest::prelude::*;
-use storage::{segment_name, DiskOp, Entry, Error, Fault, FaultError, Log, LogConfig, SimDisk};
+use storage::{
+    segment_name, DiskOp, Entry, Error, Fault, FaultError, Log, LogConfig, SimDisk, TailDamage,
+};
 
 const DIR: &str = "/data/partition-1";
 
@@ -594,6 +596,10 @@ fn crash_during_the_sync_after(setup: &[Op]) {
             disk.crash(halt * 101 + seed);
             let mut log = open(&disk)
                 .unwrap_or_else(|e| panic!("halt after {halt}, seed {seed}: reopen failed: {e}"));
+            if let Some(loss) = log.tail_loss() {
+                assert_eq!(loss.last_index, log.last_index(), "halt after {halt}");
+                assert!(loss.frames_dropped >= 1, "halt after {halt}");
+            }
             model.adopt_recovered(&mut log);
         }
     }
@@ -655,4 +661,129 @@ fn a_segment_whose_first_write_failed_is_retired_not_left_empty() {
     let log = open(&disk).expect("reopen");
     assert_eq!(log.last_index(), 78);
     assert_eq!(all_entries(&log)[68..], more[..]);
+}
+
+/// Bytes of one frame of `filled_log(_, _, 100)`.
+const FRAME_OF_100: u64 = 40 + 100;
+
+#[test]
+fn a_clean_log_reports_no_tail_loss() {
+    let disk = SimDisk::new();
+    assert_eq!(open(&disk).expect("open empty").tail_loss(), None);
+    drop(filled_log(&disk, 50, 100));
+    let log = open(&disk).expect("reopen");
+    assert_eq!(log.last_index(), 50);
+    assert_eq!(
+        log.tail_loss(),
+        None,
+        "zeros after the last frame are no loss"
+    );
+    // Frames cut off by a truncation stay behind the cut: no loss either.
+    let disk = SimDisk::new();
+    let mut log = filled_log(&disk, 30, 200);
+    run(log.truncate_suffix(10)).expect("truncate");
+    log.append(&entries(10..=12, 2, 200)).expect("append");
+    run(log.sync()).expect("sync");
+    drop(log);
+    assert_eq!(open(&disk).expect("reopen").tail_loss(), None);
+}
+
+#[test]
+fn bytes_cut_off_the_tail_are_reported_with_file_offset_and_frames() {
+    let count = 50;
+    let end = count * FRAME_OF_100;
+    let disk = SimDisk::new();
+    drop(filled_log(&disk, count, 100));
+    let path = segment_path(1);
+    let original = disk.file_bytes(&path).expect("segment");
+    for cut in (end - 600..end).step_by(7) {
+        let whole = cut / FRAME_OF_100;
+        let into_frame = cut % FRAME_OF_100;
+        // A torn write: the bytes from the cut on are zeros.
+        let mut torn = original.clone();
+        torn[cut as usize..].fill(0);
+        // A file cut short.
+        let short = original[..cut as usize].to_vec();
+        for (what, bytes) in [("zeroed", torn), ("cut short", short)] {
+            disk.set_file_bytes(&path, bytes).expect("damage");
+            let log = open(&disk).unwrap_or_else(|e| panic!("{what} at {cut}: {e}"));
+            assert_eq!(log.last_index(), whole, "{what} at {cut}");
+            let Some(loss) = log.tail_loss() else {
+                // Zeros over the whole frame, or over all but a prefix of
+                // its magic number, leave nothing to recognise.
+                assert!(
+                    what == "zeroed" && into_frame < 4,
+                    "{what} at {cut} ({into_frame} bytes into frame {}) went unreported",
+                    whole + 1
+                );
+                continue;
+            };
+            assert_eq!(loss.path, path, "{what} at {cut}");
+            assert_eq!(loss.offset, whole * FRAME_OF_100, "{what} at {cut}");
+            assert_eq!(loss.last_index, whole, "{what} at {cut}");
+            assert_eq!(loss.frames_dropped, 1, "{what} at {cut}");
+            if what == "cut short" {
+                assert_eq!(loss.damage, TailDamage::CutShort, "at {cut}");
+            }
+            let text = loss.to_string();
+            assert!(
+                text.contains(&path.display().to_string())
+                    && text.contains(&format!("offset {}", loss.offset)),
+                "{text}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_tail_frame_failing_its_checksum_is_reported() {
+    let disk = SimDisk::new();
+    drop(filled_log(&disk, 50, 100));
+    disk.flip_bit(&segment_path(1), 49 * FRAME_OF_100 + 60, 0)
+        .expect("flip");
+    let log = open(&disk).expect("open");
+    assert_eq!(log.last_index(), 49);
+    let loss = log.tail_loss().expect("reported");
+    assert_eq!(loss.path, segment_path(1));
+    assert_eq!(loss.offset, 49 * FRAME_OF_100);
+    assert_eq!((loss.frames_dropped, loss.last_index), (1, 49));
+    assert_eq!(loss.damage, TailDamage::Checksum);
+
+    // Several damaged frames in a row are counted.
+    let disk = SimDisk::new();
+    drop(filled_log(&disk, 50, 100));
+    for victim in 46..50 {
+        disk.flip_bit(&segment_path(1), victim * FRAME_OF_100 + 70, 2)
+            .expect("flip");
+    }
+    let log = open(&disk).expect("open");
+    let loss = log.tail_loss().expect("reported");
+    assert_eq!((loss.offset, loss.frames_dropped), (46 * FRAME_OF_100, 4));
+    assert_eq!(loss.last_index, 46);
+
+    // A damaged magic number on the next frame is still recognised.
+    let disk = SimDisk::new();
+    drop(filled_log(&disk, 50, 100));
+    disk.flip_bit(&segment_path(1), 49 * FRAME_OF_100 + 1, 4)
+        .expect("flip");
+    let loss = open(&disk).expect("open").tail_loss().cloned();
+    assert_eq!(loss.map(|l| l.damage), Some(TailDamage::Header));
+}
+
+#[test]
+fn frames_left_in_a_recycled_file_are_not_taken_for_loss() {
+    // The frames of indexes 10.. written under segment 1, as a truncated
+    // segment recycled into segment 2 holds them until its first write.
+    let old = SimDisk::new();
+    drop(filled_log(&old, 30, 100));
+    let stale = old.file_bytes(&segment_path(1)).expect("segment")[9 * 140..].to_vec();
+    let disk = SimDisk::new();
+    drop(filled_log(&disk, 9, 100));
+    let mut second = stale;
+    second.resize(config().segment_size_bytes as usize, 0);
+    disk.set_file_bytes(&segment_path(2), second)
+        .expect("recycled file");
+    let log = open(&disk).expect("open");
+    assert_eq!(log.last_index(), 9);
+    assert_eq!(log.tail_loss(), None);
 }

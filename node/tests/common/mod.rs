@@ -146,6 +146,13 @@ impl Drop for Broker {
     }
 }
 
+/// Sends SIGTERM to `child` and waits (bounded) for its exit status.
+pub fn terminate_child(child: &mut Child) -> std::process::ExitStatus {
+    // SAFETY: signalling a child process we started, by its pid.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    wait_exit(child)
+}
+
 /// Waits (bounded) for `child` to exit.
 pub fn wait_exit(child: &mut Child) -> std::process::ExitStatus {
     let start = Instant::now();
@@ -221,6 +228,92 @@ pub async fn deploy_one_task(
         })
         .await
         .expect("deploy");
+}
+
+/// Where [`tear_log_tail`] cut a partition log.
+#[derive(Debug)]
+pub struct TornTail {
+    /// The segment file torn.
+    pub segment: PathBuf,
+    /// Start of the first damaged frame: where recovery must say the valid
+    /// frames end.
+    pub frame_offset: u64,
+    /// Index of the last frame left whole.
+    pub last_kept_index: u64,
+    /// Whole frames that followed the damaged one (zeroed).
+    pub zeroed_frames: u64,
+}
+
+/// Tears the tail of the partition log in `log_dir` as a crash on a disk
+/// that lied about a sync would: from a byte inside the payload of the
+/// frame holding the `cut_bytes`-th byte before the end of the valid data
+/// (a byte that is not already zero), everything to the end of the last
+/// segment holding frames becomes zeros.
+pub fn tear_log_tail(log_dir: &Path, cut_bytes: u64) -> TornTail {
+    let mut segments: Vec<(u64, PathBuf)> = std::fs::read_dir(log_dir)
+        .expect("log directory")
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            match storage::parse_name(&name) {
+                Some(storage::FileKind::Segment(seq)) => Some((seq, e.path())),
+                _ => None,
+            }
+        })
+        .collect();
+    segments.sort();
+    for (seq, path) in segments.into_iter().rev() {
+        let mut bytes = std::fs::read(&path).expect("read segment");
+        // (offset, index, payload range) of every valid frame.
+        let mut frames = Vec::new();
+        let mut pos = 0usize;
+        while let storage::frame::Decoded::Valid { header, payload } =
+            storage::frame::decode(&bytes[pos..], seq)
+        {
+            let start = pos + storage::frame::FRAME_HEADER_BYTES;
+            frames.push((pos, header.index.get(), start..start + payload.len()));
+            pos = start + payload.len();
+        }
+        let end = pos as u64;
+        let from = frames
+            .iter()
+            .position(|(offset, _, payload)| {
+                *offset as u64 + payload.len() as u64 >= end.saturating_sub(cut_bytes)
+            })
+            .unwrap_or(frames.len());
+        for (i, (offset, index, payload)) in frames.iter().enumerate().skip(from) {
+            let Some(at) = payload.clone().find(|&b| bytes[b] != 0) else {
+                continue;
+            };
+            bytes[at..].fill(0);
+            std::fs::write(&path, &bytes).expect("write the torn segment");
+            return TornTail {
+                segment: path,
+                frame_offset: *offset as u64,
+                last_kept_index: index - 1,
+                zeroed_frames: (frames.len() - i - 1) as u64,
+            };
+        }
+    }
+    panic!(
+        "no frame with a non-zero payload byte in {}",
+        log_dir.display()
+    );
+}
+
+/// Starts `waggle` with `args` in `dir`, its log (stderr) going to `log`.
+pub fn spawn_waggle_logged(dir: &Path, args: &[&str], env: &[(&str, String)], log: &Path) -> Child {
+    let file = std::fs::File::create(log).expect("log file");
+    let mut command = Command::new(env!("CARGO_BIN_EXE_waggle"));
+    command
+        .args(args)
+        .current_dir(dir)
+        .stdout(Stdio::null())
+        .stderr(file);
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    command.spawn().expect("start waggle")
 }
 
 /// A deployment whose XML nests `levels` elements deep (35 KB of it once

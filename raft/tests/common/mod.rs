@@ -16,6 +16,23 @@ use raft::{
 /// Bound on rounds in `stabilize`, so a livelock fails instead of hanging.
 pub const MAX_STABILIZE_ROUNDS: usize = 10_000;
 
+/// Elections without pre-vote, check-quorum or priorities: the paper's.
+pub fn plain() -> RaftConfig {
+    RaftConfig {
+        pre_vote: false,
+        check_quorum: false,
+        priority_election: false,
+        ..RaftConfig::default()
+    }
+}
+
+/// A quiet cluster of `nodes` hosting group 1 with all of them as voters.
+pub fn cluster(nodes: &[NodeId], cfg: RaftConfig) -> Cluster {
+    let mut c = Cluster::new(nodes, &[1], GroupConfig::new(nodes.iter().copied()), cfg);
+    c.quiet = true;
+    c
+}
+
 pub struct Cluster {
     pub nodes: BTreeMap<NodeId, MultiRaft<MemLog>>,
     pub down: BTreeSet<NodeId>,
@@ -72,9 +89,21 @@ impl Cluster {
     }
 
     fn start_node(&mut self, n: NodeId, log: MemLog) {
+        self.start_node_gated(n, log, false);
+    }
+
+    /// Starts node `n`; with `gate`, a group whose stored commit index is
+    /// above its last index recovers before it votes (as the broker does).
+    fn start_node_gated(&mut self, n: NodeId, log: MemLog, gate: bool) {
         let mut r = MultiRaft::new(n, self.cfg.clone(), log, n);
         for &g in &self.groups {
             let hs = r.reader().hard_state(g);
+            let last = r.reader().last_index(g);
+            let recovering_until = if gate && hs.commit > last {
+                hs.commit
+            } else {
+                0
+            };
             let (config, applied) = match r.reader().snapshot(g) {
                 Some(meta) => (meta.config.clone(), meta.index),
                 None => (self.configs[&g].clone(), 0),
@@ -85,6 +114,7 @@ impl Cluster {
                     config,
                     hard_state: hs,
                     applied,
+                    recovering_until,
                 },
             )
             .expect("fresh node");
@@ -99,6 +129,20 @@ impl Cluster {
         self.start_node(n, log);
         self.down.remove(&n);
         self.say(format!("n{n} restarted"));
+    }
+
+    /// Restarts a node whose stored log of every group lost the entries
+    /// from `from` on (a torn tail); with `gate` it recovers them before it
+    /// votes.
+    pub fn restart_losing_tail(&mut self, n: NodeId, from: u64, gate: bool) {
+        let mut log = self.nodes.remove(&n).expect("node exists").reader().clone();
+        for &g in &self.groups {
+            log.lose_tail(g, from);
+        }
+        self.applied.retain(|(node, _), _| *node != n);
+        self.start_node_gated(n, log, gate);
+        self.down.remove(&n);
+        self.say(format!("n{n} restarted without entries from {from} on"));
     }
 
     pub fn say(&mut self, line: impl AsRef<str>) {
