@@ -330,6 +330,12 @@ impl<D: Disk> SnapshotStore<D> {
         Ok(meta)
     }
 
+    /// Gives up `writer` (a write failed, e.g. with ENOSPC): its `tmp-`
+    /// directory is removed, best effort (open removes leftovers anyway).
+    pub async fn abort(&mut self, writer: SnapshotWriter) {
+        let _ = self.disk.remove_dir_all(&writer.tmp).await;
+    }
+
     /// Reads chunk `n` of the snapshot `(index, term)`, verifying its checksum.
     pub async fn read_chunk(&self, index: u64, term: u64, n: usize) -> Result<Bytes> {
         let what = final_name(index, term);
