@@ -29,4 +29,5 @@ pub mod placement;
 pub mod records;
 pub mod routing;
 pub mod shard;
+pub mod space;
 pub mod view;

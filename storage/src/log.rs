@@ -57,6 +57,10 @@ pub const ZERO_FILL_CHUNK_BYTES: usize = 1 << 20;
 pub const MIN_SEGMENT_SIZE_BYTES: u64 = 4 * BLOCK_BYTES;
 /// Largest accepted segment size.
 pub const MAX_SEGMENT_SIZE_BYTES: u64 = 1 << 32;
+/// Largest spare file made by `Log::ensure_spare`: the reserve holds
+/// commands that free work, which are small, so it need not be a whole
+/// segment of a large size.
+pub const MAX_SPARE_SEGMENT_BYTES: u64 = 16 << 20;
 
 /// Settings of one partition log.
 #[derive(Debug, Clone)]
@@ -293,13 +297,15 @@ impl<D: Disk> Log<D> {
         self.recycled.len()
     }
 
+    /// Remembers the first ENOSPC of a shortage.
     fn note_shortage(&mut self, error: &Error) {
-        if error.is_no_space() {
+        if error.is_no_space() && self.shortage.is_none() {
             self.shortage = Some(error.to_string());
         }
     }
 
-    /// Fills the reserve up to `spare_segments` recycled files. While the
+    /// Fills the reserve up to `spare_segments` recycled files (each of at
+    /// most `MAX_SPARE_SEGMENT_BYTES`). While the
     /// log is short of space it also creates one file beyond the reserve, as
     /// the proof that space is back; that file becomes the next segment. An
     /// ENOSPC leaves the log as it was (and short of space).
@@ -309,7 +315,8 @@ impl<D: Disk> Log<D> {
         while self.recycled.len() < self.config.spare_segments || probe {
             let seq = self.next_seq;
             let path = self.dir.join(recycle_name(seq));
-            if let Err(error) = self.create_zero_filled(&path).await {
+            let size = self.config.segment_size_bytes.min(MAX_SPARE_SEGMENT_BYTES);
+            if let Err(error) = self.create_zero_filled(&path, size).await {
                 self.note_shortage(&error);
                 return Err(error);
             }
@@ -448,7 +455,7 @@ impl<D: Disk> Log<D> {
             self.epoch = self.epoch.checked_add(1).expect("epoch overflow");
             let error = Error::io("writing", &tail.path, e);
             if error.is_no_space() {
-                self.shortage = Some(error.to_string());
+                self.note_shortage(&error);
             } else {
                 self.poison(&error);
             }
@@ -535,7 +542,10 @@ impl<D: Disk> Log<D> {
         let (file, capacity) = if self.recycled.len() > self.config.spare_segments {
             self.reuse_recycled(&path).await?
         } else {
-            match self.create_zero_filled(&path).await {
+            match self
+                .create_zero_filled(&path, self.config.segment_size_bytes)
+                .await
+            {
                 Ok(file) => {
                     if self.recycled.len() >= self.config.spare_segments {
                         self.shortage = None;
@@ -544,7 +554,7 @@ impl<D: Disk> Log<D> {
                 }
                 Err(error) if error.is_no_space() && !self.recycled.is_empty() => {
                     // The reserve: room for the commands that free work.
-                    self.shortage = Some(error.to_string());
+                    self.note_shortage(&error);
                     self.reuse_recycled(&path).await?
                 }
                 Err(error) => {
@@ -586,16 +596,16 @@ impl<D: Disk> Log<D> {
         Ok((file, capacity))
     }
 
-    /// Creates `path` as a zero-filled, synced file of one segment's size.
-    /// A failed `fdatasync` poisons the log; on any failure the partly
-    /// written file is removed.
-    async fn create_zero_filled(&mut self, path: &Path) -> Result<D::File> {
+    /// Creates `path` as a zero-filled, synced file of `size_bytes`. A
+    /// failed `fdatasync` poisons the log; on any failure the partly written
+    /// file is removed.
+    async fn create_zero_filled(&mut self, path: &Path, size_bytes: u64) -> Result<D::File> {
         let file = self
             .disk
             .open(path, true)
             .await
             .map_err(io_err("creating", path))?;
-        if let Err(error) = zero_fill(&file, path, self.config.segment_size_bytes).await {
+        if let Err(error) = zero_fill(&file, path, size_bytes).await {
             if error.is_sync_failure() {
                 self.poison(&error);
             }

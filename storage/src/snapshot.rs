@@ -290,7 +290,11 @@ impl<D: Disk> SnapshotStore<D> {
             chunk_lengths: writer.chunk_lengths,
             chunk_crcs: writer.chunk_crcs,
         };
-        write_synced(&self.disk, &writer.tmp.join(MANIFEST_NAME), &meta.encode()).await?;
+        let manifest = writer.tmp.join(MANIFEST_NAME);
+        if let Err(e) = write_synced(&self.disk, &manifest, &meta.encode()).await {
+            let _ = self.disk.remove_dir_all(&writer.tmp).await;
+            return Err(e);
+        }
         let disk = &self.disk;
         disk.sync_dir(&writer.tmp)
             .await
