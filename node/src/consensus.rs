@@ -657,13 +657,16 @@ impl ShardReplicas {
             .inc_by(entries.len() as u64);
         let last = entries.last().expect("not empty");
         match replica.stall.as_mut() {
+            // Synced by the stall's next retry, not before.
             Some(stall) => {
                 stall.acks.push((last.index, last.term));
                 stall.buffered_bytes += entries.iter().map(|e| e.data.len() as u64).sum::<u64>();
             }
-            None => acks.push((group, last.index, last.term)),
+            None => {
+                acks.push((group, last.index, last.term));
+                synced.push(p);
+            }
         }
-        synced.push(p);
         Ok(())
     }
 
@@ -722,6 +725,14 @@ impl ShardReplicas {
                     Ok(false) => {
                         stall.back_off(now);
                         replica.stall = Some(stall);
+                        // A leader that cannot write holds its partition
+                        // up: a healthy replica takes over if there is one.
+                        if self.leader(p).0 && self.transfer_to_best(u64::from(p)) {
+                            tracing::warn!(
+                                partition = p,
+                                "disk full: handing leadership of partition {p} over"
+                            );
+                        }
                     }
                     Err(e) => return Err(e),
                 }
@@ -832,30 +843,38 @@ impl ShardReplicas {
     /// caught-up, recently active follower (shutdown). Returns how many
     /// partitions are still led here with a follower to hand over to.
     pub fn hand_over(&mut self) -> usize {
-        let me = self.raft.id();
         let mut still = 0;
         for p in self.replicas.keys().copied().collect::<Vec<_>>() {
-            let group = u64::from(p);
-            let Some(progress) = self.raft.progress(group) else {
-                continue;
-            };
-            let best = progress
-                .iter()
-                .filter(|(node, pr)| **node != me && pr.recent_active)
-                .max_by_key(|(_, pr)| pr.match_index)
-                .map(|(node, _)| *node);
-            if let Some(to) = best {
+            if self.transfer_to_best(u64::from(p)) {
                 still += 1;
-                if self.raft.transfer_leadership(group, to).is_ok() {
-                    tracing::info!(
-                        partition = p,
-                        to = broker_node(to),
-                        "handing leadership of partition over"
-                    );
-                }
             }
         }
         still
+    }
+
+    /// Hands the leadership of `group` to its most caught-up, recently
+    /// active follower; false when there is none.
+    fn transfer_to_best(&mut self, group: u64) -> bool {
+        let me = self.raft.id();
+        let Some(progress) = self.raft.progress(group) else {
+            return false;
+        };
+        let best = progress
+            .iter()
+            .filter(|(node, pr)| **node != me && pr.recent_active)
+            .max_by_key(|(_, pr)| pr.match_index)
+            .map(|(node, _)| *node);
+        let Some(to) = best else {
+            return false;
+        };
+        if self.raft.transfer_leadership(group, to).is_ok() {
+            tracing::info!(
+                partition = group,
+                to = broker_node(to),
+                "handing leadership of partition over"
+            );
+        }
+        true
     }
 
     /// Drops the waiting requests whose clients gave up.

@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 use common::{deploy_one_task, runtime, Broker};
 use node::gateway::proto;
 use node::gateway::proto::gateway_client::GatewayClient;
+use proto::partition::PartitionBrokerHealth as Health;
 use tonic::transport::Channel;
 use tonic::Code;
 
@@ -226,6 +227,21 @@ async fn complete(client: &mut GatewayClient<Channel>, job_key: i64) -> Result<(
         .map(|_| ())
 }
 
+/// Partition 1's health as `Topology` reports it.
+async fn partition_health(client: &mut GatewayClient<Channel>) -> Health {
+    let topology = client
+        .topology(proto::TopologyRequest {})
+        .await
+        .expect("topology")
+        .into_inner();
+    let partition = topology.brokers[0]
+        .partitions
+        .iter()
+        .find(|p| p.partition_id == 1)
+        .expect("partition 1 in the topology");
+    Health::try_from(partition.health).expect("a known health")
+}
+
 /// Fills the file system holding `path` until the kernel says ENOSPC.
 fn fill_to_enospc(path: &Path) {
     let mut file = std::fs::File::create(path).expect("create the filler");
@@ -339,6 +355,7 @@ fn disk_full_recovers_by_itself(mode: Mode) {
             metrics.contains(r#"waggle_partition_healthy{partition="1"} 0"#),
             "{metrics}"
         );
+        assert_eq!(partition_health(&mut client).await, Health::Unhealthy);
 
         // Workers drain: jobs are activated and completed while new work is
         // refused. The ENOSPC mode goes on until its reserve is used up and
@@ -477,6 +494,7 @@ fn disk_full_recovers_by_itself(mode: Mode) {
             metrics.contains(r#"waggle_partition_healthy{partition="1"} 1"#),
             "{metrics}"
         );
+        assert_eq!(partition_health(&mut client).await, Health::Healthy);
     });
     drop(rt);
     let status = broker.terminate();
