@@ -9,6 +9,8 @@ setup_build_deps
 setup_python_venv
 # waggle-perf's smoke test compares with a 3-member etcd cluster.
 apt_install etcd-server
+# node/tests/disk_full.rs fills a loop-mounted ext4 (mkfs.ext4).
+apt_install e2fsprogs
 
 step "cargo fmt --check"
 cargo fmt --all -- --check
