@@ -57,6 +57,8 @@ pub const ZERO_FILL_CHUNK_BYTES: usize = 1 << 20;
 pub const MIN_SEGMENT_SIZE_BYTES: u64 = 4 * BLOCK_BYTES;
 /// Largest accepted segment size.
 pub const MAX_SEGMENT_SIZE_BYTES: u64 = 1 << 32;
+/// Name of the spare file while `Log::ensure_spare` fills it.
+pub const SPARE_FILLING_NAME: &str = "spare.filling";
 /// Largest spare file made by `Log::ensure_spare`: the reserve holds
 /// commands that free work, which are small, so it need not be a whole
 /// segment of a large size.
@@ -314,10 +316,21 @@ impl<D: Disk> Log<D> {
         let mut probe = self.shortage.is_some();
         while self.recycled.len() < self.config.spare_segments || probe {
             let seq = self.next_seq;
-            let path = self.dir.join(recycle_name(seq));
+            // Filled under a name the log does not own, so that a crash
+            // never leaves a short file among the recycled ones.
+            let filling = self.dir.join(SPARE_FILLING_NAME);
             let size = self.config.segment_size_bytes.min(MAX_SPARE_SEGMENT_BYTES);
-            if let Err(error) = self.create_zero_filled(&path, size).await {
-                self.note_shortage(&error);
+            match self.create_zero_filled(&filling, size).await {
+                Ok(file) => drop(file),
+                Err(error) => {
+                    self.note_shortage(&error);
+                    return Err(error);
+                }
+            }
+            let path = self.dir.join(recycle_name(seq));
+            if let Err(e) = self.disk.rename(&filling, &path).await {
+                let error = Error::io("renaming", &filling, e);
+                self.poison(&error);
                 return Err(error);
             }
             self.next_seq += 1;
@@ -409,7 +422,10 @@ impl<D: Disk> Log<D> {
                 .back()
                 .is_some_and(|tail| !tail.sealed && tail.end_offset + need <= tail.capacity_bytes);
             if !writable {
+                // A recycled file may be too small for the frame (a spare):
+                // look again, the next roll retires it.
                 self.roll_segment().await?;
+                continue;
             }
             self.write_batch().await?;
         }

@@ -169,3 +169,31 @@ fn a_spare_file_is_kept_while_only_the_reserve_is_recycled() {
     );
     assert_eq!(log.space_shortage(), None);
 }
+
+#[test]
+fn an_entry_larger_than_the_spare_waits_for_space_instead_of_failing() {
+    let disk = SimDisk::new();
+    let config = LogConfig {
+        segment_size_bytes: 32 << 20,
+        max_recycled_segments: 2,
+        max_unsynced_bytes: 64 << 20,
+        spare_segments: 1,
+    };
+    let mut log = run(Log::open(disk.clone(), DIR, config.clone())).expect("open");
+    run(log.ensure_spare()).expect("spare");
+    assert!(names(&disk)
+        .iter()
+        .all(|n| n != storage::SPARE_FILLING_NAME));
+    disk.set_capacity_bytes(Some(disk.used_bytes()));
+    let big = Entry {
+        term: 1,
+        index: 1,
+        payload: Bytes::from(vec![7u8; config.max_payload_bytes()]),
+    };
+    log.append(std::slice::from_ref(&big)).expect("append");
+    assert!(run(log.sync()).expect_err("no room").is_no_space());
+    assert_eq!(log.durable_index(), 0);
+    disk.set_capacity_bytes(None);
+    assert_eq!(run(log.sync()).expect("space is back"), 1);
+    assert_eq!(run(log.read(1, 2, usize::MAX)).expect("read"), vec![big]);
+}
