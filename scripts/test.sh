@@ -8,8 +8,9 @@ source scripts/lib/setup.sh
 setup_build_deps
 setup_python_venv
 # waggle-perf's smoke test compares with a 3-member etcd cluster; the
-# compression test sends raw HTTP/2 requests with curl.
-apt_install etcd-server curl
+# compression test sends raw HTTP/2 requests with curl; node/tests/disk_full.rs
+# fills a loop-mounted ext4 (mkfs.ext4).
+apt_install etcd-server curl e2fsprogs
 
 step "cargo fmt --check"
 cargo fmt --all -- --check

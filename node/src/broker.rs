@@ -133,6 +133,9 @@ pub fn run(config: Config, mode: Mode) -> Result<()> {
     } else {
         None
     };
+    // Absolute, so that errors and `/health` name the directory unambiguously.
+    let data_dir = std::fs::canonicalize(&config.data.directory)
+        .unwrap_or_else(|_| config.data.directory.clone());
     let options = ShardOptions {
         shards,
         pin: config.runtime.pin_shards,
@@ -142,7 +145,7 @@ pub fn run(config: Config, mode: Mode) -> Result<()> {
         open: OpenOptions {
             node: config.cluster.node_id,
             shape,
-            dir: config.data.directory.join("partitions"),
+            dir: data_dir.join("partitions"),
             segment_size_bytes: config.data.segment_size_bytes,
             accept_data_loss: config.data.accept_data_loss,
             raft,
@@ -151,7 +154,7 @@ pub fn run(config: Config, mode: Mode) -> Result<()> {
             snapshot_period: std::time::Duration::from_millis(config.data.snapshot_period_ms),
             exporter,
         },
-        data_dir: config.data.directory.clone(),
+        data_dir,
         min_free_space_bytes: config.data.min_free_space_bytes,
         forwarder: forwarder.clone(),
         metrics: Arc::clone(&metrics),

@@ -32,6 +32,15 @@
 //! A committed command whose processing panics is rejected instead (see
 //! [`crate::isolation`]): the state is rebuilt from the snapshot and entries
 //! the in-memory Raft reader holds.
+//!
+//! A full disk is not a failure (see [`crate::space`]): an ENOSPC while
+//! writing a group's entries (or installing its snapshot) stalls that group
+//! only. Its entries stay buffered in the log and are not reported to Raft as
+//! persisted, so a leader does not count them and a follower does not
+//! acknowledge them: its messages that depend on the writes are held back.
+//! `retry_space` writes them again with a bounded back-off and, once they are
+//! durable, reports them and sends what was held. A snapshot that fails with
+//! ENOSPC is tried again later. Any other storage error stays fatal.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -50,6 +59,7 @@ use crate::exporter::ExportSink;
 use crate::metrics::{Metrics, PartitionLabel};
 use crate::partition::{decode_entry, encode_continue, Applied, Partition};
 use crate::placement::{ClusterShape, PartitionId};
+use crate::space::{self, Admission, Stall};
 use crate::view::{BrokerView, Role};
 
 /// Snapshots kept per partition.
@@ -221,6 +231,12 @@ struct Replica {
     recovering_until: u64,
     /// When `stored` was last written.
     stored_at: std::time::Instant,
+    /// Writes held back by ENOSPC.
+    stall: Option<Stall>,
+    /// A snapshot failed for lack of space: none is tried before this.
+    snapshot_retry_at: Option<std::time::Instant>,
+    /// The log is short of space: its reserve is made again from this time on.
+    spare_retry_at: std::time::Instant,
 }
 
 /// Everything a shard needs to know after one turn.
@@ -319,6 +335,22 @@ impl ShardReplicas {
                 raft.campaign(u64::from(p));
             }
         }
+        for (&p, replica) in replicas.iter_mut() {
+            // The reserve for a full disk (see `crate::space`); without room
+            // for it the partition starts short of space and makes it later.
+            match replica.log.ensure_spare().await {
+                Ok(()) => {}
+                Err(e) if e.is_no_space() => {
+                    tracing::warn!(partition = p, "no room for the log's spare segment: {e}")
+                }
+                Err(source) => {
+                    return Err(ReplicaError::Storage {
+                        partition: p,
+                        source,
+                    })
+                }
+            }
+        }
         for &p in owned {
             // Opened and its log loaded; ready once a leader is known.
             view.set_partition(p, Role::Follower, false, true);
@@ -354,12 +386,19 @@ impl ShardReplicas {
         self.replicas.get_mut(&partition).map(|r| &mut r.partition)
     }
 
-    /// Proposes application entries on a partition this node leads.
+    /// Proposes application entries on a partition this node leads; refused
+    /// while its writes are stalled by a full disk.
     pub fn propose(
         &mut self,
         partition: PartitionId,
         entries: Vec<Bytes>,
     ) -> Result<(), CommandError> {
+        if let Some(stall) = self.replicas.get(&partition).and_then(|r| r.stall.as_ref()) {
+            return Err(CommandError::ResourceExhausted(format!(
+                "partition {partition}: {}",
+                stall.refusal.reason
+            )));
+        }
         self.raft
             .propose(u64::from(partition), entries)
             .map(|_| ())
@@ -370,8 +409,30 @@ impl ShardReplicas {
             })
     }
 
-    /// Feeds a message from another node.
-    pub fn step(&mut self, envelope: raft::Envelope) {
+    /// Feeds a message from another node. A group stalled by a full disk
+    /// drops appends past `MAX_STALLED_BUFFER_BYTES` (the leader sends them
+    /// again, as after a lost message).
+    pub fn step(&mut self, mut envelope: raft::Envelope) {
+        if self.replicas.values().any(|r| r.stall.is_some()) {
+            envelope.messages.retain(|m| {
+                let raft::MessageBody::Append { entries, .. } = &m.body else {
+                    return true;
+                };
+                let stall = self
+                    .replicas
+                    .get_mut(&(m.group as PartitionId))
+                    .and_then(|r| r.stall.as_mut());
+                let Some(stall) = stall else {
+                    return true;
+                };
+                let bytes: u64 = entries.iter().map(|e| e.data.len() as u64).sum();
+                if stall.over_buffer(bytes) {
+                    return false;
+                }
+                stall.buffered_bytes += bytes;
+                true
+            });
+        }
         self.raft.step_envelope(envelope);
     }
 
@@ -386,7 +447,8 @@ impl ShardReplicas {
         for p in ids {
             let (leading, _) = self.leader(p);
             let replica = self.replicas.get_mut(&p).expect("listed");
-            if !leading {
+            if !leading || replica.stall.is_some() {
+                // A stalled leader proposes nothing: what is due stays due.
                 continue;
             }
             let mut entries: Vec<Bytes> = replica
@@ -444,7 +506,8 @@ impl ShardReplicas {
     }
 
     /// Writes, syncs and applies one ready. `send_now` gets the messages that
-    /// may leave before the writes are durable.
+    /// may leave before the writes are durable. A group whose writes meet a
+    /// full disk is stalled (see the module documentation), not failed.
     pub async fn run_ready(
         &mut self,
         send_now: &mut dyn FnMut(Vec<raft::Envelope>),
@@ -456,44 +519,12 @@ impl ShardReplicas {
         let mut synced = Vec::new();
         for gr in ready.groups {
             let p = gr.group as PartitionId;
+            self.write_group(p, gr.snapshot, gr.entries, &mut acks, &mut synced)
+                .await?;
             let replica = self
                 .replicas
                 .get_mut(&p)
                 .expect("Raft only knows local partitions");
-            if let Some(snapshot) = gr.snapshot {
-                install_snapshot(p, replica, self.raft.reader_mut(), &snapshot).await?;
-                acks.push((gr.group, snapshot.meta.index, snapshot.meta.term));
-            }
-            if let (Some(first), Some(last)) = (gr.entries.first(), gr.entries.last()) {
-                let err = |source| ReplicaError::Storage {
-                    partition: p,
-                    source,
-                };
-                if first.index <= replica.log.last_index() {
-                    replica
-                        .log
-                        .truncate_suffix(first.index)
-                        .await
-                        .map_err(err)?;
-                }
-                let stored: Vec<storage::Entry> = gr
-                    .entries
-                    .iter()
-                    .map(|e| storage::Entry {
-                        term: e.term,
-                        index: e.index,
-                        payload: storage_payload(e),
-                    })
-                    .collect();
-                replica.log.append(&stored).map_err(err)?;
-                self.raft.reader_mut().append(gr.group, &gr.entries);
-                self.metrics
-                    .appended_records
-                    .get_or_create(&PartitionLabel { partition: p })
-                    .inc_by(gr.entries.len() as u64);
-                acks.push((gr.group, last.index, last.term));
-                synced.push(p);
-            }
             if let Some(hs) = gr.hard_state {
                 self.raft.reader_mut().set_hard_state(gr.group, hs);
                 let commit_due = hs.commit > replica.stored.commit
@@ -510,17 +541,29 @@ impl ShardReplicas {
         }
         for p in synced {
             let replica = self.replicas.get_mut(&p).expect("listed");
-            replica
-                .log
-                .sync()
-                .await
-                .map_err(|source| ReplicaError::Storage {
-                    partition: p,
-                    source,
-                })?;
+            match replica.log.sync().await {
+                Ok(_) => {}
+                Err(source) if source.is_no_space() => {
+                    let mut stall = Stall::new(p, replica.log.dir(), &source);
+                    let group = u64::from(p);
+                    stall.acks.extend(
+                        acks.iter()
+                            .filter(|(g, _, _)| *g == group)
+                            .map(|(_, index, term)| (*index, *term)),
+                    );
+                    acks.retain(|(g, _, _)| *g != group);
+                    replica.stall = Some(stall);
+                }
+                Err(source) => {
+                    return Err(ReplicaError::Storage {
+                        partition: p,
+                        source,
+                    })
+                }
+            }
         }
         let mut turn = Turn {
-            messages: ready.messages_after_persist,
+            messages: self.hold_back(ready.messages_after_persist),
             ..Turn::default()
         };
         for (group, index, term) in acks {
@@ -553,11 +596,26 @@ impl ShardReplicas {
                 }
             }
             let applied_since = replica.partition.applied() - replica.snapshot_index;
-            if applied_since >= SNAPSHOT_EVERY_ENTRIES
-                || (applied_since > 0 && replica.snapshot_at.elapsed() >= self.snapshot_period)
-            {
-                take_snapshot(p, replica, &mut self.raft).await?;
-                replica.snapshot_at = std::time::Instant::now();
+            let due = applied_since >= SNAPSHOT_EVERY_ENTRIES
+                || (applied_since > 0 && replica.snapshot_at.elapsed() >= self.snapshot_period);
+            let now = std::time::Instant::now();
+            if due && replica.snapshot_retry_at.is_none_or(|at| now >= at) {
+                match take_snapshot(p, replica, &mut self.raft).await {
+                    Ok(()) => {
+                        replica.snapshot_at = now;
+                        replica.snapshot_retry_at = None;
+                    }
+                    Err(ReplicaError::Storage { source, .. }) if source.is_no_space() => {
+                        tracing::warn!(
+                            partition = p,
+                            "snapshot not taken, retried in {} ms: {source}",
+                            space::MAX_RETRY_MS
+                        );
+                        replica.snapshot_retry_at =
+                            Some(now + std::time::Duration::from_millis(space::MAX_RETRY_MS));
+                    }
+                    Err(e) => return Err(e),
+                }
             }
             let histogram = self
                 .metrics
@@ -626,6 +684,181 @@ impl ShardReplicas {
         }
     }
 
+    /// Hands a group's snapshot and entries to its stores (buffered, not
+    /// synced), or queues them behind the group's stall. The acknowledgements
+    /// due once they are durable go to `acks`, or to the stall.
+    async fn write_group(
+        &mut self,
+        p: PartitionId,
+        snapshot: Option<raft::Snapshot>,
+        entries: Vec<Entry>,
+        acks: &mut Vec<(u64, u64, u64)>,
+        synced: &mut Vec<PartitionId>,
+    ) -> Result<(), ReplicaError> {
+        let group = u64::from(p);
+        let replica = self
+            .replicas
+            .get_mut(&p)
+            .expect("Raft only knows local partitions");
+        if let Some(stall) = replica.stall.as_mut().filter(|s| s.snapshot.is_some()) {
+            if snapshot.is_some() {
+                stall.snapshot = snapshot;
+                stall.entries.clear();
+            }
+            stall.queue_entries(entries);
+            return Ok(());
+        }
+        if let Some(snapshot) = snapshot {
+            match install_snapshot(p, replica, self.raft.reader_mut(), &snapshot).await {
+                Ok(()) => match replica.stall.as_mut() {
+                    Some(stall) => stall.acks.push((snapshot.meta.index, snapshot.meta.term)),
+                    None => acks.push((group, snapshot.meta.index, snapshot.meta.term)),
+                },
+                Err(ReplicaError::Storage { source, .. }) if source.is_no_space() => {
+                    let mut stall = replica
+                        .stall
+                        .take()
+                        .unwrap_or_else(|| Stall::new(p, replica.log.dir(), &source));
+                    stall.snapshot = Some(snapshot);
+                    stall.queue_entries(entries);
+                    replica.stall = Some(stall);
+                    return Ok(());
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        if entries.is_empty() {
+            return Ok(());
+        }
+        append_entries(p, replica, self.raft.reader_mut(), &entries).await?;
+        self.metrics
+            .appended_records
+            .get_or_create(&PartitionLabel { partition: p })
+            .inc_by(entries.len() as u64);
+        let last = entries.last().expect("not empty");
+        match replica.stall.as_mut() {
+            // Synced by the stall's next retry, not before.
+            Some(stall) => {
+                stall.acks.push((last.index, last.term));
+                stall.buffered_bytes += entries.iter().map(|e| e.data.len() as u64).sum::<u64>();
+            }
+            None => {
+                acks.push((group, last.index, last.term));
+                synced.push(p);
+            }
+        }
+        Ok(())
+    }
+
+    /// Keeps back the messages of stalled groups (they depend on writes that
+    /// are not durable) and returns the others.
+    fn hold_back(&mut self, envelopes: Vec<raft::Envelope>) -> Vec<raft::Envelope> {
+        if self.replicas.values().all(|r| r.stall.is_none()) {
+            return envelopes;
+        }
+        let mut out = Vec::with_capacity(envelopes.len());
+        for mut envelope in envelopes {
+            let to = envelope.to;
+            envelope.messages.retain(|m| {
+                let stall = self
+                    .replicas
+                    .get_mut(&(m.group as PartitionId))
+                    .and_then(|r| r.stall.as_mut());
+                match stall {
+                    Some(stall) => {
+                        stall.hold(to, m.clone());
+                        false
+                    }
+                    None => true,
+                }
+            });
+            if !envelope.messages.is_empty() {
+                out.push(envelope);
+            }
+        }
+        out
+    }
+
+    /// Retries the writes of stalled groups that are due, makes the log's
+    /// reserve again where it was used, and retries snapshots; returns the
+    /// messages released by writes that became durable. Only errors other
+    /// than ENOSPC are returned.
+    pub async fn retry_space(&mut self) -> Result<Vec<raft::Envelope>, ReplicaError> {
+        let now = std::time::Instant::now();
+        let me = self.raft.id();
+        let mut released: BTreeMap<raft::NodeId, Vec<raft::GroupMessage>> = BTreeMap::new();
+        let ids: Vec<PartitionId> = self.replicas.keys().copied().collect();
+        for p in ids {
+            let replica = self.replicas.get_mut(&p).expect("listed");
+            if replica.stall.as_ref().is_some_and(|s| s.due(now)) {
+                let mut stall = replica.stall.take().expect("checked");
+                match resume(p, replica, self.raft.reader_mut(), &mut stall).await {
+                    Ok(true) => {
+                        tracing::info!(partition = p, "disk space is back: writes resumed");
+                        for (index, term) in stall.acks {
+                            self.raft.persisted(u64::from(p), index, term);
+                        }
+                        for (to, message) in stall.messages {
+                            released.entry(to).or_default().push(message);
+                        }
+                    }
+                    Ok(false) => {
+                        stall.back_off(now);
+                        replica.stall = Some(stall);
+                        // A leader that cannot write holds its partition
+                        // up: a healthy replica takes over if there is one.
+                        if self.leader(p).0 && self.transfer_to_best(u64::from(p)) {
+                            tracing::warn!(
+                                partition = p,
+                                "disk full: handing leadership of partition {p} over"
+                            );
+                        }
+                    }
+                    Err(e) => return Err(e),
+                }
+            } else if replica.stall.is_none()
+                && replica.log.space_shortage().is_some()
+                && now >= replica.spare_retry_at
+            {
+                match replica.log.ensure_spare().await {
+                    Ok(()) => tracing::info!(partition = p, "disk space is back: reserve made"),
+                    Err(e) if e.is_no_space() => {
+                        replica.spare_retry_at =
+                            now + std::time::Duration::from_millis(space::MAX_RETRY_MS);
+                    }
+                    Err(source) => {
+                        return Err(ReplicaError::Storage {
+                            partition: p,
+                            source,
+                        })
+                    }
+                }
+            }
+        }
+        Ok(released
+            .into_iter()
+            .map(|(to, messages)| raft::Envelope {
+                from: me,
+                to,
+                messages,
+            })
+            .collect())
+    }
+
+    /// What partition `p` admits, as far as its own storage is concerned.
+    pub fn admission(&self, p: PartitionId) -> Admission {
+        let Some(replica) = self.replicas.get(&p) else {
+            return Admission::Open;
+        };
+        if let Some(stall) = &replica.stall {
+            return Admission::Closed(stall.refusal.clone());
+        }
+        match replica.log.space_shortage() {
+            Some(shortage) => space::log_shortage(replica.log.dir(), shortage),
+            None => Admission::Open,
+        }
+    }
+
     fn publish_roles(&mut self) {
         self.publish_recovery();
         let ids: Vec<PartitionId> = self.replicas.keys().copied().collect();
@@ -691,30 +924,38 @@ impl ShardReplicas {
     /// caught-up, recently active follower (shutdown). Returns how many
     /// partitions are still led here with a follower to hand over to.
     pub fn hand_over(&mut self) -> usize {
-        let me = self.raft.id();
         let mut still = 0;
         for p in self.replicas.keys().copied().collect::<Vec<_>>() {
-            let group = u64::from(p);
-            let Some(progress) = self.raft.progress(group) else {
-                continue;
-            };
-            let best = progress
-                .iter()
-                .filter(|(node, pr)| **node != me && pr.recent_active)
-                .max_by_key(|(_, pr)| pr.match_index)
-                .map(|(node, _)| *node);
-            if let Some(to) = best {
+            if self.transfer_to_best(u64::from(p)) {
                 still += 1;
-                if self.raft.transfer_leadership(group, to).is_ok() {
-                    tracing::info!(
-                        partition = p,
-                        to = broker_node(to),
-                        "handing leadership of partition over"
-                    );
-                }
             }
         }
         still
+    }
+
+    /// Hands the leadership of `group` to its most caught-up, recently
+    /// active follower; false when there is none.
+    fn transfer_to_best(&mut self, group: u64) -> bool {
+        let me = self.raft.id();
+        let Some(progress) = self.raft.progress(group) else {
+            return false;
+        };
+        let best = progress
+            .iter()
+            .filter(|(node, pr)| **node != me && pr.recent_active)
+            .max_by_key(|(_, pr)| pr.match_index)
+            .map(|(node, _)| *node);
+        let Some(to) = best else {
+            return false;
+        };
+        if self.raft.transfer_leadership(group, to).is_ok() {
+            tracing::info!(
+                partition = group,
+                to = broker_node(to),
+                "handing leadership of partition over"
+            );
+        }
+        true
     }
 
     /// Drops the waiting requests whose clients gave up.
@@ -922,6 +1163,9 @@ async fn open_replica(
         export_written: (0, std::time::Instant::now()),
         recovering_until,
         stored_at: std::time::Instant::now(),
+        stall: None,
+        snapshot_retry_at: None,
+        spare_retry_at: std::time::Instant::now(),
     };
     Ok((replica, boot))
 }
@@ -982,6 +1226,71 @@ fn check_lost_committed(
     Ok(commit_index)
 }
 
+/// Writes `entries` into the log buffer (replacing what they conflict with)
+/// and into Raft's reader.
+async fn append_entries(
+    p: PartitionId,
+    replica: &mut Replica,
+    reader: &mut MemLog,
+    entries: &[Entry],
+) -> Result<(), ReplicaError> {
+    let err = |source| ReplicaError::Storage {
+        partition: p,
+        source,
+    };
+    let first = entries.first().expect("not empty");
+    if first.index <= replica.log.last_index() {
+        replica
+            .log
+            .truncate_suffix(first.index)
+            .await
+            .map_err(err)?;
+    }
+    let stored: Vec<storage::Entry> = entries
+        .iter()
+        .map(|e| storage::Entry {
+            term: e.term,
+            index: e.index,
+            payload: storage_payload(e),
+        })
+        .collect();
+    replica.log.append(&stored).map_err(err)?;
+    reader.append(u64::from(p), entries);
+    Ok(())
+}
+
+/// Retries a stall's writes: the snapshot, the entries queued behind it and
+/// the buffered log. True once everything is durable; false on ENOSPC.
+async fn resume(
+    p: PartitionId,
+    replica: &mut Replica,
+    reader: &mut MemLog,
+    stall: &mut Stall,
+) -> Result<bool, ReplicaError> {
+    if let Some(snapshot) = &stall.snapshot {
+        match install_snapshot(p, replica, reader, snapshot).await {
+            Ok(()) => {}
+            Err(ReplicaError::Storage { source, .. }) if source.is_no_space() => return Ok(false),
+            Err(e) => return Err(e),
+        }
+        stall.acks.push((snapshot.meta.index, snapshot.meta.term));
+        stall.snapshot = None;
+        let entries = std::mem::take(&mut stall.entries);
+        if let Some(last) = entries.last() {
+            stall.acks.push((last.index, last.term));
+            append_entries(p, replica, reader, &entries).await?;
+        }
+    }
+    match replica.log.sync().await {
+        Ok(_) => Ok(true),
+        Err(source) if source.is_no_space() => Ok(false),
+        Err(source) => Err(ReplicaError::Storage {
+            partition: p,
+            source,
+        }),
+    }
+}
+
 async fn install_snapshot(
     p: PartitionId,
     replica: &mut Replica,
@@ -1025,11 +1334,18 @@ async fn write_snapshot(
     data: &[u8],
 ) -> Result<(), storage::Error> {
     let mut writer = replica.snapshots.begin(index, term).await?;
-    for chunk in data.chunks(SNAPSHOT_CHUNK_BYTES) {
-        replica.snapshots.write_chunk(&mut writer, chunk).await?;
-    }
-    if data.is_empty() {
-        replica.snapshots.write_chunk(&mut writer, &[]).await?;
+    let empty: &[u8] = &[];
+    let chunks = data.chunks(SNAPSHOT_CHUNK_BYTES);
+    let chunks: Box<dyn Iterator<Item = &[u8]>> = if data.is_empty() {
+        Box::new(std::iter::once(empty))
+    } else {
+        Box::new(chunks)
+    };
+    for chunk in chunks {
+        if let Err(e) = replica.snapshots.write_chunk(&mut writer, chunk).await {
+            replica.snapshots.abort(writer).await;
+            return Err(e);
+        }
     }
     replica.snapshots.finish(writer, None).await?;
     Ok(())

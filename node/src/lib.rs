@@ -32,4 +32,5 @@ pub mod records;
 pub mod rest;
 pub mod routing;
 pub mod shard;
+pub mod space;
 pub mod view;

@@ -1,6 +1,8 @@
 //! Management HTTP on port 9600: `/startup` (start-up finished), `/ready`
 //! (every local partition has joined its group and replayed, and the broker is
-//! not stopping), `/health` (every shard loop is turning) and `/metrics`
+//! not stopping), `/health` (every shard loop is turning and no local
+//! partition is degraded; a 503 names each degraded partition and why, e.g.
+//! `partition 1: disk full (/var/lib/waggle): writes refused`) and `/metrics`
 //! (Prometheus text format). Runs on the tokio threads for the life of the
 //! broker.
 
@@ -56,7 +58,22 @@ async fn ready(State(context): State<Arc<BrokerContext>>) -> impl IntoResponse {
 }
 
 async fn health(State(context): State<Arc<BrokerContext>>) -> impl IntoResponse {
-    verdict(context.view.shards_alive(MAX_SHARD_SILENCE_MS), "healthy\n")
+    let view = &context.view;
+    if !view.shards_alive(MAX_SHARD_SILENCE_MS) {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("a shard loop has not turned for {MAX_SHARD_SILENCE_MS} ms\n"),
+        );
+    }
+    let problems = view.problems();
+    if problems.is_empty() {
+        return (StatusCode::OK, "healthy\n".to_string());
+    }
+    let body: String = problems
+        .iter()
+        .map(|(p, why)| format!("partition {p}: {why}\n"))
+        .collect();
+    (StatusCode::SERVICE_UNAVAILABLE, body)
 }
 
 async fn metrics(State(context): State<Arc<BrokerContext>>) -> impl IntoResponse {

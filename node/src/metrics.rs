@@ -1,13 +1,13 @@
 //! Prometheus metrics of the broker, rendered in the text format on `/metrics`.
 //!
-//! Families (all prefixed `waggle_`): partition role, commit latency histogram,
-//! appended records (a counter; its rate is the append rate), backpressure
-//! (limit, in flight, refused), exporter lag, job activation latency,
-//! processing errors (commands whose processing failed and that were
-//! rejected instead, see [`crate::isolation`]), and what log recovery lost
-//! (tail frames dropped, entries being recovered). Gauges
-//! that mirror state held elsewhere (roles, backpressure) are refreshed from it
-//! at every scrape. One instance per process, shared by reference.
+//! Families (all prefixed `waggle_`): partition role, partition health (1 or 0),
+//! commit latency histogram, appended records (a counter; its rate is the append
+//! rate), backpressure (limit, in flight, refused), exporter lag, job
+//! activation latency, processing errors (commands whose processing failed
+//! and that were rejected instead, see [`crate::isolation`]), and what log
+//! recovery lost (tail frames dropped, entries being recovered). Gauges that
+//! mirror state held elsewhere (roles, health, backpressure) are refreshed from
+//! it at every scrape. One instance per process, shared by reference.
 
 use std::sync::Mutex;
 
@@ -58,6 +58,9 @@ pub struct Metrics {
     registry: Mutex<Registry>,
     /// 1 for the partition's current role, 0 for the others.
     pub partition_role: Family<RoleLabel, Gauge>,
+    /// 1 while the partition is healthy, 0 while degraded (a full disk, a
+    /// failed store: see `/health`).
+    pub partition_healthy: Family<PartitionLabel, Gauge>,
     /// Time from append to commit, per partition.
     pub commit_latency_seconds: HistogramFamily<PartitionLabel>,
     /// Records appended to the log, per partition.
@@ -104,6 +107,13 @@ impl Metrics {
             "partition_role",
             "Role of each local partition replica (1 = current)",
             partition_role.clone(),
+        );
+        let partition_healthy = Family::<PartitionLabel, Gauge>::default();
+        registry.register(
+            "partition_healthy",
+            "1 while the local partition replica is healthy, 0 while degraded (disk full: writes \
+             refused; failed storage)",
+            partition_healthy.clone(),
         );
         let commit_latency_seconds: HistogramFamily<PartitionLabel> =
             Family::new_with_constructor(latency_histogram as fn() -> Histogram);
@@ -169,6 +179,7 @@ impl Metrics {
         Self {
             registry: Mutex::new(registry),
             partition_role,
+            partition_healthy,
             commit_latency_seconds,
             appended_records,
             backpressure_limit,
@@ -200,6 +211,9 @@ impl Metrics {
     /// `limits`.
     pub fn render(&self, view: &BrokerView, limits: &PartitionLimits) -> String {
         for (partition, role) in view.roles() {
+            self.partition_healthy
+                .get_or_create(&PartitionLabel { partition })
+                .set(i64::from(view.healthy(partition)));
             for r in ROLES {
                 let label = RoleLabel {
                     partition,
@@ -250,6 +264,7 @@ mod tests {
         let view = BrokerView::new(&[1, 2], 1);
         view.set_partition(1, Role::Leader, true, true);
         view.set_partition(2, Role::Follower, true, true);
+        view.set_problem(2, Some("disk full (/d): writes refused".into()));
         metrics.register_partitions(&[1, 2]);
         let limits = PartitionLimits::new(BackpressureConfig::default());
         let permit = limits.get(1).try_acquire().expect("admitted");
@@ -282,6 +297,14 @@ mod tests {
         );
         assert!(
             text.contains(r#"waggle_backpressure_in_flight{partition="1"} 1"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"waggle_partition_healthy{partition="1"} 1"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"waggle_partition_healthy{partition="2"} 0"#),
             "{text}"
         );
         drop(permit);

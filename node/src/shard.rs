@@ -9,7 +9,9 @@
 //! requests and propose them (one batch per partition), tick Raft when a
 //! Raft tick is due, run every ready (one write and one `fdatasync` per log
 //! for all the commands taken: group commit), answer the commands applied,
-//! publish a heartbeat, then sleep until the next request or tick.
+//! publish a heartbeat, then sleep until the next request or tick. Writes
+//! stalled by a full disk are retried at the start of a turn, and what each
+//! partition admits (see [`crate::space`]) is published as its health.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -28,6 +30,7 @@ use crate::consensus::{broker_node, OpenOptions, ShardReplicas};
 use crate::metrics::Metrics;
 use crate::partition::encode_command;
 use crate::placement::{shard_of, PartitionId};
+use crate::space::{self, Admission};
 use crate::view::{unix_now_ms, BrokerView};
 
 /// Requests queued per shard before the gateway is told to back off.
@@ -113,7 +116,7 @@ pub struct ShardOptions {
     pub open: OpenOptions,
     /// The data directory, watched for free space.
     pub data_dir: PathBuf,
-    /// Below this much free space, commands are refused.
+    /// Below this much free space, new work is refused (see [`crate::space`]).
     pub min_free_space_bytes: u64,
     /// Traffic to other nodes; `None` for a single node.
     pub forwarder: Option<Arc<Forwarder>>,
@@ -351,14 +354,22 @@ async fn shard_loop(mut ctx: ShardContext, started: std::sync::mpsc::Sender<Resu
     let mut next_raft_tick = start;
     let mut next_disk_check = start;
     let mut next_sweep = start;
-    let mut disk_full: Option<String> = None;
+    let mut guard = Admission::Open;
+    let mut published: BTreeMap<PartitionId, Option<String>> = BTreeMap::new();
     let mut failed: Option<String> = None;
     let mut hand_over_until: Option<Instant> = None;
     loop {
         let now = Instant::now();
         if now >= next_disk_check {
-            disk_full = check_disk(&ctx.options);
+            let dir = &ctx.options.data_dir;
+            guard = space::guard(dir, free_space_bytes(dir), ctx.options.min_free_space_bytes);
             next_disk_check = now + Duration::from_millis(DISK_CHECK_INTERVAL_MS);
+        }
+        if failed.is_none() {
+            match replicas.retry_space().await {
+                Ok(released) => send_messages(ctx.options.forwarder.as_deref(), released),
+                Err(e) => failed = Some(stop_partitions(&ctx, &replicas, &e)),
+            }
         }
         let now_ms = unix_now_ms() as i64;
         let mut proposals: BTreeMap<PartitionId, Vec<Bytes>> = BTreeMap::new();
@@ -372,13 +383,15 @@ async fn shard_loop(mut ctx: ShardContext, started: std::sync::mpsc::Sender<Resu
                 },
             };
             taken += 1;
-            let refusal = failed.as_deref().or(disk_full.as_deref());
             take_request(
                 &mut replicas,
                 ctx.options.forwarder.as_deref(),
                 request,
                 now_ms,
-                refusal,
+                Refusals {
+                    failed: failed.as_deref(),
+                    guard: &guard,
+                },
                 &mut proposals,
             );
         }
@@ -418,18 +431,10 @@ async fn shard_loop(mut ctx: ShardContext, started: std::sync::mpsc::Sender<Resu
                         signal_jobs(&ctx, partition, &types);
                     }
                 }
-                Err(e) => {
-                    // A failed write or sync is never retried: the partition
-                    // stops serving and says why.
-                    tracing::error!("shard {shard}: {e}; its partitions stop serving");
-                    for p in replicas.partitions().collect::<Vec<_>>() {
-                        ctx.view
-                            .set_partition(p, crate::view::Role::Inactive, true, false);
-                    }
-                    failed = Some(format!("storage failed: {e}"));
-                }
+                Err(e) => failed = Some(stop_partitions(&ctx, &replicas, &e)),
             }
         }
+        publish_health(&ctx, &replicas, &guard, failed.as_deref(), &mut published);
         ctx.view.heartbeat(shard);
         if ctx.stop.load(Ordering::Acquire) {
             // Hand leadership over before leaving, so the cluster does not
@@ -468,20 +473,54 @@ async fn shard_loop(mut ctx: ShardContext, started: std::sync::mpsc::Sender<Resu
     replicas.shut_down().await;
 }
 
-fn check_disk(options: &ShardOptions) -> Option<String> {
-    match free_space_bytes(&options.data_dir) {
-        Ok(free) if free < options.min_free_space_bytes => Some(format!(
-            "the data directory {} has {free} bytes free, below data.min_free_space_bytes = {}; \
-             free disk space to resume",
-            options.data_dir.display(),
-            options.min_free_space_bytes
-        )),
-        Ok(_) => None,
-        Err(e) => Some(format!(
-            "cannot read the free space of the data directory {}: {e}",
-            options.data_dir.display()
-        )),
+/// A failed write or sync is never retried: the shard's partitions stop
+/// serving and say why. Returns the reason given to refused commands.
+fn stop_partitions(
+    ctx: &ShardContext,
+    replicas: &ShardReplicas,
+    error: &crate::consensus::ReplicaError,
+) -> String {
+    tracing::error!("shard {}: {error}; its partitions stop serving", ctx.shard);
+    for p in replicas.partitions() {
+        ctx.view
+            .set_partition(p, crate::view::Role::Inactive, true, false);
     }
+    format!("storage failed: {error}")
+}
+
+/// Publishes each partition's health problem (what it admits, or its
+/// failure) to the view when it changed.
+fn publish_health(
+    ctx: &ShardContext,
+    replicas: &ShardReplicas,
+    guard: &Admission,
+    failed: Option<&str>,
+    published: &mut BTreeMap<PartitionId, Option<String>>,
+) {
+    for p in replicas.partitions() {
+        let problem = match failed {
+            Some(reason) => Some(reason.to_string()),
+            None => guard.clone().and(replicas.admission(p)).health_problem(),
+        };
+        if published.get(&p) != Some(&problem) {
+            if let Some(why) = &problem {
+                tracing::warn!(partition = p, "partition {p} degraded: {why}");
+            } else if published.contains_key(&p) {
+                tracing::info!(partition = p, "partition {p} healthy again");
+            }
+            ctx.view.set_problem(p, problem.clone());
+            published.insert(p, problem);
+        }
+    }
+}
+
+/// Why commands are refused on this shard, besides each partition's own
+/// storage.
+struct Refusals<'a> {
+    /// The shard's storage failed.
+    failed: Option<&'a str>,
+    /// The free-space guard's verdict.
+    guard: &'a Admission,
 }
 
 fn take_request(
@@ -489,7 +528,7 @@ fn take_request(
     forwarder: Option<&Forwarder>,
     request: ShardRequest,
     now_ms: i64,
-    refusal: Option<&str>,
+    refusals: Refusals<'_>,
     proposals: &mut BTreeMap<PartitionId, Vec<Bytes>>,
 ) {
     match request {
@@ -498,6 +537,8 @@ fn take_request(
             command,
             reply,
         } => {
+            let admission = refusals.guard.clone().and(replicas.admission(partition));
+            let refusal = refusals.failed.or(admission.refusal(&command));
             if let Some(reason) = refusal {
                 let _ = reply.send(Err(CommandError::ResourceExhausted(format!(
                     "{} refused by partition {partition}: {reason}",

@@ -3,10 +3,14 @@
 //!
 //! Written by the shard threads (each writes only its own partitions and its own
 //! heartbeat), read by the gateway, the management server and sd-notify on the
-//! tokio threads. Plain atomics, no locks; lives as long as the process.
+//! tokio threads. Plain atomics, no locks on the shard loop's path; the text of
+//! a partition's health problem (a full disk, a failed store) sits behind a
+//! mutex taken only when the problem changes or `/health` reads it. Lives as
+//! long as the process.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
+use std::sync::Mutex;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use crate::placement::PartitionId;
@@ -57,6 +61,8 @@ struct PartitionSlot {
     /// Joined its group and replayed its log.
     ready: AtomicBool,
     healthy: AtomicBool,
+    /// Why the partition is degraded (writes refused), if it is.
+    problem: Mutex<Option<String>>,
 }
 
 /// See the module documentation.
@@ -83,6 +89,7 @@ impl BrokerView {
                             role: AtomicU8::new(Role::Starting as u8),
                             ready: AtomicBool::new(false),
                             healthy: AtomicBool::new(true),
+                            problem: Mutex::new(None),
                         },
                     )
                 })
@@ -112,11 +119,35 @@ impl BrokerView {
             .map(|s| Role::from_u8(s.role.load(Ordering::Acquire)))
     }
 
-    /// Whether a local partition is healthy.
+    /// Whether a local partition is healthy: not failed, not degraded.
     pub fn healthy(&self, partition: PartitionId) -> bool {
-        self.partitions
+        self.partitions.get(&partition).is_some_and(|s| {
+            s.healthy.load(Ordering::Acquire)
+                && s.problem
+                    .lock()
+                    .expect("problem lock is never poisoned")
+                    .is_none()
+        })
+    }
+
+    /// Sets (or clears, with `None`) why a local partition is degraded.
+    pub fn set_problem(&self, partition: PartitionId, problem: Option<String>) {
+        let slot = self
+            .partitions
             .get(&partition)
-            .is_some_and(|s| s.healthy.load(Ordering::Acquire))
+            .unwrap_or_else(|| panic!("partition {partition} is not local"));
+        *slot.problem.lock().expect("problem lock is never poisoned") = problem;
+    }
+
+    /// The degraded local partitions with why, ascending.
+    pub fn problems(&self) -> Vec<(PartitionId, String)> {
+        self.partitions
+            .iter()
+            .filter_map(|(p, s)| {
+                let problem = s.problem.lock().expect("problem lock is never poisoned");
+                problem.clone().map(|why| (*p, why))
+            })
+            .collect()
     }
 
     /// Local partitions with their roles, ascending.
@@ -204,6 +235,22 @@ mod tests {
             view.status_line(),
             "partition 1: leader, partition 2: follower"
         );
+    }
+
+    #[test]
+    fn a_problem_makes_a_partition_unhealthy_until_cleared() {
+        let view = BrokerView::new(&[1, 2], 1);
+        assert!(view.healthy(1));
+        view.set_problem(1, Some("disk full (/d): writes refused".into()));
+        assert!(!view.healthy(1));
+        assert!(view.healthy(2));
+        assert_eq!(
+            view.problems(),
+            vec![(1, "disk full (/d): writes refused".to_string())]
+        );
+        view.set_problem(1, None);
+        assert!(view.healthy(1));
+        assert!(view.problems().is_empty());
     }
 
     #[test]

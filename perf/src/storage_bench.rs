@@ -388,6 +388,7 @@ async fn measure(args: &Args, dir: &Path) -> anyhow::Result<Map<String, Value>> 
         segment_size_bytes: segment_bytes,
         max_recycled_segments: 4,
         max_unsynced_bytes: 64 << 20,
+        spare_segments: 0,
     };
     let mut log = Log::open(DmaDisk, dir.join("log"), config).await?;
     // Warm-up: create the first segments so that measured runs recycle them.

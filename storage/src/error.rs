@@ -3,7 +3,9 @@
 //! Every variant names the input it is about: the file, the index range or the
 //! configuration key. `NoSpace` is distinct so that the broker can answer
 //! RESOURCE_EXHAUSTED and keep serving reads; `Poisoned` is returned for every
-//! write after a failed `fdatasync`, which is never retried.
+//! write after a failed `fdatasync`, which is never retried. A failed
+//! `fdatasync` is never `NoSpace`, even when the kernel says ENOSPC: a caller
+//! that retries on `NoSpace` must never retry a sync.
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -127,12 +129,16 @@ pub enum Error {
     },
 }
 
+/// The `op` of every failed `fdatasync` of a file.
+pub(crate) const FDATASYNC_OP: &str = "fdatasync of";
+
 impl Error {
-    /// Maps an I/O error on `path` to `NoSpace` for ENOSPC and `Io` otherwise.
+    /// Maps an I/O error on `path` to `NoSpace` for ENOSPC (except from
+    /// `fdatasync`, see the module documentation) and `Io` otherwise.
     pub(crate) fn io(op: &'static str, path: &Path, source: io::Error) -> Error {
-        if source.raw_os_error() == Some(libc::ENOSPC)
-            || source.kind() == io::ErrorKind::StorageFull
-        {
+        let enospc = source.raw_os_error() == Some(libc::ENOSPC)
+            || source.kind() == io::ErrorKind::StorageFull;
+        if enospc && op != FDATASYNC_OP {
             Error::NoSpace {
                 op,
                 path: path.to_path_buf(),
@@ -149,6 +155,11 @@ impl Error {
     /// True for the out-of-space error.
     pub fn is_no_space(&self) -> bool {
         matches!(self, Error::NoSpace { .. })
+    }
+
+    /// True for a failed `fdatasync` of a file (never retried).
+    pub fn is_sync_failure(&self) -> bool {
+        matches!(self, Error::Io { op, .. } if *op == FDATASYNC_OP)
     }
 }
 

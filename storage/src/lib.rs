@@ -18,7 +18,9 @@ mod snapshot;
 pub use disk::{align_down, align_up, Disk, DiskFile, BLOCK_BYTES};
 pub use dma_disk::{DmaDisk, DmaDiskFile};
 pub use error::{Error, Result};
-pub use log::{Entry, Log, LogConfig, DEFAULT_SEGMENT_SIZE_BYTES};
+pub use log::{
+    Entry, Log, LogConfig, DEFAULT_SEGMENT_SIZE_BYTES, MAX_SPARE_SEGMENT_BYTES, SPARE_FILLING_NAME,
+};
 pub use memlock::{raise_memlock_limit, MIN_MEMLOCK_BYTES};
 pub use meta::{HardState, MetaStore, META_EXTRA_FIELDS, META_FILE_NAME};
 pub use recovery::{TailDamage, TailLoss};

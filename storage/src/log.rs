@@ -18,7 +18,16 @@
 //! A failed `fdatasync` (or a failed write other than ENOSPC) poisons the log:
 //! every later write fails with `Error::Poisoned`, reads keep working; the
 //! sync is never retried. ENOSPC returns `Error::NoSpace` and leaves the log
-//! as it was: the buffered entries stay buffered, the durable ones readable.
+//! as it was: the buffered entries stay buffered, the durable ones readable,
+//! and a later `sync` retries the write.
+//!
+//! Space reserve: the log keeps `spare_segments` recycled files in reserve
+//! (made by `ensure_spare`). A new tail segment is a recycled file only while
+//! more than the reserve is recycled; otherwise a new file is created, and
+//! when that fails with ENOSPC the reserve is used. From that ENOSPC until a
+//! new segment file is created again, `space_shortage` names the directory:
+//! the caller admits only the commands that free work, which the reserve
+//! holds.
 //!
 //! `truncate_suffix` drops whole segments after the cut, shortens and seals
 //! the segment holding it and raises the write epoch. The next frame goes to
@@ -34,7 +43,7 @@ use std::path::{Path, PathBuf};
 use bytes::Bytes;
 
 use crate::disk::{align_down, align_up, Disk, DiskFile, BLOCK_BYTES};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, FDATASYNC_OP};
 use crate::frame::{self, FRAME_HEADER_BYTES, MAX_PAYLOAD_BYTES};
 use crate::recovery::TailLoss;
 use crate::segment::{
@@ -49,6 +58,12 @@ pub const ZERO_FILL_CHUNK_BYTES: usize = 1 << 20;
 pub const MIN_SEGMENT_SIZE_BYTES: u64 = 4 * BLOCK_BYTES;
 /// Largest accepted segment size.
 pub const MAX_SEGMENT_SIZE_BYTES: u64 = 1 << 32;
+/// Name of the spare file while `Log::ensure_spare` fills it.
+pub const SPARE_FILLING_NAME: &str = "spare.filling";
+/// Largest spare file made by `Log::ensure_spare`: the reserve holds
+/// commands that free work, which are small, so it need not be a whole
+/// segment of a large size.
+pub const MAX_SPARE_SEGMENT_BYTES: u64 = 16 << 20;
 
 /// Settings of one partition log.
 #[derive(Debug, Clone)]
@@ -59,6 +74,9 @@ pub struct LogConfig {
     pub max_recycled_segments: usize,
     /// Bytes of frames `append` may buffer before a `sync` is required.
     pub max_unsynced_bytes: u64,
+    /// Recycled files kept in reserve for when the file system is full (see
+    /// the module documentation); at most `max_recycled_segments`.
+    pub spare_segments: usize,
 }
 
 impl Default for LogConfig {
@@ -67,6 +85,7 @@ impl Default for LogConfig {
             segment_size_bytes: DEFAULT_SEGMENT_SIZE_BYTES,
             max_recycled_segments: 4,
             max_unsynced_bytes: 64 << 20,
+            spare_segments: 1,
         }
     }
 }
@@ -81,6 +100,13 @@ impl LogConfig {
                 key: "segment_size_bytes",
                 value: size.to_string(),
                 expected: "a multiple of 4096 between 16 KiB and 4 GiB",
+            });
+        }
+        if self.spare_segments > self.max_recycled_segments {
+            return Err(Error::Config {
+                key: "spare_segments",
+                value: self.spare_segments.to_string(),
+                expected: "at most max_recycled_segments",
             });
         }
         if self.max_unsynced_bytes == 0 {
@@ -132,6 +158,9 @@ pub struct Log<D: Disk> {
     /// `(seq, end_offset, bytes of the last partial block before end_offset)`.
     tail_block: Option<(u64, u64, Vec<u8>)>,
     poisoned: Option<String>,
+    /// Set by an ENOSPC while getting room for frames; cleared once a new
+    /// segment file is created with the reserve complete.
+    shortage: Option<String>,
     write_buf: Vec<u8>,
     /// What recovery dropped from the end of the log at open.
     tail_loss: Option<TailLoss>,
@@ -235,6 +264,7 @@ impl<D: Disk> Log<D> {
             epoch,
             tail_block: None,
             poisoned: None,
+            shortage: None,
             write_buf: Vec::new(),
             tail_loss,
         })
@@ -275,6 +305,72 @@ impl<D: Disk> Log<D> {
     /// True once a failed durable write made the log refuse writes.
     pub fn is_poisoned(&self) -> bool {
         self.poisoned.is_some()
+    }
+
+    /// Why the log is short of space: set by an ENOSPC (a write, or a new
+    /// segment that could not be created, so that the reserve was used or
+    /// the entries stayed buffered), cleared once `ensure_spare` or a new
+    /// tail segment has created a file again with the reserve complete.
+    pub fn space_shortage(&self) -> Option<&str> {
+        self.shortage.as_deref()
+    }
+
+    /// Bytes of entries appended and not yet durable.
+    pub fn unsynced_bytes(&self) -> u64 {
+        self.unsynced_bytes
+    }
+
+    /// Recycled files ready for reuse, the reserve included.
+    pub fn recycled_segments(&self) -> usize {
+        self.recycled.len()
+    }
+
+    /// Remembers the first ENOSPC of a shortage.
+    fn note_shortage(&mut self, error: &Error) {
+        if error.is_no_space() && self.shortage.is_none() {
+            self.shortage = Some(error.to_string());
+        }
+    }
+
+    /// Fills the reserve up to `spare_segments` recycled files (each of at
+    /// most `MAX_SPARE_SEGMENT_BYTES`). While the
+    /// log is short of space it also creates one file beyond the reserve, as
+    /// the proof that space is back; that file becomes the next segment. An
+    /// ENOSPC leaves the log as it was (and short of space).
+    pub async fn ensure_spare(&mut self) -> Result<()> {
+        self.check_writable()?;
+        let mut probe = self.shortage.is_some();
+        while self.recycled.len() < self.config.spare_segments || probe {
+            let seq = self.next_seq;
+            // Filled under a name the log does not own, so that a crash
+            // never leaves a short file among the recycled ones.
+            let filling = self.dir.join(SPARE_FILLING_NAME);
+            let size = self.config.segment_size_bytes.min(MAX_SPARE_SEGMENT_BYTES);
+            match self.create_zero_filled(&filling, size).await {
+                Ok(file) => drop(file),
+                Err(error) => {
+                    self.note_shortage(&error);
+                    return Err(error);
+                }
+            }
+            let path = self.dir.join(recycle_name(seq));
+            if let Err(e) = self.disk.rename(&filling, &path).await {
+                let error = Error::io("renaming", &filling, e);
+                self.poison(&error);
+                return Err(error);
+            }
+            self.next_seq += 1;
+            if let Err(e) = self.disk.sync_dir(&self.dir).await {
+                let error = Error::io("fsync of directory", &self.dir, e);
+                self.poison(&error);
+                return Err(error);
+            }
+            self.recycled.push(seq);
+            self.recycled.sort_unstable();
+            probe = false;
+        }
+        self.shortage = None;
+        Ok(())
     }
 
     /// Term of the entry at `index`, if the log holds it.
@@ -352,7 +448,10 @@ impl<D: Disk> Log<D> {
                 .back()
                 .is_some_and(|tail| !tail.sealed && tail.end_offset + need <= tail.capacity_bytes);
             if !writable {
+                // A recycled file may be too small for the frame (a spare):
+                // look again, the next roll retires it.
                 self.roll_segment().await?;
+                continue;
             }
             self.write_batch().await?;
         }
@@ -397,7 +496,9 @@ impl<D: Disk> Log<D> {
             // later frames.
             self.epoch = self.epoch.checked_add(1).expect("epoch overflow");
             let error = Error::io("writing", &tail.path, e);
-            if !error.is_no_space() {
+            if error.is_no_space() {
+                self.note_shortage(&error);
+            } else {
                 self.poison(&error);
             }
             self.write_buf = buf;
@@ -407,7 +508,7 @@ impl<D: Disk> Log<D> {
             return Err(error);
         }
         if let Err(e) = tail.file.fdatasync().await {
-            let error = Error::io("fdatasync of", &tail.path, e);
+            let error = Error::io(FDATASYNC_OP, &tail.path, e);
             self.poison(&error);
             self.write_buf = buf;
             return Err(error);
@@ -480,47 +581,30 @@ impl<D: Disk> Log<D> {
         }
         let seq = self.next_seq;
         let path = self.dir.join(segment_name(seq));
-        let capacity;
-        let file;
-        if let Some(old) = self.recycled.pop() {
-            let from = self.dir.join(recycle_name(old));
-            if let Err(e) = self.disk.rename(&from, &path).await {
-                let error = Error::io("renaming", &from, e);
-                self.poison(&error);
-                return Err(error);
-            }
-            file = self
-                .disk
-                .open(&path, false)
-                .await
-                .map_err(io_err("opening", &path))?;
-            capacity = file
-                .size_bytes()
-                .await
-                .map_err(io_err("measuring", &path))?;
+        let (file, capacity) = if self.recycled.len() > self.config.spare_segments {
+            self.reuse_recycled(&path).await?
         } else {
-            file = self
-                .disk
-                .open(&path, true)
+            match self
+                .create_zero_filled(&path, self.config.segment_size_bytes)
                 .await
-                .map_err(io_err("creating", &path))?;
-            capacity = self.config.segment_size_bytes;
-            if let Err(error) = zero_fill(&file, &path, capacity).await {
-                if matches!(
-                    error,
-                    Error::Io {
-                        op: "fdatasync of",
-                        ..
+            {
+                Ok(file) => {
+                    if self.recycled.len() >= self.config.spare_segments {
+                        self.shortage = None;
                     }
-                ) {
-                    self.poison(&error);
+                    (file, self.config.segment_size_bytes)
                 }
-                // Best effort: a partly filled file is never named in a synced
-                // directory, and a later open ignores it if it is.
-                let _ = self.disk.remove_file(&path).await;
-                return Err(error);
+                Err(error) if error.is_no_space() && !self.recycled.is_empty() => {
+                    // The reserve: room for the commands that free work.
+                    self.note_shortage(&error);
+                    self.reuse_recycled(&path).await?
+                }
+                Err(error) => {
+                    self.note_shortage(&error);
+                    return Err(error);
+                }
             }
-        }
+        };
         self.next_seq += 1;
         if let Err(e) = self.disk.sync_dir(&self.dir).await {
             let error = Error::io("fsync of directory", &self.dir, e);
@@ -534,6 +618,46 @@ impl<D: Disk> Log<D> {
         self.segments
             .push_back(Segment::new(seq, path, file, capacity, first));
         Ok(())
+    }
+
+    /// Renames the newest recycled file to `path` and opens it: (file, size).
+    async fn reuse_recycled(&mut self, path: &Path) -> Result<(D::File, u64)> {
+        let old = self.recycled.pop().expect("a recycled file is there");
+        let from = self.dir.join(recycle_name(old));
+        if let Err(e) = self.disk.rename(&from, path).await {
+            let error = Error::io("renaming", &from, e);
+            self.poison(&error);
+            return Err(error);
+        }
+        let file = self
+            .disk
+            .open(path, false)
+            .await
+            .map_err(io_err("opening", path))?;
+        let capacity = file.size_bytes().await.map_err(io_err("measuring", path))?;
+        Ok((file, capacity))
+    }
+
+    /// Creates `path` as a zero-filled, synced file of `size_bytes`. A
+    /// failed `fdatasync` poisons the log; on any failure the partly written
+    /// file is removed.
+    async fn create_zero_filled(&mut self, path: &Path, size_bytes: u64) -> Result<D::File> {
+        let file = self
+            .disk
+            .open(path, true)
+            .await
+            .map_err(io_err("creating", path))?;
+        if let Err(error) = zero_fill(&file, path, size_bytes).await {
+            if error.is_sync_failure() {
+                self.poison(&error);
+            }
+            drop(file);
+            // Best effort: a partly filled file is never named in a synced
+            // directory, and a later open ignores it if it is.
+            let _ = self.disk.remove_file(path).await;
+            return Err(error);
+        }
+        Ok(file)
     }
 
     /// Reads entries `lo..hi`, stopping before the entry that would take the
@@ -794,5 +918,5 @@ async fn zero_fill<F: DiskFile>(file: &F, path: &Path, size_bytes: u64) -> Resul
             .map_err(io_err("zero-filling", path))?;
         pos += len as u64;
     }
-    file.fdatasync().await.map_err(io_err("fdatasync of", path))
+    file.fdatasync().await.map_err(io_err(FDATASYNC_OP, path))
 }

@@ -290,7 +290,11 @@ impl<D: Disk> SnapshotStore<D> {
             chunk_lengths: writer.chunk_lengths,
             chunk_crcs: writer.chunk_crcs,
         };
-        write_synced(&self.disk, &writer.tmp.join(MANIFEST_NAME), &meta.encode()).await?;
+        let manifest = writer.tmp.join(MANIFEST_NAME);
+        if let Err(e) = write_synced(&self.disk, &manifest, &meta.encode()).await {
+            let _ = self.disk.remove_dir_all(&writer.tmp).await;
+            return Err(e);
+        }
         let disk = &self.disk;
         disk.sync_dir(&writer.tmp)
             .await
@@ -328,6 +332,12 @@ impl<D: Disk> SnapshotStore<D> {
             .await
             .map_err(io_err("fsync of directory", &self.dir))?;
         Ok(meta)
+    }
+
+    /// Gives up `writer` (a write failed, e.g. with ENOSPC): its `tmp-`
+    /// directory is removed, best effort (open removes leftovers anyway).
+    pub async fn abort(&mut self, writer: SnapshotWriter) {
+        let _ = self.disk.remove_dir_all(&writer.tmp).await;
     }
 
     /// Reads chunk `n` of the snapshot `(index, term)`, verifying its checksum.

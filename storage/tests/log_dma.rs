@@ -32,6 +32,7 @@ fn config() -> LogConfig {
         segment_size_bytes: 64 << 10,
         max_recycled_segments: 2,
         max_unsynced_bytes: 8 << 20,
+        spare_segments: 0,
     }
 }
 

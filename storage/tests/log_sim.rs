@@ -26,6 +26,7 @@ fn config() -> LogConfig {
         segment_size_bytes: 16 << 10,
         max_recycled_segments: 2,
         max_unsynced_bytes: 1 << 20,
+        spare_segments: 0,
     }
 }
 
