@@ -29,6 +29,8 @@ const EXCERPT_CHARS: usize = 80;
 /// A compiled FEEL expression.
 pub struct FeelExpression {
     source: String,
+    /// Variables used as `context put` keys, checked before each evaluation.
+    key_bounds: Vec<crate::feel_calls::KeyBound>,
 }
 
 impl fmt::Debug for FeelExpression {
@@ -76,6 +78,9 @@ impl Expression {
         let feel =
             crate::feel_shape::check(feel).map_err(|e| format!("'={}': {e}", excerpt(feel)))?;
         let feel: &str = &feel;
+        // Calls whose evaluation recursion grows with a run-time value.
+        let key_bounds =
+            crate::feel_calls::check(feel).map_err(|e| format!("'={}': {e}", excerpt(feel)))?;
         let scope = FeelScope::default();
         let ast = dsntk_feel_parser::parse_expression(&scope, feel, false)
             .map_err(|e| format!("'={feel}' is not a valid FEEL expression: {e}"))?;
@@ -88,6 +93,7 @@ impl Expression {
         }
         Ok(Expression::Feel(Arc::new(FeelExpression {
             source: feel.to_string(),
+            key_bounds,
         })))
     }
 
@@ -110,6 +116,11 @@ impl Expression {
         match self {
             Expression::Static(s) => Ok(Json::String(s.to_string())),
             Expression::Feel(f) => {
+                for bound in &f.key_bounds {
+                    bound.check(variables).map_err(|e| {
+                        format!("failed to evaluate expression '={}': {e}", f.source)
+                    })?;
+                }
                 let mut ctx = FeelContext::default();
                 for (name, text) in variables.iter().rev() {
                     let json: Json = serde_json::from_str(text)

@@ -20,6 +20,7 @@ pub mod distribution;
 pub mod engine;
 pub mod events;
 pub mod expression;
+pub mod feel_calls;
 pub mod feel_shape;
 pub mod jobs;
 pub mod key;
