@@ -66,7 +66,8 @@ pub const MAX_LOAD: Duration = Duration::from_secs(1800);
 pub const MAX_READY_WAIT: Duration = Duration::from_secs(600);
 /// Most create requests in flight while loading.
 pub const MAX_IN_FLIGHT: usize = 64;
-/// Attempts at one create while the broker pushes back (20 ms apart).
+/// Attempts at one create while the broker pushes back or is not yet
+/// serving (20 ms apart).
 const MAX_CREATE_ATTEMPTS: usize = 1500;
 /// Bytes per read of the baseline.
 const READ_CHUNK_BYTES: usize = 1 << 20;
@@ -85,6 +86,10 @@ pub struct Args {
     /// Create requests in flight while loading.
     #[arg(long, default_value_t = 32)]
     pub in_flight: usize,
+    /// Instances created per size (default `INSTANCES`: one short of the
+    /// second snapshot; fewer for a quick check).
+    #[arg(long, default_value_t = INSTANCES)]
+    pub instances: u64,
     /// The `waggle` binary (default: `$WAGGLE_BIN`, else beside `waggle-perf`).
     #[arg(long)]
     pub waggle: Option<PathBuf>,
@@ -164,7 +169,15 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         "--in-flight {}: expected 1 to {MAX_IN_FLIGHT}",
         args.in_flight
     );
-    let waggle = find_waggle(args.waggle.as_deref())?;
+    ensure!(
+        (1..=INSTANCES).contains(&args.instances),
+        "--instances {}: expected 1 to {INSTANCES}",
+        args.instances
+    );
+    // Absolute: the broker runs in its own directory.
+    let waggle = find_waggle(args.waggle.as_deref())?
+        .canonicalize()
+        .context("resolving the waggle binary")?;
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
     let out = args
@@ -316,7 +329,12 @@ fn measure(waggle: &Path, dir: &Path, gb: f64, args: &Args) -> anyhow::Result<Re
     let payload = payload_bytes(gb, args.min_payload_bytes);
     let loaded_at = Instant::now();
     let runtime = crate::load::runtime()?;
-    let instances = runtime.block_on(load(broker.gateway, payload, args.in_flight))?;
+    let instances = runtime.block_on(load(
+        broker.gateway,
+        payload,
+        args.instances,
+        args.in_flight,
+    ))?;
     let load_s = loaded_at.elapsed().as_secs_f64();
     broker.kill9()?;
     let data = dir.join("data");
@@ -358,9 +376,14 @@ fn measure(waggle: &Path, dir: &Path, gb: f64, args: &Args) -> anyhow::Result<Re
     })
 }
 
-/// Deploys the process and creates `INSTANCES` instances carrying
+/// Deploys the process and creates `count` instances carrying
 /// `payload_bytes` of variables each; returns how many were created.
-async fn load(gateway: u16, payload_bytes: usize, in_flight: usize) -> anyhow::Result<u64> {
+async fn load(
+    gateway: u16,
+    payload_bytes: usize,
+    count: u64,
+    in_flight: usize,
+) -> anyhow::Result<u64> {
     let channel = crate::load::connect(&[format!("http://127.0.0.1:{gateway}")], 1)
         .await?
         .remove(0);
@@ -377,7 +400,6 @@ async fn load(gateway: u16, payload_bytes: usize, in_flight: usize) -> anyhow::R
         })
         .await
         .context("deploying restart_bench.bpmn")?;
-    let count = INSTANCES;
     let deadline = tokio::time::Instant::now() + MAX_LOAD;
     let mut tasks = tokio::task::JoinSet::new();
     let mut sent = 0u64;
@@ -403,7 +425,7 @@ async fn load(gateway: u16, payload_bytes: usize, in_flight: usize) -> anyhow::R
 }
 
 /// Creates one instance with `payload_bytes` of variables, retrying while
-/// the broker pushes back.
+/// the broker pushes back or is not yet serving.
 async fn create(
     mut client: GatewayClient<tonic::transport::Channel>,
     payload_bytes: usize,
@@ -420,7 +442,14 @@ async fn create(
         };
         match client.create_process_instance(request).await {
             Ok(_) => return Ok(()),
-            Err(status) if status.code() == tonic::Code::ResourceExhausted => {
+            // Pushed back, or the partition is still between leader and
+            // replay right after a restart: try again shortly.
+            Err(status)
+                if matches!(
+                    status.code(),
+                    tonic::Code::ResourceExhausted | tonic::Code::Unavailable
+                ) =>
+            {
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
             Err(status) => anyhow::bail!("creating instance {seq} failed: {status}"),
@@ -434,7 +463,7 @@ async fn create_one(gateway: u16) -> anyhow::Result<()> {
     let channel = crate::load::connect(&[format!("http://127.0.0.1:{gateway}")], 1)
         .await?
         .remove(0);
-    create(GatewayClient::new(channel), 64, INSTANCES)
+    create(GatewayClient::new(channel), 64, u64::MAX)
         .await
         .context("the restarted broker does not serve")
 }
