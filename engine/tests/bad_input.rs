@@ -208,7 +208,11 @@ fn context_put_with_unbounded_keys_is_refused_or_raises_an_incident() {
     let computed = with_input("context put({}, for i in 1..100000 return &quot;k&quot;, 1)");
     let r = rejection_of(h.deploy("computed.bpmn", &computed));
     assert_eq!(r.rejection_type, RejectionType::InvalidArgument);
-    assert!(r.reason.contains("'context put' takes its keys"), "{}", r.reason);
+    assert!(
+        r.reason.contains("'context put' takes its keys"),
+        "{}",
+        r.reason
+    );
     // Keys from a variable: checked before each evaluation, so 100,000 of
     // them raise an incident instead of recursing once per key.
     h.deploy("keys.bpmn", &with_input("context put({}, path, 1)"))
@@ -218,7 +222,10 @@ fn context_put_with_unbounded_keys_is_refused_or_raises_an_incident() {
     let incidents = h.incidents();
     assert_eq!(incidents.len(), 1, "{incidents:?}");
     assert!(
-        incidents[0].1.error_message.contains("100000 keys from 'path'"),
+        incidents[0]
+            .1
+            .error_message
+            .contains("100000 keys from 'path'"),
         "{}",
         incidents[0].1.error_message
     );
@@ -226,6 +233,10 @@ fn context_put_with_unbounded_keys_is_refused_or_raises_an_incident() {
     h.create("mapped", r#"{"path": ["a", "b"]}"#);
     let jobs = h.activate("work", 1);
     assert_eq!(jobs.len(), 1);
-    assert!(jobs[0].job.variables.contains(r#""x":{"a":{"b":1}}"#), "{}", jobs[0].job.variables);
+    assert!(
+        jobs[0].job.variables.contains(r#""x":{"a":{"b":1}}"#),
+        "{}",
+        jobs[0].job.variables
+    );
     still_serves(&mut h);
 }

@@ -1,9 +1,10 @@
 //! Start-up and shutdown of a broker process.
 //!
 //! Order: create the data directory and lock it, raise the locked-memory limit,
-//! start the shards (each opens and replays its partitions), bind the gateway
-//! and management listeners, mark start-up done; sd-notify sends `READY=1` when
-//! every partition is ready. On SIGTERM or SIGINT: stop accepting commands,
+//! start the shards (each opens and replays its partitions on its own thread),
+//! bind the gateway and management listeners meanwhile (so `/health` answers
+//! during recovery), mark start-up done once every shard has opened its
+//! partitions; sd-notify sends `READY=1` when every partition is ready. On SIGTERM or SIGINT: stop accepting commands,
 //! `STOPPING=1`, stop the listeners, let each shard hand leadership over and
 //! flush, exit 0.
 
@@ -32,7 +33,7 @@ use crate::gossip::ClusterTopology;
 use crate::job_signals::JobSignals;
 use crate::metrics::Metrics;
 use crate::placement::ClusterShape;
-use crate::shard::{ShardOptions, Shards};
+use crate::shard::{Opening, ShardOptions, Shards};
 use crate::view::BrokerView;
 use crate::{management, memlock, notify};
 
@@ -160,7 +161,7 @@ pub fn run(config: Config, mode: Mode) -> Result<()> {
         metrics: Arc::clone(&metrics),
         job_signals: Arc::clone(&job_signals),
     };
-    let shard_set = Shards::start(&options, &local_partitions, Arc::clone(&view))?;
+    let (shard_set, opening) = Shards::start(&options, &local_partitions, Arc::clone(&view))?;
     let context = Arc::new(BrokerContext {
         limits: PartitionLimits::new(config.backpressure.clone()),
         config,
@@ -187,7 +188,7 @@ pub fn run(config: Config, mode: Mode) -> Result<()> {
             Arc::clone(&context),
         ));
     }
-    let result = runtime.block_on(serve(Arc::clone(&context), mode));
+    let result = runtime.block_on(serve(Arc::clone(&context), mode, opening));
     context.view.set_stopping();
     context.shards.shut_down();
     if let Some(forwarder) = &context.forwarder {
@@ -213,7 +214,7 @@ fn gateway_connections(
     })
 }
 
-async fn serve(context: Arc<BrokerContext>, mode: Mode) -> Result<()> {
+async fn serve(context: Arc<BrokerContext>, mode: Mode, opening: Opening) -> Result<()> {
     let config = &context.config;
     let gateway_addr = config.gateway_addr();
     let gateway_listener = TcpListener::bind(gateway_addr)
@@ -281,6 +282,30 @@ async fn serve(context: Arc<BrokerContext>, mode: Mode) -> Result<()> {
     });
     let notifier = tokio::spawn(notify::run(Arc::clone(&context.view)));
     let gossip = tokio::spawn(crate::gossip::run(Arc::clone(&context)));
+    tracing::info!(
+        "waggle node {} opening its partitions; management http://{management_addr}",
+        config.cluster.node_id
+    );
+    let opened = tokio::task::spawn_blocking(move || opening.wait());
+    let opened = tokio::select! {
+        opened = opened => Some(opened.context("start-up task")?),
+        _ = sigterm.recv() => None,
+        _ = sigint.recv() => None,
+    };
+    match opened {
+        Some(Ok(())) => {}
+        Some(Err(e)) => {
+            let _ = stop_tx.send(true);
+            gossip.abort();
+            return Err(e.into());
+        }
+        None => {
+            tracing::info!("signal during start-up: shutting down");
+            let _ = stop_tx.send(true);
+            gossip.abort();
+            return Ok(());
+        }
+    }
     context.view.set_started();
     tracing::info!(
         "waggle node {} serving: gateway {gateway_addr}, REST {}, management http://{management_addr}, data {}",

@@ -66,8 +66,9 @@ use crate::view::{BrokerView, Role};
 pub const SNAPSHOTS_KEPT: usize = 2;
 /// Applied entries after which a partition takes a snapshot and compacts its log.
 pub const SNAPSHOT_EVERY_ENTRIES: u64 = 20_000;
-/// Entries read from the log per call while loading it at start-up.
-const LOAD_BATCH_BYTES: usize = 4 << 20;
+/// Payload bytes read from the log per call while loading it at start-up
+/// (one sequential read; the entries share its buffer).
+const LOAD_BATCH_BYTES: usize = 16 << 20;
 /// Bytes per chunk when writing a snapshot.
 const SNAPSHOT_CHUNK_BYTES: usize = 4 << 20;
 /// A commit index that moved is written to the Raft metadata at least this
@@ -306,9 +307,11 @@ pub struct ExportOptions {
 }
 
 impl ShardReplicas {
-    /// Opens (creating or recovering) the partitions `owned`.
+    /// Opens (creating or recovering) the partitions `owned` of shard
+    /// `shard`, turning the shard's heartbeat in `view` as it goes.
     pub async fn open(
         options: &OpenOptions,
+        shard: usize,
         owned: &[PartitionId],
         view: Arc<BrokerView>,
         metrics: Arc<Metrics>,
@@ -318,7 +321,8 @@ impl ShardReplicas {
         let mut replicas = BTreeMap::new();
         let mut boots = Vec::new();
         for &p in owned {
-            let (replica, boot) = open_replica(options, p, &mut reader, &metrics).await?;
+            let (replica, boot) =
+                open_replica(options, p, &mut reader, &metrics, &|| view.heartbeat(shard)).await?;
             replicas.insert(p, replica);
             boots.push((p, boot));
         }
@@ -1021,6 +1025,7 @@ async fn open_replica(
     p: PartitionId,
     reader: &mut MemLog,
     metrics: &Metrics,
+    heartbeat: &dyn Fn(),
 ) -> Result<(Replica, GroupBootstrap), ReplicaError> {
     let dir: &Path = &options.dir.join(p.to_string());
     let err = |source| ReplicaError::Storage {
@@ -1119,7 +1124,8 @@ async fn open_replica(
             entries.push(entry);
         }
         next = entries.last().expect("non-empty").index + 1;
-        reader.append(group, &entries);
+        reader.append_owned(group, entries);
+        heartbeat();
     }
     let stored = meta.get();
     let held = last.max(snapshot_index);

@@ -134,14 +134,43 @@ pub struct Shards {
     stop: Arc<AtomicBool>,
 }
 
+/// Shards still opening their partitions: the answer of each shard once its
+/// partitions are open (or could not be). Owned by the broker's start-up.
+#[derive(Debug)]
+pub struct Opening {
+    started: Vec<(usize, std::sync::mpsc::Receiver<Result<(), String>>)>,
+}
+
+impl Opening {
+    /// Blocks until every shard has opened and recovered its partitions; the
+    /// first shard that could not is the error (the caller shuts the shards
+    /// down).
+    pub fn wait(self) -> Result<(), ShardError> {
+        for (shard, rx) in self.started {
+            match rx.recv() {
+                Ok(Ok(())) => {}
+                Ok(Err(message)) => return Err(ShardError::Start { shard, message }),
+                Err(_) => {
+                    return Err(ShardError::Start {
+                        shard,
+                        message: "the shard thread exited during start-up".into(),
+                    })
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 impl Shards {
-    /// Starts `options.shards` executors holding `partitions`; returns once every
-    /// executor has opened and recovered its partitions.
+    /// Starts `options.shards` executors holding `partitions`. Returns at once:
+    /// each executor opens and recovers its partitions on its own thread, and
+    /// [`Opening::wait`] waits for them. Requests sent meanwhile queue up.
     pub fn start(
         options: &ShardOptions,
         partitions: &[PartitionId],
         view: Arc<BrokerView>,
-    ) -> Result<Shards, ShardError> {
+    ) -> Result<(Shards, Opening), ShardError> {
         assert!(options.shards > 0);
         let stop = Arc::new(AtomicBool::new(false));
         let cpus = online_cpus();
@@ -195,19 +224,7 @@ impl Shards {
             threads: std::sync::Mutex::new(threads),
             stop,
         };
-        for (shard, rx) in started {
-            let failure = match rx.recv() {
-                Ok(Ok(())) => continue,
-                Ok(Err(message)) => ShardError::Start { shard, message },
-                Err(_) => ShardError::Start {
-                    shard,
-                    message: "the shard thread exited during start-up".into(),
-                },
-            };
-            shards.shut_down();
-            return Err(failure);
-        }
-        Ok(shards)
+        Ok((shards, Opening { started }))
     }
 
     /// Number of shards.
@@ -333,8 +350,12 @@ pub fn free_space_bytes(dir: &std::path::Path) -> std::io::Result<u64> {
 
 async fn shard_loop(mut ctx: ShardContext, started: std::sync::mpsc::Sender<Result<(), String>>) {
     let shard = ctx.shard;
+    // Opening turns the loop's heartbeat as it goes: `/health` answers
+    // healthy while the partitions recover.
+    ctx.view.heartbeat(shard);
     let mut replicas = match ShardReplicas::open(
         &ctx.options.open,
+        shard,
         &ctx.owned,
         Arc::clone(&ctx.view),
         Arc::clone(&ctx.options.metrics),

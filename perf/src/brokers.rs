@@ -60,7 +60,7 @@ pub struct Brokers {
 }
 
 /// A free loopback TCP port (bound and released; a collision is unlikely).
-fn free_port() -> anyhow::Result<u16> {
+pub(crate) fn free_port() -> anyhow::Result<u16> {
     let listener = TcpListener::bind("127.0.0.1:0").context("binding a free port")?;
     Ok(listener.local_addr().context("local address")?.port())
 }
@@ -98,7 +98,7 @@ pub fn find_waggle(explicit: Option<&Path>) -> anyhow::Result<PathBuf> {
 }
 
 /// A minimal HTTP/1.0 GET on the loopback: the status code.
-fn http_status(port: u16, path: &str) -> Option<u16> {
+pub(crate) fn http_status(port: u16, path: &str) -> Option<u16> {
     use std::io::{Read, Write};
     let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
     stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;

@@ -15,6 +15,7 @@ mod load;
 mod load_report;
 mod raft_bench;
 mod relay;
+mod restart_bench;
 mod results;
 mod scenario;
 mod storage_bench;
@@ -53,6 +54,8 @@ enum Command {
     EtcdCompare(etcd_compare::Args),
     /// Runs every scenario and the etcd comparison, and rewrites perf/RESULTS.md.
     Results(results::Args),
+    /// Time to `/ready` after kill -9 of a loaded single node, against a sequential read of its data.
+    Restart(restart_bench::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -66,5 +69,6 @@ fn main() -> anyhow::Result<()> {
         Command::Scenario(args) => scenario::run(args),
         Command::EtcdCompare(args) => etcd_compare::run(args),
         Command::Results(args) => results::run(args),
+        Command::Restart(args) => restart_bench::run(args),
     }
 }

@@ -406,11 +406,11 @@ pub fn markdown(summaries: &[ScenarioSummary], etcd: &EtcdOutcome, options: &Run
 /// figures) that a regeneration keeps at the end of RESULTS.md.
 pub const KEPT_SECTION: &str = "## What limits it";
 
-/// The kept section of `old`: from its heading to the next `## ` heading
-/// or the end.
-fn kept_section(old: &str) -> Option<&str> {
-    let rest = &old[old.find(KEPT_SECTION)?..];
-    let body = KEPT_SECTION.len();
+/// The section of `old` headed `heading`: from its heading to the next
+/// `## ` heading or the end.
+fn kept_section<'a>(old: &'a str, heading: &str) -> Option<&'a str> {
+    let rest = &old[old.find(heading)?..];
+    let body = heading.len();
     let end = rest[body..]
         .find("\n## ")
         .map_or(rest.len(), |i| body + i + 1);
@@ -460,7 +460,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     };
     let mut text = markdown(&summaries, &etcd, &args.run);
     let old = std::fs::read_to_string(&args.markdown).unwrap_or_default();
-    if let Some(kept) = kept_section(&old) {
+    if let Some(kept) = kept_section(&old, KEPT_SECTION) {
+        text.push('\n');
+        text.push_str(kept.trim_end());
+        text.push('\n');
+    }
+    if let Some(kept) = kept_section(&old, crate::restart_bench::RESTART_SECTION) {
+        // Written by `waggle-perf restart`, which this command does not run.
         text.push('\n');
         text.push_str(kept.trim_end());
         text.push('\n');
@@ -486,9 +492,15 @@ mod tests {
     #[test]
     fn the_hand_written_section_is_kept_up_to_the_next_heading() {
         let old = "# r\n\n## Plots\n\nx\n\n## What limits it\n\nCPU.\n\n## Every step\n\n| a |\n";
-        assert_eq!(kept_section(old), Some("## What limits it\n\nCPU.\n\n"));
+        assert_eq!(
+            kept_section(old, KEPT_SECTION),
+            Some("## What limits it\n\nCPU.\n\n")
+        );
         let last = "# r\n\n## What limits it\n\nCPU.\n";
-        assert_eq!(kept_section(last), Some("## What limits it\n\nCPU.\n"));
-        assert_eq!(kept_section("# r\n"), None);
+        assert_eq!(
+            kept_section(last, KEPT_SECTION),
+            Some("## What limits it\n\nCPU.\n")
+        );
+        assert_eq!(kept_section("# r\n", KEPT_SECTION), None);
     }
 }

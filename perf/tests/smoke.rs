@@ -253,11 +253,49 @@ fn etcd_compare() {
     }
 }
 
+/// `waggle-perf restart` on a small log: the restarted broker answers
+/// `/health` no later than `/ready`, serves afterwards, and the ratio to the
+/// sequential read of its data is printed (no bound on it: timings only as
+/// ratios, and a small log is dominated by fixed costs).
+fn restart() {
+    let out = tempfile::tempdir().expect("temp dir");
+    let output = Command::new(env!("CARGO_BIN_EXE_waggle-perf"))
+        .args(["restart", "--data-gb", "0.02", "--instances", "300"])
+        .args(["--no-drop-caches", "--in-flight", "8"])
+        .arg("--waggle")
+        .arg(waggle())
+        .arg("--out")
+        .arg(out.path())
+        .output()
+        .expect("run waggle-perf");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "waggle-perf restart failed\nstdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    assert!(stdout.contains("ready/read"), "no ratio printed:\n{stdout}");
+    let text = std::fs::read_to_string(out.path().join("restart.json")).expect("JSON written");
+    let runs: serde_json::Value = serde_json::from_str(&text).expect("valid JSON");
+    let run = &runs[0];
+    assert_eq!(run["instances"].as_u64(), Some(300), "{run}");
+    assert!(
+        run["data_bytes"].as_u64().expect("bytes") > 300 * 1000,
+        "{run}"
+    );
+    let health = run["health_answer_s"].as_f64().expect("health");
+    let ready = run["ready_s"].as_f64().expect("ready");
+    let served = run["served_s"].as_f64().expect("served");
+    assert!(health <= ready && ready <= served, "{run}");
+    assert!(run["ratio"].as_f64().expect("ratio") > 0.0, "{run}");
+}
+
 /// One test, so the clusters never share the cores at the same time.
 #[test]
 fn scenarios_relay_and_etcd_compare() {
     relay_adds_its_delay();
     smoke("single");
     smoke("three-nodes");
+    restart();
     etcd_compare();
 }

@@ -663,6 +663,12 @@ impl<D: Disk> Log<D> {
     /// Reads entries `lo..hi`, stopping before the entry that would take the
     /// payload bytes past `max_bytes` (at least one entry is returned when the
     /// range is not empty). Buffered entries are served from memory.
+    ///
+    /// Each segment is read front to back in reads of about `max_bytes`
+    /// (between `READ_CHUNK_BYTES` and `MAX_READ_CHUNK_BYTES`), and the
+    /// payloads are slices of those reads, not copies: an entry kept keeps
+    /// its read buffer alive, which costs nothing when the whole range is
+    /// kept (loading a log into memory).
     pub async fn read(&self, lo: u64, hi: u64, max_bytes: usize) -> Result<Vec<Entry>> {
         let mut out = Vec::new();
         if lo >= hi {
@@ -686,7 +692,8 @@ impl<D: Disk> Log<D> {
                 "segments cover the durable indexes"
             );
             let (mut current, mut pos) = segment.sparse_floor(next);
-            let mut window = Window::new(&segment.file, &segment.path, segment.end_offset);
+            let mut window = Window::new(&segment.file, &segment.path, segment.end_offset)
+                .with_chunk(max_bytes.saturating_add(FRAME_HEADER_BYTES));
             while current <= segment.last_index && next < hi {
                 let (header, frame_bytes) =
                     expect_frame(&mut window, pos, segment.seq, current).await?;
@@ -695,12 +702,12 @@ impl<D: Disk> Log<D> {
                     if !out.is_empty() && bytes + len > max_bytes {
                         return Ok(out);
                     }
-                    let payload = window.bytes(pos + FRAME_HEADER_BYTES as u64, len).await?;
+                    let payload = window.shared(pos + FRAME_HEADER_BYTES as u64, len).await?;
                     assert_eq!(payload.len(), len, "a verified frame is complete");
                     out.push(Entry {
                         term: header.term.get(),
                         index: current,
-                        payload: Bytes::copy_from_slice(payload),
+                        payload,
                     });
                     bytes += len;
                     next += 1;

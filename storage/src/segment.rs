@@ -25,6 +25,8 @@
 use std::io;
 use std::path::{Path, PathBuf};
 
+use bytes::Bytes;
+
 use crate::disk::DiskFile;
 use crate::error::{Error, Result};
 use crate::frame::{self, Decoded, FrameHeader, FRAME_HEADER_BYTES, FRAME_MAGIC};
@@ -34,6 +36,9 @@ use crate::recovery::{inspect_cut, Damage};
 pub const SPARSE_INDEX_STRIDE_BYTES: u64 = 32 << 10;
 /// Bytes read at once while scanning or reading a segment.
 pub const READ_CHUNK_BYTES: usize = 1 << 20;
+/// Most bytes read at once while reading entries (`Log::read` with a large
+/// byte budget).
+pub const MAX_READ_CHUNK_BYTES: usize = 16 << 20;
 
 const SEGMENT_SUFFIX: &str = ".seg";
 const RECYCLE_PREFIX: &str = "recycle-";
@@ -163,13 +168,16 @@ impl<F: DiskFile> Segment<F> {
     }
 }
 
-/// A cached byte range of a file, refilled on demand.
+/// A cached byte range of a file, refilled on demand with reads of at least
+/// `chunk_bytes`. The range is held as [`Bytes`], so parts of it can be
+/// handed out without a copy ([`Window::shared`]).
 pub(crate) struct Window<'a, F> {
     file: &'a F,
     path: &'a Path,
     file_len: u64,
     start: u64,
-    data: Vec<u8>,
+    data: Bytes,
+    chunk_bytes: usize,
 }
 
 impl<'a, F: DiskFile> Window<'a, F> {
@@ -179,29 +187,61 @@ impl<'a, F: DiskFile> Window<'a, F> {
             path,
             file_len,
             start: 0,
-            data: Vec::new(),
+            data: Bytes::new(),
+            chunk_bytes: READ_CHUNK_BYTES,
         }
+    }
+
+    /// The same window refilled with reads of `chunk_bytes` (at least
+    /// `READ_CHUNK_BYTES`, at most `MAX_READ_CHUNK_BYTES`).
+    pub fn with_chunk(mut self, chunk_bytes: usize) -> Self {
+        self.chunk_bytes = chunk_bytes.clamp(READ_CHUNK_BYTES, MAX_READ_CHUNK_BYTES);
+        self
     }
 
     /// Up to `len` bytes at `pos`; fewer only at the end of the file.
     pub async fn bytes(&mut self, pos: u64, len: usize) -> Result<&[u8]> {
+        let (from, to) = self.fill(pos, len).await?;
+        Ok(&self.data[from..to])
+    }
+
+    /// [`Window::bytes`] as a slice of the window's buffer: no copy, and the
+    /// buffer (one read of up to `chunk_bytes`) lives as long as the slice.
+    pub async fn shared(&mut self, pos: u64, len: usize) -> Result<Bytes> {
+        let (from, to) = self.fill(pos, len).await?;
+        Ok(self.data.slice(from..to))
+    }
+
+    /// Bytes held from `pos` on without reading (0 when `pos` is outside).
+    pub fn held_from(&self, pos: u64) -> usize {
+        let end = self.start + self.data.len() as u64;
+        if pos < self.start || pos >= end {
+            return 0;
+        }
+        (end - pos) as usize
+    }
+
+    /// Makes `pos..pos + len` (cut at the end of the file) present; returns
+    /// its range in `data`.
+    async fn fill(&mut self, pos: u64, len: usize) -> Result<(usize, usize)> {
         if pos >= self.file_len {
-            return Ok(&[]);
+            return Ok((0, 0));
         }
         let end = (pos + len as u64).min(self.file_len);
         if pos < self.start || end > self.start + self.data.len() as u64 {
-            let want = (end.saturating_sub(pos) as usize).max(READ_CHUNK_BYTES);
+            let want = (end.saturating_sub(pos) as usize).max(self.chunk_bytes);
             let want = want.min(self.file_len.saturating_sub(pos) as usize);
-            self.data = self
-                .file
-                .read_at(pos, want)
-                .await
-                .map_err(|e| Error::io("reading", self.path, e))?;
+            self.data = Bytes::from(
+                self.file
+                    .read_at(pos, want)
+                    .await
+                    .map_err(|e| Error::io("reading", self.path, e))?,
+            );
             self.start = pos;
         }
         let from = ((pos - self.start) as usize).min(self.data.len());
         let to = ((end - self.start) as usize).min(self.data.len());
-        Ok(&self.data[from..to])
+        Ok((from, to))
     }
 }
 
@@ -341,7 +381,16 @@ async fn search_after_cut<F: DiskFile>(
     let magic = FRAME_MAGIC.to_le_bytes();
     let mut pos = cut + 1;
     while pos + FRAME_HEADER_BYTES as u64 <= len {
-        let chunk = window.bytes(pos, READ_CHUNK_BYTES).await?;
+        // Search what the window already holds from `pos` on: asking for a
+        // whole chunk after every candidate would read the file again from
+        // each stale frame of a recycled segment (quadratic in its frames).
+        let held = window.held_from(pos);
+        let want = if held >= FRAME_HEADER_BYTES {
+            held
+        } else {
+            READ_CHUNK_BYTES
+        };
+        let chunk = window.bytes(pos, want).await?;
         if chunk.len() < magic.len() {
             break;
         }
