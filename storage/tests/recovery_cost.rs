@@ -94,6 +94,7 @@ fn config(segment_size_bytes: u64) -> LogConfig {
         segment_size_bytes,
         max_recycled_segments: 4,
         max_unsynced_bytes: 4 << 20,
+        spare_segments: 0,
     }
 }
 
