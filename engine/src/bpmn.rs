@@ -1340,7 +1340,11 @@ impl Builder<'_, '_, '_> {
             let expr = this.expression(id, what, value);
             match expr {
                 Some(Expression::Static(s)) => {
-                    headers.insert(key.to_string(), serde_json::Value::from(&*s));
+                    let value = match crate::model::is_candidate_list_header(key) {
+                        true => crate::model::candidate_list_header(&serde_json::Value::from(&*s)),
+                        false => s.to_string(),
+                    };
+                    headers.insert(key.to_string(), serde_json::Value::from(value));
                 }
                 Some(e) => dynamic.push((key.to_string(), e)),
                 None => {}

@@ -71,6 +71,9 @@ impl Engine {
                 serde_json::from_str(&job.custom_headers).unwrap_or_default();
             for (name, e) in &job.dynamic_headers {
                 let value = match e.evaluate(&vars)? {
+                    v if crate::model::is_candidate_list_header(name) => {
+                        crate::model::candidate_list_header(&v)
+                    }
                     Json::String(s) => s,
                     other => other.to_string(),
                 };

@@ -331,3 +331,37 @@ impl Process {
         }
     }
 }
+
+/// Headers of a job-based user task that carry a list of names.
+const CANDIDATE_LIST_HEADERS: [&str; 2] = [
+    "io.camunda.zeebe:candidateGroups",
+    "io.camunda.zeebe:candidateUsers",
+];
+
+/// True for the job-based user task headers that hold a list.
+pub(crate) fn is_candidate_list_header(name: &str) -> bool {
+    CANDIDATE_LIST_HEADERS.contains(&name)
+}
+
+/// A candidate groups or users header as Zeebe writes it: the JSON text of
+/// a list of names, from a list or from comma-separated text (`"a, b"`).
+pub(crate) fn candidate_list_header(value: &serde_json::Value) -> String {
+    let names: Vec<serde_json::Value> = match value {
+        serde_json::Value::Array(items) => items
+            .iter()
+            .map(|item| match item {
+                serde_json::Value::String(s) => serde_json::Value::from(s.trim()),
+                other => serde_json::Value::from(other.to_string()),
+            })
+            .collect(),
+        serde_json::Value::String(text) => text
+            .split(',')
+            .map(str::trim)
+            .filter(|name| !name.is_empty())
+            .map(serde_json::Value::from)
+            .collect(),
+        serde_json::Value::Null => Vec::new(),
+        other => vec![serde_json::Value::from(other.to_string())],
+    };
+    serde_json::Value::Array(names).to_string()
+}

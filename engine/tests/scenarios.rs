@@ -404,14 +404,22 @@ fn job_based_user_task_has_the_reserved_type_and_assignment_headers() {
     let mut h = Harness::new();
     let xml = bpmn(
         "ut",
-        r#"<bpmn:startEvent id="start"/><bpmn:userTask id="u"><bpmn:extensionElements><zeebe:assignmentDefinition assignee="=who" candidateGroups="ops"/></bpmn:extensionElements></bpmn:userTask><bpmn:sequenceFlow id="f" sourceRef="start" targetRef="u"/>"#,
+        r#"<bpmn:startEvent id="start"/><bpmn:userTask id="u"><bpmn:extensionElements><zeebe:assignmentDefinition assignee="=who" candidateGroups="ops, sales" candidateUsers="=users"/></bpmn:extensionElements></bpmn:userTask><bpmn:sequenceFlow id="f" sourceRef="start" targetRef="u"/>"#,
     );
     h.deploy("u.bpmn", &xml).unwrap();
-    h.create("ut", r#"{"who": "alice"}"#);
+    h.create("ut", r#"{"who": "alice", "users": ["bob", "carol"]}"#);
     let jobs = h.activate("io.camunda.zeebe:userTask", 1);
     let headers: serde_json::Value = serde_json::from_str(&jobs[0].job.custom_headers).unwrap();
     assert_eq!(headers["io.camunda.zeebe:assignee"], "alice");
-    assert_eq!(headers["io.camunda.zeebe:candidateGroups"], "ops");
+    // As Zeebe writes them: the JSON text of a list, static or from FEEL.
+    assert_eq!(
+        headers["io.camunda.zeebe:candidateGroups"],
+        r#"["ops","sales"]"#
+    );
+    assert_eq!(
+        headers["io.camunda.zeebe:candidateUsers"],
+        r#"["bob","carol"]"#
+    );
 }
 
 #[test]
