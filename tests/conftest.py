@@ -17,10 +17,19 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MAX_WAIT_S = 60
 
 
+# Ports handed out in this process: the kernel may offer a closed probe's
+# port again, and a broker with two equal ports refuses its configuration.
+_GIVEN_PORTS = set()
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in _GIVEN_PORTS:
+            _GIVEN_PORTS.add(port)
+            return port
 
 
 def waggle_binary() -> str:

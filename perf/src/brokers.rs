@@ -59,16 +59,39 @@ pub struct Brokers {
     pub gateways: Vec<String>,
 }
 
-/// A free loopback TCP port (bound and released; a collision is unlikely).
+/// Ports handed out in this process. The kernel may hand the same ephemeral
+/// port out again once a probe closes: never give one out twice (a broker
+/// with two equal ports refuses its configuration).
+static GIVEN_PORTS: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+
+/// A port from `probe` not handed out before in this process.
+fn distinct_port(probe: impl Fn() -> anyhow::Result<u16>) -> anyhow::Result<u16> {
+    let mut given = GIVEN_PORTS
+        .lock()
+        .map_err(|_| anyhow::anyhow!("port list poisoned"))?;
+    loop {
+        let port = probe()?;
+        if !given.contains(&port) {
+            given.push(port);
+            return Ok(port);
+        }
+    }
+}
+
+/// A free loopback TCP port.
 pub(crate) fn free_port() -> anyhow::Result<u16> {
-    let listener = TcpListener::bind("127.0.0.1:0").context("binding a free port")?;
-    Ok(listener.local_addr().context("local address")?.port())
+    distinct_port(|| {
+        let listener = TcpListener::bind("127.0.0.1:0").context("binding a free port")?;
+        Ok(listener.local_addr().context("local address")?.port())
+    })
 }
 
 /// A free loopback UDP port.
 fn free_udp_port() -> anyhow::Result<u16> {
-    let socket = std::net::UdpSocket::bind("127.0.0.1:0").context("binding a free UDP port")?;
-    Ok(socket.local_addr().context("local address")?.port())
+    distinct_port(|| {
+        let socket = std::net::UdpSocket::bind("127.0.0.1:0").context("binding a free UDP port")?;
+        Ok(socket.local_addr().context("local address")?.port())
+    })
 }
 
 /// The `waggle` binary: `explicit`, else `$WAGGLE_BIN`, else next to this
@@ -120,7 +143,8 @@ impl Brokers {
             match Self::start_once(waggle, spec, parent) {
                 Err(e)
                     if attempt < MAX_START_ATTEMPTS
-                        && format!("{e:#}").contains("Address already in use") =>
+                        && (format!("{e:#}").contains("Address already in use")
+                            || format!("{e:#}").contains("is already used by")) =>
                 {
                     eprintln!("a port was taken while the brokers started; starting again");
                     attempt += 1;

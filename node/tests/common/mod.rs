@@ -29,8 +29,19 @@ pub const MAX_WAIT: Duration = Duration::from_secs(60);
 
 /// A free loopback TCP port (bound and released; a race is unlikely).
 pub fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
-    listener.local_addr().expect("local addr").port()
+    // The kernel may hand the same ephemeral port out again once the probe
+    // closes: never give one out twice in this process (a broker with two
+    // equal ports refuses its configuration).
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let mut given = GIVEN.lock().expect("port list");
+    loop {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
+        let port = listener.local_addr().expect("local addr").port();
+        if !given.contains(&port) {
+            given.push(port);
+            return port;
+        }
+    }
 }
 
 /// A running `waggle` process.
