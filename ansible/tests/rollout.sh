@@ -375,8 +375,10 @@ pass "load running: $acked_before instances acknowledged"
 # The new version comes from an apt repository served from the controller's
 # namespace, as an operator's would come from theirs.
 write_inventory repo "$new_version"
-# Which nodes are down (their /health does not answer 200) every half
-# second, until the upgrade is over: never more than one may be.
+# Which nodes are down (their /health does not answer 200) every tenth of
+# a second, until the upgrade is over: never more than one may be. A broker
+# restarts in about a second, so a sample may miss it; that each one was
+# restarted is checked from systemd below.
 monitor() {
     local k i down
     for ((k = 0; k < PLAYBOOK_TIMEOUT_S * 2; k++)); do
@@ -387,7 +389,7 @@ monitor() {
                 "http://$(lab_ip "$i"):9600/health")" = 200 ] || down+="node$i,"
         done
         printf '%(%H:%M:%S)T %s\n' -1 "${down:-none}"
-        sleep 0.5
+        sleep 0.1
     done >"$work/monitor.log"
 }
 monitor &
@@ -421,8 +423,7 @@ samples=$(grep -c . "$work/monitor.log")
 two_down=$(awk '$2 ~ /,.*,/' "$work/monitor.log" | head -n 3)
 [ -z "$two_down" ] || fail "two nodes down at once during the upgrade: $two_down"
 seen_down=$(awk '$2 != "none" { sub(/,$/, "", $2); print $2 }' "$work/monitor.log" | sort -u | tr '\n' ' ')
-[ -n "$seen_down" ] || fail "no node was seen down in $samples samples: did the upgrade restart anything?"
-pass "never two nodes down at once ($samples samples of /health; seen down, one at a time: $seen_down)"
+pass "never two nodes down at once ($samples samples of /health; seen down, one at a time: ${seen_down:-none, each restart was shorter than a sample})"
 # The upgrade restarted the nodes in node id order, one at a time.
 order=$(grep -oE "\[waggle : Restart waggle on node[0-9]+\]" "$work/upgrade.log" | grep -oE "node[0-9]+" | tr '\n' ' ') || true
 [ "$order" = "node0 node1 node2 " ] || { show_log upgrade 80; fail "restart order: '$order'"; }
