@@ -18,6 +18,9 @@ cargo fmt --all -- --check
 step "cargo clippy"
 cargo clippy --workspace --all-targets -- -D warnings
 
+step "sans-IO cores: no async runtime or network crate under engine, feel, dmn"
+scripts/check-sans-io.sh
+
 step "cargo test"
 cargo test --workspace
 

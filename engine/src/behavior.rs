@@ -198,7 +198,7 @@ impl Engine {
             Behavior::ThrowSignal(name) => {
                 let name = {
                     let vars = self.visible(key);
-                    crate::events::evaluate_text(name, &vars, "signal name")
+                    crate::events::evaluate_text(name, &vars, &self.clock, "signal name")
                 };
                 match name {
                     Ok(signal_name) => {
@@ -262,7 +262,7 @@ impl Engine {
             Behavior::Script(script) => {
                 let result = {
                     let vars = self.visible(key);
-                    script.expression.evaluate(&vars)
+                    script.expression.evaluate(&vars, &self.clock)
                 };
                 match result {
                     Ok(value) => {
@@ -318,7 +318,7 @@ impl Engine {
             let Some(condition) = &flow.condition else {
                 continue;
             };
-            match condition.evaluate(&vars) {
+            match condition.evaluate(&vars, &self.clock) {
                 Ok(Json::Bool(true)) => {
                     chosen.push(f);
                     if exclusive {
@@ -767,7 +767,7 @@ impl Engine {
                 vars.extend(self.visible(scope));
                 match &m.source {
                     Expression::Static(s) => Ok(Json::String(s.to_string())),
-                    e => e.evaluate(&vars),
+                    e => e.evaluate(&vars, &self.clock),
                 }
             }
             .map_err(|e| format!("failed to evaluate mapping to '{}': {e}", m.target))?;

@@ -16,6 +16,7 @@
 //! Owned by the shard thread of its partition; lives as long as the partition
 //! is open on that node.
 
+use crate::expression::Clock;
 use crate::record::*;
 use crate::state::{DeployedProcess, State};
 use crate::streams::JobStreams;
@@ -232,6 +233,10 @@ pub struct Engine {
     /// (target partition, distribution key) -> when the distributed command
     /// was last sent; leader-local, not replicated.
     pub(crate) distribution_sent: BTreeMap<(u32, i64), i64>,
+    /// What FEEL reads as the current time: the timestamp of the command
+    /// being processed, in the configured zone (configuration, the same on
+    /// every replica; not in the snapshot).
+    pub(crate) clock: Clock,
 }
 
 impl Engine {
@@ -249,6 +254,7 @@ impl Engine {
             due_requested: BTreeSet::new(),
             last_sent: BTreeMap::new(),
             distribution_sent: BTreeMap::new(),
+            clock: Clock::utc(0),
         }
     }
 
@@ -279,8 +285,23 @@ impl Engine {
         self.state.apply(record);
     }
 
+    /// Sets the time zone of FEEL's `now()` and `today()` (an IANA name such
+    /// as `Europe/Berlin`, or an offset); UTC by default. It must be the same
+    /// on every replica of a partition.
+    pub fn set_time_zone(&mut self, zone: &str) -> Result<(), String> {
+        crate::expression::check_time_zone(zone)?;
+        self.clock.zone = (zone != "UTC").then(|| Arc::from(zone));
+        Ok(())
+    }
+
+    /// The time zone set by [`Engine::set_time_zone`].
+    pub fn time_zone(&self) -> &str {
+        self.clock.zone.as_deref().unwrap_or("UTC")
+    }
+
     /// Processes one committed command (leader).
     pub fn process(&mut self, command: &Record) -> Processed {
+        self.clock.now_ms = command.timestamp_ms;
         let mut ctx = Ctx {
             position: command.position,
             timestamp_ms: command.timestamp_ms,
@@ -666,6 +687,7 @@ impl Engine {
             due_requested: BTreeSet::new(),
             last_sent: BTreeMap::new(),
             distribution_sent: BTreeMap::new(),
+            clock: Clock::utc(0),
         })
     }
 }

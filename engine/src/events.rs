@@ -46,9 +46,10 @@ enum Opening {
 pub(crate) fn evaluate_text(
     expression: &crate::expression::Expression,
     vars: &[(&str, &str)],
+    clock: &crate::expression::Clock,
     what: &str,
 ) -> Result<String, String> {
-    match expression.evaluate(vars)? {
+    match expression.evaluate(vars, clock)? {
         Json::String(s) => Ok(s),
         Json::Number(n) => Ok(n.to_string()),
         other => Err(format!(
@@ -62,8 +63,9 @@ pub(crate) fn evaluate_text(
 pub(crate) fn timer_text(
     def: &crate::model::TimerDefinition,
     vars: &[(&str, &str)],
+    clock: &crate::expression::Clock,
 ) -> Result<String, String> {
-    match def.expression.evaluate(vars)? {
+    match def.expression.evaluate(vars, clock)? {
         Json::String(s) => Ok(s),
         other => Err(format!(
             "Expected the timer expression '{}' to give a date, duration or cycle, but was '{other}'",
@@ -91,7 +93,7 @@ impl Engine {
                 let fail = |e: String| format!("event '{}': {e}", el.id);
                 match &el.event {
                     Some(EventDefinition::Timer(t)) => {
-                        let text = timer_text(t, &vars).map_err(fail)?;
+                        let text = timer_text(t, &vars, &self.clock).map_err(fail)?;
                         let schedule =
                             Schedule::parse(t.kind, &text, ctx.timestamp_ms).map_err(fail)?;
                         opening.push(Opening::Timer(catch, schedule));
@@ -100,15 +102,18 @@ impl Engine {
                         name,
                         correlation_key,
                     }) => {
-                        let name = evaluate_text(name, &vars, "message name").map_err(fail)?;
+                        let name = evaluate_text(name, &vars, &self.clock, "message name")
+                            .map_err(fail)?;
                         let ck = match correlation_key {
-                            Some(e) => evaluate_text(e, &vars, "correlation key").map_err(fail)?,
+                            Some(e) => evaluate_text(e, &vars, &self.clock, "correlation key")
+                                .map_err(fail)?,
                             None => String::new(),
                         };
                         opening.push(Opening::Message(catch, name, ck));
                     }
                     Some(EventDefinition::Signal { name }) => {
-                        let name = evaluate_text(name, &vars, "signal name").map_err(fail)?;
+                        let name =
+                            evaluate_text(name, &vars, &self.clock, "signal name").map_err(fail)?;
                         opening.push(Opening::Signal(catch, name));
                     }
                     _ => {}
@@ -486,7 +491,7 @@ impl Engine {
             } else {
                 self.visible(owner)
             };
-            timer_text(t, &vars)
+            timer_text(t, &vars, &self.clock)
         };
         let next = text
             .and_then(|text| Schedule::parse(t.kind, &text, timer.due_date_ms))
@@ -582,7 +587,7 @@ impl Engine {
             };
             // Start timers see no variables; a failing expression opens no timer
             // (static ones were checked at deployment).
-            let Ok(schedule) = timer_text(t, &[])
+            let Ok(schedule) = timer_text(t, &[], &self.clock)
                 .and_then(|text| Schedule::parse(t.kind, &text, ctx.timestamp_ms))
             else {
                 continue;

@@ -1,36 +1,56 @@
 //! Expressions in a model: a static value, or a FEEL expression (text after a
 //! leading `=`), compiled once at deployment and evaluated per instance.
 //!
-//! FEEL is parsed and evaluated by the dsntk crates. Evaluation builds a FEEL
-//! context from the visible variables (JSON text → FEEL values) and converts the
-//! result back to JSON. An evaluation that yields a FEEL null carrying an error
-//! message (dsntk's way of reporting failures) is an error here.
+//! FEEL is the workspace's own `feel` crate: parsed once into a tree whose
+//! depth is bounded, evaluated against the visible variables (their JSON text
+//! is converted only when an expression names them). The current instant is
+//! the timestamp of the command being processed and the time zone is the
+//! engine's configured one, so every replica computes the same value.
 //!
-//! Before dsntk sees a text, [`crate::feel_shape`] bounds its bracket nesting
-//! and operator chains (the tree dsntk builds is walked recursively) and cuts
-//! out comments; the text without comments is what is kept and evaluated.
+//! Failures follow Zeebe: a missing variable or an operation on the wrong
+//! types gives null (the caller's type check then reports it, with the
+//! suppressed failures as warnings); an evaluation failure (an unknown
+//! function, a failed `assert`, an exceeded limit) is an error.
 
-use dsntk_feel::context::FeelContext;
-use dsntk_feel::values::Value as FeelValue;
-use dsntk_feel::{FeelNumber, FeelScope, Name};
 use serde_json::Value as Json;
 use std::borrow::Cow;
 use std::fmt;
-use std::str::FromStr;
 use std::sync::Arc;
 
 /// Longest expression text accepted in a model.
 pub const MAX_EXPRESSION_BYTES: usize = 16 * 1024;
-/// Deepest JSON nesting converted to FEEL (deeper values are an error).
-pub const MAX_VALUE_DEPTH: usize = 64;
-/// Characters of an expression quoted in an error about its shape.
+/// Characters of an expression quoted in an error about it.
 const EXCERPT_CHARS: usize = 80;
+
+/// What an evaluation reads besides the variables: the current instant (the
+/// command's timestamp, epoch ms) and the default time zone.
+#[derive(Clone, Debug)]
+pub struct Clock {
+    /// The current instant, epoch milliseconds.
+    pub now_ms: i64,
+    /// IANA zone name or offset; `None` is UTC.
+    pub zone: Option<Arc<str>>,
+}
+
+impl Clock {
+    /// The instant `now_ms` in UTC.
+    pub fn utc(now_ms: i64) -> Clock {
+        Clock { now_ms, zone: None }
+    }
+}
+
+/// Checks a time zone name for [`Clock::zone`].
+pub fn check_time_zone(name: &str) -> Result<(), String> {
+    feel::Context::new(&feel::NoVariables, 0)
+        .with_zone(name)
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
 
 /// A compiled FEEL expression.
 pub struct FeelExpression {
     source: String,
-    /// Variables used as `context put` keys, checked before each evaluation.
-    key_bounds: Vec<crate::feel_calls::KeyBound>,
+    compiled: feel::Expression,
 }
 
 impl fmt::Debug for FeelExpression {
@@ -74,26 +94,15 @@ impl Expression {
                 feel.len()
             ));
         }
-        // The parsed tree is walked recursively: bound its depth first.
-        let feel =
-            crate::feel_shape::check(feel).map_err(|e| format!("'={}': {e}", excerpt(feel)))?;
-        let feel: &str = &feel;
-        // Calls whose evaluation recursion grows with a run-time value.
-        let key_bounds =
-            crate::feel_calls::check(feel).map_err(|e| format!("'={}': {e}", excerpt(feel)))?;
-        let scope = FeelScope::default();
-        let ast = dsntk_feel_parser::parse_expression(&scope, feel, false)
-            .map_err(|e| format!("'={feel}' is not a valid FEEL expression: {e}"))?;
-        // Function definitions may name external (Java/PMML) functions, which
-        // dsntk would call over the network: an engine does no I/O.
-        if format!("{ast:?}").contains("FunctionDefinition") {
-            return Err(format!(
-                "'={feel}': function definitions are not supported in expressions"
-            ));
-        }
+        let compiled = feel::compile(feel).map_err(|e| {
+            format!(
+                "'={}' is not a valid FEEL expression: {e}",
+                excerpt(feel.trim())
+            )
+        })?;
         Ok(Expression::Feel(Arc::new(FeelExpression {
-            source: feel.to_string(),
-            key_bounds,
+            source: feel.trim().to_string(),
+            compiled,
         })))
     }
 
@@ -112,38 +121,37 @@ impl Expression {
 
     /// Evaluates against `variables` (name, JSON text), innermost scope first;
     /// the first occurrence of a name wins. Static values evaluate to a string.
-    pub fn evaluate(&self, variables: &[(&str, &str)]) -> Result<Json, String> {
-        match self {
-            Expression::Static(s) => Ok(Json::String(s.to_string())),
-            Expression::Feel(f) => {
-                for bound in &f.key_bounds {
-                    bound.check(variables).map_err(|e| {
-                        format!("failed to evaluate expression '={}': {e}", f.source)
-                    })?;
-                }
-                let mut ctx = FeelContext::default();
-                for (name, text) in variables.iter().rev() {
-                    let json: Json = serde_json::from_str(text)
-                        .map_err(|e| format!("variable '{name}' is not valid JSON: {e}"))?;
-                    ctx.set_entry(&Name::from(*name), json_to_feel(&json, 0)?);
-                }
-                let scope = FeelScope::from(ctx);
-                // FEEL names may contain spaces and operator characters, so dsntk
-                // resolves them against the names in scope: parse again with the
-                // variables known (the deployment-time parse checked the syntax).
-                let ast = dsntk_feel_parser::parse_expression(&scope, &f.source, false)
-                    .map_err(|e| format!("failed to parse expression '={}': {e}", f.source))?;
-                let result = dsntk_feel_evaluator::evaluate(&scope, &ast);
-                if let FeelValue::Null(Some(reason)) = &result {
-                    return Err(format!(
-                        "failed to evaluate expression '={}': {reason}",
-                        f.source
-                    ));
-                }
-                feel_to_json(&result, 0)
-                    .map_err(|e| format!("failed to evaluate expression '={}': {e}", f.source))
-            }
+    /// A null result from suppressed failures is `Ok(Null)`; see
+    /// [`Expression::evaluate_detailed`] for the warnings.
+    pub fn evaluate(&self, variables: &[(&str, &str)], clock: &Clock) -> Result<Json, String> {
+        self.evaluate_detailed(variables, clock).map(|(v, _)| v)
+    }
+
+    /// As [`Expression::evaluate`], with the suppressed failures (a missing
+    /// variable, an operation on wrong types) that produced nulls, for the
+    /// message of a type mismatch.
+    pub fn evaluate_detailed(
+        &self,
+        variables: &[(&str, &str)],
+        clock: &Clock,
+    ) -> Result<(Json, Vec<String>), String> {
+        let f = match self {
+            Expression::Static(s) => return Ok((Json::String(s.to_string()), Vec::new())),
+            Expression::Feel(f) => f,
+        };
+        let vars = feel::JsonTextVariables(variables);
+        let mut ctx = feel::Context::new(&vars, clock.now_ms);
+        if let Some(zone) = &clock.zone {
+            ctx = ctx.with_zone(zone).map_err(|e| e.to_string())?;
         }
+        let outcome = f.compiled.evaluate_detailed(&ctx);
+        if let Some(failure) = outcome.failure {
+            return Err(format!(
+                "failed to evaluate expression '={}': {failure}",
+                excerpt(&f.source)
+            ));
+        }
+        Ok((feel::to_json(&outcome.value), outcome.warnings))
     }
 }
 
@@ -155,86 +163,12 @@ fn excerpt(feel: &str) -> Cow<'_, str> {
     }
 }
 
-fn json_to_feel(json: &Json, depth: usize) -> Result<FeelValue, String> {
-    if depth > MAX_VALUE_DEPTH {
-        return Err(format!("value nested deeper than {MAX_VALUE_DEPTH} levels"));
-    }
-    Ok(match json {
-        Json::Null => FeelValue::Null(None),
-        Json::Bool(b) => FeelValue::Boolean(*b),
-        Json::Number(n) => {
-            let number = match n.as_i64() {
-                Some(i) => FeelNumber::from(i),
-                None => FeelNumber::from_str(&n.to_string())
-                    .map_err(|e| format!("number {n} cannot be converted to FEEL: {e}"))?,
-            };
-            FeelValue::Number(number)
-        }
-        Json::String(s) => FeelValue::String(s.clone()),
-        Json::Array(items) => FeelValue::List(
-            items
-                .iter()
-                .map(|v| json_to_feel(v, depth + 1))
-                .collect::<Result<Vec<_>, _>>()?,
-        ),
-        Json::Object(map) => {
-            let mut ctx = FeelContext::default();
-            for (k, v) in map {
-                ctx.set_entry(&Name::from(k.as_str()), json_to_feel(v, depth + 1)?);
-            }
-            FeelValue::Context(ctx)
-        }
-    })
-}
-
-fn feel_to_json(value: &FeelValue, depth: usize) -> Result<Json, String> {
-    if depth > MAX_VALUE_DEPTH {
-        return Err(format!("value nested deeper than {MAX_VALUE_DEPTH} levels"));
-    }
-    Ok(match value {
-        FeelValue::Null(_) => Json::Null,
-        FeelValue::Boolean(b) => Json::Bool(*b),
-        FeelValue::Number(n) => {
-            let text = n.to_string();
-            match text.parse::<i64>() {
-                Ok(i) => Json::from(i),
-                Err(_) => match text.parse::<f64>() {
-                    Ok(f) => serde_json::Number::from_f64(f)
-                        .map(Json::Number)
-                        .ok_or_else(|| format!("number {text} has no JSON form"))?,
-                    Err(_) => return Err(format!("number {text} has no JSON form")),
-                },
-            }
-        }
-        FeelValue::String(s) => Json::String(s.clone()),
-        FeelValue::List(items) => Json::Array(
-            items
-                .iter()
-                .map(|v| feel_to_json(v, depth + 1))
-                .collect::<Result<Vec<_>, _>>()?,
-        ),
-        FeelValue::Context(ctx) => {
-            let mut map = serde_json::Map::new();
-            for (name, v) in ctx.iter() {
-                map.insert(name.to_string(), feel_to_json(v, depth + 1)?);
-            }
-            Json::Object(map)
-        }
-        FeelValue::Date(_)
-        | FeelValue::DateTime(_)
-        | FeelValue::Time(_)
-        | FeelValue::DaysAndTimeDuration(_)
-        | FeelValue::YearsAndMonthsDuration(_) => Json::String(value.to_string()),
-        other => return Err(format!("result '{other}' cannot be converted to JSON")),
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn eval(text: &str, vars: &[(&str, &str)]) -> Result<Json, String> {
-        Expression::parse(text)?.evaluate(vars)
+        Expression::parse(text)?.evaluate(vars, &Clock::utc(0))
     }
 
     #[test]
@@ -262,6 +196,50 @@ mod tests {
             eval("=x", &[("x", "1"), ("x", "2")]).unwrap(),
             Json::from(1)
         );
+    }
+
+    #[test]
+    fn missing_variables_are_null_with_a_warning() {
+        let e = Expression::parse("=missing").unwrap();
+        let (value, warnings) = e.evaluate_detailed(&[], &Clock::utc(0)).unwrap();
+        assert_eq!(value, Json::Null);
+        assert!(
+            warnings.iter().any(|w| w.contains("missing")),
+            "{warnings:?}"
+        );
+    }
+
+    #[test]
+    fn failures_are_errors_naming_the_expression() {
+        let err = eval("=no such function(1)", &[]).unwrap_err();
+        assert!(err.contains("'=no such function(1)'"), "{err}");
+    }
+
+    #[test]
+    fn now_is_the_clock_in_its_zone() {
+        let e = Expression::parse("=string(now())").unwrap();
+        let utc = e.evaluate(&[], &Clock::utc(86_400_000)).unwrap();
+        assert!(
+            utc.as_str().unwrap().starts_with("1970-01-02T00:00"),
+            "{utc}"
+        );
+        let berlin = Clock {
+            now_ms: 86_400_000,
+            zone: Some(Arc::from("Europe/Berlin")),
+        };
+        let there = e.evaluate(&[], &berlin).unwrap();
+        assert!(
+            there.as_str().unwrap().starts_with("1970-01-02T01:00"),
+            "{there}"
+        );
+        assert_eq!(
+            Expression::parse("=string(today())")
+                .unwrap()
+                .evaluate(&[], &Clock::utc(86_400_000 * 365))
+                .unwrap(),
+            Json::from("1971-01-01")
+        );
+        assert!(check_time_zone("Mars/Olympus").is_err());
     }
 
     #[test]

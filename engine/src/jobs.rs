@@ -39,7 +39,7 @@ impl Engine {
         };
         let job_type: Arc<str> = match &job.job_type {
             crate::expression::Expression::Static(s) => s.clone(),
-            e => match e.evaluate(&vars)? {
+            e => match e.evaluate(&vars, &self.clock)? {
                 Json::String(s) if !s.is_empty() => Arc::from(s),
                 other => {
                     return Err(format!(
@@ -54,7 +54,7 @@ impl Engine {
                 .trim()
                 .parse::<i32>()
                 .map_err(|_| format!("retries '{s}' is not a number"))?,
-            e => match e.evaluate(&vars)? {
+            e => match e.evaluate(&vars, &self.clock)? {
                 Json::Number(n) if n.as_i64().is_some() => n.as_i64().unwrap_or(0) as i32,
                 other => {
                     return Err(format!(
@@ -70,7 +70,7 @@ impl Engine {
             let mut headers: serde_json::Map<String, Json> =
                 serde_json::from_str(&job.custom_headers).unwrap_or_default();
             for (name, e) in &job.dynamic_headers {
-                let value = match e.evaluate(&vars)? {
+                let value = match e.evaluate(&vars, &self.clock)? {
                     v if crate::model::is_candidate_list_header(name) => {
                         crate::model::candidate_list_header(&v)
                     }

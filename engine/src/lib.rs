@@ -3,8 +3,8 @@
 //!
 //! Modules: `record` and `codec` (the log records), `key` (64-bit keys with the
 //! partition id on top), `bpmn`, `model` and `expression` (deployments;
-//! `xml_depth` and `feel_shape` bound their input before recursive parsers
-//! see it),
+//! `xml_depth` bounds XML nesting before roxmltree sees it; FEEL is the
+//! `feel` crate),
 //! `state` and `variables` (replicated state and its appliers), `engine` (the
 //! API the broker uses), `distribution` (commands every partition must
 //! apply), and the processors: `commands`, `deletion`, `behavior`, `jobs`,
@@ -20,8 +20,6 @@ pub mod distribution;
 pub mod engine;
 pub mod events;
 pub mod expression;
-pub mod feel_calls;
-pub mod feel_shape;
 pub mod jobs;
 pub mod key;
 pub mod messages;

@@ -315,7 +315,7 @@ impl Engine {
                 .copied()
                 .find(|&s| match &def.model.element(s).event {
                     Some(EventDefinition::Message { name, .. }) => {
-                        crate::events::evaluate_text(name, &[], "message name")
+                        crate::events::evaluate_text(name, &[], &self.clock, "message name")
                             .is_ok_and(|n| n == m.name)
                     }
                     _ => false,

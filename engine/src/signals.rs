@@ -94,7 +94,8 @@ impl Engine {
                 .copied()
                 .find(|&st| match &def.model.element(st).event {
                     Some(EventDefinition::Signal { name }) => {
-                        evaluate_text(name, &[], "signal name").is_ok_and(|n| n == s.signal_name)
+                        evaluate_text(name, &[], &self.clock, "signal name")
+                            .is_ok_and(|n| n == s.signal_name)
                     }
                     _ => false,
                 });

@@ -37,7 +37,7 @@ impl Engine {
     ) -> Result<(), String> {
         let process_id = {
             let vars = self.visible(key);
-            evaluate_text(&call.process_id, &vars, "called process id")?
+            evaluate_text(&call.process_id, &vars, &self.clock, "called process id")?
         };
         let child = self.state.latest_process(&process_id).cloned().ok_or_else(|| {
             format!("Expected process with BPMN process id '{process_id}' to be deployed, but not found.")
@@ -143,7 +143,7 @@ impl Engine {
         body: i64,
     ) -> Result<Vec<Json>, String> {
         let vars = self.visible(body);
-        match mi.input_collection.evaluate(&vars)? {
+        match mi.input_collection.evaluate(&vars, &self.clock)? {
             Json::Array(items) if items.len() <= MAX_MULTI_INSTANCE_ITEMS => Ok(items),
             Json::Array(items) => Err(format!(
                 "the input collection has {} items, more than {MAX_MULTI_INSTANCE_ITEMS}",
@@ -227,7 +227,7 @@ impl Engine {
                             .map(|(_, v)| serde_json::from_str(v).unwrap_or(Json::Null))
                             .unwrap_or(Json::Null)
                     }
-                    e => e.evaluate(&vars)?,
+                    e => e.evaluate(&vars, &self.clock)?,
                 }
             };
             let mut list: Vec<Json> = self
@@ -253,7 +253,7 @@ impl Engine {
             None => Ok(false),
             Some(c) => {
                 let vars = self.visible(key);
-                match c.evaluate(&vars)? {
+                match c.evaluate(&vars, &self.clock)? {
                     Json::Bool(b) => Ok(b),
                     Json::Null => Ok(false),
                     other => Err(format!(

@@ -333,7 +333,9 @@ fn sub_process_with_io_mappings_and_propagation() {
 #[test]
 fn io_mapping_failure_raises_an_incident_and_resolving_retries() {
     let mut h = Harness::new();
-    let io = r#"<zeebe:ioMapping><zeebe:input source="=missing.field + 1" target="x"/></zeebe:ioMapping>"#;
+    // A missing variable is null (no incident, as in Zeebe); a failed
+    // assertion is an evaluation failure.
+    let io = r#"<zeebe:ioMapping><zeebe:input source="=assert(missing.field, missing.field != null) + 1" target="x"/></zeebe:ioMapping>"#;
     let xml = bpmn(
         "io",
         &format!(

@@ -90,6 +90,26 @@ pub struct Config {
     pub rest: RestConfig,
     /// Log level and format.
     pub log: LogConfig,
+    /// How the engine evaluates models.
+    pub engine: EngineConfig,
+}
+
+/// How the engine evaluates models; must be the same on every node.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EngineConfig {
+    /// The time zone of FEEL's `now()` and `today()`: an IANA name
+    /// (`Europe/Berlin`) or an offset (`+01:00`). The host's zone is never
+    /// used, so every replica computes the same values.
+    pub time_zone: String,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self {
+            time_zone: "UTC".to_string(),
+        }
+    }
 }
 
 /// Where and how the broker logs (see [`crate::logging`]).
@@ -441,6 +461,8 @@ impl Config {
 
     /// Checks the relations between keys that types cannot express.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        engine::expression::check_time_zone(&self.engine.time_zone)
+            .map_err(|e| invalid("engine.time_zone", e))?;
         let c = &self.cluster;
         if c.size == 0 || c.size > MAX_CLUSTER_SIZE {
             return Err(invalid(

@@ -293,6 +293,8 @@ pub struct OpenOptions {
     pub snapshot_period: std::time::Duration,
     /// The exporter, when enabled.
     pub exporter: Option<ExportOptions>,
+    /// `engine.time_zone` (validated with the configuration).
+    pub time_zone: String,
 }
 
 /// How partitions export.
@@ -1064,6 +1066,13 @@ async fn open_replica(
         .await
         .map_err(err)?;
     let mut partition = Partition::new(p, options.shape.partitions, options.node, options.boot_ms);
+    partition
+        .engine_mut()
+        .set_time_zone(&options.time_zone)
+        .map_err(|reason| ReplicaError::Corrupt {
+            partition: p,
+            reason: format!("engine.time_zone: {reason}"),
+        })?;
     if let Some(export) = &options.exporter {
         partition.enable_export(export.max_lag_records);
     }

@@ -575,7 +575,11 @@ impl Partition {
         let restored = match snapshot {
             Some((index, data)) => self.restore(index, data),
             None => {
+                let zone = self.engine.time_zone().to_string();
                 self.engine = Engine::new(self.id, self.engine.partition_count());
+                self.engine
+                    .set_time_zone(&zone)
+                    .expect("the zone of an engine is valid");
                 self.follow_ups.clear();
                 self.applied = 0;
                 if let Some((queue, _)) = &mut self.exports {
@@ -666,7 +670,11 @@ impl Partition {
                 self.id
             ));
         }
+        let zone = self.engine.time_zone().to_string();
         self.engine = engine;
+        self.engine
+            .set_time_zone(&zone)
+            .expect("the zone of an engine is valid");
         self.follow_ups = follow_ups;
         self.applied = index;
         if let Some((queue, _)) = &mut self.exports {
