@@ -59,7 +59,7 @@ impl<'a, 'c> Ev<'a, 'c> {
             ctx,
             locals,
             warnings: Vec::new(),
-            depth: 0,
+            depth: ctx.depth,
         }
     }
 
@@ -514,6 +514,11 @@ impl<'a, 'c> Ev<'a, 'c> {
         self.call_value(f, EvArgs::Positional(args))
     }
 
+    /// Calls a function value with arguments by parameter name.
+    pub fn call_named(&mut self, f: &Value, args: Vec<(Arc<str>, Value)>) -> R {
+        self.call_value(f, EvArgs::Named(args))
+    }
+
     #[inline(never)]
     fn call_value(&mut self, f: &Value, args: EvArgs) -> R {
         let Value::Function(func) = f else {
@@ -524,6 +529,7 @@ impl<'a, 'c> Ev<'a, 'c> {
         };
         match &**func {
             Function::Builtin(name) => crate::builtins::call(self, name, args),
+            Function::Native(native) => self.call_native(&**native, args),
             Function::User {
                 params,
                 body,
@@ -561,6 +567,39 @@ impl<'a, 'c> Ev<'a, 'c> {
                 r
             }
         }
+    }
+
+    #[inline(never)]
+    fn call_native(&mut self, native: &dyn crate::value::NativeFunction, args: EvArgs) -> R {
+        let params = native.params();
+        let values = match args {
+            EvArgs::Positional(a) => a,
+            EvArgs::Named(mut a) => {
+                let mut out = Vec::with_capacity(params.len());
+                for p in params {
+                    out.push(match a.iter().position(|(k, _)| k == p) {
+                        Some(i) => a.swap_remove(i).1,
+                        None => Value::Null,
+                    });
+                }
+                if let Some((k, _)) = a.first() {
+                    return Err(Fail::Hard(format!("function has no parameter named '{k}'")));
+                }
+                out
+            }
+        };
+        if self.depth + 1 > MAX_EVAL_DEPTH {
+            return Err(Fail::Hard(format!(
+                "evaluation nests deeper than {MAX_EVAL_DEPTH} levels (recursive function calls?)"
+            )));
+        }
+        let ctx = crate::env::Context {
+            variables: self.ctx.variables,
+            now_ms: self.ctx.now_ms,
+            zone: self.ctx.zone,
+            depth: self.depth,
+        };
+        native.invoke(values, &ctx).map_err(Fail::Hard)
     }
 
     /// Evaluates unary tests against `x`.

@@ -96,8 +96,10 @@ fn is_name_char(c: char) -> bool {
     c.is_alphanumeric() || c == '_' || c == '$'
 }
 
-/// Splits `src` into tokens.
-pub fn lex(src: &str) -> Result<Vec<Token>, ParseError> {
+/// Splits `src` into tokens. `known` holds names that contain spaces or
+/// operator characters (longest first): where a token would start with one
+/// of them, it is read as that one name (as if in backticks).
+pub fn lex(src: &str, known: &[String]) -> Result<Vec<Token>, ParseError> {
     if src.len() > MAX_SOURCE_BYTES {
         return Err(ParseError::new(
             0,
@@ -128,7 +130,15 @@ pub fn lex(src: &str) -> Result<Vec<Token>, ParseError> {
             continue;
         }
         let start = i;
-        if c.is_ascii_digit() || (c == '.' && bytes.get(i + 1).is_some_and(u8::is_ascii_digit)) {
+        if let Some(k) = known_at(src, i, known) {
+            i += k.len();
+            out.push(Token {
+                tok: Tok::Quoted(k.to_string()),
+                pos: start,
+            });
+        } else if c.is_ascii_digit()
+            || (c == '.' && bytes.get(i + 1).is_some_and(u8::is_ascii_digit))
+        {
             i = number_end(bytes, i);
             out.push(Token {
                 tok: Tok::Number(src[start..i].to_string()),
@@ -179,6 +189,22 @@ pub fn lex(src: &str) -> Result<Vec<Token>, ParseError> {
         pos: src.len(),
     });
     Ok(out)
+}
+
+/// The longest known name that starts at `i` and ends at a word boundary.
+fn known_at<'k>(src: &str, i: usize, known: &'k [String]) -> Option<&'k str> {
+    let preceded_by_name = src[..i].chars().next_back().is_some_and(is_name_char);
+    if preceded_by_name {
+        return None;
+    }
+    known
+        .iter()
+        .find(|k| {
+            src[i..].starts_with(k.as_str())
+                && !(k.ends_with(is_name_char)
+                    && src[i + k.len()..].chars().next().is_some_and(is_name_char))
+        })
+        .map(|k| k.as_str())
 }
 
 fn number_end(b: &[u8], mut i: usize) -> usize {
