@@ -186,6 +186,7 @@ fn eval_kind(graph: &Arc<Graph>, b: &Boxed, scope: &Scope, ctx: &Context) -> Res
             }
         }
         BoxedKind::Table(t) => t.evaluate(graph, scope, ctx, &mut TableTrace::default()),
+        BoxedKind::Invalid(m) => Err(m.clone()),
         BoxedKind::Context(entries) => {
             let mut inner = Scope {
                 locals: scope.locals.clone(),

@@ -55,11 +55,16 @@ pub fn invocable_value(graph: &Arc<Graph>, k: Invocable) -> (Arc<str>, Value) {
         }
         Invocable::Service(index) => {
             let s = &graph.services[index];
+            // Input data first, then input decisions (as the TCK calls them).
             let params = s
-                .input_decisions
+                .input_data
                 .iter()
-                .map(|&d| graph.decisions[d].name.clone())
-                .chain(s.input_data.iter().map(|&i| graph.inputs[i].name.clone()))
+                .map(|&i| graph.inputs[i].name.clone())
+                .chain(
+                    s.input_decisions
+                        .iter()
+                        .map(|&d| graph.decisions[d].name.clone()),
+                )
                 .collect();
             let f = ServiceFunction {
                 graph: graph.clone(),
@@ -100,7 +105,14 @@ fn call(
     let mut args = args.into_iter();
     for (name, t) in &def.params {
         let v = args.next().unwrap_or(Value::Null);
-        locals.push((name.clone(), check_type(graph, t, v)));
+        let c = check_type(graph, t, v.clone());
+        if c.is_null() && !v.is_null() {
+            return Err(format!(
+                "argument '{v}' of parameter '{name}' does not conform to type '{}'",
+                t.as_deref().unwrap_or("Any")
+            ));
+        }
+        locals.push((name.clone(), c));
     }
     let scope = Scope {
         locals,
@@ -235,10 +247,35 @@ pub fn invoke_by_name(
     let Function::Native(n) = &**func else {
         return Err(format!("'{name}' is not a function"));
     };
+    let types = parameter_types(g, k);
     let args = n
         .params()
         .iter()
-        .map(|p| variables.get(p).unwrap_or(Value::Null))
+        .zip(types)
+        .map(|(p, t)| check_type(g, &t, variables.get(p).unwrap_or(Value::Null)))
         .collect();
     n.invoke(args, &ctx)
+}
+
+/// Declared parameter types of an invocable, in parameter order.
+fn parameter_types(g: &Graph, k: Invocable) -> Vec<TypeRef> {
+    match k {
+        Invocable::Bkm(i) => g.bkms[i]
+            .logic
+            .as_ref()
+            .map(|l| l.params.iter().map(|(_, t)| t.clone()).collect())
+            .unwrap_or_default(),
+        Invocable::Service(i) => {
+            let s = &g.services[i];
+            s.input_data
+                .iter()
+                .map(|&i| g.inputs[i].type_ref.clone())
+                .chain(
+                    s.input_decisions
+                        .iter()
+                        .map(|&d| g.decisions[d].type_ref.clone()),
+                )
+                .collect()
+        }
+    }
 }

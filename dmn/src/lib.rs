@@ -66,9 +66,24 @@ const _: () = {
 impl Drg {
     /// Parses a DMN 1.1–1.5 resource.
     pub fn parse(xml: &str) -> Result<Drg, ParseError> {
+        let (graph, _) = parse::parse(xml, false)?;
         Ok(Drg {
-            graph: Arc::new(parse::parse(xml)?),
+            graph: Arc::new(graph),
         })
+    }
+
+    /// Parses a resource whose decisions may hold FEEL that does not
+    /// compile: such a decision (or knowledge model) fails when evaluated,
+    /// with the parse error; the others work. The errors are returned too.
+    /// Structural errors (XML, depth, references, cycles) still refuse it.
+    pub fn parse_lenient(xml: &str) -> Result<(Drg, Vec<ParseError>), ParseError> {
+        let (graph, errors) = parse::parse(xml, true)?;
+        Ok((
+            Drg {
+                graph: Arc::new(graph),
+            },
+            errors,
+        ))
     }
 
     /// The parsed model.

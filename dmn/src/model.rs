@@ -161,6 +161,9 @@ pub enum BoxedKind {
         /// The condition.
         condition: Box<Boxed>,
     },
+    /// Logic that failed to parse (lenient parsing only): evaluating it
+    /// fails with the parse error.
+    Invalid(String),
     /// `collection[match]`.
     Filter {
         /// The list.
@@ -206,6 +209,7 @@ impl BoxedKind {
             BoxedKind::Quantified { every: true, .. } => "EVERY",
             BoxedKind::Quantified { every: false, .. } => "SOME",
             BoxedKind::Filter { .. } => "FILTER",
+            BoxedKind::Invalid(_) => "UNKNOWN",
         }
     }
 }

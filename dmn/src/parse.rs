@@ -23,8 +23,10 @@ pub const DMN_NAMESPACES: [&str; 5] = [
     "https://www.omg.org/spec/DMN/20230324/MODEL/",
 ];
 
-/// Parses a DMN resource.
-pub fn parse(xml: &str) -> Result<Graph, ParseError> {
+/// Parses a DMN resource. With `lenient`, a decision's or knowledge
+/// model's logic that fails to parse becomes logic that fails when
+/// evaluated, and its error is returned beside the graph.
+pub fn parse(xml: &str, lenient: bool) -> Result<(Graph, Vec<ParseError>), ParseError> {
     check_depth(xml.as_bytes(), MAX_XML_DEPTH).map_err(|e| ParseError::TooDeep {
         line: e.line,
         limit: e.limit,
@@ -44,6 +46,19 @@ pub fn parse(xml: &str) -> Result<Graph, ParseError> {
             .filter_map(|n| n.attribute("name")),
     );
     let cx = Cx { ns, names };
+    let mut deferred = Vec::new();
+    let mut tolerate = |r: Result<crate::model::Boxed, ParseError>, id: &Arc<str>| match r {
+        Err(e) if lenient => {
+            let b = crate::model::Boxed {
+                id: id.clone(),
+                type_ref: None,
+                kind: crate::model::BoxedKind::Invalid(e.to_string()),
+            };
+            deferred.push(e);
+            Ok(b)
+        }
+        r => r,
+    };
     let attr = |n: Node, a: &str| Arc::<str>::from(n.attribute(a).unwrap_or(""));
 
     // Index DRG elements by id first: requirements may point forward.
@@ -132,7 +147,7 @@ pub fn parse(xml: &str) -> Result<Graph, ParseError> {
                     }
                 }
                 let logic = match expression_child(n, ns) {
-                    Some(e) => Some(cx.boxed(e, &id)?),
+                    Some(e) => Some(tolerate(cx.boxed(e, &id), &id)?),
                     None => None,
                 };
                 g.decisions.push(Decision {
@@ -147,7 +162,14 @@ pub fn parse(xml: &str) -> Result<Graph, ParseError> {
             }
             "businessKnowledgeModel" => {
                 let logic = match child(n, ns, "encapsulatedLogic") {
-                    Some(l) => Some(cx.function(l, &id)?),
+                    Some(l) => Some(match cx.function(l, &id) {
+                        Ok(f) => f,
+                        Err(e) => FunctionDef {
+                            params: Vec::new(),
+                            body: Some(tolerate(Err(e), &id)?),
+                            feel: true,
+                        },
+                    }),
                     None => None,
                 };
                 let type_ref = var_type.or_else(|| {
@@ -188,7 +210,7 @@ pub fn parse(xml: &str) -> Result<Graph, ParseError> {
         }
     }
     check_acyclic(&g)?;
-    Ok(g)
+    Ok((g, deferred))
 }
 
 fn item_definition(cx: &Cx, n: Node) -> Result<ItemDefinition, ParseError> {

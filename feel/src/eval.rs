@@ -154,20 +154,55 @@ impl<'a, 'c> Ev<'a, 'c> {
                 self.filter(v, f)
             }
             Expr::Call(callee, args) => self.call_expr(callee, args),
-            Expr::Function(params, body) => Ok(Value::Function(Arc::new(Function::User {
-                params: params.clone(),
-                body: body.clone(),
-                captured: self.locals.clone(),
-            }))),
+            Expr::Function(params, body) => Ok(self.function_value(params, body)),
         }
+    }
+
+    /// A function value capturing its environment: the local names and
+    /// the variables its body names (variables are not enumerable, so
+    /// those the body reads are looked up now).
+    #[inline(never)]
+    fn function_value(&mut self, params: &[Arc<str>], body: &Arc<Expr>) -> Value {
+        let mut captured = self.locals.clone();
+        let mut names = Vec::new();
+        body.referenced_names(&mut names);
+        for n in names {
+            if params.contains(&n) || captured.iter().any(|(k, _)| *k == n) {
+                continue;
+            }
+            if let Some(v) = self.ctx.variables.get(&n) {
+                captured.insert(0, (n, v));
+            }
+        }
+        Value::Function(Arc::new(Function::User {
+            params: params.to_vec(),
+            body: body.clone(),
+            captured,
+        }))
     }
 
     #[inline(never)]
     fn name(&mut self, n: &str) -> Value {
         match self.lookup(n) {
             Some(v) => v,
-            None => self.null(format!("No variable found with name '{n}'")),
+            None => match self.dotted(n) {
+                Some(v) => v,
+                None => self.null(format!("No variable found with name '{n}'")),
+            },
         }
+    }
+
+    /// A name with dots that is not bound (read as one name because the
+    /// model declares it elsewhere) is read as a path: `a.b.c`.
+    fn dotted(&mut self, n: &str) -> Option<Value> {
+        let mut parts = n.split('.');
+        let mut v = self.lookup(parts.next()?.trim())?;
+        let mut any = false;
+        for key in parts {
+            any = true;
+            v = self.path(&v, key.trim());
+        }
+        any.then_some(v)
     }
 
     #[inline(never)]
@@ -573,6 +608,14 @@ impl<'a, 'c> Ev<'a, 'c> {
     fn call_native(&mut self, native: &dyn crate::value::NativeFunction, args: EvArgs) -> R {
         let params = native.params();
         let values = match args {
+            EvArgs::Positional(a) if a.len() != params.len() => {
+                return Err(Fail::Hard(format!(
+                    "expected {} arguments ({}), got {}",
+                    params.len(),
+                    params.iter().map(|p| &**p).collect::<Vec<_>>().join(", "),
+                    a.len()
+                )))
+            }
             EvArgs::Positional(a) => a,
             EvArgs::Named(mut a) => {
                 let mut out = Vec::with_capacity(params.len());
