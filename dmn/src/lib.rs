@@ -143,13 +143,10 @@ impl Drg {
         now_ms: i64,
         zone: &str,
     ) -> Result<EvaluationResult, EvaluationFailure> {
-        let id = self
-            .graph
-            .decisions
-            .iter()
-            .find(|d| &*d.name == name)
-            .map_or(name, |d| &*d.id);
-        self.evaluate(id, variables, now_ms, zone)
+        match self.graph.decisions.iter().position(|d| &*d.name == name) {
+            Some(index) => eval::evaluate(&self.graph, index, variables, now_ms, zone),
+            None => self.evaluate(name, variables, now_ms, zone),
+        }
     }
 
     /// Invokes the business knowledge model or decision service named

@@ -549,6 +549,15 @@ impl<'a, 'c> Ev<'a, 'c> {
         self.call_value(f, EvArgs::Positional(args))
     }
 
+    /// Evaluates `e` without the local names in scope (text read at run
+    /// time, such as `range("[1..3]")`), on the same depth budget.
+    pub fn eval_isolated(&mut self, e: &Expr) -> R {
+        let outer = std::mem::take(&mut self.locals);
+        let r = self.eval(e);
+        self.locals = outer;
+        r
+    }
+
     /// Calls a function value with arguments by parameter name.
     pub fn call_named(&mut self, f: &Value, args: Vec<(Arc<str>, Value)>) -> R {
         self.call_value(f, EvArgs::Named(args))

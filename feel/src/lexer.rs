@@ -19,6 +19,7 @@ const MULTI_WORD_NAMES: &[&str] = &[
     "starts with",
     "ends with",
     "list contains",
+    "list replace",
     "insert before",
     "index of",
     "distinct values",
