@@ -36,6 +36,7 @@ pub(super) const TABLE: &[Builtin] = &[
         &["list", "position", "newItem"],
         list_replace,
     ),
+    b("list replace", &["list", "match", "newItem"], list_replace),
     b("reverse", &["list"], reverse),
     b("index of", &["list", "match"], index_of),
     v("union", &["lists"], union),
