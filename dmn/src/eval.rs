@@ -167,11 +167,25 @@ fn eval_opt(
     }
 }
 
-fn items(v: Value) -> Vec<Value> {
+/// The items of an iterator's or filter's collection, which must be a list.
+fn items(v: Value) -> Result<Vec<Value>, String> {
     match v {
-        Value::List(l) => l.as_ref().clone(),
-        Value::Null => Vec::new(),
-        other => vec![other],
+        Value::List(l) => Ok(l.as_ref().clone()),
+        other => Err(format!(
+            "expected a list to iterate but found {}",
+            other.type_name()
+        )),
+    }
+}
+
+/// A condition's value, which must be a boolean.
+fn condition(v: Value) -> Result<bool, String> {
+    match v {
+        Value::Bool(b) => Ok(b),
+        other => Err(format!(
+            "expected the condition to be a boolean but found {}",
+            other.type_name()
+        )),
     }
 }
 
@@ -250,7 +264,7 @@ fn eval_kind(graph: &Arc<Graph>, b: &Boxed, scope: &Scope, ctx: &Context) -> Res
             body,
         } => {
             let mut out = Vec::new();
-            for item in items(eval_boxed(graph, collection, scope, ctx)?) {
+            for item in items(eval_boxed(graph, collection, scope, ctx)?)? {
                 out.push(eval_boxed(
                     graph,
                     body,
@@ -266,9 +280,9 @@ fn eval_kind(graph: &Arc<Graph>, b: &Boxed, scope: &Scope, ctx: &Context) -> Res
             collection,
             condition,
         } => {
-            for item in items(eval_boxed(graph, collection, scope, ctx)?) {
+            for item in items(eval_boxed(graph, collection, scope, ctx)?)? {
                 let hit = eval_boxed(graph, condition, &scope.with(var.clone(), item), ctx)?;
-                if matches!(hit, Value::Bool(true)) != *every {
+                if self::condition(hit)? != *every {
                     return Ok(Value::Bool(!every));
                 }
             }
@@ -279,7 +293,7 @@ fn eval_kind(graph: &Arc<Graph>, b: &Boxed, scope: &Scope, ctx: &Context) -> Res
             condition,
         } => {
             let mut out = Vec::new();
-            for item in items(eval_boxed(graph, collection, scope, ctx)?) {
+            for item in items(eval_boxed(graph, collection, scope, ctx)?)? {
                 let mut inner = Scope {
                     locals: scope.locals.clone(),
                     outer: scope.outer,

@@ -419,12 +419,19 @@ impl<'a, 'c> Ev<'a, 'c> {
         match it {
             Iteration::In(e) => match self.eval(e)? {
                 Value::List(l) => Ok(l.as_ref().clone()),
-                Value::Range(r) => numeric_span(
-                    r.start.as_ref(),
-                    r.end.as_ref(),
-                    r.start_included,
-                    r.end_included,
-                ),
+                Value::Range(r) => {
+                    if let (Some(a), Some(b)) = (&r.start, &r.end) {
+                        if compare(a, b) == Some(Ordering::Greater) {
+                            return Err("a range to iterate must not descend".into());
+                        }
+                    }
+                    numeric_span(
+                        r.start.as_ref(),
+                        r.end.as_ref(),
+                        r.start_included,
+                        r.end_included,
+                    )
+                }
                 Value::Null => Ok(Vec::new()),
                 other => Ok(vec![other]),
             },
@@ -695,7 +702,10 @@ impl<'a, 'c> Ev<'a, 'c> {
                         if matches!(x, Value::List(_)) && equal(x, &v) == Some(true) {
                             Some(true)
                         } else {
-                            Some(l.iter().any(|i| equal(x, i) == Some(true)))
+                            Some(l.iter().any(|i| match i {
+                                Value::Range(r) => r.contains(x) == Some(true),
+                                _ => equal(x, i) == Some(true),
+                            }))
                         }
                     }
                     (Value::Bool(b), false) if !matches!(x, Value::Bool(_)) => Some(*b),
@@ -747,8 +757,11 @@ fn numeric_span(
     a_in: bool,
     b_in: bool,
 ) -> Result<Vec<Value>, Fail> {
+    if let (Some(Value::Date(a)), Some(Value::Date(b))) = (a, b) {
+        return date_span(*a, *b, a_in, b_in);
+    }
     let (Some(Value::Number(a)), Some(Value::Number(b))) = (a, b) else {
-        return Err("iteration range bounds must be numbers".into());
+        return Err("iteration range bounds must be numbers or dates".into());
     };
     let (Some(mut a), Some(mut b)) = (crate::number::to_i64(a), crate::number::to_i64(b)) else {
         return Err("iteration range bounds must be integers".into());
@@ -770,6 +783,32 @@ fn numeric_span(
         )));
     }
     Ok((0..n as i64).map(|k| Value::int(a + k * step)).collect())
+}
+
+/// The days from `a` to `b` (either direction), as `for` iterates them.
+fn date_span(
+    a: chrono::NaiveDate,
+    b: chrono::NaiveDate,
+    a_in: bool,
+    b_in: bool,
+) -> Result<Vec<Value>, Fail> {
+    let days = (b - a).num_days();
+    if days.unsigned_abs() >= MAX_ITEMS as u64 {
+        return Err(Fail::Hard(format!(
+            "iteration range has more than {MAX_ITEMS} items"
+        )));
+    }
+    let step = if days >= 0 { 1 } else { -1 };
+    let mut out = Vec::new();
+    for k in 0..=days.abs() {
+        if (k == 0 && !a_in) || (k == days.abs() && !b_in) {
+            continue;
+        }
+        if let Some(d) = a.checked_add_signed(chrono::TimeDelta::days(k * step)) {
+            out.push(Value::Date(d));
+        }
+    }
+    Ok(out)
 }
 
 /// Whether `v` is an instance of type `t`.

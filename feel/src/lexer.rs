@@ -292,14 +292,35 @@ fn string(src: &str, open: usize) -> Result<(String, usize), ParseError> {
                     '"' => out.push('"'),
                     '\'' => out.push('\''),
                     '\\' => out.push('\\'),
-                    'u' => {
-                        let hex: String = chars.by_ref().take(4).map(|(_, h)| h).collect();
+                    'u' | 'U' => {
+                        let width = if e == 'U' { 6 } else { 4 };
+                        let hex: String = chars.by_ref().take(width).map(|(_, h)| h).collect();
+                        let bad = || {
+                            ParseError::new(
+                                at,
+                                "invalid escape: expected \\u and 4 or \\U and 6 hex digits",
+                            )
+                        };
                         let code = u32::from_str_radix(&hex, 16)
                             .ok()
-                            .filter(|_| hex.len() == 4)
-                            .ok_or_else(|| {
-                                ParseError::new(at, "invalid escape: expected \\u and 4 hex digits")
-                            })?;
+                            .filter(|_| hex.len() == width)
+                            .ok_or_else(bad)?;
+                        // A UTF-16 surrogate pair written as two escapes is one character.
+                        if (0xD800..0xDC00).contains(&code) {
+                            let rest = chars.as_str();
+                            let low = rest
+                                .strip_prefix("\\u")
+                                .or_else(|| rest.strip_prefix("\\U"))
+                                .and_then(|r| r.get(..4))
+                                .and_then(|h| u32::from_str_radix(h, 16).ok())
+                                .filter(|l| (0xDC00..0xE000).contains(l));
+                            if let Some(low) = low {
+                                chars.by_ref().take(6).for_each(drop);
+                                let c = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00);
+                                out.push(char::from_u32(c).unwrap_or('\u{FFFD}'));
+                                continue;
+                            }
+                        }
                         out.push(char::from_u32(code).unwrap_or('\u{FFFD}'));
                     }
                     // Regex escapes such as `\d` pass through for the regex functions.

@@ -62,7 +62,15 @@ fn get_entries(_: &mut Ev, a: &[Value]) -> R {
 
 fn context(_: &mut Ev, a: &[Value]) -> R {
     let mut out = Entries::new();
-    for e in list(&a[0])? {
+    let single;
+    let entries = match &a[0] {
+        Value::Context(_) => {
+            single = [a[0].clone()];
+            &single[..]
+        }
+        other => list(other)?,
+    };
+    for e in entries {
         let e = ctx(e)?;
         let (Some(Value::String(k)), Some(x)) = (e.get("key"), e.get("value")) else {
             return Err("each entry needs a string 'key' and a 'value'".into());
