@@ -253,9 +253,14 @@ fn eval_kind(graph: &Arc<Graph>, b: &Boxed, scope: &Scope, ctx: &Context) -> Res
         BoxedKind::Function(def) => Ok(crate::functions::closure(graph, def, scope)),
         BoxedKind::Conditional(parts) => {
             let [c, t, e] = &**parts;
+            // Null (an unknown condition) takes the else branch, as FEEL's `if`.
             match eval_boxed(graph, c, scope, ctx)? {
                 Value::Bool(true) => eval_boxed(graph, t, scope, ctx),
-                _ => eval_boxed(graph, e, scope, ctx),
+                Value::Bool(false) | Value::Null => eval_boxed(graph, e, scope, ctx),
+                other => Err(format!(
+                    "expected the condition to be a boolean but found {}",
+                    other.type_name()
+                )),
             }
         }
         BoxedKind::For {
@@ -304,10 +309,7 @@ fn eval_kind(graph: &Arc<Graph>, b: &Boxed, scope: &Scope, ctx: &Context) -> Res
                     }
                 }
                 inner.locals.push((Arc::from("item"), item.clone()));
-                if matches!(
-                    eval_boxed(graph, condition, &inner, ctx)?,
-                    Value::Bool(true)
-                ) {
+                if self::condition(eval_boxed(graph, condition, &inner, ctx)?)? {
                     out.push(item);
                 }
             }

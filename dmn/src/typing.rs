@@ -132,6 +132,11 @@ fn conform_item(graph: &Graph, def: &ItemDefinition, v: Value, depth: usize) -> 
         let Value::Context(c) = &v else {
             return None;
         };
+        // Every component must be present (DMN 1.5, 7.3.2: a context
+        // conforms to a structure when it has all its components).
+        if def.components.iter().any(|d| c.get(&d.name).is_none()) {
+            return None;
+        }
         let mut out = Entries::new();
         for (k, x) in c.iter() {
             match def.components.iter().find(|d| d.name == *k) {

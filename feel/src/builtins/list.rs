@@ -299,7 +299,10 @@ fn list_replace(ev: &mut Ev, a: &[Value]) -> R {
             }
         }
         p => {
-            let at = position(out.len(), int(p)?).ok_or("position out of range")?;
+            // A fractional position counts by its integer part (DMN 1.5 TCK).
+            let p = super::num(p)?.with_scale_round(0, bigdecimal::RoundingMode::Down);
+            let p = crate::number::to_i64(&p).ok_or("position out of range")?;
+            let at = position(out.len(), p).ok_or("position out of range")?;
             out[at] = a[2].clone();
         }
     }
