@@ -303,12 +303,12 @@ fn eval_kind(graph: &Arc<Graph>, b: &Boxed, scope: &Scope, ctx: &Context) -> Res
                     locals: scope.locals.clone(),
                     outer: scope.outer,
                 };
+                inner.locals.push((Arc::from("item"), item.clone()));
                 if let Value::Context(c) = &item {
                     for (k, x) in c.iter() {
                         inner.locals.push((k.clone(), x.clone()));
                     }
                 }
-                inner.locals.push((Arc::from("item"), item.clone()));
                 if self::condition(eval_boxed(graph, condition, &inner, ctx)?)? {
                     out.push(item);
                 }

@@ -477,12 +477,13 @@ impl<'a, 'c> Ev<'a, 'c> {
         let mut out = Vec::new();
         for (i, item) in list.iter().enumerate() {
             let mark = self.locals.len();
+            // The item's own entries shadow `item` (`[{item: 1}][item > 0]`).
+            self.locals.push((Arc::from("item"), item.clone()));
             if let Value::Context(c) = item {
                 for (k, x) in c.iter() {
                     self.locals.push((k.clone(), x.clone()));
                 }
             }
-            self.locals.push((Arc::from("item"), item.clone()));
             let r = self.eval(f);
             self.locals.truncate(mark);
             match r? {

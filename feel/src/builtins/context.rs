@@ -12,6 +12,7 @@ pub(super) const TABLE: &[Builtin] = &[
     b("get value", &["context", "keys"], get_value),
     b("get value", &["m", "key"], get_value),
     b("get entries", &["context"], get_entries),
+    b("get entries", &["m"], get_entries),
     b("context", &["entries"], context),
     b("context put", &["context", "key", "value"], put),
     b("context put", &["context", "keys", "value"], put),
