@@ -89,12 +89,14 @@ const SYMBOLS: &[&str] = &[
     "=", "<", ">", "?",
 ];
 
+/// DMN's NameStartChar also admits every supplementary-plane character
+/// (`#x10000-#xEFFFF`), such as emoji.
 fn is_name_start(c: char) -> bool {
-    c.is_alphabetic() || c == '_' || c == '$'
+    c.is_alphabetic() || c == '_' || c == '$' || ('\u{10000}'..='\u{EFFFF}').contains(&c)
 }
 
 fn is_name_char(c: char) -> bool {
-    c.is_alphanumeric() || c == '_' || c == '$'
+    is_name_start(c) || c.is_alphanumeric()
 }
 
 /// Splits `src` into tokens. `known` holds names that contain spaces or
