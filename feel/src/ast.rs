@@ -156,3 +156,98 @@ pub enum Type {
     /// `function<T, ...> -> T`
     Function(Vec<Type>, Box<Type>),
 }
+
+impl Expr {
+    /// Every name the expression reads (bound inside it or not), for a
+    /// function value to capture what its body may need from the
+    /// environment where it is defined. Recursion follows the tree, whose
+    /// height the parser bounds.
+    pub fn referenced_names(&self, out: &mut Vec<Arc<str>>) {
+        let all = |es: &[&Expr], out: &mut Vec<Arc<str>>| {
+            for e in es {
+                e.referenced_names(out);
+            }
+        };
+        match self {
+            Expr::Literal(_) | Expr::Input => {}
+            Expr::Name(n) => {
+                if !out.contains(n) {
+                    out.push(n.clone());
+                }
+            }
+            Expr::Neg(x) | Expr::InstanceOf(x, _) | Expr::Path(x, _) => x.referenced_names(out),
+            Expr::Binary(_, a, b) | Expr::Filter(a, b) => all(&[a, b], out),
+            Expr::Chain(first, rest) => {
+                first.referenced_names(out);
+                for (_, e) in rest {
+                    e.referenced_names(out);
+                }
+            }
+            Expr::And(v) | Expr::Or(v) | Expr::List(v) => {
+                for e in v {
+                    e.referenced_names(out);
+                }
+            }
+            Expr::Between(a, b, c) | Expr::If(a, b, c) => all(&[a, b, c], out),
+            Expr::In(x, tests) => {
+                x.referenced_names(out);
+                Test::referenced_names(tests, out);
+            }
+            Expr::For {
+                iterations, body, ..
+            }
+            | Expr::Quantified {
+                iterations,
+                condition: body,
+                ..
+            } => {
+                for (_, it) in iterations {
+                    match it {
+                        Iteration::In(e) => e.referenced_names(out),
+                        Iteration::Span(a, b) => all(&[a, b], out),
+                    }
+                }
+                body.referenced_names(out);
+            }
+            Expr::Context(entries) => {
+                for (_, e) in entries {
+                    e.referenced_names(out);
+                }
+            }
+            Expr::Range { start, end, .. } => {
+                for e in [start, end].into_iter().flatten() {
+                    e.referenced_names(out);
+                }
+            }
+            Expr::Call(callee, args) => {
+                callee.referenced_names(out);
+                match args {
+                    Args::Positional(v) => {
+                        for e in v {
+                            e.referenced_names(out);
+                        }
+                    }
+                    Args::Named(v) => {
+                        for (_, e) in v {
+                            e.referenced_names(out);
+                        }
+                    }
+                }
+            }
+            Expr::Function(_, body) => body.referenced_names(out),
+        }
+    }
+}
+
+impl Test {
+    /// Names read by unary tests (see [`Expr::referenced_names`]).
+    pub fn referenced_names(tests: &[Test], out: &mut Vec<Arc<str>>) {
+        for t in tests {
+            match t {
+                Test::Any => {}
+                Test::Compare(_, e) | Test::Expr { expr: e, .. } => e.referenced_names(out),
+                Test::Not(inner) => Test::referenced_names(inner, out),
+            }
+        }
+    }
+}

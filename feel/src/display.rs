@@ -56,6 +56,10 @@ fn write_value(out: &mut String, v: &Value, nested: bool) -> fmt::Result {
                 let names: Vec<&str> = params.iter().map(|p| &**p).collect();
                 write!(out, "function({})", names.join(", "))
             }
+            Function::Native(n) => {
+                let names: Vec<&str> = n.params().iter().map(|p| &**p).collect();
+                write!(out, "function({})", names.join(", "))
+            }
         },
     }
 }

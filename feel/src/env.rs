@@ -57,6 +57,9 @@ pub struct Context<'a> {
     pub(crate) variables: &'a dyn Variables,
     pub(crate) now_ms: i64,
     pub(crate) zone: Zone,
+    /// Evaluation depth already used by callers (host functions that
+    /// evaluate FEEL again), counted against `MAX_EVAL_DEPTH`.
+    pub(crate) depth: usize,
 }
 
 /// A time zone name that is neither an IANA zone nor an offset.
@@ -71,7 +74,35 @@ impl<'a> Context<'a> {
             variables,
             now_ms,
             zone: Zone::Named(Tz::UTC),
+            depth: 0,
         }
+    }
+
+    /// The same instant and zone over other variables, one call level
+    /// deeper: what a host function evaluates its body in. Nested
+    /// evaluations share one depth budget, so host recursion is bounded.
+    pub fn nested<'b>(&self, variables: &'b dyn Variables) -> Context<'b> {
+        Context {
+            variables,
+            now_ms: self.now_ms,
+            zone: self.zone,
+            depth: self.depth + 1,
+        }
+    }
+
+    /// The same instant, zone and depth over other variables.
+    pub fn with_variables<'b>(&self, variables: &'b dyn Variables) -> Context<'b> {
+        Context {
+            variables,
+            now_ms: self.now_ms,
+            zone: self.zone,
+            depth: self.depth,
+        }
+    }
+
+    /// Evaluation depth used by callers so far.
+    pub fn depth(&self) -> usize {
+        self.depth
     }
 
     /// Sets the default time zone (used by `now()` and `today()`).

@@ -59,7 +59,7 @@ impl<'a, 'c> Ev<'a, 'c> {
             ctx,
             locals,
             warnings: Vec::new(),
-            depth: 0,
+            depth: ctx.depth,
         }
     }
 
@@ -154,20 +154,55 @@ impl<'a, 'c> Ev<'a, 'c> {
                 self.filter(v, f)
             }
             Expr::Call(callee, args) => self.call_expr(callee, args),
-            Expr::Function(params, body) => Ok(Value::Function(Arc::new(Function::User {
-                params: params.clone(),
-                body: body.clone(),
-                captured: self.locals.clone(),
-            }))),
+            Expr::Function(params, body) => Ok(self.function_value(params, body)),
         }
+    }
+
+    /// A function value capturing its environment: the local names and
+    /// the variables its body names (variables are not enumerable, so
+    /// those the body reads are looked up now).
+    #[inline(never)]
+    fn function_value(&mut self, params: &[Arc<str>], body: &Arc<Expr>) -> Value {
+        let mut captured = self.locals.clone();
+        let mut names = Vec::new();
+        body.referenced_names(&mut names);
+        for n in names {
+            if params.contains(&n) || captured.iter().any(|(k, _)| *k == n) {
+                continue;
+            }
+            if let Some(v) = self.ctx.variables.get(&n) {
+                captured.insert(0, (n, v));
+            }
+        }
+        Value::Function(Arc::new(Function::User {
+            params: params.to_vec(),
+            body: body.clone(),
+            captured,
+        }))
     }
 
     #[inline(never)]
     fn name(&mut self, n: &str) -> Value {
         match self.lookup(n) {
             Some(v) => v,
-            None => self.null(format!("No variable found with name '{n}'")),
+            None => match self.dotted(n) {
+                Some(v) => v,
+                None => self.null(format!("No variable found with name '{n}'")),
+            },
         }
+    }
+
+    /// A name with dots that is not bound (read as one name because the
+    /// model declares it elsewhere) is read as a path: `a.b.c`.
+    fn dotted(&mut self, n: &str) -> Option<Value> {
+        let mut parts = n.split('.');
+        let mut v = self.lookup(parts.next()?.trim())?;
+        let mut any = false;
+        for key in parts {
+            any = true;
+            v = self.path(&v, key.trim());
+        }
+        any.then_some(v)
     }
 
     #[inline(never)]
@@ -384,12 +419,19 @@ impl<'a, 'c> Ev<'a, 'c> {
         match it {
             Iteration::In(e) => match self.eval(e)? {
                 Value::List(l) => Ok(l.as_ref().clone()),
-                Value::Range(r) => numeric_span(
-                    r.start.as_ref(),
-                    r.end.as_ref(),
-                    r.start_included,
-                    r.end_included,
-                ),
+                Value::Range(r) => {
+                    if let (Some(a), Some(b)) = (&r.start, &r.end) {
+                        if compare(a, b) == Some(Ordering::Greater) {
+                            return Err("a range to iterate must not descend".into());
+                        }
+                    }
+                    numeric_span(
+                        r.start.as_ref(),
+                        r.end.as_ref(),
+                        r.start_included,
+                        r.end_included,
+                    )
+                }
                 Value::Null => Ok(Vec::new()),
                 other => Ok(vec![other]),
             },
@@ -435,12 +477,13 @@ impl<'a, 'c> Ev<'a, 'c> {
         let mut out = Vec::new();
         for (i, item) in list.iter().enumerate() {
             let mark = self.locals.len();
+            // The item's own entries shadow `item` (`[{item: 1}][item > 0]`).
+            self.locals.push((Arc::from("item"), item.clone()));
             if let Value::Context(c) = item {
                 for (k, x) in c.iter() {
                     self.locals.push((k.clone(), x.clone()));
                 }
             }
-            self.locals.push((Arc::from("item"), item.clone()));
             let r = self.eval(f);
             self.locals.truncate(mark);
             match r? {
@@ -514,6 +557,20 @@ impl<'a, 'c> Ev<'a, 'c> {
         self.call_value(f, EvArgs::Positional(args))
     }
 
+    /// Evaluates `e` without the local names in scope (text read at run
+    /// time, such as `range("[1..3]")`), on the same depth budget.
+    pub fn eval_isolated(&mut self, e: &Expr) -> R {
+        let outer = std::mem::take(&mut self.locals);
+        let r = self.eval(e);
+        self.locals = outer;
+        r
+    }
+
+    /// Calls a function value with arguments by parameter name.
+    pub fn call_named(&mut self, f: &Value, args: Vec<(Arc<str>, Value)>) -> R {
+        self.call_value(f, EvArgs::Named(args))
+    }
+
     #[inline(never)]
     fn call_value(&mut self, f: &Value, args: EvArgs) -> R {
         let Value::Function(func) = f else {
@@ -524,6 +581,7 @@ impl<'a, 'c> Ev<'a, 'c> {
         };
         match &**func {
             Function::Builtin(name) => crate::builtins::call(self, name, args),
+            Function::Native(native) => self.call_native(&**native, args),
             Function::User {
                 params,
                 body,
@@ -561,6 +619,47 @@ impl<'a, 'c> Ev<'a, 'c> {
                 r
             }
         }
+    }
+
+    #[inline(never)]
+    fn call_native(&mut self, native: &dyn crate::value::NativeFunction, args: EvArgs) -> R {
+        let params = native.params();
+        let values = match args {
+            EvArgs::Positional(a) if a.len() != params.len() => {
+                return Err(Fail::Hard(format!(
+                    "expected {} arguments ({}), got {}",
+                    params.len(),
+                    params.iter().map(|p| &**p).collect::<Vec<_>>().join(", "),
+                    a.len()
+                )))
+            }
+            EvArgs::Positional(a) => a,
+            EvArgs::Named(mut a) => {
+                let mut out = Vec::with_capacity(params.len());
+                for p in params {
+                    out.push(match a.iter().position(|(k, _)| k == p) {
+                        Some(i) => a.swap_remove(i).1,
+                        None => Value::Null,
+                    });
+                }
+                if let Some((k, _)) = a.first() {
+                    return Err(Fail::Hard(format!("function has no parameter named '{k}'")));
+                }
+                out
+            }
+        };
+        if self.depth + 1 > MAX_EVAL_DEPTH {
+            return Err(Fail::Hard(format!(
+                "evaluation nests deeper than {MAX_EVAL_DEPTH} levels (recursive function calls?)"
+            )));
+        }
+        let ctx = crate::env::Context {
+            variables: self.ctx.variables,
+            now_ms: self.ctx.now_ms,
+            zone: self.ctx.zone,
+            depth: self.depth,
+        };
+        native.invoke(values, &ctx).map_err(Fail::Hard)
     }
 
     /// Evaluates unary tests against `x`.
@@ -604,7 +703,10 @@ impl<'a, 'c> Ev<'a, 'c> {
                         if matches!(x, Value::List(_)) && equal(x, &v) == Some(true) {
                             Some(true)
                         } else {
-                            Some(l.iter().any(|i| equal(x, i) == Some(true)))
+                            Some(l.iter().any(|i| match i {
+                                Value::Range(r) => r.contains(x) == Some(true),
+                                _ => equal(x, i) == Some(true),
+                            }))
                         }
                     }
                     (Value::Bool(b), false) if !matches!(x, Value::Bool(_)) => Some(*b),
@@ -656,8 +758,11 @@ fn numeric_span(
     a_in: bool,
     b_in: bool,
 ) -> Result<Vec<Value>, Fail> {
+    if let (Some(Value::Date(a)), Some(Value::Date(b))) = (a, b) {
+        return date_span(*a, *b, a_in, b_in);
+    }
     let (Some(Value::Number(a)), Some(Value::Number(b))) = (a, b) else {
-        return Err("iteration range bounds must be numbers".into());
+        return Err("iteration range bounds must be numbers or dates".into());
     };
     let (Some(mut a), Some(mut b)) = (crate::number::to_i64(a), crate::number::to_i64(b)) else {
         return Err("iteration range bounds must be integers".into());
@@ -679,6 +784,32 @@ fn numeric_span(
         )));
     }
     Ok((0..n as i64).map(|k| Value::int(a + k * step)).collect())
+}
+
+/// The days from `a` to `b` (either direction), as `for` iterates them.
+fn date_span(
+    a: chrono::NaiveDate,
+    b: chrono::NaiveDate,
+    a_in: bool,
+    b_in: bool,
+) -> Result<Vec<Value>, Fail> {
+    let days = (b - a).num_days();
+    if days.unsigned_abs() >= MAX_ITEMS as u64 {
+        return Err(Fail::Hard(format!(
+            "iteration range has more than {MAX_ITEMS} items"
+        )));
+    }
+    let step = if days >= 0 { 1 } else { -1 };
+    let mut out = Vec::new();
+    for k in 0..=days.abs() {
+        if (k == 0 && !a_in) || (k == days.abs() && !b_in) {
+            continue;
+        }
+        if let Some(d) = a.checked_add_signed(chrono::TimeDelta::days(k * step)) {
+            out.push(Value::Date(d));
+        }
+    }
+    Ok(out)
 }
 
 /// Whether `v` is an instance of type `t`.

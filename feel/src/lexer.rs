@@ -19,6 +19,7 @@ const MULTI_WORD_NAMES: &[&str] = &[
     "starts with",
     "ends with",
     "list contains",
+    "list replace",
     "insert before",
     "index of",
     "distinct values",
@@ -88,16 +89,20 @@ const SYMBOLS: &[&str] = &[
     "=", "<", ">", "?",
 ];
 
+/// DMN's NameStartChar also admits every supplementary-plane character
+/// (`#x10000-#xEFFFF`), such as emoji.
 fn is_name_start(c: char) -> bool {
-    c.is_alphabetic() || c == '_' || c == '$'
+    c.is_alphabetic() || c == '_' || c == '$' || ('\u{10000}'..='\u{EFFFF}').contains(&c)
 }
 
 fn is_name_char(c: char) -> bool {
-    c.is_alphanumeric() || c == '_' || c == '$'
+    is_name_start(c) || c.is_alphanumeric()
 }
 
-/// Splits `src` into tokens.
-pub fn lex(src: &str) -> Result<Vec<Token>, ParseError> {
+/// Splits `src` into tokens. `known` holds names that contain spaces or
+/// operator characters (longest first): where a token would start with one
+/// of them, it is read as that one name (as if in backticks).
+pub fn lex(src: &str, known: &[String]) -> Result<Vec<Token>, ParseError> {
     if src.len() > MAX_SOURCE_BYTES {
         return Err(ParseError::new(
             0,
@@ -128,7 +133,15 @@ pub fn lex(src: &str) -> Result<Vec<Token>, ParseError> {
             continue;
         }
         let start = i;
-        if c.is_ascii_digit() || (c == '.' && bytes.get(i + 1).is_some_and(u8::is_ascii_digit)) {
+        if let Some(k) = known_at(src, i, known) {
+            i += k.len();
+            out.push(Token {
+                tok: Tok::Quoted(k.to_string()),
+                pos: start,
+            });
+        } else if c.is_ascii_digit()
+            || (c == '.' && bytes.get(i + 1).is_some_and(u8::is_ascii_digit))
+        {
             i = number_end(bytes, i);
             out.push(Token {
                 tok: Tok::Number(src[start..i].to_string()),
@@ -179,6 +192,22 @@ pub fn lex(src: &str) -> Result<Vec<Token>, ParseError> {
         pos: src.len(),
     });
     Ok(out)
+}
+
+/// The longest known name that starts at `i` and ends at a word boundary.
+fn known_at<'k>(src: &str, i: usize, known: &'k [String]) -> Option<&'k str> {
+    let preceded_by_name = src[..i].chars().next_back().is_some_and(is_name_char);
+    if preceded_by_name {
+        return None;
+    }
+    known
+        .iter()
+        .find(|k| {
+            src[i..].starts_with(k.as_str())
+                && !(k.ends_with(is_name_char)
+                    && src[i + k.len()..].chars().next().is_some_and(is_name_char))
+        })
+        .map(|k| k.as_str())
 }
 
 fn number_end(b: &[u8], mut i: usize) -> usize {
@@ -265,14 +294,35 @@ fn string(src: &str, open: usize) -> Result<(String, usize), ParseError> {
                     '"' => out.push('"'),
                     '\'' => out.push('\''),
                     '\\' => out.push('\\'),
-                    'u' => {
-                        let hex: String = chars.by_ref().take(4).map(|(_, h)| h).collect();
+                    'u' | 'U' => {
+                        let width = if e == 'U' { 6 } else { 4 };
+                        let hex: String = chars.by_ref().take(width).map(|(_, h)| h).collect();
+                        let bad = || {
+                            ParseError::new(
+                                at,
+                                "invalid escape: expected \\u and 4 or \\U and 6 hex digits",
+                            )
+                        };
                         let code = u32::from_str_radix(&hex, 16)
                             .ok()
-                            .filter(|_| hex.len() == 4)
-                            .ok_or_else(|| {
-                                ParseError::new(at, "invalid escape: expected \\u and 4 hex digits")
-                            })?;
+                            .filter(|_| hex.len() == width)
+                            .ok_or_else(bad)?;
+                        // A UTF-16 surrogate pair written as two escapes is one character.
+                        if (0xD800..0xDC00).contains(&code) {
+                            let rest = chars.as_str();
+                            let low = rest
+                                .strip_prefix("\\u")
+                                .or_else(|| rest.strip_prefix("\\U"))
+                                .and_then(|r| r.get(..4))
+                                .and_then(|h| u32::from_str_radix(h, 16).ok())
+                                .filter(|l| (0xDC00..0xE000).contains(l));
+                            if let Some(low) = low {
+                                chars.by_ref().take(6).for_each(drop);
+                                let c = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00);
+                                out.push(char::from_u32(c).unwrap_or('\u{FFFD}'));
+                                continue;
+                            }
+                        }
                         out.push(char::from_u32(code).unwrap_or('\u{FFFD}'));
                     }
                     // Regex escapes such as `\d` pass through for the regex functions.

@@ -25,7 +25,7 @@ pub use lexer::MAX_SOURCE_BYTES;
 pub use number::{Number, DECIMAL_DIGITS};
 pub use parser::MAX_NESTING_DEPTH;
 pub use temporal::{DateTime, Time, Zone};
-pub use value::{Entries, Function, Range, Value};
+pub use value::{Entries, Function, NativeFunction, Range, Value};
 
 use eval::{Ev, Fail};
 
@@ -36,6 +36,16 @@ const _: () = {
     shareable::<UnaryTests>();
     shareable::<Value>();
 };
+
+/// FEEL equality (`=`): `Some(bool)`, or `None` when the types are not comparable.
+pub fn equal_values(a: &Value, b: &Value) -> Option<bool> {
+    value::equal(a, b)
+}
+
+/// FEEL ordering of two values of one ordered type, else `None`.
+pub fn compare_values(a: &Value, b: &Value) -> Option<std::cmp::Ordering> {
+    value::compare(a, b)
+}
 
 /// Names of all built-in functions, in table order.
 pub fn builtin_names() -> Vec<&'static str> {
@@ -61,15 +71,57 @@ pub struct Outcome {
 
 /// Parses FEEL text into an [`Expression`].
 pub fn compile(text: &str) -> Result<Expression, ParseError> {
-    Ok(Expression {
-        root: parser::parse_expression(text)?,
-    })
+    compile_with_names(text, &KnownNames::default())
 }
 
 /// Parses DMN unary tests (a decision table input entry) into [`UnaryTests`].
 pub fn compile_unary_tests(text: &str) -> Result<UnaryTests, ParseError> {
+    compile_unary_tests_with_names(text, &KnownNames::default())
+}
+
+/// Names in scope that contain spaces or operator characters (`Monthly
+/// Salary`, `Is Affordable?`), as a DMN model declares them. FEEL text
+/// compiled with them reads such a name as one name without backticks,
+/// as the DMN specification's grammar resolves names against the scope.
+#[derive(Clone, Debug, Default)]
+pub struct KnownNames {
+    /// Longest first.
+    names: Vec<String>,
+}
+
+impl KnownNames {
+    /// The names that need it (plain names are read as names anyway).
+    pub fn new<'a>(names: impl IntoIterator<Item = &'a str>) -> KnownNames {
+        let mut names: Vec<String> = names
+            .into_iter()
+            .map(str::trim)
+            .filter(|n| {
+                n.chars()
+                    .any(|c| !(c.is_alphanumeric() || c == '_' || c == '$'))
+            })
+            .filter(|n| !n.contains('`') && !n.contains('"'))
+            .map(str::to_string)
+            .collect();
+        names.sort_by(|a, b| b.len().cmp(&a.len()).then(a.cmp(b)));
+        names.dedup();
+        KnownNames { names }
+    }
+}
+
+/// Parses FEEL text, reading the given names as single names.
+pub fn compile_with_names(text: &str, names: &KnownNames) -> Result<Expression, ParseError> {
+    Ok(Expression {
+        root: parser::parse_expression(text, &names.names)?,
+    })
+}
+
+/// Parses unary tests, reading the given names as single names.
+pub fn compile_unary_tests_with_names(
+    text: &str,
+    names: &KnownNames,
+) -> Result<UnaryTests, ParseError> {
     Ok(UnaryTests {
-        tests: parser::parse_unary_tests(text)?,
+        tests: parser::parse_unary_tests(text, &names.names)?,
     })
 }
 
@@ -128,6 +180,25 @@ impl Expression {
     pub fn evaluate_strict(&self, ctx: &Context) -> Result<Value, EvalError> {
         self.evaluate_detailed(ctx).into_result()
     }
+}
+
+/// Calls a function value (built-in, FEEL-defined or host) with positional
+/// arguments; a value that is not a function is a failure.
+pub fn invoke(function: &Value, args: Vec<Value>, ctx: &Context) -> Outcome {
+    let mut ev = Ev::new(ctx, None);
+    let r = ev.call(function, args);
+    outcome(r, ev)
+}
+
+/// Calls a function value with arguments by parameter name.
+pub fn invoke_named(
+    function: &Value,
+    args: Vec<(std::sync::Arc<str>, Value)>,
+    ctx: &Context,
+) -> Outcome {
+    let mut ev = Ev::new(ctx, None);
+    let r = ev.call_named(function, args);
+    outcome(r, ev)
 }
 
 /// Compiled unary tests, matched against an input value (`?`).

@@ -93,8 +93,12 @@ pub fn arith(op: BinOp, a: &Value, b: &Value) -> OpResult {
         }
         (BinOp::Sub, Date(x), Date(y)) => Some(DayTime(x.signed_duration_since(*y))),
         (BinOp::Sub, DateTime(x), DateTime(y)) => datetime_diff(x, y).map(DayTime),
-        (BinOp::Sub, DateTime(x), Date(y)) => datetime_diff(x, &at_midnight(y, x)).map(DayTime),
-        (BinOp::Sub, Date(x), DateTime(y)) => datetime_diff(&at_midnight(x, y), y).map(DayTime),
+        (BinOp::Sub, DateTime(x), Date(y)) => {
+            at_midnight(y, x).and_then(|m| datetime_diff(x, &m).map(DayTime))
+        }
+        (BinOp::Sub, Date(x), DateTime(y)) => {
+            at_midnight(x, y).and_then(|m| datetime_diff(&m, y).map(DayTime))
+        }
         (BinOp::Sub, Time(x), Time(y)) => time_diff(x, y).map(DayTime),
         (BinOp::Add, Date(d), YearMonth(m)) | (BinOp::Add, YearMonth(m), Date(d)) => {
             add_months(*d, *m).map(Date)
@@ -151,11 +155,14 @@ fn scale_delta(d: &TimeDelta, f: &Number, divide: bool) -> Option<TimeDelta> {
     TimeDelta::try_seconds(secs)?.checked_add(&TimeDelta::nanoseconds(nanos))
 }
 
-fn at_midnight(d: &chrono::NaiveDate, like: &DateTime) -> DateTime {
-    DateTime {
+/// A date against a date-time with an offset or zone is midnight UTC (DMN
+/// 1.5, 10.3.2.3.5); against a local date-time the difference is undefined.
+fn at_midnight(d: &chrono::NaiveDate, like: &DateTime) -> Option<DateTime> {
+    like.zone?;
+    Some(DateTime {
         local: d.and_time(NaiveTime::MIN),
-        zone: like.zone,
-    }
+        zone: crate::temporal::Zone::parse("Z"),
+    })
 }
 
 fn datetime_diff(x: &DateTime, y: &DateTime) -> Option<TimeDelta> {

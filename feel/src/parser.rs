@@ -35,16 +35,16 @@ const KEYWORDS: &[&str] = &[
 ];
 
 /// Parses a whole expression.
-pub fn parse_expression(src: &str) -> Result<Expr, ParseError> {
-    let mut p = Parser::new(src)?;
+pub fn parse_expression(src: &str, known: &[String]) -> Result<Expr, ParseError> {
+    let mut p = Parser::new(src, known)?;
     let e = p.expression()?;
     p.expect_end()?;
     Ok(e)
 }
 
 /// Parses unary tests (`-`, `not(...)`, or comma-separated tests).
-pub fn parse_unary_tests(src: &str) -> Result<Vec<Test>, ParseError> {
-    let mut p = Parser::new(src)?;
+pub fn parse_unary_tests(src: &str, known: &[String]) -> Result<Vec<Test>, ParseError> {
+    let mut p = Parser::new(src, known)?;
     let tests = if p.sym("-") && matches!(p.peek_at(1), Tok::End) {
         p.next();
         vec![Test::Any]
@@ -92,9 +92,9 @@ fn bin(op: BinOp, a: Expr, b: Expr) -> Expr {
 }
 
 impl Parser {
-    fn new(src: &str) -> Result<Parser, ParseError> {
+    fn new(src: &str, known: &[String]) -> Result<Parser, ParseError> {
         Ok(Parser {
-            toks: lex(src)?,
+            toks: lex(src, known)?,
             at: 0,
             depth: 0,
             saw_partial: false,

@@ -289,8 +289,19 @@ impl DateTime {
     pub fn parse(text: &str) -> Option<DateTime> {
         match text.split_once('T') {
             Some((d, t)) => {
-                let date = parse_date(d)?;
-                let time = Time::parse(t)?;
+                let mut date = parse_date(d)?;
+                // `T24:00:00` is the end of the day: the next midnight.
+                let t = match t.strip_prefix("24:00:00").or(t.strip_prefix("24:00")) {
+                    Some(rest)
+                        if !rest.starts_with('.')
+                            || rest[1..].trim_start_matches('0').is_empty() =>
+                    {
+                        date = date.succ_opt()?;
+                        format!("00:00:00{}", rest.trim_start_matches(['.', '0']))
+                    }
+                    _ => t.to_string(),
+                };
+                let time = Time::parse(&t)?;
                 Some(DateTime {
                     local: date.and_time(time.time),
                     zone: time.zone,

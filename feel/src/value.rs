@@ -129,6 +129,19 @@ pub enum Function {
         /// Names bound where the function was defined.
         captured: Vec<(Arc<str>, Value)>,
     },
+    /// A function supplied by the host (a DMN business knowledge model or
+    /// decision service), called with the evaluation's context.
+    Native(Arc<dyn NativeFunction>),
+}
+
+/// A function implemented outside FEEL. It receives its arguments in
+/// parameter order (missing ones are null) and a context that carries the
+/// caller's instant, zone and call depth (see [`crate::Context::nested`]).
+pub trait NativeFunction: Send + Sync + std::fmt::Debug {
+    /// Parameter names, in order (for named arguments).
+    fn params(&self) -> &[Arc<str>];
+    /// Invokes the function; `Err` is an evaluation failure.
+    fn invoke(&self, args: Vec<Value>, ctx: &crate::Context) -> Result<Value, String>;
 }
 
 impl Value {

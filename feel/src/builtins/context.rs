@@ -12,6 +12,7 @@ pub(super) const TABLE: &[Builtin] = &[
     b("get value", &["context", "keys"], get_value),
     b("get value", &["m", "key"], get_value),
     b("get entries", &["context"], get_entries),
+    b("get entries", &["m"], get_entries),
     b("context", &["entries"], context),
     b("context put", &["context", "key", "value"], put),
     b("context put", &["context", "keys", "value"], put),
@@ -62,7 +63,15 @@ fn get_entries(_: &mut Ev, a: &[Value]) -> R {
 
 fn context(_: &mut Ev, a: &[Value]) -> R {
     let mut out = Entries::new();
-    for e in list(&a[0])? {
+    let single;
+    let entries = match &a[0] {
+        Value::Context(_) => {
+            single = [a[0].clone()];
+            &single[..]
+        }
+        other => list(other)?,
+    };
+    for e in entries {
         let e = ctx(e)?;
         let (Some(Value::String(k)), Some(x)) = (e.get("key"), e.get("value")) else {
             return Err("each entry needs a string 'key' and a 'value'".into());

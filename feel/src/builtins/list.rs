@@ -31,6 +31,12 @@ pub(super) const TABLE: &[Builtin] = &[
         insert_before,
     ),
     b("remove", &["list", "position"], remove),
+    b(
+        "list replace",
+        &["list", "position", "newItem"],
+        list_replace,
+    ),
+    b("list replace", &["list", "match", "newItem"], list_replace),
     b("reverse", &["list"], reverse),
     b("index of", &["list", "match"], index_of),
     v("union", &["lists"], union),
@@ -258,6 +264,48 @@ fn remove(_: &mut Ev, a: &[Value]) -> R {
     let mut out = list(&a[0])?.to_vec();
     let at = position(out.len(), int(&a[1])?).ok_or("position out of range")?;
     out.remove(at);
+    l(out)
+}
+
+/// `list replace(list, position, newItem)` or, with a function
+/// `match(item, newItem)` in place of the position, every matching item.
+fn list_replace(ev: &mut Ev, a: &[Value]) -> R {
+    let mut out = match &a[0] {
+        Value::List(l) => l.as_ref().clone(),
+        Value::Null => return Err("expected a list but found null".into()),
+        other => vec![other.clone()],
+    };
+    match &a[1] {
+        f @ Value::Function(func) => {
+            if let crate::value::Function::User { params, .. } = &**func {
+                if params.len() != 2 {
+                    return Err(
+                        "the match function must take two parameters (item, newItem)".into(),
+                    );
+                }
+            }
+            for x in out.iter_mut() {
+                match ev.call(f, vec![x.clone(), a[2].clone()])? {
+                    Value::Bool(true) => *x = a[2].clone(),
+                    Value::Bool(false) => {}
+                    other => {
+                        return Err(format!(
+                            "the match function returned {} instead of a boolean",
+                            other.type_name()
+                        )
+                        .into())
+                    }
+                }
+            }
+        }
+        p => {
+            // A fractional position counts by its integer part (DMN 1.5 TCK).
+            let p = super::num(p)?.with_scale_round(0, bigdecimal::RoundingMode::Down);
+            let p = crate::number::to_i64(&p).ok_or("position out of range")?;
+            let at = position(out.len(), p).ok_or("position out of range")?;
+            out[at] = a[2].clone();
+        }
+    }
     l(out)
 }
 

@@ -95,7 +95,25 @@ pub fn call(ev: &mut Ev, name: &str, args: EvArgs) -> R {
             sigs.join(" or ")
         )));
     };
-    let r = (builtin.f)(ev, &values);
+    let mut r = (builtin.f)(ev, &values);
+    // DMN's implicit conversion from a singleton list: a built-in that
+    // refuses a one-item list where it expects a single value gets the item.
+    if matches!(r, Err(Fail::Soft(_)))
+        && values
+            .iter()
+            .any(|v| matches!(v, Value::List(l) if l.len() == 1))
+    {
+        let unwrapped: Vec<Value> = values
+            .iter()
+            .map(|v| match v {
+                Value::List(l) if l.len() == 1 => l[0].clone(),
+                other => other.clone(),
+            })
+            .collect();
+        if let Ok(v) = (builtin.f)(ev, &unwrapped) {
+            r = Ok(v);
+        }
+    }
     match r {
         Err(Fail::Soft(m)) => Ok(ev.null(format!("{name}: {m}"))),
         other => other,
@@ -151,9 +169,11 @@ pub fn num(v: &Value) -> Result<&Number, Fail> {
     }
 }
 
-/// An integer argument.
+/// An integer argument; a fractional number counts by its integer part
+/// (as the DMN TCK expects of positions, lengths and scales).
 pub fn int(v: &Value) -> Result<i64, Fail> {
-    crate::number::to_i64(num(v)?).ok_or_else(|| expected("integer", v))
+    let n = num(v)?.with_scale_round(0, bigdecimal::RoundingMode::Down);
+    crate::number::to_i64(&n).ok_or_else(|| expected("integer", v))
 }
 
 /// A string argument.

@@ -2,7 +2,7 @@
 //! of each function; `log` and `exp` go through binary floating point as
 //! feel-scala does.
 
-use super::{b, int, num, opt, Builtin};
+use super::{b, int, num, Builtin};
 use crate::eval::{Ev, Fail, R};
 use crate::number::{self, Number};
 use crate::value::Value;
@@ -10,6 +10,8 @@ use bigdecimal::{RoundingMode, Zero};
 
 /// Largest scale the rounding functions accept.
 pub const MAX_ROUND_SCALE: i64 = 6176;
+/// Smallest scale the rounding functions accept (DECIMAL128's exponent range).
+pub const MIN_ROUND_SCALE: i64 = -6111;
 
 pub(super) const TABLE: &[Builtin] = &[
     b("decimal", &["n", "scale"], decimal),
@@ -32,12 +34,13 @@ pub(super) const TABLE: &[Builtin] = &[
 
 fn rounded(a: &[Value], mode: RoundingMode) -> R {
     let n = num(&a[0])?;
-    let scale = match opt(a, 1) {
+    let scale = match a.get(1) {
+        Some(Value::Null) => return Err("the scale is null".into()),
         Some(s) => int(s)?,
         None => 0,
     };
-    if scale.abs() > MAX_ROUND_SCALE {
-        return Err(format!("scale must be within ±{MAX_ROUND_SCALE}").into());
+    if !(MIN_ROUND_SCALE..=MAX_ROUND_SCALE).contains(&scale) {
+        return Err(format!("scale must be within {MIN_ROUND_SCALE}..{MAX_ROUND_SCALE}").into());
     }
     let r = number::with_scale(n, scale, mode);
     Ok(Value::Number(if scale < 0 { r.with_scale(0) } else { r }))

@@ -3,6 +3,7 @@
 //! bound (`< 10`, `> 10`) lies below or above every value.
 
 use super::{b, Builtin};
+use crate::ast::{Args, Expr};
 use crate::eval::{Ev, Fail, R};
 use crate::value::{compare, Value};
 use std::cmp::Ordering;
@@ -23,7 +24,56 @@ pub(super) const TABLE: &[Builtin] = &[
     b("starts", &["range1", "range2"], starts),
     b("started by", &["range1", "range2"], started_by),
     b("coincides", &["range1", "range2"], coincides),
+    b("range", &["from"], range_from),
 ];
+
+/// `range(from)`: a range literal (`"[1..10)"`, `"<= 5"`) read from text;
+/// its bounds may be any expression without variables.
+fn range_from(ev: &mut Ev, a: &[Value]) -> R {
+    let text = super::text(&a[0])?;
+    let e = crate::parser::parse_expression(text.trim(), &[])
+        .map_err(|e| Fail::Soft(format!("'{text}' is not a range: {e}")))?;
+    let not_literal = || Fail::Soft(format!("'{text}' is not a range literal"));
+    let Expr::Range { start, end, .. } = &e else {
+        return Err(not_literal());
+    };
+    let (Some(start), Some(end)) = (start, end) else {
+        return Err(not_literal());
+    };
+    if !literal_endpoint(start) || !literal_endpoint(end) {
+        return Err(not_literal());
+    }
+    let Value::Range(r) = ev.eval_isolated(&e)? else {
+        return Err(not_literal());
+    };
+    match (&r.start, &r.end) {
+        (Some(s), Some(e)) if !(s.is_null() && e.is_null()) => match compare(s, e) {
+            Some(Ordering::Greater) => {
+                Err(Fail::Soft(format!("'{text}': the start is after the end")))
+            }
+            Some(_) => Ok(Value::Range(r.clone())),
+            None if s.is_null() || e.is_null() => Ok(Value::Range(r.clone())),
+            None => Err(Fail::Soft(format!(
+                "'{text}': the endpoints are of different types"
+            ))),
+        },
+        _ => Err(not_literal()),
+    }
+}
+
+/// A literal, or a temporal constructor applied to a string literal.
+fn literal_endpoint(e: &Expr) -> bool {
+    match e {
+        Expr::Literal(_) => true,
+        Expr::Neg(x) => matches!(**x, Expr::Literal(Value::Number(_))),
+        Expr::Call(callee, Args::Positional(args)) => {
+            matches!(&**callee, Expr::Name(n) if matches!(&**n, "date" | "time" | "date and time" | "duration"))
+                && args.len() == 1
+                && matches!(args[0], Expr::Literal(Value::String(_)))
+        }
+        _ => false,
+    }
+}
 
 /// A bound: a value, or unbounded below / above (`< 10`, `> 10`).
 #[derive(Clone, Copy)]

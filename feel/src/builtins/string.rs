@@ -199,7 +199,17 @@ fn from_base64(_: &mut Ev, a: &[Value]) -> R {
 }
 
 fn join(_: &mut Ev, a: &[Value]) -> R {
-    let items = list(&a[0])?;
+    if a.len() == 3 {
+        return Err("expected a suffix after the prefix".into());
+    }
+    let single;
+    let items = match &a[0] {
+        Value::String(_) => {
+            single = [a[0].clone()];
+            &single[..]
+        }
+        other => list(other)?,
+    };
     let delim = opt(a, 1).map(text).transpose()?.unwrap_or("");
     let mut parts = Vec::new();
     for i in items {
