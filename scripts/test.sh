@@ -24,6 +24,9 @@ scripts/check-sans-io.sh
 step "cargo test"
 cargo test --workspace
 
+step "DMN TCK (compliance levels 2 and 3): pass counts per level"
+cargo test -q -p dmn --test tck -- --nocapture 2>&1 | grep -E "passed|FAILED|panicked"
+
 step "outside clients against waggle dev: pyzeebe (gRPC), camunda-orchestration-sdk (REST)"
 cargo build -p node --bin waggle
 WAGGLE_BIN="${CARGO_TARGET_DIR:-$PWD/target}/debug/waggle" .venv/bin/python -m pytest -q tests/pyzeebe tests/rest
