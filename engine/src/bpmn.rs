@@ -511,6 +511,10 @@ const IGNORED: &[&str] = &[
     "dataInputAssociation",
     "dataOutputAssociation",
     "category",
+    // Read by the element they belong to (a sub-process's children are
+    // walked as a scope).
+    "multiInstanceLoopCharacteristics",
+    "standardLoopCharacteristics",
 ];
 
 impl Builder<'_, '_, '_> {

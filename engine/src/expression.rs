@@ -114,6 +114,25 @@ impl Expression {
         }
     }
 
+    /// The variable an expression reads when it is nothing but a variable
+    /// or a path into one (`=result`, `=order.total`), or a static name.
+    pub fn variable_name(&self) -> Option<&str> {
+        let text: &str = match self {
+            Expression::Static(s) => s,
+            Expression::Feel(f) => &f.source,
+        };
+        let is_name = |part: &str| {
+            let mut chars = part.chars();
+            chars
+                .next()
+                .is_some_and(|c| c.is_alphabetic() || c == '_' || c == '$')
+                && chars.all(|c| c.is_alphanumeric() || c == '_' || c == '$')
+        };
+        let first = text.split('.').next()?;
+        (text.split('.').all(is_name) && !matches!(first, "null" | "true" | "false"))
+            .then_some(first)
+    }
+
     /// True for static values.
     pub fn is_static(&self) -> bool {
         matches!(self, Expression::Static(_))
@@ -240,6 +259,22 @@ mod tests {
             Json::from("1971-01-01")
         );
         assert!(check_time_zone("Mars/Olympus").is_err());
+    }
+
+    #[test]
+    fn variable_names_of_plain_references() {
+        let name = |t: &str| {
+            Expression::parse(t)
+                .unwrap()
+                .variable_name()
+                .map(String::from)
+        };
+        assert_eq!(name("=result").as_deref(), Some("result"));
+        assert_eq!(name("= order.total").as_deref(), Some("order"));
+        assert_eq!(name("plain").as_deref(), Some("plain"));
+        assert_eq!(name("=a + 1"), None);
+        assert_eq!(name("=null"), None);
+        assert_eq!(name("=f(x)"), None);
     }
 
     #[test]

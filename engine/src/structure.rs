@@ -202,6 +202,14 @@ impl Engine {
                 .unwrap_or(Json::Null);
             self.set_local(ctx, key, pi_key, name, &item.to_string());
         }
+        // An output element that is a variable starts as a local null, so
+        // that what the inner instance writes to it stays there (Zeebe).
+        if let Some(name) = mi.output_element.as_ref().and_then(|e| e.variable_name()) {
+            if Some(name) != mi.input_element.as_deref() && name != "loopCounter" {
+                let name = name.to_string();
+                self.set_local(ctx, key, pi_key, &name, "null");
+            }
+        }
         Ok(())
     }
 

@@ -651,3 +651,93 @@ fn call_activity_with_output_mappings_and_without_child_propagation() {
         .collect();
     assert_eq!(set_on_parent, ["secret", "outcome"]);
 }
+
+fn multi_instance_sub_process(sequential: bool, condition: &str) -> String {
+    bpmn(
+        "misub",
+        &format!(
+            r#"<bpmn:startEvent id="s"/><bpmn:subProcess id="each"><bpmn:multiInstanceLoopCharacteristics isSequential="{sequential}"><bpmn:extensionElements><zeebe:loopCharacteristics inputCollection="=items" inputElement="item" outputCollection="results" outputElement="=result"/></bpmn:extensionElements>{condition}</bpmn:multiInstanceLoopCharacteristics><bpmn:startEvent id="inner_s"/>{}{}<bpmn:endEvent id="inner_e"/>{}{}{}</bpmn:subProcess><bpmn:endEvent id="e"/>{}{}"#,
+            service_task("first", "first", ""),
+            service_task("second", "second", ""),
+            flow("i1", "inner_s", "first"),
+            flow("i2", "first", "second"),
+            flow("i3", "second", "inner_e"),
+            flow("f1", "s", "each"),
+            flow("f2", "each", "e"),
+        ),
+    )
+}
+
+/// The values variable `name` was given in scope `scope`, in log order.
+fn written(h: &Harness, scope: i64, name: &str) -> Vec<String> {
+    h.log
+        .iter()
+        .filter_map(|r| match &r.value {
+            RecordValue::Variable(v) if &*v.name == name && v.scope_key == scope => {
+                Some(v.value.to_string())
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// Completes every job of `job_type`, setting `result` from the item.
+fn complete_with_results(h: &mut Harness, job_type: &str) -> usize {
+    let jobs = h.activate(job_type, 10);
+    for job in &jobs {
+        let vars: serde_json::Value = serde_json::from_str(&job.job.variables).unwrap();
+        let item = vars["item"].as_i64().unwrap();
+        h.complete(job.key, &format!(r#"{{"result": {}}}"#, item * 100))
+            .unwrap();
+    }
+    jobs.len()
+}
+
+#[test]
+fn multi_instance_sub_process_runs_each_item_through_its_inner_flow() {
+    for sequential in [false, true] {
+        let mut h = Harness::new();
+        h.deploy("misub.bpmn", &multi_instance_sub_process(sequential, ""))
+            .unwrap();
+        let pi = h.create("misub", r#"{"items": [1, 2, 3]}"#);
+        let mut done = 0;
+        for _ in 0..6 {
+            done += complete_with_results(&mut h, "first");
+            complete_with_results(&mut h, "second");
+        }
+        assert_eq!(done, 3, "sequential: {sequential}");
+        assert!(h.is_completed(pi), "{:?}", h.incidents());
+        assert_eq!(
+            written(&h, pi, "results").last().map(String::as_str),
+            Some("[100,200,300]")
+        );
+        // The output element stayed in each inner instance.
+        assert!(
+            written(&h, pi, "result").is_empty(),
+            "sequential: {sequential}"
+        );
+        assert!(written(&h, pi, "item").is_empty());
+    }
+}
+
+#[test]
+fn multi_instance_sub_process_stops_at_its_completion_condition() {
+    let mut h = Harness::new();
+    let condition = r#"<bpmn:completionCondition>=count(results[item != null]) &gt;= 2</bpmn:completionCondition>"#;
+    h.deploy("misub.bpmn", &multi_instance_sub_process(false, condition))
+        .unwrap();
+    let pi = h.create("misub", r#"{"items": [1, 2, 3]}"#);
+    let firsts = h.activate("first", 10);
+    assert_eq!(firsts.len(), 3, "parallel: all three started");
+    for job in &firsts[..2] {
+        h.complete(job.key, r#"{"result": 7}"#).unwrap();
+    }
+    for job in h.activate("second", 10) {
+        h.complete(job.key, "{}").unwrap();
+    }
+    assert!(h.is_completed(pi), "{:?}", h.incidents());
+    assert!(
+        h.activate("second", 10).is_empty(),
+        "the third was terminated"
+    );
+}
