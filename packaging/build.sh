@@ -88,13 +88,16 @@ release_date=$(sed -n 's/^ -- .*>  //p' "$changelog" | head -n 1)
 step "staging files for $version"
 common=$work/common
 install -d "$common/usr/bin" "$common/etc/waggle" "$common/usr/share/man/man1" \
-    "$common/usr/lib/sysusers.d" "$common/usr/lib/tmpfiles.d"
+    "$common/usr/lib/sysusers.d" "$common/usr/lib/tmpfiles.d" "$common/usr/share/waggle/monitoring"
 for b in waggle waggle-perf; do
     install -m 0755 "$target/release/$b" "$common/usr/bin/$b"
     strip --strip-unneeded --remove-section=.comment --remove-section=.note "$common/usr/bin/$b"
 done
 install -m 0644 "$repo/systemd/waggle.sysusers" "$common/usr/lib/sysusers.d/waggle.conf"
 install -m 0644 "$repo/systemd/waggle.tmpfiles" "$common/usr/lib/tmpfiles.d/waggle.conf"
+# Prometheus alert rules (with their promtool tests) and a Grafana dashboard.
+install -m 0644 "$here"/monitoring/waggle-alerts.rules.yml "$here"/monitoring/waggle-alerts.test.yml \
+    "$here"/monitoring/waggle-dashboard.json "$common/usr/share/waggle/monitoring/"
 python3 "$here/gen-conffile.py" "$common/usr/bin/waggle" >"$common/etc/waggle/waggle.toml"
 chmod 0644 "$common/etc/waggle/waggle.toml"
 "$here/gen-docs.sh" "$common"

@@ -139,10 +139,11 @@ for f in /usr/bin/waggle /usr/bin/waggle-perf /etc/waggle/waggle.toml /lib/syste
     /lib/systemd/system/waggle@.service /usr/lib/sysusers.d/waggle.conf /usr/lib/tmpfiles.d/waggle.conf \
     /usr/share/man/man1/waggle.1.gz /usr/share/man/man1/waggle-perf.1.gz \
     /usr/share/bash-completion/completions/waggle /usr/share/doc/waggle/copyright \
-    /usr/share/doc/waggle/changelog.Debian.gz; do
+    /usr/share/doc/waggle/changelog.Debian.gz /usr/share/waggle/monitoring/waggle-alerts.rules.yml \
+    /usr/share/waggle/monitoring/waggle-dashboard.json; do
     grep -qx "$f" <<<"$deb_list" || fail "deb lacks $f"
 done
-pass "deb holds binaries, conffile, units, sysusers/tmpfiles, man pages, completion, copyright, changelog"
+pass "deb holds binaries, conffile, units, sysusers/tmpfiles, man pages, completion, copyright, changelog, alert rules, dashboard"
 grep -q 'libc6' <<<"$(dpkg-deb -f "$deb" Depends)" || fail "deb Depends lacks the C library"
 dpkg-deb --ctrl-tarfile "$deb" | tar -xO ./conffiles | grep -qx /etc/waggle/waggle.toml ||
     fail "/etc/waggle/waggle.toml is not a conffile"
@@ -152,7 +153,8 @@ rpm_list=$(rpm -qlp "$rpm_file" 2>/dev/null)
 for f in /usr/bin/waggle /usr/bin/waggle-perf /etc/waggle/waggle.toml /usr/lib/systemd/system/waggle.service \
     /usr/lib/systemd/system/waggle@.service /usr/lib/sysusers.d/waggle.conf /usr/lib/tmpfiles.d/waggle.conf \
     /usr/share/man/man1/waggle.1.gz /usr/share/bash-completion/completions/waggle /var/lib/waggle \
-    /usr/share/licenses/waggle/LICENSE /usr/share/doc/waggle/README.md; do
+    /usr/share/licenses/waggle/LICENSE /usr/share/doc/waggle/README.md \
+    /usr/share/waggle/monitoring/waggle-alerts.rules.yml /usr/share/waggle/monitoring/waggle-dashboard.json; do
     grep -qx "$f" <<<"$rpm_list" || fail "rpm lacks $f"
 done
 rpm -qp --qf '[%{FILEFLAGS:fflags} %{FILENAMES}\n]' "$rpm_file" 2>/dev/null | grep -qx 'cn /etc/waggle/waggle.toml' ||

@@ -27,9 +27,15 @@ cargo test --workspace
 step "DMN TCK (compliance levels 2 and 3): pass counts per level"
 cargo test -q -p dmn --test tck -- --nocapture 2>&1 | grep -E "passed|FAILED|panicked"
 
-step "outside clients against waggle dev: pyzeebe (gRPC), camunda-orchestration-sdk (REST)"
+step "alert rules: promtool check rules, promtool test rules"
+PROMTOOL=$(setup_promtool)
+export PROMTOOL
+"$PROMTOOL" check rules packaging/monitoring/waggle-alerts.rules.yml
+(cd packaging/monitoring && "$PROMTOOL" test rules waggle-alerts.test.yml)
+
+step "outside clients against waggle dev: pyzeebe (gRPC), camunda-orchestration-sdk (REST), promtool (metrics)"
 cargo build -p node --bin waggle
-WAGGLE_BIN="${CARGO_TARGET_DIR:-$PWD/target}/debug/waggle" .venv/bin/python -m pytest -q tests/pyzeebe tests/rest
+WAGGLE_BIN="${CARGO_TARGET_DIR:-$PWD/target}/debug/waggle" .venv/bin/python -m pytest -q tests/pyzeebe tests/rest tests/ops
 
 step "packages: .deb and .rpm, lint, install test in a booted Debian (packaging/README.md)"
 packaging/test-install.sh

@@ -259,10 +259,16 @@ async fn serve(context: Arc<BrokerContext>, mode: Mode, opening: Opening) -> Res
         .max_decoding_message_size(max_message)
         .max_encoding_message_size(max_message);
     let incoming = gateway_connections(gateway_listener);
+    let routes = tonic::service::Routes::new(service)
+        .add_service(bench)
+        .into_axum_router()
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&context.metrics),
+            crate::request_metrics::grpc,
+        ));
     let gateway = tokio::spawn(
         tonic::transport::Server::builder()
-            .add_service(service)
-            .add_service(bench)
+            .add_routes(tonic::service::Routes::from(routes))
             .serve_with_incoming_shutdown(incoming, stopped(stop_rx.clone())),
     );
     let management_router = management::router(Arc::clone(&context));

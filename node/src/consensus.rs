@@ -56,7 +56,7 @@ use thiserror::Error;
 
 use crate::command::CommandError;
 use crate::exporter::ExportSink;
-use crate::metrics::{Metrics, PartitionLabel};
+use crate::metrics::{replication, Metrics, PartitionLabel};
 use crate::partition::{decode_entry, encode_continue, Applied, Partition};
 use crate::placement::{ClusterShape, PartitionId};
 use crate::space::{self, Admission, Stall};
@@ -221,6 +221,8 @@ struct Replica {
     role: RaftRole,
     /// Whether a leader was known at the last turn.
     leader_known: bool,
+    /// The leader seen when the metrics were last published.
+    metrics_leader: u64,
     /// A `Continue` entry is proposed and not yet applied.
     continue_pending: bool,
     /// Highest exported position this leader proposed, and when.
@@ -259,7 +261,12 @@ pub struct ShardReplicas {
     snapshot_period: std::time::Duration,
     metrics: Arc<Metrics>,
     exporter: Option<ExportOptions>,
+    /// When the Raft gauges were last published.
+    metrics_at: std::time::Instant,
 }
+
+/// The Raft gauges are published at most this often.
+const RAFT_METRICS_INTERVAL: std::time::Duration = std::time::Duration::from_millis(500);
 
 impl std::fmt::Debug for ShardReplicas {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -368,6 +375,7 @@ impl ShardReplicas {
             snapshot_period: options.snapshot_period,
             metrics,
             exporter: options.exporter.clone(),
+            metrics_at: std::time::Instant::now(),
         })
     }
 
@@ -447,6 +455,7 @@ impl ShardReplicas {
     /// follow-up work. Returns the commands for other partitions that wait
     /// for an acknowledgement, to send again.
     pub fn tick(&mut self, now_ms: i64) -> Vec<(u32, engine::Record)> {
+        self.publish_raft_metrics();
         self.raft.tick();
         let mut pending = Vec::new();
         let ids: Vec<PartitionId> = self.replicas.keys().copied().collect();
@@ -547,7 +556,14 @@ impl ShardReplicas {
         }
         for p in synced {
             let replica = self.replicas.get_mut(&p).expect("listed");
-            match replica.log.sync().await {
+            let sync_started = std::time::Instant::now();
+            let synced = replica.log.sync().await;
+            self.metrics
+                .replication
+                .log_sync_seconds
+                .get_or_create(&PartitionLabel { partition: p })
+                .observe(sync_started.elapsed().as_secs_f64());
+            match synced {
                 Ok(_) => {}
                 Err(source) if source.is_no_space() => {
                     let mut stall = Stall::new(p, replica.log.dir(), &source);
@@ -606,8 +622,17 @@ impl ShardReplicas {
                 || (applied_since > 0 && replica.snapshot_at.elapsed() >= self.snapshot_period);
             let now = std::time::Instant::now();
             if due && replica.snapshot_retry_at.is_none_or(|at| now >= at) {
+                let started = std::time::Instant::now();
                 match take_snapshot(p, replica, &mut self.raft).await {
-                    Ok(()) => {
+                    Ok(bytes) => {
+                        let label = PartitionLabel { partition: p };
+                        let m = &self.metrics.replication;
+                        m.snapshot_seconds
+                            .get_or_create(&label)
+                            .observe(started.elapsed().as_secs_f64());
+                        m.snapshot_bytes
+                            .get_or_create(&label)
+                            .set(i64::try_from(bytes).unwrap_or(i64::MAX));
                         replica.snapshot_at = now;
                         replica.snapshot_retry_at = None;
                     }
@@ -623,6 +648,7 @@ impl ShardReplicas {
                     Err(e) => return Err(e),
                 }
             }
+            self.metrics.activity.count(p, &applied.counts);
             let histogram = self
                 .metrics
                 .commit_latency_seconds
@@ -659,6 +685,53 @@ impl ShardReplicas {
         }
         self.publish_roles();
         Ok(turn)
+    }
+
+    /// Term, indexes, leader changes and, on leaders, each follower's lag;
+    /// at most every [`RAFT_METRICS_INTERVAL`].
+    fn publish_raft_metrics(&mut self) {
+        if self.metrics_at.elapsed() < RAFT_METRICS_INTERVAL {
+            return;
+        }
+        self.metrics_at = std::time::Instant::now();
+        let m = &self.metrics.replication;
+        let me = self.raft.id();
+        for (p, replica) in self.replicas.iter_mut() {
+            let group = u64::from(*p);
+            let Some(brief) = self.raft.brief(group) else {
+                continue;
+            };
+            let label = PartitionLabel { partition: *p };
+            let gauge = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+            m.raft_term.get_or_create(&label).set(gauge(brief.term));
+            m.raft_commit_index
+                .get_or_create(&label)
+                .set(gauge(brief.commit));
+            m.raft_last_index
+                .get_or_create(&label)
+                .set(gauge(brief.last_index));
+            if brief.leader != raft::NO_NODE && brief.leader != replica.metrics_leader {
+                if replica.metrics_leader != raft::NO_NODE {
+                    m.raft_leader_changes.get_or_create(&label).inc();
+                }
+                replica.metrics_leader = brief.leader;
+            }
+            if brief.role != RaftRole::Leader {
+                continue;
+            }
+            for (follower, progress) in self.raft.progress(group).unwrap_or_default() {
+                if follower == me {
+                    continue;
+                }
+                let lag = brief.last_index.saturating_sub(progress.match_index);
+                m.raft_replication_lag_entries
+                    .get_or_create(&replication::FollowerLabel {
+                        partition: *p,
+                        follower,
+                    })
+                    .set(gauge(lag));
+            }
+        }
     }
 
     /// Reports the end of a lost tail's recovery (and its progress).
@@ -1173,6 +1246,7 @@ async fn open_replica(
         snapshot_at: std::time::Instant::now(),
         role: RaftRole::Follower,
         leader_known: false,
+        metrics_leader: raft::NO_NODE,
         continue_pending: false,
         export_proposed: (0, std::time::Instant::now()),
         export_written: (0, std::time::Instant::now()),
@@ -1366,18 +1440,20 @@ async fn write_snapshot(
     Ok(())
 }
 
+/// Takes a snapshot of `p` and compacts its log; returns its size in bytes
+/// (0 when there was nothing to take).
 async fn take_snapshot(
     p: PartitionId,
     replica: &mut Replica,
     raft: &mut MultiRaft<MemLog>,
-) -> Result<(), ReplicaError> {
+) -> Result<usize, ReplicaError> {
     let group = u64::from(p);
     let index = replica.partition.applied();
     let Some(term) = raft.reader().term(group, index) else {
-        return Ok(());
+        return Ok(0);
     };
     let Some(status) = raft.status(group) else {
-        return Ok(());
+        return Ok(0);
     };
     let data = encode_snapshot(&status.config, &replica.partition.snapshot());
     let err = |source| ReplicaError::Storage {
@@ -1387,9 +1463,10 @@ async fn take_snapshot(
     write_snapshot(replica, index, term, &data)
         .await
         .map_err(err)?;
+    let bytes = data.len();
     raft.reader_mut().compact(group, index, status.config, data);
     replica.log.compact_prefix(index).await.map_err(err)?;
     replica.snapshot_index = index;
     tracing::info!(partition = p, index, "snapshot taken, log compacted");
-    Ok(())
+    Ok(bytes)
 }

@@ -3,7 +3,7 @@
 //! not stopping), `/health` (every shard loop is turning and no local
 //! partition is degraded; a 503 names each degraded partition and why, e.g.
 //! `partition 1: disk full (/var/lib/waggle): writes refused`) and `/metrics`
-//! (Prometheus text format). Runs on the tokio threads for the life of the
+//! (Prometheus text format, or OpenMetrics when the scraper asks for it). Runs on the tokio threads for the life of the
 //! broker.
 
 use std::sync::Arc;
@@ -15,6 +15,7 @@ use axum::routing::get;
 use axum::Router;
 
 use crate::context::BrokerContext;
+use crate::exposition;
 
 /// A shard loop that has not turned for this long makes the broker unhealthy.
 pub const MAX_SHARD_SILENCE_MS: u64 = 5_000;
@@ -76,13 +77,23 @@ async fn health(State(context): State<Arc<BrokerContext>>) -> impl IntoResponse 
     (StatusCode::SERVICE_UNAVAILABLE, body)
 }
 
-async fn metrics(State(context): State<Arc<BrokerContext>>) -> impl IntoResponse {
+/// OpenMetrics when the scraper asks for it (`Accept`), else Prometheus
+/// text format 0.0.4.
+async fn metrics(
+    State(context): State<Arc<BrokerContext>>,
+    headers: axum::http::HeaderMap,
+) -> impl IntoResponse {
     let text = context.metrics.render(&context.view, &context.limits);
-    (
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
-        text,
-    )
+    let accept = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if exposition::wants_openmetrics(accept) {
+        ([(header::CONTENT_TYPE, exposition::OPENMETRICS)], text)
+    } else {
+        (
+            [(header::CONTENT_TYPE, exposition::PROMETHEUS)],
+            exposition::to_prometheus(&text),
+        )
+    }
 }

@@ -207,6 +207,57 @@ pub struct Applied {
     /// Job types that got activatable jobs (created, failed with retries,
     /// timed out, back from back-off, yielded), repeated as they came.
     pub jobs_available: Vec<std::sync::Arc<str>>,
+    /// What the engine did, for the metrics.
+    pub counts: EngineCounts,
+}
+
+/// What the engine did with the commands of one turn.
+#[derive(Debug, Default)]
+pub struct EngineCounts {
+    /// Commands processed, by value type name.
+    pub commands: Vec<(&'static str, u64)>,
+    /// Rejections written, by rejection type name.
+    pub rejections: Vec<(&'static str, u64)>,
+    /// Process instances started (root and child).
+    pub instances_created: u64,
+    /// Process instances that completed.
+    pub instances_completed: u64,
+    /// Incidents raised.
+    pub incidents_created: u64,
+}
+
+impl EngineCounts {
+    fn add(list: &mut Vec<(&'static str, u64)>, name: &'static str) {
+        match list.iter_mut().find(|(n, _)| *n == name) {
+            Some((_, count)) => *count += 1,
+            None => list.push((name, 1)),
+        }
+    }
+
+    fn note(&mut self, record: &Record) {
+        match record.record_type {
+            RecordType::CommandRejection => {
+                if let Some(r) = &record.rejection {
+                    Self::add(&mut self.rejections, r.rejection_type.name());
+                }
+            }
+            RecordType::Event => match (&record.value, record.intent) {
+                (engine::RecordValue::ProcessInstance(v), Intent::ElementActivated)
+                    if v.bpmn_element_type == engine::BpmnElementType::Process =>
+                {
+                    self.instances_created += 1
+                }
+                (engine::RecordValue::ProcessInstance(v), Intent::ElementCompleted)
+                    if v.bpmn_element_type == engine::BpmnElementType::Process =>
+                {
+                    self.instances_completed += 1
+                }
+                (engine::RecordValue::Incident(_), Intent::Created) => self.incidents_created += 1,
+                _ => {}
+            },
+            RecordType::Command => {}
+        }
+    }
 }
 
 /// See the module documentation.
@@ -505,11 +556,13 @@ impl Partition {
             }
             return Ok(());
         }
+        EngineCounts::add(&mut out.counts.commands, command.value_type.name());
         for record in processed.records {
             if record.record_type == RecordType::Command {
                 self.follow_ups.push_back(record);
                 continue;
             }
+            out.counts.note(&record);
             if let Some(job_type) = activatable_job_type(&record) {
                 if out.jobs_available.last() != Some(job_type) {
                     out.jobs_available.push(job_type.clone());

@@ -383,7 +383,15 @@ async fn shard_loop(mut ctx: ShardContext, started: std::sync::mpsc::Sender<Resu
         let now = Instant::now();
         if now >= next_disk_check {
             let dir = &ctx.options.data_dir;
-            guard = space::guard(dir, free_space_bytes(dir), ctx.options.min_free_space_bytes);
+            let free = free_space_bytes(dir);
+            if let Ok(bytes) = &free {
+                ctx.options
+                    .metrics
+                    .replication
+                    .disk_free_bytes
+                    .set(i64::try_from(*bytes).unwrap_or(i64::MAX));
+            }
+            guard = space::guard(dir, free, ctx.options.min_free_space_bytes);
             next_disk_check = now + Duration::from_millis(DISK_CHECK_INTERVAL_MS);
         }
         if failed.is_none() {

@@ -18,6 +18,23 @@ apt_install() {
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
 }
 
+# promtool, unpacked from Debian's prometheus package into .cache (installing
+# the package would start a Prometheus server); prints its path.
+setup_promtool() {
+    local dir=.cache/promtool
+    if [ ! -x "$dir/usr/bin/promtool" ]; then
+        step "promtool (unpacked from Debian's prometheus package)" >&2
+        mkdir -p "$dir"
+        (
+            cd "$dir"
+            local get=(apt-get -o APT::Sandbox::User=root download prometheus)
+            "${get[@]}" >/dev/null 2>&1 || { apt-get update -qq && "${get[@]}" >/dev/null; }
+            dpkg-deb -x prometheus_*.deb . && rm -f prometheus_*.deb
+        )
+    fi
+    echo "$PWD/$dir/usr/bin/promtool"
+}
+
 # What building and testing the Rust workspace needs.
 setup_build_deps() {
     command -v cargo >/dev/null || { echo "cargo is required (https://rustup.rs)" >&2; exit 1; }

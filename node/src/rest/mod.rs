@@ -43,6 +43,7 @@ type Shared = axum::extract::State<Arc<Rest>>;
 /// bounded by `network.max_message_size_bytes`, as gRPC requests are.
 pub fn router(context: Arc<BrokerContext>) -> Router {
     let max_body = context.config.network.max_message_size_bytes as usize;
+    let metrics = Arc::clone(&context.metrics);
     let rest = Arc::new(Rest {
         dispatcher: Dispatcher::new(context),
         round_robin: RoundRobin::default(),
@@ -75,6 +76,10 @@ pub fn router(context: Arc<BrokerContext>) -> Router {
         )
         .route("/messages/publication", post(messages::publish))
         .route("/signals/broadcast", post(messages::broadcast))
+        .route_layer(axum::middleware::from_fn_with_state(
+            metrics,
+            crate::request_metrics::rest,
+        ))
         .with_state(rest);
     Router::new()
         .nest("/v2", v2)

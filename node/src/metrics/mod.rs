@@ -8,6 +8,12 @@
 //! recovery lost (tail frames dropped, entries being recovered). Gauges that
 //! mirror state held elsewhere (roles, health, backpressure) are refreshed from
 //! it at every scrape. One instance per process, shared by reference.
+//! [`replication`] adds Raft, storage and snapshot families, [`activity`] the
+//! engine's work and the client requests; `waggle_build_info` carries the
+//! version.
+
+pub mod activity;
+pub mod replication;
 
 use std::sync::Mutex;
 
@@ -43,9 +49,16 @@ pub struct RoleLabel {
     pub role: String,
 }
 
-type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
+/// Labels of the build information.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct BuildLabel {
+    /// Package version.
+    pub version: String,
+}
 
-fn latency_histogram() -> Histogram {
+pub(crate) type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
+
+pub(crate) fn latency_histogram() -> Histogram {
     Histogram::new(exponential_buckets(
         LATENCY_BUCKET_START_SECONDS,
         2.0,
@@ -82,6 +95,10 @@ pub struct Metrics {
     /// Committed entries this replica lost and is recovering from its peers
     /// (it does not vote until they are back), per partition.
     pub log_entries_recovering: Family<PartitionLabel, Gauge>,
+    /// Raft, storage and snapshots.
+    pub replication: replication::ReplicationMetrics,
+    /// Engine work and client requests.
+    pub activity: activity::ActivityMetrics,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -176,7 +193,22 @@ impl Metrics {
             "Committed entries lost from this replica's log and not yet recovered from its peers",
             log_entries_recovering.clone(),
         );
+        let build_info = Family::<BuildLabel, Gauge>::default();
+        registry.register(
+            "build_info",
+            "Always 1; the label carries the broker's version",
+            build_info.clone(),
+        );
+        build_info
+            .get_or_create(&BuildLabel {
+                version: env!("CARGO_PKG_VERSION").to_string(),
+            })
+            .set(1);
+        let replication = replication::ReplicationMetrics::register(&mut registry);
+        let activity = activity::ActivityMetrics::register(&mut registry);
         Self {
+            replication,
+            activity,
             registry: Mutex::new(registry),
             partition_role,
             partition_healthy,
@@ -204,6 +236,8 @@ impl Metrics {
             let _ = self.processing_errors.get_or_create(&label);
             let _ = self.log_tail_frames_dropped.get_or_create(&label);
             let _ = self.log_entries_recovering.get_or_create(&label);
+            self.replication.register_partition(*p);
+            self.activity.register_partition(*p);
         }
     }
 
@@ -284,6 +318,15 @@ mod tests {
             "waggle_processing_errors_total",
             "waggle_log_tail_frames_dropped_total",
             "waggle_log_entries_recovering",
+            "waggle_build_info",
+            "waggle_raft_term",
+            "waggle_raft_commit_index",
+            "waggle_raft_leader_changes_total",
+            "waggle_log_sync_seconds_bucket",
+            "waggle_snapshot_bytes",
+            "waggle_disk_free_bytes",
+            "waggle_instances_created_total",
+            "waggle_incidents_created_total",
         ] {
             assert!(text.contains(family), "{family} missing from:\n{text}");
         }
