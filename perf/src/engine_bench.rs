@@ -4,7 +4,9 @@
 //!
 //! Workload per instance: CreateProcessInstance with a ~540 B variable
 //! document (15 variables, like Zeebe's `typical_payload.json`), activation in
-//! batches, CompleteJob, and the instance runs to its end event. Baseline in
+//! batches, CompleteJob, and the instance runs to its end event; then the same
+//! with FEEL on the path (mappings and a gateway condition), giving the cost
+//! of one expression. Baseline in
 //! the same run: parsing and re-serialising the same payload with serde_json,
 //! once per instance (the least work any engine must do with the payload).
 
@@ -37,6 +39,23 @@ const ONE_TASK: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
 <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="task"/>
 <bpmn:sequenceFlow id="f2" sourceRef="task" targetRef="end"/>
 </bpmn:process></bpmn:definitions>"#;
+
+/// one_task with FEEL on the path: two input mappings, an output mapping and
+/// an exclusive gateway whose condition compares two variables.
+const ONE_TASK_FEEL: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" xmlns:zeebe="http://camunda.org/schema/zeebe/1.0" id="d">
+<bpmn:process id="benchmark" isExecutable="true">
+<bpmn:startEvent id="start"/>
+<bpmn:serviceTask id="task"><bpmn:extensionElements><zeebe:taskDefinition type="benchmark-task"/><zeebe:ioMapping><zeebe:input source="=amount * 2" target="doubled"/><zeebe:input source="=shippingAddress.city" target="city"/><zeebe:output source="=done" target="done"/></zeebe:ioMapping></bpmn:extensionElements></bpmn:serviceTask>
+<bpmn:exclusiveGateway id="gw" default="f4"/>
+<bpmn:endEvent id="big"/><bpmn:endEvent id="small"/>
+<bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="task"/>
+<bpmn:sequenceFlow id="f2" sourceRef="task" targetRef="gw"/>
+<bpmn:sequenceFlow id="f3" sourceRef="gw" targetRef="big"><bpmn:conditionExpression>=amount &gt; 1000 and status = "NEW"</bpmn:conditionExpression></bpmn:sequenceFlow>
+<bpmn:sequenceFlow id="f4" sourceRef="gw" targetRef="small"/>
+</bpmn:process></bpmn:definitions>"#;
+/// FEEL expressions evaluated per instance of [`ONE_TASK_FEEL`].
+const FEEL_EXPRESSIONS_PER_INSTANCE: f64 = 4.0;
 
 const PAYLOAD: &str = r#"{"customerId":"C-1029384756","orderId":"O-5647382910","amount":1234.56,"currency":"EUR","status":"NEW","priority":3,"express":true,"items":[{"sku":"A-100","qty":2},{"sku":"B-200","qty":1}],"shippingAddress":{"street":"Main Street 1","city":"Berlin","zip":"10115"},"email":"customer@example.com","phone":"+49 30 1234567","note":"leave at the door","createdBy":"web-shop","channel":"online","region":"EU-CENTRAL"}"#;
 
@@ -116,6 +135,10 @@ impl Driver {
 }
 
 fn new_driver() -> anyhow::Result<Driver> {
+    driver_for(ONE_TASK)
+}
+
+fn driver_for(model: &str) -> anyhow::Result<Driver> {
     let mut d = Driver {
         engine: Engine::new(1, 1),
         position: 0,
@@ -127,7 +150,7 @@ fn new_driver() -> anyhow::Result<Driver> {
         RecordValue::Deployment(DeploymentRecord {
             resources: vec![DeploymentResource {
                 name: "one_task.bpmn".into(),
-                content: ONE_TASK.as_bytes().to_vec(),
+                content: model.as_bytes().to_vec(),
             }],
             processes: vec![],
         }),
@@ -158,6 +181,35 @@ fn rss_bytes() -> Option<u64> {
     Some(pages * 4096)
 }
 
+/// Runs `instances` of `model` through create → activate → complete → end:
+/// (instances per wall second, per CPU second, records written).
+fn throughput(model: &str, instances: usize, batch: usize) -> anyhow::Result<(f64, f64, usize)> {
+    let mut d = driver_for(model)?;
+    let mut records = 0usize;
+    let started = Instant::now();
+    let cpu_started = thread_cpu_s();
+    let mut done = 0;
+    while done < instances {
+        let n = batch.min(instances - done);
+        for _ in 0..n {
+            d.create();
+        }
+        let keys = d.activate(n);
+        assert_eq!(keys.len(), n, "every created job is activatable");
+        for k in keys {
+            records += d.complete(k);
+        }
+        done += n;
+    }
+    let per_s = instances as f64 / started.elapsed().as_secs_f64();
+    let per_cpu_s = instances as f64 / (thread_cpu_s() - cpu_started);
+    anyhow::ensure!(
+        d.engine.state().instances.is_empty(),
+        "not every instance of the benchmark completed"
+    );
+    Ok((per_s, per_cpu_s, records))
+}
+
 /// Runs the subcommand.
 pub fn run(args: Args) -> anyhow::Result<()> {
     anyhow::ensure!(
@@ -184,30 +236,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     assert!(sink > 0);
 
     // Throughput: create, activate in batches, complete, run to the end.
-    let mut d = new_driver()?;
-    let mut records = 0usize;
-    let started = Instant::now();
-    let cpu_started = thread_cpu_s();
-    let mut done = 0;
-    while done < args.instances {
-        let n = batch.min(args.instances - done);
-        for _ in 0..n {
-            d.create();
-        }
-        let keys = d.activate(n);
-        assert_eq!(keys.len(), n, "every created job is activatable");
-        for k in keys {
-            records += d.complete(k);
-        }
-        done += n;
-    }
-    let engine_s = started.elapsed().as_secs_f64();
-    let per_s = args.instances as f64 / engine_s;
-    let per_cpu_s = args.instances as f64 / (thread_cpu_s() - cpu_started);
-    assert!(
-        d.engine.state().instances.is_empty(),
-        "every instance completed"
-    );
+    let (per_s, per_cpu_s, records) = throughput(ONE_TASK, args.instances, batch)?;
+    let (_, feel_per_cpu_s, _) = throughput(ONE_TASK_FEEL, args.instances, batch)?;
+    let feel_us_per_expression =
+        (1.0 / feel_per_cpu_s - 1.0 / per_cpu_s) * 1e6 / FEEL_EXPRESSIONS_PER_INSTANCE;
 
     // State per waiting instance.
     let mut w = new_driver()?;
@@ -229,6 +261,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     println!(
         "  instances/CPU-s           {per_cpu_s:.0}  (target >= 200000; Zeebe 3-broker cluster ~300)"
     );
+    println!(
+        "  with FEEL: instances/CPU-s {feel_per_cpu_s:.0}  (2 input mappings, 1 output mapping, 1 condition)"
+    );
+    println!("  FEEL cost/expression      {feel_us_per_expression:.2} us");
     println!(
         "  completion records/inst   {:.1}",
         records as f64 / args.instances as f64
