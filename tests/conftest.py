@@ -3,6 +3,7 @@ gRPC, camunda-orchestration-sdk over REST): a fresh data directory, free
 loopback ports, and SIGTERM (by PID) at the end."""
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -88,3 +89,5 @@ def broker():
         if process.poll() is None:
             process.kill()
         log.close()
+    # Kept for a look when the broker did not stop cleanly; removed otherwise.
+    shutil.rmtree(directory, ignore_errors=True)
