@@ -113,8 +113,8 @@ install -m 0644 "$here/debian/copyright" "$deb/usr/share/doc/waggle/copyright"
 install -m 0644 "$here/README.md" "$deb/usr/share/doc/waggle/README.md"
 gzip -9n <"$changelog" >"$deb/usr/share/doc/waggle/changelog.Debian.gz"
 install -m 0644 "$here/debian/lintian-overrides" "$deb/usr/share/lintian/overrides/waggle"
-install -m 0644 "$here/debian/conffiles" "$deb/DEBIAN/conffiles"
-install -m 0755 "$here/debian/postinst" "$here/debian/prerm" "$here/debian/postrm" "$deb/DEBIAN/"
+install -m 0644 "$here/debian/conffiles" "$here/debian/templates" "$deb/DEBIAN/"
+install -m 0755 "$here/debian/postinst" "$here/debian/prerm" "$here/debian/postrm" "$here/debian/config" "$deb/DEBIAN/"
 
 # dpkg-shlibdeps wants a source tree with debian/control.
 mkdir -p "$work/shlibs/debian"

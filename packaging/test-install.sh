@@ -399,7 +399,7 @@ expect "the journal shows the graceful shutdown of PID $main_pid" \
 expect "systemd did not have to kill the broker" \
     inside bash -c "! journalctl -u waggle.service -o cat | grep -qE 'State .stop-sigterm. timed out|Killing process $main_pid'"
 
-phase "remove keeps data and config; purge deletes them"
+phase "remove keeps data and config; purge deletes the config and asks before deleting the data"
 inside systemctl start waggle.service
 wait_active
 inside apt-get remove -y -q waggle >"$logs/apt-remove.log" 2>&1 || { cat "$logs/apt-remove.log" >&2; fail "apt remove"; }
@@ -408,13 +408,28 @@ expect "remove stopped waggle@lab" test "$(unit_prop waggle@lab.service ActiveSt
 expect "remove deleted the binary" test ! -e "$container_root/usr/bin/waggle"
 expect "remove kept /etc/waggle/waggle.toml" test -f "$container_root/etc/waggle/waggle.toml"
 expect "remove kept the data" test "$(inside find /var/lib/waggle -type f | wc -l)" -gt 0
-inside apt-get purge -y -q waggle >"$logs/apt-purge.log" 2>&1 || { cat "$logs/apt-purge.log" >&2; fail "apt purge"; }
+# Unattended, the debconf question keeps its default: the data stays.
+inside env DEBIAN_FRONTEND=noninteractive apt-get purge -y -q waggle >"$logs/apt-purge.log" 2>&1 ||
+    { cat "$logs/apt-purge.log" >&2; fail "apt purge"; }
 expect "purge deleted /etc/waggle" test ! -e "$container_root/etc/waggle"
-expect "purge deleted /var/lib/waggle" test ! -e "$container_root/var/lib/waggle"
+expect "purge kept /var/lib/waggle (waggle/purge_data defaults to false)" \
+    test "$(inside find /var/lib/waggle -type f | wc -l)" -gt 0
+expect "purge said where the data was kept" grep -q "data in /var/lib/waggle was kept" "$logs/apt-purge.log"
 expect "purge kept the waggle user (Debian policy)" inside getent passwd waggle
 # shellcheck disable=SC2016 # dpkg-query's format, not the shell's
 expect "dpkg no longer knows waggle" \
     test -z "$(inside dpkg-query -W -f='${Status}' waggle 2>/dev/null | grep -v 'not-installed' || true)"
+# Installed again, it takes the kept data over; a purge answered "yes"
+# (preseeded, as an unattended purge would be) deletes it.
+inside env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$pkgs_in/$(basename "$deb")" >"$logs/apt-reinstall.log" 2>&1 ||
+    { cat "$logs/apt-reinstall.log" >&2; fail "apt install after purge"; }
+wait_active
+expect "after reinstalling, the kept deployment is still there" run_instance
+inside bash -c 'echo "waggle waggle/purge_data boolean true" | debconf-set-selections'
+inside env DEBIAN_FRONTEND=noninteractive apt-get purge -y -q waggle >"$logs/apt-purge-data.log" 2>&1 ||
+    { cat "$logs/apt-purge-data.log" >&2; fail "apt purge (delete the data)"; }
+expect "purge answered yes deleted /var/lib/waggle" test ! -e "$container_root/var/lib/waggle"
+expect "purge answered yes deleted /etc/waggle" test ! -e "$container_root/etc/waggle"
 
 container_cleanup
 step "install test passed in $((SECONDS - started_s))s (load average: $(cut -d' ' -f1-3 /proc/loadavg))"
