@@ -107,6 +107,13 @@ pub fn run(config: Config, mode: Mode) -> Result<()> {
     };
     let metrics = Arc::new(Metrics::new());
     metrics.register_partitions(&local_partitions);
+    if config.cluster.size > 1 {
+        // The files loaded fine for the transport above.
+        let expiries = cluster::tls_material(&config)
+            .and_then(|tls| Ok(tls.expiries()?))
+            .context("cannot read the expiry dates of the TLS certificates")?;
+        metrics.set_certificate_expiries(&expiries);
+    }
     let raft_tick_ms = config.cluster.heartbeat_interval_ms.max(1);
     let raft = raft::RaftConfig {
         election_ticks: (config.cluster.election_timeout_ms / raft_tick_ms).max(2) as u32,

@@ -48,19 +48,23 @@ const KIND_RESPONSE: u8 = 2;
 const KIND_INTERNAL: u8 = 3;
 const KIND_JOBS_AVAILABLE: u8 = 4;
 
+/// The node-to-node TLS files named by `[tls]`.
+pub fn tls_material(config: &Config) -> Result<TlsMaterial> {
+    let mut cas: Vec<&std::path::Path> = vec![&config.tls.ca_file];
+    if !config.tls.extra_ca_file.as_os_str().is_empty() {
+        cas.push(&config.tls.extra_ca_file);
+    }
+    TlsMaterial::from_files(&cas, &config.tls.cert_file, &config.tls.key_file)
+        .context("cannot load the TLS files named by tls.ca_file, tls.cert_file and tls.key_file")
+}
+
 /// Starts the transport when the cluster has more than one node.
 pub fn start_transport(config: &Config) -> Result<Option<(TransportHandle, Inbound)>> {
     let c = &config.cluster;
     if c.size <= 1 {
         return Ok(None);
     }
-    let mut cas: Vec<&std::path::Path> = vec![&config.tls.ca_file];
-    if !config.tls.extra_ca_file.as_os_str().is_empty() {
-        cas.push(&config.tls.extra_ca_file);
-    }
-    let tls = TlsMaterial::from_files(&cas, &config.tls.cert_file, &config.tls.key_file).context(
-        "cannot load the TLS files named by tls.ca_file, tls.cert_file and tls.key_file",
-    )?;
+    let tls = tls_material(config)?;
     let listen = SocketAddr::new(
         config
             .network

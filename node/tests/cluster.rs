@@ -419,6 +419,31 @@ fn a_killed_leader_loses_nothing_acknowledged() {
     for n in &nodes {
         wait_topology(&rt, n, 3, 3);
     }
+    // Metrics of a cluster: certificate expiry on every node, and the
+    // leader's view of its followers (published every half second).
+    let start = Instant::now();
+    loop {
+        let scrapes: Vec<String> = nodes
+            .iter()
+            .map(|n| http_get(n.management_port, "/metrics").expect("metrics").1)
+            .collect();
+        let certs = scrapes.iter().all(|m| {
+            m.contains("waggle_certificate_expiry_timestamp_seconds{certificate=\"node\"}")
+                && m.contains("waggle_certificate_expiry_timestamp_seconds{certificate=\"ca-0\"}")
+        });
+        let lag = scrapes
+            .iter()
+            .any(|m| m.contains("waggle_raft_replication_lag_entries{partition=\"1\",follower="));
+        if certs && lag {
+            break;
+        }
+        assert!(
+            start.elapsed() < PHASE_LIMIT,
+            "certificate or replication metrics missing:\n{}",
+            scrapes.join("\n---\n")
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
 
     let mut acknowledged = BTreeSet::new();
     let mut done: BTreeMap<i64, u32> = BTreeMap::new();

@@ -67,6 +67,31 @@ impl TlsMaterial {
         })
     }
 
+    /// When each certificate expires (UNIX seconds): `node` (the leaf of the
+    /// chain) and `ca-<n>` for each trusted CA, for the expiry metric.
+    pub fn expiries(&self) -> Result<Vec<(String, i64)>, TlsError> {
+        let not_after = |der: &CertificateDer<'_>, what: &str| {
+            x509_parser::parse_x509_certificate(der)
+                .map(|(_, cert)| cert.validity().not_after.timestamp())
+                .map_err(|e| TlsError::BadPem {
+                    what: what.to_owned(),
+                    reason: e.to_string(),
+                })
+        };
+        let mut out = Vec::new();
+        let chain = parse_certs(&self.cert_chain_pem, "node certificate chain")?;
+        if let Some(leaf) = chain.first() {
+            out.push(("node".to_owned(), not_after(leaf, "node certificate")?));
+        }
+        for (i, pem) in self.trusted_ca_pems.iter().enumerate() {
+            let what = format!("trusted CA #{i}");
+            for cert in parse_certs(pem, &what)? {
+                out.push((format!("ca-{i}"), not_after(&cert, &what)?));
+            }
+        }
+        Ok(out)
+    }
+
     fn roots(&self) -> Result<Arc<RootCertStore>, TlsError> {
         if self.trusted_ca_pems.is_empty() {
             return Err(TlsError::NoTrustedCa);
@@ -195,5 +220,35 @@ mod tests {
             Err(error) => error.to_string(),
         };
         assert!(error.contains("trusted CA #0"), "{error}");
+    }
+
+    #[test]
+    fn expiries_name_the_node_certificate_and_each_ca() {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = crate::certs::create_ca(dir.path(), "prod").unwrap();
+        let issued = crate::certs::issue_node_cert(&ca, 1, "prod", dir.path()).unwrap();
+        let material = TlsMaterial {
+            trusted_ca_pems: vec![ca.cert_pem().to_owned()],
+            cert_chain_pem: issued.cert_chain_pem,
+            private_key_pem: issued.key_pem,
+        };
+        let expiries = material.expiries().unwrap();
+        let day = 86_400;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64;
+        let node = expiries.iter().find(|(n, _)| n == "node").unwrap().1;
+        let ca_at = expiries.iter().find(|(n, _)| n == "ca-0").unwrap().1;
+        // Issued today for LEAF_VALIDITY_DAYS and CA_VALIDITY_DAYS (give or
+        // take the clock-skew allowance and a day of test time).
+        assert!(
+            (node - now - crate::certs::LEAF_VALIDITY_DAYS * day).abs() <= day,
+            "{node}"
+        );
+        assert!(
+            (ca_at - now - crate::certs::CA_VALIDITY_DAYS * day).abs() <= day,
+            "{ca_at}"
+        );
     }
 }

@@ -241,6 +241,18 @@ impl Metrics {
         }
     }
 
+    /// Sets the expiry time (UNIX seconds) of each named certificate.
+    pub fn set_certificate_expiries(&self, expiries: &[(String, i64)]) {
+        for (certificate, at) in expiries {
+            self.replication
+                .certificate_expiry_timestamp_seconds
+                .get_or_create(&replication::CertificateLabel {
+                    certificate: certificate.clone(),
+                })
+                .set(*at);
+        }
+    }
+
     /// The text exposition, with mirrored gauges refreshed from `view` and
     /// `limits`.
     pub fn render(&self, view: &BrokerView, limits: &PartitionLimits) -> String {

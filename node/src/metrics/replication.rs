@@ -19,8 +19,17 @@ pub struct FollowerLabel {
     pub follower: u64,
 }
 
+/// Labels of a certificate.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CertificateLabel {
+    /// `node` or `ca-<n>`.
+    pub certificate: String,
+}
+
 /// See the module documentation.
 pub struct ReplicationMetrics {
+    /// When each node-to-node TLS certificate expires (UNIX seconds).
+    pub certificate_expiry_timestamp_seconds: Family<CertificateLabel, Gauge>,
     /// Current Raft term, per partition.
     pub raft_term: Family<PartitionLabel, Gauge>,
     /// Commit index, per partition.
@@ -45,6 +54,7 @@ impl ReplicationMetrics {
     /// The families, registered in `registry`.
     pub fn register(registry: &mut Registry) -> Self {
         let m = Self {
+            certificate_expiry_timestamp_seconds: Family::default(),
             raft_term: Family::default(),
             raft_commit_index: Family::default(),
             raft_last_index: Family::default(),
@@ -55,6 +65,11 @@ impl ReplicationMetrics {
             snapshot_bytes: Family::default(),
             disk_free_bytes: Gauge::default(),
         };
+        registry.register(
+            "certificate_expiry_timestamp_seconds",
+            "When each node-to-node TLS certificate expires (UNIX seconds)",
+            m.certificate_expiry_timestamp_seconds.clone(),
+        );
         registry.register("raft_term", "Current Raft term", m.raft_term.clone());
         registry.register(
             "raft_commit_index",
