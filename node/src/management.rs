@@ -83,6 +83,9 @@ async fn metrics(
     State(context): State<Arc<BrokerContext>>,
     headers: axum::http::HeaderMap,
 ) -> impl IntoResponse {
+    if let Some(forwarder) = &context.forwarder {
+        context.metrics.replication.set_peers(forwarder.handle());
+    }
     let text = context.metrics.render(&context.view, &context.limits);
     let accept = headers
         .get(header::ACCEPT)

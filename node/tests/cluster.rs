@@ -419,8 +419,9 @@ fn a_killed_leader_loses_nothing_acknowledged() {
     for n in &nodes {
         wait_topology(&rt, n, 3, 3);
     }
-    // Metrics of a cluster: certificate expiry on every node, and the
-    // leader's view of its followers (published every half second).
+    // Metrics of a cluster: certificate expiry and connected peers on every
+    // node, and the leader's view of its followers (published every half
+    // second).
     let start = Instant::now();
     loop {
         let scrapes: Vec<String> = nodes
@@ -434,7 +435,13 @@ fn a_killed_leader_loses_nothing_acknowledged() {
         let lag = scrapes
             .iter()
             .any(|m| m.contains("waggle_raft_replication_lag_entries{partition=\"1\",follower="));
-        if certs && lag {
+        let peers = scrapes.iter().enumerate().all(|(i, m)| {
+            (0..3).filter(|p| *p != i).all(|p| {
+                m.contains(&format!("waggle_peer_connected{{peer=\"{p}\"}} 1"))
+                    && m.contains(&format!("waggle_peer_rtt_microseconds{{peer=\"{p}\"}}"))
+            })
+        });
+        if certs && lag && peers {
             break;
         }
         assert!(

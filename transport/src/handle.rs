@@ -105,6 +105,13 @@ impl TransportHandle {
             .is_some_and(|queue| queue.connected.load(Ordering::Acquire))
     }
 
+    /// The current round-trip time estimate to `peer`, while connected.
+    pub fn rtt(&self, peer: NodeId) -> Option<std::time::Duration> {
+        let queue = self.shared.peers.get(&peer)?;
+        let connection = queue.connection.lock().expect("never poisoned");
+        connection.as_ref().map(quinn::Connection::rtt)
+    }
+
     /// This node's id.
     pub fn node_id(&self) -> NodeId {
         self.shared.node_id

@@ -61,6 +61,7 @@ pub(crate) async fn run_link(
         };
         Counters::add(&ctx.counters.connections_established, 1);
         queue.connected.store(true, Ordering::Release);
+        *queue.connection.lock().expect("never poisoned") = Some(connection.clone());
         tracing::info!(peer, remote = %connection.remote_address(), "connected");
         let started = Instant::now();
         let session_peer = SessionPeer {
@@ -71,6 +72,7 @@ pub(crate) async fn run_link(
         };
         let end = session::run(&ctx, session_peer, &connection, control).await;
         queue.connected.store(false, Ordering::Release);
+        *queue.connection.lock().expect("never poisoned") = None;
         match end {
             SessionEnd::Lost(reason) => {
                 Counters::add(&ctx.counters.connections_lost, 1);

@@ -23,6 +23,8 @@ pub(crate) struct PeerQueue {
     max_queued_bytes: usize,
     /// Whether a connection to the peer is currently established.
     pub connected: AtomicBool,
+    /// The established connection, for its round-trip time.
+    pub connection: std::sync::Mutex<Option<quinn::Connection>>,
 }
 
 /// The consumer ends of one peer's queues.
@@ -38,6 +40,7 @@ impl PeerQueue {
             queued_bytes: AtomicUsize::new(0),
             max_queued_bytes,
             connected: AtomicBool::new(false),
+            connection: std::sync::Mutex::new(None),
         };
         (queue, [r0, r1, r2])
     }

@@ -26,8 +26,21 @@ pub struct CertificateLabel {
     pub certificate: String,
 }
 
+/// Labels of a peer node.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PeerLabel {
+    /// The peer's node id.
+    pub peer: u64,
+}
+
 /// See the module documentation.
 pub struct ReplicationMetrics {
+    /// 1 while a QUIC connection to the peer is established.
+    pub peer_connected: Family<PeerLabel, Gauge>,
+    /// QUIC's round-trip time estimate to the peer, in microseconds.
+    pub peer_rtt_microseconds: Family<PeerLabel, Gauge>,
+    /// Connections lost after being established, since start.
+    pub peer_connections_lost: Gauge,
     /// When each node-to-node TLS certificate expires (UNIX seconds).
     pub certificate_expiry_timestamp_seconds: Family<CertificateLabel, Gauge>,
     /// Current Raft term, per partition.
@@ -54,6 +67,9 @@ impl ReplicationMetrics {
     /// The families, registered in `registry`.
     pub fn register(registry: &mut Registry) -> Self {
         let m = Self {
+            peer_connected: Family::default(),
+            peer_rtt_microseconds: Family::default(),
+            peer_connections_lost: Gauge::default(),
             certificate_expiry_timestamp_seconds: Family::default(),
             raft_term: Family::default(),
             raft_commit_index: Family::default(),
@@ -65,6 +81,21 @@ impl ReplicationMetrics {
             snapshot_bytes: Family::default(),
             disk_free_bytes: Gauge::default(),
         };
+        registry.register(
+            "peer_connected",
+            "1 while a QUIC connection to the peer node is established",
+            m.peer_connected.clone(),
+        );
+        registry.register(
+            "peer_rtt_microseconds",
+            "QUIC round-trip time estimate to the peer node",
+            m.peer_rtt_microseconds.clone(),
+        );
+        registry.register(
+            "peer_connections_lost",
+            "Node-to-node connections lost after being established, since start",
+            m.peer_connections_lost.clone(),
+        );
         registry.register(
             "certificate_expiry_timestamp_seconds",
             "When each node-to-node TLS certificate expires (UNIX seconds)",
@@ -112,6 +143,25 @@ impl ReplicationMetrics {
             m.disk_free_bytes.clone(),
         );
         m
+    }
+
+    /// Mirrors the transport's view of its peers.
+    pub fn set_peers(&self, transport: &transport::TransportHandle) {
+        for peer in transport.peers() {
+            let label = PeerLabel {
+                peer: u64::from(peer),
+            };
+            self.peer_connected
+                .get_or_create(&label)
+                .set(i64::from(transport.is_connected(peer)));
+            let rtt = transport.rtt(peer).map_or(0, |d| d.as_micros());
+            self.peer_rtt_microseconds
+                .get_or_create(&label)
+                .set(i64::try_from(rtt).unwrap_or(i64::MAX));
+        }
+        let lost = transport.stats().connections_lost;
+        self.peer_connections_lost
+            .set(i64::try_from(lost).unwrap_or(i64::MAX));
     }
 
     /// Series for `p` in every per-partition family.
