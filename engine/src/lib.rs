@@ -32,6 +32,7 @@ pub mod streams;
 mod structure;
 mod throw;
 pub mod timer;
+pub mod user_tasks;
 pub mod variables;
 pub mod xml_depth;
 

@@ -285,7 +285,8 @@ pub fn to_reply(
         }
         ResponseValue::ProcessInstanceCanceled { .. }
         | ResponseValue::Job { .. }
-        | ResponseValue::ResourceDeleted { .. } => CommandReply::Done,
+        | ResponseValue::ResourceDeleted { .. }
+        | ResponseValue::UserTask { .. } => CommandReply::Done,
         ResponseValue::IncidentResolved { key }
         | ResponseValue::VariablesSet { key }
         | ResponseValue::MessagePublished { key }
