@@ -8,7 +8,7 @@
 //! `state` and `variables` (replicated state and its appliers), `engine` (the
 //! API the broker uses), `distribution` (commands every partition must
 //! apply), and the processors: `commands`, `deletion`, `behavior`, `jobs`,
-//! `scope_variables`, `streams`.
+//! `user_tasks`, `scope_variables`, `streams`.
 
 mod behavior;
 pub mod bpmn;

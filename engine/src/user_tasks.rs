@@ -207,6 +207,14 @@ impl Engine {
         task.changed_attributes = Vec::new();
         match cmd.intent {
             Intent::Claim | Intent::Assign => {
+                if cmd.intent == Intent::Claim && v.assignee.is_empty() {
+                    return Err(rejection(
+                        RejectionType::InvalidArgument,
+                        format!(
+                            "Expected to claim user task with key '{key}', but provided assignee is empty"
+                        ),
+                    ));
+                }
                 if cmd.intent == Intent::Claim
                     && !task.assignee.is_empty()
                     && task.assignee != v.assignee

@@ -171,6 +171,12 @@ fn assign_claim_update_and_complete() {
         format!("Expected to claim user task with key '{key}', but it has already been assigned")
     );
     command(&mut h, key, Intent::Claim, |t| t.assignee = "anna".into()).unwrap();
+    let err = command(&mut h, key, Intent::Claim, |_| {}).unwrap_err();
+    assert_eq!(err.rejection_type, RejectionType::InvalidArgument);
+    assert_eq!(
+        err.reason,
+        format!("Expected to claim user task with key '{key}', but provided assignee is empty")
+    );
 
     // Assign overrides; an empty assignee unassigns.
     command(&mut h, key, Intent::Assign, |t| t.assignee = "bob".into()).unwrap();
