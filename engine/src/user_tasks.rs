@@ -143,10 +143,23 @@ impl Engine {
         task.process_definition_key = def.metadata.process_definition_key;
         task.process_definition_version = def.metadata.version;
         task.creation_timestamp = ctx.timestamp_ms;
-        let value = RecordValue::UserTask(task.clone());
-        self.emit(ctx, user_task_key, Intent::Creating, value.clone());
+        // As in Zeebe: CREATING carries the assignee, CREATED does not; the
+        // assignment follows as its own transition.
+        let mut creating = task.clone();
+        creating.assignee = assignee.clone();
+        self.emit(
+            ctx,
+            user_task_key,
+            Intent::Creating,
+            RecordValue::UserTask(creating),
+        );
         self.element_event(ctx, def, key, Intent::ElementActivated);
-        self.emit(ctx, user_task_key, Intent::Created, value);
+        self.emit(
+            ctx,
+            user_task_key,
+            Intent::Created,
+            RecordValue::UserTask(task.clone()),
+        );
         if !assignee.is_empty() {
             task.assignee = assignee;
             task.changed_attributes = vec!["assignee".into()];

@@ -79,6 +79,10 @@ fn static_attributes_are_written_and_the_assignee_is_assigned_after_creation() {
     let (key, task) = created_task(&h);
     assert_eq!(task.user_task_key, key);
     assert_eq!(task.assignee, "", "created unassigned, then assigned");
+    assert_eq!(
+        events[0].2.assignee, "anna",
+        "CREATING carries the assignee"
+    );
     assert_eq!(task.candidate_groups, ["sales", "ops"]);
     assert_eq!(task.candidate_users, ["bob"]);
     assert_eq!(task.due_date, "2026-12-24T18:00:00Z");
