@@ -47,6 +47,8 @@ class Broker:
         self.management_port = management_port
         self.rest_url = f"http://127.0.0.1:{rest_port}"
         self.directory = directory
+        # The JSON-lines exporter's files (`partition-<id>.jsonl`).
+        self.exports = os.path.join(directory, "data", "exports")
 
 
 @pytest.fixture(scope="module")
@@ -65,6 +67,7 @@ def broker():
             "WAGGLE_REST_PORT": str(rest_port),
             "WAGGLE_RUNTIME_SHARDS": "1",
             "WAGGLE_RUNTIME_PIN_SHARDS": "false",
+            "WAGGLE_EXPORTER_ENABLED": "true",
         }
     )
     log = open(os.path.join(directory, "broker.log"), "w")

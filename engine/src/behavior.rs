@@ -259,6 +259,12 @@ impl Engine {
                 self.element_event(ctx, &def, key, Intent::ElementActivated);
                 self.push_job(ctx, job_key);
             }
+            Behavior::UserTask(ut) => {
+                let ut = ut.clone();
+                if let Err(message) = self.create_user_task(ctx, &def, element, key, pi_key, &ut) {
+                    self.raise_incident(ctx, key, ErrorType::ExtractValueError, message, NO_KEY)
+                }
+            }
             Behavior::Script(script) => {
                 let result = {
                     let vars = self.visible(key);
@@ -613,6 +619,7 @@ impl Engine {
             self.close_subscriptions(ctx, key);
         }
         if inst.job_key != NO_KEY {
+            self.cancel_user_task(ctx, inst.job_key);
             if let Some(job) = self.state.jobs.get(&inst.job_key) {
                 let record = job.record.clone();
                 self.emit(

@@ -13,7 +13,7 @@ use crate::expression::Expression;
 use crate::model::{
     Behavior, CallDefinition, Element, EventDefinition, JobDefinition, Mapping,
     MultiInstanceDefinition, Process, ScriptDefinition, SequenceFlow, TimerDefinition,
-    DEFAULT_JOB_RETRIES, USER_TASK_JOB_TYPE,
+    UserTaskDefinition, DEFAULT_JOB_RETRIES, USER_TASK_JOB_TYPE,
 };
 use crate::record::{BpmnElementType, BpmnEventType};
 use crate::timer::{Schedule, TimerKind};
@@ -35,7 +35,7 @@ pub const MAX_ELEMENTS_PER_PROCESS: usize = 10_000;
 const SUPPORTED: &str = "supported are: startEvent, endEvent, intermediateThrowEvent, \
 intermediateCatchEvent, boundaryEvent (with timer, message, signal, error, escalation or \
 terminate definitions where BPMN allows them), task, manualTask, serviceTask, sendTask and \
-businessRuleTask (with zeebe:taskDefinition), userTask (job-based), scriptTask (zeebe:script or \
+businessRuleTask (with zeebe:taskDefinition), userTask (job-based, or zeebe:userTask), scriptTask (zeebe:script or \
 zeebe:taskDefinition), receiveTask, callActivity, exclusiveGateway, parallelGateway, \
 inclusiveGateway, eventBasedGateway, subProcess (embedded and event sub-process), \
 multiInstanceLoopCharacteristics";
@@ -900,11 +900,10 @@ impl Builder<'_, '_, '_> {
             }
             "userTask" => {
                 if extension(n, "userTask").is_some() {
-                    self.errors.add(
-                        id,
-                        "zeebe:userTask (Camunda user task) is not supported yet; without it the task is a job-based user task",
-                    );
-                    return None;
+                    return Some((
+                        BpmnElementType::UserTask,
+                        Behavior::UserTask(Box::new(self.user_task(n, id)?)),
+                    ));
                 }
                 (
                     BpmnElementType::UserTask,
@@ -1386,6 +1385,63 @@ impl Builder<'_, '_, '_> {
             custom_headers: Arc::from(serde_json::Value::Object(headers).to_string()),
             dynamic_headers: dynamic,
         })
+    }
+
+    /// A Camunda user task (`zeebe:userTask`); static dates and priorities
+    /// are checked here.
+    fn user_task(&mut self, n: Node, id: &str) -> Option<UserTaskDefinition> {
+        let mut def = UserTaskDefinition::default();
+        let mut headers = serde_json::Map::new();
+        if let Some(h) = extension(n, "taskHeaders") {
+            for header in h.children().filter(|c| is_zeebe(*c, "header")) {
+                headers.insert(
+                    header.attribute("key").unwrap_or("").to_string(),
+                    serde_json::Value::from(header.attribute("value").unwrap_or("")),
+                );
+            }
+        }
+        def.custom_headers = Arc::from(serde_json::Value::Object(headers).to_string());
+        let attr = |this: &mut Self, ext: &str, name: &str| -> Result<Option<Expression>, ()> {
+            match extension(n, ext).and_then(|e| e.attribute(name)) {
+                Some(v) if !v.trim().is_empty() => this.expression(id, name, v).map(Some).ok_or(()),
+                _ => Ok(None),
+            }
+        };
+        def.assignee = attr(self, "assignmentDefinition", "assignee").ok()?;
+        def.candidate_groups = attr(self, "assignmentDefinition", "candidateGroups").ok()?;
+        def.candidate_users = attr(self, "assignmentDefinition", "candidateUsers").ok()?;
+        def.due_date = attr(self, "taskSchedule", "dueDate").ok()?;
+        def.follow_up_date = attr(self, "taskSchedule", "followUpDate").ok()?;
+        def.priority = attr(self, "priorityDefinition", "priority").ok()?;
+        def.external_form_reference =
+            match attr(self, "formDefinition", "externalReference").ok()? {
+                Some(e) => Some(e),
+                None => attr(self, "formDefinition", "formKey").ok()?,
+            };
+        def.form_id = extension(n, "formDefinition")
+            .and_then(|f| f.attribute("formId"))
+            .filter(|v| !v.trim().is_empty())
+            .map(Arc::from);
+        let static_checks = [
+            (&def.due_date, "dueDate"),
+            (&def.follow_up_date, "followUpDate"),
+            (&def.priority, "priority"),
+        ];
+        for (e, name) in static_checks {
+            if let Some(Expression::Static(text)) = e {
+                let checked = match name {
+                    "priority" => {
+                        crate::user_tasks::priority_of(&serde_json::Value::from(&**text)).err()
+                    }
+                    _ => crate::user_tasks::date_of(&serde_json::Value::from(&**text)).err(),
+                };
+                if let Some(problem) = checked {
+                    self.errors.add(id, format!("{name}: {problem}"));
+                    return None;
+                }
+            }
+        }
+        Some(def)
     }
 
     fn io_mappings(&mut self, n: Node, id: &str) -> (Vec<Mapping>, Vec<Mapping>) {

@@ -31,7 +31,7 @@ pub const MAX_STEPS_PER_COMMAND: usize = 1024;
 /// large, and growing the vector copies them).
 const RECORDS_PER_COMMAND_HINT: usize = 32;
 /// Version of the snapshot format.
-pub const SNAPSHOT_FORMAT_VERSION: u8 = 3;
+pub const SNAPSHOT_FORMAT_VERSION: u8 = 4;
 
 /// A job handed to a worker (activation response or push).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -124,6 +124,13 @@ pub enum ResponseValue {
         key: i64,
         /// The deleted resource (process definition key).
         resource_key: i64,
+    },
+    /// Assign, claim, update or complete a user task.
+    UserTask {
+        /// User task key.
+        key: i64,
+        /// The resulting event intent.
+        intent: Intent,
     },
 }
 
@@ -402,6 +409,7 @@ impl Engine {
             }
             (RecordValue::JobBatch(b), Intent::Activate) => self.activate_jobs(ctx, cmd, b),
             (RecordValue::Job(j), _) => self.job_command(ctx, cmd, j),
+            (RecordValue::UserTask(t), _) => self.user_task_command(ctx, cmd, t),
             (RecordValue::Incident(_), Intent::Resolve) => self.resolve_incident(ctx, cmd),
             (RecordValue::VariableDocument(d), Intent::Update) => self.set_variables(ctx, cmd, d),
             (RecordValue::Timer(_), Intent::Trigger) => self.trigger_timer(ctx, cmd),

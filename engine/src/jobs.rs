@@ -102,6 +102,28 @@ impl Engine {
         })
     }
 
+    /// Completes the task `el_key` that waited for a job or a user: the
+    /// variables are merged into the scopes (set locally when the task has
+    /// output mappings), then the element completes.
+    pub(crate) fn complete_waiting_task(
+        &mut self,
+        ctx: &mut Ctx,
+        el_key: i64,
+        vars: Vec<(String, &serde_json::value::RawValue)>,
+    ) {
+        if let Some((def, element, _, pi_key)) = self.instance_parts(el_key) {
+            let local = !def.model.element(element).outputs.is_empty();
+            for (name, value) in vars {
+                if local {
+                    self.set_local(ctx, el_key, pi_key, &name, value.get());
+                } else {
+                    self.merge(ctx, el_key, pi_key, &name, value.get());
+                }
+            }
+            ctx.steps.push_back(Step::Complete(el_key));
+        }
+    }
+
     /// If a stream serves the (activatable) job's type, activates it for that stream.
     pub(crate) fn push_job(&mut self, ctx: &mut Ctx, job_key: i64) {
         if self.streams.is_empty() {
@@ -299,18 +321,7 @@ impl Engine {
                     Intent::Completed,
                     RecordValue::Job(record.clone()),
                 );
-                let el_key = record.element_instance_key;
-                if let Some((def, element, _, pi_key)) = self.instance_parts(el_key) {
-                    let local = !def.model.element(element).outputs.is_empty();
-                    for (name, value) in vars {
-                        if local {
-                            self.set_local(ctx, el_key, pi_key, &name, value.get());
-                        } else {
-                            self.merge(ctx, el_key, pi_key, &name, value.get());
-                        }
-                    }
-                    ctx.steps.push_back(Step::Complete(el_key));
-                }
+                self.complete_waiting_task(ctx, record.element_instance_key, vars);
                 Intent::Completed
             }
             Intent::Fail => {

@@ -8,7 +8,7 @@
 //! `state` and `variables` (replicated state and its appliers), `engine` (the
 //! API the broker uses), `distribution` (commands every partition must
 //! apply), and the processors: `commands`, `deletion`, `behavior`, `jobs`,
-//! `scope_variables`, `streams`.
+//! `user_tasks`, `scope_variables`, `streams`.
 
 mod behavior;
 pub mod bpmn;
@@ -32,6 +32,7 @@ pub mod streams;
 mod structure;
 mod throw;
 pub mod timer;
+pub mod user_tasks;
 pub mod variables;
 pub mod xml_depth;
 

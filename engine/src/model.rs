@@ -44,6 +44,31 @@ pub struct JobDefinition {
     pub dynamic_headers: Vec<(String, Expression)>,
 }
 
+/// A Camunda user task's attributes (`zeebe:assignmentDefinition`,
+/// `zeebe:taskSchedule`, `zeebe:priorityDefinition`, `zeebe:formDefinition`,
+/// `zeebe:taskHeaders`), each static or FEEL, evaluated when it is activated.
+#[derive(Clone, Debug, Default)]
+pub struct UserTaskDefinition {
+    /// `assignee`.
+    pub assignee: Option<Expression>,
+    /// `candidateGroups`: a list, or comma-separated text.
+    pub candidate_groups: Option<Expression>,
+    /// `candidateUsers`: a list, or comma-separated text.
+    pub candidate_users: Option<Expression>,
+    /// `dueDate`: an ISO 8601 date-time.
+    pub due_date: Option<Expression>,
+    /// `followUpDate`: an ISO 8601 date-time.
+    pub follow_up_date: Option<Expression>,
+    /// `priority`: 0 to 100 (50 when absent).
+    pub priority: Option<Expression>,
+    /// `formId` of a linked form (kept as written; forms are not deployed).
+    pub form_id: Option<Arc<str>>,
+    /// `formKey` or `externalReference`.
+    pub external_form_reference: Option<Expression>,
+    /// Custom headers as a JSON object.
+    pub custom_headers: Arc<str>,
+}
+
 /// `zeebe:script`.
 #[derive(Clone, Debug)]
 pub struct ScriptDefinition {
@@ -184,6 +209,8 @@ pub enum Behavior {
     /// Compensation throw or end event: runs the handlers of the completed
     /// activities of its scope (or of the one named) and waits for them.
     ThrowCompensation(Option<Arc<str>>),
+    /// Camunda user task (`zeebe:userTask`): creates a user task and waits for it.
+    UserTask(Box<UserTaskDefinition>),
 }
 
 /// One flow node of a process (or the process itself at index 0).

@@ -72,6 +72,8 @@ pub enum ValueType {
     /// `COMMAND_DISTRIBUTION`: a command sent to every other partition until
     /// each acknowledged it
     CommandDistribution,
+    /// `USER_TASK`: a Camunda user task (`zeebe:userTask`)
+    UserTask,
 }
 
 impl ValueType {
@@ -97,6 +99,7 @@ impl ValueType {
             ValueType::CompensationSubscription => "COMPENSATION_SUBSCRIPTION",
             ValueType::ResourceDeletion => "RESOURCE_DELETION",
             ValueType::CommandDistribution => "COMMAND_DISTRIBUTION",
+            ValueType::UserTask => "USER_TASK",
         }
     }
 }
@@ -230,6 +233,20 @@ pub enum Intent {
     Acknowledged,
     /// `FINISHED`: command distribution, every partition acknowledged
     Finished,
+    /// `ASSIGN`: user task, set or clear the assignee
+    Assign,
+    /// `ASSIGNING`
+    Assigning,
+    /// `ASSIGNED`
+    Assigned,
+    /// `CLAIM`: user task, assign unless someone else is assigned
+    Claim,
+    /// `UPDATING`: user task
+    Updating,
+    /// `COMPLETING`: user task
+    Completing,
+    /// `CANCELING`: user task, its element is terminated
+    Canceling,
 }
 
 impl Intent {
@@ -298,6 +315,13 @@ impl Intent {
             Intent::Acknowledge => "ACKNOWLEDGE",
             Intent::Acknowledged => "ACKNOWLEDGED",
             Intent::Finished => "FINISHED",
+            Intent::Assign => "ASSIGN",
+            Intent::Assigning => "ASSIGNING",
+            Intent::Assigned => "ASSIGNED",
+            Intent::Claim => "CLAIM",
+            Intent::Updating => "UPDATING",
+            Intent::Completing => "COMPLETING",
+            Intent::Canceling => "CANCELING",
         }
     }
 }
@@ -823,6 +847,84 @@ pub struct CommandDistributionRecord {
     pub command_value: Option<Box<RecordValue>>,
 }
 
+/// `USER_TASK` value (Zeebe's `UserTaskRecord`). In `UPDATE` commands,
+/// `changed_attributes` names the fields of the changeset.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserTaskRecord {
+    /// Key of the user task.
+    pub user_task_key: i64,
+    /// Assignee, empty when unassigned.
+    pub assignee: String,
+    /// Candidate groups.
+    pub candidate_groups: Vec<String>,
+    /// Candidate users.
+    pub candidate_users: Vec<String>,
+    /// Due date (ISO 8601 date-time), empty when none.
+    pub due_date: String,
+    /// Follow-up date (ISO 8601 date-time), empty when none.
+    pub follow_up_date: String,
+    /// Key of a linked form, `-1` when none.
+    pub form_key: i64,
+    /// Custom form reference (`formKey` or `externalReference`), empty when none.
+    pub external_form_reference: String,
+    /// Custom headers as a JSON object.
+    pub custom_headers: Arc<str>,
+    /// Variables as a JSON object (complete command and event).
+    pub variables: String,
+    /// Attributes changed by an update or assignment.
+    pub changed_attributes: Vec<String>,
+    /// What the client did (`assign`, `claim`, `update`, `complete`, ...).
+    pub action: String,
+    /// Priority, 0 to 100.
+    pub priority: i32,
+    /// Element of the user task.
+    pub element_id: Arc<str>,
+    /// Element instance of the user task.
+    pub element_instance_key: i64,
+    /// Process instance.
+    pub process_instance_key: i64,
+    /// BPMN process id.
+    pub bpmn_process_id: Arc<str>,
+    /// Process definition.
+    pub process_definition_key: i64,
+    /// Version of the process definition.
+    pub process_definition_version: i32,
+    /// When the task was created (epoch ms).
+    pub creation_timestamp: i64,
+    /// Tenant (`<default>`).
+    pub tenant_id: String,
+}
+
+impl UserTaskRecord {
+    /// An empty value for commands that only carry a few fields.
+    pub fn empty() -> Self {
+        let empty: Arc<str> = Arc::from("");
+        Self {
+            user_task_key: NO_KEY,
+            assignee: String::new(),
+            candidate_groups: Vec::new(),
+            candidate_users: Vec::new(),
+            due_date: String::new(),
+            follow_up_date: String::new(),
+            form_key: NO_KEY,
+            external_form_reference: String::new(),
+            custom_headers: Arc::from("{}"),
+            variables: String::new(),
+            changed_attributes: Vec::new(),
+            action: String::new(),
+            priority: 50,
+            element_id: empty.clone(),
+            element_instance_key: NO_KEY,
+            process_instance_key: NO_KEY,
+            bpmn_process_id: empty,
+            process_definition_key: NO_KEY,
+            process_definition_version: 0,
+            creation_timestamp: NO_KEY,
+            tenant_id: String::from("<default>"),
+        }
+    }
+}
+
 /// The value of a record.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum RecordValue {
@@ -864,6 +966,8 @@ pub enum RecordValue {
     ResourceDeletion(ResourceDeletionRecord),
     /// `COMMAND_DISTRIBUTION`
     CommandDistribution(CommandDistributionRecord),
+    /// `USER_TASK`
+    UserTask(UserTaskRecord),
 }
 
 impl RecordValue {
@@ -889,6 +993,7 @@ impl RecordValue {
             RecordValue::CompensationSubscription(_) => ValueType::CompensationSubscription,
             RecordValue::ResourceDeletion(_) => ValueType::ResourceDeletion,
             RecordValue::CommandDistribution(_) => ValueType::CommandDistribution,
+            RecordValue::UserTask(_) => ValueType::UserTask,
         }
     }
 }

@@ -111,7 +111,7 @@ pub struct ElementInstance {
     pub active_children: u32,
     /// Sequence flows taken inside this scope whose target is not yet active.
     pub active_flows: u32,
-    /// Job of a job-worker task, or `-1`.
+    /// Job of a job-worker task, user task of a Camunda user task, or `-1`.
     pub job_key: i64,
     /// Open incident on this element, or `-1`.
     pub incident_key: i64,
@@ -284,6 +284,9 @@ pub struct State {
     pub compensations: BTreeMap<i64, CompensationSubscriptionRecord>,
     /// (scope, compensation subscription key).
     pub compensations_by_scope: BTreeSet<(i64, i64)>,
+    /// Camunda user tasks by key (variables, action and changed attributes
+    /// left empty).
+    pub user_tasks: BTreeMap<i64, UserTaskRecord>,
 }
 
 impl State {
@@ -330,6 +333,7 @@ impl State {
             distributions_received: BTreeMap::new(),
             compensations: BTreeMap::new(),
             compensations_by_scope: BTreeSet::new(),
+            user_tasks: BTreeMap::new(),
             pms_correlated: BTreeMap::new(),
             pms_correlated_by_instance: BTreeSet::new(),
         }
@@ -484,6 +488,7 @@ impl State {
                 self.variables
                     .set(v.scope_key, &v.name, record.key, &v.value)
             }
+            (RecordValue::UserTask(task), intent) => self.apply_user_task(record.key, task, intent),
             (RecordValue::Job(job), intent) => {
                 self.apply_job(record.key, job, intent, record.timestamp_ms)
             }

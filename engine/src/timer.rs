@@ -92,7 +92,7 @@ impl Schedule {
     }
 }
 
-fn parse_date(text: &str) -> Result<i64, String> {
+pub(crate) fn parse_date(text: &str) -> Result<i64, String> {
     DateTime::parse_from_rfc3339(text)
         .map(|d| d.timestamp_millis())
         .or_else(|_| {

@@ -1,5 +1,5 @@
 //! Every corpus process the engine accepts runs to completion: a worker
-//! completes every job, and the test publishes a message for every open
+//! completes every job, a user completes every user task, and the test publishes a message for every open
 //! message subscription, broadcasts every awaited signal and moves the clock
 //! past every timer, round after round.
 
@@ -32,6 +32,18 @@ fn drive(h: &mut Harness, pi: i64) -> bool {
             return true;
         }
         h.auto_complete(10);
+        let user_tasks: Vec<i64> = h.engine.state().user_tasks.keys().copied().collect();
+        for key in user_tasks {
+            let mut task = UserTaskRecord::empty();
+            task.variables = "{}".into();
+            h.request(Record::command(
+                key,
+                Intent::Complete,
+                RecordValue::UserTask(task),
+                None,
+            ))
+            .expect("complete the user task");
+        }
         let messages: Vec<(String, String)> = h
             .engine
             .state()

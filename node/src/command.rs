@@ -133,6 +133,15 @@ pub enum PartitionCommand {
         /// The resource.
         resource_key: i64,
     },
+    /// Assign (`ASSIGN`, `CLAIM`), update or complete a user task.
+    UserTask {
+        /// The user task.
+        user_task_key: i64,
+        /// `ASSIGN`, `CLAIM`, `UPDATE` or `COMPLETE`.
+        intent: engine::Intent,
+        /// Assignee, changeset (`changed_attributes` names it), variables, action.
+        value: Box<engine::UserTaskRecord>,
+    },
     /// Append opaque bytes to the partition's log without the engine
     /// (benchmarks, `gateway.raw_append_enabled`); answered with
     /// [`CommandReply::Key`] holding the committed index.
@@ -163,6 +172,10 @@ impl PartitionCommand {
                 | PartitionCommand::ThrowError { .. }
                 | PartitionCommand::CancelInstance { .. }
                 | PartitionCommand::ResolveIncident { .. }
+                | PartitionCommand::UserTask {
+                    intent: engine::Intent::Complete,
+                    ..
+                }
         )
     }
 
@@ -186,6 +199,7 @@ impl PartitionCommand {
             PartitionCommand::ResolveIncident { .. } => "ResolveIncident",
             PartitionCommand::BroadcastSignal { .. } => "BroadcastSignal",
             PartitionCommand::DeleteResource { .. } => "DeleteResource",
+            PartitionCommand::UserTask { .. } => "UserTask",
             PartitionCommand::RawAppend { .. } => "RawAppend",
         }
     }

@@ -212,6 +212,16 @@ pub fn to_record(command: &PartitionCommand) -> Result<Record, CommandError> {
             }),
             None,
         ),
+        PartitionCommand::UserTask {
+            user_task_key,
+            intent,
+            value,
+        } => Record::command(
+            *user_task_key,
+            *intent,
+            RecordValue::UserTask((**value).clone()),
+            None,
+        ),
         PartitionCommand::RawAppend { .. } => {
             return Err(CommandError::Internal(
                 "a raw append has no engine record".to_string(),
@@ -285,7 +295,8 @@ pub fn to_reply(
         }
         ResponseValue::ProcessInstanceCanceled { .. }
         | ResponseValue::Job { .. }
-        | ResponseValue::ResourceDeleted { .. } => CommandReply::Done,
+        | ResponseValue::ResourceDeleted { .. }
+        | ResponseValue::UserTask { .. } => CommandReply::Done,
         ResponseValue::IncidentResolved { key }
         | ResponseValue::VariablesSet { key }
         | ResponseValue::MessagePublished { key }
@@ -389,6 +400,28 @@ mod tests {
             assert_eq!(r.key, 7, "{c:?}");
             assert_eq!(r.value_type, engine::ValueType::Job);
         }
+    }
+
+    #[test]
+    fn user_task_commands_carry_the_key_intent_and_value() {
+        let mut value = engine::UserTaskRecord::empty();
+        value.assignee = "anna".into();
+        let r = to_record(&PartitionCommand::UserTask {
+            user_task_key: 9,
+            intent: Intent::Claim,
+            value: Box::new(value.clone()),
+        })
+        .expect("built");
+        assert_eq!((r.key, r.intent), (9, Intent::Claim));
+        assert_eq!(r.value, RecordValue::UserTask(value));
+        let reply = to_reply(
+            Intent::Claim,
+            Ok(ResponseValue::UserTask {
+                key: 9,
+                intent: Intent::Assigned,
+            }),
+        );
+        assert_eq!(reply.unwrap(), CommandReply::Done);
     }
 
     #[test]

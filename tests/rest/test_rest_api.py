@@ -5,6 +5,7 @@ and raw HTTP checks the problem+json errors."""
 import concurrent.futures
 import json
 import os
+import time
 import urllib.error
 import urllib.request
 import warnings
@@ -187,3 +188,118 @@ def test_errors_are_problem_json_naming_the_input(broker, method, path, body, co
     assert problem["status"] == status and problem["title"] == title, problem
     assert problem["instance"] == path
     assert names in problem["detail"], problem
+
+
+USER_TASK_MODEL = """<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
+    xmlns:zeebe="http://camunda.org/schema/zeebe/1.0" id="d" targetNamespace="t">
+  <bpmn:process id="rest_review" isExecutable="true">
+    <bpmn:startEvent id="start"/>
+    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="review"/>
+    <bpmn:userTask id="review">
+      <bpmn:extensionElements>
+        <zeebe:userTask/>
+        <zeebe:assignmentDefinition candidateGroups="=team"/>
+        <zeebe:priorityDefinition priority="60"/>
+      </bpmn:extensionElements>
+    </bpmn:userTask>
+    <bpmn:sequenceFlow id="f2" sourceRef="review" targetRef="end"/>
+    <bpmn:endEvent id="end"/>
+  </bpmn:process>
+</bpmn:definitions>"""
+
+
+def exported(broker, value_type, wanted, count=1):
+    """Records of `value_type` in the JSON-lines exporter's file that
+    `wanted(record, value)` accepts, as (key, value); waits for `count`."""
+    path = os.path.join(broker.exports, "partition-1.jsonl")
+    for _ in range(TIMEOUT_S * 10):
+        found = []
+        if os.path.exists(path):
+            with open(path) as f:
+                for line in f:
+                    record = json.loads(line)["record"]
+                    value = record["value"].get(value_type)
+                    if value is not None and wanted(record, value):
+                        found.append((record["key"], value))
+        if len(found) >= count:
+            return found
+        time.sleep(0.1)
+    raise AssertionError(f"fewer than {count} exported {value_type} records")
+
+
+def wait_for_user_task(broker, process_instance_key, intent, count=1):
+    return exported(
+        broker,
+        "UserTask",
+        lambda r, v: r["intent"] == intent and v["process_instance_key"] == process_instance_key,
+        count,
+    )
+
+
+def pending_instance(broker, process_id):
+    """The key of the newest activated instance of `process_id`."""
+    activated = exported(
+        broker,
+        "ProcessInstance",
+        lambda r, v: r["intent"] == "ElementActivated" and v["element_id"] == process_id,
+    )
+    return activated[-1][0]
+
+
+def test_a_user_task_is_assigned_updated_and_completed_over_rest(client, broker, tmp_path):
+    import datetime
+
+    path = os.path.join(tmp_path, "rest_review.bpmn")
+    with open(path, "w") as f:
+        f.write(USER_TASK_MODEL)
+    client.deploy_resources_from_files([path])
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        awaiting = pool.submit(
+            client.create_process_instance,
+            data=m.ProcessCreationById(
+                process_definition_id="rest_review",
+                variables=variables({"team": "reviewers"}),
+                await_completion=True,
+                request_timeout=TIMEOUT_S * 1000,
+            ),
+        )
+        [(key, created)] = wait_for_user_task(broker, int(pending_instance(broker, "rest_review")), "Created")
+        assert created["candidate_groups"] == ["reviewers"] and created["priority"] == 60
+        task_key = str(key)
+
+        # Claim (no override), then a claim by someone else is a conflict.
+        client.assign_user_task(user_task_key=task_key, data=m.UserTaskAssignmentRequest(assignee="anna", allow_override=False))
+        with pytest.raises(errors.ConflictError):
+            client.assign_user_task(user_task_key=task_key, data=m.UserTaskAssignmentRequest(assignee="bob", allow_override=False))
+        client.unassign_user_task(user_task_key=task_key)
+        client.assign_user_task(user_task_key=task_key, data=m.UserTaskAssignmentRequest(assignee="bob"))
+
+        due = datetime.datetime(2027, 1, 2, 3, 4, 5, tzinfo=datetime.timezone.utc)
+        client.update_user_task(
+            user_task_key=task_key,
+            data=m.UserTaskUpdateRequest(changeset=m.Changeset(due_date=due, candidate_users=["carl"], priority=90)),
+        )
+        client.complete_user_task(
+            user_task_key=task_key,
+            data=m.UserTaskCompletionRequest(variables=m.UserTaskCompletionRequestVariables.from_dict({"approved": True})),
+        )
+        result = awaiting.result(timeout=TIMEOUT_S)
+    assert result.variables.additional_properties == {"team": "reviewers", "approved": True}
+    pi = int(result.process_instance_key)
+    [(_, updated)] = wait_for_user_task(broker, pi, "Updated")
+    assert sorted(updated["changed_attributes"]) == ["candidateUsersList", "dueDate", "priority"]
+    assert updated["candidate_users"] == ["carl"] and updated["priority"] == 90
+    assert updated["due_date"].startswith("2027-01-02T03:04:05")
+    assigned = [t["assignee"] for _, t in wait_for_user_task(broker, pi, "Assigned", 3)]
+    assert assigned == ["anna", "", "bob"]
+    [(_, completed)] = wait_for_user_task(broker, pi, "Completed")
+    assert json.loads(completed["variables"]) == {"approved": True}
+
+    # The task is gone: 404 with problem+json; a bad priority is a 400.
+    status, content_type, body = raw(broker, "POST", f"/v2/user-tasks/{task_key}/completion", {})
+    assert status == 404 and content_type == "application/problem+json"
+    assert "no such user task was found" in json.loads(body)["detail"]
+    status, _, _ = raw(broker, "PATCH", f"/v2/user-tasks/{task_key}", {"changeset": {"priority": 101}})
+    assert status == 400
+

@@ -19,10 +19,11 @@ mod jobs;
 mod keys;
 mod messages;
 pub mod problem;
+mod user_tasks;
 
 use std::sync::Arc;
 
-use axum::routing::{get, patch, post, put};
+use axum::routing::{delete, get, patch, post, put};
 use axum::Router;
 
 use crate::context::BrokerContext;
@@ -76,6 +77,19 @@ pub fn router(context: Arc<BrokerContext>) -> Router {
         )
         .route("/messages/publication", post(messages::publish))
         .route("/signals/broadcast", post(messages::broadcast))
+        .route(
+            "/user-tasks/{user_task_key}/assignment",
+            post(user_tasks::assign),
+        )
+        .route(
+            "/user-tasks/{user_task_key}/assignee",
+            delete(user_tasks::unassign),
+        )
+        .route("/user-tasks/{user_task_key}", patch(user_tasks::update))
+        .route(
+            "/user-tasks/{user_task_key}/completion",
+            post(user_tasks::complete),
+        )
         .route_layer(axum::middleware::from_fn_with_state(
             metrics,
             crate::request_metrics::rest,
