@@ -3,7 +3,7 @@
 //!
 //! Modules: `record` and `codec` (the log records), `key` (64-bit keys with the
 //! partition id on top), `bpmn`, `model` and `expression` (deployments;
-//! `xml_depth` bounds XML nesting before roxmltree sees it; FEEL is the
+//! `dmn::xml_depth` bounds XML nesting before roxmltree sees it; FEEL is the
 //! `feel` crate),
 //! `state` and `variables` (replicated state and its appliers), `engine` (the
 //! API the broker uses), `distribution` (commands every partition must
@@ -15,6 +15,10 @@ pub mod bpmn;
 pub mod codec;
 pub mod commands;
 mod compensation;
+mod decision_eval;
+mod decision_record;
+pub mod decision_state;
+mod decisions;
 mod deletion;
 pub mod distribution;
 pub mod engine;
@@ -33,7 +37,6 @@ mod structure;
 mod throw;
 pub mod timer;
 pub mod variables;
-pub mod xml_depth;
 
 pub use codec::DecodeError;
 pub use engine::{

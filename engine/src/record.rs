@@ -13,6 +13,7 @@
 //! element id, job type, custom headers) are `Arc<str>` shared with the model,
 //! so building a record does not copy them.
 
+pub use crate::decision_record::*;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
@@ -72,6 +73,12 @@ pub enum ValueType {
     /// `COMMAND_DISTRIBUTION`: a command sent to every other partition until
     /// each acknowledged it
     CommandDistribution,
+    /// `DECISION_REQUIREMENTS`: a deployed DRG
+    DecisionRequirements,
+    /// `DECISION`: a deployed decision
+    Decision,
+    /// `DECISION_EVALUATION`
+    DecisionEvaluation,
 }
 
 impl ValueType {
@@ -97,6 +104,9 @@ impl ValueType {
             ValueType::CompensationSubscription => "COMPENSATION_SUBSCRIPTION",
             ValueType::ResourceDeletion => "RESOURCE_DELETION",
             ValueType::CommandDistribution => "COMMAND_DISTRIBUTION",
+            ValueType::DecisionRequirements => "DECISION_REQUIREMENTS",
+            ValueType::Decision => "DECISION",
+            ValueType::DecisionEvaluation => "DECISION_EVALUATION",
         }
     }
 }
@@ -230,6 +240,10 @@ pub enum Intent {
     Acknowledged,
     /// `FINISHED`: command distribution, every partition acknowledged
     Finished,
+    /// `EVALUATE`: decision evaluation (EvaluateDecision)
+    Evaluate,
+    /// `EVALUATED`: decision evaluation
+    Evaluated,
 }
 
 impl Intent {
@@ -298,6 +312,8 @@ impl Intent {
             Intent::Acknowledge => "ACKNOWLEDGE",
             Intent::Acknowledged => "ACKNOWLEDGED",
             Intent::Finished => "FINISHED",
+            Intent::Evaluate => "EVALUATE",
+            Intent::Evaluated => "EVALUATED",
         }
     }
 }
@@ -433,6 +449,10 @@ pub enum ErrorType {
     UnhandledErrorEvent,
     /// `CALLED_ELEMENT_ERROR`
     CalledElementError,
+    /// `CALLED_DECISION_ERROR`: the called decision is not deployed
+    CalledDecisionError,
+    /// `DECISION_EVALUATION_ERROR`: the called decision failed
+    DecisionEvaluationError,
 }
 
 impl ErrorType {
@@ -445,6 +465,8 @@ impl ErrorType {
             ErrorType::ExtractValueError => "EXTRACT_VALUE_ERROR",
             ErrorType::UnhandledErrorEvent => "UNHANDLED_ERROR_EVENT",
             ErrorType::CalledElementError => "CALLED_ELEMENT_ERROR",
+            ErrorType::CalledDecisionError => "CALLED_DECISION_ERROR",
+            ErrorType::DecisionEvaluationError => "DECISION_EVALUATION_ERROR",
         }
     }
 }
@@ -482,6 +504,10 @@ pub struct DeploymentRecord {
     pub resources: Vec<DeploymentResource>,
     /// The processes in them (filled in the `CREATED` event).
     pub processes: Vec<ProcessMetadata>,
+    /// The DRGs in them, one per DMN resource (filled in the `CREATED` event).
+    pub decision_requirements: Vec<DecisionRequirementsMetadata>,
+    /// The decisions in them (filled in the `CREATED` event).
+    pub decisions: Vec<DecisionMetadata>,
 }
 
 /// `PROCESS` value: one process definition.
@@ -803,7 +829,7 @@ pub struct CompensationSubscriptionRecord {
 /// `RESOURCE_DELETION` value (DeleteResource).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ResourceDeletionRecord {
-    /// Key of the resource to delete: a process definition key.
+    /// Key of the resource to delete: a process definition or DRG key.
     pub resource_key: i64,
 }
 
@@ -864,6 +890,12 @@ pub enum RecordValue {
     ResourceDeletion(ResourceDeletionRecord),
     /// `COMMAND_DISTRIBUTION`
     CommandDistribution(CommandDistributionRecord),
+    /// `DECISION_REQUIREMENTS`
+    DecisionRequirements(DecisionRequirementsRecord),
+    /// `DECISION`
+    Decision(DecisionMetadata),
+    /// `DECISION_EVALUATION`
+    DecisionEvaluation(DecisionEvaluationRecord),
 }
 
 impl RecordValue {
@@ -889,6 +921,9 @@ impl RecordValue {
             RecordValue::CompensationSubscription(_) => ValueType::CompensationSubscription,
             RecordValue::ResourceDeletion(_) => ValueType::ResourceDeletion,
             RecordValue::CommandDistribution(_) => ValueType::CommandDistribution,
+            RecordValue::DecisionRequirements(_) => ValueType::DecisionRequirements,
+            RecordValue::Decision(_) => ValueType::Decision,
+            RecordValue::DecisionEvaluation(_) => ValueType::DecisionEvaluation,
         }
     }
 }

@@ -130,6 +130,8 @@ fn new_driver() -> anyhow::Result<Driver> {
                 content: ONE_TASK.as_bytes().to_vec(),
             }],
             processes: vec![],
+            decision_requirements: Vec::new(),
+            decisions: Vec::new(),
         }),
         Some(0),
     ));
