@@ -76,6 +76,8 @@ fn to_json(r: &proto::EvaluateDecisionResponse) -> Value {
                         "outputId": o.output_id,
                         "outputName": o.output_name,
                         "outputValue": o.output_value,
+                        "ruleId": m.rule_id,
+                        "ruleIndex": m.rule_index,
                     })).collect::<Vec<_>>(),
                 })).collect::<Vec<_>>(),
                 "evaluatedInputs": d.evaluated_inputs.iter().map(|i| json!({
