@@ -5,8 +5,11 @@ script task using FEEL's iteration and Camunda's built-in functions."""
 import asyncio
 import os
 
+import grpc
 import pytest
 from pyzeebe import ZeebeClient, create_insecure_channel
+from pyzeebe.proto import gateway_pb2
+from pyzeebe.proto.gateway_pb2_grpc import GatewayStub
 from pyzeebe.errors import DecisionNotFoundError
 from pyzeebe.grpc_internals.types import DeployResourceResponse
 
@@ -192,3 +195,27 @@ def test_a_script_task_evaluates_feel_iteration_and_builtins(broker, tmp_path, e
         return result.variables
 
     assert run(scenario, broker)["summary"] == expected
+
+
+def test_a_bad_dmn_is_refused_naming_the_resource_and_the_decision(broker):
+    broken = DINNER_DMN.replace("pz_", "pz3_").replace('if Dish = "Stew" then', "if Dish = then")
+
+    async def scenario():
+        channel = create_insecure_channel(grpc_address=broker.address)
+        stub = GatewayStub(channel)
+        request = gateway_pb2.DeployResourceRequest(
+            resources=[
+                gateway_pb2.Resource(name="meal3.bpmn", content=MEAL_BPMN.replace("pz_", "pz3_").encode()),
+                gateway_pb2.Resource(name="broken.dmn", content=broken.encode()),
+            ]
+        )
+        try:
+            await stub.DeployResource(request)
+        except grpc.aio.AioRpcError as e:
+            return e
+        return None
+
+    error = asyncio.run(scenario())
+    assert error is not None, "the deployment must be refused"
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "'broken.dmn'" in error.details() and "decision 'pz3_drink'" in error.details(), error.details()
