@@ -8,7 +8,10 @@
 //! `state` and `variables` (replicated state and its appliers), `engine` (the
 //! API the broker uses), `distribution` (commands every partition must
 //! apply), and the processors: `commands`, `deletion`, `behavior`, `jobs`,
-//! `scope_variables`, `streams`.
+//! `scope_variables`, `streams`. DMN decisions (the `dmn` crate):
+//! `decision_record` (their records), `decision_state` (deployed DRGs and
+//! decisions), `decisions` (deploy, distribute, delete) and `decision_eval`
+//! (business rule tasks, EvaluateDecision).
 
 mod behavior;
 pub mod bpmn;

@@ -607,3 +607,52 @@ fn now_in_a_decision_reads_the_command_timestamp() {
     let (_, e) = evaluated(evaluate(&mut h, NO_KEY, "year", "{}"));
     assert_eq!(e.decision_output, "1971");
 }
+
+#[test]
+fn a_follower_replaying_the_events_reaches_the_same_state() {
+    let mut h = Harness::new();
+    let process = rule_task("sizing", r#"decisionId="size" resultVariable="size""#, "");
+    deploy_all(
+        &mut h,
+        &[
+            ("sizing.bpmn", &process),
+            ("size.dmn", SIZE),
+            ("dinner.dmn", DINNER),
+        ],
+    )
+    .unwrap();
+    let failing = h.create("sizing", r#"{"amount": 500}"#);
+    h.create("sizing", r#"{"amount": 50}"#);
+    evaluated(evaluate(&mut h, NO_KEY, "drink", r#"{"season": "Winter"}"#));
+    h.set_variables(failing, r#"{"amount": 20}"#, false)
+        .unwrap();
+    let incident = h.incidents()[0].0;
+    h.resolve(incident).unwrap();
+    let drg = h
+        .engine
+        .state()
+        .decisions
+        .latest_drg("dinner")
+        .unwrap()
+        .metadata
+        .decision_requirements_key;
+    h.request(Record::command(
+        NO_KEY,
+        Intent::Delete,
+        RecordValue::ResourceDeletion(ResourceDeletionRecord { resource_key: drg }),
+        None,
+    ))
+    .unwrap();
+    let mut follower = Engine::new(1, 1);
+    for r in &h.log {
+        follower.replay(r);
+    }
+    assert_eq!(follower.snapshot(), h.engine.snapshot());
+    assert!(h.engine.state().decisions.latest_decision("size").is_some());
+    assert!(h
+        .engine
+        .state()
+        .decisions
+        .latest_decision("drink")
+        .is_none());
+}
