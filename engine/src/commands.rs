@@ -8,7 +8,7 @@ use crate::decisions::{distributed_resource, is_dmn, parse_dmn};
 use crate::engine::{rejection, Ctx, Engine, ResponseValue, Step};
 use crate::record::*;
 use crate::scope_variables::parse_document;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 /// The partition that processes deployments and resource deletions and
@@ -55,23 +55,23 @@ impl Engine {
         let mut parsed = Vec::new();
         let mut ids = BTreeSet::new();
         let mut dmns = Vec::new();
-        let mut decision_ids = BTreeSet::new();
-        let mut drg_ids = BTreeSet::new();
+        let mut decision_ids = BTreeMap::new();
+        let mut drg_ids = BTreeMap::new();
         for r in &d.resources {
             if is_dmn(&r.name) {
                 match parse_dmn(r) {
                     Ok(parsed) => {
-                        if !drg_ids.insert(parsed.drg.id().to_string()) {
+                        let drg_id = parsed.drg.id().to_string();
+                        if let Some(first) = drg_ids.insert(drg_id.clone(), &r.name) {
                             problems.push(format!(
-                                "'{}': decision requirements '{}' are defined more than once in the deployment",
-                                r.name,
-                                parsed.drg.id()
+                                "Expected the decision requirements ids to be unique within a deployment but found a duplicated id '{drg_id}' in the resources '{first}' and '{}'.",
+                                r.name
                             ));
                         }
                         for (id, _) in parsed.drg.decisions() {
-                            if !decision_ids.insert(id.to_string()) {
+                            if let Some(first) = decision_ids.insert(id.to_string(), &r.name) {
                                 problems.push(format!(
-                                    "'{}': decision '{id}' is defined more than once in the deployment",
+                                    "Expected the decision ids to be unique within a deployment but found a duplicated id '{id}' in the resources '{first}' and '{}'.",
                                     r.name
                                 ));
                             }

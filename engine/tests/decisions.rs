@@ -482,7 +482,7 @@ fn a_bad_dmn_rejects_the_whole_deployment_naming_resource_and_decision() {
     assert!(
         twice
             .reason
-            .contains("decision 'dish' is defined more than once"),
+            .contains("found a duplicated id 'dish' in the resources 'a.dmn' and 'b.dmn'"),
         "{}",
         twice.reason
     );
