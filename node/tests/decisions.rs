@@ -1,8 +1,9 @@
 //! DMN over the gRPC gateway of a `waggle dev` broker with three partitions:
 //! a deployment of a DMN resource answers with its decision and decision
 //! requirements entries, EvaluateDecision is answered by every partition
-//! (deployments are distributed), and a restart keeps the decisions (the
-//! state is rebuilt from the log, DRGs parsed again).
+//! (deployments are distributed), a restart keeps the decisions (the
+//! state is rebuilt from the log, DRGs parsed again), and the CLI prints
+//! a deployment's decision entries.
 
 mod common;
 use common::*;
@@ -100,5 +101,28 @@ fn every_partition_evaluates_a_deployed_decision_also_after_a_restart() {
         let partitions = evaluate_on_every_partition(&mut client).await;
         assert_eq!(partitions, BTreeSet::from([1, 2, 3]), "after a restart");
     });
+    // The CLI lists the decision entries of a deployment.
+    let dir = broker.dir.path().to_path_buf();
+    let changed = DMN.replace("Hello ", "Hi ");
+    std::fs::write(dir.join("greetings.dmn"), changed).expect("write dmn");
+    let (ok, out, err) = run_waggle(
+        &dir,
+        &["deploy", "greetings.dmn"],
+        &[("WAGGLE_ADDRESS", broker.gateway_uri())],
+    );
+    assert!(ok, "waggle deploy failed: {err}");
+    let printed: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+    assert_eq!(
+        printed["deployments"][0]["decision"]["decisionId"],
+        "greeting"
+    );
+    assert_eq!(
+        printed["deployments"][0]["decision"]["version"], 2,
+        "{printed}"
+    );
+    assert_eq!(
+        printed["deployments"][1]["decisionRequirements"]["resourceName"],
+        "greetings.dmn"
+    );
     assert!(broker.terminate().success());
 }
