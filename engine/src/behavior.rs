@@ -6,6 +6,7 @@
 //!            pass-through / gateway: ELEMENT_ACTIVATED → complete
 //!            job task: JOB CREATED, ELEMENT_ACTIVATED (waits for the job)
 //!            script task: evaluate, ELEMENT_ACTIVATED, result variable → complete
+//!            business rule task (called decision): see `decision_eval`
 //!            process / sub-process: ELEMENT_ACTIVATED → activate its start event
 //! complete:  ELEMENT_COMPLETING → output mappings → ELEMENT_COMPLETED
 //!            → take outgoing flows, or tell the flow scope a child ended
@@ -286,6 +287,10 @@ impl Engine {
                     }
                 }
             }
+            Behavior::Decision(called) => {
+                let local = !el.outputs.is_empty();
+                self.activate_business_rule_task(ctx, &def, key, pi_key, called, local)
+            }
             Behavior::Exclusive | Behavior::Inclusive | Behavior::Parallel => {
                 match self.choose_flows(&def, element, key) {
                     Ok(flows) => {
@@ -375,7 +380,7 @@ impl Engine {
             || any(&self.state.signal_by_owner)
     }
 
-    fn complete(&mut self, ctx: &mut Ctx, key: i64, flows: Option<Vec<u32>>) {
+    pub(crate) fn complete(&mut self, ctx: &mut Ctx, key: i64, flows: Option<Vec<u32>>) {
         let Some((def, element, _, _)) = self.instance_parts(key) else {
             return;
         };

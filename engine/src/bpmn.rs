@@ -2,7 +2,7 @@
 //! with the validation Zeebe applies before it accepts a deployment.
 //!
 //! The nesting depth of the XML is checked first without recursion (see
-//! [`crate::xml_depth`]), which bounds every recursion below. Parsing walks
+//! [`dmn::xml_depth`]), which bounds every recursion below. Parsing walks
 //! `definitions/process` recursively (sub-processes are scopes),
 //! collects flow nodes and sequence flows per scope, resolves references and
 //! then validates. Every problem is collected (not only the first) and names
@@ -11,9 +11,9 @@
 
 use crate::expression::Expression;
 use crate::model::{
-    Behavior, CallDefinition, Element, EventDefinition, JobDefinition, Mapping,
-    MultiInstanceDefinition, Process, ScriptDefinition, SequenceFlow, TimerDefinition,
-    UserTaskDefinition, DEFAULT_JOB_RETRIES, USER_TASK_JOB_TYPE,
+    Behavior, CallDefinition, CalledDecision, DecisionBinding, Element, EventDefinition,
+    JobDefinition, Mapping, MultiInstanceDefinition, Process, ScriptDefinition, SequenceFlow,
+    TimerDefinition, UserTaskDefinition, DEFAULT_JOB_RETRIES, USER_TASK_JOB_TYPE,
 };
 use crate::record::{BpmnElementType, BpmnEventType};
 use crate::timer::{Schedule, TimerKind};
@@ -35,7 +35,7 @@ pub const MAX_ELEMENTS_PER_PROCESS: usize = 10_000;
 const SUPPORTED: &str = "supported are: startEvent, endEvent, intermediateThrowEvent, \
 intermediateCatchEvent, boundaryEvent (with timer, message, signal, error, escalation or \
 terminate definitions where BPMN allows them), task, manualTask, serviceTask, sendTask and \
-businessRuleTask (with zeebe:taskDefinition), userTask (job-based, or zeebe:userTask), scriptTask (zeebe:script or \
+businessRuleTask (zeebe:calledDecision or zeebe:taskDefinition), userTask (job-based, or zeebe:userTask), scriptTask (zeebe:script or \
 zeebe:taskDefinition), receiveTask, callActivity, exclusiveGateway, parallelGateway, \
 inclusiveGateway, eventBasedGateway, subProcess (embedded and event sub-process), \
 multiInstanceLoopCharacteristics";
@@ -112,7 +112,7 @@ pub fn parse_bpmn(resource: &str, xml: &[u8]) -> Result<Vec<Process>, ModelError
     };
     // The XML parser recurses once per nesting level: measure the depth
     // first, without recursion.
-    if let Err(deep) = crate::xml_depth::check_depth(xml, crate::xml_depth::MAX_XML_DEPTH) {
+    if let Err(deep) = dmn::xml_depth::check_depth(xml, dmn::xml_depth::MAX_XML_DEPTH) {
         return fail(
             errors,
             "",
@@ -887,14 +887,20 @@ impl Builder<'_, '_, '_> {
                     "sendTask" => BpmnElementType::SendTask,
                     _ => BpmnElementType::BusinessRuleTask,
                 };
-                for other in ["calledDecision", "publishMessage"] {
-                    if extension(n, other).is_some() {
-                        self.errors.add(
-                            id,
-                            format!("zeebe:{other} is not supported yet; use zeebe:taskDefinition for a job worker"),
-                        );
-                        return None;
+                if tag == "businessRuleTask" {
+                    if let Some(called) = extension(n, "calledDecision") {
+                        return Some((
+                            element_type,
+                            Behavior::Decision(self.called_decision(called, id)?),
+                        ));
                     }
+                }
+                if extension(n, "publishMessage").is_some() {
+                    self.errors.add(
+                        id,
+                        "zeebe:publishMessage is not supported yet; use zeebe:taskDefinition for a job worker",
+                    );
+                    return None;
                 }
                 (element_type, Behavior::Job(self.job_definition(n, id)?))
             }
@@ -1280,6 +1286,49 @@ impl Builder<'_, '_, '_> {
                 None
             }
         }
+    }
+
+    /// `zeebe:calledDecision decisionId resultVariable [bindingType versionTag]`.
+    fn called_decision(&mut self, called: Node, id: &str) -> Option<CalledDecision> {
+        let decision_id = called.attribute("decisionId").unwrap_or("");
+        let result_variable = called.attribute("resultVariable").unwrap_or("");
+        if decision_id.trim().is_empty() {
+            self.errors
+                .add(id, "zeebe:calledDecision has an empty decisionId");
+            return None;
+        }
+        if result_variable.trim().is_empty() {
+            self.errors
+                .add(id, "zeebe:calledDecision has an empty resultVariable");
+            return None;
+        }
+        let binding = match called.attribute("bindingType").unwrap_or("latest") {
+            "latest" => DecisionBinding::Latest,
+            "deployment" => DecisionBinding::Deployment,
+            "versionTag" => match called.attribute("versionTag") {
+                Some(tag) if !tag.trim().is_empty() => DecisionBinding::VersionTag(tag.to_string()),
+                _ => {
+                    self.errors.add(
+                        id,
+                        "zeebe:calledDecision with bindingType 'versionTag' needs a versionTag",
+                    );
+                    return None;
+                }
+            },
+            other => {
+                self.errors.add(
+                    id,
+                    format!("zeebe:calledDecision bindingType '{other}' is not one of latest, deployment, versionTag"),
+                );
+                return None;
+            }
+        };
+        let decision_id = self.expression(id, "decisionId", decision_id)?;
+        Some(CalledDecision {
+            decision_id,
+            result_variable: result_variable.to_string(),
+            binding,
+        })
     }
 
     fn job_definition(&mut self, n: Node, id: &str) -> Option<JobDefinition> {

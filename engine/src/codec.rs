@@ -14,8 +14,11 @@
 use crate::record::Record;
 use thiserror::Error;
 
-/// Version byte in front of every encoded record.
-pub const RECORD_FORMAT_VERSION: u8 = 1;
+/// Version byte in front of every encoded record. Version 2: deployments
+/// carry DRGs and decisions (`DeploymentRecord` gained two fields), with the
+/// `DECISION_REQUIREMENTS`, `DECISION` and `DECISION_EVALUATION` values.
+/// Logs of version 1 are refused with `UnsupportedVersion`, not misread.
+pub const RECORD_FORMAT_VERSION: u8 = 2;
 /// Largest encoded record accepted by `decode` (Zeebe's default max message size).
 pub const MAX_RECORD_BYTES: usize = 4 * 1024 * 1024;
 

@@ -1,12 +1,14 @@
-//! Commands on deployments, process instances and variables: deploy (on
-//! partition 1, then distributed), receive a distributed deployment, create an
+//! Commands on deployments, process instances and variables: deploy BPMN
+//! and DMN resources (on partition 1, then distributed; DMN in `decisions`),
+//! receive a distributed deployment, create an
 //! instance (with or without awaiting the result), cancel it, set variables.
 
 use crate::bpmn::parse_bpmn;
+use crate::decisions::{distributed_resource, is_dmn, parse_dmn};
 use crate::engine::{rejection, Ctx, Engine, ResponseValue, Step};
 use crate::record::*;
 use crate::scope_variables::parse_document;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 /// The partition that processes deployments and resource deletions and
@@ -52,10 +54,37 @@ impl Engine {
         let mut problems = Vec::new();
         let mut parsed = Vec::new();
         let mut ids = BTreeSet::new();
+        let mut dmns = Vec::new();
+        let mut decision_ids = BTreeMap::new();
+        let mut drg_ids = BTreeMap::new();
         for r in &d.resources {
+            if is_dmn(&r.name) {
+                match parse_dmn(r) {
+                    Ok(parsed) => {
+                        let drg_id = parsed.drg.id().to_string();
+                        if let Some(first) = drg_ids.insert(drg_id.clone(), &r.name) {
+                            problems.push(format!(
+                                "Expected the decision requirements ids to be unique within a deployment but found a duplicated id '{drg_id}' in the resources '{first}' and '{}'.",
+                                r.name
+                            ));
+                        }
+                        for (id, _) in parsed.drg.decisions() {
+                            if let Some(first) = decision_ids.insert(id.to_string(), &r.name) {
+                                problems.push(format!(
+                                    "Expected the decision ids to be unique within a deployment but found a duplicated id '{id}' in the resources '{first}' and '{}'.",
+                                    r.name
+                                ));
+                            }
+                        }
+                        dmns.push(parsed);
+                    }
+                    Err(e) => problems.push(e),
+                }
+                continue;
+            }
             if !(r.name.ends_with(".bpmn") || r.name.ends_with(".xml")) {
                 problems.push(format!(
-                    "'{}': only BPMN resources (.bpmn, .xml) are supported",
+                    "'{}': only BPMN (.bpmn, .xml) and DMN (.dmn) resources are supported",
                     r.name
                 ));
                 continue;
@@ -85,6 +114,13 @@ impl Engine {
             ));
         }
         let deployment_key = self.state.keys.next_key();
+        let mut drgs = Vec::new();
+        let mut decisions = Vec::new();
+        for parsed in &dmns {
+            let (drg, metas) = self.deploy_drg(ctx, parsed);
+            drgs.push(drg);
+            decisions.extend(metas);
+        }
         let mut metadata = Vec::new();
         let mut resources_by_name: Vec<(&str, Arc<[u8]>)> = Vec::new();
         for (resource, id) in parsed {
@@ -135,6 +171,8 @@ impl Engine {
         let record = DeploymentRecord {
             resources: d.resources.clone(),
             processes: metadata.clone(),
+            decision_requirements: drgs.clone(),
+            decisions: decisions.clone(),
         };
         self.emit(
             ctx,
@@ -154,6 +192,8 @@ impl Engine {
             ResponseValue::Deployment {
                 key: deployment_key,
                 processes: metadata,
+                decision_requirements: drgs,
+                decisions,
             },
         );
         Ok(())
@@ -170,23 +210,14 @@ impl Engine {
             self.acknowledge_distribution(ctx, cmd, source);
             return Ok(());
         }
+        self.receive_drgs(ctx, d)
+            .map_err(|e| rejection(RejectionType::InvalidArgument, e))?;
         for meta in &d.processes {
             if meta.duplicate || self.state.process(meta.process_definition_key).is_some() {
                 continue;
             }
-            let resource = d
-                .resources
-                .iter()
-                .find(|r| r.name == meta.resource_name)
-                .ok_or_else(|| {
-                    rejection(
-                        RejectionType::InvalidArgument,
-                        format!(
-                            "distributed deployment lacks resource '{}'",
-                            meta.resource_name
-                        ),
-                    )
-                })?;
+            let resource = distributed_resource(d, &meta.resource_name)
+                .map_err(|e| rejection(RejectionType::InvalidArgument, e))?;
             if let Err(e) = parse_bpmn(&resource.name, &resource.content) {
                 return Err(rejection(RejectionType::InvalidArgument, e.to_string()));
             }

@@ -1,6 +1,7 @@
 //! Resource deletion (DeleteResource): the deployment partition deletes a
-//! process definition and distributes the deletion to every other partition,
-//! which deletes its copy the same way.
+//! process definition or a DRG (with its decisions: `DECISION DELETED` each,
+//! then `DECISION_REQUIREMENTS DELETED`) and distributes the deletion to
+//! every other partition, which deletes its copy the same way.
 //!
 //! ```text
 //! RESOURCE_DELETION DELETE (client, key -1, on DEPLOYMENT_PARTITION)
@@ -61,6 +62,8 @@ impl Engine {
             // A distributed deletion completes on this partition even when
             // the definition is unknown here.
             _ if source.is_some() => None,
+            // A DRG: deleted with its decisions below.
+            None if self.state.decisions.drg(resource_key).is_some() => None,
             Some(_) => {
                 return Err(rejection(
                     RejectionType::InvalidState,
@@ -80,8 +83,11 @@ impl Engine {
         };
         let value = RecordValue::ResourceDeletion(r.clone());
         self.emit(ctx, key, Intent::Deleting, value.clone());
-        if let Some(process) = process {
-            self.delete_process(ctx, &process);
+        match process {
+            Some(process) => self.delete_process(ctx, &process),
+            None => {
+                self.delete_drg(ctx, resource_key);
+            }
         }
         self.emit(ctx, key, Intent::Deleted, value.clone());
         if let Some(source) = source {

@@ -30,7 +30,11 @@ pub const MAX_STEPS_PER_COMMAND: usize = 1024;
 /// Records most commands write (sizes the output vector once: records are
 /// large, and growing the vector copies them).
 const RECORDS_PER_COMMAND_HINT: usize = 32;
-/// Version of the snapshot format.
+/// Version of the snapshot format. Version 4 adds the deployed DRGs and
+/// decisions and the Camunda user tasks; a version 3 snapshot is refused
+/// with `UnsupportedVersion` (its pending distributions hold deployments of
+/// record format 1), as are logs of record format 1: data of the previous
+/// format is not upgraded.
 pub const SNAPSHOT_FORMAT_VERSION: u8 = 4;
 
 /// A job handed to a worker (activation response or push).
@@ -54,6 +58,17 @@ pub enum ResponseValue {
         key: i64,
         /// Deployed processes.
         processes: Vec<ProcessMetadata>,
+        /// Deployed DRGs (one per DMN resource).
+        decision_requirements: Vec<DecisionRequirementsMetadata>,
+        /// Deployed decisions.
+        decisions: Vec<DecisionMetadata>,
+    },
+    /// EvaluateDecision: the `EVALUATED` or `FAILED` event.
+    DecisionEvaluated {
+        /// Key of the evaluation (the decision instance key).
+        key: i64,
+        /// The event's value.
+        evaluation: Box<DecisionEvaluationRecord>,
     },
     /// CreateProcessInstance.
     ProcessInstanceCreated {
@@ -422,6 +437,9 @@ impl Engine {
             }
             (RecordValue::Signal(s), Intent::Broadcast) => self.broadcast_command(ctx, cmd, s),
             (RecordValue::ResourceDeletion(r), Intent::Delete) => self.delete_resource(ctx, cmd, r),
+            (RecordValue::DecisionEvaluation(e), Intent::Evaluate) => {
+                self.evaluate_decision_command(ctx, cmd, e)
+            }
             (RecordValue::CommandDistribution(d), _) => {
                 self.command_distribution_command(ctx, cmd, d)
             }

@@ -3,18 +3,25 @@
 //!
 //! Modules: `record` and `codec` (the log records), `key` (64-bit keys with the
 //! partition id on top), `bpmn`, `model` and `expression` (deployments;
-//! `xml_depth` bounds XML nesting before roxmltree sees it; FEEL is the
+//! `dmn::xml_depth` bounds XML nesting before roxmltree sees it; FEEL is the
 //! `feel` crate),
 //! `state` and `variables` (replicated state and its appliers), `engine` (the
 //! API the broker uses), `distribution` (commands every partition must
 //! apply), and the processors: `commands`, `deletion`, `behavior`, `jobs`,
-//! `user_tasks`, `scope_variables`, `streams`.
+//! `user_tasks`, `scope_variables`, `streams`. DMN decisions (the `dmn` crate):
+//! `decision_record` (their records), `decision_state` (deployed DRGs and
+//! decisions), `decisions` (deploy, distribute, delete) and `decision_eval`
+//! (business rule tasks, EvaluateDecision).
 
 mod behavior;
 pub mod bpmn;
 pub mod codec;
 pub mod commands;
 mod compensation;
+mod decision_eval;
+mod decision_record;
+pub mod decision_state;
+mod decisions;
 mod deletion;
 pub mod distribution;
 pub mod engine;
@@ -34,7 +41,6 @@ mod throw;
 pub mod timer;
 pub mod user_tasks;
 pub mod variables;
-pub mod xml_depth;
 
 pub use codec::DecodeError;
 pub use engine::{

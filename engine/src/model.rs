@@ -152,6 +152,29 @@ pub struct CallDefinition {
     pub propagate_all_parent_variables: bool,
 }
 
+/// Which version of a called decision a business rule task evaluates
+/// (`zeebe:calledDecision bindingType`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DecisionBinding {
+    /// `latest` (the default): the latest deployed version.
+    Latest,
+    /// `deployment`: the version deployed together with the process.
+    Deployment,
+    /// `versionTag`: the latest version with this `versionTag`.
+    VersionTag(String),
+}
+
+/// `zeebe:calledDecision` of a business rule task.
+#[derive(Clone, Debug)]
+pub struct CalledDecision {
+    /// Decision id (static or FEEL).
+    pub decision_id: Expression,
+    /// Variable that receives the decision output.
+    pub result_variable: String,
+    /// Which version to evaluate.
+    pub binding: DecisionBinding,
+}
+
 /// `zeebe:loopCharacteristics` of a multi-instance activity.
 #[derive(Clone, Debug)]
 pub struct MultiInstanceDefinition {
@@ -182,6 +205,8 @@ pub enum Behavior {
     Job(JobDefinition),
     /// Evaluates a FEEL script.
     Script(ScriptDefinition),
+    /// Business rule task: evaluates a deployed DMN decision.
+    Decision(CalledDecision),
     /// Exclusive gateway.
     Exclusive,
     /// Parallel gateway.

@@ -13,6 +13,7 @@
 //! element id, job type, custom headers) are `Arc<str>` shared with the model,
 //! so building a record does not copy them.
 
+pub use crate::decision_record::*;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
@@ -74,6 +75,12 @@ pub enum ValueType {
     CommandDistribution,
     /// `USER_TASK`: a Camunda user task (`zeebe:userTask`)
     UserTask,
+    /// `DECISION_REQUIREMENTS`: a deployed DRG
+    DecisionRequirements,
+    /// `DECISION`: a deployed decision
+    Decision,
+    /// `DECISION_EVALUATION`
+    DecisionEvaluation,
 }
 
 impl ValueType {
@@ -100,6 +107,9 @@ impl ValueType {
             ValueType::ResourceDeletion => "RESOURCE_DELETION",
             ValueType::CommandDistribution => "COMMAND_DISTRIBUTION",
             ValueType::UserTask => "USER_TASK",
+            ValueType::DecisionRequirements => "DECISION_REQUIREMENTS",
+            ValueType::Decision => "DECISION",
+            ValueType::DecisionEvaluation => "DECISION_EVALUATION",
         }
     }
 }
@@ -247,6 +257,10 @@ pub enum Intent {
     Completing,
     /// `CANCELING`: user task, its element is terminated
     Canceling,
+    /// `EVALUATE`: decision evaluation (EvaluateDecision)
+    Evaluate,
+    /// `EVALUATED`: decision evaluation
+    Evaluated,
 }
 
 impl Intent {
@@ -322,6 +336,8 @@ impl Intent {
             Intent::Updating => "UPDATING",
             Intent::Completing => "COMPLETING",
             Intent::Canceling => "CANCELING",
+            Intent::Evaluate => "EVALUATE",
+            Intent::Evaluated => "EVALUATED",
         }
     }
 }
@@ -457,6 +473,10 @@ pub enum ErrorType {
     UnhandledErrorEvent,
     /// `CALLED_ELEMENT_ERROR`
     CalledElementError,
+    /// `CALLED_DECISION_ERROR`: the called decision is not deployed
+    CalledDecisionError,
+    /// `DECISION_EVALUATION_ERROR`: the called decision failed
+    DecisionEvaluationError,
 }
 
 impl ErrorType {
@@ -469,6 +489,8 @@ impl ErrorType {
             ErrorType::ExtractValueError => "EXTRACT_VALUE_ERROR",
             ErrorType::UnhandledErrorEvent => "UNHANDLED_ERROR_EVENT",
             ErrorType::CalledElementError => "CALLED_ELEMENT_ERROR",
+            ErrorType::CalledDecisionError => "CALLED_DECISION_ERROR",
+            ErrorType::DecisionEvaluationError => "DECISION_EVALUATION_ERROR",
         }
     }
 }
@@ -506,6 +528,10 @@ pub struct DeploymentRecord {
     pub resources: Vec<DeploymentResource>,
     /// The processes in them (filled in the `CREATED` event).
     pub processes: Vec<ProcessMetadata>,
+    /// The DRGs in them, one per DMN resource (filled in the `CREATED` event).
+    pub decision_requirements: Vec<DecisionRequirementsMetadata>,
+    /// The decisions in them (filled in the `CREATED` event).
+    pub decisions: Vec<DecisionMetadata>,
 }
 
 /// `PROCESS` value: one process definition.
@@ -827,7 +853,7 @@ pub struct CompensationSubscriptionRecord {
 /// `RESOURCE_DELETION` value (DeleteResource).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ResourceDeletionRecord {
-    /// Key of the resource to delete: a process definition key.
+    /// Key of the resource to delete: a process definition or DRG key.
     pub resource_key: i64,
 }
 
@@ -968,6 +994,12 @@ pub enum RecordValue {
     CommandDistribution(CommandDistributionRecord),
     /// `USER_TASK`
     UserTask(UserTaskRecord),
+    /// `DECISION_REQUIREMENTS`
+    DecisionRequirements(DecisionRequirementsRecord),
+    /// `DECISION`
+    Decision(DecisionMetadata),
+    /// `DECISION_EVALUATION`
+    DecisionEvaluation(DecisionEvaluationRecord),
 }
 
 impl RecordValue {
@@ -994,6 +1026,9 @@ impl RecordValue {
             RecordValue::ResourceDeletion(_) => ValueType::ResourceDeletion,
             RecordValue::CommandDistribution(_) => ValueType::CommandDistribution,
             RecordValue::UserTask(_) => ValueType::UserTask,
+            RecordValue::DecisionRequirements(_) => ValueType::DecisionRequirements,
+            RecordValue::Decision(_) => ValueType::Decision,
+            RecordValue::DecisionEvaluation(_) => ValueType::DecisionEvaluation,
         }
     }
 }

@@ -18,6 +18,7 @@
 //! distributions  sent: key -> command; pending (target partition, key)
 //!                received: source partition -> highest key applied here
 //! keys           the key generator;  last_processed_position
+//! decisions      deployed DRGs and decisions (see `decision_state`)
 //! ```
 //!
 //! Only `apply` changes this state, and only from events (and rejections, for
@@ -26,6 +27,7 @@
 //! ordered, so a snapshot of equal states gives equal bytes.
 
 use crate::bpmn::parse_bpmn;
+use crate::decision_state::DecisionState;
 use crate::key::{partition_of, KeyGenerator};
 use crate::model::Process;
 
@@ -287,6 +289,8 @@ pub struct State {
     /// Camunda user tasks by key (variables, action and changed attributes
     /// left empty).
     pub user_tasks: BTreeMap<i64, UserTaskRecord>,
+    /// Deployed DRGs and decisions.
+    pub decisions: DecisionState,
 }
 
 impl State {
@@ -336,6 +340,7 @@ impl State {
             user_tasks: BTreeMap::new(),
             pms_correlated: BTreeMap::new(),
             pms_correlated_by_instance: BTreeSet::new(),
+            decisions: DecisionState::default(),
         }
     }
 
@@ -446,10 +451,24 @@ impl State {
         self.keys.observe(record.key);
         match (&record.value, record.intent) {
             (RecordValue::Process(p), Intent::Created) => self.apply_process(p),
-            (RecordValue::Deployment(_), Intent::Distributed)
-            | (RecordValue::ResourceDeletion(_), Intent::Deleted) => {
+            (RecordValue::Deployment(d), Intent::Created) => {
+                self.decisions.apply_deployment(record.key, d)
+            }
+            (RecordValue::Deployment(d), Intent::Distributed) => {
+                self.note_distribution_received(record.key);
+                self.decisions.apply_deployment(record.key, d)
+            }
+            (RecordValue::ResourceDeletion(_), Intent::Deleted) => {
                 self.note_distribution_received(record.key)
             }
+            (RecordValue::DecisionRequirements(r), Intent::Created) => {
+                self.decisions.apply_drg_created(r)
+            }
+            (RecordValue::DecisionRequirements(r), Intent::Deleted) => {
+                self.decisions.apply_drg_deleted(&r.metadata)
+            }
+            (RecordValue::Decision(d), Intent::Created) => self.decisions.apply_decision_created(d),
+            (RecordValue::Decision(d), Intent::Deleted) => self.decisions.apply_decision_deleted(d),
             (RecordValue::CommandDistribution(d), intent) => {
                 self.apply_command_distribution(record.key, d, intent)
             }
@@ -459,6 +478,7 @@ impl State {
                 self.apply_process_deleting(&p.metadata);
                 self.processes_deleting.remove(&key);
                 self.processes.remove(&key);
+                self.decisions.process_deployment.remove(&key);
             }
             (RecordValue::ProcessInstanceCreation(c), Intent::Created)
                 if !c.await_result && !c.variables.is_empty() =>

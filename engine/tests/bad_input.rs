@@ -55,7 +55,7 @@ fn deeply_nested_xml_is_rejected_naming_the_limit() {
     assert!(r.reason.contains("'deep.bpmn'"), "{}", r.reason);
     assert!(
         r.reason
-            .contains(&format!("at most {} levels", xml_depth::MAX_XML_DEPTH)),
+            .contains(&format!("at most {} levels", dmn::xml_depth::MAX_XML_DEPTH)),
         "{}",
         r.reason
     );
@@ -68,7 +68,7 @@ fn nesting_up_to_the_limit_fits_on_the_stack() {
     // element level) parse, deploy and run in a thread with the default
     // stack; what is refused is only what is deeper.
     let mut h = Harness::new();
-    let levels = xml_depth::MAX_XML_DEPTH - 8;
+    let levels = dmn::xml_depth::MAX_XML_DEPTH - 8;
     let mut body = String::from(r#"<bpmn:startEvent id="start"/>"#);
     for i in 0..levels {
         body.push_str(&format!(

@@ -99,6 +99,12 @@ fn deployment_errors_name_resource_and_element() {
         err.reason
     );
     let err = h.deploy("x.dmn", "<x/>").unwrap_err();
+    assert!(
+        err.reason.contains("'x.dmn'") && err.reason.contains("DMN"),
+        "{}",
+        err.reason
+    );
+    let err = h.deploy("x.form", "{}").unwrap_err();
     assert!(err.reason.contains("only BPMN"), "{}", err.reason);
     assert!(h.engine.state().processes.is_empty());
 }
@@ -679,6 +685,8 @@ fn unknown_keys_and_garbage_commands_are_rejected() {
             RecordValue::Deployment(DeploymentRecord {
                 resources: vec![],
                 processes: vec![],
+                decision_requirements: Vec::new(),
+                decisions: Vec::new(),
             }),
             None,
         ))

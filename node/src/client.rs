@@ -90,6 +90,16 @@ pub async fn deploy(address: &str, files: &[PathBuf]) -> Result<serde_json::Valu
             Some(proto::deployment::Metadata::Process(p)) => Some(json!({"process": {
                 "bpmnProcessId": p.bpmn_process_id, "version": p.version,
                 "processDefinitionKey": p.process_definition_key, "resourceName": p.resource_name}})),
+            Some(proto::deployment::Metadata::Decision(d)) => Some(json!({"decision": {
+                "decisionId": d.dmn_decision_id, "name": d.dmn_decision_name, "version": d.version,
+                "decisionKey": d.decision_key,
+                "decisionRequirementsKey": d.decision_requirements_key}})),
+            Some(proto::deployment::Metadata::DecisionRequirements(r)) => {
+                Some(json!({"decisionRequirements": {
+                    "decisionRequirementsId": r.dmn_decision_requirements_id,
+                    "version": r.version, "decisionRequirementsKey": r.decision_requirements_key,
+                    "resourceName": r.resource_name}}))
+            }
             _ => None,
         })
         .collect();

@@ -145,6 +145,10 @@ pub fn encode_answer(answer: &Result<CommandReply, CommandError>) -> Vec<u8> {
             out.extend_from_slice(&key.to_le_bytes());
         }
         Ok(CommandReply::Done) => out.push(6),
+        Ok(CommandReply::Evaluated(r)) => {
+            out.push(7);
+            r.encode(&mut out).expect("a Vec grows");
+        }
     }
     out
 }
@@ -170,6 +174,7 @@ pub fn decode_answer(bytes: &[u8]) -> Result<CommandReply, CommandError> {
                 .map_err(|_| bad(format!("key of {} bytes", body.len())))?,
         )),
         6 => CommandReply::Done,
+        7 => CommandReply::Evaluated(Message::decode(body).map_err(|e| bad(e.to_string()))?),
         other => return Err(bad(format!("unknown tag {other}"))),
     };
     Ok(reply)
@@ -445,6 +450,16 @@ mod tests {
                 key: 3,
                 ..Default::default()
             }])),
+            Ok(CommandReply::Evaluated(proto::EvaluateDecisionResponse {
+                decision_id: "dish".into(),
+                decision_output: "\"Stew\"".into(),
+                decision_instance_key: 11,
+                evaluated_decisions: vec![proto::EvaluatedDecision {
+                    decision_id: "dish".into(),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            })),
             Err(CommandError::NotLeader {
                 partition: 2,
                 leader: Some(1),

@@ -142,6 +142,15 @@ pub enum PartitionCommand {
         /// Assignee, changeset (`changed_attributes` names it), variables, action.
         value: Box<engine::UserTaskRecord>,
     },
+    /// Evaluate a deployed decision (any partition: deployments reach all).
+    EvaluateDecision {
+        /// Decision key, or -1 to select the latest version by id.
+        decision_key: i64,
+        /// Decision id, used when `decision_key` is -1.
+        decision_id: String,
+        /// JSON object.
+        variables: String,
+    },
     /// Append opaque bytes to the partition's log without the engine
     /// (benchmarks, `gateway.raw_append_enabled`); answered with
     /// [`CommandReply::Key`] holding the committed index.
@@ -200,6 +209,7 @@ impl PartitionCommand {
             PartitionCommand::BroadcastSignal { .. } => "BroadcastSignal",
             PartitionCommand::DeleteResource { .. } => "DeleteResource",
             PartitionCommand::UserTask { .. } => "UserTask",
+            PartitionCommand::EvaluateDecision { .. } => "EvaluateDecision",
             PartitionCommand::RawAppend { .. } => "RawAppend",
         }
     }
@@ -216,6 +226,8 @@ pub enum CommandReply {
     Completed(proto::CreateProcessInstanceWithResultResponse),
     /// To `ActivateJobs`.
     Jobs(Vec<proto::ActivatedJob>),
+    /// To `EvaluateDecision` (a failed evaluation included).
+    Evaluated(proto::EvaluateDecisionResponse),
     /// To commands answered with a key (`PublishMessage`, `SetVariables`,
     /// `BroadcastSignal`).
     Key(i64),

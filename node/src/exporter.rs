@@ -411,4 +411,40 @@ mod tests {
         assert_eq!(lines[1]["sequence"], 1);
         assert_eq!(lines[1]["record"]["key"], 12);
     }
+
+    #[test]
+    fn decision_records_are_exported_like_the_others() {
+        let dir = tempfile::tempdir().expect("dir");
+        let sink = ExportSink::start(dir.path(), 1).expect("sink");
+        let mut evaluation =
+            engine::DecisionEvaluationRecord::command(5, "dish", r#"{"season":"Winter"}"#.into());
+        evaluation.decision_output = r#""Stew""#.into();
+        let mut record = Record::command(
+            9,
+            Intent::Evaluated,
+            RecordValue::DecisionEvaluation(evaluation),
+            None,
+        );
+        record.record_type = engine::RecordType::Event;
+        assert!(sink.send(
+            1,
+            vec![ExportEntry {
+                index: 3,
+                records: vec![record]
+            }]
+        ));
+        let start = std::time::Instant::now();
+        while sink.acknowledged(1) < 3 && start.elapsed() < std::time::Duration::from_secs(10) {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        let text = std::fs::read_to_string(dir.path().join("partition-1.jsonl")).expect("file");
+        let line: serde_json::Value = serde_json::from_str(text.trim()).expect("json");
+        let r = &line["record"];
+        assert_eq!(r["value_type"], "DecisionEvaluation", "{line}");
+        assert_eq!(r["intent"], "Evaluated");
+        let value = &r["value"]["DecisionEvaluation"];
+        assert_eq!(value["decision_id"], "dish", "{line}");
+        assert_eq!(value["decision_key"], 5);
+        assert_eq!(value["decision_output"], "\"Stew\"");
+    }
 }

@@ -16,6 +16,7 @@ pub mod command;
 pub mod config;
 pub mod consensus;
 pub mod context;
+pub mod decision_replies;
 pub mod exporter;
 pub mod exposition;
 pub mod gateway;

@@ -62,7 +62,7 @@ enum Command {
         #[command(flatten)]
         address: Address,
     },
-    /// Deploys BPMN resources.
+    /// Deploys BPMN and DMN resources.
     Deploy {
         #[command(flatten)]
         address: Address,

@@ -6,10 +6,11 @@
 //! Pure functions; used on the shard thread of the partition leader.
 
 use engine::{
-    ActivatedJob, DeploymentRecord, DeploymentResource, ErrorType, IncidentRecord, Intent,
-    JobBatchRecord, JobRecord, MessageRecord, ProcessInstanceCreationRecord, ProcessInstanceRecord,
-    Record, RecordValue, Rejection, RejectionType, ResourceDeletionRecord, ResponseValue,
-    SignalRecord, VariableDocumentRecord, NO_KEY,
+    ActivatedJob, DecisionEvaluationRecord, DeploymentRecord, DeploymentResource, ErrorType,
+    IncidentRecord, Intent, JobBatchRecord, JobRecord, MessageRecord,
+    ProcessInstanceCreationRecord, ProcessInstanceRecord, Record, RecordValue, Rejection,
+    RejectionType, ResourceDeletionRecord, ResponseValue, SignalRecord, VariableDocumentRecord,
+    NO_KEY,
 };
 
 use crate::command::{CommandError, CommandReply, PartitionCommand, RejectionKind};
@@ -31,6 +32,8 @@ pub fn to_record(command: &PartitionCommand) -> Result<Record, CommandError> {
                     })
                     .collect(),
                 processes: Vec::new(),
+                decision_requirements: Vec::new(),
+                decisions: Vec::new(),
             }),
             None,
         ),
@@ -222,6 +225,20 @@ pub fn to_record(command: &PartitionCommand) -> Result<Record, CommandError> {
             RecordValue::UserTask((**value).clone()),
             None,
         ),
+        PartitionCommand::EvaluateDecision {
+            decision_key,
+            decision_id,
+            variables,
+        } => Record::command(
+            NO_KEY,
+            Intent::Evaluate,
+            RecordValue::DecisionEvaluation(DecisionEvaluationRecord::command(
+                *decision_key,
+                decision_id,
+                variables.clone(),
+            )),
+            None,
+        ),
         PartitionCommand::RawAppend { .. } => {
             return Err(CommandError::Internal(
                 "a raw append has no engine record".to_string(),
@@ -244,25 +261,19 @@ pub fn to_reply(
 ) -> Result<CommandReply, CommandError> {
     let value = response.map_err(|rejection| rejected(command_intent, rejection))?;
     Ok(match value {
-        ResponseValue::Deployment { key, processes } => {
-            CommandReply::Deployed(proto::DeployResourceResponse {
-                key,
-                deployments: processes
-                    .into_iter()
-                    .map(|p| proto::Deployment {
-                        metadata: Some(proto::deployment::Metadata::Process(
-                            proto::ProcessMetadata {
-                                bpmn_process_id: p.bpmn_process_id.to_string(),
-                                version: p.version,
-                                process_definition_key: p.process_definition_key,
-                                resource_name: p.resource_name,
-                                tenant_id: crate::gateway::validate::DEFAULT_TENANT.into(),
-                            },
-                        )),
-                    })
-                    .collect(),
-                tenant_id: crate::gateway::validate::DEFAULT_TENANT.into(),
-            })
+        ResponseValue::Deployment {
+            key,
+            processes,
+            decision_requirements,
+            decisions,
+        } => CommandReply::Deployed(crate::decision_replies::deployed(
+            key,
+            processes,
+            decision_requirements,
+            decisions,
+        )),
+        ResponseValue::DecisionEvaluated { key, evaluation } => {
+            CommandReply::Evaluated(crate::decision_replies::evaluated(key, *evaluation))
         }
         ResponseValue::ProcessInstanceCreated {
             process_definition_key,

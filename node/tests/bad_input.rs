@@ -254,7 +254,7 @@ fn a_deeply_nested_deployment_is_rejected_and_the_broker_serves_on_after_a_resta
         // As deep as the limit allows (definitions, process and the task's
         // three levels around the sub-processes): parsed, deployed and run
         // on a shard's stack.
-        let levels = engine::xml_depth::MAX_XML_DEPTH - 5;
+        let levels = dmn::xml_depth::MAX_XML_DEPTH - 5;
         client
             .deploy_resource(proto::DeployResourceRequest {
                 resources: vec![proto::Resource {

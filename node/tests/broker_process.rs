@@ -104,13 +104,32 @@ fn dev_broker_notifies_serves_and_stops_cleanly() {
             .expect_err("blank type");
         assert_eq!(blank.code(), tonic::Code::InvalidArgument, "{blank:?}");
 
-        let not_yet = client
+        let nothing = client
             .evaluate_decision(proto::EvaluateDecisionRequest::default())
+            .await
+            .expect_err("neither key nor id");
+        assert_eq!(nothing.code(), tonic::Code::InvalidArgument, "{nothing:?}");
+        assert!(nothing.message().contains("decision id"), "{nothing:?}");
+        let unknown = client
+            .evaluate_decision(proto::EvaluateDecisionRequest {
+                decision_id: "no_such_decision".into(),
+                ..Default::default()
+            })
+            .await
+            .expect_err("no such decision");
+        assert_eq!(unknown.code(), tonic::Code::NotFound, "{unknown:?}");
+        assert!(
+            unknown.message().contains("'no_such_decision'"),
+            "{unknown:?}"
+        );
+
+        let not_yet = client
+            .modify_process_instance(proto::ModifyProcessInstanceRequest::default())
             .await
             .expect_err("not supported");
         assert_eq!(not_yet.code(), tonic::Code::Unimplemented);
         assert!(
-            not_yet.message().contains("EvaluateDecision"),
+            not_yet.message().contains("ModifyProcessInstance"),
             "{not_yet:?}"
         );
 

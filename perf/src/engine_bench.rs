@@ -153,6 +153,8 @@ fn driver_for(model: &str) -> anyhow::Result<Driver> {
                 content: model.as_bytes().to_vec(),
             }],
             processes: vec![],
+            decision_requirements: Vec::new(),
+            decisions: Vec::new(),
         }),
         Some(0),
     ));

@@ -183,6 +183,8 @@ impl Harness {
                     content,
                 }],
                 processes: vec![],
+                decision_requirements: Vec::new(),
+                decisions: Vec::new(),
             }),
             None,
         ))

@@ -45,6 +45,17 @@ impl GatewayService {
         self.dispatcher.context().shape.partitions
     }
 
+    /// Runs `command` on the next partition in round-robin order (the
+    /// following ones when it is refused for load).
+    async fn anywhere(&self, command: PartitionCommand) -> Result<CommandReply, Status> {
+        let order = self.round_robin.order(self.partitions());
+        let (_, reply) = self
+            .dispatcher
+            .execute_anywhere(&order, command, self.dispatcher.request_timeout())
+            .await?;
+        Ok(reply)
+    }
+
     async fn on_key(
         &self,
         field: &str,
@@ -227,12 +238,7 @@ impl Gateway for GatewayService {
         request: Request<proto::CreateProcessInstanceRequest>,
     ) -> Result<Response<proto::CreateProcessInstanceResponse>, Status> {
         let command = create_command(request.into_inner(), None)?;
-        let order = self.round_robin.order(self.partitions());
-        let (_, reply) = self
-            .dispatcher
-            .execute_anywhere(&order, command, self.dispatcher.request_timeout())
-            .await?;
-        match reply {
+        match self.anywhere(command).await? {
             CommandReply::Created(response) => Ok(Response::new(response)),
             other => Err(unexpected("CreateProcessInstance", other)),
         }
@@ -524,9 +530,21 @@ impl Gateway for GatewayService {
 
     async fn evaluate_decision(
         &self,
-        _request: Request<proto::EvaluateDecisionRequest>,
+        request: Request<proto::EvaluateDecisionRequest>,
     ) -> Result<Response<proto::EvaluateDecisionResponse>, Status> {
-        Err(unimplemented("EvaluateDecision"))
+        let request = request.into_inner();
+        validate::tenant(&request.tenant_id)?;
+        let command = validate::evaluate_decision(
+            request.decision_key,
+            request.decision_id,
+            &request.variables,
+            self.partitions(),
+        )?;
+        // Every partition holds every decision (deployments are distributed).
+        match self.anywhere(command).await? {
+            CommandReply::Evaluated(response) => Ok(Response::new(response)),
+            other => Err(unexpected("EvaluateDecision", other)),
+        }
     }
 
     async fn modify_process_instance(

@@ -76,6 +76,31 @@ pub fn tenants(tenant_ids: &[String]) -> Result<(), CommandError> {
     tenant_ids.iter().try_for_each(|t| tenant(t))
 }
 
+/// The command of an EvaluateDecision request: by `decision_key` when it
+/// is set (positive), else the latest version of `decision_id`.
+pub fn evaluate_decision(
+    decision_key: i64,
+    decision_id: String,
+    variables: &str,
+    partitions: u32,
+) -> Result<crate::command::PartitionCommand, CommandError> {
+    let decision_key = if decision_key > 0 {
+        key_partition("decisionKey", decision_key, partitions)?;
+        decision_key
+    } else if decision_id.trim().is_empty() {
+        return Err(CommandError::InvalidArgument(
+            "Expected either a decision id or a valid decision key, but none provided".into(),
+        ));
+    } else {
+        -1
+    };
+    Ok(crate::command::PartitionCommand::EvaluateDecision {
+        decision_key,
+        decision_id,
+        variables: self::variables("variables", variables)?,
+    })
+}
+
 /// The partition that holds the entity with `key` (the request field `field`).
 pub fn key_partition(field: &str, key: i64, partitions: u32) -> Result<PartitionId, CommandError> {
     partition_of_key(key, partitions).ok_or_else(|| {

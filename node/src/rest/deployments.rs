@@ -90,6 +90,27 @@ pub async fn deploy(rest: Shared, mut form: Multipart) -> Result<Json<Value>, Pr
                     "processDefinitionKey": keys::to_string(p.process_definition_key),
                 }
             })),
+            Some(Metadata::Decision(d)) => Some(json!({
+                "decisionDefinition": {
+                    "decisionDefinitionId": d.dmn_decision_id,
+                    "name": d.dmn_decision_name,
+                    "version": d.version,
+                    "tenantId": d.tenant_id,
+                    "decisionRequirementsId": d.dmn_decision_requirements_id,
+                    "decisionDefinitionKey": keys::to_string(d.decision_key),
+                    "decisionRequirementsKey": keys::to_string(d.decision_requirements_key),
+                }
+            })),
+            Some(Metadata::DecisionRequirements(r)) => Some(json!({
+                "decisionRequirements": {
+                    "decisionRequirementsId": r.dmn_decision_requirements_id,
+                    "decisionRequirementsName": r.dmn_decision_requirements_name,
+                    "version": r.version,
+                    "resourceName": r.resource_name,
+                    "tenantId": r.tenant_id,
+                    "decisionRequirementsKey": keys::to_string(r.decision_requirements_key),
+                }
+            })),
             _ => None,
         })
         .collect();

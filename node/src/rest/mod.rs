@@ -13,6 +13,7 @@
 
 mod body;
 mod cluster;
+mod decisions;
 mod deployments;
 mod instances;
 mod jobs;
@@ -56,6 +57,10 @@ pub fn router(context: Arc<BrokerContext>) -> Router {
         .route(
             "/resources/{resource_key}/deletion",
             post(deployments::delete),
+        )
+        .route(
+            "/decision-definitions/evaluation",
+            post(decisions::evaluate),
         )
         .route("/process-instances", post(instances::create))
         .route(
