@@ -82,6 +82,8 @@ CREATE TABLE job (
     kind TEXT NOT NULL,
     retries INTEGER NOT NULL,
     deadline_ms BIGINT,
+    creation_ms BIGINT NOT NULL,
+    updated_ms BIGINT NOT NULL,
     end_ms BIGINT,
     error_message TEXT,
     error_code TEXT,

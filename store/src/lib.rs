@@ -32,6 +32,7 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::AnyPool;
 
+pub use cleanup::CLEANUP_BATCH;
 pub use error::StoreError;
 pub use resources::Resource;
 pub use search::{Page, SearchRequest, SearchResult, Sort};
@@ -45,6 +46,10 @@ pub enum Backend {
     /// SQLite (embedded, the development default).
     Sqlite,
 }
+
+/// A statement waits this long for a connection before it fails (with the
+/// cause of the last failed connection attempt).
+pub const ACQUIRE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// The migrations, in order; applied by [`Store::migrate`].
 const MIGRATIONS: [(i64, &str, &str); 1] = [(
@@ -86,11 +91,16 @@ impl Store {
         })?;
         let pool = AnyPoolOptions::new()
             .max_connections(max_connections.max(1))
-            .acquire_timeout(std::time::Duration::from_secs(5))
+            .acquire_timeout(ACQUIRE_TIMEOUT)
             .connect_lazy_with(options);
         let name = match backend {
             Backend::Postgres => format!("PostgreSQL database {}", redact(url)),
-            Backend::Sqlite => format!("SQLite database {}", url.trim_start_matches("sqlite://")),
+            Backend::Sqlite => {
+                let path = url
+                    .trim_start_matches("sqlite://")
+                    .trim_start_matches("sqlite:");
+                format!("SQLite database {}", path.split('?').next().unwrap_or(path))
+            }
         };
         Ok(Store {
             pool,

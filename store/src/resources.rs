@@ -64,6 +64,7 @@ const fn f(name: &'static str, sql: &'static str, kind: Kind) -> Field {
 use Kind::{Bool, Date, Int, Json, Key, Text};
 
 const NO_TEXT: &str = "CAST(NULL AS TEXT)";
+const NO_KEY: &str = "CAST(NULL AS BIGINT)";
 
 /// `POST /v2/process-definitions/search`.
 pub static PROCESS_DEFINITIONS: Resource = Resource {
@@ -79,8 +80,13 @@ pub static PROCESS_DEFINITIONS: Resource = Resource {
         f("resourceName", "d.resource_name", Text),
         f("tenantId", "d.tenant_id", Text),
         f("hasStartForm", "0", Bool),
+        f("state", "'ACTIVE'", Text),
     ],
 };
+
+/// A top-level instance is its own root; a child's root is not tracked yet.
+const ROOT: &str =
+    "CASE WHEN p.parent_process_instance_key IS NULL THEN p.process_instance_key END";
 
 const INSTANCE_INCIDENT: &str = "CASE WHEN EXISTS (SELECT 1 FROM incident i WHERE \
     i.process_instance_key = p.process_instance_key AND i.state = 'ACTIVE') THEN 1 ELSE 0 END";
@@ -114,10 +120,13 @@ pub static PROCESS_INSTANCES: Resource = Resource {
         ),
         f("startDate", "p.start_ms", Date),
         f("endDate", "p.end_ms", Date),
+        f("suspendedDate", NO_KEY, Date),
         f("state", "p.state", Text),
         f("hasIncident", INSTANCE_INCIDENT, Bool),
         f("tenantId", "p.tenant_id", Text),
         f("tags", "'[]'", Json),
+        f("rootProcessInstanceKey", ROOT, Key),
+        f("businessId", NO_TEXT, Text),
     ],
 };
 
@@ -133,6 +142,7 @@ pub static ELEMENT_INSTANCES: Resource = Resource {
     key: "elementInstanceKey",
     fields: &[
         f("elementInstanceKey", "e.element_instance_key", Key),
+        f("rootProcessInstanceKey", NO_KEY, Key),
         f("processInstanceKey", "e.process_instance_key", Key),
         f("processDefinitionKey", "e.process_definition_key", Key),
         f("processDefinitionId", "e.process_definition_id", Text),
@@ -155,6 +165,7 @@ pub static VARIABLES: Resource = Resource {
     key: "variableKey",
     fields: &[
         f("variableKey", "v.variable_key", Key),
+        f("rootProcessInstanceKey", NO_KEY, Key),
         f("name", "v.name", Text),
         f("value", "v.value", Text),
         f("isTruncated", "0", Bool),
@@ -171,6 +182,11 @@ pub static JOBS: Resource = Resource {
     key: "jobKey",
     fields: &[
         f("jobKey", "j.job_key", Key),
+        f("rootProcessInstanceKey", NO_KEY, Key),
+        f("businessId", NO_TEXT, Text),
+        f("creationTime", "j.creation_ms", Date),
+        f("lastUpdateTime", "j.updated_ms", Date),
+        f("priority", "0", Int),
         f("type", "j.type", Text),
         f("worker", "j.worker", Text),
         f("state", "j.state", Text),
@@ -210,6 +226,7 @@ pub static INCIDENTS: Resource = Resource {
     key: "incidentKey",
     fields: &[
         f("incidentKey", "i.incident_key", Key),
+        f("rootProcessInstanceKey", NO_KEY, Key),
         f("processDefinitionKey", "i.process_definition_key", Key),
         f("processDefinitionId", "i.process_definition_id", Text),
         f("processInstanceKey", "i.process_instance_key", Key),
@@ -227,10 +244,15 @@ pub static INCIDENTS: Resource = Resource {
 /// `POST /v2/user-tasks/search`.
 pub static USER_TASKS: Resource = Resource {
     name: "user tasks",
-    from: "user_task u",
+    from: "user_task u LEFT JOIN process_definition d \
+           ON d.process_definition_key = u.process_definition_key",
     key: "userTaskKey",
     fields: &[
         f("userTaskKey", "u.user_task_key", Key),
+        f("rootProcessInstanceKey", NO_KEY, Key),
+        f("businessId", NO_TEXT, Text),
+        f("processName", "d.name", Text),
+        f("tags", "'[]'", Json),
         f("name", "u.name", Text),
         f("state", "u.state", Text),
         f("assignee", "u.assignee", Text),

@@ -241,9 +241,10 @@ async fn job(conn: &mut AnyConnection, at: &Row, j: &JobRecord) -> Result {
          error_message, error_code, custom_headers, element_id, element_instance_key, \
          process_instance_key, process_definition_key, process_definition_id, \
          process_definition_version, has_failed_with_retries_left, tenant_id, partition_id, \
-         position) VALUES ($1, $2, $3, $4, 'BPMN_ELEMENT', $5, $6, $7, $8, $9, $10, $11, $12, \
-         $13, $14, $15, $16, $17, $18, $19, $20) \
+         position, creation_ms, updated_ms) VALUES ($1, $2, $3, $4, 'BPMN_ELEMENT', $5, $6, $7, \
+         $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $21) \
          ON CONFLICT (job_key) DO UPDATE SET worker = excluded.worker, state = excluded.state, \
+         updated_ms = excluded.updated_ms, \
          retries = excluded.retries, deadline_ms = excluded.deadline_ms, \
          end_ms = excluded.end_ms, error_message = excluded.error_message, \
          error_code = excluded.error_code, \
@@ -270,6 +271,7 @@ async fn job(conn: &mut AnyConnection, at: &Row, j: &JobRecord) -> Result {
     .bind(DEFAULT_TENANT)
     .bind(at.partition)
     .bind(at.position)
+    .bind(at.time_ms)
     .execute(conn)
     .await?;
     Ok(())

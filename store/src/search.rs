@@ -7,7 +7,8 @@
 //! all ANDed; an unknown field is refused naming it (a filter silently
 //! ignored would return wrong results). Pages: `{limit}`, `{from, limit}`,
 //! `{after, limit}` or `{before, limit}`; cursors are opaque strings that
-//! encode the offset of the page's first or next item.
+//! encode the offset of the page's first or next item (standard base64,
+//! as the specification's cursor pattern asks).
 
 use base64::Engine as _;
 use serde_json::{Map, Value};
@@ -92,17 +93,13 @@ fn bad(message: String) -> StoreError {
 }
 
 fn encode_cursor(offset: u64) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("offset:{offset}"))
+    base64::engine::general_purpose::STANDARD.encode(format!("offset:{offset}"))
 }
 
 fn decode_cursor(field: &str, cursor: &Value) -> Result<u64, StoreError> {
     cursor
         .as_str()
-        .and_then(|c| {
-            base64::engine::general_purpose::URL_SAFE_NO_PAD
-                .decode(c)
-                .ok()
-        })
+        .and_then(|c| base64::engine::general_purpose::STANDARD.decode(c).ok())
         .and_then(|b| String::from_utf8(b).ok())
         .and_then(|t| t.strip_prefix("offset:")?.parse().ok())
         .ok_or_else(|| {
