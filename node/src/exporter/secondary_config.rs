@@ -105,3 +105,50 @@ impl SecondaryStorageConfig {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+
+    fn load(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let env = vars.iter().map(|(k, v)| (k.to_string(), v.to_string()));
+        Config::load(Config::dev(), None, env)
+    }
+
+    #[test]
+    fn dev_keeps_sqlite_in_the_data_directory_and_bad_keys_are_named() {
+        let dev = load(&[]).expect("defaults are valid");
+        assert_eq!(dev.secondary_storage.kind, StorageType::Sqlite);
+        assert_eq!(
+            dev.secondary_storage
+                .database_url(Path::new("/var/lib/waggle"))
+                .as_deref(),
+            Some("sqlite:///var/lib/waggle/secondary.db?mode=rwc")
+        );
+        assert_eq!(Config::default().secondary_storage.kind, StorageType::None);
+        let none = load(&[("WAGGLE_SECONDARY_STORAGE_TYPE", "none")]).expect("none");
+        assert_eq!(none.secondary_storage.database_url(Path::new("d")), None);
+
+        let err = load(&[("WAGGLE_SECONDARY_STORAGE_TYPE", "postgresql")])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("secondary_storage.url"), "{err}");
+        let err = load(&[("WAGGLE_SECONDARY_STORAGE_TYPE", "mysql")])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("secondary_storage.type"), "{err}");
+        let pg = load(&[
+            ("WAGGLE_SECONDARY_STORAGE_TYPE", "postgresql"),
+            (
+                "WAGGLE_SECONDARY_STORAGE_URL",
+                "postgres://w@127.0.0.1:5432/w",
+            ),
+        ])
+        .expect("postgresql with a url");
+        assert_eq!(
+            pg.secondary_storage.database_url(Path::new("d")).as_deref(),
+            Some("postgres://w@127.0.0.1:5432/w")
+        );
+    }
+}
