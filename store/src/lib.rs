@@ -23,6 +23,7 @@ pub mod resources;
 mod rows;
 mod search;
 mod time;
+mod upsert;
 mod write;
 
 use std::borrow::Cow;

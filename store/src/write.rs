@@ -47,19 +47,14 @@ impl Store {
         let Some(last) = entries.iter().map(|e| e.index).max() else {
             return Ok(0);
         };
-        let mut tx = self.pool.begin().await.map_err(|e| self.error(e))?;
+        let mut batch = rows::Batch::default();
         for entry in entries {
             for (sequence, record) in entry.records.iter().enumerate() {
-                rows::apply(
-                    &mut tx,
-                    partition,
-                    row_position(entry.index, sequence),
-                    record,
-                )
-                .await
-                .map_err(|e| self.error(e))?;
+                batch.apply(partition, row_position(entry.index, sequence), record);
             }
         }
+        let mut tx = self.pool.begin().await.map_err(|e| self.error(e))?;
+        batch.flush(&mut tx).await.map_err(|e| self.error(e))?;
         sqlx::query(
             "INSERT INTO exporter_position (partition_id, position, updated_ms) VALUES ($1, $2, $3) \
              ON CONFLICT (partition_id) DO UPDATE SET position = excluded.position, \
