@@ -9,8 +9,9 @@ setup_build_deps
 setup_python_venv
 # waggle-perf's smoke test compares with a 3-member etcd cluster; the
 # compression test sends raw HTTP/2 requests with curl; node/tests/disk_full.rs
-# fills a loop-mounted ext4 (mkfs.ext4).
-apt_install etcd-server curl e2fsprogs
+# fills a loop-mounted ext4 (mkfs.ext4); the store crate's and the REST
+# search tests start their own PostgreSQL (initdb, pg_ctl).
+apt_install etcd-server curl e2fsprogs postgresql
 
 step "cargo fmt --check"
 cargo fmt --all -- --check

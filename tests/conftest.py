@@ -2,6 +2,7 @@
 gRPC, camunda-orchestration-sdk over REST): a fresh data directory, free
 loopback ports, and SIGTERM (by PID) at the end."""
 
+import contextlib
 import os
 import shutil
 import signal
@@ -51,9 +52,11 @@ class Broker:
         self.exports = os.path.join(directory, "data", "exports")
 
 
-@pytest.fixture(scope="module")
-def broker():
-    directory = tempfile.mkdtemp(prefix="waggle-pyzeebe-")
+@contextlib.contextmanager
+def running_broker(extra_env=None, prefix="waggle-pyzeebe-"):
+    """A `waggle dev` broker on free loopback ports with `extra_env` over its
+    environment (WAGGLE_ configuration keys); SIGTERM by PID at the end."""
+    directory = tempfile.mkdtemp(prefix=prefix)
     gateway_port, management_port, rest_port = free_port(), free_port(), free_port()
     # Only the configuration below: the broker refuses WAGGLE_ variables that
     # name no configuration key (WAGGLE_BIN is the test's own).
@@ -70,6 +73,7 @@ def broker():
             "WAGGLE_EXPORTER_ENABLED": "true",
         }
     )
+    env.update(extra_env or {})
     log = open(os.path.join(directory, "broker.log"), "w")
     process = subprocess.Popen([waggle_binary(), "dev"], cwd=directory, env=env, stdout=log, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + MAX_WAIT_S
@@ -84,13 +88,21 @@ def broker():
             process.kill()
             raise RuntimeError("waggle dev did not become ready: " + open(os.path.join(directory, "broker.log")).read())
         time.sleep(0.05)
-    yield Broker(process, f"127.0.0.1:{gateway_port}", management_port, rest_port, directory)
-    os.kill(process.pid, signal.SIGTERM)
     try:
-        assert process.wait(timeout=MAX_WAIT_S) == 0, "waggle dev exits 0 on SIGTERM"
+        yield Broker(process, f"127.0.0.1:{gateway_port}", management_port, rest_port, directory)
     finally:
-        if process.poll() is None:
-            process.kill()
-        log.close()
+        os.kill(process.pid, signal.SIGTERM)
+        try:
+            assert process.wait(timeout=MAX_WAIT_S) == 0, "waggle dev exits 0 on SIGTERM"
+        finally:
+            if process.poll() is None:
+                process.kill()
+            log.close()
     # Kept for a look when the broker did not stop cleanly; removed otherwise.
     shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def broker():
+    with running_broker() as b:
+        yield b

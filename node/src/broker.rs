@@ -23,7 +23,8 @@ use crate::consensus::ExportOptions;
 use crate::consensus::OpenOptions;
 use crate::context::BrokerContext;
 use crate::context::LeaderHints;
-use crate::exporter::ExportSink;
+use crate::exporter::secondary::{Cleanup, SecondarySink};
+use crate::exporter::{ExportSink, Fanout, Sink};
 use crate::gateway::bench::RawAppendService;
 use crate::gateway::bench_proto::raw_append_server::RawAppendServer;
 use crate::gateway::dispatch::Dispatcher;
@@ -122,25 +123,11 @@ pub fn run(config: Config, mode: Mode) -> Result<()> {
     };
     let boot_ms = crate::view::unix_now_ms();
     let job_signals = Arc::new(JobSignals::default());
-    let exporter = if config.exporter.enabled {
-        let dir = config.exporter.directory_in(&config.data.directory);
-        let sink = ExportSink::start(&dir, shape.partitions).with_context(|| {
-            format!(
-                "cannot start the exporter in {} (exporter.directory)",
-                dir.display()
-            )
-        })?;
-        tracing::info!("exporting records to {}", dir.display());
-        Some(ExportOptions {
-            sink: Arc::new(sink),
-            max_lag_records: config.exporter.max_lag_records as usize,
-            position_interval: std::time::Duration::from_millis(
-                config.exporter.position_interval_ms,
-            ),
-        })
-    } else {
-        None
-    };
+    let exporter = start_sinks(&config, shape.partitions)?.map(|sink| ExportOptions {
+        sink,
+        max_lag_records: config.exporter.max_lag_records as usize,
+        position_interval: std::time::Duration::from_millis(config.exporter.position_interval_ms),
+    });
     // Absolute, so that errors and `/health` name the directory unambiguously.
     let data_dir = std::fs::canonicalize(&config.data.directory)
         .unwrap_or_else(|_| config.data.directory.clone());
@@ -370,4 +357,39 @@ async fn serve(context: Arc<BrokerContext>, mode: Mode, opening: Opening) -> Res
         ),
     }
     Ok(())
+}
+
+/// The exporter's sinks: the JSON-lines files when `exporter.enabled`, the
+/// secondary storage database unless `secondary_storage.type = "none"`;
+/// `None` when neither (the partitions then keep no export queue).
+fn start_sinks(config: &Config, partitions: u32) -> anyhow::Result<Option<Arc<dyn Sink>>> {
+    let mut sinks: Vec<Arc<dyn Sink>> = Vec::new();
+    if config.exporter.enabled {
+        let dir = config.exporter.directory_in(&config.data.directory);
+        let sink = ExportSink::start(&dir, partitions).with_context(|| {
+            format!(
+                "cannot start the exporter in {} (exporter.directory)",
+                dir.display()
+            )
+        })?;
+        tracing::info!("exporting records to {}", dir.display());
+        sinks.push(Arc::new(sink));
+    }
+    let secondary = &config.secondary_storage;
+    if let Some(url) = secondary.database_url(&config.data.directory) {
+        let cleanup = Cleanup {
+            ttl: (secondary.history_ttl_s > 0)
+                .then(|| std::time::Duration::from_secs(secondary.history_ttl_s)),
+            interval: std::time::Duration::from_millis(secondary.cleanup_interval_ms),
+        };
+        let sink = SecondarySink::start(&url, partitions, cleanup)
+            .map_err(|e| anyhow::anyhow!("secondary storage (secondary_storage.type): {e}"))?;
+        tracing::info!("secondary storage: {}", sink.name());
+        sinks.push(Arc::new(sink));
+    }
+    Ok(match sinks.len() {
+        0 => None,
+        1 => sinks.pop(),
+        _ => Some(Arc::new(Fanout::new(sinks))),
+    })
 }

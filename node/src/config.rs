@@ -14,6 +14,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+pub use crate::exporter::secondary_config::{SecondaryStorageConfig, StorageType};
+
 /// Highest partition count: Zeebe keys carry the partition id in 13 bits.
 pub const MAX_PARTITIONS: u32 = 8192;
 /// Largest cluster we accept; placement and topology are quadratic in it.
@@ -88,6 +90,8 @@ pub struct Config {
     pub exporter: ExporterConfig,
     /// The REST API v2.
     pub rest: RestConfig,
+    /// Secondary storage: the database searches read.
+    pub secondary_storage: SecondaryStorageConfig,
     /// Log level and format.
     pub log: LogConfig,
     /// How the engine evaluates models.
@@ -421,6 +425,7 @@ impl Config {
     pub fn dev() -> Self {
         let mut config = Self::default();
         config.network.host = "127.0.0.1".into();
+        config.secondary_storage.kind = StorageType::Sqlite;
         config
     }
 
@@ -580,6 +585,7 @@ impl Config {
                 format!("{} is not in 1..=60000", self.exporter.position_interval_ms),
             ));
         }
+        self.secondary_storage.validate()?;
         if self.data.directory.as_os_str().is_empty() {
             return Err(invalid("data.directory", "must not be empty".into()));
         }

@@ -55,7 +55,7 @@ use storage::{DmaDisk, Log, LogConfig, MetaStore, SnapshotStore};
 use thiserror::Error;
 
 use crate::command::CommandError;
-use crate::exporter::ExportSink;
+use crate::exporter::Sink;
 use crate::metrics::{replication, Metrics, PartitionLabel};
 use crate::partition::{decode_entry, encode_continue, Applied, Partition};
 use crate::placement::{ClusterShape, PartitionId};
@@ -308,7 +308,7 @@ pub struct OpenOptions {
 #[derive(Debug, Clone)]
 pub struct ExportOptions {
     /// The writer.
-    pub sink: Arc<ExportSink>,
+    pub sink: Arc<dyn Sink>,
     /// `exporter.max_lag_records`.
     pub max_lag_records: usize,
     /// `exporter.position_interval_ms`.
@@ -500,7 +500,7 @@ impl ShardReplicas {
                     // hand it over again.
                     queue.rewind_sent(written.max(exported) + 1);
                     replica.export_written.1 = std::time::Instant::now();
-                    hand_to_sink(p, queue, &export.sink);
+                    hand_to_sink(p, queue, export.sink.as_ref());
                 }
                 let (proposed, at) = replica.export_proposed;
                 if written > exported.max(proposed) && at.elapsed() >= export.position_interval {
@@ -669,7 +669,7 @@ impl ShardReplicas {
             if let (true, Some(export)) = (leading, &self.exporter) {
                 let replica = self.replicas.get_mut(&p).expect("listed");
                 if let Some(queue) = replica.partition.exports_mut() {
-                    hand_to_sink(p, queue, &export.sink);
+                    hand_to_sink(p, queue, export.sink.as_ref());
                 }
             }
             // Every replica computes the distributions; the leader sends them.
@@ -1085,7 +1085,7 @@ async fn store_hard_state(
 }
 
 /// Hands the records not yet given to the sink (leader).
-fn hand_to_sink(p: PartitionId, queue: &mut crate::exporter::ExportQueue, sink: &ExportSink) {
+fn hand_to_sink(p: PartitionId, queue: &mut crate::exporter::ExportQueue, sink: &dyn Sink) {
     let unsent = queue.take_unsent();
     if let Some(first) = unsent.first().map(|e| e.index) {
         if !sink.send(p, unsent) {

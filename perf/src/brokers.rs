@@ -207,6 +207,9 @@ impl Brokers {
             .env("WAGGLE_RUNTIME_PIN_SHARDS", "false")
             .env("WAGGLE_GATEWAY_RAW_APPEND_ENABLED", raw_append.to_string())
             .env("WAGGLE_REST_ENABLED", "false")
+            // The published figures are the broker's own; secondary storage
+            // (SQLite by default in `waggle dev`) is measured apart.
+            .env("WAGGLE_SECONDARY_STORAGE_TYPE", "none")
             .stdout(Stdio::null())
             .stderr(self.log_file(0)?)
             .spawn()

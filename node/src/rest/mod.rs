@@ -20,6 +20,7 @@ mod jobs;
 mod keys;
 mod messages;
 pub mod problem;
+mod search;
 mod user_tasks;
 
 use std::sync::Arc;
@@ -36,6 +37,8 @@ use crate::routing::RoundRobin;
 pub struct Rest {
     dispatcher: Dispatcher,
     round_robin: RoundRobin,
+    /// Secondary storage, when configured: the searches read it.
+    search: Option<store::Store>,
 }
 
 /// Shared handle the handlers get.
@@ -47,6 +50,7 @@ pub fn router(context: Arc<BrokerContext>) -> Router {
     let max_body = context.config.network.max_message_size_bytes as usize;
     let metrics = Arc::clone(&context.metrics);
     let rest = Arc::new(Rest {
+        search: search::open(&context.config),
         dispatcher: Dispatcher::new(context),
         round_robin: RoundRobin::default(),
     });
@@ -63,6 +67,32 @@ pub fn router(context: Arc<BrokerContext>) -> Router {
             post(decisions::evaluate),
         )
         .route("/process-instances", post(instances::create))
+        .route(
+            "/process-definitions/search",
+            post(search::process_definitions),
+        )
+        .route(
+            "/process-definitions/{process_definition_key}",
+            get(search::process_definition),
+        )
+        .route(
+            "/process-definitions/{process_definition_key}/xml",
+            get(search::process_definition_xml),
+        )
+        .route("/process-instances/search", post(search::process_instances))
+        .route(
+            "/process-instances/{process_instance_key}",
+            get(search::process_instance),
+        )
+        .route(
+            "/process-instances/{process_instance_key}/statistics/element-instances",
+            get(search::element_statistics),
+        )
+        .route("/element-instances/search", post(search::element_instances))
+        .route("/variables/search", post(search::variables))
+        .route("/jobs/search", post(search::jobs))
+        .route("/incidents/search", post(search::incidents))
+        .route("/user-tasks/search", post(search::user_tasks))
         .route(
             "/process-instances/{process_instance_key}/cancellation",
             post(instances::cancel),

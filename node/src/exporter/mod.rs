@@ -17,9 +17,10 @@
 //! past `exporter.max_lag_records` queued records the partition refuses new
 //! work with RESOURCE_EXHAUSTED, and the lag is a metric.
 //!
-//! The sink writes one JSON object per line to
-//! `<exporter.directory>/partition-<id>.jsonl`, appending; a log shipper
-//! (Vector, Fluent Bit, Filebeat) takes it from there.
+//! Sinks ([`Sink`]): [`ExportSink`] writes one JSON object per line to
+//! `<exporter.directory>/partition-<id>.jsonl`, appending, for a log shipper
+//! (Vector, Fluent Bit, Filebeat) to take from there; [`secondary`] writes
+//! into the secondary storage database; [`Fanout`] feeds both.
 
 use std::collections::VecDeque;
 use std::fs::File;
@@ -32,6 +33,12 @@ use engine::Record;
 use serde::Serialize;
 
 use crate::placement::PartitionId;
+
+mod fanout;
+pub mod secondary;
+pub mod secondary_config;
+
+pub use fanout::{Fanout, Sink};
 
 /// A leader hands records to the sink again when it acknowledged nothing
 /// new for this long (a failed write or sync drops what it was given).
@@ -235,15 +242,17 @@ impl ExportSink {
     pub fn directory(&self) -> &Path {
         &self.directory
     }
+}
 
+impl Sink for ExportSink {
     /// Hands entries of `partition` to the writer; `false` when its queue is
     /// full or it stopped (the caller hands them again later).
-    pub fn send(&self, partition: PartitionId, entries: Vec<ExportEntry>) -> bool {
+    fn send(&self, partition: PartitionId, entries: Vec<ExportEntry>) -> bool {
         self.tx.try_send(Batch { partition, entries }).is_ok()
     }
 
     /// Highest index of `partition` written and synced by this sink.
-    pub fn acknowledged(&self, partition: PartitionId) -> u64 {
+    fn acknowledged(&self, partition: PartitionId) -> u64 {
         self.acked
             .get(partition as usize)
             .map_or(0, |a| a.load(Ordering::Acquire))

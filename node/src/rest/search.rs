@@ -1,0 +1,171 @@
+//! Searches and reads of entities, served from secondary storage (the
+//! exported records in PostgreSQL or SQLite, see the `store` crate): the
+//! `POST /v2/<resource>/search` endpoints, `GET`s by key, a definition's
+//! XML and an instance's per-element statistics.
+//!
+//! These read what the exporter committed, never the partitions' state, so
+//! they are eventually consistent (an entity just created may not be found
+//! yet). Without `[secondary_storage]` every one answers 403 with a problem
+//! that says how to configure it. A database that fails answers 503 naming
+//! the database and the cause.
+//!
+//! The pool is opened when the router is built and connects lazily; it
+//! lives on the broker's tokio threads with the handlers.
+
+use axum::extract::Path;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::Value;
+use store::resources::{
+    ELEMENT_INSTANCES, INCIDENTS, JOBS, PROCESS_DEFINITIONS, PROCESS_INSTANCES, USER_TASKS,
+    VARIABLES,
+};
+use store::{Resource, SearchRequest, Store, StoreError};
+
+use super::body::MaybeBody;
+use super::keys;
+use super::problem::Problem;
+use super::Shared;
+
+/// Connections the REST handlers may hold to the database.
+const MAX_CONNECTIONS: u32 = 8;
+
+/// Opens the search pool for the configured secondary storage, if any.
+pub fn open(config: &crate::config::Config) -> Option<Store> {
+    let url = config
+        .secondary_storage
+        .database_url(&config.data.directory)?;
+    match Store::open(&url, MAX_CONNECTIONS) {
+        Ok(store) => Some(store),
+        Err(e) => {
+            tracing::error!("REST searches: {e}");
+            None
+        }
+    }
+}
+
+fn not_configured() -> Problem {
+    Problem::new(
+        StatusCode::FORBIDDEN,
+        "FORBIDDEN",
+        "this endpoint reads secondary storage, and none is configured: set \
+         [secondary_storage] type = \"sqlite\" or \"postgresql\" (with url) in the configuration \
+         (WAGGLE_SECONDARY_STORAGE_TYPE)",
+    )
+}
+
+fn problem(error: StoreError) -> Problem {
+    match error {
+        StoreError::BadRequest(detail) => Problem::bad_request(detail),
+        other => {
+            tracing::warn!("REST search: {other}");
+            Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "UNAVAILABLE",
+                format!("secondary storage cannot answer: {other}"),
+            )
+        }
+    }
+}
+
+fn store(rest: &Shared) -> Result<&Store, Problem> {
+    rest.search.as_ref().ok_or_else(not_configured)
+}
+
+async fn search(
+    rest: Shared,
+    resource: &'static Resource,
+    body: Value,
+) -> Result<Json<Value>, Problem> {
+    let store = store(&rest)?;
+    let request = SearchRequest::parse(resource, &body).map_err(problem)?;
+    let result = store.search(&request).await.map_err(problem)?;
+    Ok(Json(result.to_json()))
+}
+
+async fn get(
+    rest: Shared,
+    resource: &'static Resource,
+    field: &str,
+    key: &str,
+) -> Result<Json<Value>, Problem> {
+    let store = store(&rest)?;
+    let key = keys::parse(field, key)?;
+    match store.get(resource, key).await.map_err(problem)? {
+        Some(item) => Ok(Json(Value::Object(item))),
+        None => Err(Problem::not_found(format!(
+            "no {} with key {key} in secondary storage (it may not be exported yet)",
+            resource.name.trim_end_matches('s')
+        ))),
+    }
+}
+
+macro_rules! search_handler {
+    ($name:ident, $resource:expr) => {
+        /// `POST /v2/.../search` of this resource.
+        pub async fn $name(
+            rest: Shared,
+            MaybeBody(body): MaybeBody<Value>,
+        ) -> Result<Json<Value>, Problem> {
+            search(rest, &$resource, body).await
+        }
+    };
+}
+
+search_handler!(process_definitions, PROCESS_DEFINITIONS);
+search_handler!(process_instances, PROCESS_INSTANCES);
+search_handler!(element_instances, ELEMENT_INSTANCES);
+search_handler!(variables, VARIABLES);
+search_handler!(jobs, JOBS);
+search_handler!(incidents, INCIDENTS);
+search_handler!(user_tasks, USER_TASKS);
+
+/// `GET /v2/process-definitions/{processDefinitionKey}`.
+pub async fn process_definition(
+    rest: Shared,
+    Path(key): Path<String>,
+) -> Result<Json<Value>, Problem> {
+    get(rest, &PROCESS_DEFINITIONS, "processDefinitionKey", &key).await
+}
+
+/// `GET /v2/process-instances/{processInstanceKey}`.
+pub async fn process_instance(
+    rest: Shared,
+    Path(key): Path<String>,
+) -> Result<Json<Value>, Problem> {
+    get(rest, &PROCESS_INSTANCES, "processInstanceKey", &key).await
+}
+
+/// `GET /v2/process-definitions/{processDefinitionKey}/xml`: the BPMN as
+/// `text/xml`.
+pub async fn process_definition_xml(
+    rest: Shared,
+    Path(key): Path<String>,
+) -> Result<Response, Problem> {
+    let store = store(&rest)?;
+    let key = keys::parse("processDefinitionKey", &key)?;
+    match store.process_definition_xml(key).await.map_err(problem)? {
+        Some(xml) => Ok(([(header::CONTENT_TYPE, "text/xml; charset=utf-8")], xml).into_response()),
+        None => Err(Problem::not_found(format!(
+            "no process definition with key {key} in secondary storage"
+        ))),
+    }
+}
+
+/// `GET /v2/process-instances/{processInstanceKey}/statistics/element-instances`:
+/// `{items: [{elementId, active, canceled, incidents, completed}]}`.
+pub async fn element_statistics(
+    rest: Shared,
+    Path(key): Path<String>,
+) -> Result<Json<Value>, Problem> {
+    let store = store(&rest)?;
+    let key = keys::parse("processInstanceKey", &key)?;
+    if !store.has_process_instance(key).await.map_err(problem)? {
+        return Err(Problem::not_found(format!(
+            "no process instance with key {key} in secondary storage"
+        )));
+    }
+    let items = store.element_statistics(key).await.map_err(problem)?;
+    Ok(Json(serde_json::json!({ "items": items })))
+}

@@ -1,0 +1,214 @@
+//! Secondary storage: the records the partitions export, kept in a
+//! relational database (PostgreSQL in production, SQLite embedded), and the
+//! searches the REST API serves from it.
+//!
+//! ```text
+//! exporter sink thread ── Store::write(partition, entries) ──> one transaction:
+//!     upserts per record (guarded by position) + exporter_position
+//! REST handlers ── Store::search / Store::get ──> SELECT ... (filter, sort, page)
+//! cleanup task ── Store::cleanup(now, ttl) ──> delete finished instances
+//! ```
+//!
+//! One code path for both databases: sqlx's `Any` driver with `$n`
+//! placeholders (both read them) and one schema text
+//! (`migrations/0001_secondary_storage.sql`) that uses only what both
+//! accept. A `Store` is a connection pool; it belongs to the tokio runtime
+//! that first uses it (a PostgreSQL socket lives on one reactor), so the
+//! writer thread and the REST handlers each open their own.
+
+mod cleanup;
+mod error;
+mod queries;
+pub mod resources;
+mod rows;
+mod search;
+mod time;
+mod upsert;
+mod write;
+
+use std::borrow::Cow;
+use std::str::FromStr;
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::AnyPool;
+
+pub use cleanup::CLEANUP_BATCH;
+pub use error::StoreError;
+pub use resources::Resource;
+pub use search::{Page, SearchRequest, SearchResult, Sort};
+pub use write::ExportedEntry;
+
+/// Which database a store talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// PostgreSQL (production).
+    Postgres,
+    /// SQLite (embedded, the development default).
+    Sqlite,
+}
+
+/// A statement waits this long for a connection before it fails (with the
+/// cause of the last failed connection attempt).
+pub const ACQUIRE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// The migrations, in order; applied by [`Store::migrate`].
+const MIGRATIONS: [(i64, &str, &str); 1] = [(
+    1,
+    "secondary storage",
+    include_str!("../migrations/0001_secondary_storage.sql"),
+)];
+
+/// A pool of connections to the secondary storage database.
+///
+/// Lives as long as its owner (the exporter's writer thread or the REST
+/// state); used from the tokio runtime it was first used on.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+    name: String,
+}
+
+impl Store {
+    /// A pool for `url` (`postgres://user:pass@host:port/db` or
+    /// `sqlite://path`), connecting lazily: a database that is down is
+    /// reported by the first statement, not here.
+    pub fn open(url: &str, max_connections: u32) -> Result<Store, StoreError> {
+        sqlx::any::install_default_drivers();
+        let backend = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Backend::Postgres
+        } else if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else {
+            return Err(StoreError::Url {
+                url: redact(url),
+                message: "must start with postgres://, postgresql:// or sqlite:".into(),
+            });
+        };
+        let options = AnyConnectOptions::from_str(url).map_err(|e| StoreError::Url {
+            url: redact(url),
+            message: e.to_string(),
+        })?;
+        let pool = AnyPoolOptions::new()
+            .max_connections(max_connections.max(1))
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect_lazy_with(options);
+        let name = match backend {
+            Backend::Postgres => format!("PostgreSQL database {}", redact(url)),
+            Backend::Sqlite => {
+                let path = url
+                    .trim_start_matches("sqlite://")
+                    .trim_start_matches("sqlite:");
+                format!("SQLite database {}", path.split('?').next().unwrap_or(path))
+            }
+        };
+        Ok(Store {
+            pool,
+            backend,
+            name,
+        })
+    }
+
+    /// The SQLite database in file `path` (created if missing).
+    pub fn open_sqlite(path: &std::path::Path, max_connections: u32) -> Result<Store, StoreError> {
+        Store::open(
+            &format!("sqlite://{}?mode=rwc", path.display()),
+            max_connections,
+        )
+    }
+
+    /// Which database this is.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// The database as errors name it (`PostgreSQL database
+    /// postgres://waggle@127.0.0.1:5432/waggle`, password left out).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Creates or upgrades the schema (idempotent; concurrent callers are
+    /// serialised by sqlx's migration lock on PostgreSQL).
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        let migrations: Vec<Migration> = MIGRATIONS
+            .iter()
+            .map(|(version, description, sql)| {
+                Migration::new(
+                    *version,
+                    Cow::Borrowed(*description),
+                    MigrationType::Simple,
+                    Cow::Borrowed(*sql),
+                    false,
+                )
+            })
+            .collect();
+        let migrator = Migrator {
+            migrations: Cow::Owned(migrations),
+            ..Migrator::DEFAULT
+        };
+        migrator
+            .run(&self.pool)
+            .await
+            .map_err(|e| StoreError::Migrate {
+                database: self.name.clone(),
+                message: e.to_string(),
+            })
+    }
+
+    /// Highest exported Raft index of `partition` the database holds (0 if
+    /// none).
+    pub async fn exported_position(&self, partition: u32) -> Result<u64, StoreError> {
+        let row: Option<(i64,)> =
+            sqlx::query_as("SELECT position FROM exporter_position WHERE partition_id = $1")
+                .bind(i64::from(partition))
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(|e| self.error(e))?;
+        Ok(row.map_or(0, |(p,)| p.max(0) as u64))
+    }
+
+    /// Closes the pool's connections.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    fn error(&self, source: sqlx::Error) -> StoreError {
+        StoreError::Database {
+            database: self.name.clone(),
+            source,
+        }
+    }
+}
+
+/// `url` without its password.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let credentials = &url[scheme + 3..at];
+            let user = credentials.split(':').next().unwrap_or("");
+            format!("{}{user}{}", &url[..scheme + 3], &url[at..])
+        }
+        _ => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_named_without_passwords_and_bad_schemes_are_refused() {
+        assert_eq!(
+            redact("postgres://waggle:secret@127.0.0.1:5432/db"),
+            "postgres://waggle@127.0.0.1:5432/db"
+        );
+        assert_eq!(redact("sqlite://x.db"), "sqlite://x.db");
+        let err = Store::open("mysql://h/db", 1).unwrap_err().to_string();
+        assert!(
+            err.contains("mysql://h/db") && err.contains("postgres://"),
+            "{err}"
+        );
+    }
+}

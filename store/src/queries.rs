@@ -1,0 +1,67 @@
+//! Reads that are not searches over a resource: a definition's BPMN XML and
+//! the per-element statistics of a process instance.
+
+use serde_json::{json, Value};
+use sqlx::Row as _;
+
+use crate::{Store, StoreError};
+
+impl Store {
+    /// The BPMN XML of process definition `key`, if the store has it.
+    pub async fn process_definition_xml(&self, key: i64) -> Result<Option<String>, StoreError> {
+        let row: Option<(String,)> = sqlx::query_as(
+            "SELECT bpmn_xml FROM process_definition WHERE process_definition_key = $1",
+        )
+        .bind(key)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|e| self.error(e))?;
+        Ok(row.map(|(xml,)| xml))
+    }
+
+    /// Whether the store holds process instance `key`.
+    pub async fn has_process_instance(&self, key: i64) -> Result<bool, StoreError> {
+        let row: Option<(i64,)> = sqlx::query_as(
+            "SELECT process_instance_key FROM process_instance WHERE process_instance_key = $1",
+        )
+        .bind(key)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|e| self.error(e))?;
+        Ok(row.is_some())
+    }
+
+    /// Per element of process instance `key`: how many of its instances are
+    /// active, completed, canceled (terminated), and how many have an open
+    /// incident; `{elementId, active, canceled, incidents, completed}` items
+    /// sorted by element id.
+    pub async fn element_statistics(&self, key: i64) -> Result<Vec<Value>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT e.element_id, \
+             SUM(CASE WHEN e.state = 'ACTIVE' THEN 1 ELSE 0 END), \
+             SUM(CASE WHEN e.state = 'TERMINATED' THEN 1 ELSE 0 END), \
+             SUM(CASE WHEN EXISTS (SELECT 1 FROM incident i WHERE \
+                 i.element_instance_key = e.element_instance_key AND i.state = 'ACTIVE') \
+                 THEN 1 ELSE 0 END), \
+             SUM(CASE WHEN e.state = 'COMPLETED' THEN 1 ELSE 0 END) \
+             FROM element_instance e WHERE e.process_instance_key = $1 \
+             GROUP BY e.element_id ORDER BY e.element_id",
+        )
+        .bind(key)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.error(e))?;
+        rows.iter()
+            .map(|r| {
+                Ok(json!({
+                    "elementId": r.try_get::<String, _>(0)?,
+                    "active": r.try_get::<i64, _>(1)?,
+                    "canceled": r.try_get::<i64, _>(2)?,
+                    "incidents": r.try_get::<i64, _>(3)?,
+                    "completed": r.try_get::<i64, _>(4)?,
+                }))
+            })
+            .collect::<Result<Vec<_>, sqlx::Error>>()
+            .map_err(|e| self.error(e))
+    }
+}

@@ -1,0 +1,584 @@
+//! Searches: a request body of the Orchestration Cluster API (`filter`,
+//! `sort`, `page`) becomes one counting and one selecting statement over a
+//! [`Resource`]; rows become result items with the API's field names.
+//!
+//! Filters: `field: value` (equality) or `field: {"$eq" | "$neq" | "$gt" |
+//! "$gte" | "$lt" | "$lte" | "$like" | "$in" | "$notIn" | "$exists": ...}`,
+//! all ANDed; an unknown field is refused naming it (a filter silently
+//! ignored would return wrong results). Pages: `{limit}`, `{from, limit}`,
+//! `{after, limit}` or `{before, limit}`; cursors are opaque strings that
+//! encode the offset of the page's first or next item (standard base64,
+//! as the specification's cursor pattern asks).
+
+use base64::Engine as _;
+use serde_json::{Map, Value};
+use sqlx::Row as _;
+
+use crate::resources::{Field, Kind, Resource};
+use crate::{time, Store, StoreError};
+
+/// Items per page when the request names no limit.
+pub const DEFAULT_LIMIT: u32 = 100;
+/// Most items one page may ask for.
+pub const MAX_LIMIT: u32 = 10_000;
+/// Most filter conditions one request may hold (each is a bound parameter).
+const MAX_CONDITIONS: usize = 256;
+
+/// Which page to return.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Page {
+    /// Index of the first item.
+    pub from: u64,
+    /// Most items returned.
+    pub limit: u32,
+}
+
+/// One sort criterion.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sort {
+    /// The field's SQL.
+    sql: &'static str,
+    /// Descending.
+    descending: bool,
+}
+
+/// A parsed search request over one resource.
+#[derive(Debug, Clone)]
+pub struct SearchRequest {
+    resource: &'static Resource,
+    conditions: Vec<String>,
+    binds: Vec<Bind>,
+    sort: Vec<Sort>,
+    /// The page asked for.
+    pub page: Page,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Bind {
+    Int(i64),
+    Text(String),
+}
+
+/// A page of results.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SearchResult {
+    /// The items, with API field names.
+    pub items: Vec<Map<String, Value>>,
+    /// Items matching the filter, on every page.
+    pub total_items: i64,
+    /// Cursor to the page before (`page.before`), `None` when empty.
+    pub start_cursor: Option<String>,
+    /// Cursor to the page after (`page.after`), `None` when empty.
+    pub end_cursor: Option<String>,
+}
+
+impl SearchResult {
+    /// The API's response body: `{items, page: {totalItems,
+    /// hasMoreTotalItems, startCursor, endCursor}}`.
+    pub fn to_json(&self) -> Value {
+        serde_json::json!({
+            "items": self.items,
+            "page": {
+                "totalItems": self.total_items,
+                "hasMoreTotalItems": false,
+                "startCursor": self.start_cursor,
+                "endCursor": self.end_cursor,
+            }
+        })
+    }
+}
+
+fn bad(message: String) -> StoreError {
+    StoreError::BadRequest(message)
+}
+
+fn encode_cursor(offset: u64) -> String {
+    base64::engine::general_purpose::STANDARD.encode(format!("offset:{offset}"))
+}
+
+fn decode_cursor(field: &str, cursor: &Value) -> Result<u64, StoreError> {
+    cursor
+        .as_str()
+        .and_then(|c| base64::engine::general_purpose::STANDARD.decode(c).ok())
+        .and_then(|b| String::from_utf8(b).ok())
+        .and_then(|t| t.strip_prefix("offset:")?.parse().ok())
+        .ok_or_else(|| {
+            bad(format!(
+                "page.{field} must be a cursor from an earlier response's page, got {cursor}"
+            ))
+        })
+}
+
+fn parse_page(page: Option<&Value>) -> Result<Page, StoreError> {
+    let Some(page) = page.filter(|p| !p.is_null()) else {
+        return Ok(Page {
+            from: 0,
+            limit: DEFAULT_LIMIT,
+        });
+    };
+    let page = page
+        .as_object()
+        .ok_or_else(|| bad(format!("page must be an object, got {page}")))?;
+    let limit = match page.get("limit").filter(|v| !v.is_null()) {
+        None => DEFAULT_LIMIT,
+        Some(v) => v
+            .as_u64()
+            .filter(|l| *l <= u64::from(MAX_LIMIT))
+            .ok_or_else(|| {
+                bad(format!(
+                    "page.limit must be an integer in 0..={MAX_LIMIT}, got {v}"
+                ))
+            })? as u32,
+    };
+    let get = |name: &str| page.get(name).filter(|v| !v.is_null());
+    match (get("from"), get("after"), get("before")) {
+        (Some(_), Some(_), _) | (Some(_), _, Some(_)) => Err(bad(
+            "page takes either from (offset) or after/before (cursor), not both".into(),
+        )),
+        (_, Some(_), Some(_)) => Err(bad("page takes after or before, not both".into())),
+        (Some(from), None, None) => Ok(Page {
+            from: from
+                .as_u64()
+                .ok_or_else(|| bad(format!("page.from must be an integer >= 0, got {from}")))?,
+            limit,
+        }),
+        (None, Some(after), None) => Ok(Page {
+            from: decode_cursor("after", after)?,
+            limit,
+        }),
+        (None, None, Some(before)) => {
+            let end = decode_cursor("before", before)?;
+            Ok(Page {
+                from: end.saturating_sub(u64::from(limit)),
+                limit: limit.min(u32::try_from(end).unwrap_or(u32::MAX)),
+            })
+        }
+        (None, None, None) => Ok(Page { from: 0, limit }),
+    }
+}
+
+/// The value of filter `field` as a parameter.
+fn bind_value(resource: &Resource, field: &Field, value: &Value) -> Result<Bind, StoreError> {
+    let wrong = |what: &str| {
+        bad(format!(
+            "filter.{} of {} must be {what}, got {value}",
+            field.name, resource.name
+        ))
+    };
+    match field.kind {
+        Kind::Key => match value {
+            Value::String(s) => s.trim().parse().map(Bind::Int).map_err(|_| wrong("a key")),
+            Value::Number(n) => n.as_i64().map(Bind::Int).ok_or_else(|| wrong("a key")),
+            _ => Err(wrong("a key (a string of digits)")),
+        },
+        Kind::Int => value
+            .as_i64()
+            .map(Bind::Int)
+            .ok_or_else(|| wrong("an integer")),
+        Kind::Text => value
+            .as_str()
+            .map(|s| Bind::Text(s.to_string()))
+            .ok_or_else(|| wrong("a string")),
+        Kind::Date => value
+            .as_str()
+            .and_then(time::parse_ms)
+            .map(Bind::Int)
+            .ok_or_else(|| wrong("an RFC 3339 date-time")),
+        Kind::Bool => value
+            .as_bool()
+            .map(|b| Bind::Int(i64::from(b)))
+            .ok_or_else(|| wrong("true or false")),
+        Kind::Json => Err(bad(format!(
+            "filter.{} of {} is not supported",
+            field.name, resource.name
+        ))),
+    }
+}
+
+/// `*` and `?` wildcards (with `\` escaping) as a LIKE pattern escaped by `\`.
+fn like_pattern(pattern: &str) -> String {
+    let mut out = String::with_capacity(pattern.len());
+    let mut chars = pattern.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => match chars.next() {
+                Some(n @ ('%' | '_' | '\\')) => {
+                    out.push('\\');
+                    out.push(n);
+                }
+                Some(n) => out.push(n),
+                None => out.push_str("\\\\"),
+            },
+            '*' => out.push('%'),
+            '?' => out.push('_'),
+            '%' | '_' => {
+                out.push('\\');
+                out.push(c);
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+impl SearchRequest {
+    /// Parses a search body (`null` or `{}` for everything) over `resource`.
+    pub fn parse(resource: &'static Resource, body: &Value) -> Result<SearchRequest, StoreError> {
+        let empty = Map::new();
+        let body = match body {
+            Value::Null => &empty,
+            Value::Object(o) => o,
+            other => {
+                return Err(bad(format!(
+                    "the search body must be an object, got {other}"
+                )))
+            }
+        };
+        let mut request = SearchRequest {
+            resource,
+            conditions: Vec::new(),
+            binds: Vec::new(),
+            sort: Vec::new(),
+            page: parse_page(body.get("page"))?,
+        };
+        match body.get("filter") {
+            None | Some(Value::Null) => {}
+            Some(Value::Object(filter)) => {
+                for (name, value) in filter {
+                    request.add_filter(name, value)?;
+                }
+            }
+            Some(other) => return Err(bad(format!("filter must be an object, got {other}"))),
+        }
+        match body.get("sort") {
+            None | Some(Value::Null) => {}
+            Some(Value::Array(sorts)) => {
+                for s in sorts {
+                    request.add_sort(s)?;
+                }
+            }
+            Some(other) => return Err(bad(format!("sort must be a list, got {other}"))),
+        }
+        Ok(request)
+    }
+
+    /// Adds an equality condition on `field` (used by paths such as
+    /// `/process-instances/{key}`).
+    pub fn with_equal(mut self, field: &str, value: &Value) -> Result<SearchRequest, StoreError> {
+        self.add_filter(field, value)?;
+        Ok(self)
+    }
+
+    fn field(&self, name: &str, what: &str) -> Result<&'static Field, StoreError> {
+        let resource = self.resource;
+        resource
+            .field(name)
+            .filter(|f| f.kind != Kind::Json)
+            .ok_or_else(|| {
+                let known: Vec<&str> = resource
+                    .fields
+                    .iter()
+                    .filter(|f| f.kind != Kind::Json)
+                    .map(|f| f.name)
+                    .collect();
+                bad(format!(
+                    "{what} '{name}' is not a field of {}; known: {}",
+                    resource.name,
+                    known.join(", ")
+                ))
+            })
+    }
+
+    fn push(&mut self, bind: Bind) -> String {
+        self.binds.push(bind);
+        format!("${}", self.binds.len())
+    }
+
+    fn add_filter(&mut self, name: &str, value: &Value) -> Result<(), StoreError> {
+        if value.is_null() {
+            return Ok(());
+        }
+        if self.conditions.len() >= MAX_CONDITIONS {
+            return Err(bad(format!(
+                "a filter holds at most {MAX_CONDITIONS} conditions"
+            )));
+        }
+        let field = self.field(name, "filter")?;
+        let sql = field.sql;
+        let Value::Object(operators) = value else {
+            let p = bind_value(self.resource, field, value)?;
+            let p = self.push(p);
+            self.conditions.push(format!("{sql} = {p}"));
+            return Ok(());
+        };
+        for (op, operand) in operators {
+            let condition = match op.as_str() {
+                "$exists" => match operand.as_bool() {
+                    Some(true) => format!("{sql} IS NOT NULL"),
+                    Some(false) => format!("{sql} IS NULL"),
+                    None => {
+                        return Err(bad(format!("filter.{name}.$exists must be true or false")))
+                    }
+                },
+                "$in" | "$notIn" => {
+                    let items = operand.as_array().ok_or_else(|| {
+                        bad(format!("filter.{name}.{op} must be a list, got {operand}"))
+                    })?;
+                    if items.len() > MAX_CONDITIONS {
+                        return Err(bad(format!(
+                            "filter.{name}.{op} holds more than {MAX_CONDITIONS} values"
+                        )));
+                    }
+                    if items.is_empty() {
+                        (if op == "$in" { "1 = 0" } else { "1 = 1" }).to_string()
+                    } else {
+                        let mut params = Vec::with_capacity(items.len());
+                        for item in items {
+                            let p = bind_value(self.resource, field, item)?;
+                            params.push(self.push(p));
+                        }
+                        let not = if op == "$in" { "" } else { "NOT " };
+                        format!("{sql} {not}IN ({})", params.join(", "))
+                    }
+                }
+                "$like" => {
+                    let pattern = operand.as_str().ok_or_else(|| {
+                        bad(format!(
+                            "filter.{name}.$like must be a string, got {operand}"
+                        ))
+                    })?;
+                    let p = self.push(Bind::Text(like_pattern(pattern)));
+                    format!("{sql} LIKE {p} ESCAPE '\\'")
+                }
+                "$eq" | "$neq" | "$gt" | "$gte" | "$lt" | "$lte" => {
+                    let compare = match op.as_str() {
+                        "$eq" => "=",
+                        "$neq" => "<>",
+                        "$gt" => ">",
+                        "$gte" => ">=",
+                        "$lt" => "<",
+                        _ => "<=",
+                    };
+                    let p = bind_value(self.resource, field, operand)?;
+                    let p = self.push(p);
+                    format!("{sql} {compare} {p}")
+                }
+                other => {
+                    return Err(bad(format!(
+                        "filter.{name}: unknown operator '{other}'; known: $eq, $neq, $gt, $gte, \
+                         $lt, $lte, $like, $in, $notIn, $exists"
+                    )))
+                }
+            };
+            self.conditions.push(condition);
+        }
+        Ok(())
+    }
+
+    fn add_sort(&mut self, sort: &Value) -> Result<(), StoreError> {
+        let name = sort
+            .get("field")
+            .and_then(Value::as_str)
+            .ok_or_else(|| bad(format!("each sort entry needs a field, got {sort}")))?;
+        let field = self.field(name, "sort field")?;
+        let descending = match sort.get("order").and_then(Value::as_str) {
+            None => false,
+            Some(o) if o.eq_ignore_ascii_case("asc") => false,
+            Some(o) if o.eq_ignore_ascii_case("desc") => true,
+            Some(o) => {
+                return Err(bad(format!(
+                    "sort order of '{name}' must be ASC or DESC, got '{o}'"
+                )))
+            }
+        };
+        self.sort.push(Sort {
+            sql: field.sql,
+            descending,
+        });
+        Ok(())
+    }
+
+    fn where_clause(&self) -> String {
+        if self.conditions.is_empty() {
+            String::new()
+        } else {
+            format!(" WHERE {}", self.conditions.join(" AND "))
+        }
+    }
+
+    fn bind<'q>(
+        &'q self,
+        mut query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+    ) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+        for b in &self.binds {
+            query = match b {
+                Bind::Int(i) => query.bind(*i),
+                Bind::Text(t) => query.bind(t.as_str()),
+            };
+        }
+        query
+    }
+}
+
+/// A row as an item: every field of `resource` under its API name.
+fn item(resource: &Resource, row: &sqlx::any::AnyRow) -> Result<Map<String, Value>, sqlx::Error> {
+    let mut out = Map::new();
+    for (i, field) in resource.fields.iter().enumerate() {
+        let value = match field.kind {
+            Kind::Key => row
+                .try_get::<Option<i64>, _>(i)?
+                .map_or(Value::Null, |k| Value::String(k.to_string())),
+            Kind::Int => row
+                .try_get::<Option<i64>, _>(i)?
+                .map_or(Value::Null, Value::from),
+            Kind::Date => row
+                .try_get::<Option<i64>, _>(i)?
+                .map_or(Value::Null, |ms| Value::String(time::format_ms(ms))),
+            Kind::Bool => row
+                .try_get::<Option<i64>, _>(i)?
+                .map_or(Value::Null, |b| Value::Bool(b != 0)),
+            Kind::Text => row
+                .try_get::<Option<String>, _>(i)?
+                .map_or(Value::Null, Value::String),
+            Kind::Json => row
+                .try_get::<Option<String>, _>(i)?
+                .map_or(Value::Null, |t| {
+                    serde_json::from_str(&t).unwrap_or(Value::String(t))
+                }),
+        };
+        out.insert(field.name.to_string(), value);
+    }
+    Ok(out)
+}
+
+impl Store {
+    /// Runs `request`: the matching items of its page and the total count.
+    pub async fn search(&self, request: &SearchRequest) -> Result<SearchResult, StoreError> {
+        let resource = request.resource;
+        let filter = request.where_clause();
+        let count_sql = format!("SELECT COUNT(*) FROM {}{filter}", resource.from);
+        let total: i64 = request
+            .bind(sqlx::query(&count_sql))
+            .fetch_one(&self.pool)
+            .await
+            .and_then(|row| row.try_get(0))
+            .map_err(|e| self.error(e))?;
+        let columns: Vec<&str> = resource.fields.iter().map(|f| f.sql).collect();
+        let mut order: Vec<String> = Vec::new();
+        for s in &request.sort {
+            // NULLs last in both directions and both databases.
+            order.push(format!("CASE WHEN {} IS NULL THEN 1 ELSE 0 END", s.sql));
+            order.push(format!(
+                "{} {}",
+                s.sql,
+                if s.descending { "DESC" } else { "ASC" }
+            ));
+        }
+        order.push(format!("{} ASC", resource.key_field().sql));
+        let select_sql = format!(
+            "SELECT {} FROM {}{filter} ORDER BY {} LIMIT {} OFFSET {}",
+            columns.join(", "),
+            resource.from,
+            order.join(", "),
+            request.page.limit,
+            request.page.from
+        );
+        let rows = request
+            .bind(sqlx::query(&select_sql))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| self.error(e))?;
+        let items = rows
+            .iter()
+            .map(|r| item(resource, r))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| self.error(e))?;
+        let (start_cursor, end_cursor) = if items.is_empty() {
+            (None, None)
+        } else {
+            (
+                Some(encode_cursor(request.page.from)),
+                Some(encode_cursor(request.page.from + items.len() as u64)),
+            )
+        };
+        Ok(SearchResult {
+            items,
+            total_items: total,
+            start_cursor,
+            end_cursor,
+        })
+    }
+
+    /// The item of `resource` whose key is `key`, if the store has it.
+    pub async fn get(
+        &self,
+        resource: &'static Resource,
+        key: i64,
+    ) -> Result<Option<Map<String, Value>>, StoreError> {
+        let request = SearchRequest::parse(resource, &Value::Null)?
+            .with_equal(resource.key, &Value::from(key))?;
+        Ok(self.search(&request).await?.items.into_iter().next())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::resources::PROCESS_INSTANCES;
+    use serde_json::json;
+
+    #[test]
+    fn like_patterns_take_wildcards_and_escapes() {
+        assert_eq!(like_pattern("ord*_?"), "ord%\\__");
+        assert_eq!(like_pattern("a\\*b"), "a*b");
+        assert_eq!(like_pattern("100%"), "100\\%");
+    }
+
+    #[test]
+    fn pages_and_cursors() {
+        let p = parse_page(Some(&json!({"from": 5, "limit": 2}))).unwrap();
+        assert_eq!(p, Page { from: 5, limit: 2 });
+        let after = encode_cursor(7);
+        let p = parse_page(Some(&json!({"after": after, "limit": 3}))).unwrap();
+        assert_eq!(p, Page { from: 7, limit: 3 });
+        let p = parse_page(Some(&json!({"before": encode_cursor(7), "limit": 5}))).unwrap();
+        assert_eq!(p, Page { from: 2, limit: 5 });
+        let p = parse_page(Some(&json!({"before": encode_cursor(2), "limit": 5}))).unwrap();
+        assert_eq!(p, Page { from: 0, limit: 2 });
+        assert!(parse_page(Some(&json!({"from": 1, "after": after}))).is_err());
+        assert!(parse_page(Some(&json!({"limit": 10001}))).is_err());
+        assert!(parse_page(Some(&json!({"after": "nonsense"}))).is_err());
+    }
+
+    #[test]
+    fn unknown_fields_and_bad_values_are_refused_naming_them() {
+        let e = SearchRequest::parse(&PROCESS_INSTANCES, &json!({"filter": {"colour": "red"}}))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("colour") && e.contains("processInstanceKey"),
+            "{e}"
+        );
+        let e = SearchRequest::parse(
+            &PROCESS_INSTANCES,
+            &json!({"filter": {"processInstanceKey": "x1"}}),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("processInstanceKey") && e.contains("x1"), "{e}");
+        let e = SearchRequest::parse(
+            &PROCESS_INSTANCES,
+            &json!({"sort": [{"field": "state", "order": "UP"}]}),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("UP"), "{e}");
+        let r = SearchRequest::parse(
+            &PROCESS_INSTANCES,
+            &json!({"filter": {"state": {"$in": ["ACTIVE", "COMPLETED"]}, "hasIncident": false}}),
+        )
+        .unwrap();
+        assert_eq!(r.binds.len(), 3);
+        assert_eq!(r.conditions.len(), 2);
+    }
+}
