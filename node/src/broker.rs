@@ -123,7 +123,9 @@ pub fn run(config: Config, mode: Mode) -> Result<()> {
     };
     let boot_ms = crate::view::unix_now_ms();
     let job_signals = Arc::new(JobSignals::default());
-    let exporter = start_sinks(&config, shape.partitions)?.map(|sink| ExportOptions {
+    let sinks = start_sinks(&config, shape.partitions)?;
+    let export_sink = sinks.clone();
+    let exporter = sinks.map(|sink| ExportOptions {
         sink,
         max_lag_records: config.exporter.max_lag_records as usize,
         position_interval: std::time::Duration::from_millis(config.exporter.position_interval_ms),
@@ -167,6 +169,7 @@ pub fn run(config: Config, mode: Mode) -> Result<()> {
         shards: shard_set,
         leaders: LeaderHints::new(shape.partitions),
         forwarder: forwarder.clone(),
+        export_sink,
         job_signals,
         topology: ClusterTopology::default(),
     });
@@ -232,6 +235,22 @@ async fn serve(context: Arc<BrokerContext>, mode: Mode, opening: Opening) -> Res
     };
 
     let mut sigterm = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
+    // `systemctl reload waggle` (kill -HUP) after a log rotation: the
+    // exporter reopens its files. Without an exporter SIGHUP does nothing
+    // (rather than end the broker, its default).
+    let mut sighup = signal(SignalKind::hangup()).context("cannot handle SIGHUP")?;
+    let reopened = context.export_sink.clone();
+    tokio::spawn(async move {
+        while sighup.recv().await.is_some() {
+            match &reopened {
+                Some(sink) => {
+                    tracing::info!("SIGHUP: the exporter reopens its files");
+                    sink.reopen();
+                }
+                None => tracing::info!("SIGHUP: no exporter files to reopen"),
+            }
+        }
+    });
     let mut sigint = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {

@@ -34,6 +34,8 @@ pub struct BrokerContext {
     pub shards: Shards,
     /// Traffic to other nodes; `None` for a single node.
     pub forwarder: Option<Arc<Forwarder>>,
+    /// The exporter's sinks (reopened on SIGHUP); `None` without exporter.
+    pub export_sink: Option<Arc<dyn crate::exporter::Sink>>,
     /// The leader of each partition as last learned.
     pub leaders: LeaderHints,
     /// Wake-ups for activations waiting for jobs (shared with the shards).

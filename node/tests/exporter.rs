@@ -189,3 +189,58 @@ fn a_stalled_exporter_is_bounded_and_visible() {
     assert!(text.lines().count() > 50, "the held records were written");
     assert!(broker.terminate().success());
 }
+
+#[test]
+fn sighup_reopens_the_export_file_after_a_rotation() {
+    let env = [("WAGGLE_EXPORTER_ENABLED", "true".to_string())];
+    let broker = Broker::start_dev(&env);
+    let rt = runtime();
+    let run = |n: usize| -> BTreeSet<i64> {
+        rt.block_on(async {
+            let mut c = connect(&broker).await;
+            deploy_one_task(&mut c).await;
+            let mut keys = BTreeSet::new();
+            for _ in 0..n {
+                keys.insert(create(&mut c).await.expect("create"));
+            }
+            complete_jobs(&mut c, n).await;
+            keys
+        })
+    };
+    let before = run(5);
+    assert!(before.is_subset(&wait_exported(&broker, &before)));
+    // logrotate's default: rename, then `systemctl reload waggle`.
+    let file = broker.data_dir().join("exports/partition-1.jsonl");
+    let rotated = broker.data_dir().join("exports/partition-1.jsonl.1");
+    std::fs::rename(&file, &rotated).expect("rotate");
+    // SAFETY: signals the broker this test started, by its PID.
+    let rc = unsafe { libc::kill(broker.child.id() as i32, libc::SIGHUP) };
+    assert_eq!(rc, 0);
+    // The signal is handled asynchronously: work until the file is back.
+    let start = Instant::now();
+    while !file.exists() {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "no new export file"
+        );
+        let one = run(1);
+        wait_exported(&broker, &one);
+    }
+    let after = run(5);
+    let exported = wait_exported(&broker, &after);
+    assert!(
+        after.is_subset(&exported),
+        "a new file holds the new instances"
+    );
+    let rotated_text = std::fs::read_to_string(&rotated).expect("rotated file");
+    for key in &after {
+        assert!(
+            !rotated_text.contains(&format!("\"process_instance_key\":{key},")),
+            "instance {key} went to the rotated file"
+        );
+    }
+    assert!(
+        broker.terminate().success(),
+        "SIGHUP did not end the broker"
+    );
+}

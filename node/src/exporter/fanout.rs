@@ -17,6 +17,10 @@ pub trait Sink: Send + Sync + std::fmt::Debug {
 
     /// Highest index of `partition` the sink holds durably.
     fn acknowledged(&self, partition: PartitionId) -> u64;
+
+    /// Reopens the files it writes (after a log rotation renamed them; on
+    /// SIGHUP). Nothing for sinks without files.
+    fn reopen(&self) {}
 }
 
 /// Several sinks as one: a batch goes to each; an index is acknowledged once
@@ -51,5 +55,11 @@ impl Sink for Fanout {
             .map(|s| s.acknowledged(partition))
             .min()
             .unwrap_or(0)
+    }
+
+    fn reopen(&self) {
+        for sink in &self.sinks {
+            sink.reopen();
+        }
     }
 }

@@ -216,6 +216,9 @@ pub struct ExportSink {
     tx: mpsc::SyncSender<Batch>,
     acked: Arc<Vec<AtomicU64>>,
     directory: PathBuf,
+    /// Set by [`Sink::reopen`]; the writer reopens its files before its next
+    /// write.
+    reopen: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl ExportSink {
@@ -227,14 +230,17 @@ impl ExportSink {
             Arc::new((0..=partitions).map(|_| AtomicU64::new(0)).collect());
         let (tx, rx) = mpsc::sync_channel(SINK_QUEUE_BATCHES);
         let thread_acked = Arc::clone(&acked);
+        let reopen = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let thread_reopen = Arc::clone(&reopen);
         let dir = directory.to_path_buf();
         std::thread::Builder::new()
             .name("exporter".into())
-            .spawn(move || write_loop(&dir, rx, &thread_acked))?;
+            .spawn(move || write_loop(&dir, rx, &thread_acked, &thread_reopen))?;
         Ok(ExportSink {
             tx,
             acked,
             directory: directory.to_path_buf(),
+            reopen,
         })
     }
 
@@ -257,9 +263,18 @@ impl Sink for ExportSink {
             .get(partition as usize)
             .map_or(0, |a| a.load(Ordering::Acquire))
     }
+
+    fn reopen(&self) {
+        self.reopen.store(true, Ordering::Release);
+    }
 }
 
-fn write_loop(dir: &Path, rx: mpsc::Receiver<Batch>, acked: &[AtomicU64]) {
+fn write_loop(
+    dir: &Path,
+    rx: mpsc::Receiver<Batch>,
+    acked: &[AtomicU64],
+    reopen: &std::sync::atomic::AtomicBool,
+) {
     let mut files: std::collections::HashMap<PartitionId, BufWriter<File>> =
         std::collections::HashMap::new();
     // Partitions whose last write failed: logged once, until one succeeds.
@@ -276,6 +291,12 @@ fn write_loop(dir: &Path, rx: mpsc::Receiver<Batch>, acked: &[AtomicU64]) {
             if batches.len() >= SINK_QUEUE_BATCHES {
                 break;
             }
+        }
+        // Every file was flushed and synced after the previous batches, so
+        // closing them loses nothing; a rotated (renamed) file is complete.
+        if reopen.swap(false, Ordering::AcqRel) && !files.is_empty() {
+            files.clear();
+            tracing::info!("exporter: files in {} reopened", dir.display());
         }
         let mut written: Vec<(PartitionId, u64)> = Vec::new();
         for batch in batches {
@@ -419,6 +440,47 @@ mod tests {
         assert_eq!(lines[1]["position"], 7);
         assert_eq!(lines[1]["sequence"], 1);
         assert_eq!(lines[1]["record"]["key"], 12);
+    }
+
+    #[test]
+    fn reopen_after_a_rotation_writes_a_new_file() {
+        let dir = tempfile::tempdir().expect("dir");
+        let sink = ExportSink::start(dir.path(), 1).expect("sink");
+        let send_and_wait = |index: u64, key: i64| {
+            assert!(sink.send(
+                1,
+                vec![ExportEntry {
+                    index,
+                    records: vec![record(key)],
+                }],
+            ));
+            let start = std::time::Instant::now();
+            while sink.acknowledged(1) < index
+                && start.elapsed() < std::time::Duration::from_secs(10)
+            {
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            assert_eq!(sink.acknowledged(1), index);
+        };
+        let file = dir.path().join("partition-1.jsonl");
+        let rotated = dir.path().join("partition-1.jsonl.1");
+        send_and_wait(1, 101);
+        std::fs::rename(&file, &rotated).expect("rotate");
+        // Without a reopen the writer keeps the renamed file.
+        send_and_wait(2, 102);
+        assert!(!file.exists());
+        sink.reopen();
+        send_and_wait(3, 103);
+        let keys = |path: &Path| -> Vec<i64> {
+            std::fs::read_to_string(path)
+                .expect("file")
+                .lines()
+                .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("json"))
+                .map(|v| v["record"]["key"].as_i64().expect("key"))
+                .collect()
+        };
+        assert_eq!(keys(&rotated), vec![101, 102]);
+        assert_eq!(keys(&file), vec![103]);
     }
 
     #[test]
