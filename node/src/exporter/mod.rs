@@ -269,6 +269,43 @@ impl Sink for ExportSink {
     }
 }
 
+/// Opens an export file for appending. A crash in the middle of a write can
+/// leave a torn last line; it is cut off, so that every line stays one JSON
+/// object. Its records were never acknowledged, so they are written again.
+fn open_for_append(path: &Path) -> std::io::Result<File> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut file = File::options()
+        .create(true)
+        .read(true)
+        .append(true)
+        .open(path)?;
+    let len = file.metadata()?.len();
+    // Find the end of the last complete line, reading backwards in chunks.
+    let mut end = len;
+    let mut buf = vec![0u8; 64 * 1024];
+    while end > 0 {
+        let start = end.saturating_sub(buf.len() as u64);
+        let chunk = &mut buf[..(end - start) as usize];
+        file.seek(SeekFrom::Start(start))?;
+        file.read_exact(chunk)?;
+        if let Some(i) = chunk.iter().rposition(|&b| b == b'\n') {
+            end = start + i as u64 + 1;
+            break;
+        }
+        end = start;
+    }
+    if end < len {
+        tracing::warn!(
+            "exporter: {} ended in a torn line ({} bytes); cut off, its records are written again",
+            path.display(),
+            len - end
+        );
+        file.set_len(end)?;
+        file.sync_data()?;
+    }
+    Ok(file)
+}
+
 fn write_loop(
     dir: &Path,
     rx: mpsc::Receiver<Batch>,
@@ -305,7 +342,7 @@ fn write_loop(
                 std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
                 std::collections::hash_map::Entry::Vacant(v) => {
                     let path = dir.join(format!("partition-{p}.jsonl"));
-                    match File::options().create(true).append(true).open(&path) {
+                    match open_for_append(&path) {
                         Ok(f) => v.insert(BufWriter::with_capacity(1 << 20, f)),
                         Err(e) => {
                             fail(
@@ -481,6 +518,29 @@ mod tests {
         };
         assert_eq!(keys(&rotated), vec![101, 102]);
         assert_eq!(keys(&file), vec![103]);
+    }
+
+    #[test]
+    fn a_torn_last_line_is_cut_before_appending() {
+        let dir = tempfile::tempdir().expect("dir");
+        let file = dir.path().join("partition-1.jsonl");
+        // A complete line, then a line a crash cut in the middle.
+        std::fs::write(&file, "{\"a\":1}\n{\"partitionId\":1,\"posi").expect("write");
+        let mut f = open_for_append(&file).expect("open");
+        f.write_all(b"{\"b\":2}\n").expect("append");
+        drop(f);
+        assert_eq!(
+            std::fs::read_to_string(&file).expect("read"),
+            "{\"a\":1}\n{\"b\":2}\n"
+        );
+        // A file with no complete line at all is emptied.
+        std::fs::write(&file, "{\"torn").expect("write");
+        drop(open_for_append(&file).expect("open"));
+        assert_eq!(std::fs::read_to_string(&file).expect("read"), "");
+        // A clean file is left alone.
+        std::fs::write(&file, "{\"a\":1}\n").expect("write");
+        drop(open_for_append(&file).expect("open"));
+        assert_eq!(std::fs::read_to_string(&file).expect("read"), "{\"a\":1}\n");
     }
 
     #[test]
