@@ -34,7 +34,7 @@ export PROMTOOL
 "$PROMTOOL" check rules packaging/monitoring/waggle-alerts.rules.yml
 (cd packaging/monitoring && "$PROMTOOL" test rules waggle-alerts.test.yml)
 
-step "outside clients against waggle dev: pyzeebe (gRPC), camunda-orchestration-sdk (REST), promtool (metrics)"
+step "outside clients against waggle dev: pyzeebe (gRPC), camunda-orchestration-sdk (REST), schemathesis (Camunda's OpenAPI spec), promtool (metrics)"
 cargo build -p node --bin waggle
 WAGGLE_BIN="${CARGO_TARGET_DIR:-$PWD/target}/debug/waggle" .venv/bin/python -m pytest -q tests/pyzeebe tests/rest tests/ops
 

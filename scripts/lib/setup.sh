@@ -53,7 +53,7 @@ setup_python_venv() {
         step "python3 -m venv .venv"
         python3 -m venv .venv
     fi
-    if ! .venv/bin/python -c 'import pyzeebe, pytest, camunda_orchestration_sdk' 2>/dev/null; then
+    if ! .venv/bin/python -c 'import pyzeebe, pytest, camunda_orchestration_sdk, schemathesis' 2>/dev/null; then
         step "pip install -r tests/requirements.txt"
         .venv/bin/pip install -q -r tests/requirements.txt
     fi

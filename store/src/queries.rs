@@ -19,18 +19,6 @@ impl Store {
         Ok(row.map(|(xml,)| xml))
     }
 
-    /// Whether the store holds process instance `key`.
-    pub async fn has_process_instance(&self, key: i64) -> Result<bool, StoreError> {
-        let row: Option<(i64,)> = sqlx::query_as(
-            "SELECT process_instance_key FROM process_instance WHERE process_instance_key = $1",
-        )
-        .bind(key)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(|e| self.error(e))?;
-        Ok(row.is_some())
-    }
-
     /// Per element of process instance `key`: how many of its instances are
     /// active, completed, canceled (terminated), and how many have an open
     /// incident; `{elementId, active, canceled, incidents, completed}` items

@@ -44,6 +44,15 @@ pub struct Resource {
     pub fields: &'static [Field],
 }
 
+impl Field {
+    /// Whether the field is a constant (a feature waggle does not have yet):
+    /// sorting by it orders nothing, and an integer literal in `ORDER BY`
+    /// would name a column by position.
+    pub fn is_constant(&self) -> bool {
+        self.sql.parse::<i64>().is_ok() || self.sql.starts_with("CAST(NULL ")
+    }
+}
+
 impl Resource {
     /// The field called `name`.
     pub fn field(&self, name: &str) -> Option<&Field> {

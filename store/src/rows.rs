@@ -7,7 +7,8 @@
 
 use engine::{
     BpmnElementType, IncidentRecord, Intent, JobRecord, MessageSubscriptionRecord,
-    ProcessInstanceRecord, ProcessRecord, Record, RecordType, RecordValue, VariableRecord,
+    ProcessInstanceRecord, ProcessRecord, Record, RecordType, RecordValue, UserTaskRecord,
+    VariableRecord,
 };
 use sqlx::AnyConnection;
 
@@ -182,6 +183,41 @@ static MESSAGE_SUBSCRIPTION: Table = Table {
         position = excluded.position WHERE excluded.position > message_subscription.position",
 };
 
+static USER_TASK: Table = Table {
+    name: "user_task",
+    columns: &[
+        "user_task_key",
+        "state",
+        "assignee",
+        "candidate_groups",
+        "candidate_users",
+        "element_id",
+        "element_instance_key",
+        "process_instance_key",
+        "process_definition_key",
+        "process_definition_id",
+        "process_definition_version",
+        "form_key",
+        "external_form_reference",
+        "custom_headers",
+        "priority",
+        "creation_ms",
+        "completion_ms",
+        "due_date",
+        "follow_up_date",
+        "tenant_id",
+        "partition_id",
+        "position",
+    ],
+    key_columns: 1,
+    keep_first: &["creation_ms"],
+    on_conflict: "DO UPDATE SET state = excluded.state, assignee = excluded.assignee, \
+        candidate_groups = excluded.candidate_groups, candidate_users = excluded.candidate_users, \
+        priority = excluded.priority, completion_ms = excluded.completion_ms, \
+        due_date = excluded.due_date, follow_up_date = excluded.follow_up_date, \
+        position = excluded.position WHERE excluded.position > user_task.position",
+};
+
 /// The rows of one transaction, per table.
 #[derive(Debug)]
 pub struct Batch {
@@ -192,6 +228,7 @@ pub struct Batch {
     jobs: Pending,
     incidents: Pending,
     subscriptions: Pending,
+    user_tasks: Pending,
     deleted_definitions: Vec<i64>,
 }
 
@@ -205,6 +242,7 @@ impl Default for Batch {
             jobs: Pending::new(&JOB),
             incidents: Pending::new(&INCIDENT),
             subscriptions: Pending::new(&MESSAGE_SUBSCRIPTION),
+            user_tasks: Pending::new(&USER_TASK),
             deleted_definitions: Vec::new(),
         }
     }
@@ -231,6 +269,7 @@ impl Batch {
             RecordValue::Job(j) => self.job(&at, j),
             RecordValue::Incident(i) => self.incident(&at, i),
             RecordValue::ProcessMessageSubscription(s) => self.subscription(&at, s),
+            RecordValue::UserTask(t) => self.user_task(&at, t),
             _ => {}
         }
     }
@@ -245,6 +284,7 @@ impl Batch {
             &mut self.jobs,
             &mut self.incidents,
             &mut self.subscriptions,
+            &mut self.user_tasks,
         ] {
             pending.flush(conn).await?;
         }
@@ -425,6 +465,46 @@ impl Batch {
             at.position.into(),
         ]);
     }
+
+    fn user_task(&mut self, at: &Row, t: &UserTaskRecord) {
+        let Some(state) = user_task_state(at.intent) else {
+            return;
+        };
+        let text = |s: &str| Val::Text((!s.is_empty()).then(|| s.to_string()));
+        let list = |l: &[String]| serde_json::to_string(l).expect("a list of strings is JSON");
+        self.user_tasks.push(vec![
+            t.user_task_key.into(),
+            state.into(),
+            text(&t.assignee),
+            list(&t.candidate_groups).as_str().into(),
+            list(&t.candidate_users).as_str().into(),
+            t.element_id.as_ref().into(),
+            t.element_instance_key.into(),
+            t.process_instance_key.into(),
+            t.process_definition_key.into(),
+            t.bpmn_process_id.as_ref().into(),
+            i64::from(t.process_definition_version).into(),
+            optional_key(t.form_key).into(),
+            text(&t.external_form_reference),
+            t.custom_headers.as_ref().into(),
+            i64::from(t.priority).into(),
+            // Every event carries the creation time: right in any order.
+            if t.creation_timestamp > 0 {
+                t.creation_timestamp
+            } else {
+                at.time_ms
+            }
+            .into(),
+            matches!(state, "COMPLETED" | "CANCELED")
+                .then_some(at.time_ms)
+                .into(),
+            text(&t.due_date),
+            text(&t.follow_up_date),
+            DEFAULT_TENANT.into(),
+            at.partition.into(),
+            at.position.into(),
+        ]);
+    }
 }
 
 struct Row {
@@ -449,6 +529,22 @@ fn job_state(intent: Intent) -> Option<&'static str> {
         Intent::TimedOut => "TIMED_OUT",
         Intent::ErrorThrown => "ERROR_THROWN",
         Intent::RetriesUpdated => "RETRIES_UPDATED",
+        Intent::Canceled => "CANCELED",
+        _ => return None,
+    })
+}
+
+/// The API state a user task event leaves a task in (Camunda's
+/// `UserTaskStateEnum`); `None` for events that change nothing shown.
+fn user_task_state(intent: Intent) -> Option<&'static str> {
+    Some(match intent {
+        Intent::Creating => "CREATING",
+        Intent::Assigning => "ASSIGNING",
+        Intent::Updating => "UPDATING",
+        Intent::Completing => "COMPLETING",
+        Intent::Canceling => "CANCELING",
+        Intent::Created | Intent::Assigned | Intent::Updated => "CREATED",
+        Intent::Completed => "COMPLETED",
         Intent::Canceled => "CANCELED",
         _ => return None,
     })

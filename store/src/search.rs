@@ -391,10 +391,12 @@ impl SearchRequest {
                 )))
             }
         };
-        self.sort.push(Sort {
-            sql: field.sql,
-            descending,
-        });
+        if !field.is_constant() {
+            self.sort.push(Sort {
+                sql: field.sql,
+                descending,
+            });
+        }
         Ok(())
     }
 

@@ -352,6 +352,23 @@ async fn scenario(store: Store) {
     assert_eq!(jobs["items"][0]["state"], "COMPLETED");
     assert_eq!(jobs["items"][0]["customHeaders"], json!({"a": "b"}));
     assert_eq!(jobs["items"][0]["type"], "pay");
+    // Sorting by a field waggle keeps as a constant (a job's priority) is
+    // accepted and orders by the key, with the real sort fields around it.
+    let sorted = search(
+        &store,
+        &JOBS,
+        json!({"sort": [{"field": "priority", "order": "DESC"}, {"field": "jobKey", "order": "DESC"},
+                        {"field": "priority"}]}),
+    )
+    .await;
+    let by_key = keys(&sorted, "jobKey");
+    assert!(by_key.len() > 1, "{sorted}");
+    assert!(
+        by_key
+            .windows(2)
+            .all(|w| w[0].parse::<i64>().unwrap() > w[1].parse::<i64>().unwrap()),
+        "{by_key:?}"
+    );
     let failed = search(&store, &JOBS, json!({"filter": {"state": "FAILED"}})).await;
     assert_eq!(keys(&failed, "jobKey"), ["23"]);
     assert_eq!(failed["items"][0]["retries"], 0);
@@ -365,6 +382,55 @@ async fn scenario(store: Store) {
     assert_eq!(incidents["items"][0]["errorType"], "JOB_NO_RETRIES");
     let tasks = search(&store, &USER_TASKS, json!({})).await;
     assert_eq!(tasks["page"]["totalItems"], 0);
+
+    // A user task: created, assigned (a late, earlier record changes nothing),
+    // completed; the creation time stays the first.
+    let user_task = |intent: Intent, t: i64, assignee: &str| {
+        let mut v = engine::UserTaskRecord::empty();
+        v.user_task_key = 40;
+        v.assignee = assignee.into();
+        v.candidate_groups = vec!["clerks".into()];
+        v.element_id = Arc::from("review");
+        v.element_instance_key = 41;
+        v.process_instance_key = 20;
+        v.process_definition_key = DEFINITION;
+        v.bpmn_process_id = Arc::from("order");
+        v.process_definition_version = 1;
+        v.creation_timestamp = 6_000;
+        event(40, intent, t, RecordValue::UserTask(v))
+    };
+    let created = [user_task(Intent::Created, 6_000, "")];
+    let assigned = [user_task(Intent::Assigned, 6_100, "anna")];
+    let completed = [user_task(Intent::Completed, 6_200, "anna")];
+    for (index, records) in [
+        (20, &completed[..]),
+        (18, &created[..]),
+        (19, &assigned[..]),
+    ] {
+        store
+            .write(1, &[ExportedEntry { index, records }])
+            .await
+            .unwrap();
+    }
+    let task = store
+        .get(&USER_TASKS, 40)
+        .await
+        .unwrap()
+        .expect("user task 40");
+    assert_eq!(task["state"], "COMPLETED");
+    assert_eq!(task["assignee"], "anna");
+    assert_eq!(task["candidateGroups"], json!(["clerks"]));
+    assert_eq!(task["elementId"], "review");
+    assert_eq!(task["processInstanceKey"], "20");
+    assert_eq!(task["completionDate"], "1970-01-01T00:00:06.200Z");
+    assert_eq!(task["creationDate"], "1970-01-01T00:00:06.000Z");
+    let by_group = search(
+        &store,
+        &USER_TASKS,
+        json!({"filter": {"state": "COMPLETED"}}),
+    )
+    .await;
+    assert_eq!(keys(&by_group, "userTaskKey"), ["40"]);
 
     // Statistics per element of one instance.
     let stats = store.element_statistics(20).await.unwrap();

@@ -296,6 +296,19 @@ def test_a_user_task_is_assigned_updated_and_completed_over_rest(client, broker,
     [(_, completed)] = wait_for_user_task(broker, pi, "Completed")
     assert json.loads(completed["variables"]) == {"approved": True}
 
+    # Secondary storage has the completed task, also through the SDK's GET.
+    deadline = time.monotonic() + TIMEOUT_S
+    while True:
+        status, _, body = raw(broker, "GET", f"/v2/user-tasks/{task_key}")
+        if (status == 200 and json.loads(body)["state"] == "COMPLETED") or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    assert status == 200, body
+    stored = json.loads(body)
+    assert stored["assignee"] == "bob" and stored["priority"] == 90 and stored["candidateUsers"] == ["carl"]
+    sdk_task = client.get_user_task(user_task_key=task_key)
+    assert str(sdk_task.user_task_key) == task_key and sdk_task.state.value == "COMPLETED"
+
     # The task is gone: 404 with problem+json; a bad priority is a 400.
     status, content_type, body = raw(broker, "POST", f"/v2/user-tasks/{task_key}/completion", {})
     assert status == 404 and content_type == "application/problem+json"

@@ -201,6 +201,19 @@ def test_deployed_created_and_worked_instances_are_found_by_the_searches(store_b
     assert incident["jobKey"] == str(by_instance[broken].job_key)
     assert search(broker, "user-tasks", {})["page"]["totalItems"] == 0
 
+    # Each of them by key, as the search found it; an unknown key is a 404.
+    for path, item, key in [
+        ("element-instances", task, "elementInstanceKey"),
+        ("variables", variables["items"][0], "variableKey"),
+        ("incidents", incident, "incidentKey"),
+    ]:
+        status, _, data = http(broker, "GET", f"/v2/{path}/{item[key]}")
+        assert status == 200 and json.loads(data) == item, (path, data)
+        status, content_type, data = http(broker, "GET", f"/v2/{path}/1")
+        assert status == 404 and content_type == "application/problem+json", (path, data)
+    status, _, data = http(broker, "GET", "/v2/user-tasks/1")
+    assert status == 404 and "user task" in json.loads(data)["detail"], data
+
     # Statistics per element.
     status, _, data = http(broker, "GET", f"/v2/process-instances/{broken}/statistics/element-instances")
     stats = {s["elementId"]: s for s in json.loads(data)["items"]}
@@ -208,6 +221,8 @@ def test_deployed_created_and_worked_instances_are_found_by_the_searches(store_b
     status, _, data = http(broker, "GET", f"/v2/process-instances/{done[0]}/statistics/element-instances")
     stats = {s["elementId"]: s for s in json.loads(data)["items"]}
     assert stats["task"]["completed"] == 1 and stats["end"]["completed"] == 1
+    status, _, data = http(broker, "GET", "/v2/process-instances/1/statistics/element-instances")
+    assert status == 200 and json.loads(data) == {"items": []}, data
 
     # A filter on an unknown field is refused naming it.
     status, content_type, data = http(broker, "POST", "/v2/jobs/search", {"filter": {"colour": "red"}})

@@ -52,11 +52,16 @@ pub async fn create(rest: Shared, Body(c): Body<Creation>) -> Result<Json<Value>
                 "Expected either a 'processDefinitionId' or a 'processDefinitionKey', and not both",
             )),
         };
-    if !c.start_instructions.is_empty() || !c.runtime_instructions.is_empty() {
-        return Err(CommandError::Unimplemented(
-            "process instance creation with 'startInstructions' or 'runtimeInstructions' is not supported by waggle yet".into(),
-        )
-        .into());
+    if !c.runtime_instructions.is_empty() {
+        // A request a client may send, not a server fault: 400, not 501.
+        return Err(Problem::bad_request(
+            "'runtimeInstructions' are not supported by waggle; send the instance without them",
+        ));
+    }
+    if !c.start_instructions.is_empty() {
+        return Err(Problem::bad_request(
+            "'startInstructions' are not supported by waggle yet; send the instance without them",
+        ));
     }
     if !c.tags.is_empty() {
         return Err(Problem::bad_request(

@@ -89,9 +89,15 @@ pub fn router(context: Arc<BrokerContext>) -> Router {
             get(search::element_statistics),
         )
         .route("/element-instances/search", post(search::element_instances))
+        .route(
+            "/element-instances/{element_instance_key}",
+            get(search::element_instance),
+        )
         .route("/variables/search", post(search::variables))
+        .route("/variables/{variable_key}", get(search::variable))
         .route("/jobs/search", post(search::jobs))
         .route("/incidents/search", post(search::incidents))
+        .route("/incidents/{incident_key}", get(search::incident))
         .route("/user-tasks/search", post(search::user_tasks))
         .route(
             "/process-instances/{process_instance_key}/cancellation",
@@ -120,7 +126,10 @@ pub fn router(context: Arc<BrokerContext>) -> Router {
             "/user-tasks/{user_task_key}/assignee",
             delete(user_tasks::unassign),
         )
-        .route("/user-tasks/{user_task_key}", patch(user_tasks::update))
+        .route(
+            "/user-tasks/{user_task_key}",
+            get(search::user_task).patch(user_tasks::update),
+        )
         .route(
             "/user-tasks/{user_task_key}/completion",
             post(user_tasks::complete),

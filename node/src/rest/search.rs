@@ -121,21 +121,33 @@ search_handler!(jobs, JOBS);
 search_handler!(incidents, INCIDENTS);
 search_handler!(user_tasks, USER_TASKS);
 
-/// `GET /v2/process-definitions/{processDefinitionKey}`.
-pub async fn process_definition(
-    rest: Shared,
-    Path(key): Path<String>,
-) -> Result<Json<Value>, Problem> {
-    get(rest, &PROCESS_DEFINITIONS, "processDefinitionKey", &key).await
+macro_rules! get_handler {
+    ($name:ident, $resource:expr, $path:literal) => {
+        #[doc = concat!("`GET /v2/", $path, "`.")]
+        pub async fn $name(rest: Shared, Path(key): Path<String>) -> Result<Json<Value>, Problem> {
+            get(rest, &$resource, $resource.key, &key).await
+        }
+    };
 }
 
-/// `GET /v2/process-instances/{processInstanceKey}`.
-pub async fn process_instance(
-    rest: Shared,
-    Path(key): Path<String>,
-) -> Result<Json<Value>, Problem> {
-    get(rest, &PROCESS_INSTANCES, "processInstanceKey", &key).await
-}
+get_handler!(
+    process_definition,
+    PROCESS_DEFINITIONS,
+    "process-definitions/{processDefinitionKey}"
+);
+get_handler!(
+    process_instance,
+    PROCESS_INSTANCES,
+    "process-instances/{processInstanceKey}"
+);
+get_handler!(
+    element_instance,
+    ELEMENT_INSTANCES,
+    "element-instances/{elementInstanceKey}"
+);
+get_handler!(variable, VARIABLES, "variables/{variableKey}");
+get_handler!(incident, INCIDENTS, "incidents/{incidentKey}");
+get_handler!(user_task, USER_TASKS, "user-tasks/{userTaskKey}");
 
 /// `GET /v2/process-definitions/{processDefinitionKey}/xml`: the BPMN as
 /// `text/xml`.
@@ -161,11 +173,8 @@ pub async fn element_statistics(
 ) -> Result<Json<Value>, Problem> {
     let store = store(&rest)?;
     let key = keys::parse("processInstanceKey", &key)?;
-    if !store.has_process_instance(key).await.map_err(problem)? {
-        return Err(Problem::not_found(format!(
-            "no process instance with key {key} in secondary storage"
-        )));
-    }
+    // An instance not (yet) in secondary storage has no element instances:
+    // an empty list, as the API documents no 404 here.
     let items = store.element_statistics(key).await.map_err(problem)?;
     Ok(Json(serde_json::json!({ "items": items })))
 }
