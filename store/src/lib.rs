@@ -53,11 +53,18 @@ pub enum Backend {
 pub const ACQUIRE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// The migrations, in order; applied by [`Store::migrate`].
-const MIGRATIONS: [(i64, &str, &str); 1] = [(
-    1,
-    "secondary storage",
-    include_str!("../migrations/0001_secondary_storage.sql"),
-)];
+const MIGRATIONS: [(i64, &str, &str); 2] = [
+    (
+        1,
+        "secondary storage",
+        include_str!("../migrations/0001_secondary_storage.sql"),
+    ),
+    (
+        2,
+        "decisions and message subscriptions",
+        include_str!("../migrations/0002_decisions_and_subscriptions.sql"),
+    ),
+];
 
 /// A pool of connections to the secondary storage database.
 ///

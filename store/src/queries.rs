@@ -1,4 +1,4 @@
-//! Reads that are not searches over a resource: a definition's BPMN XML and
+//! Reads that are not searches over a resource: a definition's BPMN or DMN XML and
 //! the per-element statistics of a process instance.
 
 use serde_json::{json, Value};
@@ -9,14 +9,40 @@ use crate::{Store, StoreError};
 impl Store {
     /// The BPMN XML of process definition `key`, if the store has it.
     pub async fn process_definition_xml(&self, key: i64) -> Result<Option<String>, StoreError> {
-        let row: Option<(String,)> = sqlx::query_as(
+        self.one_text(
             "SELECT bpmn_xml FROM process_definition WHERE process_definition_key = $1",
+            key,
         )
-        .bind(key)
-        .fetch_optional(&self.pool)
         .await
-        .map_err(|e| self.error(e))?;
-        Ok(row.map(|(xml,)| xml))
+    }
+
+    /// The DMN XML of decision requirements `key`, if stored.
+    pub async fn decision_requirements_xml(&self, key: i64) -> Result<Option<String>, StoreError> {
+        self.one_text(
+            "SELECT xml FROM decision_requirements WHERE decision_requirements_key = $1",
+            key,
+        )
+        .await
+    }
+
+    /// The DMN XML that holds decision `key`, if stored.
+    pub async fn decision_definition_xml(&self, key: i64) -> Result<Option<String>, StoreError> {
+        self.one_text(
+            "SELECT r.xml FROM decision_definition d JOIN decision_requirements r \
+             ON r.decision_requirements_key = d.decision_requirements_key \
+             WHERE d.decision_definition_key = $1",
+            key,
+        )
+        .await
+    }
+
+    async fn one_text(&self, sql: &str, key: i64) -> Result<Option<String>, StoreError> {
+        let row: Option<(String,)> = sqlx::query_as(sql)
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| self.error(e))?;
+        Ok(row.map(|(text,)| text))
     }
 
     /// Per element of process instance `key`: how many of its instances are

@@ -292,3 +292,159 @@ pub static USER_TASKS: Resource = Resource {
         f("tenantId", "u.tenant_id", Text),
     ],
 };
+
+/// `POST /v2/decision-definitions/search`.
+pub static DECISION_DEFINITIONS: Resource = Resource {
+    name: "decision definitions",
+    from: "decision_definition dd LEFT JOIN decision_requirements r \
+           ON r.decision_requirements_key = dd.decision_requirements_key",
+    key: "decisionDefinitionKey",
+    fields: &[
+        f("decisionDefinitionKey", "dd.decision_definition_key", Key),
+        f("decisionDefinitionId", "dd.decision_definition_id", Text),
+        f("name", "COALESCE(dd.name, dd.decision_definition_id)", Text),
+        f("version", "dd.version", Int),
+        f(
+            "decisionRequirementsKey",
+            "dd.decision_requirements_key",
+            Key,
+        ),
+        f(
+            "decisionRequirementsId",
+            "dd.decision_requirements_id",
+            Text,
+        ),
+        f(
+            "decisionRequirementsName",
+            "COALESCE(r.name, dd.decision_requirements_id)",
+            Text,
+        ),
+        f("decisionRequirementsVersion", "COALESCE(r.version, 0)", Int),
+        f("tenantId", "dd.tenant_id", Text),
+    ],
+};
+
+/// `POST /v2/decision-requirements/search`.
+pub static DECISION_REQUIREMENTS: Resource = Resource {
+    name: "decision requirements",
+    from: "decision_requirements r",
+    key: "decisionRequirementsKey",
+    fields: &[
+        f(
+            "decisionRequirementsKey",
+            "r.decision_requirements_key",
+            Key,
+        ),
+        f("decisionRequirementsId", "r.decision_requirements_id", Text),
+        f(
+            "decisionRequirementsName",
+            "COALESCE(r.name, r.decision_requirements_id)",
+            Text,
+        ),
+        f("version", "r.version", Int),
+        f("resourceName", "r.resource_name", Text),
+        f("tenantId", "r.tenant_id", Text),
+    ],
+};
+
+/// `POST /v2/decision-instances/search`; `GET` by key adds the inputs and
+/// the matched rules ([`DECISION_INSTANCE_DETAILS`]).
+pub static DECISION_INSTANCES: Resource = Resource {
+    name: "decision instances",
+    from: "decision_instance di",
+    key: "decisionEvaluationInstanceKey",
+    fields: DECISION_INSTANCE_FIELDS
+        .split_at(DECISION_INSTANCE_FIELDS.len() - 2)
+        .0,
+};
+
+/// `GET /v2/decision-instances/{decisionEvaluationInstanceKey}`.
+pub static DECISION_INSTANCE_DETAILS: Resource = Resource {
+    name: "decision instances",
+    from: "decision_instance di",
+    key: "decisionEvaluationInstanceKey",
+    fields: &DECISION_INSTANCE_FIELDS,
+};
+
+static DECISION_INSTANCE_FIELDS: [Field; 20] = [
+    f(
+        "decisionEvaluationInstanceKey",
+        "di.decision_instance_id",
+        Text,
+    ),
+    f("decisionEvaluationKey", "di.decision_instance_key", Key),
+    f("state", "di.state", Text),
+    f("evaluationDate", "di.evaluation_ms", Date),
+    f("evaluationFailure", "di.evaluation_failure", Text),
+    f(
+        "decisionDefinitionKey",
+        "COALESCE(di.decision_definition_key, 0)",
+        Key,
+    ),
+    f("decisionDefinitionId", "di.decision_definition_id", Text),
+    f(
+        "decisionDefinitionName",
+        "COALESCE(di.decision_definition_name, di.decision_definition_id)",
+        Text,
+    ),
+    f(
+        "decisionDefinitionVersion",
+        "COALESCE(di.decision_definition_version, 0)",
+        Int,
+    ),
+    f("decisionDefinitionType", "di.decision_type", Text),
+    f("result", "COALESCE(di.result, 'null')", Text),
+    f(
+        "rootDecisionDefinitionKey",
+        "COALESCE(di.root_decision_definition_key, di.decision_definition_key, 0)",
+        Key,
+    ),
+    f("processDefinitionKey", "di.process_definition_key", Key),
+    f("processInstanceKey", "di.process_instance_key", Key),
+    f("elementInstanceKey", "di.element_instance_key", Key),
+    f("rootProcessInstanceKey", "di.process_instance_key", Key),
+    f("businessId", NO_TEXT, Text),
+    f("tenantId", "di.tenant_id", Text),
+    // Only in a GET by key: the last two.
+    f(
+        "evaluatedInputs",
+        "COALESCE(di.evaluated_inputs, '[]')",
+        Json,
+    ),
+    f("matchedRules", "COALESCE(di.matched_rules, '[]')", Json),
+];
+
+/// `POST /v2/message-subscriptions/search`: the subscriptions of waiting
+/// message catch events, boundary events and receive tasks.
+pub static MESSAGE_SUBSCRIPTIONS: Resource = Resource {
+    name: "message subscriptions",
+    from: "message_subscription s \
+           LEFT JOIN process_instance p ON p.process_instance_key = s.process_instance_key \
+           LEFT JOIN process_definition d ON d.process_definition_key = p.process_definition_key",
+    key: "messageSubscriptionKey",
+    fields: &[
+        f(
+            "messageSubscriptionKey",
+            "COALESCE(s.message_subscription_key, s.element_instance_key)",
+            Key,
+        ),
+        f("processDefinitionId", "s.process_definition_id", Text),
+        f("processDefinitionKey", "p.process_definition_key", Key),
+        f("processDefinitionName", "d.name", Text),
+        f("processDefinitionVersion", "d.version", Int),
+        f("processInstanceKey", "s.process_instance_key", Key),
+        f("rootProcessInstanceKey", "s.process_instance_key", Key),
+        f("elementId", "s.element_id", Text),
+        f("elementInstanceKey", "s.element_instance_key", Key),
+        f("messageSubscriptionState", "s.state", Text),
+        f("messageSubscriptionType", "'PROCESS_EVENT'", Text),
+        f("lastUpdatedDate", "s.updated_ms", Date),
+        f("messageName", "s.message_name", Text),
+        f("correlationKey", "s.correlation_key", Text),
+        f("toolName", NO_TEXT, Text),
+        f("toolProperties", "'{}'", Json),
+        f("inboundConnectorType", NO_TEXT, Text),
+        f("businessId", NO_TEXT, Text),
+        f("tenantId", "s.tenant_id", Text),
+    ],
+};

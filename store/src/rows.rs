@@ -14,6 +14,8 @@ use sqlx::AnyConnection;
 
 use crate::upsert::{Pending, Table, Val};
 
+mod decisions;
+
 /// The only tenant until multi-tenancy lands.
 pub const DEFAULT_TENANT: &str = "<default>";
 
@@ -175,11 +177,13 @@ static MESSAGE_SUBSCRIPTION: Table = Table {
         "tenant_id",
         "partition_id",
         "position",
+        "message_subscription_key",
     ],
     key_columns: 2,
     keep_first: &[],
     on_conflict: "DO UPDATE SET state = excluded.state, \
         correlation_key = excluded.correlation_key, updated_ms = excluded.updated_ms, \
+        message_subscription_key = excluded.message_subscription_key, \
         position = excluded.position WHERE excluded.position > message_subscription.position",
 };
 
@@ -218,6 +222,8 @@ static USER_TASK: Table = Table {
         position = excluded.position WHERE excluded.position > user_task.position",
 };
 
+const DELETE_PROCESS: &str = "DELETE FROM process_definition WHERE process_definition_key = $1";
+
 /// The rows of one transaction, per table.
 #[derive(Debug)]
 pub struct Batch {
@@ -229,7 +235,11 @@ pub struct Batch {
     incidents: Pending,
     subscriptions: Pending,
     user_tasks: Pending,
-    deleted_definitions: Vec<i64>,
+    decision_requirements: Pending,
+    decision_definitions: Pending,
+    decision_instances: Pending,
+    /// Rows to delete after the upserts: the statement and the key.
+    deleted: Vec<(&'static str, i64)>,
 }
 
 impl Default for Batch {
@@ -243,7 +253,10 @@ impl Default for Batch {
             incidents: Pending::new(&INCIDENT),
             subscriptions: Pending::new(&MESSAGE_SUBSCRIPTION),
             user_tasks: Pending::new(&USER_TASK),
-            deleted_definitions: Vec::new(),
+            decision_requirements: Pending::new(&decisions::DECISION_REQUIREMENTS),
+            decision_definitions: Pending::new(&decisions::DECISION_DEFINITION),
+            decision_instances: Pending::new(&decisions::DECISION_INSTANCE),
+            deleted: Vec::new(),
         }
     }
 }
@@ -270,6 +283,9 @@ impl Batch {
             RecordValue::Incident(i) => self.incident(&at, i),
             RecordValue::ProcessMessageSubscription(s) => self.subscription(&at, s),
             RecordValue::UserTask(t) => self.user_task(&at, t),
+            RecordValue::DecisionRequirements(r) => self.decision_requirements(&at, r),
+            RecordValue::Decision(d) => self.decision(&at, d),
+            RecordValue::DecisionEvaluation(e) => self.decision_evaluation(&at, e),
             _ => {}
         }
     }
@@ -285,14 +301,14 @@ impl Batch {
             &mut self.incidents,
             &mut self.subscriptions,
             &mut self.user_tasks,
+            &mut self.decision_requirements,
+            &mut self.decision_definitions,
+            &mut self.decision_instances,
         ] {
             pending.flush(conn).await?;
         }
-        for key in self.deleted_definitions.drain(..) {
-            sqlx::query("DELETE FROM process_definition WHERE process_definition_key = $1")
-                .bind(key)
-                .execute(&mut *conn)
-                .await?;
+        for (statement, key) in self.deleted.drain(..) {
+            sqlx::query(statement).bind(key).execute(&mut *conn).await?;
         }
         Ok(())
     }
@@ -315,7 +331,8 @@ impl Batch {
             }
             Intent::Deleted => {
                 self.definitions.remove(&[m.process_definition_key.into()]);
-                self.deleted_definitions.push(m.process_definition_key);
+                self.deleted
+                    .push((DELETE_PROCESS, m.process_definition_key));
             }
             _ => {}
         }
@@ -463,6 +480,7 @@ impl Batch {
             DEFAULT_TENANT.into(),
             at.partition.into(),
             at.position.into(),
+            at.key.into(),
         ]);
     }
 

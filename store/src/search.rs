@@ -517,8 +517,18 @@ impl Store {
         resource: &'static Resource,
         key: i64,
     ) -> Result<Option<Map<String, Value>>, StoreError> {
-        let request = SearchRequest::parse(resource, &Value::Null)?
-            .with_equal(resource.key, &Value::from(key))?;
+        self.get_by(resource, &Value::from(key)).await
+    }
+
+    /// The item of `resource` whose key field equals `key` (a number, or
+    /// text for a text key such as a decision evaluation instance key).
+    pub async fn get_by(
+        &self,
+        resource: &'static Resource,
+        key: &Value,
+    ) -> Result<Option<Map<String, Value>>, StoreError> {
+        let request =
+            SearchRequest::parse(resource, &Value::Null)?.with_equal(resource.key, key)?;
         Ok(self.search(&request).await?.items.into_iter().next())
     }
 }

@@ -24,7 +24,10 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 IMPLEMENTED = (
     r"^/(topology|status|deployments"
     r"|resources/\{[a-zA-Z]+\}/deletion"
-    r"|decision-definitions/evaluation"
+    r"|decision-definitions/(evaluation|search|\{decisionDefinitionKey\}(/xml)?)"
+    r"|decision-requirements/(search|\{decisionRequirementsKey\}(/xml)?)"
+    r"|decision-instances/(search|\{decisionEvaluationInstanceKey\})"
+    r"|message-subscriptions/search"
     r"|process-definitions/search|process-definitions/\{processDefinitionKey\}(/xml)?"
     r"|process-instances(/search|/\{processInstanceKey\}(/cancellation|/statistics/element-instances)?)?"
     r"|element-instances/search|element-instances/\{elementInstanceKey\}(/variables)?"

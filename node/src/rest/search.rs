@@ -18,8 +18,9 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::Value;
 use store::resources::{
-    ELEMENT_INSTANCES, INCIDENTS, JOBS, PROCESS_DEFINITIONS, PROCESS_INSTANCES, USER_TASKS,
-    VARIABLES,
+    DECISION_DEFINITIONS, DECISION_INSTANCES, DECISION_INSTANCE_DETAILS, DECISION_REQUIREMENTS,
+    ELEMENT_INSTANCES, INCIDENTS, JOBS, MESSAGE_SUBSCRIPTIONS, PROCESS_DEFINITIONS,
+    PROCESS_INSTANCES, USER_TASKS, VARIABLES,
 };
 use store::{Resource, SearchRequest, Store, StoreError};
 
@@ -120,6 +121,10 @@ search_handler!(variables, VARIABLES);
 search_handler!(jobs, JOBS);
 search_handler!(incidents, INCIDENTS);
 search_handler!(user_tasks, USER_TASKS);
+search_handler!(decision_definitions, DECISION_DEFINITIONS);
+search_handler!(decision_requirements, DECISION_REQUIREMENTS);
+search_handler!(decision_instances, DECISION_INSTANCES);
+search_handler!(message_subscriptions, MESSAGE_SUBSCRIPTIONS);
 
 macro_rules! get_handler {
     ($name:ident, $resource:expr, $path:literal) => {
@@ -148,6 +153,54 @@ get_handler!(
 get_handler!(variable, VARIABLES, "variables/{variableKey}");
 get_handler!(incident, INCIDENTS, "incidents/{incidentKey}");
 get_handler!(user_task, USER_TASKS, "user-tasks/{userTaskKey}");
+get_handler!(
+    decision_definition,
+    DECISION_DEFINITIONS,
+    "decision-definitions/{decisionDefinitionKey}"
+);
+get_handler!(
+    decision_requirements_by_key,
+    DECISION_REQUIREMENTS,
+    "decision-requirements/{decisionRequirementsKey}"
+);
+
+/// `GET /v2/decision-instances/{decisionEvaluationInstanceKey}`: one
+/// evaluated decision, with its inputs and matched rules; the key is
+/// `<evaluation key>-<n>`.
+pub async fn decision_instance(
+    rest: Shared,
+    Path(key): Path<String>,
+) -> Result<Json<Value>, Problem> {
+    let store = store(&rest)?;
+    let well_formed = key
+        .split_once('-')
+        .is_some_and(|(a, b)| a.parse::<u64>().is_ok() && b.parse::<u32>().is_ok());
+    if !well_formed {
+        return Err(Problem::bad_request(format!(
+            "'decisionEvaluationInstanceKey' must be '<decision evaluation key>-<index>', got '{key}'"
+        )));
+    }
+    match store
+        .get_by(&DECISION_INSTANCE_DETAILS, &Value::from(key.as_str()))
+        .await
+        .map_err(problem)?
+    {
+        Some(item) => Ok(Json(Value::Object(item))),
+        None => Err(Problem::not_found(format!(
+            "no decision instance with key {key} in secondary storage (it may not be exported yet)"
+        ))),
+    }
+}
+
+/// `text/xml` of a definition, or 404 naming what is missing.
+fn xml_answer(xml: Option<String>, what: &str, key: i64) -> Result<Response, Problem> {
+    match xml {
+        Some(xml) => Ok(([(header::CONTENT_TYPE, "text/xml; charset=utf-8")], xml).into_response()),
+        None => Err(Problem::not_found(format!(
+            "no {what} with key {key} in secondary storage"
+        ))),
+    }
+}
 
 /// `GET /v2/process-definitions/{processDefinitionKey}/xml`: the BPMN as
 /// `text/xml`.
@@ -157,12 +210,34 @@ pub async fn process_definition_xml(
 ) -> Result<Response, Problem> {
     let store = store(&rest)?;
     let key = keys::parse("processDefinitionKey", &key)?;
-    match store.process_definition_xml(key).await.map_err(problem)? {
-        Some(xml) => Ok(([(header::CONTENT_TYPE, "text/xml; charset=utf-8")], xml).into_response()),
-        None => Err(Problem::not_found(format!(
-            "no process definition with key {key} in secondary storage"
-        ))),
-    }
+    let xml = store.process_definition_xml(key).await.map_err(problem)?;
+    xml_answer(xml, "process definition", key)
+}
+
+/// `GET /v2/decision-definitions/{decisionDefinitionKey}/xml`: the DMN
+/// resource that holds the decision.
+pub async fn decision_definition_xml(
+    rest: Shared,
+    Path(key): Path<String>,
+) -> Result<Response, Problem> {
+    let store = store(&rest)?;
+    let key = keys::parse("decisionDefinitionKey", &key)?;
+    let xml = store.decision_definition_xml(key).await.map_err(problem)?;
+    xml_answer(xml, "decision definition", key)
+}
+
+/// `GET /v2/decision-requirements/{decisionRequirementsKey}/xml`.
+pub async fn decision_requirements_xml(
+    rest: Shared,
+    Path(key): Path<String>,
+) -> Result<Response, Problem> {
+    let store = store(&rest)?;
+    let key = keys::parse("decisionRequirementsKey", &key)?;
+    let xml = store
+        .decision_requirements_xml(key)
+        .await
+        .map_err(problem)?;
+    xml_answer(xml, "decision requirements", key)
 }
 
 /// `GET /v2/process-instances/{processInstanceKey}/statistics/element-instances`:
