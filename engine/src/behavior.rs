@@ -287,6 +287,10 @@ impl Engine {
                     }
                 }
             }
+            Behavior::PublishMessage(publish) => {
+                let publish = publish.clone();
+                self.activate_publish(ctx, &def, key, &publish)
+            }
             Behavior::Decision(called) => {
                 let local = !el.outputs.is_empty();
                 self.activate_business_rule_task(ctx, &def, key, pi_key, called, local)

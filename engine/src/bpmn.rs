@@ -895,12 +895,15 @@ impl Builder<'_, '_, '_> {
                         ));
                     }
                 }
-                if extension(n, "publishMessage").is_some() {
-                    self.errors.add(
-                        id,
-                        "zeebe:publishMessage is not supported yet; use zeebe:taskDefinition for a job worker",
-                    );
-                    return None;
+                if let Some(publish) = extension(n, "publishMessage") {
+                    let name = self.referenced_message_name(n);
+                    return match crate::publish::publish_definition(publish, name.as_deref()) {
+                        Ok(p) => Some((element_type, Behavior::PublishMessage(Box::new(p)))),
+                        Err(e) => {
+                            self.errors.add(id, e);
+                            None
+                        }
+                    };
                 }
                 (element_type, Behavior::Job(self.job_definition(n, id)?))
             }
@@ -1017,14 +1020,30 @@ impl Builder<'_, '_, '_> {
             // The catch event is resolved once the scope is read.
             Some(EventDefinition::Link { .. }) => Behavior::ThrowLink(u32::MAX),
             Some(EventDefinition::Message { .. }) => {
-                if extension(n, "taskDefinition").is_none() {
-                    self.errors.add(
-                        id,
-                        "a message throw event needs a zeebe:taskDefinition (a job worker sends the message); zeebe:publishMessage is not supported yet",
-                    );
-                    return None;
+                let definition = child(n, |c| is_bpmn(c, "messageEventDefinition"));
+                let publish = definition
+                    .and_then(|d| extension(d, "publishMessage"))
+                    .or_else(|| extension(n, "publishMessage"));
+                match (publish, extension(n, "taskDefinition")) {
+                    (Some(publish), None) => {
+                        let name = definition.and_then(|d| self.referenced_message_name(d));
+                        match crate::publish::publish_definition(publish, name.as_deref()) {
+                            Ok(p) => Behavior::PublishMessage(Box::new(p)),
+                            Err(e) => {
+                                self.errors.add(id, e);
+                                return None;
+                            }
+                        }
+                    }
+                    (None, Some(_)) => Behavior::Job(self.job_definition(n, id)?),
+                    _ => {
+                        self.errors.add(
+                            id,
+                            "a message throw event must have either one zeebe:publishMessage (the engine publishes the message) or one zeebe:taskDefinition (a job worker sends it)",
+                        );
+                        return None;
+                    }
                 }
-                Behavior::Job(self.job_definition(n, id)?)
             }
             Some(EventDefinition::Timer(_)) => {
                 self.errors.add(
@@ -1182,6 +1201,15 @@ impl Builder<'_, '_, '_> {
                 None
             }
         }
+    }
+
+    /// Name of the `bpmn:message` that `node`'s `messageRef` names.
+    fn referenced_message_name(&self, node: Node) -> Option<String> {
+        let reference = node.attribute("messageRef")?;
+        self.defs
+            .messages
+            .get(reference)
+            .map(|(name, _)| name.to_string())
     }
 
     fn message_ref(

@@ -8,7 +8,7 @@
 //! `state` and `variables` (replicated state and its appliers), `engine` (the
 //! API the broker uses), `distribution` (commands every partition must
 //! apply), and the processors: `commands`, `deletion`, `behavior`, `jobs`,
-//! `user_tasks`, `scope_variables`, `streams`. DMN decisions (the `dmn` crate):
+//! `user_tasks`, `scope_variables`, `streams`, `publish` (`zeebe:publishMessage`). DMN decisions (the `dmn` crate):
 //! `decision_record` (their records), `decision_state` (deployed DRGs and
 //! decisions), `decisions` (deploy, distribute, delete) and `decision_eval`
 //! (business rule tasks, EvaluateDecision).
@@ -31,6 +31,7 @@ pub mod jobs;
 pub mod key;
 pub mod messages;
 pub mod model;
+pub mod publish;
 pub mod record;
 pub mod scope_variables;
 pub mod signals;
