@@ -515,6 +515,7 @@ const IGNORED: &[&str] = &[
     // walked as a scope).
     "multiInstanceLoopCharacteristics",
     "standardLoopCharacteristics",
+    "completionCondition",
 ];
 
 impl Builder<'_, '_, '_> {
@@ -579,7 +580,7 @@ impl Builder<'_, '_, '_> {
             for e in ext.children().filter(|c| c.is_element()) {
                 let name = e.tag_name().name();
                 if e.tag_name().namespace() == Some(ZEEBE_NS)
-                    && matches!(name, "executionListeners" | "taskListeners" | "adHoc")
+                    && matches!(name, "executionListeners" | "taskListeners")
                 {
                     self.errors
                         .add(id, format!("zeebe:{name} is not supported yet"));
@@ -869,7 +870,7 @@ impl Builder<'_, '_, '_> {
         let (inputs, outputs) = self.io_mappings(n, id);
         element.inputs = inputs;
         element.outputs = outputs;
-        let is_container = matches!(element.behavior, Behavior::Container);
+        let is_container = matches!(element.behavior, Behavior::Container | Behavior::AdHoc(_));
         self.elements.push(element);
         if is_container {
             self.scope(n, index);
@@ -971,6 +972,16 @@ impl Builder<'_, '_, '_> {
                 }
                 (t, b)
             }
+            "adHocSubProcess" => match crate::adhoc::ad_hoc_definition(n) {
+                Ok(a) => (
+                    BpmnElementType::AdHocSubProcess,
+                    Behavior::AdHoc(Box::new(a)),
+                ),
+                Err(e) => {
+                    self.errors.add(id, e);
+                    return None;
+                }
+            },
             "subProcess" => {
                 if n.attribute("triggeredByEvent") == Some("true") {
                     (BpmnElementType::EventSubProcess, Behavior::Container)
@@ -1616,7 +1627,7 @@ fn validate(elements: &mut [Element], flows: &[SequenceFlow], errors: &mut Error
                     match nones.as_slice() {
                         [s] => elements[i].start_event = Some(*s),
                         [] if !events.is_empty() => {}
-                        [] => errors.add(&id, "must have a start event"),
+                        [] => errors.add(&id, "Must have at least one start event"),
                         _ => {
                             errors.add(&id, "must have at most one none start event, found several")
                         }
@@ -1630,6 +1641,11 @@ fn validate(elements: &mut [Element], flows: &[SequenceFlow], errors: &mut Error
                 },
             }
             continue;
+        }
+        if let Behavior::AdHoc(_) = e.behavior {
+            for problem in crate::adhoc::check_content(elements, i as u32) {
+                errors.add(&id, problem);
+            }
         }
         if e.element_type == BpmnElementType::BoundaryEvent && !e.incoming.is_empty() {
             errors.add(&id, "a boundary event cannot have incoming sequence flows");

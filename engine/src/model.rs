@@ -239,6 +239,9 @@ pub enum Behavior {
     /// Message throw or end event, or send task, with `zeebe:publishMessage`:
     /// publishes the message itself.
     PublishMessage(Box<crate::publish::PublishMessageDefinition>),
+    /// Ad-hoc sub-process (`zeebe:adHoc`): activates the elements named on
+    /// entry or by activation commands.
+    AdHoc(Box<crate::adhoc::AdHocDefinition>),
 }
 
 /// One flow node of a process (or the process itself at index 0).
