@@ -219,3 +219,23 @@ fn publish_message_rejections_name_the_element() {
         assert!(err.reason.contains(expected), "{}", err.reason);
     }
 }
+
+#[test]
+fn replaying_the_log_gives_the_same_state() {
+    let mut h = Harness::new();
+    h.deploy("catcher.bpmn", &catcher()).unwrap();
+    h.deploy(
+        "thrower.bpmn",
+        &thrower(r#"<zeebe:publishMessage correlationKey="=orderId" timeToLive="PT1M"/>"#),
+    )
+    .unwrap();
+    h.create("catcher", r#"{"orderId": "a"}"#);
+    h.create("thrower", r#"{"orderId": "a", "total": 1}"#);
+    h.create("thrower", r#"{"orderId": "b", "total": 2}"#);
+    assert_eq!(h.engine.state().messages.len(), 2, "both are buffered");
+    let mut follower = Engine::new(1, 1);
+    for r in &h.log {
+        follower.replay(r);
+    }
+    assert_eq!(follower.snapshot(), h.engine.snapshot());
+}
