@@ -287,6 +287,14 @@ impl Engine {
                     }
                 }
             }
+            Behavior::AdHoc(ad_hoc) => {
+                let ad_hoc = ad_hoc.clone();
+                self.activate_ad_hoc(ctx, &def, key, pi_key, &ad_hoc)
+            }
+            Behavior::PublishMessage(publish) => {
+                let publish = publish.clone();
+                self.activate_publish(ctx, &def, key, &publish)
+            }
             Behavior::Decision(called) => {
                 let local = !el.outputs.is_empty();
                 self.activate_business_rule_task(ctx, &def, key, pi_key, called, local)
@@ -425,6 +433,25 @@ impl Engine {
                 Behavior::MultiInstance(mi) => Some(mi.clone()),
                 _ => None,
             });
+        let ends_path = flows.as_ref().map_or(el.outgoing.is_empty(), Vec::is_empty);
+        let ad_hoc = ends_path
+            .then(|| self.ad_hoc_scope_of(&def, scope_key))
+            .flatten();
+        let mut ad_hoc_satisfied = None;
+        if let Some(a) = &ad_hoc {
+            match self.ad_hoc_condition(a, scope_key) {
+                Ok(s) => ad_hoc_satisfied = s,
+                Err(message) => {
+                    return self.raise_incident(
+                        ctx,
+                        key,
+                        ErrorType::ExtractValueError,
+                        message,
+                        NO_KEY,
+                    );
+                }
+            }
+        }
         let mut fulfilled = false;
         if let Some(mi) = &body {
             match self.complete_inner(ctx, key, scope_key, pi_key, mi) {
@@ -467,7 +494,7 @@ impl Engine {
             }
         }
         self.element_event(ctx, &def, key, Intent::ElementCompleted);
-        if matches!(el.behavior, Behavior::Container) {
+        if matches!(el.behavior, Behavior::Container | Behavior::AdHoc(_)) {
             let to = (scope_key != NO_KEY).then_some(scope_key);
             self.hand_over_compensations(ctx, key, to);
         }
@@ -495,6 +522,9 @@ impl Engine {
                 ctx.steps.push_back(Step::Terminate(child));
             }
             return;
+        }
+        if let Some(a) = &ad_hoc {
+            return self.ad_hoc_path_ended(ctx, scope_key, a, ad_hoc_satisfied);
         }
         let flows = flows.unwrap_or_else(|| el.outgoing.clone());
         if flows.is_empty() {

@@ -515,6 +515,7 @@ const IGNORED: &[&str] = &[
     // walked as a scope).
     "multiInstanceLoopCharacteristics",
     "standardLoopCharacteristics",
+    "completionCondition",
 ];
 
 impl Builder<'_, '_, '_> {
@@ -579,7 +580,7 @@ impl Builder<'_, '_, '_> {
             for e in ext.children().filter(|c| c.is_element()) {
                 let name = e.tag_name().name();
                 if e.tag_name().namespace() == Some(ZEEBE_NS)
-                    && matches!(name, "executionListeners" | "taskListeners" | "adHoc")
+                    && matches!(name, "executionListeners" | "taskListeners")
                 {
                     self.errors
                         .add(id, format!("zeebe:{name} is not supported yet"));
@@ -869,7 +870,7 @@ impl Builder<'_, '_, '_> {
         let (inputs, outputs) = self.io_mappings(n, id);
         element.inputs = inputs;
         element.outputs = outputs;
-        let is_container = matches!(element.behavior, Behavior::Container);
+        let is_container = matches!(element.behavior, Behavior::Container | Behavior::AdHoc(_));
         self.elements.push(element);
         if is_container {
             self.scope(n, index);
@@ -895,12 +896,15 @@ impl Builder<'_, '_, '_> {
                         ));
                     }
                 }
-                if extension(n, "publishMessage").is_some() {
-                    self.errors.add(
-                        id,
-                        "zeebe:publishMessage is not supported yet; use zeebe:taskDefinition for a job worker",
-                    );
-                    return None;
+                if let Some(publish) = extension(n, "publishMessage") {
+                    let name = self.referenced_message_name(n);
+                    return match crate::publish::publish_definition(publish, name.as_deref()) {
+                        Ok(p) => Some((element_type, Behavior::PublishMessage(Box::new(p)))),
+                        Err(e) => {
+                            self.errors.add(id, e);
+                            None
+                        }
+                    };
                 }
                 (element_type, Behavior::Job(self.job_definition(n, id)?))
             }
@@ -968,6 +972,16 @@ impl Builder<'_, '_, '_> {
                 }
                 (t, b)
             }
+            "adHocSubProcess" => match crate::adhoc::ad_hoc_definition(n) {
+                Ok(a) => (
+                    BpmnElementType::AdHocSubProcess,
+                    Behavior::AdHoc(Box::new(a)),
+                ),
+                Err(e) => {
+                    self.errors.add(id, e);
+                    return None;
+                }
+            },
             "subProcess" => {
                 if n.attribute("triggeredByEvent") == Some("true") {
                     (BpmnElementType::EventSubProcess, Behavior::Container)
@@ -1017,14 +1031,30 @@ impl Builder<'_, '_, '_> {
             // The catch event is resolved once the scope is read.
             Some(EventDefinition::Link { .. }) => Behavior::ThrowLink(u32::MAX),
             Some(EventDefinition::Message { .. }) => {
-                if extension(n, "taskDefinition").is_none() {
-                    self.errors.add(
-                        id,
-                        "a message throw event needs a zeebe:taskDefinition (a job worker sends the message); zeebe:publishMessage is not supported yet",
-                    );
-                    return None;
+                let definition = child(n, |c| is_bpmn(c, "messageEventDefinition"));
+                let publish = definition
+                    .and_then(|d| extension(d, "publishMessage"))
+                    .or_else(|| extension(n, "publishMessage"));
+                match (publish, extension(n, "taskDefinition")) {
+                    (Some(publish), None) => {
+                        let name = definition.and_then(|d| self.referenced_message_name(d));
+                        match crate::publish::publish_definition(publish, name.as_deref()) {
+                            Ok(p) => Behavior::PublishMessage(Box::new(p)),
+                            Err(e) => {
+                                self.errors.add(id, e);
+                                return None;
+                            }
+                        }
+                    }
+                    (None, Some(_)) => Behavior::Job(self.job_definition(n, id)?),
+                    _ => {
+                        self.errors.add(
+                            id,
+                            "a message throw event must have either one zeebe:publishMessage (the engine publishes the message) or one zeebe:taskDefinition (a job worker sends it)",
+                        );
+                        return None;
+                    }
                 }
-                Behavior::Job(self.job_definition(n, id)?)
             }
             Some(EventDefinition::Timer(_)) => {
                 self.errors.add(
@@ -1182,6 +1212,15 @@ impl Builder<'_, '_, '_> {
                 None
             }
         }
+    }
+
+    /// Name of the `bpmn:message` that `node`'s `messageRef` names.
+    fn referenced_message_name(&self, node: Node) -> Option<String> {
+        let reference = node.attribute("messageRef")?;
+        self.defs
+            .messages
+            .get(reference)
+            .map(|(name, _)| name.to_string())
     }
 
     fn message_ref(
@@ -1588,7 +1627,7 @@ fn validate(elements: &mut [Element], flows: &[SequenceFlow], errors: &mut Error
                     match nones.as_slice() {
                         [s] => elements[i].start_event = Some(*s),
                         [] if !events.is_empty() => {}
-                        [] => errors.add(&id, "must have a start event"),
+                        [] => errors.add(&id, "Must have at least one start event"),
                         _ => {
                             errors.add(&id, "must have at most one none start event, found several")
                         }
@@ -1602,6 +1641,11 @@ fn validate(elements: &mut [Element], flows: &[SequenceFlow], errors: &mut Error
                 },
             }
             continue;
+        }
+        if let Behavior::AdHoc(_) = e.behavior {
+            for problem in crate::adhoc::check_content(elements, i as u32) {
+                errors.add(&id, problem);
+            }
         }
         if e.element_type == BpmnElementType::BoundaryEvent && !e.incoming.is_empty() {
             errors.add(&id, "a boundary event cannot have incoming sequence flows");

@@ -147,6 +147,11 @@ pub enum ResponseValue {
         /// The resulting event intent.
         intent: Intent,
     },
+    /// Activate elements of an ad-hoc sub-process.
+    AdHocActivated {
+        /// Key of the ad-hoc sub-process instance.
+        key: i64,
+    },
 }
 
 /// A job pushed to a stream: the activation is in `Processed::records`.
@@ -439,6 +444,9 @@ impl Engine {
             (RecordValue::ResourceDeletion(r), Intent::Delete) => self.delete_resource(ctx, cmd, r),
             (RecordValue::DecisionEvaluation(e), Intent::Evaluate) => {
                 self.evaluate_decision_command(ctx, cmd, e)
+            }
+            (RecordValue::AdHocSubProcessInstruction(i), Intent::Activate) => {
+                self.ad_hoc_instruction_command(ctx, cmd, i)
             }
             (RecordValue::CommandDistribution(d), _) => {
                 self.command_distribution_command(ctx, cmd, d)

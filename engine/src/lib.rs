@@ -8,11 +8,12 @@
 //! `state` and `variables` (replicated state and its appliers), `engine` (the
 //! API the broker uses), `distribution` (commands every partition must
 //! apply), and the processors: `commands`, `deletion`, `behavior`, `jobs`,
-//! `user_tasks`, `scope_variables`, `streams`. DMN decisions (the `dmn` crate):
+//! `user_tasks`, `scope_variables`, `streams`, `publish` (`zeebe:publishMessage`), `adhoc` (ad-hoc sub-processes). DMN decisions (the `dmn` crate):
 //! `decision_record` (their records), `decision_state` (deployed DRGs and
 //! decisions), `decisions` (deploy, distribute, delete) and `decision_eval`
 //! (business rule tasks, EvaluateDecision).
 
+pub mod adhoc;
 mod behavior;
 pub mod bpmn;
 pub mod codec;
@@ -31,6 +32,7 @@ pub mod jobs;
 pub mod key;
 pub mod messages;
 pub mod model;
+pub mod publish;
 pub mod record;
 pub mod scope_variables;
 pub mod signals;
@@ -42,6 +44,7 @@ pub mod timer;
 pub mod user_tasks;
 pub mod variables;
 
+pub use adhoc::{AdHocActivateElement, AdHocSubProcessInstructionRecord};
 pub use codec::DecodeError;
 pub use engine::{
     ActivatedJob, Engine, JobPush, LeaderLocal, Processed, ResponseValue, SnapshotError,

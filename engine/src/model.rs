@@ -236,6 +236,12 @@ pub enum Behavior {
     ThrowCompensation(Option<Arc<str>>),
     /// Camunda user task (`zeebe:userTask`): creates a user task and waits for it.
     UserTask(Box<UserTaskDefinition>),
+    /// Message throw or end event, or send task, with `zeebe:publishMessage`:
+    /// publishes the message itself.
+    PublishMessage(Box<crate::publish::PublishMessageDefinition>),
+    /// Ad-hoc sub-process (`zeebe:adHoc`): activates the elements named on
+    /// entry or by activation commands.
+    AdHoc(Box<crate::adhoc::AdHocDefinition>),
 }
 
 /// One flow node of a process (or the process itself at index 0).

@@ -81,6 +81,8 @@ pub enum ValueType {
     Decision,
     /// `DECISION_EVALUATION`
     DecisionEvaluation,
+    /// `AD_HOC_SUB_PROCESS_INSTRUCTION`: activate elements of an ad-hoc sub-process
+    AdHocSubProcessInstruction,
 }
 
 impl ValueType {
@@ -110,6 +112,7 @@ impl ValueType {
             ValueType::DecisionRequirements => "DECISION_REQUIREMENTS",
             ValueType::Decision => "DECISION",
             ValueType::DecisionEvaluation => "DECISION_EVALUATION",
+            ValueType::AdHocSubProcessInstruction => "AD_HOC_SUB_PROCESS_INSTRUCTION",
         }
     }
 }
@@ -433,6 +436,8 @@ pub enum BpmnElementType {
     CallActivity,
     /// `MULTI_INSTANCE_BODY`
     MultiInstanceBody,
+    /// `AD_HOC_SUB_PROCESS`
+    AdHocSubProcess,
 }
 
 /// BPMN event types (Zeebe's `BpmnEventType`).
@@ -1000,6 +1005,8 @@ pub enum RecordValue {
     Decision(DecisionMetadata),
     /// `DECISION_EVALUATION`
     DecisionEvaluation(DecisionEvaluationRecord),
+    /// `AD_HOC_SUB_PROCESS_INSTRUCTION`
+    AdHocSubProcessInstruction(crate::adhoc::AdHocSubProcessInstructionRecord),
 }
 
 impl RecordValue {
@@ -1029,6 +1036,7 @@ impl RecordValue {
             RecordValue::DecisionRequirements(_) => ValueType::DecisionRequirements,
             RecordValue::Decision(_) => ValueType::Decision,
             RecordValue::DecisionEvaluation(_) => ValueType::DecisionEvaluation,
+            RecordValue::AdHocSubProcessInstruction(_) => ValueType::AdHocSubProcessInstruction,
         }
     }
 }

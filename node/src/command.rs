@@ -158,6 +158,12 @@ pub enum PartitionCommand {
         /// The record.
         payload: Vec<u8>,
     },
+    /// Activate elements of an active ad-hoc sub-process (on the partition
+    /// of its element instance key).
+    ActivateAdHocElements {
+        /// The ad-hoc sub-process instance and the elements with their variables.
+        value: Box<engine::AdHocSubProcessInstructionRecord>,
+    },
 }
 
 /// Options of `CreateProcessInstanceWithResult`.
@@ -211,6 +217,7 @@ impl PartitionCommand {
             PartitionCommand::UserTask { .. } => "UserTask",
             PartitionCommand::EvaluateDecision { .. } => "EvaluateDecision",
             PartitionCommand::RawAppend { .. } => "RawAppend",
+            PartitionCommand::ActivateAdHocElements { .. } => "ActivateAdHocSubProcessActivities",
         }
     }
 }

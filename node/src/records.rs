@@ -225,6 +225,12 @@ pub fn to_record(command: &PartitionCommand) -> Result<Record, CommandError> {
             RecordValue::UserTask((**value).clone()),
             None,
         ),
+        PartitionCommand::ActivateAdHocElements { value } => Record::command(
+            NO_KEY,
+            Intent::Activate,
+            RecordValue::AdHocSubProcessInstruction((**value).clone()),
+            None,
+        ),
         PartitionCommand::EvaluateDecision {
             decision_key,
             decision_id,
@@ -307,7 +313,8 @@ pub fn to_reply(
         ResponseValue::ProcessInstanceCanceled { .. }
         | ResponseValue::Job { .. }
         | ResponseValue::ResourceDeleted { .. }
-        | ResponseValue::UserTask { .. } => CommandReply::Done,
+        | ResponseValue::UserTask { .. }
+        | ResponseValue::AdHocActivated { .. } => CommandReply::Done,
         ResponseValue::IncidentResolved { key }
         | ResponseValue::VariablesSet { key }
         | ResponseValue::MessagePublished { key }

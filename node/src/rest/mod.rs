@@ -11,6 +11,7 @@
 //! Runs on the tokio threads for the life of the broker; handlers hold no
 //! state of their own beyond the round-robin position for new instances.
 
+mod adhoc;
 mod body;
 mod cluster;
 mod decisions;
@@ -169,6 +170,10 @@ pub fn router(context: Arc<BrokerContext>) -> Router {
         .route(
             "/user-tasks/{user_task_key}/completion",
             post(user_tasks::complete),
+        )
+        .route(
+            "/element-instances/ad-hoc-activities/{ad_hoc_sub_process_instance_key}/activation",
+            post(adhoc::activate),
         )
         .route_layer(axum::middleware::from_fn_with_state(
             metrics,
