@@ -18,6 +18,7 @@ mod relay;
 mod restart_bench;
 mod results;
 mod scenario;
+mod search_bench;
 mod storage_bench;
 mod svg;
 mod transport_bench;
@@ -56,6 +57,8 @@ enum Command {
     Results(results::Args),
     /// Time to `/ready` after kill -9 of a loaded single node, against a sequential read of its data.
     Restart(restart_bench::Args),
+    /// Search latency of secondary storage holding a large history, against `SELECT 1`.
+    Search(search_bench::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -70,5 +73,6 @@ fn main() -> anyhow::Result<()> {
         Command::EtcdCompare(args) => etcd_compare::run(args),
         Command::Results(args) => results::run(args),
         Command::Restart(args) => restart_bench::run(args),
+        Command::Search(args) => search_bench::run(args),
     }
 }

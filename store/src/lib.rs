@@ -36,7 +36,7 @@ use sqlx::AnyPool;
 pub use cleanup::CLEANUP_BATCH;
 pub use error::StoreError;
 pub use resources::Resource;
-pub use search::{Page, SearchRequest, SearchResult, Sort};
+pub use search::{Page, SearchRequest, SearchResult, Sort, MAX_COUNTED_ITEMS};
 pub use write::ExportedEntry;
 
 /// Which database a store talks to.

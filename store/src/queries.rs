@@ -7,6 +7,15 @@ use sqlx::Row as _;
 use crate::{Store, StoreError};
 
 impl Store {
+    /// `SELECT 1`: one round trip to the database.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map_err(|e| self.error(e))?;
+        Ok(())
+    }
+
     /// The BPMN XML of process definition `key`, if the store has it.
     pub async fn process_definition_xml(&self, key: i64) -> Result<Option<String>, StoreError> {
         self.one_text(

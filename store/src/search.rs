@@ -64,8 +64,11 @@ enum Bind {
 pub struct SearchResult {
     /// The items, with API field names.
     pub items: Vec<Map<String, Value>>,
-    /// Items matching the filter, on every page.
+    /// Items matching the filter, on every page, counted up to
+    /// [`MAX_COUNTED_ITEMS`].
     pub total_items: i64,
+    /// More items match than `total_items` says (the count stopped).
+    pub has_more_total_items: bool,
     /// Cursor to the page before (`page.before`), `None` when empty.
     pub start_cursor: Option<String>,
     /// Cursor to the page after (`page.after`), `None` when empty.
@@ -80,13 +83,18 @@ impl SearchResult {
             "items": self.items,
             "page": {
                 "totalItems": self.total_items,
-                "hasMoreTotalItems": false,
+                "hasMoreTotalItems": self.has_more_total_items,
                 "startCursor": self.start_cursor,
                 "endCursor": self.end_cursor,
             }
         })
     }
 }
+
+/// A search counts its matches up to this many, as Camunda's does
+/// (`hasMoreTotalItems` says the count stopped): counting every row of a
+/// large table would cost more than the page itself.
+pub const MAX_COUNTED_ITEMS: i64 = 10_000;
 
 fn bad(message: String) -> StoreError {
     StoreError::BadRequest(message)
@@ -458,8 +466,12 @@ impl Store {
     pub async fn search(&self, request: &SearchRequest) -> Result<SearchResult, StoreError> {
         let resource = request.resource;
         let filter = request.where_clause();
-        let count_sql = format!("SELECT COUNT(*) FROM {}{filter}", resource.from);
-        let total: i64 = request
+        let count_sql = format!(
+            "SELECT COUNT(*) FROM (SELECT 1 AS one FROM {}{filter} LIMIT {}) counted",
+            resource.from,
+            MAX_COUNTED_ITEMS + 1
+        );
+        let counted: i64 = request
             .bind(sqlx::query(&count_sql))
             .fetch_one(&self.pool)
             .await
@@ -505,7 +517,8 @@ impl Store {
         };
         Ok(SearchResult {
             items,
-            total_items: total,
+            total_items: counted.min(MAX_COUNTED_ITEMS),
+            has_more_total_items: counted > MAX_COUNTED_ITEMS,
             start_cursor,
             end_cursor,
         })

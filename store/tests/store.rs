@@ -523,3 +523,46 @@ async fn a_database_that_is_down_is_named_in_the_error() {
     assert!(err.contains(&format!("127.0.0.1:{port}")), "{err}");
     assert!(!err.contains("secret"), "{err}");
 }
+
+#[tokio::test]
+async fn counts_stop_at_the_cap_and_say_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_sqlite(&dir.path().join("secondary.db"), 2).unwrap();
+    store.migrate().await.unwrap();
+    let n = store::MAX_COUNTED_ITEMS + 5;
+    let records: Vec<Record> = (0..n)
+        .map(|i| {
+            element(
+                1_000 + i,
+                1_000 + i,
+                "order",
+                Process,
+                ElementActivating,
+                2_000,
+            )
+        })
+        .collect();
+    store
+        .write(
+            1,
+            &[ExportedEntry {
+                index: 1,
+                records: &records,
+            }],
+        )
+        .await
+        .unwrap();
+    let all = search(&store, &PROCESS_INSTANCES, json!({"page": {"limit": 3}})).await;
+    assert_eq!(all["page"]["totalItems"], store::MAX_COUNTED_ITEMS);
+    assert_eq!(all["page"]["hasMoreTotalItems"], true);
+    assert_eq!(all["items"].as_array().unwrap().len(), 3);
+    let few = search(
+        &store,
+        &PROCESS_INSTANCES,
+        json!({"filter": {"processInstanceKey": {"$lt": "1005"}}}),
+    )
+    .await;
+    assert_eq!(few["page"]["totalItems"], 5);
+    assert_eq!(few["page"]["hasMoreTotalItems"], false);
+    store.close().await;
+}
