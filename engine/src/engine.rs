@@ -147,6 +147,16 @@ pub enum ResponseValue {
         /// The resulting event intent.
         intent: Intent,
     },
+    /// ModifyProcessInstance.
+    ProcessInstanceModified {
+        /// Key of the `MODIFIED` event (the process instance key).
+        key: i64,
+    },
+    /// MigrateProcessInstance.
+    ProcessInstanceMigrated {
+        /// Key of the `MIGRATED` event (the process instance key).
+        key: i64,
+    },
 }
 
 /// A job pushed to a stream: the activation is in `Processed::records`.
@@ -442,6 +452,12 @@ impl Engine {
             }
             (RecordValue::CommandDistribution(d), _) => {
                 self.command_distribution_command(ctx, cmd, d)
+            }
+            (RecordValue::ProcessInstanceModification(m), Intent::Modify) => {
+                self.modify_instance(ctx, cmd, m)
+            }
+            (RecordValue::ProcessInstanceMigration(m), Intent::Migrate) => {
+                self.migrate_instance(ctx, cmd, m)
             }
             _ => Err(rejection(
                 RejectionType::InvalidArgument,
