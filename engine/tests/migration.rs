@@ -202,6 +202,9 @@ fn a_task_in_a_sub_process_moves_with_its_mapped_scope() {
     assert_replay_matches(&h);
 }
 
+/// Target definition, mapping, expected rejection type and reason.
+type Case = (i64, Vec<(&'static str, &'static str)>, RejectionType, String);
+
 #[test]
 fn rejections_name_the_element_and_the_reason_and_write_nothing() {
     let mut h = Harness::new();
@@ -236,7 +239,7 @@ fn rejections_name_the_element_and_the_reason_and_write_nothing() {
         ),
     );
     let before = h.engine.state().instances.clone();
-    let cases: Vec<(i64, Vec<(&str, &str)>, RejectionType, String)> = vec![
+    let cases: Vec<Case> = vec![
         (
             4242,
             vec![],
