@@ -203,7 +203,12 @@ fn a_task_in_a_sub_process_moves_with_its_mapped_scope() {
 }
 
 /// Target definition, mapping, expected rejection type and reason.
-type Case = (i64, Vec<(&'static str, &'static str)>, RejectionType, String);
+type Case = (
+    i64,
+    Vec<(&'static str, &'static str)>,
+    RejectionType,
+    String,
+);
 
 #[test]
 fn rejections_name_the_element_and_the_reason_and_write_nothing() {

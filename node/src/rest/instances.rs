@@ -52,12 +52,14 @@ pub async fn create(rest: Shared, Body(c): Body<Creation>) -> Result<Json<Value>
                 "Expected either a 'processDefinitionId' or a 'processDefinitionKey', and not both",
             )),
         };
-    if !c.start_instructions.is_empty() || !c.runtime_instructions.is_empty() {
+    if !c.runtime_instructions.is_empty() {
         return Err(CommandError::Unimplemented(
-            "process instance creation with 'startInstructions' or 'runtimeInstructions' is not supported by waggle yet".into(),
+            "process instance creation with 'runtimeInstructions' is not supported by waggle yet"
+                .into(),
         )
         .into());
     }
+    let start_instructions = super::modify::start_instructions(&c.start_instructions)?;
     if !c.tags.is_empty() {
         return Err(Problem::bad_request(
             "'tags' are not supported by waggle yet; send the instance without tags",
@@ -82,6 +84,7 @@ pub async fn create(rest: Shared, Body(c): Body<Creation>) -> Result<Json<Value>
             fetch_variables: c.fetch_variables.clone(),
             timeout_ms: timeout.as_millis() as u64,
         }),
+        start_instructions,
     };
     let order = rest.round_robin.order(context.shape.partitions);
     let wait = if awaiting { timeout } else { default_timeout };
