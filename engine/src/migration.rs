@@ -92,12 +92,11 @@ impl Engine {
         for &key in &instances {
             self.migrate_element(ctx, &target, &mapping, key);
         }
-        self.emit_for(
+        self.emit(
             ctx,
             pi_key,
             Intent::Migrated,
             RecordValue::ProcessInstanceMigration(m.clone()),
-            cmd.request_id,
         );
         Self::respond(
             ctx,

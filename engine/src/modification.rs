@@ -205,12 +205,11 @@ impl Engine {
             self.terminate_subtree(ctx, key);
             self.terminate_empty_scopes(ctx, flow_scope_key, &required);
         }
-        self.emit_for(
+        self.emit(
             ctx,
             event_key,
             Intent::Modified,
             RecordValue::ProcessInstanceModification(record),
-            cmd.request_id,
         );
         Self::respond(
             ctx,
