@@ -474,3 +474,66 @@ fn start_instructions_are_rejected_for_unknown_and_unsupported_elements() {
     );
     assert!(h.engine.state().instances.is_empty(), "nothing was created");
 }
+
+#[test]
+fn an_element_inside_a_multi_instance_sub_process_needs_an_active_body() {
+    let mut h = Harness::new();
+    let xml = bpmn(
+        "mi",
+        &format!(
+            r#"<bpmn:startEvent id="s"/>{}<bpmn:subProcess id="each"><bpmn:multiInstanceLoopCharacteristics><bpmn:extensionElements><zeebe:loopCharacteristics inputCollection="=items" inputElement="item"/></bpmn:extensionElements></bpmn:multiInstanceLoopCharacteristics><bpmn:startEvent id="inner_s"/>{}<bpmn:endEvent id="inner_e"/>{}{}</bpmn:subProcess><bpmn:endEvent id="e"/>{}{}{}"#,
+            service_task("first", "first", ""),
+            service_task("work", "work", ""),
+            flow("i1", "inner_s", "work"),
+            flow("i2", "work", "inner_e"),
+            flow("f1", "s", "first"),
+            flow("f2", "first", "each"),
+            flow("f3", "each", "e")
+        ),
+    );
+    h.deploy("mi.bpmn", &xml).expect("deploy");
+    let pi = h.create("mi", r#"{"items":[1,2]}"#);
+    let r = rejected(modify(&mut h, pi, vec![activate("work")], vec![]));
+    assert_eq!(
+        r.reason,
+        "Expected to modify instance of process 'mi' but it contains one or more activate instructions that would result in the activation of multi-instance element 'each', which is currently unsupported."
+    );
+    // The multi-instance element as a whole can be activated.
+    let first = element_key(&h, pi, "first");
+    modify(&mut h, pi, vec![activate("each")], vec![first]).expect("modify");
+    assert_eq!(
+        h.activate("work", 10).len(),
+        2,
+        "one inner instance per item"
+    );
+    assert_replay_matches(&h);
+}
+
+#[test]
+fn a_called_instance_is_not_terminated_by_its_own_modification() {
+    let mut h = Harness::new();
+    let parent = bpmn(
+        "parent",
+        &format!(
+            r#"<bpmn:startEvent id="s"/><bpmn:callActivity id="call"><bpmn:extensionElements><zeebe:calledElement processId="shop"/></bpmn:extensionElements></bpmn:callActivity><bpmn:endEvent id="e"/>{}{}"#,
+            flow("f1", "s", "call"),
+            flow("f2", "call", "e")
+        ),
+    );
+    h.deploy("shop.bpmn", &shop()).expect("deploy");
+    h.deploy("parent.bpmn", &parent).expect("deploy");
+    h.create("parent", "{}");
+    let child = h.instances_of("shop")[0];
+    let charge = element_key(&h, child, "charge");
+    let r = rejected(modify(&mut h, child, vec![], vec![charge]));
+    assert_eq!(
+        r.reason,
+        "Expected to modify instance of process 'shop' but the given instructions would terminate the instance. The instance was created by a call activity in the parent process. To terminate this instance please modify the parent process instead."
+    );
+    // Moving the token inside the child is fine.
+    modify(&mut h, child, vec![activate("ship")], vec![charge]).expect("modify");
+    let job = h.activate("ship", 1).remove(0);
+    h.complete(job.key, "{}").expect("complete");
+    assert!(h.is_completed(child));
+    assert_replay_matches(&h);
+}
