@@ -344,3 +344,61 @@ fn active_elements_with_event_subscriptions_are_rejected() {
         format!("Expected to migrate process instance '{pi}' but active element with id 'review' has one or more boundary events of types 'TIMER'. Migrating active elements with boundary events of these types is not possible yet.")
     );
 }
+
+#[test]
+fn a_camunda_user_task_moves_and_is_completed_in_version_2() {
+    let model = |task: &str| {
+        bpmn(
+            "approval",
+            &format!(
+                r#"<bpmn:startEvent id="s"/><bpmn:userTask id="{task}"><bpmn:extensionElements><zeebe:userTask/><zeebe:assignmentDefinition assignee="anna"/></bpmn:extensionElements></bpmn:userTask><bpmn:endEvent id="e"/>{}{}"#,
+                flow("f1", "s", task),
+                flow("f2", task, "e")
+            ),
+        )
+    };
+    let mut h = Harness::new();
+    deploy_key(&mut h, "approval.bpmn", &model("approve"));
+    let pi = h.create("approval", "{}");
+    let k2 = deploy_key(&mut h, "approval.bpmn", &model("approve2"));
+    // A job-based user task is another implementation.
+    let job_based = deploy_key(
+        &mut h,
+        "jobs.bpmn",
+        &bpmn(
+            "jobs",
+            &format!(
+                r#"<bpmn:startEvent id="s"/><bpmn:userTask id="approve"/><bpmn:endEvent id="e"/>{}{}"#,
+                flow("f1", "s", "approve"),
+                flow("f2", "approve", "e")
+            ),
+        ),
+    );
+    let r = rejected(migrate(&mut h, pi, job_based, &[("approve", "approve")]));
+    assert_eq!(
+        r.reason,
+        format!("Expected to migrate process instance '{pi}' but active user task with id 'approve' and implementation 'zeebe user task' is mapped to an user task with id 'approve' and different implementation 'job worker'. Elements must be mapped to elements of the same implementation.")
+    );
+
+    migrate(&mut h, pi, k2, &[("approve", "approve2")]).expect("migrate");
+    let (&task_key, task) = h
+        .engine
+        .state()
+        .user_tasks
+        .iter()
+        .next()
+        .expect("the user task is open");
+    assert_eq!(&*task.element_id, "approve2");
+    assert_eq!(task.process_definition_key, k2);
+    assert_eq!(task.process_definition_version, 2);
+    assert_eq!(task.assignee, "anna", "kept as it was");
+    h.request(Record::command(
+        task_key,
+        Intent::Complete,
+        RecordValue::UserTask(UserTaskRecord::empty()),
+        None,
+    ))
+    .expect("complete");
+    assert!(h.is_completed(pi));
+    assert_replay_matches(&h);
+}
