@@ -84,7 +84,7 @@ pub(crate) fn type_name(element_type: BpmnElementType) -> String {
 fn supported_types() -> String {
     let names: Vec<String> = ALL_TYPES
         .iter()
-        .filter(|t| !UNSUPPORTED_TYPES.contains(t))
+        .filter(|t| !UNSUPPORTED_TYPES.contains(t) && **t != BpmnElementType::Process)
         .map(|t| type_name(*t))
         .collect();
     format!("[{}]", names.join(", "))
@@ -260,7 +260,9 @@ impl Engine {
         let mut bad_types: Vec<String> = Vec::new();
         for &e in &elements {
             let el = model.element(e);
-            if UNSUPPORTED_TYPES.contains(&el.element_type) && !bad_ids.contains(&&*el.id) {
+            // The process itself is activated only by creating an instance.
+            let unsupported = UNSUPPORTED_TYPES.contains(&el.element_type) || e == 0;
+            if unsupported && !bad_ids.contains(&&*el.id) {
                 bad_ids.push(&el.id);
                 let name = type_name(el.element_type);
                 if !bad_types.contains(&name) {

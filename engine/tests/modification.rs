@@ -292,7 +292,12 @@ fn rejections_name_the_input_and_write_nothing() {
         (
             vec![activate("inner_start")],
             vec![],
-            "Expected to modify instance of process 'nested' but it contains one or more activate instructions for elements that are unsupported: 'inner_start'. The activation of elements with type 'START_EVENT' is not supported. Supported element types are: [PROCESS, SUB_PROCESS, EVENT_SUB_PROCESS, INTERMEDIATE_CATCH_EVENT, INTERMEDIATE_THROW_EVENT, END_EVENT, SERVICE_TASK, RECEIVE_TASK, USER_TASK, MANUAL_TASK, TASK, EXCLUSIVE_GATEWAY, PARALLEL_GATEWAY, EVENT_BASED_GATEWAY, INCLUSIVE_GATEWAY, MULTI_INSTANCE_BODY, CALL_ACTIVITY, BUSINESS_RULE_TASK, SCRIPT_TASK, SEND_TASK].".to_string(),
+            "Expected to modify instance of process 'nested' but it contains one or more activate instructions for elements that are unsupported: 'inner_start'. The activation of elements with type 'START_EVENT' is not supported. Supported element types are: [SUB_PROCESS, EVENT_SUB_PROCESS, INTERMEDIATE_CATCH_EVENT, INTERMEDIATE_THROW_EVENT, END_EVENT, SERVICE_TASK, RECEIVE_TASK, USER_TASK, MANUAL_TASK, TASK, EXCLUSIVE_GATEWAY, PARALLEL_GATEWAY, EVENT_BASED_GATEWAY, INCLUSIVE_GATEWAY, MULTI_INSTANCE_BODY, CALL_ACTIVITY, BUSINESS_RULE_TASK, SCRIPT_TASK, SEND_TASK].".to_string(),
+        ),
+        (
+            vec![activate("nested")],
+            vec![],
+            "Expected to modify instance of process 'nested' but it contains one or more activate instructions for elements that are unsupported: 'nested'. The activation of elements with type 'PROCESS' is not supported. Supported element types are: [SUB_PROCESS, EVENT_SUB_PROCESS, INTERMEDIATE_CATCH_EVENT, INTERMEDIATE_THROW_EVENT, END_EVENT, SERVICE_TASK, RECEIVE_TASK, USER_TASK, MANUAL_TASK, TASK, EXCLUSIVE_GATEWAY, PARALLEL_GATEWAY, EVENT_BASED_GATEWAY, INCLUSIVE_GATEWAY, MULTI_INSTANCE_BODY, CALL_ACTIVITY, BUSINESS_RULE_TASK, SCRIPT_TASK, SEND_TASK].".to_string(),
         ),
         (
             vec![],
