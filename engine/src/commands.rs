@@ -274,7 +274,8 @@ impl Engine {
                 )
             })?
         };
-        if def.model.element(0).start_event.is_none() {
+        let start_at = self.validate_start_instructions(&def, &c.start_instructions)?;
+        if start_at.is_empty() && def.model.element(0).start_event.is_none() {
             return Err(rejection(
                 RejectionType::InvalidState,
                 format!(
@@ -294,6 +295,7 @@ impl Engine {
             variables: c.variables.clone(),
             fetch_variables: c.fetch_variables.clone(),
             await_result,
+            start_instructions: c.start_instructions.clone(),
         };
         let request = if await_result { cmd.request_id } else { None };
         self.emit_for(
@@ -319,13 +321,17 @@ impl Engine {
                 }),
             );
         }
-        ctx.steps.push_back(Step::Activate {
-            process_definition_key: def.metadata.process_definition_key,
-            element: 0,
-            flow_scope_key: NO_KEY,
-            process_instance_key: pi_key,
-            key: pi_key,
-        });
+        if start_at.is_empty() {
+            ctx.steps.push_back(Step::Activate {
+                process_definition_key: def.metadata.process_definition_key,
+                element: 0,
+                flow_scope_key: NO_KEY,
+                process_instance_key: pi_key,
+                key: pi_key,
+            });
+        } else {
+            self.start_at(ctx, &def, pi_key, &start_at);
+        }
         if !await_result {
             Self::respond(
                 ctx,

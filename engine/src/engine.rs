@@ -152,6 +152,16 @@ pub enum ResponseValue {
         /// Key of the ad-hoc sub-process instance.
         key: i64,
     },
+    /// ModifyProcessInstance.
+    ProcessInstanceModified {
+        /// Key of the `MODIFIED` event (the process instance key).
+        key: i64,
+    },
+    /// MigrateProcessInstance.
+    ProcessInstanceMigrated {
+        /// Key of the `MIGRATED` event (the process instance key).
+        key: i64,
+    },
 }
 
 /// A job pushed to a stream: the activation is in `Processed::records`.
@@ -450,6 +460,12 @@ impl Engine {
             }
             (RecordValue::CommandDistribution(d), _) => {
                 self.command_distribution_command(ctx, cmd, d)
+            }
+            (RecordValue::ProcessInstanceModification(m), Intent::Modify) => {
+                self.modify_instance(ctx, cmd, m)
+            }
+            (RecordValue::ProcessInstanceMigration(m), Intent::Migrate) => {
+                self.migrate_instance(ctx, cmd, m)
             }
             _ => Err(rejection(
                 RejectionType::InvalidArgument,

@@ -8,7 +8,10 @@
 //! `state` and `variables` (replicated state and its appliers), `engine` (the
 //! API the broker uses), `distribution` (commands every partition must
 //! apply), and the processors: `commands`, `deletion`, `behavior`, `jobs`,
-//! `user_tasks`, `scope_variables`, `streams`, `publish` (`zeebe:publishMessage`), `adhoc` (ad-hoc sub-processes). DMN decisions (the `dmn` crate):
+//! `user_tasks`, `scope_variables`, `streams`, `publish` (`zeebe:publishMessage`), `adhoc` (ad-hoc sub-processes),
+//! `modification` (move tokens of
+//! a running instance, start instructions) and `migration` (move an instance
+//! to another process definition). DMN decisions (the `dmn` crate):
 //! `decision_record` (their records), `decision_state` (deployed DRGs and
 //! decisions), `decisions` (deploy, distribute, delete) and `decision_eval`
 //! (business rule tasks, EvaluateDecision).
@@ -31,7 +34,9 @@ pub mod expression;
 pub mod jobs;
 pub mod key;
 pub mod messages;
+mod migration;
 pub mod model;
+mod modification;
 pub mod publish;
 pub mod record;
 pub mod scope_variables;

@@ -83,6 +83,12 @@ pub enum ValueType {
     DecisionEvaluation,
     /// `AD_HOC_SUB_PROCESS_INSTRUCTION`: activate elements of an ad-hoc sub-process
     AdHocSubProcessInstruction,
+    /// `PROCESS_INSTANCE_MODIFICATION`: terminate and activate elements of a
+    /// running instance
+    ProcessInstanceModification,
+    /// `PROCESS_INSTANCE_MIGRATION`: move a running instance to another
+    /// process definition
+    ProcessInstanceMigration,
 }
 
 impl ValueType {
@@ -113,6 +119,8 @@ impl ValueType {
             ValueType::Decision => "DECISION",
             ValueType::DecisionEvaluation => "DECISION_EVALUATION",
             ValueType::AdHocSubProcessInstruction => "AD_HOC_SUB_PROCESS_INSTRUCTION",
+            ValueType::ProcessInstanceModification => "PROCESS_INSTANCE_MODIFICATION",
+            ValueType::ProcessInstanceMigration => "PROCESS_INSTANCE_MIGRATION",
         }
     }
 }
@@ -264,6 +272,17 @@ pub enum Intent {
     Evaluate,
     /// `EVALUATED`: decision evaluation
     Evaluated,
+    /// `MODIFY`: process instance modification
+    Modify,
+    /// `MODIFIED`
+    Modified,
+    /// `MIGRATE`: process instance migration
+    Migrate,
+    /// `MIGRATED`
+    Migrated,
+    /// `ELEMENT_MIGRATED`: an element instance moved to another process
+    /// definition
+    ElementMigrated,
 }
 
 impl Intent {
@@ -341,6 +360,11 @@ impl Intent {
             Intent::Canceling => "CANCELING",
             Intent::Evaluate => "EVALUATE",
             Intent::Evaluated => "EVALUATED",
+            Intent::Modify => "MODIFY",
+            Intent::Modified => "MODIFIED",
+            Intent::Migrate => "MIGRATE",
+            Intent::Migrated => "MIGRATED",
+            Intent::ElementMigrated => "ELEMENT_MIGRATED",
         }
     }
 }
@@ -593,6 +617,9 @@ pub struct ProcessInstanceCreationRecord {
     pub fetch_variables: Vec<String>,
     /// The client waits for the instance to complete (create with result).
     pub await_result: bool,
+    /// Ids of the elements to start at instead of the none start event
+    /// (`startInstructions`); empty starts at the none start event.
+    pub start_instructions: Vec<String>,
 }
 
 /// `JOB` value.
@@ -956,6 +983,64 @@ impl UserTaskRecord {
     }
 }
 
+/// `PROCESS_INSTANCE_MODIFICATION` value (Zeebe's
+/// `ProcessInstanceModificationRecord`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProcessInstanceModificationRecord {
+    /// The modified process instance.
+    pub process_instance_key: i64,
+    /// Element instances to terminate (with their children).
+    pub terminate_instructions: Vec<i64>,
+    /// Elements to activate.
+    pub activate_instructions: Vec<ActivateInstruction>,
+}
+
+/// One activate instruction of a modification.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActivateInstruction {
+    /// Id of the element to activate.
+    pub element_id: String,
+    /// Element instance to create the element in (or its flow scopes), `-1`
+    /// to use the single active instance of each flow scope.
+    pub ancestor_scope_key: i64,
+    /// Variables to set on the element or one of its flow scopes.
+    pub variable_instructions: Vec<VariableInstruction>,
+    /// In the event: the flow scope instances the element was activated in
+    /// (found or created).
+    pub ancestor_scope_keys: Vec<i64>,
+}
+
+/// Variables an activate instruction sets.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VariableInstruction {
+    /// JSON object document.
+    pub variables: String,
+    /// Id of the element (the activated one or a flow scope) whose instance
+    /// gets the variables; empty for the process instance.
+    pub element_id: String,
+}
+
+/// `PROCESS_INSTANCE_MIGRATION` value (Zeebe's
+/// `ProcessInstanceMigrationRecord`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProcessInstanceMigrationRecord {
+    /// The migrated process instance.
+    pub process_instance_key: i64,
+    /// Definition to migrate to.
+    pub target_process_definition_key: i64,
+    /// Source element id to target element id.
+    pub mapping_instructions: Vec<MappingInstruction>,
+}
+
+/// One mapping instruction of a migration plan.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MappingInstruction {
+    /// Element id in the instance's current definition.
+    pub source_element_id: String,
+    /// Element id in the target definition.
+    pub target_element_id: String,
+}
+
 /// The value of a record.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum RecordValue {
@@ -1007,6 +1092,10 @@ pub enum RecordValue {
     DecisionEvaluation(DecisionEvaluationRecord),
     /// `AD_HOC_SUB_PROCESS_INSTRUCTION`
     AdHocSubProcessInstruction(crate::adhoc::AdHocSubProcessInstructionRecord),
+    /// `PROCESS_INSTANCE_MODIFICATION`
+    ProcessInstanceModification(ProcessInstanceModificationRecord),
+    /// `PROCESS_INSTANCE_MIGRATION`
+    ProcessInstanceMigration(ProcessInstanceMigrationRecord),
 }
 
 impl RecordValue {
@@ -1037,6 +1126,8 @@ impl RecordValue {
             RecordValue::Decision(_) => ValueType::Decision,
             RecordValue::DecisionEvaluation(_) => ValueType::DecisionEvaluation,
             RecordValue::AdHocSubProcessInstruction(_) => ValueType::AdHocSubProcessInstruction,
+            RecordValue::ProcessInstanceModification(_) => ValueType::ProcessInstanceModification,
+            RecordValue::ProcessInstanceMigration(_) => ValueType::ProcessInstanceMigration,
         }
     }
 }

@@ -449,6 +449,9 @@ impl State {
         }
         self.advance_position(record);
         self.keys.observe(record.key);
+        if crate::migration::apply(self, record) {
+            return;
+        }
         match (&record.value, record.intent) {
             (RecordValue::Process(p), Intent::Created) => self.apply_process(p),
             (RecordValue::Deployment(d), Intent::Created) => {

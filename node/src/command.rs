@@ -30,6 +30,9 @@ pub enum PartitionCommand {
         variables: String,
         /// Answer only when the instance completes.
         await_result: Option<AwaitResult>,
+        /// Element ids to start at instead of the none start event.
+        #[serde(default)]
+        start_instructions: Vec<String>,
     },
     /// Cancel a process instance.
     CancelInstance {
@@ -164,6 +167,16 @@ pub enum PartitionCommand {
         /// The ad-hoc sub-process instance and the elements with their variables.
         value: Box<engine::AdHocSubProcessInstructionRecord>,
     },
+    /// Terminate and activate elements of a running process instance.
+    ModifyInstance {
+        /// Instructions, validated at the gateway (variables are objects).
+        value: Box<engine::ProcessInstanceModificationRecord>,
+    },
+    /// Move a running process instance to another process definition.
+    MigrateInstance {
+        /// Target definition and mapping instructions.
+        value: Box<engine::ProcessInstanceMigrationRecord>,
+    },
 }
 
 /// Options of `CreateProcessInstanceWithResult`.
@@ -218,6 +231,8 @@ impl PartitionCommand {
             PartitionCommand::EvaluateDecision { .. } => "EvaluateDecision",
             PartitionCommand::RawAppend { .. } => "RawAppend",
             PartitionCommand::ActivateAdHocElements { .. } => "ActivateAdHocSubProcessActivities",
+            PartitionCommand::ModifyInstance { .. } => "ModifyProcessInstance",
+            PartitionCommand::MigrateInstance { .. } => "MigrateProcessInstance",
         }
     }
 }

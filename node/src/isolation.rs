@@ -242,6 +242,7 @@ mod tests {
             version: -1,
             variables: variables.into(),
             await_result: None,
+            start_instructions: Vec::new(),
         }
     }
 

@@ -43,6 +43,7 @@ pub fn to_record(command: &PartitionCommand) -> Result<Record, CommandError> {
             version,
             variables,
             await_result,
+            start_instructions,
         } => Record::command(
             NO_KEY,
             if await_result.is_some() {
@@ -65,6 +66,7 @@ pub fn to_record(command: &PartitionCommand) -> Result<Record, CommandError> {
                     .map(|a| a.fetch_variables.clone())
                     .unwrap_or_default(),
                 await_result: await_result.is_some(),
+                start_instructions: start_instructions.clone(),
             }),
             None,
         ),
@@ -245,6 +247,18 @@ pub fn to_record(command: &PartitionCommand) -> Result<Record, CommandError> {
             )),
             None,
         ),
+        PartitionCommand::ModifyInstance { value } => Record::command(
+            value.process_instance_key,
+            Intent::Modify,
+            RecordValue::ProcessInstanceModification((**value).clone()),
+            None,
+        ),
+        PartitionCommand::MigrateInstance { value } => Record::command(
+            value.process_instance_key,
+            Intent::Migrate,
+            RecordValue::ProcessInstanceMigration((**value).clone()),
+            None,
+        ),
         PartitionCommand::RawAppend { .. } => {
             return Err(CommandError::Internal(
                 "a raw append has no engine record".to_string(),
@@ -314,7 +328,9 @@ pub fn to_reply(
         | ResponseValue::Job { .. }
         | ResponseValue::ResourceDeleted { .. }
         | ResponseValue::UserTask { .. }
-        | ResponseValue::AdHocActivated { .. } => CommandReply::Done,
+        | ResponseValue::AdHocActivated { .. }
+        | ResponseValue::ProcessInstanceModified { .. }
+        | ResponseValue::ProcessInstanceMigrated { .. } => CommandReply::Done,
         ResponseValue::IncidentResolved { key }
         | ResponseValue::VariablesSet { key }
         | ResponseValue::MessagePublished { key }

@@ -250,6 +250,7 @@ mod tests {
             version: -1,
             variables: "{}".into(),
             await_result: None,
+            start_instructions: Vec::new(),
         }
     }
 

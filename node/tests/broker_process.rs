@@ -123,14 +123,14 @@ fn dev_broker_notifies_serves_and_stops_cleanly() {
             "{unknown:?}"
         );
 
-        let not_yet = client
+        let no_instance = client
             .modify_process_instance(proto::ModifyProcessInstanceRequest::default())
             .await
-            .expect_err("not supported");
-        assert_eq!(not_yet.code(), tonic::Code::Unimplemented);
+            .expect_err("key 0 is no instance");
+        assert_eq!(no_instance.code(), tonic::Code::NotFound);
         assert!(
-            not_yet.message().contains("ModifyProcessInstance"),
-            "{not_yet:?}"
+            no_instance.message().contains("processInstanceKey"),
+            "{no_instance:?}"
         );
 
         let unknown_partition = client

@@ -87,6 +87,7 @@ impl Driver {
                 variables: PAYLOAD.into(),
                 fetch_variables: vec![],
                 await_result: false,
+                start_instructions: vec![],
             }),
             Some(1),
         ));

@@ -490,6 +490,7 @@ pub fn create_command(
             variables: variables.into(),
             fetch_variables: vec![],
             await_result,
+            start_instructions: vec![],
         }),
         None,
     )

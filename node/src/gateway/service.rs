@@ -148,10 +148,6 @@ fn unexpected(rpc: &str, reply: CommandReply) -> Status {
     ))
 }
 
-fn unimplemented(rpc: &str) -> Status {
-    Status::unimplemented(format!("{rpc} is not supported by waggle yet"))
-}
-
 #[tonic::async_trait]
 impl Gateway for GatewayService {
     type ActivateJobsStream = ResponseStream<proto::ActivateJobsResponse>;
@@ -549,16 +545,24 @@ impl Gateway for GatewayService {
 
     async fn modify_process_instance(
         &self,
-        _request: Request<proto::ModifyProcessInstanceRequest>,
+        request: Request<proto::ModifyProcessInstanceRequest>,
     ) -> Result<Response<proto::ModifyProcessInstanceResponse>, Status> {
-        Err(unimplemented("ModifyProcessInstance"))
+        let request = request.into_inner();
+        let key = request.process_instance_key;
+        let command = super::repair::modify_command(request)?;
+        self.on_key("processInstanceKey", key, command).await?;
+        Ok(Response::new(proto::ModifyProcessInstanceResponse {}))
     }
 
     async fn migrate_process_instance(
         &self,
-        _request: Request<proto::MigrateProcessInstanceRequest>,
+        request: Request<proto::MigrateProcessInstanceRequest>,
     ) -> Result<Response<proto::MigrateProcessInstanceResponse>, Status> {
-        Err(unimplemented("MigrateProcessInstance"))
+        let request = request.into_inner();
+        let key = request.process_instance_key;
+        let command = super::repair::migrate_command(request)?;
+        self.on_key("processInstanceKey", key, command).await?;
+        Ok(Response::new(proto::MigrateProcessInstanceResponse {}))
     }
 }
 
@@ -570,11 +574,7 @@ fn create_command(
     if request.process_definition_key <= 0 {
         validate::not_blank("bpmnProcessId", &request.bpmn_process_id)?;
     }
-    if !request.start_instructions.is_empty() {
-        return Err(CommandError::Unimplemented(
-            "CreateProcessInstance with 'startInstructions' is not supported by waggle yet".into(),
-        ));
-    }
+    let start_instructions = super::repair::start_instructions(request.start_instructions)?;
     Ok(PartitionCommand::CreateInstance {
         definition_key: request.process_definition_key.max(0),
         bpmn_process_id: request.bpmn_process_id,
@@ -585,6 +585,7 @@ fn create_command(
         },
         variables: validate::variables("variables", &request.variables)?,
         await_result,
+        start_instructions,
     })
 }
 

@@ -58,11 +58,7 @@ pub async fn create(rest: Shared, Body(c): Body<Creation>) -> Result<Json<Value>
             "'runtimeInstructions' are not supported by waggle; send the instance without them",
         ));
     }
-    if !c.start_instructions.is_empty() {
-        return Err(Problem::bad_request(
-            "'startInstructions' are not supported by waggle yet; send the instance without them",
-        ));
-    }
+    let start_instructions = super::modify::start_instructions(&c.start_instructions)?;
     if !c.tags.is_empty() {
         return Err(Problem::bad_request(
             "'tags' are not supported by waggle yet; send the instance without tags",
@@ -87,6 +83,7 @@ pub async fn create(rest: Shared, Body(c): Body<Creation>) -> Result<Json<Value>
             fetch_variables: c.fetch_variables.clone(),
             timeout_ms: timeout.as_millis() as u64,
         }),
+        start_instructions,
     };
     let order = rest.round_robin.order(context.shape.partitions);
     let wait = if awaiting { timeout } else { default_timeout };

@@ -20,6 +20,7 @@ mod instances;
 mod jobs;
 mod keys;
 mod messages;
+mod modify;
 pub mod problem;
 mod search;
 mod user_tasks;
@@ -139,6 +140,14 @@ pub fn router(context: Arc<BrokerContext>) -> Router {
         .route(
             "/process-instances/{process_instance_key}/cancellation",
             post(instances::cancel),
+        )
+        .route(
+            "/process-instances/{process_instance_key}/modification",
+            post(modify::modify),
+        )
+        .route(
+            "/process-instances/{process_instance_key}/migration",
+            post(modify::migrate),
         )
         .route(
             "/element-instances/{element_instance_key}/variables",
