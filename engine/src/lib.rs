@@ -29,6 +29,7 @@ pub mod events;
 pub mod expression;
 pub mod jobs;
 pub mod key;
+pub mod listeners;
 pub mod messages;
 pub mod model;
 pub mod record;
