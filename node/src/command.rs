@@ -158,6 +158,15 @@ pub enum PartitionCommand {
         /// The record.
         payload: Vec<u8>,
     },
+    /// Complete a task listener job with its result (denial, corrections).
+    CompleteJobWithResult {
+        /// The job.
+        job_key: i64,
+        /// JSON object.
+        variables: String,
+        /// The listener's verdict.
+        result: Box<engine::JobResult>,
+    },
 }
 
 /// Options of `CreateProcessInstanceWithResult`.
@@ -177,6 +186,7 @@ impl PartitionCommand {
         matches!(
             self,
             PartitionCommand::CompleteJob { .. }
+                | PartitionCommand::CompleteJobWithResult { .. }
                 | PartitionCommand::FailJob { .. }
                 | PartitionCommand::ThrowError { .. }
                 | PartitionCommand::CancelInstance { .. }
@@ -211,6 +221,7 @@ impl PartitionCommand {
             PartitionCommand::UserTask { .. } => "UserTask",
             PartitionCommand::EvaluateDecision { .. } => "EvaluateDecision",
             PartitionCommand::RawAppend { .. } => "RawAppend",
+            PartitionCommand::CompleteJobWithResult { .. } => "CompleteJob",
         }
     }
 }

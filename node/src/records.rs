@@ -113,6 +113,14 @@ pub fn to_record(command: &PartitionCommand) -> Result<Record, CommandError> {
                 j.variables = variables.clone();
             })
         }
+        PartitionCommand::CompleteJobWithResult {
+            job_key,
+            variables,
+            result,
+        } => job(*job_key, Intent::Complete, |j| {
+            j.variables = variables.clone();
+            j.result = (**result).clone();
+        }),
         PartitionCommand::FailJob {
             job_key,
             retries,
@@ -348,6 +356,29 @@ pub fn activated_job(job: ActivatedJob) -> proto::ActivatedJob {
             j.variables
         },
         tenant_id: crate::gateway::validate::DEFAULT_TENANT.into(),
+        kind: match j.job_kind {
+            engine::JobKind::BpmnElement => proto::activated_job::JobKind::BpmnElement,
+            engine::JobKind::ExecutionListener => proto::activated_job::JobKind::ExecutionListener,
+            engine::JobKind::TaskListener => proto::activated_job::JobKind::TaskListener,
+        } as i32,
+        listener_event_type: listener_event_type(j.listener_event_type) as i32,
+    }
+}
+
+fn listener_event_type(
+    event: engine::ListenerEventType,
+) -> proto::activated_job::ListenerEventType {
+    use engine::ListenerEventType as E;
+    use proto::activated_job::ListenerEventType as P;
+    match event {
+        E::Unspecified => P::Unspecified,
+        E::Start => P::Start,
+        E::End => P::End,
+        E::Creating => P::Creating,
+        E::Assigning => P::Assigning,
+        E::Updating => P::Updating,
+        E::Completing => P::Completing,
+        E::Canceling => P::Canceling,
     }
 }
 

@@ -50,8 +50,8 @@ fn job(j: proto::ActivatedJob) -> Value {
         "processInstanceKey": keys::to_string(j.process_instance_key),
         "processDefinitionKey": keys::to_string(j.process_definition_key),
         "elementInstanceKey": keys::to_string(j.element_instance_key),
-        "kind": "BPMN_ELEMENT",
-        "listenerEventType": "UNSPECIFIED",
+        "kind": j.kind().as_str_name(),
+        "listenerEventType": j.listener_event_type().as_str_name(),
         "userTask": null,
         "tags": [],
         "rootProcessInstanceKey": null,
@@ -103,14 +103,19 @@ pub async fn complete(
     MaybeBody(c): MaybeBody<Completion>,
 ) -> Result<StatusCode, Problem> {
     let key = keys::parse("jobKey", &key)?;
-    if c.result.as_ref().is_some_and(|r| !r.is_null()) {
-        return Err(Problem::bad_request(
-            "'result' (user task corrections, ad-hoc sub-process activation) is not supported by waggle yet",
-        ));
-    }
-    let command = PartitionCommand::CompleteJob {
-        job_key: key,
-        variables: body::variables("variables", c.variables.as_ref())?,
+    let variables = body::variables("variables", c.variables.as_ref())?;
+    let command = match c.result.as_ref().filter(|r| !r.is_null()) {
+        None => PartitionCommand::CompleteJob {
+            job_key: key,
+            variables,
+        },
+        Some(result) => PartitionCommand::CompleteJobWithResult {
+            job_key: key,
+            variables,
+            result: Box::new(
+                crate::gateway::job_result::from_json(result).map_err(Problem::bad_request)?,
+            ),
+        },
     };
     on_key(&rest, "jobKey", key, command).await?;
     Ok(StatusCode::NO_CONTENT)
