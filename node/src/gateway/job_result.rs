@@ -149,8 +149,21 @@ pub fn from_json(result: &Value) -> Result<engine::JobResult, String> {
         };
         out.corrected_attributes.push(attribute.into());
     }
+    // The order of the gRPC message's fields, whatever the JSON's order.
+    out.corrected_attributes
+        .sort_by_key(|a| ORDER.iter().position(|o| o == a));
     Ok(out)
 }
+
+/// Corrected attributes in the order Zeebe's corrections list them.
+const ORDER: [&str; 6] = [
+    "assignee",
+    "dueDate",
+    "followUpDate",
+    "candidateUsersList",
+    "candidateGroupsList",
+    "priority",
+];
 
 #[cfg(test)]
 mod tests {
