@@ -523,7 +523,7 @@ impl Engine {
             match inst.state {
                 ElementState::Activating => ctx.steps.push_back(Step::ContinueActivation(el_key)),
                 ElementState::Completing => ctx.steps.push_back(Step::ContinueCompletion(el_key)),
-                _ => {}
+                _ => self.retry_task_listener(ctx, el_key),
             }
         }
         Self::respond(ctx, cmd, ResponseValue::IncidentResolved { key });

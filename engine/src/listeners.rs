@@ -648,6 +648,17 @@ impl Engine {
         }
     }
 
+    /// After an incident on element `el_key` was resolved: a user task
+    /// transition whose listener job could not be created tries again.
+    pub(crate) fn retry_task_listener(&mut self, ctx: &mut Ctx, el_key: i64) {
+        let Some(key) = self.state.transition_of(el_key) else {
+            return;
+        };
+        if self.state.task_transitions[&key].job_key == NO_KEY {
+            self.next_task_listener(ctx, key);
+        }
+    }
+
     fn task_listener_completed(&mut self, ctx: &mut Ctx, job: &JobRecord) {
         let Some(key) = self.state.transition_of(job.element_instance_key) else {
             return;

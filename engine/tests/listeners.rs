@@ -803,3 +803,46 @@ fn corpus_models_with_listeners_deploy_and_run_their_listener_jobs() {
     );
     assert!(!err.reason.contains("zeebe:taskListener"), "{}", err.reason);
 }
+
+#[test]
+fn a_failing_listener_type_expression_raises_an_incident_and_resolving_retries() {
+    let mut h = Harness::new();
+    h.deploy(
+        "ut.bpmn",
+        &user_task_process(&[("completing", "=checker")], ""),
+    )
+    .unwrap();
+    let pi = h.create("ut", "{}");
+    let key = *h.engine.state().user_tasks.keys().next().unwrap();
+    task_command(&mut h, key, Intent::Complete, |t| t.variables = "{}".into());
+    let incidents = h.incidents();
+    assert_eq!(incidents.len(), 1);
+    assert_eq!(incidents[0].1.error_type, ErrorType::ExtractValueError);
+    h.set_variables(pi, r#"{"checker": "check"}"#, false)
+        .unwrap();
+    h.resolve(incidents[0].0).unwrap();
+    complete_listener(&mut h, "check", |_| {});
+    assert!(h.is_completed(pi));
+
+    // The same for an execution listener: the element stays activating.
+    let ext = r#"<zeebe:executionListeners><zeebe:executionListener eventType="start" type="=audit"/></zeebe:executionListeners>"#;
+    let xml = bpmn(
+        "p",
+        &format!(
+            r#"<bpmn:startEvent id="start"/>{}<bpmn:endEvent id="end"/>{}{}"#,
+            service_task("task", "work", ext),
+            flow("f1", "start", "task"),
+            flow("f2", "task", "end")
+        ),
+    );
+    h.deploy("p.bpmn", &xml).unwrap();
+    let pi = h.create("p", "{}");
+    let (incident_key, incident) = h.incidents().into_iter().next().expect("an incident");
+    assert_eq!(&*incident.element_id, "task");
+    h.set_variables(pi, r#"{"audit": "audit-log"}"#, false)
+        .unwrap();
+    h.resolve(incident_key).unwrap();
+    complete_one(&mut h, "audit-log", "{}");
+    complete_one(&mut h, "work", "{}");
+    assert!(h.is_completed(pi));
+}
