@@ -102,6 +102,7 @@ impl Engine {
             job_kind: JobKind::BpmnElement,
             listener_event_type: ListenerEventType::Unspecified,
             result: JobResult::default(),
+            user_task: None,
         })
     }
 

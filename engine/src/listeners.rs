@@ -637,7 +637,10 @@ impl Engine {
             &listener,
             JobKind::TaskListener,
         ) {
-            Ok(job) => {
+            Ok(mut job) => {
+                let mut task = transition.task.clone();
+                task.variables = String::new();
+                job.user_task = Some(Box::new(task));
                 let job_key = self.state.keys.next_key();
                 self.emit(ctx, job_key, Intent::Created, RecordValue::Job(job));
                 self.push_job(ctx, job_key);

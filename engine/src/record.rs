@@ -649,6 +649,9 @@ pub struct JobRecord {
     pub listener_event_type: ListenerEventType,
     /// The result of a task listener job's completion (denial, corrections).
     pub result: JobResult,
+    /// A task listener job: the user task as the transition would leave it
+    /// (what the worker sees as `userTask`).
+    pub user_task: Option<Box<UserTaskRecord>>,
 }
 
 /// Zeebe's `JobKind`.
@@ -762,6 +765,7 @@ impl JobRecord {
             job_kind: JobKind::BpmnElement,
             listener_event_type: ListenerEventType::Unspecified,
             result: JobResult::default(),
+            user_task: None,
         }
     }
 }

@@ -526,6 +526,18 @@ fn updating_listeners_correct_or_deny_an_update() {
         .task
         .clone();
     assert_eq!(event_task.candidate_groups, ["ops"]);
+    let seen = second[0]
+        .job
+        .user_task
+        .as_ref()
+        .expect("a task listener job carries its task");
+    assert_eq!(seen.candidate_groups, ["ops"]);
+    assert_eq!(seen.priority, 10);
+    assert_eq!(seen.user_task_key, key);
+    assert_eq!(
+        seen.changed_attributes,
+        ["priority", "candidateGroupsList", "dueDate"]
+    );
     h.job(Intent::Complete, second[0].key, |j| {
         j.variables = "{}".into()
     })

@@ -362,6 +362,24 @@ pub fn activated_job(job: ActivatedJob) -> proto::ActivatedJob {
             engine::JobKind::TaskListener => proto::activated_job::JobKind::TaskListener,
         } as i32,
         listener_event_type: listener_event_type(j.listener_event_type) as i32,
+        user_task: j.user_task.map(|t| user_task_properties(*t)),
+    }
+}
+
+/// A task listener job's user task, as Zeebe's `UserTaskProperties`.
+fn user_task_properties(t: engine::UserTaskRecord) -> proto::UserTaskProperties {
+    let text = |s: String| (!s.is_empty()).then_some(s);
+    proto::UserTaskProperties {
+        action: text(t.action),
+        assignee: text(t.assignee),
+        candidate_groups: t.candidate_groups,
+        candidate_users: t.candidate_users,
+        changed_attributes: t.changed_attributes,
+        due_date: text(t.due_date),
+        follow_up_date: text(t.follow_up_date),
+        form_key: (t.form_key != engine::NO_KEY).then_some(t.form_key),
+        priority: Some(t.priority),
+        user_task_key: Some(t.user_task_key),
     }
 }
 

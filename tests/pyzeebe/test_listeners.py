@@ -207,6 +207,8 @@ def test_listener_jobs_carry_their_kind_and_a_task_listener_denies_over_rest(bro
     jobs = activate(broker, "pz-check")
     assert jobs[0]["kind"] == "TASK_LISTENER"
     assert jobs[0]["listenerEventType"] == "COMPLETING"
+    assert jobs[0]["userTask"]["userTaskKey"] == str(task_key)
+    assert jobs[0]["userTask"]["action"] == "complete"
     status, body = rest(
         broker,
         "POST",
