@@ -86,8 +86,11 @@ impl Engine {
             Intent::ElementActivating,
             RecordValue::ProcessInstance(value),
         );
+        // With start listeners the trigger is consumed once they ran.
+        let has_start_listeners = el.listeners.as_ref().is_some_and(|l| !l.start.is_empty());
         let triggered = may_be_triggered
             && scope_key != NO_KEY
+            && !has_start_listeners
             && self.consume_trigger(ctx, &def, key, scope_key, pi_key, element);
         self.continue_activation_with(ctx, key, triggered);
     }
@@ -132,6 +135,36 @@ impl Engine {
                 }
             }
         }
+        if self.start_listener_pending(ctx, key) {
+            return;
+        }
+        self.finish_activation(ctx, key, triggered);
+    }
+
+    /// Activation after the last start listener: consumes a deferred
+    /// trigger, then runs the element's behaviour.
+    pub(crate) fn resume_activation(&mut self, ctx: &mut Ctx, key: i64) {
+        if self.start_listener_pending(ctx, key) {
+            return;
+        }
+        let Some((def, element, scope_key, pi_key)) = self.instance_parts(key) else {
+            return;
+        };
+        let el = def.model.element(element);
+        let may_be_triggered =
+            el.event.is_some() || el.element_type == BpmnElementType::EventSubProcess;
+        let triggered = may_be_triggered
+            && scope_key != NO_KEY
+            && self.consume_trigger(ctx, &def, key, scope_key, pi_key, element);
+        self.finish_activation(ctx, key, triggered);
+    }
+
+    /// The element's own behaviour: subscriptions, then per element type.
+    fn finish_activation(&mut self, ctx: &mut Ctx, key: i64, triggered: bool) {
+        let Some((def, element, scope_key, pi_key)) = self.instance_parts(key) else {
+            return;
+        };
+        let el = def.model.element(element);
         let waits_for_own_event = matches!(el.behavior, Behavior::Catch) && triggered;
         if !el.subscriptions.is_empty() && !waits_for_own_event && !self.has_subscriptions(key) {
             if let Err(message) = self.open_subscriptions(ctx, key) {
@@ -426,6 +459,26 @@ impl Engine {
                 }
             }
         }
+        if self.end_listener_pending(ctx, key) {
+            return;
+        }
+        self.finish_completion(ctx, key, flows);
+    }
+
+    /// Completion after the last end listener.
+    pub(crate) fn resume_completion(&mut self, ctx: &mut Ctx, key: i64) {
+        if self.end_listener_pending(ctx, key) {
+            return;
+        }
+        self.finish_completion(ctx, key, None);
+    }
+
+    /// `ELEMENT_COMPLETED` and leaving the element.
+    fn finish_completion(&mut self, ctx: &mut Ctx, key: i64, flows: Option<Vec<u32>>) {
+        let Some((def, element, scope_key, pi_key)) = self.instance_parts(key) else {
+            return;
+        };
+        let el = def.model.element(element);
         let body = el
             .flow_scope
             .map(|b| def.model.element(b))
@@ -653,8 +706,10 @@ impl Engine {
         if !def.model.element(inst.element).subscriptions.is_empty() {
             self.close_subscriptions(ctx, key);
         }
+        self.cancel_task_listener_job(ctx, key);
+        let mut waits_for_listeners = false;
         if inst.job_key != NO_KEY {
-            self.cancel_user_task(ctx, inst.job_key);
+            waits_for_listeners = self.cancel_user_task(ctx, inst.job_key);
             if let Some(job) = self.state.jobs.get(&inst.job_key) {
                 let record = job.record.clone();
                 self.emit(
@@ -676,6 +731,9 @@ impl Engine {
             }
         }
         self.element_event(ctx, &def, key, Intent::ElementTerminating);
+        if waits_for_listeners {
+            return self.next_task_listener(ctx, inst.job_key);
+        }
         let children = self.state.children_of(key);
         if children.is_empty() {
             self.terminated(ctx, &def, key, scope_key);
@@ -686,7 +744,13 @@ impl Engine {
         }
     }
 
-    fn terminated(&mut self, ctx: &mut Ctx, def: &Arc<DeployedProcess>, key: i64, scope_key: i64) {
+    pub(crate) fn terminated(
+        &mut self,
+        ctx: &mut Ctx,
+        def: &Arc<DeployedProcess>,
+        key: i64,
+        scope_key: i64,
+    ) {
         if scope_key == NO_KEY {
             if let Some(waiting) = self.state.awaiting.get(&key).cloned() {
                 ctx.out.responses.push((

@@ -280,6 +280,14 @@ fn build_process(node: Node, defs: &Definitions, errors: &mut Errors) -> Option<
         Behavior::Container,
         None,
     ));
+    match crate::listeners::parse(node, "process", "", false) {
+        Ok(listeners) => b.elements[0].listeners = listeners,
+        Err(messages) => {
+            for m in messages {
+                b.errors.add(id, m);
+            }
+        }
+    }
     b.scope(node, 0);
     let Builder {
         errors,
@@ -491,6 +499,7 @@ fn new_element(
         event_starts: Vec::new(),
         compensation_handler: None,
         for_compensation: false,
+        listeners: None,
     }
 }
 
@@ -575,18 +584,6 @@ impl Builder<'_, '_, '_> {
                 ),
             );
             return;
-        }
-        if let Some(ext) = child(n, |c| is_bpmn(c, "extensionElements")) {
-            for e in ext.children().filter(|c| c.is_element()) {
-                let name = e.tag_name().name();
-                if e.tag_name().namespace() == Some(ZEEBE_NS)
-                    && matches!(name, "executionListeners" | "taskListeners")
-                {
-                    self.errors
-                        .add(id, format!("zeebe:{name} is not supported yet"));
-                    return;
-                }
-            }
         }
         let event_defs: Vec<Node> = n
             .children()
@@ -870,6 +867,15 @@ impl Builder<'_, '_, '_> {
         let (inputs, outputs) = self.io_mappings(n, id);
         element.inputs = inputs;
         element.outputs = outputs;
+        let camunda_user_task = tag == "userTask" && extension(n, "userTask").is_some();
+        match crate::listeners::parse(n, tag, def_name, camunda_user_task) {
+            Ok(listeners) => element.listeners = listeners,
+            Err(messages) => {
+                for m in messages {
+                    self.errors.add(id, m);
+                }
+            }
+        }
         let is_container = matches!(element.behavior, Behavior::Container | Behavior::AdHoc(_));
         self.elements.push(element);
         if is_container {

@@ -99,6 +99,10 @@ impl Engine {
             bpmn_process_id: def.metadata.bpmn_process_id.clone(),
             process_definition_version: def.metadata.version,
             process_definition_key: def.metadata.process_definition_key,
+            job_kind: JobKind::BpmnElement,
+            listener_event_type: ListenerEventType::Unspecified,
+            result: JobResult::default(),
+            user_task: None,
         })
     }
 
@@ -312,6 +316,9 @@ impl Engine {
                 if !matches!(job.state, JobState::Activated | JobState::Activatable) {
                     return Err(wrong_state(job.state));
                 }
+                if record.job_kind != JobKind::BpmnElement {
+                    return self.complete_listener_job(ctx, cmd, record, v);
+                }
                 let vars = parse_document(&v.variables)
                     .map_err(|e| rejection(RejectionType::InvalidArgument, e))?;
                 record.variables = v.variables.clone();
@@ -352,7 +359,8 @@ impl Engine {
                     } else {
                         v.error_message.clone()
                     };
-                    self.raise_incident(ctx, el_key, ErrorType::JobNoRetries, message, key);
+                    let error_type = Self::no_retries_error(&record);
+                    self.raise_incident(ctx, el_key, error_type, message, key);
                 } else if record.recurring_at_ms == NO_KEY {
                     self.push_job(ctx, key);
                 }
@@ -361,6 +369,9 @@ impl Engine {
             Intent::ThrowError => {
                 if !matches!(job.state, JobState::Activated | JobState::Activatable) {
                     return Err(wrong_state(job.state));
+                }
+                if record.job_kind != JobKind::BpmnElement {
+                    return Err(self.listener_job_throw_error(key, &record));
                 }
                 record.error_code = v.error_code.clone();
                 record.error_message = v.error_message.clone();
@@ -513,7 +524,7 @@ impl Engine {
             match inst.state {
                 ElementState::Activating => ctx.steps.push_back(Step::ContinueActivation(el_key)),
                 ElementState::Completing => ctx.steps.push_back(Step::ContinueCompletion(el_key)),
-                _ => {}
+                _ => self.retry_task_listener(ctx, el_key),
             }
         }
         Self::respond(ctx, cmd, ResponseValue::IncidentResolved { key });

@@ -33,6 +33,7 @@ pub mod events;
 pub mod expression;
 pub mod jobs;
 pub mod key;
+pub mod listeners;
 pub mod messages;
 mod migration;
 pub mod model;

@@ -291,6 +291,9 @@ pub struct Element {
     pub compensation_handler: Option<u32>,
     /// A compensation handler (`isForCompensation="true"`).
     pub for_compensation: bool,
+    /// Execution and task listeners (`zeebe:executionListeners`,
+    /// `zeebe:taskListeners`).
+    pub listeners: Option<Arc<crate::listeners::Listeners>>,
 }
 
 impl Element {

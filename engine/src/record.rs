@@ -283,6 +283,12 @@ pub enum Intent {
     /// `ELEMENT_MIGRATED`: an element instance moved to another process
     /// definition
     ElementMigrated,
+    /// `ASSIGNMENT_DENIED`: user task, a task listener denied the assignment
+    AssignmentDenied,
+    /// `UPDATE_DENIED`: user task, a task listener denied the update
+    UpdateDenied,
+    /// `COMPLETION_DENIED`: user task, a task listener denied the completion
+    CompletionDenied,
 }
 
 impl Intent {
@@ -365,6 +371,9 @@ impl Intent {
             Intent::Migrate => "MIGRATE",
             Intent::Migrated => "MIGRATED",
             Intent::ElementMigrated => "ELEMENT_MIGRATED",
+            Intent::AssignmentDenied => "ASSIGNMENT_DENIED",
+            Intent::UpdateDenied => "UPDATE_DENIED",
+            Intent::CompletionDenied => "COMPLETION_DENIED",
         }
     }
 }
@@ -506,6 +515,10 @@ pub enum ErrorType {
     CalledDecisionError,
     /// `DECISION_EVALUATION_ERROR`: the called decision failed
     DecisionEvaluationError,
+    /// `EXECUTION_LISTENER_NO_RETRIES`: an execution listener job failed without retries
+    ExecutionListenerNoRetries,
+    /// `TASK_LISTENER_NO_RETRIES`: a task listener job failed without retries
+    TaskListenerNoRetries,
 }
 
 impl ErrorType {
@@ -520,6 +533,8 @@ impl ErrorType {
             ErrorType::CalledElementError => "CALLED_ELEMENT_ERROR",
             ErrorType::CalledDecisionError => "CALLED_DECISION_ERROR",
             ErrorType::DecisionEvaluationError => "DECISION_EVALUATION_ERROR",
+            ErrorType::ExecutionListenerNoRetries => "EXECUTION_LISTENER_NO_RETRIES",
+            ErrorType::TaskListenerNoRetries => "TASK_LISTENER_NO_RETRIES",
         }
     }
 }
@@ -660,6 +675,101 @@ pub struct JobRecord {
     pub process_definition_version: i32,
     /// Key of the process definition.
     pub process_definition_key: i64,
+    /// What the job is for (Zeebe's `jobKind`).
+    pub job_kind: JobKind,
+    /// The listener event of a listener job (Zeebe's `jobListenerEventType`).
+    pub listener_event_type: ListenerEventType,
+    /// The result of a task listener job's completion (denial, corrections).
+    pub result: JobResult,
+    /// A task listener job: the user task as the transition would leave it
+    /// (what the worker sees as `userTask`).
+    pub user_task: Option<Box<UserTaskRecord>>,
+}
+
+/// Zeebe's `JobKind`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum JobKind {
+    /// `BPMN_ELEMENT`: the job of a task.
+    #[default]
+    BpmnElement,
+    /// `EXECUTION_LISTENER`
+    ExecutionListener,
+    /// `TASK_LISTENER`
+    TaskListener,
+}
+
+impl JobKind {
+    /// Zeebe's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            JobKind::BpmnElement => "BPMN_ELEMENT",
+            JobKind::ExecutionListener => "EXECUTION_LISTENER",
+            JobKind::TaskListener => "TASK_LISTENER",
+        }
+    }
+}
+
+/// Zeebe's `JobListenerEventType`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum ListenerEventType {
+    /// `UNSPECIFIED`: not a listener job.
+    #[default]
+    Unspecified,
+    /// `START` (execution listener)
+    Start,
+    /// `END` (execution listener)
+    End,
+    /// `CREATING` (task listener)
+    Creating,
+    /// `ASSIGNING` (task listener)
+    Assigning,
+    /// `UPDATING` (task listener)
+    Updating,
+    /// `COMPLETING` (task listener)
+    Completing,
+    /// `CANCELING` (task listener)
+    Canceling,
+}
+
+impl ListenerEventType {
+    /// Zeebe's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            ListenerEventType::Unspecified => "UNSPECIFIED",
+            ListenerEventType::Start => "START",
+            ListenerEventType::End => "END",
+            ListenerEventType::Creating => "CREATING",
+            ListenerEventType::Assigning => "ASSIGNING",
+            ListenerEventType::Updating => "UPDATING",
+            ListenerEventType::Completing => "COMPLETING",
+            ListenerEventType::Canceling => "CANCELING",
+        }
+    }
+}
+
+/// Zeebe's `JobResult` of a task listener job: deny the transition, or
+/// correct the task's attributes.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobResult {
+    /// The transition is denied (assigning, updating, completing only).
+    pub denied: bool,
+    /// Why it was denied.
+    pub denied_reason: String,
+    /// Which corrections are set: `assignee`, `dueDate`, `followUpDate`,
+    /// `candidateUsersList`, `candidateGroupsList`, `priority`.
+    pub corrected_attributes: Vec<String>,
+    /// Corrected assignee.
+    pub assignee: String,
+    /// Corrected due date.
+    pub due_date: String,
+    /// Corrected follow-up date.
+    pub follow_up_date: String,
+    /// Corrected candidate users.
+    pub candidate_users: Vec<String>,
+    /// Corrected candidate groups.
+    pub candidate_groups: Vec<String>,
+    /// Corrected priority.
+    pub priority: i32,
 }
 
 impl JobRecord {
@@ -684,6 +794,10 @@ impl JobRecord {
             bpmn_process_id: empty,
             process_definition_version: 0,
             process_definition_key: NO_KEY,
+            job_kind: JobKind::BpmnElement,
+            listener_event_type: ListenerEventType::Unspecified,
+            result: JobResult::default(),
+            user_task: None,
         }
     }
 }

@@ -126,6 +126,9 @@ pub struct ElementInstance {
     /// Inner instance of a multi-instance body: its 1-based loop counter;
     /// on the body: how many inner instances were activated.
     pub loop_counter: u32,
+    /// Execution listener jobs of this instance completed so far (start
+    /// listeners first, then end listeners).
+    pub listeners_done: u32,
 }
 
 /// Lifecycle state of a job.
@@ -291,6 +294,9 @@ pub struct State {
     pub user_tasks: BTreeMap<i64, UserTaskRecord>,
     /// Deployed DRGs and decisions.
     pub decisions: DecisionState,
+    /// User task transitions in progress (waiting for task listeners), by
+    /// user task key.
+    pub task_transitions: BTreeMap<i64, crate::listeners::TaskTransition>,
 }
 
 impl State {
@@ -341,6 +347,7 @@ impl State {
             pms_correlated: BTreeMap::new(),
             pms_correlated_by_instance: BTreeSet::new(),
             decisions: DecisionState::default(),
+            task_transitions: BTreeMap::new(),
         }
     }
 
@@ -511,8 +518,12 @@ impl State {
                 self.variables
                     .set(v.scope_key, &v.name, record.key, &v.value)
             }
-            (RecordValue::UserTask(task), intent) => self.apply_user_task(record.key, task, intent),
+            (RecordValue::UserTask(task), intent) => {
+                self.apply_task_transition(record, task);
+                self.apply_user_task(record.key, task, intent)
+            }
             (RecordValue::Job(job), intent) => {
+                self.apply_listener_job(record.key, job, intent);
                 self.apply_job(record.key, job, intent, record.timestamp_ms)
             }
             (RecordValue::JobBatch(batch), Intent::Activated) => {
@@ -959,6 +970,7 @@ impl State {
                         joins: Vec::new(),
                         parent_element_instance_key: pi.parent_element_instance_key,
                         loop_counter,
+                        listeners_done: 0,
                     },
                 );
             }
@@ -1067,7 +1079,10 @@ impl State {
             let mut record = value.clone();
             record.variables = String::new();
             if let Some(el) = self.instances.get_mut(&record.element_instance_key) {
-                el.job_key = key;
+                // A task listener job runs beside the user task the element holds.
+                if record.job_kind != JobKind::TaskListener {
+                    el.job_key = key;
+                }
             }
             self.activatable
                 .entry(record.job_type.clone())
@@ -1094,7 +1109,9 @@ impl State {
                 self.deadlines.remove(&(job.record.deadline_ms, key));
                 self.backoffs.remove(&(job.record.recurring_at_ms, key));
                 if let Some(el) = self.instances.get_mut(&job.record.element_instance_key) {
-                    el.job_key = NO_KEY;
+                    if job.record.job_kind != JobKind::TaskListener {
+                        el.job_key = NO_KEY;
+                    }
                 }
             }
             Intent::Failed => {

@@ -13,7 +13,7 @@
 //! expression (assignee, candidates, dates, priority, form reference) raises
 //! an `EXTRACT_VALUE_ERROR` incident on the element, as for jobs.
 
-use crate::engine::{rejection, Ctx, Engine, ResponseValue};
+use crate::engine::{rejection, Ctx, Engine};
 use crate::expression::Expression;
 use crate::model::UserTaskDefinition;
 use crate::record::*;
@@ -144,44 +144,77 @@ impl Engine {
         task.process_definition_version = def.metadata.version;
         task.creation_timestamp = ctx.timestamp_ms;
         // As in Zeebe: CREATING carries the assignee, CREATED does not; the
-        // assignment follows as its own transition.
-        let mut creating = task.clone();
-        creating.assignee = assignee.clone();
+        // assignment follows as its own transition, after the creating
+        // listeners (which may correct it).
+        task.assignee = assignee;
         self.emit(
             ctx,
             user_task_key,
             Intent::Creating,
-            RecordValue::UserTask(creating),
+            RecordValue::UserTask(task),
         );
         self.element_event(ctx, def, key, Intent::ElementActivated);
+        self.next_task_listener(ctx, user_task_key);
+        Ok(())
+    }
+
+    /// The end of the creating transition: `CREATED`, then the assignment.
+    pub(crate) fn user_task_created(&mut self, ctx: &mut Ctx, mut task: UserTaskRecord) {
+        let key = task.user_task_key;
+        let assignee = std::mem::take(&mut task.assignee);
+        task.changed_attributes = Vec::new();
         self.emit(
             ctx,
-            user_task_key,
+            key,
             Intent::Created,
             RecordValue::UserTask(task.clone()),
         );
         if !assignee.is_empty() {
             task.assignee = assignee;
             task.changed_attributes = vec!["assignee".into()];
-            self.assignment_events(ctx, task);
+            self.run_task_transition(ctx, Intent::Assigning, task, None);
         }
-        Ok(())
     }
 
-    fn assignment_events(&mut self, ctx: &mut Ctx, task: UserTaskRecord) {
+    /// The end of the canceling transition: `CANCELED`, and the element
+    /// that waited for the canceling listeners ends its termination.
+    pub(crate) fn user_task_canceled(&mut self, ctx: &mut Ctx, task: UserTaskRecord) {
         let key = task.user_task_key;
-        let value = RecordValue::UserTask(task);
-        self.emit(ctx, key, Intent::Assigning, value.clone());
-        self.emit(ctx, key, Intent::Assigned, value);
+        let el_key = task.element_instance_key;
+        self.emit(ctx, key, Intent::Canceled, RecordValue::UserTask(task));
+        let waiting = self
+            .state
+            .instances
+            .get(&el_key)
+            .is_some_and(|i| i.state == crate::state::ElementState::Terminating);
+        if waiting {
+            if let Some((def, _, scope_key, _)) = self.instance_parts(el_key) {
+                self.terminated(ctx, &def, el_key, scope_key);
+            }
+        }
     }
 
-    /// Cancels the user task of an element instance being terminated.
-    pub(crate) fn cancel_user_task(&mut self, ctx: &mut Ctx, user_task_key: i64) {
-        if let Some(task) = self.state.user_tasks.get(&user_task_key).cloned() {
+    /// Cancels the user task of an element instance being terminated;
+    /// returns true when canceling listeners run first (the element's
+    /// termination then waits for `user_task_canceled`).
+    pub(crate) fn cancel_user_task(&mut self, ctx: &mut Ctx, user_task_key: i64) -> bool {
+        let Some(task) = self.state.user_tasks.get(&user_task_key).cloned() else {
+            return false;
+        };
+        let listeners = self.has_task_listeners(&task, ListenerEventType::Canceling);
+        if !listeners {
             let value = RecordValue::UserTask(task);
             self.emit(ctx, user_task_key, Intent::Canceling, value.clone());
             self.emit(ctx, user_task_key, Intent::Canceled, value);
+            return false;
         }
+        self.emit(
+            ctx,
+            user_task_key,
+            Intent::Canceling,
+            RecordValue::UserTask(task),
+        );
+        true
     }
 
     /// `USER_TASK ASSIGN | CLAIM | UPDATE | COMPLETE`.
@@ -212,6 +245,15 @@ impl Engine {
                 ),
             )
         })?;
+        if let Some(open) = self.state.task_transitions.get(&key) {
+            return Err(rejection(
+                RejectionType::InvalidState,
+                format!(
+                    "Expected to {verb} user task with key '{key}', but it is in state '{}'",
+                    open.event.name()
+                ),
+            ));
+        }
         task.action = if v.action.is_empty() {
             default_action.to_string()
         } else {
@@ -241,7 +283,7 @@ impl Engine {
                 }
                 task.assignee = v.assignee.clone();
                 task.changed_attributes = vec!["assignee".into()];
-                self.assignment_events(ctx, task);
+                self.run_task_transition(ctx, Intent::Assigning, task, cmd.request_id);
             }
             Intent::Update => {
                 for name in &v.changed_attributes {
@@ -268,27 +310,17 @@ impl Engine {
                         task.changed_attributes.push(name.clone());
                     }
                 }
-                let value = RecordValue::UserTask(task);
-                self.emit(ctx, key, Intent::Updating, value.clone());
-                self.emit(ctx, key, Intent::Updated, value);
+                self.run_task_transition(ctx, Intent::Updating, task, cmd.request_id);
             }
             _ => {
                 let vars = parse_document(&v.variables)
                     .map_err(|e| rejection(RejectionType::InvalidArgument, e))?;
+                drop(vars);
                 task.variables = v.variables.clone();
-                let el_key = task.element_instance_key;
-                let value = RecordValue::UserTask(task);
-                self.emit(ctx, key, Intent::Completing, value.clone());
-                self.emit(ctx, key, Intent::Completed, value);
-                self.complete_waiting_task(ctx, el_key, vars);
+                self.run_task_transition(ctx, Intent::Completing, task, cmd.request_id);
             }
         }
-        let intent = match cmd.intent {
-            Intent::Update => Intent::Updated,
-            Intent::Complete => Intent::Completed,
-            _ => Intent::Assigned,
-        };
-        Self::respond(ctx, cmd, ResponseValue::UserTask { key, intent });
+        // The answer comes when the transition ends (after its listeners).
         Ok(())
     }
 }
@@ -311,13 +343,11 @@ impl State {
                 }
                 self.user_tasks.insert(key, task);
             }
-            Intent::Assigned => {
+            Intent::Assigned | Intent::Updated => {
+                // The event carries the whole task with the task listeners'
+                // corrections.
                 if let Some(task) = self.user_tasks.get_mut(&key) {
                     task.assignee = value.assignee.clone();
-                }
-            }
-            Intent::Updated => {
-                if let Some(task) = self.user_tasks.get_mut(&key) {
                     task.candidate_groups = value.candidate_groups.clone();
                     task.candidate_users = value.candidate_users.clone();
                     task.due_date = value.due_date.clone();

@@ -40,9 +40,31 @@ fn workload(h: &mut Harness, rounds: usize) {
         if i % 5 == 4 {
             let _ = h.cancel(ev);
         }
+        // execution listeners: a start listener job in flight across the
+        // snapshot, its variables, and an end listener
+        h.create("listened", &format!(r#"{{"i": {i}}}"#));
+        for job in h.activate("el-start", 2) {
+            h.complete(job.key, r#"{"seen": true}"#).unwrap();
+        }
+        for job in h.activate("el-end", 1) {
+            h.complete(job.key, "{}").unwrap();
+        }
         h.now_ms += 20;
         h.tick();
     }
+}
+
+fn listened_process() -> String {
+    let ext = r#"<zeebe:executionListeners><zeebe:executionListener eventType="start" type="el-start"/><zeebe:executionListener eventType="end" type="el-end"/></zeebe:executionListeners>"#;
+    bpmn(
+        "listened",
+        &format!(
+            r#"<bpmn:startEvent id="s"/>{}<bpmn:endEvent id="e"/>{}{}"#,
+            service_task("t", "work", ext),
+            flow("f1", "s", "t"),
+            flow("f2", "t", "e")
+        ),
+    )
 }
 
 fn events_process() -> String {
@@ -74,6 +96,7 @@ fn snapshot_halfway_and_replay_give_identical_events_and_state() {
     let mut full = Harness::new();
     full.deploy("one.bpmn", &one_task("one")).unwrap();
     full.deploy("events.bpmn", &events_process()).unwrap();
+    full.deploy("listened.bpmn", &listened_process()).unwrap();
     workload(&mut full, 20);
     full.create("events", r#"{"k": "pending"}"#);
     full.publish("msg", "buffered", 60_000, "", "{}").unwrap();
@@ -130,6 +153,10 @@ fn snapshot_halfway_and_replay_give_identical_events_and_state() {
         .log
         .iter()
         .any(|r| r.intent == Intent::RecurredAfterBackoff));
+    assert!(full.log.iter().any(|r| matches!(&r.value,
+        RecordValue::Job(j) if j.job_kind == JobKind::ExecutionListener
+            && j.listener_event_type == ListenerEventType::End
+            && r.intent == Intent::Completed)));
     for intent in [
         Intent::Triggered,
         Intent::Correlated,

@@ -268,7 +268,11 @@ pub async fn complete_job(
 ) -> Result<serde_json::Value> {
     let mut client = connect(address).await?;
     client
-        .complete_job(proto::CompleteJobRequest { job_key, variables })
+        .complete_job(proto::CompleteJobRequest {
+            job_key,
+            variables,
+            result: None,
+        })
         .await
         .map_err(|s| status_error("CompleteJob", s))?;
     Ok(json!({"completed": job_key}))

@@ -177,6 +177,15 @@ pub enum PartitionCommand {
         /// Target definition and mapping instructions.
         value: Box<engine::ProcessInstanceMigrationRecord>,
     },
+    /// Complete a task listener job with its result (denial, corrections).
+    CompleteJobWithResult {
+        /// The job.
+        job_key: i64,
+        /// JSON object.
+        variables: String,
+        /// The listener's verdict.
+        result: Box<engine::JobResult>,
+    },
 }
 
 /// Options of `CreateProcessInstanceWithResult`.
@@ -196,6 +205,7 @@ impl PartitionCommand {
         matches!(
             self,
             PartitionCommand::CompleteJob { .. }
+                | PartitionCommand::CompleteJobWithResult { .. }
                 | PartitionCommand::FailJob { .. }
                 | PartitionCommand::ThrowError { .. }
                 | PartitionCommand::CancelInstance { .. }
@@ -233,6 +243,7 @@ impl PartitionCommand {
             PartitionCommand::ActivateAdHocElements { .. } => "ActivateAdHocSubProcessActivities",
             PartitionCommand::ModifyInstance { .. } => "ModifyProcessInstance",
             PartitionCommand::MigrateInstance { .. } => "MigrateProcessInstance",
+            PartitionCommand::CompleteJobWithResult { .. } => "CompleteJob",
         }
     }
 }

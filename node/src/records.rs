@@ -115,6 +115,14 @@ pub fn to_record(command: &PartitionCommand) -> Result<Record, CommandError> {
                 j.variables = variables.clone();
             })
         }
+        PartitionCommand::CompleteJobWithResult {
+            job_key,
+            variables,
+            result,
+        } => job(*job_key, Intent::Complete, |j| {
+            j.variables = variables.clone();
+            j.result = (**result).clone();
+        }),
         PartitionCommand::FailJob {
             job_key,
             retries,
@@ -371,6 +379,47 @@ pub fn activated_job(job: ActivatedJob) -> proto::ActivatedJob {
             j.variables
         },
         tenant_id: crate::gateway::validate::DEFAULT_TENANT.into(),
+        kind: match j.job_kind {
+            engine::JobKind::BpmnElement => proto::activated_job::JobKind::BpmnElement,
+            engine::JobKind::ExecutionListener => proto::activated_job::JobKind::ExecutionListener,
+            engine::JobKind::TaskListener => proto::activated_job::JobKind::TaskListener,
+        } as i32,
+        listener_event_type: listener_event_type(j.listener_event_type) as i32,
+        user_task: j.user_task.map(|t| user_task_properties(*t)),
+    }
+}
+
+/// A task listener job's user task, as Zeebe's `UserTaskProperties`.
+fn user_task_properties(t: engine::UserTaskRecord) -> proto::UserTaskProperties {
+    let text = |s: String| (!s.is_empty()).then_some(s);
+    proto::UserTaskProperties {
+        action: text(t.action),
+        assignee: text(t.assignee),
+        candidate_groups: t.candidate_groups,
+        candidate_users: t.candidate_users,
+        changed_attributes: t.changed_attributes,
+        due_date: text(t.due_date),
+        follow_up_date: text(t.follow_up_date),
+        form_key: (t.form_key != engine::NO_KEY).then_some(t.form_key),
+        priority: Some(t.priority),
+        user_task_key: Some(t.user_task_key),
+    }
+}
+
+fn listener_event_type(
+    event: engine::ListenerEventType,
+) -> proto::activated_job::ListenerEventType {
+    use engine::ListenerEventType as E;
+    use proto::activated_job::ListenerEventType as P;
+    match event {
+        E::Unspecified => P::Unspecified,
+        E::Start => P::Start,
+        E::End => P::End,
+        E::Creating => P::Creating,
+        E::Assigning => P::Assigning,
+        E::Updating => P::Updating,
+        E::Completing => P::Completing,
+        E::Canceling => P::Canceling,
     }
 }
 

@@ -224,6 +224,7 @@ async fn run_one_instance(client: &mut GatewayClient<Channel>) {
                     .complete_job(proto::CompleteJobRequest {
                         job_key: job.key,
                         variables: String::new(),
+                        result: None,
                     })
                     .await
                     .expect("complete");

@@ -137,6 +137,7 @@ fn dev_broker_notifies_serves_and_stops_cleanly() {
             .complete_job(proto::CompleteJobRequest {
                 job_key: (7i64 << 51) + 1,
                 variables: String::new(),
+                result: None,
             })
             .await
             .expect_err("no partition 7");

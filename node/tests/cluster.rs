@@ -303,6 +303,7 @@ async fn work(clients: &mut [GatewayClient<Channel>], done: &mut BTreeMap<i64, u
                 .complete_job(proto::CompleteJobRequest {
                     job_key: job.key,
                     variables: String::new(),
+                    result: None,
                 })
                 .await;
             if completed.is_ok() {

@@ -222,6 +222,7 @@ async fn complete(client: &mut GatewayClient<Channel>, job_key: i64) -> Result<(
         .complete_job(proto::CompleteJobRequest {
             job_key,
             variables: padded_variables(),
+            result: None,
         })
         .await
         .map(|_| ())

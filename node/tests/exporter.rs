@@ -48,6 +48,7 @@ async fn complete_jobs(client: &mut GatewayClient<Channel>, n: usize) {
                     .complete_job(proto::CompleteJobRequest {
                         job_key: job.key,
                         variables: String::new(),
+                        result: None,
                     })
                     .await
                     .expect("complete");

@@ -121,6 +121,7 @@ fn instances_run_to_completion_and_survive_a_restart() {
                     .complete_job(proto::CompleteJobRequest {
                         job_key: job.key,
                         variables: r#"{"done": true}"#.into(),
+                        result: None,
                     })
                     .await
                     .expect("complete");
@@ -142,6 +143,7 @@ fn instances_run_to_completion_and_survive_a_restart() {
             .complete_job(proto::CompleteJobRequest {
                 job_key: (1i64 << 51) + 999_999,
                 variables: String::new(),
+                result: None,
             })
             .await
             .expect_err("no such job");
@@ -171,6 +173,7 @@ fn instances_run_to_completion_and_survive_a_restart() {
                     .complete_job(proto::CompleteJobRequest {
                         job_key: job.key,
                         variables: String::new(),
+                        result: None,
                     })
                     .await
                     .expect("complete after restart");
@@ -305,6 +308,7 @@ fn jobs_are_pushed_to_a_stream() {
                 .complete_job(proto::CompleteJobRequest {
                     job_key: job.key,
                     variables: String::new(),
+                    result: None,
                 })
                 .await
                 .expect("complete a pushed job");

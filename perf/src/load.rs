@@ -626,6 +626,7 @@ fn take_job(
         let request = proto::CompleteJobRequest {
             job_key: job.key,
             variables: String::new(),
+            result: None,
         };
         match client.complete_job(request).await {
             Ok(_) => match start_us {

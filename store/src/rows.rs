@@ -414,7 +414,7 @@ impl Batch {
             j.job_type.as_ref().into(),
             j.worker.as_str().into(),
             state.into(),
-            "BPMN_ELEMENT".into(),
+            j.job_kind.name().into(),
             i64::from(j.retries).into(),
             optional_key(j.deadline_ms).into(),
             at.time_ms.into(),

@@ -8,6 +8,7 @@
 pub mod activation;
 pub mod bench;
 pub mod dispatch;
+pub mod job_result;
 pub mod repair;
 pub mod service;
 pub mod validate;

@@ -343,9 +343,17 @@ impl Gateway for GatewayService {
         request: Request<proto::CompleteJobRequest>,
     ) -> Result<Response<proto::CompleteJobResponse>, Status> {
         let request = request.into_inner();
-        let command = PartitionCommand::CompleteJob {
-            job_key: request.job_key,
-            variables: validate::variables("variables", &request.variables)?,
+        let variables = validate::variables("variables", &request.variables)?;
+        let command = match request.result {
+            None => PartitionCommand::CompleteJob {
+                job_key: request.job_key,
+                variables,
+            },
+            Some(result) => PartitionCommand::CompleteJobWithResult {
+                job_key: request.job_key,
+                variables,
+                result: Box::new(crate::gateway::job_result::from_proto(result)?),
+            },
         };
         self.on_key("jobKey", request.job_key, command).await?;
         Ok(Response::new(proto::CompleteJobResponse {}))

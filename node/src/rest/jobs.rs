@@ -50,9 +50,20 @@ fn job(j: proto::ActivatedJob) -> Value {
         "processInstanceKey": keys::to_string(j.process_instance_key),
         "processDefinitionKey": keys::to_string(j.process_definition_key),
         "elementInstanceKey": keys::to_string(j.element_instance_key),
-        "kind": "BPMN_ELEMENT",
-        "listenerEventType": "UNSPECIFIED",
-        "userTask": null,
+        "kind": j.kind().as_str_name(),
+        "listenerEventType": j.listener_event_type().as_str_name(),
+        "userTask": j.user_task.as_ref().map(|t| json!({
+            "action": t.action,
+            "assignee": t.assignee,
+            "candidateGroups": t.candidate_groups,
+            "candidateUsers": t.candidate_users,
+            "changedAttributes": t.changed_attributes,
+            "dueDate": t.due_date,
+            "followUpDate": t.follow_up_date,
+            "formKey": t.form_key.map(keys::to_string),
+            "priority": t.priority,
+            "userTaskKey": t.user_task_key.map(keys::to_string),
+        })),
         "tags": [],
         "rootProcessInstanceKey": null,
         "businessId": null,
@@ -103,14 +114,19 @@ pub async fn complete(
     MaybeBody(c): MaybeBody<Completion>,
 ) -> Result<StatusCode, Problem> {
     let key = keys::parse("jobKey", &key)?;
-    if c.result.as_ref().is_some_and(|r| !r.is_null()) {
-        return Err(Problem::bad_request(
-            "'result' (user task corrections, ad-hoc sub-process activation) is not supported by waggle yet",
-        ));
-    }
-    let command = PartitionCommand::CompleteJob {
-        job_key: key,
-        variables: body::variables("variables", c.variables.as_ref())?,
+    let variables = body::variables("variables", c.variables.as_ref())?;
+    let command = match c.result.as_ref().filter(|r| !r.is_null()) {
+        None => PartitionCommand::CompleteJob {
+            job_key: key,
+            variables,
+        },
+        Some(result) => PartitionCommand::CompleteJobWithResult {
+            job_key: key,
+            variables,
+            result: Box::new(
+                crate::gateway::job_result::from_json(result).map_err(Problem::bad_request)?,
+            ),
+        },
     };
     on_key(&rest, "jobKey", key, command).await?;
     Ok(StatusCode::NO_CONTENT)
