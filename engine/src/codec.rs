@@ -17,8 +17,12 @@ use thiserror::Error;
 /// Version byte in front of every encoded record. Version 2: deployments
 /// carry DRGs and decisions (`DeploymentRecord` gained two fields), with the
 /// `DECISION_REQUIREMENTS`, `DECISION` and `DECISION_EVALUATION` values.
-/// Logs of version 1 are refused with `UnsupportedVersion`, not misread.
-pub const RECORD_FORMAT_VERSION: u8 = 2;
+/// Version 3: jobs carry their kind, listener event type, result and user
+/// task (`JobRecord` gained four fields), instance creation its start
+/// instructions, with the modification, migration and ad-hoc sub-process
+/// instruction values and forms. Logs of an earlier version are refused
+/// with `UnsupportedVersion`, not misread.
+pub const RECORD_FORMAT_VERSION: u8 = 3;
 /// Largest encoded record accepted by `decode` (Zeebe's default max message size).
 pub const MAX_RECORD_BYTES: usize = 4 * 1024 * 1024;
 

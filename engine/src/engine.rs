@@ -31,11 +31,12 @@ pub const MAX_STEPS_PER_COMMAND: usize = 1024;
 /// large, and growing the vector copies them).
 const RECORDS_PER_COMMAND_HINT: usize = 32;
 /// Version of the snapshot format. Version 4 adds the deployed DRGs and
-/// decisions and the Camunda user tasks; a version 3 snapshot is refused
-/// with `UnsupportedVersion` (its pending distributions hold deployments of
-/// record format 1), as are logs of record format 1: data of the previous
-/// format is not upgraded.
-pub const SNAPSHOT_FORMAT_VERSION: u8 = 4;
+/// decisions and the Camunda user tasks; version 5 the listener progress of
+/// element instances, the open user task transitions and forms. An earlier
+/// snapshot is refused with `UnsupportedVersion` (its pending distributions
+/// hold records of an earlier record format), as are logs of an earlier
+/// record format: data of a previous format is not upgraded.
+pub const SNAPSHOT_FORMAT_VERSION: u8 = 5;
 
 /// A job handed to a worker (activation response or push).
 #[derive(Clone, Debug, PartialEq, Eq)]
