@@ -29,6 +29,11 @@ pub struct Field {
     pub sql: &'static str,
     /// How it is read and written.
     pub kind: Kind,
+    /// For a computed flag: a condition that holds exactly when the flag is
+    /// true, written so that the database can use its indexes (a semi-join
+    /// instead of the flag's expression for every row). Filters by the
+    /// flag's value use it.
+    pub when_true: Option<&'static str>,
 }
 
 /// A searchable resource.
@@ -67,7 +72,22 @@ impl Resource {
 }
 
 const fn f(name: &'static str, sql: &'static str, kind: Kind) -> Field {
-    Field { name, sql, kind }
+    Field {
+        name,
+        sql,
+        kind,
+        when_true: None,
+    }
+}
+
+/// A computed boolean flag with the condition that filters by it.
+const fn flag(name: &'static str, sql: &'static str, when_true: &'static str) -> Field {
+    Field {
+        name,
+        sql,
+        kind: Kind::Bool,
+        when_true: Some(when_true),
+    }
 }
 
 use Kind::{Bool, Date, Int, Json, Key, Text};
@@ -131,7 +151,12 @@ pub static PROCESS_INSTANCES: Resource = Resource {
         f("endDate", "p.end_ms", Date),
         f("suspendedDate", NO_KEY, Date),
         f("state", "p.state", Text),
-        f("hasIncident", INSTANCE_INCIDENT, Bool),
+        flag(
+            "hasIncident",
+            INSTANCE_INCIDENT,
+            "p.process_instance_key IN (SELECT i.process_instance_key FROM incident i \
+             WHERE i.state = 'ACTIVE')",
+        ),
         f("tenantId", "p.tenant_id", Text),
         f("tags", "'[]'", Json),
         f("rootProcessInstanceKey", ROOT, Key),
@@ -161,7 +186,12 @@ pub static ELEMENT_INSTANCES: Resource = Resource {
         f("state", "e.state", Text),
         f("startDate", "e.start_ms", Date),
         f("endDate", "e.end_ms", Date),
-        f("hasIncident", ELEMENT_HAS_INCIDENT, Bool),
+        flag(
+            "hasIncident",
+            ELEMENT_HAS_INCIDENT,
+            "e.element_instance_key IN (SELECT i.element_instance_key FROM incident i \
+             WHERE i.state = 'ACTIVE')",
+        ),
         f("incidentKey", ELEMENT_INCIDENT, Key),
         f("tenantId", "e.tenant_id", Text),
     ],

@@ -314,6 +314,14 @@ impl SearchRequest {
         let field = self.field(name, "filter")?;
         let sql = field.sql;
         let Value::Object(operators) = value else {
+            if let (Some(when_true), Some(wanted)) = (field.when_true, value.as_bool()) {
+                self.conditions.push(if wanted {
+                    format!("({when_true})")
+                } else {
+                    format!("NOT ({when_true})")
+                });
+                return Ok(());
+            }
             let p = bind_value(self.resource, field, value)?;
             let p = self.push(p);
             self.conditions.push(format!("{sql} = {p}"));
@@ -603,7 +611,13 @@ mod tests {
             &json!({"filter": {"state": {"$in": ["ACTIVE", "COMPLETED"]}, "hasIncident": false}}),
         )
         .unwrap();
-        assert_eq!(r.binds.len(), 3);
+        // The flag filters through its semi-join, with no parameter.
+        assert_eq!(r.binds.len(), 2);
         assert_eq!(r.conditions.len(), 2);
+        assert!(
+            r.conditions[1].starts_with("NOT (p.process_instance_key IN"),
+            "{:?}",
+            r.conditions
+        );
     }
 }
