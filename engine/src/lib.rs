@@ -11,7 +11,8 @@
 //! `user_tasks`, `scope_variables`, `streams`, `publish` (`zeebe:publishMessage`), `adhoc` (ad-hoc sub-processes). DMN decisions (the `dmn` crate):
 //! `decision_record` (their records), `decision_state` (deployed DRGs and
 //! decisions), `decisions` (deploy, distribute, delete) and `decision_eval`
-//! (business rule tasks, EvaluateDecision).
+//! (business rule tasks, EvaluateDecision). `forms`: Camunda Forms (deploy,
+//! state, user task links, delete).
 
 pub mod adhoc;
 mod behavior;
@@ -28,6 +29,7 @@ pub mod distribution;
 pub mod engine;
 pub mod events;
 pub mod expression;
+pub mod forms;
 pub mod jobs;
 pub mod key;
 pub mod messages;

@@ -83,6 +83,8 @@ pub enum ValueType {
     DecisionEvaluation,
     /// `AD_HOC_SUB_PROCESS_INSTRUCTION`: activate elements of an ad-hoc sub-process
     AdHocSubProcessInstruction,
+    /// `FORM`: a deployed Camunda Form
+    Form,
 }
 
 impl ValueType {
@@ -113,6 +115,7 @@ impl ValueType {
             ValueType::Decision => "DECISION",
             ValueType::DecisionEvaluation => "DECISION_EVALUATION",
             ValueType::AdHocSubProcessInstruction => "AD_HOC_SUB_PROCESS_INSTRUCTION",
+            ValueType::Form => "FORM",
         }
     }
 }
@@ -482,6 +485,8 @@ pub enum ErrorType {
     CalledDecisionError,
     /// `DECISION_EVALUATION_ERROR`: the called decision failed
     DecisionEvaluationError,
+    /// `FORM_NOT_FOUND`: the form linked to a user task is not deployed
+    FormNotFound,
 }
 
 impl ErrorType {
@@ -496,6 +501,7 @@ impl ErrorType {
             ErrorType::CalledElementError => "CALLED_ELEMENT_ERROR",
             ErrorType::CalledDecisionError => "CALLED_DECISION_ERROR",
             ErrorType::DecisionEvaluationError => "DECISION_EVALUATION_ERROR",
+            ErrorType::FormNotFound => "FORM_NOT_FOUND",
         }
     }
 }
@@ -537,6 +543,8 @@ pub struct DeploymentRecord {
     pub decision_requirements: Vec<DecisionRequirementsMetadata>,
     /// The decisions in them (filled in the `CREATED` event).
     pub decisions: Vec<DecisionMetadata>,
+    /// The forms in them, one per `.form` resource (filled in the `CREATED` event).
+    pub forms: Vec<crate::forms::FormMetadata>,
 }
 
 /// `PROCESS` value: one process definition.
@@ -1007,6 +1015,8 @@ pub enum RecordValue {
     DecisionEvaluation(DecisionEvaluationRecord),
     /// `AD_HOC_SUB_PROCESS_INSTRUCTION`
     AdHocSubProcessInstruction(crate::adhoc::AdHocSubProcessInstructionRecord),
+    /// `FORM`
+    Form(crate::forms::FormRecord),
 }
 
 impl RecordValue {
@@ -1037,6 +1047,7 @@ impl RecordValue {
             RecordValue::Decision(_) => ValueType::Decision,
             RecordValue::DecisionEvaluation(_) => ValueType::DecisionEvaluation,
             RecordValue::AdHocSubProcessInstruction(_) => ValueType::AdHocSubProcessInstruction,
+            RecordValue::Form(_) => ValueType::Form,
         }
     }
 }

@@ -291,6 +291,8 @@ pub struct State {
     pub user_tasks: BTreeMap<i64, UserTaskRecord>,
     /// Deployed DRGs and decisions.
     pub decisions: DecisionState,
+    /// Deployed forms.
+    pub forms: crate::forms::FormState,
 }
 
 impl State {
@@ -341,6 +343,7 @@ impl State {
             pms_correlated: BTreeMap::new(),
             pms_correlated_by_instance: BTreeSet::new(),
             decisions: DecisionState::default(),
+            forms: Default::default(),
         }
     }
 
@@ -452,12 +455,16 @@ impl State {
         match (&record.value, record.intent) {
             (RecordValue::Process(p), Intent::Created) => self.apply_process(p),
             (RecordValue::Deployment(d), Intent::Created) => {
-                self.decisions.apply_deployment(record.key, d)
+                self.decisions.apply_deployment(record.key, d);
+                self.forms.apply_deployment(record.key, d)
             }
             (RecordValue::Deployment(d), Intent::Distributed) => {
                 self.note_distribution_received(record.key);
-                self.decisions.apply_deployment(record.key, d)
+                self.decisions.apply_deployment(record.key, d);
+                self.forms.apply_deployment(record.key, d)
             }
+            (RecordValue::Form(f), Intent::Created) => self.forms.apply_created(f),
+            (RecordValue::Form(f), Intent::Deleted) => self.forms.apply_deleted(&f.metadata),
             (RecordValue::ResourceDeletion(_), Intent::Deleted) => {
                 self.note_distribution_received(record.key)
             }

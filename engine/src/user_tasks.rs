@@ -98,6 +98,7 @@ impl Engine {
         key: i64,
         pi_key: i64,
         ut: &UserTaskDefinition,
+        form_key: i64,
     ) -> Result<(), String> {
         let mut task = {
             let vars = self.visible(key);
@@ -135,6 +136,7 @@ impl Engine {
         let user_task_key = self.state.keys.next_key();
         let assignee = std::mem::take(&mut task.assignee);
         task.user_task_key = user_task_key;
+        task.form_key = form_key;
         task.custom_headers = ut.custom_headers.clone();
         task.element_id = el.id.clone();
         task.element_instance_key = key;

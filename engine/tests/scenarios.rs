@@ -687,6 +687,7 @@ fn unknown_keys_and_garbage_commands_are_rejected() {
                 processes: vec![],
                 decision_requirements: Vec::new(),
                 decisions: Vec::new(),
+                forms: Vec::new(),
             }),
             None,
         ))
