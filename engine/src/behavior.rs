@@ -262,25 +262,7 @@ impl Engine {
             }
             Behavior::UserTask(ut) => {
                 let ut = ut.clone();
-                let form_key = match &ut.form_id {
-                    Some(form_id) => self.resolve_form(&def, form_id, &ut.form_binding),
-                    None => Ok(NO_KEY),
-                };
-                let form_key = match form_key {
-                    Ok(k) => k,
-                    Err(message) => {
-                        return self.raise_incident(
-                            ctx,
-                            key,
-                            ErrorType::FormNotFound,
-                            message,
-                            NO_KEY,
-                        )
-                    }
-                };
-                if let Err(message) =
-                    self.create_user_task(ctx, &def, element, key, pi_key, &ut, form_key)
-                {
+                if let Err(message) = self.create_user_task(ctx, &def, element, key, pi_key, &ut) {
                     self.raise_incident(ctx, key, ErrorType::ExtractValueError, message, NO_KEY)
                 }
             }

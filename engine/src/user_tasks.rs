@@ -98,8 +98,18 @@ impl Engine {
         key: i64,
         pi_key: i64,
         ut: &UserTaskDefinition,
-        form_key: i64,
     ) -> Result<(), String> {
+        // A linked form that is not deployed is a FORM_NOT_FOUND incident.
+        let form_key = match &ut.form_id {
+            Some(form_id) => match self.resolve_form(def, form_id, &ut.form_binding) {
+                Ok(form_key) => form_key,
+                Err(message) => {
+                    self.raise_incident(ctx, key, ErrorType::FormNotFound, message, NO_KEY);
+                    return Ok(());
+                }
+            },
+            None => NO_KEY,
+        };
         let mut task = {
             let vars = self.visible(key);
             let eval = |e: &Option<Expression>, what: &str| -> Result<Json, String> {
