@@ -1516,6 +1516,16 @@ impl Builder<'_, '_, '_> {
             .and_then(|f| f.attribute("formId"))
             .filter(|v| !v.trim().is_empty())
             .map(Arc::from);
+        if let (Some(f), Some(_)) = (extension(n, "formDefinition"), &def.form_id) {
+            match crate::forms::form_binding(f.attribute("bindingType"), f.attribute("versionTag"))
+            {
+                Ok(binding) => def.form_binding = binding,
+                Err(e) => {
+                    self.errors.add(id, e);
+                    return None;
+                }
+            }
+        }
         let static_checks = [
             (&def.due_date, "dueDate"),
             (&def.follow_up_date, "followUpDate"),

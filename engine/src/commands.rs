@@ -6,6 +6,7 @@
 use crate::bpmn::parse_bpmn;
 use crate::decisions::{distributed_resource, is_dmn, parse_dmn};
 use crate::engine::{rejection, Ctx, Engine, ResponseValue, Step};
+use crate::forms::{is_form, parse_form};
 use crate::record::*;
 use crate::scope_variables::parse_document;
 use std::collections::{BTreeMap, BTreeSet};
@@ -57,7 +58,24 @@ impl Engine {
         let mut dmns = Vec::new();
         let mut decision_ids = BTreeMap::new();
         let mut drg_ids = BTreeMap::new();
+        let mut forms = Vec::new();
+        let mut form_ids = BTreeMap::new();
         for r in &d.resources {
+            if is_form(&r.name) {
+                match parse_form(r) {
+                    Ok(parsed) => {
+                        if let Some(first) = form_ids.insert(parsed.form_id.clone(), &r.name) {
+                            problems.push(format!(
+                                "Expected the form ids to be unique within a deployment but found a duplicated id '{}' in the resources '{first}' and '{}'.",
+                                parsed.form_id, r.name
+                            ));
+                        }
+                        forms.push(parsed);
+                    }
+                    Err(e) => problems.push(e),
+                }
+                continue;
+            }
             if is_dmn(&r.name) {
                 match parse_dmn(r) {
                     Ok(parsed) => {
@@ -84,7 +102,7 @@ impl Engine {
             }
             if !(r.name.ends_with(".bpmn") || r.name.ends_with(".xml")) {
                 problems.push(format!(
-                    "'{}': only BPMN (.bpmn, .xml) and DMN (.dmn) resources are supported",
+                    "'{}': only BPMN (.bpmn, .xml), DMN (.dmn) and form (.form) resources are supported",
                     r.name
                 ));
                 continue;
@@ -121,6 +139,7 @@ impl Engine {
             drgs.push(drg);
             decisions.extend(metas);
         }
+        let forms = self.deploy_forms(ctx, deployment_key, &forms);
         let mut metadata = Vec::new();
         let mut resources_by_name: Vec<(&str, Arc<[u8]>)> = Vec::new();
         for (resource, id) in parsed {
@@ -173,6 +192,7 @@ impl Engine {
             processes: metadata.clone(),
             decision_requirements: drgs.clone(),
             decisions: decisions.clone(),
+            forms: forms.clone(),
         };
         self.emit(
             ctx,
@@ -194,6 +214,7 @@ impl Engine {
                 processes: metadata,
                 decision_requirements: drgs,
                 decisions,
+                forms,
             },
         );
         Ok(())
@@ -211,6 +232,8 @@ impl Engine {
             return Ok(());
         }
         self.receive_drgs(ctx, d)
+            .map_err(|e| rejection(RejectionType::InvalidArgument, e))?;
+        self.receive_forms(ctx, d)
             .map_err(|e| rejection(RejectionType::InvalidArgument, e))?;
         for meta in &d.processes {
             if meta.duplicate || self.state.process(meta.process_definition_key).is_some() {

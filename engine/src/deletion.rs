@@ -64,6 +64,8 @@ impl Engine {
             _ if source.is_some() => None,
             // A DRG: deleted with its decisions below.
             None if self.state.decisions.drg(resource_key).is_some() => None,
+            // A form: deleted below.
+            None if self.state.forms.form(resource_key).is_some() => None,
             Some(_) => {
                 return Err(rejection(
                     RejectionType::InvalidState,
@@ -86,7 +88,9 @@ impl Engine {
         match process {
             Some(process) => self.delete_process(ctx, &process),
             None => {
-                self.delete_drg(ctx, resource_key);
+                if !self.delete_form(ctx, resource_key) {
+                    self.delete_drg(ctx, resource_key);
+                }
             }
         }
         self.emit(ctx, key, Intent::Deleted, value.clone());

@@ -63,6 +63,8 @@ pub enum ResponseValue {
         decision_requirements: Vec<DecisionRequirementsMetadata>,
         /// Deployed decisions.
         decisions: Vec<DecisionMetadata>,
+        /// Deployed forms (one per `.form` resource).
+        forms: Vec<crate::forms::FormMetadata>,
     },
     /// EvaluateDecision: the `EVALUATED` or `FAILED` event.
     DecisionEvaluated {

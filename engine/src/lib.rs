@@ -14,7 +14,8 @@
 //! to another process definition). DMN decisions (the `dmn` crate):
 //! `decision_record` (their records), `decision_state` (deployed DRGs and
 //! decisions), `decisions` (deploy, distribute, delete) and `decision_eval`
-//! (business rule tasks, EvaluateDecision).
+//! (business rule tasks, EvaluateDecision). `forms`: Camunda Forms (deploy,
+//! state, user task links, delete).
 
 pub mod adhoc;
 mod behavior;
@@ -31,6 +32,7 @@ pub mod distribution;
 pub mod engine;
 pub mod events;
 pub mod expression;
+pub mod forms;
 pub mod jobs;
 pub mod key;
 pub mod listeners;

@@ -61,8 +61,10 @@ pub struct UserTaskDefinition {
     pub follow_up_date: Option<Expression>,
     /// `priority`: 0 to 100 (50 when absent).
     pub priority: Option<Expression>,
-    /// `formId` of a linked form (kept as written; forms are not deployed).
+    /// `formId` of a linked form, resolved to a form key at activation.
     pub form_id: Option<Arc<str>>,
+    /// `bindingType` (and `versionTag`) of the linked form.
+    pub form_binding: DecisionBinding,
     /// `formKey` or `externalReference`.
     pub external_form_reference: Option<Expression>,
     /// Custom headers as a JSON object.
@@ -154,9 +156,10 @@ pub struct CallDefinition {
 
 /// Which version of a called decision a business rule task evaluates
 /// (`zeebe:calledDecision bindingType`).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub enum DecisionBinding {
     /// `latest` (the default): the latest deployed version.
+    #[default]
     Latest,
     /// `deployment`: the version deployed together with the process.
     Deployment,

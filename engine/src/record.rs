@@ -89,6 +89,8 @@ pub enum ValueType {
     /// `PROCESS_INSTANCE_MIGRATION`: move a running instance to another
     /// process definition
     ProcessInstanceMigration,
+    /// `FORM`: a deployed Camunda Form
+    Form,
 }
 
 impl ValueType {
@@ -121,6 +123,7 @@ impl ValueType {
             ValueType::AdHocSubProcessInstruction => "AD_HOC_SUB_PROCESS_INSTRUCTION",
             ValueType::ProcessInstanceModification => "PROCESS_INSTANCE_MODIFICATION",
             ValueType::ProcessInstanceMigration => "PROCESS_INSTANCE_MIGRATION",
+            ValueType::Form => "FORM",
         }
     }
 }
@@ -519,6 +522,8 @@ pub enum ErrorType {
     ExecutionListenerNoRetries,
     /// `TASK_LISTENER_NO_RETRIES`: a task listener job failed without retries
     TaskListenerNoRetries,
+    /// `FORM_NOT_FOUND`: the form linked to a user task is not deployed
+    FormNotFound,
 }
 
 impl ErrorType {
@@ -535,6 +540,7 @@ impl ErrorType {
             ErrorType::DecisionEvaluationError => "DECISION_EVALUATION_ERROR",
             ErrorType::ExecutionListenerNoRetries => "EXECUTION_LISTENER_NO_RETRIES",
             ErrorType::TaskListenerNoRetries => "TASK_LISTENER_NO_RETRIES",
+            ErrorType::FormNotFound => "FORM_NOT_FOUND",
         }
     }
 }
@@ -576,6 +582,8 @@ pub struct DeploymentRecord {
     pub decision_requirements: Vec<DecisionRequirementsMetadata>,
     /// The decisions in them (filled in the `CREATED` event).
     pub decisions: Vec<DecisionMetadata>,
+    /// The forms in them, one per `.form` resource (filled in the `CREATED` event).
+    pub forms: Vec<crate::forms::FormMetadata>,
 }
 
 /// `PROCESS` value: one process definition.
@@ -1210,6 +1218,8 @@ pub enum RecordValue {
     ProcessInstanceModification(ProcessInstanceModificationRecord),
     /// `PROCESS_INSTANCE_MIGRATION`
     ProcessInstanceMigration(ProcessInstanceMigrationRecord),
+    /// `FORM`
+    Form(crate::forms::FormRecord),
 }
 
 impl RecordValue {
@@ -1242,6 +1252,7 @@ impl RecordValue {
             RecordValue::AdHocSubProcessInstruction(_) => ValueType::AdHocSubProcessInstruction,
             RecordValue::ProcessInstanceModification(_) => ValueType::ProcessInstanceModification,
             RecordValue::ProcessInstanceMigration(_) => ValueType::ProcessInstanceMigration,
+            RecordValue::Form(_) => ValueType::Form,
         }
     }
 }

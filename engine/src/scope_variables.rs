@@ -50,7 +50,7 @@ pub fn parse_document(text: &str) -> Result<Vec<(String, &RawValue)>, String> {
 
 /// The depth at which `json` first nests arrays and objects deeper than
 /// `limit`, scanning without recursion (strings skipped); `None` within it.
-fn nesting_beyond(json: &str, limit: usize) -> Option<usize> {
+pub(crate) fn nesting_beyond(json: &str, limit: usize) -> Option<usize> {
     let bytes = json.as_bytes();
     let mut depth = 0usize;
     let mut i = 0;

@@ -297,6 +297,8 @@ pub struct State {
     /// User task transitions in progress (waiting for task listeners), by
     /// user task key.
     pub task_transitions: BTreeMap<i64, crate::listeners::TaskTransition>,
+    /// Deployed forms.
+    pub forms: crate::forms::FormState,
 }
 
 impl State {
@@ -348,6 +350,7 @@ impl State {
             pms_correlated_by_instance: BTreeSet::new(),
             decisions: DecisionState::default(),
             task_transitions: BTreeMap::new(),
+            forms: Default::default(),
         }
     }
 
@@ -462,12 +465,16 @@ impl State {
         match (&record.value, record.intent) {
             (RecordValue::Process(p), Intent::Created) => self.apply_process(p),
             (RecordValue::Deployment(d), Intent::Created) => {
-                self.decisions.apply_deployment(record.key, d)
+                self.decisions.apply_deployment(record.key, d);
+                self.forms.apply_deployment(record.key, d)
             }
             (RecordValue::Deployment(d), Intent::Distributed) => {
                 self.note_distribution_received(record.key);
-                self.decisions.apply_deployment(record.key, d)
+                self.decisions.apply_deployment(record.key, d);
+                self.forms.apply_deployment(record.key, d)
             }
+            (RecordValue::Form(f), Intent::Created) => self.forms.apply_created(f),
+            (RecordValue::Form(f), Intent::Deleted) => self.forms.apply_deleted(&f.metadata),
             (RecordValue::ResourceDeletion(_), Intent::Deleted) => {
                 self.note_distribution_received(record.key)
             }

@@ -99,6 +99,17 @@ impl Engine {
         pi_key: i64,
         ut: &UserTaskDefinition,
     ) -> Result<(), String> {
+        // A linked form that is not deployed is a FORM_NOT_FOUND incident.
+        let form_key = match &ut.form_id {
+            Some(form_id) => match self.resolve_form(def, form_id, &ut.form_binding) {
+                Ok(form_key) => form_key,
+                Err(message) => {
+                    self.raise_incident(ctx, key, ErrorType::FormNotFound, message, NO_KEY);
+                    return Ok(());
+                }
+            },
+            None => NO_KEY,
+        };
         let mut task = {
             let vars = self.visible(key);
             let eval = |e: &Option<Expression>, what: &str| -> Result<Json, String> {
@@ -135,6 +146,7 @@ impl Engine {
         let user_task_key = self.state.keys.next_key();
         let assignee = std::mem::take(&mut task.assignee);
         task.user_task_key = user_task_key;
+        task.form_key = form_key;
         task.custom_headers = ut.custom_headers.clone();
         task.element_id = el.id.clone();
         task.element_instance_key = key;

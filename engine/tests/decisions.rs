@@ -73,6 +73,7 @@ fn deploy_all(h: &mut Harness, resources: &[(&str, &str)]) -> Result<ResponseVal
             processes: vec![],
             decision_requirements: vec![],
             decisions: vec![],
+            forms: vec![],
         }),
         None,
     ))

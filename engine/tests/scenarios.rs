@@ -104,8 +104,10 @@ fn deployment_errors_name_resource_and_element() {
         "{}",
         err.reason
     );
-    let err = h.deploy("x.form", "{}").unwrap_err();
+    let err = h.deploy("x.txt", "{}").unwrap_err();
     assert!(err.reason.contains("only BPMN"), "{}", err.reason);
+    let err = h.deploy("x.form", "{}").unwrap_err();
+    assert!(err.reason.contains("'x.form'"), "{}", err.reason);
     assert!(h.engine.state().processes.is_empty());
 }
 
@@ -687,6 +689,7 @@ fn unknown_keys_and_garbage_commands_are_rejected() {
                 processes: vec![],
                 decision_requirements: Vec::new(),
                 decisions: Vec::new(),
+                forms: Vec::new(),
             }),
             None,
         ))

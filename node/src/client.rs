@@ -100,6 +100,9 @@ pub async fn deploy(address: &str, files: &[PathBuf]) -> Result<serde_json::Valu
                     "version": r.version, "decisionRequirementsKey": r.decision_requirements_key,
                     "resourceName": r.resource_name}}))
             }
+            Some(proto::deployment::Metadata::Form(f)) => Some(json!({"form": {
+                "formId": f.form_id, "version": f.version, "formKey": f.form_key,
+                "resourceName": f.resource_name}})),
             _ => None,
         })
         .collect();

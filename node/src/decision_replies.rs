@@ -1,6 +1,6 @@
 //! The gRPC messages of deployments and decision evaluations, built from the
-//! engine's responses: `DeployResourceResponse` with its process, decision
-//! and decision requirements entries (in that order, as Zeebe's gateway
+//! engine's responses: `DeployResourceResponse` with its process, decision,
+//! decision requirements and form entries (in that order, as Zeebe's gateway
 //! lists them), and `EvaluateDecisionResponse`.
 //!
 //! Pure functions; used on the shard thread of the partition leader.
@@ -18,6 +18,7 @@ pub fn deployed(
     processes: Vec<ProcessMetadata>,
     decision_requirements: Vec<DecisionRequirementsMetadata>,
     decisions: Vec<DecisionMetadata>,
+    forms: Vec<engine::forms::FormMetadata>,
 ) -> proto::DeployResourceResponse {
     use proto::deployment::Metadata;
     let processes = processes.into_iter().map(|p| {
@@ -50,11 +51,21 @@ pub fn deployed(
             tenant_id: DEFAULT_TENANT.into(),
         })
     });
+    let forms = forms.into_iter().map(|f| {
+        Metadata::Form(proto::FormMetadata {
+            form_id: f.form_id.to_string(),
+            version: f.version,
+            form_key: f.form_key,
+            resource_name: f.resource_name,
+            tenant_id: DEFAULT_TENANT.into(),
+        })
+    });
     proto::DeployResourceResponse {
         key,
         deployments: processes
             .chain(decisions)
             .chain(drgs)
+            .chain(forms)
             .map(|m| proto::Deployment { metadata: Some(m) })
             .collect(),
         tenant_id: DEFAULT_TENANT.into(),

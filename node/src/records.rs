@@ -34,6 +34,7 @@ pub fn to_record(command: &PartitionCommand) -> Result<Record, CommandError> {
                 processes: Vec::new(),
                 decision_requirements: Vec::new(),
                 decisions: Vec::new(),
+                forms: Vec::new(),
             }),
             None,
         ),
@@ -294,11 +295,13 @@ pub fn to_reply(
             processes,
             decision_requirements,
             decisions,
+            forms,
         } => CommandReply::Deployed(crate::decision_replies::deployed(
             key,
             processes,
             decision_requirements,
             decisions,
+            forms,
         )),
         ResponseValue::DecisionEvaluated { key, evaluation } => {
             CommandReply::Evaluated(crate::decision_replies::evaluated(key, *evaluation))

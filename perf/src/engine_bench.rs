@@ -156,6 +156,7 @@ fn driver_for(model: &str) -> anyhow::Result<Driver> {
             processes: vec![],
             decision_requirements: Vec::new(),
             decisions: Vec::new(),
+            forms: Vec::new(),
         }),
         Some(0),
     ));

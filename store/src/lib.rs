@@ -18,6 +18,7 @@
 
 mod cleanup;
 mod error;
+mod forms;
 mod queries;
 pub mod resources;
 mod rows;
@@ -35,6 +36,7 @@ use sqlx::AnyPool;
 
 pub use cleanup::CLEANUP_BATCH;
 pub use error::StoreError;
+pub use forms::FormLookup;
 pub use resources::Resource;
 pub use search::{Page, SearchRequest, SearchResult, Sort, MAX_COUNTED_ITEMS};
 pub use write::ExportedEntry;
@@ -53,7 +55,7 @@ pub enum Backend {
 pub const ACQUIRE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// The migrations, in order; applied by [`Store::migrate`].
-const MIGRATIONS: [(i64, &str, &str); 2] = [
+const MIGRATIONS: [(i64, &str, &str); 3] = [
     (
         1,
         "secondary storage",
@@ -64,6 +66,7 @@ const MIGRATIONS: [(i64, &str, &str); 2] = [
         "decisions and message subscriptions",
         include_str!("../migrations/0002_decisions_and_subscriptions.sql"),
     ),
+    (3, "forms", include_str!("../migrations/0003_forms.sql")),
 ];
 
 /// A pool of connections to the secondary storage database.

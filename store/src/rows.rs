@@ -15,6 +15,7 @@ use sqlx::AnyConnection;
 use crate::upsert::{Pending, Table, Val};
 
 mod decisions;
+mod forms;
 
 /// The only tenant until multi-tenancy lands.
 pub const DEFAULT_TENANT: &str = "<default>";
@@ -238,6 +239,7 @@ pub struct Batch {
     decision_requirements: Pending,
     decision_definitions: Pending,
     decision_instances: Pending,
+    forms: Pending,
     /// Rows to delete after the upserts: the statement and the key.
     deleted: Vec<(&'static str, i64)>,
 }
@@ -256,6 +258,7 @@ impl Default for Batch {
             decision_requirements: Pending::new(&decisions::DECISION_REQUIREMENTS),
             decision_definitions: Pending::new(&decisions::DECISION_DEFINITION),
             decision_instances: Pending::new(&decisions::DECISION_INSTANCE),
+            forms: Pending::new(&forms::FORM),
             deleted: Vec::new(),
         }
     }
@@ -286,6 +289,7 @@ impl Batch {
             RecordValue::DecisionRequirements(r) => self.decision_requirements(&at, r),
             RecordValue::Decision(d) => self.decision(&at, d),
             RecordValue::DecisionEvaluation(e) => self.decision_evaluation(&at, e),
+            RecordValue::Form(f) => self.form(&at, f),
             _ => {}
         }
     }
@@ -304,6 +308,7 @@ impl Batch {
             &mut self.decision_requirements,
             &mut self.decision_definitions,
             &mut self.decision_instances,
+            &mut self.forms,
         ] {
             pending.flush(conn).await?;
         }

@@ -28,13 +28,13 @@ IMPLEMENTED = (
     r"|decision-requirements/(search|\{decisionRequirementsKey\}(/xml)?)"
     r"|decision-instances/(search|\{decisionEvaluationInstanceKey\})"
     r"|message-subscriptions/search"
-    r"|process-definitions/search|process-definitions/\{processDefinitionKey\}(/xml)?"
+    r"|process-definitions/search|process-definitions/\{processDefinitionKey\}(/xml|/form)?"
     r"|process-instances(/search|/\{processInstanceKey\}(/cancellation|/statistics/element-instances)?)?"
     r"|element-instances/search|element-instances/\{elementInstanceKey\}(/variables)?"
     r"|variables/search|variables/\{variableKey\}"
     r"|jobs(/search|/activation|/\{jobKey\}(/completion|/failure|/error)?)"
     r"|incidents/search|incidents/\{incidentKey\}(/resolution)?"
-    r"|user-tasks(/search|/\{userTaskKey\}(/assignment|/assignee|/completion)?)"
+    r"|user-tasks(/search|/\{userTaskKey\}(/assignment|/assignee|/completion|/form)?)"
     r"|messages/publication|signals/broadcast)$"
 )
 CHECKS = ",".join(

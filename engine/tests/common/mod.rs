@@ -185,6 +185,7 @@ impl Harness {
                 processes: vec![],
                 decision_requirements: Vec::new(),
                 decisions: Vec::new(),
+                forms: Vec::new(),
             }),
             None,
         ))

@@ -111,6 +111,15 @@ pub async fn deploy(rest: Shared, mut form: Multipart) -> Result<Json<Value>, Pr
                     "decisionRequirementsKey": keys::to_string(r.decision_requirements_key),
                 }
             })),
+            Some(Metadata::Form(f)) => Some(json!({
+                "form": {
+                    "formId": f.form_id,
+                    "version": f.version,
+                    "resourceName": f.resource_name,
+                    "tenantId": f.tenant_id,
+                    "formKey": keys::to_string(f.form_key),
+                }
+            })),
             _ => None,
         })
         .collect();

@@ -16,6 +16,7 @@ mod body;
 mod cluster;
 mod decisions;
 mod deployments;
+mod forms;
 mod instances;
 mod jobs;
 mod keys;
@@ -175,6 +176,14 @@ pub fn router(context: Arc<BrokerContext>) -> Router {
         .route(
             "/user-tasks/{user_task_key}",
             get(search::user_task).patch(user_tasks::update),
+        )
+        .route(
+            "/user-tasks/{user_task_key}/form",
+            get(forms::user_task_form),
+        )
+        .route(
+            "/process-definitions/{process_definition_key}/form",
+            get(forms::start_form),
         )
         .route(
             "/user-tasks/{user_task_key}/completion",

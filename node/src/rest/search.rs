@@ -56,7 +56,7 @@ fn not_configured() -> Problem {
     )
 }
 
-fn problem(error: StoreError) -> Problem {
+pub(super) fn problem(error: StoreError) -> Problem {
     match error {
         StoreError::BadRequest(detail) => Problem::bad_request(detail),
         other => {
@@ -70,7 +70,7 @@ fn problem(error: StoreError) -> Problem {
     }
 }
 
-fn store(rest: &Shared) -> Result<&Store, Problem> {
+pub(super) fn store(rest: &Shared) -> Result<&Store, Problem> {
     rest.search.as_ref().ok_or_else(not_configured)
 }
 
