@@ -13,6 +13,8 @@
 //!    definitions, one at a time, as the REST handlers run them
 //!    (`SearchRequest::parse`, `Store::search` or `Store::get`).
 //!
+//! With `--analyze`, `ANALYZE` runs between the fill and the queries.
+//!
 //! Reported: the fill rate, and per query kind p50, p99 and max, and p99
 //! as a ratio to the baseline, `SELECT 1` on the same pool (the round trip
 //! every query pays).
@@ -61,6 +63,10 @@ pub struct Args {
     /// An existing database instead (`postgres://...` or `sqlite:...`).
     #[arg(long)]
     url: Option<String>,
+    /// Run `ANALYZE` after the fill (what autoanalyze would do later), so
+    /// that the planner knows the tables' sizes.
+    #[arg(long)]
+    analyze: bool,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -137,6 +143,11 @@ async fn measure(url: &str, args: &Args) -> anyhow::Result<()> {
         (n * RECORDS_PER_INSTANCE) as f64 / fill.as_secs_f64()
     );
 
+    if args.analyze {
+        let t = Instant::now();
+        store.analyze().await?;
+        println!("  ANALYZE in {:.1} s", t.elapsed().as_secs_f64());
+    }
     let baseline = time_queries(args.queries, |_| async { store.ping().await.map(|_| ()) }).await?;
     let baseline_p99 = baseline.value_at_quantile(0.99).max(1);
     println!(

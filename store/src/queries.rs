@@ -25,6 +25,16 @@ impl Store {
         .await
     }
 
+    /// `ANALYZE`: refreshes the planner's statistics of every table (both
+    /// databases take the statement), as autoanalyze does after a while.
+    pub async fn analyze(&self) -> Result<(), StoreError> {
+        sqlx::query("ANALYZE")
+            .execute(&self.pool)
+            .await
+            .map_err(|e| self.error(e))?;
+        Ok(())
+    }
+
     /// The DMN XML of decision requirements `key`, if stored.
     pub async fn decision_requirements_xml(&self, key: i64) -> Result<Option<String>, StoreError> {
         self.one_text(
