@@ -22,7 +22,7 @@ use crate::expression::Expression;
 use crate::model::{Behavior, Mapping};
 use crate::record::*;
 use crate::scope_variables::set_path;
-use crate::state::{DeployedProcess, ElementState};
+use crate::state::{DeployedProcess, ElementInstance, ElementState};
 use serde_json::Value as Json;
 use std::sync::Arc;
 
@@ -690,20 +690,18 @@ impl Engine {
         }
     }
 
-    pub(crate) fn terminate(&mut self, ctx: &mut Ctx, key: i64) {
-        let Some((def, _, scope_key, _)) = self.instance_parts(key) else {
-            return;
-        };
-        let inst = self
-            .state
-            .instances
-            .get(&key)
-            .expect("instance exists")
-            .clone();
-        if inst.state == ElementState::Terminating {
-            return;
-        }
-        if !def.model.element(inst.element).subscriptions.is_empty() {
+    /// Closes what element instance `key` holds open before it terminates:
+    /// its subscriptions (when it has any), an open task listener job, its
+    /// job or user task, and its incident. Returns whether its user task
+    /// waits for canceling listeners (only `CANCELING` was written).
+    pub(crate) fn close_held_work(
+        &mut self,
+        ctx: &mut Ctx,
+        key: i64,
+        inst: &ElementInstance,
+        has_subscriptions: bool,
+    ) -> bool {
+        if has_subscriptions {
             self.close_subscriptions(ctx, key);
         }
         self.cancel_task_listener_job(ctx, key);
@@ -730,6 +728,24 @@ impl Engine {
                 );
             }
         }
+        waits_for_listeners
+    }
+
+    pub(crate) fn terminate(&mut self, ctx: &mut Ctx, key: i64) {
+        let Some((def, _, scope_key, _)) = self.instance_parts(key) else {
+            return;
+        };
+        let inst = self
+            .state
+            .instances
+            .get(&key)
+            .expect("instance exists")
+            .clone();
+        if inst.state == ElementState::Terminating {
+            return;
+        }
+        let has_subscriptions = !def.model.element(inst.element).subscriptions.is_empty();
+        let waits_for_listeners = self.close_held_work(ctx, key, &inst, has_subscriptions);
         self.element_event(ctx, &def, key, Intent::ElementTerminating);
         if waits_for_listeners {
             return self.next_task_listener(ctx, inst.job_key);

@@ -656,28 +656,16 @@ impl Engine {
             if inst.state == ElementState::Terminating {
                 continue; // its termination is already under way
             }
-            if !def.model.element(element).subscriptions.is_empty() {
-                self.close_subscriptions(ctx, k);
-            }
-            if inst.job_key != NO_KEY {
-                self.cancel_user_task(ctx, inst.job_key);
-                if let Some(job) = self.state.jobs.get(&inst.job_key) {
-                    let record = job.record.clone();
+            let has_subscriptions = !def.model.element(element).subscriptions.is_empty();
+            if self.close_held_work(ctx, k, &inst, has_subscriptions) {
+                // A modification terminates within its command: a user
+                // task's canceling listeners do not run, the task ends here.
+                if let Some(task) = self.state.user_tasks.get(&inst.job_key).cloned() {
                     self.emit(
                         ctx,
                         inst.job_key,
                         Intent::Canceled,
-                        RecordValue::Job(record),
-                    );
-                }
-            }
-            if inst.incident_key != NO_KEY {
-                if let Some(incident) = self.state.incidents.get(&inst.incident_key).cloned() {
-                    self.emit(
-                        ctx,
-                        inst.incident_key,
-                        Intent::Resolved,
-                        RecordValue::Incident(incident),
+                        RecordValue::UserTask(task),
                     );
                 }
             }

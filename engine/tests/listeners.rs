@@ -623,6 +623,54 @@ fn canceling_listeners_run_before_the_task_element_terminates() {
 }
 
 #[test]
+fn a_modification_ends_a_user_task_and_its_listener_job_within_the_command() {
+    let mut h = Harness::new();
+    let model = user_task_process(&[("assigning", "check"), ("canceling", "bye")], "");
+    h.deploy("ut.bpmn", &model).unwrap();
+    let pi = h.create("ut", "{}");
+    let (task_key, element) = {
+        let (k, t) = h
+            .engine
+            .state()
+            .user_tasks
+            .iter()
+            .next()
+            .expect("a user task");
+        (*k, t.element_instance_key)
+    };
+    // An assignment opens a transition with a listener job in flight.
+    task_command(&mut h, task_key, Intent::Assign, |v| {
+        v.assignee = "anna".into()
+    });
+    assert_eq!(
+        h.engine.state().jobs.len(),
+        1,
+        "the assigning listener's job"
+    );
+    h.request(Record::command(
+        pi,
+        Intent::Modify,
+        RecordValue::ProcessInstanceModification(ProcessInstanceModificationRecord {
+            process_instance_key: pi,
+            terminate_instructions: vec![element],
+            activate_instructions: vec![],
+        }),
+        None,
+    ))
+    .expect("modified");
+    // Terminated in the same command: the canceling listeners do not run,
+    // and nothing of the task is left open.
+    assert!(h.is_terminated(pi));
+    assert_eq!(task_intents(&h).last(), Some(&"CANCELED"));
+    assert!(h.engine.state().user_tasks.is_empty());
+    assert!(
+        h.engine.state().jobs.is_empty(),
+        "the listener job is canceled"
+    );
+    assert!(h.engine.state().task_transitions.is_empty());
+}
+
+#[test]
 fn listener_job_results_are_checked() {
     let mut h = Harness::new();
     h.deploy(
