@@ -47,6 +47,9 @@ pub struct ClusterSpec {
     pub rtt_ms: u64,
     /// Serve the raw replicated append (`gateway.raw_append_enabled`).
     pub raw_append: bool,
+    /// Environment of every node after the defaults (`WAGGLE_<TABLE>_<KEY>`
+    /// overrides, e.g. secondary storage).
+    pub env: Vec<(String, String)>,
 }
 
 /// Running brokers (and relays) of one scenario.
@@ -179,7 +182,7 @@ impl Brokers {
             gateways: Vec::new(),
         };
         if spec.nodes == 1 {
-            brokers.start_dev(waggle, spec.raw_append)?;
+            brokers.start_dev(waggle, spec)?;
         } else {
             brokers.start_cluster(waggle, spec)?;
         }
@@ -192,7 +195,7 @@ impl Brokers {
         std::fs::File::create(&path).with_context(|| format!("creating {}", path.display()))
     }
 
-    fn start_dev(&mut self, waggle: &Path, raw_append: bool) -> anyhow::Result<()> {
+    fn start_dev(&mut self, waggle: &Path, spec: &ClusterSpec) -> anyhow::Result<()> {
         let dir = self.root.join("node-0");
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
         let (gateway, management, internal) = (free_port()?, free_port()?, free_port()?);
@@ -205,11 +208,15 @@ impl Brokers {
             .env("WAGGLE_NETWORK_INTERNAL_PORT", internal.to_string())
             .env("WAGGLE_RUNTIME_SHARDS", "1")
             .env("WAGGLE_RUNTIME_PIN_SHARDS", "false")
-            .env("WAGGLE_GATEWAY_RAW_APPEND_ENABLED", raw_append.to_string())
+            .env(
+                "WAGGLE_GATEWAY_RAW_APPEND_ENABLED",
+                spec.raw_append.to_string(),
+            )
             .env("WAGGLE_REST_ENABLED", "false")
             // The published figures are the broker's own; secondary storage
             // (SQLite by default in `waggle dev`) is measured apart.
             .env("WAGGLE_SECONDARY_STORAGE_TYPE", "none")
+            .envs(spec.env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::null())
             .stderr(self.log_file(0)?)
             .spawn()
@@ -337,6 +344,7 @@ key_file = "{key}"
             let child = Command::new(waggle)
                 .args(["broker", "--config"])
                 .arg(&path)
+                .envs(spec.env.iter().map(|(k, v)| (k, v)))
                 .current_dir(&dir)
                 .stdout(Stdio::null())
                 .stderr(self.log_file(id)?)
@@ -383,6 +391,11 @@ key_file = "{key}"
         let lines: Vec<&str> = log.lines().collect();
         let from = lines.len().saturating_sub(15);
         format!("--- node {i} ---\n{}", lines[from..].join("\n"))
+    }
+
+    /// The management (health, metrics) port of node `i`.
+    pub fn management_port(&self, i: usize) -> Option<u16> {
+        self.management_ports.get(i).copied()
     }
 
     /// Datagrams the relays forwarded and dropped for a full queue:

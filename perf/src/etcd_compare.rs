@@ -379,6 +379,7 @@ pub fn run_compare(args: &Args) -> anyhow::Result<CompareSummary> {
                 site_of: vec![0, 0, 0],
                 rtt_ms: 0,
                 raw_append: true,
+                env: Vec::new(),
             };
             let work = args.out.join("work");
             let brokers = Brokers::start(&bin, &spec, &work)?;

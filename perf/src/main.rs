@@ -11,6 +11,7 @@ mod brokers;
 mod engine_bench;
 mod etcd;
 mod etcd_compare;
+mod export_bench;
 mod load;
 mod load_report;
 mod raft_bench;
@@ -59,6 +60,8 @@ enum Command {
     Restart(restart_bench::Args),
     /// Search latency of secondary storage holding a large history, against `SELECT 1`.
     Search(search_bench::Args),
+    /// Single-node throughput with and without the PostgreSQL exporter, and the export lag.
+    Export(export_bench::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -74,5 +77,6 @@ fn main() -> anyhow::Result<()> {
         Command::Results(args) => results::run(args),
         Command::Restart(args) => restart_bench::run(args),
         Command::Search(args) => search_bench::run(args),
+        Command::Export(args) => export_bench::run(args),
     }
 }

@@ -98,6 +98,7 @@ impl Name {
             },
             rtt_ms,
             raw_append: false,
+            env: Vec::new(),
         };
         match self {
             Name::Single => ClusterSpec {
@@ -107,6 +108,7 @@ impl Name {
                 site_of: vec![0],
                 rtt_ms: 0,
                 raw_append: false,
+                env: Vec::new(),
             },
             Name::ThreeNodes => three(0),
             Name::Zones1ms => three(1),
@@ -119,6 +121,7 @@ impl Name {
                 site_of: vec![0, 0, 1, 1],
                 rtt_ms: 40,
                 raw_append: false,
+                env: Vec::new(),
             },
         }
     }
@@ -224,7 +227,11 @@ impl ScenarioSummary {
 }
 
 /// Why `report` does not hold, or `None` if it does.
-fn verdict(report: &LoadReport, slo_p99_ms: f64, max_backpressure: f64) -> Option<String> {
+pub(crate) fn verdict(
+    report: &LoadReport,
+    slo_p99_ms: f64,
+    max_backpressure: f64,
+) -> Option<String> {
     let p99_ms = report.end_to_end.value_at_quantile(0.99) as f64 / 1_000.0;
     if report.errors() > 0 {
         Some(format!("{} errors", report.errors()))

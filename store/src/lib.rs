@@ -179,6 +179,25 @@ impl Store {
         Ok(row.map_or(0, |(p,)| p.max(0) as u64))
     }
 
+    /// The exporter's progress on `partition`: the highest exported Raft
+    /// index the database holds and the timestamp (ms since the epoch, as the
+    /// leader stamped it) of the last record written with it; `None` before
+    /// the first write. Under steady load, now minus that timestamp is how far
+    /// the database trails the log.
+    pub async fn exporter_progress(
+        &self,
+        partition: u32,
+    ) -> Result<Option<(u64, i64)>, StoreError> {
+        let row: Option<(i64, i64)> = sqlx::query_as(
+            "SELECT position, updated_ms FROM exporter_position WHERE partition_id = $1",
+        )
+        .bind(i64::from(partition))
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|e| self.error(e))?;
+        Ok(row.map(|(p, t)| (p.max(0) as u64, t)))
+    }
+
     /// Closes the pool's connections.
     pub async fn close(&self) {
         self.pool.close().await;

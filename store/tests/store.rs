@@ -207,6 +207,12 @@ async fn scenario(store: Store) {
     let log = log();
     assert_eq!(store.write(1, &entries(&log)).await.expect("write"), 11);
     assert_eq!(store.exported_position(1).await.unwrap(), 11);
+    assert_eq!(
+        store.exporter_progress(1).await.unwrap(),
+        Some((11, 4_100)),
+        "the position and the time of the last record written"
+    );
+    assert_eq!(store.exporter_progress(2).await.unwrap(), None);
 
     let snapshot = |store: Store| async move {
         let mut all = Vec::new();
@@ -239,6 +245,11 @@ async fn scenario(store: Store) {
         store.exported_position(1).await.unwrap(),
         11,
         "never goes back"
+    );
+    assert_eq!(
+        store.exporter_progress(1).await.unwrap(),
+        Some((11, 4_100)),
+        "a late batch leaves the time of the newest record"
     );
 
     // Definitions, with the name from the BPMN and the XML.
