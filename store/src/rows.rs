@@ -295,7 +295,12 @@ impl Batch {
     }
 
     /// Writes every row gathered, then the deletions.
-    pub async fn flush(&mut self, conn: &mut AnyConnection) -> Result<(), sqlx::Error> {
+    /// On PostgreSQL (`postgres`) the rows go as JSON ([`crate::upsert`]).
+    pub async fn flush(
+        &mut self,
+        conn: &mut AnyConnection,
+        postgres: bool,
+    ) -> Result<(), sqlx::Error> {
         for pending in [
             &mut self.definitions,
             &mut self.instances,
@@ -310,7 +315,7 @@ impl Batch {
             &mut self.decision_instances,
             &mut self.forms,
         ] {
-            pending.flush(conn).await?;
+            pending.flush(conn, postgres).await?;
         }
         for (statement, key) in self.deleted.drain(..) {
             sqlx::query(statement).bind(key).execute(&mut *conn).await?;

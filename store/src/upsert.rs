@@ -5,6 +5,15 @@
 //! (a statement may not touch a row twice), the later record winning except
 //! for the columns the table keeps from the first (start and creation
 //! times).
+//!
+//! On PostgreSQL the rows of a table travel instead as one JSON array bound
+//! to one parameter, `INSERT ... SELECT ... FROM json_populate_recordset(NULL::<table>,
+//! $1::json)` (the table's own row type converts the values): the
+//! statement text is the same for every batch, so it is parsed and planned
+//! once per connection, and the server does not build an expression per
+//! value. A statement of [`MAX_ROWS_PER_STATEMENT`] rows of ten columns, as
+//! `VALUES` with 10,000 parameters, was prepared again for every new row
+//! count and cost the server more than the rows themselves.
 
 use std::collections::HashMap;
 
@@ -14,6 +23,8 @@ use sqlx::AnyConnection;
 const MAX_PARAMETERS: usize = 30_000;
 /// Rows per statement at most.
 pub const MAX_ROWS_PER_STATEMENT: usize = 1_000;
+/// Rows per JSON statement at most (PostgreSQL).
+pub const MAX_JSON_ROWS_PER_STATEMENT: usize = 10_000;
 
 /// A column value.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -130,8 +141,16 @@ impl Pending {
         }
     }
 
-    /// Writes the rows, a few statements at most.
-    pub async fn flush(&mut self, conn: &mut AnyConnection) -> Result<(), sqlx::Error> {
+    /// Writes the rows, a few statements at most; on PostgreSQL
+    /// (`postgres`) as JSON.
+    pub async fn flush(
+        &mut self,
+        conn: &mut AnyConnection,
+        postgres: bool,
+    ) -> Result<(), sqlx::Error> {
+        if postgres {
+            return self.flush_json(conn).await;
+        }
         let t = self.table;
         let width = t.columns.len();
         let per_statement = (MAX_PARAMETERS / width).min(MAX_ROWS_PER_STATEMENT);
@@ -169,4 +188,59 @@ impl Pending {
         self.by_key.clear();
         Ok(())
     }
+
+    /// PostgreSQL: each chunk of rows as one JSON array of objects, one
+    /// statement whose text never changes.
+    async fn flush_json(&mut self, conn: &mut AnyConnection) -> Result<(), sqlx::Error> {
+        let t = self.table;
+        if self.rows.is_empty() {
+            return Ok(());
+        }
+        let columns = t.columns.join(", ");
+        let sql = format!(
+            "INSERT INTO {name} ({columns}) SELECT {columns} FROM \
+             json_populate_recordset(NULL::{name}, $1::json) ON CONFLICT ({key}) {conflict}",
+            name = t.name,
+            key = t.columns[..t.key_columns].join(", "),
+            conflict = t.on_conflict
+        );
+        // `"column":` of each column, escaped once.
+        let names: Vec<String> = t
+            .columns
+            .iter()
+            .map(|c| format!("{}:", json_string(c)))
+            .collect();
+        for chunk in self.rows.chunks(MAX_JSON_ROWS_PER_STATEMENT) {
+            let mut json = String::with_capacity(chunk.len() * 64 * t.columns.len());
+            json.push('[');
+            for (r, row) in chunk.iter().enumerate() {
+                if r > 0 {
+                    json.push(',');
+                }
+                json.push('{');
+                for (c, v) in row.iter().enumerate() {
+                    if c > 0 {
+                        json.push(',');
+                    }
+                    json.push_str(&names[c]);
+                    match v {
+                        Val::Int(Some(i)) => json.push_str(&i.to_string()),
+                        Val::Text(Some(text)) => json.push_str(&json_string(text)),
+                        Val::Int(None) | Val::Text(None) => json.push_str("null"),
+                    }
+                }
+                json.push('}');
+            }
+            json.push(']');
+            sqlx::query(&sql).bind(json).execute(&mut *conn).await?;
+        }
+        self.rows.clear();
+        self.by_key.clear();
+        Ok(())
+    }
+}
+
+/// `s` as a JSON string literal.
+fn json_string(s: &str) -> String {
+    serde_json::to_string(s).expect("a string serialises")
 }

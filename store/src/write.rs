@@ -54,7 +54,10 @@ impl Store {
             }
         }
         let mut tx = self.pool.begin().await.map_err(|e| self.error(e))?;
-        batch.flush(&mut tx).await.map_err(|e| self.error(e))?;
+        batch
+            .flush(&mut tx, self.backend == crate::Backend::Postgres)
+            .await
+            .map_err(|e| self.error(e))?;
         sqlx::query(
             "INSERT INTO exporter_position (partition_id, position, updated_ms) VALUES ($1, $2, $3) \
              ON CONFLICT (partition_id) DO UPDATE SET position = excluded.position, \

@@ -502,6 +502,52 @@ async fn scenario(store: Store) {
         0,
         "20 is still active"
     );
+
+    // Text that needs escaping, and more rows than one statement takes
+    // (1,000 per VALUES statement, 10,000 per JSON statement on PostgreSQL).
+    let awkward = "{\"quote\":\"a \\\"b\\\" \\\\ c\",\"line\":\"x\\ny\ttab\",\"é\":\"ünï 😀\"}";
+    let many: Vec<Record> = (0..10_050)
+        .map(|i| {
+            let value = if i == 7 {
+                awkward.to_string()
+            } else {
+                i.to_string()
+            };
+            variable(
+                1_000_000 + i,
+                40,
+                &format!("v{i}"),
+                &value,
+                Intent::Created,
+                5_000,
+            )
+        })
+        .collect();
+    assert_eq!(
+        store
+            .write(
+                1,
+                &[ExportedEntry {
+                    index: 12,
+                    records: &many
+                }]
+            )
+            .await
+            .expect("many rows"),
+        12
+    );
+    for (key, value) in [
+        (1_000_000, "0".to_string()),
+        (1_000_007, awkward.to_string()),
+        (1_010_049, "10049".to_string()),
+    ] {
+        let row = store
+            .get(&VARIABLES, key)
+            .await
+            .unwrap()
+            .unwrap_or_else(|| panic!("variable {key}"));
+        assert_eq!(row["value"], value.as_str(), "{row:?}");
+    }
     store.close().await;
 }
 
