@@ -49,9 +49,7 @@ use crate::brokers::{Brokers, ClusterSpec};
 use crate::load::{self, LoadReport, Shape};
 use crate::load_report::{self, Summary};
 use crate::scenario::{self, load_average};
-
-#[path = "../../store/tests/support/postgres.rs"]
-mod postgres;
+use crate::search_bench::postgres;
 
 /// Most steps of one search.
 pub const MAX_STEPS: usize = 24;
@@ -245,7 +243,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 &runtime,
                 Job::LagRun { rate },
             )? {
-                Done::LagRun(step) => Some(step),
+                Done::LagRun(step) => Some(*step),
                 Done::Search(_) => None,
             }
         }
@@ -272,7 +270,7 @@ enum Job {
 
 enum Done {
     Search(Search),
-    LagRun(Step),
+    LagRun(Box<Step>),
 }
 
 /// Starts a node of `variant` (and its database), runs `job` on the load
@@ -326,7 +324,7 @@ fn with_node(
                 .map(Done::Search),
             Job::LagRun { rate } => lag_run(&brokers, store.as_ref(), args, rate)
                 .await
-                .map(Done::LagRun),
+                .map(|step| Done::LagRun(Box::new(step))),
         };
         if let Some(store) = store {
             store.close().await;
@@ -675,5 +673,42 @@ fn report(searches: &[Search], lag_run: Option<&Step>, args: &Args) {
                 queued.map_or("-".into(), |q: u64| q.to_string()),
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(at_s: f64, behind_ms: i64, queued: u64) -> Sample {
+        Sample {
+            at_s,
+            behind_ms: Some(behind_ms),
+            queued_records: Some(queued),
+        }
+    }
+
+    #[test]
+    fn the_lag_counts_only_the_window_after_its_first_second() {
+        let series = vec![
+            // Before the first second: the database holds nothing recent.
+            at(0.5, 90_000, 1),
+            at(1.0, 100, 10),
+            at(2.0, 200, 30),
+            at(3.0, 400, 20),
+            // After the window: nothing new is written, the age grows.
+            at(4.5, 50_000, 0),
+            Sample {
+                at_s: 2.5,
+                behind_ms: None,
+                queued_records: None,
+            },
+        ];
+        let lag = lag_of(&series, 4.0, 0.7);
+        assert_eq!(lag.samples, 4);
+        assert_eq!(lag.behind_p50_ms, 200);
+        assert_eq!(lag.behind_max_ms, 400);
+        assert_eq!(lag.queued_max, 30);
+        assert_eq!(lag.drained_after_s, 0.7);
     }
 }

@@ -34,7 +34,7 @@ use store::resources::{ELEMENT_INSTANCES, INCIDENTS, JOBS, PROCESS_INSTANCES, VA
 use store::{ExportedEntry, SearchRequest, Store};
 
 #[path = "../../store/tests/support/postgres.rs"]
-mod postgres;
+pub(crate) mod postgres;
 
 /// Process definitions the instances are spread over.
 const DEFINITIONS: i64 = 10;
