@@ -471,6 +471,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         text.push_str(kept.trim_end());
         text.push('\n');
     }
+    if let Some(kept) = kept_section(&old, crate::export_bench::EXPORT_SECTION) {
+        // Measured by `waggle-perf export`, which this command does not run.
+        text.push('\n');
+        text.push_str(kept.trim_end());
+        text.push('\n');
+    }
     std::fs::write(&args.markdown, &text)
         .with_context(|| format!("writing {}", args.markdown.display()))?;
     let all = args.run.out.join("results.json");
