@@ -38,6 +38,7 @@ pub mod key;
 pub mod listeners;
 pub mod messages;
 mod migration;
+mod migration_catch;
 pub mod model;
 mod modification;
 pub mod publish;

@@ -13,6 +13,8 @@
 //! P_i  element left           PMS DELETING                    -> P_m MESSAGE_SUBSCRIPTION DELETE
 //! P_m  DELETE                 DELETED                         -> P_i PMS DELETE (ack) -> DELETED
 //! P_m  MESSAGE EXPIRE         EXPIRED (from `due_commands` when the TTL ran out)
+//! P_i  instance migrated      PMS MIGRATED                    -> P_m MESSAGE_SUBSCRIPTION MIGRATE
+//! P_m  MIGRATE                MIGRATED (new process id, catch event, interrupting)
 //! ```
 //!
 //! Commands for another partition go to `Processed::distributions`; for this
@@ -92,7 +94,7 @@ impl Engine {
         self.send_subscription_command(ctx, Intent::Create, record);
     }
 
-    fn send_subscription_command(
+    pub(crate) fn send_subscription_command(
         &mut self,
         ctx: &mut Ctx,
         intent: Intent,
@@ -486,6 +488,23 @@ impl Engine {
                     );
                 }
                 self.send(ctx, m.subscription_partition_id, ack(Intent::Delete));
+                Ok(())
+            }
+            Intent::Migrate => {
+                // The instance moved to another process definition: the
+                // subscription names its new process id and catch event.
+                if let Some(key) = existing {
+                    let mut value = self.state.message_subscriptions[&key].record.clone();
+                    value.bpmn_process_id = m.bpmn_process_id.clone();
+                    value.element_id = m.element_id.clone();
+                    value.interrupting = m.interrupting;
+                    self.emit(
+                        ctx,
+                        key,
+                        Intent::Migrated,
+                        RecordValue::MessageSubscription(value),
+                    );
+                }
                 Ok(())
             }
             other => Err(rejection(
