@@ -10,7 +10,8 @@
 //!          scope; its catch events stay attached and keep their event types
 //!          (see `migration_catch`); the joining gateways with taken flows are
 //!          mapped to gateways of the same type that have those flows (by id);
-//!          no compensation subscriptions
+//!          no event waits to activate its element in a scope (Zeebe's
+//!          concurrent command); no compensation subscriptions
 //!       → per element instance, the process first, each scope before its
 //!         children: ELEMENT_MIGRATED; the taken sequence flows of its waiting
 //!         joins (ELEMENT_MIGRATED, type SEQUENCE_FLOW); its job (JOB
@@ -29,11 +30,7 @@
 //!
 //! Variables stay where they are (their scopes are element instances, which
 //! keep their keys). Jobs keep their type, worker and deadline, timers their
-//! due date, message subscriptions their correlation key, as in Zeebe. The
-//! MESSAGE_SUBSCRIPTION MIGRATE sent to another partition is not resent when
-//! it is lost: the message partition then keeps the old process id and
-//! interrupting flag, which only matter there for correlating a message once
-//! per process id and for closing an interrupting subscription.
+//! due date, message subscriptions their correlation key, as in Zeebe.
 
 use crate::engine::{pi_value, rejection, Ctx, Engine, ResponseValue};
 use crate::migration_catch::{check_catch_events, CatchPlan};
@@ -178,6 +175,13 @@ impl Engine {
     ) -> Result<ElementPlan, Rejection> {
         let inst = &self.state.instances[&key];
         let el = source.model.element(inst.element);
+        if !State::owned(&self.state.triggers_by_scope, key).is_empty() {
+            // An event waits to activate its element in this scope (an
+            // interrupting event whose element is still terminating).
+            return Err(invalid_state(format!(
+                "Expected to migrate process instance '{pi_key}' but a concurrent command was executed on the process instance. Please retry the migration."
+            )));
+        }
         let target_element = if inst.flow_scope_key == NO_KEY {
             0 // the process maps to the target process
         } else {

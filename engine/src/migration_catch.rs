@@ -14,8 +14,10 @@
 //! write    TIMER CANCELED | PROCESS_MESSAGE_SUBSCRIPTION DELETING | SIGNAL_SUBSCRIPTION DELETED
 //!          then the new subscriptions (as on activation)
 //!          then TIMER MIGRATED (due date kept) | PROCESS_MESSAGE_SUBSCRIPTION MIGRATED
-//!          (→ MESSAGE_SUBSCRIPTION MIGRATE on the message partition; correlation key
-//!          kept) | SIGNAL_SUBSCRIPTION MIGRATED
+//!          (correlation key kept; → MESSAGE_SUBSCRIPTION MIGRATE on the message
+//!          partition: a follow-up command, or a command distribution to another
+//!          partition, sent until acknowledged) | SIGNAL_SUBSCRIPTION MIGRATED
+//! reject   while an earlier MIGRATE of a subscription is still being distributed
 //! ```
 //!
 //! Subscriptions are opened only for an instance that is `Activated` and not
@@ -25,6 +27,7 @@
 
 use crate::engine::{rejection, Ctx, Engine};
 use crate::events::Opening;
+use crate::messages::message_partition;
 use crate::model::Process;
 use crate::record::*;
 use crate::state::{DeployedProcess, State, SubscriptionState};
@@ -157,6 +160,12 @@ impl Engine {
             if sub.state == SubscriptionState::Closing {
                 continue;
             }
+            if self.migration_distribution_pending(&sub.record) {
+                return Err(invalid_state(format!(
+                    "Expected to migrate process instance '{pi_key}' but active element with id '{source_id}' has a pending message subscription migration distribution for event with id '{}'.",
+                    sub.record.element_id
+                )));
+            }
             match mapped_to(&sub.record.element_id) {
                 Some(t) => {
                     let interrupting = target
@@ -222,6 +231,21 @@ impl Engine {
         Ok(plan)
     }
 
+    /// Whether an earlier migration of subscription `sub` is still being
+    /// distributed to its message partition (Zeebe rejects then: the two
+    /// distributions could arrive out of order).
+    fn migration_distribution_pending(&self, sub: &MessageSubscriptionRecord) -> bool {
+        self.state.distributed_commands.values().any(|d| {
+            d.intent == Intent::Migrate
+                && matches!(
+                    d.command_value.as_deref(),
+                    Some(RecordValue::MessageSubscription(m))
+                        if m.element_instance_key == sub.element_instance_key
+                            && m.message_name == sub.message_name
+                )
+        })
+    }
+
     /// Writes `plan` for element instance `key`, which already moved to
     /// `target`.
     pub(crate) fn migrate_catch_events(
@@ -264,7 +288,18 @@ impl Engine {
                 Intent::Migrated,
                 RecordValue::ProcessMessageSubscription(record.clone()),
             );
-            self.send_subscription_command(ctx, Intent::Migrate, record);
+            // The message partition learns the new process id, catch event
+            // and interrupting flag: a follow-up command when it is this
+            // partition, else a distribution sent until acknowledged.
+            let partition = message_partition(&record.correlation_key, self.partition_count);
+            let value = RecordValue::MessageSubscription(record);
+            if partition == self.partition_id {
+                let command = Record::command(NO_KEY, Intent::Migrate, value, None);
+                self.send(ctx, partition, command);
+            } else {
+                let distribution_key = self.state.keys.next_key();
+                self.distribute_to(ctx, distribution_key, Intent::Migrate, value, &[partition]);
+            }
         }
         for (k, catch) in plan.signals {
             let mut sub = self.state.signal_subscriptions[&k].clone();

@@ -1030,3 +1030,101 @@ fn an_interrupted_scope_subscribes_to_nothing_new() {
     assert!(h.is_completed(pi));
     assert_replay_matches(&h);
 }
+
+#[test]
+fn a_second_migration_waits_for_the_first_to_reach_the_message_partition() {
+    let mut c = Cluster::new(2);
+    let key = (0..100)
+        .map(|i| format!("k{i}"))
+        .find(|k| message_partition(k, 2) == 2)
+        .expect("a key of partition 2");
+    c.deploy(
+        "a.bpmn",
+        &task_with_boundary("order", "review", "cancel_it", &message("cancel")),
+    );
+    let pi = c
+        .partition(1)
+        .create("order", &format!(r#"{{"orderId":"{key}"}}"#));
+    c.deliver();
+    c.deploy(
+        "a.bpmn",
+        &task_with_boundary("order", "review", "cancel2", &message("cancel")),
+    );
+    c.deploy(
+        "a.bpmn",
+        &task_with_boundary("order", "review", "cancel3", &message("cancel")),
+    );
+    let versions = c.partition(1).engine.state().process_versions["order"].clone();
+    let (v2, v3) = (versions[&2], versions[&3]);
+    migrate(
+        c.partition(1),
+        pi,
+        v2,
+        &[("review", "review"), ("cancel_it", "cancel2")],
+    )
+    .expect("migrate");
+    // Not delivered yet: the message partition has not acknowledged.
+    let h = c.partition(1);
+    let before = h.log.len();
+    let r = migrate(h, pi, v3, &[("review", "review"), ("cancel2", "cancel3")]);
+    assert_eq!(
+        r.expect_err("rejected").reason,
+        format!("Expected to migrate process instance '{pi}' but active element with id 'review' has a pending message subscription migration distribution for event with id 'cancel2'.")
+    );
+    assert_eq!(h.log.len(), before + 2);
+    c.deliver();
+    migrate(
+        c.partition(1),
+        pi,
+        v3,
+        &[("review", "review"), ("cancel2", "cancel3")],
+    )
+    .expect("migrate again once acknowledged");
+    c.deliver();
+    let ms = c
+        .partition(2)
+        .engine
+        .state()
+        .message_subscriptions
+        .values()
+        .next()
+        .cloned();
+    assert_eq!(&*ms.expect("open").record.element_id, "cancel3");
+}
+
+#[test]
+fn an_event_waiting_for_its_interrupted_element_rejects_the_migration() {
+    let model = |boundary: &str| {
+        bpmn(
+            "ut",
+            &format!(
+                r#"<bpmn:startEvent id="s"/><bpmn:userTask id="task"><bpmn:extensionElements><zeebe:userTask/><zeebe:taskListeners><zeebe:taskListener eventType="canceling" type="bye"/></zeebe:taskListeners></bpmn:extensionElements></bpmn:userTask><bpmn:boundaryEvent id="{boundary}" attachedToRef="task">{}</bpmn:boundaryEvent><bpmn:endEvent id="e"/><bpmn:endEvent id="late_end"/>{}{}{}"#,
+                timer("PT1M"),
+                flow("f1", "s", "task"),
+                flow("f2", "task", "e"),
+                flow("f3", boundary, "late_end")
+            ),
+        )
+    };
+    let mut h = Harness::new();
+    deploy_key(&mut h, "ut.bpmn", &model("late"));
+    let pi = h.create("ut", "{}");
+    let target = deploy_key(&mut h, "ut.bpmn", &model("late2"));
+    h.advance(60_000);
+    assert!(
+        h.element_intents(pi, "late").is_empty(),
+        "the boundary event waits for the canceling listener"
+    );
+    assert_rejected(
+        &mut h,
+        pi,
+        target,
+        &[("task", "task"), ("late", "late2")],
+        &format!("Expected to migrate process instance '{pi}' but a concurrent command was executed on the process instance. Please retry the migration."),
+    );
+    let listener = h.activate("bye", 1).remove(0);
+    h.complete(listener.key, "{}")
+        .expect("complete the listener");
+    assert!(h.element_intents(pi, "late").contains(&"ELEMENT_COMPLETED"));
+    assert!(h.is_completed(pi));
+}
