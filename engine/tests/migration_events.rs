@@ -1128,3 +1128,39 @@ fn an_event_waiting_for_its_interrupted_element_rejects_the_migration() {
     assert!(h.element_intents(pi, "late").contains(&"ELEMENT_COMPLETED"));
     assert!(h.is_completed(pi));
 }
+
+#[test]
+fn an_exclusive_gateway_stuck_on_an_incident_is_resolved_against_the_target() {
+    let model = |default: bool| {
+        bpmn(
+            "route",
+            &format!(
+                r#"<bpmn:startEvent id="start"/><bpmn:exclusiveGateway id="gw"{}/><bpmn:endEvent id="big"/><bpmn:endEvent id="other"/>{}{}{}"#,
+                if default { r#" default="fOther""# } else { "" },
+                flow("f1", "start", "gw"),
+                cond_flow("fBig", "gw", "big", "=amount &gt; 100"),
+                if default {
+                    flow("fOther", "gw", "other")
+                } else {
+                    cond_flow("fOther", "gw", "other", "=amount &lt; 0")
+                }
+            ),
+        )
+    };
+    let mut h = Harness::new();
+    deploy_key(&mut h, "route.bpmn", &model(false));
+    let pi = h.create("route", r#"{"amount":5}"#);
+    let (incident_key, _) = h.incidents().remove(0);
+    let fixed = deploy_key(&mut h, "route.bpmn", &model(true));
+    migrate(&mut h, pi, fixed, &[("gw", "gw")]).expect("migrate");
+    assert_eq!(
+        h.engine.state().incidents[&incident_key].process_definition_key,
+        fixed
+    );
+    h.resolve(incident_key).expect("resolve");
+    assert!(h
+        .element_intents(pi, "other")
+        .contains(&"ELEMENT_COMPLETED"));
+    assert!(h.is_completed(pi));
+    assert_replay_matches(&h);
+}
