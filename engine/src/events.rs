@@ -101,14 +101,24 @@ impl Engine {
         key: i64,
         catches: &[u32],
     ) -> Result<Vec<Opening>, String> {
+        self.evaluate_openings_with(now_ms, def, &self.visible(key), catches)
+    }
+
+    /// `evaluate_openings` with the variables `vars` (innermost first).
+    pub(crate) fn evaluate_openings_with(
+        &self,
+        now_ms: i64,
+        def: &DeployedProcess,
+        vars: &[(&str, &str)],
+        catches: &[u32],
+    ) -> Result<Vec<Opening>, String> {
         let mut opening = Vec::new();
-        let vars = self.visible(key);
         for &catch in catches {
             let el = def.model.element(catch);
             let fail = |e: String| format!("event '{}': {e}", el.id);
             match &el.event {
                 Some(EventDefinition::Timer(t)) => {
-                    let text = timer_text(t, &vars, &self.clock).map_err(fail)?;
+                    let text = timer_text(t, vars, &self.clock).map_err(fail)?;
                     let schedule = Schedule::parse(t.kind, &text, now_ms).map_err(fail)?;
                     opening.push(Opening::Timer(catch, schedule));
                 }
@@ -117,10 +127,10 @@ impl Engine {
                     correlation_key,
                 }) => {
                     let name =
-                        evaluate_text(name, &vars, &self.clock, "message name").map_err(fail)?;
+                        evaluate_text(name, vars, &self.clock, "message name").map_err(fail)?;
                     let ck = match correlation_key {
                         Some(e) => {
-                            evaluate_text(e, &vars, &self.clock, "correlation key").map_err(fail)?
+                            evaluate_text(e, vars, &self.clock, "correlation key").map_err(fail)?
                         }
                         None => String::new(),
                     };
@@ -128,7 +138,7 @@ impl Engine {
                 }
                 Some(EventDefinition::Signal { name }) => {
                     let name =
-                        evaluate_text(name, &vars, &self.clock, "signal name").map_err(fail)?;
+                        evaluate_text(name, vars, &self.clock, "signal name").map_err(fail)?;
                     opening.push(Opening::Signal(catch, name));
                 }
                 _ => {}

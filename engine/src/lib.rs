@@ -41,6 +41,7 @@ mod migration;
 mod migration_catch;
 pub mod model;
 mod modification;
+mod modification_subscriptions;
 pub mod publish;
 pub mod record;
 pub mod scope_variables;
