@@ -11,7 +11,8 @@
 //!          (see `migration_catch`); the joining gateways with taken flows are
 //!          mapped to gateways of the same type that have those flows (by id);
 //!          no event waits to activate its element in a scope (Zeebe's
-//!          concurrent command); no compensation subscriptions
+//!          concurrent command); no message subscription migration still
+//!          being distributed; no compensation subscriptions
 //!       → per element instance, the process first, each scope before its
 //!         children: ELEMENT_MIGRATED; the taken sequence flows of its waiting
 //!         joins (ELEMENT_MIGRATED, type SEQUENCE_FLOW); its job (JOB
@@ -30,7 +31,10 @@
 //!
 //! Variables stay where they are (their scopes are element instances, which
 //! keep their keys). Jobs keep their type, worker and deadline, timers their
-//! due date, message subscriptions their correlation key, as in Zeebe.
+//! due date, message subscriptions their correlation key, as in Zeebe. The
+//! rejection texts are Zeebe's, except those of waiting joins (an unmapped
+//! gateway, another gateway type or scope, a taken flow the target gateway
+//! lacks), which are this engine's in Zeebe's form.
 
 use crate::engine::{pi_value, rejection, Ctx, Engine, ResponseValue};
 use crate::migration_catch::{check_catch_events, CatchPlan};
