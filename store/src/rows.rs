@@ -290,6 +290,9 @@ impl Batch {
             (RecordValue::Job(j), Intent::Migrated) => return self.job_migrated(&at, j),
             (RecordValue::UserTask(t), Intent::Migrated) => return self.user_task_migrated(&at, t),
             (RecordValue::Incident(i), Intent::Migrated) => return self.incident_migrated(&at, i),
+            (RecordValue::ProcessMessageSubscription(s), Intent::Migrated) => {
+                return self.subscription_migrated(s)
+            }
             _ => {}
         }
         match &record.value {

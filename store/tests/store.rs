@@ -11,13 +11,13 @@ use std::sync::Arc;
 
 use engine::{
     BpmnElementType, BpmnEventType, ErrorType, IncidentRecord, Intent, JobRecord,
-    ProcessInstanceRecord, ProcessMetadata, ProcessRecord, Record, RecordType, RecordValue,
-    VariableRecord,
+    MessageSubscriptionRecord, ProcessInstanceRecord, ProcessMetadata, ProcessRecord, Record,
+    RecordType, RecordValue, VariableRecord,
 };
 use serde_json::{json, Value};
 use store::resources::{
-    ELEMENT_INSTANCES, INCIDENTS, JOBS, PROCESS_DEFINITIONS, PROCESS_INSTANCES, USER_TASKS,
-    VARIABLES,
+    ELEMENT_INSTANCES, INCIDENTS, JOBS, MESSAGE_SUBSCRIPTIONS, PROCESS_DEFINITIONS,
+    PROCESS_INSTANCES, USER_TASKS, VARIABLES,
 };
 use store::{ExportedEntry, SearchRequest, Store};
 
@@ -513,6 +513,31 @@ async fn migration(store: Store) {
     const TARGET: i64 = DEFINITION + 100;
     store.migrate().await.unwrap();
     store.write(1, &entries(&log())).await.unwrap();
+    let subscription = |intent: Intent, process: &str, element: &str| {
+        let value = MessageSubscriptionRecord {
+            element_instance_key: 21,
+            process_instance_key: 20,
+            bpmn_process_id: Arc::from(process),
+            element_id: Arc::from(element),
+            message_name: "paid".into(),
+            correlation_key: "o-20".into(),
+            interrupting: true,
+            message_key: -1,
+            variables: "{}".into(),
+            subscription_partition_id: 1,
+        };
+        event(
+            25,
+            intent,
+            4_500,
+            RecordValue::ProcessMessageSubscription(value),
+        )
+    };
+    let waiting = [(
+        11,
+        vec![subscription(Intent::Created, "order", "paid_event")],
+    )];
+    store.write(1, &entries(&waiting)).await.unwrap();
     let to_target = |mut r: Record| {
         match &mut r.value {
             RecordValue::ProcessInstance(p) => {
@@ -561,6 +586,7 @@ async fn migration(store: Store) {
             to_target(incident(24, 20, 21, Intent::Migrated, 5_000)),
             to_target(incident(24, 20, 21, Intent::Resolved, 5_100)),
             to_target(job(23, 20, 21, Intent::Completed, 0, 5_200)),
+            subscription(Intent::Migrated, "order2", "paid_event2"),
         ],
     )];
     for _ in 0..2 {
@@ -590,6 +616,10 @@ async fn migration(store: Store) {
         assert_eq!(job["items"][0]["state"], "COMPLETED", "the later record");
         let incident = search(&store, &INCIDENTS, of_20.clone()).await;
         assert_eq!(incident["items"][0]["state"], "RESOLVED");
+        let waits = search(&store, &MESSAGE_SUBSCRIPTIONS, of_20.clone()).await;
+        assert_eq!(waits["items"][0]["elementId"], "paid_event2", "{waits}");
+        assert_eq!(waits["items"][0]["processDefinitionId"], "order2");
+        assert_eq!(waits["items"][0]["correlationKey"], "o-20");
     }
     let untouched = store.get(&PROCESS_INSTANCES, 10).await.unwrap().unwrap();
     assert_eq!(untouched["processDefinitionId"], "order");

@@ -1,4 +1,5 @@
-//! `MIGRATED` events: a process instance moved to another process
+//! `MIGRATED` events (`ELEMENT_MIGRATED`, and `MIGRATED` of jobs, user
+//! tasks, incidents and process message subscriptions): a process instance moved to another process
 //! definition. Its rows keep their keys, states and times; what changes is
 //! the definition they name (key, id, version) and the element id. These
 //! are plain `UPDATE`s run after the batch's upserts, in record order:
@@ -6,7 +7,10 @@
 //! inserted by the same batch, or updated by a later record of it, ends
 //! with the target definition, and writing the batch again changes nothing.
 
-use engine::{BpmnElementType, IncidentRecord, JobRecord, ProcessInstanceRecord, UserTaskRecord};
+use engine::{
+    BpmnElementType, IncidentRecord, JobRecord, MessageSubscriptionRecord, ProcessInstanceRecord,
+    UserTaskRecord,
+};
 
 use super::{Batch, Row};
 use crate::upsert::Val;
@@ -22,12 +26,18 @@ const JOB: &str = "UPDATE job SET process_definition_key = $1, process_definitio
 const USER_TASK: &str = "UPDATE user_task SET process_definition_key = $1, \
     process_definition_id = $2, process_definition_version = $3, element_id = $4 \
     WHERE user_task_key = $5";
+const SUBSCRIPTION: &str = "UPDATE message_subscription SET process_definition_id = $1, \
+    element_id = $2 WHERE element_instance_key = $3 AND message_name = $4";
 const INCIDENT: &str = "UPDATE incident SET process_definition_key = $1, \
     process_definition_id = $2, element_id = $3 WHERE incident_key = $4";
 
 impl Batch {
-    /// `PROCESS_INSTANCE ELEMENT_MIGRATED`: the process or one element.
+    /// `PROCESS_INSTANCE ELEMENT_MIGRATED`: the process or one element (a
+    /// taken sequence flow has no row).
     pub(super) fn element_migrated(&mut self, at: &Row, p: &ProcessInstanceRecord) {
+        if p.bpmn_element_type == BpmnElementType::SequenceFlow {
+            return;
+        }
         let key: Val = p.process_definition_key.into();
         let id: Val = p.bpmn_process_id.as_ref().into();
         if p.bpmn_element_type == BpmnElementType::Process {
@@ -83,6 +93,20 @@ impl Batch {
                 i.bpmn_process_id.as_ref().into(),
                 i.element_id.as_ref().into(),
                 at.key.into(),
+            ],
+        ));
+    }
+
+    /// `PROCESS_MESSAGE_SUBSCRIPTION MIGRATED`: same waiting element instance
+    /// and message, the target's catch event.
+    pub(super) fn subscription_migrated(&mut self, s: &MessageSubscriptionRecord) {
+        self.updates.push((
+            SUBSCRIPTION,
+            vec![
+                s.bpmn_process_id.as_ref().into(),
+                s.element_id.as_ref().into(),
+                s.element_instance_key.into(),
+                s.message_name.as_str().into(),
             ],
         ));
     }
