@@ -2,7 +2,9 @@
 //! activated element is entered as Zeebe 8.8 enters it (ELEMENT_ACTIVATING,
 //! the variable instructions, ELEMENT_ACTIVATED, its subscriptions): its
 //! input mappings are not applied, and its start event is not taken; when
-//! its subscriptions cannot be evaluated the modification is rejected.
+//! its subscriptions cannot be evaluated the modification is rejected. A
+//! scope created by `startInstructions` takes an incident instead, like a
+//! normal activation, and goes on to the start element once resolved.
 
 mod common;
 use ::engine::*;
@@ -172,5 +174,48 @@ fn a_created_scope_whose_subscription_fails_rejects_the_modification() {
     assert_eq!(h.variable(other, "orderId").as_deref(), Some("\"o-2\""));
     h.publish("stop", "o-2", 0, "", "{}").expect("publish");
     assert!(h.is_completed(other));
+    assert_replay_matches(&h);
+}
+
+#[test]
+fn start_instructions_into_a_scope_whose_subscription_fails_wait_on_an_incident_then_go_on() {
+    let xml = nested("=size").replace(
+        r#"<bpmn:endEvent id="end"/>"#,
+        r#"<bpmn:boundaryEvent id="b" attachedToRef="sp"><bpmn:messageEventDefinition messageRef="m"/></bpmn:boundaryEvent><bpmn:endEvent id="end"/><bpmn:endEvent id="b_end"/><bpmn:sequenceFlow id="fb" sourceRef="b" targetRef="b_end"/>"#,
+    ).replace(
+        "</bpmn:definitions>",
+        r#"<bpmn:message id="m" name="stop"><bpmn:extensionElements><zeebe:subscription correlationKey="=orderId"/></bpmn:extensionElements></bpmn:message></bpmn:definitions>"#,
+    );
+    let mut h = Harness::new();
+    h.deploy("nested.bpmn", &xml).expect("deploy");
+    let mut command = create_command("nested", -1, "{}", false);
+    if let RecordValue::ProcessInstanceCreation(c) = &mut command.value {
+        c.start_instructions = vec!["pack".into()];
+    }
+    let pi = match h.request(command) {
+        Ok(ResponseValue::ProcessInstanceCreated {
+            process_instance_key,
+            ..
+        }) => process_instance_key,
+        other => panic!("created: {other:?}"),
+    };
+    // The created scope waits on an incident naming the failed event, as
+    // on a normal activation of `sp`.
+    let incidents = h.incidents();
+    assert_eq!(incidents.len(), 1, "{incidents:?}");
+    let (incident, record) = &incidents[0];
+    assert_eq!(&*record.element_id, "sp");
+    assert_eq!(record.error_type, ErrorType::ExtractValueError);
+    assert!(record.error_message.contains("event 'b'"), "{record:?}");
+    assert!(h.activate("pack", 1).is_empty(), "pack waits for its scope");
+    assert_replay_matches(&h);
+
+    h.set_variables(pi, r#"{"orderId":"o-1"}"#, false)
+        .expect("set");
+    h.resolve(*incident).expect("resolve");
+    let pack = h.activate("pack", 1);
+    assert_eq!(pack.len(), 1, "pack starts once the scope subscribed");
+    h.complete(pack[0].key, "{}").expect("complete");
+    assert!(h.is_completed(pi));
     assert_replay_matches(&h);
 }
