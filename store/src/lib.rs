@@ -19,6 +19,7 @@
 mod cleanup;
 mod error;
 mod forms;
+mod hierarchy;
 mod queries;
 pub mod resources;
 mod rows;
@@ -55,7 +56,7 @@ pub enum Backend {
 pub const ACQUIRE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// The migrations, in order; applied by [`Store::migrate`].
-const MIGRATIONS: [(i64, &str, &str); 3] = [
+const MIGRATIONS: [(i64, &str, &str); 4] = [
     (
         1,
         "secondary storage",
@@ -67,6 +68,11 @@ const MIGRATIONS: [(i64, &str, &str); 3] = [
         include_str!("../migrations/0002_decisions_and_subscriptions.sql"),
     ),
     (3, "forms", include_str!("../migrations/0003_forms.sql")),
+    (
+        4,
+        "search indexes and incident flags",
+        include_str!("../migrations/0004_search_indexes.sql"),
+    ),
 ];
 
 /// A pool of connections to the secondary storage database.

@@ -16,6 +16,7 @@ use crate::upsert::{Pending, Table, Val};
 
 mod decisions;
 mod forms;
+mod incident_flags;
 
 /// The only tenant until multi-tenancy lands.
 pub const DEFAULT_TENANT: &str = "<default>";
@@ -242,6 +243,8 @@ pub struct Batch {
     forms: Pending,
     /// Rows to delete after the upserts: the statement and the key.
     deleted: Vec<(&'static str, i64)>,
+    /// Instances whose incident flags are computed again after the upserts.
+    incident_flags: incident_flags::Touched,
 }
 
 impl Default for Batch {
@@ -260,6 +263,7 @@ impl Default for Batch {
             decision_instances: Pending::new(&decisions::DECISION_INSTANCE),
             forms: Pending::new(&forms::FORM),
             deleted: Vec::new(),
+            incident_flags: incident_flags::Touched::default(),
         }
     }
 }
@@ -294,7 +298,8 @@ impl Batch {
         }
     }
 
-    /// Writes every row gathered, then the deletions.
+    /// Writes every row gathered, then the deletions, then the incident
+    /// flags of the instances whose incidents were written.
     pub async fn flush(&mut self, conn: &mut AnyConnection) -> Result<(), sqlx::Error> {
         for pending in [
             &mut self.definitions,
@@ -315,7 +320,7 @@ impl Batch {
         for (statement, key) in self.deleted.drain(..) {
             sqlx::query(statement).bind(key).execute(&mut *conn).await?;
         }
-        Ok(())
+        self.incident_flags.refresh(conn).await
     }
 
     fn process(&mut self, at: &Row, p: &ProcessRecord) {
@@ -447,6 +452,8 @@ impl Batch {
             Intent::Resolved => ("RESOLVED", Some(at.time_ms)),
             _ => return,
         };
+        self.incident_flags
+            .incident(i.process_instance_key, i.element_instance_key);
         self.incidents.push(vec![
             at.key.into(),
             i.process_definition_key.into(),
