@@ -102,17 +102,24 @@ def test_or_and_variables_filters_and_the_call_hierarchy(store_broker, tmp_path)
     def keys(body):
         return sorted(i["processInstanceKey"] for i in search(broker, "process-instances", body)["items"])
 
-    # variables: the root instance whose customer is "bob" (serialized JSON).
-    bob = keys({"filter": {"variables": [{"name": "customer", "value": '"bob"'}]}})
+    # variables: the root instance whose customer is "bob" (serialized JSON);
+    # the called instances got a copy of the variable.
+    bob = keys({"filter": {"processDefinitionId": "hier_root", "variables": [{"name": "customer", "value": '"bob"'}]}})
     assert bob == [roots[1]]
-    either = keys({"filter": {"variables": [{"name": "customer", "value": {"$in": ['"anna"', '"bob"']}}]}})
+    either = keys({"filter": {"processDefinitionId": "hier_root",
+                              "variables": [{"name": "customer", "value": {"$in": ['"anna"', '"bob"']}}]}})
     assert either == sorted(roots)
     assert keys({"filter": {"variables": [{"name": "customer", "value": '"carl"'}]}}) == []
+    anna_leaf = keys({"filter": {"processDefinitionId": "hier_leaf",
+                                 "variables": [{"name": "customer", "value": '"anna"'}]}})
+    assert len(anna_leaf) == 1 and anna_leaf != keys({"filter": {"processDefinitionId": "hier_leaf",
+                                                               "variables": [{"name": "customer", "value": '"bob"'}]}})
 
-    # $or: the roots with customer anna, or any instance of the middle process.
+    # $or: the instances of anna's chain, or any instance of the middle
+    # process; no leaves.
     middles = keys({"filter": {"processDefinitionId": "hier_middle"}})
     assert len(middles) == 2
-    alternatives = keys({"filter": {"$or": [
+    alternatives = keys({"filter": {"processDefinitionId": {"$neq": "hier_leaf"}, "$or": [
         {"variables": [{"name": "customer", "value": '"anna"'}]},
         {"processDefinitionId": "hier_middle"},
     ]}})
