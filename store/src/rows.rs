@@ -16,6 +16,7 @@ use crate::upsert::{Pending, Table, Val};
 
 mod decisions;
 mod forms;
+mod incident_flags;
 mod migrated;
 
 /// The only tenant until multi-tenancy lands.
@@ -246,6 +247,8 @@ pub struct Batch {
     /// `UPDATE`s after the upserts, in record order: the statement and its
     /// parameters (migrations).
     updates: Vec<(&'static str, Vec<Val>)>,
+    /// Instances whose incident flags are computed again after the upserts.
+    incident_flags: incident_flags::Touched,
 }
 
 impl Default for Batch {
@@ -265,6 +268,7 @@ impl Default for Batch {
             forms: Pending::new(&forms::FORM),
             deleted: Vec::new(),
             updates: Vec::new(),
+            incident_flags: incident_flags::Touched::default(),
         }
     }
 }
@@ -311,7 +315,8 @@ impl Batch {
         }
     }
 
-    /// Writes every row gathered, then the deletions.
+    /// Writes every row gathered, then the deletions, then the incident
+    /// flags of the instances whose incidents were written.
     pub async fn flush(&mut self, conn: &mut AnyConnection) -> Result<(), sqlx::Error> {
         for pending in [
             &mut self.definitions,
@@ -342,7 +347,7 @@ impl Batch {
         for (statement, key) in self.deleted.drain(..) {
             sqlx::query(statement).bind(key).execute(&mut *conn).await?;
         }
-        Ok(())
+        self.incident_flags.refresh(conn).await
     }
 
     fn process(&mut self, at: &Row, p: &ProcessRecord) {
@@ -474,6 +479,8 @@ impl Batch {
             Intent::Resolved => ("RESOLVED", Some(at.time_ms)),
             _ => return,
         };
+        self.incident_flags
+            .incident(i.process_instance_key, i.element_instance_key);
         self.incidents.push(vec![
             at.key.into(),
             i.process_definition_key.into(),
