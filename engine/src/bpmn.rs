@@ -11,9 +11,9 @@
 
 use crate::expression::Expression;
 use crate::model::{
-    Behavior, CallDefinition, CalledDecision, DecisionBinding, Element, EventDefinition,
-    JobDefinition, Mapping, MultiInstanceDefinition, Process, ScriptDefinition, SequenceFlow,
-    TimerDefinition, UserTaskDefinition, DEFAULT_JOB_RETRIES, USER_TASK_JOB_TYPE,
+    Behavior, CallDefinition, CalledDecision, Element, EventDefinition, JobDefinition, Mapping,
+    MultiInstanceDefinition, Process, ScriptDefinition, SequenceFlow, TimerDefinition,
+    UserTaskDefinition, DEFAULT_JOB_RETRIES, USER_TASK_JOB_TYPE,
 };
 use crate::record::{BpmnElementType, BpmnEventType};
 use crate::timer::{Schedule, TimerKind};
@@ -462,8 +462,13 @@ fn build_process(node: Node, defs: &Definitions, errors: &mut Errors) -> Option<
         .enumerate()
         .map(|(i, f)| (f.id.clone(), i as u32))
         .collect();
+    let version_tag = extension(node, "versionTag")
+        .and_then(|v| v.attribute("value"))
+        .filter(|v| !v.trim().is_empty())
+        .map(Arc::from);
     Some(Process {
         bpmn_process_id: Arc::from(id),
+        version_tag,
         elements,
         flows,
         element_index,
@@ -810,6 +815,17 @@ impl Builder<'_, '_, '_> {
                 let Some(process_id) = self.expression(id, "processId", process_id) else {
                     return;
                 };
+                let binding = match crate::forms::resource_binding(
+                    "calledElement",
+                    called.attribute("bindingType"),
+                    called.attribute("versionTag"),
+                ) {
+                    Ok(binding) => binding,
+                    Err(problem) => {
+                        self.errors.add(id, problem);
+                        return;
+                    }
+                };
                 (
                     BpmnElementType::CallActivity,
                     Behavior::CallActivity(CallDefinition {
@@ -820,6 +836,7 @@ impl Builder<'_, '_, '_> {
                         propagate_all_parent_variables: called
                             .attribute("propagateAllParentVariables")
                             != Some("false"),
+                        binding,
                     }),
                 )
             }
@@ -1347,24 +1364,14 @@ impl Builder<'_, '_, '_> {
                 .add(id, "zeebe:calledDecision has an empty resultVariable");
             return None;
         }
-        let binding = match called.attribute("bindingType").unwrap_or("latest") {
-            "latest" => DecisionBinding::Latest,
-            "deployment" => DecisionBinding::Deployment,
-            "versionTag" => match called.attribute("versionTag") {
-                Some(tag) if !tag.trim().is_empty() => DecisionBinding::VersionTag(tag.to_string()),
-                _ => {
-                    self.errors.add(
-                        id,
-                        "zeebe:calledDecision with bindingType 'versionTag' needs a versionTag",
-                    );
-                    return None;
-                }
-            },
-            other => {
-                self.errors.add(
-                    id,
-                    format!("zeebe:calledDecision bindingType '{other}' is not one of latest, deployment, versionTag"),
-                );
+        let binding = match crate::forms::resource_binding(
+            "calledDecision",
+            called.attribute("bindingType"),
+            called.attribute("versionTag"),
+        ) {
+            Ok(binding) => binding,
+            Err(problem) => {
+                self.errors.add(id, problem);
                 return None;
             }
         };
@@ -1517,8 +1524,11 @@ impl Builder<'_, '_, '_> {
             .filter(|v| !v.trim().is_empty())
             .map(Arc::from);
         if let (Some(f), Some(_)) = (extension(n, "formDefinition"), &def.form_id) {
-            match crate::forms::form_binding(f.attribute("bindingType"), f.attribute("versionTag"))
-            {
+            match crate::forms::resource_binding(
+                "formDefinition",
+                f.attribute("bindingType"),
+                f.attribute("versionTag"),
+            ) {
                 Ok(binding) => def.form_binding = binding,
                 Err(e) => {
                     self.errors.add(id, e);

@@ -1,6 +1,7 @@
 //! Command distribution: a command of this partition (a deployment, a
-//! resource deletion) that every other partition must apply once, sent until
-//! each acknowledged it, as Zeebe's `CommandDistributionBehavior` does.
+//! resource deletion to every other partition; a message subscription
+//! migration to the message's partition) that its targets must apply, sent
+//! until each acknowledged it, as Zeebe's `CommandDistributionBehavior` does.
 //!
 //! ```text
 //! source  COMMAND_DISTRIBUTION STARTED       key, the command (kept in the state)
@@ -40,6 +41,22 @@ impl Engine {
         if self.partition_count == 1 {
             return;
         }
+        let others: Vec<u32> = (1..=self.partition_count)
+            .filter(|&p| p != self.partition_id)
+            .collect();
+        self.distribute_to(ctx, key, intent, value, &others);
+    }
+
+    /// Distributes `value` with `intent` under `key` to the partitions
+    /// `targets` (none of them this one).
+    pub(crate) fn distribute_to(
+        &mut self,
+        ctx: &mut Ctx,
+        key: i64,
+        intent: Intent,
+        value: RecordValue,
+        targets: &[u32],
+    ) {
         let value_type = value.value_type();
         self.emit(
             ctx,
@@ -52,10 +69,11 @@ impl Engine {
                 command_value: Some(Box::new(value)),
             }),
         );
-        for partition in 1..=self.partition_count {
-            if partition == self.partition_id {
-                continue;
-            }
+        for &partition in targets {
+            assert_ne!(
+                partition, self.partition_id,
+                "a distribution goes elsewhere"
+            );
             let idle = self.state.distribution_head(partition).is_none();
             self.emit(
                 ctx,

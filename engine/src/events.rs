@@ -34,8 +34,9 @@ use std::sync::Arc;
 /// when the caller asks for more.
 pub const MAX_DUE_PER_CALL: usize = 1_000;
 
-/// One subscription to open, with its expressions evaluated.
-enum Opening {
+/// One subscription to open, with its expressions evaluated: the catch
+/// element, and its schedule, message name and correlation key, or signal name.
+pub(crate) enum Opening {
     Timer(u32, Schedule),
     Message(u32, String, String),
     Signal(u32, String),
@@ -81,45 +82,80 @@ impl Engine {
         let Some((def, element, _, pi_key)) = self.instance_parts(key) else {
             return Ok(());
         };
-        let subs = &def.model.element(element).subscriptions;
+        let subs = def.model.element(element).subscriptions.clone();
         if subs.is_empty() {
             return Ok(());
         }
+        let opening = self.evaluate_openings(ctx.timestamp_ms, &def, key, &subs)?;
+        self.write_openings(ctx, &def, key, pi_key, opening);
+        Ok(())
+    }
+
+    /// Evaluates the subscriptions of catch elements `catches` (of `def`)
+    /// for element instance `key`, with the variables visible from it;
+    /// writes nothing.
+    pub(crate) fn evaluate_openings(
+        &self,
+        now_ms: i64,
+        def: &DeployedProcess,
+        key: i64,
+        catches: &[u32],
+    ) -> Result<Vec<Opening>, String> {
+        self.evaluate_openings_with(now_ms, def, &self.visible(key), catches)
+    }
+
+    /// `evaluate_openings` with the variables `vars` (innermost first).
+    pub(crate) fn evaluate_openings_with(
+        &self,
+        now_ms: i64,
+        def: &DeployedProcess,
+        vars: &[(&str, &str)],
+        catches: &[u32],
+    ) -> Result<Vec<Opening>, String> {
         let mut opening = Vec::new();
-        {
-            let vars = self.visible(key);
-            for &catch in subs {
-                let el = def.model.element(catch);
-                let fail = |e: String| format!("event '{}': {e}", el.id);
-                match &el.event {
-                    Some(EventDefinition::Timer(t)) => {
-                        let text = timer_text(t, &vars, &self.clock).map_err(fail)?;
-                        let schedule =
-                            Schedule::parse(t.kind, &text, ctx.timestamp_ms).map_err(fail)?;
-                        opening.push(Opening::Timer(catch, schedule));
-                    }
-                    Some(EventDefinition::Message {
-                        name,
-                        correlation_key,
-                    }) => {
-                        let name = evaluate_text(name, &vars, &self.clock, "message name")
-                            .map_err(fail)?;
-                        let ck = match correlation_key {
-                            Some(e) => evaluate_text(e, &vars, &self.clock, "correlation key")
-                                .map_err(fail)?,
-                            None => String::new(),
-                        };
-                        opening.push(Opening::Message(catch, name, ck));
-                    }
-                    Some(EventDefinition::Signal { name }) => {
-                        let name =
-                            evaluate_text(name, &vars, &self.clock, "signal name").map_err(fail)?;
-                        opening.push(Opening::Signal(catch, name));
-                    }
-                    _ => {}
+        for &catch in catches {
+            let el = def.model.element(catch);
+            let fail = |e: String| format!("event '{}': {e}", el.id);
+            match &el.event {
+                Some(EventDefinition::Timer(t)) => {
+                    let text = timer_text(t, vars, &self.clock).map_err(fail)?;
+                    let schedule = Schedule::parse(t.kind, &text, now_ms).map_err(fail)?;
+                    opening.push(Opening::Timer(catch, schedule));
                 }
+                Some(EventDefinition::Message {
+                    name,
+                    correlation_key,
+                }) => {
+                    let name =
+                        evaluate_text(name, vars, &self.clock, "message name").map_err(fail)?;
+                    let ck = match correlation_key {
+                        Some(e) => {
+                            evaluate_text(e, vars, &self.clock, "correlation key").map_err(fail)?
+                        }
+                        None => String::new(),
+                    };
+                    opening.push(Opening::Message(catch, name, ck));
+                }
+                Some(EventDefinition::Signal { name }) => {
+                    let name =
+                        evaluate_text(name, vars, &self.clock, "signal name").map_err(fail)?;
+                    opening.push(Opening::Signal(catch, name));
+                }
+                _ => {}
             }
         }
+        Ok(opening)
+    }
+
+    /// Writes the subscriptions `evaluate_openings` gave, owned by `key`.
+    pub(crate) fn write_openings(
+        &mut self,
+        ctx: &mut Ctx,
+        def: &DeployedProcess,
+        key: i64,
+        pi_key: i64,
+        opening: Vec<Opening>,
+    ) {
         for o in opening {
             match o {
                 Opening::Timer(catch, schedule) => {
@@ -135,7 +171,7 @@ impl Engine {
                     self.emit(ctx, timer_key, Intent::Created, RecordValue::Timer(timer));
                 }
                 Opening::Message(catch, name, ck) => {
-                    self.open_message_subscription(ctx, &def, key, pi_key, catch, name, ck)
+                    self.open_message_subscription(ctx, def, key, pi_key, catch, name, ck)
                 }
                 Opening::Signal(catch, name) => {
                     let sub = SignalSubscriptionRecord {
@@ -155,7 +191,6 @@ impl Engine {
                 }
             }
         }
-        Ok(())
     }
 
     /// Closes every subscription element instance `key` holds.

@@ -121,8 +121,11 @@ pub(crate) fn parse_form(resource: &DeploymentResource) -> Result<ParsedForm<'_>
     })
 }
 
-/// The `bindingType` (and `versionTag`) of a `zeebe:formDefinition`.
-pub(crate) fn form_binding(
+/// The `bindingType` (and `versionTag`) of a `zeebe:<extension>` that links
+/// a deployed resource: `zeebe:formDefinition`, `zeebe:calledDecision` and
+/// `zeebe:calledElement` read it the same way.
+pub(crate) fn resource_binding(
+    extension: &str,
     binding_type: Option<&str>,
     version_tag: Option<&str>,
 ) -> Result<DecisionBinding, String> {
@@ -131,12 +134,12 @@ pub(crate) fn form_binding(
         "deployment" => Ok(DecisionBinding::Deployment),
         "versionTag" => match version_tag {
             Some(tag) if !tag.trim().is_empty() => Ok(DecisionBinding::VersionTag(tag.to_string())),
-            _ => Err(
-                "zeebe:formDefinition with bindingType 'versionTag' needs a versionTag".into(),
-            ),
+            _ => Err(format!(
+                "zeebe:{extension} with bindingType 'versionTag' needs a versionTag"
+            )),
         },
         other => Err(format!(
-            "zeebe:formDefinition bindingType '{other}' is not one of latest, deployment, versionTag"
+            "zeebe:{extension} bindingType '{other}' is not one of latest, deployment, versionTag"
         )),
     }
 }

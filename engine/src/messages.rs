@@ -13,6 +13,9 @@
 //! P_i  element left           PMS DELETING                    -> P_m MESSAGE_SUBSCRIPTION DELETE
 //! P_m  DELETE                 DELETED                         -> P_i PMS DELETE (ack) -> DELETED
 //! P_m  MESSAGE EXPIRE         EXPIRED (from `due_commands` when the TTL ran out)
+//! P_i  instance migrated      PMS MIGRATED                    -> P_m MESSAGE_SUBSCRIPTION MIGRATE
+//!                             (another partition: a command distribution, see `distribution`)
+//! P_m  MIGRATE                MIGRATED (new process id, catch event, interrupting), acknowledged
 //! ```
 //!
 //! Commands for another partition go to `Processed::distributions`; for this
@@ -25,6 +28,7 @@
 //! element that is gone deletes the stale subscription on P_m.
 
 use crate::engine::{rejection, Ctx, Engine, ResponseValue};
+use crate::key::partition_of;
 use crate::model::EventDefinition;
 use crate::record::*;
 use crate::scope_variables::parse_document;
@@ -486,6 +490,33 @@ impl Engine {
                     );
                 }
                 self.send(ctx, m.subscription_partition_id, ack(Intent::Delete));
+                Ok(())
+            }
+            Intent::Migrate => {
+                // The instance moved to another process definition: the
+                // subscription names its new process id and catch event. From
+                // another partition it comes distributed, and is acknowledged
+                // (applying it again changes nothing).
+                let source = if cmd.key > 0 && partition_of(cmd.key) != self.partition_id {
+                    Some(self.distribution_source(cmd)?)
+                } else {
+                    None
+                };
+                if let Some(key) = existing {
+                    let mut value = self.state.message_subscriptions[&key].record.clone();
+                    value.bpmn_process_id = m.bpmn_process_id.clone();
+                    value.element_id = m.element_id.clone();
+                    value.interrupting = m.interrupting;
+                    self.emit(
+                        ctx,
+                        key,
+                        Intent::Migrated,
+                        RecordValue::MessageSubscription(value),
+                    );
+                }
+                if let Some(source) = source {
+                    self.acknowledge_distribution(ctx, cmd, source);
+                }
                 Ok(())
             }
             other => Err(rejection(

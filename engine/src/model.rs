@@ -152,6 +152,8 @@ pub struct CallDefinition {
     pub propagate_all_child_variables: bool,
     /// Give the child every variable visible from the call activity.
     pub propagate_all_parent_variables: bool,
+    /// Which version of the called process (`bindingType`, `versionTag`).
+    pub binding: DecisionBinding,
 }
 
 /// Which version of a called decision a business rule task evaluates
@@ -324,6 +326,8 @@ pub struct SequenceFlow {
 pub struct Process {
     /// BPMN process id.
     pub bpmn_process_id: Arc<str>,
+    /// `zeebe:versionTag value` of the process, if any.
+    pub version_tag: Option<Arc<str>>,
     /// Flow nodes; index 0 is the process.
     pub elements: Vec<Element>,
     /// Sequence flows.

@@ -2,11 +2,14 @@
 //! and the start instructions of instance creation.
 //!
 //! ```text
-//! MODIFY: validate every instruction (nothing is written on a rejection)
+//! MODIFY: validate every instruction (nothing is written on a rejection;
+//!         the subscriptions of the flow scopes to create must evaluate, see
+//!         `modification_subscriptions`)
 //!         → per activate instruction: find the flow scope instances of the
 //!           element (the one active instance of each, or below the given
-//!           ancestor), create the missing ones (ELEMENT_ACTIVATING,
-//!           subscriptions, ELEMENT_ACTIVATED), set the variable instructions,
+//!           ancestor), create the missing ones (ELEMENT_ACTIVATING, their
+//!           variable instructions, subscriptions, ELEMENT_ACTIVATED), set the
+//!           other variable instructions,
 //!           queue the element's activation
 //!         → per terminate instruction: ELEMENT_TERMINATING top-down (job,
 //!           user task, incident and subscriptions closed), ELEMENT_TERMINATED
@@ -165,6 +168,13 @@ impl Engine {
             let placement = self
                 .place(&def.model, pi_key, element, a.ancestor_scope_key)
                 .map_err(|e| placement_rejection(&def, &process_id, e))?;
+            self.check_created_scope_subscriptions(
+                ctx.timestamp_ms,
+                &def,
+                &placement.found,
+                &placement.create,
+                a,
+            )?;
             required.extend(placement.found.iter().map(|&(_, k)| k));
             activations.push((a, element));
         }
@@ -181,7 +191,7 @@ impl Engine {
             else {
                 continue; // a created scope has one instance: cannot fail now
             };
-            let scopes = self.open_flow_scopes(ctx, &def, pi_key, placement);
+            let scopes = self.open_flow_scopes(ctx, &def, pi_key, placement, Some(instruction));
             let key = self.state.keys.next_key();
             self.apply_variable_instructions(ctx, &def, pi_key, element, key, &scopes, instruction);
             let flow_scope_key = scopes.last().map_or(pi_key, |&(_, k)| k);
@@ -503,18 +513,48 @@ impl Engine {
         def: &Arc<DeployedProcess>,
         pi_key: i64,
         placement: Placement,
+        instruction: Option<&ActivateInstruction>,
     ) -> Vec<(u32, i64)> {
         let mut scopes = placement.found;
+        // The variable instructions for the flow scopes are set before the
+        // subscriptions of the created ones, which may need them (as in
+        // Zeebe); setting them again afterwards changes nothing.
+        let of = |id: Option<&str>| -> Vec<(String, String)> {
+            instruction
+                .into_iter()
+                .flat_map(|i| &i.variable_instructions)
+                .filter(|v| match id {
+                    Some(id) => *v.element_id == *id,
+                    None => v.element_id.is_empty(),
+                })
+                .filter_map(|v| parse_document(&v.variables).ok())
+                .flatten()
+                .map(|(name, value)| (name, value.get().to_string()))
+                .collect()
+        };
+        if !placement.create.is_empty() {
+            let mut early: Vec<(i64, Vec<(String, String)>)> = vec![(pi_key, of(None))];
+            for &(element, key) in &scopes {
+                early.push((key, of(Some(&def.model.element(element).id))));
+            }
+            for (key, variables) in early {
+                for (name, value) in variables {
+                    self.set_local(ctx, key, pi_key, &name, &value);
+                }
+            }
+        }
         for element in placement.create {
             let parent = scopes.last().map_or(pi_key, |&(_, k)| k);
-            let key = self.open_scope(ctx, def, element, parent, pi_key);
+            let variables = of(Some(&def.model.element(element).id));
+            let key = self.open_scope(ctx, def, element, parent, pi_key, &variables);
             scopes.push((element, key));
         }
         scopes
     }
 
     /// Activates a container without entering its start event:
-    /// ELEMENT_ACTIVATING, its event subscriptions, ELEMENT_ACTIVATED.
+    /// ELEMENT_ACTIVATING, the local `variables`, its event subscriptions,
+    /// ELEMENT_ACTIVATED.
     pub(crate) fn open_scope(
         &mut self,
         ctx: &mut Ctx,
@@ -522,6 +562,7 @@ impl Engine {
         element: u32,
         flow_scope_key: i64,
         pi_key: i64,
+        variables: &[(String, String)],
     ) -> i64 {
         let key = if flow_scope_key == NO_KEY {
             pi_key
@@ -535,6 +576,9 @@ impl Engine {
             Intent::ElementActivating,
             RecordValue::ProcessInstance(value),
         );
+        for (name, value) in variables {
+            self.set_local(ctx, key, pi_key, name, value);
+        }
         if !def.model.element(element).subscriptions.is_empty() {
             if let Err(message) = self.open_subscriptions(ctx, key) {
                 // As on a normal activation: the scope waits in ACTIVATING
@@ -759,12 +803,12 @@ impl Engine {
         pi_key: i64,
         elements: &[u32],
     ) {
-        self.open_scope(ctx, def, 0, NO_KEY, pi_key);
+        self.open_scope(ctx, def, 0, NO_KEY, pi_key, &[]);
         for &element in elements {
             let Ok(placement) = self.place(&def.model, pi_key, element, NO_KEY) else {
                 continue; // new scopes have one instance each; validated above
             };
-            let scopes = self.open_flow_scopes(ctx, def, pi_key, placement);
+            let scopes = self.open_flow_scopes(ctx, def, pi_key, placement, None);
             let flow_scope_key = scopes.last().map_or(pi_key, |&(_, k)| k);
             ctx.steps.push_back(Step::Activate {
                 process_definition_key: def.metadata.process_definition_key,

@@ -394,6 +394,33 @@ impl State {
         self.processes.get(key)
     }
 
+    /// Latest version of `bpmn_process_id` whose `zeebe:versionTag` is `tag`.
+    pub fn process_with_tag(
+        &self,
+        bpmn_process_id: &str,
+        tag: &str,
+    ) -> Option<&Arc<DeployedProcess>> {
+        self.process_versions
+            .get(bpmn_process_id)?
+            .values()
+            .rev()
+            .filter_map(|key| self.processes.get(key))
+            .find(|p| p.model.version_tag.as_deref() == Some(tag))
+    }
+
+    /// The version of `bpmn_process_id` created by deployment `deployment_key`.
+    pub fn process_of_deployment(
+        &self,
+        deployment_key: i64,
+        bpmn_process_id: &str,
+    ) -> Option<&Arc<DeployedProcess>> {
+        self.process_versions
+            .get(bpmn_process_id)?
+            .values()
+            .filter(|key| self.decisions.process_deployment.get(key) == Some(&deployment_key))
+            .find_map(|key| self.processes.get(key))
+    }
+
     /// The latest version of every deployed process, by process id.
     pub fn latest_processes(&self) -> Vec<Arc<DeployedProcess>> {
         self.process_versions

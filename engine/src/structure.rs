@@ -2,7 +2,8 @@
 //!
 //! ```text
 //! call activity   activated: evaluate the process id, copy the visible variables
-//!                 into a new instance of its latest version (whose process record
+//!                 into a new instance of the version its bindingType names: latest,
+//!                 deployment or versionTag (whose process record
 //!                 names the parent), wait; the child's root counts as a child of
 //!                 the call activity, so terminating one terminates the other and
 //!                 the child's completion completes it (child variables propagate)
@@ -16,7 +17,7 @@
 
 use crate::engine::{Ctx, Engine, Step};
 use crate::events::evaluate_text;
-use crate::model::{Behavior, CallDefinition, MultiInstanceDefinition};
+use crate::model::{Behavior, CallDefinition, DecisionBinding, MultiInstanceDefinition};
 use crate::record::*;
 use crate::state::DeployedProcess;
 use serde_json::Value as Json;
@@ -26,6 +27,41 @@ use std::sync::Arc;
 pub const MAX_MULTI_INSTANCE_ITEMS: usize = 100_000;
 
 impl Engine {
+    /// The version of `process_id` that call activity `key` calls, by its
+    /// `bindingType`; `Err` is the incident message (Zeebe's wording).
+    fn called_process(
+        &self,
+        key: i64,
+        process_id: &str,
+        binding: &DecisionBinding,
+    ) -> Result<Arc<DeployedProcess>, String> {
+        let found = match binding {
+            DecisionBinding::Latest => self.state.latest_process(process_id).ok_or_else(|| {
+                format!("Expected process with BPMN process id '{process_id}' to be deployed, but not found.")
+            }),
+            DecisionBinding::Deployment => {
+                let caller = self.instance_parts(key).map(|p| p.0.metadata.process_definition_key);
+                let deployment = caller.and_then(|k| self.state.decisions.process_deployment.get(&k));
+                deployment
+                    .and_then(|&d| self.state.process_of_deployment(d, process_id))
+                    .ok_or_else(|| {
+                        format!(
+                            "Expected to call process with BPMN process id '{process_id}' with binding type 'deployment', but no such process found in the deployment with key {} which contained the current process. To resolve this incident, migrate the process instance to a process definition that is deployed together with the intended process to call.",
+                            deployment.copied().unwrap_or(NO_KEY)
+                        )
+                    })
+            }
+            DecisionBinding::VersionTag(tag) => {
+                self.state.process_with_tag(process_id, tag).ok_or_else(|| {
+                    format!(
+                        "Expected to call process with BPMN process id '{process_id}' and version tag '{tag}', but no such process found. To resolve the incident, deploy a process with the given process id and version tag."
+                    )
+                })
+            }
+        };
+        found.cloned()
+    }
+
     /// Starts the child instance of call activity `key`; `Err` is the
     /// incident message.
     pub(crate) fn call(
@@ -39,9 +75,7 @@ impl Engine {
             let vars = self.visible(key);
             evaluate_text(&call.process_id, &vars, &self.clock, "called process id")?
         };
-        let child = self.state.latest_process(&process_id).cloned().ok_or_else(|| {
-            format!("Expected process with BPMN process id '{process_id}' to be deployed, but not found.")
-        })?;
+        let child = self.called_process(key, &process_id, &call.binding)?;
         if child.model.element(0).start_event.is_none() {
             return Err(format!(
                 "Expected process '{process_id}' to have a none start event to be called, but it has none"

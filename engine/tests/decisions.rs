@@ -58,27 +58,6 @@ fn rule_task(process_id: &str, called: &str, extra: &str) -> String {
     )
 }
 
-fn deploy_all(h: &mut Harness, resources: &[(&str, &str)]) -> Result<ResponseValue, Rejection> {
-    h.request(Record::command(
-        NO_KEY,
-        Intent::Create,
-        RecordValue::Deployment(DeploymentRecord {
-            resources: resources
-                .iter()
-                .map(|(name, xml)| DeploymentResource {
-                    name: name.to_string(),
-                    content: xml.as_bytes().to_vec(),
-                })
-                .collect(),
-            processes: vec![],
-            decision_requirements: vec![],
-            decisions: vec![],
-            forms: vec![],
-        }),
-        None,
-    ))
-}
-
 fn deployed(
     r: Result<ResponseValue, Rejection>,
 ) -> (Vec<DecisionRequirementsMetadata>, Vec<DecisionMetadata>) {

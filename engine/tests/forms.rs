@@ -29,27 +29,6 @@ fn user_task(process_id: &str, form_definition: &str) -> String {
     )
 }
 
-fn deploy_all(h: &mut Harness, resources: &[(&str, &str)]) -> Result<ResponseValue, Rejection> {
-    h.request(Record::command(
-        NO_KEY,
-        Intent::Create,
-        RecordValue::Deployment(DeploymentRecord {
-            resources: resources
-                .iter()
-                .map(|(name, text)| DeploymentResource {
-                    name: name.to_string(),
-                    content: text.as_bytes().to_vec(),
-                })
-                .collect(),
-            processes: vec![],
-            decision_requirements: vec![],
-            decisions: vec![],
-            forms: vec![],
-        }),
-        None,
-    ))
-}
-
 fn forms_of(r: Result<ResponseValue, Rejection>) -> Vec<FormMetadata> {
     match r {
         Ok(ResponseValue::Deployment { forms, .. }) => forms,

@@ -217,20 +217,6 @@ fn rejections_name_the_element_and_the_reason_and_write_nothing() {
     let pi = h.create("order", "{}");
     let k2 = deploy_key(&mut h, "order.bpmn", &v2());
     let nest = deploy_key(&mut h, "nest.bpmn", &with_sub_process("sp", "inner"));
-    let timer_target = deploy_key(
-        &mut h,
-        "timed.bpmn",
-        &bpmn(
-            "timed",
-            &format!(
-                r#"<bpmn:startEvent id="start"/>{}<bpmn:boundaryEvent id="late" attachedToRef="review"><bpmn:timerEventDefinition><bpmn:timeDuration>PT1H</bpmn:timeDuration></bpmn:timerEventDefinition></bpmn:boundaryEvent><bpmn:endEvent id="end"/><bpmn:endEvent id="late_end"/>{}{}{}"#,
-                service_task("review", "review", ""),
-                flow("f1", "start", "review"),
-                flow("f2", "review", "end"),
-                flow("f3", "late", "late_end")
-            ),
-        ),
-    );
     let manual_target = deploy_key(
         &mut h,
         "manual.bpmn",
@@ -288,12 +274,6 @@ fn rejections_name_the_element_and_the_reason_and_write_nothing() {
             format!("Expected to migrate process instance '{pi}' but the flow scope of active element with id 'review' is changed. The flow scope of the active element is expected to be 'nest' but was 'sp'. The flow scope of an element cannot be changed during migration yet."),
         ),
         (
-            timer_target,
-            vec![("review", "review")],
-            RejectionType::InvalidState,
-            format!("Expected to migrate process instance '{pi}' but target element with id 'review' has one or more boundary events of types 'TIMER'. Migrating target elements with boundary events of these types is not possible yet."),
-        ),
-        (
             manual_target,
             vec![("review", "review")],
             RejectionType::InvalidState,
@@ -323,7 +303,7 @@ fn rejections_name_the_element_and_the_reason_and_write_nothing() {
 }
 
 #[test]
-fn active_elements_with_event_subscriptions_are_rejected() {
+fn an_active_element_leaves_its_unmapped_boundary_timer_behind() {
     let timed = bpmn(
         "timed",
         &format!(
@@ -338,11 +318,15 @@ fn active_elements_with_event_subscriptions_are_rejected() {
     deploy_key(&mut h, "timed.bpmn", &timed);
     let pi = h.create("timed", "{}");
     let plain = deploy_key(&mut h, "order.bpmn", &v1());
-    let r = rejected(migrate(&mut h, pi, plain, &[("review", "review")]));
-    assert_eq!(
-        r.reason,
-        format!("Expected to migrate process instance '{pi}' but active element with id 'review' has one or more boundary events of types 'TIMER'. Migrating active elements with boundary events of these types is not possible yet.")
-    );
+    migrate(&mut h, pi, plain, &[("review", "review")]).expect("migrate");
+    assert_eq!(h.count(ValueType::Timer, Intent::Canceled), 1);
+    assert!(h.engine.state().timers.is_empty());
+    h.advance(3_600_000);
+    let job = h.activate("review", 1).remove(0);
+    h.complete(job.key, "{}").expect("complete");
+    assert!(h.is_completed(pi));
+    assert_eq!(h.element_intents(pi, "late"), Vec::<&str>::new());
+    assert_replay_matches(&h);
 }
 
 #[test]

@@ -4,10 +4,9 @@
 
 mod common;
 
-use common::{connect, deploy_one_task, runtime, Broker};
+use common::{connect, create_one_task, deploy_one_task, runtime, Broker};
 use node::gateway::bench_proto::raw_append_client::RawAppendClient;
 use node::gateway::bench_proto::AppendRequest;
-use node::gateway::proto;
 
 async fn append(broker: &Broker, partition_id: i32, n: usize) -> Result<Vec<u64>, tonic::Status> {
     let mut client = RawAppendClient::connect(broker.gateway_uri())
@@ -27,16 +26,8 @@ async fn append(broker: &Broker, partition_id: i32, n: usize) -> Result<Vec<u64>
 }
 
 async fn create_one(broker: &Broker) -> i64 {
-    connect(broker)
+    create_one_task(&mut connect(broker).await)
         .await
-        .create_process_instance(proto::CreateProcessInstanceRequest {
-            bpmn_process_id: "one_task".into(),
-            version: -1,
-            ..Default::default()
-        })
-        .await
-        .expect("create")
-        .into_inner()
         .process_instance_key
 }
 

@@ -158,7 +158,7 @@ async fn measure(url: &str, args: &Args) -> anyhow::Result<()> {
         ms(baseline.max())
     );
     type Query = (&'static str, &'static store::Resource, fn(i64) -> Value);
-    let kinds: [Query; 6] = [
+    let kinds: [Query; 7] = [
         (
             "instances of a definition, COMPLETED, newest 50",
             &PROCESS_INSTANCES,
@@ -166,6 +166,16 @@ async fn measure(url: &str, args: &Args) -> anyhow::Result<()> {
                 json!({"filter": {"processDefinitionId": format!("order-{}", r % DEFINITIONS),
                    "state": "COMPLETED"},
                    "sort": [{"field": "startDate", "order": "DESC"}], "page": {"limit": 50}})
+            },
+        ),
+        (
+            "the same, 50 after the first 5,000",
+            &PROCESS_INSTANCES,
+            |r| {
+                json!({"filter": {"processDefinitionId": format!("order-{}", r % DEFINITIONS),
+                   "state": "COMPLETED"},
+                   "sort": [{"field": "startDate", "order": "DESC"}],
+                   "page": {"from": 5_000, "limit": 50}})
             },
         ),
         (

@@ -19,6 +19,7 @@
 mod cleanup;
 mod error;
 mod forms;
+mod hierarchy;
 mod queries;
 pub mod resources;
 mod rows;
@@ -55,7 +56,7 @@ pub enum Backend {
 pub const ACQUIRE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// The migrations, in order; applied by [`Store::migrate`].
-const MIGRATIONS: [(i64, &str, &str); 3] = [
+const MIGRATIONS: [(i64, &str, &str); 4] = [
     (
         1,
         "secondary storage",
@@ -67,6 +68,11 @@ const MIGRATIONS: [(i64, &str, &str); 3] = [
         include_str!("../migrations/0002_decisions_and_subscriptions.sql"),
     ),
     (3, "forms", include_str!("../migrations/0003_forms.sql")),
+    (
+        4,
+        "search indexes and incident flags",
+        include_str!("../migrations/0004_search_indexes.sql"),
+    ),
 ];
 
 /// A pool of connections to the secondary storage database.
@@ -142,8 +148,14 @@ impl Store {
     /// Creates or upgrades the schema (idempotent; concurrent callers are
     /// serialised by sqlx's migration lock on PostgreSQL).
     pub async fn migrate(&self) -> Result<(), StoreError> {
+        self.migrate_up_to(i64::MAX).await
+    }
+
+    /// Applies the migrations up to version `last`.
+    async fn migrate_up_to(&self, last: i64) -> Result<(), StoreError> {
         let migrations: Vec<Migration> = MIGRATIONS
             .iter()
+            .filter(|(version, _, _)| *version <= last)
             .map(|(version, description, sql)| {
                 Migration::new(
                     *version,
@@ -226,6 +238,70 @@ fn redact(url: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A database of an earlier version, with instance 1 on an active
+    /// incident and instance 2 on a resolved one, gets the incident flags
+    /// from its incident rows when migrated.
+    #[tokio::test]
+    async fn the_incident_flags_migration_fills_the_flags_of_existing_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_sqlite(&dir.path().join("old.db"), 1).unwrap();
+        store.migrate_up_to(3).await.unwrap();
+        for (key, state) in [(1, "ACTIVE"), (2, "RESOLVED")] {
+            sqlx::query(
+                "INSERT INTO process_instance (process_instance_key, process_definition_key, \
+                 process_definition_id, process_definition_version, state, start_ms, tenant_id, \
+                 partition_id, position) VALUES ($1, 9, 'p', 1, 'ACTIVE', 0, 't', 1, 0)",
+            )
+            .bind(key)
+            .execute(&store.pool)
+            .await
+            .unwrap();
+            sqlx::query(
+                "INSERT INTO element_instance (element_instance_key, process_instance_key, \
+                 process_definition_key, process_definition_id, element_id, type, state, \
+                 start_ms, tenant_id, partition_id, position) \
+                 VALUES ($1, $2, 9, 'p', 'task', 'SERVICE_TASK', 'ACTIVE', 0, 't', 1, 0)",
+            )
+            .bind(key * 10)
+            .bind(key)
+            .execute(&store.pool)
+            .await
+            .unwrap();
+            sqlx::query(
+                "INSERT INTO incident (incident_key, process_definition_key, \
+                 process_definition_id, process_instance_key, element_instance_key, element_id, \
+                 error_type, error_message, state, creation_ms, tenant_id, partition_id, \
+                 position) VALUES ($1, 9, 'p', $2, $3, 'task', 'JOB_NO_RETRIES', 'm', $4, 0, \
+                 't', 1, 0)",
+            )
+            .bind(key * 100)
+            .bind(key)
+            .bind(key * 10)
+            .bind(state)
+            .execute(&store.pool)
+            .await
+            .unwrap();
+        }
+        store.migrate().await.unwrap();
+        let flags: Vec<(i64, i64)> = sqlx::query_as(
+            "SELECT process_instance_key, has_incident FROM process_instance \
+             ORDER BY process_instance_key",
+        )
+        .fetch_all(&store.pool)
+        .await
+        .unwrap();
+        assert_eq!(flags, [(1, 1), (2, 0)]);
+        let flags: Vec<(i64, i64)> = sqlx::query_as(
+            "SELECT element_instance_key, has_incident FROM element_instance \
+             ORDER BY element_instance_key",
+        )
+        .fetch_all(&store.pool)
+        .await
+        .unwrap();
+        assert_eq!(flags, [(10, 1), (20, 0)]);
+        store.close().await;
+    }
 
     #[test]
     fn urls_are_named_without_passwords_and_bad_schemes_are_refused() {

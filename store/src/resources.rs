@@ -34,6 +34,10 @@ pub struct Field {
     /// instead of the flag's expression for every row). Filters by the
     /// flag's value use it.
     pub when_true: Option<&'static str>,
+    /// The SQL is never NULL (a NOT NULL column of the resource's first
+    /// table): a sort by it needs no NULLS clause, so an index in the
+    /// field's order can deliver it.
+    pub not_null: bool,
 }
 
 /// A searchable resource.
@@ -47,9 +51,21 @@ pub struct Resource {
     pub key: &'static str,
     /// Every field of a result item.
     pub fields: &'static [Field],
+    /// The instance key the `variables` filter (`[{name, value}]`: the
+    /// instance has a variable of that name whose JSON value matches)
+    /// matches against; `None` when the resource takes no such filter.
+    pub variables_of: Option<&'static str>,
 }
 
 impl Field {
+    /// The same field, never NULL.
+    pub const fn not_null(self) -> Field {
+        Field {
+            not_null: true,
+            ..self
+        }
+    }
+
     /// Whether the field is a constant (a feature waggle does not have yet):
     /// sorting by it orders nothing, and an integer literal in `ORDER BY`
     /// would name a column by position.
@@ -77,7 +93,13 @@ const fn f(name: &'static str, sql: &'static str, kind: Kind) -> Field {
         sql,
         kind,
         when_true: None,
+        not_null: false,
     }
+}
+
+/// A field whose SQL is never NULL.
+const fn nn(name: &'static str, sql: &'static str, kind: Kind) -> Field {
+    f(name, sql, kind).not_null()
 }
 
 /// A computed boolean flag with the condition that filters by it.
@@ -87,6 +109,7 @@ const fn flag(name: &'static str, sql: &'static str, when_true: &'static str) ->
         sql,
         kind: Kind::Bool,
         when_true: Some(when_true),
+        not_null: true,
     }
 }
 
@@ -100,6 +123,7 @@ pub static PROCESS_DEFINITIONS: Resource = Resource {
     name: "process definitions",
     from: "process_definition d",
     key: "processDefinitionKey",
+    variables_of: None,
     fields: &[
         f("processDefinitionKey", "d.process_definition_key", Key),
         f("processDefinitionId", "d.process_definition_id", Text),
@@ -117,26 +141,24 @@ pub static PROCESS_DEFINITIONS: Resource = Resource {
 const ROOT: &str =
     "CASE WHEN p.parent_process_instance_key IS NULL THEN p.process_instance_key END";
 
-const INSTANCE_INCIDENT: &str = "CASE WHEN EXISTS (SELECT 1 FROM incident i WHERE \
-    i.process_instance_key = p.process_instance_key AND i.state = 'ACTIVE') THEN 1 ELSE 0 END";
-
 /// `POST /v2/process-instances/search`.
 pub static PROCESS_INSTANCES: Resource = Resource {
     name: "process instances",
     from: "process_instance p LEFT JOIN process_definition d \
            ON d.process_definition_key = p.process_definition_key",
     key: "processInstanceKey",
+    variables_of: Some("p.process_instance_key"),
     fields: &[
-        f("processInstanceKey", "p.process_instance_key", Key),
-        f("processDefinitionId", "p.process_definition_id", Text),
+        nn("processInstanceKey", "p.process_instance_key", Key),
+        nn("processDefinitionId", "p.process_definition_id", Text),
         f("processDefinitionName", "d.name", Text),
-        f(
+        nn(
             "processDefinitionVersion",
             "p.process_definition_version",
             Int,
         ),
         f("processDefinitionVersionTag", "d.version_tag", Text),
-        f("processDefinitionKey", "p.process_definition_key", Key),
+        nn("processDefinitionKey", "p.process_definition_key", Key),
         f(
             "parentProcessInstanceKey",
             "p.parent_process_instance_key",
@@ -147,17 +169,12 @@ pub static PROCESS_INSTANCES: Resource = Resource {
             "p.parent_element_instance_key",
             Key,
         ),
-        f("startDate", "p.start_ms", Date),
+        nn("startDate", "p.start_ms", Date),
         f("endDate", "p.end_ms", Date),
         f("suspendedDate", NO_KEY, Date),
-        f("state", "p.state", Text),
-        flag(
-            "hasIncident",
-            INSTANCE_INCIDENT,
-            "p.process_instance_key IN (SELECT i.process_instance_key FROM incident i \
-             WHERE i.state = 'ACTIVE')",
-        ),
-        f("tenantId", "p.tenant_id", Text),
+        nn("state", "p.state", Text),
+        flag("hasIncident", "p.has_incident", "p.has_incident = 1"),
+        nn("tenantId", "p.tenant_id", Text),
         f("tags", "'[]'", Json),
         f("rootProcessInstanceKey", ROOT, Key),
         f("businessId", NO_TEXT, Text),
@@ -166,34 +183,28 @@ pub static PROCESS_INSTANCES: Resource = Resource {
 
 const ELEMENT_INCIDENT: &str = "(SELECT MIN(i.incident_key) FROM incident i WHERE \
     i.element_instance_key = e.element_instance_key AND i.state = 'ACTIVE')";
-const ELEMENT_HAS_INCIDENT: &str = "CASE WHEN EXISTS (SELECT 1 FROM incident i WHERE \
-    i.element_instance_key = e.element_instance_key AND i.state = 'ACTIVE') THEN 1 ELSE 0 END";
 
 /// `POST /v2/element-instances/search`.
 pub static ELEMENT_INSTANCES: Resource = Resource {
     name: "element instances",
     from: "element_instance e",
     key: "elementInstanceKey",
+    variables_of: None,
     fields: &[
-        f("elementInstanceKey", "e.element_instance_key", Key),
+        nn("elementInstanceKey", "e.element_instance_key", Key),
         f("rootProcessInstanceKey", NO_KEY, Key),
-        f("processInstanceKey", "e.process_instance_key", Key),
-        f("processDefinitionKey", "e.process_definition_key", Key),
-        f("processDefinitionId", "e.process_definition_id", Text),
-        f("elementId", "e.element_id", Text),
+        nn("processInstanceKey", "e.process_instance_key", Key),
+        nn("processDefinitionKey", "e.process_definition_key", Key),
+        nn("processDefinitionId", "e.process_definition_id", Text),
+        nn("elementId", "e.element_id", Text),
         f("elementName", NO_TEXT, Text),
-        f("type", "e.type", Text),
-        f("state", "e.state", Text),
-        f("startDate", "e.start_ms", Date),
+        nn("type", "e.type", Text),
+        nn("state", "e.state", Text),
+        nn("startDate", "e.start_ms", Date),
         f("endDate", "e.end_ms", Date),
-        flag(
-            "hasIncident",
-            ELEMENT_HAS_INCIDENT,
-            "e.element_instance_key IN (SELECT i.element_instance_key FROM incident i \
-             WHERE i.state = 'ACTIVE')",
-        ),
+        flag("hasIncident", "e.has_incident", "e.has_incident = 1"),
         f("incidentKey", ELEMENT_INCIDENT, Key),
-        f("tenantId", "e.tenant_id", Text),
+        nn("tenantId", "e.tenant_id", Text),
     ],
 };
 
@@ -202,15 +213,16 @@ pub static VARIABLES: Resource = Resource {
     name: "variables",
     from: "variable v",
     key: "variableKey",
+    variables_of: None,
     fields: &[
-        f("variableKey", "v.variable_key", Key),
+        nn("variableKey", "v.variable_key", Key),
         f("rootProcessInstanceKey", NO_KEY, Key),
-        f("name", "v.name", Text),
-        f("value", "v.value", Text),
+        nn("name", "v.name", Text),
+        nn("value", "v.value", Text),
         f("isTruncated", "0", Bool),
-        f("scopeKey", "v.scope_key", Key),
-        f("processInstanceKey", "v.process_instance_key", Key),
-        f("tenantId", "v.tenant_id", Text),
+        nn("scopeKey", "v.scope_key", Key),
+        nn("processInstanceKey", "v.process_instance_key", Key),
+        nn("tenantId", "v.tenant_id", Text),
     ],
 };
 
@@ -219,19 +231,20 @@ pub static JOBS: Resource = Resource {
     name: "jobs",
     from: "job j",
     key: "jobKey",
+    variables_of: None,
     fields: &[
-        f("jobKey", "j.job_key", Key),
+        nn("jobKey", "j.job_key", Key),
         f("rootProcessInstanceKey", NO_KEY, Key),
         f("businessId", NO_TEXT, Text),
-        f("creationTime", "j.creation_ms", Date),
-        f("lastUpdateTime", "j.updated_ms", Date),
+        nn("creationTime", "j.creation_ms", Date),
+        nn("lastUpdateTime", "j.updated_ms", Date),
         f("priority", "0", Int),
-        f("type", "j.type", Text),
-        f("worker", "j.worker", Text),
-        f("state", "j.state", Text),
-        f("kind", "j.kind", Text),
+        nn("type", "j.type", Text),
+        nn("worker", "j.worker", Text),
+        nn("state", "j.state", Text),
+        nn("kind", "j.kind", Text),
         f("listenerEventType", "'UNSPECIFIED'", Text),
-        f("retries", "j.retries", Int),
+        nn("retries", "j.retries", Int),
         f("deadline", "j.deadline_ms", Date),
         f("endTime", "j.end_ms", Date),
         f("errorMessage", "j.error_message", Text),
@@ -244,17 +257,17 @@ pub static JOBS: Resource = Resource {
         ),
         f("isDenied", "CAST(NULL AS INTEGER)", Bool),
         f("deniedReason", NO_TEXT, Text),
-        f("elementId", "j.element_id", Text),
-        f("elementInstanceKey", "j.element_instance_key", Key),
-        f("processInstanceKey", "j.process_instance_key", Key),
-        f("processDefinitionKey", "j.process_definition_key", Key),
-        f("processDefinitionId", "j.process_definition_id", Text),
-        f(
+        nn("elementId", "j.element_id", Text),
+        nn("elementInstanceKey", "j.element_instance_key", Key),
+        nn("processInstanceKey", "j.process_instance_key", Key),
+        nn("processDefinitionKey", "j.process_definition_key", Key),
+        nn("processDefinitionId", "j.process_definition_id", Text),
+        nn(
             "processDefinitionVersion",
             "j.process_definition_version",
             Int,
         ),
-        f("tenantId", "j.tenant_id", Text),
+        nn("tenantId", "j.tenant_id", Text),
     ],
 };
 
@@ -263,20 +276,21 @@ pub static INCIDENTS: Resource = Resource {
     name: "incidents",
     from: "incident i",
     key: "incidentKey",
+    variables_of: None,
     fields: &[
-        f("incidentKey", "i.incident_key", Key),
+        nn("incidentKey", "i.incident_key", Key),
         f("rootProcessInstanceKey", NO_KEY, Key),
-        f("processDefinitionKey", "i.process_definition_key", Key),
-        f("processDefinitionId", "i.process_definition_id", Text),
-        f("processInstanceKey", "i.process_instance_key", Key),
-        f("elementInstanceKey", "i.element_instance_key", Key),
-        f("elementId", "i.element_id", Text),
-        f("errorType", "i.error_type", Text),
-        f("errorMessage", "i.error_message", Text),
-        f("creationTime", "i.creation_ms", Date),
-        f("state", "i.state", Text),
+        nn("processDefinitionKey", "i.process_definition_key", Key),
+        nn("processDefinitionId", "i.process_definition_id", Text),
+        nn("processInstanceKey", "i.process_instance_key", Key),
+        nn("elementInstanceKey", "i.element_instance_key", Key),
+        nn("elementId", "i.element_id", Text),
+        nn("errorType", "i.error_type", Text),
+        nn("errorMessage", "i.error_message", Text),
+        nn("creationTime", "i.creation_ms", Date),
+        nn("state", "i.state", Text),
         f("jobKey", "i.job_key", Key),
-        f("tenantId", "i.tenant_id", Text),
+        nn("tenantId", "i.tenant_id", Text),
     ],
 };
 
@@ -286,40 +300,41 @@ pub static USER_TASKS: Resource = Resource {
     from: "user_task u LEFT JOIN process_definition d \
            ON d.process_definition_key = u.process_definition_key",
     key: "userTaskKey",
+    variables_of: None,
     fields: &[
-        f("userTaskKey", "u.user_task_key", Key),
+        nn("userTaskKey", "u.user_task_key", Key),
         f("rootProcessInstanceKey", NO_KEY, Key),
         f("businessId", NO_TEXT, Text),
         f("processName", "d.name", Text),
         f("tags", "'[]'", Json),
         f("name", "u.name", Text),
-        f("state", "u.state", Text),
+        nn("state", "u.state", Text),
         f("assignee", "u.assignee", Text),
-        f("elementId", "u.element_id", Text),
-        f("elementInstanceKey", "u.element_instance_key", Key),
+        nn("elementId", "u.element_id", Text),
+        nn("elementInstanceKey", "u.element_instance_key", Key),
         f(
             "candidateGroups",
             "COALESCE(u.candidate_groups, '[]')",
             Json,
         ),
         f("candidateUsers", "COALESCE(u.candidate_users, '[]')", Json),
-        f("processDefinitionId", "u.process_definition_id", Text),
-        f("processDefinitionKey", "u.process_definition_key", Key),
-        f(
+        nn("processDefinitionId", "u.process_definition_id", Text),
+        nn("processDefinitionKey", "u.process_definition_key", Key),
+        nn(
             "processDefinitionVersion",
             "u.process_definition_version",
             Int,
         ),
-        f("processInstanceKey", "u.process_instance_key", Key),
+        nn("processInstanceKey", "u.process_instance_key", Key),
         f("formKey", "u.form_key", Key),
-        f("creationDate", "u.creation_ms", Date),
+        nn("creationDate", "u.creation_ms", Date),
         f("completionDate", "u.completion_ms", Date),
         f("dueDate", "u.due_date", Text),
         f("followUpDate", "u.follow_up_date", Text),
         f("externalFormReference", "u.external_form_reference", Text),
         f("customHeaders", "COALESCE(u.custom_headers, '{}')", Json),
-        f("priority", "u.priority", Int),
-        f("tenantId", "u.tenant_id", Text),
+        nn("priority", "u.priority", Int),
+        nn("tenantId", "u.tenant_id", Text),
     ],
 };
 
@@ -329,6 +344,7 @@ pub static DECISION_DEFINITIONS: Resource = Resource {
     from: "decision_definition dd LEFT JOIN decision_requirements r \
            ON r.decision_requirements_key = dd.decision_requirements_key",
     key: "decisionDefinitionKey",
+    variables_of: None,
     fields: &[
         f("decisionDefinitionKey", "dd.decision_definition_key", Key),
         f("decisionDefinitionId", "dd.decision_definition_id", Text),
@@ -359,6 +375,7 @@ pub static DECISION_REQUIREMENTS: Resource = Resource {
     name: "decision requirements",
     from: "decision_requirements r",
     key: "decisionRequirementsKey",
+    variables_of: None,
     fields: &[
         f(
             "decisionRequirementsKey",
@@ -383,6 +400,7 @@ pub static DECISION_INSTANCES: Resource = Resource {
     name: "decision instances",
     from: "decision_instance di",
     key: "decisionEvaluationInstanceKey",
+    variables_of: None,
     fields: DECISION_INSTANCE_FIELDS
         .split_at(DECISION_INSTANCE_FIELDS.len() - 2)
         .0,
@@ -393,6 +411,7 @@ pub static DECISION_INSTANCE_DETAILS: Resource = Resource {
     name: "decision instances",
     from: "decision_instance di",
     key: "decisionEvaluationInstanceKey",
+    variables_of: None,
     fields: &DECISION_INSTANCE_FIELDS,
 };
 
@@ -452,6 +471,7 @@ pub static MESSAGE_SUBSCRIPTIONS: Resource = Resource {
            LEFT JOIN process_instance p ON p.process_instance_key = s.process_instance_key \
            LEFT JOIN process_definition d ON d.process_definition_key = p.process_definition_key",
     key: "messageSubscriptionKey",
+    variables_of: None,
     fields: &[
         f(
             "messageSubscriptionKey",

@@ -16,6 +16,8 @@ use crate::upsert::{Pending, Table, Val};
 
 mod decisions;
 mod forms;
+mod incident_flags;
+mod migrated;
 
 /// The only tenant until multi-tenancy lands.
 pub const DEFAULT_TENANT: &str = "<default>";
@@ -242,6 +244,11 @@ pub struct Batch {
     forms: Pending,
     /// Rows to delete after the upserts: the statement and the key.
     deleted: Vec<(&'static str, i64)>,
+    /// `UPDATE`s after the upserts, in record order: the statement and its
+    /// parameters (migrations).
+    updates: Vec<(&'static str, Vec<Val>)>,
+    /// Instances whose incident flags are computed again after the upserts.
+    incident_flags: incident_flags::Touched,
 }
 
 impl Default for Batch {
@@ -260,6 +267,8 @@ impl Default for Batch {
             decision_instances: Pending::new(&decisions::DECISION_INSTANCE),
             forms: Pending::new(&forms::FORM),
             deleted: Vec::new(),
+            updates: Vec::new(),
+            incident_flags: incident_flags::Touched::default(),
         }
     }
 }
@@ -278,6 +287,18 @@ impl Batch {
             key: record.key,
             intent: record.intent,
         };
+        match (&record.value, record.intent) {
+            (RecordValue::ProcessInstance(p), Intent::ElementMigrated) => {
+                return self.element_migrated(&at, p)
+            }
+            (RecordValue::Job(j), Intent::Migrated) => return self.job_migrated(&at, j),
+            (RecordValue::UserTask(t), Intent::Migrated) => return self.user_task_migrated(&at, t),
+            (RecordValue::Incident(i), Intent::Migrated) => return self.incident_migrated(&at, i),
+            (RecordValue::ProcessMessageSubscription(s), Intent::Migrated) => {
+                return self.subscription_migrated(s)
+            }
+            _ => {}
+        }
         match &record.value {
             RecordValue::Process(p) => self.process(&at, p),
             RecordValue::ProcessInstance(p) => self.element(&at, p),
@@ -294,8 +315,9 @@ impl Batch {
         }
     }
 
-    /// Writes every row gathered, then the deletions.
-    /// On PostgreSQL (`postgres`) the rows go as JSON ([`crate::upsert`]).
+    /// Writes every row gathered, then the deletions, then the incident
+    /// flags of the instances whose incidents were written. On PostgreSQL
+    /// (`postgres`) the rows go as JSON ([`crate::upsert`]).
     pub async fn flush(
         &mut self,
         conn: &mut AnyConnection,
@@ -317,10 +339,20 @@ impl Batch {
         ] {
             pending.flush(conn, postgres).await?;
         }
+        for (statement, params) in self.updates.drain(..) {
+            let mut query = sqlx::query(statement);
+            for value in params {
+                query = match value {
+                    Val::Int(i) => query.bind(i),
+                    Val::Text(s) => query.bind(s),
+                };
+            }
+            query.execute(&mut *conn).await?;
+        }
         for (statement, key) in self.deleted.drain(..) {
             sqlx::query(statement).bind(key).execute(&mut *conn).await?;
         }
-        Ok(())
+        self.incident_flags.refresh(conn).await
     }
 
     fn process(&mut self, at: &Row, p: &ProcessRecord) {
@@ -331,9 +363,9 @@ impl Batch {
                 self.definitions.push(vec![
                     m.process_definition_key.into(),
                     m.bpmn_process_id.as_ref().into(),
-                    process_name(&xml, &m.bpmn_process_id).into(),
+                    process_attribute(&xml, &m.bpmn_process_id, name).into(),
                     i64::from(m.version).into(),
-                    Val::Text(None),
+                    process_attribute(&xml, &m.bpmn_process_id, version_tag).into(),
                     m.resource_name.as_str().into(),
                     Val::Text(Some(xml)),
                     DEFAULT_TENANT.into(),
@@ -452,6 +484,8 @@ impl Batch {
             Intent::Resolved => ("RESOLVED", Some(at.time_ms)),
             _ => return,
         };
+        self.incident_flags
+            .incident(i.process_instance_key, i.element_instance_key);
         self.incidents.push(vec![
             at.key.into(),
             i.process_definition_key.into(),
@@ -591,13 +625,32 @@ pub fn element_type_name(t: BpmnElementType) -> String {
     out
 }
 
-/// The `name` of process `id` in `xml`, if the BPMN gives one.
-fn process_name(xml: &str, id: &str) -> Option<String> {
+/// What `read` finds on process `id` in `xml` (its `name`, its version tag).
+fn process_attribute(
+    xml: &str,
+    id: &str,
+    read: impl for<'a, 'i> Fn(roxmltree::Node<'a, 'i>) -> Option<&'a str>,
+) -> Option<String> {
     let doc = roxmltree::Document::parse(xml).ok()?;
     doc.descendants()
         .find(|n| n.tag_name().name() == "process" && n.attribute("id") == Some(id))
-        .and_then(|n| n.attribute("name"))
+        .and_then(read)
         .map(str::to_string)
+}
+
+/// The `name` attribute.
+fn name<'a>(process: roxmltree::Node<'a, '_>) -> Option<&'a str> {
+    process.attribute("name")
+}
+
+/// The `zeebe:versionTag value` in a process's extension elements.
+fn version_tag<'a>(process: roxmltree::Node<'a, '_>) -> Option<&'a str> {
+    process
+        .children()
+        .filter(|n| n.tag_name().name() == "extensionElements")
+        .flat_map(|e| e.children())
+        .find(|n| n.tag_name().name() == "versionTag")
+        .and_then(|n| n.attribute("value"))
 }
 
 #[cfg(test)]
@@ -618,10 +671,23 @@ mod tests {
         let xml = r#"<definitions xmlns="http://www.omg.org/spec/BPMN/20100524/MODEL">
             <process id="order" name="Order handling"/></definitions>"#;
         assert_eq!(
-            process_name(xml, "order").as_deref(),
+            process_attribute(xml, "order", name).as_deref(),
             Some("Order handling")
         );
-        assert_eq!(process_name(xml, "other"), None);
-        assert_eq!(process_name("<not xml", "order"), None);
+        assert_eq!(process_attribute(xml, "other", name), None);
+        assert_eq!(process_attribute("<not xml", "order", name), None);
+    }
+
+    #[test]
+    fn a_version_tag_comes_from_the_process_extension_elements() {
+        let xml = r#"<definitions xmlns="http://www.omg.org/spec/BPMN/20100524/MODEL"
+            xmlns:zeebe="http://camunda.org/schema/zeebe/1.0">
+            <process id="tagged"><extensionElements><zeebe:versionTag value="v2.1"/>
+            </extensionElements></process><process id="plain"/></definitions>"#;
+        assert_eq!(
+            process_attribute(xml, "tagged", version_tag).as_deref(),
+            Some("v2.1")
+        );
+        assert_eq!(process_attribute(xml, "plain", version_tag), None);
     }
 }

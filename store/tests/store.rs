@@ -11,13 +11,13 @@ use std::sync::Arc;
 
 use engine::{
     BpmnElementType, BpmnEventType, ErrorType, IncidentRecord, Intent, JobRecord,
-    ProcessInstanceRecord, ProcessMetadata, ProcessRecord, Record, RecordType, RecordValue,
-    VariableRecord,
+    MessageSubscriptionRecord, ProcessInstanceRecord, ProcessMetadata, ProcessRecord, Record,
+    RecordType, RecordValue, VariableRecord,
 };
 use serde_json::{json, Value};
 use store::resources::{
-    ELEMENT_INSTANCES, INCIDENTS, JOBS, PROCESS_DEFINITIONS, PROCESS_INSTANCES, USER_TASKS,
-    VARIABLES,
+    ELEMENT_INSTANCES, INCIDENTS, JOBS, MESSAGE_SUBSCRIPTIONS, PROCESS_DEFINITIONS,
+    PROCESS_INSTANCES, USER_TASKS, VARIABLES,
 };
 use store::{ExportedEntry, SearchRequest, Store};
 
@@ -561,6 +561,138 @@ async fn sqlite_holds_searches_and_cleans_the_exported_records() {
 async fn postgresql_holds_searches_and_cleans_the_exported_records() {
     let pg = support::postgres::Postgres::start();
     scenario(Store::open(&pg.url, 2).unwrap()).await;
+}
+
+/// Instance 20 of `log()` (waiting on an incident at `task`) migrated to
+/// `order2`, whose `task2` its task maps to; then its job completes in the
+/// same batch.
+async fn migration(store: Store) {
+    const TARGET: i64 = DEFINITION + 100;
+    store.migrate().await.unwrap();
+    store.write(1, &entries(&log())).await.unwrap();
+    let subscription = |intent: Intent, process: &str, element: &str| {
+        let value = MessageSubscriptionRecord {
+            element_instance_key: 21,
+            process_instance_key: 20,
+            bpmn_process_id: Arc::from(process),
+            element_id: Arc::from(element),
+            message_name: "paid".into(),
+            correlation_key: "o-20".into(),
+            interrupting: true,
+            message_key: -1,
+            variables: "{}".into(),
+            subscription_partition_id: 1,
+        };
+        event(
+            25,
+            intent,
+            4_500,
+            RecordValue::ProcessMessageSubscription(value),
+        )
+    };
+    let waiting = [(
+        11,
+        vec![subscription(Intent::Created, "order", "paid_event")],
+    )];
+    store.write(1, &entries(&waiting)).await.unwrap();
+    let to_target = |mut r: Record| {
+        match &mut r.value {
+            RecordValue::ProcessInstance(p) => {
+                p.process_definition_key = TARGET;
+                p.bpmn_process_id = Arc::from("order2");
+                p.version = 3;
+                if p.bpmn_element_type != Process {
+                    p.element_id = Arc::from("task2");
+                }
+            }
+            RecordValue::Job(j) => {
+                j.process_definition_key = TARGET;
+                j.bpmn_process_id = Arc::from("order2");
+                j.process_definition_version = 3;
+                j.element_id = Arc::from("task2");
+            }
+            RecordValue::Incident(i) => {
+                i.process_definition_key = TARGET;
+                i.bpmn_process_id = Arc::from("order2");
+                i.element_id = Arc::from("task2");
+            }
+            _ => unreachable!(),
+        }
+        r
+    };
+    let migrated = vec![(
+        12,
+        vec![
+            to_target(element(
+                20,
+                20,
+                "order",
+                Process,
+                Intent::ElementMigrated,
+                5_000,
+            )),
+            to_target(element(
+                21,
+                20,
+                "task",
+                ServiceTask,
+                Intent::ElementMigrated,
+                5_000,
+            )),
+            to_target(job(23, 20, 21, Intent::Migrated, 0, 5_000)),
+            to_target(incident(24, 20, 21, Intent::Migrated, 5_000)),
+            to_target(incident(24, 20, 21, Intent::Resolved, 5_100)),
+            to_target(job(23, 20, 21, Intent::Completed, 0, 5_200)),
+            subscription(Intent::Migrated, "order2", "paid_event2"),
+        ],
+    )];
+    for _ in 0..2 {
+        store.write(1, &entries(&migrated)).await.unwrap();
+        let instance = store.get(&PROCESS_INSTANCES, 20).await.unwrap().unwrap();
+        assert_eq!(instance["processDefinitionKey"], TARGET.to_string());
+        assert_eq!(instance["processDefinitionId"], "order2");
+        assert_eq!(instance["processDefinitionVersion"], 3);
+        assert_eq!(instance["startDate"], "1970-01-01T00:00:02.500Z", "kept");
+        let of_20 = json!({"filter": {"processInstanceKey": "20"}});
+        for (resource, field) in [
+            (&ELEMENT_INSTANCES, "elementId"),
+            (&JOBS, "elementId"),
+            (&INCIDENTS, "elementId"),
+        ] {
+            let found = search(&store, resource, of_20.clone()).await;
+            let ids: Vec<&Value> = found["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|i| &i[field])
+                .collect();
+            assert_eq!(ids, [&json!("task2")], "{found}");
+            assert_eq!(found["items"][0]["processDefinitionId"], "order2");
+        }
+        let job = search(&store, &JOBS, of_20.clone()).await;
+        assert_eq!(job["items"][0]["state"], "COMPLETED", "the later record");
+        let incident = search(&store, &INCIDENTS, of_20.clone()).await;
+        assert_eq!(incident["items"][0]["state"], "RESOLVED");
+        let waits = search(&store, &MESSAGE_SUBSCRIPTIONS, of_20.clone()).await;
+        assert_eq!(waits["items"][0]["elementId"], "paid_event2", "{waits}");
+        assert_eq!(waits["items"][0]["processDefinitionId"], "order2");
+        assert_eq!(waits["items"][0]["correlationKey"], "o-20");
+    }
+    let untouched = store.get(&PROCESS_INSTANCES, 10).await.unwrap().unwrap();
+    assert_eq!(untouched["processDefinitionId"], "order");
+    store.close().await;
+}
+
+#[tokio::test]
+async fn a_migrated_instance_names_its_target_definition_in_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    migration(Store::open_sqlite(&dir.path().join("secondary.db"), 2).unwrap()).await;
+}
+
+#[tokio::test]
+async fn a_migrated_instance_names_its_target_definition_in_postgresql() {
+    let pg = support::postgres::Postgres::start();
+    migration(Store::open(&pg.url, 2).unwrap()).await;
 }
 
 #[tokio::test]

@@ -29,7 +29,7 @@ IMPLEMENTED = (
     r"|decision-instances/(search|\{decisionEvaluationInstanceKey\})"
     r"|message-subscriptions/search"
     r"|process-definitions/search|process-definitions/\{processDefinitionKey\}(/xml|/form)?"
-    r"|process-instances(/search|/\{processInstanceKey\}(/cancellation|/statistics/element-instances)?)?"
+    r"|process-instances(/search|/\{processInstanceKey\}(/cancellation|/statistics/element-instances|/call-hierarchy)?)?"
     r"|element-instances/search|element-instances/\{elementInstanceKey\}(/variables)?"
     r"|variables/search|variables/\{variableKey\}"
     r"|jobs(/search|/activation|/\{jobKey\}(/completion|/failure|/error)?)"

@@ -497,6 +497,28 @@ pub fn create_command(
     )
 }
 
+/// Deploys `(name, text)` resources in one deployment.
+pub fn deploy_all(h: &mut Harness, resources: &[(&str, &str)]) -> Result<ResponseValue, Rejection> {
+    h.request(Record::command(
+        NO_KEY,
+        Intent::Create,
+        RecordValue::Deployment(DeploymentRecord {
+            resources: resources
+                .iter()
+                .map(|(name, text)| DeploymentResource {
+                    name: name.to_string(),
+                    content: text.as_bytes().to_vec(),
+                })
+                .collect(),
+            processes: vec![],
+            decision_requirements: vec![],
+            decisions: vec![],
+            forms: vec![],
+        }),
+        None,
+    ))
+}
+
 /// Wraps process body XML into a definitions document.
 pub fn bpmn(process_id: &str, body: &str) -> String {
     format!(

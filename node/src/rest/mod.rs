@@ -17,6 +17,7 @@ mod cluster;
 mod decisions;
 mod deployments;
 mod forms;
+mod hierarchy;
 mod instances;
 mod jobs;
 mod keys;
@@ -90,6 +91,10 @@ pub fn router(context: Arc<BrokerContext>) -> Router {
         .route(
             "/process-instances/{process_instance_key}/statistics/element-instances",
             get(search::element_statistics),
+        )
+        .route(
+            "/process-instances/{process_instance_key}/call-hierarchy",
+            get(hierarchy::call_hierarchy),
         )
         .route("/element-instances/search", post(search::element_instances))
         .route(

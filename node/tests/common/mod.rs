@@ -241,6 +241,21 @@ pub async fn deploy_one_task(
         .expect("deploy");
 }
 
+/// Creates an instance of the latest [`ONE_TASK`].
+pub async fn create_one_task(
+    client: &mut node::gateway::proto::gateway_client::GatewayClient<tonic::transport::Channel>,
+) -> node::gateway::proto::CreateProcessInstanceResponse {
+    client
+        .create_process_instance(node::gateway::proto::CreateProcessInstanceRequest {
+            bpmn_process_id: "one_task".into(),
+            version: -1,
+            ..Default::default()
+        })
+        .await
+        .expect("create")
+        .into_inner()
+}
+
 /// Where [`tear_log_tail`] cut a partition log.
 #[derive(Debug)]
 pub struct TornTail {
