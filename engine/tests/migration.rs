@@ -7,14 +7,6 @@ mod common;
 use ::engine::*;
 use common::*;
 
-/// Deploys and returns the process definition key.
-fn deploy_key(h: &mut Harness, name: &str, xml: &str) -> i64 {
-    match h.deploy(name, xml) {
-        Ok(ResponseValue::Deployment { processes, .. }) => processes[0].process_definition_key,
-        other => panic!("deploy {name}: {other:?}"),
-    }
-}
-
 /// Version 1: start → review (job `review`) → end.
 fn v1() -> String {
     bpmn(
@@ -43,47 +35,11 @@ fn v2() -> String {
     )
 }
 
-fn mapping(pairs: &[(&str, &str)]) -> Vec<MappingInstruction> {
-    pairs
-        .iter()
-        .map(|(s, t)| MappingInstruction {
-            source_element_id: s.to_string(),
-            target_element_id: t.to_string(),
-        })
-        .collect()
-}
-
-fn migrate(
-    h: &mut Harness,
-    pi: i64,
-    target: i64,
-    pairs: &[(&str, &str)],
-) -> Result<ResponseValue, Rejection> {
-    h.request(Record::command(
-        pi,
-        Intent::Migrate,
-        RecordValue::ProcessInstanceMigration(ProcessInstanceMigrationRecord {
-            process_instance_key: pi,
-            target_process_definition_key: target,
-            mapping_instructions: mapping(pairs),
-        }),
-        None,
-    ))
-}
-
 fn rejected(result: Result<ResponseValue, Rejection>) -> Rejection {
     match result {
         Err(r) => r,
         other => panic!("expected a rejection, got {other:?}"),
     }
-}
-
-fn assert_replay_matches(h: &Harness) {
-    let mut follower = Engine::new(1, 1);
-    for r in &h.log {
-        follower.replay(r);
-    }
-    assert!(follower.snapshot() == h.engine.snapshot(), "replayed state");
 }
 
 #[test]

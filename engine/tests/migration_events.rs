@@ -8,14 +8,6 @@ mod common;
 use ::engine::*;
 use common::*;
 
-/// Deploys and returns the process definition key.
-fn deploy_key(h: &mut Harness, name: &str, xml: &str) -> i64 {
-    match h.deploy(name, xml) {
-        Ok(ResponseValue::Deployment { processes, .. }) => processes[0].process_definition_key,
-        other => panic!("deploy {name}: {other:?}"),
-    }
-}
-
 /// `bpmn` with message and signal definitions after the process.
 fn with_defs(process: String, defs: &str) -> String {
     process.replace("</bpmn:definitions>", &format!("{defs}</bpmn:definitions>"))
@@ -55,34 +47,6 @@ fn task_with_boundary(process: &str, task: &str, boundary: &str, definition: &st
     )
 }
 
-fn mapping(pairs: &[(&str, &str)]) -> Vec<MappingInstruction> {
-    pairs
-        .iter()
-        .map(|(s, t)| MappingInstruction {
-            source_element_id: s.to_string(),
-            target_element_id: t.to_string(),
-        })
-        .collect()
-}
-
-fn migrate(
-    h: &mut Harness,
-    pi: i64,
-    target: i64,
-    pairs: &[(&str, &str)],
-) -> Result<ResponseValue, Rejection> {
-    h.request(Record::command(
-        pi,
-        Intent::Migrate,
-        RecordValue::ProcessInstanceMigration(ProcessInstanceMigrationRecord {
-            process_instance_key: pi,
-            target_process_definition_key: target,
-            mapping_instructions: mapping(pairs),
-        }),
-        None,
-    ))
-}
-
 /// Migrates and checks that the rejection has `reason` and wrote nothing
 /// but the command and its rejection.
 fn assert_rejected(h: &mut Harness, pi: i64, target: i64, pairs: &[(&str, &str)], reason: &str) {
@@ -106,14 +70,6 @@ fn assert_rejected(h: &mut Harness, pi: i64, target: i64, pairs: &[(&str, &str)]
         "the command and its rejection only"
     );
     assert_eq!(h.engine.state().instances, instances, "no state changed");
-}
-
-fn assert_replay_matches(h: &Harness) {
-    let mut follower = Engine::new(1, 1);
-    for r in &h.log {
-        follower.replay(r);
-    }
-    assert!(follower.snapshot() == h.engine.snapshot(), "replayed state");
 }
 
 /// Events of `value_type` with `intent` written after log position `from`.

@@ -66,36 +66,11 @@ fn modify(
     ))
 }
 
-/// The key of the active instance of `element_id` in instance `pi`.
-fn element_key(h: &Harness, pi: i64, element_id: &str) -> i64 {
-    let state = h.engine.state();
-    *state
-        .instances
-        .iter()
-        .find(|(_, i)| {
-            i.process_instance_key == pi
-                && state
-                    .process(i.process_definition_key)
-                    .is_some_and(|p| &*p.model.element(i.element).id == element_id)
-        })
-        .map(|(k, _)| k)
-        .unwrap_or_else(|| panic!("no active instance of {element_id}"))
-}
-
 fn rejected(result: Result<ResponseValue, Rejection>) -> Rejection {
     match result {
         Err(r) => r,
         other => panic!("expected a rejection, got {other:?}"),
     }
-}
-
-/// A follower that applies the log reaches the leader's state.
-fn assert_replay_matches(h: &Harness) {
-    let mut follower = Engine::new(1, 1);
-    for r in &h.log {
-        follower.replay(r);
-    }
-    assert!(follower.snapshot() == h.engine.snapshot(), "replayed state");
 }
 
 #[test]

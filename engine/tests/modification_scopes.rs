@@ -59,30 +59,6 @@ fn modify_to_pack_with(
     ))
 }
 
-/// The key of the active instance of `element_id` in instance `pi`.
-fn element_key(h: &Harness, pi: i64, element_id: &str) -> i64 {
-    let state = h.engine.state();
-    *state
-        .instances
-        .iter()
-        .find(|(_, i)| {
-            i.process_instance_key == pi
-                && state
-                    .process(i.process_definition_key)
-                    .is_some_and(|p| &*p.model.element(i.element).id == element_id)
-        })
-        .map(|(k, _)| k)
-        .unwrap_or_else(|| panic!("no active instance of {element_id}"))
-}
-
-fn assert_replay_matches(h: &Harness) {
-    let mut follower = Engine::new(1, 1);
-    for r in &h.log {
-        follower.replay(r);
-    }
-    assert!(follower.snapshot() == h.engine.snapshot(), "replayed state");
-}
-
 #[test]
 fn a_created_sub_process_is_entered_without_its_input_mappings_as_in_zeebe() {
     let mut h = Harness::new();

@@ -556,3 +556,66 @@ pub fn one_task(process_id: &str) -> String {
         ),
     )
 }
+
+/// Deploys and returns the process definition key.
+pub fn deploy_key(h: &mut Harness, name: &str, xml: &str) -> i64 {
+    match h.deploy(name, xml) {
+        Ok(ResponseValue::Deployment { processes, .. }) => processes[0].process_definition_key,
+        other => panic!("deploy {name}: {other:?}"),
+    }
+}
+
+/// Shared by the migration and modification tests.
+pub fn mapping(pairs: &[(&str, &str)]) -> Vec<MappingInstruction> {
+    pairs
+        .iter()
+        .map(|(s, t)| MappingInstruction {
+            source_element_id: s.to_string(),
+            target_element_id: t.to_string(),
+        })
+        .collect()
+}
+
+/// Shared by the migration and modification tests.
+pub fn migrate(
+    h: &mut Harness,
+    pi: i64,
+    target: i64,
+    pairs: &[(&str, &str)],
+) -> Result<ResponseValue, Rejection> {
+    h.request(Record::command(
+        pi,
+        Intent::Migrate,
+        RecordValue::ProcessInstanceMigration(ProcessInstanceMigrationRecord {
+            process_instance_key: pi,
+            target_process_definition_key: target,
+            mapping_instructions: mapping(pairs),
+        }),
+        None,
+    ))
+}
+
+/// Shared by the migration and modification tests.
+pub fn assert_replay_matches(h: &Harness) {
+    let mut follower = Engine::new(1, 1);
+    for r in &h.log {
+        follower.replay(r);
+    }
+    assert!(follower.snapshot() == h.engine.snapshot(), "replayed state");
+}
+
+/// The key of the active instance of `element_id` in instance `pi`.
+pub fn element_key(h: &Harness, pi: i64, element_id: &str) -> i64 {
+    let state = h.engine.state();
+    *state
+        .instances
+        .iter()
+        .find(|(_, i)| {
+            i.process_instance_key == pi
+                && state
+                    .process(i.process_definition_key)
+                    .is_some_and(|p| &*p.model.element(i.element).id == element_id)
+        })
+        .map(|(k, _)| k)
+        .unwrap_or_else(|| panic!("no active instance of {element_id}"))
+}
