@@ -19,6 +19,47 @@ pub const MAX_JOBS_PER_BATCH: usize = 1_000;
 /// Most variable bytes in one activation batch (the rest is left for the next).
 pub const MAX_BATCH_VARIABLE_BYTES: usize = 2 * 1024 * 1024;
 
+/// A job type: static, or a FEEL expression that must give a non-empty
+/// string (Zeebe's incident message otherwise).
+pub(crate) fn evaluate_job_type(
+    expression: &crate::expression::Expression,
+    vars: &[(&str, &str)],
+    clock: &crate::expression::Clock,
+) -> Result<Arc<str>, String> {
+    match expression {
+        crate::expression::Expression::Static(s) => Ok(s.clone()),
+        e => match e.evaluate(vars, clock)? {
+            Json::String(s) if !s.is_empty() => Ok(Arc::from(s)),
+            other => Err(format!(
+                "Expected result of the expression '{}' to be a non-empty string, but was '{other}'",
+                e.source()
+            )),
+        },
+    }
+}
+
+/// Job retries: a static number (checked at deployment), or a FEEL
+/// expression that must give a number.
+pub(crate) fn evaluate_retries(
+    expression: &crate::expression::Expression,
+    vars: &[(&str, &str)],
+    clock: &crate::expression::Clock,
+) -> Result<i32, String> {
+    match expression {
+        crate::expression::Expression::Static(s) => s
+            .trim()
+            .parse::<i32>()
+            .map_err(|_| format!("retries '{s}' is not a number")),
+        e => match e.evaluate(vars, clock)? {
+            Json::Number(n) if n.as_i64().is_some() => Ok(n.as_i64().unwrap_or(0) as i32),
+            other => Err(format!(
+                "Expected result of the expression '{}' to be a number, but was '{other}'",
+                e.source()
+            )),
+        },
+    }
+}
+
 impl Engine {
     /// The job a task creates, with its expressions evaluated.
     pub(crate) fn job_for(
@@ -37,33 +78,8 @@ impl Engine {
         } else {
             self.visible(key)
         };
-        let job_type: Arc<str> = match &job.job_type {
-            crate::expression::Expression::Static(s) => s.clone(),
-            e => match e.evaluate(&vars, &self.clock)? {
-                Json::String(s) if !s.is_empty() => Arc::from(s),
-                other => {
-                    return Err(format!(
-                        "Expected result of the expression '{}' to be a non-empty string, but was '{other}'",
-                        e.source()
-                    ))
-                }
-            },
-        };
-        let retries = match &job.retries {
-            crate::expression::Expression::Static(s) => s
-                .trim()
-                .parse::<i32>()
-                .map_err(|_| format!("retries '{s}' is not a number"))?,
-            e => match e.evaluate(&vars, &self.clock)? {
-                Json::Number(n) if n.as_i64().is_some() => n.as_i64().unwrap_or(0) as i32,
-                other => {
-                    return Err(format!(
-                        "Expected result of the expression '{}' to be a number, but was '{other}'",
-                        e.source()
-                    ))
-                }
-            },
-        };
+        let job_type = evaluate_job_type(&job.job_type, &vars, &self.clock)?;
+        let retries = evaluate_retries(&job.retries, &vars, &self.clock)?;
         let custom_headers = if job.dynamic_headers.is_empty() {
             job.custom_headers.clone()
         } else {

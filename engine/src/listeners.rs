@@ -298,30 +298,8 @@ impl Engine {
         } else {
             self.visible(key)
         };
-        let job_type: Arc<str> = match &listener.job_type {
-            Expression::Static(s) => s.clone(),
-            e => match e.evaluate(&vars, &self.clock)? {
-                Json::String(s) if !s.is_empty() => Arc::from(s),
-                other => {
-                    return Err(format!(
-                        "Expected result of the expression '{}' to be a non-empty string, but was '{other}'",
-                        e.source()
-                    ))
-                }
-            },
-        };
-        let retries = match &listener.retries {
-            Expression::Static(s) => s.trim().parse::<i32>().unwrap_or(3),
-            e => match e.evaluate(&vars, &self.clock)? {
-                Json::Number(n) if n.as_i64().is_some() => n.as_i64().unwrap_or(0) as i32,
-                other => {
-                    return Err(format!(
-                        "Expected result of the expression '{}' to be a number, but was '{other}'",
-                        e.source()
-                    ))
-                }
-            },
-        };
+        let job_type = crate::jobs::evaluate_job_type(&listener.job_type, &vars, &self.clock)?;
+        let retries = crate::jobs::evaluate_retries(&listener.retries, &vars, &self.clock)?;
         let mut job = JobRecord::empty();
         job.job_type = job_type;
         job.retries = retries;
