@@ -56,7 +56,7 @@ pub enum Backend {
 pub const ACQUIRE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// The migrations, in order; applied by [`Store::migrate`].
-const MIGRATIONS: [(i64, &str, &str); 4] = [
+const MIGRATIONS: [(i64, &str, &str); 5] = [
     (
         1,
         "secondary storage",
@@ -72,6 +72,11 @@ const MIGRATIONS: [(i64, &str, &str); 4] = [
         4,
         "search indexes and incident flags",
         include_str!("../migrations/0004_search_indexes.sql"),
+    ),
+    (
+        5,
+        "roots of called instances",
+        include_str!("../migrations/0005_root_instances.sql"),
     ),
 ];
 
@@ -300,6 +305,38 @@ mod tests {
         .await
         .unwrap();
         assert_eq!(flags, [(10, 1), (20, 0)]);
+        store.close().await;
+    }
+
+    /// A database of version 4 with a call chain 1 → 2 → 3 and a lone
+    /// instance 5 gets the roots of the called instances when migrated.
+    #[tokio::test]
+    async fn the_roots_migration_fills_the_roots_of_existing_called_instances() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_sqlite(&dir.path().join("old.db"), 1).unwrap();
+        store.migrate_up_to(4).await.unwrap();
+        for (key, parent) in [(1, None), (2, Some(1)), (3, Some(2)), (5, None)] {
+            sqlx::query(
+                "INSERT INTO process_instance (process_instance_key, process_definition_key, \
+                 process_definition_id, process_definition_version, \
+                 parent_process_instance_key, state, start_ms, tenant_id, partition_id, \
+                 position) VALUES ($1, 9, 'p', 1, $2, 'ACTIVE', 0, 't', 1, 0)",
+            )
+            .bind(key)
+            .bind(parent)
+            .execute(&store.pool)
+            .await
+            .unwrap();
+        }
+        store.migrate().await.unwrap();
+        let roots: Vec<(i64, Option<i64>)> = sqlx::query_as(
+            "SELECT process_instance_key, root_process_instance_key FROM process_instance \
+             ORDER BY process_instance_key",
+        )
+        .fetch_all(&store.pool)
+        .await
+        .unwrap();
+        assert_eq!(roots, [(1, None), (2, Some(1)), (3, Some(1)), (5, None)]);
         store.close().await;
     }
 

@@ -137,9 +137,36 @@ pub static PROCESS_DEFINITIONS: Resource = Resource {
     ],
 };
 
-/// A top-level instance is its own root; a child's root is not tracked yet.
-const ROOT: &str =
-    "CASE WHEN p.parent_process_instance_key IS NULL THEN p.process_instance_key END";
+/// The root of a process instance row `$row`: a top-level instance is its
+/// own, a called one's is kept by the writer.
+macro_rules! root_of_row {
+    ($row:literal) => {
+        concat!(
+            "CASE WHEN ",
+            $row,
+            ".parent_process_instance_key IS NULL THEN ",
+            $row,
+            ".process_instance_key ELSE ",
+            $row,
+            ".root_process_instance_key END"
+        )
+    };
+}
+
+/// The root of the process instance whose key is `$key` (a column).
+macro_rules! root_of_instance {
+    ($key:literal) => {
+        concat!(
+            "(SELECT ",
+            root_of_row!("ri"),
+            " FROM process_instance ri WHERE ri.process_instance_key = ",
+            $key,
+            ")"
+        )
+    };
+}
+
+const ROOT: &str = root_of_row!("p");
 
 /// `POST /v2/process-instances/search`.
 pub static PROCESS_INSTANCES: Resource = Resource {
@@ -192,7 +219,11 @@ pub static ELEMENT_INSTANCES: Resource = Resource {
     variables_of: None,
     fields: &[
         nn("elementInstanceKey", "e.element_instance_key", Key),
-        f("rootProcessInstanceKey", NO_KEY, Key),
+        f(
+            "rootProcessInstanceKey",
+            root_of_instance!("e.process_instance_key"),
+            Key,
+        ),
         nn("processInstanceKey", "e.process_instance_key", Key),
         nn("processDefinitionKey", "e.process_definition_key", Key),
         nn("processDefinitionId", "e.process_definition_id", Text),
@@ -216,7 +247,11 @@ pub static VARIABLES: Resource = Resource {
     variables_of: None,
     fields: &[
         nn("variableKey", "v.variable_key", Key),
-        f("rootProcessInstanceKey", NO_KEY, Key),
+        f(
+            "rootProcessInstanceKey",
+            root_of_instance!("v.process_instance_key"),
+            Key,
+        ),
         nn("name", "v.name", Text),
         nn("value", "v.value", Text),
         f("isTruncated", "0", Bool),
@@ -234,7 +269,11 @@ pub static JOBS: Resource = Resource {
     variables_of: None,
     fields: &[
         nn("jobKey", "j.job_key", Key),
-        f("rootProcessInstanceKey", NO_KEY, Key),
+        f(
+            "rootProcessInstanceKey",
+            root_of_instance!("j.process_instance_key"),
+            Key,
+        ),
         f("businessId", NO_TEXT, Text),
         nn("creationTime", "j.creation_ms", Date),
         nn("lastUpdateTime", "j.updated_ms", Date),
@@ -279,7 +318,11 @@ pub static INCIDENTS: Resource = Resource {
     variables_of: None,
     fields: &[
         nn("incidentKey", "i.incident_key", Key),
-        f("rootProcessInstanceKey", NO_KEY, Key),
+        f(
+            "rootProcessInstanceKey",
+            root_of_instance!("i.process_instance_key"),
+            Key,
+        ),
         nn("processDefinitionKey", "i.process_definition_key", Key),
         nn("processDefinitionId", "i.process_definition_id", Text),
         nn("processInstanceKey", "i.process_instance_key", Key),
@@ -303,7 +346,11 @@ pub static USER_TASKS: Resource = Resource {
     variables_of: None,
     fields: &[
         nn("userTaskKey", "u.user_task_key", Key),
-        f("rootProcessInstanceKey", NO_KEY, Key),
+        f(
+            "rootProcessInstanceKey",
+            root_of_instance!("u.process_instance_key"),
+            Key,
+        ),
         f("businessId", NO_TEXT, Text),
         f("processName", "d.name", Text),
         f("tags", "'[]'", Json),
@@ -451,7 +498,11 @@ static DECISION_INSTANCE_FIELDS: [Field; 20] = [
     f("processDefinitionKey", "di.process_definition_key", Key),
     f("processInstanceKey", "di.process_instance_key", Key),
     f("elementInstanceKey", "di.element_instance_key", Key),
-    f("rootProcessInstanceKey", "di.process_instance_key", Key),
+    f(
+        "rootProcessInstanceKey",
+        root_of_instance!("di.process_instance_key"),
+        Key,
+    ),
     f("businessId", NO_TEXT, Text),
     f("tenantId", "di.tenant_id", Text),
     // Only in a GET by key: the last two.
@@ -483,7 +534,11 @@ pub static MESSAGE_SUBSCRIPTIONS: Resource = Resource {
         f("processDefinitionName", "d.name", Text),
         f("processDefinitionVersion", "d.version", Int),
         f("processInstanceKey", "s.process_instance_key", Key),
-        f("rootProcessInstanceKey", "s.process_instance_key", Key),
+        f(
+            "rootProcessInstanceKey",
+            root_of_instance!("s.process_instance_key"),
+            Key,
+        ),
         f("elementId", "s.element_id", Text),
         f("elementInstanceKey", "s.element_instance_key", Key),
         f("messageSubscriptionState", "s.state", Text),

@@ -18,6 +18,7 @@ mod decisions;
 mod forms;
 mod incident_flags;
 mod migrated;
+mod roots;
 
 /// The only tenant until multi-tenancy lands.
 pub const DEFAULT_TENANT: &str = "<default>";
@@ -225,6 +226,29 @@ static USER_TASK: Table = Table {
         position = excluded.position WHERE excluded.position > user_task.position",
 };
 
+/// Keys per statement of [`update_keys`] (each a bound parameter).
+const KEYS_PER_STATEMENT: usize = 500;
+
+/// Runs the statement `sql(list)` for the keys in chunks, `list` being the
+/// chunk's parameters (`$1, $2, ...`) for an `IN (...)`.
+async fn update_keys(
+    conn: &mut AnyConnection,
+    keys: impl IntoIterator<Item = i64>,
+    sql: impl Fn(&str) -> String,
+) -> Result<(), sqlx::Error> {
+    let keys: Vec<i64> = keys.into_iter().collect();
+    for chunk in keys.chunks(KEYS_PER_STATEMENT) {
+        let params: Vec<String> = (1..=chunk.len()).map(|n| format!("${n}")).collect();
+        let sql = sql(&params.join(", "));
+        let mut query = sqlx::query(&sql);
+        for k in chunk {
+            query = query.bind(*k);
+        }
+        query.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
 const DELETE_PROCESS: &str = "DELETE FROM process_definition WHERE process_definition_key = $1";
 
 /// The rows of one transaction, per table.
@@ -249,6 +273,8 @@ pub struct Batch {
     updates: Vec<(&'static str, Vec<Val>)>,
     /// Instances whose incident flags are computed again after the upserts.
     incident_flags: incident_flags::Touched,
+    /// Called instances whose root is looked up after the upserts.
+    called: roots::Called,
 }
 
 impl Default for Batch {
@@ -269,6 +295,7 @@ impl Default for Batch {
             deleted: Vec::new(),
             updates: Vec::new(),
             incident_flags: incident_flags::Touched::default(),
+            called: roots::Called::default(),
         }
     }
 }
@@ -352,6 +379,7 @@ impl Batch {
         for (statement, key) in self.deleted.drain(..) {
             sqlx::query(statement).bind(key).execute(&mut *conn).await?;
         }
+        self.called.resolve(conn).await?;
         self.incident_flags.refresh(conn).await
     }
 
@@ -391,6 +419,9 @@ impl Batch {
             _ => return,
         };
         if p.bpmn_element_type == BpmnElementType::Process {
+            if p.parent_process_instance_key >= 0 {
+                self.called.instance(p.process_instance_key);
+            }
             self.instances.push(vec![
                 p.process_instance_key.into(),
                 p.process_definition_key.into(),

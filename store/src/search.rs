@@ -9,9 +9,12 @@
 //! a variable of that name and serialized JSON value (or value operators).
 //! An unknown field is refused naming it (a filter silently ignored would
 //! return wrong results). Pages: `{limit}`, `{from, limit}`,
-//! `{after, limit}` or `{before, limit}`; cursors are opaque strings that
-//! encode the offset of the page's first or next item (standard base64,
-//! as the specification's cursor pattern asks).
+//! `{after, limit}` or `{before, limit}`. Cursors are keyset cursors: the
+//! sort values and key of a page's first or last item (a JSON list in
+//! standard base64, as the specification's cursor pattern asks), and the
+//! next page is the items after that one in the sort order. Items written
+//! between two requests therefore neither repeat nor hide items of the
+//! next page, as offsets would, and a deep page costs what the first does.
 
 use base64::Engine as _;
 use serde_json::{Map, Value};
@@ -37,36 +40,77 @@ static VARIABLE_VALUE: Field = Field {
 };
 
 /// Which page to return.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Page {
-    /// Index of the first item.
+    /// Index of the first item (after the cursor's item, if any).
     pub from: u64,
     /// Most items returned.
     pub limit: u32,
+    /// The items after (or before) the item this cursor names.
+    pub cursor: Option<Cursor>,
+}
+
+/// A keyset cursor: the sort values and key of one item, as SQL values.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Cursor {
+    /// The page holds the items before the cursor's item, not after it.
+    pub before: bool,
+    /// The values of the sort fields and then the key.
+    values: Vec<Value>,
 }
 
 /// One sort criterion.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Sort {
-    /// The field's SQL.
-    sql: &'static str,
+    /// The field.
+    field: &'static Field,
+    /// Its column in a result row.
+    column: usize,
     /// Descending.
     descending: bool,
-    /// The field is never NULL (no NULLS clause needed).
-    not_null: bool,
 }
 
 impl Sort {
     /// The `ORDER BY` term: NULLs last in both directions, on both
-    /// databases. A field that is never NULL is sorted without the clause,
-    /// so that an index in its order (SQLite's take no NULLS clause, and
-    /// PostgreSQL's `DESC` ones put NULLs first) can deliver the order.
-    fn order_by(&self) -> String {
-        let direction = if self.descending { "DESC" } else { "ASC" };
-        if self.not_null {
-            format!("{} {direction}", self.sql)
+    /// databases (or, `reversed`, the exact reverse order: for a page
+    /// before a cursor). A field that is never NULL is sorted without the
+    /// clause, so that an index in its order (SQLite's take no NULLS
+    /// clause, and PostgreSQL's `DESC` ones put NULLs first) can deliver
+    /// the order.
+    fn order_by(&self, reversed: bool) -> String {
+        let direction = if self.descending != reversed {
+            "DESC"
         } else {
-            format!("{} {direction} NULLS LAST", self.sql)
+            "ASC"
+        };
+        let nulls = if reversed { "FIRST" } else { "LAST" };
+        if self.field.not_null {
+            format!("{} {direction}", self.field.sql)
+        } else {
+            format!("{} {direction} NULLS {nulls}", self.field.sql)
+        }
+    }
+
+    /// The condition "comes strictly after `value`" in this order (or,
+    /// `backwards`, strictly before), with NULLs last; `None` when nothing
+    /// can (after a NULL). `p` is the value's parameter.
+    fn beyond(&self, value_is_null: bool, p: &str, backwards: bool) -> Option<String> {
+        let sql = self.field.sql;
+        match (value_is_null, backwards) {
+            (true, false) => None,
+            (true, true) => Some(format!("{sql} IS NOT NULL")),
+            (false, _) => {
+                let compare = if self.descending != backwards {
+                    "<"
+                } else {
+                    ">"
+                };
+                Some(if self.field.not_null || backwards {
+                    format!("{sql} {compare} {p}")
+                } else {
+                    format!("({sql} {compare} {p} OR {sql} IS NULL)")
+                })
+            }
         }
     }
 }
@@ -78,6 +122,9 @@ pub struct SearchRequest {
     conditions: Vec<String>,
     binds: Vec<Bind>,
     sort: Vec<Sort>,
+    /// The cursor's condition, with its parameters after `binds`: the
+    /// count leaves it out.
+    keyset: Option<(String, Vec<Bind>)>,
     /// Filter fields seen, in `$or` alternatives too.
     filters: usize,
     /// The page asked for.
@@ -131,16 +178,16 @@ fn bad(message: String) -> StoreError {
     StoreError::BadRequest(message)
 }
 
-fn encode_cursor(offset: u64) -> String {
-    base64::engine::general_purpose::STANDARD.encode(format!("offset:{offset}"))
+fn encode_cursor(values: &[Value]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(Value::from(values).to_string())
 }
 
-fn decode_cursor(field: &str, cursor: &Value) -> Result<u64, StoreError> {
+fn decode_cursor(field: &str, cursor: &Value) -> Result<Vec<Value>, StoreError> {
     cursor
         .as_str()
         .and_then(|c| base64::engine::general_purpose::STANDARD.decode(c).ok())
-        .and_then(|b| String::from_utf8(b).ok())
-        .and_then(|t| t.strip_prefix("offset:")?.parse().ok())
+        .and_then(|b| serde_json::from_slice::<Vec<Value>>(&b).ok())
+        .filter(|values| !values.is_empty())
         .ok_or_else(|| {
             bad(format!(
                 "page.{field} must be a cursor from an earlier response's page, got {cursor}"
@@ -153,6 +200,7 @@ fn parse_page(page: Option<&Value>) -> Result<Page, StoreError> {
         return Ok(Page {
             from: 0,
             limit: DEFAULT_LIMIT,
+            cursor: None,
         });
     };
     let page = page
@@ -180,19 +228,29 @@ fn parse_page(page: Option<&Value>) -> Result<Page, StoreError> {
                 .as_u64()
                 .ok_or_else(|| bad(format!("page.from must be an integer >= 0, got {from}")))?,
             limit,
+            cursor: None,
         }),
         (None, Some(after), None) => Ok(Page {
-            from: decode_cursor("after", after)?,
+            from: 0,
             limit,
+            cursor: Some(Cursor {
+                before: false,
+                values: decode_cursor("after", after)?,
+            }),
         }),
-        (None, None, Some(before)) => {
-            let end = decode_cursor("before", before)?;
-            Ok(Page {
-                from: end.saturating_sub(u64::from(limit)),
-                limit: limit.min(u32::try_from(end).unwrap_or(u32::MAX)),
-            })
-        }
-        (None, None, None) => Ok(Page { from: 0, limit }),
+        (None, None, Some(before)) => Ok(Page {
+            from: 0,
+            limit,
+            cursor: Some(Cursor {
+                before: true,
+                values: decode_cursor("before", before)?,
+            }),
+        }),
+        (None, None, None) => Ok(Page {
+            from: 0,
+            limit,
+            cursor: None,
+        }),
     }
 }
 
@@ -278,6 +336,7 @@ impl SearchRequest {
             conditions: Vec::new(),
             binds: Vec::new(),
             sort: Vec::new(),
+            keyset: None,
             filters: 0,
             page: parse_page(body.get("page"))?,
         };
@@ -299,7 +358,81 @@ impl SearchRequest {
             }
             Some(other) => return Err(bad(format!("sort must be a list, got {other}"))),
         }
+        request.keyset = match &request.page.cursor {
+            Some(cursor) => Some(request.keyset(cursor)?),
+            None => None,
+        };
         Ok(request)
+    }
+
+    /// The sort terms a page is ordered by: the requested ones, then the
+    /// key (unique, so that the order is total and a cursor names one
+    /// place in it).
+    fn order(&self) -> Vec<Sort> {
+        let resource = self.resource;
+        let mut order = self.sort.clone();
+        order.push(Sort {
+            field: resource.key_field(),
+            column: resource
+                .fields
+                .iter()
+                .position(|f| f.name == resource.key)
+                .expect("a resource's key is one of its fields"),
+            descending: false,
+        });
+        order
+    }
+
+    /// The condition selecting the items after (or before) `cursor`'s item
+    /// in the sort order, and its parameters: for sort terms t1..tn with
+    /// the cursor's values v1..vn, the disjunction over i of "t1..ti-1
+    /// equal v1..vi-1 and ti beyond vi".
+    fn keyset(&self, cursor: &Cursor) -> Result<(String, Vec<Bind>), StoreError> {
+        let order = self.order();
+        let mismatch = || {
+            bad(format!(
+                "page.{} is a cursor of another search (other sort fields) of {}",
+                if cursor.before { "before" } else { "after" },
+                self.resource.name
+            ))
+        };
+        if cursor.values.len() != order.len() {
+            return Err(mismatch());
+        }
+        let mut binds = Vec::new();
+        let mut param = |bind: Bind| {
+            binds.push(bind);
+            format!("${}", self.binds.len() + binds.len())
+        };
+        let mut alternatives = Vec::new();
+        let mut equal_so_far: Vec<String> = Vec::new();
+        for (term, value) in order.iter().zip(&cursor.values) {
+            let p = if value.is_null() {
+                String::new()
+            } else {
+                let bind = match term.field.kind {
+                    Kind::Text => value.as_str().map(|t| Bind::Text(t.to_string())),
+                    _ => value.as_i64().map(Bind::Int),
+                };
+                param(bind.ok_or_else(mismatch)?)
+            };
+            if let Some(beyond) = term.beyond(value.is_null(), &p, cursor.before) {
+                let mut terms = equal_so_far.clone();
+                terms.push(beyond);
+                alternatives.push(format!("({})", terms.join(" AND ")));
+            }
+            equal_so_far.push(if value.is_null() {
+                format!("{} IS NULL", term.field.sql)
+            } else {
+                format!("{} = {p}", term.field.sql)
+            });
+        }
+        let condition = if alternatives.is_empty() {
+            "1 = 0".to_string()
+        } else {
+            format!("({})", alternatives.join(" OR "))
+        };
+        Ok((condition, binds))
     }
 
     /// Adds an equality condition on `field` (used by paths such as
@@ -531,10 +664,16 @@ impl SearchRequest {
             }
         };
         if !field.is_constant() {
+            let column = self
+                .resource
+                .fields
+                .iter()
+                .position(|f| std::ptr::eq(f, field))
+                .expect("a resource's field");
             self.sort.push(Sort {
-                sql: field.sql,
+                field,
+                column,
                 descending,
-                not_null: field.not_null,
             });
         }
         Ok(())
@@ -548,11 +687,14 @@ impl SearchRequest {
         }
     }
 
+    /// Binds the filter's parameters, and the cursor's with `keyset`.
     fn bind<'q>(
         &'q self,
         mut query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+        keyset: bool,
     ) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
-        for b in &self.binds {
+        let cursor = self.keyset.iter().filter(|_| keyset);
+        for b in self.binds.iter().chain(cursor.flat_map(|(_, b)| b)) {
             query = match b {
                 Bind::Int(i) => query.bind(*i),
                 Bind::Text(t) => query.bind(t.as_str()),
@@ -560,6 +702,22 @@ impl SearchRequest {
         }
         query
     }
+}
+
+/// The cursor of a result row: its values of the `order` terms.
+fn row_cursor(order: &[Sort], row: &sqlx::any::AnyRow) -> Result<String, sqlx::Error> {
+    let mut values = Vec::with_capacity(order.len());
+    for term in order {
+        values.push(match term.field.kind {
+            Kind::Text | Kind::Json => row
+                .try_get::<Option<String>, _>(term.column)?
+                .map_or(Value::Null, Value::String),
+            _ => row
+                .try_get::<Option<i64>, _>(term.column)?
+                .map_or(Value::Null, Value::from),
+        });
+    }
+    Ok(encode_cursor(&values))
 }
 
 /// A row as an item: every field of `resource` under its API name.
@@ -604,43 +762,52 @@ impl Store {
             MAX_COUNTED_ITEMS + 1
         );
         let counted: i64 = request
-            .bind(sqlx::query(&count_sql))
+            .bind(sqlx::query(&count_sql), false)
             .fetch_one(&self.pool)
             .await
             .and_then(|row| row.try_get(0))
             .map_err(|e| self.error(e))?;
         let columns: Vec<&str> = resource.fields.iter().map(|f| f.sql).collect();
-        let mut order: Vec<String> = Vec::new();
-        for s in &request.sort {
-            order.push(s.order_by());
+        let order = request.order();
+        let before = request.page.cursor.as_ref().is_some_and(|c| c.before);
+        let order_by: Vec<String> = order.iter().map(|s| s.order_by(before)).collect();
+        let mut filter = filter;
+        if let Some((condition, _)) = &request.keyset {
+            filter.push_str(if filter.is_empty() {
+                " WHERE "
+            } else {
+                " AND "
+            });
+            filter.push_str(condition);
         }
-        order.push(format!("{} ASC", resource.key_field().sql));
         let select_sql = format!(
             "SELECT {} FROM {}{filter} ORDER BY {} LIMIT {} OFFSET {}",
             columns.join(", "),
             resource.from,
-            order.join(", "),
+            order_by.join(", "),
             request.page.limit,
             request.page.from
         );
-        let rows = request
-            .bind(sqlx::query(&select_sql))
+        let mut rows = request
+            .bind(sqlx::query(&select_sql), true)
             .fetch_all(&self.pool)
             .await
             .map_err(|e| self.error(e))?;
+        if before {
+            rows.reverse();
+        }
         let items = rows
             .iter()
             .map(|r| item(resource, r))
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| self.error(e))?;
-        let (start_cursor, end_cursor) = if items.is_empty() {
-            (None, None)
-        } else {
-            (
-                Some(encode_cursor(request.page.from)),
-                Some(encode_cursor(request.page.from + items.len() as u64)),
-            )
+        let cursor = |row: Option<&sqlx::any::AnyRow>| {
+            row.map(|r| row_cursor(&order, r))
+                .transpose()
+                .map_err(|e| self.error(e))
         };
+        let start_cursor = cursor(rows.first())?;
+        let end_cursor = cursor(rows.last())?;
         Ok(SearchResult {
             items,
             total_items: counted.min(MAX_COUNTED_ITEMS),
@@ -688,17 +855,57 @@ mod tests {
     #[test]
     fn pages_and_cursors() {
         let p = parse_page(Some(&json!({"from": 5, "limit": 2}))).unwrap();
-        assert_eq!(p, Page { from: 5, limit: 2 });
-        let after = encode_cursor(7);
+        assert_eq!((p.from, p.limit, p.cursor), (5, 2, None));
+        let after = encode_cursor(&[json!(7), json!("x"), Value::Null]);
         let p = parse_page(Some(&json!({"after": after, "limit": 3}))).unwrap();
-        assert_eq!(p, Page { from: 7, limit: 3 });
-        let p = parse_page(Some(&json!({"before": encode_cursor(7), "limit": 5}))).unwrap();
-        assert_eq!(p, Page { from: 2, limit: 5 });
-        let p = parse_page(Some(&json!({"before": encode_cursor(2), "limit": 5}))).unwrap();
-        assert_eq!(p, Page { from: 0, limit: 2 });
+        let cursor = p.cursor.unwrap();
+        assert_eq!((p.from, p.limit, cursor.before), (0, 3, false));
+        assert_eq!(cursor.values, [json!(7), json!("x"), Value::Null]);
+        let p = parse_page(Some(&json!({"before": after, "limit": 5}))).unwrap();
+        assert!(p.cursor.unwrap().before);
         assert!(parse_page(Some(&json!({"from": 1, "after": after}))).is_err());
         assert!(parse_page(Some(&json!({"limit": 10001}))).is_err());
         assert!(parse_page(Some(&json!({"after": "nonsense"}))).is_err());
+        assert!(parse_page(Some(&json!({"after": encode_cursor(&[])}))).is_err());
+    }
+
+    #[test]
+    fn keyset_conditions_follow_the_sort_with_nulls_last() {
+        let body = |cursor: &str, values: Value| {
+            json!({
+                "sort": [{"field": "endDate", "order": "DESC"}],
+                "page": {cursor: encode_cursor(values.as_array().unwrap())},
+                "filter": {"state": "ACTIVE"},
+            })
+        };
+        let r = SearchRequest::parse(&PROCESS_INSTANCES, &body("after", json!([5, 9]))).unwrap();
+        let (condition, binds) = r.keyset.unwrap();
+        assert_eq!(
+            condition,
+            "(((p.end_ms < $2 OR p.end_ms IS NULL)) OR (p.end_ms = $2 AND p.process_instance_key > $3))"
+        );
+        // After the filter's parameter, one per cursor value.
+        assert_eq!(binds, [Bind::Int(5), Bind::Int(9)]);
+        // After a NULL only the NULLs with a higher key; before it every
+        // value, and the NULLs with a lower key.
+        let r = SearchRequest::parse(&PROCESS_INSTANCES, &body("after", json!([null, 9]))).unwrap();
+        assert_eq!(
+            r.keyset.unwrap().0,
+            "((p.end_ms IS NULL AND p.process_instance_key > $2))"
+        );
+        let r =
+            SearchRequest::parse(&PROCESS_INSTANCES, &body("before", json!([null, 9]))).unwrap();
+        assert_eq!(
+            r.keyset.unwrap().0,
+            "((p.end_ms IS NOT NULL) OR (p.end_ms IS NULL AND p.process_instance_key < $2))"
+        );
+        // A cursor of another sort, or with values of the wrong type.
+        for values in [json!([9]), json!(["x", 9]), json!([5, 9, 1])] {
+            let e = SearchRequest::parse(&PROCESS_INSTANCES, &body("after", values))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("page.after") && e.contains("cursor"), "{e}");
+        }
     }
 
     #[test]

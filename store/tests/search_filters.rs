@@ -1,8 +1,8 @@
 //! Searches beyond plain field filters, against the embedded SQLite and a
 //! PostgreSQL this test starts: `$or` alternatives, the `variables` filter
 //! of process instances, NULLs last in both sort directions, the incident
-//! flags kept by the writer (set, cleared, written twice), and the call
-//! hierarchy of a called instance.
+//! flags kept by the writer (set, cleared, written twice), the call
+//! hierarchy and root of a called instance, and keyset cursors.
 
 mod support {
     pub mod postgres;
@@ -338,7 +338,72 @@ async fn scenario(store: Store) {
     assert_eq!(store.call_hierarchy(99).await.unwrap(), None);
     let children = json!({"filter": {"parentProcessInstanceKey": "30"}});
     assert_eq!(instances(&store, children).await, ["40"]);
+
+    // Roots: the top of the call chain, for instances and their elements.
+    let chain = json!({"filter": {"rootProcessInstanceKey": "20"}});
+    assert_eq!(instances(&store, chain.clone()).await, ["20", "30", "40"]);
+    let root = |item: Option<serde_json::Map<String, Value>>| {
+        item.unwrap()["rootProcessInstanceKey"].clone()
+    };
+    assert_eq!(root(store.get(&PROCESS_INSTANCES, 40).await.unwrap()), "20");
+    assert_eq!(root(store.get(&PROCESS_INSTANCES, 10).await.unwrap()), "10");
+    assert_eq!(root(store.get(&ELEMENT_INSTANCES, 32).await.unwrap()), "20");
+    let elements = search(&store, &ELEMENT_INSTANCES, chain).await;
+    assert_eq!(keys(&elements, "elementInstanceKey"), ["21", "22", "32"]);
+
+    keyset_pages(&store).await;
     store.close().await;
+}
+
+/// Keyset cursors walk the sort order with its NULLs forwards and back, and
+/// an instance written between two pages neither repeats an item nor hides
+/// one (an offset would show instance 10 again).
+async fn keyset_pages(store: &Store) {
+    let page = |cursor: Option<(&str, &Value)>, limit: u32| {
+        let mut page = json!({"limit": limit});
+        if let Some((name, cursor)) = cursor {
+            page[name] = cursor.clone();
+        }
+        json!({"sort": [{"field": "endDate", "order": "DESC"}], "page": page})
+    };
+    let first = search(store, &PROCESS_INSTANCES, page(None, 1)).await;
+    assert_eq!(keys(&first, "processInstanceKey"), ["10"]);
+    let newest_end = [(
+        6,
+        vec![
+            element(50, 50, O, Process, ElementActivating, 2_800, NO_PARENT),
+            element(50, 50, O, Process, ElementCompleted, 9_000, NO_PARENT),
+        ],
+    )];
+    store.write(1, &entries(&newest_end)).await.unwrap();
+    let mut walked = Vec::new();
+    let mut result = first;
+    loop {
+        walked.extend(keys(&result, "processInstanceKey"));
+        let end = &result["page"]["endCursor"];
+        let next = search(store, &PROCESS_INSTANCES, page(Some(("after", end)), 1)).await;
+        if next["items"].as_array().unwrap().is_empty() {
+            assert_eq!(next["page"]["endCursor"], Value::Null);
+            assert_eq!(
+                next["page"]["totalItems"], 5,
+                "the count ignores the cursor"
+            );
+            break;
+        }
+        result = next;
+    }
+    assert_eq!(walked, ["10", "20", "30", "40"]);
+    let last = result["page"]["startCursor"].clone();
+    let back = search(store, &PROCESS_INSTANCES, page(Some(("before", &last)), 2)).await;
+    assert_eq!(keys(&back, "processInstanceKey"), ["20", "30"]);
+    let start = back["page"]["startCursor"].clone();
+    let back = search(store, &PROCESS_INSTANCES, page(Some(("before", &start)), 5)).await;
+    assert_eq!(keys(&back, "processInstanceKey"), ["50", "10"]);
+    let other_sort = json!({"page": {"after": last}});
+    let e = SearchRequest::parse(&PROCESS_INSTANCES, &other_sort)
+        .expect_err("a cursor of another sort")
+        .to_string();
+    assert!(e.contains("another search"), "{e}");
 }
 
 #[tokio::test]

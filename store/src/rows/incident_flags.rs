@@ -9,9 +9,6 @@ use std::collections::BTreeSet;
 
 use sqlx::AnyConnection;
 
-/// Keys per `UPDATE` (each a bound parameter).
-const KEYS_PER_STATEMENT: usize = 500;
-
 /// Instances and element instances whose incidents changed in a batch.
 #[derive(Debug, Default)]
 pub struct Touched {
@@ -54,20 +51,12 @@ async fn refresh(
     key: &str,
     keys: &BTreeSet<i64>,
 ) -> Result<(), sqlx::Error> {
-    let keys: Vec<i64> = keys.iter().copied().collect();
-    for chunk in keys.chunks(KEYS_PER_STATEMENT) {
-        let params: Vec<String> = (1..=chunk.len()).map(|n| format!("${n}")).collect();
-        let sql = format!(
+    super::update_keys(conn, keys.iter().copied(), |list| {
+        format!(
             "UPDATE {table} SET has_incident = CASE WHEN EXISTS (SELECT 1 FROM incident i \
              WHERE i.{key} = {table}.{key} AND i.state = 'ACTIVE') THEN 1 ELSE 0 END \
-             WHERE {key} IN ({})",
-            params.join(", ")
-        );
-        let mut query = sqlx::query(&sql);
-        for k in chunk {
-            query = query.bind(*k);
-        }
-        query.execute(&mut *conn).await?;
-    }
-    Ok(())
+             WHERE {key} IN ({list})"
+        )
+    })
+    .await
 }
