@@ -218,6 +218,14 @@ struct SnapshotBody {
     state: State,
 }
 
+/// [`SnapshotBody`] borrowing the state: the same encoding, no copy.
+#[derive(Serialize)]
+struct SnapshotBodyRef<'a> {
+    partition_id: u32,
+    partition_count: u32,
+    state: &'a State,
+}
+
 /// A step of BPMN execution inside one command.
 #[derive(Clone, Debug)]
 pub(crate) enum Step {
@@ -706,20 +714,26 @@ impl Engine {
         out
     }
 
-    /// Deterministic bytes of the replicated state.
-    pub fn snapshot(&self) -> Vec<u8> {
-        let body = SnapshotBody {
+    fn snapshot_body(&self) -> SnapshotBodyRef<'_> {
+        SnapshotBodyRef {
             partition_id: self.partition_id,
             partition_count: self.partition_count,
-            state: self.state.clone(),
-        };
-        let mut out = vec![SNAPSHOT_FORMAT_VERSION];
-        postcard::to_extend(&body, out.split_off(1))
-            .map(|b| {
-                out.extend_from_slice(&b);
-                out
-            })
+            state: &self.state,
+        }
+    }
+
+    /// Deterministic bytes of the replicated state.
+    pub fn snapshot(&self) -> Vec<u8> {
+        postcard::to_extend(&self.snapshot_body(), vec![SNAPSHOT_FORMAT_VERSION])
             .expect("encoding into a Vec cannot fail")
+    }
+
+    /// A fingerprint of the replicated state: the first eight bytes of the
+    /// SHA-256 of its snapshot encoding, computed without building it.
+    /// Replicas that applied the same entries have the same fingerprint;
+    /// different ones mean their states diverged.
+    pub fn fingerprint(&self) -> u64 {
+        crate::fingerprint::of(&self.snapshot_body())
     }
 
     /// Rebuilds an engine from `snapshot()` bytes (job streams start empty).

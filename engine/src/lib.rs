@@ -32,6 +32,7 @@ pub mod distribution;
 pub mod engine;
 pub mod events;
 pub mod expression;
+mod fingerprint;
 pub mod forms;
 pub mod jobs;
 pub mod key;

@@ -135,6 +135,11 @@ fn snapshot_halfway_and_replay_give_identical_events_and_state() {
         "byte-identical records after the snapshot"
     );
     assert!(full.engine.snapshot() == second.engine.snapshot());
+    // Fingerprints (what replicas compare to notice divergence) agree where
+    // the states do, and tell the halfway state from the final one.
+    assert_eq!(full.engine.fingerprint(), second.engine.fingerprint());
+    let halfway = Engine::restore(&half_snapshot).unwrap();
+    assert_ne!(halfway.fingerprint(), full.engine.fingerprint());
 
     // A follower applying every record ends with the same state.
     let mut follower = Engine::new(1, 1);
@@ -145,6 +150,7 @@ fn snapshot_halfway_and_replay_give_identical_events_and_state() {
         follower.snapshot() == full.engine.snapshot(),
         "follower state"
     );
+    assert_eq!(follower.fingerprint(), full.engine.fingerprint());
     assert_eq!(
         follower.last_processed_position(),
         full.engine.last_processed_position()
@@ -293,6 +299,11 @@ fn modification_and_migration_replay_and_restore_identically() {
         "byte-identical records after the snapshot"
     );
     assert!(full.engine.snapshot() == second.engine.snapshot());
+    // Fingerprints (what replicas compare to notice divergence) agree where
+    // the states do, and tell the halfway state from the final one.
+    assert_eq!(full.engine.fingerprint(), second.engine.fingerprint());
+    let halfway = Engine::restore(&half_snapshot).unwrap();
+    assert_ne!(halfway.fingerprint(), full.engine.fingerprint());
     let mut follower = Engine::new(1, 1);
     for r in &full.log {
         follower.replay(r);
@@ -301,4 +312,5 @@ fn modification_and_migration_replay_and_restore_identically() {
         follower.snapshot() == full.engine.snapshot(),
         "follower state"
     );
+    assert_eq!(follower.fingerprint(), full.engine.fingerprint());
 }

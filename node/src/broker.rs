@@ -151,6 +151,7 @@ pub fn run(config: Config, mode: Mode) -> Result<()> {
             snapshot_period: std::time::Duration::from_millis(config.data.snapshot_period_ms),
             exporter,
             time_zone: config.engine.time_zone.clone(),
+            state_check_entries: config.cluster.state_check_entries,
         },
         data_dir,
         min_free_space_bytes: config.data.min_free_space_bytes,

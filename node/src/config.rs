@@ -248,6 +248,11 @@ pub struct ClusterConfig {
     pub heartbeat_interval_ms: u64,
     /// Raft election timeout.
     pub election_timeout_ms: u64,
+    /// Replicas compare fingerprints of their state every this many applied
+    /// entries (see `crate::divergence`); 0 turns the check off. A
+    /// fingerprint reads the whole state as a snapshot does, so the default
+    /// is one per snapshot's worth of entries.
+    pub state_check_entries: u64,
 }
 
 impl Default for ClusterConfig {
@@ -263,6 +268,7 @@ impl Default for ClusterConfig {
             name: "waggle".into(),
             heartbeat_interval_ms: 250,
             election_timeout_ms: 2500,
+            state_check_entries: 20_000,
         }
     }
 }

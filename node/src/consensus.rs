@@ -55,6 +55,7 @@ use storage::{DmaDisk, Log, LogConfig, MetaStore, SnapshotStore};
 use thiserror::Error;
 
 use crate::command::CommandError;
+use crate::divergence::Checkpoint;
 use crate::exporter::Sink;
 use crate::metrics::{replication, Metrics, PartitionLabel};
 use crate::partition::{decode_entry, encode_continue, Applied, Partition};
@@ -263,6 +264,9 @@ pub struct ShardReplicas {
     exporter: Option<ExportOptions>,
     /// When the Raft gauges were last published.
     metrics_at: std::time::Instant,
+    /// `cluster.state_check_entries`.
+    state_check_entries: u64,
+    replication_factor: u32,
 }
 
 /// The Raft gauges are published at most this often.
@@ -302,6 +306,9 @@ pub struct OpenOptions {
     pub exporter: Option<ExportOptions>,
     /// `engine.time_zone` (validated with the configuration).
     pub time_zone: String,
+    /// `cluster.state_check_entries`: a checkpoint of the state every this
+    /// many applied entries (0: none).
+    pub state_check_entries: u64,
 }
 
 /// How partitions export.
@@ -376,6 +383,8 @@ impl ShardReplicas {
             metrics,
             exporter: options.exporter.clone(),
             metrics_at: std::time::Instant::now(),
+            state_check_entries: options.state_check_entries,
+            replication_factor: options.shape.replication_factor,
         })
     }
 
@@ -615,6 +624,15 @@ impl ShardReplicas {
                         failure,
                         &mut applied,
                     )?;
+                }
+                if self.state_check_entries > 0 && e.index % self.state_check_entries == 0 {
+                    let checkpoint = Checkpoint {
+                        index: e.index,
+                        fingerprint: replica.partition.engine().fingerprint(),
+                    };
+                    self.view
+                        .checks
+                        .record(p, checkpoint, self.replication_factor);
                 }
             }
             let applied_since = replica.partition.applied() - replica.snapshot_index;

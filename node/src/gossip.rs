@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use crate::context::BrokerContext;
+use crate::divergence::Checkpoint;
 use crate::placement::{NodeId, PartitionId};
 use crate::view::Role;
 
@@ -31,6 +32,10 @@ pub struct NodeState {
     /// `(partition, role, healthy)` of each of its replicas; the role as
     /// [`Role`]'s number.
     pub partitions: Vec<(PartitionId, u8, bool)>,
+    /// The newest state checkpoint of each of its replicas (see
+    /// [`crate::divergence`]); absent from nodes without the check.
+    #[serde(default)]
+    pub checkpoints: Vec<(PartitionId, Checkpoint)>,
 }
 
 /// The last state heard from each other node.
@@ -77,6 +82,7 @@ pub fn local_state(context: &BrokerContext) -> NodeState {
             .into_iter()
             .map(|(p, role)| (p, role as u8, context.view.healthy(p)))
             .collect(),
+        checkpoints: context.view.checks.latest(),
     }
 }
 
@@ -117,6 +123,13 @@ pub fn on_received(context: &BrokerContext, from: NodeId, bytes: &[u8]) {
             context.leaders.set(p, Some(from));
         }
     }
+    let replication_factor = context.shape.replication_factor;
+    for (p, checkpoint) in state.checkpoints {
+        context
+            .view
+            .checks
+            .receive(p, from, checkpoint, replication_factor);
+    }
 }
 
 #[cfg(test)]
@@ -133,11 +146,21 @@ mod tests {
                 (1, Role::Leader as u8, true),
                 (3, Role::Follower as u8, true),
             ],
+            checkpoints: vec![(
+                1,
+                Checkpoint {
+                    index: 100,
+                    fingerprint: 7,
+                },
+            )],
         };
         let bytes = serde_json::to_vec(&state).unwrap();
         assert_eq!(topology.receive(2, &bytes), Some(state.clone()));
         assert_eq!(topology.receive(1, &bytes), None, "claims another sender");
         assert_eq!(topology.receive(2, b"garbage"), None);
         assert_eq!(topology.live(), vec![state]);
+        // A node without state checks sends no checkpoints.
+        let older = br#"{"node": 2, "version": "0.1.0", "partitions": []}"#;
+        assert_eq!(topology.receive(2, older).unwrap().checkpoints, vec![]);
     }
 }

@@ -17,6 +17,7 @@ pub mod config;
 pub mod consensus;
 pub mod context;
 pub mod decision_replies;
+pub mod divergence;
 pub mod exporter;
 pub mod exposition;
 pub mod gateway;

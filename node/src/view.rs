@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::Mutex;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
+use crate::divergence::StateChecks;
 use crate::placement::PartitionId;
 
 /// The role of a local partition replica.
@@ -74,6 +75,8 @@ pub struct BrokerView {
     epoch: Instant,
     stopping: AtomicBool,
     started: AtomicBool,
+    /// Whether each local partition's state agrees with its peers'.
+    pub checks: StateChecks,
 }
 
 impl BrokerView {
@@ -98,6 +101,7 @@ impl BrokerView {
             epoch: Instant::now(),
             stopping: AtomicBool::new(false),
             started: AtomicBool::new(false),
+            checks: StateChecks::new(partitions),
         }
     }
 
@@ -119,7 +123,8 @@ impl BrokerView {
             .map(|s| Role::from_u8(s.role.load(Ordering::Acquire)))
     }
 
-    /// Whether a local partition is healthy: not failed, not degraded.
+    /// Whether a local partition is healthy: not failed, not degraded, its
+    /// state not diverged from its peers'.
     pub fn healthy(&self, partition: PartitionId) -> bool {
         self.partitions.get(&partition).is_some_and(|s| {
             s.healthy.load(Ordering::Acquire)
@@ -127,7 +132,7 @@ impl BrokerView {
                     .lock()
                     .expect("problem lock is never poisoned")
                     .is_none()
-        })
+        }) && self.checks.diverged(partition).is_none()
     }
 
     /// Sets (or clears, with `None`) why a local partition is degraded.
@@ -139,13 +144,17 @@ impl BrokerView {
         *slot.problem.lock().expect("problem lock is never poisoned") = problem;
     }
 
-    /// The degraded local partitions with why, ascending.
+    /// The degraded or diverged local partitions with why, ascending.
     pub fn problems(&self) -> Vec<(PartitionId, String)> {
         self.partitions
             .iter()
             .filter_map(|(p, s)| {
                 let problem = s.problem.lock().expect("problem lock is never poisoned");
-                problem.clone().map(|why| (*p, why))
+                let diverged = self.checks.diverged(*p);
+                match (problem.clone(), diverged) {
+                    (Some(problem), Some(diverged)) => Some((*p, format!("{problem}; {diverged}"))),
+                    (problem, diverged) => problem.or(diverged).map(|why| (*p, why)),
+                }
             })
             .collect()
     }

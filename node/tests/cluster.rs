@@ -3,7 +3,9 @@
 //! restarted; every instance acknowledged to the client completes, and no job
 //! is completed twice. A node whose log tail is torn while it is down
 //! recovers the lost committed entries from its peers before it votes, and
-//! nothing acknowledged is missing.
+//! nothing acknowledged is missing. Replicas compare fingerprints of their
+//! states throughout and find them equal; a replica configured with another
+//! time zone computes other variables and marks itself diverged.
 
 mod common;
 
@@ -102,6 +104,11 @@ impl Drop for Node {
 }
 
 fn cluster(root: &Path) -> Vec<Node> {
+    cluster_with(root, |_| String::new())
+}
+
+/// A cluster whose node `id` has `extra(id)` at the end of its configuration.
+fn cluster_with(root: &Path, extra: impl Fn(u32) -> String) -> Vec<Node> {
     let (ok, out, err) = run_waggle(
         root,
         &[
@@ -140,6 +147,7 @@ contact_points = [{points}]
 name = "test"
 heartbeat_interval_ms = 100
 election_timeout_ms = 1000
+state_check_entries = 20
 
 [network]
 host = "127.0.0.1"
@@ -164,6 +172,7 @@ pin_shards = false
 ca_file = "{ca}"
 cert_file = "{cert}"
 key_file = "{key}"
+{extra}
 "#,
                 points = points.join(", "),
                 internal = internal[id as usize],
@@ -174,6 +183,7 @@ key_file = "{key}"
                 key = root
                     .join(issued["key_file"].as_str().expect("key"))
                     .display(),
+                extra = extra(id),
             );
             let path = dir.join("waggle.toml");
             std::fs::write(&path, config).expect("config");
@@ -311,6 +321,20 @@ async fn work(clients: &mut [GatewayClient<Channel>], done: &mut BTreeMap<i64, u
             }
         }
     }
+}
+
+/// Starts every node and waits until each is ready and sees the whole
+/// cluster; returns the clients' runtime.
+fn start_all(nodes: &mut [Node]) -> tokio::runtime::Runtime {
+    for n in nodes.iter_mut() {
+        n.start();
+    }
+    wait_ready(&nodes.iter().collect::<Vec<_>>());
+    let rt = client_runtime();
+    for n in nodes.iter() {
+        wait_topology(&rt, n, 3, 3);
+    }
+    rt
 }
 
 /// The tokio runtime of the test's clients.
@@ -512,6 +536,19 @@ fn a_killed_leader_loses_nothing_acknowledged() {
     for n in &nodes {
         wait_topology(&rt, n, 3, 3);
     }
+    // Through the load, the kill and the catching up, every replica's state
+    // was compared with its peers' and always agreed.
+    for n in &nodes {
+        for p in 1..=3 {
+            let checks = state_checks(n, p);
+            assert!(
+                checks.compared > 0 && checks.mismatches == 0 && !checks.diverged,
+                "node {} partition {p}: {checks:?}\n{}",
+                n.id,
+                logs(&nodes)
+            );
+        }
+    }
     // SIGTERM on a leader: it hands its partitions over and exits 0.
     let leader = rt.block_on(leader_node(&nodes)).expect("some node leads");
     let node = &mut nodes[leader as usize];
@@ -553,14 +590,7 @@ fn a_replica_with_a_torn_log_tail_recovers_the_lost_entries_from_its_peers() {
     const TORN_INSTANCES: usize = 300;
     let root = tempfile::tempdir().expect("temp dir");
     let mut nodes = cluster(root.path());
-    for n in nodes.iter_mut() {
-        n.start();
-    }
-    wait_ready(&nodes.iter().collect::<Vec<_>>());
-    let rt = client_runtime();
-    for n in &nodes {
-        wait_topology(&rt, n, 3, 3);
-    }
+    let rt = start_all(&mut nodes);
     let mut acknowledged = BTreeSet::new();
     rt.block_on(async {
         let mut clients = connect_all(&nodes, None).await;
@@ -715,5 +745,137 @@ fn a_deeply_nested_deployment_is_rejected_and_the_cluster_serves_on() {
     rt.block_on(create(nodes[2].uri()));
     for n in &nodes {
         assert!(!n.log().contains("overflowed"), "{}", logs(&nodes));
+    }
+}
+
+/// What a node's metrics say of its state checks of a partition.
+#[derive(Debug)]
+struct StateChecks {
+    compared: u64,
+    mismatches: u64,
+    diverged: bool,
+}
+
+fn state_checks(node: &Node, partition: u32) -> StateChecks {
+    let (_, metrics) = http_get(node.management_port, "/metrics").expect("metrics");
+    let value = |family: &str| -> u64 {
+        let series = format!("{family}{{partition=\"{partition}\"}} ");
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(&series))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {series} in\n{metrics}"))
+    };
+    StateChecks {
+        compared: value("waggle_state_fingerprints_compared"),
+        mismatches: value("waggle_state_fingerprint_mismatches"),
+        diverged: value("waggle_state_diverged") == 1,
+    }
+}
+
+/// A task whose input mapping holds the current time as text: in the
+/// configured time zone, so a replica with another zone keeps another
+/// variable than its peers.
+const CLOCKED_TASK: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
+    xmlns:zeebe="http://camunda.org/schema/zeebe/1.0" id="d" targetNamespace="t">
+  <bpmn:process id="clocked" isExecutable="true">
+    <bpmn:startEvent id="start"/>
+    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="task"/>
+    <bpmn:serviceTask id="task">
+      <bpmn:extensionElements>
+        <zeebe:taskDefinition type="clocked"/>
+        <zeebe:ioMapping><zeebe:input source="=string(now())" target="at"/></zeebe:ioMapping>
+      </bpmn:extensionElements>
+    </bpmn:serviceTask>
+    <bpmn:sequenceFlow id="f2" sourceRef="task" targetRef="end"/>
+    <bpmn:endEvent id="end"/>
+  </bpmn:process>
+</bpmn:definitions>"#;
+
+#[test]
+fn a_replica_whose_state_differs_from_the_majority_marks_itself_diverged() {
+    let root = tempfile::tempdir().expect("temp dir");
+    // Node 2 evaluates FEEL in another time zone than nodes 0 and 1: a
+    // configuration error that makes its state differ.
+    let mut nodes = cluster_with(root.path(), |id| {
+        if id == 2 {
+            "[engine]\ntime_zone = \"Asia/Tokyo\"\n".to_string()
+        } else {
+            String::new()
+        }
+    });
+    let rt = start_all(&mut nodes);
+    rt.block_on(async {
+        let mut client = GatewayClient::connect(nodes[0].uri())
+            .await
+            .expect("connect");
+        let clocked = proto::DeployResourceRequest {
+            resources: vec![proto::Resource {
+                name: "clocked.bpmn".into(),
+                content: CLOCKED_TASK.as_bytes().to_vec(),
+            }],
+            tenant_id: String::new(),
+        };
+        deploy_when_led(&mut client, clocked).await.expect("deploy");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        // Instances on every partition (the gateway spreads them), and enough
+        // entries for checkpoints after them.
+        let start = Instant::now();
+        let mut created = 0;
+        while created < 60 {
+            assert!(start.elapsed() < PHASE_LIMIT, "instances not created");
+            let request = proto::CreateProcessInstanceRequest {
+                bpmn_process_id: "clocked".into(),
+                version: -1,
+                ..Default::default()
+            };
+            if client.create_process_instance(request).await.is_ok() {
+                created += 1;
+            }
+        }
+    });
+    // Node 2 is outvoted on some partition and says so; nodes 0 and 1 only
+    // see mismatches and stay healthy.
+    let start = Instant::now();
+    while !(1..=3).any(|p| state_checks(&nodes[2], p).diverged) {
+        assert!(
+            start.elapsed() < PHASE_LIMIT,
+            "node 2 never noticed that it diverged\n{}",
+            logs(&nodes)
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let diverged: Vec<u32> = (1..=3)
+        .filter(|p| state_checks(&nodes[2], *p).diverged)
+        .collect();
+    let (status, health) = http_get(nodes[2].management_port, "/health").expect("health");
+    assert_eq!(status, 503, "{health}");
+    for p in &diverged {
+        assert!(
+            health.contains(&format!("partition {p}: replica state diverged")),
+            "{health}"
+        );
+    }
+    let log = nodes[2].log();
+    assert!(
+        log.lines()
+            .any(|l| l.contains("ERROR") && l.contains("replica state diverged")),
+        "{log}"
+    );
+    for n in &nodes[..2] {
+        for p in 1..=3 {
+            assert!(!state_checks(n, p).diverged, "node {} partition {p}", n.id);
+        }
+        assert!(
+            (1..=3).any(|p| state_checks(n, p).mismatches > 0),
+            "node {} saw no mismatch",
+            n.id
+        );
+        let (status, health) = http_get(n.management_port, "/health").expect("health");
+        assert_eq!(status, 200, "node {}: {health}", n.id);
+    }
+    for n in nodes.iter_mut() {
+        n.kill();
     }
 }

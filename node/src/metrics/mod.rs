@@ -95,6 +95,12 @@ pub struct Metrics {
     /// Committed entries this replica lost and is recovering from its peers
     /// (it does not vote until they are back), per partition.
     pub log_entries_recovering: Family<PartitionLabel, Gauge>,
+    /// Peers' state fingerprints compared with this replica's, per partition.
+    pub state_fingerprints_compared: Family<PartitionLabel, Gauge>,
+    /// Of those, the ones that differed.
+    pub state_fingerprint_mismatches: Family<PartitionLabel, Gauge>,
+    /// 1 once a majority of the partition's replicas outvoted this one's state.
+    pub state_diverged: Family<PartitionLabel, Gauge>,
     /// Raft, storage and snapshots.
     pub replication: replication::ReplicationMetrics,
     /// Engine work and client requests.
@@ -193,6 +199,25 @@ impl Metrics {
             "Committed entries lost from this replica's log and not yet recovered from its peers",
             log_entries_recovering.clone(),
         );
+        let state_fingerprints_compared = Family::<PartitionLabel, Gauge>::default();
+        registry.register(
+            "state_fingerprints_compared",
+            "Peers' state fingerprints compared with this replica's at the same applied index",
+            state_fingerprints_compared.clone(),
+        );
+        let state_fingerprint_mismatches = Family::<PartitionLabel, Gauge>::default();
+        registry.register(
+            "state_fingerprint_mismatches",
+            "Peers' state fingerprints that differed from this replica's at the same index",
+            state_fingerprint_mismatches.clone(),
+        );
+        let state_diverged = Family::<PartitionLabel, Gauge>::default();
+        registry.register(
+            "state_diverged",
+            "1 once a majority of the partition's replicas holds another state than this one \
+             at the same applied index (the replica is unhealthy until restarted)",
+            state_diverged.clone(),
+        );
         let build_info = Family::<BuildLabel, Gauge>::default();
         registry.register(
             "build_info",
@@ -222,6 +247,9 @@ impl Metrics {
             processing_errors,
             log_tail_frames_dropped,
             log_entries_recovering,
+            state_fingerprints_compared,
+            state_fingerprint_mismatches,
+            state_diverged,
         }
     }
 
@@ -257,9 +285,20 @@ impl Metrics {
     /// `limits`.
     pub fn render(&self, view: &BrokerView, limits: &PartitionLimits) -> String {
         for (partition, role) in view.roles() {
+            let label = PartitionLabel { partition };
             self.partition_healthy
-                .get_or_create(&PartitionLabel { partition })
+                .get_or_create(&label)
                 .set(i64::from(view.healthy(partition)));
+            let counts = view.checks.counts(partition);
+            self.state_fingerprints_compared
+                .get_or_create(&label)
+                .set(i64::try_from(counts.compared).unwrap_or(i64::MAX));
+            self.state_fingerprint_mismatches
+                .get_or_create(&label)
+                .set(i64::try_from(counts.mismatches).unwrap_or(i64::MAX));
+            self.state_diverged
+                .get_or_create(&label)
+                .set(i64::from(view.checks.diverged(partition).is_some()));
             for r in ROLES {
                 let label = RoleLabel {
                     partition,
@@ -330,6 +369,9 @@ mod tests {
             "waggle_processing_errors_total",
             "waggle_log_tail_frames_dropped_total",
             "waggle_log_entries_recovering",
+            "waggle_state_fingerprints_compared",
+            "waggle_state_fingerprint_mismatches",
+            "waggle_state_diverged",
             "waggle_build_info",
             "waggle_raft_term",
             "waggle_raft_commit_index",
