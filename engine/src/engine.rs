@@ -21,7 +21,7 @@ use crate::record::*;
 use crate::state::{DeployedProcess, State};
 use crate::streams::JobStreams;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use thiserror::Error;
 
@@ -37,6 +37,10 @@ const RECORDS_PER_COMMAND_HINT: usize = 32;
 /// hold records of an earlier record format), as are logs of an earlier
 /// record format: data of a previous format is not upgraded.
 pub const SNAPSHOT_FORMAT_VERSION: u8 = 5;
+
+/// A due command handed out (see [`Engine::due_commands`]) that the state
+/// does not reflect after this long is handed out again.
+pub const DUE_RESEND_MS: i64 = 5_000;
 
 /// A job handed to a worker (activation response or push).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -255,7 +259,7 @@ pub(crate) struct Ctx {
 #[derive(Default)]
 pub struct LeaderLocal {
     streams: JobStreams,
-    due_requested: BTreeSet<(i64, i64)>,
+    due_requested: BTreeMap<(i64, i64), i64>,
     last_sent: BTreeMap<i64, (i64, Intent)>,
     distribution_sent: BTreeMap<(u32, i64), i64>,
 }
@@ -272,9 +276,10 @@ pub struct Engine {
     pub(crate) partition_count: u32,
     pub(crate) state: State,
     pub(crate) streams: JobStreams,
-    /// (job key, due time) of time-out/back-off commands handed out and not yet
-    /// reflected in the state; leader-local, not replicated.
-    due_requested: BTreeSet<(i64, i64)>,
+    /// (key, due time) of due commands handed out and not yet reflected in
+    /// the state -> when they were handed out; leader-local, not
+    /// replicated.
+    due_requested: BTreeMap<(i64, i64), i64>,
     /// Subscription key -> (when, what) its command was last sent by
     /// `pending_distributions`; leader-local, not replicated.
     pub(crate) last_sent: BTreeMap<i64, (i64, Intent)>,
@@ -299,7 +304,7 @@ impl Engine {
             partition_count,
             state: State::new(partition_id),
             streams: JobStreams::default(),
-            due_requested: BTreeSet::new(),
+            due_requested: BTreeMap::new(),
             last_sent: BTreeMap::new(),
             distribution_sent: BTreeMap::new(),
             clock: Clock::utc(0),
@@ -638,12 +643,18 @@ impl Engine {
     /// Commands that are due at `now_ms` (job time-outs, back-off expiry,
     /// `TIMER TRIGGER`, `MESSAGE EXPIRE`), at most `max`, oldest due first
     /// per kind. Commands already handed out are not repeated until the state
-    /// changes. The broker appends them like client commands; a flood of due
-    /// timers is thus handed out in batches of `max` between other commands.
+    /// changes, or until [`DUE_RESEND_MS`] passed without it changing: the
+    /// command was lost (not committed before a leader change, refused by a
+    /// full disk), and a leader that keeps or regains its leadership would
+    /// otherwise never hand it out again, leaving a job activated or a
+    /// timer waiting forever. A command applied twice is rejected the second
+    /// time (the state no longer has it due). The broker appends them like
+    /// client commands; a flood of due timers is thus handed out in batches
+    /// of `max` between other commands.
     pub fn due_commands(&mut self, now_ms: i64, max: usize) -> Vec<Record> {
         let mut out = Vec::new();
         let state = &self.state;
-        self.due_requested.retain(|&(k, at)| {
+        self.due_requested.retain(|&(k, at), _| {
             state.deadlines.contains(&(at, k))
                 || state.backoffs.contains(&(at, k))
                 || state.timer_due.contains(&(at, k))
@@ -654,12 +665,12 @@ impl Engine {
             .timer_due
             .iter()
             .take_while(|(at, _)| *at <= now_ms)
-            .filter(|&&(at, k)| !self.due_requested.contains(&(k, at)))
+            .filter(|&&(at, k)| self.may_hand_out(k, at, now_ms))
             .take(max)
             .copied()
             .collect();
         for (at, key) in timers {
-            self.due_requested.insert((key, at));
+            self.due_requested.insert((key, at), now_ms);
             let timer = self.state.timers[&key].clone();
             let mut record = Record::command(key, Intent::Trigger, RecordValue::Timer(timer), None);
             record.timestamp_ms = now_ms;
@@ -670,12 +681,12 @@ impl Engine {
             .message_deadlines
             .iter()
             .take_while(|(at, _)| *at <= now_ms)
-            .filter(|&&(at, k)| !self.due_requested.contains(&(k, at)))
+            .filter(|&&(at, k)| self.may_hand_out(k, at, now_ms))
             .take(max.saturating_sub(out.len()))
             .copied()
             .collect();
         for (at, key) in expired {
-            self.due_requested.insert((key, at));
+            self.due_requested.insert((key, at), now_ms);
             let message = self.state.messages[&key].clone();
             let mut record =
                 Record::command(key, Intent::Expire, RecordValue::Message(message), None);
@@ -700,9 +711,10 @@ impl Engine {
             if out.len() >= max {
                 break;
             }
-            if !self.due_requested.insert((key, at)) {
+            if !self.may_hand_out(key, at, now_ms) {
                 continue;
             }
+            self.due_requested.insert((key, at), now_ms);
             let mut value = JobRecord::empty();
             if let Some(job) = self.state.jobs.get(&key) {
                 value.job_type = job.record.job_type.clone();
@@ -712,6 +724,14 @@ impl Engine {
             out.push(record);
         }
         out
+    }
+
+    /// Whether the due command of `key` at `at` was not handed out, or
+    /// handed out long enough ago to be lost.
+    fn may_hand_out(&self, key: i64, at: i64, now_ms: i64) -> bool {
+        self.due_requested
+            .get(&(key, at))
+            .is_none_or(|&sent| now_ms.saturating_sub(sent) >= DUE_RESEND_MS)
     }
 
     fn snapshot_body(&self) -> SnapshotBodyRef<'_> {
@@ -751,7 +771,7 @@ impl Engine {
             partition_count: body.partition_count,
             state: body.state,
             streams: JobStreams::default(),
-            due_requested: BTreeSet::new(),
+            due_requested: BTreeMap::new(),
             last_sent: BTreeMap::new(),
             distribution_sent: BTreeMap::new(),
             clock: Clock::utc(0),

@@ -59,6 +59,7 @@ pub use adhoc::{AdHocActivateElement, AdHocSubProcessInstructionRecord};
 pub use codec::DecodeError;
 pub use engine::{
     ActivatedJob, Engine, JobPush, LeaderLocal, Processed, ResponseValue, SnapshotError,
+    DUE_RESEND_MS,
 };
 pub use messages::message_partition;
 pub use record::*;

@@ -297,3 +297,33 @@ fn feel_durations_dates_and_cycles_are_accepted() {
         h.cancel(pi).unwrap();
     }
 }
+
+/// A due command handed out but lost (never appended: a leader change, a
+/// full disk) is handed out again once `DUE_RESEND_MS` passed, not never;
+/// applied twice, the second is rejected and changes nothing.
+#[test]
+fn lost_due_commands_are_handed_out_again() {
+    let mut h = Harness::new();
+    h.deploy("one.bpmn", &one_task("one")).unwrap();
+    h.create("one", "");
+    let job = h.activate("work", 1).pop().expect("a job");
+    h.now_ms += 30_000;
+    let lost = h.engine.due_commands(h.now_ms, 10);
+    assert_eq!(lost.len(), 1);
+    assert_eq!((lost[0].key, lost[0].intent), (job.key, Intent::TimeOut));
+    h.now_ms += DUE_RESEND_MS - 1;
+    assert!(
+        h.engine.due_commands(h.now_ms, 10).is_empty(),
+        "not repeated while it may still be on its way"
+    );
+    h.now_ms += 1;
+    let again = h.engine.due_commands(h.now_ms, 10);
+    assert_eq!(again.len(), 1, "handed out again");
+    h.submit(again[0].clone(), false);
+    assert_eq!(h.count(ValueType::Job, Intent::TimedOut), 1);
+    // The lost one arriving late is rejected; the job is activatable once.
+    h.submit(lost[0].clone(), false);
+    assert_eq!(h.count(ValueType::Job, Intent::TimedOut), 1);
+    assert_eq!(h.activate("work", 5).len(), 1);
+    assert!(h.engine.due_commands(h.now_ms, 10).is_empty());
+}
