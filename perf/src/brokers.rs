@@ -393,6 +393,11 @@ key_file = "{key}"
         format!("--- node {i} ---\n{}", lines[from..].join("\n"))
     }
 
+    /// The process id of node `i`'s broker.
+    pub fn pid(&self, i: usize) -> Option<u32> {
+        self.children.get(i).map(|c| c.id())
+    }
+
     /// The management (health, metrics) port of node `i`.
     pub fn management_port(&self, i: usize) -> Option<u16> {
         self.management_ports.get(i).copied()

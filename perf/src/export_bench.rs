@@ -160,6 +160,40 @@ struct Lag {
     drained_after_s: f64,
 }
 
+/// CPU time a step cost, from its start until the export queue was empty.
+#[derive(Serialize, Clone, Copy, Debug)]
+struct CpuUse {
+    /// The broker process, s.
+    broker_s: f64,
+    /// Every `postgres` process, s.
+    postgres_s: f64,
+    /// The load generator (this process), s.
+    load_s: f64,
+    /// Instances completed in the step.
+    completed: u64,
+}
+
+impl CpuUse {
+    /// The broker's CPU per completed instance, µs.
+    fn broker_us_per_instance(&self) -> f64 {
+        1e6 * self.broker_s / self.completed.max(1) as f64
+    }
+
+    /// PostgreSQL's CPU per completed instance, µs.
+    fn postgres_us_per_instance(&self) -> f64 {
+        1e6 * self.postgres_s / self.completed.max(1) as f64
+    }
+}
+
+/// CPU seconds so far of the broker, PostgreSQL and this process.
+fn cpu_now(broker: Option<u32>) -> [f64; 3] {
+    [
+        broker.map_or(0.0, crate::cpu::of_process),
+        crate::cpu::of_processes_named("postgres"),
+        crate::cpu::of_self(),
+    ]
+}
+
 /// One step of a search.
 #[derive(Serialize, Clone, Debug)]
 struct Step {
@@ -167,6 +201,7 @@ struct Step {
     held: bool,
     failed_because: Option<String>,
     lag: Option<Lag>,
+    cpu: CpuUse,
     series: Vec<Sample>,
 }
 
@@ -457,6 +492,7 @@ async fn run_step(
     let metrics_port = brokers
         .management_port(0)
         .context("the node has no management port")?;
+    let cpu_before = cpu_now(brokers.pid(0));
     let started = Instant::now();
     let load = tokio::spawn(load::run_load(
         channels.to_vec(),
@@ -479,7 +515,23 @@ async fn run_step(
         Some(_) => Some(drain(metrics_port, window_end).await),
         None => None,
     };
+    let cpu_after = cpu_now(brokers.pid(0));
+    let cpu = CpuUse {
+        broker_s: cpu_after[0] - cpu_before[0],
+        postgres_s: cpu_after[1] - cpu_before[1],
+        load_s: cpu_after[2] - cpu_before[2],
+        completed: report.completed,
+    };
     load_report::print_table(&[(name, &report)]);
+    println!(
+        "    CPU: broker {:.1} s ({:.0} µs per instance), PostgreSQL {:.1} s ({:.0} µs per \
+         instance), load generator {:.1} s",
+        cpu.broker_s,
+        cpu.broker_us_per_instance(),
+        cpu.postgres_s,
+        cpu.postgres_us_per_instance(),
+        cpu.load_s
+    );
     let summary = Summary::of(name, &report);
     let mut failed_because = scenario::verdict(&report, args.slo_p99_ms, args.max_backpressure);
     let lag = drained_after_s.map(|drained| lag_of(&series, window_s, drained));
@@ -509,6 +561,7 @@ async fn run_step(
         held: failed_because.is_none(),
         failed_because,
         lag,
+        cpu,
         series,
     })
 }
@@ -594,19 +647,24 @@ fn lag_of(series: &[Sample], window_s: f64, drained_after_s: f64) -> Lag {
     }
 }
 
+/// The step at the highest rate that held.
+fn best(search: &Search) -> Option<&Step> {
+    search
+        .steps
+        .iter()
+        .filter(|x| x.held)
+        .max_by(|a, b| a.summary.rate_per_s.total_cmp(&b.summary.rate_per_s))
+}
+
 fn report(searches: &[Search], lag_run: Option<&Step>, args: &Args) {
     println!();
-    println!("| start | max rate held | done/s | end to end p99 | export lag behind p50 / p99 / max | queued records max | load average |");
-    println!("|---|---|---|---|---|---|---|");
+    println!("| start | max rate held | done/s | end to end p99 | export lag behind p50 / p99 / max | queued records max | broker / PostgreSQL CPU per instance | load average |");
+    println!("|---|---|---|---|---|---|---|---|");
     for s in searches {
-        let best = s
-            .steps
-            .iter()
-            .filter(|x| x.held)
-            .max_by(|a, b| a.summary.rate_per_s.total_cmp(&b.summary.rate_per_s));
+        let best = best(s);
         let lag = best.and_then(|b| b.lag.as_ref());
         println!(
-            "| {} (round {}) | {} | {} | {} | {} | {} | {} → {} |",
+            "| {} (round {}) | {} | {} | {} | {} | {} | {} | {} → {} |",
             s.variant.as_str(),
             s.round,
             s.max_rate_per_s
@@ -621,6 +679,11 @@ fn report(searches: &[Search], lag_run: Option<&Step>, args: &Args) {
                 l.behind_p50_ms, l.behind_p99_ms, l.behind_max_ms
             )),
             lag.map_or("-".into(), |l| l.queued_max.to_string()),
+            best.map_or("-".into(), |b| format!(
+                "{:.0} / {:.0} µs",
+                b.cpu.broker_us_per_instance(),
+                b.cpu.postgres_us_per_instance()
+            )),
             s.load_average[0],
             s.load_average[1],
         );
@@ -636,6 +699,21 @@ fn report(searches: &[Search], lag_run: Option<&Step>, args: &Args) {
             println!(
                 "round {round}: with PostgreSQL / without = {with:.0} / {without:.0} = {:.2}",
                 with / without
+            );
+        }
+        let cpu = |v: Variant| {
+            searches
+                .iter()
+                .find(|s| s.round == round && s.variant == v)
+                .and_then(best)
+                .map(|b| b.cpu.broker_us_per_instance())
+        };
+        if let (Some(without), Some(with)) = (cpu(Variant::None), cpu(Variant::Postgresql)) {
+            println!(
+                "round {round}: broker CPU per instance without / with PostgreSQL = {without:.0} / \
+                 {with:.0} µs = {:.2} (the throughput kept where the broker's CPU bounds it and \
+                 the database has its own)",
+                without / with
             );
         }
     }

@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 
 mod append_load;
 mod brokers;
+mod cpu;
 mod engine_bench;
 mod etcd;
 mod etcd_compare;
