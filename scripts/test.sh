@@ -36,7 +36,11 @@ export PROMTOOL
 
 step "outside clients against waggle dev: pyzeebe (gRPC), camunda-orchestration-sdk (REST), schemathesis (Camunda's OpenAPI spec), promtool (metrics)"
 cargo build -p node --bin waggle
-WAGGLE_BIN="${CARGO_TARGET_DIR:-$PWD/target}/debug/waggle" .venv/bin/python -m pytest -q tests/pyzeebe tests/rest tests/ops
+WAGGLE_BIN="${CARGO_TARGET_DIR:-$PWD/target}/debug/waggle" .venv/bin/python -m pytest -q tests/pyzeebe tests/rest tests/ops tests/nemesis
+
+step "nemesis: 3 and 5 nodes in network namespaces, one minute of faults each (tests/nemesis/README.md)"
+scripts/nemesis.sh --minutes 1 --nodes 3
+scripts/nemesis.sh --minutes 1 --nodes 5
 
 step "packages: .deb and .rpm, lint, install test in a booted Debian (packaging/README.md)"
 packaging/test-install.sh

@@ -12,7 +12,7 @@ struct Cli {
     #[arg(long, default_value_t = 1000)]
     seeds: u64,
     /// First seed.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, alias = "seed-start", default_value_t = 0)]
     start: u64,
     /// Replay exactly this seed and print its event trace.
     #[arg(long)]
