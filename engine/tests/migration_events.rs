@@ -267,10 +267,11 @@ fn a_mapped_message_boundary_event_keeps_its_subscription_on_both_sides() {
     assert_replay_matches(&h);
 }
 
-#[test]
-fn a_message_subscription_on_another_partition_is_migrated_there() {
+/// Two partitions; an instance on partition 1 waits at a task with a
+/// message boundary event whose correlation key (returned) lives on
+/// partition 2, its subscription opened there.
+fn waiting_on_the_message_partition() -> (Cluster, String, i64) {
     let mut c = Cluster::new(2);
-    // A correlation key whose messages live on partition 2.
     let key = (0..100)
         .map(|i| format!("k{i}"))
         .find(|k| message_partition(k, 2) == 2)
@@ -283,6 +284,12 @@ fn a_message_subscription_on_another_partition_is_migrated_there() {
         .partition(1)
         .create("order", &format!(r#"{{"orderId":"{key}"}}"#));
     c.deliver();
+    (c, key, pi)
+}
+
+#[test]
+fn a_message_subscription_on_another_partition_is_migrated_there() {
+    let (mut c, key, pi) = waiting_on_the_message_partition();
     assert_eq!(c.partition(2).engine.state().message_subscriptions.len(), 1);
     c.deploy(
         "a.bpmn",
@@ -989,19 +996,7 @@ fn an_interrupted_scope_subscribes_to_nothing_new() {
 
 #[test]
 fn a_second_migration_waits_for_the_first_to_reach_the_message_partition() {
-    let mut c = Cluster::new(2);
-    let key = (0..100)
-        .map(|i| format!("k{i}"))
-        .find(|k| message_partition(k, 2) == 2)
-        .expect("a key of partition 2");
-    c.deploy(
-        "a.bpmn",
-        &task_with_boundary("order", "review", "cancel_it", &message("cancel")),
-    );
-    let pi = c
-        .partition(1)
-        .create("order", &format!(r#"{{"orderId":"{key}"}}"#));
-    c.deliver();
+    let (mut c, _, pi) = waiting_on_the_message_partition();
     c.deploy(
         "a.bpmn",
         &task_with_boundary("order", "review", "cancel2", &message("cancel")),

@@ -84,15 +84,21 @@ fn a_created_sub_process_is_entered_without_its_input_mappings_as_in_zeebe() {
     assert_replay_matches(&h);
 }
 
-#[test]
-fn a_created_scope_whose_subscription_fails_rejects_the_modification() {
-    let xml = nested("=size").replace(
+/// [`nested`] with a message boundary event on the sub-process, correlated
+/// by `orderId` (which the instances do not set: its subscription fails).
+fn nested_with_message_boundary() -> String {
+    nested("=size").replace(
         r#"<bpmn:endEvent id="end"/>"#,
         r#"<bpmn:boundaryEvent id="b" attachedToRef="sp"><bpmn:messageEventDefinition messageRef="m"/></bpmn:boundaryEvent><bpmn:endEvent id="end"/><bpmn:endEvent id="b_end"/><bpmn:sequenceFlow id="fb" sourceRef="b" targetRef="b_end"/>"#,
     ).replace(
         "</bpmn:definitions>",
         r#"<bpmn:message id="m" name="stop"><bpmn:extensionElements><zeebe:subscription correlationKey="=orderId"/></bpmn:extensionElements></bpmn:message></bpmn:definitions>"#,
-    );
+    )
+}
+
+#[test]
+fn a_created_scope_whose_subscription_fails_rejects_the_modification() {
+    let xml = nested_with_message_boundary();
     let mut h = Harness::new();
     h.deploy("nested.bpmn", &xml).expect("deploy");
     let pi = h.create("nested", "{}");
@@ -155,13 +161,7 @@ fn a_created_scope_whose_subscription_fails_rejects_the_modification() {
 
 #[test]
 fn start_instructions_into_a_scope_whose_subscription_fails_wait_on_an_incident_then_go_on() {
-    let xml = nested("=size").replace(
-        r#"<bpmn:endEvent id="end"/>"#,
-        r#"<bpmn:boundaryEvent id="b" attachedToRef="sp"><bpmn:messageEventDefinition messageRef="m"/></bpmn:boundaryEvent><bpmn:endEvent id="end"/><bpmn:endEvent id="b_end"/><bpmn:sequenceFlow id="fb" sourceRef="b" targetRef="b_end"/>"#,
-    ).replace(
-        "</bpmn:definitions>",
-        r#"<bpmn:message id="m" name="stop"><bpmn:extensionElements><zeebe:subscription correlationKey="=orderId"/></bpmn:extensionElements></bpmn:message></bpmn:definitions>"#,
-    );
+    let xml = nested_with_message_boundary();
     let mut h = Harness::new();
     h.deploy("nested.bpmn", &xml).expect("deploy");
     let mut command = create_command("nested", -1, "{}", false);

@@ -52,6 +52,21 @@ pub struct ClusterSpec {
     pub env: Vec<(String, String)>,
 }
 
+impl ClusterSpec {
+    /// One `waggle dev` node with `env` over its defaults.
+    pub fn single_node(env: Vec<(String, String)>) -> ClusterSpec {
+        ClusterSpec {
+            nodes: 1,
+            partitions: 1,
+            replication_factor: 1,
+            site_of: vec![0],
+            rtt_ms: 0,
+            raw_append: false,
+            env,
+        }
+    }
+}
+
 /// Running brokers (and relays) of one scenario.
 pub struct Brokers {
     root: PathBuf,

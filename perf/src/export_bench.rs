@@ -337,15 +337,7 @@ fn with_node(
         env.push(("WAGGLE_SECONDARY_STORAGE_TYPE".into(), "postgresql".into()));
         env.push(("WAGGLE_SECONDARY_STORAGE_URL".into(), url.clone()));
     }
-    let spec = ClusterSpec {
-        nodes: 1,
-        partitions: 1,
-        replication_factor: 1,
-        site_of: vec![0],
-        rtt_ms: 0,
-        raw_append: false,
-        env,
-    };
+    let spec = ClusterSpec::single_node(env);
     eprintln!(
         "export: starting a single node, secondary storage {}",
         variant.as_str()
@@ -699,21 +691,6 @@ fn report(searches: &[Search], lag_run: Option<&Step>, args: &Args) {
             println!(
                 "round {round}: with PostgreSQL / without = {with:.0} / {without:.0} = {:.2}",
                 with / without
-            );
-        }
-        let cpu = |v: Variant| {
-            searches
-                .iter()
-                .find(|s| s.round == round && s.variant == v)
-                .and_then(best)
-                .map(|b| b.cpu.broker_us_per_instance())
-        };
-        if let (Some(without), Some(with)) = (cpu(Variant::None), cpu(Variant::Postgresql)) {
-            println!(
-                "round {round}: broker CPU per instance without / with PostgreSQL = {without:.0} / \
-                 {with:.0} µs = {:.2} (the throughput kept where the broker's CPU bounds it and \
-                 the database has its own)",
-                without / with
             );
         }
     }

@@ -101,15 +101,7 @@ impl Name {
             env: Vec::new(),
         };
         match self {
-            Name::Single => ClusterSpec {
-                nodes: 1,
-                partitions: 1,
-                replication_factor: 1,
-                site_of: vec![0],
-                rtt_ms: 0,
-                raw_append: false,
-                env: Vec::new(),
-            },
+            Name::Single => ClusterSpec::single_node(Vec::new()),
             Name::ThreeNodes => three(0),
             Name::Zones1ms => three(1),
             Name::Regions40ms => three(40),

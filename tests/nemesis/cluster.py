@@ -9,7 +9,6 @@ cgroups, and the processes it started (ended by PID)."""
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import time
@@ -289,15 +288,13 @@ key_file = "{key}"
 
     # --- faults ---------------------------------------------------------
 
-    def nft_drop(self, node, sources, direction="input"):
-        """Drops packets from (input) or to (output) the IPs `sources` in
-        `node`'s namespace."""
-        hook = "input" if direction == "input" else "output"
-        field = "saddr" if direction == "input" else "daddr"
-        rules = "\n".join(f"add rule inet nemesis {hook} ip {field} {ip} drop" for ip in sources)
+    def nft_drop(self, node, sources):
+        """Drops the packets from the IPs `sources` arriving in `node`'s
+        namespace."""
+        rules = "\n".join(f"add rule inet nemesis input ip saddr {ip} drop" for ip in sources)
         script = f"""
 add table inet nemesis
-add chain inet nemesis {hook} {{ type filter hook {hook} priority 0; policy accept; }}
+add chain inet nemesis input {{ type filter hook input priority 0; policy accept; }}
 {rules}
 """
         run("ip", "netns", "exec", node.netns, "nft", "-f", "-", input=script)
@@ -351,6 +348,3 @@ add chain inet nemesis {hook} {{ type filter hook {hook} priority 0; policy acce
             f.write(bytes(rng.randrange(256) for _ in range(end - start)))
         return f"{os.path.relpath(segment, node.data)}@{start}"
 
-
-def remove_tree(path):
-    shutil.rmtree(path, ignore_errors=True)
