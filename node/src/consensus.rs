@@ -1,6 +1,6 @@
-//! The replicated partitions of one shard: a [`MultiRaft`] over every local
-//! partition, each partition's durable stores, and the loop step that turns
-//! a Raft ready into disk writes, messages and applied commands.
+//! The replicated partitions of one shard: the replica driver (`replica`
+//! crate) over every local partition, and the broker's side of each turn:
+//! due commands, exports, snapshots by time, metrics and roles.
 //!
 //! Owned by one shard thread (glommio executor) for the life of the broker.
 //!
@@ -10,116 +10,42 @@
 //! data/partitions/<p>/snapshots/   the latest snapshots (storage::SnapshotStore)
 //! ```
 //!
-//! Storage payload of a log entry: one byte of Raft entry kind (0 normal,
-//! 1 configuration) followed by the Raft entry data; the data of a normal
-//! entry is the application entry of [`crate::partition`].
-//!
-//! Snapshot bytes (stored and sent to followers alike): `u32` length of the
-//! encoded group configuration, the configuration, then the partition's
-//! replicated state.
-//!
-//! Write path of one ready: every group's snapshot, entries and hard state
-//! are written, then each log touched gets one `fdatasync` (group commit:
-//! all commands that arrived since the previous ready share it); only then
-//! are the writes acknowledged to Raft and the messages that depend on them
-//! sent. The term and vote are made durable at once; a commit-only change of
-//! the hard state is written at most once per `COMMIT_STORE_INTERVAL`, with
-//! the next term or vote change, or at shutdown, since Raft recovers the
-//! commit index from the leader. On open, a persisted commit index above the
-//! last index of the log means committed entries were lost (a torn or
-//! damaged tail): see `check_lost_committed`.
+//! The write path of a ready (group commit, hard-state ordering, the entry
+//! and snapshot formats, a full disk stalling a partition rather than
+//! failing it) is the driver's, the same code the simulator runs: see
+//! `replica::Driver`. The data of a normal entry is the application entry of
+//! [`crate::partition`]; the snapshot state is the partition's.
 //!
 //! A committed command whose processing panics is rejected instead (see
 //! [`crate::isolation`]): the state is rebuilt from the snapshot and entries
 //! the in-memory Raft reader holds.
-//!
-//! A full disk is not a failure (see [`crate::space`]): an ENOSPC while
-//! writing a group's entries (or installing its snapshot) stalls that group
-//! only. Its entries stay buffered in the log and are not reported to Raft as
-//! persisted, so a leader does not count them and a follower does not
-//! acknowledge them: its messages that depend on the writes are held back.
-//! `retry_space` writes them again with a bounded back-off and, once they are
-//! durable, reports them and sends what was held. A snapshot that fails with
-//! ENOSPC is tried again later. Any other storage error stays fatal.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Instant;
 
-use bytes::{BufMut, Bytes, BytesMut};
-use raft::{
-    Entry, EntryKind, GroupBootstrap, GroupConfig, LogReader, MemLog, MultiRaft, RaftConfig,
-    Role as RaftRole,
-};
-use storage::{DmaDisk, Log, LogConfig, MetaStore, SnapshotStore};
-use thiserror::Error;
+use bytes::Bytes;
+use raft::{Entry, EntryKind, GroupConfig, MemLog, RaftConfig, Role as RaftRole};
+use replica::{Driver, Flight, GroupSpec, StateMachine};
+use storage::{Disk, DmaDisk, LogConfig};
 
 use crate::command::CommandError;
 use crate::divergence::Checkpoint;
 use crate::exporter::Sink;
 use crate::metrics::{replication, Metrics, PartitionLabel};
-use crate::partition::{decode_entry, encode_continue, Applied, Partition};
+use crate::partition::{decode_entry, encode_continue, AppEntry, Applied, Partition};
 use crate::placement::{ClusterShape, PartitionId};
-use crate::space::{self, Admission, Stall};
+use crate::space::{self, Admission};
 use crate::view::{BrokerView, Role};
 
-/// Snapshots kept per partition.
-pub const SNAPSHOTS_KEPT: usize = 2;
+pub use replica::ReplicaError;
+
 /// Applied entries after which a partition takes a snapshot and compacts its log.
 pub const SNAPSHOT_EVERY_ENTRIES: u64 = 20_000;
-/// Payload bytes read from the log per call while loading it at start-up
-/// (one sequential read; the entries share its buffer).
-const LOAD_BATCH_BYTES: usize = 16 << 20;
-/// Bytes per chunk when writing a snapshot.
-const SNAPSHOT_CHUNK_BYTES: usize = 4 << 20;
 /// A commit index that moved is written to the Raft metadata at least this
 /// often while the partition is busy, so that a log tail lost in a crash is
-/// noticed against it on restart (see `check_lost_committed`).
-const COMMIT_STORE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
-
-const PAYLOAD_NORMAL: u8 = 0;
-const PAYLOAD_CONFIG: u8 = 1;
-
-/// A partition could not be opened or its storage failed.
-#[derive(Debug, Error)]
-pub enum ReplicaError {
-    /// The storage layer failed.
-    #[error("partition {partition}: {source}")]
-    Storage {
-        /// The partition.
-        partition: PartitionId,
-        /// The storage error (names the file).
-        #[source]
-        source: storage::Error,
-    },
-    /// What is stored does not decode.
-    #[error("partition {partition}: {reason}")]
-    Corrupt {
-        /// The partition.
-        partition: PartitionId,
-        /// What is wrong.
-        reason: String,
-    },
-    /// The log lost committed entries and no other replica can give them back.
-    #[error(
-        "partition {partition}: the log in {dir} ends at index {last_index}, but the persisted \
-         commit index is {commit_index}: {lost} committed (acknowledged) entries are lost and the \
-         partition has no other replica to recover them from. Restore {dir} from a backup, or \
-         start without them by setting data.accept_data_loss = true (environment \
-         WAGGLE_DATA_ACCEPT_DATA_LOSS=true)",
-        lost = commit_index - last_index
-    )]
-    LostCommitted {
-        /// The partition.
-        partition: PartitionId,
-        /// The partition's log directory.
-        dir: PathBuf,
-        /// Commit index found in the Raft metadata.
-        commit_index: u64,
-        /// Last index found in the log (or the snapshot).
-        last_index: u64,
-    },
-}
+/// noticed against it on restart.
+const COMMIT_STORE_INTERVAL_MS: u64 = 1_000;
 
 /// Raft node id of broker node `node` (Raft reserves 0).
 pub fn raft_node(node: u32) -> raft::NodeId {
@@ -143,104 +69,75 @@ pub fn initial_config(shape: &ClusterShape, partition: PartitionId) -> GroupConf
     config
 }
 
-fn storage_payload(entry: &Entry) -> Bytes {
-    let mut out = BytesMut::with_capacity(1 + entry.data.len());
-    out.put_u8(match entry.kind {
-        EntryKind::Normal => PAYLOAD_NORMAL,
-        EntryKind::ConfChange => PAYLOAD_CONFIG,
-    });
-    out.put_slice(&entry.data);
-    out.freeze()
-}
-
-fn raft_entry(partition: PartitionId, stored: storage::Entry) -> Result<Entry, ReplicaError> {
-    let kind = match stored.payload.first() {
-        Some(&PAYLOAD_NORMAL) => EntryKind::Normal,
-        Some(&PAYLOAD_CONFIG) => EntryKind::ConfChange,
-        other => {
-            return Err(ReplicaError::Corrupt {
-                partition,
-                reason: format!("log entry {} has payload kind {other:?}", stored.index),
-            })
-        }
-    };
-    Ok(Entry {
-        term: stored.term,
-        index: stored.index,
-        kind,
-        data: stored.payload.slice(1..),
-    })
-}
-
-/// Snapshot bytes: the group configuration, then the partition's state.
-pub(crate) fn encode_snapshot(config: &GroupConfig, state: &[u8]) -> Bytes {
-    let config = raft::encode_config(config);
-    let mut out = BytesMut::with_capacity(4 + config.len() + state.len());
-    out.put_u32_le(config.len() as u32);
-    out.put_slice(&config);
-    out.put_slice(state);
-    out.freeze()
-}
-
-/// Splits snapshot bytes into the group configuration and the partition's
-/// replicated state.
-pub(crate) fn decode_snapshot(
-    partition: PartitionId,
-    data: &Bytes,
-) -> Result<(GroupConfig, Bytes), ReplicaError> {
-    let corrupt = |reason: String| ReplicaError::Corrupt { partition, reason };
-    if data.len() < 4 {
-        return Err(corrupt(format!(
-            "snapshot of {} bytes has no header",
-            data.len()
-        )));
-    }
-    let len = u32::from_le_bytes(data[..4].try_into().expect("4 bytes")) as usize;
-    if data.len() < 4 + len {
-        return Err(corrupt(format!(
-            "snapshot configuration of {len} bytes is cut short"
-        )));
-    }
-    let config = raft::decode_config(data.slice(4..4 + len))
-        .map_err(|e| corrupt(format!("snapshot configuration: {e}")))?;
-    Ok((config, data.slice(4 + len..)))
-}
-
-/// One local partition replica with its stores.
-struct Replica {
+/// A partition as the driver's state machine: applies application entries,
+/// rejects a command whose processing panics, and records state checkpoints.
+pub(crate) struct PartitionMachine {
     partition: Partition,
-    log: Log<DmaDisk>,
-    meta: MetaStore<DmaDisk>,
-    snapshots: SnapshotStore<DmaDisk>,
-    /// Hard state last written to `meta`.
-    stored: raft::HardState,
-    /// Hard state handed out by Raft and not yet written.
-    unstored: Option<raft::HardState>,
-    snapshot_index: u64,
+    /// A `Continue` entry is proposed and not yet applied.
+    continue_pending: bool,
+    metrics: Arc<Metrics>,
+    view: Arc<BrokerView>,
+    /// `cluster.state_check_entries`.
+    state_check_entries: u64,
+    replication_factor: u32,
+}
+
+impl StateMachine for PartitionMachine {
+    type Output = Applied;
+
+    fn applied(&self) -> u64 {
+        self.partition.applied()
+    }
+
+    fn apply(&mut self, e: &Entry, log: &MemLog, out: &mut Applied) -> Result<(), String> {
+        let p = self.partition.id();
+        let app = match e.kind {
+            EntryKind::ConfChange => None,
+            EntryKind::Normal => decode_entry(p, e.index, &e.data).map_err(|b| b.to_string())?,
+        };
+        if matches!(app, Some(AppEntry::Continue { .. })) {
+            self.continue_pending = false;
+        }
+        if let Err(failure) = self.partition.apply(e.index, app, out) {
+            crate::isolation::recover(&mut self.partition, log, &self.metrics, failure, out)?;
+        }
+        if self.state_check_entries > 0 && e.index % self.state_check_entries == 0 {
+            let checkpoint = Checkpoint {
+                index: e.index,
+                fingerprint: self.partition.engine().fingerprint(),
+            };
+            self.view
+                .checks
+                .record(p, checkpoint, self.replication_factor);
+        }
+        Ok(())
+    }
+
+    fn snapshot(&self) -> Vec<u8> {
+        self.partition.snapshot()
+    }
+
+    fn restore(&mut self, index: u64, state: &[u8]) -> Result<(), String> {
+        self.partition.restore(index, state)
+    }
+}
+
+/// The broker's own bookkeeping of one local partition replica.
+struct Local {
     /// When the last snapshot was taken (or the partition opened).
-    snapshot_at: std::time::Instant,
+    snapshot_at: Instant,
     role: RaftRole,
     /// Whether a leader was known at the last turn.
     leader_known: bool,
     /// The leader seen when the metrics were last published.
     metrics_leader: u64,
-    /// A `Continue` entry is proposed and not yet applied.
-    continue_pending: bool,
     /// Highest exported position this leader proposed, and when.
-    export_proposed: (u64, std::time::Instant),
+    export_proposed: (u64, Instant),
     /// Highest position the sink acknowledged, and when it last moved.
-    export_written: (u64, std::time::Instant),
+    export_written: (u64, Instant),
     /// Index the log must reach again after losing committed entries
     /// (Raft holds back this replica's votes until then); 0 when whole.
     recovering_until: u64,
-    /// When `stored` was last written.
-    stored_at: std::time::Instant,
-    /// Writes held back by ENOSPC.
-    stall: Option<Stall>,
-    /// A snapshot failed for lack of space: none is tried before this.
-    snapshot_retry_at: Option<std::time::Instant>,
-    /// The log is short of space: its reserve is made again from this time on.
-    spare_retry_at: std::time::Instant,
 }
 
 /// Everything a shard needs to know after one turn.
@@ -255,27 +152,29 @@ pub struct Turn {
 }
 
 /// See the module documentation.
-pub struct ShardReplicas {
-    raft: MultiRaft<MemLog>,
-    replicas: BTreeMap<PartitionId, Replica>,
+pub struct ShardReplicas<D: Disk = DmaDisk> {
+    driver: Driver<D, PartitionMachine>,
+    locals: BTreeMap<PartitionId, Local>,
     view: Arc<BrokerView>,
     snapshot_period: std::time::Duration,
     metrics: Arc<Metrics>,
     exporter: Option<ExportOptions>,
     /// When the Raft gauges were last published.
-    metrics_at: std::time::Instant,
-    /// `cluster.state_check_entries`.
-    state_check_entries: u64,
-    replication_factor: u32,
+    metrics_at: Instant,
+    /// The origin of the driver's monotonic milliseconds.
+    epoch: Instant,
+    /// The time of the current turn (given by the caller: the shard's clock,
+    /// or a simulator's).
+    now: Instant,
 }
 
 /// The Raft gauges are published at most this often.
 const RAFT_METRICS_INTERVAL: std::time::Duration = std::time::Duration::from_millis(500);
 
-impl std::fmt::Debug for ShardReplicas {
+impl<D: Disk> std::fmt::Debug for ShardReplicas<D> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ShardReplicas")
-            .field("partitions", &self.replicas.keys().collect::<Vec<_>>())
+            .field("partitions", &self.locals.keys().collect::<Vec<_>>())
             .finish()
     }
 }
@@ -288,7 +187,7 @@ pub struct OpenOptions {
     /// Cluster shape.
     pub shape: ClusterShape,
     /// `data/partitions`.
-    pub dir: PathBuf,
+    pub dir: std::path::PathBuf,
     /// Segment size of the logs.
     pub segment_size_bytes: u64,
     /// `data.accept_data_loss`: start a partition whose log lost committed
@@ -322,9 +221,37 @@ pub struct ExportOptions {
     pub position_interval: std::time::Duration,
 }
 
-impl ShardReplicas {
+fn new_machine(
+    options: &OpenOptions,
+    p: PartitionId,
+    view: &Arc<BrokerView>,
+    metrics: &Arc<Metrics>,
+) -> Result<PartitionMachine, ReplicaError> {
+    let mut partition = Partition::new(p, options.shape.partitions, options.node, options.boot_ms);
+    partition
+        .engine_mut()
+        .set_time_zone(&options.time_zone)
+        .map_err(|reason| ReplicaError::Corrupt {
+            group: u64::from(p),
+            reason: format!("engine.time_zone: {reason}"),
+        })?;
+    if let Some(export) = &options.exporter {
+        partition.enable_export(export.max_lag_records);
+    }
+    Ok(PartitionMachine {
+        partition,
+        continue_pending: false,
+        metrics: metrics.clone(),
+        view: view.clone(),
+        state_check_entries: options.state_check_entries,
+        replication_factor: options.shape.replication_factor,
+    })
+}
+
+impl ShardReplicas<DmaDisk> {
     /// Opens (creating or recovering) the partitions `owned` of shard
-    /// `shard`, turning the shard's heartbeat in `view` as it goes.
+    /// `shard` in the data directory, turning the shard's heartbeat in
+    /// `view` as it goes.
     pub async fn open(
         options: &OpenOptions,
         shard: usize,
@@ -332,70 +259,109 @@ impl ShardReplicas {
         view: Arc<BrokerView>,
         metrics: Arc<Metrics>,
     ) -> Result<Self, ReplicaError> {
-        let me = raft_node(options.node);
-        let mut reader = MemLog::new();
-        let mut replicas = BTreeMap::new();
-        let mut boots = Vec::new();
+        Self::open_on(DmaDisk, options, shard, owned, view, metrics).await
+    }
+}
+
+impl<D: Disk> ShardReplicas<D> {
+    /// Opens the partitions `owned` on `disk` (the simulator's disk, or the
+    /// data directory through [`ShardReplicas::open`]).
+    pub async fn open_on(
+        disk: D,
+        options: &OpenOptions,
+        shard: usize,
+        owned: &[PartitionId],
+        view: Arc<BrokerView>,
+        metrics: Arc<Metrics>,
+    ) -> Result<Self, ReplicaError> {
+        let mut specs = Vec::with_capacity(owned.len());
         for &p in owned {
-            let (replica, boot) =
-                open_replica(options, p, &mut reader, &metrics, &|| view.heartbeat(shard)).await?;
-            replicas.insert(p, replica);
-            boots.push((p, boot));
+            specs.push(GroupSpec {
+                group: u64::from(p),
+                dir: options.dir.join(p.to_string()),
+                initial: initial_config(&options.shape, p),
+                machine: new_machine(options, p, &view, &metrics)?,
+            });
         }
-        let mut raft = MultiRaft::new(me, options.raft.clone(), reader, options.seed);
-        for (p, boot) in boots {
-            let single = boot.config.all_voters().len() == 1;
-            raft.add_group(u64::from(p), boot)
-                .map_err(|e| ReplicaError::Corrupt {
-                    partition: p,
-                    reason: e.to_string(),
-                })?;
-            if single {
-                // The only voter: no one to wait for.
-                raft.campaign(u64::from(p));
+        let driver_options = replica::Options {
+            me: raft_node(options.node),
+            raft: options.raft.clone(),
+            seed: options.seed,
+            log: LogConfig {
+                segment_size_bytes: options.segment_size_bytes,
+                ..LogConfig::default()
+            },
+            accept_data_loss: options.accept_data_loss,
+            commit_store_interval_ms: COMMIT_STORE_INTERVAL_MS,
+        };
+        let (driver, opened) =
+            Driver::open(disk, &driver_options, specs, &|| view.heartbeat(shard)).await?;
+        let now = Instant::now();
+        let mut locals = BTreeMap::new();
+        for o in opened {
+            let p = o.group as PartitionId;
+            let label = PartitionLabel { partition: p };
+            if let Some(loss) = o.tail_loss {
+                metrics
+                    .log_tail_frames_dropped
+                    .get_or_create(&label)
+                    .inc_by(loss.frames_dropped);
             }
-        }
-        for (&p, replica) in replicas.iter_mut() {
-            // The reserve for a full disk (see `crate::space`); without room
-            // for it the partition starts short of space and makes it later.
-            match replica.log.ensure_spare().await {
-                Ok(()) => {}
-                Err(e) if e.is_no_space() => {
-                    tracing::warn!(partition = p, "no room for the log's spare segment: {e}")
-                }
-                Err(source) => {
-                    return Err(ReplicaError::Storage {
-                        partition: p,
-                        source,
-                    })
-                }
-            }
-        }
-        for &p in owned {
+            metrics
+                .log_entries_recovering
+                .get_or_create(&label)
+                .set(i64::try_from(o.recovering_until.saturating_sub(o.held)).unwrap_or(i64::MAX));
+            locals.insert(
+                p,
+                Local {
+                    snapshot_at: now,
+                    role: RaftRole::Follower,
+                    leader_known: false,
+                    metrics_leader: raft::NO_NODE,
+                    export_proposed: (0, now),
+                    export_written: (0, now),
+                    recovering_until: o.recovering_until,
+                },
+            );
             // Opened and its log loaded; ready once a leader is known.
             view.set_partition(p, Role::Follower, false, true);
         }
         Ok(ShardReplicas {
-            raft,
-            replicas,
+            driver,
+            locals,
             view,
             snapshot_period: options.snapshot_period,
             metrics,
             exporter: options.exporter.clone(),
-            metrics_at: std::time::Instant::now(),
-            state_check_entries: options.state_check_entries,
-            replication_factor: options.shape.replication_factor,
+            metrics_at: now,
+            epoch: now,
+            now,
         })
+    }
+
+    /// The driver's monotonic milliseconds.
+    fn now_ms(&self) -> u64 {
+        self.now.saturating_duration_since(self.epoch).as_millis() as u64
+    }
+
+    /// Sets the time of this turn (never backwards).
+    fn advance(&mut self, now: Instant) {
+        self.now = self.now.max(now);
+    }
+
+    /// Time since `then`, on the turn's clock.
+    fn since(&self, then: Instant) -> std::time::Duration {
+        self.now.saturating_duration_since(then)
     }
 
     /// Partitions of this shard.
     pub fn partitions(&self) -> impl Iterator<Item = PartitionId> + '_ {
-        self.replicas.keys().copied()
+        self.locals.keys().copied()
     }
 
     /// Whether this node leads `partition`, and the leader it knows of.
     pub fn leader(&self, partition: PartitionId) -> (bool, Option<u32>) {
-        match self.raft.brief(u64::from(partition)) {
+        match self.driver.raft().brief(u64::from(partition)) {
             Some(b) => (
                 b.role == RaftRole::Leader,
                 (b.leader != raft::NO_NODE).then(|| broker_node(b.leader)),
@@ -406,7 +372,17 @@ impl ShardReplicas {
 
     /// The partition, for preparing commands.
     pub fn partition_mut(&mut self, partition: PartitionId) -> Option<&mut Partition> {
-        self.replicas.get_mut(&partition).map(|r| &mut r.partition)
+        self.driver
+            .machine_mut(u64::from(partition))
+            .map(|m| &mut m.partition)
+    }
+
+    fn partition(&self, partition: PartitionId) -> &Partition {
+        &self
+            .driver
+            .machine(u64::from(partition))
+            .expect("a local partition")
+            .partition
     }
 
     /// Proposes application entries on a partition this node leads; refused
@@ -416,67 +392,47 @@ impl ShardReplicas {
         partition: PartitionId,
         entries: Vec<Bytes>,
     ) -> Result<(), CommandError> {
-        if let Some(stall) = self.replicas.get(&partition).and_then(|r| r.stall.as_ref()) {
+        let group = u64::from(partition);
+        if let Some(stall) = self.driver.stall(group) {
             return Err(CommandError::ResourceExhausted(format!(
                 "partition {partition}: {}",
                 stall.refusal.reason
             )));
         }
-        self.raft
-            .propose(u64::from(partition), entries)
-            .map(|_| ())
-            .map_err(|e| {
-                CommandError::Unavailable(format!(
-                    "partition {partition} cannot take the command: {e}"
-                ))
-            })
+        self.driver.propose(group, entries).map_err(|e| {
+            CommandError::Unavailable(format!(
+                "partition {partition} cannot take the command: {e}"
+            ))
+        })
     }
 
-    /// Feeds a message from another node. A group stalled by a full disk
-    /// drops appends past `MAX_STALLED_BUFFER_BYTES` (the leader sends them
-    /// again, as after a lost message).
-    pub fn step(&mut self, mut envelope: raft::Envelope) {
-        if self.replicas.values().any(|r| r.stall.is_some()) {
-            envelope.messages.retain(|m| {
-                let raft::MessageBody::Append { entries, .. } = &m.body else {
-                    return true;
-                };
-                let stall = self
-                    .replicas
-                    .get_mut(&(m.group as PartitionId))
-                    .and_then(|r| r.stall.as_mut());
-                let Some(stall) = stall else {
-                    return true;
-                };
-                let bytes: u64 = entries.iter().map(|e| e.data.len() as u64).sum();
-                if stall.over_buffer(bytes) {
-                    return false;
-                }
-                stall.buffered_bytes += bytes;
-                true
-            });
-        }
-        self.raft.step_envelope(envelope);
+    /// Feeds a message from another node (a partition stalled by a full disk
+    /// drops appends past its buffer bound).
+    pub fn step(&mut self, envelope: raft::Envelope) {
+        self.driver.step(envelope);
     }
 
     /// One Raft tick; the leader also appends due commands (job time-outs,
     /// back-offs, timers, message expiry) and `Continue` entries for queued
     /// follow-up work. Returns the commands for other partitions that wait
     /// for an acknowledgement, to send again.
-    pub fn tick(&mut self, now_ms: i64) -> Vec<(u32, engine::Record)> {
+    pub fn tick(&mut self, now_ms: i64, now: Instant) -> Vec<(u32, engine::Record)> {
+        self.advance(now);
+        let now = self.now;
         self.publish_raft_metrics();
-        self.raft.tick();
+        self.driver.raft_mut().tick();
         let mut pending = Vec::new();
-        let ids: Vec<PartitionId> = self.replicas.keys().copied().collect();
+        let ids: Vec<PartitionId> = self.locals.keys().copied().collect();
         for p in ids {
-            let (leading, _) = self.leader(p);
-            let replica = self.replicas.get_mut(&p).expect("listed");
-            if !leading || replica.stall.is_some() {
+            let group = u64::from(p);
+            if !self.driver.leads(group) || self.driver.stall(group).is_some() {
                 // A stalled leader proposes nothing: what is due stays due.
                 continue;
             }
-            let mut entries: Vec<Bytes> = replica
-                .partition
+            let local = self.locals.get_mut(&p).expect("listed");
+            let machine = self.driver.machine_mut(group).expect("listed");
+            let partition = &mut machine.partition;
+            let mut entries: Vec<Bytes> = partition
                 .engine_mut()
                 .due_commands(now_ms, 1024)
                 .into_iter()
@@ -487,38 +443,36 @@ impl ShardReplicas {
                 .collect();
             // Subscription commands for other partitions not yet
             // acknowledged there (lost or sent before a leader change).
-            pending.extend(
-                replica
-                    .partition
-                    .engine_mut()
-                    .pending_distributions(now_ms, 1024),
-            );
-            if replica.partition.has_follow_ups() && !replica.continue_pending {
-                replica.continue_pending = true;
+            pending.extend(partition.engine_mut().pending_distributions(now_ms, 1024));
+            if partition.has_follow_ups() && !machine.continue_pending {
+                machine.continue_pending = true;
                 entries.push(encode_continue(now_ms));
             }
-            if let (Some(export), Some(queue)) = (&self.exporter, replica.partition.exports_mut()) {
+            if let (Some(export), Some(queue)) = (&self.exporter, partition.exports_mut()) {
                 let written = export.sink.acknowledged(p);
                 let exported = queue.exported();
-                if written > replica.export_written.0 {
-                    replica.export_written = (written, std::time::Instant::now());
+                if written > local.export_written.0 {
+                    local.export_written = (written, now);
                 } else if queue.sent() > written.max(exported)
-                    && replica.export_written.1.elapsed() >= crate::exporter::RESEND_AFTER
+                    && now.saturating_duration_since(local.export_written.1)
+                        >= crate::exporter::RESEND_AFTER
                 {
                     // The sink dropped what it was given (a failed write):
                     // hand it over again.
                     queue.rewind_sent(written.max(exported) + 1);
-                    replica.export_written.1 = std::time::Instant::now();
+                    local.export_written.1 = now;
                     hand_to_sink(p, queue, export.sink.as_ref());
                 }
-                let (proposed, at) = replica.export_proposed;
-                if written > exported.max(proposed) && at.elapsed() >= export.position_interval {
-                    replica.export_proposed = (written, std::time::Instant::now());
+                let (proposed, at) = local.export_proposed;
+                if written > exported.max(proposed)
+                    && now.saturating_duration_since(at) >= export.position_interval
+                {
+                    local.export_proposed = (written, now);
                     entries.push(crate::partition::encode_exported(now_ms, written));
                 }
             }
             if !entries.is_empty() {
-                let _ = self.raft.propose(u64::from(p), entries);
+                let _ = self.driver.propose(group, entries);
             }
         }
         pending
@@ -526,147 +480,114 @@ impl ShardReplicas {
 
     /// Whether a ready is waiting.
     pub fn has_ready(&self) -> bool {
-        self.raft.has_ready()
+        self.driver.has_ready()
     }
 
     /// Writes, syncs and applies one ready. `send_now` gets the messages that
-    /// may leave before the writes are durable. A group whose writes meet a
-    /// full disk is stalled (see the module documentation), not failed.
+    /// may leave before the writes are durable. A partition whose writes
+    /// meet a full disk is stalled, not failed.
     pub async fn run_ready(
         &mut self,
         send_now: &mut dyn FnMut(Vec<raft::Envelope>),
+        now: Instant,
     ) -> Result<Turn, ReplicaError> {
-        let ready = self.raft.ready();
+        let flight = self.write_ready(send_now, now).await?;
+        self.finish_ready(flight, now).await
+    }
+
+    /// The first half of [`ShardReplicas::run_ready`]: takes the ready, hands
+    /// its messages to `send_now` and writes (without syncing).
+    pub async fn write_ready(
+        &mut self,
+        send_now: &mut dyn FnMut(Vec<raft::Envelope>),
+        now: Instant,
+    ) -> Result<Flight, ReplicaError> {
+        self.advance(now);
+        let ready = self.driver.ready();
         send_now(ready.messages);
-        let mut acks = Vec::new();
-        let mut committed = Vec::new();
-        let mut synced = Vec::new();
-        for gr in ready.groups {
-            let p = gr.group as PartitionId;
-            self.write_group(p, gr.snapshot, gr.entries, &mut acks, &mut synced)
-                .await?;
-            let replica = self
-                .replicas
-                .get_mut(&p)
-                .expect("Raft only knows local partitions");
-            if let Some(hs) = gr.hard_state {
-                self.raft.reader_mut().set_hard_state(gr.group, hs);
-                let commit_due = hs.commit > replica.stored.commit
-                    && replica.stored_at.elapsed() >= COMMIT_STORE_INTERVAL;
-                if hs.term != replica.stored.term || hs.vote != replica.stored.vote || commit_due {
-                    store_hard_state(p, replica, hs).await?;
-                } else {
-                    replica.unstored = Some(hs);
-                }
-            }
-            if !gr.committed.is_empty() {
-                committed.push((p, gr.committed));
-            }
+        let now_ms = self.now_ms();
+        let flight = self
+            .driver
+            .write(ready.groups, ready.messages_after_persist, now_ms)
+            .await?;
+        for (g, count) in &flight.appended {
+            self.metrics
+                .appended_records
+                .get_or_create(&PartitionLabel {
+                    partition: *g as PartitionId,
+                })
+                .inc_by(*count as u64);
         }
-        for p in synced {
-            let replica = self.replicas.get_mut(&p).expect("listed");
-            let sync_started = std::time::Instant::now();
-            let synced = replica.log.sync().await;
+        Ok(flight)
+    }
+
+    /// The second half of [`ShardReplicas::run_ready`]: syncs what
+    /// [`ShardReplicas::write_ready`] wrote, then applies.
+    pub async fn finish_ready(
+        &mut self,
+        flight: Flight,
+        now: Instant,
+    ) -> Result<Turn, ReplicaError> {
+        self.advance(now);
+        let now_ms = self.now_ms();
+        let landed = self.driver.sync(flight, now_ms).await?;
+        for (g, seconds) in &landed.sync_seconds {
             self.metrics
                 .replication
                 .log_sync_seconds
-                .get_or_create(&PartitionLabel { partition: p })
-                .observe(sync_started.elapsed().as_secs_f64());
-            match synced {
-                Ok(_) => {}
-                Err(source) if source.is_no_space() => {
-                    let mut stall = Stall::new(p, replica.log.dir(), &source);
-                    let group = u64::from(p);
-                    stall.acks.extend(
-                        acks.iter()
-                            .filter(|(g, _, _)| *g == group)
-                            .map(|(_, index, term)| (*index, *term)),
-                    );
-                    acks.retain(|(g, _, _)| *g != group);
-                    replica.stall = Some(stall);
-                }
-                Err(source) => {
-                    return Err(ReplicaError::Storage {
-                        partition: p,
-                        source,
-                    })
-                }
-            }
+                .get_or_create(&PartitionLabel {
+                    partition: *g as PartitionId,
+                })
+                .observe(*seconds);
         }
         let mut turn = Turn {
-            messages: self.hold_back(ready.messages_after_persist),
+            messages: landed.messages,
             ..Turn::default()
         };
-        for (group, index, term) in acks {
-            self.raft.persisted(group, index, term);
-        }
-        for (p, entries) in committed {
+        for (group, entries) in landed.committed {
+            let p = group as PartitionId;
             let mut applied = Applied::default();
-            let replica = self.replicas.get_mut(&p).expect("listed");
-            for e in entries {
-                let app = match e.kind {
-                    EntryKind::ConfChange => None,
-                    EntryKind::Normal => {
-                        decode_entry(p, e.index, &e.data).map_err(|b| ReplicaError::Corrupt {
-                            partition: p,
-                            reason: b.to_string(),
-                        })?
-                    }
-                };
-                if matches!(app, Some(crate::partition::AppEntry::Continue { .. })) {
-                    replica.continue_pending = false;
-                }
-                if let Err(failure) = replica.partition.apply(e.index, app, &mut applied) {
-                    crate::isolation::recover(
-                        &mut replica.partition,
-                        self.raft.reader(),
-                        &self.metrics,
-                        failure,
-                        &mut applied,
-                    )?;
-                }
-                if self.state_check_entries > 0 && e.index % self.state_check_entries == 0 {
-                    let checkpoint = Checkpoint {
-                        index: e.index,
-                        fingerprint: replica.partition.engine().fingerprint(),
-                    };
-                    self.view
-                        .checks
-                        .record(p, checkpoint, self.replication_factor);
-                }
-            }
-            let applied_since = replica.partition.applied() - replica.snapshot_index;
-            let due = applied_since >= SNAPSHOT_EVERY_ENTRIES
-                || (applied_since > 0 && replica.snapshot_at.elapsed() >= self.snapshot_period);
-            let now = std::time::Instant::now();
-            if due && replica.snapshot_retry_at.is_none_or(|at| now >= at) {
-                let started = std::time::Instant::now();
-                match take_snapshot(p, replica, &mut self.raft).await {
-                    Ok(bytes) => {
-                        let label = PartitionLabel { partition: p };
-                        let m = &self.metrics.replication;
-                        m.snapshot_seconds
-                            .get_or_create(&label)
-                            .observe(started.elapsed().as_secs_f64());
-                        m.snapshot_bytes
-                            .get_or_create(&label)
-                            .set(i64::try_from(bytes).unwrap_or(i64::MAX));
-                        replica.snapshot_at = now;
-                        replica.snapshot_retry_at = None;
-                    }
-                    Err(ReplicaError::Storage { source, .. }) if source.is_no_space() => {
-                        tracing::warn!(
-                            partition = p,
-                            "snapshot not taken, retried in {} ms: {source}",
-                            space::MAX_RETRY_MS
-                        );
-                        replica.snapshot_retry_at =
-                            Some(now + std::time::Duration::from_millis(space::MAX_RETRY_MS));
-                    }
-                    Err(e) => return Err(e),
-                }
-            }
-            self.metrics.activity.count(p, &applied.counts);
+            self.driver.apply(group, &entries, &mut applied)?;
+            self.snapshot_if_due(p).await?;
+            self.publish_applied(p, applied, &mut turn);
+        }
+        self.publish_roles();
+        Ok(turn)
+    }
+
+    /// Takes a snapshot of `p` when enough entries were applied since the
+    /// last one, or enough time passed.
+    async fn snapshot_if_due(&mut self, p: PartitionId) -> Result<(), ReplicaError> {
+        let group = u64::from(p);
+        let applied_since = self.driver.applied_since_snapshot(group);
+        let local = self.locals.get_mut(&p).expect("listed");
+        let due = applied_since >= SNAPSHOT_EVERY_ENTRIES
+            || (applied_since > 0
+                && self.now.saturating_duration_since(local.snapshot_at) >= self.snapshot_period);
+        if !due {
+            return Ok(());
+        }
+        let started = Instant::now();
+        let now_ms = self.now_ms();
+        if let Some(bytes) = self.driver.snapshot(group, now_ms).await? {
+            let label = PartitionLabel { partition: p };
+            let m = &self.metrics.replication;
+            m.snapshot_seconds
+                .get_or_create(&label)
+                .observe(started.elapsed().as_secs_f64());
+            m.snapshot_bytes
+                .get_or_create(&label)
+                .set(i64::try_from(bytes).unwrap_or(i64::MAX));
+            self.locals.get_mut(&p).expect("listed").snapshot_at = self.now;
+        }
+        Ok(())
+    }
+
+    /// Metrics, exports, distributions and available jobs of what `p`
+    /// applied.
+    fn publish_applied(&mut self, p: PartitionId, mut applied: Applied, turn: &mut Turn) {
+        self.metrics.activity.count(p, &applied.counts);
+        {
             let histogram = self
                 .metrics
                 .commit_latency_seconds
@@ -674,49 +595,46 @@ impl ShardReplicas {
             for seconds in applied.answered_after_s.drain(..) {
                 histogram.observe(seconds);
             }
-            for seconds in applied.activated_after_s.drain(..) {
-                self.metrics.job_activation_latency_seconds.observe(seconds);
-            }
-            if let Some(queue) = replica.partition.exports_mut() {
-                self.metrics
-                    .exporter_lag_records
-                    .get_or_create(&PartitionLabel { partition: p })
-                    .set(queue.lag_records() as i64);
-            }
-            let leading = self.leader(p).0;
+        }
+        for seconds in applied.activated_after_s.drain(..) {
+            self.metrics.job_activation_latency_seconds.observe(seconds);
+        }
+        let leading = self.leader(p).0;
+        let machine = self.driver.machine_mut(u64::from(p)).expect("listed");
+        if let Some(queue) = machine.partition.exports_mut() {
+            let lag = queue.lag_records() as i64;
             if let (true, Some(export)) = (leading, &self.exporter) {
-                let replica = self.replicas.get_mut(&p).expect("listed");
-                if let Some(queue) = replica.partition.exports_mut() {
-                    hand_to_sink(p, queue, export.sink.as_ref());
-                }
+                hand_to_sink(p, queue, export.sink.as_ref());
             }
-            // Every replica computes the distributions; the leader sends them.
-            if leading {
-                turn.distributions.extend(applied.distributions);
-                if !applied.jobs_available.is_empty() {
-                    let mut types = applied.jobs_available;
-                    types.sort_unstable();
-                    types.dedup();
-                    turn.jobs_available.push((p, types));
-                }
+            self.metrics
+                .exporter_lag_records
+                .get_or_create(&PartitionLabel { partition: p })
+                .set(lag);
+        }
+        // Every replica computes the distributions; the leader sends them.
+        if leading {
+            turn.distributions.extend(applied.distributions);
+            if !applied.jobs_available.is_empty() {
+                let mut types = applied.jobs_available;
+                types.sort_unstable();
+                types.dedup();
+                turn.jobs_available.push((p, types));
             }
         }
-        self.publish_roles();
-        Ok(turn)
     }
-
     /// Term, indexes, leader changes and, on leaders, each follower's lag;
     /// at most every [`RAFT_METRICS_INTERVAL`].
     fn publish_raft_metrics(&mut self) {
-        if self.metrics_at.elapsed() < RAFT_METRICS_INTERVAL {
+        if self.since(self.metrics_at) < RAFT_METRICS_INTERVAL {
             return;
         }
-        self.metrics_at = std::time::Instant::now();
+        self.metrics_at = self.now;
         let m = &self.metrics.replication;
-        let me = self.raft.id();
-        for (p, replica) in self.replicas.iter_mut() {
+        let raft = self.driver.raft();
+        let me = raft.id();
+        for (p, local) in self.locals.iter_mut() {
             let group = u64::from(*p);
-            let Some(brief) = self.raft.brief(group) else {
+            let Some(brief) = raft.brief(group) else {
                 continue;
             };
             let label = PartitionLabel { partition: *p };
@@ -728,16 +646,16 @@ impl ShardReplicas {
             m.raft_last_index
                 .get_or_create(&label)
                 .set(gauge(brief.last_index));
-            if brief.leader != raft::NO_NODE && brief.leader != replica.metrics_leader {
-                if replica.metrics_leader != raft::NO_NODE {
+            if brief.leader != raft::NO_NODE && brief.leader != local.metrics_leader {
+                if local.metrics_leader != raft::NO_NODE {
                     m.raft_leader_changes.get_or_create(&label).inc();
                 }
-                replica.metrics_leader = brief.leader;
+                local.metrics_leader = brief.leader;
             }
             if brief.role != RaftRole::Leader {
                 continue;
             }
-            for (follower, progress) in self.raft.progress(group).unwrap_or_default() {
+            for (follower, progress) in raft.progress(group).unwrap_or_default() {
                 if follower == me {
                     continue;
                 }
@@ -754,8 +672,9 @@ impl ShardReplicas {
 
     /// Reports the end of a lost tail's recovery (and its progress).
     fn publish_recovery(&mut self) {
-        for (p, replica) in self.replicas.iter_mut() {
-            if replica.recovering_until == 0 {
+        let raft = self.driver.raft();
+        for (p, local) in self.locals.iter_mut() {
+            if local.recovering_until == 0 {
                 continue;
             }
             let group = u64::from(*p);
@@ -763,227 +682,79 @@ impl ShardReplicas {
                 .metrics
                 .log_entries_recovering
                 .get_or_create(&PartitionLabel { partition: *p });
-            if self.raft.recovering_until(group).is_some() {
-                let last = self.raft.brief(group).map_or(0, |b| b.last_index);
-                let missing = replica.recovering_until.saturating_sub(last);
+            if raft.recovering_until(group).is_some() {
+                let last = raft.brief(group).map_or(0, |b| b.last_index);
+                let missing = local.recovering_until.saturating_sub(last);
                 gauge.set(i64::try_from(missing).unwrap_or(i64::MAX));
                 continue;
             }
             tracing::info!(
                 partition = p,
-                index = replica.recovering_until,
+                index = local.recovering_until,
                 "partition {p}: the lost committed entries up to index {} are recovered from the \
                  other replicas; voting again",
-                replica.recovering_until
+                local.recovering_until
             );
             gauge.set(0);
-            replica.recovering_until = 0;
+            local.recovering_until = 0;
         }
     }
 
-    /// Hands a group's snapshot and entries to its stores (buffered, not
-    /// synced), or queues them behind the group's stall. The acknowledgements
-    /// due once they are durable go to `acks`, or to the stall.
-    async fn write_group(
-        &mut self,
-        p: PartitionId,
-        snapshot: Option<raft::Snapshot>,
-        entries: Vec<Entry>,
-        acks: &mut Vec<(u64, u64, u64)>,
-        synced: &mut Vec<PartitionId>,
-    ) -> Result<(), ReplicaError> {
-        let group = u64::from(p);
-        let replica = self
-            .replicas
-            .get_mut(&p)
-            .expect("Raft only knows local partitions");
-        if let Some(stall) = replica.stall.as_mut().filter(|s| s.snapshot.is_some()) {
-            if snapshot.is_some() {
-                stall.snapshot = snapshot;
-                stall.entries.clear();
-            }
-            stall.queue_entries(entries);
-            return Ok(());
-        }
-        if let Some(snapshot) = snapshot {
-            match install_snapshot(p, replica, self.raft.reader_mut(), &snapshot).await {
-                Ok(()) => match replica.stall.as_mut() {
-                    Some(stall) => stall.acks.push((snapshot.meta.index, snapshot.meta.term)),
-                    None => acks.push((group, snapshot.meta.index, snapshot.meta.term)),
-                },
-                Err(ReplicaError::Storage { source, .. }) if source.is_no_space() => {
-                    let mut stall = replica
-                        .stall
-                        .take()
-                        .unwrap_or_else(|| Stall::new(p, replica.log.dir(), &source));
-                    stall.snapshot = Some(snapshot);
-                    stall.queue_entries(entries);
-                    replica.stall = Some(stall);
-                    return Ok(());
-                }
-                Err(e) => return Err(e),
-            }
-        }
-        if entries.is_empty() {
-            return Ok(());
-        }
-        append_entries(p, replica, self.raft.reader_mut(), &entries).await?;
-        self.metrics
-            .appended_records
-            .get_or_create(&PartitionLabel { partition: p })
-            .inc_by(entries.len() as u64);
-        let last = entries.last().expect("not empty");
-        match replica.stall.as_mut() {
-            // Synced by the stall's next retry, not before.
-            Some(stall) => {
-                stall.acks.push((last.index, last.term));
-                stall.buffered_bytes += entries.iter().map(|e| e.data.len() as u64).sum::<u64>();
-            }
-            None => {
-                acks.push((group, last.index, last.term));
-                synced.push(p);
-            }
-        }
-        Ok(())
-    }
-
-    /// Keeps back the messages of stalled groups (they depend on writes that
-    /// are not durable) and returns the others.
-    fn hold_back(&mut self, envelopes: Vec<raft::Envelope>) -> Vec<raft::Envelope> {
-        if self.replicas.values().all(|r| r.stall.is_none()) {
-            return envelopes;
-        }
-        let mut out = Vec::with_capacity(envelopes.len());
-        for mut envelope in envelopes {
-            let to = envelope.to;
-            envelope.messages.retain(|m| {
-                let stall = self
-                    .replicas
-                    .get_mut(&(m.group as PartitionId))
-                    .and_then(|r| r.stall.as_mut());
-                match stall {
-                    Some(stall) => {
-                        stall.hold(to, m.clone());
-                        false
-                    }
-                    None => true,
-                }
-            });
-            if !envelope.messages.is_empty() {
-                out.push(envelope);
-            }
-        }
-        out
-    }
-
-    /// Retries the writes of stalled groups that are due, makes the log's
-    /// reserve again where it was used, and retries snapshots; returns the
-    /// messages released by writes that became durable. Only errors other
-    /// than ENOSPC are returned.
-    pub async fn retry_space(&mut self) -> Result<Vec<raft::Envelope>, ReplicaError> {
-        let now = std::time::Instant::now();
-        let me = self.raft.id();
-        let mut released: BTreeMap<raft::NodeId, Vec<raft::GroupMessage>> = BTreeMap::new();
-        let ids: Vec<PartitionId> = self.replicas.keys().copied().collect();
-        for p in ids {
-            let replica = self.replicas.get_mut(&p).expect("listed");
-            if replica.stall.as_ref().is_some_and(|s| s.due(now)) {
-                let mut stall = replica.stall.take().expect("checked");
-                match resume(p, replica, self.raft.reader_mut(), &mut stall).await {
-                    Ok(true) => {
-                        tracing::info!(partition = p, "disk space is back: writes resumed");
-                        for (index, term) in stall.acks {
-                            self.raft.persisted(u64::from(p), index, term);
-                        }
-                        for (to, message) in stall.messages {
-                            released.entry(to).or_default().push(message);
-                        }
-                    }
-                    Ok(false) => {
-                        stall.back_off(now);
-                        replica.stall = Some(stall);
-                        // A leader that cannot write holds its partition
-                        // up: a healthy replica takes over if there is one.
-                        if self.leader(p).0 && self.transfer_to_best(u64::from(p)) {
-                            tracing::warn!(
-                                partition = p,
-                                "disk full: handing leadership of partition {p} over"
-                            );
-                        }
-                    }
-                    Err(e) => return Err(e),
-                }
-            } else if replica.stall.is_none()
-                && replica.log.space_shortage().is_some()
-                && now >= replica.spare_retry_at
-            {
-                match replica.log.ensure_spare().await {
-                    Ok(()) => tracing::info!(partition = p, "disk space is back: reserve made"),
-                    Err(e) if e.is_no_space() => {
-                        replica.spare_retry_at =
-                            now + std::time::Duration::from_millis(space::MAX_RETRY_MS);
-                    }
-                    Err(source) => {
-                        return Err(ReplicaError::Storage {
-                            partition: p,
-                            source,
-                        })
-                    }
-                }
-            }
-        }
-        Ok(released
-            .into_iter()
-            .map(|(to, messages)| raft::Envelope {
-                from: me,
-                to,
-                messages,
-            })
-            .collect())
+    /// Retries the writes of partitions stalled by a full disk, and makes
+    /// the logs' reserves again; returns the messages released by writes
+    /// that became durable. Only errors other than ENOSPC are returned.
+    pub async fn retry_space(&mut self, now: Instant) -> Result<Vec<raft::Envelope>, ReplicaError> {
+        self.advance(now);
+        let now_ms = self.now_ms();
+        self.driver.retry_space(now_ms).await
     }
 
     /// What partition `p` admits, as far as its own storage is concerned.
     pub fn admission(&self, p: PartitionId) -> Admission {
-        let Some(replica) = self.replicas.get(&p) else {
-            return Admission::Open;
-        };
-        if let Some(stall) = &replica.stall {
+        let group = u64::from(p);
+        if let Some(stall) = self.driver.stall(group) {
             return Admission::Closed(stall.refusal.clone());
         }
-        match replica.log.space_shortage() {
-            Some(shortage) => space::log_shortage(replica.log.dir(), shortage),
+        match self.driver.space_shortage(group) {
+            Some((dir, shortage)) => space::log_shortage(dir, shortage),
             None => Admission::Open,
         }
     }
 
     fn publish_roles(&mut self) {
         self.publish_recovery();
-        let ids: Vec<PartitionId> = self.replicas.keys().copied().collect();
+        let ids: Vec<PartitionId> = self.locals.keys().copied().collect();
         for p in ids {
+            let group = u64::from(p);
             let (role, leader_known) = self
-                .raft
-                .brief(u64::from(p))
+                .driver
+                .raft()
+                .brief(group)
                 .map(|b| (b.role, b.leader != raft::NO_NODE))
                 .unwrap_or((RaftRole::Follower, false));
-            let replica = self.replicas.get_mut(&p).expect("listed");
-            if (role, leader_known) == (replica.role, replica.leader_known) {
+            let local = self.locals.get_mut(&p).expect("listed");
+            if (role, leader_known) == (local.role, local.leader_known) {
                 continue;
             }
-            replica.leader_known = leader_known;
-            if replica.role != role {
+            local.leader_known = leader_known;
+            let was = local.role;
+            local.role = role;
+            if was != role {
+                local.export_proposed = (0, self.now);
+            }
+            let machine = self.driver.machine_mut(group).expect("listed");
+            if was != role {
                 // A new term of leadership exports from the replicated position.
-                if let Some(queue) = replica.partition.exports_mut() {
+                if let Some(queue) = machine.partition.exports_mut() {
                     queue.reset_sent();
                 }
-                replica.export_proposed = (0, std::time::Instant::now());
             }
-            if replica.role == RaftRole::Leader && role != RaftRole::Leader {
-                replica.partition.fail_pending(&format!(
+            if was == RaftRole::Leader && role != RaftRole::Leader {
+                machine.partition.fail_pending(&format!(
                     "partition {p} lost its leadership; retry on the new leader"
                 ));
-                replica.continue_pending = false;
+                machine.continue_pending = false;
             }
-            replica.role = role;
             let shown = match role {
                 RaftRole::Leader => Role::Leader,
                 RaftRole::Follower => Role::Follower,
@@ -996,11 +767,11 @@ impl ShardReplicas {
     /// The open incidents of the partitions this node leads, as JSON.
     pub fn incidents(&self) -> Vec<serde_json::Value> {
         let mut out = Vec::new();
-        for (p, replica) in &self.replicas {
-            if !self.leader(*p).0 {
+        for p in self.partitions() {
+            if !self.leader(p).0 {
                 continue;
             }
-            for (key, i) in &replica.partition.engine().state().incidents {
+            for (key, i) in &self.partition(p).engine().state().incidents {
                 out.push(serde_json::json!({
                     "incidentKey": key,
                     "partitionId": p,
@@ -1022,84 +793,37 @@ impl ShardReplicas {
     /// partitions are still led here with a follower to hand over to.
     pub fn hand_over(&mut self) -> usize {
         let mut still = 0;
-        for p in self.replicas.keys().copied().collect::<Vec<_>>() {
-            if self.transfer_to_best(u64::from(p)) {
+        for p in self.locals.keys().copied().collect::<Vec<_>>() {
+            if self.driver.transfer_to_best(u64::from(p)) {
                 still += 1;
             }
         }
         still
     }
 
-    /// Hands the leadership of `group` to its most caught-up, recently
-    /// active follower; false when there is none.
-    fn transfer_to_best(&mut self, group: u64) -> bool {
-        let me = self.raft.id();
-        let Some(progress) = self.raft.progress(group) else {
-            return false;
-        };
-        let best = progress
-            .iter()
-            .filter(|(node, pr)| **node != me && pr.recent_active)
-            .max_by_key(|(_, pr)| pr.match_index)
-            .map(|(node, _)| *node);
-        let Some(to) = best else {
-            return false;
-        };
-        if self.raft.transfer_leadership(group, to).is_ok() {
-            tracing::info!(
-                partition = group,
-                to = broker_node(to),
-                "handing leadership of partition over"
-            );
-        }
-        true
-    }
-
     /// Drops the waiting requests whose clients gave up.
     pub fn forget_abandoned(&mut self) {
-        for r in self.replicas.values_mut() {
-            r.partition.forget_abandoned();
+        for p in self.locals.keys().copied().collect::<Vec<_>>() {
+            if let Some(partition) = self.partition_mut(p) {
+                partition.forget_abandoned();
+            }
         }
     }
 
     /// Writes the hard state not yet stored and fails waiting requests
     /// (shutdown).
     pub async fn shut_down(&mut self) {
-        for (p, replica) in self.replicas.iter_mut() {
-            replica
-                .partition
-                .fail_pending("the broker is shutting down");
-            if let Some(hs) = replica.unstored {
-                if let Err(e) = store_hard_state(*p, replica, hs).await {
-                    tracing::error!("{e}");
-                }
+        for p in self.locals.keys().copied().collect::<Vec<_>>() {
+            if let Some(partition) = self.partition_mut(p) {
+                partition.fail_pending("the broker is shutting down");
             }
-            self.view.set_partition(*p, Role::Inactive, false, false);
+            self.view.set_partition(p, Role::Inactive, false, false);
+        }
+        let now_ms = self.now_ms();
+        for e in self.driver.store_hard_states(now_ms).await {
+            tracing::error!("{e}");
         }
     }
-}
-
-async fn store_hard_state(
-    p: PartitionId,
-    replica: &mut Replica,
-    hs: raft::HardState,
-) -> Result<(), ReplicaError> {
-    let mut stored = replica.meta.get();
-    stored.term = hs.term;
-    stored.voted_for = hs.vote;
-    stored.commit = hs.commit;
-    replica
-        .meta
-        .store(stored)
-        .await
-        .map_err(|source| ReplicaError::Storage {
-            partition: p,
-            source,
-        })?;
-    replica.stored = hs;
-    replica.unstored = None;
-    replica.stored_at = std::time::Instant::now();
-    Ok(())
 }
 
 /// Hands the records not yet given to the sink (leader).
@@ -1111,380 +835,4 @@ fn hand_to_sink(p: PartitionId, queue: &mut crate::exporter::ExportQueue, sink: 
             queue.rewind_sent(first);
         }
     }
-}
-
-async fn open_replica(
-    options: &OpenOptions,
-    p: PartitionId,
-    reader: &mut MemLog,
-    metrics: &Metrics,
-    heartbeat: &dyn Fn(),
-) -> Result<(Replica, GroupBootstrap), ReplicaError> {
-    let dir: &Path = &options.dir.join(p.to_string());
-    let err = |source| ReplicaError::Storage {
-        partition: p,
-        source,
-    };
-    let config = LogConfig {
-        segment_size_bytes: options.segment_size_bytes,
-        ..LogConfig::default()
-    };
-    let log = Log::open(DmaDisk, dir.join("log"), config)
-        .await
-        .map_err(err)?;
-    if let Some(loss) = log.tail_loss() {
-        let loss = storage::TailLoss {
-            path: absolute(&loss.path),
-            ..loss.clone()
-        };
-        tracing::warn!(
-            partition = p,
-            file = %loss.path.display(),
-            offset = loss.offset,
-            frames_dropped = loss.frames_dropped,
-            last_index = loss.last_index,
-            "partition {p}: recovery dropped a torn or damaged log tail: {loss}"
-        );
-        metrics
-            .log_tail_frames_dropped
-            .get_or_create(&PartitionLabel { partition: p })
-            .inc_by(loss.frames_dropped);
-    }
-    let meta = MetaStore::open(DmaDisk, dir.join("meta"))
-        .await
-        .map_err(err)?;
-    let snapshots = SnapshotStore::open(DmaDisk, dir.join("snapshots"), SNAPSHOTS_KEPT)
-        .await
-        .map_err(err)?;
-    let mut partition = Partition::new(p, options.shape.partitions, options.node, options.boot_ms);
-    partition
-        .engine_mut()
-        .set_time_zone(&options.time_zone)
-        .map_err(|reason| ReplicaError::Corrupt {
-            partition: p,
-            reason: format!("engine.time_zone: {reason}"),
-        })?;
-    if let Some(export) = &options.exporter {
-        partition.enable_export(export.max_lag_records);
-    }
-    let group = u64::from(p);
-    let mut group_config = initial_config(&options.shape, p);
-    let mut snapshot_index = 0;
-    if let Some(m) = snapshots.latest().cloned() {
-        let mut data = BytesMut::with_capacity(m.total_bytes as usize);
-        for n in 0..m.chunk_lengths.len() {
-            data.put_slice(
-                &snapshots
-                    .read_chunk(m.index, m.term, n)
-                    .await
-                    .map_err(err)?,
-            );
-        }
-        let data = data.freeze();
-        let (config, state) = decode_snapshot(p, &data)?;
-        partition
-            .restore(m.index, &state)
-            .map_err(|reason| ReplicaError::Corrupt {
-                partition: p,
-                reason,
-            })?;
-        reader.install_snapshot(
-            group,
-            raft::Snapshot {
-                meta: raft::SnapshotMeta {
-                    index: m.index,
-                    term: m.term,
-                    config: config.clone(),
-                    size_bytes: data.len() as u64,
-                },
-                data,
-            },
-        );
-        group_config = config;
-        snapshot_index = m.index;
-    }
-    let mut next = log.first_index().max(snapshot_index + 1);
-    let last = log.last_index();
-    while next <= last {
-        let batch = log
-            .read(next, last + 1, LOAD_BATCH_BYTES)
-            .await
-            .map_err(err)?;
-        if batch.is_empty() {
-            break;
-        }
-        let mut entries = Vec::with_capacity(batch.len());
-        for stored in batch {
-            let entry = raft_entry(p, stored)?;
-            if entry.kind == EntryKind::ConfChange {
-                if let Ok(c) = raft::decode_config(entry.data.clone()) {
-                    group_config = c;
-                }
-            }
-            entries.push(entry);
-        }
-        next = entries.last().expect("non-empty").index + 1;
-        reader.append_owned(group, entries);
-        heartbeat();
-    }
-    let stored = meta.get();
-    let held = last.max(snapshot_index);
-    let recovering_until = check_lost_committed(
-        options,
-        p,
-        &absolute(&dir.join("log")),
-        stored.commit,
-        held,
-        &group_config,
-    )?;
-    metrics
-        .log_entries_recovering
-        .get_or_create(&PartitionLabel { partition: p })
-        .set(i64::try_from(recovering_until.saturating_sub(held)).unwrap_or(i64::MAX));
-    let hs = raft::HardState {
-        term: stored.term,
-        vote: stored.voted_for,
-        commit: stored.commit.min(held),
-    };
-    reader.set_hard_state(group, hs);
-    let boot = GroupBootstrap {
-        config: group_config,
-        hard_state: hs,
-        applied: snapshot_index,
-        recovering_until,
-    };
-    let replica = Replica {
-        partition,
-        log,
-        meta,
-        snapshots,
-        stored: hs,
-        unstored: None,
-        snapshot_index,
-        snapshot_at: std::time::Instant::now(),
-        role: RaftRole::Follower,
-        leader_known: false,
-        metrics_leader: raft::NO_NODE,
-        continue_pending: false,
-        export_proposed: (0, std::time::Instant::now()),
-        export_written: (0, std::time::Instant::now()),
-        recovering_until,
-        stored_at: std::time::Instant::now(),
-        stall: None,
-        snapshot_retry_at: None,
-        spare_retry_at: std::time::Instant::now(),
-    };
-    Ok((replica, boot))
-}
-
-/// `path` made absolute (for messages to operators), or as it is.
-fn absolute(path: &Path) -> PathBuf {
-    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
-}
-
-/// Compares the persisted commit index with the last index the replica
-/// holds (`held`: log or snapshot). Entries below the commit index were
-/// acknowledged: when some are gone (a torn or damaged log tail), a
-/// replicated partition recovers them from its peers and does not vote until
-/// then (returns the index to reach); a single replica refuses to start
-/// unless `data.accept_data_loss` is set.
-fn check_lost_committed(
-    options: &OpenOptions,
-    p: PartitionId,
-    dir: &Path,
-    commit_index: u64,
-    held: u64,
-    config: &GroupConfig,
-) -> Result<u64, ReplicaError> {
-    if commit_index <= held {
-        return Ok(0);
-    }
-    let lost = commit_index - held;
-    let peers = config
-        .all_voters()
-        .into_iter()
-        .filter(|&n| n != raft_node(options.node))
-        .count();
-    let what = format!(
-        "partition {p}: the log in {} ends at index {held} below the persisted commit index \
-         {commit_index}: {lost} committed entries are lost",
-        dir.display()
-    );
-    if options.accept_data_loss {
-        tracing::error!(
-            partition = p,
-            "{what}; starting without them (data.accept_data_loss = true)"
-        );
-        return Ok(0);
-    }
-    if peers == 0 {
-        return Err(ReplicaError::LostCommitted {
-            partition: p,
-            dir: dir.to_path_buf(),
-            commit_index,
-            last_index: held,
-        });
-    }
-    tracing::warn!(
-        partition = p,
-        "{what} here; recovering them from the {peers} other replica(s), and not voting until \
-         the log reaches index {commit_index}"
-    );
-    Ok(commit_index)
-}
-
-/// Writes `entries` into the log buffer (replacing what they conflict with)
-/// and into Raft's reader.
-async fn append_entries(
-    p: PartitionId,
-    replica: &mut Replica,
-    reader: &mut MemLog,
-    entries: &[Entry],
-) -> Result<(), ReplicaError> {
-    let err = |source| ReplicaError::Storage {
-        partition: p,
-        source,
-    };
-    let first = entries.first().expect("not empty");
-    if first.index <= replica.log.last_index() {
-        replica
-            .log
-            .truncate_suffix(first.index)
-            .await
-            .map_err(err)?;
-    }
-    let stored: Vec<storage::Entry> = entries
-        .iter()
-        .map(|e| storage::Entry {
-            term: e.term,
-            index: e.index,
-            payload: storage_payload(e),
-        })
-        .collect();
-    replica.log.append(&stored).map_err(err)?;
-    reader.append(u64::from(p), entries);
-    Ok(())
-}
-
-/// Retries a stall's writes: the snapshot, the entries queued behind it and
-/// the buffered log. True once everything is durable; false on ENOSPC.
-async fn resume(
-    p: PartitionId,
-    replica: &mut Replica,
-    reader: &mut MemLog,
-    stall: &mut Stall,
-) -> Result<bool, ReplicaError> {
-    if let Some(snapshot) = &stall.snapshot {
-        match install_snapshot(p, replica, reader, snapshot).await {
-            Ok(()) => {}
-            Err(ReplicaError::Storage { source, .. }) if source.is_no_space() => return Ok(false),
-            Err(e) => return Err(e),
-        }
-        stall.acks.push((snapshot.meta.index, snapshot.meta.term));
-        stall.snapshot = None;
-        let entries = std::mem::take(&mut stall.entries);
-        if let Some(last) = entries.last() {
-            stall.acks.push((last.index, last.term));
-            append_entries(p, replica, reader, &entries).await?;
-        }
-    }
-    match replica.log.sync().await {
-        Ok(_) => Ok(true),
-        Err(source) if source.is_no_space() => Ok(false),
-        Err(source) => Err(ReplicaError::Storage {
-            partition: p,
-            source,
-        }),
-    }
-}
-
-async fn install_snapshot(
-    p: PartitionId,
-    replica: &mut Replica,
-    reader: &mut MemLog,
-    snapshot: &raft::Snapshot,
-) -> Result<(), ReplicaError> {
-    let err = |source| ReplicaError::Storage {
-        partition: p,
-        source,
-    };
-    let (_, state) = decode_snapshot(p, &snapshot.data)?;
-    write_snapshot(
-        replica,
-        snapshot.meta.index,
-        snapshot.meta.term,
-        &snapshot.data,
-    )
-    .await
-    .map_err(err)?;
-    let index = snapshot.meta.index;
-    if replica.log.last_index() > index && index + 1 >= replica.log.first_index() {
-        replica.log.truncate_suffix(index + 1).await.map_err(err)?;
-    }
-    replica.log.compact_prefix(index).await.map_err(err)?;
-    reader.install_snapshot(u64::from(p), snapshot.clone());
-    replica
-        .partition
-        .restore(index, &state)
-        .map_err(|reason| ReplicaError::Corrupt {
-            partition: p,
-            reason,
-        })?;
-    replica.snapshot_index = index;
-    Ok(())
-}
-
-async fn write_snapshot(
-    replica: &mut Replica,
-    index: u64,
-    term: u64,
-    data: &[u8],
-) -> Result<(), storage::Error> {
-    let mut writer = replica.snapshots.begin(index, term).await?;
-    let empty: &[u8] = &[];
-    let chunks = data.chunks(SNAPSHOT_CHUNK_BYTES);
-    let chunks: Box<dyn Iterator<Item = &[u8]>> = if data.is_empty() {
-        Box::new(std::iter::once(empty))
-    } else {
-        Box::new(chunks)
-    };
-    for chunk in chunks {
-        if let Err(e) = replica.snapshots.write_chunk(&mut writer, chunk).await {
-            replica.snapshots.abort(writer).await;
-            return Err(e);
-        }
-    }
-    replica.snapshots.finish(writer, None).await?;
-    Ok(())
-}
-
-/// Takes a snapshot of `p` and compacts its log; returns its size in bytes
-/// (0 when there was nothing to take).
-async fn take_snapshot(
-    p: PartitionId,
-    replica: &mut Replica,
-    raft: &mut MultiRaft<MemLog>,
-) -> Result<usize, ReplicaError> {
-    let group = u64::from(p);
-    let index = replica.partition.applied();
-    let Some(term) = raft.reader().term(group, index) else {
-        return Ok(0);
-    };
-    let Some(status) = raft.status(group) else {
-        return Ok(0);
-    };
-    let data = encode_snapshot(&status.config, &replica.partition.snapshot());
-    let err = |source| ReplicaError::Storage {
-        partition: p,
-        source,
-    };
-    write_snapshot(replica, index, term, &data)
-        .await
-        .map_err(err)?;
-    let bytes = data.len();
-    raft.reader_mut().compact(group, index, status.config, data);
-    replica.log.compact_prefix(index).await.map_err(err)?;
-    replica.snapshot_index = index;
-    tracing::info!(partition = p, index, "snapshot taken, log compacted");
-    Ok(bytes)
 }

@@ -34,9 +34,9 @@ use std::any::Any;
 use engine::{Intent, Record, ValueType};
 use raft::{EntryKind, LogReader, MemLog};
 
-use crate::consensus::{decode_snapshot, ReplicaError};
 use crate::metrics::{Metrics, PartitionLabel};
 use crate::partition::{decode_entry, Applied, Partition};
+use replica::codec::decode_snapshot;
 
 /// Failures one recovery handles (each one rebuilds the state) before it
 /// gives up; every command of an entry failing is far below it.
@@ -113,13 +113,9 @@ pub fn recover(
     metrics: &Metrics,
     failure: ProcessingFailure,
     out: &mut Applied,
-) -> Result<(), ReplicaError> {
+) -> Result<(), String> {
     let p = partition.id();
     let group = u64::from(p);
-    let corrupt = |reason: String| ReplicaError::Corrupt {
-        partition: p,
-        reason,
-    };
     let mut failure = failure;
     // Outputs before the latest failure point went out already.
     let mut quiet = (failure.index, failure.ordinal);
@@ -143,22 +139,20 @@ pub fn recover(
         partition.forget_failed_up_to(snapshot_index);
         partition.mark_failed(failure.index, failure.ordinal, failure.reason());
         if reader.first_index(group) > snapshot_index + 1 || reader.last_index(group) < quiet.0 {
-            return Err(corrupt(format!(
+            return Err(format!(
                 "cannot rebuild the state to reject the failed command at {}: the log \
                  holds entries {}..={} after the snapshot at {snapshot_index}",
                 quiet.0,
                 reader.first_index(group),
                 reader.last_index(group)
-            )));
+            ));
         }
         let data = snapshot.map(|_| reader.snapshot_chunk(group, 0, u64::MAX));
         let state = match &data {
-            Some(data) => Some(decode_snapshot(p, data)?.1),
+            Some(data) => Some(decode_snapshot(data).map_err(|e| e.0)?.1),
             None => None,
         };
-        partition
-            .begin_rebuild(state.as_ref().map(|s| (snapshot_index, &s[..])), quiet)
-            .map_err(corrupt)?;
+        partition.begin_rebuild(state.as_ref().map(|s| (snapshot_index, &s[..])), quiet)?;
         match replay(partition, reader, snapshot_index + 1, quiet.0, out)? {
             None => {
                 partition.end_rebuild();
@@ -167,11 +161,11 @@ pub fn recover(
             Some(next) => failure = next,
         }
     }
-    Err(corrupt(format!(
+    Err(format!(
         "more than {MAX_FAILURES_PER_RECOVERY} commands failed while rebuilding the state \
          up to entry {}",
         failure.index
-    )))
+    ))
 }
 
 /// Applies the entries `from..=to` again; a further failure is returned.
@@ -181,7 +175,7 @@ fn replay(
     from: u64,
     to: u64,
     out: &mut Applied,
-) -> Result<Option<ProcessingFailure>, ReplicaError> {
+) -> Result<Option<ProcessingFailure>, String> {
     let p = partition.id();
     let group = u64::from(p);
     let mut next = from;
@@ -190,20 +184,16 @@ fn replay(
         batch.clear();
         reader.entries(group, next, to + 1, REPLAY_BATCH_BYTES, &mut batch);
         if batch.is_empty() {
-            return Err(ReplicaError::Corrupt {
-                partition: p,
-                reason: format!("entry {next} is missing from the log while rebuilding"),
-            });
+            return Err(format!(
+                "entry {next} is missing from the log while rebuilding"
+            ));
         }
         for e in batch.drain(..) {
             next = e.index + 1;
             let app = match e.kind {
                 EntryKind::ConfChange => None,
                 EntryKind::Normal => {
-                    decode_entry(p, e.index, &e.data).map_err(|b| ReplicaError::Corrupt {
-                        partition: p,
-                        reason: b.to_string(),
-                    })?
+                    decode_entry(p, e.index, &e.data).map_err(|b| b.to_string())?
                 }
             };
             if let Err(failure) = partition.apply(e.index, app, out) {
@@ -218,10 +208,10 @@ fn replay(
 mod tests {
     use super::*;
     use crate::command::{CommandError, PartitionCommand, RejectionKind};
-    use crate::consensus::encode_snapshot;
     use bytes::Bytes;
     use engine::RecordValue;
     use raft::{Entry, GroupConfig};
+    use replica::codec::encode_snapshot;
     use tokio::sync::oneshot;
 
     const NOW_MS: i64 = 1_700_000_000_000;
@@ -387,7 +377,7 @@ mod tests {
         b.partition.mark_failed(boom_index, 0, reason);
         let snapshot = a.log.snapshot(1).expect("taken");
         let data = a.log.snapshot_chunk(1, 0, snapshot.size_bytes);
-        let (_, state) = decode_snapshot(1, &data).expect("decodes");
+        let (_, state) = decode_snapshot(&data).expect("decodes");
         b.partition
             .restore(snapshot.index, &state)
             .expect("restores");

@@ -395,7 +395,7 @@ async fn shard_loop(mut ctx: ShardContext, started: std::sync::mpsc::Sender<Resu
             next_disk_check = now + Duration::from_millis(DISK_CHECK_INTERVAL_MS);
         }
         if failed.is_none() {
-            match replicas.retry_space().await {
+            match replicas.retry_space(Instant::now()).await {
                 Ok(released) => send_messages(ctx.options.forwarder.as_deref(), released),
                 Err(e) => failed = Some(stop_partitions(&ctx, &replicas, &e)),
             }
@@ -435,7 +435,7 @@ async fn shard_loop(mut ctx: ShardContext, started: std::sync::mpsc::Sender<Resu
             }
         }
         if Instant::now() >= next_raft_tick {
-            for (target, record) in replicas.tick(now_ms) {
+            for (target, record) in replicas.tick(now_ms, Instant::now()) {
                 route_internal(&ctx, target, record);
             }
             next_raft_tick += ctx.options.raft_tick;
@@ -450,7 +450,7 @@ async fn shard_loop(mut ctx: ShardContext, started: std::sync::mpsc::Sender<Resu
         while failed.is_none() && replicas.has_ready() {
             let forwarder = ctx.options.forwarder.as_deref();
             let mut send = |messages: Vec<raft::Envelope>| send_messages(forwarder, messages);
-            match replicas.run_ready(&mut send).await {
+            match replicas.run_ready(&mut send, Instant::now()).await {
                 Ok(turn) => {
                     send_messages(forwarder, turn.messages);
                     for (target, record) in turn.distributions {

@@ -10,39 +10,18 @@
 //! (drain only, see `storage::Log::space_shortage`), and an ENOSPC that
 //! leaves entries unwritten stalls the partition's writes ([`Stall`]):
 //! closed, the entries stay buffered and unacknowledged, and the write is
-//! retried every `MIN_RETRY_MS` to `MAX_RETRY_MS` until it succeeds.
-//!
-//! A [`Stall`] belongs to one partition replica, on its shard thread, from
-//! the ENOSPC until the retried write is durable.
+//! retried every `MIN_RETRY_MS` to `MAX_RETRY_MS` until it succeeds (the
+//! replica driver's `replica::Stall`).
 
-use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::path::Path;
+
+pub use replica::Refusal;
 
 use crate::command::PartitionCommand;
-use crate::placement::PartitionId;
 
-/// First pause before a stalled write is retried.
-pub const MIN_RETRY_MS: u64 = 100;
-/// Longest pause between two retries of a stalled write.
-pub const MAX_RETRY_MS: u64 = 1_000;
 /// Below `data.min_free_space_bytes / DRAIN_RESERVE_DIVISOR` free, even the
 /// commands that free work are refused.
 pub const DRAIN_RESERVE_DIVISOR: u64 = 4;
-/// Bytes of entries a stalled follower takes from its leader before it
-/// drops further appends (the leader sends them again).
-pub const MAX_STALLED_BUFFER_BYTES: u64 = 16 << 20;
-/// Messages held back by a stall; later ones are dropped (Raft resends).
-pub const MAX_HELD_MESSAGES: usize = 4096;
-
-/// Why commands are refused: the directory that is full, and the text given
-/// to refused clients.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Refusal {
-    /// The full directory (data directory or partition log).
-    pub dir: PathBuf,
-    /// The text for clients: names the directory and what frees it.
-    pub reason: String,
-}
 
 /// What a partition admits.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -90,10 +69,7 @@ impl Admission {
 }
 
 fn refusal(dir: &Path, reason: String) -> Refusal {
-    Refusal {
-        dir: dir.to_path_buf(),
-        reason,
-    }
+    Refusal::new(dir, reason)
 }
 
 /// Commands admitted on a nearly full disk: they finish or remove work and
@@ -158,87 +134,6 @@ pub fn log_shortage(dir: &Path, shortage: &str) -> Admission {
     ))
 }
 
-/// Writes of one partition held back by ENOSPC, retried with a bounded
-/// back-off (see the module documentation).
-#[derive(Debug)]
-pub struct Stall {
-    /// The full log directory and the text given to refused clients.
-    pub refusal: Refusal,
-    next_retry: Instant,
-    pause: Duration,
-    /// A snapshot from the leader whose install failed, to install first.
-    pub snapshot: Option<raft::Snapshot>,
-    /// Entries handed out after `snapshot`, written once it is installed.
-    pub entries: Vec<raft::Entry>,
-    /// `(index, term)` to report to Raft as persisted once durable, in order.
-    pub acks: Vec<(u64, u64)>,
-    /// Messages that may leave only once the writes are durable.
-    pub messages: Vec<(raft::NodeId, raft::GroupMessage)>,
-    /// Bytes of entries taken from the leader while stalled.
-    pub buffered_bytes: u64,
-}
-
-impl Stall {
-    /// A stall of partition `p`'s log in `dir`, caused by `error`.
-    pub fn new(p: PartitionId, dir: &Path, error: &dyn std::fmt::Display) -> Stall {
-        let pause = Duration::from_millis(MIN_RETRY_MS);
-        tracing::warn!(
-            partition = p,
-            "disk full: writes of partition {p} wait for space ({error}); retrying every \
-             {MIN_RETRY_MS}..{MAX_RETRY_MS} ms"
-        );
-        Stall {
-            refusal: refusal(
-                dir,
-                format!(
-                    "disk full ({}): writes refused until disk space is freed ({error})",
-                    dir.display()
-                ),
-            ),
-            next_retry: Instant::now() + pause,
-            pause,
-            snapshot: None,
-            entries: Vec::new(),
-            acks: Vec::new(),
-            messages: Vec::new(),
-            buffered_bytes: 0,
-        }
-    }
-
-    /// Whether a retry is due at `now`.
-    pub fn due(&self, now: Instant) -> bool {
-        now >= self.next_retry
-    }
-
-    /// A retry failed: the next one waits twice as long, up to `MAX_RETRY_MS`.
-    pub fn back_off(&mut self, now: Instant) {
-        self.pause = (self.pause * 2).min(Duration::from_millis(MAX_RETRY_MS));
-        self.next_retry = now + self.pause;
-    }
-
-    /// Queues entries handed out while a snapshot waits: an append at
-    /// `entries[0].index` replaces the queued ones from there on.
-    pub fn queue_entries(&mut self, entries: Vec<raft::Entry>) {
-        if let Some(first) = entries.first() {
-            self.entries.retain(|e| e.index < first.index);
-            self.buffered_bytes += entries.iter().map(|e| e.data.len() as u64).sum::<u64>();
-            self.entries.extend(entries);
-        }
-    }
-
-    /// Holds back a message until the writes are durable.
-    pub fn hold(&mut self, to: raft::NodeId, message: raft::GroupMessage) {
-        if self.messages.len() < MAX_HELD_MESSAGES {
-            self.messages.push((to, message));
-        }
-    }
-
-    /// Whether a follower should drop an append of `bytes` more entry bytes.
-    pub fn over_buffer(&self, bytes: u64) -> bool {
-        bytes > 0 && self.buffered_bytes + bytes > MAX_STALLED_BUFFER_BYTES
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -297,19 +192,5 @@ mod tests {
         assert_eq!(drain.clone().and(closed.clone()), closed);
         assert_eq!(closed.clone().and(Admission::Open), closed);
         assert_eq!(Admission::Open.and(Admission::Open), Admission::Open);
-    }
-
-    #[test]
-    fn retries_back_off_up_to_the_bound() {
-        let now = Instant::now();
-        let mut stall = Stall::new(1, Path::new("/d"), &"no space");
-        assert!(stall.refusal.reason.contains("/d"));
-        assert_eq!(stall.refusal.dir, Path::new("/d"));
-        assert!(!stall.due(now));
-        for _ in 0..10 {
-            stall.back_off(now);
-        }
-        assert!(stall.due(now + Duration::from_millis(MAX_RETRY_MS)));
-        assert!(!stall.due(now + Duration::from_millis(MAX_RETRY_MS - 1)));
     }
 }

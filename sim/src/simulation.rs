@@ -8,14 +8,15 @@ use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap};
 
 use bytes::Bytes;
 use raft::{
-    Entry, EntryKind, Envelope, GroupBootstrap, GroupConfig, GroupId, Index, LogReader, MultiRaft,
-    NodeId, ProposeError, RaftConfig, Role, Term,
+    Entry, EntryKind, Envelope, GroupConfig, GroupId, Index, LogReader, NodeId, ProposeError,
+    RaftConfig, Role, Term,
 };
+use replica::{Driver, GroupSpec, ReplicaError};
+use storage::{LogConfig, SimDisk};
 
 use crate::checker::{payload_hash, violation, Checker, Violation};
-use crate::disk::{SimStorage, StorageError};
 use crate::network::Network;
-use crate::node::{PendingIo, SimNode, SmState};
+use crate::node::{now, HashMachine, SimNode};
 use crate::options::{
     Scenario, SimOptions, COMPACT_EVERY_ENTRIES, LIVENESS_BOUND_MS, MAX_EVENTS_PER_RUN, TICK_MS,
 };
@@ -30,6 +31,15 @@ pub const MAX_UNCOMMITTED_ENTRIES: u64 = 500;
 pub const SYNC_MS: (u64, u64) = (1, 4);
 /// Latest a strike on a new leader lands after its election.
 pub const STRIKE_MAX_DELAY_MS: u64 = 12;
+/// Segment size of the simulated logs: small, so that runs roll, retire and
+/// recycle segments.
+pub const SIM_SEGMENT_SIZE_BYTES: u64 = 64 << 10;
+/// A crash in the middle of a sync halts the disk after fewer mutating
+/// operations than this.
+pub const MAX_HALT_MUTATIONS: u64 = 8;
+/// Longest interval between two writes of a commit-only hard state change
+/// (drawn per run; the broker's is 1 s).
+pub const MAX_COMMIT_STORE_INTERVAL_MS: u64 = 1_000;
 
 #[derive(Debug)]
 enum EventKind {
@@ -138,6 +148,7 @@ pub struct Simulation {
     trace: Vec<String>,
     summary: RunSummary,
     done: bool,
+    commit_store_interval_ms: u64,
 }
 
 impl Simulation {
@@ -174,11 +185,14 @@ impl Simulation {
                 ..RunSummary::default()
             },
             done: false,
+            commit_store_interval_ms: 0,
         };
         sim.say(format!("scenario {:?}", sim.sc));
+        sim.commit_store_interval_ms = sim.rng.below(MAX_COMMIT_STORE_INTERVAL_MS + 1);
         for &n in &ids {
-            let disk = SimStorage::new(sim.sc.groups).expect("a fresh simulated disk opens");
-            let node = sim.boot(n, disk);
+            let node = sim
+                .boot(n, SimDisk::new(), 0)
+                .expect("a fresh simulated disk opens");
             sim.nodes.insert(n, node);
             let first_tick = sim.rng.range(1, TICK_MS);
             sim.schedule(first_tick, EventKind::Tick(n, 0));
@@ -222,40 +236,38 @@ impl Simulation {
         c
     }
 
-    /// Starts node `id` over `disk` (fresh or after a crash).
-    fn boot(&mut self, id: NodeId, disk: SimStorage) -> SimNode {
-        let seed = self.rng.next_u64();
-        let mut raft = MultiRaft::new(id, self.raft_config(), disk, seed);
-        let mut sm = BTreeMap::new();
-        for g in 1..=self.sc.groups {
-            let hs = raft.reader().hard_state(g);
-            let (config, state) = match raft.reader().snapshot_data(g) {
-                Some(s) => (
-                    s.meta.config.clone(),
-                    SmState::decode(&s.data).expect("snapshots written by the simulator decode"),
-                ),
-                None => (self.initial_config(), SmState::default()),
-            };
-            raft.add_group(
-                g,
-                GroupBootstrap {
-                    config,
-                    hard_state: hs,
-                    applied: state.applied,
-                    recovering_until: 0,
-                },
-            )
-            .expect("fresh MultiRaft");
-            sm.insert(g, state);
-        }
-        SimNode {
+    /// Starts node `id` over `disk` (fresh or after a crash): the driver
+    /// opens every group, recovering what the disk kept.
+    fn boot(&mut self, id: NodeId, disk: SimDisk, incarnation: u64) -> Result<SimNode, Violation> {
+        let options = replica::Options {
+            me: id,
+            raft: self.raft_config(),
+            seed: self.rng.next_u64(),
+            log: LogConfig {
+                segment_size_bytes: SIM_SEGMENT_SIZE_BYTES,
+                ..LogConfig::default()
+            },
+            accept_data_loss: false,
+            commit_store_interval_ms: self.commit_store_interval_ms,
+        };
+        let groups = (1..=self.sc.groups)
+            .map(|g| GroupSpec {
+                group: g,
+                dir: format!("/g{g}").into(),
+                initial: self.initial_config(),
+                machine: HashMachine::default(),
+            })
+            .collect();
+        let (driver, _) = now(Driver::open(disk.clone(), &options, groups, &|| {}))
+            .map_err(|e| storage_violation(id, e))?;
+        Ok(SimNode {
             id,
             up: true,
-            incarnation: 0,
-            raft,
+            incarnation,
+            disk,
+            driver,
             io: None,
-            sm,
-        }
+        })
     }
 
     fn say(&mut self, line: String) {
@@ -352,7 +364,7 @@ impl Simulation {
                 if !node.up || node.incarnation != inc {
                     return Ok(());
                 }
-                node.raft.tick();
+                node.raft_mut().tick();
                 self.schedule(TICK_MS, EventKind::Tick(n, inc));
                 self.pump(n)?;
                 self.check_node(n)
@@ -371,11 +383,7 @@ impl Simulation {
                         ));
                     }
                 }
-                self.nodes
-                    .get_mut(&to)
-                    .expect("node")
-                    .raft
-                    .step_envelope(env);
+                self.nodes.get_mut(&to).expect("node").driver.step(env);
                 self.pump(to)?;
                 self.check_node(to)
             }
@@ -436,7 +444,7 @@ impl Simulation {
                 if self.nodes[&n].up {
                     return Ok(());
                 }
-                self.restart(n);
+                self.restart(n)?;
                 self.pump(n)?;
                 self.check_node(n)
             }
@@ -451,7 +459,7 @@ impl Simulation {
                     .map(|n| n.id)
                     .collect();
                 for n in down {
-                    self.restart(n);
+                    self.restart(n)?;
                     self.pump(n)?;
                 }
                 self.schedule(0, EventKind::Probe);
@@ -461,51 +469,39 @@ impl Simulation {
         }
     }
 
+    /// Hands the node's next ready to its driver: messages go out, writes
+    /// are buffered, and the sync completes after a simulated delay.
     fn pump(&mut self, n: NodeId) -> Result<(), Violation> {
         let node = self.nodes.get_mut(&n).expect("node");
-        if !node.up || node.io.is_some() || !node.raft.has_ready() {
+        if !node.up || node.io.is_some() || !node.driver.has_ready() {
             return Ok(());
         }
-        let ready = node.raft.ready();
-        let mut io = PendingIo {
-            after_persist: ready.messages_after_persist,
-            ..PendingIo::default()
-        };
-        for gr in ready.groups {
-            let g = gr.group;
-            let node = self.nodes.get_mut(&n).expect("node");
-            let disk = node.raft.reader_mut();
-            if let Some(s) = gr.snapshot {
-                disk.install_snapshot(g, s.clone())
-                    .map_err(|e| storage_violation(n, e))?;
-                io.acks.push((g, s.meta.index, s.meta.term));
-                io.snapshots.push((g, s));
-            }
-            if let Some(first) = gr.entries.first() {
-                let mut prev = disk.term(g, first.index - 1).unwrap_or(0);
-                for e in &gr.entries {
-                    let existing = disk.term(g, e.index);
-                    self.checker.written(n, g, e, prev, existing)?;
-                    prev = e.term;
-                }
-                let last = gr.entries.last().expect("non-empty");
-                io.acks.push((g, last.index, last.term));
-                let node = self.nodes.get_mut(&n).expect("node");
-                node.raft
-                    .reader_mut()
-                    .append(g, &gr.entries)
-                    .map_err(|e| storage_violation(n, e))?;
-            }
-            if let Some(hs) = gr.hard_state {
-                let node = self.nodes.get_mut(&n).expect("node");
-                node.raft.reader_mut().set_hard_state(g, hs);
-            }
-            if !gr.committed.is_empty() {
-                io.committed.push((g, gr.committed));
+        let ready = node.driver.ready();
+        for gr in &ready.groups {
+            let Some(first) = gr.entries.first() else {
+                continue;
+            };
+            let reader = self.nodes[&n].raft().reader();
+            let snap = gr.snapshot.as_ref().map(|s| (s.meta.index, s.meta.term));
+            let term_of = |i: Index| match snap {
+                Some((si, st)) if i == si => Some(st),
+                Some((si, _)) if i > si => None,
+                _ => reader.term(gr.group, i),
+            };
+            let mut prev = term_of(first.index - 1).unwrap_or(0);
+            let existing: Vec<Option<Term>> = gr.entries.iter().map(|e| term_of(e.index)).collect();
+            for (e, existing) in gr.entries.iter().zip(existing) {
+                self.checker.written(n, gr.group, e, prev, existing)?;
+                prev = e.term;
             }
         }
+        let now_ms = self.now_ms;
         let node = self.nodes.get_mut(&n).expect("node");
-        node.io = Some(io);
+        let flight = now(node
+            .driver
+            .write(ready.groups, ready.messages_after_persist, now_ms))
+        .map_err(|e| storage_violation(n, e))?;
+        node.io = Some(flight);
         let inc = node.incarnation;
         for env in ready.messages {
             self.send(env);
@@ -515,84 +511,66 @@ impl Simulation {
         Ok(())
     }
 
+    /// The node's sync completed: acknowledgements, messages that waited for
+    /// it, installed snapshots checked, committed entries applied.
     fn sync_done(&mut self, n: NodeId) -> Result<(), Violation> {
+        let now_ms = self.now_ms;
         let node = self.nodes.get_mut(&n).expect("node");
-        let io = node.io.take().expect("sync without write");
-        node.raft
-            .reader_mut()
-            .sync()
-            .map_err(|e| storage_violation(n, e))?;
-        for env in io.after_persist {
+        let flight = node.io.take().expect("sync without write");
+        let landed = now(node.driver.sync(flight, now_ms)).map_err(|e| storage_violation(n, e))?;
+        for env in landed.messages {
             self.send(env);
         }
-        let node = self.nodes.get_mut(&n).expect("node");
-        for (g, index, term) in io.acks {
-            node.raft.persisted(g, index, term);
-        }
-        for (g, s) in io.snapshots {
-            let state = SmState::decode(&s.data)
-                .ok_or_else(|| violation("snapshot format", format!("node {n} group {g}")))?;
-            if state.applied != s.meta.index {
+        for (g, meta) in landed.installed {
+            let state = self.nodes[&n].sm(g);
+            if state.applied != meta.index {
                 return Err(violation(
                     "snapshot format",
                     format!(
                         "node {n} group {g}: data at {} for meta {}",
-                        state.applied, s.meta.index
+                        state.applied, meta.index
                     ),
                 ));
             }
             self.checker
-                .snapshot_installed(n, g, s.meta.index, state.hash)?;
-            self.say(format!("n{n}/g{g} installed snapshot at {}", s.meta.index));
-            self.nodes.get_mut(&n).expect("node").sm.insert(g, state);
+                .snapshot_installed(n, g, meta.index, state.hash)?;
+            self.say(format!("n{n}/g{g} installed snapshot at {}", meta.index));
         }
-        for (g, entries) in io.committed {
-            for e in entries {
-                self.apply(n, g, &e)?;
+        for (g, entries) in landed.committed {
+            let mut out = Vec::new();
+            self.nodes
+                .get_mut(&n)
+                .expect("node")
+                .driver
+                .apply(g, &entries, &mut out)
+                .map_err(|e| violation("apply order", format!("node {n}: {e}")))?;
+            for (prev, e) in out {
+                self.apply(n, g, prev, &e)?;
             }
         }
         if self.sc.compaction {
             for g in 1..=self.sc.groups {
                 let node = &self.nodes[&n];
-                let sm = node.sm[&g];
-                let first = node.raft.reader().first_index(g);
-                let status_applied = node.raft.status(g).map(|s| s.applied).unwrap_or(0);
+                let sm = node.sm(g);
+                let first = node.raft().reader().first_index(g);
+                let status_applied = node.raft().status(g).map(|s| s.applied).unwrap_or(0);
                 if sm.applied + 1 >= first + COMPACT_EVERY_ENTRIES
                     && status_applied == sm.applied
                     && self.rng.chance(300)
                 {
-                    let config = node.raft.status(g).expect("group").config;
                     self.say(format!("n{n}/g{g} snapshot and compact at {}", sm.applied));
                     let node = self.nodes.get_mut(&n).expect("node");
-                    node.raft
-                        .reader_mut()
-                        .compact(g, sm.applied, config, sm.encode())
-                        .map_err(|e| storage_violation(n, e))?;
+                    now(node.driver.snapshot(g, now_ms)).map_err(|e| storage_violation(n, e))?;
                 }
             }
         }
         Ok(())
     }
 
-    fn apply(&mut self, n: NodeId, g: GroupId, e: &Entry) -> Result<(), Violation> {
-        let sm = self.nodes[&n].sm[&g];
-        if e.index != sm.applied + 1 {
-            return Err(violation(
-                "apply order",
-                format!(
-                    "node {n} group {g} applied {} after {}",
-                    e.index, sm.applied
-                ),
-            ));
-        }
-        let hash = self.checker.applied(n, g, sm.hash, e)?;
-        self.nodes.get_mut(&n).expect("node").sm.insert(
-            g,
-            SmState {
-                applied: e.index,
-                hash,
-            },
-        );
+    /// The checker's view of an applied entry (`prev`: the chain hash before
+    /// it), and the acknowledgement of a pending proposal.
+    fn apply(&mut self, n: NodeId, g: GroupId, prev: u64, e: &Entry) -> Result<(), Violation> {
+        self.checker.applied(n, g, prev, e)?;
         if let Some(p) = self.pending.remove(&(n, g, e.index)) {
             if p.term == e.term && p.payload == payload_hash(e) {
                 self.checker.ack(g, e.index, e.term, p.payload);
@@ -616,7 +594,7 @@ impl Simulation {
             return Ok(());
         }
         for g in 1..=self.sc.groups {
-            let Some(b) = self.nodes[&n].raft.brief(g) else {
+            let Some(b) = self.nodes[&n].raft().brief(g) else {
                 continue;
             };
             if b.role != Role::Leader {
@@ -632,16 +610,16 @@ impl Simulation {
                     let at = self.rng.range(1, STRIKE_MAX_DELAY_MS);
                     self.schedule(at, EventKind::Strike(n, inc));
                 }
-                let raft = &self.nodes[&n].raft;
+                let raft = self.nodes[&n].raft();
                 let first = raft.reader().first_index(g);
                 self.checker
                     .new_leader(n, g, b.term, first, b.last_index, &|i| raft.term_at(g, i))?;
             }
-            let at = self.nodes[&n].raft.term_at(g, b.commit);
+            let at = self.nodes[&n].raft().term_at(g, b.commit);
             self.checker.leader_commit(n, g, b.term, b.commit, at)?;
             let known = self.checker.commit_index(g);
             for i in known + 1..=b.commit {
-                match self.nodes[&n].raft.term_at(g, i) {
+                match self.nodes[&n].raft().term_at(g, i) {
                     Some(t) => self.checker.commit(g, i, t, b.term),
                     None => break,
                 }
@@ -680,9 +658,9 @@ impl Simulation {
         c: usize,
     ) -> Result<(), Violation> {
         let node = self.nodes.get_mut(&n).expect("node");
-        match node.raft.propose(g, batch.clone()) {
+        match node.raft_mut().propose(g, batch.clone()) {
             Ok((first, _)) => {
-                let term = node.raft.brief(g).expect("group").term;
+                let term = node.raft().brief(g).expect("group").term;
                 for (k, data) in batch.into_iter().enumerate() {
                     let e = Entry {
                         term,
@@ -739,7 +717,7 @@ impl Simulation {
                 .values()
                 .filter(|n| n.up)
                 .filter_map(|n| {
-                    let b = n.raft.brief(g)?;
+                    let b = n.raft().brief(g)?;
                     (b.role == Role::Leader).then_some((b.term, n.id))
                 })
                 .max();
@@ -753,33 +731,40 @@ impl Simulation {
         Ok(())
     }
 
-    /// Power loss on `n`; its storage recovers at once (the node stays
-    /// down until its restart).
+    /// Power loss on `n`, half the time in the middle of the sync in
+    /// flight (the disk halts after a few mutating operations: a segment
+    /// write done but not its `fdatasync`, ...), so that the log's tail is
+    /// torn at a sector boundary. The node stays down until its restart,
+    /// when its driver recovers from what the disk kept.
     fn crash(&mut self, n: NodeId) -> Result<(), Violation> {
         self.summary.crashes += 1;
         self.say(format!("crash n{n}"));
+        let now_ms = self.now_ms;
         let node = self.nodes.get_mut(&n).expect("node");
         node.up = false;
         node.incarnation += 1;
-        node.io = None;
-        node.raft
-            .reader_mut()
-            .crash(&mut self.rng)
-            .map_err(|e| storage_violation(n, e))?;
+        if let Some(flight) = node.io.take() {
+            if self.rng.chance(500) {
+                node.disk
+                    .halt_after_mutations(self.rng.below(MAX_HALT_MUTATIONS));
+                // Fails once the disk halts; what it wrote before may survive.
+                let _ = now(node.driver.sync(flight, now_ms));
+            }
+        }
+        node.disk.crash(self.rng.next_u64());
         self.pending.retain(|(node, _, _), _| *node != n);
         Ok(())
     }
 
-    fn restart(&mut self, n: NodeId) {
+    fn restart(&mut self, n: NodeId) -> Result<(), Violation> {
         self.say(format!("restart n{n}"));
-        let old = self.nodes.get_mut(&n).expect("node");
-        let inc = old.incarnation;
-        let disk = std::mem::take(old.raft.reader_mut());
-        let mut node = self.boot(n, disk);
-        node.incarnation = inc;
+        let old = &self.nodes[&n];
+        let (inc, disk) = (old.incarnation, old.disk.clone());
+        let node = self.boot(n, disk, inc)?;
         self.nodes.insert(n, node);
         let first = self.rng.range(1, TICK_MS);
         self.schedule(first, EventKind::Tick(n, inc));
+        Ok(())
     }
 
     fn fault(&mut self) -> Result<(), Violation> {
@@ -792,7 +777,7 @@ impl Simulation {
                 let node = &self.nodes[n];
                 node.up
                     && (1..=self.sc.groups)
-                        .any(|g| node.raft.brief(g).map(|b| b.role) == Some(Role::Leader))
+                        .any(|g| node.raft().brief(g).map(|b| b.role) == Some(Role::Leader))
             })
             .collect();
         match self.rng.below(11) {
@@ -887,7 +872,7 @@ impl Simulation {
                 let to = self.rng.pick(&ids);
                 let leader = ids.iter().copied().find(|n| {
                     self.nodes[n].up
-                        && self.nodes[n].raft.brief(g).map(|b| b.role) == Some(Role::Leader)
+                        && self.nodes[n].raft().brief(g).map(|b| b.role) == Some(Role::Leader)
                 });
                 if let Some(l) = leader {
                     self.say(format!("transfer g{g} from n{l} to n{to}"));
@@ -895,7 +880,7 @@ impl Simulation {
                         .nodes
                         .get_mut(&l)
                         .expect("node")
-                        .raft
+                        .raft_mut()
                         .transfer_leadership(g, to);
                     self.pump(l)?;
                 }
@@ -911,7 +896,7 @@ impl Simulation {
         for g in 1..=self.sc.groups {
             let mut seen: HashMap<Index, (Term, u64)> = HashMap::new();
             for node in self.nodes.values().filter(|n| n.up) {
-                let disk = node.raft.reader();
+                let disk = node.raft().reader();
                 // The stored commit index only covers entries acknowledged
                 // as durable (newer commits may cover an unwritten tail).
                 let first = disk.first_index(g);
@@ -953,6 +938,6 @@ impl Simulation {
     }
 }
 
-fn storage_violation(n: NodeId, e: StorageError) -> Violation {
+fn storage_violation(n: NodeId, e: ReplicaError) -> Violation {
     violation("storage works and recovers", format!("node {n}: {e}"))
 }

@@ -1,0 +1,216 @@
+//! The driver on one node over `storage::SimDisk`: entries proposed, synced,
+//! applied; a crash loses nothing synced and the machine comes back from its
+//! snapshot and log; a full disk stalls a group until space is back.
+
+use std::path::PathBuf;
+
+use bytes::Bytes;
+use futures_lite::future::block_on;
+use raft::{Entry, EntryKind, GroupConfig, MemLog, RaftConfig};
+use replica::{Driver, GroupSpec, Options, StateMachine};
+use storage::{DiskOp, Fault, FaultError, LogConfig, SimDisk};
+
+/// Keeps every applied payload.
+#[derive(Debug, Default, Clone, PartialEq)]
+struct Journal {
+    applied: u64,
+    lines: Vec<String>,
+}
+
+impl StateMachine for Journal {
+    type Output = Vec<u64>;
+
+    fn applied(&self) -> u64 {
+        self.applied
+    }
+
+    fn apply(&mut self, entry: &Entry, _log: &MemLog, out: &mut Vec<u64>) -> Result<(), String> {
+        if entry.index != self.applied + 1 {
+            return Err(format!("entry {} after {}", entry.index, self.applied));
+        }
+        self.applied = entry.index;
+        if entry.kind == EntryKind::Normal && !entry.data.is_empty() {
+            self.lines
+                .push(String::from_utf8(entry.data.to_vec()).map_err(|e| e.to_string())?);
+            out.push(entry.index);
+        }
+        Ok(())
+    }
+
+    fn snapshot(&self) -> Vec<u8> {
+        let mut out = self.applied.to_le_bytes().to_vec();
+        out.extend(self.lines.join("\n").into_bytes());
+        out
+    }
+
+    fn restore(&mut self, index: u64, state: &[u8]) -> Result<(), String> {
+        let applied = u64::from_le_bytes(state.get(..8).ok_or("short")?.try_into().unwrap());
+        if applied != index {
+            return Err(format!("state at {applied} for snapshot {index}"));
+        }
+        let text = String::from_utf8(state[8..].to_vec()).map_err(|e| e.to_string())?;
+        self.applied = applied;
+        self.lines = if text.is_empty() {
+            Vec::new()
+        } else {
+            text.split('\n').map(str::to_string).collect()
+        };
+        Ok(())
+    }
+}
+
+fn options() -> Options {
+    Options {
+        me: 1,
+        raft: RaftConfig::default(),
+        seed: 7,
+        log: LogConfig {
+            segment_size_bytes: 64 << 10,
+            ..LogConfig::default()
+        },
+        accept_data_loss: false,
+        commit_store_interval_ms: 1_000,
+    }
+}
+
+fn spec() -> GroupSpec<Journal> {
+    GroupSpec {
+        group: 1,
+        dir: PathBuf::from("/p/1"),
+        initial: GroupConfig::new([1]),
+        machine: Journal::default(),
+    }
+}
+
+fn open(disk: &SimDisk) -> Driver<SimDisk, Journal> {
+    let (driver, opened) = block_on(Driver::open(disk.clone(), &options(), vec![spec()], &|| {}))
+        .expect("the driver opens");
+    assert_eq!(opened.len(), 1);
+    driver
+}
+
+/// Runs readies until none is left; returns the indexes applied.
+fn settle(driver: &mut Driver<SimDisk, Journal>, now_ms: u64) -> Vec<u64> {
+    let mut applied = Vec::new();
+    for _ in 0..100 {
+        if !driver.has_ready() {
+            break;
+        }
+        let ready = driver.ready();
+        assert!(ready.messages.is_empty(), "a single node sends nothing");
+        let flight = block_on(driver.write(ready.groups, ready.messages_after_persist, now_ms))
+            .expect("write");
+        let landed = block_on(driver.sync(flight, now_ms)).expect("sync");
+        for (g, entries) in landed.committed {
+            driver.apply(g, &entries, &mut applied).expect("apply");
+        }
+    }
+    applied
+}
+
+fn lines(driver: &Driver<SimDisk, Journal>) -> Vec<String> {
+    driver.machine(1).expect("group 1").lines.clone()
+}
+
+fn propose(driver: &mut Driver<SimDisk, Journal>, from: u32, to: u32) {
+    let entries = (from..to)
+        .map(|i| Bytes::from(format!("line {i}")))
+        .collect();
+    driver
+        .propose(1, entries)
+        .expect("the leader takes entries");
+}
+
+#[test]
+fn synced_entries_survive_a_crash_and_the_machine_comes_back() {
+    let disk = SimDisk::new();
+    let mut driver = open(&disk);
+    settle(&mut driver, 0);
+    assert!(driver.leads(1), "the only voter leads at once");
+    propose(&mut driver, 0, 50);
+    assert_eq!(settle(&mut driver, 1).len(), 50);
+    let size = block_on(driver.snapshot(1, 2)).expect("snapshot");
+    assert!(size.is_some_and(|s| s > 50 * 6), "{size:?}");
+    propose(&mut driver, 50, 80);
+    settle(&mut driver, 3);
+    let before = lines(&driver);
+    assert_eq!(before.len(), 80);
+    drop(driver);
+    disk.crash(11);
+    let mut driver = open(&disk);
+    assert_eq!(driver.applied_since_snapshot(1), 0);
+    settle(&mut driver, 0);
+    assert_eq!(
+        lines(&driver),
+        before,
+        "snapshot plus log give the same state"
+    );
+}
+
+#[test]
+fn a_full_disk_stalls_the_group_until_space_is_back() {
+    let disk = SimDisk::new();
+    let mut driver = open(&disk);
+    settle(&mut driver, 0);
+    propose(&mut driver, 0, 5);
+    settle(&mut driver, 0);
+    disk.inject(Fault {
+        op: DiskOp::Write,
+        path_contains: "/p/1/log".into(),
+        skip: 0,
+        error: FaultError::NoSpace,
+    });
+    propose(&mut driver, 5, 10);
+    let applied = settle(&mut driver, 10);
+    assert!(
+        applied.is_empty(),
+        "nothing commits while the log is not durable"
+    );
+    let stall = driver.stall(1).expect("stalled");
+    assert!(
+        stall.refusal.reason.contains("/p/1/log"),
+        "{}",
+        stall.refusal.reason
+    );
+    assert!(driver.propose(1, vec![Bytes::from("x")]).is_err());
+    let released = block_on(driver.retry_space(10 + replica::stall::MIN_RETRY_MS)).expect("retry");
+    assert!(released.is_empty());
+    assert!(driver.stall(1).is_none(), "the retried sync succeeded");
+    assert_eq!(settle(&mut driver, 200).len(), 5);
+    assert_eq!(lines(&driver).len(), 10);
+}
+
+#[test]
+fn a_lost_committed_tail_of_a_single_replica_is_refused_by_name() {
+    let disk = SimDisk::new();
+    let mut driver = open(&disk);
+    settle(&mut driver, 0);
+    propose(&mut driver, 0, 20);
+    // The commit index is stored (the interval has passed) with the term.
+    settle(&mut driver, 5_000);
+    block_on(driver.store_hard_states(5_000));
+    drop(driver);
+    let segment = disk_segment(&disk);
+    disk.set_file_bytes(&segment, vec![0; 4096])
+        .expect("overwrite");
+    let err = block_on(Driver::open(disk.clone(), &options(), vec![spec()], &|| {}))
+        .expect_err("committed entries are gone");
+    let text = err.to_string();
+    assert!(
+        text.contains("/p/1/log") && text.contains("accept_data_loss"),
+        "{text}"
+    );
+}
+
+fn disk_segment(disk: &SimDisk) -> PathBuf {
+    let names = block_on(storage::Disk::list_dir(
+        disk,
+        std::path::Path::new("/p/1/log"),
+    ))
+    .expect("log dir");
+    let first = names
+        .iter()
+        .find(|n| n.ends_with(".seg") && !n.starts_with("recycle"))
+        .unwrap_or_else(|| panic!("a segment among {names:?}"));
+    PathBuf::from("/p/1/log").join(first)
+}
