@@ -293,6 +293,7 @@ impl<D: Disk> ShardReplicas<D> {
             },
             accept_data_loss: options.accept_data_loss,
             commit_store_interval_ms: COMMIT_STORE_INTERVAL_MS,
+            bug: None,
         };
         let (driver, opened) =
             Driver::open(disk, &driver_options, specs, &|| view.heartbeat(shard)).await?;

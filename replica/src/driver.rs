@@ -55,6 +55,28 @@ pub struct Options {
     /// A commit index that moved is stored at least this often while the
     /// group is busy.
     pub commit_store_interval_ms: u64,
+    /// A deliberately broken variant (effective only with the
+    /// `bug-injection` feature).
+    pub bug: Option<Bug>,
+}
+
+/// Deliberately broken variants of the driver: the simulator's tests prove
+/// that it finds each.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Bug {
+    /// The log is not synced before its entries are reported persisted.
+    SkipSync,
+    /// A changed term or vote is stored lazily, like a commit-only change.
+    VoteStoredLazily,
+    /// A snapshot from the leader is stored but not restored into the machine.
+    InstallWithoutRestore,
+}
+
+impl Options {
+    /// Whether the broken variant `bug` is active.
+    pub fn has_bug(&self, bug: Bug) -> bool {
+        cfg!(feature = "bug-injection") && self.bug == Some(bug)
+    }
 }
 
 /// One group to open.
@@ -120,6 +142,7 @@ pub struct Driver<D: Disk, S> {
     raft: MultiRaft<MemLog>,
     replicas: BTreeMap<GroupId, Replica<D, S>>,
     commit_store_interval_ms: u64,
+    bug: Option<Bug>,
 }
 
 impl<D: Disk, S> std::fmt::Debug for Driver<D, S> {
@@ -234,6 +257,7 @@ impl<D: Disk, S: StateMachine> Driver<D, S> {
             raft,
             replicas,
             commit_store_interval_ms: options.commit_store_interval_ms,
+            bug: options.bug.filter(|b| options.has_bug(*b)),
         };
         Ok((driver, opened))
     }
@@ -363,9 +387,10 @@ impl<D: Disk, S: StateMachine> Driver<D, S> {
             if let Some(hs) = gr.hard_state {
                 self.raft.reader_mut().set_hard_state(g, hs);
                 let interval = self.commit_store_interval_ms;
+                let lazy_vote = self.bug == Some(Bug::VoteStoredLazily);
                 self.replica(g)
                     .store
-                    .hard_state(hs, now_ms, interval)
+                    .hard_state(hs, now_ms, interval, lazy_vote)
                     .await?;
             }
             if !gr.committed.is_empty() {
@@ -408,10 +433,12 @@ impl<D: Disk, S: StateMachine> Driver<D, S> {
             match store.install(self.raft.reader_mut(), &snapshot).await {
                 Ok(state) => {
                     let meta = snapshot.meta.clone();
-                    replica
-                        .machine
-                        .restore(meta.index, &state)
-                        .map_err(|reason| ReplicaError::Corrupt { group: g, reason })?;
+                    if self.bug != Some(Bug::InstallWithoutRestore) {
+                        replica
+                            .machine
+                            .restore(meta.index, &state)
+                            .map_err(|reason| ReplicaError::Corrupt { group: g, reason })?;
+                    }
                     match store.stall.as_mut() {
                         Some(stall) => stall.acks.push((meta.index, meta.term)),
                         None => flight.acks.push((g, meta.index, meta.term)),
@@ -464,6 +491,9 @@ impl<D: Disk, S: StateMachine> Driver<D, S> {
         } = flight;
         let mut sync_seconds = Vec::with_capacity(to_sync.len());
         for g in to_sync {
+            if self.bug == Some(Bug::SkipSync) {
+                continue;
+            }
             let store = &mut self.replica(g).store;
             let started = std::time::Instant::now();
             let synced = store.log.sync().await;

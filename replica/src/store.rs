@@ -191,10 +191,12 @@ impl<D: Disk> GroupStore<D> {
         hs: HardState,
         now_ms: u64,
         interval_ms: u64,
+        lazy_vote: bool,
     ) -> Result<(), ReplicaError> {
         let commit_due = hs.commit > self.stored.commit
             && now_ms.saturating_sub(self.stored_at_ms) >= interval_ms;
-        if hs.term != self.stored.term || hs.vote != self.stored.vote || commit_due {
+        let vote_changed = hs.term != self.stored.term || hs.vote != self.stored.vote;
+        if (vote_changed && !lazy_vote) || commit_due {
             self.store_hard_state(hs, now_ms).await
         } else {
             self.unstored = Some(hs);

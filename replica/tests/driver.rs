@@ -70,6 +70,7 @@ fn options() -> Options {
         },
         accept_data_loss: false,
         commit_store_interval_ms: 1_000,
+        bug: None,
     }
 }
 

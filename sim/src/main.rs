@@ -2,7 +2,7 @@
 //! printing its event trace).
 
 use clap::Parser;
-use sim::{run_seeds, SimOptions, Simulation};
+use sim::{run_seeds, Planted, SimOptions, Simulation};
 
 /// Command line of the simulator.
 #[derive(Parser)]
@@ -26,9 +26,10 @@ struct Cli {
     /// Run without faults.
     #[arg(long)]
     no_faults: bool,
-    /// Deliberately broken core variant (needs the `bug-injection` feature):
-    /// count-own-vote-twice, commit-previous-term-by-count,
-    /// accept-mismatched-prev-term.
+    /// Deliberately broken variant (needs the `bug-injection` feature): of
+    /// Raft (count-own-vote-twice, commit-previous-term-by-count,
+    /// accept-mismatched-prev-term) or of the replica driver
+    /// (skip-sync, vote-stored-lazily, install-without-restore).
     #[arg(long)]
     bug: Option<String>,
     /// Chance (per mille) that a new leader is crashed or isolated within a
@@ -37,21 +38,17 @@ struct Cli {
     strike_per_mille: u64,
 }
 
-fn parse_bug(name: &str) -> anyhow::Result<raft::Bug> {
-    Ok(match name {
-        "count-own-vote-twice" => raft::Bug::CountOwnVoteTwice,
-        "commit-previous-term-by-count" => raft::Bug::CommitPreviousTermByCount,
-        "accept-mismatched-prev-term" => raft::Bug::AcceptMismatchedPrevTerm,
-        other => anyhow::bail!(
-            "--bug {other}: expected count-own-vote-twice, commit-previous-term-by-count or accept-mismatched-prev-term"
-        ),
+fn parse_bug(name: &str) -> anyhow::Result<Planted> {
+    Planted::parse(name).ok_or_else(|| {
+        let names: Vec<&str> = Planted::ALL.iter().map(|(n, _)| *n).collect();
+        anyhow::anyhow!("--bug {name}: expected one of {}", names.join(", "))
     })
 }
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let bug = cli.bug.as_deref().map(parse_bug).transpose()?;
-    if bug.is_some() && !raft::RaftConfig::default().set_bug(bug) {
+    if bug.is_some() && !cfg!(feature = "bug-injection") {
         anyhow::bail!("--bug needs the simulator built with `--features bug-injection`");
     }
     let mut opts = SimOptions {

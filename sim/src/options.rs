@@ -12,6 +12,66 @@ pub const MAX_EVENTS_PER_RUN: u64 = 3_000_000;
 /// Applied entries between two snapshots of a group on a node.
 pub const COMPACT_EVERY_ENTRIES: u64 = 30;
 
+/// A planted bug (needs the `bug-injection` feature).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Planted {
+    /// In the Raft core.
+    Raft(raft::Bug),
+    /// In the replica driver.
+    Driver(replica::Bug),
+}
+
+impl Planted {
+    /// Every planted bug, by its command-line name.
+    pub const ALL: [(&'static str, Planted); 6] = [
+        (
+            "count-own-vote-twice",
+            Planted::Raft(raft::Bug::CountOwnVoteTwice),
+        ),
+        (
+            "commit-previous-term-by-count",
+            Planted::Raft(raft::Bug::CommitPreviousTermByCount),
+        ),
+        (
+            "accept-mismatched-prev-term",
+            Planted::Raft(raft::Bug::AcceptMismatchedPrevTerm),
+        ),
+        (
+            "skip-sync",
+            Planted::Driver(replica::Bug::SkipSync),
+        ),
+        (
+            "vote-stored-lazily",
+            Planted::Driver(replica::Bug::VoteStoredLazily),
+        ),
+        (
+            "install-without-restore",
+            Planted::Driver(replica::Bug::InstallWithoutRestore),
+        ),
+    ];
+
+    /// The bug named `name` on the command line.
+    pub fn parse(name: &str) -> Option<Planted> {
+        Self::ALL.iter().find(|(n, _)| *n == name).map(|(_, b)| *b)
+    }
+
+    /// The Raft bug, if it is one.
+    pub fn raft(self) -> Option<raft::Bug> {
+        match self {
+            Planted::Raft(b) => Some(b),
+            Planted::Driver(_) => None,
+        }
+    }
+
+    /// The driver bug, if it is one.
+    pub fn driver(self) -> Option<replica::Bug> {
+        match self {
+            Planted::Driver(b) => Some(b),
+            Planted::Raft(_) => None,
+        }
+    }
+}
+
 /// Options shared by all seeds of one invocation.
 #[derive(Clone, Debug)]
 pub struct SimOptions {
@@ -21,8 +81,8 @@ pub struct SimOptions {
     pub faults: bool,
     /// Record an event trace.
     pub trace: bool,
-    /// A deliberately broken core variant.
-    pub bug: Option<raft::Bug>,
+    /// A deliberately broken variant of Raft or of the replica driver.
+    pub bug: Option<Planted>,
     /// Chance (per mille) that a new leader is struck (crashed, or isolated
     /// for a while) within a few ms of its election: the window between its
     /// first appends and the first entry of its own term reaching a quorum is

@@ -18,7 +18,8 @@ use crate::checker::{payload_hash, violation, Checker, Violation};
 use crate::network::Network;
 use crate::node::{now, HashMachine, SimNode};
 use crate::options::{
-    Scenario, SimOptions, COMPACT_EVERY_ENTRIES, LIVENESS_BOUND_MS, MAX_EVENTS_PER_RUN, TICK_MS,
+    Planted, Scenario, SimOptions, COMPACT_EVERY_ENTRIES, LIVENESS_BOUND_MS, MAX_EVENTS_PER_RUN,
+    TICK_MS,
 };
 use crate::prng::Prng;
 
@@ -222,7 +223,7 @@ impl Simulation {
             ..RaftConfig::default()
         };
         assert!(
-            cfg.set_bug(self.opts.bug),
+            cfg.set_bug(self.opts.bug.and_then(Planted::raft)),
             "a bug variant was requested but raft lacks the `bug-injection` feature"
         );
         cfg
@@ -249,6 +250,7 @@ impl Simulation {
             },
             accept_data_loss: false,
             commit_store_interval_ms: self.commit_store_interval_ms,
+            bug: self.opts.bug.and_then(Planted::driver),
         };
         let groups = (1..=self.sc.groups)
             .map(|g| GroupSpec {

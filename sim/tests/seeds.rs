@@ -2,7 +2,7 @@
 //! keep every invariant, runs replay exactly, and each deliberately broken
 //! variant of the core is caught within a bounded number of seeds.
 
-use sim::{run_seeds, SimOptions, Simulation};
+use sim::{run_seeds, Planted, SimOptions, Simulation};
 
 /// Seeds run with faults by the suite.
 const FAULT_SEEDS: u64 = 2_000;
@@ -59,7 +59,7 @@ fn a_seed_replays_exactly() {
     assert_eq!(a.sim_ms, b.sim_ms);
 }
 
-fn finds(bug: raft::Bug, within_seeds: u64) {
+fn finds(bug: Planted, within_seeds: u64) {
     let opts = SimOptions {
         bug: Some(bug),
         ..SimOptions::default()
@@ -73,15 +73,30 @@ fn finds(bug: raft::Bug, within_seeds: u64) {
 
 #[test]
 fn finds_a_vote_counted_twice() {
-    finds(raft::Bug::CountOwnVoteTwice, 50);
+    finds(Planted::Raft(raft::Bug::CountOwnVoteTwice), 50);
 }
 
 #[test]
 fn finds_append_accepted_with_mismatched_previous_term() {
-    finds(raft::Bug::AcceptMismatchedPrevTerm, 300);
+    finds(Planted::Raft(raft::Bug::AcceptMismatchedPrevTerm), 300);
 }
 
 #[test]
 fn finds_earlier_term_committed_by_counting_replicas() {
-    finds(raft::Bug::CommitPreviousTermByCount, 100);
+    finds(Planted::Raft(raft::Bug::CommitPreviousTermByCount), 100);
+}
+
+#[test]
+fn finds_entries_reported_persisted_without_a_sync() {
+    finds(Planted::Driver(replica::Bug::SkipSync), 100);
+}
+
+#[test]
+fn finds_a_vote_that_is_not_durable_before_it_is_sent() {
+    finds(Planted::Driver(replica::Bug::VoteStoredLazily), 200);
+}
+
+#[test]
+fn finds_a_snapshot_installed_without_restoring_the_state() {
+    finds(Planted::Driver(replica::Bug::InstallWithoutRestore), 100);
 }
