@@ -152,6 +152,7 @@ pub fn run(config: Config, mode: Mode) -> Result<()> {
             exporter,
             time_zone: config.engine.time_zone.clone(),
             state_check_entries: config.cluster.state_check_entries,
+            driver_bug: None,
         },
         data_dir,
         min_free_space_bytes: config.data.min_free_space_bytes,

@@ -208,6 +208,9 @@ pub struct OpenOptions {
     /// `cluster.state_check_entries`: a checkpoint of the state every this
     /// many applied entries (0: none).
     pub state_check_entries: u64,
+    /// A deliberately broken replica driver (the simulator's planted bugs;
+    /// effective only with `replica/bug-injection`).
+    pub driver_bug: Option<replica::Bug>,
 }
 
 /// How partitions export.
@@ -293,7 +296,7 @@ impl<D: Disk> ShardReplicas<D> {
             },
             accept_data_loss: options.accept_data_loss,
             commit_store_interval_ms: COMMIT_STORE_INTERVAL_MS,
-            bug: None,
+            bug: options.driver_bug,
         };
         let (driver, opened) =
             Driver::open(disk, &driver_options, specs, &|| view.heartbeat(shard)).await?;

@@ -6,6 +6,7 @@
 //! broker's own replica driver (`replica` crate) over a simulated disk. A failing seed replays
 //! exactly (`--seed N` prints its trace).
 
+pub mod broker;
 mod checker;
 mod network;
 mod node;

@@ -1,7 +1,9 @@
 //! `sim`: runs many seeds (`--seeds 10000`) or replays one (`--seed N`,
-//! printing its event trace).
+//! printing its event trace); `--engine` simulates whole brokers' partitions
+//! with the engine.
 
 use clap::Parser;
+use sim::broker::{run_broker_seeds, BrokerOptions};
 use sim::{run_seeds, Planted, SimOptions, Simulation};
 
 /// Command line of the simulator.
@@ -32,6 +34,10 @@ struct Cli {
     /// (skip-sync, vote-stored-lazily, install-without-restore).
     #[arg(long)]
     bug: Option<String>,
+    /// Simulate whole brokers' partitions with the engine (clients, workers,
+    /// messages, clock jumps) instead of the Raft core alone.
+    #[arg(long)]
+    engine: bool,
     /// Chance (per mille) that a new leader is crashed or isolated within a
     /// few ms of its election.
     #[arg(long, default_value_t = SimOptions::default().strike_per_mille)]
@@ -45,8 +51,42 @@ fn parse_bug(name: &str) -> anyhow::Result<Planted> {
     })
 }
 
+/// `--engine`: broker seeds.
+fn run_engine(cli: &Cli) -> anyhow::Result<()> {
+    let opts = BrokerOptions {
+        chaos_ms: cli.chaos_ms,
+        faults: !cli.no_faults,
+        trace: cli.seed.is_some(),
+        bug: cli.bug.as_deref().map(parse_bug).transpose()?,
+    };
+    let (first, count) = match cli.seed {
+        Some(seed) => (seed, 1),
+        None => (cli.start, cli.seeds),
+    };
+    let started = std::time::Instant::now();
+    let r = run_broker_seeds(first, count, &opts, cli.threads);
+    println!(
+        "{} in {:.1} s",
+        r.describe(),
+        started.elapsed().as_secs_f64()
+    );
+    for f in &r.failures {
+        for line in &f.trace {
+            println!("{line}");
+        }
+        println!("{f}");
+    }
+    match r.failures.len() {
+        0 => Ok(()),
+        n => anyhow::bail!("{n} broker seeds failed (replay one with --engine --seed N)"),
+    }
+}
+
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    if cli.engine {
+        return run_engine(&cli);
+    }
     let bug = cli.bug.as_deref().map(parse_bug).transpose()?;
     if bug.is_some() && !cfg!(feature = "bug-injection") {
         anyhow::bail!("--bug needs the simulator built with `--features bug-injection`");

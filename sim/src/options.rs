@@ -36,10 +36,7 @@ impl Planted {
             "accept-mismatched-prev-term",
             Planted::Raft(raft::Bug::AcceptMismatchedPrevTerm),
         ),
-        (
-            "skip-sync",
-            Planted::Driver(replica::Bug::SkipSync),
-        ),
+        ("skip-sync", Planted::Driver(replica::Bug::SkipSync)),
         (
             "vote-stored-lazily",
             Planted::Driver(replica::Bug::VoteStoredLazily),

@@ -305,37 +305,14 @@ impl Simulation {
     /// Runs the simulation to its end.
     pub fn run(mut self) -> Result<RunSummary, Failure> {
         let seed = self.seed;
-        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        guarded(seed, || {
             let r = self.run_inner();
             (
-                r,
+                r.map(|()| self.summary.clone()),
                 self.now_ms,
                 std::mem::take(&mut self.trace),
-                self.summary.clone(),
             )
-        }));
-        match outcome {
-            Ok((Ok(()), _, _, summary)) => Ok(summary),
-            Ok((Err(v), time_ms, trace, _)) => Err(Failure {
-                seed,
-                time_ms,
-                violation: v,
-                trace,
-            }),
-            Err(panic) => {
-                let msg = panic
-                    .downcast_ref::<String>()
-                    .cloned()
-                    .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-                    .unwrap_or_else(|| "unknown panic".into());
-                Err(Failure {
-                    seed,
-                    time_ms: 0,
-                    violation: violation("no panic (assertion in the core)", msg),
-                    trace: Vec::new(),
-                })
-            }
-        }
+        })
     }
 
     fn run_inner(&mut self) -> Result<(), Violation> {
@@ -942,4 +919,34 @@ impl Simulation {
 
 fn storage_violation(n: NodeId, e: ReplicaError) -> Violation {
     violation("storage works and recovers", format!("node {n}: {e}"))
+}
+
+/// Runs one seed's `run` (which returns its outcome, the simulated time
+/// and the trace), turning a violation or a panic into a [`Failure`].
+pub(crate) fn guarded<T>(
+    seed: u64,
+    run: impl FnOnce() -> (Result<T, Violation>, u64, Vec<String>),
+) -> Result<T, Failure> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(run)) {
+        Ok((Ok(summary), _, _)) => Ok(summary),
+        Ok((Err(violation), time_ms, trace)) => Err(Failure {
+            seed,
+            time_ms,
+            violation,
+            trace,
+        }),
+        Err(panic) => {
+            let msg = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_else(|| "unknown panic".into());
+            Err(Failure {
+                seed,
+                time_ms: 0,
+                violation: violation("no panic (assertion in the core)", msg),
+                trace: Vec::new(),
+            })
+        }
+    }
 }

@@ -18,6 +18,7 @@ attempt completed the job ("complete-gone")."""
 
 import argparse
 import json
+import pathlib
 import random
 import sys
 import time
@@ -29,30 +30,7 @@ from pyzeebe.proto.gateway_pb2_grpc import GatewayStub
 # start → work (job) → wait for message "go" (correlation key = the
 # instance's id) → finish (job) → end. A message that correlated twice would
 # start a second "finish" job in the instance.
-PROCESS = """<?xml version="1.0" encoding="UTF-8"?>
-<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
-    xmlns:zeebe="http://camunda.org/schema/zeebe/1.0" id="d" targetNamespace="t">
-  <bpmn:process id="nemesis" isExecutable="true">
-    <bpmn:startEvent id="start"/>
-    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="work"/>
-    <bpmn:serviceTask id="work">
-      <bpmn:extensionElements><zeebe:taskDefinition type="work" retries="100"/></bpmn:extensionElements>
-    </bpmn:serviceTask>
-    <bpmn:sequenceFlow id="f2" sourceRef="work" targetRef="go"/>
-    <bpmn:intermediateCatchEvent id="go">
-      <bpmn:messageEventDefinition messageRef="m"/>
-    </bpmn:intermediateCatchEvent>
-    <bpmn:sequenceFlow id="f3" sourceRef="go" targetRef="finish"/>
-    <bpmn:serviceTask id="finish">
-      <bpmn:extensionElements><zeebe:taskDefinition type="finish" retries="100"/></bpmn:extensionElements>
-    </bpmn:serviceTask>
-    <bpmn:sequenceFlow id="f4" sourceRef="finish" targetRef="end"/>
-    <bpmn:endEvent id="end"/>
-  </bpmn:process>
-  <bpmn:message id="m" name="go">
-    <bpmn:extensionElements><zeebe:subscription correlationKey="=string(id)"/></bpmn:extensionElements>
-  </bpmn:message>
-</bpmn:definitions>"""
+PROCESS = (pathlib.Path(__file__).parent / "model.bpmn").read_text()
 
 # Per call; a call past it is not acknowledged.
 CALL_TIMEOUT_S = 5
