@@ -50,6 +50,8 @@ pub const LIVENESS_BOUND_MS: u64 = 60_000;
 pub const EPOCH_MS: i64 = 1_767_225_600_000;
 /// Hard cap on events per run.
 pub const MAX_EVENTS: u64 = 2_000_000;
+/// The history is checked against the acknowledgements this often.
+pub const CHECK_EVERY_MS: u64 = 100;
 /// Engine state checkpoints every this many applied entries.
 pub const STATE_CHECK_ENTRIES: u64 = 16;
 
@@ -225,6 +227,7 @@ impl BrokerSim {
         }
         sim.schedule(5, Ev::Client);
         sim.schedule(7, Ev::Worker);
+        sim.schedule(CHECK_EVERY_MS, Ev::Check);
         if sim.opts.faults {
             let at = sim.rng.range(200, 600);
             sim.schedule(at, Ev::Fault);
@@ -796,14 +799,18 @@ impl BrokerSim {
                 self.restart(n)?;
             }
         }
-        self.schedule(200, Ev::Check);
         Ok(())
     }
 
-    /// Safety checks; after healing, the end once every acknowledged
-    /// instance completed.
+    /// Safety checks of the history so far; after healing, the end once
+    /// every acknowledged instance completed.
     fn end_check(&mut self) -> Result<(), Violation> {
-        let healed = self.healed_at_ms.expect("checks start at healing");
+        self.schedule(CHECK_EVERY_MS, Ev::Check);
+        let Some(healed) = self.healed_at_ms else {
+            return self
+                .sink
+                .with_facts(|f| history::check(f, &self.acked, &self.applied_at, false));
+        };
         let over = self.now_ms > healed + LIVENESS_BOUND_MS;
         let open: Vec<i64> = self.sink.with_facts(|f| {
             self.created
@@ -830,7 +837,6 @@ impl BrokerSim {
                 ),
             ));
         }
-        self.schedule(200, Ev::Check);
         Ok(())
     }
 
