@@ -89,6 +89,8 @@ pub struct Store {
     pool: AnyPool,
     backend: Backend,
     name: String,
+    /// Every migration was found applied (checked until it is).
+    schema_ready: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Store {
@@ -128,6 +130,7 @@ impl Store {
             pool,
             backend,
             name,
+            schema_ready: Default::default(),
         })
     }
 
@@ -148,6 +151,30 @@ impl Store {
     /// postgres://waggle@127.0.0.1:5432/waggle`, password left out).
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// Whether the schema is complete: every migration applied (by this
+    /// process's writer or another). Once true it is not asked again. A
+    /// database that cannot be asked is an error; one without the
+    /// migrations table is not ready.
+    pub async fn schema_ready(&self) -> Result<bool, StoreError> {
+        use std::sync::atomic::Ordering;
+        if self.schema_ready.load(Ordering::Acquire) {
+            return Ok(true);
+        }
+        let latest = MIGRATIONS.iter().map(|(v, _, _)| *v).max().unwrap_or(0);
+        let row: Result<(Option<i64>,), sqlx::Error> =
+            sqlx::query_as("SELECT MAX(version) FROM _sqlx_migrations WHERE success")
+                .fetch_one(&self.pool)
+                .await;
+        let applied = match row {
+            Ok((v,)) => v.unwrap_or(0),
+            Err(e) if e.to_string().contains("_sqlx_migrations") => 0,
+            Err(e) => return Err(self.error(e)),
+        };
+        let ready = applied >= latest;
+        self.schema_ready.store(ready, Ordering::Release);
+        Ok(ready)
     }
 
     /// Creates or upgrades the schema (idempotent; concurrent callers are
@@ -310,6 +337,18 @@ mod tests {
 
     /// A database of version 4 with a call chain 1 → 2 → 3 and a lone
     /// instance 5 gets the roots of the called instances when migrated.
+    #[tokio::test]
+    async fn the_schema_is_ready_only_once_every_migration_is_applied() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_sqlite(&dir.path().join("new.db"), 2).unwrap();
+        assert!(!store.schema_ready().await.unwrap(), "no schema at all");
+        store.migrate_up_to(4).await.unwrap();
+        assert!(!store.schema_ready().await.unwrap(), "a migration missing");
+        let reader = store.clone();
+        store.migrate().await.unwrap();
+        assert!(reader.schema_ready().await.unwrap());
+    }
+
     #[tokio::test]
     async fn the_roots_migration_fills_the_roots_of_existing_called_instances() {
         let dir = tempfile::tempdir().unwrap();

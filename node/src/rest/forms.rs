@@ -22,7 +22,7 @@ use super::Shared;
 
 /// `GET /v2/user-tasks/{userTaskKey}/form`.
 pub async fn user_task_form(rest: Shared, Path(key): Path<String>) -> Result<Response, Problem> {
-    let store = store(&rest)?;
+    let store = store(&rest).await?;
     let key = keys::parse("userTaskKey", &key)?;
     let found = store.user_task_form(key).await.map_err(problem)?;
     answer(found, "user task", key)
@@ -30,7 +30,7 @@ pub async fn user_task_form(rest: Shared, Path(key): Path<String>) -> Result<Res
 
 /// `GET /v2/process-definitions/{processDefinitionKey}/form`.
 pub async fn start_form(rest: Shared, Path(key): Path<String>) -> Result<Response, Problem> {
-    let store = store(&rest)?;
+    let store = store(&rest).await?;
     let key = keys::parse("processDefinitionKey", &key)?;
     let found = store.start_form(key).await.map_err(problem)?;
     answer(found, "process definition", key)

@@ -14,7 +14,7 @@ use super::Shared;
 /// The ancestors of the instance (an empty list for a root instance); 404
 /// when secondary storage does not have the instance.
 pub async fn call_hierarchy(rest: Shared, Path(key): Path<String>) -> Result<Json<Value>, Problem> {
-    let store = store(&rest)?;
+    let store = store(&rest).await?;
     let key = keys::parse("processInstanceKey", &key)?;
     match store.call_hierarchy(key).await.map_err(problem)? {
         Some(entries) => Ok(Json(Value::Array(entries))),

@@ -29,6 +29,8 @@ use super::keys;
 use super::problem::Problem;
 use super::Shared;
 
+/// Longest wait of a search for the schema to be complete.
+const SCHEMA_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 /// Connections the REST handlers may hold to the database.
 const MAX_CONNECTIONS: u32 = 8;
 
@@ -70,8 +72,28 @@ pub(super) fn problem(error: StoreError) -> Problem {
     }
 }
 
-pub(super) fn store(rest: &Shared) -> Result<&Store, Problem> {
-    rest.search.as_ref().ok_or_else(not_configured)
+/// The search pool, once its schema is complete: a broker that just
+/// started may still be creating it (the exporter's writer runs the
+/// migrations), and a search in that window waits up to
+/// [`SCHEMA_WAIT`] instead of failing on a missing table or column.
+pub(super) async fn store(rest: &Shared) -> Result<&Store, Problem> {
+    let store = rest.search.as_ref().ok_or_else(not_configured)?;
+    let deadline = tokio::time::Instant::now() + SCHEMA_WAIT;
+    while !store.schema_ready().await.map_err(problem)? {
+        if tokio::time::Instant::now() >= deadline {
+            return Err(Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "UNAVAILABLE",
+                format!(
+                    "secondary storage cannot answer yet: {} is still being migrated to the \
+                     current schema; retry shortly",
+                    store.name()
+                ),
+            ));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    Ok(store)
 }
 
 async fn search(
@@ -79,7 +101,7 @@ async fn search(
     resource: &'static Resource,
     body: Value,
 ) -> Result<Json<Value>, Problem> {
-    let store = store(&rest)?;
+    let store = store(&rest).await?;
     let request = SearchRequest::parse(resource, &body).map_err(problem)?;
     let result = store.search(&request).await.map_err(problem)?;
     Ok(Json(result.to_json()))
@@ -91,7 +113,7 @@ async fn get(
     field: &str,
     key: &str,
 ) -> Result<Json<Value>, Problem> {
-    let store = store(&rest)?;
+    let store = store(&rest).await?;
     let key = keys::parse(field, key)?;
     match store.get(resource, key).await.map_err(problem)? {
         Some(item) => Ok(Json(Value::Object(item))),
@@ -171,7 +193,7 @@ pub async fn decision_instance(
     rest: Shared,
     Path(key): Path<String>,
 ) -> Result<Json<Value>, Problem> {
-    let store = store(&rest)?;
+    let store = store(&rest).await?;
     let well_formed = key
         .split_once('-')
         .is_some_and(|(a, b)| a.parse::<u64>().is_ok() && b.parse::<u32>().is_ok());
@@ -208,7 +230,7 @@ pub async fn process_definition_xml(
     rest: Shared,
     Path(key): Path<String>,
 ) -> Result<Response, Problem> {
-    let store = store(&rest)?;
+    let store = store(&rest).await?;
     let key = keys::parse("processDefinitionKey", &key)?;
     let xml = store.process_definition_xml(key).await.map_err(problem)?;
     xml_answer(xml, "process definition", key)
@@ -220,7 +242,7 @@ pub async fn decision_definition_xml(
     rest: Shared,
     Path(key): Path<String>,
 ) -> Result<Response, Problem> {
-    let store = store(&rest)?;
+    let store = store(&rest).await?;
     let key = keys::parse("decisionDefinitionKey", &key)?;
     let xml = store.decision_definition_xml(key).await.map_err(problem)?;
     xml_answer(xml, "decision definition", key)
@@ -231,7 +253,7 @@ pub async fn decision_requirements_xml(
     rest: Shared,
     Path(key): Path<String>,
 ) -> Result<Response, Problem> {
-    let store = store(&rest)?;
+    let store = store(&rest).await?;
     let key = keys::parse("decisionRequirementsKey", &key)?;
     let xml = store
         .decision_requirements_xml(key)
@@ -246,7 +268,7 @@ pub async fn element_statistics(
     rest: Shared,
     Path(key): Path<String>,
 ) -> Result<Json<Value>, Problem> {
-    let store = store(&rest)?;
+    let store = store(&rest).await?;
     let key = keys::parse("processInstanceKey", &key)?;
     // An instance not (yet) in secondary storage has no element instances:
     // an empty list, as the API documents no 404 here.
