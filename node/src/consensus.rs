@@ -129,6 +129,8 @@ struct Local {
     role: RaftRole,
     /// Whether a leader was known at the last turn.
     leader_known: bool,
+    /// The Raft term at the last turn.
+    term: u64,
     /// The leader seen when the metrics were last published.
     metrics_leader: u64,
     /// Highest exported position this leader proposed, and when.
@@ -321,6 +323,7 @@ impl<D: Disk> ShardReplicas<D> {
                     snapshot_at: now,
                     role: RaftRole::Follower,
                     leader_known: false,
+                    term: 0,
                     metrics_leader: raft::NO_NODE,
                     export_proposed: (0, now),
                     export_written: (0, now),
@@ -730,30 +733,37 @@ impl<D: Disk> ShardReplicas<D> {
         let ids: Vec<PartitionId> = self.locals.keys().copied().collect();
         for p in ids {
             let group = u64::from(p);
-            let (role, leader_known) = self
+            let (role, leader_known, term) = self
                 .driver
                 .raft()
                 .brief(group)
-                .map(|b| (b.role, b.leader != raft::NO_NODE))
-                .unwrap_or((RaftRole::Follower, false));
+                .map(|b| (b.role, b.leader != raft::NO_NODE, b.term))
+                .unwrap_or((RaftRole::Follower, false, 0));
             let local = self.locals.get_mut(&p).expect("listed");
-            if (role, leader_known) == (local.role, local.leader_known) {
+            // Leading again in a later term (stepped down and re-elected
+            // between two turns) is a new leadership: the uncommitted
+            // entries of the earlier one may be gone.
+            let releading =
+                role == RaftRole::Leader && local.role == RaftRole::Leader && term != local.term;
+            local.term = term;
+            if (role, leader_known) == (local.role, local.leader_known) && !releading {
                 continue;
             }
             local.leader_known = leader_known;
             let was = local.role;
             local.role = role;
-            if was != role {
+            let changed = was != role || releading;
+            if changed {
                 local.export_proposed = (0, self.now);
             }
             let machine = self.driver.machine_mut(group).expect("listed");
-            if was != role {
+            if changed {
                 // A new term of leadership exports from the replicated position.
                 if let Some(queue) = machine.partition.exports_mut() {
                     queue.reset_sent();
                 }
             }
-            if was == RaftRole::Leader && role != RaftRole::Leader {
+            if was == RaftRole::Leader && (role != RaftRole::Leader || releading) {
                 machine.partition.fail_pending(&format!(
                     "partition {p} lost its leadership; retry on the new leader"
                 ));

@@ -44,12 +44,17 @@ use workload::{Held, InFlight, Op, Publishing};
 
 /// Simulated ms between two turns of a node's shard loop (ticks).
 pub const TICK_MS: u64 = 10;
-/// After healing, every acknowledged instance completes within this.
+/// After healing, every acknowledged instance completes within this (plus
+/// how far the slowest clock is behind: job time-outs run on the leader's
+/// clock).
 pub const LIVENESS_BOUND_MS: u64 = 60_000;
 /// Wall clock of the nodes at simulated time 0 (2026-01-01).
 pub const EPOCH_MS: i64 = 1_767_225_600_000;
 /// Hard cap on events per run.
 pub const MAX_EVENTS: u64 = 2_000_000;
+/// A client gives up on a request after this long (the gateway's request
+/// time-out): it stays unanswered, its outcome unknown.
+pub const REQUEST_TIMEOUT_MS: u64 = 5_000;
 /// The history is checked against the acknowledgements this often.
 pub const CHECK_EVERY_MS: u64 = 100;
 /// Engine state checkpoints every this many applied entries.
@@ -419,7 +424,8 @@ impl BrokerSim {
             }
             Ev::Client => {
                 self.client();
-                if self.healed_at_ms.is_none() {
+                // After healing only the deployment is still tried.
+                if self.healed_at_ms.is_none() || !self.deployed {
                     let next = self.rng.range(5, 40);
                     self.schedule(next, Ev::Client);
                 }
@@ -659,6 +665,9 @@ impl BrokerSim {
             }
             return;
         }
+        if self.healed_at_ms.is_some() {
+            return;
+        }
         self.next_id += 1;
         let id = self.next_id;
         let p = self.rng.range(1, u64::from(self.shape.partitions)) as PartitionId;
@@ -717,6 +726,9 @@ impl BrokerSim {
     }
 
     fn poll_replies(&mut self) {
+        let now_ms = self.now_ms;
+        self.in_flight
+            .retain(|r| now_ms < r.sent_ms + REQUEST_TIMEOUT_MS);
         let mut i = 0;
         while i < self.in_flight.len() {
             let answer = match self.in_flight[i].reply.try_recv() {
@@ -728,6 +740,10 @@ impl BrokerSim {
                 Ok(answer) => Some(answer),
             };
             let r = self.in_flight.swap_remove(i);
+            if let Some(Err(e)) = &answer {
+                let line = format!("{:?} on partition {} refused: {e}", r.op, r.partition);
+                self.say(line);
+            }
             let Some(Ok(reply)) = answer else {
                 if let Some(Err(node::command::CommandError::NotLeader { leader, .. })) = answer {
                     match leader {
@@ -811,7 +827,14 @@ impl BrokerSim {
                 .sink
                 .with_facts(|f| history::check(f, &self.acked, &self.applied_at, false));
         };
-        let over = self.now_ms > healed + LIVENESS_BOUND_MS;
+        // Time-outs run on the leader's clock: one that is behind delays them.
+        let behind = self
+            .nodes
+            .values()
+            .map(|n| (-n.skew_ms).max(0) as u64)
+            .max();
+        let bound = LIVENESS_BOUND_MS + behind.unwrap_or(0);
+        let over = self.now_ms > healed + bound;
         let open: Vec<i64> = self.sink.with_facts(|f| {
             self.created
                 .keys()
@@ -830,7 +853,7 @@ impl BrokerSim {
             return Err(violation(
                 "every acknowledged instance completes",
                 format!(
-                    "{} of {} instances unfinished {LIVENESS_BOUND_MS} ms after healing: {:?}",
+                    "{} of {} instances unfinished {bound} ms after healing: {:?}",
                     open.len(),
                     self.created.len(),
                     &open[..open.len().min(5)]
