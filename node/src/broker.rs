@@ -133,6 +133,13 @@ pub fn run(config: Config, mode: Mode) -> Result<()> {
     // Absolute, so that errors and `/health` name the directory unambiguously.
     let data_dir = std::fs::canonicalize(&config.data.directory)
         .unwrap_or_else(|_| config.data.directory.clone());
+    let backups = match config.backup.directory.as_os_str().is_empty() {
+        true => None,
+        false => Some(
+            crate::backup::BackupStore::open(&config.backup.directory, config.cluster.node_id)
+                .context("cannot open the backup store")?,
+        ),
+    };
     let options = ShardOptions {
         shards,
         pin: config.runtime.pin_shards,
@@ -159,6 +166,7 @@ pub fn run(config: Config, mode: Mode) -> Result<()> {
         forwarder: forwarder.clone(),
         metrics: Arc::clone(&metrics),
         job_signals: Arc::clone(&job_signals),
+        backups: backups.clone(),
     };
     let (shard_set, opening) = Shards::start(&options, &local_partitions, Arc::clone(&view))?;
     let context = Arc::new(BrokerContext {
@@ -174,6 +182,7 @@ pub fn run(config: Config, mode: Mode) -> Result<()> {
         export_sink,
         job_signals,
         topology: ClusterTopology::default(),
+        backups,
     });
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(EDGE_THREADS)

@@ -154,6 +154,14 @@ pub enum PartitionCommand {
         /// JSON object.
         variables: String,
     },
+    /// Take a checkpoint for backup `backup_id`: every replica hands its
+    /// state at the checkpoint's index to the backup store (see
+    /// [`crate::backup`]); answered with [`CommandReply::Key`] holding the
+    /// index.
+    Checkpoint {
+        /// The backup.
+        backup_id: u64,
+    },
     /// Append opaque bytes to the partition's log without the engine
     /// (benchmarks, `gateway.raw_append_enabled`); answered with
     /// [`CommandReply::Key`] holding the committed index.
@@ -240,6 +248,7 @@ impl PartitionCommand {
             PartitionCommand::UserTask { .. } => "UserTask",
             PartitionCommand::EvaluateDecision { .. } => "EvaluateDecision",
             PartitionCommand::RawAppend { .. } => "RawAppend",
+            PartitionCommand::Checkpoint { .. } => "Checkpoint",
             PartitionCommand::ActivateAdHocElements { .. } => "ActivateAdHocSubProcessActivities",
             PartitionCommand::ModifyInstance { .. } => "ModifyProcessInstance",
             PartitionCommand::MigrateInstance { .. } => "MigrateProcessInstance",

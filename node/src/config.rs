@@ -96,6 +96,17 @@ pub struct Config {
     pub log: LogConfig,
     /// How the engine evaluates models.
     pub engine: EngineConfig,
+    /// Hot backups.
+    pub backup: BackupConfig,
+}
+
+/// Hot backups (see `node/src/backup/README.md`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BackupConfig {
+    /// The backup store: a directory every node can write (a shared mount
+    /// in a cluster). Empty: backups are off.
+    pub directory: PathBuf,
 }
 
 /// How the engine evaluates models; must be the same on every node.

@@ -101,6 +101,9 @@ impl StateMachine for PartitionMachine {
         if let Err(failure) = self.partition.apply(e.index, app, out) {
             crate::isolation::recover(&mut self.partition, log, &self.metrics, failure, out)?;
         }
+        if let Some(c) = out.checkpoints.last_mut().filter(|c| c.index == e.index) {
+            c.term = e.term;
+        }
         if self.state_check_entries > 0 && e.index % self.state_check_entries == 0 {
             let checkpoint = Checkpoint {
                 index: e.index,
@@ -151,6 +154,8 @@ pub struct Turn {
     pub distributions: Vec<(u32, engine::Record)>,
     /// Led partitions with new activatable jobs, and their job types.
     pub jobs_available: Vec<(PartitionId, Vec<std::sync::Arc<str>>)>,
+    /// Backup checkpoints applied (on every replica), for the backup store.
+    pub checkpoints: Vec<(PartitionId, crate::partition::Checkpointed)>,
 }
 
 /// See the module documentation.
@@ -618,6 +623,8 @@ impl<D: Disk> ShardReplicas<D> {
                 .get_or_create(&PartitionLabel { partition: p })
                 .set(lag);
         }
+        turn.checkpoints
+            .extend(applied.checkpoints.drain(..).map(|c| (p, c)));
         // Every replica computes the distributions; the leader sends them.
         if leading {
             turn.distributions.extend(applied.distributions);

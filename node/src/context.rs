@@ -42,6 +42,8 @@ pub struct BrokerContext {
     pub job_signals: Arc<JobSignals>,
     /// The other nodes' partitions as they last reported them.
     pub topology: ClusterTopology,
+    /// The backup store, when `backup.directory` is set.
+    pub backups: Option<Arc<crate::backup::BackupStore>>,
 }
 
 /// The leader of each partition as the gateway last learned it (from an

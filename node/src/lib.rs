@@ -9,6 +9,7 @@
 //! ([`command`]) and in the lock-free [`view::BrokerView`].
 
 pub mod backpressure;
+pub mod backup;
 pub mod broker;
 pub mod client;
 pub mod cluster;

@@ -47,6 +47,19 @@ enum Command {
         #[arg(long)]
         config: PathBuf,
     },
+    /// Restores this node's partitions of a backup into empty data
+    /// directories (see node/src/backup/README.md).
+    Restore {
+        /// The backup.
+        #[arg(long)]
+        backup_id: u64,
+        /// The broker's configuration file.
+        #[arg(long, conflicts_with = "dev")]
+        config: Option<PathBuf>,
+        /// Use the development broker's defaults (`waggle dev`).
+        #[arg(long)]
+        dev: bool,
+    },
     /// Prints the configuration: the built-in defaults (--default), or what
     /// FILE and the WAGGLE_* variables make of them, as TOML.
     Config {
@@ -198,6 +211,25 @@ fn run(cli: Cli) -> Result<()> {
             let config = Config::load(Config::default(), Some(&config), env_vars())?;
             node::logging::init(&config.log)?;
             broker::run(config, Mode::Broker)
+        }
+        Command::Restore {
+            backup_id,
+            config,
+            dev,
+        } => {
+            let base = if dev {
+                Config::dev()
+            } else {
+                Config::default()
+            };
+            if !dev && config.is_none() {
+                anyhow::bail!("waggle restore needs --config FILE (or --dev)");
+            }
+            let config = Config::load(base, config.as_deref(), env_vars())?;
+            for line in node::backup::restore::run(&config, backup_id)? {
+                println!("{line}");
+            }
+            Ok(())
         }
         Command::Config { default, file } => {
             let config = if default {

@@ -28,6 +28,7 @@ pub fn router(context: Arc<BrokerContext>) -> Router {
         .route("/health", get(health))
         .route("/metrics", get(metrics))
         .route("/incidents", get(incidents))
+        .merge(crate::backup::api::routes())
         .with_state(context)
 }
 

@@ -61,6 +61,7 @@ const KIND_COMMAND: u8 = 0;
 const KIND_CONTINUE: u8 = 1;
 const KIND_RAW: u8 = 2;
 const KIND_EXPORTED: u8 = 3;
+const KIND_CHECKPOINT: u8 = 4;
 
 /// An application entry decoded from the log.
 #[derive(Debug)]
@@ -76,6 +77,13 @@ pub enum AppEntry {
     Exported {
         /// Raft index.
         position: u64,
+    },
+    /// A checkpoint of backup `backup_id`.
+    Checkpoint {
+        /// The backup.
+        backup_id: u64,
+        /// The request waiting for the answer (0: none).
+        request_id: u64,
     },
     /// Opaque bytes appended for a benchmark; only answered.
     Raw {
@@ -160,6 +168,14 @@ pub fn decode_entry(
         KIND_RAW if data.len() >= 17 => Ok(Some(AppEntry::Raw {
             request_id: u64::from_le_bytes(data[9..17].try_into().expect("8 bytes")),
         })),
+        KIND_CHECKPOINT if data.len() >= 25 => Ok(Some(AppEntry::Checkpoint {
+            backup_id: u64::from_le_bytes(data[9..17].try_into().expect("8 bytes")),
+            request_id: u64::from_le_bytes(data[17..25].try_into().expect("8 bytes")),
+        })),
+        KIND_CHECKPOINT => Err(bad(format!(
+            "checkpoint entry of {} bytes is shorter than its 25 bytes",
+            data.len()
+        ))),
         KIND_RAW | KIND_EXPORTED => Err(bad(format!(
             "entry of kind {} and {} bytes is shorter than its 17-byte header",
             data[0],
@@ -192,6 +208,19 @@ struct Pending {
     proposed_at: std::time::Instant,
 }
 
+/// A replica's state at a backup's checkpoint, for the backup store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checkpointed {
+    /// The backup.
+    pub backup_id: u64,
+    /// Raft index of the checkpoint entry.
+    pub index: u64,
+    /// Raft term of that entry.
+    pub term: u64,
+    /// [`Partition::snapshot`] right after applying it.
+    pub state: Vec<u8>,
+}
+
 /// What applying entries produced that the shard must act on.
 #[derive(Debug, Default)]
 pub struct Applied {
@@ -209,6 +238,8 @@ pub struct Applied {
     pub jobs_available: Vec<std::sync::Arc<str>>,
     /// What the engine did, for the metrics.
     pub counts: EngineCounts,
+    /// Checkpoints of backups, with the state at each.
+    pub checkpoints: Vec<Checkpointed>,
 }
 
 /// What the engine did with the commands of one turn.
@@ -381,6 +412,15 @@ impl Partition {
             out.put_slice(payload);
             return Some(out.freeze());
         }
+        if let PartitionCommand::Checkpoint { backup_id } = command {
+            let request = self.await_answer(None, reply);
+            let mut out = BytesMut::with_capacity(25);
+            out.put_u8(KIND_CHECKPOINT);
+            out.put_i64_le(now_ms);
+            out.put_u64_le(*backup_id);
+            out.put_u64_le(request);
+            return Some(out.freeze());
+        }
         if let PartitionCommand::ActivateJobs { job_type, .. } = command {
             let any = self
                 .engine
@@ -445,7 +485,8 @@ impl Partition {
     pub fn abandon(&mut self, entry: &[u8], error: CommandError) {
         let request = match decode_entry(self.id, 0, entry) {
             Ok(Some(AppEntry::Command(record))) => record.request_id,
-            Ok(Some(AppEntry::Raw { request_id })) => Some(request_id),
+            Ok(Some(AppEntry::Raw { request_id }))
+            | Ok(Some(AppEntry::Checkpoint { request_id, .. })) => Some(request_id),
             _ => None,
         };
         if let Some(p) = request.and_then(|r| self.pending.remove(&r)) {
@@ -490,6 +531,21 @@ impl Partition {
             Some(AppEntry::Exported { position }) => {
                 if let Some((queue, _)) = &mut self.exports {
                     queue.exported_up_to(position);
+                }
+                return Ok(());
+            }
+            Some(AppEntry::Checkpoint {
+                backup_id,
+                request_id,
+            }) => {
+                out.checkpoints.push(Checkpointed {
+                    backup_id,
+                    index,
+                    term: 0,
+                    state: self.snapshot(),
+                });
+                if let Some(p) = self.pending.remove(&request_id) {
+                    let _ = p.reply.send(Ok(CommandReply::Key(index as i64)));
                 }
                 return Ok(());
             }

@@ -268,10 +268,11 @@ pub fn to_record(command: &PartitionCommand) -> Result<Record, CommandError> {
             RecordValue::ProcessInstanceMigration((**value).clone()),
             None,
         ),
-        PartitionCommand::RawAppend { .. } => {
-            return Err(CommandError::Internal(
-                "a raw append has no engine record".to_string(),
-            ))
+        PartitionCommand::RawAppend { .. } | PartitionCommand::Checkpoint { .. } => {
+            return Err(CommandError::Internal(format!(
+                "{} has no engine record",
+                command.name()
+            )))
         }
     };
     Ok(record)

@@ -124,6 +124,8 @@ pub struct ShardOptions {
     pub metrics: Arc<Metrics>,
     /// Wake-ups for the gateway's waiting activations.
     pub job_signals: Arc<crate::job_signals::JobSignals>,
+    /// The backup store, when `backup.directory` is set.
+    pub backups: Option<Arc<crate::backup::BackupStore>>,
 }
 
 /// The running shards. Owned by the broker's main thread.
@@ -458,6 +460,11 @@ async fn shard_loop(mut ctx: ShardContext, started: std::sync::mpsc::Sender<Resu
                     }
                     for (partition, types) in turn.jobs_available {
                         signal_jobs(&ctx, partition, &types);
+                    }
+                    if let Some(store) = &ctx.options.backups {
+                        for (partition, checkpoint) in turn.checkpoints {
+                            store.write(partition, checkpoint);
+                        }
                     }
                 }
                 Err(e) => failed = Some(stop_partitions(&ctx, &replicas, &e)),

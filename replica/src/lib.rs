@@ -18,4 +18,4 @@ pub use driver::{Bug, Driver, Flight, GroupSpec, Landed, Opened, Options};
 pub use error::ReplicaError;
 pub use machine::StateMachine;
 pub use stall::{Refusal, Stall};
-pub use store::{Recovered, SNAPSHOTS_KEPT};
+pub use store::{restore_group, Recovered, SNAPSHOTS_KEPT};

@@ -310,3 +310,61 @@ impl<D: Disk> GroupStore<D> {
         Ok(())
     }
 }
+
+/// Writes a snapshot (from a backup) into the empty stores of `group` in
+/// `dir`: the snapshot at `index` and `term` holding `config` and `state`,
+/// an empty log continuing after it, and the hard state (`term`, commit at
+/// `index`). Refuses stores that hold anything.
+#[allow(clippy::too_many_arguments)]
+pub async fn restore_group<D: Disk>(
+    disk: D,
+    group: GroupId,
+    dir: &Path,
+    log_config: LogConfig,
+    index: u64,
+    term: u64,
+    config: &GroupConfig,
+    state: &[u8],
+) -> Result<(), ReplicaError> {
+    let mut reader = MemLog::new();
+    let (mut store, found) = GroupStore::open(
+        disk,
+        group,
+        dir,
+        log_config,
+        config.clone(),
+        &mut reader,
+        &|| {},
+    )
+    .await?;
+    if found.held > 0 || found.hard_state.term > 0 {
+        return Err(ReplicaError::Corrupt {
+            group,
+            reason: format!(
+                "{} is not empty (it holds entries up to {}, term {}): a restore writes only \
+                 into empty stores",
+                dir.display(),
+                found.held,
+                found.hard_state.term
+            ),
+        });
+    }
+    let err = storage(group);
+    let data = encode_snapshot(config, state);
+    store
+        .write_snapshot(index, term, &data)
+        .await
+        .map_err(&err)?;
+    store.log.compact_prefix(index).await.map_err(&err)?;
+    store.log.sync().await.map_err(&err)?;
+    store
+        .store_hard_state(
+            HardState {
+                term,
+                vote: 0,
+                commit: index,
+            },
+            0,
+        )
+        .await
+}
