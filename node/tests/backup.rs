@@ -47,6 +47,16 @@ fn state_of(broker: &Broker, id: u64) -> String {
     v["state"].as_str().unwrap_or_default().to_string()
 }
 
+/// Creates `count` instances of the one-task model; their keys.
+async fn create_instances(broker: &Broker, count: usize) -> BTreeSet<i64> {
+    let mut client = connect(broker).await;
+    let mut keys = BTreeSet::new();
+    for _ in 0..count {
+        keys.insert(create_one_task(&mut client).await.process_instance_key);
+    }
+    keys
+}
+
 /// The process instances of the jobs of type `work` that can be activated.
 async fn instances_with_jobs(broker: &Broker) -> BTreeSet<i64> {
     let mut client = connect(broker).await;
@@ -86,15 +96,8 @@ fn a_backup_taken_under_load_restores_what_was_acknowledged_before_it() {
     let broker = Broker::start_dev(&env);
     let rt = runtime();
     let port = broker.management_port;
-    let before: BTreeSet<i64> = rt.block_on(async {
-        let mut client = connect(&broker).await;
-        deploy_one_task(&mut client).await;
-        let mut keys = BTreeSet::new();
-        for _ in 0..30 {
-            keys.insert(create_one_task(&mut client).await.process_instance_key);
-        }
-        keys
-    });
+    rt.block_on(async { deploy_one_task(&mut connect(&broker).await).await });
+    let before = rt.block_on(create_instances(&broker, 30));
     // Load while the backup is taken: creations race with the checkpoint.
     let uri = broker.gateway_uri();
     let load = std::thread::spawn(move || {
@@ -127,14 +130,7 @@ fn a_backup_taken_under_load_restores_what_was_acknowledged_before_it() {
         assert!(Instant::now() < deadline, "backup 7 did not complete");
         std::thread::sleep(Duration::from_millis(50));
     }
-    let after: BTreeSet<i64> = rt.block_on(async {
-        let mut client = connect(&broker).await;
-        let mut keys = BTreeSet::new();
-        for _ in 0..10 {
-            keys.insert(create_one_task(&mut client).await.process_instance_key);
-        }
-        keys
-    });
+    let after = rt.block_on(create_instances(&broker, 10));
 
     // The API as Zeebe's: a second POST of the same id conflicts, the old
     // path lists it, bad ids are named, unknown ones are 404.

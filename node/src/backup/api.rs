@@ -38,11 +38,24 @@ pub fn routes() -> Router<Arc<BrokerContext>> {
     router
 }
 
-fn error(status: StatusCode, message: String) -> Response {
-    (status, Json(json!({ "message": message }))).into_response()
+/// A refusal: its status and a message naming what is wrong.
+#[derive(Debug)]
+struct ApiError {
+    status: StatusCode,
+    message: String,
 }
 
-fn store(context: &BrokerContext) -> Result<&Arc<BackupStore>, Response> {
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.status, Json(json!({ "message": self.message }))).into_response()
+    }
+}
+
+fn error(status: StatusCode, message: String) -> ApiError {
+    ApiError { status, message }
+}
+
+fn store(context: &BrokerContext) -> Result<&Arc<BackupStore>, ApiError> {
     context.backups.as_ref().ok_or_else(|| {
         error(
             StatusCode::BAD_REQUEST,
@@ -53,51 +66,41 @@ fn store(context: &BrokerContext) -> Result<&Arc<BackupStore>, Response> {
     })
 }
 
-fn parse_id(text: &str) -> Result<u64, Response> {
+fn parse_id(text: &str) -> Result<u64, ApiError> {
     match text.parse::<u64>() {
         Ok(id) if id > 0 => Ok(id),
         _ => Err(error(
             StatusCode::BAD_REQUEST,
-            format!("backup id {text:?} is not a positive integer"),
+            format!("backupId {text} is not a positive integer"),
         )),
     }
 }
 
-async fn take(State(context): State<Arc<BrokerContext>>, body: axum::body::Bytes) -> Response {
-    let store = match store(&context) {
-        Ok(s) => Arc::clone(s),
-        Err(r) => return r,
-    };
-    let id = match serde_json::from_slice::<serde_json::Value>(&body)
+async fn take(
+    State(context): State<Arc<BrokerContext>>,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    let store = Arc::clone(store(&context)?);
+    let id = serde_json::from_slice::<serde_json::Value>(&body)
         .ok()
         .and_then(|v| v.get("backupId").cloned())
-    {
-        Some(serde_json::Value::Number(n)) => match n.as_u64().filter(|id| *id > 0) {
-            Some(id) => id,
-            None => {
-                return error(
-                    StatusCode::BAD_REQUEST,
-                    format!("backupId {n} is not a positive integer"),
-                )
-            }
-        },
-        _ => {
-            return error(
+        .ok_or_else(|| {
+            error(
                 StatusCode::BAD_REQUEST,
                 "the body must be a JSON object with a positive integer backupId, e.g. \
                  {\"backupId\": 1}"
                     .into(),
             )
-        }
-    };
+        })?;
+    let id = parse_id(&id.to_string())?;
     if store.request(id).is_some() {
-        return error(
+        return Err(error(
             StatusCode::CONFLICT,
             format!(
                 "a backup with id {id} already exists in {}",
                 store.dir().display()
             ),
-        );
+        ));
     }
     let mut request = BackupRequest {
         backup_id: id,
@@ -105,12 +108,12 @@ async fn take(State(context): State<Arc<BrokerContext>>, body: axum::body::Bytes
         requested_at_ms: crate::view::unix_now_ms(),
         failure_reason: None,
     };
-    if let Err(e) = store.record_request(&request) {
-        return error(
+    store.record_request(&request).map_err(|e| {
+        error(
             StatusCode::INTERNAL_SERVER_ERROR,
             format!("cannot write backup {id} to {}: {e}", store.dir().display()),
-        );
-    }
+        )
+    })?;
     let dispatcher = Dispatcher::new(Arc::clone(&context));
     let checkpoints: Vec<_> = (1..=context.shape.partitions)
         .map(|p| {
@@ -133,12 +136,12 @@ async fn take(State(context): State<Arc<BrokerContext>>, body: axum::body::Bytes
         let reason = failures.join("; ");
         request.failure_reason = Some(reason.clone());
         let _ = store.record_request(&request);
-        return error(
+        return Err(error(
             StatusCode::SERVICE_UNAVAILABLE,
             format!("backup {id} failed: {reason}"),
-        );
+        ));
     }
-    (
+    Ok((
         StatusCode::ACCEPTED,
         Json(json!({
             "message": format!(
@@ -147,55 +150,48 @@ async fn take(State(context): State<Arc<BrokerContext>>, body: axum::body::Bytes
             ),
         })),
     )
-        .into_response()
+        .into_response())
 }
 
-async fn one(State(context): State<Arc<BrokerContext>>, Path(id): Path<String>) -> Response {
-    let store = match store(&context) {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
-    let id = match parse_id(&id) {
-        Ok(id) => id,
-        Err(r) => return r,
-    };
+async fn one(
+    State(context): State<Arc<BrokerContext>>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let store = store(&context)?;
+    let id = parse_id(&id)?;
     let status = store.status(id);
     let code = if store.request(id).is_some() {
         StatusCode::OK
     } else {
         StatusCode::NOT_FOUND
     };
-    (code, Json(status)).into_response()
+    Ok((code, Json(status)).into_response())
 }
 
-async fn list(State(context): State<Arc<BrokerContext>>) -> Response {
-    match store(&context) {
-        Ok(store) => {
-            let all: Vec<_> = store.ids().into_iter().map(|id| store.status(id)).collect();
-            Json(all).into_response()
-        }
-        Err(r) => r,
-    }
+async fn list(State(context): State<Arc<BrokerContext>>) -> Result<Response, ApiError> {
+    let store = store(&context)?;
+    let all: Vec<_> = store.ids().into_iter().map(|id| store.status(id)).collect();
+    Ok(Json(all).into_response())
 }
 
-async fn remove(State(context): State<Arc<BrokerContext>>, Path(id): Path<String>) -> Response {
-    let store = match store(&context) {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
-    let id = match parse_id(&id) {
-        Ok(id) => id,
-        Err(r) => return r,
-    };
+async fn remove(
+    State(context): State<Arc<BrokerContext>>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let store = store(&context)?;
+    let id = parse_id(&id)?;
     match store.delete(id) {
-        Ok(true) => StatusCode::NO_CONTENT.into_response(),
-        Ok(false) => error(StatusCode::NOT_FOUND, format!("no backup with id {id}")),
-        Err(e) => error(
+        Ok(true) => Ok(StatusCode::NO_CONTENT.into_response()),
+        Ok(false) => Err(error(
+            StatusCode::NOT_FOUND,
+            format!("no backup with id {id}"),
+        )),
+        Err(e) => Err(error(
             StatusCode::INTERNAL_SERVER_ERROR,
             format!(
                 "cannot delete backup {id} from {}: {e}",
                 store.dir().display()
             ),
-        ),
+        )),
     }
 }
