@@ -5,39 +5,15 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use common::{connect, create_one_task, deploy_one_task, run_waggle, runtime, Broker};
+use common::{
+    connect, create_one_task, deploy_one_task, http_request, run_waggle, runtime, Broker,
+};
 use node::gateway::proto;
 
-/// `method path` with a JSON `body` on the management port: (status, body).
-fn http(port: u16, method: &str, path: &str, body: &str) -> (u16, String) {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(60)))
-        .expect("timeout");
-    write!(
-        stream,
-        "{method} {path} HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n\
-         Content-Length: {}\r\n\r\n{body}",
-        body.len()
-    )
-    .expect("write");
-    let mut text = String::new();
-    stream.read_to_string(&mut text).expect("read");
-    let code = text
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .expect("a status line");
-    let body = text.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
-    (code, body.to_string())
-}
-
 fn state_of(broker: &Broker, id: u64) -> String {
-    let (_, body) = http(
+    let (_, body) = http_request(
         broker.management_port,
         "GET",
         &format!("/actuator/backupRuntime/{id}"),
@@ -117,7 +93,7 @@ fn a_backup_taken_under_load_restores_what_was_acknowledged_before_it() {
             }
         })
     });
-    let (code, body) = http(
+    let (code, body) = http_request(
         port,
         "POST",
         "/actuator/backupRuntime",
@@ -134,15 +110,15 @@ fn a_backup_taken_under_load_restores_what_was_acknowledged_before_it() {
 
     // The API as Zeebe's: a second POST of the same id conflicts, the old
     // path lists it, bad ids are named, unknown ones are 404.
-    let (code, _) = http(port, "POST", "/actuator/backups", r#"{"backupId": 7}"#);
+    let (code, _) = http_request(port, "POST", "/actuator/backups", r#"{"backupId": 7}"#);
     assert_eq!(code, 409);
-    let (code, body) = http(port, "GET", "/actuator/backups", "");
+    let (code, body) = http_request(port, "GET", "/actuator/backups", "");
     assert_eq!(code, 200);
     assert!(
         body.contains(r#""backupId":7"#) && body.contains("COMPLETED"),
         "{body}"
     );
-    let (code, body) = http(
+    let (code, body) = http_request(
         port,
         "POST",
         "/actuator/backupRuntime",
@@ -150,10 +126,10 @@ fn a_backup_taken_under_load_restores_what_was_acknowledged_before_it() {
     );
     assert_eq!(code, 400, "{body}");
     assert!(body.contains("backupId"), "{body}");
-    let (code, body) = http(port, "GET", "/actuator/backupRuntime/8", "");
+    let (code, body) = http_request(port, "GET", "/actuator/backupRuntime/8", "");
     assert_eq!(code, 404);
     assert!(body.contains("DOES_NOT_EXIST"), "{body}");
-    let (code, _) = http(
+    let (code, _) = http_request(
         port,
         "POST",
         "/actuator/backupRuntime",
@@ -194,14 +170,14 @@ fn a_backup_taken_under_load_restores_what_was_acknowledged_before_it() {
         create_one_task(&mut client).await.process_instance_key
     });
     assert!(rt.block_on(instances_with_jobs(&broker)).contains(&more));
-    let (code, _) = http(
+    let (code, _) = http_request(
         broker.management_port,
         "DELETE",
         "/actuator/backupRuntime/7",
         "",
     );
     assert_eq!(code, 204);
-    let (code, _) = http(
+    let (code, _) = http_request(
         broker.management_port,
         "GET",
         "/actuator/backupRuntime/7",
