@@ -21,8 +21,9 @@
 //! [`Driver::retry_space`] writes them again. Any other storage error is
 //! returned, and the caller stops the replicas.
 //!
-//! The driver reads no clock: every call that decides by time takes
-//! `now_ms`, a monotonic time in milliseconds.
+//! The driver decides nothing by a clock: every call that decides by time
+//! takes `now_ms`, a monotonic time in milliseconds. (It times each sync, for
+//! the caller's metrics only.)
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

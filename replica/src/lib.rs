@@ -5,7 +5,8 @@
 //!
 //! It has no runtime: it is generic over the storage [`storage::Disk`]
 //! (glommio DMA files in the broker, `storage::SimDisk` in the simulator)
-//! and a [`StateMachine`], and reads no clock.
+//! and a [`StateMachine`], and decides nothing by a clock (calls that
+//! depend on time take it).
 
 pub mod codec;
 mod driver;
