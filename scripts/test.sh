@@ -12,6 +12,8 @@ setup_python_venv
 # fills a loop-mounted ext4 (mkfs.ext4); the store crate's and the REST
 # search tests start their own PostgreSQL (initdb, pg_ctl).
 apt_install etcd-server curl e2fsprogs postgresql
+# The backup tests keep a backup in an S3 bucket of s3s-fs.
+setup_s3_server
 
 step "cargo fmt --check"
 cargo fmt --all -- --check

@@ -133,13 +133,11 @@ pub fn run(config: Config, mode: Mode) -> Result<()> {
     // Absolute, so that errors and `/health` name the directory unambiguously.
     let data_dir = std::fs::canonicalize(&config.data.directory)
         .unwrap_or_else(|_| config.data.directory.clone());
-    let backups = match config.backup.directory.as_os_str().is_empty() {
-        true => None,
-        false => Some(
-            crate::backup::BackupStore::open(&config.backup.directory, config.cluster.node_id)
-                .context("cannot open the backup store")?,
-        ),
-    };
+    let backups = crate::backup::BackupStore::from_config(&config.backup, config.cluster.node_id)
+        .context("cannot open the backup store")?;
+    if let Some(store) = &backups {
+        crate::backup::probe(store);
+    }
     let options = ShardOptions {
         shards,
         pin: config.runtime.pin_shards,

@@ -104,9 +104,76 @@ pub struct Config {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct BackupConfig {
-    /// The backup store: a directory every node can write (a shared mount
-    /// in a cluster). Empty: backups are off.
+    /// `filesystem`, `s3` or `none`; empty: `filesystem` when `directory`
+    /// is set, else `none` (backups off).
+    pub store: String,
+    /// The `filesystem` store: a directory every node can write (a shared
+    /// mount in a cluster).
     pub directory: PathBuf,
+    /// The `s3` store's bucket.
+    pub s3_bucket: String,
+    /// An S3-compatible server's URL (`http://10.0.0.5:9000`); empty: AWS.
+    pub s3_endpoint: String,
+    /// The region; empty: `AWS_REGION`, else `us-east-1`.
+    pub s3_region: String,
+    /// A prefix for every object of the store, so that clusters can share
+    /// a bucket.
+    pub s3_base_path: String,
+    /// The access key; empty: `AWS_ACCESS_KEY_ID`.
+    pub s3_access_key: String,
+    /// The secret key; empty: `AWS_SECRET_ACCESS_KEY`.
+    pub s3_secret_key: String,
+}
+
+/// The kind of backup store [`BackupConfig`] names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BackupStoreKind {
+    /// Backups are off.
+    None,
+    /// A directory.
+    Filesystem,
+    /// An S3 bucket.
+    S3,
+}
+
+impl BackupConfig {
+    /// The kind of store (after [`Config::validate`]).
+    pub fn kind(&self) -> BackupStoreKind {
+        match self.store.to_ascii_lowercase().as_str() {
+            "s3" => BackupStoreKind::S3,
+            "filesystem" => BackupStoreKind::Filesystem,
+            "" if !self.directory.as_os_str().is_empty() => BackupStoreKind::Filesystem,
+            _ => BackupStoreKind::None,
+        }
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        match self.store.to_ascii_lowercase().as_str() {
+            "" | "none" => Ok(()),
+            "filesystem" if self.directory.as_os_str().is_empty() => Err(invalid(
+                "backup.directory",
+                "must name a directory when backup.store is `filesystem`".into(),
+            )),
+            "s3" if self.s3_bucket.is_empty() => Err(invalid(
+                "backup.s3_bucket",
+                "must name a bucket when backup.store is `s3`".into(),
+            )),
+            "s3" if !self.s3_endpoint.is_empty()
+                && !self.s3_endpoint.starts_with("http://")
+                && !self.s3_endpoint.starts_with("https://") =>
+            {
+                Err(invalid(
+                    "backup.s3_endpoint",
+                    format!("`{}` is not an http:// or https:// URL", self.s3_endpoint),
+                ))
+            }
+            "filesystem" | "s3" => Ok(()),
+            other => Err(invalid(
+                "backup.store",
+                format!("`{other}` is not one of filesystem, s3, none"),
+            )),
+        }
+    }
 }
 
 /// How the engine evaluates models; must be the same on every node.
@@ -485,6 +552,7 @@ impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
         engine::expression::check_time_zone(&self.engine.time_zone)
             .map_err(|e| invalid("engine.time_zone", e))?;
+        self.backup.validate()?;
         let c = &self.cluster;
         if c.size == 0 || c.size > MAX_CLUSTER_SIZE {
             return Err(invalid(
@@ -921,6 +989,44 @@ mod tests {
         let path = write(&dir, "[cluster\n");
         let err = Config::load(Config::default(), Some(&path), env(&[])).expect_err("syntax");
         assert!(matches!(err, ConfigError::Syntax { .. }), "{err}");
+    }
+
+    #[test]
+    fn the_backup_store_is_a_directory_or_a_bucket_and_a_bad_one_is_named() {
+        let load = |pairs: &[(&str, &str)]| Config::load(Config::default(), None, env(pairs));
+        let kind = |pairs: &[(&str, &str)]| load(pairs).expect("valid").backup.kind();
+        assert_eq!(kind(&[]), BackupStoreKind::None);
+        assert_eq!(
+            kind(&[("WAGGLE_BACKUP_DIRECTORY", "/b")]),
+            BackupStoreKind::Filesystem
+        );
+        assert_eq!(
+            kind(&[
+                ("WAGGLE_BACKUP_STORE", "S3"),
+                ("WAGGLE_BACKUP_S3_BUCKET", "backups"),
+                ("WAGGLE_BACKUP_S3_ENDPOINT", "http://127.0.0.1:9000"),
+            ]),
+            BackupStoreKind::S3
+        );
+        for (pairs, key) in [
+            (&[("WAGGLE_BACKUP_STORE", "s3")][..], "backup.s3_bucket"),
+            (
+                &[("WAGGLE_BACKUP_STORE", "filesystem")][..],
+                "backup.directory",
+            ),
+            (&[("WAGGLE_BACKUP_STORE", "tape")][..], "backup.store"),
+            (
+                &[
+                    ("WAGGLE_BACKUP_STORE", "s3"),
+                    ("WAGGLE_BACKUP_S3_BUCKET", "b"),
+                    ("WAGGLE_BACKUP_S3_ENDPOINT", "127.0.0.1:9000"),
+                ][..],
+                "backup.s3_endpoint",
+            ),
+        ] {
+            let text = load(pairs).expect_err("invalid").to_string();
+            assert!(text.contains(key), "{key}: {text}");
+        }
     }
 
     #[test]

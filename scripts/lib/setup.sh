@@ -35,6 +35,17 @@ setup_promtool() {
     echo "$PWD/$dir/usr/bin/promtool"
 }
 
+# s3s-fs, an S3-compatible server keeping objects as files, built from
+# crates.io into .cache/s3s-fs: node/tests/backup.rs keeps backups in one of
+# its buckets.
+setup_s3_server() {
+    local root=.cache/s3s-fs
+    if [ ! -x "$root/bin/s3s-fs" ]; then
+        step "cargo install s3s-fs (an S3-compatible server, for the backup tests)"
+        cargo install -q --locked s3s-fs --version 0.14.1 --features binary --root "$root"
+    fi
+}
+
 # What building and testing the Rust workspace needs.
 setup_build_deps() {
     command -v cargo >/dev/null || { echo "cargo is required (https://rustup.rs)" >&2; exit 1; }

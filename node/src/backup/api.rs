@@ -60,10 +60,19 @@ fn store(context: &BrokerContext) -> Result<&Arc<BackupStore>, ApiError> {
         error(
             StatusCode::BAD_REQUEST,
             "backups are not configured: set backup.directory (WAGGLE_BACKUP_DIRECTORY) to a \
-             directory every node can write, then restart"
+             directory every node can write, or backup.store = \"s3\" with backup.s3_bucket, \
+             then restart"
                 .into(),
         )
     })
+}
+
+/// The store could not be read or written: 500, naming it.
+fn unavailable(e: std::io::Error) -> ApiError {
+    error(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        format!("backup store: {e}"),
+    )
 }
 
 fn parse_id(text: &str) -> Result<u64, ApiError> {
@@ -93,12 +102,12 @@ async fn take(
             )
         })?;
     let id = parse_id(&id.to_string())?;
-    if store.request(id).is_some() {
+    if store.request(id).map_err(unavailable)?.is_some() {
         return Err(error(
             StatusCode::CONFLICT,
             format!(
                 "a backup with id {id} already exists in {}",
-                store.dir().display()
+                store.location()
             ),
         ));
     }
@@ -111,7 +120,7 @@ async fn take(
     store.record_request(&request).map_err(|e| {
         error(
             StatusCode::INTERNAL_SERVER_ERROR,
-            format!("cannot write backup {id} to {}: {e}", store.dir().display()),
+            format!("cannot write backup {id} to {}: {e}", store.location()),
         )
     })?;
     let dispatcher = Dispatcher::new(Arc::clone(&context));
@@ -159,18 +168,25 @@ async fn one(
 ) -> Result<Response, ApiError> {
     let store = store(&context)?;
     let id = parse_id(&id)?;
-    let status = store.status(id);
-    let code = if store.request(id).is_some() {
-        StatusCode::OK
-    } else {
+    let status = store.status(id).map_err(unavailable)?;
+    let code = if status["state"] == "DOES_NOT_EXIST" {
         StatusCode::NOT_FOUND
+    } else {
+        StatusCode::OK
     };
     Ok((code, Json(status)).into_response())
 }
 
 async fn list(State(context): State<Arc<BrokerContext>>) -> Result<Response, ApiError> {
     let store = store(&context)?;
-    let all: Vec<_> = store.ids().into_iter().map(|id| store.status(id)).collect();
+    let all = store
+        .ids()
+        .and_then(|ids| {
+            ids.into_iter()
+                .map(|id| store.status(id))
+                .collect::<std::io::Result<Vec<_>>>()
+        })
+        .map_err(unavailable)?;
     Ok(Json(all).into_response())
 }
 
@@ -188,10 +204,7 @@ async fn remove(
         )),
         Err(e) => Err(error(
             StatusCode::INTERNAL_SERVER_ERROR,
-            format!(
-                "cannot delete backup {id} from {}: {e}",
-                store.dir().display()
-            ),
+            format!("cannot delete backup {id} from {}: {e}", store.location()),
         )),
     }
 }

@@ -11,22 +11,26 @@
 //!   → <store>/N/partition-<p>.json                its manifest: index, term, time, version
 //! ```
 //!
-//! A partition's part is complete once its manifest exists (written after
-//! its state, each through a temporary file, `fsync` and `rename`); the
+//! The store is a directory (`objects::Directory`) or an S3 bucket
+//! (`s3::S3`); either writes an object whole or not at all. A partition's
+//! part is complete once its manifest exists (written after its state); the
 //! backup is COMPLETED when every partition's is. Replicas of a partition
-//! write the same bytes, so with a shared store (a mount every node sees)
-//! the first to finish wins and the others find it done; with a local
-//! directory each node keeps its own partitions' parts.
+//! write the same bytes, so with a shared store (a bucket, or a mount every
+//! node sees) the first to finish wins and the others find it done; with a
+//! local directory each node keeps its own partitions' parts.
 
 pub mod api;
+pub mod objects;
 pub mod restore;
+pub mod s3;
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::io;
 use std::sync::{mpsc, Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 
+use crate::backup::objects::{Directory, Objects};
+use crate::config::{BackupConfig, BackupStoreKind};
 use crate::partition::Checkpointed;
 use crate::placement::PartitionId;
 
@@ -84,76 +88,57 @@ struct Job {
     checkpoint: Checkpointed,
 }
 
-/// The backup store (a directory) and the thread that writes to it.
+/// The backup store (a directory or an S3 bucket) and the thread that
+/// writes to it.
 #[derive(Debug)]
 pub struct BackupStore {
-    dir: PathBuf,
-    node: u32,
+    objects: Arc<dyn Objects>,
     jobs: Mutex<mpsc::Sender<Job>>,
 }
 
-fn backup_dir(dir: &Path, id: u64) -> PathBuf {
-    dir.join(id.to_string())
+fn request_key(id: u64) -> String {
+    format!("{id}/backup.json")
 }
 
-fn state_path(dir: &Path, id: u64, p: PartitionId) -> PathBuf {
-    backup_dir(dir, id).join(format!("partition-{p}.state"))
+fn state_key(id: u64, p: PartitionId) -> String {
+    format!("{id}/partition-{p}.state")
 }
 
-fn manifest_path(dir: &Path, id: u64, p: PartitionId) -> PathBuf {
-    backup_dir(dir, id).join(format!("partition-{p}.json"))
-}
-
-/// Writes `bytes` to `path` durably: a temporary file, `fsync`, `rename`,
-/// and an `fsync` of the directory.
-fn write_durably(path: &Path, bytes: &[u8], node: u32) -> std::io::Result<()> {
-    let parent = path.parent().expect("a file in a directory");
-    std::fs::create_dir_all(parent)?;
-    let tmp = parent.join(format!(
-        ".{}.tmp-{node}",
-        path.file_name().expect("a file name").to_string_lossy()
-    ));
-    let mut file = std::fs::File::create(&tmp)?;
-    file.write_all(bytes)?;
-    file.sync_all()?;
-    std::fs::rename(&tmp, path)?;
-    std::fs::File::open(parent)?.sync_all()
+fn manifest_key(id: u64, p: PartitionId) -> String {
+    format!("{id}/partition-{p}.json")
 }
 
 impl BackupStore {
-    /// The store in `dir` (created if missing), written by node `node`.
-    pub fn open(dir: &Path, node: u32) -> std::io::Result<Arc<BackupStore>> {
-        std::fs::create_dir_all(dir).map_err(|e| {
-            std::io::Error::new(e.kind(), format!("backup.directory {}: {e}", dir.display()))
-        })?;
+    /// The store `config` names, or `None` when backups are off.
+    pub fn from_config(config: &BackupConfig, node: u32) -> io::Result<Option<Arc<BackupStore>>> {
+        let objects: Arc<dyn Objects> = match config.kind() {
+            BackupStoreKind::None => return Ok(None),
+            BackupStoreKind::Filesystem => Arc::new(Directory::open(&config.directory, node)?),
+            BackupStoreKind::S3 => Arc::new(s3::S3::open(config)?),
+        };
+        BackupStore::open(objects, node).map(Some)
+    }
+
+    /// The store over `objects`, written by node `node`.
+    pub fn open(objects: Arc<dyn Objects>, node: u32) -> io::Result<Arc<BackupStore>> {
         let (tx, rx) = mpsc::channel::<Job>();
-        let writer_dir = dir.to_path_buf();
+        let writer = Arc::clone(&objects);
         std::thread::Builder::new()
             .name("backup-writer".into())
             .spawn(move || {
                 for job in rx {
-                    if let Err(e) = write_part(&writer_dir, node, job.partition, &job.checkpoint) {
-                        tracing::error!(
-                            partition = job.partition,
-                            backup = job.checkpoint.backup_id,
-                            "backup {} of partition {} not written to {}: {e}",
-                            job.checkpoint.backup_id,
-                            job.partition,
-                            writer_dir.display()
-                        );
-                    }
+                    write_with_retries(&*writer, node, &job);
                 }
             })?;
         Ok(Arc::new(BackupStore {
-            dir: dir.to_path_buf(),
-            node,
+            objects,
             jobs: Mutex::new(tx),
         }))
     }
 
-    /// The store's directory.
-    pub fn dir(&self) -> &Path {
-        &self.dir
+    /// Where the store is: a directory or `s3://bucket/prefix`.
+    pub fn location(&self) -> String {
+        self.objects.location()
     }
 
     /// Hands a partition's checkpoint to the writer thread.
@@ -165,40 +150,55 @@ impl BackupStore {
         });
     }
 
+    fn read_json<T: serde::de::DeserializeOwned>(&self, key: &str) -> io::Result<Option<T>> {
+        let Some(bytes) = self.objects.get(key)? else {
+            return Ok(None);
+        };
+        serde_json::from_slice(&bytes).map(Some).map_err(|e| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("{}/{key} is not a backup's JSON: {e}", self.location()),
+            )
+        })
+    }
+
     /// The request of backup `id`, if it exists.
-    pub fn request(&self, id: u64) -> Option<BackupRequest> {
-        let text = std::fs::read(backup_dir(&self.dir, id).join("backup.json")).ok()?;
-        serde_json::from_slice(&text).ok()
+    pub fn request(&self, id: u64) -> io::Result<Option<BackupRequest>> {
+        self.read_json(&request_key(id))
     }
 
     /// Records the request of backup `id` (it exists from now on).
-    pub fn record_request(&self, request: &BackupRequest) -> std::io::Result<()> {
-        let path = backup_dir(&self.dir, request.backup_id).join("backup.json");
+    pub fn record_request(&self, request: &BackupRequest) -> io::Result<()> {
         let bytes = serde_json::to_vec_pretty(request).expect("serializable");
-        write_durably(&path, &bytes, self.node)
+        self.objects.put(&request_key(request.backup_id), &bytes)
     }
 
     /// A partition's manifest in backup `id`.
-    pub fn manifest(&self, id: u64, p: PartitionId) -> Option<PartManifest> {
-        let text = std::fs::read(manifest_path(&self.dir, id, p)).ok()?;
-        serde_json::from_slice(&text).ok()
+    pub fn manifest(&self, id: u64, p: PartitionId) -> io::Result<Option<PartManifest>> {
+        self.read_json(&manifest_key(id, p))
     }
 
     /// A partition's part of backup `id`: its manifest and state.
     pub fn read_part(&self, id: u64, p: PartitionId) -> Result<(PartManifest, Vec<u8>), String> {
-        let manifest = self.manifest(id, p).ok_or_else(|| {
-            format!(
-                "backup {id} has no complete part for partition {p} in {} (no {})",
-                self.dir.display(),
-                manifest_path(&self.dir, id, p).display()
-            )
-        })?;
-        let path = state_path(&self.dir, id, p);
-        let state = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let at = self.location();
+        let manifest = self
+            .manifest(id, p)
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| {
+                format!(
+                    "backup {id} has no complete part for partition {p} in {at} (no {})",
+                    manifest_key(id, p)
+                )
+            })?;
+        let key = state_key(id, p);
+        let state = self
+            .objects
+            .get(&key)
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| format!("{at}/{key} is missing, though its manifest is there"))?;
         if state.len() as u64 != manifest.state_bytes {
             return Err(format!(
-                "{} holds {} bytes, its manifest says {}",
-                path.display(),
+                "{at}/{key} holds {} bytes, its manifest says {}",
                 state.len(),
                 manifest.state_bytes
             ));
@@ -207,18 +207,18 @@ impl BackupStore {
     }
 
     /// The status of backup `id` as Zeebe's API reports it.
-    pub fn status(&self, id: u64) -> serde_json::Value {
-        let Some(request) = self.request(id) else {
-            return serde_json::json!({
+    pub fn status(&self, id: u64) -> io::Result<serde_json::Value> {
+        let Some(request) = self.request(id)? else {
+            return Ok(serde_json::json!({
                 "backupId": id,
                 "state": BackupState::DoesNotExist,
                 "details": [],
-            });
+            }));
         };
         let mut details = Vec::new();
         let mut done = 0;
         for p in 1..=request.partitions {
-            let detail = match self.manifest(id, p) {
+            let detail = match self.manifest(id, p)? {
                 Some(m) => {
                     done += 1;
                     serde_json::json!({
@@ -255,39 +255,117 @@ impl BackupStore {
         if let (Some(reason), BackupState::Failed) = (&request.failure_reason, state) {
             out["failureReason"] = serde_json::Value::String(reason.clone());
         }
-        out
+        Ok(out)
     }
 
     /// The ids of every backup in the store, ascending.
-    pub fn ids(&self) -> Vec<u64> {
-        let mut ids: Vec<u64> = std::fs::read_dir(&self.dir)
-            .into_iter()
-            .flatten()
-            .flatten()
-            .filter_map(|e| e.file_name().to_str()?.parse().ok())
-            .filter(|id| self.request(*id).is_some())
-            .collect();
+    pub fn ids(&self) -> io::Result<Vec<u64>> {
+        let mut ids = Vec::new();
+        for folder in self.objects.folders()? {
+            if let Ok(id) = folder.parse::<u64>() {
+                if self.objects.exists(&request_key(id))? {
+                    ids.push(id);
+                }
+            }
+        }
         ids.sort_unstable();
-        ids
+        Ok(ids)
     }
 
     /// Removes backup `id`; false when there was none.
-    pub fn delete(&self, id: u64) -> std::io::Result<bool> {
-        let dir = backup_dir(&self.dir, id);
-        if self.request(id).is_none() {
+    pub fn delete(&self, id: u64) -> io::Result<bool> {
+        if !self.objects.exists(&request_key(id))? {
             return Ok(false);
         }
-        std::fs::remove_dir_all(&dir)?;
+        // The parts first, the request last: a backup half deleted is
+        // still listed, deleting it again finishes the job, and no part of
+        // it is left to pass for a part of a later backup with its id.
+        let partitions = self.request(id)?.map_or(0, |r| r.partitions);
+        for p in 1..=partitions {
+            self.objects.delete(&manifest_key(id, p))?;
+            self.objects.delete(&state_key(id, p))?;
+        }
+        self.objects.delete_folder(&id.to_string())?;
         Ok(true)
     }
 }
 
-fn write_part(dir: &Path, node: u32, p: PartitionId, c: &Checkpointed) -> std::io::Result<()> {
-    if manifest_path(dir, c.backup_id, p).exists() {
+/// How often the writer tries a part before it fails the backup, and how
+/// long it waits before the first retry (doubled each time).
+const WRITE_ATTEMPTS: u32 = 5;
+const FIRST_RETRY: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// Writes a part, retrying a store that does not answer; a part that cannot
+/// be written fails its backup (FAILED, with the reason), if the store can
+/// take that much.
+fn write_with_retries(objects: &dyn Objects, node: u32, job: &Job) {
+    let (id, p) = (job.checkpoint.backup_id, job.partition);
+    let mut wait = FIRST_RETRY;
+    for attempt in 1..=WRITE_ATTEMPTS {
+        let Err(e) = write_part(objects, node, p, &job.checkpoint) else {
+            return;
+        };
+        if attempt < WRITE_ATTEMPTS {
+            tracing::warn!(
+                partition = p,
+                backup = id,
+                "backup {id} of partition {p} not written to {} (attempt {attempt} of \
+                 {WRITE_ATTEMPTS}, retrying in {wait:?}): {e}",
+                objects.location()
+            );
+            std::thread::sleep(wait);
+            wait *= 2;
+            continue;
+        }
+        tracing::error!(
+            partition = p,
+            backup = id,
+            "backup {id} of partition {p} not written to {}: {e}; the backup fails",
+            objects.location()
+        );
+        let failed = objects
+            .get(&request_key(id))
+            .ok()
+            .flatten()
+            .and_then(|bytes| serde_json::from_slice::<BackupRequest>(&bytes).ok());
+        if let Some(mut request) = failed {
+            request.failure_reason = Some(format!("partition {p}: not written: {e}"));
+            let bytes = serde_json::to_vec_pretty(&request).expect("serializable");
+            let _ = objects.put(&request_key(id), &bytes);
+        }
+    }
+}
+
+/// Checks off the shard threads that the store answers, and says so in the
+/// log: a bucket that cannot be reached should show at start-up, not at the
+/// first backup. The broker starts either way.
+pub fn probe(store: &Arc<BackupStore>) {
+    let store = Arc::clone(store);
+    let spawned = std::thread::Builder::new()
+        .name("backup-probe".into())
+        .spawn(move || match store.ids() {
+            Ok(ids) => tracing::info!("backup store {}: {} backup(s)", store.location(), ids.len()),
+            Err(e) => tracing::warn!(
+                "backup store {} cannot be read, backups will fail until it can: {e}",
+                store.location()
+            ),
+        });
+    if let Err(e) = spawned {
+        tracing::warn!("cannot start the backup store's probe: {e}");
+    }
+}
+
+fn write_part(
+    objects: &dyn Objects,
+    node: u32,
+    p: PartitionId,
+    c: &Checkpointed,
+) -> io::Result<()> {
+    if objects.exists(&manifest_key(c.backup_id, p))? {
         // Another replica wrote the same part.
         return Ok(());
     }
-    write_durably(&state_path(dir, c.backup_id, p), &c.state, node)?;
+    objects.put(&state_key(c.backup_id, p), &c.state)?;
     let manifest = PartManifest {
         partition_id: p,
         checkpoint_position: c.index,
@@ -298,14 +376,15 @@ fn write_part(dir: &Path, node: u32, p: PartitionId, c: &Checkpointed) -> std::i
         node_id: node,
     };
     let bytes = serde_json::to_vec_pretty(&manifest).expect("serializable");
-    write_durably(&manifest_path(dir, c.backup_id, p), &bytes, node)?;
+    objects.put(&manifest_key(c.backup_id, p), &bytes)?;
     tracing::info!(
         partition = p,
         backup = c.backup_id,
         index = c.index,
-        "backup {} of partition {p} written at index {}",
+        "backup {} of partition {p} written at index {} to {}",
         c.backup_id,
-        c.index
+        c.index,
+        objects.location()
     );
     Ok(())
 }

@@ -17,17 +17,18 @@ use crate::placement::ClusterShape;
 /// Restores backup `id` for the node `config` describes; returns a line per
 /// partition restored.
 pub fn run(config: &Config, id: u64) -> Result<Vec<String>> {
-    let dir = config.backup.directory.as_path();
-    if dir.as_os_str().is_empty() {
-        bail!("backup.directory is not set: it names the backup store to restore from");
-    }
-    if !dir.is_dir() {
-        bail!("backup.directory {} is not a directory", dir.display());
-    }
-    let store = BackupStore::open(dir, config.cluster.node_id)
-        .with_context(|| format!("cannot open the backup store {}", dir.display()))?;
-    let Some(request) = store.request(id) else {
-        bail!("backup {id} does not exist in {}", dir.display());
+    let store = BackupStore::from_config(&config.backup, config.cluster.node_id)
+        .context("cannot open the backup store")?
+        .context(
+            "backups are not configured: backup.store (or backup.directory) names the store to \
+             restore from",
+        )?;
+    let at = store.location();
+    let Some(request) = store
+        .request(id)
+        .with_context(|| format!("cannot read backup {id} from {at}"))?
+    else {
+        bail!("backup {id} does not exist in {at}");
     };
     let shape = ClusterShape {
         cluster_size: config.cluster.size,
