@@ -39,31 +39,8 @@ async fn create_instances(broker: &Broker, count: usize) -> BTreeSet<i64> {
 
 /// The process instances of the jobs of type `work` that can be activated.
 async fn instances_with_jobs(broker: &Broker) -> BTreeSet<i64> {
-    let mut client = connect(broker).await;
-    let mut out = BTreeSet::new();
-    for _ in 0..20 {
-        let mut stream = client
-            .activate_jobs(proto::ActivateJobsRequest {
-                r#type: "work".into(),
-                worker: "restore-test".into(),
-                timeout: 600_000,
-                max_jobs_to_activate: 1000,
-                request_timeout: 1_000,
-                ..Default::default()
-            })
-            .await
-            .expect("activate")
-            .into_inner();
-        let mut got = 0;
-        while let Some(batch) = stream.message().await.expect("stream") {
-            got += batch.jobs.len();
-            out.extend(batch.jobs.iter().map(|j| j.process_instance_key));
-        }
-        if got == 0 {
-            break;
-        }
-    }
-    out
+    let jobs = common::activate_all(&mut connect(broker).await, "work").await;
+    jobs.into_keys().collect()
 }
 
 /// `POST /actuator/backupRuntime {"backupId": id}`.

@@ -280,6 +280,38 @@ pub async fn create_one_task(
         .into_inner()
 }
 
+/// Activates every job of type `job_type` there is, for 10 minutes:
+/// instance key → job key.
+pub async fn activate_all(
+    client: &mut node::gateway::proto::gateway_client::GatewayClient<tonic::transport::Channel>,
+    job_type: &str,
+) -> std::collections::BTreeMap<i64, i64> {
+    let mut jobs = std::collections::BTreeMap::new();
+    for _ in 0..20 {
+        let mut stream = client
+            .activate_jobs(node::gateway::proto::ActivateJobsRequest {
+                r#type: job_type.into(),
+                worker: "test".into(),
+                timeout: 600_000,
+                max_jobs_to_activate: 1000,
+                request_timeout: 1_000,
+                ..Default::default()
+            })
+            .await
+            .expect("activate")
+            .into_inner();
+        let mut got = 0;
+        while let Some(batch) = stream.message().await.expect("stream") {
+            got += batch.jobs.len();
+            jobs.extend(batch.jobs.iter().map(|j| (j.process_instance_key, j.key)));
+        }
+        if got == 0 {
+            break;
+        }
+    }
+    jobs
+}
+
 /// Where [`tear_log_tail`] cut a partition log.
 #[derive(Debug)]
 pub struct TornTail {
