@@ -253,6 +253,11 @@ impl SimDisk {
         self.state.borrow_mut().faults.push(fault);
     }
 
+    /// One-shot faults injected and not yet fired.
+    pub fn pending_faults(&self) -> usize {
+        self.state.borrow().faults.len()
+    }
+
     /// Writes that would make the files together larger than `capacity` fail
     /// with ENOSPC (`None`: unlimited). Overwrites need no space.
     pub fn set_capacity_bytes(&self, capacity: Option<u64>) {

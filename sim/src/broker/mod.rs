@@ -13,7 +13,8 @@
 //! partitions (node, link, split), message loss and duplication, delays
 //! (reordering), and jumps of a node's wall clock. Then everything heals,
 //! and every acknowledged instance must complete within
-//! [`LIVENESS_BOUND_MS`].
+//! [`LIVENESS_BOUND_MS`], plus how far clocks were skewed (job deadlines
+//! are wall-clock times of the leader that set them).
 
 pub mod history;
 pub mod workload;
@@ -160,6 +161,8 @@ pub struct BrokerSim {
     sink: Arc<RecordingSink>,
     base: Instant,
     healed_at_ms: Option<u64>,
+    /// The furthest any clock has been ahead (deadlines it set outlast it).
+    max_ahead_ms: u64,
     in_flight: Vec<InFlight>,
     held: Vec<Held>,
     publishing: Publishing,
@@ -204,6 +207,7 @@ impl BrokerSim {
             sink: Arc::new(RecordingSink::default()),
             base: Instant::now(),
             healed_at_ms: None,
+            max_ahead_ms: 0,
             in_flight: Vec::new(),
             held: Vec::new(),
             publishing: Publishing::new(),
@@ -603,14 +607,18 @@ impl BrokerSim {
         self.say(format!("restart n{n}"));
         let old = &self.nodes[&n];
         let (inc, disk, skew) = (old.incarnation, old.disk.clone(), old.skew_ms);
-        // An injected one-shot disk fault still pending fails the first
-        // start (as a broker refuses to start on a failing disk); the
-        // supervisor starts it again. A second failure is a recovery bug.
-        let node = match self.boot(n, disk.clone(), inc, skew) {
-            Ok(node) => node,
-            Err(v) => {
-                self.say(format!("n{n} did not start: {v}"));
-                self.boot(n, disk, inc, skew)?
+        // An injected one-shot disk fault still pending fails a start (as a
+        // broker refuses to start on a failing disk); the supervisor starts
+        // it again. A failed start that fired no injected fault is a
+        // recovery bug.
+        let node = loop {
+            let pending = disk.pending_faults();
+            match self.boot(n, disk.clone(), inc, skew) {
+                Ok(node) => break node,
+                Err(v) if disk.pending_faults() < pending => {
+                    self.say(format!("n{n} did not start: {v}"))
+                }
+                Err(v) => return Err(v),
             }
         };
         self.nodes.insert(n, node);
@@ -709,29 +717,26 @@ impl BrokerSim {
             };
             self.submit(h.partition, op, workload::complete(h.job));
             if h.job_type == "work" {
-                self.publishing.entry(h.id).or_insert(self.now_ms);
+                self.publishing
+                    .entry((h.id, h.instance))
+                    .or_insert(self.now_ms);
             }
         }
         let waiting = self.sink.with_facts(|f| {
             self.publishing
                 .iter()
-                .filter(|(id, at)| **at <= self.now_ms && !self.has_finish_job(f, **id))
-                .map(|(id, _)| *id)
-                .collect::<Vec<u64>>()
+                .filter(|((_, instance), at)| {
+                    **at <= self.now_ms && !f.finish_jobs.contains_key(instance)
+                })
+                .map(|(message, _)| *message)
+                .collect::<Vec<(u64, i64)>>()
         });
-        for id in waiting {
+        for (id, instance) in waiting {
             let p = engine::message_partition(&id.to_string(), self.shape.partitions);
-            self.submit(p, Op::Publish, workload::publish(id));
+            self.submit(p, Op::Publish, workload::publish(id, instance));
             self.publishing
-                .insert(id, self.now_ms + workload::REPUBLISH_AFTER_MS);
+                .insert((id, instance), self.now_ms + workload::REPUBLISH_AFTER_MS);
         }
-    }
-
-    fn has_finish_job(&self, facts: &history::Facts, id: u64) -> bool {
-        self.created
-            .iter()
-            .filter(|(_, i)| **i == id)
-            .any(|(key, _)| facts.finish_jobs.contains_key(key))
     }
 
     fn poll_replies(&mut self) {
@@ -795,6 +800,7 @@ impl BrokerSim {
                         job_type: job.r#type.clone(),
                         partition: r.partition,
                         id,
+                        instance: job.process_instance_key,
                         due_ms: self.now_ms + delay,
                     });
                 }
@@ -836,13 +842,15 @@ impl BrokerSim {
                 .sink
                 .with_facts(|f| history::check(f, &self.acked, &self.applied_at, false));
         };
-        // Time-outs run on the leader's clock: one that is behind delays them.
+        // Time-outs run on the leader's clock: one that is behind delays
+        // them, and so does a deadline a clock ahead set (a job activated
+        // by a leader 59 s ahead times out 59 s late on the next leader).
         let behind = self
             .nodes
             .values()
             .map(|n| (-n.skew_ms).max(0) as u64)
             .max();
-        let bound = LIVENESS_BOUND_MS + behind.unwrap_or(0);
+        let bound = LIVENESS_BOUND_MS + behind.unwrap_or(0) + self.max_ahead_ms;
         let over = self.now_ms > healed + bound;
         let open: Vec<i64> = self.sink.with_facts(|f| {
             self.created
@@ -930,7 +938,9 @@ impl BrokerSim {
                 let jump = if self.rng.chance(500) { jump } else { -jump };
                 self.summary.clock_jumps += 1;
                 self.say(format!("clock of n{n} jumps {jump} ms"));
-                self.nodes.get_mut(&n).expect("node").skew_ms += jump;
+                let node = self.nodes.get_mut(&n).expect("node");
+                node.skew_ms += jump;
+                self.max_ahead_ms = self.max_ahead_ms.max(node.skew_ms.max(0) as u64);
             }
             8 => {
                 self.say(format!("slow disk on n{n}"));

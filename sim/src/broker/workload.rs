@@ -78,6 +78,8 @@ pub struct Held {
     pub partition: PartitionId,
     /// Its instance's `id` variable.
     pub id: u64,
+    /// Its instance.
+    pub instance: i64,
     /// When the worker completes it.
     pub due_ms: u64,
 }
@@ -120,13 +122,16 @@ pub fn complete(job: i64) -> PartitionCommand {
     }
 }
 
-/// Publishes the message of instance `id` (deduplicated by its id).
-pub fn publish(id: u64) -> PartitionCommand {
+/// Publishes the message of `instance`, whose `id` variable is `id`
+/// (correlated by `id`, deduplicated per instance: a creation retried
+/// after a lost answer makes two instances with one `id`, and each needs a
+/// message of its own).
+pub fn publish(id: u64, instance: i64) -> PartitionCommand {
     PartitionCommand::PublishMessage {
         name: "go".into(),
         correlation_key: id.to_string(),
         time_to_live_ms: MESSAGE_TTL_MS,
-        message_id: format!("go-{id}"),
+        message_id: format!("go-{id}-{instance}"),
         variables: "{}".into(),
     }
 }
@@ -137,5 +142,5 @@ pub fn job_id(variables: &str) -> Option<u64> {
     v.get("id")?.as_u64()
 }
 
-/// The messages still to publish: instance `id` → when next.
-pub type Publishing = BTreeMap<u64, u64>;
+/// The messages still to publish: (`id`, instance) → when next.
+pub type Publishing = BTreeMap<(u64, i64), u64>;
