@@ -179,14 +179,7 @@ async fn one(
 
 async fn list(State(context): State<Arc<BrokerContext>>) -> Result<Response, ApiError> {
     let store = store(&context)?;
-    let all = store
-        .ids()
-        .and_then(|ids| {
-            ids.into_iter()
-                .map(|id| store.status(id))
-                .collect::<std::io::Result<Vec<_>>>()
-        })
-        .map_err(unavailable)?;
+    let all = store.statuses().map_err(unavailable)?;
     Ok(Json(all).into_response())
 }
 

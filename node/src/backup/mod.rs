@@ -150,32 +150,19 @@ impl BackupStore {
         });
     }
 
-    fn read_json<T: serde::de::DeserializeOwned>(&self, key: &str) -> io::Result<Option<T>> {
-        let Some(bytes) = self.objects.get(key)? else {
-            return Ok(None);
-        };
-        serde_json::from_slice(&bytes).map(Some).map_err(|e| {
-            io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!("{}/{key} is not a backup's JSON: {e}", self.location()),
-            )
-        })
-    }
-
     /// The request of backup `id`, if it exists.
     pub fn request(&self, id: u64) -> io::Result<Option<BackupRequest>> {
-        self.read_json(&request_key(id))
+        read_json(&*self.objects, &request_key(id))
     }
 
     /// Records the request of backup `id` (it exists from now on).
     pub fn record_request(&self, request: &BackupRequest) -> io::Result<()> {
-        let bytes = serde_json::to_vec_pretty(request).expect("serializable");
-        self.objects.put(&request_key(request.backup_id), &bytes)
+        record_request(&*self.objects, request)
     }
 
     /// A partition's manifest in backup `id`.
     pub fn manifest(&self, id: u64, p: PartitionId) -> io::Result<Option<PartManifest>> {
-        self.read_json(&manifest_key(id, p))
+        read_json(&*self.objects, &manifest_key(id, p))
     }
 
     /// A partition's part of backup `id`: its manifest and state.
@@ -208,13 +195,29 @@ impl BackupStore {
 
     /// The status of backup `id` as Zeebe's API reports it.
     pub fn status(&self, id: u64) -> io::Result<serde_json::Value> {
-        let Some(request) = self.request(id)? else {
-            return Ok(serde_json::json!({
+        match self.request(id)? {
+            Some(request) => self.status_of(&request),
+            None => Ok(serde_json::json!({
                 "backupId": id,
                 "state": BackupState::DoesNotExist,
                 "details": [],
-            }));
-        };
+            })),
+        }
+    }
+
+    /// The status of every backup in the store, by ascending id.
+    pub fn statuses(&self) -> io::Result<Vec<serde_json::Value>> {
+        let mut out = Vec::new();
+        for id in self.folder_ids()? {
+            if let Some(request) = self.request(id)? {
+                out.push(self.status_of(&request)?);
+            }
+        }
+        Ok(out)
+    }
+
+    fn status_of(&self, request: &BackupRequest) -> io::Result<serde_json::Value> {
+        let id = request.backup_id;
         let mut details = Vec::new();
         let mut done = 0;
         for p in 1..=request.partitions {
@@ -258,36 +261,65 @@ impl BackupStore {
         Ok(out)
     }
 
+    /// The ids of the store's folders, ascending (a backup's, or what is
+    /// left of one whose request was never written).
+    fn folder_ids(&self) -> io::Result<Vec<u64>> {
+        let mut ids: Vec<u64> = self
+            .objects
+            .folders()?
+            .iter()
+            .filter_map(|f| f.parse().ok())
+            .collect();
+        ids.sort_unstable();
+        Ok(ids)
+    }
+
     /// The ids of every backup in the store, ascending.
     pub fn ids(&self) -> io::Result<Vec<u64>> {
         let mut ids = Vec::new();
-        for folder in self.objects.folders()? {
-            if let Ok(id) = folder.parse::<u64>() {
-                if self.objects.exists(&request_key(id))? {
-                    ids.push(id);
-                }
+        for id in self.folder_ids()? {
+            if self.objects.exists(&request_key(id))? {
+                ids.push(id);
             }
         }
-        ids.sort_unstable();
         Ok(ids)
     }
 
     /// Removes backup `id`; false when there was none.
     pub fn delete(&self, id: u64) -> io::Result<bool> {
-        if !self.objects.exists(&request_key(id))? {
+        let Some(request) = self.request(id)? else {
             return Ok(false);
-        }
+        };
         // The parts first, the request last: a backup half deleted is
         // still listed, deleting it again finishes the job, and no part of
         // it is left to pass for a part of a later backup with its id.
-        let partitions = self.request(id)?.map_or(0, |r| r.partitions);
-        for p in 1..=partitions {
+        for p in 1..=request.partitions {
             self.objects.delete(&manifest_key(id, p))?;
             self.objects.delete(&state_key(id, p))?;
         }
         self.objects.delete_folder(&id.to_string())?;
         Ok(true)
     }
+}
+
+fn read_json<T: serde::de::DeserializeOwned>(
+    objects: &dyn Objects,
+    key: &str,
+) -> io::Result<Option<T>> {
+    let Some(bytes) = objects.get(key)? else {
+        return Ok(None);
+    };
+    serde_json::from_slice(&bytes).map(Some).map_err(|e| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("{}/{key} is not a backup's JSON: {e}", objects.location()),
+        )
+    })
+}
+
+fn record_request(objects: &dyn Objects, request: &BackupRequest) -> io::Result<()> {
+    let bytes = serde_json::to_vec_pretty(request).expect("serializable");
+    objects.put(&request_key(request.backup_id), &bytes)
 }
 
 /// How often the writer tries a part before it fails the backup, and how
@@ -323,15 +355,9 @@ fn write_with_retries(objects: &dyn Objects, node: u32, job: &Job) {
             "backup {id} of partition {p} not written to {}: {e}; the backup fails",
             objects.location()
         );
-        let failed = objects
-            .get(&request_key(id))
-            .ok()
-            .flatten()
-            .and_then(|bytes| serde_json::from_slice::<BackupRequest>(&bytes).ok());
-        if let Some(mut request) = failed {
+        if let Ok(Some(mut request)) = read_json::<BackupRequest>(objects, &request_key(id)) {
             request.failure_reason = Some(format!("partition {p}: not written: {e}"));
-            let bytes = serde_json::to_vec_pretty(&request).expect("serializable");
-            let _ = objects.put(&request_key(id), &bytes);
+            let _ = record_request(objects, &request);
         }
     }
 }

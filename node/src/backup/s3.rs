@@ -136,14 +136,13 @@ impl Drop for S3 {
 impl Objects for S3 {
     fn get(&self, key: &str) -> io::Result<Option<Vec<u8>>> {
         let path = self.path(key);
-        let found = self.run(&format!("GET {path}"), |c| async move {
+        self.run(&format!("GET {path}"), |c| async move {
             match c.get(&path).await {
                 Ok(object) => Ok(Some(object.bytes().await?.to_vec())),
                 Err(object_store::Error::NotFound { .. }) => Ok(None),
                 Err(e) => Err(e),
             }
-        })?;
-        Ok(found)
+        })
     }
 
     fn put(&self, key: &str, bytes: &[u8]) -> io::Result<()> {
