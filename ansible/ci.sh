@@ -4,7 +4,8 @@
 # need (Debian packages; ansible-core, ansible-lint and pyzeebe in
 # ansible/.venv from requirements.txt), runs ansible-lint with the production
 # profile, then the rollout test (tests/rollout.sh) with the release binaries,
-# building them first when they are missing.
+# building them first when they are missing, and the previous release's
+# package (packaging/previous-release.sh).
 #
 # Usage: ansible/ci.sh [--lint-only]
 # Environment: CARGO_TARGET_DIR (default <repo>/target): the release
@@ -44,6 +45,11 @@ step "ansible-lint (profile production)"
 
 target=${CARGO_TARGET_DIR:-$repo/target}
 case "$target" in /*) ;; *) target=$repo/$target ;; esac
+# The previous release, for the upgrade (its binaries and .deb, built from its
+# git tag and cached in .cache/previous-release). It builds in the same target
+# folder, so before this tree's binaries.
+step "the previous release: packaging/previous-release.sh"
+CARGO_TARGET_DIR=$target "$repo/packaging/previous-release.sh"
 if [ ! -x "$target/release/waggle" ] || [ ! -x "$target/release/waggle-perf" ]; then
     step "cargo build --release -p node -p perf (target $target)"
     (cd "$repo" && CARGO_TARGET_DIR=$target cargo build --release --locked -p node -p perf)

@@ -3,7 +3,9 @@
 # The package test: builds the .deb and .rpm (packaging/build.sh), checks them
 # statically, installs the rpm into a chroot, then installs the deb into a
 # booted Debian bookworm (systemd-nspawn) and walks through what an operator
-# does: install, deploy, run, restart, upgrade, stop, remove, purge.
+# does: install, deploy, run, restart, upgrade, stop, remove, purge. The
+# install is of the previous release, built from its git tag
+# (previous-release.sh), and the upgrade goes from it to this tree.
 #
 # Usage: packaging/test-install.sh [--no-cargo]
 #   --no-cargo  package the binaries already in $CARGO_TARGET_DIR/release
@@ -97,6 +99,13 @@ cleanup() {
 trap cleanup EXIT
 
 # --- build ----------------------------------------------------------------------
+# The previous release, built from its git tag (previous-release.sh), before
+# this tree's release binaries: it builds in the same target folder.
+phase "build the previous release ($(sed -n 's/^version=//p' "$here/previous-release"))"
+prev_deb=$("$here/previous-release.sh")
+mkdir -p "$logs/previous"
+cp "$prev_deb" "$logs/previous/"
+pass "$(basename "$prev_deb"), built from its tag"
 phase "build packages"
 "$here/build.sh" "${build_args[@]}" --out "$out"
 version=$(sed -n '1s/^waggle (\([^)]*\)).*/\1/p' "$here/debian/changelog")
@@ -104,13 +113,8 @@ upstream=${version%-*}
 deb=$out/waggle_${version}_amd64.deb
 rpm_file=$out/waggle-${version}.x86_64.rpm
 { [ -f "$deb" ] && [ -f "$rpm_file" ]; } || fail "build.sh did not produce $deb and $rpm_file"
-# The "previous release" for the upgrade test: the same binaries under a lower
-# version, so the upgrade path (prerm/postinst of two versions, conffile
-# handling) is exercised without building an old tree.
-previous=${upstream}~prev-1
-"$here/build.sh" --no-cargo --deb-only --fast --version "$previous" --out "$logs/previous" >/dev/null
-prev_deb=$logs/previous/waggle_${previous}_amd64.deb
-dpkg --compare-versions "$previous" lt "$version" || fail "$previous does not sort before $version"
+previous=$(dpkg-deb -f "$prev_deb" Version)
+dpkg --compare-versions "$previous" lt "$version" || fail "the previous release $previous does not sort before $version"
 
 # --- static checks ------------------------------------------------------------
 phase "static checks"

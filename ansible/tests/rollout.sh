@@ -13,10 +13,12 @@
 #  3. site.yml: the cluster forms (3 nodes, every partition a leader and 3
 #     replicas), private keys are 0600, the single-node data was moved aside.
 #  4. tests/load.py creates instances and completes their jobs through all
-#     three gateways while rolling-upgrade.yml moves every node to a package
-#     of a higher version (the same binaries under another version), from an
-#     apt repository served in the controller's namespace, one node at a
-#     time. Every acknowledged instance must be completed afterwards.
+#     three gateways while rolling-upgrade.yml moves every node from the
+#     previous release (built from its git tag: packaging/previous-release)
+#     to this tree's package, from an apt repository served in the
+#     controller's namespace, one node at a time. The cluster serves with
+#     brokers of both releases meanwhile. Every acknowledged instance must be
+#     completed afterwards.
 #  5. A second run of site.yml changes nothing; one with another partition
 #     count is refused before anything changes.
 #
@@ -153,22 +155,23 @@ show_log() { echo "--- last lines of $1.log:" >&2; tail -n "${2:-40}" "$work/$1.
 recap_changed() { awk '/PLAY RECAP/ { r = 1 } r && /changed=/ { split($0, a, "changed="); split(a[2], b, " "); s += b[1] } END { print s + 0 }' "$work/$1.log"; }
 
 # --- packages, built in the background meanwhile ---------------------------------
-# build.sh takes its binaries from $CARGO_TARGET_DIR/release: a private copy,
-# so that nothing is written next to the binaries given. The higher version
-# is the same binaries under another version (build.sh --version).
+# The old version is the previous release, built from its git tag
+# (packaging/previous-release.sh, which ansible/ci.sh ran before this tree's
+# build); the new one is this tree. build.sh takes its binaries from
+# $CARGO_TARGET_DIR/release: a private copy, so that nothing is written next to
+# the binaries given.
 mkdir -p "$work/target/release" "$work/packages" "$work/packages-new"
 cp "$release_dir/waggle" "$release_dir/waggle-perf" "$work/target/release/"
-old_version=$(sed -n '1s/^waggle (\([^)]*\)).*/\1/p' "$repo/packaging/debian/changelog")
-new_version="${old_version%-*}.1-1"
-dpkg --compare-versions "$new_version" gt "$old_version" || die "$new_version is not above $old_version"
-old_deb=$work/packages/waggle_${old_version}_amd64.deb
+old_deb=$(CARGO_TARGET_DIR=$release_dir/.. "$repo/packaging/previous-release.sh")
+cp "$old_deb" "$work/packages/"
+old_deb=$work/packages/$(basename "$old_deb")
+old_version=$(dpkg-deb -f "$old_deb" Version)
+new_version=$(sed -n '1s/^waggle (\([^)]*\)).*/\1/p' "$repo/packaging/debian/changelog")
+dpkg --compare-versions "$new_version" gt "$old_version" || die "$new_version is not above the previous release $old_version"
 new_deb=$work/packages-new/waggle_${new_version}_amd64.deb
-CARGO_TARGET_DIR=$work/target "$repo/packaging/build.sh" --no-cargo --deb-only --out "$work/packages" \
-    >"$work/build-old.log" 2>&1 &
-build_pids=($!)
-CARGO_TARGET_DIR=$work/target "$repo/packaging/build.sh" --no-cargo --deb-only --version "$new_version" \
+CARGO_TARGET_DIR=$work/target "$repo/packaging/build.sh" --no-cargo --deb-only \
     --out "$work/packages-new" >"$work/build-new.log" 2>&1 &
-build_pids+=($!)
+build_pids=($!)
 
 # --- 1. machines ---------------------------------------------------------------
 phase "three machines"
@@ -241,11 +244,9 @@ grep -q "TASK \[waggle : Look for this node's certificate on the controller\]" "
 pass "dual-region.yml accepts 8 nodes in alternating regions"
 
 phase "packages $old_version and $new_version"
-for k in 0 1; do
-    pid=${build_pids[k]}
-    build_pids[k]=""
-    wait "$pid" || { tail -n 20 "$work/build-old.log" "$work/build-new.log" >&2; die "packaging/build.sh failed"; }
-done
+pid=${build_pids[0]}
+build_pids[0]=""
+wait "$pid" || { tail -n 20 "$work/build-new.log" >&2; die "packaging/build.sh failed"; }
 [ -f "$old_deb" ] || die "no $old_deb"
 [ -f "$new_deb" ] || die "no $new_deb"
 pass "$(basename "$old_deb"), $(basename "$new_deb")"
@@ -378,9 +379,10 @@ write_inventory repo "$new_version"
 # Which nodes are down (their /health does not answer 200) every tenth of
 # a second, until the upgrade is over: never more than one may be. A broker
 # restarts in about a second, so a sample may miss it; that each one was
-# restarted is checked from systemd below.
+# restarted is checked from systemd below. Every fifth sample also has the
+# version each node's broker reports (waggle_build_info), "-" for none.
 monitor() {
-    local k i down
+    local k i down versions v
     for ((k = 0; k < PLAYBOOK_TIMEOUT_S * 2; k++)); do
         [ -e "$work/monitor.stop" ] && break
         down=""
@@ -388,7 +390,15 @@ monitor() {
             [ "$(lab_controller curl -s -o /dev/null -w '%{http_code}' --max-time 1 \
                 "http://$(lab_ip "$i"):9600/health")" = 200 ] || down+="node$i,"
         done
-        printf '%(%H:%M:%S)T %s\n' -1 "${down:-none}"
+        versions=""
+        if ((k % 5 == 0)); then
+            for ((i = 0; i < NODES; i++)); do
+                v=$(lab_controller curl -s --max-time 1 "http://$(lab_ip "$i"):9600/metrics" |
+                    sed -n 's/^waggle_build_info{version="\([^"]*\)"} 1$/\1/p') || true
+                versions+=" ${v:--}"
+            done
+        fi
+        printf '%(%H:%M:%S)T %s%s\n' -1 "${down:-none}" "$versions"
         sleep 0.1
     done >"$work/monitor.log"
 }
@@ -423,6 +433,15 @@ samples=$(grep -c . "$work/monitor.log")
 two_down=$(awk '$2 ~ /,.*,/' "$work/monitor.log" | head -n 3)
 [ -z "$two_down" ] || fail "two nodes down at once during the upgrade: $two_down"
 seen_down=$(awk '$2 != "none" { sub(/,$/, "", $2); print $2 }' "$work/monitor.log" | sort -u | tr '\n' ' ')
+# Samples where the brokers answering were of both releases: the cluster ran
+# mixed, and served (the load's acknowledgements above went on throughout).
+old_upstream=${old_version%-*}
+new_upstream=${new_version%-*}
+mixed=$(awk -v o="$old_upstream" -v n="$new_upstream" '
+    NF > 2 { h = 0; m = 0; for (f = 3; f <= NF; f++) { h += ($f == o); m += ($f == n) } if (h && m) c++ }
+    END { print c + 0 }' "$work/monitor.log")
+[ "$mixed" -gt 0 ] || { tail -n 40 "$work/monitor.log" >&2; fail "no sample saw brokers of $old_upstream and $new_upstream at once"; }
+pass "$mixed samples of the versions saw brokers of $old_upstream and $new_upstream up at once, under load"
 pass "never two nodes down at once ($samples samples of /health; seen down, one at a time: ${seen_down:-none, each restart was shorter than a sample})"
 # The upgrade restarted the nodes in node id order, one at a time.
 order=$(grep -oE "\[waggle : Restart waggle on node[0-9]+\]" "$work/upgrade.log" | grep -oE "node[0-9]+" | tr '\n' ' ') || true
