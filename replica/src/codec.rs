@@ -13,9 +13,10 @@
 //!
 //! Snapshots travel between replicas, and during a rolling upgrade the
 //! replicas run two releases. So a layout is read one release before it is
-//! written: this build reads versions 0 and 1 and still writes 0
-//! ([`SNAPSHOT_WRITTEN`]); the next release writes 1, which every replica of
-//! a cluster upgrading from this one can read.
+//! written: 0.1.0 reads versions 0 and 1 and writes 0; from 0.2.0 on,
+//! version 1 is written ([`SNAPSHOT_WRITTEN`]), which every replica of a
+//! cluster upgrading from 0.1.0 can read. Version 0 is still read, for the
+//! data an older release left on disk.
 
 use bytes::{BufMut, Bytes, BytesMut};
 use raft::{Entry, EntryKind, GroupConfig};
@@ -28,7 +29,7 @@ const SNAPSHOT_MAGIC: &[u8; 4] = b"WGSN";
 /// The newest snapshot layout this build reads.
 pub const SNAPSHOT_VERSION: u8 = 1;
 /// The snapshot layout this build writes (see the module docs).
-pub const SNAPSHOT_WRITTEN: u8 = 0;
+pub const SNAPSHOT_WRITTEN: u8 = 1;
 
 /// Stored bytes that are not in this layout.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -158,6 +159,8 @@ mod tests {
             assert!(decode_snapshot(&bytes.slice(..bytes.len() - 6)).is_err());
         }
         assert!(decode_snapshot(&Bytes::from_static(b"ab")).is_err());
+        // What this release writes: version 1, which 0.1.0 reads.
+        assert!(encode_snapshot(&config, b"state").starts_with(b"WGSN\x01"));
         let mut later = encode_snapshot_as(SNAPSHOT_VERSION, &config, b"state").to_vec();
         later[4] = SNAPSHOT_VERSION + 1;
         let err = decode_snapshot(&Bytes::from(later)).unwrap_err().0;
