@@ -7,6 +7,7 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import tempfile
 import time
@@ -42,20 +43,22 @@ def waggle_binary() -> str:
 
 
 class Broker:
-    def __init__(self, process, address, management_port, rest_port, directory):
+    def __init__(self, process, address, management_port, rest_port, directory, scheme="http"):
         self.process = process
         self.address = address
         self.management_port = management_port
-        self.rest_url = f"http://127.0.0.1:{rest_port}"
+        self.rest_url = f"{scheme}://127.0.0.1:{rest_port}"
         self.directory = directory
         # The JSON-lines exporter's files (`partition-<id>.jsonl`).
         self.exports = os.path.join(directory, "data", "exports")
 
 
 @contextlib.contextmanager
-def running_broker(extra_env=None, prefix="waggle-pyzeebe-"):
+def running_broker(extra_env=None, prefix="waggle-pyzeebe-", ca_file=None):
     """A `waggle dev` broker on free loopback ports with `extra_env` over its
-    environment (WAGGLE_ configuration keys); SIGTERM by PID at the end."""
+    environment (WAGGLE_ configuration keys); SIGTERM by PID at the end. With
+    `ca_file`, its client ports speak TLS (gateway.tls_* in `extra_env`) with
+    a certificate of that CA for 127.0.0.1."""
     directory = tempfile.mkdtemp(prefix=prefix)
     gateway_port, management_port, rest_port = free_port(), free_port(), free_port()
     # Only the configuration below: the broker refuses WAGGLE_ variables that
@@ -76,10 +79,11 @@ def running_broker(extra_env=None, prefix="waggle-pyzeebe-"):
     env.update(extra_env or {})
     log = open(os.path.join(directory, "broker.log"), "w")
     process = subprocess.Popen([waggle_binary(), "dev"], cwd=directory, env=env, stdout=log, stderr=subprocess.STDOUT)
+    scheme, tls = ("https", ssl.create_default_context(cafile=ca_file)) if ca_file else ("http", None)
     deadline = time.monotonic() + MAX_WAIT_S
     while True:
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{management_port}/ready", timeout=2) as r:
+            with urllib.request.urlopen(f"{scheme}://127.0.0.1:{management_port}/ready", timeout=2, context=tls) as r:
                 if r.status == 200:
                     break
         except OSError:
@@ -89,7 +93,7 @@ def running_broker(extra_env=None, prefix="waggle-pyzeebe-"):
             raise RuntimeError("waggle dev did not become ready: " + open(os.path.join(directory, "broker.log")).read())
         time.sleep(0.05)
     try:
-        yield Broker(process, f"127.0.0.1:{gateway_port}", management_port, rest_port, directory)
+        yield Broker(process, f"127.0.0.1:{gateway_port}", management_port, rest_port, directory, scheme)
     finally:
         os.kill(process.pid, signal.SIGTERM)
         try:

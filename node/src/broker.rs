@@ -18,7 +18,7 @@ use tonic::codec::CompressionEncoding;
 
 use crate::backpressure::PartitionLimits;
 use crate::cluster::{self, Forwarder};
-use crate::config::Config;
+use crate::config::{Config, ConfigError};
 use crate::consensus::ExportOptions;
 use crate::consensus::OpenOptions;
 use crate::context::BrokerContext;
@@ -31,6 +31,7 @@ use crate::gateway::dispatch::Dispatcher;
 use crate::gateway::proto::gateway_server::GatewayServer;
 use crate::gateway::service::GatewayService;
 use crate::gossip::ClusterTopology;
+use crate::identity::{ClientTls, Port, TlsListener};
 use crate::job_signals::JobSignals;
 use crate::metrics::Metrics;
 use crate::placement::ClusterShape;
@@ -101,6 +102,7 @@ pub fn run(config: Config, mode: Mode) -> Result<()> {
     };
     let local_partitions = shape.local_partitions(config.cluster.node_id);
     let view = Arc::new(BrokerView::new(&local_partitions, shards));
+    let client_tls = load_client_tls(&config)?;
     let transport = cluster::start_transport(&config)?;
     let (forwarder, inbound) = match transport {
         Some((handle, inbound)) => (Some(Forwarder::new(handle)), Some(inbound)),
@@ -195,7 +197,7 @@ pub fn run(config: Config, mode: Mode) -> Result<()> {
             Arc::clone(&context),
         ));
     }
-    let result = runtime.block_on(serve(Arc::clone(&context), mode, opening));
+    let result = runtime.block_on(serve(Arc::clone(&context), mode, opening, client_tls));
     context.view.set_stopping();
     context.shards.shut_down();
     if let Some(forwarder) = &context.forwarder {
@@ -203,6 +205,19 @@ pub fn run(config: Config, mode: Mode) -> Result<()> {
     }
     runtime.shutdown_timeout(std::time::Duration::from_secs(1));
     result
+}
+
+/// The client ports' TLS (`gateway.tls_*`), if configured; a file that does
+/// not load is a configuration error naming its key.
+fn load_client_tls(config: &Config) -> Result<Option<Arc<ClientTls>>> {
+    let Some(files) = config.gateway.tls_files() else {
+        return Ok(None);
+    };
+    let tls = ClientTls::load(files).map_err(|e| ConfigError::Key {
+        key: e.key.into(),
+        message: format!("{}: {}", e.path.display(), e.message),
+    })?;
+    Ok(Some(Arc::new(tls)))
 }
 
 /// Accepted gateway connections, with Nagle's algorithm off: a response is a
@@ -221,7 +236,36 @@ fn gateway_connections(
     })
 }
 
-async fn serve(context: Arc<BrokerContext>, mode: Mode, opening: Opening) -> Result<()> {
+/// Serves `router` on `listener` until `stop`, over TLS if configured.
+fn serve_http(
+    listener: TcpListener,
+    router: axum::Router,
+    tls: Option<&Arc<ClientTls>>,
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<tokio::task::JoinHandle<std::io::Result<()>>> {
+    Ok(match tls {
+        None => tokio::spawn(async move {
+            axum::serve(listener, router)
+                .with_graceful_shutdown(stop)
+                .await
+        }),
+        Some(tls) => {
+            let listener = TlsListener::spawn(listener, Arc::clone(tls), Port::Http, false)?;
+            tokio::spawn(async move {
+                axum::serve(listener, router)
+                    .with_graceful_shutdown(stop)
+                    .await
+            })
+        }
+    })
+}
+
+async fn serve(
+    context: Arc<BrokerContext>,
+    mode: Mode,
+    opening: Opening,
+    client_tls: Option<Arc<ClientTls>>,
+) -> Result<()> {
     let config = &context.config;
     let gateway_addr = config.gateway_addr();
     let gateway_listener = TcpListener::bind(gateway_addr)
@@ -280,7 +324,6 @@ async fn serve(context: Arc<BrokerContext>, mode: Mode, opening: Opening) -> Res
     let bench = RawAppendServer::new(RawAppendService::new(Dispatcher::new(Arc::clone(&context))))
         .max_decoding_message_size(max_message)
         .max_encoding_message_size(max_message);
-    let incoming = gateway_connections(gateway_listener);
     let routes = tonic::service::Routes::new(service)
         .add_service(bench)
         .into_axum_router()
@@ -288,31 +331,55 @@ async fn serve(context: Arc<BrokerContext>, mode: Mode, opening: Opening) -> Res
             Arc::clone(&context.metrics),
             crate::request_metrics::grpc,
         ));
-    let gateway = tokio::spawn(
-        tonic::transport::Server::builder()
-            .add_routes(tonic::service::Routes::from(routes))
-            .serve_with_incoming_shutdown(incoming, stopped(stop_rx.clone())),
-    );
-    let management_router = management::router(Arc::clone(&context));
-    let management_stop = stopped(stop_rx.clone());
-    let management = tokio::spawn(async move {
-        axum::serve(management_listener, management_router)
-            .with_graceful_shutdown(management_stop)
-            .await
-    });
-    let rest = rest_listener.map(|listener| {
-        let router = crate::rest::router(Arc::clone(&context));
-        let stop = stopped(stop_rx.clone());
-        tokio::spawn(async move {
-            axum::serve(listener, router)
-                .with_graceful_shutdown(stop)
-                .await
-        })
-    });
+    let server =
+        tonic::transport::Server::builder().add_routes(tonic::service::Routes::from(routes));
+    let gateway_stop = stopped(stop_rx.clone());
+    let gateway = match &client_tls {
+        None => tokio::spawn(
+            server
+                .serve_with_incoming_shutdown(gateway_connections(gateway_listener), gateway_stop),
+        ),
+        Some(tls) => {
+            let listener = TlsListener::spawn(gateway_listener, Arc::clone(tls), Port::Grpc, true)?;
+            tokio::spawn(
+                server.serve_with_incoming_shutdown(listener.into_incoming(), gateway_stop),
+            )
+        }
+    };
+    let management = serve_http(
+        management_listener,
+        management::router(Arc::clone(&context)),
+        client_tls.as_ref(),
+        stopped(stop_rx.clone()),
+    )?;
+    let rest = match rest_listener {
+        Some(listener) => Some(serve_http(
+            listener,
+            crate::rest::router(Arc::clone(&context)),
+            client_tls.as_ref(),
+            stopped(stop_rx.clone()),
+        )?),
+        None => None,
+    };
+    if let Some(tls) = &client_tls {
+        tokio::spawn(Arc::clone(tls).watch());
+        tracing::info!(
+            "client ports speak TLS with {}{}",
+            tls.files().cert.display(),
+            match &tls.files().client_ca {
+                Some(ca) => format!(", clients present certificates of {}", ca.display()),
+                None => String::new(),
+            }
+        );
+    }
     let notifier = tokio::spawn(notify::run(Arc::clone(&context.view)));
     let gossip = tokio::spawn(crate::gossip::run(Arc::clone(&context)));
+    let (scheme, grpc_security) = match &client_tls {
+        Some(_) => ("https", "TLS"),
+        None => ("http", "plaintext"),
+    };
     tracing::info!(
-        "waggle node {} opening its partitions; management http://{management_addr}",
+        "waggle node {} opening its partitions; management {scheme}://{management_addr}",
         config.cluster.node_id
     );
     let opened = tokio::task::spawn_blocking(move || opening.wait());
@@ -337,17 +404,20 @@ async fn serve(context: Arc<BrokerContext>, mode: Mode, opening: Opening) -> Res
     }
     context.view.set_started();
     tracing::info!(
-        "waggle node {} serving: gateway {gateway_addr}, REST {}, management http://{management_addr}, data {}",
+        "waggle node {} serving: gateway {gateway_addr} ({grpc_security}), REST {}, management {scheme}://{management_addr}, data {}",
         config.cluster.node_id,
-        if config.rest.enabled { format!("http://{}", config.rest_addr()) } else { "off".to_string() },
+        if config.rest.enabled { format!("{scheme}://{}", config.rest_addr()) } else { "off".to_string() },
         config.data.directory.display()
     );
     if mode == Mode::Dev {
-        println!("waggle dev broker: clients connect to {gateway_addr} (gRPC, plaintext)");
+        println!("waggle dev broker: clients connect to {gateway_addr} (gRPC, {grpc_security})");
         if config.rest.enabled {
-            println!("  REST API:   http://{}/v2/topology", config.rest_addr());
+            println!(
+                "  REST API:   {scheme}://{}/v2/topology",
+                config.rest_addr()
+            );
         }
-        println!("  management: http://{management_addr}/ready  /metrics");
+        println!("  management: {scheme}://{management_addr}/ready  /metrics");
         println!("  data:       {}", config.data.directory.display());
     }
 

@@ -463,6 +463,15 @@ pub struct GatewayConfig {
     /// storage, without the engine) for benchmarks. Never in production: it
     /// lets any client fill the log.
     pub raw_append_enabled: bool,
+    /// PEM certificate chain of the client ports (gRPC gateway, REST,
+    /// management): with `tls_key_file`, they all speak TLS only. Empty:
+    /// plaintext. Reloaded when the file changes.
+    pub tls_cert_file: PathBuf,
+    /// PEM private key of `tls_cert_file`.
+    pub tls_key_file: PathBuf,
+    /// PEM CA certificates: when set, clients of those ports must present a
+    /// certificate that chains to one of them.
+    pub tls_client_ca_file: PathBuf,
 }
 
 impl Default for GatewayConfig {
@@ -471,6 +480,44 @@ impl Default for GatewayConfig {
             request_timeout_ms: 15_000,
             long_polling_timeout_ms: 10_000,
             raw_append_enabled: false,
+            tls_cert_file: PathBuf::new(),
+            tls_key_file: PathBuf::new(),
+            tls_client_ca_file: PathBuf::new(),
+        }
+    }
+}
+
+impl GatewayConfig {
+    /// The client ports' TLS files; `None` for plaintext.
+    pub fn tls_files(&self) -> Option<crate::identity::TlsFiles> {
+        if self.tls_cert_file.as_os_str().is_empty() {
+            return None;
+        }
+        Some(crate::identity::TlsFiles {
+            cert: self.tls_cert_file.clone(),
+            key: self.tls_key_file.clone(),
+            client_ca: (!self.tls_client_ca_file.as_os_str().is_empty())
+                .then(|| self.tls_client_ca_file.clone()),
+        })
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let set = |p: &PathBuf| !p.as_os_str().is_empty();
+        match (set(&self.tls_cert_file), set(&self.tls_key_file)) {
+            (true, false) => Err(invalid(
+                "gateway.tls_key_file",
+                "must be set with gateway.tls_cert_file".into(),
+            )),
+            (false, true) => Err(invalid(
+                "gateway.tls_cert_file",
+                "must be set with gateway.tls_key_file".into(),
+            )),
+            (false, false) if set(&self.tls_client_ca_file) => Err(invalid(
+                "gateway.tls_client_ca_file",
+                "needs gateway.tls_cert_file and gateway.tls_key_file (client certificates need TLS)"
+                    .into(),
+            )),
+            _ => Ok(()),
         }
     }
 }
@@ -671,6 +718,7 @@ impl Config {
             ));
         }
         self.secondary_storage.validate()?;
+        self.gateway.validate()?;
         if self.data.directory.as_os_str().is_empty() {
             return Err(invalid("data.directory", "must not be empty".into()));
         }
@@ -1022,6 +1070,41 @@ mod tests {
                     ("WAGGLE_BACKUP_S3_ENDPOINT", "127.0.0.1:9000"),
                 ][..],
                 "backup.s3_endpoint",
+            ),
+        ] {
+            let text = load(pairs).expect_err("invalid").to_string();
+            assert!(text.contains(key), "{key}: {text}");
+        }
+    }
+
+    #[test]
+    fn client_tls_needs_a_certificate_and_its_key() {
+        let load = |pairs: &[(&str, &str)]| Config::load(Config::default(), None, env(pairs));
+        assert_eq!(load(&[]).expect("valid").gateway.tls_files(), None);
+        let files = load(&[
+            ("WAGGLE_GATEWAY_TLS_CERT_FILE", "/c.pem"),
+            ("WAGGLE_GATEWAY_TLS_KEY_FILE", "/k.pem"),
+        ])
+        .expect("valid")
+        .gateway
+        .tls_files()
+        .expect("tls");
+        assert_eq!(
+            (files.cert.to_str(), files.client_ca),
+            (Some("/c.pem"), None)
+        );
+        for (pairs, key) in [
+            (
+                &[("WAGGLE_GATEWAY_TLS_CERT_FILE", "/c.pem")][..],
+                "gateway.tls_key_file",
+            ),
+            (
+                &[("WAGGLE_GATEWAY_TLS_KEY_FILE", "/k.pem")][..],
+                "gateway.tls_cert_file",
+            ),
+            (
+                &[("WAGGLE_GATEWAY_TLS_CLIENT_CA_FILE", "/ca.pem")][..],
+                "gateway.tls_client_ca_file",
             ),
         ] {
             let text = load(pairs).expect_err("invalid").to_string();

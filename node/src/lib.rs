@@ -23,6 +23,7 @@ pub mod exporter;
 pub mod exposition;
 pub mod gateway;
 pub mod gossip;
+pub mod identity;
 pub mod isolation;
 pub mod job_signals;
 pub mod logging;

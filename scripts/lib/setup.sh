@@ -64,8 +64,10 @@ setup_python_venv() {
         step "python3 -m venv .venv"
         python3 -m venv .venv
     fi
-    if ! .venv/bin/python -c 'import pyzeebe, pytest, camunda_orchestration_sdk, schemathesis' 2>/dev/null; then
+    # The venv keeps a copy of the requirements it was installed from.
+    if ! cmp -s tests/requirements.txt .venv/requirements.installed; then
         step "pip install -r tests/requirements.txt"
         .venv/bin/pip install -q -r tests/requirements.txt
+        cp tests/requirements.txt .venv/requirements.installed
     fi
 }

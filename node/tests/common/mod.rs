@@ -62,6 +62,13 @@ impl Broker {
 
     /// Starts `waggle dev` in `dir`.
     pub fn start_dev_in(dir: tempfile::TempDir, env: &[(&str, String)]) -> Broker {
+        let broker = Self::spawn_dev_in(dir, env);
+        broker.wait_http_ok("/startup");
+        broker
+    }
+
+    /// Starts `waggle dev` in `dir` without waiting for it.
+    pub fn spawn_dev_in(dir: tempfile::TempDir, env: &[(&str, String)]) -> Broker {
         let gateway_port = free_port();
         let management_port = free_port();
         let internal_port = free_port();
@@ -85,14 +92,12 @@ impl Broker {
             command.env(k, v);
         }
         let child = command.spawn().expect("start waggle dev");
-        let broker = Broker {
+        Broker {
             child,
             dir,
             gateway_port,
             management_port,
-        };
-        broker.wait_http_ok("/startup");
-        broker
+        }
     }
 
     pub fn data_dir(&self) -> PathBuf {
@@ -184,6 +189,11 @@ pub fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
     write!(stream, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
     let mut text = String::new();
     stream.read_to_string(&mut text).ok()?;
+    http_response(&text)
+}
+
+/// The status code and body of an HTTP response.
+pub fn http_response(text: &str) -> Option<(u16, String)> {
     let code = text.split_whitespace().nth(1)?.parse().ok()?;
     let body = text
         .split_once("\r\n\r\n")

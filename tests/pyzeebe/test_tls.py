@@ -1,0 +1,103 @@
+"""pyzeebe over a TLS channel to a broker whose client ports speak TLS
+(gateway.tls_cert_file, gateway.tls_key_file), with a CA and certificate
+made by trustme; a plaintext channel and a channel trusting another CA get
+nowhere."""
+
+import asyncio
+import http.client
+import os
+import ssl
+import urllib.request
+
+import grpc
+import pytest
+import trustme
+from pyzeebe import ZeebeClient, ZeebeWorker, create_insecure_channel, create_secure_channel
+
+from conftest import running_broker
+from test_flows import TIMEOUT_S, run_worker_until, write_process
+
+# The certificate names localhost; clients dial 127.0.0.1 and check that name.
+NAME_OVERRIDE = (("grpc.ssl_target_name_override", "localhost"),)
+
+
+@pytest.fixture(scope="module")
+def ca():
+    return trustme.CA()
+
+
+@pytest.fixture(scope="module")
+def tls_broker(ca, tmp_path_factory):
+    directory = tmp_path_factory.mktemp("tls")
+    cert = ca.issue_cert("localhost", "127.0.0.1")
+    cert_file, key_file, ca_file = (os.path.join(directory, n) for n in ("cert.pem", "key.pem", "ca.pem"))
+    for i, blob in enumerate(cert.cert_chain_pems):
+        blob.write_to_path(cert_file, append=i > 0)
+    cert.private_key_pem.write_to_path(key_file)
+    ca.cert_pem.write_to_path(ca_file)
+    env = {"WAGGLE_GATEWAY_TLS_CERT_FILE": cert_file, "WAGGLE_GATEWAY_TLS_KEY_FILE": key_file}
+    with running_broker(env, prefix="waggle-tls-", ca_file=ca_file) as b:
+        b.ca_file = ca_file
+        yield b
+
+
+def secure_channel(broker, root_pem: bytes):
+    return create_secure_channel(
+        grpc_address=broker.address,
+        channel_options=NAME_OVERRIDE,
+        channel_credentials=grpc.ssl_channel_credentials(root_certificates=root_pem),
+    )
+
+
+def test_pyzeebe_over_tls_deploys_creates_and_completes(tls_broker, ca, tmp_path):
+    async def scenario():
+        channel = secure_channel(tls_broker, ca.cert_pem.bytes())
+        client = ZeebeClient(channel)
+        assert (await client.topology()).cluster_size == 1
+        await client.deploy_resource(write_process(tmp_path, "pz_tls", "pz-tls-job"))
+        worker = ZeebeWorker(channel, poll_retry_delay=0)
+        done = asyncio.Event()
+
+        @worker.task(task_type="pz-tls-job")
+        async def work(amount: int):
+            done.set()
+            return {"doubled": amount * 2}
+
+        result_task = asyncio.create_task(
+            client.run_process_with_result("pz_tls", {"amount": 4}, timeout=TIMEOUT_S * 1000)
+        )
+        await run_worker_until(worker, done)
+        result = await asyncio.wait_for(result_task, TIMEOUT_S)
+        assert result.variables["doubled"] == 8
+        await channel.close()
+
+    asyncio.run(scenario())
+
+
+def test_plaintext_and_foreign_ca_clients_get_nowhere(tls_broker):
+    async def topology(channel):
+        try:
+            await asyncio.wait_for(ZeebeClient(channel, max_connection_retries=1).topology(), 10)
+            return "answered"
+        except Exception as e:  # the refusal's type depends on where it failed
+            return type(e).__name__
+        finally:
+            await channel.close()
+
+    async def scenario():
+        plain = await topology(create_insecure_channel(grpc_address=tls_broker.address))
+        foreign = await topology(secure_channel(tls_broker, trustme.CA().cert_pem.bytes()))
+        return plain, foreign
+
+    plain, foreign = asyncio.run(scenario())
+    assert (plain, foreign) == ("ZeebeGatewayUnavailableError", "ZeebeGatewayUnavailableError")
+
+
+def test_rest_and_management_speak_https(tls_broker):
+    context = ssl.create_default_context(cafile=tls_broker.ca_file)
+    with urllib.request.urlopen(f"{tls_broker.rest_url}/v2/topology", timeout=10, context=context) as r:
+        assert r.status == 200
+    assert tls_broker.rest_url.startswith("https://")
+    # The TLS port answers plain HTTP with a TLS alert or by closing.
+    with pytest.raises((OSError, http.client.HTTPException)):
+        urllib.request.urlopen(f"http://127.0.0.1:{tls_broker.management_port}/ready", timeout=10)
