@@ -9,16 +9,59 @@ use serde_json::json;
 use crate::gateway::proto;
 use crate::gateway::proto::gateway_client::GatewayClient;
 
-/// Connects to the gateway at `address` (`http://host:port` or `host:port`).
-pub async fn connect(address: &str) -> Result<GatewayClient<tonic::transport::Channel>> {
-    let uri = if address.contains("://") {
-        address.to_string()
-    } else {
-        format!("http://{address}")
-    };
-    GatewayClient::connect(uri.clone())
+/// Where the gateway is and how to reach it.
+#[derive(Debug, Clone, Default)]
+pub struct Gateway {
+    /// `host:port`, `http://host:port` or `https://host:port`.
+    pub address: String,
+    /// PEM CA certificates to trust: TLS (also implied by `https://`).
+    pub ca_file: Option<PathBuf>,
+    /// PEM client certificate and key, for a gateway that requires one.
+    pub client_cert: Option<(PathBuf, PathBuf)>,
+}
+
+impl Gateway {
+    fn tls(&self) -> bool {
+        self.ca_file.is_some() || self.client_cert.is_some() || self.address.starts_with("https://")
+    }
+
+    fn uri(&self) -> String {
+        match self.address.contains("://") {
+            true => self.address.clone(),
+            false if self.tls() => format!("https://{}", self.address),
+            false => format!("http://{}", self.address),
+        }
+    }
+}
+
+/// Connects to the gateway.
+pub async fn connect(gateway: &Gateway) -> Result<GatewayClient<tonic::transport::Channel>> {
+    let uri = gateway.uri();
+    let mut endpoint = tonic::transport::Endpoint::from_shared(uri.clone())
+        .with_context(|| format!("{uri} is not a gateway address"))?;
+    if gateway.tls() {
+        let read = |path: &PathBuf| {
+            std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))
+        };
+        let mut tls = tonic::transport::ClientTlsConfig::new().with_enabled_roots();
+        if let Some(ca) = &gateway.ca_file {
+            tls = tls.ca_certificate(tonic::transport::Certificate::from_pem(read(ca)?));
+        }
+        if let Some((cert, key)) = &gateway.client_cert {
+            tls = tls.identity(tonic::transport::Identity::from_pem(
+                read(cert)?,
+                read(key)?,
+            ));
+        }
+        endpoint = endpoint
+            .tls_config(tls)
+            .with_context(|| format!("TLS settings for {uri}"))?;
+    }
+    let channel = endpoint
+        .connect()
         .await
-        .with_context(|| format!("cannot connect to the gateway at {uri}"))
+        .with_context(|| format!("cannot connect to the gateway at {uri}"))?;
+    Ok(GatewayClient::new(channel))
 }
 
 fn status_error(rpc: &str, status: tonic::Status) -> anyhow::Error {
@@ -26,8 +69,8 @@ fn status_error(rpc: &str, status: tonic::Status) -> anyhow::Error {
 }
 
 /// `waggle status`: the topology.
-pub async fn status(address: &str) -> Result<serde_json::Value> {
-    let mut client = connect(address).await?;
+pub async fn status(gateway: &Gateway) -> Result<serde_json::Value> {
+    let mut client = connect(gateway).await?;
     let topology = client
         .topology(proto::TopologyRequest {})
         .await
@@ -63,7 +106,7 @@ pub async fn status(address: &str) -> Result<serde_json::Value> {
 }
 
 /// `waggle deploy FILE...`.
-pub async fn deploy(address: &str, files: &[PathBuf]) -> Result<serde_json::Value> {
+pub async fn deploy(gateway: &Gateway, files: &[PathBuf]) -> Result<serde_json::Value> {
     let mut resources = Vec::with_capacity(files.len());
     for file in files {
         let content =
@@ -74,7 +117,7 @@ pub async fn deploy(address: &str, files: &[PathBuf]) -> Result<serde_json::Valu
             .unwrap_or_else(|| file.display().to_string());
         resources.push(proto::Resource { name, content });
     }
-    let mut client = connect(address).await?;
+    let mut client = connect(gateway).await?;
     let response = client
         .deploy_resource(proto::DeployResourceRequest {
             resources,
@@ -125,8 +168,8 @@ pub struct CreateInstance {
 }
 
 /// `waggle create-instance`.
-pub async fn create_instance(address: &str, args: CreateInstance) -> Result<serde_json::Value> {
-    let mut client = connect(address).await?;
+pub async fn create_instance(gateway: &Gateway, args: CreateInstance) -> Result<serde_json::Value> {
+    let mut client = connect(gateway).await?;
     let request = proto::CreateProcessInstanceRequest {
         bpmn_process_id: args.bpmn_process_id,
         version: args.version,
@@ -178,8 +221,8 @@ pub struct PublishMessage {
 }
 
 /// `waggle publish-message`.
-pub async fn publish_message(address: &str, args: PublishMessage) -> Result<serde_json::Value> {
-    let mut client = connect(address).await?;
+pub async fn publish_message(gateway: &Gateway, args: PublishMessage) -> Result<serde_json::Value> {
+    let mut client = connect(gateway).await?;
     let r = client
         .publish_message(proto::PublishMessageRequest {
             name: args.name,
@@ -196,8 +239,8 @@ pub async fn publish_message(address: &str, args: PublishMessage) -> Result<serd
 }
 
 /// `waggle cancel KEY`.
-pub async fn cancel(address: &str, process_instance_key: i64) -> Result<serde_json::Value> {
-    let mut client = connect(address).await?;
+pub async fn cancel(gateway: &Gateway, process_instance_key: i64) -> Result<serde_json::Value> {
+    let mut client = connect(gateway).await?;
     client
         .cancel_process_instance(proto::CancelProcessInstanceRequest {
             process_instance_key,
@@ -209,8 +252,8 @@ pub async fn cancel(address: &str, process_instance_key: i64) -> Result<serde_js
 }
 
 /// `waggle resolve-incident KEY`.
-pub async fn resolve_incident(address: &str, incident_key: i64) -> Result<serde_json::Value> {
-    let mut client = connect(address).await?;
+pub async fn resolve_incident(gateway: &Gateway, incident_key: i64) -> Result<serde_json::Value> {
+    let mut client = connect(gateway).await?;
     client
         .resolve_incident(proto::ResolveIncidentRequest {
             incident_key,
@@ -224,14 +267,14 @@ pub async fn resolve_incident(address: &str, incident_key: i64) -> Result<serde_
 /// `waggle activate-jobs TYPE`: activates up to `max_jobs` jobs, waiting up
 /// to `request_timeout_ms` for one to become available.
 pub async fn activate_jobs(
-    address: &str,
+    gateway: &Gateway,
     job_type: &str,
     worker: &str,
     max_jobs: i32,
     timeout_ms: i64,
     request_timeout_ms: i64,
 ) -> Result<serde_json::Value> {
-    let mut client = connect(address).await?;
+    let mut client = connect(gateway).await?;
     let mut stream = client
         .activate_jobs(proto::ActivateJobsRequest {
             r#type: job_type.to_string(),
@@ -265,11 +308,11 @@ pub async fn activate_jobs(
 
 /// `waggle complete-job KEY`.
 pub async fn complete_job(
-    address: &str,
+    gateway: &Gateway,
     job_key: i64,
     variables: String,
 ) -> Result<serde_json::Value> {
-    let mut client = connect(address).await?;
+    let mut client = connect(gateway).await?;
     client
         .complete_job(proto::CompleteJobRequest {
             job_key,

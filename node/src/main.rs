@@ -28,9 +28,28 @@ struct Cli {
 
 #[derive(Debug, clap::Args)]
 struct Address {
-    /// Gateway address of the broker.
+    /// Gateway address of the broker (`host:port`; `https://host:port` for TLS).
     #[arg(long, env = "WAGGLE_ADDRESS", default_value = DEFAULT_ADDRESS)]
     address: String,
+    /// PEM CA certificates the gateway's certificate must chain to (TLS).
+    #[arg(long, env = "WAGGLE_CA_FILE")]
+    ca_file: Option<PathBuf>,
+    /// PEM client certificate, for a gateway that requires one (with --key-file).
+    #[arg(long, env = "WAGGLE_CERT_FILE", requires = "key_file")]
+    cert_file: Option<PathBuf>,
+    /// PEM private key of --cert-file.
+    #[arg(long, env = "WAGGLE_KEY_FILE", requires = "cert_file")]
+    key_file: Option<PathBuf>,
+}
+
+impl Address {
+    fn gateway(&self) -> client::Gateway {
+        client::Gateway {
+            address: self.address.clone(),
+            ca_file: self.ca_file.clone(),
+            client_cert: self.cert_file.clone().zip(self.key_file.clone()),
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -244,10 +263,10 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Status { address } => {
-            print(client_runtime()?.block_on(client::status(&address.address))?)
+            print(client_runtime()?.block_on(client::status(&address.gateway()))?)
         }
         Command::Deploy { address, files } => {
-            print(client_runtime()?.block_on(client::deploy(&address.address, &files))?)
+            print(client_runtime()?.block_on(client::deploy(&address.gateway(), &files))?)
         }
         Command::CreateInstance {
             address,
@@ -257,7 +276,7 @@ fn run(cli: Cli) -> Result<()> {
             with_result,
             request_timeout_ms,
         } => print(client_runtime()?.block_on(client::create_instance(
-            &address.address,
+            &address.gateway(),
             client::CreateInstance {
                 bpmn_process_id,
                 version,
@@ -274,7 +293,7 @@ fn run(cli: Cli) -> Result<()> {
             ttl_ms,
             message_id,
         } => print(client_runtime()?.block_on(client::publish_message(
-            &address.address,
+            &address.gateway(),
             client::PublishMessage {
                 name,
                 correlation_key,
@@ -291,7 +310,7 @@ fn run(cli: Cli) -> Result<()> {
             timeout_ms,
             request_timeout_ms,
         } => print(client_runtime()?.block_on(client::activate_jobs(
-            &address.address,
+            &address.gateway(),
             &job_type,
             &worker,
             max_jobs,
@@ -303,7 +322,7 @@ fn run(cli: Cli) -> Result<()> {
             job_key,
             variables,
         } => print(client_runtime()?.block_on(client::complete_job(
-            &address.address,
+            &address.gateway(),
             job_key,
             variables,
         ))?),
@@ -311,13 +330,14 @@ fn run(cli: Cli) -> Result<()> {
             address,
             process_instance_key,
         } => print(
-            client_runtime()?.block_on(client::cancel(&address.address, process_instance_key))?,
+            client_runtime()?.block_on(client::cancel(&address.gateway(), process_instance_key))?,
         ),
         Command::ResolveIncident {
             address,
             incident_key,
         } => print(
-            client_runtime()?.block_on(client::resolve_incident(&address.address, incident_key))?,
+            client_runtime()?
+                .block_on(client::resolve_incident(&address.gateway(), incident_key))?,
         ),
         Command::Certs {
             dir,

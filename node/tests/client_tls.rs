@@ -193,6 +193,18 @@ fn grpc_plaintext_topology(port: u16) -> Result<(), String> {
     })
 }
 
+/// `waggle status` against the TLS gateway with `args`: success, or stderr.
+fn cli_status(port: u16, dir: &Path, args: &[&str]) -> Result<(), String> {
+    let address = format!("https://localhost:{port}");
+    let mut all = vec!["status", "--address", &address];
+    all.extend_from_slice(args);
+    let (ok, stdout, stderr) = run_waggle(dir, &all, &[]);
+    match ok && stdout.contains("clusterSize") {
+        true => Ok(()),
+        false => Err(stderr),
+    }
+}
+
 /// Waits until `ok` holds, for at most [`MAX_WAIT`].
 fn wait_for(what: &str, ok: impl Fn() -> bool) {
     let start = Instant::now();
@@ -231,6 +243,17 @@ fn client_ports_speak_tls_only_and_take_a_new_certificate_without_a_restart() {
     assert_eq!(code, 200, "{body}");
     assert!(body.contains("brokers"), "{body}");
     grpc_topology(broker.gateway_port, &first, None).expect("gRPC over TLS");
+    std::fs::write(pki.path().join("first.pem"), &first.pem).unwrap();
+    std::fs::write(pki.path().join("second.pem"), &second.pem).unwrap();
+    cli_status(broker.gateway_port, pki.path(), &["--ca-file", "first.pem"])
+        .expect("waggle status --ca-file");
+    let err = cli_status(
+        broker.gateway_port,
+        pki.path(),
+        &["--ca-file", "second.pem"],
+    )
+    .unwrap_err();
+    assert!(err.contains("cannot connect to the gateway"), "{err}");
     // Plaintext gets nowhere, and a client of another CA refuses the server.
     assert_eq!(http_get(management, "/startup"), None);
     assert_eq!(http_get(rest, "/v2/topology"), None);
@@ -283,6 +306,22 @@ fn with_a_client_ca_only_clients_with_its_certificates_get_in() {
         Some(200)
     );
     grpc_topology(broker.gateway_port, &ca, Some(&client)).expect("gRPC with a client certificate");
+    let dir = pki.path();
+    std::fs::write(dir.join("ca.pem"), &ca.pem).unwrap();
+    std::fs::write(dir.join("client.pem"), &client.cert).unwrap();
+    std::fs::write(dir.join("client-key.pem"), &client.key).unwrap();
+    let with_ca = ["--ca-file", "ca.pem"];
+    cli_status(
+        broker.gateway_port,
+        dir,
+        &[
+            &with_ca[..],
+            &["--cert-file", "client.pem", "--key-file", "client-key.pem"],
+        ]
+        .concat(),
+    )
+    .expect("waggle status with a client certificate");
+    assert!(cli_status(broker.gateway_port, dir, &with_ca).is_err());
 
     assert_eq!(https_get(rest, "/v2/topology", &ca, None), None);
     assert_eq!(https_get(rest, "/v2/topology", &ca, Some(&stranger)), None);
