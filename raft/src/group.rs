@@ -696,13 +696,20 @@ impl Group {
             self.send(ctx, from, accept(index));
             return;
         }
-        let same = matches!(&self.snapshot_rx, Some((m, _)) if m.index == meta.index && m.term == meta.term);
+        // Bytes of the same snapshot from an earlier attempt (of this leader
+        // or another) are kept, and the leader goes on after them. Replicas
+        // of two releases may lay the same snapshot out differently, so the
+        // size must match too.
+        let same_snapshot = |m: &SnapshotMeta| {
+            m.index == meta.index && m.term == meta.term && m.size_bytes == meta.size_bytes
+        };
+        let same = matches!(&self.snapshot_rx, Some((m, _)) if same_snapshot(m));
         if !same && offset == 0 {
             self.snapshot_rx = Some((meta.clone(), BytesMut::new()));
         }
         let mut received = 0;
         if let Some((m, buf)) = &mut self.snapshot_rx {
-            if m.index == meta.index && m.term == meta.term {
+            if same_snapshot(m) {
                 if offset == buf.len() as u64
                     && buf.len() as u64 + data.len() as u64 <= meta.size_bytes
                 {
@@ -711,7 +718,7 @@ impl Group {
                 received = buf.len() as u64;
             }
         }
-        let complete = matches!(&self.snapshot_rx, Some((m, buf)) if m.index == meta.index && m.term == meta.term && buf.len() as u64 == m.size_bytes);
+        let complete = matches!(&self.snapshot_rx, Some((m, buf)) if same_snapshot(m) && buf.len() as u64 == m.size_bytes);
         if !complete {
             self.send(
                 ctx,
@@ -785,6 +792,10 @@ impl Group {
                     }
                     if received_bytes > *acked_bytes {
                         *acked_bytes = received_bytes;
+                        // The follower may hold more than this leader sent
+                        // (bytes of an earlier attempt at the same snapshot):
+                        // go on from there.
+                        *sent_bytes = (*sent_bytes).max(received_bytes);
                         *stalled_ticks = 0;
                     } else if received_bytes < *acked_bytes {
                         // The follower lost its buffer (restart): start over there.
@@ -979,6 +990,7 @@ impl Group {
             // A newer snapshot replaced the one being sent: start over.
             *index = meta.index;
             *acked_bytes = 0;
+            *sent_bytes = 0;
         }
         if restart {
             *sent_bytes = *acked_bytes;

@@ -73,6 +73,9 @@ fn run_script(script: &str) -> String {
                 if let Some(v) = kv.get("chunk-bytes") {
                     cfg.snapshot_chunk_bytes = v.parse().expect("bytes");
                 }
+                if let Some(v) = kv.get("chunks-in-flight") {
+                    cfg.max_snapshot_chunks_in_flight = v.parse().expect("count");
+                }
                 let mut c = Cluster::new(&nodes, &groups, config, cfg);
                 c.out = std::mem::take(&mut out);
                 cluster = Some(c);
@@ -213,6 +216,7 @@ golden!(
     priority_election,
     joint_consensus,
     slow_follower_after_compaction,
+    snapshot_resumed_by_a_new_leader,
     forced_reconfiguration,
     multi_group_coalescing,
 );
