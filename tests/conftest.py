@@ -54,11 +54,12 @@ class Broker:
 
 
 @contextlib.contextmanager
-def running_broker(extra_env=None, prefix="waggle-pyzeebe-", ca_file=None):
+def running_broker(extra_env=None, prefix="waggle-pyzeebe-", ca_file=None, client_cert=None):
     """A `waggle dev` broker on free loopback ports with `extra_env` over its
     environment (WAGGLE_ configuration keys); SIGTERM by PID at the end. With
     `ca_file`, its client ports speak TLS (gateway.tls_* in `extra_env`) with
-    a certificate of that CA for 127.0.0.1."""
+    a certificate of that CA for 127.0.0.1; `client_cert` (certificate file,
+    key file) is what the readiness probe presents if the broker wants one."""
     directory = tempfile.mkdtemp(prefix=prefix)
     gateway_port, management_port, rest_port = free_port(), free_port(), free_port()
     # Only the configuration below: the broker refuses WAGGLE_ variables that
@@ -80,6 +81,8 @@ def running_broker(extra_env=None, prefix="waggle-pyzeebe-", ca_file=None):
     log = open(os.path.join(directory, "broker.log"), "w")
     process = subprocess.Popen([waggle_binary(), "dev"], cwd=directory, env=env, stdout=log, stderr=subprocess.STDOUT)
     scheme, tls = ("https", ssl.create_default_context(cafile=ca_file)) if ca_file else ("http", None)
+    if client_cert:
+        tls.load_cert_chain(*client_cert)
     deadline = time.monotonic() + MAX_WAIT_S
     while True:
         try:
