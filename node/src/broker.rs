@@ -362,7 +362,12 @@ async fn serve(
         None => None,
     };
     if let Some(tls) = &client_tls {
-        tokio::spawn(Arc::clone(tls).watch());
+        let metrics = Arc::clone(&context.metrics);
+        let expiry = move |tls: &ClientTls| {
+            metrics.set_certificate_expiries(&[("client-ports".into(), tls.not_after())]);
+        };
+        expiry(tls);
+        tokio::spawn(Arc::clone(tls).watch(expiry));
         tracing::info!(
             "client ports speak TLS with {}{}",
             tls.files().cert.display(),

@@ -61,6 +61,15 @@ impl Ca {
         )
     }
 
+    /// A server certificate that expires at `not_after` (UNIX seconds).
+    fn server_until(&self, not_after: i64) -> Leaf {
+        let mut params =
+            CertificateParams::new(vec!["localhost".into(), "127.0.0.1".into()]).unwrap();
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        params.not_after = rcgen::date_time_ymd(1970, 1, 1) + Duration::from_secs(not_after as u64);
+        self.sign(params)
+    }
+
     fn client(&self) -> Leaf {
         self.leaf(
             vec!["client.test".into()],
@@ -70,9 +79,13 @@ impl Ca {
 
     fn leaf(&self, names: Vec<String>, usage: ExtendedKeyUsagePurpose) -> Leaf {
         let mut params = CertificateParams::new(names).unwrap();
+        params.extended_key_usages = vec![usage];
+        self.sign(params)
+    }
+
+    fn sign(&self, mut params: CertificateParams) -> Leaf {
         params.is_ca = IsCa::ExplicitNoCa;
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-        params.extended_key_usages = vec![usage];
         let key = KeyPair::generate().unwrap();
         let cert = params.signed_by(&key, &self.issuer).unwrap();
         Leaf {
@@ -228,7 +241,9 @@ fn client_ports_speak_tls_only_and_take_a_new_certificate_without_a_restart() {
     let pki = tempfile::tempdir().unwrap();
     let files = Files::in_dir(pki.path());
     let (first, second) = (Ca::new("first"), Ca::new("second"));
-    files.write(&first.server());
+    // Expiries the metric must show: 2030-01-01, then 2031-01-01.
+    let (first_expiry, second_expiry) = (1_893_456_000, 1_924_992_000);
+    files.write(&first.server_until(first_expiry));
     let rest = free_port();
     let broker = start(&files, false, rest);
     let management = broker.management_port;
@@ -261,8 +276,18 @@ fn client_ports_speak_tls_only_and_take_a_new_certificate_without_a_restart() {
     assert_eq!(https_get(management, "/startup", &second, None), None);
     assert!(grpc_topology(broker.gateway_port, &second, None).is_err());
 
+    let expiry = |ca: &Ca| {
+        let (_, metrics) = https_get(management, "/metrics", ca, None).expect("metrics");
+        let line = "waggle_certificate_expiry_timestamp_seconds{certificate=\"client-ports\"} ";
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(line))
+            .map(|v| v.parse::<i64>().expect("a number"))
+    };
+    assert_eq!(expiry(&first), Some(first_expiry));
+
     // A new certificate, of the second CA: new connections get it.
-    files.write(&second.server());
+    files.write(&second.server_until(second_expiry));
     wait_for("the new certificate is served", || {
         https_get(management, "/startup", &second, None).is_some()
     });
@@ -272,6 +297,7 @@ fn client_ports_speak_tls_only_and_take_a_new_certificate_without_a_restart() {
         Some(200)
     );
     grpc_topology(broker.gateway_port, &second, None).expect("gRPC with the new certificate");
+    assert_eq!(expiry(&second), Some(second_expiry));
 
     // A broken key leaves the certificate in use.
     std::fs::write(&files.key, "half written").unwrap();

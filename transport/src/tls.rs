@@ -25,6 +25,17 @@ pub const ALPN_PROTOCOL: &[u8] = b"waggle/1";
 /// room for intermediates).
 pub const MAX_TRUSTED_CAS: usize = 8;
 
+/// When a DER certificate expires, in UNIX seconds; `what` names it in the
+/// error.
+pub fn not_after(der: &CertificateDer<'_>, what: &str) -> Result<i64, TlsError> {
+    x509_parser::parse_x509_certificate(der)
+        .map(|(_, cert)| cert.validity().not_after.timestamp())
+        .map_err(|e| TlsError::BadPem {
+            what: what.to_owned(),
+            reason: e.to_string(),
+        })
+}
+
 /// The TLS material of one node, in PEM.
 #[derive(Clone)]
 pub struct TlsMaterial {
@@ -70,14 +81,6 @@ impl TlsMaterial {
     /// When each certificate expires (UNIX seconds): `node` (the leaf of the
     /// chain) and `ca-<n>` for each trusted CA, for the expiry metric.
     pub fn expiries(&self) -> Result<Vec<(String, i64)>, TlsError> {
-        let not_after = |der: &CertificateDer<'_>, what: &str| {
-            x509_parser::parse_x509_certificate(der)
-                .map(|(_, cert)| cert.validity().not_after.timestamp())
-                .map_err(|e| TlsError::BadPem {
-                    what: what.to_owned(),
-                    reason: e.to_string(),
-                })
-        };
         let mut out = Vec::new();
         let chain = parse_certs(&self.cert_chain_pem, "node certificate chain")?;
         if let Some(leaf) = chain.first() {

@@ -80,6 +80,8 @@ pub struct ClientTls {
 struct Configs {
     grpc: Arc<ServerConfig>,
     http: Arc<ServerConfig>,
+    /// When the certificate (the chain's leaf) expires, in UNIX seconds.
+    not_after: i64,
 }
 
 impl ClientTls {
@@ -108,6 +110,11 @@ impl ClientTls {
         }
     }
 
+    /// When the certificate in use expires, in UNIX seconds.
+    pub fn not_after(&self) -> i64 {
+        self.configs.read().expect("tls configs").not_after
+    }
+
     /// Reloads the files if one changed since the last look: `Some(Ok)` when
     /// the new ones are in use, `Some(Err)` when they do not load (the old
     /// ones stay), `None` when nothing changed.
@@ -126,17 +133,20 @@ impl ClientTls {
     }
 
     /// Looks at the files every [`RELOAD_CHECK`], for as long as the runtime
-    /// runs.
-    pub async fn watch(self: Arc<Self>) {
+    /// runs; `reloaded` is called after each reload.
+    pub async fn watch(self: Arc<Self>, reloaded: impl Fn(&ClientTls) + Send + 'static) {
         loop {
             tokio::time::sleep(RELOAD_CHECK).await;
             match self.reload_if_changed() {
                 None => {}
-                Some(Ok(())) => tracing::info!(
-                    "client TLS: reloaded {} and {}; new connections get the new certificate",
-                    self.files.cert.display(),
-                    self.files.key.display()
-                ),
+                Some(Ok(())) => {
+                    tracing::info!(
+                        "client TLS: reloaded {} and {}; new connections get the new certificate",
+                        self.files.cert.display(),
+                        self.files.key.display()
+                    );
+                    reloaded(&self);
+                }
                 Some(Err(e)) => tracing::warn!(
                     "client TLS: the changed files do not load, the previous certificate stays in use: {e}"
                 ),
@@ -161,6 +171,8 @@ fn stamps(files: &TlsFiles) -> Vec<Option<(SystemTime, u64)>> {
 fn build(files: &TlsFiles) -> Result<Configs, TlsFileError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let chain = read_certs("gateway.tls_cert_file", &files.cert)?;
+    let not_after = transport::tls::not_after(&chain[0], "the certificate")
+        .map_err(|e| file_error("gateway.tls_cert_file", &files.cert, e))?;
     let key = read(
         "gateway.tls_key_file",
         &files.key,
@@ -192,6 +204,7 @@ fn build(files: &TlsFiles) -> Result<Configs, TlsFileError> {
     Ok(Configs {
         grpc: Arc::new(grpc),
         http: Arc::new(http),
+        not_after,
     })
 }
 

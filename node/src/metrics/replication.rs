@@ -98,7 +98,7 @@ impl ReplicationMetrics {
         );
         registry.register(
             "certificate_expiry_timestamp_seconds",
-            "When each node-to-node TLS certificate expires (UNIX seconds)",
+            "When each TLS certificate expires (UNIX seconds): node-to-node (node, ca-N) and the client ports (client-ports)",
             m.certificate_expiry_timestamp_seconds.clone(),
         );
         registry.register("raft_term", "Current Raft term", m.raft_term.clone());
