@@ -44,6 +44,9 @@ pub fn free_port() -> u16 {
     }
 }
 
+/// Starts of `waggle dev` before a test gives up (see [`Broker::start_dev_in`]).
+const START_ATTEMPTS: u32 = 3;
+
 /// A running `waggle` process.
 pub struct Broker {
     pub child: Child,
@@ -60,11 +63,33 @@ impl Broker {
         Self::start_dev_in(dir, env)
     }
 
-    /// Starts `waggle dev` in `dir`.
-    pub fn start_dev_in(dir: tempfile::TempDir, env: &[(&str, String)]) -> Broker {
-        let broker = Self::spawn_dev_in(dir, env);
-        broker.wait_http_ok("/startup");
-        broker
+    /// Starts `waggle dev` in `dir`. A port that was free when chosen may be
+    /// taken by another process before the broker binds it (the broker then
+    /// exits at once, naming the port): the start is tried again with other
+    /// ports, up to [`START_ATTEMPTS`] times.
+    pub fn start_dev_in(mut dir: tempfile::TempDir, env: &[(&str, String)]) -> Broker {
+        for attempt in 1..=START_ATTEMPTS {
+            let mut broker = Self::spawn_dev_in(dir, env);
+            let start = Instant::now();
+            while start.elapsed() < MAX_WAIT {
+                if let Some((200, _)) = broker.http_get("/startup") {
+                    return broker;
+                }
+                if let Some(status) = broker.child.try_wait().expect("try_wait") {
+                    assert!(
+                        attempt < START_ATTEMPTS,
+                        "waggle dev exited with {status} {START_ATTEMPTS} times"
+                    );
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            if broker.child.try_wait().expect("try_wait").is_none() {
+                panic!("/startup did not answer 200 within {MAX_WAIT:?}");
+            }
+            dir = std::mem::replace(&mut broker.dir, tempfile::tempdir().expect("temp dir"));
+        }
+        unreachable!("the loop returns or panics")
     }
 
     /// Starts `waggle dev` in `dir` without waiting for it.
