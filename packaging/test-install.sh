@@ -109,7 +109,6 @@ pass "$(basename "$prev_deb"), built from its tag"
 phase "build packages"
 "$here/build.sh" "${build_args[@]}" --out "$out"
 version=$(sed -n '1s/^waggle (\([^)]*\)).*/\1/p' "$here/debian/changelog")
-upstream=${version%-*}
 deb=$out/waggle_${version}_amd64.deb
 rpm_file=$out/waggle-${version}.x86_64.rpm
 { [ -f "$deb" ] && [ -f "$rpm_file" ]; } || fail "build.sh did not produce $deb and $rpm_file"

@@ -243,20 +243,24 @@ fn serve_http(
     tls: Option<&Arc<ClientTls>>,
     stop: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<tokio::task::JoinHandle<std::io::Result<()>>> {
-    Ok(match tls {
-        None => tokio::spawn(async move {
+    fn spawn<L: axum::serve::Listener<Addr = std::net::SocketAddr>>(
+        listener: L,
+        router: axum::Router,
+        stop: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> tokio::task::JoinHandle<std::io::Result<()>> {
+        tokio::spawn(async move {
             axum::serve(listener, router)
                 .with_graceful_shutdown(stop)
                 .await
-        }),
-        Some(tls) => {
-            let listener = TlsListener::spawn(listener, Arc::clone(tls), Port::Http, false)?;
-            tokio::spawn(async move {
-                axum::serve(listener, router)
-                    .with_graceful_shutdown(stop)
-                    .await
-            })
-        }
+        })
+    }
+    Ok(match tls {
+        None => spawn(listener, router, stop),
+        Some(tls) => spawn(
+            TlsListener::spawn(listener, Arc::clone(tls), Port::Http, false)?,
+            router,
+            stop,
+        ),
     })
 }
 

@@ -333,10 +333,9 @@ fn with_a_client_ca_only_clients_with_its_certificates_get_in() {
     );
     grpc_topology(broker.gateway_port, &ca, Some(&client)).expect("gRPC with a client certificate");
     let dir = pki.path();
-    std::fs::write(dir.join("ca.pem"), &ca.pem).unwrap();
     std::fs::write(dir.join("client.pem"), &client.cert).unwrap();
     std::fs::write(dir.join("client-key.pem"), &client.key).unwrap();
-    let with_ca = ["--ca-file", "ca.pem"];
+    let with_ca = ["--ca-file", files.client_ca.to_str().unwrap()];
     cli_status(
         broker.gateway_port,
         dir,
