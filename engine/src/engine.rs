@@ -35,8 +35,13 @@ const RECORDS_PER_COMMAND_HINT: usize = 32;
 /// element instances, the open user task transitions and forms. An earlier
 /// snapshot is refused with `UnsupportedVersion` (its pending distributions
 /// hold records of an earlier record format), as are logs of an earlier
-/// record format: data of a previous format is not upgraded.
-pub const SNAPSHOT_FORMAT_VERSION: u8 = 5;
+/// record format: data of a previous format is not upgraded. Version 6 is
+/// version 5 followed by the identity state (users); it is written only
+/// when a user exists, so a release that reads 5 alone can follow a broker
+/// that has no users.
+pub const SNAPSHOT_FORMAT_VERSION: u8 = 6;
+/// The snapshot format written when the identity state is empty.
+pub const SNAPSHOT_FORMAT_WITHOUT_IDENTITY: u8 = 5;
 
 /// A due command handed out (see [`Engine::due_commands`]) that the state
 /// does not reflect after this long is handed out again.
@@ -169,6 +174,9 @@ pub enum ResponseValue {
         /// Key of the `MIGRATED` event (the process instance key).
         key: i64,
     },
+    /// Create, update or delete a user: the user as stored (with the hash
+    /// of its password, which the gateway does not pass on).
+    User(crate::identity::UserRecord),
 }
 
 /// A job pushed to a stream: the activation is in `Processed::records`.
@@ -201,7 +209,7 @@ pub enum SnapshotError {
     Empty,
     /// Unknown version byte.
     #[error(
-        "snapshot format version {found} is not supported (expected {SNAPSHOT_FORMAT_VERSION})"
+        "snapshot format version {found} is not supported (expected {SNAPSHOT_FORMAT_WITHOUT_IDENTITY} or {SNAPSHOT_FORMAT_VERSION})"
     )]
     UnsupportedVersion {
         /// Version found.
@@ -222,12 +230,15 @@ struct SnapshotBody {
     state: State,
 }
 
-/// [`SnapshotBody`] borrowing the state: the same encoding, no copy.
+/// [`SnapshotBody`] borrowing the state: the same encoding, no copy; the
+/// identity state follows when there is one (version 6).
 #[derive(Serialize)]
 struct SnapshotBodyRef<'a> {
     partition_id: u32,
     partition_count: u32,
     state: &'a State,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    identity: Option<&'a crate::identity::Identity>,
 }
 
 /// A step of BPMN execution inside one command.
@@ -483,6 +494,7 @@ impl Engine {
             (RecordValue::ProcessInstanceMigration(m), Intent::Migrate) => {
                 self.migrate_instance(ctx, cmd, m)
             }
+            (RecordValue::User(u), _) => self.user_command(ctx, cmd, u),
             _ => Err(rejection(
                 RejectionType::InvalidArgument,
                 format!(
@@ -735,17 +747,23 @@ impl Engine {
     }
 
     fn snapshot_body(&self) -> SnapshotBodyRef<'_> {
+        let identity = &self.state.identity;
         SnapshotBodyRef {
             partition_id: self.partition_id,
             partition_count: self.partition_count,
             state: &self.state,
+            identity: (!identity.is_empty()).then_some(identity),
         }
     }
 
     /// Deterministic bytes of the replicated state.
     pub fn snapshot(&self) -> Vec<u8> {
-        postcard::to_extend(&self.snapshot_body(), vec![SNAPSHOT_FORMAT_VERSION])
-            .expect("encoding into a Vec cannot fail")
+        let body = self.snapshot_body();
+        let version = match body.identity {
+            Some(_) => SNAPSHOT_FORMAT_VERSION,
+            None => SNAPSHOT_FORMAT_WITHOUT_IDENTITY,
+        };
+        postcard::to_extend(&body, vec![version]).expect("encoding into a Vec cannot fail")
     }
 
     /// A fingerprint of the replicated state: the first eight bytes of the
@@ -759,17 +777,30 @@ impl Engine {
     /// Rebuilds an engine from `snapshot()` bytes (job streams start empty).
     pub fn restore(bytes: &[u8]) -> Result<Engine, SnapshotError> {
         let (&version, body) = bytes.split_first().ok_or(SnapshotError::Empty)?;
-        if version != SNAPSHOT_FORMAT_VERSION {
+        if version != SNAPSHOT_FORMAT_VERSION && version != SNAPSHOT_FORMAT_WITHOUT_IDENTITY {
             return Err(SnapshotError::UnsupportedVersion { found: version });
         }
-        let body: SnapshotBody =
-            postcard::from_bytes(body).map_err(|e| SnapshotError::Malformed {
-                reason: e.to_string(),
-            })?;
+        let malformed = |e: postcard::Error| SnapshotError::Malformed {
+            reason: e.to_string(),
+        };
+        let (body, rest): (SnapshotBody, &[u8]) =
+            postcard::take_from_bytes(body).map_err(malformed)?;
+        let mut state = body.state;
+        if version == SNAPSHOT_FORMAT_VERSION {
+            // `SnapshotBodyRef::identity`, an option that is always there.
+            let (identity, rest): (Option<crate::identity::Identity>, _) =
+                postcard::take_from_bytes(rest).map_err(malformed)?;
+            state.identity = identity.unwrap_or_default();
+            if !rest.is_empty() {
+                return Err(SnapshotError::Malformed {
+                    reason: format!("{} trailing bytes", rest.len()),
+                });
+            }
+        }
         Ok(Engine {
             partition_id: body.partition_id,
             partition_count: body.partition_count,
-            state: body.state,
+            state,
             streams: JobStreams::default(),
             due_requested: BTreeMap::new(),
             last_sent: BTreeMap::new(),

@@ -15,7 +15,8 @@
 //! `decision_record` (their records), `decision_state` (deployed DRGs and
 //! decisions), `decisions` (deploy, distribute, delete) and `decision_eval`
 //! (business rule tasks, EvaluateDecision). `forms`: Camunda Forms (deploy,
-//! state, user task links, delete).
+//! state, user task links, delete). `identity`: users of basic
+//! authentication.
 
 pub mod adhoc;
 mod behavior;
@@ -34,6 +35,7 @@ pub mod events;
 pub mod expression;
 mod fingerprint;
 pub mod forms;
+pub mod identity;
 pub mod jobs;
 pub mod key;
 pub mod listeners;

@@ -91,6 +91,8 @@ pub enum ValueType {
     ProcessInstanceMigration,
     /// `FORM`: a deployed Camunda Form
     Form,
+    /// `USER`: a user of basic authentication
+    User,
 }
 
 impl ValueType {
@@ -124,6 +126,7 @@ impl ValueType {
             ValueType::ProcessInstanceModification => "PROCESS_INSTANCE_MODIFICATION",
             ValueType::ProcessInstanceMigration => "PROCESS_INSTANCE_MIGRATION",
             ValueType::Form => "FORM",
+            ValueType::User => "USER",
         }
     }
 }
@@ -1220,6 +1223,8 @@ pub enum RecordValue {
     ProcessInstanceMigration(ProcessInstanceMigrationRecord),
     /// `FORM`
     Form(crate::forms::FormRecord),
+    /// `USER`
+    User(crate::identity::UserRecord),
 }
 
 impl RecordValue {
@@ -1253,6 +1258,7 @@ impl RecordValue {
             RecordValue::ProcessInstanceModification(_) => ValueType::ProcessInstanceModification,
             RecordValue::ProcessInstanceMigration(_) => ValueType::ProcessInstanceMigration,
             RecordValue::Form(_) => ValueType::Form,
+            RecordValue::User(_) => ValueType::User,
         }
     }
 }

@@ -299,6 +299,10 @@ pub struct State {
     pub task_transitions: BTreeMap<i64, crate::listeners::TaskTransition>,
     /// Deployed forms.
     pub forms: crate::forms::FormState,
+    /// Users. Encoded after the rest of the snapshot, only when not empty
+    /// (see `Engine::snapshot`), hence skipped here.
+    #[serde(skip)]
+    pub identity: crate::identity::Identity,
 }
 
 impl State {
@@ -351,6 +355,7 @@ impl State {
             decisions: DecisionState::default(),
             task_transitions: BTreeMap::new(),
             forms: Default::default(),
+            identity: Default::default(),
         }
     }
 
@@ -501,6 +506,10 @@ impl State {
                 self.forms.apply_deployment(record.key, d)
             }
             (RecordValue::Form(f), Intent::Created) => self.forms.apply_created(f),
+            (RecordValue::User(u), intent) => {
+                self.note_distribution_received(record.key);
+                self.identity.apply_user(intent, u)
+            }
             (RecordValue::Form(f), Intent::Deleted) => self.forms.apply_deleted(&f.metadata),
             (RecordValue::ResourceDeletion(_), Intent::Deleted) => {
                 self.note_distribution_received(record.key)

@@ -1,0 +1,191 @@
+//! Users of basic authentication, kept in the replicated state (Camunda's
+//! `USER` value type).
+//!
+//! ```text
+//! USER CREATE | UPDATE | DELETE   (from a client, on the deployment partition)
+//!   -> CREATED | UPDATED | DELETED under a new key, answered with the user,
+//!      and the event's value distributed to every other partition
+//! the same command, distributed   (on the other partitions)
+//!   -> the same event under the distribution key, acknowledged
+//! ```
+//!
+//! So every replica of every partition knows every user, and a gateway
+//! checks credentials against any local replica. Passwords reach the engine
+//! hashed (a PHC string: the gateway hashes with a random salt, which the
+//! deterministic engine could not do); an UPDATE with an empty password
+//! keeps the stored one.
+//!
+//! The state is encoded apart from the rest of the snapshot and only when
+//! a user exists, so a broker without users writes the snapshot layout of
+//! the release before (see `Engine::snapshot`).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::commands::DEPLOYMENT_PARTITION;
+use crate::engine::{rejection, Ctx, Engine, ResponseValue};
+use crate::record::*;
+
+/// Longest username, name or e-mail address (Camunda's limit for ids).
+pub const MAX_FIELD_CHARS: usize = 256;
+
+/// `USER` value: a user of basic authentication.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserRecord {
+    /// Key of the user (of its `CREATED` event), `-1` in a CREATE.
+    pub user_key: i64,
+    /// Unique login name.
+    pub username: String,
+    /// Display name.
+    pub name: String,
+    /// E-mail address (not checked).
+    pub email: String,
+    /// PHC string of the password hash; empty in an UPDATE that keeps it.
+    pub password: String,
+}
+
+/// The identity part of the replicated state.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Identity {
+    /// Users by username.
+    pub users: BTreeMap<String, UserRecord>,
+}
+
+impl Identity {
+    /// Whether nothing is stored (the snapshot then leaves the section out).
+    pub fn is_empty(&self) -> bool {
+        self.users.is_empty()
+    }
+
+    /// Applies a `USER` event.
+    pub(crate) fn apply_user(&mut self, intent: Intent, user: &UserRecord) {
+        match intent {
+            Intent::Created | Intent::Updated => {
+                self.users.insert(user.username.clone(), user.clone());
+            }
+            Intent::Deleted => {
+                self.users.remove(&user.username);
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Whether `username` is a valid login name: 1 to 256 characters of
+/// letters, digits and `_~@.+-` (Camunda's id pattern).
+pub fn valid_username(username: &str) -> bool {
+    !username.is_empty()
+        && username.chars().count() <= MAX_FIELD_CHARS
+        && username
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_~@.+-".contains(c))
+}
+
+impl Engine {
+    /// USER CREATE, UPDATE or DELETE, from a client or distributed.
+    pub(crate) fn user_command(
+        &mut self,
+        ctx: &mut Ctx,
+        cmd: &Record,
+        user: &UserRecord,
+    ) -> Result<(), Rejection> {
+        let event = match cmd.intent {
+            Intent::Create => Intent::Created,
+            Intent::Update => Intent::Updated,
+            Intent::Delete => Intent::Deleted,
+            other => {
+                return Err(rejection(
+                    RejectionType::InvalidArgument,
+                    format!("command USER {} is not supported", other.name()),
+                ))
+            }
+        };
+        if cmd.key != NO_KEY {
+            // Distributed from the deployment partition: the value is the
+            // event's, already checked there.
+            let source = self.distribution_source(cmd)?;
+            if !self.state.distribution_received(source, cmd.key) {
+                self.emit(ctx, cmd.key, event, RecordValue::User(user.clone()));
+            }
+            self.acknowledge_distribution(ctx, cmd, source);
+            return Ok(());
+        }
+        if self.partition_id != DEPLOYMENT_PARTITION {
+            return Err(rejection(
+                RejectionType::InvalidArgument,
+                format!(
+                    "Expected to change users on the deployment partition {DEPLOYMENT_PARTITION}, but this is partition {}",
+                    self.partition_id
+                ),
+            ));
+        }
+        let value = self.checked_user(cmd.intent, user)?;
+        let key = self.state.keys.next_key();
+        let value = UserRecord {
+            user_key: if event == Intent::Created {
+                key
+            } else {
+                value.user_key
+            },
+            ..value
+        };
+        self.emit(ctx, key, event, RecordValue::User(value.clone()));
+        self.distribute(ctx, key, cmd.intent, RecordValue::User(value.clone()));
+        Self::respond(ctx, cmd, ResponseValue::User(value));
+        Ok(())
+    }
+
+    /// The event value of a client's USER command, or why it is refused.
+    fn checked_user(&self, intent: Intent, user: &UserRecord) -> Result<UserRecord, Rejection> {
+        let existing = self.state.identity.users.get(&user.username);
+        let invalid = |reason: String| Err(rejection(RejectionType::InvalidArgument, reason));
+        if !valid_username(&user.username) {
+            return invalid(format!(
+                "Expected a username of 1 to {MAX_FIELD_CHARS} letters, digits or '_~@.+-', but got '{}'",
+                user.username
+            ));
+        }
+        for (field, value) in [("name", &user.name), ("email", &user.email)] {
+            if value.chars().count() > MAX_FIELD_CHARS {
+                return invalid(format!(
+                    "Expected a {field} of at most {MAX_FIELD_CHARS} characters, but got {}",
+                    value.chars().count()
+                ));
+            }
+        }
+        match (intent, existing) {
+            (Intent::Create, Some(_)) => Err(rejection(
+                RejectionType::AlreadyExists,
+                format!(
+                    "Expected to create user with username '{}', but a user with this username already exists",
+                    user.username
+                ),
+            )),
+            (Intent::Create, None) if user.password.is_empty() => {
+                invalid("Expected a password for the new user, but got none".into())
+            }
+            (Intent::Create, None) => Ok(user.clone()),
+            (_, None) => Err(rejection(
+                RejectionType::NotFound,
+                format!(
+                    "Expected to {} user with username '{}', but no user with this username exists",
+                    if intent == Intent::Update { "update" } else { "delete" },
+                    user.username
+                ),
+            )),
+            (Intent::Update, Some(old)) => Ok(UserRecord {
+                user_key: old.user_key,
+                username: old.username.clone(),
+                name: user.name.clone(),
+                email: user.email.clone(),
+                password: if user.password.is_empty() {
+                    old.password.clone()
+                } else {
+                    user.password.clone()
+                },
+            }),
+            (_, Some(old)) => Ok(old.clone()),
+        }
+    }
+}
