@@ -300,6 +300,13 @@ write_inventory() {
         echo "        waggle_certs_dir: $work/certs"
         echo "        waggle_cluster_timeout: 180"
         echo "        waggle_config: { runtime: { shards: 1, pin_shards: false } }"
+        if [ "$1" != file ]; then
+            # From 0.2.0 on, a broker without authentication serves only
+            # loopback unless told otherwise; the lab's clients are the
+            # test's own, in network namespaces it made.
+            echo "        waggle_authentication: none"
+            echo "        waggle_allow_unauthenticated: true"
+        fi
         echo "      hosts:"
         local i
         for ((i = 0; i < NODES; i++)); do

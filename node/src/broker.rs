@@ -169,8 +169,13 @@ pub fn run(config: Config, mode: Mode) -> Result<()> {
         backups: backups.clone(),
     };
     let (shard_set, opening) = Shards::start(&options, &local_partitions, Arc::clone(&view))?;
+    let auth = Arc::new(crate::identity::Authenticator::new(
+        &config.security,
+        Arc::clone(&view.users),
+    ));
     let context = Arc::new(BrokerContext {
         limits: PartitionLimits::new(config.backpressure.clone()),
+        auth,
         config,
         shape,
         local_partitions,
@@ -332,6 +337,10 @@ async fn serve(
         .add_service(bench)
         .into_axum_router()
         .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&context.auth),
+            crate::identity::auth::grpc,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
             Arc::clone(&context.metrics),
             crate::request_metrics::grpc,
         ));
@@ -412,6 +421,7 @@ async fn serve(
         }
     }
     context.view.set_started();
+    tokio::spawn(crate::identity::initial::create(Arc::clone(&context)));
     tracing::info!(
         "waggle node {} serving: gateway {gateway_addr} ({grpc_security}), REST {}, management {scheme}://{management_addr}, data {}",
         config.cluster.node_id,

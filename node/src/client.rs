@@ -18,7 +18,33 @@ pub struct Gateway {
     pub ca_file: Option<PathBuf>,
     /// PEM client certificate and key, for a gateway that requires one.
     pub client_cert: Option<(PathBuf, PathBuf)>,
+    /// User name and password, for a gateway with basic authentication.
+    pub credentials: Option<(String, String)>,
 }
+
+/// Puts the `authorization: Basic` header on every call, when there are
+/// credentials.
+#[derive(Debug, Clone)]
+pub struct Credentials(Option<tonic::metadata::MetadataValue<tonic::metadata::Ascii>>);
+
+impl tonic::service::Interceptor for Credentials {
+    fn call(
+        &mut self,
+        mut request: tonic::Request<()>,
+    ) -> Result<tonic::Request<()>, tonic::Status> {
+        if let Some(value) = &self.0 {
+            request
+                .metadata_mut()
+                .insert("authorization", value.clone());
+        }
+        Ok(request)
+    }
+}
+
+/// A gateway client that sends the credentials.
+pub type Client = GatewayClient<
+    tonic::service::interceptor::InterceptedService<tonic::transport::Channel, Credentials>,
+>;
 
 impl Gateway {
     fn tls(&self) -> bool {
@@ -35,7 +61,7 @@ impl Gateway {
 }
 
 /// Connects to the gateway.
-pub async fn connect(gateway: &Gateway) -> Result<GatewayClient<tonic::transport::Channel>> {
+pub async fn connect(gateway: &Gateway) -> Result<Client> {
     let uri = gateway.uri();
     let mut endpoint = tonic::transport::Endpoint::from_shared(uri.clone())
         .with_context(|| format!("{uri} is not a gateway address"))?;
@@ -61,7 +87,23 @@ pub async fn connect(gateway: &Gateway) -> Result<GatewayClient<tonic::transport
         .connect()
         .await
         .with_context(|| format!("cannot connect to the gateway at {uri}"))?;
-    Ok(GatewayClient::new(channel))
+    let credentials = match &gateway.credentials {
+        Some((name, password)) => {
+            use base64::Engine as _;
+            let encoded =
+                base64::engine::general_purpose::STANDARD.encode(format!("{name}:{password}"));
+            Some(
+                format!("Basic {encoded}")
+                    .parse()
+                    .context("the user name or password holds characters a header cannot carry")?,
+            )
+        }
+        None => None,
+    };
+    Ok(GatewayClient::with_interceptor(
+        channel,
+        Credentials(credentials),
+    ))
 }
 
 fn status_error(rpc: &str, status: tonic::Status) -> anyhow::Error {

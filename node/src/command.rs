@@ -194,6 +194,14 @@ pub enum PartitionCommand {
         /// The listener's verdict.
         result: Box<engine::JobResult>,
     },
+    /// Create, update or delete a user (on the deployment partition); the
+    /// password is already hashed. Answered with the user's key.
+    User {
+        /// `CREATE`, `UPDATE` or `DELETE`.
+        intent: engine::Intent,
+        /// The user.
+        value: Box<engine::identity::UserRecord>,
+    },
 }
 
 /// Options of `CreateProcessInstanceWithResult`.
@@ -253,6 +261,7 @@ impl PartitionCommand {
             PartitionCommand::ModifyInstance { .. } => "ModifyProcessInstance",
             PartitionCommand::MigrateInstance { .. } => "MigrateProcessInstance",
             PartitionCommand::CompleteJobWithResult { .. } => "CompleteJob",
+            PartitionCommand::User { .. } => "User",
         }
     }
 }

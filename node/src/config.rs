@@ -25,12 +25,14 @@ pub const MAX_MESSAGE_SIZE_BYTES: u64 = 64 << 20;
 /// Longest shard tick: commit latency is bounded below by it.
 pub const MAX_TICK_MS: u64 = 1000;
 /// `WAGGLE_` variables that are not configuration keys.
-pub const NON_CONFIG_ENV_VARS: [&str; 5] = [
+pub const NON_CONFIG_ENV_VARS: [&str; 7] = [
     "WAGGLE_LOG",
     "WAGGLE_ADDRESS",
     "WAGGLE_CA_FILE",
     "WAGGLE_CERT_FILE",
     "WAGGLE_KEY_FILE",
+    "WAGGLE_USERNAME",
+    "WAGGLE_PASSWORD",
 ];
 /// Prefix of environment variables that override configuration keys.
 pub const ENV_PREFIX: &str = "WAGGLE_";
@@ -104,6 +106,8 @@ pub struct Config {
     pub engine: EngineConfig,
     /// Hot backups.
     pub backup: BackupConfig,
+    /// Authentication on the client ports.
+    pub security: crate::identity::SecurityConfig,
 }
 
 /// Hot backups (see `node/src/backup/README.md`).
@@ -361,7 +365,8 @@ impl Default for ClusterConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct NetworkConfig {
-    /// Address every listener binds to.
+    /// Address every listener binds to (loopback unless set: see
+    /// `security.authentication`).
     pub host: String,
     /// Address other nodes and clients are told to use; empty means `host`.
     pub advertised_host: String,
@@ -378,7 +383,7 @@ pub struct NetworkConfig {
 impl Default for NetworkConfig {
     fn default() -> Self {
         Self {
-            host: "0.0.0.0".into(),
+            host: "127.0.0.1".into(),
             advertised_host: String::new(),
             gateway_port: 26500,
             internal_port: 26502,
@@ -725,6 +730,7 @@ impl Config {
         }
         self.secondary_storage.validate()?;
         self.gateway.validate()?;
+        self.security.validate(&n.host)?;
         if self.data.directory.as_os_str().is_empty() {
             return Err(invalid("data.directory", "must not be empty".into()));
         }

@@ -44,6 +44,8 @@ pub struct BrokerContext {
     pub topology: ClusterTopology,
     /// The backup store, when `backup.directory` is set.
     pub backups: Option<Arc<crate::backup::BackupStore>>,
+    /// Checks the credentials of client requests.
+    pub auth: Arc<crate::identity::Authenticator>,
 }
 
 /// The leader of each partition as the gateway last learned it (from an

@@ -40,6 +40,17 @@ struct Address {
     /// PEM private key of --cert-file.
     #[arg(long, env = "WAGGLE_KEY_FILE", requires = "cert_file")]
     key_file: Option<PathBuf>,
+    /// User name, for a broker with basic authentication (with --password).
+    #[arg(long, env = "WAGGLE_USERNAME", requires = "password")]
+    username: Option<String>,
+    /// Password of --username.
+    #[arg(
+        long,
+        env = "WAGGLE_PASSWORD",
+        requires = "username",
+        hide_env_values = true
+    )]
+    password: Option<String>,
 }
 
 impl Address {
@@ -48,6 +59,7 @@ impl Address {
             address: self.address.clone(),
             ca_file: self.ca_file.clone(),
             client_cert: self.cert_file.clone().zip(self.key_file.clone()),
+            credentials: self.username.clone().zip(self.password.clone()),
         }
     }
 }

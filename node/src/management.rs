@@ -29,6 +29,10 @@ pub fn router(context: Arc<BrokerContext>) -> Router {
         .route("/metrics", get(metrics))
         .route("/incidents", get(incidents))
         .merge(crate::backup::api::routes())
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&context.auth),
+            crate::identity::auth::management,
+        ))
         .with_state(context)
 }
 

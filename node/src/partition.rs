@@ -313,6 +313,9 @@ pub struct Partition {
     /// While rebuilding: commands before this (index, ordinal) were
     /// processed and answered before, so their outputs are not sent again.
     quiet_before: Option<(u64, u32)>,
+    /// The users in the state may have changed since
+    /// [`Partition::take_users_changed`] last said so.
+    users_changed: bool,
     /// Test seam: panics after processing the commands it matches.
     #[cfg(test)]
     pub(crate) panic_after: Option<fn(&Record) -> bool>,
@@ -345,6 +348,7 @@ impl Partition {
             exports: None,
             failed: BTreeMap::new(),
             quiet_before: None,
+            users_changed: false,
             #[cfg(test)]
             panic_after: None,
         }
@@ -600,6 +604,10 @@ impl Partition {
                 .map_err(|panic| ProcessingFailure::new(index, ordinal, command, panic))?
             }
         };
+        self.users_changed |= processed
+            .records
+            .iter()
+            .any(|r| r.value_type == engine::ValueType::User && r.record_type == RecordType::Event);
         if self.quiet_before.is_some_and(|at| (index, ordinal) < at) {
             // Rebuilding: only the replicated effects matter; the answers,
             // distributions and job signals went out the first time.
@@ -649,6 +657,12 @@ impl Partition {
         }
         out.distributions.extend(processed.distributions);
         Ok(())
+    }
+
+    /// Whether the users in the state may have changed since the last call
+    /// (a command changed them, or a snapshot was restored).
+    pub fn take_users_changed(&mut self) -> bool {
+        std::mem::take(&mut self.users_changed)
     }
 
     /// Remembers that the command at (`index`, `ordinal`) failed: applied
@@ -786,6 +800,7 @@ impl Partition {
             .expect("the zone of an engine is valid");
         self.follow_ups = follow_ups;
         self.applied = index;
+        self.users_changed = true;
         if let Some((queue, _)) = &mut self.exports {
             // A snapshot from a replica that does not export: nothing before
             // it can be exported any more.

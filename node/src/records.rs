@@ -226,6 +226,9 @@ pub fn to_record(command: &PartitionCommand) -> Result<Record, CommandError> {
             }),
             None,
         ),
+        PartitionCommand::User { intent, value } => {
+            Record::command(NO_KEY, *intent, RecordValue::User((**value).clone()), None)
+        }
         PartitionCommand::UserTask {
             user_task_key,
             intent,
@@ -347,6 +350,7 @@ pub fn to_reply(
         | ResponseValue::VariablesSet { key }
         | ResponseValue::MessagePublished { key }
         | ResponseValue::SignalBroadcasted { key } => CommandReply::Key(key),
+        ResponseValue::User(user) => CommandReply::Key(user.user_key),
         #[allow(unreachable_patterns)]
         other => {
             return Err(CommandError::Internal(format!(

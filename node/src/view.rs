@@ -1,5 +1,6 @@
 //! The broker's shared view of itself: the role and readiness of every local
-//! partition and the liveness of every shard loop.
+//! partition, the liveness of every shard loop, and the users the local
+//! partitions hold.
 //!
 //! Written by the shard threads (each writes only its own partitions and its own
 //! heartbeat), read by the gateway, the management server and sd-notify on the
@@ -77,6 +78,8 @@ pub struct BrokerView {
     started: AtomicBool,
     /// Whether each local partition's state agrees with its peers'.
     pub checks: StateChecks,
+    /// The users of basic authentication, as the local partitions hold them.
+    pub users: std::sync::Arc<crate::identity::users::Directory>,
 }
 
 impl BrokerView {
@@ -102,6 +105,7 @@ impl BrokerView {
             stopping: AtomicBool::new(false),
             started: AtomicBool::new(false),
             checks: StateChecks::new(partitions),
+            users: Default::default(),
         }
     }
 

@@ -211,6 +211,10 @@ management_port = {MANAGEMENT_PORT}
 [rest]
 enabled = false
 
+# The clients are the test's, inside network namespaces it created.
+[security]
+allow_unauthenticated = true
+
 [data]
 directory = "data"
 segment_size_bytes = 8388608

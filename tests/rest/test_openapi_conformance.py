@@ -35,7 +35,8 @@ IMPLEMENTED = (
     r"|jobs(/search|/activation|/\{jobKey\}(/completion|/failure|/error)?)"
     r"|incidents/search|incidents/\{incidentKey\}(/resolution)?"
     r"|user-tasks(/search|/\{userTaskKey\}(/assignment|/assignee|/completion|/form)?)"
-    r"|messages/publication|signals/broadcast)$"
+    r"|messages/publication|signals/broadcast"
+    r"|users(/search|/\{username\})?|authentication/me)$"
 )
 CHECKS = ",".join(
     [

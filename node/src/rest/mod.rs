@@ -26,6 +26,7 @@ mod modify;
 pub mod problem;
 mod search;
 mod user_tasks;
+mod users;
 
 use std::sync::Arc;
 
@@ -53,6 +54,7 @@ type Shared = axum::extract::State<Arc<Rest>>;
 pub fn router(context: Arc<BrokerContext>) -> Router {
     let max_body = context.config.network.max_message_size_bytes as usize;
     let metrics = Arc::clone(&context.metrics);
+    let auth = Arc::clone(&context.auth);
     let rest = Arc::new(Rest {
         search: search::open(&context.config),
         dispatcher: Dispatcher::new(context),
@@ -198,6 +200,17 @@ pub fn router(context: Arc<BrokerContext>) -> Router {
             "/element-instances/ad-hoc-activities/{ad_hoc_sub_process_instance_key}/activation",
             post(adhoc::activate),
         )
+        .route("/users", post(users::create))
+        .route("/users/search", post(users::search))
+        .route(
+            "/users/{username}",
+            get(users::get).put(users::update).delete(users::delete),
+        )
+        .route("/authentication/me", get(users::me))
+        .route_layer(axum::middleware::from_fn_with_state(
+            auth,
+            crate::identity::auth::rest,
+        ))
         .route_layer(axum::middleware::from_fn_with_state(
             metrics,
             crate::request_metrics::rest,

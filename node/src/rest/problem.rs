@@ -113,7 +113,14 @@ pub async fn fill_instance(request: Request, next: Next) -> Response {
     let mut response = next.run(request).await;
     if let Some(mut problem) = response.extensions_mut().remove::<Problem>() {
         problem.instance = path;
-        return problem.render();
+        let challenge = response.headers_mut().remove(header::WWW_AUTHENTICATE);
+        let mut rendered = problem.render();
+        if let Some(challenge) = challenge {
+            rendered
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, challenge);
+        }
+        return rendered;
     }
     let status = response.status();
     let plain = response

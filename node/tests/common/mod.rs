@@ -53,6 +53,7 @@ pub struct Broker {
     pub dir: tempfile::TempDir,
     pub gateway_port: u16,
     pub management_port: u16,
+    pub rest_port: u16,
 }
 
 impl Broker {
@@ -97,6 +98,7 @@ impl Broker {
         let gateway_port = free_port();
         let management_port = free_port();
         let internal_port = free_port();
+        let rest_port = free_port();
         let mut command = Command::new(env!("CARGO_BIN_EXE_waggle"));
         command
             .arg("dev")
@@ -108,7 +110,7 @@ impl Broker {
                 management_port.to_string(),
             )
             .env("WAGGLE_NETWORK_INTERNAL_PORT", internal_port.to_string())
-            .env("WAGGLE_REST_PORT", free_port().to_string())
+            .env("WAGGLE_REST_PORT", rest_port.to_string())
             .env("WAGGLE_RUNTIME_SHARDS", "1")
             .env("WAGGLE_RUNTIME_PIN_SHARDS", "false")
             .stdout(Stdio::piped())
@@ -122,6 +124,7 @@ impl Broker {
             dir,
             gateway_port,
             management_port,
+            rest_port,
         }
     }
 
@@ -229,6 +232,17 @@ pub fn http_response(text: &str) -> Option<(u16, String)> {
 
 /// `method path` with a JSON `body` on the management port: (status, body).
 pub fn http_request(port: u16, method: &str, path: &str, body: &str) -> (u16, String) {
+    http_request_with(port, method, path, "", body)
+}
+
+/// [`http_request`] with `headers` (each line ending in `\r\n`).
+pub fn http_request_with(
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &str,
+    body: &str,
+) -> (u16, String) {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
     stream
         .set_read_timeout(Some(Duration::from_secs(60)))
@@ -236,7 +250,7 @@ pub fn http_request(port: u16, method: &str, path: &str, body: &str) -> (u16, St
     write!(
         stream,
         "{method} {path} HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n\
-         Content-Length: {}\r\n\r\n{body}",
+         {headers}Content-Length: {}\r\n\r\n{body}",
         body.len()
     )
     .expect("write");

@@ -1,0 +1,340 @@
+//! Authentication of every request on the client ports, as axum middleware
+//! (the gRPC gateway is an axum router too): the REST API answers 401 with
+//! a problem and `WWW-Authenticate: Basic`, the gRPC gateway
+//! `UNAUTHENTICATED`, the management port a plain 401.
+//!
+//! Basic credentials are checked against the users of the replicated state
+//! ([`Directory`]). Argon2 is slow by design, so a successful check is
+//! remembered as the SHA-256 of the password beside the hash it matched:
+//! the next request with the same password costs a SHA-256, and a changed
+//! or deleted user is checked afresh. At most [`MAX_CONCURRENT_HASHES`]
+//! Argon2 checks run at once, on the blocking threads, so wrong passwords
+//! cannot take the CPU from the partitions.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+use thiserror::Error;
+use tokio::sync::Semaphore;
+
+use super::config::{Authentication, SecurityConfig};
+use super::users::{verify_password, Directory};
+
+/// Argon2 checks that may run at once.
+pub const MAX_CONCURRENT_HASHES: usize = 2;
+/// Management paths that answer without credentials when
+/// `security.public_health_and_metrics` is set.
+pub const PUBLIC_MANAGEMENT_PATHS: [&str; 4] = ["/health", "/ready", "/startup", "/metrics"];
+
+/// Who made a request; in the request's extensions once authenticated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Principal {
+    /// `security.authentication = "none"`.
+    Anonymous,
+    /// A user of basic authentication.
+    User(String),
+}
+
+impl Principal {
+    /// The name to show (`anonymous` without authentication).
+    pub fn name(&self) -> &str {
+        match self {
+            Principal::Anonymous => "anonymous",
+            Principal::User(name) => name,
+        }
+    }
+}
+
+/// Why a request is not authenticated; the text goes to the client.
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum AuthError {
+    /// No `Authorization` header.
+    #[error("no credentials: this broker requires HTTP Basic authentication (an `authorization: Basic` header)")]
+    Missing,
+    /// A header that is not `Basic <base64 of name:password>`.
+    #[error("the authorization header is not `Basic` followed by the base64 of name:password")]
+    Malformed,
+    /// Unknown user or wrong password (not told apart).
+    #[error("invalid credentials: no such user, or a wrong password")]
+    Invalid,
+}
+
+/// A password that matched a user's stored hash.
+#[derive(Debug)]
+struct Verified {
+    hash: String,
+    password_sha256: [u8; 32],
+}
+
+/// Checks the credentials of requests.
+#[derive(Debug)]
+pub struct Authenticator {
+    config: SecurityConfig,
+    directory: Arc<Directory>,
+    verified: Mutex<HashMap<String, Verified>>,
+    hashing: Semaphore,
+}
+
+impl Authenticator {
+    /// Checks requests as `config` says, against `directory`'s users.
+    pub fn new(config: &SecurityConfig, directory: Arc<Directory>) -> Authenticator {
+        Authenticator {
+            config: config.clone(),
+            directory,
+            verified: Mutex::new(HashMap::new()),
+            hashing: Semaphore::new(MAX_CONCURRENT_HASHES),
+        }
+    }
+
+    /// Whether requests must carry credentials.
+    pub fn required(&self) -> bool {
+        self.config.authentication != Authentication::None
+    }
+
+    /// Who sent `headers`.
+    pub async fn authenticate(&self, headers: &HeaderMap) -> Result<Principal, AuthError> {
+        if !self.required() {
+            return Ok(Principal::Anonymous);
+        }
+        let value = headers
+            .get(header::AUTHORIZATION)
+            .ok_or(AuthError::Missing)?;
+        let (name, password) = basic_credentials(value).ok_or(AuthError::Malformed)?;
+        let user = self.directory.user(&name).ok_or(AuthError::Invalid)?;
+        let digest: [u8; 32] = Sha256::digest(password.as_bytes()).into();
+        if self.remembered(&name, &user.password, &digest) {
+            return Ok(Principal::User(name));
+        }
+        let _permit = self
+            .hashing
+            .acquire()
+            .await
+            .expect("the semaphore is never closed");
+        let hash = user.password.clone();
+        let matches = tokio::task::spawn_blocking(move || verify_password(&password, &hash))
+            .await
+            .unwrap_or(false);
+        if !matches {
+            return Err(AuthError::Invalid);
+        }
+        self.verified.lock().expect("never poisoned").insert(
+            name.clone(),
+            Verified {
+                hash: user.password,
+                password_sha256: digest,
+            },
+        );
+        Ok(Principal::User(name))
+    }
+
+    fn remembered(&self, name: &str, hash: &str, digest: &[u8; 32]) -> bool {
+        let verified = self.verified.lock().expect("never poisoned");
+        verified
+            .get(name)
+            .is_some_and(|v| v.hash == hash && bool::from(v.password_sha256.ct_eq(digest)))
+    }
+}
+
+/// Name and password of a `Basic` authorization header.
+fn basic_credentials(value: &HeaderValue) -> Option<(String, String)> {
+    let value = value.to_str().ok()?;
+    let (scheme, encoded) = value.trim().split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .ok()?;
+    let text = String::from_utf8(decoded).ok()?;
+    let (name, password) = text.split_once(':')?;
+    Some((name.to_string(), password.to_string()))
+}
+
+/// Runs `next` for an authenticated request (its [`Principal`] in the
+/// extensions), else answers with `refuse(why)`.
+async fn guarded(
+    auth: &Authenticator,
+    mut request: Request,
+    next: Next,
+    refuse: impl FnOnce(AuthError) -> Response,
+) -> Response {
+    match auth.authenticate(request.headers()).await {
+        Ok(principal) => {
+            request.extensions_mut().insert(principal);
+            next.run(request).await
+        }
+        Err(e) => refuse(e),
+    }
+}
+
+/// Middleware of the REST API: 401 with a problem and a challenge.
+pub async fn rest(
+    State(auth): State<Arc<Authenticator>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    guarded(&auth, request, next, |e| {
+        let problem = crate::rest::problem::Problem::new(
+            StatusCode::UNAUTHORIZED,
+            "UNAUTHORIZED",
+            e.to_string(),
+        );
+        challenge(problem.into_response())
+    })
+    .await
+}
+
+/// Middleware of the gRPC gateway: the status `UNAUTHENTICATED`.
+pub async fn grpc(
+    State(auth): State<Arc<Authenticator>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    guarded(&auth, request, next, |e| {
+        tonic::Status::unauthenticated(e.to_string())
+            .into_http::<axum::body::Body>()
+            .into_response()
+    })
+    .await
+}
+
+/// Middleware of the management port: health and metrics may be public,
+/// everything else needs credentials.
+pub async fn management(
+    State(auth): State<Arc<Authenticator>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let public = auth.config.public_health_and_metrics
+        && PUBLIC_MANAGEMENT_PATHS.contains(&request.uri().path());
+    if public {
+        return next.run(request).await;
+    }
+    guarded(&auth, request, next, |e| {
+        challenge((StatusCode::UNAUTHORIZED, format!("{e}\n")).into_response())
+    })
+    .await
+}
+
+fn challenge(mut response: Response) -> Response {
+    response.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static("Basic realm=\"waggle\", charset=\"UTF-8\""),
+    );
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use engine::identity::{Identity, UserRecord};
+
+    fn header(value: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::AUTHORIZATION, HeaderValue::from_str(value).unwrap());
+        headers
+    }
+
+    fn basic(name: &str, password: &str) -> HeaderMap {
+        let encoded =
+            base64::engine::general_purpose::STANDARD.encode(format!("{name}:{password}"));
+        header(&format!("Basic {encoded}"))
+    }
+
+    fn with_demo(password: &str) -> (Arc<Directory>, Authenticator) {
+        let directory = Arc::new(Directory::default());
+        let mut identity = Identity::default();
+        identity.users.insert(
+            "demo".into(),
+            UserRecord {
+                username: "demo".into(),
+                password: super::super::users::hash_password(password),
+                ..UserRecord::default()
+            },
+        );
+        directory.publish(1, &identity);
+        let config = SecurityConfig {
+            authentication: Authentication::Basic,
+            ..SecurityConfig::default()
+        };
+        let auth = Authenticator::new(&config, Arc::clone(&directory));
+        (directory, auth)
+    }
+
+    #[tokio::test]
+    async fn basic_credentials_of_a_stored_user_pass() {
+        let (directory, auth) = with_demo("pw:with:colons");
+        let ok = Ok(Principal::User("demo".into()));
+        assert_eq!(
+            auth.authenticate(&basic("demo", "pw:with:colons")).await,
+            ok
+        );
+        // remembered, and still checked against the password
+        assert_eq!(
+            auth.authenticate(&basic("demo", "pw:with:colons")).await,
+            ok
+        );
+        assert_eq!(
+            auth.authenticate(&basic("demo", "wrong")).await,
+            Err(AuthError::Invalid)
+        );
+        assert_eq!(
+            auth.authenticate(&basic("nobody", "pw:with:colons")).await,
+            Err(AuthError::Invalid)
+        );
+        assert_eq!(
+            auth.authenticate(&HeaderMap::new()).await,
+            Err(AuthError::Missing)
+        );
+        for bad in ["Bearer abc", "Basic !!!", "Basic ZGVtbw=="] {
+            assert_eq!(
+                auth.authenticate(&header(bad)).await,
+                Err(AuthError::Malformed),
+                "{bad}"
+            );
+        }
+        // A deleted user is refused although its password was remembered.
+        directory.publish(1, &Identity::default());
+        assert_eq!(
+            auth.authenticate(&basic("demo", "pw:with:colons")).await,
+            Err(AuthError::Invalid)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_changed_password_is_checked_afresh() {
+        let (directory, auth) = with_demo("old");
+        assert!(auth.authenticate(&basic("demo", "old")).await.is_ok());
+        let mut identity = Identity::default();
+        identity.users.insert(
+            "demo".into(),
+            UserRecord {
+                username: "demo".into(),
+                password: super::super::users::hash_password("new"),
+                ..UserRecord::default()
+            },
+        );
+        directory.publish(1, &identity);
+        assert_eq!(
+            auth.authenticate(&basic("demo", "old")).await,
+            Err(AuthError::Invalid)
+        );
+        assert!(auth.authenticate(&basic("demo", "new")).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn without_authentication_everyone_is_anonymous() {
+        let auth = Authenticator::new(&SecurityConfig::default(), Arc::default());
+        assert_eq!(
+            auth.authenticate(&HeaderMap::new()).await,
+            Ok(Principal::Anonymous)
+        );
+    }
+}

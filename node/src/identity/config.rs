@@ -1,0 +1,152 @@
+//! The `[security]` table: who must prove who they are on the client ports.
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::ConfigError;
+
+/// How clients of the gRPC gateway, the REST API and the management port
+/// authenticate (`security.authentication`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Authentication {
+    /// Nobody: every client may do everything. Only on loopback, unless
+    /// `security.allow_unauthenticated` says otherwise.
+    #[default]
+    None,
+    /// HTTP Basic credentials (gRPC metadata `authorization: Basic ...`)
+    /// of a user in the replicated state.
+    Basic,
+}
+
+/// The `[security]` table.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SecurityConfig {
+    /// `none` or `basic`.
+    pub authentication: Authentication,
+    /// `"name:password"`: a user created when none of that name exists, so
+    /// that a new cluster has someone who can log in. Empty: none.
+    pub initial_user: String,
+    /// Serve clients without authentication on an address other than
+    /// loopback (`authentication = "none"` with `network.host` not a
+    /// loopback address is otherwise a configuration error).
+    pub allow_unauthenticated: bool,
+    /// `/health`, `/ready`, `/startup` and `/metrics` of the management port
+    /// answer without credentials (for probes and Prometheus).
+    pub public_health_and_metrics: bool,
+}
+
+impl Default for SecurityConfig {
+    fn default() -> Self {
+        Self {
+            authentication: Authentication::None,
+            initial_user: String::new(),
+            allow_unauthenticated: false,
+            public_health_and_metrics: true,
+        }
+    }
+}
+
+impl SecurityConfig {
+    /// The initial user's name and password, if one is configured.
+    pub fn initial_user(&self) -> Option<(&str, &str)> {
+        self.initial_user.split_once(':')
+    }
+
+    /// Checks the keys against each other and against the address the
+    /// client ports bind to.
+    pub fn validate(&self, host: &str) -> Result<(), ConfigError> {
+        if !self.initial_user.is_empty() {
+            match self.initial_user() {
+                Some((name, password))
+                    if engine::identity::valid_username(name) && !password.is_empty() => {}
+                _ => {
+                    return Err(ConfigError::Key {
+                        key: "security.initial_user".into(),
+                        message: "must be \"name:password\" (a name of letters, digits or \
+                                  '_~@.+-', and a password that is not empty)"
+                            .into(),
+                    })
+                }
+            }
+            if self.authentication == Authentication::None {
+                return Err(ConfigError::Key {
+                    key: "security.initial_user".into(),
+                    message: "needs security.authentication = \"basic\"".into(),
+                });
+            }
+        }
+        let loopback = host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+        if self.authentication == Authentication::None && !loopback && !self.allow_unauthenticated {
+            return Err(ConfigError::Key {
+                key: "security.authentication".into(),
+                message: format!(
+                    "is \"none\" while the client ports listen on {host} (network.host), not \
+                     on loopback: anyone who reaches them could deploy and run anything. Set \
+                     security.authentication = \"basic\" (with security.initial_user = \
+                     \"name:password\"), or security.allow_unauthenticated = true on a network \
+                     only trusted clients reach"
+                ),
+            });
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn basic(initial_user: &str) -> SecurityConfig {
+        SecurityConfig {
+            authentication: Authentication::Basic,
+            initial_user: initial_user.into(),
+            ..SecurityConfig::default()
+        }
+    }
+
+    fn key_of(result: Result<(), ConfigError>) -> String {
+        match result {
+            Err(ConfigError::Key { key, .. }) => key,
+            other => panic!("expected a key error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn none_is_refused_off_loopback_unless_allowed() {
+        let none = SecurityConfig::default();
+        assert!(none.validate("127.0.0.1").is_ok());
+        assert!(none.validate("::1").is_ok());
+        assert_eq!(key_of(none.validate("0.0.0.0")), "security.authentication");
+        assert_eq!(key_of(none.validate("10.1.2.3")), "security.authentication");
+        let allowed = SecurityConfig {
+            allow_unauthenticated: true,
+            ..none
+        };
+        assert!(allowed.validate("0.0.0.0").is_ok());
+        assert!(basic("").validate("0.0.0.0").is_ok());
+    }
+
+    #[test]
+    fn the_initial_user_is_checked() {
+        assert!(basic("demo:demo").validate("0.0.0.0").is_ok());
+        assert_eq!(
+            basic("demo:pass:word").initial_user(),
+            Some(("demo", "pass:word"))
+        );
+        for bad in ["demo", "demo:", ":demo", "a b:c"] {
+            assert_eq!(
+                key_of(basic(bad).validate("0.0.0.0")),
+                "security.initial_user",
+                "{bad}"
+            );
+        }
+        let none = SecurityConfig {
+            initial_user: "demo:demo".into(),
+            ..SecurityConfig::default()
+        };
+        assert_eq!(key_of(none.validate("127.0.0.1")), "security.initial_user");
+    }
+}

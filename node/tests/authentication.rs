@@ -1,0 +1,316 @@
+//! Basic authentication (`security.authentication = "basic"`): anonymous
+//! and wrong credentials are refused on every client port (REST 401, gRPC
+//! UNAUTHENTICATED, management 401 beyond health and metrics) and change
+//! nothing; the initial user and users created through REST log in; a
+//! changed password or a deleted user stops working at once; users survive
+//! a restart. `none` off loopback is a configuration error.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use common::{free_port, http_request_with, run_waggle, runtime, Broker, ONE_TASK};
+use node::gateway::proto;
+use node::gateway::proto::gateway_client::GatewayClient;
+use tonic::transport::Channel;
+
+/// Longest wait for the initial user or a change to be in place.
+const MAX_WAIT: Duration = Duration::from_secs(30);
+
+fn basic(name: &str, password: &str) -> String {
+    use base64::Engine as _;
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{name}:{password}"))
+    )
+}
+
+/// `method path` on `port` as `auth` (an authorization header value).
+fn call(port: u16, method: &str, path: &str, auth: Option<&str>, body: &str) -> (u16, String) {
+    let headers = auth
+        .map(|a| format!("Authorization: {a}\r\n"))
+        .unwrap_or_default();
+    http_request_with(port, method, path, &headers, body)
+}
+
+/// Waits until `check` holds.
+fn eventually(what: &str, mut check: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while start.elapsed() < MAX_WAIT {
+        if check() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("{what}: not within {MAX_WAIT:?}");
+}
+
+fn start(dir: tempfile::TempDir) -> Broker {
+    Broker::start_dev_in(
+        dir,
+        &[
+            ("WAGGLE_SECURITY_AUTHENTICATION", "basic".into()),
+            ("WAGGLE_SECURITY_INITIAL_USER", "demo:demo".into()),
+        ],
+    )
+}
+
+async fn grpc(
+    broker: &Broker,
+    auth: Option<&str>,
+) -> GatewayClient<
+    tonic::service::interceptor::InterceptedService<Channel, impl tonic::service::Interceptor>,
+> {
+    let channel = Channel::from_shared(broker.gateway_uri())
+        .unwrap()
+        .connect()
+        .await
+        .expect("connect");
+    let header: Option<tonic::metadata::MetadataValue<_>> = auth.map(|a| a.parse().unwrap());
+    GatewayClient::with_interceptor(channel, move |mut request: tonic::Request<()>| {
+        if let Some(value) = &header {
+            request
+                .metadata_mut()
+                .insert("authorization", value.clone());
+        }
+        Ok(request)
+    })
+}
+
+fn deploy_request() -> proto::DeployResourceRequest {
+    proto::DeployResourceRequest {
+        resources: vec![proto::Resource {
+            name: "one_task.bpmn".into(),
+            content: ONE_TASK.as_bytes().to_vec(),
+        }],
+        tenant_id: String::new(),
+    }
+}
+
+/// The raw response head of an anonymous `GET path` on `port`.
+fn response_head(port: u16, path: &str) -> String {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").unwrap();
+    let mut text = String::new();
+    stream.read_to_string(&mut text).unwrap();
+    text.split("\r\n\r\n")
+        .next()
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[test]
+fn basic_authentication_guards_every_client_port() {
+    let broker = start(tempfile::tempdir().unwrap());
+    let (rest, management) = (broker.rest_port, broker.management_port);
+    let demo = basic("demo", "demo");
+    eventually("the initial user logs in", || {
+        call(rest, "GET", "/v2/topology", Some(&demo), "").0 == 200
+    });
+
+    // REST: anonymous, wrong password, unknown user, garbage.
+    for auth in [
+        None,
+        Some(basic("demo", "wrong")),
+        Some(basic("nobody", "demo")),
+        Some("Basic !!!".to_string()),
+        Some("Bearer abc".to_string()),
+    ] {
+        let (status, body) = call(rest, "GET", "/v2/topology", auth.as_deref(), "");
+        assert_eq!(status, 401, "{auth:?}: {body}");
+        assert!(body.contains("UNAUTHORIZED"), "{body}");
+    }
+    let head = response_head(rest, "/v2/topology");
+    assert!(
+        head.starts_with("HTTP/1.0 401") || head.starts_with("HTTP/1.1 401"),
+        "{head}"
+    );
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("www-authenticate: basic"),
+        "{head}"
+    );
+    let (status, me) = call(rest, "GET", "/v2/authentication/me", Some(&demo), "");
+    assert_eq!(status, 200, "{me}");
+    let me: serde_json::Value = serde_json::from_str(&me).unwrap();
+    assert_eq!(me["username"], "demo");
+
+    // Management: health and metrics are public, the rest is not.
+    assert_eq!(call(management, "GET", "/health", None, "").0, 200);
+    assert_eq!(call(management, "GET", "/metrics", None, "").0, 200);
+    assert_eq!(call(management, "GET", "/incidents", None, "").0, 401);
+    assert_eq!(
+        call(management, "GET", "/incidents", Some(&demo), "").0,
+        200
+    );
+
+    // gRPC: anonymous and wrong credentials change nothing.
+    let rt = runtime();
+    rt.block_on(async {
+        for auth in [None, Some(basic("demo", "wrong"))] {
+            let mut client = grpc(&broker, auth.as_deref()).await;
+            let status = client
+                .topology(proto::TopologyRequest {})
+                .await
+                .expect_err("refused");
+            assert_eq!(status.code(), tonic::Code::Unauthenticated, "{status:?}");
+            let status = client
+                .deploy_resource(deploy_request())
+                .await
+                .expect_err("refused");
+            assert_eq!(status.code(), tonic::Code::Unauthenticated, "{status:?}");
+        }
+        let mut client = grpc(&broker, Some(&demo)).await;
+        client
+            .topology(proto::TopologyRequest {})
+            .await
+            .expect("topology");
+        let deployed = client
+            .deploy_resource(deploy_request())
+            .await
+            .expect("deploy")
+            .into_inner();
+        let process = match &deployed.deployments[0].metadata {
+            Some(proto::deployment::Metadata::Process(p)) => p.clone(),
+            other => panic!("deployed {other:?}"),
+        };
+        assert_eq!(process.version, 1, "the refused deployments left nothing");
+    });
+
+    // Users through REST: create, log in, change the password, delete.
+    let alice = basic("alice", "first");
+    let (status, body) = call(
+        rest,
+        "POST",
+        "/v2/users",
+        Some(&demo),
+        r#"{"username":"alice","password":"first","name":"Alice","email":"alice@example.com"}"#,
+    );
+    assert_eq!(status, 201, "{body}");
+    assert!(
+        !body.contains("first") && !body.contains("argon2"),
+        "{body}"
+    );
+    let (status, body) = call(
+        rest,
+        "POST",
+        "/v2/users",
+        Some(&demo),
+        r#"{"username":"alice","password":"again"}"#,
+    );
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(
+        call(
+            rest,
+            "POST",
+            "/v2/users",
+            None,
+            r#"{"username":"eve","password":"x"}"#
+        )
+        .0,
+        401
+    );
+    eventually("alice logs in", || {
+        call(rest, "GET", "/v2/topology", Some(&alice), "").0 == 200
+    });
+    let (status, body) = call(rest, "GET", "/v2/users/alice", Some(&alice), "");
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body.contains("alice@example.com") && !body.contains("argon2"),
+        "{body}"
+    );
+    let (status, body) = call(
+        rest,
+        "POST",
+        "/v2/users/search",
+        Some(&demo),
+        r#"{"filter":{"username":{"$like":"a*"}}}"#,
+    );
+    assert_eq!(status, 200, "{body}");
+    let found: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(found["page"]["totalItems"], 1, "{body}");
+    assert_eq!(found["items"][0]["name"], "Alice");
+
+    let (status, body) = call(
+        rest,
+        "PUT",
+        "/v2/users/alice",
+        Some(&demo),
+        r#"{"password":"second"}"#,
+    );
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("Alice"), "the name is kept: {body}");
+    eventually("the old password stops working", || {
+        call(rest, "GET", "/v2/topology", Some(&alice), "").0 == 401
+    });
+    let alice = basic("alice", "second");
+    assert_eq!(call(rest, "GET", "/v2/topology", Some(&alice), "").0, 200);
+    assert_eq!(
+        call(rest, "DELETE", "/v2/users/alice", Some(&demo), "").0,
+        204
+    );
+    eventually("a deleted user is refused", || {
+        call(rest, "GET", "/v2/topology", Some(&alice), "").0 == 401
+    });
+    assert_eq!(
+        call(rest, "DELETE", "/v2/users/alice", Some(&demo), "").0,
+        404
+    );
+
+    // The CLI.
+    let env = [(
+        "WAGGLE_ADDRESS",
+        format!("127.0.0.1:{}", broker.gateway_port),
+    )];
+    let (ok, _, stderr) = run_waggle(broker.dir.path(), &["status"], &env);
+    assert!(!ok && stderr.contains("Unauthenticated"), "{stderr}");
+    let (ok, stdout, stderr) = run_waggle(
+        broker.dir.path(),
+        &["status", "--username", "demo", "--password", "demo"],
+        &env,
+    );
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("brokers"), "{stdout}");
+
+    // Users survive a restart; the initial user is not created twice.
+    let (status, dir) = broker.terminate_keeping_dir();
+    assert!(status.success(), "{status:?}");
+    let broker = start(dir);
+    let rest = broker.rest_port;
+    eventually("demo logs in after the restart", || {
+        call(rest, "GET", "/v2/topology", Some(&demo), "").0 == 200
+    });
+    assert_eq!(call(rest, "GET", "/v2/topology", Some(&alice), "").0, 401);
+    let status = broker.terminate();
+    assert!(status.success(), "{status:?}");
+}
+
+#[test]
+fn no_authentication_off_loopback_is_a_configuration_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = [
+        ("WAGGLE_NETWORK_HOST", "0.0.0.0".to_string()),
+        ("WAGGLE_NETWORK_GATEWAY_PORT", free_port().to_string()),
+        ("WAGGLE_NETWORK_MANAGEMENT_PORT", free_port().to_string()),
+        ("WAGGLE_NETWORK_INTERNAL_PORT", free_port().to_string()),
+        ("WAGGLE_REST_PORT", free_port().to_string()),
+    ];
+    let (ok, _, stderr) = run_waggle(dir.path(), &["dev"], &env);
+    assert!(!ok);
+    assert!(
+        stderr.contains("security.authentication") && stderr.contains("0.0.0.0"),
+        "{stderr}"
+    );
+    let bad_user = [
+        ("WAGGLE_SECURITY_AUTHENTICATION", "basic".to_string()),
+        ("WAGGLE_SECURITY_INITIAL_USER", "demo".to_string()),
+    ];
+    let (ok, _, stderr) = run_waggle(dir.path(), &["dev"], &bad_user);
+    assert!(!ok);
+    assert!(stderr.contains("security.initial_user"), "{stderr}");
+}
