@@ -109,6 +109,59 @@ def running_broker(extra_env=None, prefix="waggle-pyzeebe-", ca_file=None, clien
     shutil.rmtree(directory, ignore_errors=True)
 
 
+OIDC_DIR = os.path.join(REPO, "tests", "oidc")
+
+
+@contextlib.contextmanager
+def running_oidc_provider(port=None):
+    """node's oidc-provider (tests/oidc/provider.mjs) on 127.0.0.1:`port`
+    (a free one by default), with a new signing key; yields its issuer URL.
+    SIGTERM by PID at the end."""
+    if not os.path.isdir(os.path.join(OIDC_DIR, "node_modules", "oidc-provider")):
+        raise RuntimeError("tests/oidc/node_modules is missing: scripts/test.sh installs it (npm ci in tests/oidc)")
+    port = port or free_port()
+    env = dict(os.environ, OIDC_PORT=str(port))
+    log_path = tempfile.mktemp(prefix="waggle-oidc-provider-", suffix=".log")
+    log = open(log_path, "w")
+    process = subprocess.Popen(["node", "provider.mjs"], cwd=OIDC_DIR, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + MAX_WAIT_S
+        while not any(line.startswith("ready ") for line in open(log_path)):
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("the OpenID provider did not start: " + open(log_path).read())
+            time.sleep(0.05)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        os.kill(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=MAX_WAIT_S)
+        finally:
+            if process.poll() is None:
+                process.kill()
+            log.close()
+            os.unlink(log_path)
+
+
+def oidc_env(issuer, audience="waggle-api", skew_ms=60_000):
+    """The broker's configuration for tokens of `issuer`."""
+    return {
+        "WAGGLE_SECURITY_AUTHENTICATION": "oidc",
+        "WAGGLE_SECURITY_OIDC_ISSUER_URI": issuer,
+        "WAGGLE_SECURITY_OIDC_AUDIENCES": audience,
+        "WAGGLE_SECURITY_OIDC_CLOCK_SKEW_MS": str(skew_ms),
+    }
+
+
+def fetch_token(issuer, client_id, secret="secret"):
+    """An access token by client credentials (client_secret_post)."""
+    import json
+    import urllib.parse
+
+    body = urllib.parse.urlencode({"grant_type": "client_credentials", "client_id": client_id, "client_secret": secret}).encode()
+    with urllib.request.urlopen(f"{issuer}/token", data=body, timeout=10) as r:
+        return json.load(r)["access_token"]
+
+
 @pytest.fixture(scope="module")
 def broker():
     with running_broker() as b:

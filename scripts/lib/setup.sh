@@ -58,6 +58,17 @@ setup_build_deps() {
 
 # The Python venv in the repository (.venv) with the outside clients the tests
 # drive the broker with.
+# The OIDC tests run node's oidc-provider (tests/oidc), installed from its
+# lockfile.
+setup_oidc_provider() {
+    command -v npm >/dev/null || apt_install nodejs npm
+    if ! cmp -s tests/oidc/package-lock.json tests/oidc/node_modules/.installed-lock.json; then
+        step "npm ci (tests/oidc: oidc-provider)"
+        (cd tests/oidc && npm ci --no-audit --no-fund --silent)
+        cp tests/oidc/package-lock.json tests/oidc/node_modules/.installed-lock.json
+    fi
+}
+
 setup_python_venv() {
     apt_install python3-venv
     if [ ! -x .venv/bin/python ]; then

@@ -10,11 +10,11 @@ import time
 
 import grpc
 import pytest
-from pyzeebe import ZeebeClient, ZeebeWorker, create_insecure_channel, create_secure_channel
+from pyzeebe import ZeebeClient, create_insecure_channel, create_secure_channel
 from pyzeebe.errors import UnknownGrpcStatusCodeError
 
 from conftest import running_broker
-from test_flows import TIMEOUT_S, run_worker_until, write_process
+from test_flows import TIMEOUT_S, doubled_by_a_worker, write_process
 
 
 @pytest.fixture(scope="module")
@@ -72,23 +72,12 @@ def test_pyzeebe_with_credentials_deploys_creates_and_completes(auth_broker, tmp
 
     async def scenario():
         channel = channel_as(auth_broker, "demo", "demo")
-        client = ZeebeClient(channel)
-        await client.deploy_resource(write_process(tmp_path, "pz_auth", "pz-auth-job"))
-        worker = ZeebeWorker(channel, poll_retry_delay=0)
-        done = asyncio.Event()
+        try:
+            return await doubled_by_a_worker(channel, tmp_path, "pz_auth", 5)
+        finally:
+            await channel.close()
 
-        @worker.task(task_type="pz-auth-job")
-        async def work(amount: int):
-            done.set()
-            return {"doubled": amount * 2}
-
-        result_task = asyncio.create_task(client.run_process_with_result("pz_auth", {"amount": 5}, timeout=TIMEOUT_S * 1000))
-        await run_worker_until(worker, done)
-        result = await asyncio.wait_for(result_task, TIMEOUT_S)
-        assert result.variables["doubled"] == 10
-        await channel.close()
-
-    asyncio.run(scenario())
+    assert asyncio.run(scenario()) == 10
 
 
 def test_without_credentials_pyzeebe_is_refused_and_changes_nothing(auth_broker, tmp_path):

@@ -51,6 +51,27 @@ async def run_worker_until(worker, done: asyncio.Event):
             pass
 
 
+async def doubled_by_a_worker(channel, tmp_path, pid, amount):
+    """Deploys a one-task process `pid` over `channel` (pyzeebe), runs it
+    with a worker that doubles `amount`, and returns the doubled amount
+    from the instance's result."""
+    client = ZeebeClient(channel)
+    assert (await client.topology()).cluster_size == 1
+    await client.deploy_resource(write_process(tmp_path, pid, f"{pid}-job"))
+    worker = ZeebeWorker(channel, poll_retry_delay=0)
+    done = asyncio.Event()
+
+    @worker.task(task_type=f"{pid}-job")
+    async def work(amount: int):
+        done.set()
+        return {"doubled": amount * 2}
+
+    result_task = asyncio.create_task(client.run_process_with_result(pid, {"amount": amount}, timeout=TIMEOUT_S * 1000))
+    await run_worker_until(worker, done)
+    result = await asyncio.wait_for(result_task, TIMEOUT_S)
+    return result.variables["doubled"]
+
+
 def test_deploy_create_and_a_worker_completes_the_job(broker, tmp_path):
     async def scenario():
         channel = create_insecure_channel(grpc_address=broker.address)

@@ -12,10 +12,10 @@ import urllib.request
 import grpc
 import pytest
 import trustme
-from pyzeebe import ZeebeClient, ZeebeWorker, create_insecure_channel, create_secure_channel
+from pyzeebe import ZeebeClient, create_insecure_channel, create_secure_channel
 
 from conftest import running_broker
-from test_flows import TIMEOUT_S, run_worker_until, write_process
+from test_flows import doubled_by_a_worker
 
 # The certificate names localhost; clients dial 127.0.0.1 and check that name.
 NAME_OVERRIDE = (("grpc.ssl_target_name_override", "localhost"),)
@@ -52,26 +52,12 @@ def secure_channel(broker, root_pem: bytes):
 def test_pyzeebe_over_tls_deploys_creates_and_completes(tls_broker, ca, tmp_path):
     async def scenario():
         channel = secure_channel(tls_broker, ca.cert_pem.bytes())
-        client = ZeebeClient(channel)
-        assert (await client.topology()).cluster_size == 1
-        await client.deploy_resource(write_process(tmp_path, "pz_tls", "pz-tls-job"))
-        worker = ZeebeWorker(channel, poll_retry_delay=0)
-        done = asyncio.Event()
+        try:
+            return await doubled_by_a_worker(channel, tmp_path, "pz_tls", 4)
+        finally:
+            await channel.close()
 
-        @worker.task(task_type="pz-tls-job")
-        async def work(amount: int):
-            done.set()
-            return {"doubled": amount * 2}
-
-        result_task = asyncio.create_task(
-            client.run_process_with_result("pz_tls", {"amount": 4}, timeout=TIMEOUT_S * 1000)
-        )
-        await run_worker_until(worker, done)
-        result = await asyncio.wait_for(result_task, TIMEOUT_S)
-        assert result.variables["doubled"] == 8
-        await channel.close()
-
-    asyncio.run(scenario())
+    assert asyncio.run(scenario()) == 8
 
 
 def test_plaintext_and_foreign_ca_clients_get_nowhere(tls_broker):

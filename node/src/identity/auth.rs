@@ -1,7 +1,9 @@
 //! Authentication of every request on the client ports, as axum middleware
 //! (the gRPC gateway is an axum router too): the REST API answers 401 with
-//! a problem and `WWW-Authenticate: Basic`, the gRPC gateway
-//! `UNAUTHENTICATED`, the management port a plain 401.
+//! a problem and a `WWW-Authenticate` challenge, the gRPC gateway
+//! `UNAUTHENTICATED`, the management port a plain 401 (503 and
+//! `UNAVAILABLE` when the identity provider's keys cannot be fetched).
+//! Bearer tokens are checked by [`super::oidc`].
 //!
 //! Basic credentials are checked against the users of the replicated state
 //! ([`Directory`]). Argon2 is slow by design, so a successful check is
@@ -38,8 +40,10 @@ pub const PUBLIC_MANAGEMENT_PATHS: [&str; 4] = ["/health", "/ready", "/startup",
 pub enum Principal {
     /// `security.authentication = "none"`.
     Anonymous,
-    /// A user of basic authentication.
+    /// A user (basic authentication, or a token's username claim).
     User(String),
+    /// An application with client credentials (a token's client id claim).
+    Client(String),
 }
 
 impl Principal {
@@ -47,7 +51,7 @@ impl Principal {
     pub fn name(&self) -> &str {
         match self {
             Principal::Anonymous => "anonymous",
-            Principal::User(name) => name,
+            Principal::User(name) | Principal::Client(name) => name,
         }
     }
 }
@@ -56,14 +60,27 @@ impl Principal {
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum AuthError {
     /// No `Authorization` header.
-    #[error("no credentials: this broker requires HTTP Basic authentication (an `authorization: Basic` header)")]
-    Missing,
+    #[error("no credentials: this broker requires an `authorization: {0}` header")]
+    Missing(&'static str),
     /// A header that is not `Basic <base64 of name:password>`.
     #[error("the authorization header is not `Basic` followed by the base64 of name:password")]
     Malformed,
     /// Unknown user or wrong password (not told apart).
     #[error("invalid credentials: no such user, or a wrong password")]
     Invalid,
+    /// A bearer token that is not valid here.
+    #[error("invalid bearer token: {0}")]
+    BadToken(String),
+    /// The identity provider's keys cannot be fetched.
+    #[error("the identity provider is unavailable: {0}")]
+    Unavailable(String),
+}
+
+impl AuthError {
+    /// Whether the client may try again unchanged (the provider is down).
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, AuthError::Unavailable(_))
+    }
 }
 
 /// A password that matched a user's stored hash.
@@ -77,6 +94,7 @@ struct Verified {
 #[derive(Debug)]
 pub struct Authenticator {
     config: SecurityConfig,
+    oidc: Option<super::oidc::Oidc>,
     directory: Arc<Directory>,
     verified: Mutex<HashMap<String, Verified>>,
     hashing: Semaphore,
@@ -87,6 +105,8 @@ impl Authenticator {
     pub fn new(config: &SecurityConfig, directory: Arc<Directory>) -> Authenticator {
         Authenticator {
             config: config.clone(),
+            oidc: (config.authentication == Authentication::Oidc)
+                .then(|| super::oidc::Oidc::new(config)),
             directory,
             verified: Mutex::new(HashMap::new()),
             hashing: Semaphore::new(MAX_CONCURRENT_HASHES),
@@ -100,12 +120,18 @@ impl Authenticator {
 
     /// Who sent `headers`.
     pub async fn authenticate(&self, headers: &HeaderMap) -> Result<Principal, AuthError> {
-        if !self.required() {
-            return Ok(Principal::Anonymous);
+        let value = match self.config.authentication {
+            Authentication::None => return Ok(Principal::Anonymous),
+            scheme => headers
+                .get(header::AUTHORIZATION)
+                .ok_or(AuthError::Missing(scheme_name(scheme)))?,
+        };
+        if let Some(oidc) = &self.oidc {
+            let token = bearer_token(value).ok_or_else(|| {
+                AuthError::BadToken("the authorization header is not `Bearer <JWT>`".into())
+            })?;
+            return oidc.verify(token).await;
         }
-        let value = headers
-            .get(header::AUTHORIZATION)
-            .ok_or(AuthError::Missing)?;
         let (name, password) = basic_credentials(value).ok_or(AuthError::Malformed)?;
         let user = self.directory.user(&name).ok_or(AuthError::Invalid)?;
         let digest: [u8; 32] = Sha256::digest(password.as_bytes()).into();
@@ -140,6 +166,22 @@ impl Authenticator {
             .get(name)
             .is_some_and(|v| v.hash == hash && bool::from(v.password_sha256.ct_eq(digest)))
     }
+}
+
+fn scheme_name(authentication: Authentication) -> &'static str {
+    match authentication {
+        Authentication::Oidc => "Bearer",
+        _ => "Basic",
+    }
+}
+
+/// The token of a `Bearer` authorization header.
+fn bearer_token(value: &HeaderValue) -> Option<&str> {
+    let (scheme, token) = value.to_str().ok()?.trim().split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
 }
 
 /// Name and password of a `Basic` authorization header.
@@ -180,13 +222,22 @@ pub async fn rest(
     request: Request,
     next: Next,
 ) -> Response {
+    let scheme = scheme_name(auth.config.authentication);
     guarded(&auth, request, next, |e| {
+        if e.is_unavailable() {
+            let problem = crate::rest::problem::Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "UNAVAILABLE",
+                e.to_string(),
+            );
+            return problem.into_response();
+        }
         let problem = crate::rest::problem::Problem::new(
             StatusCode::UNAUTHORIZED,
             "UNAUTHORIZED",
             e.to_string(),
         );
-        challenge(problem.into_response())
+        challenge(problem.into_response(), scheme)
     })
     .await
 }
@@ -198,9 +249,12 @@ pub async fn grpc(
     next: Next,
 ) -> Response {
     guarded(&auth, request, next, |e| {
-        tonic::Status::unauthenticated(e.to_string())
-            .into_http::<axum::body::Body>()
-            .into_response()
+        let status = if e.is_unavailable() {
+            tonic::Status::unavailable(e.to_string())
+        } else {
+            tonic::Status::unauthenticated(e.to_string())
+        };
+        status.into_http::<axum::body::Body>().into_response()
     })
     .await
 }
@@ -217,17 +271,29 @@ pub async fn management(
     if public {
         return next.run(request).await;
     }
+    let scheme = scheme_name(auth.config.authentication);
     guarded(&auth, request, next, |e| {
-        challenge((StatusCode::UNAUTHORIZED, format!("{e}\n")).into_response())
+        let status = if e.is_unavailable() {
+            StatusCode::SERVICE_UNAVAILABLE
+        } else {
+            StatusCode::UNAUTHORIZED
+        };
+        challenge((status, format!("{e}\n")).into_response(), scheme)
     })
     .await
 }
 
-fn challenge(mut response: Response) -> Response {
-    response.headers_mut().insert(
-        header::WWW_AUTHENTICATE,
-        HeaderValue::from_static("Basic realm=\"waggle\", charset=\"UTF-8\""),
-    );
+/// Adds the `WWW-Authenticate` challenge of `scheme` to a 401.
+fn challenge(mut response: Response, scheme: &'static str) -> Response {
+    if response.status() == StatusCode::UNAUTHORIZED {
+        let value = match scheme {
+            "Bearer" => "Bearer realm=\"waggle\"",
+            _ => "Basic realm=\"waggle\", charset=\"UTF-8\"",
+        };
+        response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(value));
+    }
     response
 }
 
@@ -291,7 +357,7 @@ mod tests {
         );
         assert_eq!(
             auth.authenticate(&HeaderMap::new()).await,
-            Err(AuthError::Missing)
+            Err(AuthError::Missing("Basic"))
         );
         for bad in ["Bearer abc", "Basic !!!", "Basic ZGVtbw=="] {
             assert_eq!(

@@ -16,6 +16,8 @@ pub enum Authentication {
     /// HTTP Basic credentials (gRPC metadata `authorization: Basic ...`)
     /// of a user in the replicated state.
     Basic,
+    /// JWT bearer tokens of an OpenID provider (`security.oidc_*`).
+    Oidc,
 }
 
 /// The `[security]` table.
@@ -34,6 +36,21 @@ pub struct SecurityConfig {
     /// `/health`, `/ready`, `/startup` and `/metrics` of the management port
     /// answer without credentials (for probes and Prometheus).
     pub public_health_and_metrics: bool,
+    /// `oidc`: the issuer (`iss` of the tokens); its keys are found through
+    /// `<issuer>/.well-known/openid-configuration`.
+    pub oidc_issuer_uri: String,
+    /// `oidc`: the JWKS URL, when discovery is not to be used.
+    pub oidc_jwks_uri: String,
+    /// `oidc`: a token's `aud` must hold one of these.
+    pub oidc_audiences: Vec<String>,
+    /// `oidc`: the claim naming a user.
+    pub oidc_username_claim: String,
+    /// `oidc`: the claim naming a client (an application with client
+    /// credentials); a token with it is a client's, else a user's.
+    pub oidc_client_id_claim: String,
+    /// `oidc`: how far the clocks of the provider and the broker may
+    /// differ when `exp` and `nbf` are checked.
+    pub oidc_clock_skew_ms: u64,
 }
 
 impl Default for SecurityConfig {
@@ -43,6 +60,12 @@ impl Default for SecurityConfig {
             initial_user: String::new(),
             allow_unauthenticated: false,
             public_health_and_metrics: true,
+            oidc_issuer_uri: String::new(),
+            oidc_jwks_uri: String::new(),
+            oidc_audiences: Vec::new(),
+            oidc_username_claim: "sub".into(),
+            oidc_client_id_claim: "client_id".into(),
+            oidc_clock_skew_ms: 60_000,
         }
     }
 }
@@ -69,12 +92,15 @@ impl SecurityConfig {
                     })
                 }
             }
-            if self.authentication == Authentication::None {
+            if self.authentication != Authentication::Basic {
                 return Err(ConfigError::Key {
                     key: "security.initial_user".into(),
                     message: "needs security.authentication = \"basic\"".into(),
                 });
             }
+        }
+        if self.authentication == Authentication::Oidc {
+            self.validate_oidc()?;
         }
         let loopback = host
             .parse::<std::net::IpAddr>()
@@ -90,6 +116,46 @@ impl SecurityConfig {
                      only trusted clients reach"
                 ),
             });
+        }
+        Ok(())
+    }
+}
+
+impl SecurityConfig {
+    fn validate_oidc(&self) -> Result<(), ConfigError> {
+        let invalid = |key: &str, message: String| ConfigError::Key {
+            key: format!("security.{key}"),
+            message,
+        };
+        let url = |key: &str, value: &str, required: bool| {
+            if value.is_empty() && !required {
+                return Ok(());
+            }
+            if value.starts_with("https://") || value.starts_with("http://") {
+                Ok(())
+            } else {
+                Err(invalid(
+                    key,
+                    format!("`{value}` is not an http:// or https:// URL (authentication = \"oidc\" needs it)"),
+                ))
+            }
+        };
+        url("oidc_issuer_uri", &self.oidc_issuer_uri, true)?;
+        url("oidc_jwks_uri", &self.oidc_jwks_uri, false)?;
+        if self.oidc_audiences.iter().all(|a| a.is_empty()) {
+            return Err(invalid(
+                "oidc_audiences",
+                "must name the audience tokens for this cluster carry (aud)".into(),
+            ));
+        }
+        if self.oidc_username_claim.is_empty() {
+            return Err(invalid("oidc_username_claim", "must not be empty".into()));
+        }
+        if self.oidc_clock_skew_ms > 3_600_000 {
+            return Err(invalid(
+                "oidc_clock_skew_ms",
+                format!("{} is more than an hour", self.oidc_clock_skew_ms),
+            ));
         }
         Ok(())
     }
@@ -148,5 +214,40 @@ mod tests {
             ..SecurityConfig::default()
         };
         assert_eq!(key_of(none.validate("127.0.0.1")), "security.initial_user");
+    }
+
+    #[test]
+    fn oidc_needs_an_issuer_and_an_audience() {
+        let oidc = SecurityConfig {
+            authentication: Authentication::Oidc,
+            oidc_issuer_uri: "https://id.example.org/realms/a".into(),
+            oidc_audiences: vec!["waggle".into()],
+            ..SecurityConfig::default()
+        };
+        assert!(oidc.validate("0.0.0.0").is_ok());
+        let no_issuer = SecurityConfig {
+            oidc_issuer_uri: String::new(),
+            ..oidc.clone()
+        };
+        assert_eq!(
+            key_of(no_issuer.validate("0.0.0.0")),
+            "security.oidc_issuer_uri"
+        );
+        let no_audience = SecurityConfig {
+            oidc_audiences: Vec::new(),
+            ..oidc.clone()
+        };
+        assert_eq!(
+            key_of(no_audience.validate("0.0.0.0")),
+            "security.oidc_audiences"
+        );
+        let bad_jwks = SecurityConfig {
+            oidc_jwks_uri: "keys.json".into(),
+            ..oidc
+        };
+        assert_eq!(
+            key_of(bad_jwks.validate("0.0.0.0")),
+            "security.oidc_jwks_uri"
+        );
     }
 }

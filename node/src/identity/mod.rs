@@ -5,6 +5,7 @@
 pub mod auth;
 pub mod config;
 pub mod initial;
+pub mod oidc;
 pub mod tls;
 pub mod users;
 

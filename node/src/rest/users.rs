@@ -340,7 +340,7 @@ pub async fn me(rest: Shared, principal: Option<Extension<Principal>>) -> Json<V
     let principal = principal.map_or(Principal::Anonymous, |Extension(p)| p);
     let user = match &principal {
         Principal::User(name) => rest.dispatcher.context().view.users.user(name),
-        Principal::Anonymous => None,
+        Principal::Anonymous | Principal::Client(_) => None,
     };
     Json(json!({
         "username": principal.name(),
