@@ -177,6 +177,11 @@ pub enum ResponseValue {
     /// Create, update or delete a user: the user as stored (with the hash
     /// of its password, which the gateway does not pass on).
     User(crate::identity::UserRecord),
+    /// Create, change or delete a role or an authorization: its key.
+    IdentityChanged {
+        /// Key of the role or authorization.
+        key: i64,
+    },
 }
 
 /// A job pushed to a stream: the activation is in `Processed::records`.
@@ -495,6 +500,8 @@ impl Engine {
                 self.migrate_instance(ctx, cmd, m)
             }
             (RecordValue::User(u), _) => self.user_command(ctx, cmd, u),
+            (RecordValue::Role(r), _) => self.role_command(ctx, cmd, r),
+            (RecordValue::Authorization(a), _) => self.authorization_command(ctx, cmd, a),
             _ => Err(rejection(
                 RejectionType::InvalidArgument,
                 format!(

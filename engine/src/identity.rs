@@ -50,12 +50,16 @@ pub struct UserRecord {
 pub struct Identity {
     /// Users by username.
     pub users: BTreeMap<String, UserRecord>,
+    /// Roles by id, with their members.
+    pub roles: BTreeMap<String, crate::access::Role>,
+    /// Authorizations by key.
+    pub authorizations: BTreeMap<i64, crate::access::AuthorizationRecord>,
 }
 
 impl Identity {
     /// Whether nothing is stored (the snapshot then leaves the section out).
     pub fn is_empty(&self) -> bool {
-        self.users.is_empty()
+        self.users.is_empty() && self.roles.is_empty() && self.authorizations.is_empty()
     }
 
     /// Applies a `USER` event.
@@ -66,6 +70,7 @@ impl Identity {
             }
             Intent::Deleted => {
                 self.users.remove(&user.username);
+                self.forget_owner(crate::access::OWNER_USER, &user.username);
             }
             _ => {}
         }
@@ -83,6 +88,72 @@ pub fn valid_username(username: &str) -> bool {
 }
 
 impl Engine {
+    /// The event of an identity command's intent.
+    pub(crate) fn identity_event(cmd: &Record) -> Result<Intent, Rejection> {
+        match cmd.intent {
+            Intent::Create => Ok(Intent::Created),
+            Intent::Update => Ok(Intent::Updated),
+            Intent::Delete => Ok(Intent::Deleted),
+            Intent::AddEntity => Ok(Intent::EntityAdded),
+            Intent::RemoveEntity => Ok(Intent::EntityRemoved),
+            other => Err(rejection(
+                RejectionType::InvalidArgument,
+                format!(
+                    "command {} {} is not supported",
+                    cmd.value_type.name(),
+                    other.name()
+                ),
+            )),
+        }
+    }
+
+    /// A distributed identity command (`cmd.key` set): its value is the
+    /// event's, checked on the deployment partition; applied once and
+    /// acknowledged. `Ok(false)` for a client's command, which only the
+    /// deployment partition takes.
+    pub(crate) fn identity_distributed(
+        &mut self,
+        ctx: &mut Ctx,
+        cmd: &Record,
+        event: Intent,
+    ) -> Result<bool, Rejection> {
+        if cmd.key == NO_KEY {
+            if self.partition_id != DEPLOYMENT_PARTITION {
+                return Err(rejection(
+                    RejectionType::InvalidArgument,
+                    format!(
+                        "Expected to change {} on the deployment partition {DEPLOYMENT_PARTITION}, but this is partition {}",
+                        cmd.value_type.name(),
+                        self.partition_id
+                    ),
+                ));
+            }
+            return Ok(false);
+        }
+        let source = self.distribution_source(cmd)?;
+        if !self.state.distribution_received(source, cmd.key) {
+            self.emit(ctx, cmd.key, event, cmd.value.clone());
+        }
+        self.acknowledge_distribution(ctx, cmd, source);
+        Ok(true)
+    }
+
+    /// Writes the event of a client's identity command under `key`,
+    /// distributes it to the other partitions, and answers with `response`.
+    pub(crate) fn identity_commit(
+        &mut self,
+        ctx: &mut Ctx,
+        cmd: &Record,
+        key: i64,
+        event: Intent,
+        value: RecordValue,
+        response: ResponseValue,
+    ) {
+        self.emit(ctx, key, event, value.clone());
+        self.distribute(ctx, key, cmd.intent, value);
+        Self::respond(ctx, cmd, response);
+    }
+
     /// USER CREATE, UPDATE or DELETE, from a client or distributed.
     pub(crate) fn user_command(
         &mut self,
@@ -90,35 +161,15 @@ impl Engine {
         cmd: &Record,
         user: &UserRecord,
     ) -> Result<(), Rejection> {
-        let event = match cmd.intent {
-            Intent::Create => Intent::Created,
-            Intent::Update => Intent::Updated,
-            Intent::Delete => Intent::Deleted,
-            other => {
-                return Err(rejection(
-                    RejectionType::InvalidArgument,
-                    format!("command USER {} is not supported", other.name()),
-                ))
-            }
-        };
-        if cmd.key != NO_KEY {
-            // Distributed from the deployment partition: the value is the
-            // event's, already checked there.
-            let source = self.distribution_source(cmd)?;
-            if !self.state.distribution_received(source, cmd.key) {
-                self.emit(ctx, cmd.key, event, RecordValue::User(user.clone()));
-            }
-            self.acknowledge_distribution(ctx, cmd, source);
-            return Ok(());
-        }
-        if self.partition_id != DEPLOYMENT_PARTITION {
+        let event = Self::identity_event(cmd)?;
+        if !matches!(event, Intent::Created | Intent::Updated | Intent::Deleted) {
             return Err(rejection(
                 RejectionType::InvalidArgument,
-                format!(
-                    "Expected to change users on the deployment partition {DEPLOYMENT_PARTITION}, but this is partition {}",
-                    self.partition_id
-                ),
+                format!("command USER {} is not supported", cmd.intent.name()),
             ));
+        }
+        if self.identity_distributed(ctx, cmd, event)? {
+            return Ok(());
         }
         let value = self.checked_user(cmd.intent, user)?;
         let key = self.state.keys.next_key();
@@ -130,9 +181,8 @@ impl Engine {
             },
             ..value
         };
-        self.emit(ctx, key, event, RecordValue::User(value.clone()));
-        self.distribute(ctx, key, cmd.intent, RecordValue::User(value.clone()));
-        Self::respond(ctx, cmd, ResponseValue::User(value));
+        let response = ResponseValue::User(value.clone());
+        self.identity_commit(ctx, cmd, key, event, RecordValue::User(value), response);
         Ok(())
     }
 

@@ -16,8 +16,9 @@
 //! decisions), `decisions` (deploy, distribute, delete) and `decision_eval`
 //! (business rule tasks, EvaluateDecision). `forms`: Camunda Forms (deploy,
 //! state, user task links, delete). `identity`: users of basic
-//! authentication.
+//! authentication; `access`: roles and authorizations.
 
+pub mod access;
 pub mod adhoc;
 mod behavior;
 pub mod bpmn;

@@ -93,6 +93,10 @@ pub enum ValueType {
     Form,
     /// `USER`: a user of basic authentication
     User,
+    /// `ROLE`: a role and its members
+    Role,
+    /// `AUTHORIZATION`: permissions granted to an owner
+    Authorization,
 }
 
 impl ValueType {
@@ -127,6 +131,8 @@ impl ValueType {
             ValueType::ProcessInstanceMigration => "PROCESS_INSTANCE_MIGRATION",
             ValueType::Form => "FORM",
             ValueType::User => "USER",
+            ValueType::Role => "ROLE",
+            ValueType::Authorization => "AUTHORIZATION",
         }
     }
 }
@@ -295,6 +301,14 @@ pub enum Intent {
     UpdateDenied,
     /// `COMPLETION_DENIED`: user task, a task listener denied the completion
     CompletionDenied,
+    /// `ADD_ENTITY`: role, add a member
+    AddEntity,
+    /// `ENTITY_ADDED`
+    EntityAdded,
+    /// `REMOVE_ENTITY`: role, remove a member
+    RemoveEntity,
+    /// `ENTITY_REMOVED`
+    EntityRemoved,
 }
 
 impl Intent {
@@ -380,6 +394,10 @@ impl Intent {
             Intent::AssignmentDenied => "ASSIGNMENT_DENIED",
             Intent::UpdateDenied => "UPDATE_DENIED",
             Intent::CompletionDenied => "COMPLETION_DENIED",
+            Intent::AddEntity => "ADD_ENTITY",
+            Intent::EntityAdded => "ENTITY_ADDED",
+            Intent::RemoveEntity => "REMOVE_ENTITY",
+            Intent::EntityRemoved => "ENTITY_REMOVED",
         }
     }
 }
@@ -1225,6 +1243,10 @@ pub enum RecordValue {
     Form(crate::forms::FormRecord),
     /// `USER`
     User(crate::identity::UserRecord),
+    /// `ROLE`
+    Role(crate::access::RoleRecord),
+    /// `AUTHORIZATION`
+    Authorization(crate::access::AuthorizationRecord),
 }
 
 impl RecordValue {
@@ -1259,6 +1281,8 @@ impl RecordValue {
             RecordValue::ProcessInstanceMigration(_) => ValueType::ProcessInstanceMigration,
             RecordValue::Form(_) => ValueType::Form,
             RecordValue::User(_) => ValueType::User,
+            RecordValue::Role(_) => ValueType::Role,
+            RecordValue::Authorization(_) => ValueType::Authorization,
         }
     }
 }

@@ -510,6 +510,14 @@ impl State {
                 self.note_distribution_received(record.key);
                 self.identity.apply_user(intent, u)
             }
+            (RecordValue::Role(r), intent) => {
+                self.note_distribution_received(record.key);
+                self.identity.apply_role(intent, r)
+            }
+            (RecordValue::Authorization(a), intent) => {
+                self.note_distribution_received(record.key);
+                self.identity.apply_authorization(intent, a)
+            }
             (RecordValue::Form(f), Intent::Deleted) => self.forms.apply_deleted(&f.metadata),
             (RecordValue::ResourceDeletion(_), Intent::Deleted) => {
                 self.note_distribution_received(record.key)

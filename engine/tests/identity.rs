@@ -155,3 +155,183 @@ fn users_survive_a_snapshot_and_only_then_change_its_layout() {
     truncated.pop();
     assert!(Engine::restore(&truncated).is_err());
 }
+
+fn role(intent: Intent, role_id: &str, entity: Option<(&str, &str)>) -> Record {
+    let (entity_type, entity_id) = entity.unwrap_or(("", ""));
+    Record::command(
+        NO_KEY,
+        intent,
+        RecordValue::Role(::engine::access::RoleRecord {
+            role_key: NO_KEY,
+            role_id: role_id.into(),
+            name: format!("{role_id} role"),
+            description: String::new(),
+            entity_type: entity_type.into(),
+            entity_id: entity_id.into(),
+        }),
+        None,
+    )
+}
+
+fn grant(
+    owner: (&str, &str),
+    resource_type: &str,
+    resource_id: &str,
+    permissions: &[&str],
+) -> Record {
+    Record::command(
+        NO_KEY,
+        Intent::Create,
+        RecordValue::Authorization(::engine::access::AuthorizationRecord {
+            authorization_key: NO_KEY,
+            owner_type: owner.0.into(),
+            owner_id: owner.1.into(),
+            resource_type: resource_type.into(),
+            resource_id: resource_id.into(),
+            permission_types: permissions.iter().map(|p| p.to_string()).collect(),
+        }),
+        None,
+    )
+}
+
+#[test]
+fn roles_and_authorizations_grant_permissions_on_every_partition() {
+    let mut c = Cluster::new(2);
+    c.partition(1)
+        .request(user(Intent::Create, "demo", "Demo", "$h"))
+        .unwrap();
+    c.partition(1)
+        .request(role(Intent::Create, "deployers", None))
+        .unwrap();
+    c.partition(1)
+        .request(role(Intent::AddEntity, "deployers", Some(("USER", "demo"))))
+        .unwrap();
+    let granted = c
+        .partition(1)
+        .request(grant(("ROLE", "deployers"), "RESOURCE", "*", &["CREATE"]))
+        .unwrap();
+    let ResponseValue::IdentityChanged { key } = granted else {
+        panic!("answered {granted:?}")
+    };
+    c.deliver();
+    for p in 1..=2 {
+        let identity = &c.partition(p).engine.state().identity;
+        assert!(
+            identity.allows_all("USER", "demo", "RESOURCE", "CREATE"),
+            "partition {p}"
+        );
+        assert!(!identity.allows_all("USER", "demo", "RESOURCE", "READ"));
+        assert!(!identity.allows_all("USER", "other", "RESOURCE", "CREATE"));
+        assert!(identity.authorizations.contains_key(&key));
+    }
+    // A grant on one resource is not a grant on all.
+    c.partition(1)
+        .request(grant(
+            ("USER", "demo"),
+            "PROCESS_DEFINITION",
+            "order",
+            &["CREATE_PROCESS_INSTANCE"],
+        ))
+        .unwrap();
+    assert!(!c.partition(1).engine.state().identity.allows_all(
+        "USER",
+        "demo",
+        "PROCESS_DEFINITION",
+        "CREATE_PROCESS_INSTANCE"
+    ));
+
+    // Deleting the user ends its memberships and authorizations.
+    c.partition(1)
+        .request(user(Intent::Delete, "demo", "", ""))
+        .unwrap();
+    c.deliver();
+    for p in 1..=2 {
+        let identity = &c.partition(p).engine.state().identity;
+        assert!(
+            identity.roles["deployers"].members.is_empty(),
+            "partition {p}"
+        );
+        assert_eq!(identity.authorizations.len(), 1, "the role's grant stays");
+    }
+    c.partition(1)
+        .request(role(Intent::Delete, "deployers", None))
+        .unwrap();
+    c.deliver();
+    for p in 1..=2 {
+        assert!(
+            c.partition(p).engine.state().identity.is_empty(),
+            "partition {p}"
+        );
+    }
+}
+
+#[test]
+fn bad_roles_and_authorizations_are_refused() {
+    let mut c = Cluster::new(1);
+    c.partition(1)
+        .request(role(Intent::Create, "ops", None))
+        .unwrap();
+    for (command, expected, why) in [
+        (
+            role(Intent::Create, "ops", None),
+            RejectionType::AlreadyExists,
+            "twice",
+        ),
+        (
+            role(Intent::Update, "nobody", None),
+            RejectionType::NotFound,
+            "unknown role",
+        ),
+        (
+            role(Intent::AddEntity, "ops", Some(("USER", "ghost"))),
+            RejectionType::NotFound,
+            "unknown user",
+        ),
+        (
+            role(Intent::AddEntity, "ops", Some(("PLANET", "x"))),
+            RejectionType::InvalidArgument,
+            "bad member type",
+        ),
+        (
+            grant(("ROLE", "ops"), "RESOURCE", "*", &["FLY"]),
+            RejectionType::InvalidArgument,
+            "bad permission",
+        ),
+        (
+            grant(("ROLE", "ops"), "SPACESHIP", "*", &["READ"]),
+            RejectionType::InvalidArgument,
+            "bad resource type",
+        ),
+        (
+            grant(("ROLE", "nobody"), "RESOURCE", "*", &["READ"]),
+            RejectionType::NotFound,
+            "unknown owner",
+        ),
+        (
+            grant(("ROLE", "ops"), "RESOURCE", "*", &[]),
+            RejectionType::InvalidArgument,
+            "no permission",
+        ),
+    ] {
+        let rejection = c.partition(1).request(command).expect_err(why);
+        assert_eq!(
+            rejection.rejection_type, expected,
+            "{why}: {}",
+            rejection.reason
+        );
+    }
+    c.partition(1)
+        .request(role(Intent::AddEntity, "ops", Some(("CLIENT", "app"))))
+        .unwrap();
+    let twice = c
+        .partition(1)
+        .request(role(Intent::AddEntity, "ops", Some(("CLIENT", "app"))))
+        .expect_err("a member twice");
+    assert_eq!(twice.rejection_type, RejectionType::AlreadyExists);
+    let bytes = c.partition(1).engine.snapshot();
+    let restored = Engine::restore(&bytes).unwrap();
+    assert_eq!(
+        restored.state().identity,
+        c.partition(1).engine.state().identity
+    );
+}

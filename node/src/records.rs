@@ -351,6 +351,7 @@ pub fn to_reply(
         | ResponseValue::MessagePublished { key }
         | ResponseValue::SignalBroadcasted { key } => CommandReply::Key(key),
         ResponseValue::User(user) => CommandReply::Key(user.user_key),
+        ResponseValue::IdentityChanged { key } => CommandReply::Key(key),
         #[allow(unreachable_patterns)]
         other => {
             return Err(CommandError::Internal(format!(
