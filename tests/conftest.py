@@ -143,13 +143,35 @@ def running_oidc_provider(port=None):
 
 
 def oidc_env(issuer, audience="waggle-api", skew_ms=60_000):
-    """The broker's configuration for tokens of `issuer`."""
+    """The broker's configuration for tokens of `issuer`; the provider's
+    sdk-app and pyzeebe-app clients are admins."""
     return {
         "WAGGLE_SECURITY_AUTHENTICATION": "oidc",
         "WAGGLE_SECURITY_OIDC_ISSUER_URI": issuer,
         "WAGGLE_SECURITY_OIDC_AUDIENCES": audience,
         "WAGGLE_SECURITY_OIDC_CLOCK_SKEW_MS": str(skew_ms),
+        "WAGGLE_SECURITY_ADMIN_CLIENTS": "sdk-app,pyzeebe-app",
     }
+
+
+def wait_for_admin(broker, authorization):
+    """Waits until `authorization` (a header value) is an admin's: the
+    broker sets up its default roles and admins just after it started."""
+    deadline = time.monotonic() + MAX_WAIT_S
+    while True:
+        request = urllib.request.Request(
+            f"{broker.rest_url}/v2/users/search", data=b"{}", method="POST",
+            headers={"Authorization": authorization, "Content-Type": "application/json"},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=10) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError("the broker did not make the caller an admin")
+        time.sleep(0.1)
 
 
 def fetch_token(issuer, client_id, secret="secret"):

@@ -455,6 +455,21 @@ impl Engine {
                 permissions.join(", ")
             )));
         }
+        let duplicate = identity.authorizations.values().any(|b| {
+            b.owner_type == a.owner_type
+                && b.owner_id == a.owner_id
+                && b.resource_type == a.resource_type
+                && b.resource_id == a.resource_id
+        });
+        if duplicate {
+            return Err(rejection(
+                RejectionType::AlreadyExists,
+                format!(
+                    "Expected to create an authorization for {} '{}' on {} '{}', but one exists; delete it first",
+                    a.owner_type, a.owner_id, a.resource_type, a.resource_id
+                ),
+            ));
+        }
         let mut value = a.clone();
         value.permission_types.sort();
         value.permission_types.dedup();

@@ -202,6 +202,22 @@ pub enum PartitionCommand {
         /// The user.
         value: Box<engine::identity::UserRecord>,
     },
+    /// Create, change or delete a role, or add or remove a member (on the
+    /// deployment partition). Answered with the role's key.
+    Role {
+        /// `CREATE`, `UPDATE`, `DELETE`, `ADD_ENTITY` or `REMOVE_ENTITY`.
+        intent: engine::Intent,
+        /// The role (with the member for `ADD_ENTITY`, `REMOVE_ENTITY`).
+        value: Box<engine::access::RoleRecord>,
+    },
+    /// Create or delete an authorization (on the deployment partition).
+    /// Answered with its key.
+    Authorization {
+        /// `CREATE` or `DELETE`.
+        intent: engine::Intent,
+        /// The authorization.
+        value: Box<engine::access::AuthorizationRecord>,
+    },
 }
 
 /// Options of `CreateProcessInstanceWithResult`.
@@ -262,6 +278,8 @@ impl PartitionCommand {
             PartitionCommand::MigrateInstance { .. } => "MigrateProcessInstance",
             PartitionCommand::CompleteJobWithResult { .. } => "CompleteJob",
             PartitionCommand::User { .. } => "User",
+            PartitionCommand::Role { .. } => "Role",
+            PartitionCommand::Authorization { .. } => "Authorization",
         }
     }
 }

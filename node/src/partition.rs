@@ -604,10 +604,15 @@ impl Partition {
                 .map_err(|panic| ProcessingFailure::new(index, ordinal, command, panic))?
             }
         };
-        self.users_changed |= processed
-            .records
-            .iter()
-            .any(|r| r.value_type == engine::ValueType::User && r.record_type == RecordType::Event);
+        self.users_changed |= processed.records.iter().any(|r| {
+            r.record_type == RecordType::Event
+                && matches!(
+                    r.value_type,
+                    engine::ValueType::User
+                        | engine::ValueType::Role
+                        | engine::ValueType::Authorization
+                )
+        });
         if self.quiet_before.is_some_and(|at| (index, ordinal) < at) {
             // Rebuilding: only the replicated effects matter; the answers,
             // distributions and job signals went out the first time.

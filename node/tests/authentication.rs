@@ -109,8 +109,8 @@ fn basic_authentication_guards_every_client_port() {
     let broker = start(tempfile::tempdir().unwrap());
     let (rest, management) = (broker.rest_port, broker.management_port);
     let demo = basic("demo", "demo");
-    eventually("the initial user logs in", || {
-        call(rest, "GET", "/v2/topology", Some(&demo), "").0 == 200
+    eventually("the initial user logs in as an admin", || {
+        call(management, "GET", "/incidents", Some(&demo), "").0 == 200
     });
 
     // REST: anonymous, wrong password, unknown user, garbage.
@@ -218,7 +218,7 @@ fn basic_authentication_guards_every_client_port() {
     eventually("alice logs in", || {
         call(rest, "GET", "/v2/topology", Some(&alice), "").0 == 200
     });
-    let (status, body) = call(rest, "GET", "/v2/users/alice", Some(&alice), "");
+    let (status, body) = call(rest, "GET", "/v2/users/alice", Some(&demo), "");
     assert_eq!(status, 200, "{body}");
     assert!(
         body.contains("alice@example.com") && !body.contains("argon2"),
@@ -235,6 +235,8 @@ fn basic_authentication_guards_every_client_port() {
     let found: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(found["page"]["totalItems"], 1, "{body}");
     assert_eq!(found["items"][0]["name"], "Alice");
+
+    authorizations_decide_what_alice_may_do(&broker, &alice, &demo);
 
     let (status, body) = call(
         rest,
@@ -288,6 +290,113 @@ fn basic_authentication_guards_every_client_port() {
     assert_eq!(call(rest, "GET", "/v2/topology", Some(&alice), "").0, 401);
     let status = broker.terminate();
     assert!(status.success(), "{status:?}");
+}
+
+/// A user without roles may log in and do nothing else; read-only admins
+/// read; a role with one grant allows what it grants, for REST and gRPC.
+fn authorizations_decide_what_alice_may_do(broker: &Broker, alice: &str, demo: &str) {
+    let (rest, management) = (broker.rest_port, broker.management_port);
+    let rt = runtime();
+    let deploy_as = |auth: &str| {
+        rt.block_on(async {
+            let mut client = grpc(broker, Some(auth)).await;
+            client.deploy_resource(deploy_request()).await.map(|_| ())
+        })
+    };
+    let search = |auth: &str| call(rest, "POST", "/v2/users/search", Some(auth), "{}");
+    let (status, body) = search(alice);
+    assert_eq!(status, 403, "{body}");
+    assert!(
+        body.contains("FORBIDDEN") && body.contains("READ") && body.contains("USER"),
+        "{body}"
+    );
+    assert_eq!(
+        call(rest, "GET", "/v2/authentication/me", Some(alice), "").0,
+        200
+    );
+    assert_eq!(
+        call(management, "GET", "/incidents", Some(alice), "").0,
+        403
+    );
+    let refused = deploy_as(alice).expect_err("alice may not deploy");
+    assert_eq!(refused.code(), tonic::Code::PermissionDenied, "{refused:?}");
+
+    // A read-only admin reads, and still deploys nothing.
+    assert_eq!(
+        call(
+            rest,
+            "PUT",
+            "/v2/roles/readonly-admin/users/alice",
+            Some(demo),
+            ""
+        )
+        .0,
+        204
+    );
+    eventually("alice reads as a read-only admin", || {
+        search(alice).0 == 200
+    });
+    assert_eq!(
+        call(management, "GET", "/incidents", Some(alice), "").0,
+        200
+    );
+    assert_eq!(
+        deploy_as(alice).expect_err("read-only").code(),
+        tonic::Code::PermissionDenied
+    );
+
+    // A role that may deploy.
+    let (status, body) = call(
+        rest,
+        "POST",
+        "/v2/roles",
+        Some(demo),
+        r#"{"roleId":"deployers","name":"Deployers"}"#,
+    );
+    assert_eq!(status, 201, "{body}");
+    let grant = r#"{"ownerId":"deployers","ownerType":"ROLE","resourceType":"RESOURCE","resourceId":"*","permissionTypes":["CREATE"]}"#;
+    let (status, body) = call(rest, "POST", "/v2/authorizations", Some(demo), grant);
+    assert_eq!(status, 201, "{body}");
+    let key: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let key = key["authorizationKey"].as_str().expect("a key").to_string();
+    let (status, body) = call(rest, "POST", "/v2/authorizations", Some(demo), grant);
+    assert_eq!(status, 409, "the same grant twice: {body}");
+    assert_eq!(
+        call(
+            rest,
+            "PUT",
+            "/v2/roles/deployers/users/alice",
+            Some(demo),
+            ""
+        )
+        .0,
+        204
+    );
+    eventually("alice deploys as a deployer", || deploy_as(alice).is_ok());
+    let (status, body) = call(
+        rest,
+        "GET",
+        &format!("/v2/authorizations/{key}"),
+        Some(demo),
+        "",
+    );
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("\"ownerId\":\"deployers\""), "{body}");
+    // Without the role again, she may not.
+    assert_eq!(
+        call(
+            rest,
+            "DELETE",
+            "/v2/roles/deployers/users/alice",
+            Some(demo),
+            ""
+        )
+        .0,
+        204
+    );
+    eventually("alice no longer deploys", || {
+        deploy_as(alice).is_err_and(|s| s.code() == tonic::Code::PermissionDenied)
+    });
 }
 
 #[test]

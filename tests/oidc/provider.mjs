@@ -6,6 +6,8 @@
 //   sdk-app         client_secret_post,  audience waggle-api
 //   short-lived     client_secret_post,  audience waggle-api, tokens live 1 s
 //   other-audience  client_secret_post,  audience other-api
+//   no-roles        client_secret_post,  audience waggle-api (the tests make
+//                   no admin of it)
 // Prints "ready <issuer>" once it listens; ends on SIGTERM.
 import { generateKeyPairSync, randomUUID } from 'node:crypto';
 import Provider from 'oidc-provider';
@@ -25,6 +27,7 @@ const audiences = {
   'sdk-app': 'waggle-api',
   'short-lived': 'waggle-api',
   'other-audience': 'other-api',
+  'no-roles': 'waggle-api',
 };
 const client = (id, method) => ({
   client_id: id,
@@ -41,6 +44,7 @@ const provider = new Provider(issuer, {
     client('sdk-app', 'client_secret_post'),
     client('short-lived', 'client_secret_post'),
     client('other-audience', 'client_secret_post'),
+    client('no-roles', 'client_secret_post'),
   ],
   jwks: { keys: [signingKey] },
   ttl: { ClientCredentials: (_ctx, token) => token.resourceServer?.accessTokenTTL ?? 600 },

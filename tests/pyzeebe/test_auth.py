@@ -6,15 +6,14 @@ with UNAUTHENTICATED and nothing is deployed."""
 
 import asyncio
 import base64
-import time
 
 import grpc
 import pytest
 from pyzeebe import ZeebeClient, create_insecure_channel, create_secure_channel
 from pyzeebe.errors import UnknownGrpcStatusCodeError
 
-from conftest import running_broker
-from test_flows import TIMEOUT_S, doubled_by_a_worker, write_process
+from conftest import running_broker, wait_for_admin
+from test_flows import doubled_by_a_worker, write_process
 
 
 @pytest.fixture(scope="module")
@@ -54,17 +53,7 @@ async def refusal(channel, call):
 
 
 def wait_for_initial_user(broker):
-    async def once():
-        channel = channel_as(broker, "demo", "demo")
-        try:
-            return await refusal(channel, lambda c: c.topology())
-        finally:
-            await channel.close()
-
-    deadline = time.monotonic() + TIMEOUT_S
-    while asyncio.run(once()) != "answered":
-        assert time.monotonic() < deadline, "the initial user did not come"
-        time.sleep(0.2)
+    wait_for_admin(broker, "Basic " + base64.b64encode(b"demo:demo").decode())
 
 
 def test_pyzeebe_with_credentials_deploys_creates_and_completes(auth_broker, tmp_path):

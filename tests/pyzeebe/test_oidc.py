@@ -3,7 +3,8 @@ and a real OpenID provider (node's oidc-provider, tests/oidc/provider.mjs):
 with create_oauth2_client_credentials_channel it deploys, runs and
 completes; every method of the Gateway service answers UNAUTHENTICATED
 without a token, with an expired one, one for another audience, one of a
-foreign issuer and garbage, and the refused calls change nothing."""
+foreign issuer and garbage, and PERMISSION_DENIED (Topology aside) to a
+valid client without roles; the refused calls change nothing."""
 
 import asyncio
 import os
@@ -14,7 +15,7 @@ import pytest
 from pyzeebe import ZeebeClient, create_oauth2_client_credentials_channel
 from pyzeebe.proto import gateway_pb2
 
-from conftest import fetch_token, oidc_env, running_broker, running_oidc_provider
+from conftest import wait_for_admin, fetch_token, oidc_env, running_broker, running_oidc_provider
 from test_flows import doubled_by_a_worker, write_process
 
 
@@ -26,6 +27,7 @@ def oidc():
     with running_oidc_provider() as issuer, running_oidc_provider() as foreign:
         # No clock skew: the short-lived client's tokens expire after 1 s.
         with running_broker(oidc_env(issuer, skew_ms=0), prefix="waggle-pz-oidc-") as broker:
+            wait_for_admin(broker, "Bearer " + fetch_token(issuer, "sdk-app"))
             yield broker, issuer, foreign
 
 
@@ -95,9 +97,17 @@ def test_every_gateway_method_refuses_bad_tokens_and_changes_nothing(oidc, tmp_p
                         found.append((what, method.name, e.code()))
         return found
 
+    callers.append(("a client without roles", "Bearer " + fetch_token(issuer, "no-roles")))
     outcomes = asyncio.run(refusals())
     assert len(outcomes) == len(callers) * len(methods)
-    wrong = [o for o in outcomes if o[2] != grpc.StatusCode.UNAUTHENTICATED]
+    expected = {
+        (what, method.name): grpc.StatusCode.UNAUTHENTICATED
+        if what != "a client without roles"
+        else ("answered" if method.name == "Topology" else grpc.StatusCode.PERMISSION_DENIED)
+        for what, _ in callers
+        for method in methods
+    }
+    wrong = [o for o in outcomes if o[2] != expected[(o[0], o[1])]]
     assert not wrong, wrong
 
     async def deployed_version():

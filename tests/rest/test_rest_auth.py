@@ -14,7 +14,7 @@ import pytest
 warnings.filterwarnings("ignore", category=DeprecationWarning)
 from camunda_orchestration_sdk import CamundaClient  # noqa: E402
 
-from conftest import running_broker  # noqa: E402
+from conftest import running_broker, wait_for_admin  # noqa: E402
 from test_rest_api import deploy  # noqa: E402
 
 TIMEOUT_S = 30
@@ -24,10 +24,7 @@ TIMEOUT_S = 30
 def auth_broker():
     env = {"WAGGLE_SECURITY_AUTHENTICATION": "basic", "WAGGLE_SECURITY_INITIAL_USER": "demo:demo"}
     with running_broker(env, prefix="waggle-rest-auth-") as b:
-        deadline = time.monotonic() + TIMEOUT_S
-        while httpx.get(f"{b.rest_url}/v2/topology", auth=("demo", "demo")).status_code != 200:
-            assert time.monotonic() < deadline, "the initial user did not come"
-            time.sleep(0.2)
+        wait_for_admin(b, "Basic ZGVtbzpkZW1v")
         yield b
 
 

@@ -26,8 +26,10 @@ use subtle::ConstantTimeEq;
 use thiserror::Error;
 use tokio::sync::Semaphore;
 
+use super::authorize::Need;
 use super::config::{Authentication, SecurityConfig};
 use super::users::{verify_password, Directory};
+use engine::access::{OWNER_CLIENT, OWNER_USER};
 
 /// Argon2 checks that may run at once.
 pub const MAX_CONCURRENT_HASHES: usize = 2;
@@ -199,68 +201,114 @@ fn basic_credentials(value: &HeaderValue) -> Option<(String, String)> {
     Some((name.to_string(), password.to_string()))
 }
 
+/// Why a request is not served.
+#[derive(Debug)]
+enum Refusal {
+    /// Who sent it is not known (or cannot be checked now).
+    Unauthenticated(AuthError),
+    /// Its sender lacks the permission it needs; the text says which.
+    Forbidden(String),
+}
+
+impl Authenticator {
+    /// Whether `principal` may do what needs `need` (always, without
+    /// authentication or with authorizations off).
+    pub fn permits(&self, principal: &Principal, need: Need) -> bool {
+        if !self.config.authorizes() {
+            return true;
+        }
+        let (entity_type, id) = match principal {
+            Principal::Anonymous => return true,
+            Principal::User(name) => (OWNER_USER, name),
+            Principal::Client(id) => (OWNER_CLIENT, id),
+        };
+        self.directory
+            .identity()
+            .allows_all(entity_type, id, need.0, need.1)
+    }
+}
+
 /// Runs `next` for an authenticated request (its [`Principal`] in the
-/// extensions), else answers with `refuse(why)`.
+/// extensions) whose sender holds `need`, else answers with
+/// `refuse(why)`.
 async fn guarded(
     auth: &Authenticator,
     mut request: Request,
     next: Next,
-    refuse: impl FnOnce(AuthError) -> Response,
+    need: Option<Need>,
+    refuse: impl FnOnce(Refusal) -> Response,
 ) -> Response {
-    match auth.authenticate(request.headers()).await {
-        Ok(principal) => {
-            request.extensions_mut().insert(principal);
-            next.run(request).await
-        }
-        Err(e) => refuse(e),
+    let principal = match auth.authenticate(request.headers()).await {
+        Ok(principal) => principal,
+        Err(e) => return refuse(Refusal::Unauthenticated(e)),
+    };
+    if let Some(need) = need.filter(|n| !auth.permits(&principal, *n)) {
+        return refuse(Refusal::Forbidden(format!(
+            "Insufficient permissions: '{}' holds no {} permission on every {} (an authorization with resource id '*', of its own or of one of its roles)",
+            principal.name(),
+            need.1,
+            need.0
+        )));
     }
+    request.extensions_mut().insert(principal);
+    next.run(request).await
 }
 
-/// Middleware of the REST API: 401 with a problem and a challenge.
+/// Middleware of the REST API: 401 with a problem and a challenge, 403
+/// without the permission.
 pub async fn rest(
     State(auth): State<Arc<Authenticator>>,
     request: Request,
     next: Next,
 ) -> Response {
+    use crate::rest::problem::Problem;
     let scheme = scheme_name(auth.config.authentication);
-    guarded(&auth, request, next, |e| {
-        if e.is_unavailable() {
-            let problem = crate::rest::problem::Problem::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "UNAVAILABLE",
-                e.to_string(),
-            );
-            return problem.into_response();
-        }
-        let problem = crate::rest::problem::Problem::new(
-            StatusCode::UNAUTHORIZED,
-            "UNAUTHORIZED",
+    let need = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .and_then(|path| super::authorize::rest(request.method(), path.as_str()));
+    guarded(&auth, request, next, need, |refusal| match refusal {
+        Refusal::Unauthenticated(e) if e.is_unavailable() => Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "UNAVAILABLE",
             e.to_string(),
-        );
-        challenge(problem.into_response(), scheme)
+        )
+        .into_response(),
+        Refusal::Unauthenticated(e) => challenge(
+            Problem::new(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", e.to_string()).into_response(),
+            scheme,
+        ),
+        Refusal::Forbidden(why) => {
+            Problem::new(StatusCode::FORBIDDEN, "FORBIDDEN", why).into_response()
+        }
     })
     .await
 }
 
-/// Middleware of the gRPC gateway: the status `UNAUTHENTICATED`.
+/// Middleware of the gRPC gateway: `UNAUTHENTICATED`, or
+/// `PERMISSION_DENIED` without the permission.
 pub async fn grpc(
     State(auth): State<Arc<Authenticator>>,
     request: Request,
     next: Next,
 ) -> Response {
-    guarded(&auth, request, next, |e| {
-        let status = if e.is_unavailable() {
-            tonic::Status::unavailable(e.to_string())
-        } else {
-            tonic::Status::unauthenticated(e.to_string())
+    let need = super::authorize::grpc(request.uri().path());
+    guarded(&auth, request, next, need, |refusal| {
+        let status = match refusal {
+            Refusal::Unauthenticated(e) if e.is_unavailable() => {
+                tonic::Status::unavailable(e.to_string())
+            }
+            Refusal::Unauthenticated(e) => tonic::Status::unauthenticated(e.to_string()),
+            Refusal::Forbidden(why) => tonic::Status::permission_denied(why),
         };
         status.into_http::<axum::body::Body>().into_response()
     })
     .await
 }
 
-/// Middleware of the management port: health and metrics may be public,
-/// everything else needs credentials.
+/// Middleware of the management port: health and metrics may be public;
+/// the rest needs credentials, and reading or changing the cluster the
+/// SYSTEM permission (admins).
 pub async fn management(
     State(auth): State<Arc<Authenticator>>,
     request: Request,
@@ -272,13 +320,17 @@ pub async fn management(
         return next.run(request).await;
     }
     let scheme = scheme_name(auth.config.authentication);
-    guarded(&auth, request, next, |e| {
-        let status = if e.is_unavailable() {
-            StatusCode::SERVICE_UNAVAILABLE
-        } else {
-            StatusCode::UNAUTHORIZED
-        };
-        challenge((status, format!("{e}\n")).into_response(), scheme)
+    let need = Some(super::authorize::management(request.method()));
+    guarded(&auth, request, next, need, |refusal| match refusal {
+        Refusal::Unauthenticated(e) => {
+            let status = if e.is_unavailable() {
+                StatusCode::SERVICE_UNAVAILABLE
+            } else {
+                StatusCode::UNAUTHORIZED
+            };
+            challenge((status, format!("{e}\n")).into_response(), scheme)
+        }
+        Refusal::Forbidden(why) => (StatusCode::FORBIDDEN, format!("{why}\n")).into_response(),
     })
     .await
 }

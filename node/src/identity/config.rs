@@ -51,6 +51,12 @@ pub struct SecurityConfig {
     /// `oidc`: how far the clocks of the provider and the broker may
     /// differ when `exp` and `nbf` are checked.
     pub oidc_clock_skew_ms: u64,
+    /// Requests are checked against the authorizations of their user or
+    /// client (and its roles); off, every authenticated caller may do
+    /// everything.
+    pub authorizations_enabled: bool,
+    /// Clients (OIDC client ids) made members of the `admin` role.
+    pub admin_clients: Vec<String>,
 }
 
 impl Default for SecurityConfig {
@@ -66,11 +72,18 @@ impl Default for SecurityConfig {
             oidc_username_claim: "sub".into(),
             oidc_client_id_claim: "client_id".into(),
             oidc_clock_skew_ms: 60_000,
+            authorizations_enabled: true,
+            admin_clients: Vec::new(),
         }
     }
 }
 
 impl SecurityConfig {
+    /// Whether requests are checked against authorizations.
+    pub fn authorizes(&self) -> bool {
+        self.authentication != Authentication::None && self.authorizations_enabled
+    }
+
     /// The initial user's name and password, if one is configured.
     pub fn initial_user(&self) -> Option<(&str, &str)> {
         self.initial_user.split_once(':')

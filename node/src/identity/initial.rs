@@ -1,13 +1,20 @@
-//! The initial user (`security.initial_user`): created when no user of
-//! that name exists, so that a new cluster has someone who can log in.
-//! Every node tries until the user exists; the deployment partition
-//! creates it once and refuses the others' attempts (`ALREADY_EXISTS`).
+//! The set-up of a new cluster's identities: the initial user
+//! (`security.initial_user`), the default roles `admin` (every permission
+//! on every resource) and `readonly-admin` (every READ permission), and
+//! the initial user and `security.admin_clients` as members of `admin`.
+//! Every node does what is missing until nothing is; the deployment
+//! partition refuses what another node did first (`ALREADY_EXISTS`).
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use engine::identity::UserRecord;
+use engine::access::{
+    AuthorizationRecord, RoleRecord, OWNER_CLIENT, OWNER_ROLE, OWNER_USER, RESOURCE_PERMISSIONS,
+};
+use engine::identity::{Identity, UserRecord};
+use engine::Intent;
 
+use super::config::Authentication;
 use crate::command::{CommandError, PartitionCommand, RejectionKind};
 use crate::context::BrokerContext;
 use crate::gateway::dispatch::Dispatcher;
@@ -55,63 +62,162 @@ fn at_least(version: &str, min: (u64, u64, u64)) -> bool {
     v >= min
 }
 
-/// Creates the configured initial user unless it exists; returns once it
-/// does.
-pub async fn create(context: Arc<BrokerContext>) {
-    let Some((name, password)) = context.config.security.initial_user() else {
-        return;
-    };
-    let (name, password) = (name.to_string(), password.to_string());
-    let hash =
-        match tokio::task::spawn_blocking(move || super::users::hash_password(&password)).await {
-            Ok(hash) => hash,
-            Err(e) => {
-                tracing::error!("security.initial_user: hashing the password failed: {e}");
-                return;
+/// The role whose members may do everything.
+pub const ADMIN_ROLE: &str = "admin";
+/// The role whose members may read everything.
+pub const READONLY_ADMIN_ROLE: &str = "readonly-admin";
+
+/// The commands still needed for the set-up: the initial user, the
+/// default roles with their authorizations, and the initial user and the
+/// admin clients in `admin`.
+fn missing(
+    identity: &Identity,
+    user: Option<&UserRecord>,
+    admin_clients: &[String],
+) -> Vec<PartitionCommand> {
+    let mut out = Vec::new();
+    if let Some(user) = user.filter(|u| !identity.users.contains_key(&u.username)) {
+        out.push(PartitionCommand::User {
+            intent: Intent::Create,
+            value: Box::new(user.clone()),
+        });
+    }
+    for (role_id, name, read_only) in [
+        (ADMIN_ROLE, "Admin", false),
+        (READONLY_ADMIN_ROLE, "Read-only admin", true),
+    ] {
+        if !identity.roles.contains_key(role_id) {
+            out.push(PartitionCommand::Role {
+                intent: Intent::Create,
+                value: Box::new(RoleRecord {
+                    role_id: role_id.into(),
+                    name: name.into(),
+                    ..RoleRecord::default()
+                }),
+            });
+        }
+        for (resource_type, permissions) in RESOURCE_PERMISSIONS {
+            let permissions: Vec<String> = permissions
+                .iter()
+                .filter(|p| !read_only || p.starts_with("READ"))
+                .map(|p| p.to_string())
+                .collect();
+            let granted = identity.authorizations.values().any(|a| {
+                a.owner_type == OWNER_ROLE
+                    && a.owner_id == role_id
+                    && a.resource_type == *resource_type
+                    && a.resource_id == "*"
+            });
+            if permissions.is_empty() || granted {
+                continue;
             }
-        };
-    let dispatcher = Dispatcher::new(Arc::clone(&context));
-    let user = UserRecord {
-        user_key: engine::NO_KEY,
-        username: name.clone(),
-        name: name.clone(),
-        email: String::new(),
-        password: hash,
+            out.push(PartitionCommand::Authorization {
+                intent: Intent::Create,
+                value: Box::new(AuthorizationRecord {
+                    owner_type: OWNER_ROLE.into(),
+                    owner_id: role_id.into(),
+                    resource_type: resource_type.to_string(),
+                    resource_id: "*".into(),
+                    permission_types: permissions,
+                    ..AuthorizationRecord::default()
+                }),
+            });
+        }
+    }
+    let members = user
+        .map(|u| (OWNER_USER, u.username.clone()))
+        .into_iter()
+        .chain(admin_clients.iter().map(|c| (OWNER_CLIENT, c.clone())));
+    for (entity_type, entity_id) in members {
+        let member = (entity_type.to_string(), entity_id.clone());
+        let present = identity
+            .roles
+            .get(ADMIN_ROLE)
+            .is_some_and(|r| r.members.contains(&member));
+        if !present {
+            out.push(PartitionCommand::Role {
+                intent: Intent::AddEntity,
+                value: Box::new(RoleRecord {
+                    role_id: ADMIN_ROLE.into(),
+                    entity_type: entity_type.into(),
+                    entity_id,
+                    ..RoleRecord::default()
+                }),
+            });
+        }
+    }
+    out
+}
+
+/// Sets up the initial user, the default roles (`admin`, `readonly-admin`)
+/// and the admins, as far as they are missing; returns once all are in
+/// place. Nothing to do without authentication.
+pub async fn create(context: Arc<BrokerContext>) {
+    let security = &context.config.security;
+    if security.authentication == Authentication::None {
+        return;
+    }
+    let user = match security.initial_user() {
+        Some((name, password)) => {
+            let password = password.to_string();
+            match tokio::task::spawn_blocking(move || super::users::hash_password(&password)).await
+            {
+                Ok(hash) => Some(UserRecord {
+                    user_key: engine::NO_KEY,
+                    username: name.to_string(),
+                    name: name.to_string(),
+                    email: String::new(),
+                    password: hash,
+                }),
+                Err(e) => {
+                    tracing::error!("security.initial_user: hashing the password failed: {e}");
+                    return;
+                }
+            }
+        }
+        None => None,
     };
+    let dispatcher = Dispatcher::new(Arc::clone(&context));
     let mut told = false;
     loop {
-        if context.view.users.user(&name).is_some() || context.view.stopping() {
+        if context.view.stopping() {
             return;
         }
         if let Err(why) = every_node_reads_users(&context) {
             if !std::mem::replace(&mut told, true) {
-                tracing::warn!("security.initial_user: waiting to create '{name}': {why}");
+                tracing::warn!("security: waiting to set up the initial user and roles: {why}");
             }
             tokio::time::sleep(RETRY).await;
             continue;
         }
-        let command = PartitionCommand::User {
-            intent: engine::Intent::Create,
-            value: Box::new(user.clone()),
-        };
-        let timeout = dispatcher.request_timeout();
-        match dispatcher
-            .execute(DEPLOYMENT_PARTITION, command, timeout)
-            .await
-        {
-            Ok(_) => {
-                tracing::info!("security.initial_user: created the user '{name}'");
-                return;
-            }
-            Err(CommandError::Rejected {
-                kind: RejectionKind::AlreadyExists,
-                ..
-            }) => return,
-            Err(e) => {
-                tracing::debug!("security.initial_user: not created yet ({e}); trying again");
-                tokio::time::sleep(RETRY).await;
+        let identity = context.view.users.identity();
+        let commands = missing(&identity, user.as_ref(), &security.admin_clients);
+        if commands.is_empty() {
+            tracing::info!(
+                "security: the initial user, the default roles and the admins are set up"
+            );
+            return;
+        }
+        for command in commands {
+            let what = format!("{command:?}");
+            let timeout = dispatcher.request_timeout();
+            match dispatcher
+                .execute(DEPLOYMENT_PARTITION, command, timeout)
+                .await
+            {
+                Ok(_)
+                | Err(CommandError::Rejected {
+                    kind: RejectionKind::AlreadyExists,
+                    ..
+                }) => {}
+                Err(e) => {
+                    tracing::debug!("security set-up: {what} not done yet ({e}); trying again");
+                    break;
+                }
             }
         }
+        // The local replica shows what was done once it applied it.
+        tokio::time::sleep(RETRY).await;
     }
 }
 

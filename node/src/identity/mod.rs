@@ -3,6 +3,7 @@
 //! in this folder).
 
 pub mod auth;
+pub mod authorize;
 pub mod config;
 pub mod initial;
 pub mod oidc;

@@ -1,12 +1,13 @@
-//! The users of basic authentication as this node's replicas hold them,
-//! and the hashing of their passwords.
+//! The users, roles and authorizations as this node's replicas hold them,
+//! and the hashing of passwords.
 //!
-//! Every partition's replicated state holds every user (the engine
+//! Every partition's replicated state holds all of them (the engine
 //! distributes each change from partition 1). After a shard applies a
-//! command that changed users, or restores a snapshot, it publishes its
-//! partition's users here; the gateway reads the lowest local partition's
-//! copy (partition 1's when this node has a replica of it, the most
-//! up to date). Written by the shard threads, read by the tokio threads.
+//! command that changed them, or restores a snapshot, it publishes its
+//! partition's identity state here; the gateway reads the lowest local
+//! partition's copy (partition 1's when this node has a replica of it, the
+//! most up to date). Written by the shard threads, read by the tokio
+//! threads.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
@@ -18,28 +19,26 @@ use engine::identity::{Identity, UserRecord};
 
 use crate::placement::PartitionId;
 
-/// Users by username.
-pub type Users = BTreeMap<String, UserRecord>;
-
-/// Each local partition's users, as last published.
+/// Each local partition's identity state (users, roles,
+/// authorizations), as last published.
 #[derive(Debug, Default)]
 pub struct Directory {
-    by_partition: RwLock<BTreeMap<PartitionId, Arc<Users>>>,
+    by_partition: RwLock<BTreeMap<PartitionId, Arc<Identity>>>,
 }
 
 impl Directory {
-    /// Publishes the users of `partition`'s state.
+    /// Publishes the identity state of `partition`.
     pub fn publish(&self, partition: PartitionId, identity: &Identity) {
-        let users = Arc::new(identity.users.clone());
+        let identity = Arc::new(identity.clone());
         self.by_partition
             .write()
             .expect("the directory lock is never poisoned")
-            .insert(partition, users);
+            .insert(partition, identity);
     }
 
-    /// The users of the lowest local partition (empty before any partition
-    /// published).
-    pub fn users(&self) -> Arc<Users> {
+    /// The identity state of the lowest local partition (empty before any
+    /// partition published).
+    pub fn identity(&self) -> Arc<Identity> {
         self.by_partition
             .read()
             .expect("the directory lock is never poisoned")
@@ -51,7 +50,7 @@ impl Directory {
 
     /// The user named `username`.
     pub fn user(&self, username: &str) -> Option<UserRecord> {
-        self.users().get(username).cloned()
+        self.identity().users.get(username).cloned()
     }
 }
 

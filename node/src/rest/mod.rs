@@ -11,6 +11,7 @@
 //! Runs on the tokio threads for the life of the broker; handlers hold no
 //! state of their own beyond the round-robin position for new instances.
 
+mod access;
 mod adhoc;
 mod body;
 mod cluster;
@@ -207,6 +208,31 @@ pub fn router(context: Arc<BrokerContext>) -> Router {
             get(users::get).put(users::update).delete(users::delete),
         )
         .route("/authentication/me", get(users::me))
+        .route("/roles", post(access::create_role))
+        .route("/roles/search", post(access::search_roles))
+        .route(
+            "/roles/{role_id}",
+            get(access::get_role)
+                .put(access::update_role)
+                .delete(access::delete_role),
+        )
+        .route(
+            "/roles/{role_id}/users/{username}",
+            put(access::add_user).delete(access::remove_user),
+        )
+        .route(
+            "/roles/{role_id}/clients/{client_id}",
+            put(access::add_client).delete(access::remove_client),
+        )
+        .route("/authorizations", post(access::create_authorization))
+        .route(
+            "/authorizations/search",
+            post(access::search_authorizations),
+        )
+        .route(
+            "/authorizations/{authorization_key}",
+            get(access::get_authorization).delete(access::delete_authorization),
+        )
         .route_layer(axum::middleware::from_fn_with_state(
             auth,
             crate::identity::auth::rest,

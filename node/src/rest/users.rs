@@ -20,7 +20,7 @@ use serde_json::{json, Value};
 use super::body::{Body, MaybeBody};
 use super::problem::Problem;
 use super::Shared;
-use crate::command::{CommandError, PartitionCommand};
+use crate::command::{CommandError, CommandReply, PartitionCommand};
 use crate::identity::users::hash_password;
 use crate::identity::Principal;
 use crate::routing::DEPLOYMENT_PARTITION;
@@ -99,23 +99,38 @@ async fn hashed(password: String) -> Result<String, Problem> {
         .map_err(|e| CommandError::Internal(format!("hashing the password failed: {e}")).into())
 }
 
-async fn send(rest: &Shared, intent: Intent, user: UserRecord) -> Result<(), Problem> {
+/// Sends a `USER`, `ROLE` or `AUTHORIZATION` command to the deployment
+/// partition once every node can read it; the key it answers.
+pub(super) async fn identity_command(
+    rest: &Shared,
+    command: PartitionCommand,
+) -> Result<i64, Problem> {
     crate::identity::initial::every_node_reads_users(rest.dispatcher.context()).map_err(|why| {
         Problem::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "UNAVAILABLE",
-            format!("users cannot be changed yet: {why}"),
+            format!("identities cannot be changed yet: {why}"),
         )
     })?;
+    let timeout = rest.dispatcher.request_timeout();
+    match rest
+        .dispatcher
+        .execute(DEPLOYMENT_PARTITION, command, timeout)
+        .await?
+    {
+        CommandReply::Key(key) => Ok(key),
+        other => {
+            Err(CommandError::Internal(format!("an identity change was answered {other:?}")).into())
+        }
+    }
+}
+
+async fn send(rest: &Shared, intent: Intent, user: UserRecord) -> Result<(), Problem> {
     let command = PartitionCommand::User {
         intent,
         value: Box::new(user),
     };
-    let timeout = rest.dispatcher.request_timeout();
-    rest.dispatcher
-        .execute(DEPLOYMENT_PARTITION, command, timeout)
-        .await?;
-    Ok(())
+    identity_command(rest, command).await.map(|_| ())
 }
 
 /// `POST /v2/users`: 201 with the user.
@@ -246,18 +261,20 @@ fn like(pattern: &str, value: &str) -> bool {
     go(&p, &v)
 }
 
-fn field<'a>(user: &'a UserRecord, name: &str) -> Option<&'a str> {
-    match name {
-        "username" => Some(&user.username),
-        "name" => Some(&user.name),
-        "email" => Some(&user.email),
-        _ => None,
-    }
+/// The text of `view`'s field `name`, if it is one of `fields`.
+fn field<'a>(view: &'a Value, name: &str, fields: &[&str]) -> Option<&'a str> {
+    fields
+        .contains(&name)
+        .then(|| view.get(name).and_then(Value::as_str).unwrap_or_default())
 }
 
-/// Whether `user` passes `filter`: every field's condition, and one of
+/// Whether `view` passes `filter`: every field's condition, and one of
 /// the `$or` alternatives when there are any.
-fn passes(user: &UserRecord, filter: &serde_json::Map<String, Value>) -> Result<bool, Problem> {
+fn passes(
+    view: &Value,
+    filter: &serde_json::Map<String, Value>,
+    fields: &[&str],
+) -> Result<bool, Problem> {
     let mut keep = true;
     for (name, condition) in filter {
         if name == "$or" {
@@ -275,14 +292,15 @@ fn passes(user: &UserRecord, filter: &serde_json::Map<String, Value>) -> Result<
                 let Some(alternative) = alternative.as_object() else {
                     return Err(Problem::bad_request("'filter.$or' must hold objects"));
                 };
-                any |= passes(user, alternative)?;
+                any |= passes(view, alternative, fields)?;
             }
             keep &= any;
             continue;
         }
-        let value = field(user, name).ok_or_else(|| {
+        let value = field(view, name, fields).ok_or_else(|| {
             Problem::bad_request(format!(
-                "'filter.{name}' is not a user field (username, name, email)"
+                "'filter.{name}' is not a field to filter on ({})",
+                fields.join(", ")
             ))
         })?;
         keep &= matches(name, value, condition)?;
@@ -290,23 +308,25 @@ fn passes(user: &UserRecord, filter: &serde_json::Map<String, Value>) -> Result<
     Ok(keep)
 }
 
-/// `POST /v2/users/search`.
-pub async fn search(
-    rest: Shared,
-    MaybeBody(q): MaybeBody<UserSearch>,
+/// A search over `views` (the entities as the API shows them): filters
+/// and sorts on `fields`, pages by `from` and `limit`.
+pub(super) fn search_views(
+    views: Vec<Value>,
+    q: &UserSearch,
+    fields: &[&str],
 ) -> Result<Json<Value>, Problem> {
-    let users = rest.dispatcher.context().view.users.users();
     let mut found = Vec::new();
-    for user in users.values() {
-        if passes(user, &q.filter)? {
-            found.push(user);
+    for view in views {
+        if passes(&view, &q.filter, fields)? {
+            found.push(view);
         }
     }
     for sort in q.sort.iter().rev() {
-        if field(&UserRecord::default(), &sort.field).is_none() {
+        if !fields.contains(&sort.field.as_str()) {
             return Err(Problem::bad_request(format!(
-                "'sort.field' is '{}', not one of username, name, email",
-                sort.field
+                "'sort.field' is '{}', not one of {}",
+                sort.field,
+                fields.join(", ")
             )));
         }
         let descending = sort
@@ -314,7 +334,7 @@ pub async fn search(
             .as_deref()
             .is_some_and(|o| o.eq_ignore_ascii_case("desc"));
         found.sort_by(|a, b| {
-            let order = field(a, &sort.field).cmp(&field(b, &sort.field));
+            let order = field(a, &sort.field, fields).cmp(&field(b, &sort.field, fields));
             if descending {
                 order.reverse()
             } else {
@@ -327,12 +347,21 @@ pub async fn search(
         .into_iter()
         .skip(q.page.from)
         .take(q.page.limit)
-        .map(view)
         .collect();
     Ok(Json(json!({
         "items": items,
         "page": {"totalItems": total, "hasMoreTotalItems": false, "startCursor": null, "endCursor": null},
     })))
+}
+
+/// `POST /v2/users/search`.
+pub async fn search(
+    rest: Shared,
+    MaybeBody(q): MaybeBody<UserSearch>,
+) -> Result<Json<Value>, Problem> {
+    let identity = rest.dispatcher.context().view.users.identity();
+    let views = identity.users.values().map(view).collect();
+    search_views(views, &q, &["username", "name", "email"])
 }
 
 /// `GET /v2/authentication/me`: who the credentials belong to.
@@ -380,17 +409,15 @@ mod tests {
 
     #[test]
     fn or_takes_any_alternative() {
-        let demo = UserRecord {
-            username: "demo".into(),
-            name: "Demo".into(),
-            ..UserRecord::default()
-        };
+        let demo = json!({"username": "demo", "name": "Demo", "email": ""});
+        let fields = ["username", "name", "email"];
         let filter = |v: Value| v.as_object().unwrap().clone();
         let either = filter(json!({"$or": [{"username": "x"}, {"name": "Demo"}]}));
-        assert!(passes(&demo, &either).unwrap());
+        assert!(passes(&demo, &either, &fields).unwrap());
         let neither = filter(json!({"$or": [{"username": "x"}, {"name": "y"}]}));
-        assert!(!passes(&demo, &neither).unwrap());
+        assert!(!passes(&demo, &neither, &fields).unwrap());
         let and = filter(json!({"username": "x", "$or": [{"name": "Demo"}]}));
-        assert!(!passes(&demo, &and).unwrap());
+        assert!(!passes(&demo, &and, &fields).unwrap());
+        assert!(passes(&demo, &filter(json!({"password": "x"})), &fields).is_err());
     }
 }

@@ -18,7 +18,7 @@ import yaml
 warnings.filterwarnings("ignore", category=DeprecationWarning)
 from camunda_orchestration_sdk import CamundaClient  # noqa: E402
 
-from conftest import fetch_token, free_port, oidc_env, running_broker, running_oidc_provider  # noqa: E402
+from conftest import wait_for_admin, fetch_token, free_port, oidc_env, running_broker, running_oidc_provider  # noqa: E402
 from test_openapi_conformance import IMPLEMENTED, upstream_spec  # noqa: E402
 from test_rest_api import MODEL, deploy  # noqa: E402
 
@@ -28,6 +28,7 @@ def oidc():
     with running_oidc_provider() as issuer, running_oidc_provider() as foreign:
         # No clock skew: the short-lived client's tokens expire after 1 s.
         with running_broker(oidc_env(issuer, skew_ms=0), prefix="waggle-oidc-") as broker:
+            wait_for_admin(broker, "Bearer " + fetch_token(issuer, "sdk-app"))
             yield broker, issuer, foreign
 
 
@@ -102,6 +103,19 @@ def test_every_rest_operation_refuses_bad_tokens_and_changes_nothing(oidc):
     deployed = httpx.post(f"{broker.rest_url}/v2/deployments", headers=good, files={"resources": ("oidc_refused.bpmn", model)}, timeout=30)
     assert deployed.status_code == 200, deployed.text
     assert deployed.json()["deployments"][0]["processDefinition"]["processDefinitionVersion"] == 1, "a refused deployment got through"
+
+
+def test_a_client_without_roles_is_forbidden_what_needs_a_permission(oidc):
+    broker, issuer, _ = oidc
+    headers = {"Authorization": "Bearer " + fetch_token(issuer, "no-roles")}
+    open_to_all = {"/topology", "/status", "/authentication/me"}
+    for method, path in implemented_operations():
+        response = httpx.request(method, f"{broker.rest_url}/v2{path}", headers=headers, json={}, timeout=30)
+        if path in open_to_all:
+            assert response.status_code not in (401, 403), f"{method} {path}: {response.text}"
+        else:
+            assert response.status_code == 403, f"{method} {path}: {response.status_code} {response.text}"
+            assert "no-roles" in response.json()["detail"]
 
 
 def test_a_key_rotation_is_followed_without_a_restart():

@@ -1,0 +1,192 @@
+//! What each operation needs: the resource type and the permission a
+//! caller must hold on every resource of that type (a `*` authorization of
+//! its own or of one of its roles). Operations absent from the tables need
+//! authentication only (topology, status, who am I).
+//!
+//! Authorizations on one resource id (a process id, say) are kept and
+//! listed, but an operation is allowed only by a `*` grant: a caller is
+//! never allowed more than its grants say, possibly less.
+
+use axum::http::Method;
+
+/// (resource type, permission) an operation needs.
+pub type Need = (&'static str, &'static str);
+
+const CREATE_INSTANCE: Need = ("PROCESS_DEFINITION", "CREATE_PROCESS_INSTANCE");
+const UPDATE_INSTANCE: Need = ("PROCESS_DEFINITION", "UPDATE_PROCESS_INSTANCE");
+const CANCEL_INSTANCE: Need = ("PROCESS_DEFINITION", "CANCEL_PROCESS_INSTANCE");
+const MODIFY_INSTANCE: Need = ("PROCESS_DEFINITION", "MODIFY_PROCESS_INSTANCE");
+const READ_INSTANCE: Need = ("PROCESS_DEFINITION", "READ_PROCESS_INSTANCE");
+const READ_DEFINITION: Need = ("PROCESS_DEFINITION", "READ_PROCESS_DEFINITION");
+const READ_USER_TASK: Need = ("PROCESS_DEFINITION", "READ_USER_TASK");
+const UPDATE_USER_TASK: Need = ("PROCESS_DEFINITION", "UPDATE_USER_TASK");
+const DEPLOY: Need = ("RESOURCE", "CREATE");
+const DELETE_RESOURCE: Need = ("RESOURCE", "DELETE_RESOURCE");
+const EVALUATE: Need = ("DECISION_DEFINITION", "CREATE_DECISION_INSTANCE");
+const PUBLISH: Need = ("MESSAGE", "CREATE");
+
+/// What the gRPC method at `path` (`/gateway_protocol.Gateway/Name`) needs.
+pub fn grpc(path: &str) -> Option<Need> {
+    let method = path.rsplit('/').next().unwrap_or_default();
+    Some(match method {
+        "Topology" => return None,
+        "DeployProcess" | "DeployResource" => DEPLOY,
+        "DeleteResource" => DELETE_RESOURCE,
+        "CreateProcessInstance" | "CreateProcessInstanceWithResult" => CREATE_INSTANCE,
+        "CancelProcessInstance" => CANCEL_INSTANCE,
+        "ModifyProcessInstance" => MODIFY_INSTANCE,
+        "EvaluateDecision" => EVALUATE,
+        "PublishMessage" => PUBLISH,
+        // Raw appends fill the log: benchmarks only, and admins only.
+        "RawAppend" => ("SYSTEM", "UPDATE"),
+        // Jobs, variables, incidents, migrations and signals act on
+        // running instances (a signal may also start some).
+        _ => UPDATE_INSTANCE,
+    })
+}
+
+/// What the REST operation `method` on the route `template` (as
+/// registered, under `/v2`) needs.
+pub fn rest(method: &Method, template: &str) -> Option<Need> {
+    let path = template.trim_start_matches("/v2");
+    let read = *method == Method::GET || path.ends_with("/search");
+    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let identity_entity = |resource: &'static str| -> Need {
+        match (method.clone(), segments.len()) {
+            (_, 1) | (_, 2) if read => (resource, "READ"),
+            (Method::POST, 1) => (resource, "CREATE"),
+            (Method::DELETE, 2) => (resource, "DELETE"),
+            _ => (resource, "UPDATE"),
+        }
+    };
+    Some(match segments[0] {
+        "topology" | "status" | "authentication" => return None,
+        "users" => identity_entity("USER"),
+        "roles" => identity_entity("ROLE"),
+        "authorizations" => identity_entity("AUTHORIZATION"),
+        "deployments" => DEPLOY,
+        "resources" => DELETE_RESOURCE,
+        "decision-definitions" if !read => EVALUATE,
+        "decision-definitions" => ("DECISION_DEFINITION", "READ_DECISION_DEFINITION"),
+        "decision-requirements" => ("DECISION_REQUIREMENTS_DEFINITION", "READ"),
+        "decision-instances" => ("DECISION_DEFINITION", "READ_DECISION_INSTANCE"),
+        "process-definitions" => READ_DEFINITION,
+        "user-tasks" if read => READ_USER_TASK,
+        "user-tasks" => UPDATE_USER_TASK,
+        "process-instances" if read => READ_INSTANCE,
+        "process-instances" if segments.len() == 1 => CREATE_INSTANCE,
+        "process-instances" if path.ends_with("/cancellation") => CANCEL_INSTANCE,
+        "process-instances" if path.ends_with("/modification") => MODIFY_INSTANCE,
+        "messages" => PUBLISH,
+        "element-instances" | "variables" | "incidents" | "jobs" | "message-subscriptions"
+            if read =>
+        {
+            READ_INSTANCE
+        }
+        _ => UPDATE_INSTANCE,
+    })
+}
+
+/// What a request to the management port needs (its public paths aside):
+/// reading the cluster's state, or changing it.
+pub fn management(method: &Method) -> Need {
+    if *method == Method::GET {
+        ("SYSTEM", "READ")
+    } else {
+        ("SYSTEM", "UPDATE")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grpc_methods_need_their_permission() {
+        assert_eq!(grpc("/gateway_protocol.Gateway/Topology"), None);
+        assert_eq!(
+            grpc("/gateway_protocol.Gateway/DeployResource"),
+            Some(DEPLOY)
+        );
+        assert_eq!(
+            grpc("/gateway_protocol.Gateway/CompleteJob"),
+            Some(UPDATE_INSTANCE)
+        );
+        assert_eq!(
+            grpc("/gateway_protocol.Gateway/CreateProcessInstanceWithResult"),
+            Some(CREATE_INSTANCE)
+        );
+    }
+
+    #[test]
+    fn rest_routes_need_their_permission() {
+        assert_eq!(rest(&Method::GET, "/v2/topology"), None);
+        assert_eq!(rest(&Method::POST, "/v2/deployments"), Some(DEPLOY));
+        assert_eq!(
+            rest(&Method::POST, "/v2/process-instances"),
+            Some(CREATE_INSTANCE)
+        );
+        assert_eq!(
+            rest(&Method::POST, "/v2/process-instances/search"),
+            Some(READ_INSTANCE)
+        );
+        assert_eq!(
+            rest(
+                &Method::POST,
+                "/v2/process-instances/{process_instance_key}/cancellation"
+            ),
+            Some(CANCEL_INSTANCE)
+        );
+        assert_eq!(rest(&Method::POST, "/v2/users"), Some(("USER", "CREATE")));
+        assert_eq!(
+            rest(&Method::POST, "/v2/users/search"),
+            Some(("USER", "READ"))
+        );
+        assert_eq!(
+            rest(&Method::PUT, "/v2/users/{username}"),
+            Some(("USER", "UPDATE"))
+        );
+        assert_eq!(
+            rest(&Method::DELETE, "/v2/users/{username}"),
+            Some(("USER", "DELETE"))
+        );
+        assert_eq!(
+            rest(&Method::PUT, "/v2/roles/{role_id}/users/{username}"),
+            Some(("ROLE", "UPDATE"))
+        );
+        assert_eq!(
+            rest(&Method::DELETE, "/v2/roles/{role_id}/users/{username}"),
+            Some(("ROLE", "UPDATE"))
+        );
+        assert_eq!(
+            rest(&Method::POST, "/v2/jobs/activation"),
+            Some(UPDATE_INSTANCE)
+        );
+        assert_eq!(
+            rest(&Method::POST, "/v2/user-tasks/search"),
+            Some(READ_USER_TASK)
+        );
+        assert_eq!(
+            rest(&Method::POST, "/v2/decision-definitions/evaluation"),
+            Some(EVALUATE)
+        );
+        // Every permission named exists in the engine's table.
+        for need in [
+            CREATE_INSTANCE,
+            UPDATE_INSTANCE,
+            CANCEL_INSTANCE,
+            MODIFY_INSTANCE,
+            READ_INSTANCE,
+            READ_DEFINITION,
+            READ_USER_TASK,
+            UPDATE_USER_TASK,
+            DEPLOY,
+            DELETE_RESOURCE,
+            EVALUATE,
+            PUBLISH,
+        ] {
+            let permissions = engine::access::permissions_of(need.0).expect("a resource type");
+            assert!(permissions.contains(&need.1), "{need:?}");
+        }
+    }
+}
