@@ -36,6 +36,7 @@ struct Node {
     dir: PathBuf,
     gateway_port: u16,
     management_port: u16,
+    rest_port: u16,
     internal_port: u16,
     child: Option<Child>,
 }
@@ -195,6 +196,7 @@ key_file = "{key}"
                 dir,
                 gateway_port,
                 management_port,
+                rest_port,
                 internal_port: internal[id as usize],
                 child: None,
             }
@@ -971,4 +973,80 @@ fn a_cluster_backed_up_under_load_is_restored_with_everything_acknowledged_befor
         newer.is_empty(),
         "created after the backup, restored: {newer:?}"
     );
+}
+
+#[test]
+fn users_roles_and_authorizations_reach_every_node() {
+    let root = tempfile::tempdir().expect("temp dir");
+    let mut nodes = cluster_with(root.path(), |_| {
+        "[security]\nauthentication = \"basic\"\ninitial_user = \"demo:demo\"\n".to_string()
+    });
+    for n in nodes.iter_mut() {
+        n.start();
+    }
+    wait_ready(&nodes.iter().collect::<Vec<_>>());
+    let basic = |name: &str, password: &str| {
+        use base64::Engine as _;
+        let encoded =
+            base64::engine::general_purpose::STANDARD.encode(format!("{name}:{password}"));
+        format!("Authorization: Basic {encoded}\r\n")
+    };
+    let (demo, bob) = (basic("demo", "demo"), basic("bob", "builder"));
+    let call = |node: &Node, method: &str, path: &str, auth: &str, body: &str| {
+        common::http_request_with(node.rest_port, method, path, auth, body).0
+    };
+    let eventually = |what: &str, check: &dyn Fn() -> bool| {
+        let start = Instant::now();
+        while !check() {
+            assert!(start.elapsed() < PHASE_LIMIT, "{what}\n{}", logs(&nodes));
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    // The set-up (by whichever node got there first) reaches every node.
+    for node in &nodes {
+        eventually("demo is an admin on every node", &|| {
+            common::http_request_with(node.management_port, "GET", "/incidents", &demo, "").0 == 200
+        });
+    }
+    // A user made through node 1, a role given through node 2, used on node 0.
+    let created = call(
+        &nodes[1],
+        "POST",
+        "/v2/users",
+        &demo,
+        r#"{"username":"bob","password":"builder"}"#,
+    );
+    assert_eq!(created, 201, "{}", logs(&nodes));
+    eventually("bob reaches node 2", &|| {
+        call(&nodes[2], "GET", "/v2/topology", &bob, "") == 200
+    });
+    assert_eq!(call(&nodes[0], "POST", "/v2/users/search", &bob, "{}"), 403);
+    assert_eq!(
+        call(
+            &nodes[2],
+            "PUT",
+            "/v2/roles/readonly-admin/users/bob",
+            &demo,
+            ""
+        ),
+        204
+    );
+    eventually("bob reads on node 0", &|| {
+        call(&nodes[0], "POST", "/v2/users/search", &bob, "{}") == 200
+    });
+    // gRPC through every node: anonymous refused, demo served.
+    let rt = client_runtime();
+    rt.block_on(async {
+        for node in &nodes {
+            let mut anonymous = GatewayClient::connect(node.uri()).await.expect("connect");
+            let refused = anonymous
+                .topology(proto::TopologyRequest {})
+                .await
+                .expect_err("anonymous");
+            assert_eq!(refused.code(), tonic::Code::Unauthenticated);
+        }
+    });
+    for n in nodes.iter_mut() {
+        n.stop();
+    }
 }
