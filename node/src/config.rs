@@ -25,9 +25,10 @@ pub const MAX_MESSAGE_SIZE_BYTES: u64 = 64 << 20;
 /// Longest shard tick: commit latency is bounded below by it.
 pub const MAX_TICK_MS: u64 = 1000;
 /// `WAGGLE_` variables that are not configuration keys.
-pub const NON_CONFIG_ENV_VARS: [&str; 7] = [
+pub const NON_CONFIG_ENV_VARS: [&str; 8] = [
     "WAGGLE_LOG",
     "WAGGLE_ADDRESS",
+    "WAGGLE_REST_ADDRESS",
     "WAGGLE_CA_FILE",
     "WAGGLE_CERT_FILE",
     "WAGGLE_KEY_FILE",

@@ -101,6 +101,13 @@ enum Command {
         #[arg(long)]
         file: Option<PathBuf>,
     },
+    /// Users, roles and authorizations, through the REST API.
+    Identity {
+        #[command(flatten)]
+        target: node::client_identity::RestTarget,
+        #[command(subcommand)]
+        command: node::client_identity::IdentityCommand,
+    },
     /// Prints the cluster topology, like `zbctl status`.
     Status {
         #[command(flatten)]
@@ -273,6 +280,9 @@ fn run(cli: Cli) -> Result<()> {
                 toml::to_string(&config).context("cannot print the configuration")?
             );
             Ok(())
+        }
+        Command::Identity { target, command } => {
+            print(client_runtime()?.block_on(node::client_identity::run(&target, command))?)
         }
         Command::Status { address } => {
             print(client_runtime()?.block_on(client::status(&address.gateway()))?)

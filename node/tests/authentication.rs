@@ -278,6 +278,7 @@ fn basic_authentication_guards_every_client_port() {
     );
     assert!(ok, "{stderr}");
     assert!(stdout.contains("brokers"), "{stdout}");
+    identities_through_the_cli(&broker);
 
     // Users survive a restart; the initial user is not created twice.
     let (status, dir) = broker.terminate_keeping_dir();
@@ -396,6 +397,68 @@ fn authorizations_decide_what_alice_may_do(broker: &Broker, alice: &str, demo: &
     );
     eventually("alice no longer deploys", || {
         deploy_as(alice).is_err_and(|s| s.code() == tonic::Code::PermissionDenied)
+    });
+}
+
+/// `waggle identity`: a user, a role and a grant made by the CLI let the
+/// new user deploy with the CLI.
+fn identities_through_the_cli(broker: &Broker) {
+    let dir = broker.dir.path();
+    let env = [
+        (
+            "WAGGLE_REST_ADDRESS",
+            format!("http://127.0.0.1:{}", broker.rest_port),
+        ),
+        (
+            "WAGGLE_ADDRESS",
+            format!("127.0.0.1:{}", broker.gateway_port),
+        ),
+    ];
+    let identity = |auth: &[&str], args: &[&str]| {
+        let all: Vec<&str> = ["identity"]
+            .iter()
+            .chain(auth)
+            .chain(args)
+            .copied()
+            .collect();
+        run_waggle(dir, &all, &env)
+    };
+    let demo = ["--username", "demo", "--password", "demo"];
+    let (ok, _, stderr) = identity(&[], &["users"]);
+    assert!(!ok && stderr.contains("401"), "{stderr}");
+    for args in [
+        &["create-user", "carol", "--user-password", "pw"][..],
+        &["create-role", "ops"],
+        &[
+            "authorize",
+            "--owner-type",
+            "ROLE",
+            "--owner-id",
+            "ops",
+            "--resource-type",
+            "RESOURCE",
+            "--permission",
+            "CREATE",
+        ],
+    ] {
+        let (ok, _, stderr) = identity(&demo, args);
+        assert!(ok, "{args:?}: {stderr}");
+    }
+    let (ok, stdout, stderr) = identity(&demo, &["add-user-to-role", "ops", "carol"]);
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("204"), "{stdout}");
+    let (ok, stdout, _) = identity(&demo, &["authorizations"]);
+    assert!(ok && stdout.contains("\"ownerId\": \"ops\""), "{stdout}");
+    let model = dir.join("one_task.bpmn");
+    std::fs::write(&model, ONE_TASK).unwrap();
+    let model = model.to_str().unwrap();
+    eventually("carol deploys with the CLI", || {
+        run_waggle(
+            dir,
+            &["deploy", "--username", "carol", "--password", "pw", model],
+            &env,
+        )
+        .0
     });
 }
 

@@ -1,0 +1,219 @@
+//! `waggle identity ...`: users, roles and authorizations through the REST
+//! API (the gRPC gateway has no calls for them), printed as JSON.
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+use serde_json::{json, Value};
+
+/// Where the REST API is and how to log in to it.
+#[derive(Debug, Clone, clap::Args)]
+pub struct RestTarget {
+    /// URL of the broker's REST API.
+    #[arg(
+        long,
+        env = "WAGGLE_REST_ADDRESS",
+        default_value = "http://127.0.0.1:8080"
+    )]
+    pub rest_address: String,
+    /// PEM CA certificates the REST API's certificate must chain to (https).
+    #[arg(long, env = "WAGGLE_CA_FILE")]
+    pub ca_file: Option<PathBuf>,
+    /// User name, for a broker with basic authentication (with --password).
+    #[arg(long, env = "WAGGLE_USERNAME", requires = "password")]
+    pub username: Option<String>,
+    /// Password of --username.
+    #[arg(
+        long,
+        env = "WAGGLE_PASSWORD",
+        requires = "username",
+        hide_env_values = true
+    )]
+    pub password: Option<String>,
+}
+
+/// What to do.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum IdentityCommand {
+    /// Lists the users.
+    Users,
+    /// Creates a user.
+    CreateUser {
+        /// Login name.
+        username: String,
+        /// The new user's password.
+        #[arg(long)]
+        user_password: String,
+        /// Display name.
+        #[arg(long, default_value = "")]
+        name: String,
+        /// E-mail address.
+        #[arg(long, default_value = "")]
+        email: String,
+    },
+    /// Deletes a user (its memberships and authorizations too).
+    DeleteUser {
+        /// Login name.
+        username: String,
+    },
+    /// Lists the roles.
+    Roles,
+    /// Creates a role.
+    CreateRole {
+        /// Role id.
+        role_id: String,
+        /// Display name (the id if empty).
+        #[arg(long, default_value = "")]
+        name: String,
+    },
+    /// Makes a user a member of a role.
+    AddUserToRole {
+        /// Role id.
+        role_id: String,
+        /// Login name.
+        username: String,
+    },
+    /// Ends a user's membership of a role.
+    RemoveUserFromRole {
+        /// Role id.
+        role_id: String,
+        /// Login name.
+        username: String,
+    },
+    /// Lists the authorizations.
+    Authorizations,
+    /// Grants permissions on resources of a type to a user, client or role.
+    Authorize {
+        /// USER, CLIENT or ROLE.
+        #[arg(long)]
+        owner_type: String,
+        /// The user's name, the client's id or the role's id.
+        #[arg(long)]
+        owner_id: String,
+        /// Resource type, e.g. RESOURCE or PROCESS_DEFINITION.
+        #[arg(long)]
+        resource_type: String,
+        /// One resource's id, or * for all.
+        #[arg(long, default_value = "*")]
+        resource_id: String,
+        /// A permission of the resource type (repeat for more).
+        #[arg(long = "permission", required = true)]
+        permissions: Vec<String>,
+    },
+    /// Deletes an authorization.
+    DeleteAuthorization {
+        /// Its key.
+        authorization_key: String,
+    },
+}
+
+/// Runs `command` against `target`; the API's answer.
+pub async fn run(target: &RestTarget, command: IdentityCommand) -> Result<Value> {
+    use reqwest::Method;
+    let (method, path, body) = match command {
+        IdentityCommand::Users => (Method::POST, "/v2/users/search".into(), Some(json!({}))),
+        IdentityCommand::CreateUser {
+            username,
+            user_password,
+            name,
+            email,
+        } => (
+            Method::POST,
+            "/v2/users".into(),
+            Some(
+                json!({"username": username, "password": user_password, "name": name, "email": email}),
+            ),
+        ),
+        IdentityCommand::DeleteUser { username } => {
+            (Method::DELETE, format!("/v2/users/{username}"), None)
+        }
+        IdentityCommand::Roles => (Method::POST, "/v2/roles/search".into(), Some(json!({}))),
+        IdentityCommand::CreateRole { role_id, name } => {
+            let name = if name.is_empty() {
+                role_id.clone()
+            } else {
+                name
+            };
+            (
+                Method::POST,
+                "/v2/roles".into(),
+                Some(json!({"roleId": role_id, "name": name})),
+            )
+        }
+        IdentityCommand::AddUserToRole { role_id, username } => (
+            Method::PUT,
+            format!("/v2/roles/{role_id}/users/{username}"),
+            None,
+        ),
+        IdentityCommand::RemoveUserFromRole { role_id, username } => (
+            Method::DELETE,
+            format!("/v2/roles/{role_id}/users/{username}"),
+            None,
+        ),
+        IdentityCommand::Authorizations => (
+            Method::POST,
+            "/v2/authorizations/search".into(),
+            Some(json!({})),
+        ),
+        IdentityCommand::Authorize {
+            owner_type,
+            owner_id,
+            resource_type,
+            resource_id,
+            permissions,
+        } => (
+            Method::POST,
+            "/v2/authorizations".into(),
+            Some(json!({
+                "ownerType": owner_type, "ownerId": owner_id, "resourceType": resource_type,
+                "resourceId": resource_id, "permissionTypes": permissions,
+            })),
+        ),
+        IdentityCommand::DeleteAuthorization { authorization_key } => (
+            Method::DELETE,
+            format!("/v2/authorizations/{authorization_key}"),
+            None,
+        ),
+    };
+    request(target, method, &path, body).await
+}
+
+async fn request(
+    target: &RestTarget,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> Result<Value> {
+    let mut client = reqwest::Client::builder();
+    if let Some(ca) = &target.ca_file {
+        let pem = std::fs::read(ca).with_context(|| format!("cannot read {}", ca.display()))?;
+        let certificate = reqwest::Certificate::from_pem(&pem)
+            .with_context(|| format!("{} is not a PEM certificate", ca.display()))?;
+        client = client.add_root_certificate(certificate);
+    }
+    let client = client.build().context("cannot make an HTTP client")?;
+    let url = format!("{}{path}", target.rest_address.trim_end_matches('/'));
+    let mut call = client.request(method.clone(), &url);
+    if let Some((name, password)) = target.username.as_ref().zip(target.password.as_ref()) {
+        call = call.basic_auth(name, Some(password));
+    }
+    if let Some(body) = body {
+        call = call.json(&body);
+    }
+    let response = call
+        .send()
+        .await
+        .with_context(|| format!("cannot reach the REST API at {url}"))?;
+    let status = response.status();
+    let text = response.text().await.unwrap_or_default();
+    let value: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+    if !status.is_success() {
+        let detail = value["detail"].as_str().unwrap_or(text.as_str());
+        bail!("{method} {path} failed: {status}: {detail}");
+    }
+    Ok(if value.is_null() {
+        json!({"status": status.as_u16()})
+    } else {
+        value
+    })
+}
