@@ -368,8 +368,10 @@ expect "waggle@alone is inactive" test "$(unit_prop waggle@alone.service ActiveS
 
 phase "upgrade $previous -> $version keeps data and config"
 # A local change to the conffile: every key uncommented (which also proves
-# each listed key and default is accepted by the broker).
-inside sed -i -E 's/^# ([a-z_]+ = )/\1/; /^directory = "data"$/d' /etc/waggle/waggle.toml
+# each listed key and default is accepted by the broker). 0.1.0's listed
+# host, 0.0.0.0, is set to loopback: from 0.2.0 on a broker without
+# authentication refuses any other address (the changelog says so).
+inside sed -i -E 's/^# ([a-z_]+ = )/\1/; /^directory = "data"$/d; s/^host = "0\.0\.0\.0"$/host = "127.0.0.1"/' /etc/waggle/waggle.toml
 inside sh -c 'echo "# local change" >> /etc/waggle/waggle.toml'
 conf_sum=$(inside md5sum /etc/waggle/waggle.toml)
 inside systemctl restart waggle.service
