@@ -266,7 +266,6 @@ impl Engine {
                 ),
             )
         };
-        let key = self.state.keys.next_key();
         let value = match event {
             Intent::Created if existing.is_some() => {
                 return Err(rejection(
@@ -278,25 +277,31 @@ impl Engine {
                 ))
             }
             Intent::Created => RoleRecord {
-                role_key: key,
                 entity_type: String::new(),
                 entity_id: String::new(),
                 ..role.clone()
             },
+            Intent::Deleted => existing.ok_or_else(not_found)?.record.clone(),
             _ => {
                 let existing = existing.ok_or_else(not_found)?;
-                let mut value = RoleRecord {
+                let value = RoleRecord {
                     role_key: existing.record.role_key,
                     ..role.clone()
                 };
-                if event == Intent::Deleted {
-                    value = existing.record.clone();
-                }
-                if matches!(event, Intent::EntityAdded | Intent::EntityRemoved) {
+                if event != Intent::Updated {
                     self.check_member(existing, &value, event)?;
                 }
                 value
             }
+        };
+        let key = self.state.keys.next_key();
+        let value = RoleRecord {
+            role_key: if event == Intent::Created {
+                key
+            } else {
+                value.role_key
+            },
+            ..value
         };
         let response = ResponseValue::IdentityChanged {
             key: value.role_key,

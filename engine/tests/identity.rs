@@ -146,9 +146,7 @@ fn users_survive_a_snapshot_and_only_then_change_its_layout() {
         restored.state().identity.users["demo"].password,
         "$argon2id$one"
     );
-    // The layout without users is the earlier one, byte for byte: the
-    // snapshot of a broker whose only user was deleted again equals one
-    // that never had a user, but for the keys and positions.
+    // Once the only user is deleted again, the earlier layout is written.
     h.request(user(Intent::Delete, "demo", "", "")).unwrap();
     assert_eq!(h.engine.snapshot()[0], SNAPSHOT_FORMAT_WITHOUT_IDENTITY);
     let mut truncated = bytes.clone();

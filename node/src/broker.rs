@@ -171,7 +171,7 @@ pub fn run(config: Config, mode: Mode) -> Result<()> {
     let (shard_set, opening) = Shards::start(&options, &local_partitions, Arc::clone(&view))?;
     let auth = Arc::new(crate::identity::Authenticator::new(
         &config.security,
-        Arc::clone(&view.users),
+        Arc::clone(&view.directory),
     ));
     let context = Arc::new(BrokerContext {
         limits: PartitionLimits::new(config.backpressure.clone()),

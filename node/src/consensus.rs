@@ -101,7 +101,7 @@ impl StateMachine for PartitionMachine {
         if let Err(failure) = self.partition.apply(e.index, app, out) {
             crate::isolation::recover(&mut self.partition, log, &self.metrics, failure, out)?;
         }
-        self.publish_users();
+        self.publish_identity();
         if let Some(c) = out.checkpoints.last_mut().filter(|c| c.index == e.index) {
             c.term = e.term;
         }
@@ -123,17 +123,17 @@ impl StateMachine for PartitionMachine {
 
     fn restore(&mut self, index: u64, state: &[u8]) -> Result<(), String> {
         self.partition.restore(index, state)?;
-        self.publish_users();
+        self.publish_identity();
         Ok(())
     }
 }
 
 impl PartitionMachine {
-    /// Hands the partition's users to the gateway when they changed.
-    fn publish_users(&mut self) {
-        if self.partition.take_users_changed() {
+    /// Hands the partition's identity state to the gateway when it changed.
+    fn publish_identity(&mut self) {
+        if self.partition.take_identity_changed() {
             let identity = &self.partition.engine().state().identity;
-            self.view.users.publish(self.partition.id(), identity);
+            self.view.directory.publish(self.partition.id(), identity);
         }
     }
 }

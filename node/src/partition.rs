@@ -313,9 +313,9 @@ pub struct Partition {
     /// While rebuilding: commands before this (index, ordinal) were
     /// processed and answered before, so their outputs are not sent again.
     quiet_before: Option<(u64, u32)>,
-    /// The users in the state may have changed since
-    /// [`Partition::take_users_changed`] last said so.
-    users_changed: bool,
+    /// The users, roles or authorizations in the state may have changed since
+    /// [`Partition::take_identity_changed`] last said so.
+    identity_changed: bool,
     /// Test seam: panics after processing the commands it matches.
     #[cfg(test)]
     pub(crate) panic_after: Option<fn(&Record) -> bool>,
@@ -348,7 +348,7 @@ impl Partition {
             exports: None,
             failed: BTreeMap::new(),
             quiet_before: None,
-            users_changed: false,
+            identity_changed: false,
             #[cfg(test)]
             panic_after: None,
         }
@@ -604,7 +604,7 @@ impl Partition {
                 .map_err(|panic| ProcessingFailure::new(index, ordinal, command, panic))?
             }
         };
-        self.users_changed |= processed.records.iter().any(|r| {
+        self.identity_changed |= processed.records.iter().any(|r| {
             r.record_type == RecordType::Event
                 && matches!(
                     r.value_type,
@@ -664,10 +664,10 @@ impl Partition {
         Ok(())
     }
 
-    /// Whether the users in the state may have changed since the last call
+    /// Whether the users, roles or authorizations may have changed since the last call
     /// (a command changed them, or a snapshot was restored).
-    pub fn take_users_changed(&mut self) -> bool {
-        std::mem::take(&mut self.users_changed)
+    pub fn take_identity_changed(&mut self) -> bool {
+        std::mem::take(&mut self.identity_changed)
     }
 
     /// Remembers that the command at (`index`, `ordinal`) failed: applied
@@ -805,7 +805,7 @@ impl Partition {
             .expect("the zone of an engine is valid");
         self.follow_ups = follow_ups;
         self.applied = index;
-        self.users_changed = true;
+        self.identity_changed = true;
         if let Some((queue, _)) = &mut self.exports {
             // A snapshot from a replica that does not export: nothing before
             // it can be exported any more.

@@ -1,5 +1,5 @@
 //! The broker's shared view of itself: the role and readiness of every local
-//! partition, the liveness of every shard loop, and the users the local
+//! partition, the liveness of every shard loop, and the identities the local
 //! partitions hold.
 //!
 //! Written by the shard threads (each writes only its own partitions and its own
@@ -78,8 +78,9 @@ pub struct BrokerView {
     started: AtomicBool,
     /// Whether each local partition's state agrees with its peers'.
     pub checks: StateChecks,
-    /// The users of basic authentication, as the local partitions hold them.
-    pub users: std::sync::Arc<crate::identity::users::Directory>,
+    /// The users, roles and authorizations, as the local partitions hold
+    /// them.
+    pub directory: std::sync::Arc<crate::identity::users::Directory>,
 }
 
 impl BrokerView {
@@ -105,7 +106,7 @@ impl BrokerView {
             stopping: AtomicBool::new(false),
             started: AtomicBool::new(false),
             checks: StateChecks::new(partitions),
-            users: Default::default(),
+            directory: Default::default(),
         }
     }
 

@@ -39,7 +39,7 @@ pub use cleanup::CLEANUP_BATCH;
 pub use error::StoreError;
 pub use forms::FormLookup;
 pub use resources::Resource;
-pub use search::{Page, SearchRequest, SearchResult, Sort, MAX_COUNTED_ITEMS};
+pub use search::{Page, SearchRequest, SearchResult, Sort, DEFAULT_LIMIT, MAX_COUNTED_ITEMS};
 pub use write::ExportedEntry;
 
 /// Which database a store talks to.

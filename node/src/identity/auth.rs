@@ -115,18 +115,13 @@ impl Authenticator {
         }
     }
 
-    /// Whether requests must carry credentials.
-    pub fn required(&self) -> bool {
-        self.config.authentication != Authentication::None
-    }
-
     /// Who sent `headers`.
     pub async fn authenticate(&self, headers: &HeaderMap) -> Result<Principal, AuthError> {
         let value = match self.config.authentication {
             Authentication::None => return Ok(Principal::Anonymous),
             scheme => headers
                 .get(header::AUTHORIZATION)
-                .ok_or(AuthError::Missing(scheme_name(scheme)))?,
+                .ok_or(AuthError::Missing(challenge_scheme(scheme)))?,
         };
         if let Some(oidc) = &self.oidc {
             let token = bearer_token(value).ok_or_else(|| {
@@ -170,7 +165,8 @@ impl Authenticator {
     }
 }
 
-fn scheme_name(authentication: Authentication) -> &'static str {
+/// The authorization scheme clients of `authentication` use.
+fn challenge_scheme(authentication: Authentication) -> &'static str {
     match authentication {
         Authentication::Oidc => "Bearer",
         _ => "Basic",
@@ -262,7 +258,7 @@ pub async fn rest(
     next: Next,
 ) -> Response {
     use crate::rest::problem::Problem;
-    let scheme = scheme_name(auth.config.authentication);
+    let scheme = auth.config.authentication;
     let need = request
         .extensions()
         .get::<axum::extract::MatchedPath>()
@@ -319,7 +315,7 @@ pub async fn management(
     if public {
         return next.run(request).await;
     }
-    let scheme = scheme_name(auth.config.authentication);
+    let scheme = auth.config.authentication;
     let need = Some(super::authorize::management(request.method()));
     guarded(&auth, request, next, need, |refusal| match refusal {
         Refusal::Unauthenticated(e) => {
@@ -335,11 +331,11 @@ pub async fn management(
     .await
 }
 
-/// Adds the `WWW-Authenticate` challenge of `scheme` to a 401.
-fn challenge(mut response: Response, scheme: &'static str) -> Response {
+/// Adds the `WWW-Authenticate` challenge of `authentication` to a 401.
+fn challenge(mut response: Response, authentication: Authentication) -> Response {
     if response.status() == StatusCode::UNAUTHORIZED {
-        let value = match scheme {
-            "Bearer" => "Bearer realm=\"waggle\"",
+        let value = match authentication {
+            Authentication::Oidc => "Bearer realm=\"waggle\"",
             _ => "Basic realm=\"waggle\", charset=\"UTF-8\"",
         };
         response

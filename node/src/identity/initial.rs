@@ -190,7 +190,7 @@ pub async fn create(context: Arc<BrokerContext>) {
             tokio::time::sleep(RETRY).await;
             continue;
         }
-        let identity = context.view.users.identity();
+        let identity = context.view.directory.identity();
         let commands = missing(&identity, user.as_ref(), &security.admin_clients);
         if commands.is_empty() {
             tracing::info!(
@@ -199,7 +199,7 @@ pub async fn create(context: Arc<BrokerContext>) {
             return;
         }
         for command in commands {
-            let what = format!("{command:?}");
+            let what = command.name();
             let timeout = dispatcher.request_timeout();
             match dispatcher
                 .execute(DEPLOYMENT_PARTITION, command, timeout)

@@ -10,6 +10,8 @@
 //! dropped stops working. A token whose key cannot be fetched is answered "unavailable",
 //! not "unauthenticated": the client did nothing wrong.
 
+use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use jsonwebtoken::jwk::JwkSet;
@@ -39,10 +41,19 @@ const ALGORITHMS: [Algorithm; 8] = [
     Algorithm::ES384,
 ];
 
-#[derive(Debug)]
+/// The provider's keys, by key id, ready to verify with.
 struct Keys {
-    set: JwkSet,
+    by_id: HashMap<String, Arc<DecodingKey>>,
     fetched: Option<Instant>,
+}
+
+impl std::fmt::Debug for Keys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Keys")
+            .field("ids", &self.by_id.keys().collect::<Vec<_>>())
+            .field("fetched", &self.fetched)
+            .finish()
+    }
 }
 
 /// Checks bearer tokens.
@@ -74,7 +85,7 @@ impl Oidc {
                 .build()
                 .expect("an HTTP client with a timeout builds"),
             keys: tokio::sync::RwLock::new(Keys {
-                set: JwkSet { keys: Vec::new() },
+                by_id: HashMap::new(),
                 fetched: None,
             }),
             fetching: tokio::sync::Mutex::new(()),
@@ -91,17 +102,8 @@ impl Oidc {
                 header.alg
             )));
         }
-        // Tokens of other issuers are refused before their key is looked
-        // up, so they cannot make the broker fetch keys again and again.
-        // (The issuer is checked again below, with the signature.)
-        if unverified_issuer(token).as_deref() != Some(self.issuer.as_str()) {
-            return Err(AuthError::BadToken(format!(
-                "the token was not issued by {}",
-                self.issuer
-            )));
-        }
         let kid = header.kid.unwrap_or_default();
-        let key = self.key(&kid).await?;
+        let key = self.key(&kid, token).await?;
         let mut validation = Validation::new(header.alg);
         validation.set_issuer(&[&self.issuer]);
         validation.set_audience(&self.audiences);
@@ -144,28 +146,37 @@ impl Oidc {
             })
     }
 
-    /// The key `kid`, fetching the keys when it is unknown or they are old.
-    /// Requests for known keys never wait for a fetch; fetches run one at a
-    /// time, at most one a [`MIN_REFETCH`].
-    async fn key(&self, kid: &str) -> Result<DecodingKey, AuthError> {
-        if let Some(key) = self.cached(kid).await? {
+    /// The key `kid` of `token`, fetching the keys when it is unknown or
+    /// they are old. Requests for known keys never wait for a fetch;
+    /// fetches run one at a time, at most one a [`MIN_REFETCH`].
+    async fn key(&self, kid: &str, token: &str) -> Result<Arc<DecodingKey>, AuthError> {
+        if let Some(key) = self.cached(kid).await {
             return Ok(key);
+        }
+        // Tokens of other issuers are refused before keys are fetched for
+        // them, so they cannot make the broker fetch again and again. (The
+        // issuer of every token is checked with its signature.)
+        if unverified_issuer(token).as_deref() != Some(self.issuer.as_str()) {
+            return Err(AuthError::BadToken(format!(
+                "the token was not issued by {}",
+                self.issuer
+            )));
         }
         let _one_fetch = self.fetching.lock().await;
         // Another request may have fetched while this one waited.
-        if let Some(key) = self.cached(kid).await? {
+        if let Some(key) = self.cached(kid).await {
             return Ok(key);
         }
         let since = self.keys.read().await.fetched.map(|at| at.elapsed());
         if let Some(since) = since.filter(|s| *s < MIN_REFETCH) {
             tokio::time::sleep(MIN_REFETCH - since).await;
         }
-        let set = self.fetch().await?;
+        let by_id = self.fetch().await?;
         *self.keys.write().await = Keys {
-            set,
+            by_id,
             fetched: Some(Instant::now()),
         };
-        self.cached(kid).await?.ok_or_else(|| {
+        self.cached(kid).await.ok_or_else(|| {
             AuthError::BadToken(format!(
                 "the token is signed with key '{kid}', which {} does not publish",
                 self.issuer
@@ -174,18 +185,15 @@ impl Oidc {
     }
 
     /// The key `kid` among fresh keys, if it is there.
-    async fn cached(&self, kid: &str) -> Result<Option<DecodingKey>, AuthError> {
+    async fn cached(&self, kid: &str) -> Option<Arc<DecodingKey>> {
         let keys = self.keys.read().await;
         let fresh = keys.fetched.is_some_and(|at| at.elapsed() < MAX_KEY_AGE);
-        match keys.set.find(kid) {
-            Some(jwk) if fresh => DecodingKey::from_jwk(jwk).map(Some).map_err(|e| {
-                AuthError::BadToken(format!("the provider's key '{kid}' is unusable ({e})"))
-            }),
-            _ => Ok(None),
-        }
+        fresh.then(|| keys.by_id.get(kid).cloned()).flatten()
     }
 
-    async fn fetch(&self) -> Result<JwkSet, AuthError> {
+    /// The provider's keys, by id; keys that cannot verify are left out
+    /// (and logged).
+    async fn fetch(&self) -> Result<HashMap<String, Arc<DecodingKey>>, AuthError> {
         let unavailable = |what: String| AuthError::Unavailable(what);
         let jwks_uri = if self.jwks_uri.is_empty() {
             let url = format!(
@@ -201,12 +209,21 @@ impl Oidc {
         } else {
             self.jwks_uri.clone()
         };
-        let set: Value = self.get_json(&jwks_uri).await.map_err(unavailable)?;
-        serde_json::from_value(set)
-            .map_err(|e| unavailable(format!("{jwks_uri} is not a JWK set: {e}")))
+        let set: JwkSet = self.get_json(&jwks_uri).await.map_err(unavailable)?;
+        let mut by_id = HashMap::new();
+        for jwk in &set.keys {
+            let kid = jwk.common.key_id.clone().unwrap_or_default();
+            match DecodingKey::from_jwk(jwk) {
+                Ok(key) => {
+                    by_id.insert(kid, Arc::new(key));
+                }
+                Err(e) => tracing::warn!("{jwks_uri}: key '{kid}' is unusable ({e}); skipped"),
+            }
+        }
+        Ok(by_id)
     }
 
-    async fn get_json(&self, url: &str) -> Result<Value, String> {
+    async fn get_json<T: serde::de::DeserializeOwned>(&self, url: &str) -> Result<T, String> {
         let response = self
             .http
             .get(url)
@@ -219,7 +236,7 @@ impl Oidc {
         response
             .json()
             .await
-            .map_err(|e| format!("{url} did not answer JSON: {e}"))
+            .map_err(|e| format!("{url} did not answer the JSON expected: {e}"))
     }
 }
 

@@ -19,7 +19,7 @@ use serde_json::{json, Value};
 use super::body::{Body, MaybeBody};
 use super::keys;
 use super::problem::Problem;
-use super::users::{identity_command, search_views, UserSearch};
+use super::users::{identity_command, search_views, SearchQuery};
 use super::Shared;
 use crate::command::PartitionCommand;
 
@@ -121,7 +121,7 @@ pub async fn delete_role(rest: Shared, Path(role_id): Path<String>) -> Result<St
 
 /// `GET /v2/roles/{roleId}`.
 pub async fn get_role(rest: Shared, Path(role_id): Path<String>) -> Result<Json<Value>, Problem> {
-    let identity = rest.dispatcher.context().view.users.identity();
+    let identity = rest.dispatcher.context().view.directory.identity();
     identity
         .roles
         .get(&role_id)
@@ -132,9 +132,9 @@ pub async fn get_role(rest: Shared, Path(role_id): Path<String>) -> Result<Json<
 /// `POST /v2/roles/search`.
 pub async fn search_roles(
     rest: Shared,
-    MaybeBody(q): MaybeBody<UserSearch>,
+    MaybeBody(q): MaybeBody<SearchQuery>,
 ) -> Result<Json<Value>, Problem> {
-    let identity = rest.dispatcher.context().view.users.identity();
+    let identity = rest.dispatcher.context().view.directory.identity();
     let views = identity
         .roles
         .values()
@@ -244,7 +244,7 @@ pub async fn get_authorization(
     Path(key): Path<String>,
 ) -> Result<Json<Value>, Problem> {
     let key = keys::parse("authorizationKey", &key)?;
-    let identity = rest.dispatcher.context().view.users.identity();
+    let identity = rest.dispatcher.context().view.directory.identity();
     identity
         .authorizations
         .get(&key)
@@ -255,9 +255,9 @@ pub async fn get_authorization(
 /// `POST /v2/authorizations/search`.
 pub async fn search_authorizations(
     rest: Shared,
-    MaybeBody(q): MaybeBody<UserSearch>,
+    MaybeBody(q): MaybeBody<SearchQuery>,
 ) -> Result<Json<Value>, Problem> {
-    let identity = rest.dispatcher.context().view.users.identity();
+    let identity = rest.dispatcher.context().view.directory.identity();
     let views = identity
         .authorizations
         .values()

@@ -46,10 +46,10 @@ pub struct UserUpdate {
     email: Option<String>,
 }
 
-/// Body of `POST /v2/users/search`.
+/// Body of the searches of users, roles and authorizations.
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct UserSearch {
+pub struct SearchQuery {
     #[serde(default)]
     filter: serde_json::Map<String, Value>,
     #[serde(default)]
@@ -85,7 +85,7 @@ impl Default for Page {
 }
 
 fn default_limit() -> usize {
-    100
+    store::DEFAULT_LIMIT as usize
 }
 
 fn view(user: &UserRecord) -> Value {
@@ -159,7 +159,7 @@ pub async fn update(
     Path(username): Path<String>,
     MaybeBody(u): MaybeBody<UserUpdate>,
 ) -> Result<Json<Value>, Problem> {
-    let old = rest.dispatcher.context().view.users.user(&username);
+    let old = rest.dispatcher.context().view.directory.user(&username);
     let password = match u.password.filter(|p| !p.is_empty()) {
         Some(p) => hashed(p).await?,
         None => String::new(),
@@ -193,7 +193,7 @@ pub async fn delete(rest: Shared, Path(username): Path<String>) -> Result<Status
 
 /// `GET /v2/users/{username}`.
 pub async fn get(rest: Shared, Path(username): Path<String>) -> Result<Json<Value>, Problem> {
-    match rest.dispatcher.context().view.users.user(&username) {
+    match rest.dispatcher.context().view.directory.user(&username) {
         Some(user) => Ok(Json(view(&user))),
         None => Err(Problem::not_found(format!(
             "User with username '{username}' not found"
@@ -312,7 +312,7 @@ fn passes(
 /// and sorts on `fields`, pages by `from` and `limit`.
 pub(super) fn search_views(
     views: Vec<Value>,
-    q: &UserSearch,
+    q: &SearchQuery,
     fields: &[&str],
 ) -> Result<Json<Value>, Problem> {
     let mut found = Vec::new();
@@ -357,9 +357,9 @@ pub(super) fn search_views(
 /// `POST /v2/users/search`.
 pub async fn search(
     rest: Shared,
-    MaybeBody(q): MaybeBody<UserSearch>,
+    MaybeBody(q): MaybeBody<SearchQuery>,
 ) -> Result<Json<Value>, Problem> {
-    let identity = rest.dispatcher.context().view.users.identity();
+    let identity = rest.dispatcher.context().view.directory.identity();
     let views = identity.users.values().map(view).collect();
     search_views(views, &q, &["username", "name", "email"])
 }
@@ -368,7 +368,7 @@ pub async fn search(
 pub async fn me(rest: Shared, principal: Option<Extension<Principal>>) -> Json<Value> {
     let principal = principal.map_or(Principal::Anonymous, |Extension(p)| p);
     let user = match &principal {
-        Principal::User(name) => rest.dispatcher.context().view.users.user(name),
+        Principal::User(name) => rest.dispatcher.context().view.directory.user(name),
         Principal::Anonymous | Principal::Client(_) => None,
     };
     Json(json!({
