@@ -1,24 +1,26 @@
-//! Roles and authorizations (Camunda's `ROLE` and `AUTHORIZATION` value
-//! types), kept in the replicated state beside the users and changed the
-//! same way: on the deployment partition, then distributed (see
-//! `identity`).
+//! Authorizations (Camunda's `AUTHORIZATION` value type), kept in the
+//! replicated state beside the users, roles, groups, tenants and mapping
+//! rules and changed the same way: on the deployment partition, then
+//! distributed (see `identity`).
 //!
 //! ```text
-//! ROLE CREATE | UPDATE | DELETE             roleId, name, description
-//! ROLE ADD_ENTITY | REMOVE_ENTITY           roleId, entityType, entityId
-//! AUTHORIZATION CREATE | DELETE             ownerType, ownerId, resourceType,
-//!                                           resourceId, permissionTypes
+//! AUTHORIZATION CREATE | UPDATE | DELETE    ownerType, ownerId,
+//!                                          resourceType, resourceId,
+//!                                          permissionTypes
 //! ```
 //!
-//! An authorization grants its owner (a user, a client or a role) the
-//! permissions on resources of one type: every resource (`*`) or the one
-//! with that id. Grants only, no denials. Deleting a user or a role deletes
-//! the authorizations it owns and its memberships.
+//! An authorization grants its owner (a user, a client, a role, a group or
+//! a mapping rule) the permissions on resources of one type: every
+//! resource (`*`) or the one with that id. Grants only, no denials. A
+//! caller holds what it owns and what the mapping rules its token matches,
+//! its groups and its roles own ([`Identity::owners`]). Deleting an owner
+//! deletes the authorizations it owns and its memberships.
 
 use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
+use crate::collectives::Kind;
 use crate::engine::{rejection, Ctx, Engine, ResponseValue};
 use crate::identity::{valid_username, Identity, MAX_FIELD_CHARS};
 use crate::record::*;
@@ -27,8 +29,19 @@ use crate::record::*;
 pub const OWNER_USER: &str = "USER";
 /// Owner and member type of an application with client credentials.
 pub const OWNER_CLIENT: &str = "CLIENT";
-/// Owner type of a role.
+/// Owner and member type of a role.
 pub const OWNER_ROLE: &str = "ROLE";
+/// Owner and member type of a group.
+pub const OWNER_GROUP: &str = "GROUP";
+/// Owner and member type of a mapping rule.
+pub const OWNER_MAPPING_RULE: &str = "MAPPING_RULE";
+/// Member type of a tenant (tenants own nothing).
+pub const OWNER_TENANT: &str = "TENANT";
+
+/// (owner type, owner id) pairs a caller acts as.
+pub type Owners = BTreeSet<(String, String)>;
+/// The claims of a verified token.
+pub type Claims = serde_json::Map<String, serde_json::Value>;
 
 /// Resource types and the permissions each takes (Camunda 8.8).
 pub const RESOURCE_PERMISSIONS: &[(&str, &[&str])] = &[
@@ -86,32 +99,6 @@ pub fn permissions_of(resource_type: &str) -> Option<&'static [&'static str]> {
         .map(|(_, p)| *p)
 }
 
-/// `ROLE` value.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RoleRecord {
-    /// Key of the role (of its `CREATED` event).
-    pub role_key: i64,
-    /// Unique id.
-    pub role_id: String,
-    /// Display name.
-    pub name: String,
-    /// What the role is for.
-    pub description: String,
-    /// ADD_ENTITY, REMOVE_ENTITY: the member's type (`USER`, `CLIENT`).
-    pub entity_type: String,
-    /// ADD_ENTITY, REMOVE_ENTITY: the member's id.
-    pub entity_id: String,
-}
-
-/// A role in the state: its record and its members.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Role {
-    /// Id, name, description and key (entity fields empty).
-    pub record: RoleRecord,
-    /// (entity type, entity id) of every member.
-    pub members: BTreeSet<(String, String)>,
-}
-
 /// `AUTHORIZATION` value.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuthorizationRecord {
@@ -130,54 +117,10 @@ pub struct AuthorizationRecord {
 }
 
 impl Identity {
-    /// Applies a `ROLE` event.
-    pub(crate) fn apply_role(&mut self, intent: Intent, role: &RoleRecord) {
-        let id = role.role_id.clone();
-        match intent {
-            Intent::Created => {
-                let record = RoleRecord {
-                    entity_type: String::new(),
-                    entity_id: String::new(),
-                    ..role.clone()
-                };
-                self.roles.insert(
-                    id,
-                    Role {
-                        record,
-                        members: BTreeSet::new(),
-                    },
-                );
-            }
-            Intent::Updated => {
-                if let Some(r) = self.roles.get_mut(&id) {
-                    r.record.name = role.name.clone();
-                    r.record.description = role.description.clone();
-                }
-            }
-            Intent::Deleted => {
-                self.roles.remove(&id);
-                self.forget_owner(OWNER_ROLE, &id);
-            }
-            Intent::EntityAdded => {
-                if let Some(r) = self.roles.get_mut(&id) {
-                    r.members
-                        .insert((role.entity_type.clone(), role.entity_id.clone()));
-                }
-            }
-            Intent::EntityRemoved => {
-                if let Some(r) = self.roles.get_mut(&id) {
-                    r.members
-                        .remove(&(role.entity_type.clone(), role.entity_id.clone()));
-                }
-            }
-            _ => {}
-        }
-    }
-
     /// Applies an `AUTHORIZATION` event.
     pub(crate) fn apply_authorization(&mut self, intent: Intent, a: &AuthorizationRecord) {
         match intent {
-            Intent::Created => {
+            Intent::Created | Intent::Updated => {
                 self.authorizations.insert(a.authorization_key, a.clone());
             }
             Intent::Deleted => {
@@ -193,47 +136,64 @@ impl Identity {
         self.authorizations
             .retain(|_, a| !(a.owner_type == owner_type && a.owner_id == owner_id));
         let membership = (owner_type.to_string(), owner_id.to_string());
-        for role in self.roles.values_mut() {
-            role.members.remove(&membership);
+        for kind in Kind::ALL {
+            for collective in self.collectives_mut(kind).values_mut() {
+                collective.members.remove(&membership);
+            }
         }
     }
 
-    /// The roles `entity_type` `entity_id` is a member of.
-    pub fn roles_of(&self, entity_type: &str, entity_id: &str) -> Vec<&str> {
-        let membership = (entity_type.to_string(), entity_id.to_string());
-        self.roles
+    /// Everything a caller acts as: itself (`entity_type` `entity_id`),
+    /// the mapping rules its token's `claims` match, the groups any of
+    /// those are in, and the roles any of those are in.
+    pub fn owners(&self, entity_type: &str, entity_id: &str, claims: Option<&Claims>) -> Owners {
+        let mut owners: Owners = BTreeSet::from([(entity_type.to_string(), entity_id.to_string())]);
+        if let Some(claims) = claims {
+            owners.extend(
+                self.mapping_rules
+                    .values()
+                    .filter(|r| r.matches(claims))
+                    .map(|r| (OWNER_MAPPING_RULE.to_string(), r.mapping_rule_id.clone())),
+            );
+        }
+        for kind in [Kind::Group, Kind::Role] {
+            let joined: Vec<_> = self
+                .collectives(kind)
+                .values()
+                .filter(|c| c.members.iter().any(|m| owners.contains(m)))
+                .map(|c| (kind.owner_type().to_string(), c.record.id.clone()))
+                .collect();
+            owners.extend(joined);
+        }
+        owners
+    }
+
+    /// The ids of the tenants any of `owners` is a member of.
+    pub fn tenants_of(&self, owners: &Owners) -> Vec<String> {
+        self.tenants
             .values()
-            .filter(|r| r.members.contains(&membership))
-            .map(|r| r.record.role_id.as_str())
+            .filter(|t| t.members.iter().any(|m| owners.contains(m)))
+            .map(|t| t.record.id.clone())
             .collect()
     }
 
-    /// Whether `entity_type` `entity_id` (or a role of it) holds
-    /// `permission` on every resource of `resource_type` (a `*` grant).
-    pub fn allows_all(
-        &self,
-        entity_type: &str,
-        entity_id: &str,
-        resource_type: &str,
-        permission: &str,
-    ) -> bool {
-        let roles = self.roles_of(entity_type, entity_id);
+    /// Whether any of `owners` holds `permission` on every resource of
+    /// `resource_type` (a `*` grant).
+    pub fn allows_all(&self, owners: &Owners, resource_type: &str, permission: &str) -> bool {
         self.authorizations.values().any(|a| {
-            let owner = (a.owner_type == entity_type && a.owner_id == entity_id)
-                || (a.owner_type == OWNER_ROLE && roles.contains(&a.owner_id.as_str()));
-            owner
-                && a.resource_type == resource_type
+            a.resource_type == resource_type
                 && a.resource_id == "*"
                 && a.permission_types.iter().any(|p| p == permission)
+                && owners.contains(&(a.owner_type.clone(), a.owner_id.clone()))
         })
     }
 }
 
-fn invalid(reason: String) -> Rejection {
+pub(crate) fn invalid(reason: String) -> Rejection {
     rejection(RejectionType::InvalidArgument, reason)
 }
 
-fn check_id(what: &str, id: &str) -> Result<(), Rejection> {
+pub(crate) fn check_id(what: &str, id: &str) -> Result<(), Rejection> {
     if valid_username(id) {
         Ok(())
     } else {
@@ -244,116 +204,6 @@ fn check_id(what: &str, id: &str) -> Result<(), Rejection> {
 }
 
 impl Engine {
-    /// ROLE commands, from a client or distributed.
-    pub(crate) fn role_command(
-        &mut self,
-        ctx: &mut Ctx,
-        cmd: &Record,
-        role: &RoleRecord,
-    ) -> Result<(), Rejection> {
-        let event = Self::identity_event(cmd)?;
-        if self.identity_distributed(ctx, cmd, event)? {
-            return Ok(());
-        }
-        check_id("role id", &role.role_id)?;
-        let existing = self.state.identity.roles.get(&role.role_id);
-        let not_found = || {
-            rejection(
-                RejectionType::NotFound,
-                format!(
-                    "Expected to find a role with id '{}', but none exists",
-                    role.role_id
-                ),
-            )
-        };
-        let value = match event {
-            Intent::Created if existing.is_some() => {
-                return Err(rejection(
-                    RejectionType::AlreadyExists,
-                    format!(
-                        "Expected to create a role with id '{}', but one exists",
-                        role.role_id
-                    ),
-                ))
-            }
-            Intent::Created => RoleRecord {
-                entity_type: String::new(),
-                entity_id: String::new(),
-                ..role.clone()
-            },
-            Intent::Deleted => existing.ok_or_else(not_found)?.record.clone(),
-            _ => {
-                let existing = existing.ok_or_else(not_found)?;
-                let value = RoleRecord {
-                    role_key: existing.record.role_key,
-                    ..role.clone()
-                };
-                if event != Intent::Updated {
-                    self.check_member(existing, &value, event)?;
-                }
-                value
-            }
-        };
-        let key = self.state.keys.next_key();
-        let value = RoleRecord {
-            role_key: if event == Intent::Created {
-                key
-            } else {
-                value.role_key
-            },
-            ..value
-        };
-        let response = ResponseValue::IdentityChanged {
-            key: value.role_key,
-        };
-        self.identity_commit(ctx, cmd, key, event, RecordValue::Role(value), response);
-        Ok(())
-    }
-
-    fn check_member(
-        &self,
-        role: &Role,
-        change: &RoleRecord,
-        event: Intent,
-    ) -> Result<(), Rejection> {
-        let member = (change.entity_type.clone(), change.entity_id.clone());
-        match change.entity_type.as_str() {
-            OWNER_USER if !self.state.identity.users.contains_key(&change.entity_id) => {
-                return Err(rejection(
-                    RejectionType::NotFound,
-                    format!(
-                        "Expected to find a user with username '{}', but none exists",
-                        change.entity_id
-                    ),
-                ))
-            }
-            OWNER_USER | OWNER_CLIENT => check_id("member id", &change.entity_id)?,
-            other => {
-                return Err(invalid(format!(
-                    "Expected a member of type USER or CLIENT, but got '{other}'"
-                )))
-            }
-        }
-        let present = role.members.contains(&member);
-        match (event, present) {
-            (Intent::EntityAdded, true) => Err(rejection(
-                RejectionType::AlreadyExists,
-                format!(
-                    "'{}' is already a member of role '{}'",
-                    change.entity_id, role.record.role_id
-                ),
-            )),
-            (Intent::EntityRemoved, false) => Err(rejection(
-                RejectionType::NotFound,
-                format!(
-                    "'{}' is not a member of role '{}'",
-                    change.entity_id, role.record.role_id
-                ),
-            )),
-            _ => Ok(()),
-        }
-    }
-
     /// AUTHORIZATION CREATE or DELETE, from a client or distributed.
     pub(crate) fn authorization_command(
         &mut self,
@@ -362,7 +212,7 @@ impl Engine {
         a: &AuthorizationRecord,
     ) -> Result<(), Rejection> {
         let event = Self::identity_event(cmd)?;
-        if !matches!(event, Intent::Created | Intent::Deleted) {
+        if !matches!(event, Intent::Created | Intent::Updated | Intent::Deleted) {
             return Err(invalid(format!(
                 "command AUTHORIZATION {} is not supported",
                 cmd.intent.name()
@@ -371,23 +221,25 @@ impl Engine {
         if self.identity_distributed(ctx, cmd, event)? {
             return Ok(());
         }
-        let value = if event == Intent::Deleted {
-            self.state
-                .identity
-                .authorizations
-                .get(&a.authorization_key)
-                .cloned()
-                .ok_or_else(|| {
-                    rejection(
-                        RejectionType::NotFound,
-                        format!(
-                            "Expected to delete authorization with key '{}', but none exists",
-                            a.authorization_key
-                        ),
-                    )
-                })?
-        } else {
-            self.checked_authorization(a)?
+        let existing = self.state.identity.authorizations.get(&a.authorization_key);
+        let value = match (event, existing) {
+            (Intent::Created, _) => self.checked_authorization(a)?,
+            (Intent::Deleted, Some(existing)) => existing.clone(),
+            (_, Some(_)) => self.checked_authorization(a)?,
+            (_, None) => {
+                return Err(rejection(
+                    RejectionType::NotFound,
+                    format!(
+                        "Expected to {} authorization with key '{}', but none exists",
+                        if event == Intent::Deleted {
+                            "delete"
+                        } else {
+                            "update"
+                        },
+                        a.authorization_key
+                    ),
+                ))
+            }
         };
         let key = self.state.keys.next_key();
         let value = AuthorizationRecord {
@@ -420,10 +272,12 @@ impl Engine {
         let owner_missing = match a.owner_type.as_str() {
             OWNER_USER => !identity.users.contains_key(&a.owner_id),
             OWNER_ROLE => !identity.roles.contains_key(&a.owner_id),
+            OWNER_GROUP => !identity.groups.contains_key(&a.owner_id),
+            OWNER_MAPPING_RULE => !identity.mapping_rules.contains_key(&a.owner_id),
             OWNER_CLIENT => false,
             other => {
                 return Err(invalid(format!(
-                    "Expected an owner of type USER, CLIENT or ROLE, but got '{other}'"
+                    "Expected an owner of type USER, CLIENT, ROLE, GROUP or MAPPING_RULE, but got '{other}'"
                 )))
             }
         };
@@ -461,7 +315,8 @@ impl Engine {
             )));
         }
         let duplicate = identity.authorizations.values().any(|b| {
-            b.owner_type == a.owner_type
+            b.authorization_key != a.authorization_key
+                && b.owner_type == a.owner_type
                 && b.owner_id == a.owner_id
                 && b.resource_type == a.resource_type
                 && b.resource_id == a.resource_id

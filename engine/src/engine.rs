@@ -16,6 +16,7 @@
 //! Owned by the shard thread of its partition; lives as long as the partition
 //! is open on that node.
 
+use crate::collectives::Kind;
 use crate::expression::Clock;
 use crate::record::*;
 use crate::state::{DeployedProcess, State};
@@ -36,10 +37,14 @@ const RECORDS_PER_COMMAND_HINT: usize = 32;
 /// snapshot is refused with `UnsupportedVersion` (its pending distributions
 /// hold records of an earlier record format), as are logs of an earlier
 /// record format: data of a previous format is not upgraded. Version 6 is
-/// version 5 followed by the identity state (users); it is written only
-/// when a user exists, so a release that reads 5 alone can follow a broker
-/// that has no users.
-pub const SNAPSHOT_FORMAT_VERSION: u8 = 6;
+/// version 5 followed by the identity state (users, roles, authorizations);
+/// 7 adds groups, tenants and mapping rules to it, and 6 is still read.
+/// The identity state is written only when it holds something, so a
+/// release that reads 5 alone can follow a broker without any.
+pub const SNAPSHOT_FORMAT_VERSION: u8 = 7;
+/// The snapshot format of identity states without groups, tenants and
+/// mapping rules, still read.
+pub const SNAPSHOT_FORMAT_IDENTITY_V6: u8 = 6;
 /// The snapshot format written when the identity state is empty.
 pub const SNAPSHOT_FORMAT_WITHOUT_IDENTITY: u8 = 5;
 
@@ -214,7 +219,7 @@ pub enum SnapshotError {
     Empty,
     /// Unknown version byte.
     #[error(
-        "snapshot format version {found} is not supported (expected {SNAPSHOT_FORMAT_WITHOUT_IDENTITY} or {SNAPSHOT_FORMAT_VERSION})"
+        "snapshot format version {found} is not supported (expected {SNAPSHOT_FORMAT_WITHOUT_IDENTITY} to {SNAPSHOT_FORMAT_VERSION})"
     )]
     UnsupportedVersion {
         /// Version found.
@@ -500,7 +505,10 @@ impl Engine {
                 self.migrate_instance(ctx, cmd, m)
             }
             (RecordValue::User(u), _) => self.user_command(ctx, cmd, u),
-            (RecordValue::Role(r), _) => self.role_command(ctx, cmd, r),
+            (RecordValue::Role(c), _) => self.collective_command(ctx, cmd, Kind::Role, c),
+            (RecordValue::Group(c), _) => self.collective_command(ctx, cmd, Kind::Group, c),
+            (RecordValue::Tenant(c), _) => self.collective_command(ctx, cmd, Kind::Tenant, c),
+            (RecordValue::MappingRule(r), _) => self.mapping_rule_command(ctx, cmd, r),
             (RecordValue::Authorization(a), _) => self.authorization_command(ctx, cmd, a),
             _ => Err(rejection(
                 RejectionType::InvalidArgument,
@@ -784,7 +792,7 @@ impl Engine {
     /// Rebuilds an engine from `snapshot()` bytes (job streams start empty).
     pub fn restore(bytes: &[u8]) -> Result<Engine, SnapshotError> {
         let (&version, body) = bytes.split_first().ok_or(SnapshotError::Empty)?;
-        if version != SNAPSHOT_FORMAT_VERSION && version != SNAPSHOT_FORMAT_WITHOUT_IDENTITY {
+        if !(SNAPSHOT_FORMAT_WITHOUT_IDENTITY..=SNAPSHOT_FORMAT_VERSION).contains(&version) {
             return Err(SnapshotError::UnsupportedVersion { found: version });
         }
         let malformed = |e: postcard::Error| SnapshotError::Malformed {
@@ -793,10 +801,16 @@ impl Engine {
         let (body, rest): (SnapshotBody, &[u8]) =
             postcard::take_from_bytes(body).map_err(malformed)?;
         let mut state = body.state;
-        if version == SNAPSHOT_FORMAT_VERSION {
+        if version != SNAPSHOT_FORMAT_WITHOUT_IDENTITY {
             // `SnapshotBodyRef::identity`, an option that is always there.
-            let (identity, rest): (Option<crate::identity::Identity>, _) =
-                postcard::take_from_bytes(rest).map_err(malformed)?;
+            let (identity, rest) = if version == SNAPSHOT_FORMAT_IDENTITY_V6 {
+                let (v6, rest): (Option<crate::identity::IdentityV6>, _) =
+                    postcard::take_from_bytes(rest).map_err(malformed)?;
+                (v6.map(Into::into), rest)
+            } else {
+                postcard::take_from_bytes::<Option<crate::identity::Identity>>(rest)
+                    .map_err(malformed)?
+            };
             state.identity = identity.unwrap_or_default();
             if !rest.is_empty() {
                 return Err(SnapshotError::Malformed {

@@ -1,5 +1,6 @@
 //! Users of basic authentication, kept in the replicated state (Camunda's
-//! `USER` value type).
+//! `USER` value type), and how every identity entity (users, roles,
+//! groups, tenants, mapping rules, authorizations) is changed.
 //!
 //! ```text
 //! USER CREATE | UPDATE | DELETE   (from a client, on the deployment partition)
@@ -23,6 +24,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::collectives::Collective;
 use crate::commands::DEPLOYMENT_PARTITION;
 use crate::engine::{rejection, Ctx, Engine, ResponseValue};
 use crate::record::*;
@@ -51,15 +53,46 @@ pub struct Identity {
     /// Users by username.
     pub users: BTreeMap<String, UserRecord>,
     /// Roles by id, with their members.
-    pub roles: BTreeMap<String, crate::access::Role>,
+    pub roles: BTreeMap<String, Collective>,
     /// Authorizations by key.
     pub authorizations: BTreeMap<i64, crate::access::AuthorizationRecord>,
+    /// Groups by id, with their members.
+    pub groups: BTreeMap<String, Collective>,
+    /// Tenants by id, with their members.
+    pub tenants: BTreeMap<String, Collective>,
+    /// Mapping rules by id.
+    pub mapping_rules: BTreeMap<String, crate::mapping_rules::MappingRuleRecord>,
+}
+
+/// The identity section of snapshot layout 6 (users, roles and
+/// authorizations only), read into an [`Identity`].
+#[derive(Deserialize)]
+pub(crate) struct IdentityV6 {
+    users: BTreeMap<String, UserRecord>,
+    roles: BTreeMap<String, Collective>,
+    authorizations: BTreeMap<i64, crate::access::AuthorizationRecord>,
+}
+
+impl From<IdentityV6> for Identity {
+    fn from(v6: IdentityV6) -> Identity {
+        Identity {
+            users: v6.users,
+            roles: v6.roles,
+            authorizations: v6.authorizations,
+            ..Identity::default()
+        }
+    }
 }
 
 impl Identity {
     /// Whether nothing is stored (the snapshot then leaves the section out).
     pub fn is_empty(&self) -> bool {
-        self.users.is_empty() && self.roles.is_empty() && self.authorizations.is_empty()
+        self.users.is_empty()
+            && self.roles.is_empty()
+            && self.authorizations.is_empty()
+            && self.groups.is_empty()
+            && self.tenants.is_empty()
+            && self.mapping_rules.is_empty()
     }
 
     /// Applies a `USER` event.

@@ -97,6 +97,12 @@ pub enum ValueType {
     Role,
     /// `AUTHORIZATION`: permissions granted to an owner
     Authorization,
+    /// `GROUP`: a group and its members
+    Group,
+    /// `TENANT`: a tenant and its members
+    Tenant,
+    /// `MAPPING_RULE`: token claims that make a caller a member
+    MappingRule,
 }
 
 impl ValueType {
@@ -133,6 +139,9 @@ impl ValueType {
             ValueType::User => "USER",
             ValueType::Role => "ROLE",
             ValueType::Authorization => "AUTHORIZATION",
+            ValueType::Group => "GROUP",
+            ValueType::Tenant => "TENANT",
+            ValueType::MappingRule => "MAPPING_RULE",
         }
     }
 }
@@ -1244,9 +1253,15 @@ pub enum RecordValue {
     /// `USER`
     User(crate::identity::UserRecord),
     /// `ROLE`
-    Role(crate::access::RoleRecord),
+    Role(crate::collectives::CollectiveRecord),
     /// `AUTHORIZATION`
     Authorization(crate::access::AuthorizationRecord),
+    /// `GROUP`
+    Group(crate::collectives::CollectiveRecord),
+    /// `TENANT`
+    Tenant(crate::collectives::CollectiveRecord),
+    /// `MAPPING_RULE`
+    MappingRule(crate::mapping_rules::MappingRuleRecord),
 }
 
 impl RecordValue {
@@ -1283,6 +1298,9 @@ impl RecordValue {
             RecordValue::User(_) => ValueType::User,
             RecordValue::Role(_) => ValueType::Role,
             RecordValue::Authorization(_) => ValueType::Authorization,
+            RecordValue::Group(_) => ValueType::Group,
+            RecordValue::Tenant(_) => ValueType::Tenant,
+            RecordValue::MappingRule(_) => ValueType::MappingRule,
         }
     }
 }

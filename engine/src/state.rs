@@ -27,6 +27,7 @@
 //! ordered, so a snapshot of equal states gives equal bytes.
 
 use crate::bpmn::parse_bpmn;
+use crate::collectives::Kind;
 use crate::decision_state::DecisionState;
 use crate::key::{partition_of, KeyGenerator};
 use crate::model::Process;
@@ -510,9 +511,21 @@ impl State {
                 self.note_distribution_received(record.key);
                 self.identity.apply_user(intent, u)
             }
-            (RecordValue::Role(r), intent) => {
+            (RecordValue::Role(c), intent) => {
                 self.note_distribution_received(record.key);
-                self.identity.apply_role(intent, r)
+                self.identity.apply_collective(Kind::Role, intent, c)
+            }
+            (RecordValue::Group(c), intent) => {
+                self.note_distribution_received(record.key);
+                self.identity.apply_collective(Kind::Group, intent, c)
+            }
+            (RecordValue::Tenant(c), intent) => {
+                self.note_distribution_received(record.key);
+                self.identity.apply_collective(Kind::Tenant, intent, c)
+            }
+            (RecordValue::MappingRule(r), intent) => {
+                self.note_distribution_received(record.key);
+                self.identity.apply_mapping_rule(intent, r)
             }
             (RecordValue::Authorization(a), intent) => {
                 self.note_distribution_received(record.key);

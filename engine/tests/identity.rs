@@ -3,8 +3,10 @@
 //! a snapshot without users keeps the layout of the release before.
 
 mod common;
+use ::engine::collectives::{CollectiveRecord, Kind};
 use ::engine::engine::{SNAPSHOT_FORMAT_VERSION, SNAPSHOT_FORMAT_WITHOUT_IDENTITY};
-use ::engine::identity::UserRecord;
+use ::engine::identity::{Identity, UserRecord};
+use ::engine::mapping_rules::MappingRuleRecord;
 use ::engine::*;
 use common::*;
 
@@ -154,21 +156,42 @@ fn users_survive_a_snapshot_and_only_then_change_its_layout() {
     assert!(Engine::restore(&truncated).is_err());
 }
 
-fn role(intent: Intent, role_id: &str, entity: Option<(&str, &str)>) -> Record {
+fn collective(kind: Kind, intent: Intent, id: &str, entity: Option<(&str, &str)>) -> Record {
     let (entity_type, entity_id) = entity.unwrap_or(("", ""));
-    Record::command(
-        NO_KEY,
-        intent,
-        RecordValue::Role(::engine::access::RoleRecord {
-            role_key: NO_KEY,
-            role_id: role_id.into(),
-            name: format!("{role_id} role"),
-            description: String::new(),
-            entity_type: entity_type.into(),
-            entity_id: entity_id.into(),
-        }),
-        None,
-    )
+    let value = CollectiveRecord {
+        key: NO_KEY,
+        id: id.into(),
+        name: format!("{id} {}", kind.noun()),
+        description: String::new(),
+        entity_type: entity_type.into(),
+        entity_id: entity_id.into(),
+    };
+    Record::command(NO_KEY, intent, kind.value(value), None)
+}
+
+fn role(intent: Intent, role_id: &str, entity: Option<(&str, &str)>) -> Record {
+    collective(Kind::Role, intent, role_id, entity)
+}
+
+fn rule(intent: Intent, id: &str, claim: (&str, &str)) -> Record {
+    let value = MappingRuleRecord {
+        mapping_rule_key: NO_KEY,
+        mapping_rule_id: id.into(),
+        claim_name: claim.0.into(),
+        claim_value: claim.1.into(),
+        name: id.into(),
+    };
+    Record::command(NO_KEY, intent, RecordValue::MappingRule(value), None)
+}
+
+/// Whether `user` `id` holds `permission` on every `resource_type`.
+fn may(
+    identity: &Identity,
+    (user, id): (&str, &str),
+    resource_type: &str,
+    permission: &str,
+) -> bool {
+    identity.allows_all(&identity.owners(user, id, None), resource_type, permission)
 }
 
 fn grant(
@@ -215,11 +238,11 @@ fn roles_and_authorizations_grant_permissions_on_every_partition() {
     for p in 1..=2 {
         let identity = &c.partition(p).engine.state().identity;
         assert!(
-            identity.allows_all("USER", "demo", "RESOURCE", "CREATE"),
+            may(identity, ("USER", "demo"), "RESOURCE", "CREATE"),
             "partition {p}"
         );
-        assert!(!identity.allows_all("USER", "demo", "RESOURCE", "READ"));
-        assert!(!identity.allows_all("USER", "other", "RESOURCE", "CREATE"));
+        assert!(!may(identity, ("USER", "demo"), "RESOURCE", "READ"));
+        assert!(!may(identity, ("USER", "other"), "RESOURCE", "CREATE"));
         assert!(identity.authorizations.contains_key(&key));
     }
     // A grant on one resource is not a grant on all.
@@ -231,9 +254,9 @@ fn roles_and_authorizations_grant_permissions_on_every_partition() {
             &["CREATE_PROCESS_INSTANCE"],
         ))
         .unwrap();
-    assert!(!c.partition(1).engine.state().identity.allows_all(
-        "USER",
-        "demo",
+    assert!(!may(
+        &c.partition(1).engine.state().identity,
+        ("USER", "demo"),
         "PROCESS_DEFINITION",
         "CREATE_PROCESS_INSTANCE"
     ));
@@ -332,4 +355,233 @@ fn bad_roles_and_authorizations_are_refused() {
         restored.state().identity,
         c.partition(1).engine.state().identity
     );
+}
+
+#[test]
+fn groups_tenants_and_mapping_rules_carry_permissions_and_memberships() {
+    let mut c = Cluster::new(2);
+    let p1 = |c: &mut Cluster, command: Record| c.partition(1).request(command).unwrap();
+    p1(&mut c, user(Intent::Create, "demo", "Demo", "$h"));
+    p1(&mut c, collective(Kind::Group, Intent::Create, "ops", None));
+    p1(&mut c, role(Intent::Create, "deployers", None));
+    p1(
+        &mut c,
+        collective(Kind::Tenant, Intent::Create, "acme", None),
+    );
+    p1(
+        &mut c,
+        rule(Intent::Create, "engineers", ("department", "engineering")),
+    );
+    p1(
+        &mut c,
+        grant(("ROLE", "deployers"), "RESOURCE", "*", &["CREATE"]),
+    );
+    p1(
+        &mut c,
+        grant(
+            ("GROUP", "ops"),
+            "PROCESS_DEFINITION",
+            "*",
+            &["READ_PROCESS_INSTANCE"],
+        ),
+    );
+    let group = |intent, member: (&str, &str)| collective(Kind::Group, intent, "ops", Some(member));
+    p1(&mut c, group(Intent::AddEntity, ("USER", "demo")));
+    p1(
+        &mut c,
+        group(Intent::AddEntity, ("MAPPING_RULE", "engineers")),
+    );
+    p1(
+        &mut c,
+        role(Intent::AddEntity, "deployers", Some(("GROUP", "ops"))),
+    );
+    let tenant =
+        |member: (&str, &str)| collective(Kind::Tenant, Intent::AddEntity, "acme", Some(member));
+    p1(&mut c, tenant(("GROUP", "ops")));
+    c.deliver();
+
+    let claims = |value: serde_json::Value| value.as_object().unwrap().clone();
+    let engineer = claims(serde_json::json!({"department": ["sales", "engineering"]}));
+    let clerk = claims(serde_json::json!({"department": "sales"}));
+    for p in 1..=2 {
+        let identity = &c.partition(p).engine.state().identity;
+        // A member of a group acts as the group and as its roles.
+        let demo = identity.owners("USER", "demo", None);
+        assert!(
+            identity.allows_all(&demo, "RESOURCE", "CREATE"),
+            "partition {p}"
+        );
+        assert!(identity.allows_all(&demo, "PROCESS_DEFINITION", "READ_PROCESS_INSTANCE"));
+        assert_eq!(identity.tenants_of(&demo), ["acme"]);
+        // A client whose token matches the rule does too; one that does not,
+        // not.
+        let app = identity.owners("CLIENT", "app", Some(&engineer));
+        assert!(identity.allows_all(&app, "RESOURCE", "CREATE"));
+        assert_eq!(identity.tenants_of(&app), ["acme"]);
+        let other = identity.owners("CLIENT", "app", Some(&clerk));
+        assert!(!identity.allows_all(&other, "RESOURCE", "CREATE"));
+        assert!(identity.tenants_of(&other).is_empty());
+    }
+
+    // Snapshots keep all of it; layout 6 (without groups, tenants and
+    // mapping rules) is still read.
+    let bytes = c.partition(1).engine.snapshot();
+    assert_eq!(bytes[0], SNAPSHOT_FORMAT_VERSION);
+    let restored = Engine::restore(&bytes).unwrap();
+    assert_eq!(
+        restored.state().identity,
+        c.partition(1).engine.state().identity
+    );
+
+    // Deleting the group ends what it gave.
+    p1(&mut c, collective(Kind::Group, Intent::Delete, "ops", None));
+    c.deliver();
+    for p in 1..=2 {
+        let identity = &c.partition(p).engine.state().identity;
+        let demo = identity.owners("USER", "demo", None);
+        assert!(
+            !identity.allows_all(&demo, "RESOURCE", "CREATE"),
+            "partition {p}"
+        );
+        assert!(identity.tenants_of(&demo).is_empty());
+        assert!(identity.roles["deployers"].members.is_empty());
+        assert!(identity.tenants["acme"].members.is_empty());
+        assert_eq!(
+            identity.authorizations.len(),
+            1,
+            "the group's grant is gone"
+        );
+    }
+}
+
+#[test]
+fn a_layout_6_snapshot_is_read() {
+    let mut c = Cluster::new(1);
+    c.partition(1)
+        .request(user(Intent::Create, "demo", "Demo", "$h"))
+        .unwrap();
+    c.partition(1)
+        .request(role(Intent::Create, "ops", None))
+        .unwrap();
+    let bytes = c.partition(1).engine.snapshot();
+    // Layout 7 is layout 6 followed by three maps, empty here (a zero
+    // length each).
+    assert_eq!(&bytes[bytes.len() - 3..], [0, 0, 0]);
+    let mut v6 = bytes[..bytes.len() - 3].to_vec();
+    v6[0] = ::engine::engine::SNAPSHOT_FORMAT_IDENTITY_V6;
+    let restored = Engine::restore(&v6).expect("layout 6");
+    assert_eq!(
+        restored.state().identity,
+        c.partition(1).engine.state().identity
+    );
+    assert_eq!(restored.snapshot(), bytes, "written again as layout 7");
+}
+
+#[test]
+fn bad_groups_tenants_and_mapping_rules_are_refused() {
+    let mut c = Cluster::new(1);
+    for ok in [
+        collective(Kind::Group, Intent::Create, "ops", None),
+        collective(Kind::Tenant, Intent::Create, "acme", None),
+        rule(Intent::Create, "engineers", ("department", "engineering")),
+    ] {
+        c.partition(1).request(ok).unwrap();
+    }
+    for (command, expected, why) in [
+        (
+            collective(Kind::Group, Intent::AddEntity, "ops", Some(("ROLE", "x"))),
+            RejectionType::InvalidArgument,
+            "a role in a group",
+        ),
+        (
+            collective(
+                Kind::Tenant,
+                Intent::AddEntity,
+                "acme",
+                Some(("GROUP", "ghosts")),
+            ),
+            RejectionType::NotFound,
+            "an unknown group",
+        ),
+        (
+            collective(Kind::Tenant, Intent::Create, "a/b", None),
+            RejectionType::InvalidArgument,
+            "a tenant id with a slash",
+        ),
+        (
+            collective(Kind::Tenant, Intent::Create, &"t".repeat(32), None),
+            RejectionType::InvalidArgument,
+            "a tenant id of 32 characters",
+        ),
+        (
+            rule(Intent::Create, "again", ("department", "engineering")),
+            RejectionType::AlreadyExists,
+            "a second rule for the same claim",
+        ),
+        (
+            rule(Intent::Create, "empty", ("", "x")),
+            RejectionType::InvalidArgument,
+            "no claim name",
+        ),
+        (
+            rule(Intent::Update, "nobody", ("a", "b")),
+            RejectionType::NotFound,
+            "an unknown rule",
+        ),
+        (
+            grant(("MAPPING_RULE", "nobody"), "RESOURCE", "*", &["READ"]),
+            RejectionType::NotFound,
+            "a grant to an unknown rule",
+        ),
+    ] {
+        let rejection = c.partition(1).request(command).expect_err(why);
+        assert_eq!(
+            rejection.rejection_type, expected,
+            "{why}: {}",
+            rejection.reason
+        );
+    }
+    c.partition(1)
+        .request(collective(Kind::Tenant, Intent::Create, "<default>", None))
+        .expect("the default tenant's id");
+    c.partition(1)
+        .request(rule(Intent::Update, "engineers", ("team", "core")))
+        .expect("a rule changes its claim");
+    assert_eq!(
+        c.partition(1).engine.state().identity.mapping_rules["engineers"].claim_name,
+        "team"
+    );
+}
+
+#[test]
+fn an_authorization_is_updated_in_place() {
+    let mut c = Cluster::new(2);
+    let granted = c
+        .partition(1)
+        .request(grant(("CLIENT", "app"), "RESOURCE", "*", &["READ"]))
+        .unwrap();
+    let ResponseValue::IdentityChanged { key } = granted else {
+        panic!("answered {granted:?}")
+    };
+    let mut update = grant(("CLIENT", "app"), "RESOURCE", "*", &["CREATE"]);
+    update.intent = Intent::Update;
+    let RecordValue::Authorization(a) = &mut update.value else {
+        unreachable!()
+    };
+    a.authorization_key = key;
+    let mut unknown = update.clone();
+    c.partition(1).request(update).expect("updated");
+    c.deliver();
+    for p in 1..=2 {
+        let identity = &c.partition(p).engine.state().identity;
+        assert_eq!(identity.authorizations[&key].permission_types, ["CREATE"]);
+        assert!(may(identity, ("CLIENT", "app"), "RESOURCE", "CREATE"));
+        assert!(!may(identity, ("CLIENT", "app"), "RESOURCE", "READ"));
+    }
+    let RecordValue::Authorization(a) = &mut unknown.value else {
+        unreachable!()
+    };
+    a.authorization_key = key + 1000;
+    let rejection = c.partition(1).request(unknown).expect_err("unknown key");
+    assert_eq!(rejection.rejection_type, RejectionType::NotFound);
 }

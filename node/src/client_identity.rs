@@ -1,5 +1,6 @@
-//! `waggle identity ...`: users, roles and authorizations through the REST
-//! API (the gRPC gateway has no calls for them), printed as JSON.
+//! `waggle identity ...`: users, roles, groups, tenants, mapping rules and
+//! authorizations through the REST API (the gRPC gateway has no calls for
+//! them), printed as JSON.
 
 use std::path::PathBuf;
 
@@ -56,38 +57,85 @@ pub enum IdentityCommand {
         /// Login name.
         username: String,
     },
-    /// Lists the roles.
-    Roles,
-    /// Creates a role.
-    CreateRole {
-        /// Role id.
-        role_id: String,
+    /// Lists the roles, groups or tenants.
+    List {
+        /// role, group or tenant.
+        kind: CollectiveKind,
+    },
+    /// Creates a role, group or tenant.
+    Create {
+        /// role, group or tenant.
+        kind: CollectiveKind,
+        /// Its id.
+        id: String,
+        /// Display name (the id if empty).
+        #[arg(long, default_value = "")]
+        name: String,
+        /// What it is for.
+        #[arg(long, default_value = "")]
+        description: String,
+    },
+    /// Deletes a role, group or tenant (its memberships and authorizations
+    /// too).
+    Delete {
+        /// role, group or tenant.
+        kind: CollectiveKind,
+        /// Its id.
+        id: String,
+    },
+    /// Makes a user, client, group, role or mapping rule a member of a
+    /// role, group or tenant, e.g. `add-member role ops user carol`.
+    AddMember {
+        /// role, group or tenant.
+        kind: CollectiveKind,
+        /// Its id.
+        id: String,
+        /// user, client, group, role or mapping-rule.
+        member_type: MemberType,
+        /// The member's id.
+        member_id: String,
+    },
+    /// Ends a membership, e.g. `remove-member role ops user carol`.
+    RemoveMember {
+        /// role, group or tenant.
+        kind: CollectiveKind,
+        /// Its id.
+        id: String,
+        /// user, client, group, role or mapping-rule.
+        member_type: MemberType,
+        /// The member's id.
+        member_id: String,
+    },
+    /// Lists the mapping rules.
+    MappingRules,
+    /// Creates a mapping rule: tokens whose claim has the value act as it.
+    CreateMappingRule {
+        /// Its id.
+        mapping_rule_id: String,
+        /// The token claim to look at.
+        #[arg(long)]
+        claim_name: String,
+        /// The value the claim must have (or hold, if it is a list).
+        #[arg(long)]
+        claim_value: String,
         /// Display name (the id if empty).
         #[arg(long, default_value = "")]
         name: String,
     },
-    /// Makes a user a member of a role.
-    AddUserToRole {
-        /// Role id.
-        role_id: String,
-        /// Login name.
-        username: String,
-    },
-    /// Ends a user's membership of a role.
-    RemoveUserFromRole {
-        /// Role id.
-        role_id: String,
-        /// Login name.
-        username: String,
+    /// Deletes a mapping rule.
+    DeleteMappingRule {
+        /// Its id.
+        mapping_rule_id: String,
     },
     /// Lists the authorizations.
     Authorizations,
-    /// Grants permissions on resources of a type to a user, client or role.
+    /// Grants permissions on resources of a type to a user, client, role,
+    /// group or mapping rule.
     Authorize {
-        /// USER, CLIENT or ROLE.
+        /// USER, CLIENT, ROLE, GROUP or MAPPING_RULE.
         #[arg(long)]
         owner_type: String,
-        /// The user's name, the client's id or the role's id.
+        /// The user's name, or the client's, role's, group's or rule's id.
         #[arg(long)]
         owner_id: String,
         /// Resource type, e.g. RESOURCE or PROCESS_DEFINITION.
@@ -105,6 +153,71 @@ pub enum IdentityCommand {
         /// Its key.
         authorization_key: String,
     },
+}
+
+/// A role, group or tenant.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum CollectiveKind {
+    /// A role.
+    Role,
+    /// A group.
+    Group,
+    /// A tenant.
+    Tenant,
+}
+
+impl CollectiveKind {
+    fn plural(self) -> &'static str {
+        match self {
+            CollectiveKind::Role => "roles",
+            CollectiveKind::Group => "groups",
+            CollectiveKind::Tenant => "tenants",
+        }
+    }
+
+    fn id_property(self) -> &'static str {
+        match self {
+            CollectiveKind::Role => "roleId",
+            CollectiveKind::Group => "groupId",
+            CollectiveKind::Tenant => "tenantId",
+        }
+    }
+}
+
+/// What a member is.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum MemberType {
+    /// A user.
+    User,
+    /// An application with client credentials.
+    Client,
+    /// A group.
+    Group,
+    /// A role.
+    Role,
+    /// A mapping rule.
+    MappingRule,
+}
+
+impl MemberType {
+    fn plural(self) -> &'static str {
+        match self {
+            MemberType::User => "users",
+            MemberType::Client => "clients",
+            MemberType::Group => "groups",
+            MemberType::Role => "roles",
+            MemberType::MappingRule => "mapping-rules",
+        }
+    }
+}
+
+/// `name`, or `id` if it is empty.
+fn or_id(name: String, id: &str) -> String {
+    if name.is_empty() {
+        id.to_string()
+    } else {
+        name
+    }
 }
 
 /// Runs `command` against `target`; the API's answer.
@@ -127,27 +240,75 @@ pub async fn run(target: &RestTarget, command: IdentityCommand) -> Result<Value>
         IdentityCommand::DeleteUser { username } => {
             (Method::DELETE, format!("/v2/users/{username}"), None)
         }
-        IdentityCommand::Roles => (Method::POST, "/v2/roles/search".into(), Some(json!({}))),
-        IdentityCommand::CreateRole { role_id, name } => {
-            let name = if name.is_empty() {
-                role_id.clone()
-            } else {
-                name
-            };
-            (
-                Method::POST,
-                "/v2/roles".into(),
-                Some(json!({"roleId": role_id, "name": name})),
-            )
+        IdentityCommand::List { kind } => (
+            Method::POST,
+            format!("/v2/{}/search", kind.plural()),
+            Some(json!({})),
+        ),
+        IdentityCommand::Create {
+            kind,
+            id,
+            name,
+            description,
+        } => (
+            Method::POST,
+            format!("/v2/{}", kind.plural()),
+            Some(json!({
+                kind.id_property(): id, "name": or_id(name, &id), "description": description,
+            })),
+        ),
+        IdentityCommand::Delete { kind, id } => {
+            (Method::DELETE, format!("/v2/{}/{id}", kind.plural()), None)
         }
-        IdentityCommand::AddUserToRole { role_id, username } => (
+        IdentityCommand::AddMember {
+            kind,
+            id,
+            member_type,
+            member_id,
+        } => (
             Method::PUT,
-            format!("/v2/roles/{role_id}/users/{username}"),
+            format!(
+                "/v2/{}/{id}/{}/{member_id}",
+                kind.plural(),
+                member_type.plural()
+            ),
             None,
         ),
-        IdentityCommand::RemoveUserFromRole { role_id, username } => (
+        IdentityCommand::RemoveMember {
+            kind,
+            id,
+            member_type,
+            member_id,
+        } => (
             Method::DELETE,
-            format!("/v2/roles/{role_id}/users/{username}"),
+            format!(
+                "/v2/{}/{id}/{}/{member_id}",
+                kind.plural(),
+                member_type.plural()
+            ),
+            None,
+        ),
+        IdentityCommand::MappingRules => (
+            Method::POST,
+            "/v2/mapping-rules/search".into(),
+            Some(json!({})),
+        ),
+        IdentityCommand::CreateMappingRule {
+            mapping_rule_id,
+            claim_name,
+            claim_value,
+            name,
+        } => (
+            Method::POST,
+            "/v2/mapping-rules".into(),
+            Some(json!({
+                "mappingRuleId": mapping_rule_id, "claimName": claim_name,
+                "claimValue": claim_value, "name": or_id(name, &mapping_rule_id),
+            })),
+        ),
+        IdentityCommand::DeleteMappingRule { mapping_rule_id } => (
+            Method::DELETE,
+            format!("/v2/mapping-rules/{mapping_rule_id}"),
             None,
         ),
         IdentityCommand::Authorizations => (

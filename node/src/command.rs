@@ -194,29 +194,15 @@ pub enum PartitionCommand {
         /// The listener's verdict.
         result: Box<engine::JobResult>,
     },
-    /// Create, update or delete a user (on the deployment partition); the
-    /// password is already hashed. Answered with the user's key.
-    User {
-        /// `CREATE`, `UPDATE` or `DELETE`.
-        intent: engine::Intent,
-        /// The user.
-        value: Box<engine::identity::UserRecord>,
-    },
-    /// Create, change or delete a role, or add or remove a member (on the
-    /// deployment partition). Answered with the role's key.
-    Role {
+    /// Change a user, role, group, tenant, mapping rule or authorization
+    /// (on the deployment partition; a password is already hashed).
+    /// Answered with the entity's key.
+    Identity {
         /// `CREATE`, `UPDATE`, `DELETE`, `ADD_ENTITY` or `REMOVE_ENTITY`.
         intent: engine::Intent,
-        /// The role (with the member for `ADD_ENTITY`, `REMOVE_ENTITY`).
-        value: Box<engine::access::RoleRecord>,
-    },
-    /// Create or delete an authorization (on the deployment partition).
-    /// Answered with its key.
-    Authorization {
-        /// `CREATE` or `DELETE`.
-        intent: engine::Intent,
-        /// The authorization.
-        value: Box<engine::access::AuthorizationRecord>,
+        /// A `USER`, `ROLE`, `GROUP`, `TENANT`, `MAPPING_RULE` or
+        /// `AUTHORIZATION` value.
+        value: Box<engine::RecordValue>,
     },
 }
 
@@ -277,9 +263,7 @@ impl PartitionCommand {
             PartitionCommand::ModifyInstance { .. } => "ModifyProcessInstance",
             PartitionCommand::MigrateInstance { .. } => "MigrateProcessInstance",
             PartitionCommand::CompleteJobWithResult { .. } => "CompleteJob",
-            PartitionCommand::User { .. } => "User",
-            PartitionCommand::Role { .. } => "Role",
-            PartitionCommand::Authorization { .. } => "Authorization",
+            PartitionCommand::Identity { .. } => "Identity",
         }
     }
 }

@@ -611,6 +611,9 @@ impl Partition {
                     engine::ValueType::User
                         | engine::ValueType::Role
                         | engine::ValueType::Authorization
+                        | engine::ValueType::Group
+                        | engine::ValueType::Tenant
+                        | engine::ValueType::MappingRule
                 )
         });
         if self.quiet_before.is_some_and(|at| (index, ordinal) < at) {

@@ -226,18 +226,9 @@ pub fn to_record(command: &PartitionCommand) -> Result<Record, CommandError> {
             }),
             None,
         ),
-        PartitionCommand::User { intent, value } => {
-            Record::command(NO_KEY, *intent, RecordValue::User((**value).clone()), None)
+        PartitionCommand::Identity { intent, value } => {
+            Record::command(NO_KEY, *intent, (**value).clone(), None)
         }
-        PartitionCommand::Role { intent, value } => {
-            Record::command(NO_KEY, *intent, RecordValue::Role((**value).clone()), None)
-        }
-        PartitionCommand::Authorization { intent, value } => Record::command(
-            NO_KEY,
-            *intent,
-            RecordValue::Authorization((**value).clone()),
-            None,
-        ),
         PartitionCommand::UserTask {
             user_task_key,
             intent,

@@ -426,15 +426,18 @@ fn identities_through_the_cli(broker: &Broker) {
     let demo = ["--username", "demo", "--password", "demo"];
     let (ok, _, stderr) = identity(&[], &["users"]);
     assert!(!ok && stderr.contains("401"), "{stderr}");
+    // carol may deploy through her group's role.
     for args in [
         &["create-user", "carol", "--user-password", "pw"][..],
-        &["create-role", "ops"],
+        &["create", "group", "ops"],
+        &["create", "role", "builders"],
+        &["add-member", "group", "ops", "user", "carol"],
         &[
             "authorize",
             "--owner-type",
             "ROLE",
             "--owner-id",
-            "ops",
+            "builders",
             "--resource-type",
             "RESOURCE",
             "--permission",
@@ -444,11 +447,16 @@ fn identities_through_the_cli(broker: &Broker) {
         let (ok, _, stderr) = identity(&demo, args);
         assert!(ok, "{args:?}: {stderr}");
     }
-    let (ok, stdout, stderr) = identity(&demo, &["add-user-to-role", "ops", "carol"]);
+    let (ok, stdout, stderr) = identity(&demo, &["add-member", "role", "builders", "group", "ops"]);
     assert!(ok, "{stderr}");
     assert!(stdout.contains("204"), "{stdout}");
+    let (ok, stdout, _) = identity(&demo, &["list", "group"]);
+    assert!(ok && stdout.contains("\"groupId\": \"ops\""), "{stdout}");
     let (ok, stdout, _) = identity(&demo, &["authorizations"]);
-    assert!(ok && stdout.contains("\"ownerId\": \"ops\""), "{stdout}");
+    assert!(
+        ok && stdout.contains("\"ownerId\": \"builders\""),
+        "{stdout}"
+    );
     let model = dir.join("one_task.bpmn");
     std::fs::write(&model, ONE_TASK).unwrap();
     let model = model.to_str().unwrap();

@@ -36,7 +36,9 @@ IMPLEMENTED = (
     r"|incidents/search|incidents/\{incidentKey\}(/resolution)?"
     r"|user-tasks(/search|/\{userTaskKey\}(/assignment|/assignee|/completion|/form)?)"
     r"|messages/publication|signals/broadcast"
-    r"|users(/search|/\{username\})?|authentication/me)$"
+    r"|users(/search|/\{username\})?|authentication/me"
+    r"|(roles|groups|tenants)(/search|/\{[a-zA-Z]+\}(/[a-z-]+/(search|\{[a-zA-Z]+\}))?)?"
+    r"|mapping-rules(/search|/\{mappingRuleId\})?|authorizations(/search|/\{authorizationKey\})?)$"
 )
 CHECKS = ",".join(
     [

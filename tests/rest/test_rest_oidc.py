@@ -3,7 +3,8 @@ Certified; tests/oidc/provider.mjs): camunda-orchestration-sdk gets tokens
 by client credentials (CAMUNDA_AUTH_STRATEGY=OAUTH) and works; every REST
 operation waggle serves answers 401 without a token, with an expired one,
 one for another audience, one of a foreign issuer and garbage, and the
-refused calls change nothing; a key rotation at the provider is followed
+refused calls change nothing; a mapping rule on a token's claim gives it
+the groups, roles and tenants the rule is in; a key rotation at the provider is followed
 without a restart, and tokens of the dropped key stop working."""
 
 import os
@@ -116,6 +117,52 @@ def test_a_client_without_roles_is_forbidden_what_needs_a_permission(oidc):
         else:
             assert response.status_code == 403, f"{method} {path}: {response.status_code} {response.text}"
             assert "no-roles" in response.json()["detail"]
+
+
+def test_a_mapping_rule_gives_a_token_its_groups_roles_and_tenants(oidc):
+    """The client no-roles holds nothing itself. A mapping rule on its token's
+    client_id claim, in a group that is in readonly-admin and in a tenant,
+    lets it read (not deploy) and names the group, role and tenant in
+    /authentication/me; once the rule is deleted it is refused again."""
+    broker, issuer, _ = oidc
+    admin = {"Authorization": "Bearer " + fetch_token(issuer, "sdk-app")}
+    caller = {"Authorization": "Bearer " + fetch_token(issuer, "no-roles")}
+    api = f"{broker.rest_url}/v2"
+
+    def call(method, path, headers=admin, body=None):
+        return httpx.request(method, f"{api}{path}", headers=headers, json=body, timeout=30)
+
+    search = lambda: call("POST", "/process-definitions/search", caller, {})  # noqa: E731
+    assert search().status_code == 403
+    for method, path, body in [
+        ("POST", "/groups", {"groupId": "auditors", "name": "Auditors"}),
+        ("POST", "/tenants", {"tenantId": "acme", "name": "Acme"}),
+        ("POST", "/mapping-rules", {"mappingRuleId": "no-roles-app", "claimName": "client_id", "claimValue": "no-roles", "name": "no-roles"}),
+        ("PUT", "/groups/auditors/mapping-rules/no-roles-app", None),
+        ("PUT", "/roles/readonly-admin/groups/auditors", None),
+        ("PUT", "/tenants/acme/groups/auditors", None),
+    ]:
+        response = call(method, path, body=body)
+        assert response.status_code in (201, 204), f"{method} {path}: {response.text}"
+    members = call("POST", "/groups/auditors/mapping-rules/search", body={}).json()["items"]
+    assert [m["claimValue"] for m in members] == ["no-roles"]
+    roles = call("POST", "/groups/auditors/roles/search", body={}).json()["items"]
+    assert [r["roleId"] for r in roles] == ["readonly-admin"]
+
+    assert search().status_code == 200
+    me = call("GET", "/authentication/me", caller).json()
+    assert me["groups"] == ["auditors"] and me["roles"] == ["readonly-admin"], me
+    assert [t["tenantId"] for t in me["tenants"]] == ["acme"], me
+    model = MODEL.format(pid="mapped_refused", job_type="mapped-job").encode()
+    refused = httpx.post(f"{api}/deployments", headers=caller, files={"resources": ("m.bpmn", model)}, timeout=30)
+    assert refused.status_code == 403, refused.text
+
+    assert call("DELETE", "/mapping-rules/no-roles-app").status_code == 204
+    assert search().status_code == 403
+    assert call("POST", "/groups/auditors/mapping-rules/search", body={}).json()["items"] == []
+    for path in ("/groups/auditors", "/tenants/acme"):
+        assert call("DELETE", path).status_code == 204
+    assert call("GET", "/groups/auditors").status_code == 404
 
 
 def test_a_key_rotation_is_followed_without_a_restart():

@@ -29,7 +29,8 @@ use tokio::sync::Semaphore;
 use super::authorize::Need;
 use super::config::{Authentication, SecurityConfig};
 use super::users::{verify_password, Directory};
-use engine::access::{OWNER_CLIENT, OWNER_USER};
+use engine::access::{Claims, Owners, OWNER_CLIENT, OWNER_USER};
+use engine::identity::Identity;
 
 /// Argon2 checks that may run at once.
 pub const MAX_CONCURRENT_HASHES: usize = 2;
@@ -56,6 +57,35 @@ impl Principal {
             Principal::User(name) | Principal::Client(name) => name,
         }
     }
+
+    /// Its owner type and id, unless anonymous.
+    pub fn owner(&self) -> Option<(&'static str, &str)> {
+        match self {
+            Principal::Anonymous => None,
+            Principal::User(name) => Some((OWNER_USER, name)),
+            Principal::Client(id) => Some((OWNER_CLIENT, id)),
+        }
+    }
+}
+
+/// The claims of the bearer token a request was authenticated with; in
+/// the request's extensions beside the [`Principal`] (mapping rules match
+/// them).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TokenClaims(pub Arc<Claims>);
+
+/// Everything `principal` acts as in `identity` (see
+/// [`Identity::owners`]); empty for anonymous callers.
+pub fn owners_of(
+    identity: &Identity,
+    principal: &Principal,
+    claims: Option<&TokenClaims>,
+) -> Owners {
+    principal
+        .owner()
+        .map_or_else(Owners::new, |(owner_type, id)| {
+            identity.owners(owner_type, id, claims.map(|c| &*c.0))
+        })
 }
 
 /// Why a request is not authenticated; the text goes to the client.
@@ -115,10 +145,13 @@ impl Authenticator {
         }
     }
 
-    /// Who sent `headers`.
-    pub async fn authenticate(&self, headers: &HeaderMap) -> Result<Principal, AuthError> {
+    /// Who sent `headers`, and the claims of its token.
+    pub async fn authenticate(
+        &self,
+        headers: &HeaderMap,
+    ) -> Result<(Principal, Option<TokenClaims>), AuthError> {
         let value = match self.config.authentication {
-            Authentication::None => return Ok(Principal::Anonymous),
+            Authentication::None => return Ok((Principal::Anonymous, None)),
             scheme => headers
                 .get(header::AUTHORIZATION)
                 .ok_or(AuthError::Missing(challenge_scheme(scheme)))?,
@@ -127,13 +160,14 @@ impl Authenticator {
             let token = bearer_token(value).ok_or_else(|| {
                 AuthError::BadToken("the authorization header is not `Bearer <JWT>`".into())
             })?;
-            return oidc.verify(token).await;
+            let (principal, claims) = oidc.verify(token).await?;
+            return Ok((principal, Some(TokenClaims(Arc::new(claims)))));
         }
         let (name, password) = basic_credentials(value).ok_or(AuthError::Malformed)?;
         let user = self.directory.user(&name).ok_or(AuthError::Invalid)?;
         let digest: [u8; 32] = Sha256::digest(password.as_bytes()).into();
         if self.remembered(&name, &user.password, &digest) {
-            return Ok(Principal::User(name));
+            return Ok((Principal::User(name), None));
         }
         let _permit = self
             .hashing
@@ -154,7 +188,7 @@ impl Authenticator {
                 password_sha256: digest,
             },
         );
-        Ok(Principal::User(name))
+        Ok((Principal::User(name), None))
     }
 
     fn remembered(&self, name: &str, hash: &str, digest: &[u8; 32]) -> bool {
@@ -209,18 +243,13 @@ enum Refusal {
 impl Authenticator {
     /// Whether `principal` may do what needs `need` (always, without
     /// authentication or with authorizations off).
-    pub fn permits(&self, principal: &Principal, need: Need) -> bool {
-        if !self.config.authorizes() {
+    pub fn permits(&self, principal: &Principal, claims: Option<&TokenClaims>, need: Need) -> bool {
+        if !self.config.authorizes() || *principal == Principal::Anonymous {
             return true;
         }
-        let (entity_type, id) = match principal {
-            Principal::Anonymous => return true,
-            Principal::User(name) => (OWNER_USER, name),
-            Principal::Client(id) => (OWNER_CLIENT, id),
-        };
-        self.directory
-            .identity()
-            .allows_all(entity_type, id, need.0, need.1)
+        let identity = self.directory.identity();
+        let owners = owners_of(&identity, principal, claims);
+        identity.allows_all(&owners, need.0, need.1)
     }
 }
 
@@ -234,19 +263,22 @@ async fn guarded(
     need: Option<Need>,
     refuse: impl FnOnce(Refusal) -> Response,
 ) -> Response {
-    let principal = match auth.authenticate(request.headers()).await {
-        Ok(principal) => principal,
+    let (principal, claims) = match auth.authenticate(request.headers()).await {
+        Ok(caller) => caller,
         Err(e) => return refuse(Refusal::Unauthenticated(e)),
     };
-    if let Some(need) = need.filter(|n| !auth.permits(&principal, *n)) {
+    if let Some(need) = need.filter(|n| !auth.permits(&principal, claims.as_ref(), *n)) {
         return refuse(Refusal::Forbidden(format!(
-            "Insufficient permissions: '{}' holds no {} permission on every {} (an authorization with resource id '*', of its own or of one of its roles)",
+            "Insufficient permissions: '{}' holds no {} permission on every {} (an authorization with resource id '*', of its own or of its roles, groups or mapping rules)",
             principal.name(),
             need.1,
             need.0
         )));
     }
     request.extensions_mut().insert(principal);
+    if let Some(claims) = claims {
+        request.extensions_mut().insert(claims);
+    }
     next.run(request).await
 }
 
@@ -385,7 +417,7 @@ mod tests {
     #[tokio::test]
     async fn basic_credentials_of_a_stored_user_pass() {
         let (directory, auth) = with_demo("pw:with:colons");
-        let ok = Ok(Principal::User("demo".into()));
+        let ok = Ok((Principal::User("demo".into()), None));
         assert_eq!(
             auth.authenticate(&basic("demo", "pw:with:colons")).await,
             ok
@@ -448,7 +480,7 @@ mod tests {
         let auth = Authenticator::new(&SecurityConfig::default(), Arc::default());
         assert_eq!(
             auth.authenticate(&HeaderMap::new()).await,
-            Ok(Principal::Anonymous)
+            Ok((Principal::Anonymous, None))
         );
     }
 }

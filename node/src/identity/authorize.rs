@@ -51,9 +51,11 @@ pub fn rest(method: &Method, template: &str) -> Option<Need> {
     let path = template.trim_start_matches("/v2");
     let read = *method == Method::GET || path.ends_with("/search");
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    // Reads and member searches need READ; adding and removing members
+    // UPDATE.
     let identity_entity = |resource: &'static str| -> Need {
         match (method.clone(), segments.len()) {
-            (_, 1) | (_, 2) if read => (resource, "READ"),
+            _ if read => (resource, "READ"),
             (Method::POST, 1) => (resource, "CREATE"),
             (Method::DELETE, 2) => (resource, "DELETE"),
             _ => (resource, "UPDATE"),
@@ -63,6 +65,9 @@ pub fn rest(method: &Method, template: &str) -> Option<Need> {
         "topology" | "status" | "authentication" => return None,
         "users" => identity_entity("USER"),
         "roles" => identity_entity("ROLE"),
+        "groups" => identity_entity("GROUP"),
+        "tenants" => identity_entity("TENANT"),
+        "mapping-rules" => identity_entity("MAPPING_RULE"),
         "authorizations" => identity_entity("AUTHORIZATION"),
         "deployments" => DEPLOY,
         "resources" => DELETE_RESOURCE,
@@ -157,6 +162,18 @@ mod tests {
         assert_eq!(
             rest(&Method::DELETE, "/v2/roles/{role_id}/users/{username}"),
             Some(("ROLE", "UPDATE"))
+        );
+        assert_eq!(
+            rest(&Method::POST, "/v2/tenants/{id}/groups/search"),
+            Some(("TENANT", "READ"))
+        );
+        assert_eq!(
+            rest(&Method::PUT, "/v2/groups/{id}/mapping-rules/{member}"),
+            Some(("GROUP", "UPDATE"))
+        );
+        assert_eq!(
+            rest(&Method::DELETE, "/v2/mapping-rules/{mapping_rule_id}"),
+            Some(("MAPPING_RULE", "DELETE"))
         );
         assert_eq!(
             rest(&Method::POST, "/v2/jobs/activation"),

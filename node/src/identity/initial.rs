@@ -1,7 +1,8 @@
 //! The set-up of a new cluster's identities: the initial user
 //! (`security.initial_user`), the default roles `admin` (every permission
 //! on every resource) and `readonly-admin` (every READ permission), and
-//! the initial user and `security.admin_clients` as members of `admin`.
+//! the initial user and `security.admin_clients` as members of `admin`,
+//! and the tenant `<default>` with `admin` in it.
 //! Every node does what is missing until nothing is; the deployment
 //! partition refuses what another node did first (`ALREADY_EXISTS`).
 
@@ -9,10 +10,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use engine::access::{
-    AuthorizationRecord, RoleRecord, OWNER_CLIENT, OWNER_ROLE, OWNER_USER, RESOURCE_PERMISSIONS,
+    AuthorizationRecord, OWNER_CLIENT, OWNER_ROLE, OWNER_USER, RESOURCE_PERMISSIONS,
 };
+use engine::collectives::{CollectiveRecord, DEFAULT_TENANT};
 use engine::identity::{Identity, UserRecord};
-use engine::Intent;
+use engine::{Intent, RecordValue};
 
 use super::config::Authentication;
 use crate::command::{CommandError, PartitionCommand, RejectionKind};
@@ -77,24 +79,15 @@ fn missing(
 ) -> Vec<PartitionCommand> {
     let mut out = Vec::new();
     if let Some(user) = user.filter(|u| !identity.users.contains_key(&u.username)) {
-        out.push(PartitionCommand::User {
-            intent: Intent::Create,
-            value: Box::new(user.clone()),
-        });
+        out.push(change(Intent::Create, RecordValue::User(user.clone())));
     }
     for (role_id, name, read_only) in [
         (ADMIN_ROLE, "Admin", false),
         (READONLY_ADMIN_ROLE, "Read-only admin", true),
     ] {
         if !identity.roles.contains_key(role_id) {
-            out.push(PartitionCommand::Role {
-                intent: Intent::Create,
-                value: Box::new(RoleRecord {
-                    role_id: role_id.into(),
-                    name: name.into(),
-                    ..RoleRecord::default()
-                }),
-            });
+            let role = collective(role_id, name, None);
+            out.push(change(Intent::Create, RecordValue::Role(role)));
         }
         for (resource_type, permissions) in RESOURCE_PERMISSIONS {
             let permissions: Vec<String> = permissions
@@ -111,17 +104,15 @@ fn missing(
             if permissions.is_empty() || granted {
                 continue;
             }
-            out.push(PartitionCommand::Authorization {
-                intent: Intent::Create,
-                value: Box::new(AuthorizationRecord {
-                    owner_type: OWNER_ROLE.into(),
-                    owner_id: role_id.into(),
-                    resource_type: resource_type.to_string(),
-                    resource_id: "*".into(),
-                    permission_types: permissions,
-                    ..AuthorizationRecord::default()
-                }),
-            });
+            let grant = AuthorizationRecord {
+                owner_type: OWNER_ROLE.into(),
+                owner_id: role_id.into(),
+                resource_type: resource_type.to_string(),
+                resource_id: "*".into(),
+                permission_types: permissions,
+                ..AuthorizationRecord::default()
+            };
+            out.push(change(Intent::Create, RecordValue::Authorization(grant)));
         }
     }
     let members = user
@@ -135,18 +126,41 @@ fn missing(
             .get(ADMIN_ROLE)
             .is_some_and(|r| r.members.contains(&member));
         if !present {
-            out.push(PartitionCommand::Role {
-                intent: Intent::AddEntity,
-                value: Box::new(RoleRecord {
-                    role_id: ADMIN_ROLE.into(),
-                    entity_type: entity_type.into(),
-                    entity_id,
-                    ..RoleRecord::default()
-                }),
-            });
+            let member = collective(ADMIN_ROLE, "", Some((entity_type, entity_id)));
+            out.push(change(Intent::AddEntity, RecordValue::Role(member)));
         }
     }
+    // The default tenant, with the admins in it.
+    let tenant = identity.tenants.get(DEFAULT_TENANT);
+    if tenant.is_none() {
+        let default = collective(DEFAULT_TENANT, "Default", None);
+        out.push(change(Intent::Create, RecordValue::Tenant(default)));
+    }
+    let admins = (OWNER_ROLE.to_string(), ADMIN_ROLE.to_string());
+    if !tenant.is_some_and(|t| t.members.contains(&admins)) {
+        let member = collective(DEFAULT_TENANT, "", Some((OWNER_ROLE, ADMIN_ROLE.into())));
+        out.push(change(Intent::AddEntity, RecordValue::Tenant(member)));
+    }
     out
+}
+
+fn change(intent: Intent, value: RecordValue) -> PartitionCommand {
+    PartitionCommand::Identity {
+        intent,
+        value: Box::new(value),
+    }
+}
+
+/// A role's or tenant's record: `id` and `name`, or a member of it.
+fn collective(id: &str, name: &str, member: Option<(&str, String)>) -> CollectiveRecord {
+    let (entity_type, entity_id) = member.unwrap_or_default();
+    CollectiveRecord {
+        id: id.into(),
+        name: name.into(),
+        entity_type: entity_type.into(),
+        entity_id,
+        ..CollectiveRecord::default()
+    }
 }
 
 /// Sets up the initial user, the default roles (`admin`, `readonly-admin`)

@@ -92,8 +92,8 @@ impl Oidc {
         }
     }
 
-    /// Who `token` names, if it is valid.
-    pub async fn verify(&self, token: &str) -> Result<Principal, AuthError> {
+    /// Who `token` names, and its claims, if it is valid.
+    pub async fn verify(&self, token: &str) -> Result<(Principal, Map<String, Value>), AuthError> {
         let header = decode_header(token)
             .map_err(|e| AuthError::BadToken(format!("the bearer token is not a JWT ({e})")))?;
         if !ALGORITHMS.contains(&header.alg) {
@@ -131,19 +131,19 @@ impl Oidc {
             })?
             .claims;
         let text = |claim: &str| claims.get(claim).and_then(Value::as_str).map(String::from);
-        if !self.client_id_claim.is_empty() {
-            if let Some(client) = text(&self.client_id_claim) {
-                return Ok(Principal::Client(client));
-            }
-        }
-        text(&self.username_claim)
-            .map(Principal::User)
-            .ok_or_else(|| {
-                AuthError::BadToken(format!(
-                    "the token names no user ('{}') or client ('{}')",
-                    self.username_claim, self.client_id_claim
-                ))
-            })
+        let client = Some(&self.client_id_claim)
+            .filter(|c| !c.is_empty())
+            .and_then(|c| text(c));
+        let principal = match client {
+            Some(client) => Some(Principal::Client(client)),
+            None => text(&self.username_claim).map(Principal::User),
+        };
+        principal.map(|p| (p, claims)).ok_or_else(|| {
+            AuthError::BadToken(format!(
+                "the token names no user ('{}') or client ('{}')",
+                self.username_claim, self.client_id_claim
+            ))
+        })
     }
 
     /// The key `kid` of `token`, fetching the keys when it is unknown or

@@ -15,8 +15,10 @@ mod access;
 mod adhoc;
 mod body;
 mod cluster;
+mod collectives;
 mod decisions;
 mod deployments;
+mod entity_search;
 mod forms;
 mod hierarchy;
 mod instances;
@@ -208,22 +210,6 @@ pub fn router(context: Arc<BrokerContext>) -> Router {
             get(users::get).put(users::update).delete(users::delete),
         )
         .route("/authentication/me", get(users::me))
-        .route("/roles", post(access::create_role))
-        .route("/roles/search", post(access::search_roles))
-        .route(
-            "/roles/{role_id}",
-            get(access::get_role)
-                .put(access::update_role)
-                .delete(access::delete_role),
-        )
-        .route(
-            "/roles/{role_id}/users/{username}",
-            put(access::add_user).delete(access::remove_user),
-        )
-        .route(
-            "/roles/{role_id}/clients/{client_id}",
-            put(access::add_client).delete(access::remove_client),
-        )
         .route("/authorizations", post(access::create_authorization))
         .route(
             "/authorizations/search",
@@ -231,8 +217,19 @@ pub fn router(context: Arc<BrokerContext>) -> Router {
         )
         .route(
             "/authorizations/{authorization_key}",
-            get(access::get_authorization).delete(access::delete_authorization),
+            get(access::get_authorization)
+                .put(access::update_authorization)
+                .delete(access::delete_authorization),
         )
+        .route("/mapping-rules", post(access::create_mapping_rule))
+        .route("/mapping-rules/search", post(access::search_mapping_rules))
+        .route(
+            "/mapping-rules/{mapping_rule_id}",
+            get(access::get_mapping_rule)
+                .put(access::update_mapping_rule)
+                .delete(access::delete_mapping_rule),
+        );
+    let v2 = collectives::routes(v2)
         .route_layer(axum::middleware::from_fn_with_state(
             auth,
             crate::identity::auth::rest,
