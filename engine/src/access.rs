@@ -38,6 +38,28 @@ pub const OWNER_MAPPING_RULE: &str = "MAPPING_RULE";
 /// Member type of a tenant (tenants own nothing).
 pub const OWNER_TENANT: &str = "TENANT";
 
+/// The resources of a type on which a caller holds a permission.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Grant {
+    /// None.
+    Nothing,
+    /// Those with these ids.
+    Only(BTreeSet<String>),
+    /// Every one (a `*` authorization).
+    All,
+}
+
+impl Grant {
+    /// Whether the resource with id `id` is granted.
+    pub fn covers(&self, id: &str) -> bool {
+        match self {
+            Grant::Nothing => false,
+            Grant::Only(ids) => ids.contains(id),
+            Grant::All => true,
+        }
+    }
+}
+
 /// (owner type, owner id) pairs a caller acts as.
 pub type Owners = BTreeSet<(String, String)>;
 /// The claims of a verified token.
@@ -180,12 +202,29 @@ impl Identity {
     /// Whether any of `owners` holds `permission` on every resource of
     /// `resource_type` (a `*` grant).
     pub fn allows_all(&self, owners: &Owners, resource_type: &str, permission: &str) -> bool {
-        self.authorizations.values().any(|a| {
+        self.grant(owners, resource_type, permission) == Grant::All
+    }
+
+    /// The resources of `resource_type` on which any of `owners` holds
+    /// `permission`.
+    pub fn grant(&self, owners: &Owners, resource_type: &str, permission: &str) -> Grant {
+        let mut ids = BTreeSet::new();
+        let held = self.authorizations.values().filter(|a| {
             a.resource_type == resource_type
-                && a.resource_id == "*"
                 && a.permission_types.iter().any(|p| p == permission)
                 && owners.contains(&(a.owner_type.clone(), a.owner_id.clone()))
-        })
+        });
+        for a in held {
+            if a.resource_id == "*" {
+                return Grant::All;
+            }
+            ids.insert(a.resource_id.clone());
+        }
+        if ids.is_empty() {
+            Grant::Nothing
+        } else {
+            Grant::Only(ids)
+        }
     }
 }
 

@@ -3,6 +3,7 @@
 //! a snapshot without users keeps the layout of the release before.
 
 mod common;
+use ::engine::access::Grant;
 use ::engine::collectives::{CollectiveRecord, Kind};
 use ::engine::engine::{SNAPSHOT_FORMAT_VERSION, SNAPSHOT_FORMAT_WITHOUT_IDENTITY};
 use ::engine::identity::{Identity, UserRecord};
@@ -584,4 +585,47 @@ fn an_authorization_is_updated_in_place() {
     a.authorization_key = key + 1000;
     let rejection = c.partition(1).request(unknown).expect_err("unknown key");
     assert_eq!(rejection.rejection_type, RejectionType::NotFound);
+}
+
+#[test]
+fn grants_on_single_resources_cover_those_resources_only() {
+    let mut c = Cluster::new(1);
+    for command in [
+        grant(
+            ("CLIENT", "app"),
+            "PROCESS_DEFINITION",
+            "order",
+            &["CREATE_PROCESS_INSTANCE"],
+        ),
+        grant(
+            ("CLIENT", "app"),
+            "PROCESS_DEFINITION",
+            "refund",
+            &["CREATE_PROCESS_INSTANCE", "READ_PROCESS_INSTANCE"],
+        ),
+        grant(
+            ("CLIENT", "admin"),
+            "PROCESS_DEFINITION",
+            "*",
+            &["CREATE_PROCESS_INSTANCE"],
+        ),
+    ] {
+        c.partition(1).request(command).unwrap();
+    }
+    let identity = &c.partition(1).engine.state().identity;
+    let app = identity.owners("CLIENT", "app", None);
+    let creates = identity.grant(&app, "PROCESS_DEFINITION", "CREATE_PROCESS_INSTANCE");
+    assert_eq!(
+        creates,
+        Grant::Only(["order".to_string(), "refund".to_string()].into())
+    );
+    assert!(creates.covers("order") && !creates.covers("invoice"));
+    assert!(!identity.allows_all(&app, "PROCESS_DEFINITION", "CREATE_PROCESS_INSTANCE"));
+    let reads = identity.grant(&app, "PROCESS_DEFINITION", "READ_PROCESS_INSTANCE");
+    assert!(reads.covers("refund") && !reads.covers("order"));
+    assert_eq!(identity.grant(&app, "RESOURCE", "CREATE"), Grant::Nothing);
+    let admin = identity.owners("CLIENT", "admin", None);
+    let all = identity.grant(&admin, "PROCESS_DEFINITION", "CREATE_PROCESS_INSTANCE");
+    assert_eq!(all, Grant::All);
+    assert!(all.covers("anything"));
 }

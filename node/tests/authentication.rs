@@ -279,6 +279,7 @@ fn basic_authentication_guards_every_client_port() {
     assert!(ok, "{stderr}");
     assert!(stdout.contains("brokers"), "{stdout}");
     identities_through_the_cli(&broker);
+    grants_on_one_process(&broker, &demo);
 
     // Users survive a restart; the initial user is not created twice.
     let (status, dir) = broker.terminate_keeping_dir();
@@ -398,6 +399,113 @@ fn authorizations_decide_what_alice_may_do(broker: &Broker, alice: &str, demo: &
     eventually("alice no longer deploys", || {
         deploy_as(alice).is_err_and(|s| s.code() == tonic::Code::PermissionDenied)
     });
+}
+
+/// A user with permissions on one process only creates and sees instances
+/// of that process, named by its id, and nothing else.
+fn grants_on_one_process(broker: &Broker, demo: &str) {
+    let rest = broker.rest_port;
+    let rt = runtime();
+    let other_task = ONE_TASK.replace("\"one_task\"", "\"other_task\"");
+    let create = |auth: &str, request: proto::CreateProcessInstanceRequest| {
+        rt.block_on(async {
+            let mut client = grpc(broker, Some(auth)).await;
+            client.create_process_instance(request).await.map(|_| ())
+        })
+    };
+    let by_id = |id: &str| proto::CreateProcessInstanceRequest {
+        bpmn_process_id: id.into(),
+        version: -1,
+        ..Default::default()
+    };
+    rt.block_on(async {
+        let mut client = grpc(broker, Some(demo)).await;
+        for (name, xml) in [
+            ("one_task.bpmn", ONE_TASK),
+            ("other_task.bpmn", other_task.as_str()),
+        ] {
+            let resources = vec![proto::Resource {
+                name: name.into(),
+                content: xml.as_bytes().to_vec(),
+            }];
+            let request = proto::DeployResourceRequest {
+                resources,
+                tenant_id: String::new(),
+            };
+            client.deploy_resource(request).await.expect("demo deploys");
+        }
+    });
+    create(demo, by_id("other_task")).expect("demo creates any instance");
+    let user = r#"{"username":"olga","password":"pw","name":"Olga","email":"olga@example.com"}"#;
+    assert_eq!(call(rest, "POST", "/v2/users", Some(demo), user).0, 201);
+    let grant = r#"{"ownerId":"olga","ownerType":"USER","resourceType":"PROCESS_DEFINITION","resourceId":"one_task","permissionTypes":["CREATE_PROCESS_INSTANCE","READ_PROCESS_INSTANCE"]}"#;
+    assert_eq!(
+        call(rest, "POST", "/v2/authorizations", Some(demo), grant).0,
+        201
+    );
+    let olga = basic("olga", "pw");
+
+    let instance = |id: &str| format!(r#"{{"processDefinitionId":"{id}"}}"#);
+    eventually("olga creates an instance of one_task", || {
+        call(
+            rest,
+            "POST",
+            "/v2/process-instances",
+            Some(&olga),
+            &instance("one_task"),
+        )
+        .0 == 200
+    });
+    let (status, body) = call(
+        rest,
+        "POST",
+        "/v2/process-instances",
+        Some(&olga),
+        &instance("other_task"),
+    );
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("not on 'other_task'"), "{body}");
+    create(&olga, by_id("one_task")).expect("olga creates one_task over gRPC");
+    let denied = create(&olga, by_id("other_task")).expect_err("not other_task");
+    assert_eq!(denied.code(), tonic::Code::PermissionDenied, "{denied:?}");
+    let by_key = proto::CreateProcessInstanceRequest {
+        process_definition_key: 2251799813685249,
+        ..Default::default()
+    };
+    let denied = create(&olga, by_key).expect_err("a process named by key");
+    assert_eq!(denied.code(), tonic::Code::PermissionDenied, "{denied:?}");
+
+    // Her searches find instances of one_task only; demo's find both.
+    let process_ids = |auth: &str| -> Vec<String> {
+        let (status, body) = call(
+            rest,
+            "POST",
+            "/v2/process-instances/search",
+            Some(auth),
+            "{}",
+        );
+        assert_eq!(status, 200, "{body}");
+        let found: serde_json::Value = serde_json::from_str(&body).unwrap();
+        let mut ids: Vec<String> = found["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["processDefinitionId"].as_str().unwrap().to_string())
+            .collect();
+        ids.sort();
+        ids.dedup();
+        ids
+    };
+    eventually("demo finds instances of both processes", || {
+        let ids = process_ids(demo);
+        ids.contains(&"one_task".to_string()) && ids.contains(&"other_task".to_string())
+    });
+    assert_eq!(process_ids(&olga), ["one_task"]);
+    let (status, body) = call(rest, "POST", "/v2/variables/search", Some(&olga), "{}");
+    assert_eq!(
+        status, 403,
+        "variables are not narrowed to a process: {body}"
+    );
 }
 
 /// `waggle identity`: a user, a role and a grant made by the CLI let the

@@ -321,6 +321,17 @@ fn like_pattern(pattern: &str) -> String {
 impl SearchRequest {
     /// Parses a search body (`null` or `{}` for everything) over `resource`.
     pub fn parse(resource: &'static Resource, body: &Value) -> Result<SearchRequest, StoreError> {
+        SearchRequest::parse_within(resource, body, None)
+    }
+
+    /// [`SearchRequest::parse`], the results narrowed further to those
+    /// whose filter field `within.0` is one of `within.1` (the resources a
+    /// caller is authorized for; none, nothing is found).
+    pub fn parse_within(
+        resource: &'static Resource,
+        body: &Value,
+        within: Option<(&str, Vec<String>)>,
+    ) -> Result<SearchRequest, StoreError> {
         let empty = Map::new();
         let body = match body {
             Value::Null => &empty,
@@ -348,6 +359,13 @@ impl SearchRequest {
                 }
             }
             Some(other) => return Err(bad(format!("filter must be an object, got {other}"))),
+        }
+        if let Some((name, ids)) = within {
+            let field = request.field(name, "filter")?;
+            let ids: Vec<Value> = ids.into_iter().map(Value::String).collect();
+            let conditions =
+                request.field_conditions(field, name, &serde_json::json!({"$in": ids}))?;
+            request.conditions.extend(conditions);
         }
         match body.get("sort") {
             None | Some(Value::Null) => {}

@@ -3,6 +3,7 @@
 //! to the deployment partition) and turns the answer into the response message
 //! or a gRPC status mapped as in Zeebe.
 
+use crate::identity::scope::Scope;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
@@ -233,7 +234,10 @@ impl Gateway for GatewayService {
         &self,
         request: Request<proto::CreateProcessInstanceRequest>,
     ) -> Result<Response<proto::CreateProcessInstanceResponse>, Status> {
-        let command = create_command(request.into_inner(), None)?;
+        let scope = request.extensions().get::<Scope>().cloned();
+        let request = request.into_inner();
+        check_process_scope(scope.as_ref(), &request)?;
+        let command = create_command(request, None)?;
         match self.anywhere(command).await? {
             CommandReply::Created(response) => Ok(Response::new(response)),
             other => Err(unexpected("CreateProcessInstance", other)),
@@ -244,12 +248,14 @@ impl Gateway for GatewayService {
         &self,
         request: Request<proto::CreateProcessInstanceWithResultRequest>,
     ) -> Result<Response<proto::CreateProcessInstanceWithResultResponse>, Status> {
+        let scope = request.extensions().get::<Scope>().cloned();
         let request = request.into_inner();
         let Some(inner) = request.request else {
             return Err(Status::invalid_argument(
                 "Expected 'request' to hold the instance to create, but it was missing",
             ));
         };
+        check_process_scope(scope.as_ref(), &inner)?;
         let timeout_ms = if request.request_timeout > 0 {
             request.request_timeout as u64
         } else {
@@ -536,7 +542,14 @@ impl Gateway for GatewayService {
         &self,
         request: Request<proto::EvaluateDecisionRequest>,
     ) -> Result<Response<proto::EvaluateDecisionResponse>, Status> {
+        let scope = request.extensions().get::<Scope>().cloned();
         let request = request.into_inner();
+        let by_id = if request.decision_key > 0 {
+            ""
+        } else {
+            &request.decision_id
+        };
+        Scope::check(scope.as_ref(), by_id, "decision").map_err(Status::permission_denied)?;
         validate::tenant(&request.tenant_id)?;
         let command = validate::evaluate_decision(
             request.decision_key,
@@ -572,6 +585,20 @@ impl Gateway for GatewayService {
         self.on_key("processInstanceKey", key, command).await?;
         Ok(Response::new(proto::MigrateProcessInstanceResponse {}))
     }
+}
+
+/// Checks the process of a creation against the caller's grants on single
+/// processes, if that is all it holds.
+fn check_process_scope(
+    scope: Option<&Scope>,
+    request: &proto::CreateProcessInstanceRequest,
+) -> Result<(), Status> {
+    let by_id = if request.process_definition_key > 0 {
+        ""
+    } else {
+        &request.bpmn_process_id
+    };
+    Scope::check(scope, by_id, "process").map_err(Status::permission_denied)
 }
 
 fn create_command(

@@ -28,8 +28,9 @@ use tokio::sync::Semaphore;
 
 use super::authorize::Need;
 use super::config::{Authentication, SecurityConfig};
+use super::scope::Scope;
 use super::users::{verify_password, Directory};
-use engine::access::{Claims, Owners, OWNER_CLIENT, OWNER_USER};
+use engine::access::{Claims, Grant, Owners, OWNER_CLIENT, OWNER_USER};
 use engine::identity::Identity;
 
 /// Argon2 checks that may run at once.
@@ -244,36 +245,64 @@ impl Authenticator {
     /// Whether `principal` may do what needs `need` (always, without
     /// authentication or with authorizations off).
     pub fn permits(&self, principal: &Principal, claims: Option<&TokenClaims>, need: Need) -> bool {
+        self.grant(principal, claims, need) == Grant::All
+    }
+
+    /// The resources of `need`'s type on which `principal` holds its
+    /// permission (all, without authentication or with authorizations
+    /// off).
+    pub fn grant(&self, principal: &Principal, claims: Option<&TokenClaims>, need: Need) -> Grant {
         if !self.config.authorizes() || *principal == Principal::Anonymous {
-            return true;
+            return Grant::All;
         }
         let identity = self.directory.identity();
         let owners = owners_of(&identity, principal, claims);
-        identity.allows_all(&owners, need.0, need.1)
+        identity.grant(&owners, need.0, need.1)
     }
 }
 
+/// What an operation needs: a permission, and whether it checks grants
+/// on single resources itself (a [`Scope`] then comes with a grant that
+/// covers some resources only).
+#[derive(Debug, Clone, Copy)]
+struct Requirement {
+    need: Need,
+    by_resource: bool,
+}
+
 /// Runs `next` for an authenticated request (its [`Principal`] in the
-/// extensions) whose sender holds `need`, else answers with
+/// extensions) whose sender holds what it needs, else answers with
 /// `refuse(why)`.
 async fn guarded(
     auth: &Authenticator,
     mut request: Request,
     next: Next,
-    need: Option<Need>,
+    requirement: Option<Requirement>,
     refuse: impl FnOnce(Refusal) -> Response,
 ) -> Response {
     let (principal, claims) = match auth.authenticate(request.headers()).await {
         Ok(caller) => caller,
         Err(e) => return refuse(Refusal::Unauthenticated(e)),
     };
-    if let Some(need) = need.filter(|n| !auth.permits(&principal, claims.as_ref(), *n)) {
-        return refuse(Refusal::Forbidden(format!(
-            "Insufficient permissions: '{}' holds no {} permission on every {} (an authorization with resource id '*', of its own or of its roles, groups or mapping rules)",
-            principal.name(),
-            need.1,
-            need.0
-        )));
+    if let Some(Requirement { need, by_resource }) = requirement {
+        match auth.grant(&principal, claims.as_ref(), need) {
+            Grant::All => {}
+            Grant::Only(ids) if by_resource => {
+                request.extensions_mut().insert(Scope {
+                    resource_type: need.0,
+                    permission: need.1,
+                    ids: Arc::new(ids),
+                });
+            }
+            _ => {
+                return refuse(Refusal::Forbidden(format!(
+                    "Insufficient permissions: '{}' holds no {} permission on every {} (an authorization with resource id '*', of its own or of its roles, groups or mapping rules)",
+                    principal.name(),
+                    need.1,
+                    need.0
+                )))
+            }
+        }
     }
     request.extensions_mut().insert(principal);
     if let Some(claims) = claims {
@@ -291,11 +320,16 @@ pub async fn rest(
 ) -> Response {
     use crate::rest::problem::Problem;
     let scheme = auth.config.authentication;
-    let need = request
+    let requirement = request
         .extensions()
         .get::<axum::extract::MatchedPath>()
-        .and_then(|path| super::authorize::rest(request.method(), path.as_str()));
-    guarded(&auth, request, next, need, |refusal| match refusal {
+        .and_then(|path| {
+            let template = path.as_str();
+            let need = super::authorize::rest(request.method(), template)?;
+            let by_resource = super::authorize::rest_by_resource(request.method(), template);
+            Some(Requirement { need, by_resource })
+        });
+    guarded(&auth, request, next, requirement, |refusal| match refusal {
         Refusal::Unauthenticated(e) if e.is_unavailable() => Problem::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "UNAVAILABLE",
@@ -320,8 +354,12 @@ pub async fn grpc(
     request: Request,
     next: Next,
 ) -> Response {
-    let need = super::authorize::grpc(request.uri().path());
-    guarded(&auth, request, next, need, |refusal| {
+    let path = request.uri().path();
+    let requirement = super::authorize::grpc(path).map(|need| Requirement {
+        need,
+        by_resource: super::authorize::grpc_by_resource(path),
+    });
+    guarded(&auth, request, next, requirement, |refusal| {
         let status = match refusal {
             Refusal::Unauthenticated(e) if e.is_unavailable() => {
                 tonic::Status::unavailable(e.to_string())
@@ -348,8 +386,11 @@ pub async fn management(
         return next.run(request).await;
     }
     let scheme = auth.config.authentication;
-    let need = Some(super::authorize::management(request.method()));
-    guarded(&auth, request, next, need, |refusal| match refusal {
+    let requirement = Some(Requirement {
+        need: super::authorize::management(request.method()),
+        by_resource: false,
+    });
+    guarded(&auth, request, next, requirement, |refusal| match refusal {
         Refusal::Unauthenticated(e) => {
             let status = if e.is_unavailable() {
                 StatusCode::SERVICE_UNAVAILABLE

@@ -3,9 +3,10 @@
 //! its own or of one of its roles). Operations absent from the tables need
 //! authentication only (topology, status, who am I).
 //!
-//! Authorizations on one resource id (a process id, say) are kept and
-//! listed, but an operation is allowed only by a `*` grant: a caller is
-//! never allowed more than its grants say, possibly less.
+//! Authorizations on one resource id (a process id, say) let through the
+//! operations that name their resource, which then check it (see
+//! `scope`); every other operation needs a `*` grant, so a caller is never
+//! allowed more than its grants say, possibly less.
 
 use axum::http::Method;
 
@@ -24,6 +25,36 @@ const DEPLOY: Need = ("RESOURCE", "CREATE");
 const DELETE_RESOURCE: Need = ("RESOURCE", "DELETE_RESOURCE");
 const EVALUATE: Need = ("DECISION_DEFINITION", "CREATE_DECISION_INSTANCE");
 const PUBLISH: Need = ("MESSAGE", "CREATE");
+
+/// Whether the gRPC method at `path` checks grants on single resources
+/// itself (see `scope`).
+pub fn grpc_by_resource(path: &str) -> bool {
+    let method = path.rsplit('/').next().unwrap_or_default();
+    matches!(
+        method,
+        "CreateProcessInstance" | "CreateProcessInstanceWithResult" | "EvaluateDecision"
+    )
+}
+
+/// Whether the REST operation `method` on `template` checks grants on
+/// single resources itself: creating an instance, evaluating a decision,
+/// and the searches of process and decision data (narrowed to the granted
+/// ids).
+pub fn rest_by_resource(method: &Method, template: &str) -> bool {
+    *method == Method::POST
+        && matches!(
+            template.trim_start_matches("/v2"),
+            "/process-instances"
+                | "/decision-definitions/evaluation"
+                | "/process-definitions/search"
+                | "/process-instances/search"
+                | "/element-instances/search"
+                | "/jobs/search"
+                | "/incidents/search"
+                | "/user-tasks/search"
+                | "/decision-definitions/search"
+        )
+}
 
 /// What the gRPC method at `path` (`/gateway_protocol.Gateway/Name`) needs.
 pub fn grpc(path: &str) -> Option<Need> {

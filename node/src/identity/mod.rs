@@ -7,6 +7,7 @@ pub mod authorize;
 pub mod config;
 pub mod initial;
 pub mod oidc;
+pub mod scope;
 pub mod tls;
 pub mod users;
 

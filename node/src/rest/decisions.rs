@@ -4,7 +4,7 @@
 //! failed evaluation is a 200 with `failedDecisionDefinitionId` and
 //! `failureMessage`, as in Camunda; an unknown decision is a 404.
 
-use axum::Json;
+use axum::{Extension, Json};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -15,6 +15,7 @@ use super::Shared;
 use crate::command::{CommandError, CommandReply};
 use crate::gateway::proto;
 use crate::gateway::validate;
+use crate::identity::scope::Scope;
 
 /// Body of an evaluation: by id (latest version) or by key.
 #[derive(Debug, Deserialize)]
@@ -27,7 +28,11 @@ pub struct Evaluation {
 }
 
 /// `POST /v2/decision-definitions/evaluation`.
-pub async fn evaluate(rest: Shared, Body(e): Body<Evaluation>) -> Result<Json<Value>, Problem> {
+pub async fn evaluate(
+    rest: Shared,
+    scope: Option<Extension<Scope>>,
+    Body(e): Body<Evaluation>,
+) -> Result<Json<Value>, Problem> {
     validate::tenant(e.tenant_id.as_deref().unwrap_or(""))?;
     let (key, id) = match (e.decision_definition_key, e.decision_definition_id) {
         (Some(Key(key)), None) if key > 0 => (key, String::new()),
@@ -36,6 +41,7 @@ pub async fn evaluate(rest: Shared, Body(e): Body<Evaluation>) -> Result<Json<Va
             "Expected either a 'decisionDefinitionId' or a 'decisionDefinitionKey', and not both",
         )),
     };
+    Scope::check(scope.as_deref(), &id, "decision").map_err(Problem::forbidden)?;
     let variables = body::variables("variables", e.variables.as_ref())?;
     let partitions = rest.dispatcher.context().shape.partitions;
     let command = validate::evaluate_decision(key, id, &variables, partitions)?;

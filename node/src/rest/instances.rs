@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use axum::extract::Path;
 use axum::http::StatusCode;
-use axum::Json;
+use axum::{Extension, Json};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -16,6 +16,7 @@ use super::problem::Problem;
 use super::Shared;
 use crate::command::{AwaitResult, CommandError, CommandReply, PartitionCommand};
 use crate::gateway::validate;
+use crate::identity::scope::Scope;
 
 /// Body of `POST /v2/process-instances`: by `processDefinitionId` (with an
 /// optional version, latest by default) or by `processDefinitionKey`.
@@ -41,7 +42,11 @@ pub struct Creation {
 }
 
 /// `POST /v2/process-instances`.
-pub async fn create(rest: Shared, Body(c): Body<Creation>) -> Result<Json<Value>, Problem> {
+pub async fn create(
+    rest: Shared,
+    scope: Option<Extension<Scope>>,
+    Body(c): Body<Creation>,
+) -> Result<Json<Value>, Problem> {
     let _ = c.operation_reference;
     validate::tenant(c.tenant_id.as_deref().unwrap_or(""))?;
     let (definition_key, bpmn_process_id) =
@@ -52,6 +57,7 @@ pub async fn create(rest: Shared, Body(c): Body<Creation>) -> Result<Json<Value>
                 "Expected either a 'processDefinitionId' or a 'processDefinitionKey', and not both",
             )),
         };
+    Scope::check(scope.as_deref(), &bpmn_process_id, "process").map_err(Problem::forbidden)?;
     if !c.runtime_instructions.is_empty() {
         // A request a client may send, not a server fault: 400, not 501.
         return Err(Problem::bad_request(

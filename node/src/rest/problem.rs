@@ -51,6 +51,11 @@ impl Problem {
         Problem::new(StatusCode::BAD_REQUEST, "INVALID_ARGUMENT", detail)
     }
 
+    /// 403 for a caller without the permission.
+    pub fn forbidden(detail: impl Into<String>) -> Problem {
+        Problem::new(StatusCode::FORBIDDEN, "FORBIDDEN", detail)
+    }
+
     /// 404 for a path that names nothing.
     pub fn not_found(detail: impl Into<String>) -> Problem {
         Problem::new(StatusCode::NOT_FOUND, "NOT_FOUND", detail)

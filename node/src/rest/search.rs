@@ -15,7 +15,7 @@
 use axum::extract::Path;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
+use axum::{Extension, Json};
 use serde_json::Value;
 use store::resources::{
     DECISION_DEFINITIONS, DECISION_INSTANCES, DECISION_INSTANCE_DETAILS, DECISION_REQUIREMENTS,
@@ -28,6 +28,7 @@ use super::body::MaybeBody;
 use super::keys;
 use super::problem::Problem;
 use super::Shared;
+use crate::identity::scope::Scope;
 
 /// Longest wait of a search for the schema to be complete.
 const SCHEMA_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
@@ -96,13 +97,41 @@ pub(super) async fn store(rest: &Shared) -> Result<&Store, Problem> {
     Ok(store)
 }
 
+/// The field a search of `resource` is narrowed on under a [`Scope`]: the
+/// id of the process or decision the grants name.
+fn scoped_field(resource: &Resource) -> Option<&'static str> {
+    match resource.name {
+        "decision definitions" => Some("decisionDefinitionId"),
+        "process definitions"
+        | "process instances"
+        | "element instances"
+        | "jobs"
+        | "incidents"
+        | "user tasks" => Some("processDefinitionId"),
+        _ => None,
+    }
+}
+
 async fn search(
     rest: Shared,
     resource: &'static Resource,
+    scope: Option<Extension<Scope>>,
     body: Value,
 ) -> Result<Json<Value>, Problem> {
     let store = store(&rest).await?;
-    let request = SearchRequest::parse(resource, &body).map_err(problem)?;
+    let within = match scope.as_deref() {
+        None => None,
+        Some(scope) => {
+            let field = scoped_field(resource).ok_or_else(|| {
+                Problem::forbidden(format!(
+                    "Insufficient permissions: the caller holds {} on some {} only",
+                    scope.permission, scope.resource_type
+                ))
+            })?;
+            Some((field, scope.id_list()))
+        }
+    };
+    let request = SearchRequest::parse_within(resource, &body, within).map_err(problem)?;
     let result = store.search(&request).await.map_err(problem)?;
     Ok(Json(result.to_json()))
 }
@@ -129,9 +158,10 @@ macro_rules! search_handler {
         /// `POST /v2/.../search` of this resource.
         pub async fn $name(
             rest: Shared,
+            scope: Option<Extension<Scope>>,
             MaybeBody(body): MaybeBody<Value>,
         ) -> Result<Json<Value>, Problem> {
-            search(rest, &$resource, body).await
+            search(rest, &$resource, scope, body).await
         }
     };
 }
