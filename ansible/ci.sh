@@ -25,7 +25,7 @@ while [ $# -gt 0 ]; do
 done
 [ "$(id -u)" -eq 0 ] || die "run as root: the rollout test mounts, boots containers and makes network namespaces"
 
-pkg_apt_install python3-venv openssh-client iproute2 curl jq systemd-container debootstrap dpkg-dev help2man binutils apt-utils
+pkg_apt_install python3-venv openssh-client iproute2 curl jq openssl systemd-container debootstrap dpkg-dev help2man binutils apt-utils
 
 venv=$here/.venv
 if [ ! -x "$venv/bin/python" ]; then

@@ -21,6 +21,9 @@
 #     completed afterwards.
 #  5. A second run of site.yml changes nothing; one with another partition
 #     count is refused before anything changes.
+#  6. site.yml with client-port certificates of a CA made here and mutual
+#     TLS turns TLS on with a rolling restart; every port then speaks only
+#     TLS and wants a client certificate.
 #
 # Usage: ansible/tests/rollout.sh [--release-dir DIR]
 #   --release-dir  where the release binaries waggle and waggle-perf are
@@ -473,7 +476,55 @@ changed=$(recap_changed reshape)
 [ "$changed" -eq 0 ] || { show_log reshape 80; fail "site.yml changed $changed things before refusing another partition count"; }
 pass "site.yml refuses to change the partition count of the running cluster, changing nothing"
 
+# --- 6. client-port TLS -------------------------------------------------------
+# An organisation's own CA issues each host a certificate for its address;
+# clients must present a certificate of the cluster CA (mutual TLS). The
+# role turns it on with a rolling restart, its health checks following each
+# node's scheme meanwhile.
+phase "client-port TLS"
+pki=$work/pki
+mkdir -p "$pki"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj "/CN=rollout client-port CA" \
+    -keyout "$pki/ca-key.pem" -out "$pki/ca.pem" 2>"$work/openssl.log" || { cat "$work/openssl.log" >&2; fail "openssl: CA"; }
+for ((i = 0; i < NODES; i++)); do
+    openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=node$i" \
+        -keyout "$pki/node$i-key.pem" -out "$pki/node$i.csr" 2>>"$work/openssl.log" &&
+        openssl x509 -req -in "$pki/node$i.csr" -CA "$pki/ca.pem" -CAkey "$pki/ca-key.pem" -CAcreateserial -days 2 \
+            -extfile <(printf 'subjectAltName=IP:%s\nextendedKeyUsage=serverAuth\n' "$(lab_ip "$i")") \
+            -out "$pki/node$i.pem" 2>>"$work/openssl.log" || { cat "$work/openssl.log" >&2; fail "openssl: node$i"; }
+done
+"$work/target/release/waggle" certs --dir "$work/certs" --cluster-name rollout --client ops >/dev/null ||
+    fail "waggle certs --client ops"
+t0=$SECONDS
+lab_playbook client-tls -i "$work/inventory.yml" \
+    -e "waggle_client_tls_cert_file=$pki/{{ inventory_hostname }}.pem" \
+    -e "waggle_client_tls_key_file=$pki/{{ inventory_hostname }}-key.pem" \
+    -e "waggle_client_tls_ca_file=$pki/ca.pem" -e "waggle_client_tls_client_ca_file=$work/certs/ca.pem" site.yml ||
+    { show_log client-tls 80; fail "site.yml with client-port TLS failed"; }
+client_tls_s=$((SECONDS - t0))
+order=$(grep -oE "\[waggle : Restart waggle on node[0-9]+\]" "$work/client-tls.log" | grep -oE "node[0-9]+" | tr '\n' ' ') || true
+[ "$order" = "node0 node1 node2 " ] || { show_log client-tls 80; fail "restart order: '$order'"; }
+pass "site.yml turned on client-port TLS in ${client_tls_s}s, restarting $order"
+client=(--cert "$work/certs/client-ops.pem" --key "$work/certs/client-ops-key.pem")
+for ((i = 0; i < NODES; i++)); do
+    url="https://$(lab_ip "$i"):9600/ready"
+    code=$(lab_controller curl -s -o /dev/null -w '%{http_code}' --max-time 5 --cacert "$pki/ca.pem" "${client[@]}" "$url") || true
+    [ "$code" = 200 ] || fail "node$i: $url with the CA and a client certificate answered $code"
+    code=$(lab_controller curl -s -o /dev/null -w '%{http_code}' --max-time 5 --cacert "$pki/ca.pem" "$url") || true
+    [ "$code" = 000 ] || fail "node$i: $url without a client certificate answered $code"
+    code=$(lab_controller curl -s -o /dev/null -w '%{http_code}' --max-time 5 "http://$(lab_ip "$i"):9600/ready") || true
+    [ "$code" != 200 ] || fail "node$i still answers plain HTTP"
+    mode=$(lab_exec "$i" stat -c '%a %U' /etc/waggle/certs/client-port-key.pem)
+    [ "$mode" = "600 waggle" ] || fail "node$i's client-port key is $mode, not 600 waggle"
+done
+pass "every management port: HTTPS with a client certificate 200, without one refused, plain HTTP refused; keys 0600 waggle"
+lab_controller "$work/target/release/waggle" status --address "https://$(lab_ip 1):26500" --ca-file "$pki/ca.pem" \
+    --cert-file "$work/certs/client-ops.pem" --key-file "$work/certs/client-ops-key.pem" >"$work/status-tls.json" ||
+    fail "waggle status over TLS"
+[ "$(jq '.clusterSize' "$work/status-tls.json")" = "$NODES" ] || fail "waggle status over TLS: $(cat "$work/status-tls.json")"
+pass "waggle status over gRPC with TLS and a client certificate: cluster size $NODES"
+
 total_s=$((SECONDS - started_s))
-printf '\nrollout test: site.yml %ss, rolling upgrade %ss, second site.yml %ss, total %ss\n' \
-    "$site_s" "$upgrade_s" "$site_again_s" "$total_s"
+printf '\nrollout test: site.yml %ss, rolling upgrade %ss, second site.yml %ss, client-port TLS %ss, total %ss\n' \
+    "$site_s" "$upgrade_s" "$site_again_s" "$client_tls_s" "$total_s"
 echo "rollout: 1 passed, 0 failed"
