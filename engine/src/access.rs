@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::collectives::Kind;
 use crate::engine::{rejection, Ctx, Engine, ResponseValue};
-use crate::identity::{valid_username, Identity, MAX_FIELD_CHARS};
+use crate::identity::{entity_key, valid_username, Identity, MAX_FIELD_CHARS};
 use crate::record::*;
 
 /// Owner and member type of a user.
@@ -250,13 +250,7 @@ impl Engine {
         cmd: &Record,
         a: &AuthorizationRecord,
     ) -> Result<(), Rejection> {
-        let event = Self::identity_event(cmd)?;
-        if !matches!(event, Intent::Created | Intent::Updated | Intent::Deleted) {
-            return Err(invalid(format!(
-                "command AUTHORIZATION {} is not supported",
-                cmd.intent.name()
-            )));
-        }
+        let event = Self::entity_event(cmd)?;
         if self.identity_distributed(ctx, cmd, event)? {
             return Ok(());
         }
@@ -282,11 +276,7 @@ impl Engine {
         };
         let key = self.state.keys.next_key();
         let value = AuthorizationRecord {
-            authorization_key: if event == Intent::Created {
-                key
-            } else {
-                value.authorization_key
-            },
+            authorization_key: entity_key(event, key, value.authorization_key),
             ..value
         };
         let response = ResponseValue::IdentityChanged {

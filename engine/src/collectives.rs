@@ -26,7 +26,7 @@ use crate::access::{
     OWNER_USER,
 };
 use crate::engine::{rejection, Ctx, Engine, ResponseValue};
-use crate::identity::{Identity, MAX_FIELD_CHARS};
+use crate::identity::{entity_key, Identity, MAX_FIELD_CHARS};
 use crate::record::*;
 
 /// The tenant of everything without one.
@@ -279,11 +279,7 @@ impl Engine {
         };
         let key = self.state.keys.next_key();
         let value = CollectiveRecord {
-            key: if event == Intent::Created {
-                key
-            } else {
-                value.key
-            },
+            key: entity_key(event, key, value.key),
             ..value
         };
         let response = ResponseValue::IdentityChanged { key: value.key };

@@ -110,6 +110,16 @@ impl Identity {
     }
 }
 
+/// The key of an identity entity after `event`: the new event's `key` for
+/// a creation, else the one it has (`old`).
+pub(crate) fn entity_key(event: Intent, key: i64, old: i64) -> i64 {
+    if event == Intent::Created {
+        key
+    } else {
+        old
+    }
+}
+
 /// Whether `username` is a valid login name: 1 to 256 characters of
 /// letters, digits and `_~@.+-` (Camunda's id pattern).
 pub fn valid_username(username: &str) -> bool {
@@ -135,6 +145,22 @@ impl Engine {
                     "command {} {} is not supported",
                     cmd.value_type.name(),
                     other.name()
+                ),
+            )),
+        }
+    }
+
+    /// The event of a command on an entity without members (users,
+    /// mapping rules, authorizations): CREATE, UPDATE or DELETE only.
+    pub(crate) fn entity_event(cmd: &Record) -> Result<Intent, Rejection> {
+        match Self::identity_event(cmd)? {
+            event @ (Intent::Created | Intent::Updated | Intent::Deleted) => Ok(event),
+            _ => Err(rejection(
+                RejectionType::InvalidArgument,
+                format!(
+                    "command {} {} is not supported",
+                    cmd.value_type.name(),
+                    cmd.intent.name()
                 ),
             )),
         }
@@ -194,24 +220,14 @@ impl Engine {
         cmd: &Record,
         user: &UserRecord,
     ) -> Result<(), Rejection> {
-        let event = Self::identity_event(cmd)?;
-        if !matches!(event, Intent::Created | Intent::Updated | Intent::Deleted) {
-            return Err(rejection(
-                RejectionType::InvalidArgument,
-                format!("command USER {} is not supported", cmd.intent.name()),
-            ));
-        }
+        let event = Self::entity_event(cmd)?;
         if self.identity_distributed(ctx, cmd, event)? {
             return Ok(());
         }
         let value = self.checked_user(cmd.intent, user)?;
         let key = self.state.keys.next_key();
         let value = UserRecord {
-            user_key: if event == Intent::Created {
-                key
-            } else {
-                value.user_key
-            },
+            user_key: entity_key(event, key, value.user_key),
             ..value
         };
         let response = ResponseValue::User(value.clone());

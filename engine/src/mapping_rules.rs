@@ -14,7 +14,7 @@ use serde_json::Value;
 
 use crate::access::{check_id, invalid, Claims, OWNER_MAPPING_RULE};
 use crate::engine::{rejection, Ctx, Engine, ResponseValue};
-use crate::identity::{Identity, MAX_FIELD_CHARS};
+use crate::identity::{entity_key, Identity, MAX_FIELD_CHARS};
 use crate::record::*;
 
 /// `MAPPING_RULE` value.
@@ -75,24 +75,14 @@ impl Engine {
         cmd: &Record,
         rule: &MappingRuleRecord,
     ) -> Result<(), Rejection> {
-        let event = Self::identity_event(cmd)?;
-        if !matches!(event, Intent::Created | Intent::Updated | Intent::Deleted) {
-            return Err(invalid(format!(
-                "command MAPPING_RULE {} is not supported",
-                cmd.intent.name()
-            )));
-        }
+        let event = Self::entity_event(cmd)?;
         if self.identity_distributed(ctx, cmd, event)? {
             return Ok(());
         }
         let value = self.checked_mapping_rule(event, rule)?;
         let key = self.state.keys.next_key();
         let value = MappingRuleRecord {
-            mapping_rule_key: if event == Intent::Created {
-                key
-            } else {
-                value.mapping_rule_key
-            },
+            mapping_rule_key: entity_key(event, key, value.mapping_rule_key),
             ..value
         };
         let response = ResponseValue::IdentityChanged {

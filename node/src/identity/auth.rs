@@ -242,12 +242,6 @@ enum Refusal {
 }
 
 impl Authenticator {
-    /// Whether `principal` may do what needs `need` (always, without
-    /// authentication or with authorizations off).
-    pub fn permits(&self, principal: &Principal, claims: Option<&TokenClaims>, need: Need) -> bool {
-        self.grant(principal, claims, need) == Grant::All
-    }
-
     /// The resources of `need`'s type on which `principal` holds its
     /// permission (all, without authentication or with authorizations
     /// off).

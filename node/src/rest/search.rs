@@ -97,17 +97,12 @@ pub(super) async fn store(rest: &Shared) -> Result<&Store, Problem> {
     Ok(store)
 }
 
-/// The field a search of `resource` is narrowed on under a [`Scope`]: the
-/// id of the process or decision the grants name.
-fn scoped_field(resource: &Resource) -> Option<&'static str> {
-    match resource.name {
-        "decision definitions" => Some("decisionDefinitionId"),
-        "process definitions"
-        | "process instances"
-        | "element instances"
-        | "jobs"
-        | "incidents"
-        | "user tasks" => Some("processDefinitionId"),
+/// The filter field holding the ids a [`Scope`] grants: process or
+/// decision ids.
+fn scoped_field(scope: &Scope) -> Option<&'static str> {
+    match scope.resource_type {
+        "PROCESS_DEFINITION" => Some("processDefinitionId"),
+        "DECISION_DEFINITION" => Some("decisionDefinitionId"),
         _ => None,
     }
 }
@@ -122,7 +117,7 @@ async fn search(
     let within = match scope.as_deref() {
         None => None,
         Some(scope) => {
-            let field = scoped_field(resource).ok_or_else(|| {
+            let field = scoped_field(scope).ok_or_else(|| {
                 Problem::forbidden(format!(
                     "Insufficient permissions: the caller holds {} on some {} only",
                     scope.permission, scope.resource_type
