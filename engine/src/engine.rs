@@ -510,14 +510,7 @@ impl Engine {
             (RecordValue::Tenant(c), _) => self.collective_command(ctx, cmd, Kind::Tenant, c),
             (RecordValue::MappingRule(r), _) => self.mapping_rule_command(ctx, cmd, r),
             (RecordValue::Authorization(a), _) => self.authorization_command(ctx, cmd, a),
-            _ => Err(rejection(
-                RejectionType::InvalidArgument,
-                format!(
-                    "command {} {} is not supported",
-                    cmd.value_type.name(),
-                    cmd.intent.name()
-                ),
-            )),
+            _ => Err(unsupported(cmd)),
         }
     }
 
@@ -829,6 +822,18 @@ impl Engine {
             clock: Clock::utc(0),
         })
     }
+}
+
+/// The rejection of a command no processor takes.
+pub(crate) fn unsupported(cmd: &Record) -> Rejection {
+    rejection(
+        RejectionType::InvalidArgument,
+        format!(
+            "command {} {} is not supported",
+            cmd.value_type.name(),
+            cmd.intent.name()
+        ),
+    )
 }
 
 /// Builds a rejection.

@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::collectives::Collective;
 use crate::commands::DEPLOYMENT_PARTITION;
-use crate::engine::{rejection, Ctx, Engine, ResponseValue};
+use crate::engine::{rejection, unsupported, Ctx, Engine, ResponseValue};
 use crate::record::*;
 
 /// Longest username, name or e-mail address (Camunda's limit for ids).
@@ -139,14 +139,7 @@ impl Engine {
             Intent::Delete => Ok(Intent::Deleted),
             Intent::AddEntity => Ok(Intent::EntityAdded),
             Intent::RemoveEntity => Ok(Intent::EntityRemoved),
-            other => Err(rejection(
-                RejectionType::InvalidArgument,
-                format!(
-                    "command {} {} is not supported",
-                    cmd.value_type.name(),
-                    other.name()
-                ),
-            )),
+            _ => Err(unsupported(cmd)),
         }
     }
 
@@ -155,14 +148,7 @@ impl Engine {
     pub(crate) fn entity_event(cmd: &Record) -> Result<Intent, Rejection> {
         match Self::identity_event(cmd)? {
             event @ (Intent::Created | Intent::Updated | Intent::Deleted) => Ok(event),
-            _ => Err(rejection(
-                RejectionType::InvalidArgument,
-                format!(
-                    "command {} {} is not supported",
-                    cmd.value_type.name(),
-                    cmd.intent.name()
-                ),
-            )),
+            _ => Err(unsupported(cmd)),
         }
     }
 
