@@ -1,10 +1,16 @@
 //! Binary encoding of records for the partition log.
 //!
 //! ```text
-//! byte 0      : RECORD_FORMAT_VERSION
-//! byte 1..end : postcard encoding of `Record` (varint integers, length-prefixed
+//! byte 0      : RECORD_FORMAT_VERSION (3), or TENANT_RECORD_FORMAT_VERSION (4)
+//! version 4   : postcard encoding of `TenantHeader` (the record's tenant and
+//!               authorized tenants)
+//! then to end : postcard encoding of `Record` (varint integers, length-prefixed
 //!               strings and sequences, enum variants by index)
 //! ```
+//!
+//! A record of the default tenant without authorized tenants is written in
+//! version 3, byte for byte as before multi-tenancy, so a log without
+//! tenants stays readable by a release that knows version 3 only.
 //!
 //! The encoding is deterministic (same record, same bytes; no maps with
 //! unstable order are encoded) and compact. Decoding checks the version, that
@@ -12,6 +18,9 @@
 //! returns an error on any garbage; it never panics.
 
 use crate::record::Record;
+use crate::tenancy::Tenant;
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 use thiserror::Error;
 
 /// Version byte in front of every encoded record. Version 2: deployments
@@ -23,6 +32,16 @@ use thiserror::Error;
 /// instruction values and forms. Logs of an earlier version are refused
 /// with `UnsupportedVersion`, not misread.
 pub const RECORD_FORMAT_VERSION: u8 = 3;
+/// Version byte of a record with a tenant other than the default or with
+/// authorized tenants: version 3 with a [`TenantHeader`] in front.
+pub const TENANT_RECORD_FORMAT_VERSION: u8 = 4;
+
+/// What a version 4 record carries in front of its body.
+#[derive(Serialize, Deserialize)]
+struct TenantHeader {
+    tenant: Tenant,
+    authorized_tenants: Option<Vec<Tenant>>,
+}
 /// Largest encoded record accepted by `decode` (Zeebe's default max message size).
 pub const MAX_RECORD_BYTES: usize = 4 * 1024 * 1024;
 
@@ -39,7 +58,9 @@ pub enum DecodeError {
         len_bytes: usize,
     },
     /// The version byte is not one this engine reads.
-    #[error("record format version {found} is not supported (expected {RECORD_FORMAT_VERSION})")]
+    #[error(
+        "record format version {found} is not supported (expected {RECORD_FORMAT_VERSION} or {TENANT_RECORD_FORMAT_VERSION})"
+    )]
     UnsupportedVersion {
         /// The version byte found.
         found: u8,
@@ -74,10 +95,18 @@ impl Record {
             self.value.value_type(),
             "record value type must match its value"
         );
-        out.push(RECORD_FORMAT_VERSION);
-        let body = postcard::to_extend(self, std::mem::take(out))
-            .expect("encoding into a Vec cannot fail");
-        *out = body;
+        let mut bytes = std::mem::take(out);
+        if self.tenant.is_default() && self.authorized_tenants.is_none() {
+            bytes.push(RECORD_FORMAT_VERSION);
+        } else {
+            bytes.push(TENANT_RECORD_FORMAT_VERSION);
+            let header = TenantHeader {
+                tenant: self.tenant.clone(),
+                authorized_tenants: self.authorized_tenants.as_deref().map(<[_]>::to_vec),
+            };
+            bytes = postcard::to_extend(&header, bytes).expect("encoding into a Vec cannot fail");
+        }
+        *out = postcard::to_extend(self, bytes).expect("encoding into a Vec cannot fail");
     }
 
     /// Decodes one record from exactly `bytes`.
@@ -88,13 +117,24 @@ impl Record {
                 len_bytes: bytes.len(),
             });
         }
-        if version != RECORD_FORMAT_VERSION {
-            return Err(DecodeError::UnsupportedVersion { found: version });
+        let malformed = |e: postcard::Error| DecodeError::Malformed {
+            reason: e.to_string(),
+        };
+        let (header, body) = match version {
+            RECORD_FORMAT_VERSION => (None, body),
+            TENANT_RECORD_FORMAT_VERSION => {
+                let (header, body): (TenantHeader, &[u8]) =
+                    postcard::take_from_bytes(body).map_err(malformed)?;
+                (Some(header), body)
+            }
+            found => return Err(DecodeError::UnsupportedVersion { found }),
+        };
+        let (mut record, rest): (Record, &[u8]) =
+            postcard::take_from_bytes(body).map_err(malformed)?;
+        if let Some(header) = header {
+            record.tenant = header.tenant;
+            record.authorized_tenants = header.authorized_tenants.map(Arc::from);
         }
-        let (record, rest): (Record, &[u8]) =
-            postcard::take_from_bytes(body).map_err(|e| DecodeError::Malformed {
-                reason: e.to_string(),
-            })?;
         if !rest.is_empty() {
             return Err(DecodeError::Trailing {
                 trailing_bytes: rest.len(),

@@ -144,7 +144,10 @@ impl Engine {
         let mut resources_by_name: Vec<(&str, Arc<[u8]>)> = Vec::new();
         for (resource, id) in parsed {
             let sum = checksum(&resource.content);
-            let latest = self.state.latest_process(&id).map(|p| p.metadata.clone());
+            let latest = self
+                .state
+                .latest_process(&ctx.tenant, &id)
+                .map(|p| p.metadata.clone());
             let meta = match latest {
                 Some(m) if m.checksum == sum => ProcessMetadata {
                     duplicate: true,
@@ -153,7 +156,7 @@ impl Engine {
                 },
                 _ => ProcessMetadata {
                     bpmn_process_id: id.clone(),
-                    version: self.state.highest_versions.get(&id).copied().unwrap_or(0) + 1,
+                    version: self.state.highest_version(&ctx.tenant, &id) + 1,
                     process_definition_key: self.state.keys.next_key(),
                     resource_name: resource.name.clone(),
                     checksum: sum,
@@ -282,9 +285,10 @@ impl Engine {
             self.definition(key)?
         } else {
             let found = if c.version < 0 {
-                self.state.latest_process(&c.bpmn_process_id)
+                self.state.latest_process(&ctx.tenant, &c.bpmn_process_id)
             } else {
-                self.state.process_version(&c.bpmn_process_id, c.version)
+                self.state
+                    .process_version(&ctx.tenant, &c.bpmn_process_id, c.version)
             };
             found.cloned().ok_or_else(|| {
                 let version = if c.version < 0 { "latest".to_string() } else { c.version.to_string() };

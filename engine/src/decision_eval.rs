@@ -50,8 +50,11 @@ impl Engine {
             }
         };
         let decisions = &self.state.decisions;
+        let tenant = self
+            .state
+            .process_tenant(def.metadata.process_definition_key);
         let found = match &called.binding {
-            DecisionBinding::Latest => decisions.latest_decision(&decision_id).ok_or_else(|| {
+            DecisionBinding::Latest => decisions.latest_decision(&tenant, &decision_id).ok_or_else(|| {
                 format!("Expected to evaluate decision '{decision_id}', but no decision found for id '{decision_id}'")
             }),
             DecisionBinding::Deployment => decisions
@@ -62,7 +65,7 @@ impl Engine {
                     )
                 }),
             DecisionBinding::VersionTag(tag) => decisions
-                .decision_with_tag(&decision_id, tag)
+                .decision_with_tag(&tenant, &decision_id, tag)
                 .ok_or_else(|| {
                     format!(
                         "Expected to evaluate decision with id '{decision_id}' and version tag '{tag}', but no such decision found. To resolve this incident, deploy a decision with the given id and version tag."
@@ -129,7 +132,7 @@ impl Engine {
             ));
         } else {
             let id = &e.decision_id;
-            decisions.latest_decision(id).ok_or_else(|| {
+            decisions.latest_decision(&ctx.tenant, id).ok_or_else(|| {
                 rejection(
                     RejectionType::NotFound,
                     format!("Expected to evaluate decision '{id}', but no decision found for id '{id}'"),

@@ -14,6 +14,7 @@
 //! version numbers are not reused. Every map is ordered.
 
 use crate::record::*;
+use crate::tenancy::{scoped, scoped_arc};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -87,9 +88,12 @@ impl DecisionState {
         self.drgs.get(&key)
     }
 
-    /// Latest version of DRG `id`.
-    pub fn latest_drg(&self, id: &str) -> Option<&Arc<DeployedDrg>> {
-        let (_, key) = self.drg_versions.get(id)?.last_key_value()?;
+    /// Latest version of DRG `id` in `tenant`.
+    pub fn latest_drg(&self, tenant: &Tenant, id: &str) -> Option<&Arc<DeployedDrg>> {
+        let (_, key) = self
+            .drg_versions
+            .get(scoped(tenant, id).as_ref())?
+            .last_key_value()?;
         self.drgs.get(key)
     }
 
@@ -98,16 +102,36 @@ impl DecisionState {
         self.decisions.get(&key)
     }
 
-    /// Latest version of decision `id`.
-    pub fn latest_decision(&self, id: &str) -> Option<&DecisionMetadata> {
-        let (_, key) = self.decision_versions.get(id)?.last_key_value()?;
+    /// Latest version of decision `id` in `tenant`.
+    pub fn latest_decision(&self, tenant: &Tenant, id: &str) -> Option<&DecisionMetadata> {
+        let (_, key) = self
+            .decision_versions
+            .get(scoped(tenant, id).as_ref())?
+            .last_key_value()?;
         self.decisions.get(key)
     }
 
-    /// Latest version of decision `id` with version tag `tag`.
-    pub fn decision_with_tag(&self, id: &str, tag: &str) -> Option<&DecisionMetadata> {
+    /// The highest version of decision `id` ever deployed in `tenant`.
+    pub fn highest_decision_version(&self, tenant: &Tenant, id: &str) -> i32 {
+        let id = scoped(tenant, id);
+        self.decision_highest.get(id.as_ref()).copied().unwrap_or(0)
+    }
+
+    /// The highest version of DRG `id` ever deployed in `tenant`.
+    pub fn highest_drg_version(&self, tenant: &Tenant, id: &str) -> i32 {
+        let id = scoped(tenant, id);
+        self.drg_highest.get(id.as_ref()).copied().unwrap_or(0)
+    }
+
+    /// Latest version of decision `id` in `tenant` with version tag `tag`.
+    pub fn decision_with_tag(
+        &self,
+        tenant: &Tenant,
+        id: &str,
+        tag: &str,
+    ) -> Option<&DecisionMetadata> {
         self.decision_versions
-            .get(id)?
+            .get(scoped(tenant, id).as_ref())?
             .values()
             .rev()
             .filter_map(|k| self.decisions.get(k))
@@ -129,7 +153,7 @@ impl DecisionState {
     }
 
     /// `DECISION_REQUIREMENTS CREATED`.
-    pub fn apply_drg_created(&mut self, r: &DecisionRequirementsRecord) {
+    pub fn apply_drg_created(&mut self, r: &DecisionRequirementsRecord, tenant: &Tenant) {
         let m = &r.metadata;
         let key = m.decision_requirements_key;
         if self.drgs.contains_key(&key) {
@@ -137,31 +161,27 @@ impl DecisionState {
         }
         let deployed = DeployedDrg::try_from(r.clone())
             .expect("a DRG in a CREATED event was validated when it was deployed");
+        let id = scoped_arc(tenant, &m.decision_requirements_id);
         self.drg_versions
-            .entry(m.decision_requirements_id.clone())
+            .entry(id.clone())
             .or_default()
             .insert(m.decision_requirements_version, key);
-        let highest = self
-            .drg_highest
-            .entry(m.decision_requirements_id.clone())
-            .or_insert(0);
+        let highest = self.drg_highest.entry(id).or_insert(0);
         *highest = (*highest).max(m.decision_requirements_version);
         self.drgs.insert(key, Arc::new(deployed));
     }
 
     /// `DECISION CREATED`.
-    pub fn apply_decision_created(&mut self, d: &DecisionMetadata) {
+    pub fn apply_decision_created(&mut self, d: &DecisionMetadata, tenant: &Tenant) {
         if self.decisions.contains_key(&d.decision_key) {
             return;
         }
+        let id = scoped_arc(tenant, &d.decision_id);
         self.decision_versions
-            .entry(d.decision_id.clone())
+            .entry(id.clone())
             .or_default()
             .insert(d.version, d.decision_key);
-        let highest = self
-            .decision_highest
-            .entry(d.decision_id.clone())
-            .or_insert(0);
+        let highest = self.decision_highest.entry(id).or_insert(0);
         *highest = (*highest).max(d.version);
         self.decisions_by_drg
             .insert((d.decision_requirements_key, d.decision_key));
@@ -183,14 +203,15 @@ impl DecisionState {
     }
 
     /// `DECISION DELETED`.
-    pub fn apply_decision_deleted(&mut self, d: &DecisionMetadata) {
+    pub fn apply_decision_deleted(&mut self, d: &DecisionMetadata, tenant: &Tenant) {
         let Some(d) = self.decisions.remove(&d.decision_key) else {
             return;
         };
-        if let Some(versions) = self.decision_versions.get_mut(&d.decision_id) {
+        let id = scoped_arc(tenant, &d.decision_id);
+        if let Some(versions) = self.decision_versions.get_mut(&id) {
             versions.remove(&d.version);
             if versions.is_empty() {
-                self.decision_versions.remove(&d.decision_id);
+                self.decision_versions.remove(&id);
             }
         }
         self.decisions_by_drg
@@ -200,16 +221,16 @@ impl DecisionState {
     }
 
     /// `DECISION_REQUIREMENTS DELETED`.
-    pub fn apply_drg_deleted(&mut self, m: &DecisionRequirementsMetadata) {
+    pub fn apply_drg_deleted(&mut self, m: &DecisionRequirementsMetadata, tenant: &Tenant) {
         let key = m.decision_requirements_key;
         let Some(drg) = self.drgs.remove(&key) else {
             return;
         };
-        let id = &drg.metadata.decision_requirements_id;
-        if let Some(versions) = self.drg_versions.get_mut(id) {
+        let id = scoped_arc(tenant, &drg.metadata.decision_requirements_id);
+        if let Some(versions) = self.drg_versions.get_mut(&id) {
             versions.remove(&drg.metadata.decision_requirements_version);
             if versions.is_empty() {
-                self.drg_versions.remove(id);
+                self.drg_versions.remove(&id);
             }
         }
     }

@@ -119,7 +119,7 @@ impl Engine {
         let sum = crate::commands::checksum(&parsed.resource.content);
         let id: Arc<str> = Arc::from(parsed.drg.id());
         let decisions = &self.state.decisions;
-        if let Some(latest) = decisions.latest_drg(&id) {
+        if let Some(latest) = decisions.latest_drg(&ctx.tenant, &id) {
             if latest.metadata.checksum == sum {
                 let drg = DecisionRequirementsMetadata {
                     duplicate: true,
@@ -141,7 +141,7 @@ impl Engine {
         let drg = DecisionRequirementsMetadata {
             decision_requirements_id: id.clone(),
             decision_requirements_name: parsed.drg.name().to_string(),
-            decision_requirements_version: decisions.drg_highest.get(&id).copied().unwrap_or(0) + 1,
+            decision_requirements_version: decisions.highest_drg_version(&ctx.tenant, &id) + 1,
             decision_requirements_key: self.state.keys.next_key(),
             namespace: parsed.drg.namespace().to_string(),
             resource_name: parsed.resource.name.clone(),
@@ -162,10 +162,7 @@ impl Engine {
             let version = self
                 .state
                 .decisions
-                .decision_highest
-                .get(decision_id)
-                .copied()
-                .unwrap_or(0)
+                .highest_decision_version(&ctx.tenant, decision_id)
                 + 1;
             let meta = DecisionMetadata {
                 decision_id: Arc::from(decision_id),

@@ -110,14 +110,15 @@ impl Engine {
     fn delete_process(&mut self, ctx: &mut Ctx, process: &Arc<DeployedProcess>) {
         let key = process.metadata.process_definition_key;
         let id = process.metadata.bpmn_process_id.clone();
+        let tenant = self.state.process_tenant(key);
         let was_latest = self
             .state
-            .latest_process(&id)
+            .latest_process(&tenant, &id)
             .is_some_and(|p| p.metadata.process_definition_key == key);
         self.emit(ctx, key, Intent::Deleting, deleted_value(process));
         self.cancel_start_timers(ctx, key);
         if was_latest && self.partition_id == DEPLOYMENT_PARTITION {
-            if let Some(previous) = self.state.latest_process(&id).cloned() {
+            if let Some(previous) = self.state.latest_process(&tenant, &id).cloned() {
                 self.schedule_start_timers(ctx, &previous);
             }
         }

@@ -111,6 +111,7 @@ impl Engine {
             .clone();
         let mut command = Record::command(key, d.intent, value, None);
         command.timestamp_ms = timestamp_ms;
+        command.tenant = self.state.tenancy.of(key);
         Some(command)
     }
 

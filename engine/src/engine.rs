@@ -40,8 +40,12 @@ const RECORDS_PER_COMMAND_HINT: usize = 32;
 /// version 5 followed by the identity state (users, roles, authorizations);
 /// 7 adds groups, tenants and mapping rules to it, and 6 is still read.
 /// The identity state is written only when it holds something, so a
-/// release that reads 5 alone can follow a broker without any.
-pub const SNAPSHOT_FORMAT_VERSION: u8 = 7;
+/// release that reads 5 alone can follow a broker without any. Version 8
+/// is version 7 followed by the tenancy (see `tenancy`), written only when
+/// something belongs to a tenant other than the default.
+pub const SNAPSHOT_FORMAT_VERSION: u8 = 8;
+/// The snapshot format with an identity state and without tenancy.
+pub const SNAPSHOT_FORMAT_IDENTITY: u8 = 7;
 /// The snapshot format of identity states without groups, tenants and
 /// mapping rules, still read.
 pub const SNAPSHOT_FORMAT_IDENTITY_V6: u8 = 6;
@@ -249,6 +253,8 @@ struct SnapshotBodyRef<'a> {
     state: &'a State,
     #[serde(skip_serializing_if = "Option::is_none")]
     identity: Option<&'a crate::identity::Identity>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tenancy: Option<&'a crate::tenancy::Tenancy>,
 }
 
 /// A step of BPMN execution inside one command.
@@ -271,6 +277,8 @@ pub(crate) enum Step {
 pub(crate) struct Ctx {
     pub position: i64,
     pub timestamp_ms: i64,
+    /// The tenant the command acts in; every record it writes carries it.
+    pub tenant: Tenant,
     pub out: Processed,
     pub steps: VecDeque<Step>,
 }
@@ -379,6 +387,7 @@ impl Engine {
         let mut ctx = Ctx {
             position: command.position,
             timestamp_ms: command.timestamp_ms,
+            tenant: self.command_tenant(command),
             out: Processed {
                 records: Vec::with_capacity(RECORDS_PER_COMMAND_HINT),
                 ..Processed::default()
@@ -388,7 +397,22 @@ impl Engine {
         if command.record_type != RecordType::Command {
             return ctx.out;
         }
-        if let Err(rejection) = self.dispatch(&mut ctx, command) {
+        let outside_tenants = command.value_type != ValueType::JobBatch
+            && !crate::tenancy::authorized(command.authorized_tenants.as_deref(), &ctx.tenant);
+        let dispatched = if outside_tenants {
+            Err(rejection(
+                RejectionType::NotFound,
+                format!(
+                    "Expected to process {} {} for key '{}', but none was found in the tenants the caller is authorized for",
+                    command.value_type.name(),
+                    command.intent.name(),
+                    command.key
+                ),
+            ))
+        } else {
+            self.dispatch(&mut ctx, command)
+        };
+        if let Err(rejection) = dispatched {
             self.reject(&mut ctx, command, rejection);
             return ctx.out;
         }
@@ -405,6 +429,7 @@ impl Engine {
         let mut ctx = Ctx {
             position: command.position,
             timestamp_ms: command.timestamp_ms,
+            tenant: command.tenant.clone(),
             out: Processed::default(),
             steps: VecDeque::new(),
         };
@@ -514,6 +539,49 @@ impl Engine {
         }
     }
 
+    /// The tenant `cmd` acts in: that of the entity it is about, else the
+    /// one it names (see `tenancy`).
+    fn command_tenant(&self, cmd: &Record) -> Tenant {
+        let s = &self.state;
+        let of_definition = |key: i64| Some(s.process_tenant(key));
+        let found = match &cmd.value {
+            RecordValue::ProcessInstance(_)
+            | RecordValue::VariableDocument(_)
+            | RecordValue::ProcessInstanceModification(_)
+            | RecordValue::ProcessInstanceMigration(_) => s.instance_tenant(cmd.key),
+            RecordValue::AdHocSubProcessInstruction(i) => {
+                s.instance_tenant(i.ad_hoc_sub_process_instance_key)
+            }
+            RecordValue::Job(_) => s
+                .jobs
+                .get(&cmd.key)
+                .and_then(|j| of_definition(j.record.process_definition_key)),
+            RecordValue::UserTask(_) => s
+                .user_tasks
+                .get(&cmd.key)
+                .and_then(|t| of_definition(t.process_definition_key)),
+            RecordValue::Incident(_) => s
+                .incidents
+                .get(&cmd.key)
+                .and_then(|i| of_definition(i.process_definition_key)),
+            RecordValue::Timer(_) => s
+                .timers
+                .get(&cmd.key)
+                .and_then(|t| of_definition(t.process_definition_key)),
+            RecordValue::Message(_) if cmd.intent == Intent::Expire => Some(s.tenancy.of(cmd.key)),
+            RecordValue::ResourceDeletion(r) => Some(s.tenancy.of(r.resource_key)),
+            RecordValue::ProcessInstanceCreation(c) if c.process_definition_key > 0 => s
+                .processes
+                .contains_key(&c.process_definition_key)
+                .then(|| s.process_tenant(c.process_definition_key)),
+            RecordValue::DecisionEvaluation(e) if e.decision_key > 0 => {
+                Some(s.tenancy.of(e.decision_key))
+            }
+            _ => None,
+        };
+        found.unwrap_or_else(|| cmd.tenant.clone())
+    }
+
     pub(crate) fn definition(&self, key: i64) -> Result<Arc<DeployedProcess>, Rejection> {
         self.state.process(key).cloned().ok_or_else(|| {
             rejection(
@@ -535,6 +603,8 @@ impl Engine {
             rejection: Some(rejection.clone()),
             request_id: cmd.request_id,
             value: cmd.value.clone(),
+            tenant: ctx.tenant.clone(),
+            authorized_tenants: None,
         };
         self.state.apply(&record);
         ctx.out.records.push(record);
@@ -568,6 +638,8 @@ impl Engine {
             rejection: None,
             request_id,
             value,
+            tenant: ctx.tenant.clone(),
+            authorized_tenants: None,
         };
         self.state.apply(&record);
         ctx.out.records.push(record);
@@ -626,6 +698,7 @@ impl Engine {
                 Record::command(key, intent, RecordValue::ProcessInstance(value), None);
             record.timestamp_ms = ctx.timestamp_ms;
             record.source_record_position = ctx.position;
+            record.tenant = ctx.tenant.clone();
             ctx.out.records.push(record);
         }
     }
@@ -755,21 +828,24 @@ impl Engine {
     }
 
     fn snapshot_body(&self) -> SnapshotBodyRef<'_> {
-        let identity = &self.state.identity;
+        let (identity, tenancy) = (&self.state.identity, &self.state.tenancy);
+        let tenancy = (!tenancy.is_empty()).then_some(tenancy);
         SnapshotBodyRef {
             partition_id: self.partition_id,
             partition_count: self.partition_count,
             state: &self.state,
-            identity: (!identity.is_empty()).then_some(identity),
+            identity: (tenancy.is_some() || !identity.is_empty()).then_some(identity),
+            tenancy,
         }
     }
 
     /// Deterministic bytes of the replicated state.
     pub fn snapshot(&self) -> Vec<u8> {
         let body = self.snapshot_body();
-        let version = match body.identity {
-            Some(_) => SNAPSHOT_FORMAT_VERSION,
-            None => SNAPSHOT_FORMAT_WITHOUT_IDENTITY,
+        let version = match (body.identity, body.tenancy) {
+            (_, Some(_)) => SNAPSHOT_FORMAT_VERSION,
+            (Some(_), None) => SNAPSHOT_FORMAT_IDENTITY,
+            (None, None) => SNAPSHOT_FORMAT_WITHOUT_IDENTITY,
         };
         postcard::to_extend(&body, vec![version]).expect("encoding into a Vec cannot fail")
     }
@@ -805,6 +881,15 @@ impl Engine {
                     .map_err(malformed)?
             };
             state.identity = identity.unwrap_or_default();
+            let rest = if version == SNAPSHOT_FORMAT_VERSION {
+                // `SnapshotBodyRef::tenancy`, an option that is always there.
+                let (tenancy, rest): (Option<crate::tenancy::Tenancy>, _) =
+                    postcard::take_from_bytes(rest).map_err(malformed)?;
+                state.tenancy = tenancy.unwrap_or_default();
+                rest
+            } else {
+                rest
+            };
             if !rest.is_empty() {
                 return Err(SnapshotError::Malformed {
                     reason: format!("{} trailing bytes", rest.len()),

@@ -28,6 +28,7 @@ use crate::engine::{Ctx, Engine};
 use crate::model::DecisionBinding;
 use crate::record::*;
 use crate::state::DeployedProcess;
+use crate::tenancy::{scoped, scoped_arc};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -164,16 +165,25 @@ impl FormState {
         self.forms.get(&key)
     }
 
-    /// Latest version of form `id`.
-    pub fn latest(&self, id: &str) -> Option<&Arc<FormRecord>> {
-        let (_, key) = self.versions.get(id)?.last_key_value()?;
+    /// Latest version of form `id` in `tenant`.
+    pub fn latest(&self, tenant: &Tenant, id: &str) -> Option<&Arc<FormRecord>> {
+        let (_, key) = self
+            .versions
+            .get(scoped(tenant, id).as_ref())?
+            .last_key_value()?;
         self.forms.get(key)
     }
 
-    /// Latest version of form `id` with version tag `tag`.
-    pub fn with_tag(&self, id: &str, tag: &str) -> Option<&Arc<FormRecord>> {
+    /// The highest version of form `id` ever deployed in `tenant`.
+    pub fn highest_version(&self, tenant: &Tenant, id: &str) -> i32 {
+        let id = scoped(tenant, id);
+        self.highest.get(id.as_ref()).copied().unwrap_or(0)
+    }
+
+    /// Latest version of form `id` in `tenant` with version tag `tag`.
+    pub fn with_tag(&self, tenant: &Tenant, id: &str, tag: &str) -> Option<&Arc<FormRecord>> {
         self.versions
-            .get(id)?
+            .get(scoped(tenant, id).as_ref())?
             .values()
             .rev()
             .filter_map(|k| self.forms.get(k))
@@ -189,16 +199,17 @@ impl FormState {
     }
 
     /// `FORM CREATED`.
-    pub fn apply_created(&mut self, r: &FormRecord) {
+    pub fn apply_created(&mut self, r: &FormRecord, tenant: &Tenant) {
         let m = &r.metadata;
         if self.forms.contains_key(&m.form_key) {
             return;
         }
+        let id = scoped_arc(tenant, &m.form_id);
         self.versions
-            .entry(m.form_id.clone())
+            .entry(id.clone())
             .or_default()
             .insert(m.version, m.form_key);
-        let highest = self.highest.entry(m.form_id.clone()).or_insert(0);
+        let highest = self.highest.entry(id).or_insert(0);
         *highest = (*highest).max(m.version);
         self.forms.insert(m.form_key, Arc::new(r.clone()));
     }
@@ -212,15 +223,15 @@ impl FormState {
     }
 
     /// `FORM DELETED`.
-    pub fn apply_deleted(&mut self, m: &FormMetadata) {
+    pub fn apply_deleted(&mut self, m: &FormMetadata, tenant: &Tenant) {
         let Some(form) = self.forms.remove(&m.form_key) else {
             return;
         };
-        let id = &form.metadata.form_id;
-        if let Some(versions) = self.versions.get_mut(id) {
+        let id = scoped_arc(tenant, &form.metadata.form_id);
+        if let Some(versions) = self.versions.get_mut(&id) {
             versions.remove(&form.metadata.version);
             if versions.is_empty() {
-                self.versions.remove(id);
+                self.versions.remove(&id);
             }
         }
         self.deployment_forms.retain(|_, k| *k != m.form_key);
@@ -240,7 +251,7 @@ impl Engine {
         for p in parsed {
             let sum = crate::commands::checksum(&p.resource.content);
             let id: Arc<str> = Arc::from(p.form_id.as_str());
-            if let Some(latest) = self.state.forms.latest(&id) {
+            if let Some(latest) = self.state.forms.latest(&ctx.tenant, &id) {
                 if latest.metadata.checksum == sum {
                     out.push(FormMetadata {
                         duplicate: true,
@@ -252,7 +263,7 @@ impl Engine {
             }
             let meta = FormMetadata {
                 form_id: id.clone(),
-                version: self.state.forms.highest.get(&id).copied().unwrap_or(0) + 1,
+                version: self.state.forms.highest_version(&ctx.tenant, &id) + 1,
                 form_key: self.state.keys.next_key(),
                 resource_name: p.resource.name.clone(),
                 checksum: sum,
@@ -327,8 +338,11 @@ impl Engine {
         binding: &DecisionBinding,
     ) -> Result<i64, String> {
         let forms = &self.state.forms;
+        let tenant = self
+            .state
+            .process_tenant(def.metadata.process_definition_key);
         let found = match binding {
-            DecisionBinding::Latest => forms.latest(form_id).ok_or_else(|| {
+            DecisionBinding::Latest => forms.latest(&tenant, form_id).ok_or_else(|| {
                 format!(
                     "Expected to find a form with id '{form_id}', but no form with this id is found, at least a form with this id should be available. To resolve the Incident please deploy a form with the same id"
                 )
@@ -345,7 +359,7 @@ impl Engine {
                         )
                     })
             }
-            DecisionBinding::VersionTag(tag) => forms.with_tag(form_id, tag).ok_or_else(|| {
+            DecisionBinding::VersionTag(tag) => forms.with_tag(&tenant, form_id, tag).ok_or_else(|| {
                 format!(
                     "Expected to use a form with id '{form_id}' and version tag '{tag}', but no such form found. To resolve the incident, deploy a form with the given id and version tag."
                 )

@@ -237,11 +237,24 @@ impl Engine {
             ));
         }
         let max = (b.max_jobs_to_activate as usize).min(MAX_JOBS_PER_BATCH);
-        let candidates: Vec<i64> = self
-            .state
+        let state = &self.state;
+        // Activation by tenant ids: only jobs of the tenants asked for.
+        let in_tenants = |k: &&i64| {
+            cmd.authorized_tenants.as_deref().is_none_or(|tenants| {
+                let definition = state.jobs.get(k).map(|j| j.record.process_definition_key);
+                tenants.contains(&state.process_tenant(definition.unwrap_or(NO_KEY)))
+            })
+        };
+        let candidates: Vec<i64> = state
             .activatable
             .get(b.job_type.as_str())
-            .map(|set| set.iter().take(max + 1).copied().collect())
+            .map(|set| {
+                set.iter()
+                    .filter(in_tenants)
+                    .take(max + 1)
+                    .copied()
+                    .collect()
+            })
             .unwrap_or_default();
         let mut jobs = Vec::new();
         let mut keys = Vec::new();

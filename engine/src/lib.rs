@@ -16,7 +16,8 @@
 //! decisions), `decisions` (deploy, distribute, delete) and `decision_eval`
 //! (business rule tasks, EvaluateDecision). `forms`: Camunda Forms (deploy,
 //! state, user task links, delete). `identity`: users of basic
-//! authentication; `access`: roles and authorizations.
+//! authentication; `access`: roles and authorizations. `tenancy`: the tenant
+//! of every record, and names unique within a tenant.
 
 pub mod access;
 pub mod adhoc;
@@ -55,6 +56,7 @@ pub mod signals;
 pub mod state;
 pub mod streams;
 mod structure;
+pub mod tenancy;
 mod throw;
 pub mod timer;
 pub mod user_tasks;

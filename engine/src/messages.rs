@@ -33,6 +33,7 @@ use crate::model::EventDefinition;
 use crate::record::*;
 use crate::scope_variables::parse_document;
 use crate::state::{DeployedProcess, SubscriptionState};
+use crate::tenancy::{scoped, scoped_arc};
 
 /// Longest message name and correlation key accepted.
 pub const MAX_MESSAGE_NAME_BYTES: usize = 32 * 1024;
@@ -54,6 +55,7 @@ impl Engine {
     pub(crate) fn send(&mut self, ctx: &mut Ctx, partition: u32, mut command: Record) {
         command.timestamp_ms = ctx.timestamp_ms;
         command.source_record_position = ctx.position;
+        command.tenant = ctx.tenant.clone();
         if partition == self.partition_id {
             ctx.out.records.push(command);
         } else {
@@ -139,8 +141,8 @@ impl Engine {
         // Instance side: opening and closing subscriptions, to the message
         // partition. Message side: correlations not yet acknowledged, to the
         // instance partition (which acknowledges a repeated one again).
-        let mut pending: Vec<(i64, Intent, u32, RecordValue)> = self
-            .state
+        let state = &self.state;
+        let mut pending: Vec<(i64, Intent, u32, RecordValue, Tenant)> = state
             .process_message_subscriptions
             .iter()
             .filter_map(|(&k, s)| {
@@ -150,11 +152,13 @@ impl Engine {
                     SubscriptionState::Opened => return None,
                 };
                 let partition = message_partition(&s.record.correlation_key, self.partition_count);
+                let tenant = state.instance_tenant(s.record.process_instance_key);
                 Some((
                     k,
                     intent,
                     partition,
                     RecordValue::MessageSubscription(s.record.clone()),
+                    tenant.unwrap_or_default(),
                 ))
             })
             .collect();
@@ -170,15 +174,15 @@ impl Engine {
                         Intent::Correlate,
                         s.record.subscription_partition_id,
                         value,
+                        state.tenancy.of(k),
                     )
                 }),
         );
-        let state = &self.state;
         self.last_sent.retain(|k, _| {
             state.process_message_subscriptions.contains_key(k)
                 || state.message_subscriptions.contains_key(k)
         });
-        for (key, intent, partition, value) in pending {
+        for (key, intent, partition, value, tenant) in pending {
             if out.len() >= max {
                 break;
             }
@@ -189,6 +193,7 @@ impl Engine {
             self.last_sent.insert(key, (now_ms, intent));
             let mut command = Record::command(NO_KEY, intent, value, None);
             command.timestamp_ms = now_ms;
+            command.tenant = tenant;
             out.push((partition, command));
         }
         out
@@ -259,7 +264,7 @@ impl Engine {
         parse_document(&m.variables).map_err(|e| rejection(RejectionType::InvalidArgument, e))?;
         if !m.message_id.is_empty()
             && self.state.message_ids.contains_key(&(
-                m.name.clone(),
+                scoped(&ctx.tenant, &m.name).into_owned(),
                 m.correlation_key.clone(),
                 m.message_id.clone(),
             ))
@@ -293,9 +298,10 @@ impl Engine {
 
     /// Message start events of the latest versions: one new instance per process.
     fn correlate_to_start_events(&mut self, ctx: &mut Ctx, message_key: i64, m: &MessageRecord) {
-        let latest = self.state.latest_processes();
+        let latest = self.state.latest_processes(&ctx.tenant);
         for def in latest {
             let id = def.metadata.bpmn_process_id.clone();
+            let scoped_id = scoped_arc(&ctx.tenant, &id);
             if self
                 .state
                 .message_correlated
@@ -307,7 +313,7 @@ impl Engine {
                 && self
                     .state
                     .message_started
-                    .contains_key(&(id.clone(), m.correlation_key.clone()))
+                    .contains_key(&(scoped_id, m.correlation_key.clone()))
             {
                 continue;
             }
@@ -349,11 +355,12 @@ impl Engine {
         let Some(m) = self.state.messages.get(&message_key).cloned() else {
             return;
         };
+        let name = scoped(&self.state.tenancy.of(message_key), &m.name).into_owned();
         let subs: Vec<i64> = self
             .state
             .ms_by_name
-            .range((m.name.clone(), m.correlation_key.clone(), i64::MIN)..)
-            .take_while(|(n, c, _)| *n == m.name && *c == m.correlation_key)
+            .range((name.clone(), m.correlation_key.clone(), i64::MIN)..)
+            .take_while(|(n, c, _)| *n == name && *c == m.correlation_key)
             .map(|&(_, _, k)| k)
             .collect();
         for sub_key in subs.into_iter().filter(|&k| k != skip) {
@@ -409,11 +416,12 @@ impl Engine {
             return;
         }
         let r = sub.record.clone();
+        let name = scoped(&self.state.tenancy.of(sub_key), &r.message_name).into_owned();
         let found = self
             .state
             .messages_by_name
-            .range((r.message_name.clone(), r.correlation_key.clone(), i64::MIN)..)
-            .take_while(|(n, c, _)| *n == r.message_name && *c == r.correlation_key)
+            .range((name.clone(), r.correlation_key.clone(), i64::MIN)..)
+            .take_while(|(n, c, _)| *n == name && *c == r.correlation_key)
             .map(|&(_, _, k)| k)
             .find(|&k| {
                 !self

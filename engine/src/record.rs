@@ -14,6 +14,7 @@
 //! so building a record does not copy them.
 
 pub use crate::decision_record::*;
+pub use crate::tenancy::Tenant;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
@@ -1330,6 +1331,14 @@ pub struct Record {
     pub request_id: Option<u64>,
     /// The value.
     pub value: RecordValue,
+    /// The tenant the record belongs to (see `tenancy`); encoded in front
+    /// of the body when not the default (see `codec`).
+    #[serde(skip)]
+    pub tenant: Tenant,
+    /// On a client command under multi-tenancy: the tenants the caller may
+    /// act in (for a job activation: the tenants asked for). `None`: any.
+    #[serde(skip)]
+    pub authorized_tenants: Option<Arc<[Tenant]>>,
 }
 
 impl Record {
@@ -1346,6 +1355,8 @@ impl Record {
             rejection: None,
             request_id,
             value,
+            tenant: Tenant::default(),
+            authorized_tenants: None,
         }
     }
 }

@@ -57,15 +57,17 @@ impl Engine {
                     );
                     command.timestamp_ms = ctx.timestamp_ms;
                     command.source_record_position = ctx.position;
+                    command.tenant = ctx.tenant.clone();
                     ctx.out.distributions.push((p, command));
                 }
             }
         }
+        let name = crate::tenancy::scoped(&ctx.tenant, &s.signal_name).into_owned();
         let subs: Vec<i64> = self
             .state
             .signal_by_name
-            .range((s.signal_name.clone(), i64::MIN)..)
-            .take_while(|(n, _)| *n == s.signal_name)
+            .range((name.clone(), i64::MIN)..)
+            .take_while(|(n, _)| *n == name)
             .map(|&(_, k)| k)
             .collect();
         for sub_key in subs {
@@ -84,7 +86,7 @@ impl Engine {
             // Signal start events start one instance, on partition 1.
             return key;
         }
-        let latest = self.state.latest_processes();
+        let latest = self.state.latest_processes(&ctx.tenant);
         for def in latest {
             let start = def
                 .model

@@ -33,6 +33,7 @@ use crate::key::{partition_of, KeyGenerator};
 use crate::model::Process;
 
 use crate::record::*;
+use crate::tenancy::{scoped, scoped_arc};
 use crate::variables::Variables;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -304,6 +305,10 @@ pub struct State {
     /// (see `Engine::snapshot`), hence skipped here.
     #[serde(skip)]
     pub identity: crate::identity::Identity,
+    /// Tenants of definitions, messages and subscriptions; encoded after
+    /// the identity state, only when not empty.
+    #[serde(skip)]
+    pub tenancy: crate::tenancy::Tenancy,
 }
 
 impl State {
@@ -357,6 +362,7 @@ impl State {
             task_transitions: BTreeMap::new(),
             forms: Default::default(),
             identity: Default::default(),
+            tenancy: Default::default(),
         }
     }
 
@@ -391,23 +397,51 @@ impl State {
         self.processes.get(&key)
     }
 
-    /// Latest version of `bpmn_process_id`.
-    pub fn latest_process(&self, bpmn_process_id: &str) -> Option<&Arc<DeployedProcess>> {
+    /// The tenant of process definition `key`.
+    pub fn process_tenant(&self, key: i64) -> Tenant {
+        self.tenancy.of(key)
+    }
+
+    /// The tenant of the process instance (or element instance) `key`, if
+    /// it is active here.
+    pub fn instance_tenant(&self, key: i64) -> Option<Tenant> {
+        let instance = self.instances.get(&key)?;
+        Some(self.tenancy.of(instance.process_definition_key))
+    }
+
+    /// The versions of `bpmn_process_id` in `tenant`.
+    fn versions_of(&self, tenant: &Tenant, bpmn_process_id: &str) -> Option<&BTreeMap<i32, i64>> {
+        self.process_versions
+            .get(scoped(tenant, bpmn_process_id).as_ref())
+    }
+
+    /// Latest version of `bpmn_process_id` in `tenant`.
+    pub fn latest_process(
+        &self,
+        tenant: &Tenant,
+        bpmn_process_id: &str,
+    ) -> Option<&Arc<DeployedProcess>> {
         let (_, key) = self
-            .process_versions
-            .get(bpmn_process_id)?
+            .versions_of(tenant, bpmn_process_id)?
             .last_key_value()?;
         self.processes.get(key)
     }
 
-    /// Latest version of `bpmn_process_id` whose `zeebe:versionTag` is `tag`.
+    /// The highest version of `bpmn_process_id` ever deployed in `tenant`.
+    pub fn highest_version(&self, tenant: &Tenant, bpmn_process_id: &str) -> i32 {
+        let id = scoped(tenant, bpmn_process_id);
+        self.highest_versions.get(id.as_ref()).copied().unwrap_or(0)
+    }
+
+    /// Latest version of `bpmn_process_id` in `tenant` whose
+    /// `zeebe:versionTag` is `tag`.
     pub fn process_with_tag(
         &self,
+        tenant: &Tenant,
         bpmn_process_id: &str,
         tag: &str,
     ) -> Option<&Arc<DeployedProcess>> {
-        self.process_versions
-            .get(bpmn_process_id)?
+        self.versions_of(tenant, bpmn_process_id)?
             .values()
             .rev()
             .filter_map(|key| self.processes.get(key))
@@ -417,21 +451,22 @@ impl State {
     /// The version of `bpmn_process_id` created by deployment `deployment_key`.
     pub fn process_of_deployment(
         &self,
+        tenant: &Tenant,
         deployment_key: i64,
         bpmn_process_id: &str,
     ) -> Option<&Arc<DeployedProcess>> {
-        self.process_versions
-            .get(bpmn_process_id)?
+        self.versions_of(tenant, bpmn_process_id)?
             .values()
             .filter(|key| self.decisions.process_deployment.get(key) == Some(&deployment_key))
             .find_map(|key| self.processes.get(key))
     }
 
-    /// The latest version of every deployed process, by process id.
-    pub fn latest_processes(&self) -> Vec<Arc<DeployedProcess>> {
+    /// The latest version of every process of `tenant`, by process id.
+    pub fn latest_processes(&self, tenant: &Tenant) -> Vec<Arc<DeployedProcess>> {
         self.process_versions
             .values()
             .filter_map(|versions| versions.last_key_value())
+            .filter(|(_, &k)| self.tenancy.of(k) == *tenant)
             .filter_map(|(_, k)| self.processes.get(k).cloned())
             .collect()
     }
@@ -462,13 +497,14 @@ impl State {
             .is_some_and(|&highest| key <= highest)
     }
 
-    /// Version `version` of `bpmn_process_id`.
+    /// Version `version` of `bpmn_process_id` in `tenant`.
     pub fn process_version(
         &self,
+        tenant: &Tenant,
         bpmn_process_id: &str,
         version: i32,
     ) -> Option<&Arc<DeployedProcess>> {
-        let key = self.process_versions.get(bpmn_process_id)?.get(&version)?;
+        let key = self.versions_of(tenant, bpmn_process_id)?.get(&version)?;
         self.processes.get(key)
     }
 
@@ -495,8 +531,19 @@ impl State {
         if crate::migration::apply(self, record) {
             return;
         }
+        let owned = owned_by_tenant(record);
+        if owned == Some(true) {
+            self.tenancy.own(record.key, &record.tenant);
+        }
+        self.apply_event(record);
+        if owned == Some(false) {
+            self.tenancy.release(record.key);
+        }
+    }
+
+    fn apply_event(&mut self, record: &Record) {
         match (&record.value, record.intent) {
-            (RecordValue::Process(p), Intent::Created) => self.apply_process(p),
+            (RecordValue::Process(p), Intent::Created) => self.apply_process(p, &record.tenant),
             (RecordValue::Deployment(d), Intent::Created) => {
                 self.decisions.apply_deployment(record.key, d);
                 self.forms.apply_deployment(record.key, d)
@@ -506,7 +553,10 @@ impl State {
                 self.decisions.apply_deployment(record.key, d);
                 self.forms.apply_deployment(record.key, d)
             }
-            (RecordValue::Form(f), Intent::Created) => self.forms.apply_created(f),
+            (RecordValue::Form(f), Intent::Created) => {
+                let tenant = self.tenancy.of(record.key);
+                self.forms.apply_created(f, &tenant)
+            }
             (RecordValue::User(u), intent) => {
                 self.note_distribution_received(record.key);
                 self.identity.apply_user(intent, u)
@@ -531,18 +581,29 @@ impl State {
                 self.note_distribution_received(record.key);
                 self.identity.apply_authorization(intent, a)
             }
-            (RecordValue::Form(f), Intent::Deleted) => self.forms.apply_deleted(&f.metadata),
+            (RecordValue::Form(f), Intent::Deleted) => {
+                let tenant = self.tenancy.of(record.key);
+                self.forms.apply_deleted(&f.metadata, &tenant)
+            }
             (RecordValue::ResourceDeletion(_), Intent::Deleted) => {
                 self.note_distribution_received(record.key)
             }
             (RecordValue::DecisionRequirements(r), Intent::Created) => {
-                self.decisions.apply_drg_created(r)
+                let tenant = self.tenancy.of(record.key);
+                self.decisions.apply_drg_created(r, &tenant)
             }
             (RecordValue::DecisionRequirements(r), Intent::Deleted) => {
-                self.decisions.apply_drg_deleted(&r.metadata)
+                let tenant = self.tenancy.of(record.key);
+                self.decisions.apply_drg_deleted(&r.metadata, &tenant)
             }
-            (RecordValue::Decision(d), Intent::Created) => self.decisions.apply_decision_created(d),
-            (RecordValue::Decision(d), Intent::Deleted) => self.decisions.apply_decision_deleted(d),
+            (RecordValue::Decision(d), Intent::Created) => {
+                let tenant = self.tenancy.of(record.key);
+                self.decisions.apply_decision_created(d, &tenant)
+            }
+            (RecordValue::Decision(d), Intent::Deleted) => {
+                let tenant = self.tenancy.of(record.key);
+                self.decisions.apply_decision_deleted(d, &tenant)
+            }
             (RecordValue::CommandDistribution(d), intent) => {
                 self.apply_command_distribution(record.key, d, intent)
             }
@@ -553,6 +614,7 @@ impl State {
                 self.processes_deleting.remove(&key);
                 self.processes.remove(&key);
                 self.decisions.process_deployment.remove(&key);
+                self.tenancy.release(key);
             }
             (RecordValue::ProcessInstanceCreation(c), Intent::Created)
                 if !c.await_result && !c.variables.is_empty() =>
@@ -610,7 +672,7 @@ impl State {
             (RecordValue::Timer(t), intent) => self.apply_timer(record.key, t, intent),
             (RecordValue::Message(m), intent) => self.apply_message(record.key, m, intent),
             (RecordValue::MessageSubscription(m), intent) => {
-                self.apply_message_subscription(record.key, m, intent)
+                self.apply_message_subscription(record.key, m, intent, &record.tenant)
             }
             (RecordValue::ProcessMessageSubscription(m), intent) => {
                 self.apply_process_message_subscription(record.key, m, intent)
@@ -619,15 +681,18 @@ impl State {
                 self.apply_process_event(record.key, e, intent)
             }
             (RecordValue::SignalSubscription(sub), Intent::Created) => {
-                self.signal_by_name
-                    .insert((sub.signal_name.clone(), record.key));
+                let tenant = self.tenancy.of(sub.process_definition_key);
+                let name = scoped(&tenant, &sub.signal_name).into_owned();
+                self.signal_by_name.insert((name, record.key));
                 self.signal_by_owner
                     .insert((sub.element_instance_key, record.key));
                 self.signal_subscriptions.insert(record.key, sub.clone());
             }
             (RecordValue::SignalSubscription(_), Intent::Deleted) => {
                 if let Some(sub) = self.signal_subscriptions.remove(&record.key) {
-                    self.signal_by_name.remove(&(sub.signal_name, record.key));
+                    let tenant = self.tenancy.of(sub.process_definition_key);
+                    let name = scoped(&tenant, &sub.signal_name).into_owned();
+                    self.signal_by_name.remove(&(name, record.key));
                     self.signal_by_owner
                         .remove(&(sub.element_instance_key, record.key));
                 }
@@ -726,29 +791,24 @@ impl State {
     }
 
     fn apply_message(&mut self, key: i64, m: &MessageRecord, intent: Intent) {
+        let name = scoped(&self.tenancy.of(key), &m.name).into_owned();
         match intent {
             Intent::Published => {
                 self.messages_by_name
-                    .insert((m.name.clone(), m.correlation_key.clone(), key));
+                    .insert((name.clone(), m.correlation_key.clone(), key));
                 self.message_deadlines.insert((m.deadline_ms, key));
                 if !m.message_id.is_empty() {
-                    self.message_ids.insert(
-                        (
-                            m.name.clone(),
-                            m.correlation_key.clone(),
-                            m.message_id.clone(),
-                        ),
-                        key,
-                    );
+                    self.message_ids
+                        .insert((name, m.correlation_key.clone(), m.message_id.clone()), key);
                 }
                 self.messages.insert(key, m.clone());
             }
             Intent::Expired => {
                 if let Some(m) = self.messages.remove(&key) {
                     self.messages_by_name
-                        .remove(&(m.name.clone(), m.correlation_key.clone(), key));
+                        .remove(&(name.clone(), m.correlation_key.clone(), key));
                     self.message_deadlines.remove(&(m.deadline_ms, key));
-                    let id = (m.name, m.correlation_key, m.message_id);
+                    let id = (name, m.correlation_key, m.message_id);
                     if self.message_ids.get(&id) == Some(&key) {
                         self.message_ids.remove(&id);
                     }
@@ -772,11 +832,13 @@ impl State {
         key: i64,
         m: &MessageSubscriptionRecord,
         intent: Intent,
+        tenant: &Tenant,
     ) {
         match intent {
             Intent::Created => {
+                let name = scoped(&self.tenancy.of(key), &m.message_name).into_owned();
                 self.ms_by_name
-                    .insert((m.message_name.clone(), m.correlation_key.clone(), key));
+                    .insert((name, m.correlation_key.clone(), key));
                 self.ms_by_owner
                     .insert((m.element_instance_key, m.message_name.clone()), key);
                 self.message_subscriptions.insert(
@@ -801,10 +863,9 @@ impl State {
                 self.message_correlated
                     .insert((m.message_key, m.bpmn_process_id.clone()));
                 if !m.correlation_key.is_empty() {
-                    self.message_started.insert(
-                        (m.bpmn_process_id.clone(), m.correlation_key.clone()),
-                        m.process_instance_key,
-                    );
+                    let id = scoped_arc(tenant, &m.bpmn_process_id);
+                    self.message_started
+                        .insert((id, m.correlation_key.clone()), m.process_instance_key);
                 }
             }
             Intent::Correlated => {
@@ -835,8 +896,9 @@ impl State {
     fn remove_message_subscription(&mut self, key: i64) {
         if let Some(sub) = self.message_subscriptions.remove(&key) {
             let r = sub.record;
-            self.ms_by_name
-                .remove(&(r.message_name.clone(), r.correlation_key, key));
+            let name = scoped(&self.tenancy.of(key), &r.message_name).into_owned();
+            self.ms_by_name.remove(&(name, r.correlation_key, key));
+            self.tenancy.release(key);
             self.ms_by_owner
                 .remove(&(r.element_instance_key, r.message_name));
         }
@@ -927,21 +989,20 @@ impl State {
         }
     }
 
-    fn apply_process(&mut self, p: &ProcessRecord) {
+    fn apply_process(&mut self, p: &ProcessRecord, tenant: &Tenant) {
         let key = p.metadata.process_definition_key;
         if self.processes.contains_key(&key) {
             return;
         }
         let deployed = DeployedProcess::try_from(p.clone())
             .expect("a process in a CREATED event was validated when it was deployed");
+        self.tenancy.own(key, tenant);
+        let id = scoped_arc(tenant, &p.metadata.bpmn_process_id);
         self.process_versions
-            .entry(p.metadata.bpmn_process_id.clone())
+            .entry(id.clone())
             .or_default()
             .insert(p.metadata.version, key);
-        let highest = self
-            .highest_versions
-            .entry(p.metadata.bpmn_process_id.clone())
-            .or_insert(0);
+        let highest = self.highest_versions.entry(id).or_insert(0);
         *highest = (*highest).max(p.metadata.version);
         self.processes.insert(key, Arc::new(deployed));
     }
@@ -954,12 +1015,13 @@ impl State {
         if !self.processes.contains_key(&key) {
             return;
         }
-        if let Some(versions) = self.process_versions.get_mut(&m.bpmn_process_id) {
+        let id = scoped_arc(&self.tenancy.of(key), &m.bpmn_process_id);
+        if let Some(versions) = self.process_versions.get_mut(&id) {
             if versions.get(&m.version) == Some(&key) {
                 versions.remove(&m.version);
             }
             if versions.is_empty() {
-                self.process_versions.remove(&m.bpmn_process_id);
+                self.process_versions.remove(&id);
             }
         }
         self.processes_deleting.insert(key);
@@ -1059,10 +1121,11 @@ impl State {
                     self.instances_by_definition
                         .remove(&(el.process_definition_key, key));
                     self.awaiting.remove(&key);
+                    let tenant = self.tenancy.of(el.process_definition_key);
                     let started = self
                         .processes
                         .get(&el.process_definition_key)
-                        .map(|p| p.metadata.bpmn_process_id.clone());
+                        .map(|p| scoped_arc(&tenant, &p.metadata.bpmn_process_id));
                     if let Some(id) = started {
                         let ended: Vec<_> = self
                             .message_started
@@ -1232,5 +1295,23 @@ fn remove_activatable(index: &mut BTreeMap<Arc<str>, BTreeSet<i64>>, ty: &Arc<st
         if set.is_empty() {
             index.remove(ty);
         }
+    }
+}
+
+/// Whether `record` makes its key an entity with a tenant of its own
+/// (`Some(true)`, see `Tenancy::owners`) or ends one (`Some(false)`).
+/// Processes are owned by `apply_process`, everything in an instance
+/// through its process definition.
+fn owned_by_tenant(record: &Record) -> Option<bool> {
+    use Intent::*;
+    match (record.value_type, record.intent) {
+        (ValueType::DecisionRequirements | ValueType::Decision | ValueType::Form, Created)
+        | (ValueType::Message, Published)
+        | (ValueType::MessageSubscription, Created)
+        | (ValueType::CommandDistribution, Started) => Some(true),
+        (ValueType::DecisionRequirements | ValueType::Decision | ValueType::Form, Deleted)
+        | (ValueType::Message, Expired)
+        | (ValueType::CommandDistribution, Finished) => Some(false),
+        _ => None,
     }
 }

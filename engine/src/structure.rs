@@ -35,15 +35,16 @@ impl Engine {
         process_id: &str,
         binding: &DecisionBinding,
     ) -> Result<Arc<DeployedProcess>, String> {
+        let tenant = self.state.instance_tenant(key).unwrap_or_default();
         let found = match binding {
-            DecisionBinding::Latest => self.state.latest_process(process_id).ok_or_else(|| {
+            DecisionBinding::Latest => self.state.latest_process(&tenant, process_id).ok_or_else(|| {
                 format!("Expected process with BPMN process id '{process_id}' to be deployed, but not found.")
             }),
             DecisionBinding::Deployment => {
                 let caller = self.instance_parts(key).map(|p| p.0.metadata.process_definition_key);
                 let deployment = caller.and_then(|k| self.state.decisions.process_deployment.get(&k));
                 deployment
-                    .and_then(|&d| self.state.process_of_deployment(d, process_id))
+                    .and_then(|&d| self.state.process_of_deployment(&tenant, d, process_id))
                     .ok_or_else(|| {
                         format!(
                             "Expected to call process with BPMN process id '{process_id}' with binding type 'deployment', but no such process found in the deployment with key {} which contained the current process. To resolve this incident, migrate the process instance to a process definition that is deployed together with the intended process to call.",
@@ -52,7 +53,7 @@ impl Engine {
                     })
             }
             DecisionBinding::VersionTag(tag) => {
-                self.state.process_with_tag(process_id, tag).ok_or_else(|| {
+                self.state.process_with_tag(&tenant, process_id, tag).ok_or_else(|| {
                     format!(
                         "Expected to call process with BPMN process id '{process_id}' and version tag '{tag}', but no such process found. To resolve the incident, deploy a process with the given process id and version tag."
                     )

@@ -612,7 +612,7 @@ fn a_follower_replaying_the_events_reaches_the_same_state() {
         .engine
         .state()
         .decisions
-        .latest_drg("dinner")
+        .latest_drg(&Tenant::default(), "dinner")
         .unwrap()
         .metadata
         .decision_requirements_key;
@@ -628,11 +628,16 @@ fn a_follower_replaying_the_events_reaches_the_same_state() {
         follower.replay(r);
     }
     assert_eq!(follower.snapshot(), h.engine.snapshot());
-    assert!(h.engine.state().decisions.latest_decision("size").is_some());
     assert!(h
         .engine
         .state()
         .decisions
-        .latest_decision("drink")
+        .latest_decision(&Tenant::default(), "size")
+        .is_some());
+    assert!(h
+        .engine
+        .state()
+        .decisions
+        .latest_decision(&Tenant::default(), "drink")
         .is_none());
 }

@@ -201,14 +201,18 @@ fn deleting_the_latest_version_falls_back_to_the_previous_one() {
     assert_eq!(
         h.engine
             .state()
-            .latest_process("p")
+            .latest_process(&Tenant::default(), "p")
             .unwrap()
             .metadata
             .version,
         2
     );
     h.request(delete_command(v2)).unwrap();
-    let latest = h.engine.state().latest_process("p").unwrap();
+    let latest = h
+        .engine
+        .state()
+        .latest_process(&Tenant::default(), "p")
+        .unwrap();
     assert_eq!(latest.metadata.process_definition_key, v1);
     match h.request(create_command("p", -1, "{}", false)).unwrap() {
         ResponseValue::ProcessInstanceCreated {
@@ -240,13 +244,17 @@ fn deleting_the_latest_version_falls_back_to_the_previous_one() {
     assert_eq!(
         h.engine
             .state()
-            .latest_process("p")
+            .latest_process(&Tenant::default(), "p")
             .unwrap()
             .metadata
             .version,
         3
     );
-    assert!(h.engine.state().process_version("p", 1).is_none());
+    assert!(h
+        .engine
+        .state()
+        .process_version(&Tenant::default(), "p", 1)
+        .is_none());
     assert_replay_matches(&h);
 }
 
@@ -255,7 +263,11 @@ fn deleting_the_only_version_leaves_no_latest() {
     let mut h = Harness::new();
     let key = deploy_key(&mut h, "one.bpmn", &one_task("one"));
     h.request(delete_command(key)).unwrap();
-    assert!(h.engine.state().latest_process("one").is_none());
+    assert!(h
+        .engine
+        .state()
+        .latest_process(&Tenant::default(), "one")
+        .is_none());
     assert!(h.engine.state().process_versions.is_empty());
 }
 
@@ -293,7 +305,7 @@ fn deletion_is_distributed_to_the_other_partitions() {
         .partition(2)
         .engine
         .state()
-        .latest_process("one")
+        .latest_process(&Tenant::default(), "one")
         .unwrap()
         .metadata
         .process_definition_key;
@@ -314,7 +326,7 @@ fn deletion_is_distributed_to_the_other_partitions() {
     assert_eq!(
         p2.engine
             .state()
-            .latest_process("p")
+            .latest_process(&Tenant::default(), "p")
             .unwrap()
             .metadata
             .version,
@@ -353,7 +365,7 @@ fn snapshot_while_a_definition_is_being_deleted() {
     assert!(state.process(key).is_some(), "kept while instances end");
     assert_eq!(
         state
-            .latest_process("one")
+            .latest_process(&Tenant::default(), "one")
             .unwrap()
             .metadata
             .process_definition_key,

@@ -20,7 +20,7 @@ fn definition_key(c: &mut Cluster, process_id: &str) -> i64 {
     c.partition(1)
         .engine
         .state()
-        .latest_process(process_id)
+        .latest_process(&Tenant::default(), process_id)
         .expect("deployed")
         .metadata
         .process_definition_key
@@ -185,8 +185,8 @@ fn distributions_to_a_partition_are_applied_in_order() {
         p2.process(a).is_none(),
         "the deletion followed the deployment"
     );
-    assert!(p2.latest_process("a").is_none());
-    assert!(p2.latest_process("b").is_some());
+    assert!(p2.latest_process(&Tenant::default(), "a").is_none());
+    assert!(p2.latest_process(&Tenant::default(), "b").is_some());
     assert!(idle(&mut c, 1));
 }
 
@@ -251,7 +251,7 @@ fn pending_and_received_distributions_survive_a_snapshot() {
         .partition(2)
         .engine
         .state()
-        .latest_process("two")
+        .latest_process(&Tenant::default(), "two")
         .is_some());
 }
 

@@ -98,7 +98,7 @@ fn a_form_is_deployed_with_versions_and_a_duplicate_keeps_key_and_version() {
         h.engine
             .state()
             .forms
-            .latest("order")
+            .latest(&Tenant::default(), "order")
             .unwrap()
             .metadata
             .form_key,
@@ -326,7 +326,7 @@ fn a_deleted_form_is_gone_on_every_partition_and_its_version_is_not_reused() {
         .engine
         .state()
         .forms
-        .latest("order")
+        .latest(&Tenant::default(), "order")
         .unwrap()
         .metadata
         .form_key;
@@ -335,7 +335,7 @@ fn a_deleted_form_is_gone_on_every_partition_and_its_version_is_not_reused() {
             .engine
             .state()
             .forms
-            .latest("order")
+            .latest(&Tenant::default(), "order")
             .unwrap()
             .metadata
             .form_key,
@@ -391,8 +391,15 @@ fn snapshot_and_replay_keep_the_forms() {
     assert_eq!(restored.snapshot(), bytes);
     let forms = &restored.state().forms;
     assert_eq!(forms.forms.len(), 2);
-    assert_eq!(forms.latest("order").unwrap().metadata.version, 2);
-    assert!(forms.latest("gone").is_none());
+    assert_eq!(
+        forms
+            .latest(&Tenant::default(), "order")
+            .unwrap()
+            .metadata
+            .version,
+        2
+    );
+    assert!(forms.latest(&Tenant::default(), "gone").is_none());
 
     let mut h2 = Harness::with_engine(restored);
     let v1 = h2.engine.state().forms.versions["order"][&1];

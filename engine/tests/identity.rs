@@ -5,7 +5,7 @@
 mod common;
 use ::engine::access::Grant;
 use ::engine::collectives::{CollectiveRecord, Kind};
-use ::engine::engine::{SNAPSHOT_FORMAT_VERSION, SNAPSHOT_FORMAT_WITHOUT_IDENTITY};
+use ::engine::engine::{SNAPSHOT_FORMAT_IDENTITY, SNAPSHOT_FORMAT_WITHOUT_IDENTITY};
 use ::engine::identity::{Identity, UserRecord};
 use ::engine::mapping_rules::MappingRuleRecord;
 use ::engine::*;
@@ -141,7 +141,7 @@ fn users_survive_a_snapshot_and_only_then_change_its_layout() {
     h.request(user(Intent::Create, "demo", "Demo", "$argon2id$one"))
         .unwrap();
     let bytes = h.engine.snapshot();
-    assert_eq!(bytes[0], SNAPSHOT_FORMAT_VERSION);
+    assert_eq!(bytes[0], SNAPSHOT_FORMAT_IDENTITY);
     let restored = Engine::restore(&bytes).expect("restores");
     assert_eq!(restored.snapshot(), bytes);
     assert_eq!(restored.fingerprint(), h.engine.fingerprint());
@@ -427,7 +427,7 @@ fn groups_tenants_and_mapping_rules_carry_permissions_and_memberships() {
     // Snapshots keep all of it; layout 6 (without groups, tenants and
     // mapping rules) is still read.
     let bytes = c.partition(1).engine.snapshot();
-    assert_eq!(bytes[0], SNAPSHOT_FORMAT_VERSION);
+    assert_eq!(bytes[0], SNAPSHOT_FORMAT_IDENTITY);
     let restored = Engine::restore(&bytes).unwrap();
     assert_eq!(
         restored.state().identity,
