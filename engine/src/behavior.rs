@@ -542,6 +542,7 @@ impl Engine {
                         version: def.metadata.version,
                         process_instance_key: key,
                         variables,
+                        tenant: ctx.tenant.clone(),
                     }),
                 ));
             }

@@ -218,6 +218,7 @@ impl Engine {
                 decision_requirements: drgs,
                 decisions,
                 forms,
+                tenant: ctx.tenant.clone(),
             },
         );
         Ok(())
@@ -368,6 +369,7 @@ impl Engine {
                     bpmn_process_id: def.metadata.bpmn_process_id.clone(),
                     version: def.metadata.version,
                     process_instance_key: pi_key,
+                    tenant: ctx.tenant.clone(),
                 },
             );
         }

@@ -152,6 +152,7 @@ impl Engine {
             ResponseValue::DecisionEvaluated {
                 key,
                 evaluation: Box::new(evaluation),
+                tenant: ctx.tenant.clone(),
             },
         );
         Ok(())

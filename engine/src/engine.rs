@@ -66,6 +66,8 @@ pub struct ActivatedJob {
     /// When the job was created (timestamp of the command that created it,
     /// epoch ms): activation latency is the activation's timestamp minus this.
     pub created_ms: i64,
+    /// Tenant of the job's process.
+    pub tenant: Tenant,
 }
 
 /// What a client receives for a processed command.
@@ -83,6 +85,8 @@ pub enum ResponseValue {
         decisions: Vec<DecisionMetadata>,
         /// Deployed forms (one per `.form` resource).
         forms: Vec<crate::forms::FormMetadata>,
+        /// The tenant deployed to.
+        tenant: Tenant,
     },
     /// EvaluateDecision: the `EVALUATED` or `FAILED` event.
     DecisionEvaluated {
@@ -90,6 +94,8 @@ pub enum ResponseValue {
         key: i64,
         /// The event's value.
         evaluation: Box<DecisionEvaluationRecord>,
+        /// Tenant of the decision.
+        tenant: Tenant,
     },
     /// CreateProcessInstance.
     ProcessInstanceCreated {
@@ -101,6 +107,8 @@ pub enum ResponseValue {
         version: i32,
         /// New instance.
         process_instance_key: i64,
+        /// Tenant of the process.
+        tenant: Tenant,
     },
     /// CreateProcessInstanceWithResult, once the instance completed.
     ProcessInstanceResult {
@@ -114,6 +122,8 @@ pub enum ResponseValue {
         process_instance_key: i64,
         /// Root variables (or the fetched ones) as a JSON object.
         variables: String,
+        /// Tenant of the process.
+        tenant: Tenant,
     },
     /// CancelProcessInstance.
     ProcessInstanceCanceled {
@@ -397,7 +407,7 @@ impl Engine {
         if command.record_type != RecordType::Command {
             return ctx.out;
         }
-        let outside_tenants = command.value_type != ValueType::JobBatch
+        let outside_tenants = command.value_type.is_tenant_owned()
             && !crate::tenancy::authorized(command.authorized_tenants.as_deref(), &ctx.tenant);
         let dispatched = if outside_tenants {
             Err(rejection(

@@ -183,6 +183,7 @@ impl Engine {
             stream_id,
             job: ActivatedJob {
                 key: job_key,
+                tenant: self.state.process_tenant(activated.process_definition_key),
                 job: activated,
                 created_ms,
             },
@@ -295,6 +296,7 @@ impl Engine {
             .zip(jobs)
             .map(|(key, job)| ActivatedJob {
                 key,
+                tenant: self.state.process_tenant(job.process_definition_key),
                 created_ms: self
                     .state
                     .jobs

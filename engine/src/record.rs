@@ -107,6 +107,23 @@ pub enum ValueType {
 }
 
 impl ValueType {
+    /// Whether records of this type are about data of a tenant, whose
+    /// commands a caller of other tenants may not give. Users, roles,
+    /// groups, tenants, mapping rules and authorizations belong to no
+    /// tenant; a job batch is filtered by tenant instead.
+    pub fn is_tenant_owned(self) -> bool {
+        !matches!(
+            self,
+            ValueType::JobBatch
+                | ValueType::User
+                | ValueType::Role
+                | ValueType::Group
+                | ValueType::Tenant
+                | ValueType::MappingRule
+                | ValueType::Authorization
+        )
+    }
+
     /// Zeebe's name of the value type.
     pub fn name(self) -> &'static str {
         match self {
@@ -1102,7 +1119,7 @@ pub struct UserTaskRecord {
     pub process_definition_version: i32,
     /// When the task was created (epoch ms).
     pub creation_timestamp: i64,
-    /// Tenant (`<default>`).
+    /// Tenant of its process definition.
     pub tenant_id: String,
 }
 

@@ -125,6 +125,7 @@ impl Engine {
                 None => m,
             };
             let mut task = UserTaskRecord::empty();
+            task.tenant_id = ctx.tenant.to_string();
             task.candidate_groups = names_of(&eval(&ut.candidate_groups, "candidateGroups")?)
                 .map_err(|m| in_expr(&ut.candidate_groups, m))?;
             task.candidate_users = names_of(&eval(&ut.candidate_users, "candidateUsers")?)

@@ -91,7 +91,9 @@ fn evaluate(
 
 fn evaluated(r: Result<ResponseValue, Rejection>) -> (i64, DecisionEvaluationRecord) {
     match r {
-        Ok(ResponseValue::DecisionEvaluated { key, evaluation }) => (key, *evaluation),
+        Ok(ResponseValue::DecisionEvaluated {
+            key, evaluation, ..
+        }) => (key, *evaluation),
         other => panic!("evaluation: {other:?}"),
     }
 }

@@ -204,6 +204,17 @@ pub enum PartitionCommand {
         /// `AUTHORIZATION` value.
         value: Box<engine::RecordValue>,
     },
+    /// `command` on behalf of a caller under multi-tenancy (see
+    /// `identity::tenants`).
+    InTenants {
+        /// The tenant the command acts in when it names one.
+        tenant: String,
+        /// The tenants the caller may act in (for a job activation: the
+        /// tenants asked for).
+        authorized: Vec<String>,
+        /// The command.
+        command: Box<PartitionCommand>,
+    },
 }
 
 /// Options of `CreateProcessInstanceWithResult`.
@@ -221,7 +232,7 @@ impl PartitionCommand {
     /// drain).
     pub fn drains_work(&self) -> bool {
         matches!(
-            self,
+            self.inner(),
             PartitionCommand::CompleteJob { .. }
                 | PartitionCommand::CompleteJobWithResult { .. }
                 | PartitionCommand::FailJob { .. }
@@ -235,9 +246,18 @@ impl PartitionCommand {
         )
     }
 
+    /// The command itself, without the tenants it is sent within.
+    pub fn inner(&self) -> &PartitionCommand {
+        match self {
+            PartitionCommand::InTenants { command, .. } => command.inner(),
+            command => command,
+        }
+    }
+
     /// The RPC's name, for messages.
     pub fn name(&self) -> &'static str {
         match self {
+            PartitionCommand::InTenants { command, .. } => command.name(),
             PartitionCommand::Deploy { .. } => "DeployResource",
             PartitionCommand::CreateInstance {
                 await_result: None, ..

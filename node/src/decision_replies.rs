@@ -10,7 +10,6 @@ use engine::{
 };
 
 use crate::gateway::proto;
-use crate::gateway::validate::DEFAULT_TENANT;
 
 /// `DeployResourceResponse` of deployment `key`.
 pub fn deployed(
@@ -19,6 +18,7 @@ pub fn deployed(
     decision_requirements: Vec<DecisionRequirementsMetadata>,
     decisions: Vec<DecisionMetadata>,
     forms: Vec<engine::forms::FormMetadata>,
+    tenant: &engine::Tenant,
 ) -> proto::DeployResourceResponse {
     use proto::deployment::Metadata;
     let processes = processes.into_iter().map(|p| {
@@ -27,7 +27,7 @@ pub fn deployed(
             version: p.version,
             process_definition_key: p.process_definition_key,
             resource_name: p.resource_name,
-            tenant_id: DEFAULT_TENANT.into(),
+            tenant_id: tenant.to_string(),
         })
     });
     let decisions = decisions.into_iter().map(|d| {
@@ -38,7 +38,7 @@ pub fn deployed(
             decision_key: d.decision_key,
             dmn_decision_requirements_id: d.decision_requirements_id.to_string(),
             decision_requirements_key: d.decision_requirements_key,
-            tenant_id: DEFAULT_TENANT.into(),
+            tenant_id: tenant.to_string(),
         })
     });
     let drgs = decision_requirements.into_iter().map(|r| {
@@ -48,7 +48,7 @@ pub fn deployed(
             version: r.decision_requirements_version,
             decision_requirements_key: r.decision_requirements_key,
             resource_name: r.resource_name,
-            tenant_id: DEFAULT_TENANT.into(),
+            tenant_id: tenant.to_string(),
         })
     });
     let forms = forms.into_iter().map(|f| {
@@ -57,7 +57,7 @@ pub fn deployed(
             version: f.version,
             form_key: f.form_key,
             resource_name: f.resource_name,
-            tenant_id: DEFAULT_TENANT.into(),
+            tenant_id: tenant.to_string(),
         })
     });
     proto::DeployResourceResponse {
@@ -68,12 +68,16 @@ pub fn deployed(
             .chain(forms)
             .map(|m| proto::Deployment { metadata: Some(m) })
             .collect(),
-        tenant_id: DEFAULT_TENANT.into(),
+        tenant_id: tenant.to_string(),
     }
 }
 
 /// `EvaluateDecisionResponse` of evaluation `key` (the decision instance key).
-pub fn evaluated(key: i64, e: DecisionEvaluationRecord) -> proto::EvaluateDecisionResponse {
+pub fn evaluated(
+    key: i64,
+    e: DecisionEvaluationRecord,
+    tenant: &engine::Tenant,
+) -> proto::EvaluateDecisionResponse {
     proto::EvaluateDecisionResponse {
         decision_key: e.decision_key,
         decision_id: e.decision_id.to_string(),
@@ -118,12 +122,12 @@ pub fn evaluated(key: i64, e: DecisionEvaluationRecord) -> proto::EvaluateDecisi
                         input_value: i.input_value,
                     })
                     .collect(),
-                tenant_id: DEFAULT_TENANT.into(),
+                tenant_id: tenant.to_string(),
             })
             .collect(),
         failed_decision_id: e.failed_decision_id,
         failure_message: e.evaluation_failure_message,
-        tenant_id: DEFAULT_TENANT.into(),
+        tenant_id: tenant.to_string(),
         decision_instance_key: key,
     }
 }

@@ -229,6 +229,17 @@ pub fn to_record(command: &PartitionCommand) -> Result<Record, CommandError> {
         PartitionCommand::Identity { intent, value } => {
             Record::command(NO_KEY, *intent, (**value).clone(), None)
         }
+        PartitionCommand::InTenants {
+            tenant,
+            authorized,
+            command,
+        } => {
+            let mut record = to_record(command)?;
+            record.tenant = engine::Tenant::new(tenant);
+            record.authorized_tenants =
+                Some(authorized.iter().map(|t| engine::Tenant::new(t)).collect());
+            record
+        }
         PartitionCommand::UserTask {
             user_task_key,
             intent,
@@ -300,27 +311,36 @@ pub fn to_reply(
             decision_requirements,
             decisions,
             forms,
+            tenant,
         } => CommandReply::Deployed(crate::decision_replies::deployed(
             key,
             processes,
             decision_requirements,
             decisions,
             forms,
+            &tenant,
         )),
-        ResponseValue::DecisionEvaluated { key, evaluation } => {
-            CommandReply::Evaluated(crate::decision_replies::evaluated(key, *evaluation))
-        }
+        ResponseValue::DecisionEvaluated {
+            key,
+            evaluation,
+            tenant,
+        } => CommandReply::Evaluated(crate::decision_replies::evaluated(
+            key,
+            *evaluation,
+            &tenant,
+        )),
         ResponseValue::ProcessInstanceCreated {
             process_definition_key,
             bpmn_process_id,
             version,
             process_instance_key,
+            tenant,
         } => CommandReply::Created(proto::CreateProcessInstanceResponse {
             process_definition_key,
             bpmn_process_id: bpmn_process_id.to_string(),
             version,
             process_instance_key,
-            tenant_id: crate::gateway::validate::DEFAULT_TENANT.into(),
+            tenant_id: tenant.to_string(),
         }),
         ResponseValue::ProcessInstanceResult {
             process_definition_key,
@@ -328,13 +348,14 @@ pub fn to_reply(
             version,
             process_instance_key,
             variables,
+            tenant,
         } => CommandReply::Completed(proto::CreateProcessInstanceWithResultResponse {
             process_definition_key,
             bpmn_process_id: bpmn_process_id.to_string(),
             version,
             process_instance_key,
             variables,
-            tenant_id: crate::gateway::validate::DEFAULT_TENANT.into(),
+            tenant_id: tenant.to_string(),
         }),
         ResponseValue::JobBatch { jobs, .. } => {
             CommandReply::Jobs(jobs.into_iter().map(activated_job).collect())
@@ -387,7 +408,7 @@ pub fn activated_job(job: ActivatedJob) -> proto::ActivatedJob {
         } else {
             j.variables
         },
-        tenant_id: crate::gateway::validate::DEFAULT_TENANT.into(),
+        tenant_id: job.tenant.to_string(),
         kind: match j.job_kind {
             engine::JobKind::BpmnElement => proto::activated_job::JobKind::BpmnElement,
             engine::JobKind::ExecutionListener => proto::activated_job::JobKind::ExecutionListener,

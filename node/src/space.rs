@@ -76,7 +76,7 @@ fn refusal(dir: &Path, reason: String) -> Refusal {
 /// write little (job activation, completion, failure, error throwing,
 /// instance cancellation, incident resolution).
 pub fn frees_work(command: &PartitionCommand) -> bool {
-    command.drains_work() || matches!(command, PartitionCommand::ActivateJobs { .. })
+    command.drains_work() || matches!(command.inner(), PartitionCommand::ActivateJobs { .. })
 }
 
 /// The free-space guard's verdict for the data directory `dir`.

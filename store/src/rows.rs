@@ -20,7 +20,7 @@ mod incident_flags;
 mod migrated;
 mod roots;
 
-/// The only tenant until multi-tenancy lands.
+/// The tenant of everything in a cluster without multi-tenancy.
 pub const DEFAULT_TENANT: &str = "<default>";
 
 static PROCESS_DEFINITION: Table = Table {
@@ -308,6 +308,7 @@ impl Batch {
             return;
         }
         let at = Row {
+            tenant: record.tenant.clone(),
             partition: i64::from(partition),
             position,
             time_ms: record.timestamp_ms,
@@ -396,7 +397,7 @@ impl Batch {
                     process_attribute(&xml, &m.bpmn_process_id, version_tag).into(),
                     m.resource_name.as_str().into(),
                     Val::Text(Some(xml)),
-                    DEFAULT_TENANT.into(),
+                    at.tenant.as_str().into(),
                 ]);
             }
             Intent::Deleted => {
@@ -432,7 +433,7 @@ impl Batch {
                 state.into(),
                 at.time_ms.into(),
                 end.into(),
-                DEFAULT_TENANT.into(),
+                at.tenant.as_str().into(),
                 at.partition.into(),
                 at.position.into(),
             ]);
@@ -448,7 +449,7 @@ impl Batch {
                 state.into(),
                 at.time_ms.into(),
                 end.into(),
-                DEFAULT_TENANT.into(),
+                at.tenant.as_str().into(),
                 at.partition.into(),
                 at.position.into(),
             ]);
@@ -467,7 +468,7 @@ impl Batch {
             v.process_instance_key.into(),
             v.process_definition_key.into(),
             v.bpmn_process_id.as_ref().into(),
-            DEFAULT_TENANT.into(),
+            at.tenant.as_str().into(),
             at.partition.into(),
             at.position.into(),
         ]);
@@ -503,7 +504,7 @@ impl Batch {
             j.bpmn_process_id.as_ref().into(),
             i64::from(j.process_definition_version).into(),
             i64::from(at.intent == Intent::Failed && j.retries > 0).into(),
-            DEFAULT_TENANT.into(),
+            at.tenant.as_str().into(),
             at.partition.into(),
             at.position.into(),
         ]);
@@ -530,7 +531,7 @@ impl Batch {
             at.time_ms.into(),
             end.into(),
             optional_key(i.job_key).into(),
-            DEFAULT_TENANT.into(),
+            at.tenant.as_str().into(),
             at.partition.into(),
             at.position.into(),
         ]);
@@ -552,7 +553,7 @@ impl Batch {
             s.correlation_key.as_str().into(),
             state.into(),
             at.time_ms.into(),
-            DEFAULT_TENANT.into(),
+            at.tenant.as_str().into(),
             at.partition.into(),
             at.position.into(),
             at.key.into(),
@@ -593,7 +594,7 @@ impl Batch {
                 .into(),
             text(&t.due_date),
             text(&t.follow_up_date),
-            DEFAULT_TENANT.into(),
+            at.tenant.as_str().into(),
             at.partition.into(),
             at.position.into(),
         ]);
@@ -601,6 +602,7 @@ impl Batch {
 }
 
 struct Row {
+    tenant: engine::Tenant,
     partition: i64,
     position: i64,
     time_ms: i64,

@@ -321,7 +321,7 @@ fn like_pattern(pattern: &str) -> String {
 impl SearchRequest {
     /// Parses a search body (`null` or `{}` for everything) over `resource`.
     pub fn parse(resource: &'static Resource, body: &Value) -> Result<SearchRequest, StoreError> {
-        SearchRequest::parse_within(resource, body, None)
+        SearchRequest::parse_within(resource, body, &[])
     }
 
     /// [`SearchRequest::parse`], the results narrowed further to those
@@ -330,7 +330,7 @@ impl SearchRequest {
     pub fn parse_within(
         resource: &'static Resource,
         body: &Value,
-        within: Option<(&str, Vec<String>)>,
+        within: &[(&str, Vec<String>)],
     ) -> Result<SearchRequest, StoreError> {
         let empty = Map::new();
         let body = match body {
@@ -360,9 +360,9 @@ impl SearchRequest {
             }
             Some(other) => return Err(bad(format!("filter must be an object, got {other}"))),
         }
-        if let Some((name, ids)) = within {
+        for (name, ids) in within {
             let field = request.field(name, "filter")?;
-            let ids: Vec<Value> = ids.into_iter().map(Value::String).collect();
+            let ids: Vec<Value> = ids.iter().cloned().map(Value::String).collect();
             let conditions =
                 request.field_conditions(field, name, &serde_json::json!({"$in": ids}))?;
             request.conditions.extend(conditions);

@@ -34,6 +34,8 @@ pub struct Activation {
     pub fetch_variables: Vec<String>,
     /// How long to wait for a job: `None` answers at once.
     pub long_poll: Option<Duration>,
+    /// Tenants whose jobs to activate (empty: the default tenant).
+    pub tenant_ids: Vec<String>,
 }
 
 impl Activation {
@@ -79,6 +81,7 @@ pub async fn activate(
                 max_jobs: remaining,
                 fetch_variables: request.fetch_variables.clone(),
             };
+            let command = crate::identity::tenants::asked(&request.tenant_ids, command)?;
             match dispatcher
                 .execute(partition, command, dispatcher.request_timeout())
                 .await

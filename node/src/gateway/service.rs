@@ -4,6 +4,7 @@
 //! or a gRPC status mapped as in Zeebe.
 
 use crate::identity::scope::Scope;
+use crate::identity::tenants::{self, CallerTenants, CALLER_TENANTS};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
@@ -166,7 +167,6 @@ impl Gateway for GatewayService {
         request: Request<proto::DeployResourceRequest>,
     ) -> Result<Response<proto::DeployResourceResponse>, Status> {
         let request = request.into_inner();
-        validate::tenant(&request.tenant_id)?;
         if request.resources.is_empty() {
             return Err(Status::invalid_argument(
                 "Expected to deploy at least one resource, but none given",
@@ -182,6 +182,7 @@ impl Gateway for GatewayService {
                 .map(|r| (r.name, r.content))
                 .collect(),
         };
+        let command = tenants::named(&request.tenant_id, command)?;
         let reply = self
             .dispatcher
             .execute(
@@ -303,7 +304,6 @@ impl Gateway for GatewayService {
             i64::from(request.max_jobs_to_activate),
             1,
         )?;
-        validate::tenants(&request.tenant_ids)?;
         let activation = Activation {
             job_type: request.r#type,
             worker: request.worker,
@@ -318,6 +318,7 @@ impl Gateway for GatewayService {
                     .gateway
                     .long_polling_timeout_ms,
             ),
+            tenant_ids: request.tenant_ids,
         };
         let batches = activation::activate(&self.dispatcher, &self.round_robin, &activation)
             .await?
@@ -334,11 +335,15 @@ impl Gateway for GatewayService {
         let request = request.into_inner();
         validate::not_blank("type", &request.r#type)?;
         validate::at_least("timeout", request.timeout, 1)?;
-        validate::tenants(&request.tenant_ids)?;
+        tenants::check_asked(&request.tenant_ids, "StreamActivatedJobs")?;
         let (tx, rx) = tokio::sync::mpsc::channel(MAX_PUSHED_JOBS_BUFFERED);
         let dispatcher = self.dispatcher.clone();
         let partitions = self.partitions();
-        tokio::spawn(push_jobs(dispatcher, partitions, request, tx));
+        let pushing = push_jobs(dispatcher, partitions, request, tx);
+        match CallerTenants::current() {
+            Some(caller) => tokio::spawn(CALLER_TENANTS.scope(caller, pushing)),
+            None => tokio::spawn(pushing),
+        };
         Ok(Response::new(Box::pin(
             tokio_stream::wrappers::ReceiverStream::new(rx),
         )))
@@ -431,7 +436,6 @@ impl Gateway for GatewayService {
     ) -> Result<Response<proto::PublishMessageResponse>, Status> {
         let request = request.into_inner();
         validate::not_blank("name", &request.name)?;
-        validate::tenant(&request.tenant_id)?;
         validate::at_least("timeToLive", request.time_to_live, 0)?;
         let partition = partition_of_correlation_key(&request.correlation_key, self.partitions());
         let command = PartitionCommand::PublishMessage {
@@ -441,6 +445,7 @@ impl Gateway for GatewayService {
             message_id: request.message_id,
             variables: validate::variables("variables", &request.variables)?,
         };
+        let command = tenants::named(&request.tenant_id, command)?;
         let reply = self
             .dispatcher
             .execute(partition, command, self.dispatcher.request_timeout())
@@ -448,7 +453,7 @@ impl Gateway for GatewayService {
         match reply {
             CommandReply::Key(key) => Ok(Response::new(proto::PublishMessageResponse {
                 key,
-                tenant_id: validate::DEFAULT_TENANT.to_string(),
+                tenant_id: tenants::or_default(request.tenant_id),
             })),
             other => Err(unexpected("PublishMessage", other)),
         }
@@ -498,11 +503,11 @@ impl Gateway for GatewayService {
     ) -> Result<Response<proto::BroadcastSignalResponse>, Status> {
         let request = request.into_inner();
         validate::not_blank("signalName", &request.signal_name)?;
-        validate::tenant(&request.tenant_id)?;
         let command = PartitionCommand::BroadcastSignal {
             signal_name: request.signal_name,
             variables: validate::variables("variables", &request.variables)?,
         };
+        let command = tenants::named(&request.tenant_id, command)?;
         // Partition 1 takes the signal and distributes it to the others.
         let reply = self
             .dispatcher
@@ -515,7 +520,7 @@ impl Gateway for GatewayService {
         match reply {
             CommandReply::Key(key) => Ok(Response::new(proto::BroadcastSignalResponse {
                 key,
-                tenant_id: validate::DEFAULT_TENANT.to_string(),
+                tenant_id: tenants::or_default(request.tenant_id),
             })),
             other => Err(unexpected("BroadcastSignal", other)),
         }
@@ -550,13 +555,13 @@ impl Gateway for GatewayService {
             &request.decision_id
         };
         Scope::check(scope.as_ref(), by_id, "decision").map_err(Status::permission_denied)?;
-        validate::tenant(&request.tenant_id)?;
         let command = validate::evaluate_decision(
             request.decision_key,
             request.decision_id,
             &request.variables,
             self.partitions(),
         )?;
+        let command = tenants::named(&request.tenant_id, command)?;
         // Every partition holds every decision (deployments are distributed).
         match self.anywhere(command).await? {
             CommandReply::Evaluated(response) => Ok(Response::new(response)),
@@ -605,12 +610,11 @@ fn create_command(
     request: proto::CreateProcessInstanceRequest,
     await_result: Option<AwaitResult>,
 ) -> Result<PartitionCommand, CommandError> {
-    validate::tenant(&request.tenant_id)?;
     if request.process_definition_key <= 0 {
         validate::not_blank("bpmnProcessId", &request.bpmn_process_id)?;
     }
     let start_instructions = super::repair::start_instructions(request.start_instructions)?;
-    Ok(PartitionCommand::CreateInstance {
+    let command = PartitionCommand::CreateInstance {
         definition_key: request.process_definition_key.max(0),
         bpmn_process_id: request.bpmn_process_id,
         version: if request.version == 0 {
@@ -621,7 +625,8 @@ fn create_command(
         variables: validate::variables("variables", &request.variables)?,
         await_result,
         start_instructions,
-    })
+    };
+    tenants::named(&request.tenant_id, command)
 }
 
 /// Serves one `StreamActivatedJobs` stream until the client goes away: rounds
@@ -667,6 +672,9 @@ async fn push_jobs(
                 timeout_ms: request.timeout,
                 max_jobs: room,
                 fetch_variables: request.fetch_variable.clone(),
+            };
+            let Ok(command) = tenants::asked(&request.tenant_ids, command) else {
+                return;
             };
             if let Ok(CommandReply::Jobs(jobs)) = dispatcher
                 .execute(partition, command, dispatcher.request_timeout())

@@ -29,6 +29,7 @@ use tokio::sync::Semaphore;
 use super::authorize::Need;
 use super::config::{Authentication, SecurityConfig};
 use super::scope::Scope;
+use super::tenants::{CallerTenants, CALLER_TENANTS};
 use super::users::{verify_password, Directory};
 use engine::access::{Claims, Grant, Owners, OWNER_CLIENT, OWNER_USER};
 use engine::identity::Identity;
@@ -255,6 +256,22 @@ impl Authenticator {
     }
 }
 
+impl Authenticator {
+    /// The tenants of an authenticated caller, under multi-tenancy.
+    fn tenants(
+        &self,
+        principal: &Principal,
+        claims: Option<&TokenClaims>,
+    ) -> Option<CallerTenants> {
+        if !self.config.multi_tenancy || *principal == Principal::Anonymous {
+            return None;
+        }
+        let identity = self.directory.identity();
+        let owners = owners_of(&identity, principal, claims);
+        Some(CallerTenants(identity.tenants_of(&owners).into()))
+    }
+}
+
 /// What an operation needs: a permission, and whether it checks grants
 /// on single resources itself (a [`Scope`] then comes with a grant that
 /// covers some resources only).
@@ -298,11 +315,15 @@ async fn guarded(
             }
         }
     }
+    let tenants = auth.tenants(&principal, claims.as_ref());
     request.extensions_mut().insert(principal);
     if let Some(claims) = claims {
         request.extensions_mut().insert(claims);
     }
-    next.run(request).await
+    match tenants {
+        Some(tenants) => CALLER_TENANTS.scope(tenants, next.run(request)).await,
+        None => next.run(request).await,
+    }
 }
 
 /// Middleware of the REST API: 401 with a problem and a challenge, 403

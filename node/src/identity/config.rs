@@ -57,6 +57,10 @@ pub struct SecurityConfig {
     pub authorizations_enabled: bool,
     /// Clients (OIDC client ids) made members of the `admin` role.
     pub admin_clients: Vec<String>,
+    /// Data belongs to tenants: a caller sees and acts only within the
+    /// tenants it is a member of (see `identity::tenants`). Needs
+    /// authentication.
+    pub multi_tenancy: bool,
 }
 
 impl Default for SecurityConfig {
@@ -74,6 +78,7 @@ impl Default for SecurityConfig {
             oidc_clock_skew_ms: 60_000,
             authorizations_enabled: true,
             admin_clients: Vec::new(),
+            multi_tenancy: false,
         }
     }
 }
@@ -114,6 +119,14 @@ impl SecurityConfig {
         }
         if self.authentication == Authentication::Oidc {
             self.validate_oidc()?;
+        }
+        if self.multi_tenancy && self.authentication == Authentication::None {
+            return Err(ConfigError::Key {
+                key: "security.multi_tenancy".into(),
+                message: "needs security.authentication = \"basic\" or \"oidc\": without \
+                          authentication a caller has no tenants"
+                    .into(),
+            });
         }
         let loopback = host
             .parse::<std::net::IpAddr>()
@@ -191,6 +204,23 @@ mod tests {
             Err(ConfigError::Key { key, .. }) => key,
             other => panic!("expected a key error, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn multi_tenancy_needs_authentication() {
+        let tenants_without_authentication = SecurityConfig {
+            multi_tenancy: true,
+            ..SecurityConfig::default()
+        };
+        assert_eq!(
+            key_of(tenants_without_authentication.validate("127.0.0.1")),
+            "security.multi_tenancy"
+        );
+        let with_basic = SecurityConfig {
+            multi_tenancy: true,
+            ..basic("demo:demo")
+        };
+        assert!(with_basic.validate("127.0.0.1").is_ok());
     }
 
     #[test]

@@ -8,6 +8,7 @@ pub mod config;
 pub mod initial;
 pub mod oidc;
 pub mod scope;
+pub mod tenants;
 pub mod tls;
 pub mod users;
 

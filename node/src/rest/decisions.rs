@@ -16,6 +16,7 @@ use crate::command::{CommandError, CommandReply};
 use crate::gateway::proto;
 use crate::gateway::validate;
 use crate::identity::scope::Scope;
+use crate::identity::tenants;
 
 /// Body of an evaluation: by id (latest version) or by key.
 #[derive(Debug, Deserialize)]
@@ -33,7 +34,6 @@ pub async fn evaluate(
     scope: Option<Extension<Scope>>,
     Body(e): Body<Evaluation>,
 ) -> Result<Json<Value>, Problem> {
-    validate::tenant(e.tenant_id.as_deref().unwrap_or(""))?;
     let (key, id) = match (e.decision_definition_key, e.decision_definition_id) {
         (Some(Key(key)), None) if key > 0 => (key, String::new()),
         (None, Some(id)) if !id.trim().is_empty() => (-1, id),
@@ -45,6 +45,7 @@ pub async fn evaluate(
     let variables = body::variables("variables", e.variables.as_ref())?;
     let partitions = rest.dispatcher.context().shape.partitions;
     let command = validate::evaluate_decision(key, id, &variables, partitions)?;
+    let command = tenants::named(e.tenant_id.as_deref().unwrap_or(""), command)?;
     let order = rest.round_robin.order(partitions);
     let (_, reply) = rest
         .dispatcher

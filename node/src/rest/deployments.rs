@@ -13,6 +13,7 @@ use super::{keys, Shared};
 use crate::command::{CommandReply, PartitionCommand};
 use crate::gateway::proto::deployment::Metadata;
 use crate::gateway::validate;
+use crate::identity::tenants;
 use crate::routing::DEPLOYMENT_PARTITION;
 
 /// Most resources one deployment may carry.
@@ -58,7 +59,6 @@ pub async fn deploy(rest: Shared, mut form: Multipart) -> Result<Json<Value>, Pr
             }
         }
     }
-    validate::tenant(&tenant)?;
     if resources.is_empty() {
         return Err(Problem::bad_request(
             "Expected to deploy at least one resource, but none given (send file parts named 'resources')",
@@ -68,7 +68,7 @@ pub async fn deploy(rest: Shared, mut form: Multipart) -> Result<Json<Value>, Pr
         .dispatcher
         .execute(
             DEPLOYMENT_PARTITION,
-            PartitionCommand::Deploy { resources },
+            tenants::named(&tenant, PartitionCommand::Deploy { resources })?,
             rest.dispatcher.request_timeout(),
         )
         .await?;

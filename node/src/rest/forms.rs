@@ -17,13 +17,14 @@ use store::FormLookup;
 
 use super::keys;
 use super::problem::Problem;
-use super::search::{problem, store};
+use super::search::{problem, store, visible_to_caller};
 use super::Shared;
 
 /// `GET /v2/user-tasks/{userTaskKey}/form`.
 pub async fn user_task_form(rest: Shared, Path(key): Path<String>) -> Result<Response, Problem> {
     let store = store(&rest).await?;
     let key = keys::parse("userTaskKey", &key)?;
+    visible_to_caller(store, &store::resources::USER_TASKS, key).await?;
     let found = store.user_task_form(key).await.map_err(problem)?;
     answer(found, "user task", key)
 }
@@ -32,6 +33,7 @@ pub async fn user_task_form(rest: Shared, Path(key): Path<String>) -> Result<Res
 pub async fn start_form(rest: Shared, Path(key): Path<String>) -> Result<Response, Problem> {
     let store = store(&rest).await?;
     let key = keys::parse("processDefinitionKey", &key)?;
+    visible_to_caller(store, &store::resources::PROCESS_DEFINITIONS, key).await?;
     let found = store.start_form(key).await.map_err(problem)?;
     answer(found, "process definition", key)
 }

@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use super::keys;
 use super::problem::Problem;
-use super::search::{problem, store};
+use super::search::{problem, store, visible_to_caller};
 use super::Shared;
 
 /// The ancestors of the instance (an empty list for a root instance); 404
@@ -16,6 +16,7 @@ use super::Shared;
 pub async fn call_hierarchy(rest: Shared, Path(key): Path<String>) -> Result<Json<Value>, Problem> {
     let store = store(&rest).await?;
     let key = keys::parse("processInstanceKey", &key)?;
+    visible_to_caller(store, &store::resources::PROCESS_INSTANCES, key).await?;
     match store.call_hierarchy(key).await.map_err(problem)? {
         Some(entries) => Ok(Json(Value::Array(entries))),
         None => Err(Problem::not_found(format!(

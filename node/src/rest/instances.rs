@@ -17,6 +17,7 @@ use super::Shared;
 use crate::command::{AwaitResult, CommandError, CommandReply, PartitionCommand};
 use crate::gateway::validate;
 use crate::identity::scope::Scope;
+use crate::identity::tenants;
 
 /// Body of `POST /v2/process-instances`: by `processDefinitionId` (with an
 /// optional version, latest by default) or by `processDefinitionKey`.
@@ -48,7 +49,6 @@ pub async fn create(
     Body(c): Body<Creation>,
 ) -> Result<Json<Value>, Problem> {
     let _ = c.operation_reference;
-    validate::tenant(c.tenant_id.as_deref().unwrap_or(""))?;
     let (definition_key, bpmn_process_id) =
         match (&c.process_definition_key, &c.process_definition_id) {
             (Some(Key(key)), None) if *key > 0 => (*key, String::new()),
@@ -91,6 +91,7 @@ pub async fn create(
         }),
         start_instructions,
     };
+    let command = tenants::named(c.tenant_id.as_deref().unwrap_or(""), command)?;
     let order = rest.round_robin.order(context.shape.partitions);
     let wait = if awaiting { timeout } else { default_timeout };
     let (_, reply) = rest

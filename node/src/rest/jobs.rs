@@ -79,7 +79,6 @@ pub async fn activate(
     validate::not_blank("type", &r.job_type)?;
     validate::at_least("timeout", r.timeout, 1)?;
     validate::at_least("maxJobsToActivate", i64::from(r.max_jobs_to_activate), 1)?;
-    validate::tenants(&r.tenant_ids)?;
     let default_poll_ms = rest
         .dispatcher
         .context()
@@ -93,6 +92,7 @@ pub async fn activate(
         max_jobs: r.max_jobs_to_activate.min(MAX_JOBS_PER_ACTIVATION) as u32,
         fetch_variables: r.fetch_variable,
         long_poll: Activation::long_poll_of(r.request_timeout.unwrap_or(0), default_poll_ms),
+        tenant_ids: r.tenant_ids,
     };
     let batches = activation::activate(&rest.dispatcher, &rest.round_robin, &request).await?;
     let jobs: Vec<Value> = batches.into_iter().flatten().map(job).collect();

@@ -14,6 +14,7 @@ use super::problem::Problem;
 use super::Shared;
 use crate::command::{CommandError, CommandReply, PartitionCommand};
 use crate::gateway::validate;
+use crate::identity::tenants;
 use crate::routing::{partition_of_correlation_key, DEPLOYMENT_PARTITION};
 
 /// Body of a message publication.
@@ -42,7 +43,7 @@ fn unexpected(what: &str, reply: CommandReply) -> Problem {
 pub async fn publish(rest: Shared, Body(p): Body<Publication>) -> Result<Json<Value>, Problem> {
     validate::not_blank("name", &p.name)?;
     validate::at_least("timeToLive", p.time_to_live, 0)?;
-    validate::tenant(p.tenant_id.as_deref().unwrap_or(""))?;
+    let tenant = p.tenant_id.unwrap_or_default();
     let partitions = rest.dispatcher.context().shape.partitions;
     let partition = partition_of_correlation_key(&p.correlation_key, partitions);
     let command = PartitionCommand::PublishMessage {
@@ -52,6 +53,7 @@ pub async fn publish(rest: Shared, Body(p): Body<Publication>) -> Result<Json<Va
         message_id: p.message_id,
         variables: body::variables("variables", p.variables.as_ref())?,
     };
+    let command = tenants::named(&tenant, command)?;
     let reply = rest
         .dispatcher
         .execute(partition, command, rest.dispatcher.request_timeout())
@@ -59,7 +61,7 @@ pub async fn publish(rest: Shared, Body(p): Body<Publication>) -> Result<Json<Va
     match reply {
         CommandReply::Key(key) => Ok(Json(json!({
             "messageKey": keys::to_string(key),
-            "tenantId": validate::DEFAULT_TENANT,
+            "tenantId": tenants::or_default(tenant),
         }))),
         other => Err(unexpected("message publication", other)),
     }
@@ -78,11 +80,12 @@ pub struct Broadcast {
 /// distributes it to the others.
 pub async fn broadcast(rest: Shared, Body(b): Body<Broadcast>) -> Result<Json<Value>, Problem> {
     validate::not_blank("signalName", &b.signal_name)?;
-    validate::tenant(b.tenant_id.as_deref().unwrap_or(""))?;
+    let tenant = b.tenant_id.unwrap_or_default();
     let command = PartitionCommand::BroadcastSignal {
         signal_name: b.signal_name,
         variables: body::variables("variables", b.variables.as_ref())?,
     };
+    let command = tenants::named(&tenant, command)?;
     let reply = rest
         .dispatcher
         .execute(
@@ -94,7 +97,7 @@ pub async fn broadcast(rest: Shared, Body(b): Body<Broadcast>) -> Result<Json<Va
     match reply {
         CommandReply::Key(key) => Ok(Json(json!({
             "signalKey": keys::to_string(key),
-            "tenantId": validate::DEFAULT_TENANT,
+            "tenantId": tenants::or_default(tenant),
         }))),
         other => Err(unexpected("signal broadcast", other)),
     }

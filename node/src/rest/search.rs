@@ -29,6 +29,7 @@ use super::keys;
 use super::problem::Problem;
 use super::Shared;
 use crate::identity::scope::Scope;
+use crate::identity::tenants;
 
 /// Longest wait of a search for the schema to be complete.
 const SCHEMA_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
@@ -114,19 +115,20 @@ async fn search(
     body: Value,
 ) -> Result<Json<Value>, Problem> {
     let store = store(&rest).await?;
-    let within = match scope.as_deref() {
-        None => None,
-        Some(scope) => {
-            let field = scoped_field(scope).ok_or_else(|| {
-                Problem::forbidden(format!(
-                    "Insufficient permissions: the caller holds {} on some {} only",
-                    scope.permission, scope.resource_type
-                ))
-            })?;
-            Some((field, scope.id_list()))
-        }
-    };
-    let request = SearchRequest::parse_within(resource, &body, within).map_err(problem)?;
+    let mut within = Vec::new();
+    if let Some(scope) = scope.as_deref() {
+        let field = scoped_field(scope).ok_or_else(|| {
+            Problem::forbidden(format!(
+                "Insufficient permissions: the caller holds {} on some {} only",
+                scope.permission, scope.resource_type
+            ))
+        })?;
+        within.push((field, scope.id_list()));
+    }
+    if let Some(visible) = tenants::visible() {
+        within.push(("tenantId", visible));
+    }
+    let request = SearchRequest::parse_within(resource, &body, &within).map_err(problem)?;
     let result = store.search(&request).await.map_err(problem)?;
     Ok(Json(result.to_json()))
 }
@@ -140,8 +142,8 @@ async fn get(
     let store = store(&rest).await?;
     let key = keys::parse(field, key)?;
     match store.get(resource, key).await.map_err(problem)? {
-        Some(item) => Ok(Json(Value::Object(item))),
-        None => Err(Problem::not_found(format!(
+        Some(item) if tenants::may_see(&item) => Ok(Json(Value::Object(item))),
+        _ => Err(Problem::not_found(format!(
             "no {} with key {key} in secondary storage (it may not be exported yet)",
             resource.name.trim_end_matches('s')
         ))),
@@ -232,10 +234,29 @@ pub async fn decision_instance(
         .await
         .map_err(problem)?
     {
-        Some(item) => Ok(Json(Value::Object(item))),
-        None => Err(Problem::not_found(format!(
+        Some(item) if tenants::may_see(&item) => Ok(Json(Value::Object(item))),
+        _ => Err(Problem::not_found(format!(
             "no decision instance with key {key} in secondary storage (it may not be exported yet)"
         ))),
+    }
+}
+
+/// Under multi-tenancy, 404 for entity `key` of `resource` when it belongs
+/// to a tenant the caller is not in (as if it were not there).
+pub async fn visible_to_caller(
+    store: &Store,
+    resource: &'static Resource,
+    key: i64,
+) -> Result<(), Problem> {
+    if tenants::visible().is_none() {
+        return Ok(());
+    }
+    match store.get(resource, key).await.map_err(problem)? {
+        Some(item) if !tenants::may_see(&item) => Err(Problem::not_found(format!(
+            "no {} with key {key} in secondary storage",
+            resource.name.trim_end_matches('s')
+        ))),
+        _ => Ok(()),
     }
 }
 
@@ -257,6 +278,7 @@ pub async fn process_definition_xml(
 ) -> Result<Response, Problem> {
     let store = store(&rest).await?;
     let key = keys::parse("processDefinitionKey", &key)?;
+    visible_to_caller(store, &PROCESS_DEFINITIONS, key).await?;
     let xml = store.process_definition_xml(key).await.map_err(problem)?;
     xml_answer(xml, "process definition", key)
 }
@@ -269,6 +291,7 @@ pub async fn decision_definition_xml(
 ) -> Result<Response, Problem> {
     let store = store(&rest).await?;
     let key = keys::parse("decisionDefinitionKey", &key)?;
+    visible_to_caller(store, &DECISION_DEFINITIONS, key).await?;
     let xml = store.decision_definition_xml(key).await.map_err(problem)?;
     xml_answer(xml, "decision definition", key)
 }
@@ -280,6 +303,7 @@ pub async fn decision_requirements_xml(
 ) -> Result<Response, Problem> {
     let store = store(&rest).await?;
     let key = keys::parse("decisionRequirementsKey", &key)?;
+    visible_to_caller(store, &DECISION_REQUIREMENTS, key).await?;
     let xml = store
         .decision_requirements_xml(key)
         .await
@@ -295,6 +319,7 @@ pub async fn element_statistics(
 ) -> Result<Json<Value>, Problem> {
     let store = store(&rest).await?;
     let key = keys::parse("processInstanceKey", &key)?;
+    visible_to_caller(store, &PROCESS_INSTANCES, key).await?;
     // An instance not (yet) in secondary storage has no element instances:
     // an empty list, as the API documents no 404 here.
     let items = store.element_statistics(key).await.map_err(problem)?;

@@ -6,7 +6,7 @@
 
 use engine::{DecisionEvaluationRecord, DecisionMetadata, DecisionRequirementsRecord, Intent};
 
-use super::{optional_key, Batch, Row, DEFAULT_TENANT};
+use super::{optional_key, Batch, Row};
 use crate::upsert::{Table, Val};
 
 pub(super) static DECISION_REQUIREMENTS: Table = Table {
@@ -88,7 +88,7 @@ impl Batch {
                 i64::from(m.decision_requirements_version).into(),
                 m.resource_name.as_str().into(),
                 Val::Text(Some(String::from_utf8_lossy(&r.resource).into_owned())),
-                DEFAULT_TENANT.into(),
+                at.tenant.as_str().into(),
             ]),
             Intent::Deleted => {
                 let key = [m.decision_requirements_key.into()];
@@ -109,7 +109,7 @@ impl Batch {
                 i64::from(d.version).into(),
                 d.decision_requirements_key.into(),
                 d.decision_requirements_id.as_ref().into(),
-                DEFAULT_TENANT.into(),
+                at.tenant.as_str().into(),
             ]),
             Intent::Deleted => {
                 self.decision_definitions.remove(&[d.decision_key.into()]);
@@ -197,7 +197,7 @@ impl Batch {
                 optional_key(e.process_definition_key).into(),
                 optional_key(e.process_instance_key).into(),
                 optional_key(e.element_instance_key).into(),
-                DEFAULT_TENANT.into(),
+                at.tenant.as_str().into(),
                 at.partition.into(),
                 at.position.into(),
             ]);
@@ -225,7 +225,7 @@ impl Batch {
                 optional_key(e.process_definition_key).into(),
                 optional_key(e.process_instance_key).into(),
                 optional_key(e.element_instance_key).into(),
-                DEFAULT_TENANT.into(),
+                at.tenant.as_str().into(),
                 at.partition.into(),
                 at.position.into(),
             ]);

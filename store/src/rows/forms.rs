@@ -4,7 +4,7 @@
 use engine::forms::FormRecord;
 use engine::Intent;
 
-use super::{Batch, Row, DEFAULT_TENANT};
+use super::{Batch, Row};
 use crate::upsert::{Table, Val};
 
 pub(super) static FORM: Table = Table {
@@ -37,7 +37,7 @@ impl Batch {
                 Val::Text((!m.version_tag.is_empty()).then(|| m.version_tag.clone())),
                 m.resource_name.as_str().into(),
                 Val::Text(Some(String::from_utf8_lossy(&f.resource).into_owned())),
-                DEFAULT_TENANT.into(),
+                at.tenant.as_str().into(),
             ]),
             Intent::Deleted => {
                 self.forms.remove(&[m.form_key.into()]);
