@@ -60,9 +60,9 @@ def bad_tokens(issuer, foreign):
     return tokens + [("expired", "Bearer " + expired)]
 
 
-def implemented_operations():
+def implemented_operations(templates=False):
     """(method, path) of every operation of Camunda's spec that waggle serves,
-    path parameters filled in."""
+    path parameters filled in (or left as templates)."""
     with open(upstream_spec()) as f:
         spec = yaml.safe_load(f)
     operations = []
@@ -71,7 +71,8 @@ def implemented_operations():
             continue
         for method in ("get", "post", "put", "patch", "delete"):
             if method in item:
-                operations.append((method.upper(), re.sub(r"\{[^}]+\}", "2251799813685249", path)))
+                filled = path if templates else re.sub(r"\{[^}]+\}", "2251799813685249", path)
+                operations.append((method.upper(), filled))
     return operations
 
 

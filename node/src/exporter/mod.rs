@@ -202,6 +202,8 @@ struct ExportedLine<'a> {
     position: u64,
     /// The record's place among the entry's records.
     sequence: usize,
+    /// The tenant the record belongs to.
+    tenant_id: &'a str,
     record: &'a Record,
 }
 
@@ -378,6 +380,7 @@ fn write_loop(
                         partition_id: p,
                         position: entry.index,
                         sequence,
+                        tenant_id: record.tenant.as_str(),
                         record: &without_secrets(record),
                     };
                     if let Err(e) = serde_json::to_writer(&mut *file, &line)
@@ -489,11 +492,13 @@ mod tests {
     fn the_sink_writes_json_lines_and_acknowledges_after_sync() {
         let dir = tempfile::tempdir().expect("dir");
         let sink = ExportSink::start(dir.path(), 2).expect("sink");
+        let mut of_acme = record(12);
+        of_acme.tenant = engine::Tenant::new("acme");
         assert!(sink.send(
             2,
             vec![ExportEntry {
                 index: 7,
-                records: vec![record(11), record(12)],
+                records: vec![record(11), of_acme],
             }],
         ));
         let start = std::time::Instant::now();
@@ -512,6 +517,8 @@ mod tests {
         assert_eq!(lines[1]["position"], 7);
         assert_eq!(lines[1]["sequence"], 1);
         assert_eq!(lines[1]["record"]["key"], 12);
+        assert_eq!(lines[0]["tenantId"], "<default>");
+        assert_eq!(lines[1]["tenantId"], "acme");
     }
 
     #[test]
