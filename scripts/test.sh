@@ -8,6 +8,7 @@ source scripts/lib/setup.sh
 setup_build_deps
 setup_python_venv
 setup_oidc_provider
+setup_zbctl
 # waggle-perf's smoke test compares with a 3-member etcd cluster; the
 # compression test sends raw HTTP/2 requests with curl; node/tests/disk_full.rs
 # fills a loop-mounted ext4 (mkfs.ext4); the store crate's and the REST

@@ -154,9 +154,23 @@ def oidc_env(issuer, audience="waggle-api", skew_ms=60_000):
     }
 
 
-def wait_for_admin(broker, authorization):
+def write_tls_files(ca, directory):
+    """A certificate of trustme CA `ca` for localhost and 127.0.0.1, written
+    to `directory`: (certificate chain, key, CA) file names."""
+    cert = ca.issue_cert("localhost", "127.0.0.1")
+    cert_file, key_file, ca_file = (os.path.join(directory, n) for n in ("cert.pem", "key.pem", "ca.pem"))
+    for i, blob in enumerate(cert.cert_chain_pems):
+        blob.write_to_path(cert_file, append=i > 0)
+    cert.private_key_pem.write_to_path(key_file)
+    ca.cert_pem.write_to_path(ca_file)
+    return cert_file, key_file, ca_file
+
+
+def wait_for_admin(broker, authorization, ca_file=None):
     """Waits until `authorization` (a header value) is an admin's: the
-    broker sets up its default roles and admins just after it started."""
+    broker sets up its default roles and admins just after it started.
+    `ca_file`: the CA of a broker whose ports speak TLS."""
+    tls = ssl.create_default_context(cafile=ca_file) if ca_file else None
     deadline = time.monotonic() + MAX_WAIT_S
     while True:
         request = urllib.request.Request(
@@ -164,7 +178,7 @@ def wait_for_admin(broker, authorization):
             headers={"Authorization": authorization, "Content-Type": "application/json"},
         )
         try:
-            with urllib.request.urlopen(request, timeout=10) as r:
+            with urllib.request.urlopen(request, timeout=10, context=tls) as r:
                 if r.status == 200:
                     return
         except OSError:

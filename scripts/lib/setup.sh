@@ -61,12 +61,24 @@ setup_build_deps() {
 # The OIDC tests run node's oidc-provider (tests/oidc), installed from its
 # lockfile.
 setup_oidc_provider() {
+    setup_npm_dir tests/oidc oidc-provider
+}
+
+# `npm ci` in directory $1 (naming what it installs, $2) unless its
+# node_modules already hold what its lockfile says.
+setup_npm_dir() {
     command -v npm >/dev/null || apt_install nodejs npm
-    if ! cmp -s tests/oidc/package-lock.json tests/oidc/node_modules/.installed-lock.json; then
-        step "npm ci (tests/oidc: oidc-provider)"
-        (cd tests/oidc && npm ci --no-audit --no-fund --silent)
-        cp tests/oidc/package-lock.json tests/oidc/node_modules/.installed-lock.json
+    if ! cmp -s "$1/package-lock.json" "$1/node_modules/.installed-lock.json"; then
+        step "npm ci ($1: $2)"
+        (cd "$1" && npm ci --no-audit --no-fund --silent)
+        cp "$1/package-lock.json" "$1/node_modules/.installed-lock.json"
     fi
+}
+
+# zbctl, Camunda's Go command line client, from npm (tests/zbctl), for
+# tests/pyzeebe/test_zbctl.py.
+setup_zbctl() {
+    setup_npm_dir tests/zbctl zbctl
 }
 
 setup_python_venv() {

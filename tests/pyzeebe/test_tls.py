@@ -5,7 +5,6 @@ nowhere."""
 
 import asyncio
 import http.client
-import os
 import ssl
 import urllib.request
 
@@ -14,7 +13,7 @@ import pytest
 import trustme
 from pyzeebe import ZeebeClient, create_insecure_channel, create_secure_channel
 
-from conftest import running_broker
+from conftest import running_broker, write_tls_files
 from test_flows import doubled_by_a_worker
 
 # The certificate names localhost; clients dial 127.0.0.1 and check that name.
@@ -28,13 +27,7 @@ def ca():
 
 @pytest.fixture(scope="module")
 def tls_broker(ca, tmp_path_factory):
-    directory = tmp_path_factory.mktemp("tls")
-    cert = ca.issue_cert("localhost", "127.0.0.1")
-    cert_file, key_file, ca_file = (os.path.join(directory, n) for n in ("cert.pem", "key.pem", "ca.pem"))
-    for i, blob in enumerate(cert.cert_chain_pems):
-        blob.write_to_path(cert_file, append=i > 0)
-    cert.private_key_pem.write_to_path(key_file)
-    ca.cert_pem.write_to_path(ca_file)
+    cert_file, key_file, ca_file = write_tls_files(ca, tmp_path_factory.mktemp("tls"))
     env = {"WAGGLE_GATEWAY_TLS_CERT_FILE": cert_file, "WAGGLE_GATEWAY_TLS_KEY_FILE": key_file}
     with running_broker(env, prefix="waggle-tls-", ca_file=ca_file) as b:
         b.ca_file = ca_file
