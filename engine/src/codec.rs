@@ -2,13 +2,13 @@
 //!
 //! ```text
 //! byte 0      : RECORD_FORMAT_VERSION (3), or TENANT_RECORD_FORMAT_VERSION (4)
-//! version 4   : postcard encoding of `TenantHeader` (the record's tenant and
-//!               authorized tenants)
+//! version 4   : postcard encoding of `CallerHeader` (the record's tenant, and
+//!               a command's authorized tenants and processes)
 //! then to end : postcard encoding of `Record` (varint integers, length-prefixed
 //!               strings and sequences, enum variants by index)
 //! ```
 //!
-//! A record of the default tenant without authorized tenants is written in
+//! A record of the default tenant without authorized tenants or processes is written in
 //! version 3, byte for byte as before multi-tenancy, so a log without
 //! tenants stays readable by a release that knows version 3 only.
 //!
@@ -32,15 +32,17 @@ use thiserror::Error;
 /// instruction values and forms. Logs of an earlier version are refused
 /// with `UnsupportedVersion`, not misread.
 pub const RECORD_FORMAT_VERSION: u8 = 3;
-/// Version byte of a record with a tenant other than the default or with
-/// authorized tenants: version 3 with a [`TenantHeader`] in front.
+/// Version byte of a record with a tenant other than the default, or a
+/// command with authorized tenants or processes: version 3 with a
+/// [`CallerHeader`] in front.
 pub const TENANT_RECORD_FORMAT_VERSION: u8 = 4;
 
 /// What a version 4 record carries in front of its body.
 #[derive(Serialize, Deserialize)]
-struct TenantHeader {
+struct CallerHeader {
     tenant: Tenant,
     authorized_tenants: Option<Vec<Tenant>>,
+    authorized_processes: Option<Vec<Arc<str>>>,
 }
 /// Largest encoded record accepted by `decode` (Zeebe's default max message size).
 pub const MAX_RECORD_BYTES: usize = 4 * 1024 * 1024;
@@ -96,13 +98,17 @@ impl Record {
             "record value type must match its value"
         );
         let mut bytes = std::mem::take(out);
-        if self.tenant.is_default() && self.authorized_tenants.is_none() {
+        if self.tenant.is_default()
+            && self.authorized_tenants.is_none()
+            && self.authorized_processes.is_none()
+        {
             bytes.push(RECORD_FORMAT_VERSION);
         } else {
             bytes.push(TENANT_RECORD_FORMAT_VERSION);
-            let header = TenantHeader {
+            let header = CallerHeader {
                 tenant: self.tenant.clone(),
                 authorized_tenants: self.authorized_tenants.as_deref().map(<[_]>::to_vec),
+                authorized_processes: self.authorized_processes.as_deref().map(<[_]>::to_vec),
             };
             bytes = postcard::to_extend(&header, bytes).expect("encoding into a Vec cannot fail");
         }
@@ -123,7 +129,7 @@ impl Record {
         let (header, body) = match version {
             RECORD_FORMAT_VERSION => (None, body),
             TENANT_RECORD_FORMAT_VERSION => {
-                let (header, body): (TenantHeader, &[u8]) =
+                let (header, body): (CallerHeader, &[u8]) =
                     postcard::take_from_bytes(body).map_err(malformed)?;
                 (Some(header), body)
             }
@@ -134,6 +140,7 @@ impl Record {
         if let Some(header) = header {
             record.tenant = header.tenant;
             record.authorized_tenants = header.authorized_tenants.map(Arc::from);
+            record.authorized_processes = header.authorized_processes.map(Arc::from);
         }
         if !rest.is_empty() {
             return Err(DecodeError::Trailing {

@@ -397,7 +397,7 @@ impl Engine {
         let mut ctx = Ctx {
             position: command.position,
             timestamp_ms: command.timestamp_ms,
-            tenant: self.command_tenant(command),
+            tenant: Tenant::default(),
             out: Processed {
                 records: Vec::with_capacity(RECORDS_PER_COMMAND_HINT),
                 ..Processed::default()
@@ -407,21 +407,10 @@ impl Engine {
         if command.record_type != RecordType::Command {
             return ctx.out;
         }
-        let outside_tenants = command.value_type.is_tenant_owned()
-            && !crate::tenancy::authorized(command.authorized_tenants.as_deref(), &ctx.tenant);
-        let dispatched = if outside_tenants {
-            Err(rejection(
-                RejectionType::NotFound,
-                format!(
-                    "Expected to process {} {} for key '{}', but none was found in the tenants the caller is authorized for",
-                    command.value_type.name(),
-                    command.intent.name(),
-                    command.key
-                ),
-            ))
-        } else {
-            self.dispatch(&mut ctx, command)
-        };
+        let owner = self.command_owner(command);
+        ctx.tenant = owner.tenant.clone();
+        let dispatched = crate::owner::check_caller(command, &owner)
+            .and_then(|()| self.dispatch(&mut ctx, command));
         if let Err(rejection) = dispatched {
             self.reject(&mut ctx, command, rejection);
             return ctx.out;
@@ -439,7 +428,7 @@ impl Engine {
         let mut ctx = Ctx {
             position: command.position,
             timestamp_ms: command.timestamp_ms,
-            tenant: command.tenant.clone(),
+            tenant: self.command_owner(command).tenant,
             out: Processed::default(),
             steps: VecDeque::new(),
         };
@@ -549,49 +538,6 @@ impl Engine {
         }
     }
 
-    /// The tenant `cmd` acts in: that of the entity it is about, else the
-    /// one it names (see `tenancy`).
-    fn command_tenant(&self, cmd: &Record) -> Tenant {
-        let s = &self.state;
-        let of_definition = |key: i64| Some(s.process_tenant(key));
-        let found = match &cmd.value {
-            RecordValue::ProcessInstance(_)
-            | RecordValue::VariableDocument(_)
-            | RecordValue::ProcessInstanceModification(_)
-            | RecordValue::ProcessInstanceMigration(_) => s.instance_tenant(cmd.key),
-            RecordValue::AdHocSubProcessInstruction(i) => {
-                s.instance_tenant(i.ad_hoc_sub_process_instance_key)
-            }
-            RecordValue::Job(_) => s
-                .jobs
-                .get(&cmd.key)
-                .and_then(|j| of_definition(j.record.process_definition_key)),
-            RecordValue::UserTask(_) => s
-                .user_tasks
-                .get(&cmd.key)
-                .and_then(|t| of_definition(t.process_definition_key)),
-            RecordValue::Incident(_) => s
-                .incidents
-                .get(&cmd.key)
-                .and_then(|i| of_definition(i.process_definition_key)),
-            RecordValue::Timer(_) => s
-                .timers
-                .get(&cmd.key)
-                .and_then(|t| of_definition(t.process_definition_key)),
-            RecordValue::Message(_) if cmd.intent == Intent::Expire => Some(s.tenancy.of(cmd.key)),
-            RecordValue::ResourceDeletion(r) => Some(s.tenancy.of(r.resource_key)),
-            RecordValue::ProcessInstanceCreation(c) if c.process_definition_key > 0 => s
-                .processes
-                .contains_key(&c.process_definition_key)
-                .then(|| s.process_tenant(c.process_definition_key)),
-            RecordValue::DecisionEvaluation(e) if e.decision_key > 0 => {
-                Some(s.tenancy.of(e.decision_key))
-            }
-            _ => None,
-        };
-        found.unwrap_or_else(|| cmd.tenant.clone())
-    }
-
     pub(crate) fn definition(&self, key: i64) -> Result<Arc<DeployedProcess>, Rejection> {
         self.state.process(key).cloned().ok_or_else(|| {
             rejection(
@@ -615,6 +561,7 @@ impl Engine {
             value: cmd.value.clone(),
             tenant: ctx.tenant.clone(),
             authorized_tenants: None,
+            authorized_processes: None,
         };
         self.state.apply(&record);
         ctx.out.records.push(record);
@@ -650,6 +597,7 @@ impl Engine {
             value,
             tenant: ctx.tenant.clone(),
             authorized_tenants: None,
+            authorized_processes: None,
         };
         self.state.apply(&record);
         ctx.out.records.push(record);

@@ -239,19 +239,21 @@ impl Engine {
         }
         let max = (b.max_jobs_to_activate as usize).min(MAX_JOBS_PER_BATCH);
         let state = &self.state;
-        // Activation by tenant ids: only jobs of the tenants asked for.
-        let in_tenants = |k: &&i64| {
-            cmd.authorized_tenants.as_deref().is_none_or(|tenants| {
-                let definition = state.jobs.get(k).map(|j| j.record.process_definition_key);
-                tenants.contains(&state.process_tenant(definition.unwrap_or(NO_KEY)))
-            })
+        // Only jobs of the tenants asked for and the processes granted.
+        let restricted = cmd.authorized_tenants.is_some() || cmd.authorized_processes.is_some();
+        let activatable = |k: &&i64| {
+            !restricted
+                || state.jobs.get(k).is_some_and(|j| {
+                    let tenant = state.process_tenant(j.record.process_definition_key);
+                    crate::owner::may_activate(cmd, &tenant, &j.record.bpmn_process_id)
+                })
         };
         let candidates: Vec<i64> = state
             .activatable
             .get(b.job_type.as_str())
             .map(|set| {
                 set.iter()
-                    .filter(in_tenants)
+                    .filter(activatable)
                     .take(max + 1)
                     .copied()
                     .collect()

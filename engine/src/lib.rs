@@ -49,6 +49,7 @@ mod migration_catch;
 pub mod model;
 mod modification;
 mod modification_subscriptions;
+mod owner;
 pub mod publish;
 pub mod record;
 pub mod scope_variables;

@@ -445,6 +445,9 @@ pub enum RejectionType {
     ProcessingError,
     /// `EXCEEDED_BATCH_RECORD_SIZE` → gRPC `INTERNAL`
     ExceededBatchRecordSize,
+    /// `FORBIDDEN` → gRPC `PERMISSION_DENIED`: the caller's grants do not
+    /// cover the process the command is about.
+    Forbidden,
 }
 
 impl RejectionType {
@@ -457,6 +460,7 @@ impl RejectionType {
             RejectionType::InvalidState => "INVALID_STATE",
             RejectionType::ProcessingError => "PROCESSING_ERROR",
             RejectionType::ExceededBatchRecordSize => "EXCEEDED_BATCH_RECORD_SIZE",
+            RejectionType::Forbidden => "FORBIDDEN",
         }
     }
 }
@@ -1356,6 +1360,13 @@ pub struct Record {
     /// act in (for a job activation: the tenants asked for). `None`: any.
     #[serde(skip)]
     pub authorized_tenants: Option<Arc<[Tenant]>>,
+    /// On a client command of a caller whose permission covers some
+    /// processes only: their ids. The command is refused `FORBIDDEN` when
+    /// it is about an instance, job, incident or user task of another
+    /// process (a job activation takes jobs of these processes only).
+    /// `None`: any.
+    #[serde(skip)]
+    pub authorized_processes: Option<Arc<[Arc<str>]>>,
 }
 
 impl Record {
@@ -1374,6 +1385,7 @@ impl Record {
             value,
             tenant: Tenant::default(),
             authorized_tenants: None,
+            authorized_processes: None,
         }
     }
 }

@@ -61,8 +61,8 @@ fn create_in(h: &mut Harness, tenant: &str, process_id: &str) -> Result<(i64, i6
     }
 }
 
-fn activate_for(h: &mut Harness, job_type: &str, tenants: &[&str]) -> Vec<ActivatedJob> {
-    let command = Record::command(
+fn job_batch(job_type: &str) -> Record {
+    Record::command(
         NO_KEY,
         Intent::Activate,
         RecordValue::JobBatch(JobBatchRecord {
@@ -76,8 +76,11 @@ fn activate_for(h: &mut Harness, job_type: &str, tenants: &[&str]) -> Vec<Activa
             truncated: false,
         }),
         None,
-    );
-    match h.request(as_member_of(command, tenants)) {
+    )
+}
+
+fn activate_for(h: &mut Harness, job_type: &str, tenants: &[&str]) -> Vec<ActivatedJob> {
+    match h.request(as_member_of(job_batch(job_type), tenants)) {
         Ok(ResponseValue::JobBatch { jobs, .. }) => jobs,
         other => panic!("activate: {other:?}"),
     }
@@ -398,4 +401,56 @@ fn records_of_the_default_tenant_keep_format_3_and_others_carry_their_tenant() {
         8,
         "no tenancy section without tenants"
     );
+}
+
+/// `command` of a caller whose grants cover `processes` only.
+fn granted(mut command: Record, processes: &[&str]) -> Record {
+    let list: Vec<Arc<str>> = processes.iter().map(|p| Arc::from(*p)).collect();
+    command.authorized_processes = Some(Arc::from(list));
+    command
+}
+
+#[test]
+fn grants_on_some_processes_cover_their_instances_and_jobs_only() {
+    let mut h = Harness::new();
+    h.deploy("order.bpmn", &one_task("order")).unwrap();
+    h.deploy("refund.bpmn", &one_task("refund")).unwrap();
+    let order = h.create("order", "{}");
+    let refund = h.create("refund", "{}");
+    let cancel = |pi: i64| {
+        let mut value = pi_stub();
+        value.process_instance_key = pi;
+        Record::command(
+            pi,
+            Intent::Cancel,
+            RecordValue::ProcessInstance(value),
+            None,
+        )
+    };
+    let refused = h.request(granted(cancel(refund), &["order"])).unwrap_err();
+    assert_eq!(refused.rejection_type, RejectionType::Forbidden);
+    assert!(refused.reason.contains("'refund'"), "{}", refused.reason);
+    assert!(!h.is_terminated(refund), "nothing changed");
+    let refused = h
+        .request(granted(
+            create_command("refund", -1, "{}", false),
+            &["order"],
+        ))
+        .unwrap_err();
+    assert_eq!(refused.rejection_type, RejectionType::Forbidden);
+
+    let activation = granted(job_batch("work"), &["order"]);
+    let Ok(ResponseValue::JobBatch { jobs, .. }) = h.request(activation) else {
+        panic!("activated");
+    };
+    assert_eq!(jobs.len(), 1, "the job of order only");
+    assert_eq!(jobs[0].job.process_instance_key, order);
+    h.request(granted(cancel(order), &["order"])).unwrap();
+    assert!(h.is_terminated(order));
+
+    let mut bytes = Vec::new();
+    let command = granted(cancel(refund), &["order"]);
+    command.encode(&mut bytes);
+    assert_eq!(bytes[0], 4, "grants travel in the caller header");
+    assert_eq!(Record::decode(&bytes).unwrap(), command);
 }

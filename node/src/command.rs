@@ -204,14 +204,16 @@ pub enum PartitionCommand {
         /// `AUTHORIZATION` value.
         value: Box<engine::RecordValue>,
     },
-    /// `command` on behalf of a caller under multi-tenancy (see
-    /// `identity::tenants`).
-    InTenants {
+    /// `command` on behalf of a caller who may touch some tenants' or
+    /// processes' data only (see `identity::caller`).
+    AsCaller {
         /// The tenant the command acts in when it names one.
         tenant: String,
         /// The tenants the caller may act in (for a job activation: the
-        /// tenants asked for).
-        authorized: Vec<String>,
+        /// tenants asked for); `None`: any.
+        tenants: Option<Vec<String>>,
+        /// The processes the caller's grants cover; `None`: any.
+        processes: Option<Vec<String>>,
         /// The command.
         command: Box<PartitionCommand>,
     },
@@ -249,7 +251,7 @@ impl PartitionCommand {
     /// The command itself, without the tenants it is sent within.
     pub fn inner(&self) -> &PartitionCommand {
         match self {
-            PartitionCommand::InTenants { command, .. } => command.inner(),
+            PartitionCommand::AsCaller { command, .. } => command.inner(),
             command => command,
         }
     }
@@ -257,7 +259,7 @@ impl PartitionCommand {
     /// The RPC's name, for messages.
     pub fn name(&self) -> &'static str {
         match self {
-            PartitionCommand::InTenants { command, .. } => command.name(),
+            PartitionCommand::AsCaller { command, .. } => command.name(),
             PartitionCommand::Deploy { .. } => "DeployResource",
             PartitionCommand::CreateInstance {
                 await_result: None, ..

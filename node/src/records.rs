@@ -229,15 +229,22 @@ pub fn to_record(command: &PartitionCommand) -> Result<Record, CommandError> {
         PartitionCommand::Identity { intent, value } => {
             Record::command(NO_KEY, *intent, (**value).clone(), None)
         }
-        PartitionCommand::InTenants {
+        PartitionCommand::AsCaller {
             tenant,
-            authorized,
+            tenants,
+            processes,
             command,
         } => {
             let mut record = to_record(command)?;
             record.tenant = engine::Tenant::new(tenant);
-            record.authorized_tenants =
-                Some(authorized.iter().map(|t| engine::Tenant::new(t)).collect());
+            record.authorized_tenants = tenants
+                .as_ref()
+                .map(|list| list.iter().map(|t| engine::Tenant::new(t)).collect());
+            record.authorized_processes = processes.as_ref().map(|list| {
+                list.iter()
+                    .map(|p| std::sync::Arc::from(p.as_str()))
+                    .collect()
+            });
             record
         }
         PartitionCommand::UserTask {
@@ -460,6 +467,7 @@ fn rejected(intent: Intent, rejection: Rejection) -> CommandError {
         RejectionType::AlreadyExists => RejectionKind::AlreadyExists,
         RejectionType::InvalidState => RejectionKind::InvalidState,
         RejectionType::ProcessingError => RejectionKind::ProcessingError,
+        RejectionType::Forbidden => RejectionKind::Forbidden,
         #[allow(unreachable_patterns)]
         _ => RejectionKind::ProcessingError,
     };

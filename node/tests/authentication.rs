@@ -418,8 +418,9 @@ fn grants_on_one_process(broker: &Broker, demo: &str) {
         version: -1,
         ..Default::default()
     };
-    rt.block_on(async {
+    let keys: Vec<i64> = rt.block_on(async {
         let mut client = grpc(broker, Some(demo)).await;
+        let mut keys = Vec::new();
         for (name, xml) in [
             ("one_task.bpmn", ONE_TASK),
             ("other_task.bpmn", other_task.as_str()),
@@ -432,13 +433,21 @@ fn grants_on_one_process(broker: &Broker, demo: &str) {
                 resources,
                 tenant_id: String::new(),
             };
-            client.deploy_resource(request).await.expect("demo deploys");
+            let deployed = client.deploy_resource(request).await.expect("demo deploys");
+            let Some(proto::deployment::Metadata::Process(p)) =
+                &deployed.into_inner().deployments[0].metadata
+            else {
+                panic!("a process");
+            };
+            keys.push(p.process_definition_key);
         }
+        keys
     });
+    let (one_task_key, other_task_key) = (keys[0], keys[1]);
     create(demo, by_id("other_task")).expect("demo creates any instance");
     let user = r#"{"username":"olga","password":"pw","name":"Olga","email":"olga@example.com"}"#;
     assert_eq!(call(rest, "POST", "/v2/users", Some(demo), user).0, 201);
-    let grant = r#"{"ownerId":"olga","ownerType":"USER","resourceType":"PROCESS_DEFINITION","resourceId":"one_task","permissionTypes":["CREATE_PROCESS_INSTANCE","READ_PROCESS_INSTANCE"]}"#;
+    let grant = r#"{"ownerId":"olga","ownerType":"USER","resourceType":"PROCESS_DEFINITION","resourceId":"one_task","permissionTypes":["CREATE_PROCESS_INSTANCE","READ_PROCESS_INSTANCE","CANCEL_PROCESS_INSTANCE","UPDATE_PROCESS_INSTANCE"]}"#;
     assert_eq!(
         call(rest, "POST", "/v2/authorizations", Some(demo), grant).0,
         201
@@ -468,12 +477,47 @@ fn grants_on_one_process(broker: &Broker, demo: &str) {
     create(&olga, by_id("one_task")).expect("olga creates one_task over gRPC");
     let denied = create(&olga, by_id("other_task")).expect_err("not other_task");
     assert_eq!(denied.code(), tonic::Code::PermissionDenied, "{denied:?}");
-    let by_key = proto::CreateProcessInstanceRequest {
-        process_definition_key: 2251799813685249,
+    // By key, the engine checks the process of the key.
+    let by_key = |key: i64| proto::CreateProcessInstanceRequest {
+        process_definition_key: key,
         ..Default::default()
     };
-    let denied = create(&olga, by_key).expect_err("a process named by key");
+    create(&olga, by_key(one_task_key)).expect("one_task named by key");
+    let denied = create(&olga, by_key(other_task_key)).expect_err("other_task by key");
     assert_eq!(denied.code(), tonic::Code::PermissionDenied, "{denied:?}");
+
+    // Her grant covers the instances and jobs of one_task only.
+    let (theirs, hers) = rt.block_on(async {
+        let mut client = grpc(broker, Some(demo)).await;
+        let theirs = client
+            .create_process_instance(by_id("other_task"))
+            .await
+            .unwrap();
+        let mut client = grpc(broker, Some(&olga)).await;
+        let hers = client
+            .create_process_instance(by_id("one_task"))
+            .await
+            .unwrap();
+        (
+            theirs.into_inner().process_instance_key,
+            hers.into_inner().process_instance_key,
+        )
+    });
+    let cancel = |key: i64| format!("/v2/process-instances/{key}/cancellation");
+    let (status, body) = call(rest, "POST", &cancel(theirs), Some(&olga), "");
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("'other_task'"), "{body}");
+    assert_eq!(call(rest, "POST", &cancel(hers), Some(&olga), "").0, 204);
+    let activation = r#"{"type":"work","timeout":60000,"maxJobsToActivate":50}"#;
+    let (status, body) = call(rest, "POST", "/v2/jobs/activation", Some(&olga), activation);
+    assert_eq!(status, 200, "{body}");
+    let jobs: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let jobs = jobs["jobs"].as_array().unwrap();
+    assert!(!jobs.is_empty(), "her instances have jobs");
+    assert!(
+        jobs.iter().all(|j| j["processDefinitionId"] == "one_task"),
+        "{jobs:?}"
+    );
 
     // Her searches find instances of one_task only; demo's find both.
     let process_ids = |auth: &str| -> Vec<String> {

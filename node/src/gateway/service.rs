@@ -3,8 +3,9 @@
 //! to the deployment partition) and turns the answer into the response message
 //! or a gRPC status mapped as in Zeebe.
 
+use crate::identity::caller::{Caller, CALLER};
 use crate::identity::scope::Scope;
-use crate::identity::tenants::{self, CallerTenants, CALLER_TENANTS};
+use crate::identity::tenants;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
@@ -340,8 +341,8 @@ impl Gateway for GatewayService {
         let dispatcher = self.dispatcher.clone();
         let partitions = self.partitions();
         let pushing = push_jobs(dispatcher, partitions, request, tx);
-        match CallerTenants::current() {
-            Some(caller) => tokio::spawn(CALLER_TENANTS.scope(caller, pushing)),
+        match Caller::current() {
+            Some(caller) => tokio::spawn(CALLER.scope(caller, pushing)),
             None => tokio::spawn(pushing),
         };
         Ok(Response::new(Box::pin(
@@ -598,12 +599,11 @@ fn check_process_scope(
     scope: Option<&Scope>,
     request: &proto::CreateProcessInstanceRequest,
 ) -> Result<(), Status> {
-    let by_id = if request.process_definition_key > 0 {
-        ""
-    } else {
-        &request.bpmn_process_id
-    };
-    Scope::check(scope, by_id, "process").map_err(Status::permission_denied)
+    if request.process_definition_key > 0 {
+        // By key: the engine checks the process of the key (see `caller`).
+        return Ok(());
+    }
+    Scope::check(scope, &request.bpmn_process_id, "process").map_err(Status::permission_denied)
 }
 
 fn create_command(

@@ -27,9 +27,10 @@ use thiserror::Error;
 use tokio::sync::Semaphore;
 
 use super::authorize::Need;
+use super::authorize::PROCESS_DEFINITION;
+use super::caller::{Caller, CALLER};
 use super::config::{Authentication, SecurityConfig};
 use super::scope::Scope;
-use super::tenants::{CallerTenants, CALLER_TENANTS};
 use super::users::{verify_password, Directory};
 use engine::access::{Claims, Grant, Owners, OWNER_CLIENT, OWNER_USER};
 use engine::identity::Identity;
@@ -262,13 +263,13 @@ impl Authenticator {
         &self,
         principal: &Principal,
         claims: Option<&TokenClaims>,
-    ) -> Option<CallerTenants> {
+    ) -> Option<Arc<[String]>> {
         if !self.config.multi_tenancy || *principal == Principal::Anonymous {
             return None;
         }
         let identity = self.directory.identity();
         let owners = owners_of(&identity, principal, claims);
-        Some(CallerTenants(identity.tenants_of(&owners).into()))
+        Some(identity.tenants_of(&owners).into())
     }
 }
 
@@ -295,10 +296,14 @@ async fn guarded(
         Ok(caller) => caller,
         Err(e) => return refuse(Refusal::Unauthenticated(e)),
     };
+    let mut caller = Caller::default();
     if let Some(Requirement { need, by_resource }) = requirement {
         match auth.grant(&principal, claims.as_ref(), need) {
             Grant::All => {}
             Grant::Only(ids) if by_resource => {
+                if need.0 == PROCESS_DEFINITION {
+                    caller.processes = Some(ids.iter().cloned().collect());
+                }
                 request.extensions_mut().insert(Scope {
                     resource_type: need.0,
                     permission: need.1,
@@ -315,14 +320,15 @@ async fn guarded(
             }
         }
     }
-    let tenants = auth.tenants(&principal, claims.as_ref());
+    caller.tenants = auth.tenants(&principal, claims.as_ref());
     request.extensions_mut().insert(principal);
     if let Some(claims) = claims {
         request.extensions_mut().insert(claims);
     }
-    match tenants {
-        Some(tenants) => CALLER_TENANTS.scope(tenants, next.run(request)).await,
-        None => next.run(request).await,
+    if caller.is_unrestricted() {
+        next.run(request).await
+    } else {
+        CALLER.scope(caller, next.run(request)).await
     }
 }
 

@@ -5,13 +5,19 @@
 //!
 //! Authorizations on one resource id (a process id, say) let through the
 //! operations that name their resource, which then check it (see
-//! `scope`); every other operation needs a `*` grant, so a caller is never
-//! allowed more than its grants say, possibly less.
+//! `scope`), and the operations on instances, jobs, incidents, variables
+//! and user tasks by key, which the engine checks against the process of
+//! the entity (see `caller`); every other operation needs a `*` grant, so
+//! a caller is never allowed more than its grants say.
 
 use axum::http::Method;
 
 /// (resource type, permission) an operation needs.
 pub type Need = (&'static str, &'static str);
+
+/// The resource type of processes; grants on some of them are checked by
+/// the engine on the commands of their instances (see `caller`).
+pub const PROCESS_DEFINITION: &str = "PROCESS_DEFINITION";
 
 const CREATE_INSTANCE: Need = ("PROCESS_DEFINITION", "CREATE_PROCESS_INSTANCE");
 const UPDATE_INSTANCE: Need = ("PROCESS_DEFINITION", "UPDATE_PROCESS_INSTANCE");
@@ -26,34 +32,74 @@ const DELETE_RESOURCE: Need = ("RESOURCE", "DELETE_RESOURCE");
 const EVALUATE: Need = ("DECISION_DEFINITION", "CREATE_DECISION_INSTANCE");
 const PUBLISH: Need = ("MESSAGE", "CREATE");
 
-/// Whether the gRPC method at `path` checks grants on single resources
-/// itself (see `scope`).
+/// Whether the gRPC method at `path` checks grants on single resources:
+/// itself (see `scope`), or in the engine for the process of what it
+/// touches (see `caller`).
 pub fn grpc_by_resource(path: &str) -> bool {
     let method = path.rsplit('/').next().unwrap_or_default();
     matches!(
         method,
-        "CreateProcessInstance" | "CreateProcessInstanceWithResult" | "EvaluateDecision"
+        "CreateProcessInstance"
+            | "CreateProcessInstanceWithResult"
+            | "EvaluateDecision"
+            | "CancelProcessInstance"
+            | "ModifyProcessInstance"
+            | "MigrateProcessInstance"
+            | "SetVariables"
+            | "ResolveIncident"
+            | "ActivateJobs"
+            | "StreamActivatedJobs"
+            | "CompleteJob"
+            | "FailJob"
+            | "ThrowError"
+            | "UpdateJobRetries"
+            | "UpdateJobTimeout"
     )
 }
 
 /// Whether the REST operation `method` on `template` checks grants on
-/// single resources itself: creating an instance, evaluating a decision,
-/// and the searches of process and decision data (narrowed to the granted
-/// ids).
+/// single resources: creating an instance, evaluating a decision, and the
+/// searches of process and decision data (narrowed to the granted ids)
+/// check them themselves; the engine checks the operations on instances,
+/// jobs, incidents, variables and user tasks by key (see `caller`).
 pub fn rest_by_resource(method: &Method, template: &str) -> bool {
-    *method == Method::POST
-        && matches!(
-            template.trim_start_matches("/v2"),
-            "/process-instances"
-                | "/decision-definitions/evaluation"
-                | "/process-definitions/search"
-                | "/process-instances/search"
-                | "/element-instances/search"
-                | "/jobs/search"
-                | "/incidents/search"
-                | "/user-tasks/search"
-                | "/decision-definitions/search"
-        )
+    let path = template.trim_start_matches("/v2");
+    let by_key =
+        matches!(
+        (method.as_str(), path),
+        ("POST", "/process-instances/{process_instance_key}/cancellation")
+            | ("POST", "/process-instances/{process_instance_key}/modification")
+            | ("POST", "/process-instances/{process_instance_key}/migration")
+            | ("PUT", "/element-instances/{element_instance_key}/variables")
+            | (
+                "POST",
+                "/element-instances/ad-hoc-activities/{ad_hoc_sub_process_instance_key}/activation"
+            )
+            | ("POST", "/jobs/activation")
+            | ("POST", "/jobs/{job_key}/completion")
+            | ("POST", "/jobs/{job_key}/failure")
+            | ("POST", "/jobs/{job_key}/error")
+            | ("PATCH", "/jobs/{job_key}")
+            | ("POST", "/incidents/{incident_key}/resolution")
+            | ("POST", "/user-tasks/{user_task_key}/assignment")
+            | ("DELETE", "/user-tasks/{user_task_key}/assignee")
+            | ("PATCH", "/user-tasks/{user_task_key}")
+            | ("POST", "/user-tasks/{user_task_key}/completion")
+    );
+    by_key
+        || *method == Method::POST
+            && matches!(
+                path,
+                "/process-instances"
+                    | "/decision-definitions/evaluation"
+                    | "/process-definitions/search"
+                    | "/process-instances/search"
+                    | "/element-instances/search"
+                    | "/jobs/search"
+                    | "/incidents/search"
+                    | "/user-tasks/search"
+                    | "/decision-definitions/search"
+            )
 }
 
 /// What the gRPC method at `path` (`/gateway_protocol.Gateway/Name`) needs.

@@ -4,6 +4,7 @@
 
 pub mod auth;
 pub mod authorize;
+pub mod caller;
 pub mod config;
 pub mod initial;
 pub mod oidc;

@@ -2,15 +2,16 @@
 //!
 //! The middleware that authenticates a request also finds the tenants its
 //! caller is in (directly, or through its groups, roles and mapping rules)
-//! and runs the request's handler within [`CALLER_TENANTS`]. Then:
+//! and runs the request's handler within them (`caller::CALLER`). Then:
 //!
 //! - a request that names a tenant (a deployment, an instance created by
 //!   process id, a message, a signal, a decision evaluation, a job
 //!   activation's `tenantIds`) is refused `PERMISSION_DENIED` / 403 for a
 //!   tenant the caller is not in, and its command acts in that tenant;
 //! - every command the dispatcher sends on the caller's behalf carries the
-//!   caller's tenants ([`within_caller`]), and the engine refuses one about an
-//!   entity of another tenant as not found; a handler cannot forget this;
+//!   caller's tenants (`caller::within_caller`), and the engine refuses one
+//!   about an entity of another tenant as not found; a handler cannot
+//!   forget this;
 //! - searches and reads of secondary storage see rows of the caller's
 //!   tenants only ([`visible`]).
 //!
@@ -19,14 +20,9 @@
 
 use std::sync::Arc;
 
+use super::caller::Caller;
 use crate::command::{CommandError, PartitionCommand, RejectionKind};
 use crate::gateway::validate;
-
-tokio::task_local! {
-    /// The tenants of the caller whose request is being handled, when
-    /// multi-tenancy is on.
-    pub static CALLER_TENANTS: CallerTenants;
-}
 
 /// The tenants a caller may act in and see.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,7 +32,7 @@ impl CallerTenants {
     /// The caller's tenants of the request being handled, if multi-tenancy
     /// is on.
     pub fn current() -> Option<CallerTenants> {
-        CALLER_TENANTS.try_with(Clone::clone).ok()
+        Caller::current()?.tenants.map(CallerTenants)
     }
 
     fn holds(&self, tenant: &str) -> bool {
@@ -79,9 +75,10 @@ pub fn named(tenant_id: &str, command: PartitionCommand) -> Result<PartitionComm
     if !caller.holds(tenant) {
         return Err(caller.refuse(command.name(), tenant));
     }
-    Ok(PartitionCommand::InTenants {
+    Ok(PartitionCommand::AsCaller {
         tenant: tenant.to_string(),
-        authorized: caller.0.to_vec(),
+        tenants: Some(caller.0.to_vec()),
+        processes: None,
         command: Box::new(command),
     })
 }
@@ -95,9 +92,10 @@ pub fn asked(
 ) -> Result<PartitionCommand, CommandError> {
     Ok(match check_asked(tenant_ids, command.name())? {
         None => command,
-        Some(asked) => PartitionCommand::InTenants {
+        Some(asked) => PartitionCommand::AsCaller {
             tenant: validate::DEFAULT_TENANT.to_string(),
-            authorized: asked,
+            tenants: Some(asked),
+            processes: None,
             command: Box::new(command),
         },
     })
@@ -118,26 +116,6 @@ pub fn check_asked(tenant_ids: &[String], rpc: &str) -> Result<Option<Vec<String
     match asked.iter().find(|t| !caller.holds(t)) {
         Some(foreign) => Err(caller.refuse(rpc, foreign)),
         None => Ok(Some(asked)),
-    }
-}
-
-/// `command` as sent on the caller's behalf: restricted to the caller's
-/// tenants unless a handler scoped it already. Identity commands are about
-/// no tenant's data and pass as they are.
-pub fn within_caller(command: PartitionCommand) -> PartitionCommand {
-    let Some(caller) = CallerTenants::current() else {
-        return command;
-    };
-    match command {
-        PartitionCommand::InTenants { .. }
-        | PartitionCommand::Identity { .. }
-        | PartitionCommand::RawAppend { .. }
-        | PartitionCommand::Checkpoint { .. } => command,
-        command => PartitionCommand::InTenants {
-            tenant: validate::DEFAULT_TENANT.to_string(),
-            authorized: caller.0.to_vec(),
-            command: Box::new(command),
-        },
     }
 }
 
@@ -172,14 +150,18 @@ pub fn may_see(item: &serde_json::Map<String, serde_json::Value>) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use super::super::caller::CALLER;
     use super::*;
 
     fn deploy() -> PartitionCommand {
         PartitionCommand::Deploy { resources: vec![] }
     }
 
-    fn caller(tenants: &[&str]) -> CallerTenants {
-        CallerTenants(tenants.iter().map(|t| t.to_string()).collect())
+    fn caller(tenants: &[&str]) -> Caller {
+        Caller {
+            tenants: Some(tenants.iter().map(|t| t.to_string()).collect()),
+            processes: None,
+        }
     }
 
     #[tokio::test]
@@ -190,22 +172,21 @@ mod tests {
             named("acme", deploy()),
             Err(CommandError::InvalidArgument(_))
         ));
-        assert_eq!(within_caller(deploy()), deploy());
         assert_eq!(visible(), None);
     }
 
     #[tokio::test]
     async fn a_caller_names_its_own_tenants_only_and_carries_them() {
-        CALLER_TENANTS
+        CALLER
             .scope(caller(&["acme", "<default>"]), async {
-                let Ok(PartitionCommand::InTenants {
-                    tenant, authorized, ..
+                let Ok(PartitionCommand::AsCaller {
+                    tenant, tenants, ..
                 }) = named("acme", deploy())
                 else {
                     panic!("scoped")
                 };
                 assert_eq!(tenant, "acme");
-                assert_eq!(authorized, ["acme", "<default>"]);
+                assert_eq!(tenants.unwrap(), ["acme", "<default>"]);
                 let refused = named("globex", deploy()).unwrap_err();
                 assert!(
                     matches!(
@@ -217,19 +198,11 @@ mod tests {
                     ),
                     "{refused:?}"
                 );
-                let Ok(PartitionCommand::InTenants { authorized, .. }) = asked(&[], deploy())
-                else {
+                let Ok(PartitionCommand::AsCaller { tenants, .. }) = asked(&[], deploy()) else {
                     panic!("scoped")
                 };
-                assert_eq!(authorized, ["<default>"]);
+                assert_eq!(tenants.unwrap(), ["<default>"]);
                 assert!(asked(&["globex".into()], deploy()).is_err());
-                let cancel = PartitionCommand::CancelInstance {
-                    process_instance_key: 1,
-                };
-                assert!(matches!(
-                    within_caller(cancel),
-                    PartitionCommand::InTenants { .. }
-                ));
                 let mut item = serde_json::Map::new();
                 item.insert("tenantId".into(), "globex".into());
                 assert!(!may_see(&item));

@@ -57,7 +57,10 @@ pub async fn create(
                 "Expected either a 'processDefinitionId' or a 'processDefinitionKey', and not both",
             )),
         };
-    Scope::check(scope.as_deref(), &bpmn_process_id, "process").map_err(Problem::forbidden)?;
+    if definition_key == 0 {
+        // By key, the engine checks the process of the key (see `caller`).
+        Scope::check(scope.as_deref(), &bpmn_process_id, "process").map_err(Problem::forbidden)?;
+    }
     if !c.runtime_instructions.is_empty() {
         // A request a client may send, not a server fault: 400, not 501.
         return Err(Problem::bad_request(

@@ -1,0 +1,109 @@
+//! What the caller of the request being handled may touch, for the
+//! commands sent on its behalf.
+//!
+//! The middleware that authenticates a request runs its handler within
+//! [`CALLER`]: the caller's tenants under multi-tenancy (see `tenants`),
+//! and the process ids its grants cover when the permission the operation
+//! needs covers some processes only (see `scope`). The dispatcher sends
+//! every command within them ([`within_caller`]); the engine refuses a
+//! command about an entity of another tenant (`NOT_FOUND`) or another
+//! process (`FORBIDDEN`), and a job activation takes their jobs only. So no
+//! handler can forget the check.
+
+use std::sync::Arc;
+
+use crate::command::PartitionCommand;
+use crate::gateway::validate;
+
+tokio::task_local! {
+    /// What the caller of the request being handled may touch.
+    pub static CALLER: Caller;
+}
+
+/// What a caller may touch; `None`: no restriction.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Caller {
+    /// The tenants it is a member of, under multi-tenancy.
+    pub tenants: Option<Arc<[String]>>,
+    /// The process ids its grants for this operation cover, when they do
+    /// not cover every process.
+    pub processes: Option<Arc<[String]>>,
+}
+
+impl Caller {
+    /// The caller of the request being handled, if it is restricted.
+    pub fn current() -> Option<Caller> {
+        CALLER.try_with(Clone::clone).ok()
+    }
+
+    /// Whether nothing is restricted.
+    pub fn is_unrestricted(&self) -> bool {
+        self.tenants.is_none() && self.processes.is_none()
+    }
+}
+
+/// `command` as sent on the caller's behalf: within the caller's tenants
+/// (unless a handler named the tenants already) and granted processes.
+/// Identity commands are about no tenant's or process's data and pass as
+/// they are.
+pub fn within_caller(command: PartitionCommand) -> PartitionCommand {
+    let Some(caller) = Caller::current() else {
+        return command;
+    };
+    let to_vec = |list: &Option<Arc<[String]>>| list.as_deref().map(<[String]>::to_vec);
+    match command {
+        PartitionCommand::Identity { .. }
+        | PartitionCommand::RawAppend { .. }
+        | PartitionCommand::Checkpoint { .. } => command,
+        PartitionCommand::AsCaller {
+            tenant,
+            tenants,
+            processes,
+            command,
+        } => PartitionCommand::AsCaller {
+            tenant,
+            tenants: tenants.or_else(|| to_vec(&caller.tenants)),
+            processes: processes.or_else(|| to_vec(&caller.processes)),
+            command,
+        },
+        command => PartitionCommand::AsCaller {
+            tenant: validate::DEFAULT_TENANT.to_string(),
+            tenants: to_vec(&caller.tenants),
+            processes: to_vec(&caller.processes),
+            command: Box::new(command),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn commands_carry_what_the_caller_may_touch() {
+        let cancel = PartitionCommand::CancelInstance {
+            process_instance_key: 1,
+        };
+        assert_eq!(within_caller(cancel.clone()), cancel, "unrestricted");
+        let caller = Caller {
+            tenants: None,
+            processes: Some(Arc::from(vec!["order".to_string()])),
+        };
+        CALLER
+            .scope(caller, async {
+                let PartitionCommand::AsCaller {
+                    tenants, processes, ..
+                } = within_caller(cancel.clone())
+                else {
+                    panic!("wrapped")
+                };
+                assert_eq!((tenants, processes), (None, Some(vec!["order".into()])));
+                let identity = PartitionCommand::Identity {
+                    intent: engine::Intent::Create,
+                    value: Box::new(engine::RecordValue::User(Default::default())),
+                };
+                assert_eq!(within_caller(identity.clone()), identity);
+            })
+            .await;
+    }
+}
