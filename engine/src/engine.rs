@@ -686,6 +686,18 @@ impl Engine {
             .add(stream_id, job_type, worker, timeout_ms, fetch_variables);
     }
 
+    /// Restricts job push stream `stream_id` to the jobs of `tenants` (the
+    /// tenant ids its worker asked for) and `processes` (those its worker's
+    /// grants cover); `None`: any.
+    pub fn restrict_job_stream(
+        &mut self,
+        stream_id: u64,
+        tenants: Option<Vec<Tenant>>,
+        processes: Option<Vec<Arc<str>>>,
+    ) {
+        self.streams.restrict(stream_id, tenants, processes);
+    }
+
     /// Removes a job push stream.
     pub fn remove_job_stream(&mut self, stream_id: u64) {
         self.streams.remove(stream_id);

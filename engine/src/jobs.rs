@@ -156,7 +156,9 @@ impl Engine {
             return;
         }
         let ty = job.record.job_type.clone();
-        let Some((stream_id, stream)) = self.streams.next_for(&ty) else {
+        let tenant = self.state.process_tenant(job.record.process_definition_key);
+        let process = job.record.bpmn_process_id.clone();
+        let Some((stream_id, stream)) = self.streams.next_for(&ty, &tenant, &process) else {
             return;
         };
         let activated = self.activated(

@@ -10,6 +10,9 @@
 //! not need the registry. Streams of one type are served round-robin.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use crate::tenancy::Tenant;
 
 /// Most streams registered at once on a partition.
 pub const MAX_JOB_STREAMS: usize = 65_536;
@@ -25,6 +28,21 @@ pub struct JobStream {
     pub timeout_ms: i64,
     /// Variables to fetch (empty = all).
     pub fetch_variables: Vec<String>,
+    /// The tenants whose jobs it takes; `None`: any.
+    pub tenants: Option<Vec<Tenant>>,
+    /// The processes whose jobs it takes (its worker's grants); `None`: any.
+    pub processes: Option<Vec<Arc<str>>>,
+}
+
+impl JobStream {
+    /// Whether a job of `process` in `tenant` may be pushed to this stream.
+    pub fn takes(&self, tenant: &Tenant, process: &str) -> bool {
+        self.tenants.as_ref().is_none_or(|t| t.contains(tenant))
+            && self
+                .processes
+                .as_ref()
+                .is_none_or(|p| p.iter().any(|id| &**id == process))
+    }
 }
 
 /// The registry.
@@ -55,8 +73,24 @@ impl JobStreams {
                 worker: worker.to_string(),
                 timeout_ms: timeout_ms.max(1),
                 fetch_variables,
+                tenants: None,
+                processes: None,
             },
         );
+    }
+
+    /// Restricts stream `stream_id` to the jobs of `tenants` and
+    /// `processes` (`None`: any).
+    pub fn restrict(
+        &mut self,
+        stream_id: u64,
+        tenants: Option<Vec<Tenant>>,
+        processes: Option<Vec<Arc<str>>>,
+    ) {
+        if let Some(stream) = self.streams.get_mut(&stream_id) {
+            stream.tenants = tenants;
+            stream.processes = processes;
+        }
     }
 
     /// Removes a stream.
@@ -69,10 +103,17 @@ impl JobStreams {
         self.streams.is_empty()
     }
 
-    /// The next stream (round-robin) for `job_type`.
-    pub fn next_for(&mut self, job_type: &str) -> Option<(u64, JobStream)> {
+    /// The next stream (round-robin) for a job of `job_type` and `process`
+    /// in `tenant`.
+    pub fn next_for(
+        &mut self,
+        job_type: &str,
+        tenant: &Tenant,
+        process: &str,
+    ) -> Option<(u64, JobStream)> {
         let last = self.cursor.get(job_type).copied();
-        let matching = |(_, s): &(&u64, &JobStream)| s.job_type == job_type;
+        let matching =
+            |(_, s): &(&u64, &JobStream)| s.job_type == job_type && s.takes(tenant, process);
         let after = last.and_then(|l| {
             self.streams
                 .range(l + 1..)
@@ -100,10 +141,28 @@ mod tests {
         s.add(1, "a", "w1", 100, vec![]);
         s.add(2, "b", "w2", 100, vec![]);
         s.add(3, "a", "w3", 100, vec![]);
-        let picks: Vec<u64> = (0..4).map(|_| s.next_for("a").unwrap().0).collect();
+        let any = Tenant::default();
+        let picks: Vec<u64> = (0..4)
+            .map(|_| s.next_for("a", &any, "p").unwrap().0)
+            .collect();
         assert_eq!(picks, [1, 3, 1, 3]);
-        assert!(s.next_for("c").is_none());
+        assert!(s.next_for("c", &any, "p").is_none());
         s.remove(1);
-        assert_eq!(s.next_for("a").unwrap().0, 3);
+        assert_eq!(s.next_for("a", &any, "p").unwrap().0, 3);
+    }
+
+    #[test]
+    fn a_restricted_stream_takes_jobs_of_its_tenants_and_processes_only() {
+        let mut s = JobStreams::default();
+        s.add(1, "a", "w1", 100, vec![]);
+        s.restrict(
+            1,
+            Some(vec![Tenant::new("acme")]),
+            Some(vec![Arc::from("order")]),
+        );
+        let acme = Tenant::new("acme");
+        assert!(s.next_for("a", &Tenant::default(), "order").is_none());
+        assert!(s.next_for("a", &acme, "refund").is_none());
+        assert_eq!(s.next_for("a", &acme, "order").unwrap().0, 1);
     }
 }

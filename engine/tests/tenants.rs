@@ -454,3 +454,33 @@ fn grants_on_some_processes_cover_their_instances_and_jobs_only() {
     assert_eq!(bytes[0], 4, "grants travel in the caller header");
     assert_eq!(Record::decode(&bytes).unwrap(), command);
 }
+
+#[test]
+fn a_push_stream_gets_the_jobs_of_its_tenants_and_processes_only() {
+    let mut h = Harness::new();
+    deploy_in(&mut h, "acme", "order.bpmn", &one_task("order"));
+    deploy_in(&mut h, "acme", "refund.bpmn", &one_task("refund"));
+    deploy_in(&mut h, "globex", "order.bpmn", &one_task("order"));
+    h.engine.add_job_stream(7, "work", "pusher", 10_000, vec![]);
+    h.engine.restrict_job_stream(
+        7,
+        Some(vec![Tenant::new("acme")]),
+        Some(vec![Arc::from("order")]),
+    );
+    let (_, globex) = create_in(&mut h, "globex", "order").unwrap();
+    let (_, refund) = create_in(&mut h, "acme", "refund").unwrap();
+    let (_, order) = create_in(&mut h, "acme", "order").unwrap();
+    let pushed: Vec<i64> = h
+        .pushed
+        .iter()
+        .map(|p| p.job.job.process_instance_key)
+        .collect();
+    assert_eq!(
+        pushed,
+        [order],
+        "neither globex's job ({globex}) nor refund's ({refund})"
+    );
+    assert_eq!(h.pushed[0].job.tenant.as_str(), "acme");
+    let left = activate_for(&mut h, "work", &["acme", "globex"]);
+    assert_eq!(left.len(), 2, "the others stay activatable");
+}
