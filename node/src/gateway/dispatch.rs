@@ -134,7 +134,7 @@ impl Dispatcher {
         timeout: Duration,
     ) -> Result<CommandReply, CommandError> {
         let context = &self.context;
-        let command = crate::identity::caller::within_caller(command);
+        let command = crate::identity::caller::within_caller(command)?;
         if context.view.stopping() {
             return Err(CommandError::Unavailable(format!(
                 "{} not accepted: the broker is shutting down",

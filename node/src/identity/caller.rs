@@ -12,7 +12,7 @@
 
 use std::sync::Arc;
 
-use crate::command::PartitionCommand;
+use crate::command::{CommandError, PartitionCommand, RejectionKind};
 use crate::gateway::validate;
 
 tokio::task_local! {
@@ -45,13 +45,31 @@ impl Caller {
 /// `command` as sent on the caller's behalf: within the caller's tenants
 /// (unless a handler named the tenants already) and granted processes.
 /// Identity commands are about no tenant's or process's data and pass as
-/// they are.
-pub fn within_caller(command: PartitionCommand) -> PartitionCommand {
+/// they are. A caller in no tenant is refused here: it may touch nothing,
+/// and so no command with tenants reaches the log before the cluster has
+/// tenants (whose set-up waits until every node reads them).
+pub fn within_caller(command: PartitionCommand) -> Result<PartitionCommand, CommandError> {
     let Some(caller) = Caller::current() else {
-        return command;
+        return Ok(command);
     };
     let to_vec = |list: &Option<Arc<[String]>>| list.as_deref().map(<[String]>::to_vec);
-    match command {
+    let about_data = !matches!(
+        command,
+        PartitionCommand::Identity { .. }
+            | PartitionCommand::RawAppend { .. }
+            | PartitionCommand::Checkpoint { .. }
+    );
+    if about_data && caller.tenants.as_deref().is_some_and(<[String]>::is_empty) {
+        return Err(CommandError::Rejected {
+            intent: command.name().to_string(),
+            kind: RejectionKind::Forbidden,
+            reason: format!(
+                "Expected to handle request {}, but the caller is a member of no tenant",
+                command.name()
+            ),
+        });
+    }
+    Ok(match command {
         PartitionCommand::Identity { .. }
         | PartitionCommand::RawAppend { .. }
         | PartitionCommand::Checkpoint { .. } => command,
@@ -72,7 +90,7 @@ pub fn within_caller(command: PartitionCommand) -> PartitionCommand {
             processes: to_vec(&caller.processes),
             command: Box::new(command),
         },
-    }
+    })
 }
 
 #[cfg(test)]
@@ -84,25 +102,39 @@ mod tests {
         let cancel = PartitionCommand::CancelInstance {
             process_instance_key: 1,
         };
-        assert_eq!(within_caller(cancel.clone()), cancel, "unrestricted");
+        assert_eq!(
+            within_caller(cancel.clone()).unwrap(),
+            cancel,
+            "unrestricted"
+        );
         let caller = Caller {
             tenants: None,
             processes: Some(Arc::from(vec!["order".to_string()])),
         };
         CALLER
             .scope(caller, async {
-                let PartitionCommand::AsCaller {
+                let Ok(PartitionCommand::AsCaller {
                     tenants, processes, ..
-                } = within_caller(cancel.clone())
+                }) = within_caller(cancel.clone())
                 else {
                     panic!("wrapped")
                 };
                 assert_eq!((tenants, processes), (None, Some(vec!["order".into()])));
+            })
+            .await;
+        let in_no_tenant = Caller {
+            tenants: Some(Arc::from(Vec::<String>::new())),
+            processes: None,
+        };
+        CALLER
+            .scope(in_no_tenant, async {
+                let refused = within_caller(cancel.clone()).unwrap_err();
+                assert!(refused.to_string().contains("no tenant"), "{refused}");
                 let identity = PartitionCommand::Identity {
                     intent: engine::Intent::Create,
                     value: Box::new(engine::RecordValue::User(Default::default())),
                 };
-                assert_eq!(within_caller(identity.clone()), identity);
+                assert_eq!(within_caller(identity.clone()).unwrap(), identity);
             })
             .await;
     }
