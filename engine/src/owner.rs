@@ -18,7 +18,8 @@ use crate::record::*;
 pub(crate) struct Owner {
     /// The tenant it acts in.
     pub tenant: Tenant,
-    /// The process id of the entity it is about (or that it names), if any.
+    /// The process id of the entity it is about (or that it names), if any
+    /// and if the command carries `authorized_processes`.
     pub process: Option<Arc<str>>,
 }
 
@@ -49,10 +50,13 @@ impl Engine {
             }
             _ => None,
         };
+        // The process id only matters to a caller with grants on some
+        // processes; nothing is copied for the others.
+        let restricted = cmd.authorized_processes.is_some();
         if let Some(process) = definition.and_then(|key| s.process(key)) {
             return Owner {
                 tenant: s.process_tenant(process.metadata.process_definition_key),
-                process: Some(process.metadata.bpmn_process_id.clone()),
+                process: restricted.then(|| process.metadata.bpmn_process_id.clone()),
             };
         }
         let tenant = match &cmd.value {
@@ -64,7 +68,9 @@ impl Engine {
             _ => cmd.tenant.clone(),
         };
         let process = match &cmd.value {
-            RecordValue::ProcessInstanceCreation(c) if c.process_definition_key <= 0 => {
+            RecordValue::ProcessInstanceCreation(c)
+                if restricted && c.process_definition_key <= 0 =>
+            {
                 Some(Arc::from(c.bpmn_process_id.as_str()))
             }
             _ => None,

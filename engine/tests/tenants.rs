@@ -138,16 +138,7 @@ fn a_caller_cannot_touch_or_activate_what_belongs_to_another_tenant() {
     let (_, acme_pi) = create_in(&mut h, "acme", "order").unwrap();
     let (_, globex_pi) = create_in(&mut h, "globex", "order").unwrap();
 
-    let cancel = |pi: i64| {
-        let mut value = pi_stub();
-        value.process_instance_key = pi;
-        Record::command(
-            pi,
-            Intent::Cancel,
-            RecordValue::ProcessInstance(value),
-            None,
-        )
-    };
+    let cancel = cancel_command;
     let refused = h
         .request(as_member_of(cancel(acme_pi), &["globex"]))
         .unwrap_err();
@@ -417,16 +408,7 @@ fn grants_on_some_processes_cover_their_instances_and_jobs_only() {
     h.deploy("refund.bpmn", &one_task("refund")).unwrap();
     let order = h.create("order", "{}");
     let refund = h.create("refund", "{}");
-    let cancel = |pi: i64| {
-        let mut value = pi_stub();
-        value.process_instance_key = pi;
-        Record::command(
-            pi,
-            Intent::Cancel,
-            RecordValue::ProcessInstance(value),
-            None,
-        )
-    };
+    let cancel = cancel_command;
     let refused = h.request(granted(cancel(refund), &["order"])).unwrap_err();
     assert_eq!(refused.rejection_type, RejectionType::Forbidden);
     assert!(refused.reason.contains("'refund'"), "{}", refused.reason);

@@ -9,23 +9,14 @@ mod common;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::{free_port, http_request_with, run_waggle, runtime, Broker, ONE_TASK};
+use common::{
+    basic, eventually, free_port, http_request_with, run_waggle, runtime, Broker, ONE_TASK,
+};
 use node::gateway::proto;
 use node::gateway::proto::gateway_client::GatewayClient;
 use tonic::transport::Channel;
-
-/// Longest wait for the initial user or a change to be in place.
-const MAX_WAIT: Duration = Duration::from_secs(30);
-
-fn basic(name: &str, password: &str) -> String {
-    use base64::Engine as _;
-    format!(
-        "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode(format!("{name}:{password}"))
-    )
-}
 
 /// `method path` on `port` as `auth` (an authorization header value).
 fn call(port: u16, method: &str, path: &str, auth: Option<&str>, body: &str) -> (u16, String) {
@@ -33,18 +24,6 @@ fn call(port: u16, method: &str, path: &str, auth: Option<&str>, body: &str) -> 
         .map(|a| format!("Authorization: {a}\r\n"))
         .unwrap_or_default();
     http_request_with(port, method, path, &headers, body)
-}
-
-/// Waits until `check` holds.
-fn eventually(what: &str, mut check: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while start.elapsed() < MAX_WAIT {
-        if check() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!("{what}: not within {MAX_WAIT:?}");
 }
 
 fn start(dir: tempfile::TempDir) -> Broker {

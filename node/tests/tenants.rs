@@ -6,35 +6,14 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
-
-use common::{http_request_with, runtime, Broker, ONE_TASK};
+use common::{basic, eventually, http_request_with, runtime, Broker, ONE_TASK};
 use node::gateway::proto;
 use node::gateway::proto::gateway_client::GatewayClient;
 use tonic::transport::Channel;
 
-const MAX_WAIT: Duration = Duration::from_secs(30);
-
-fn basic(name: &str) -> String {
-    use base64::Engine as _;
-    let encoded = base64::engine::general_purpose::STANDARD.encode(format!("{name}:{name}"));
-    format!("Basic {encoded}")
-}
-
 fn call(port: u16, method: &str, path: &str, user: &str, body: &str) -> (u16, String) {
-    let headers = format!("Authorization: {}\r\n", basic(user));
+    let headers = format!("Authorization: {}\r\n", basic(user, user));
     http_request_with(port, method, path, &headers, body)
-}
-
-fn eventually(what: &str, mut check: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while start.elapsed() < MAX_WAIT {
-        if check() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!("{what}: not within {MAX_WAIT:?}");
 }
 
 /// Sends a user's basic credentials with every call.
@@ -61,7 +40,7 @@ async fn grpc(broker: &Broker, user: &str) -> Client {
         .connect()
         .await
         .expect("connect");
-    GatewayClient::with_interceptor(channel, As(basic(user).parse().unwrap()))
+    GatewayClient::with_interceptor(channel, As(basic(user, user).parse().unwrap()))
 }
 
 fn deploy(tenant: &str) -> proto::DeployResourceRequest {

@@ -284,14 +284,7 @@ impl Harness {
     }
 
     pub fn cancel(&mut self, pi_key: i64) -> Result<ResponseValue, Rejection> {
-        let mut value = pi_stub();
-        value.process_instance_key = pi_key;
-        self.request(Record::command(
-            pi_key,
-            Intent::Cancel,
-            RecordValue::ProcessInstance(value),
-            None,
-        ))
+        self.request(cancel_command(pi_key))
     }
 
     /// Events of element `element_id` of instance `pi`, as intent names.
@@ -453,6 +446,18 @@ impl Cluster {
         }
         self.deliver();
     }
+}
+
+/// CancelProcessInstance for instance `pi_key`.
+pub fn cancel_command(pi_key: i64) -> Record {
+    let mut value = pi_stub();
+    value.process_instance_key = pi_key;
+    Record::command(
+        pi_key,
+        Intent::Cancel,
+        RecordValue::ProcessInstance(value),
+        None,
+    )
 }
 
 pub fn pi_stub() -> ProcessInstanceRecord {

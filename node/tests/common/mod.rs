@@ -281,6 +281,26 @@ pub fn run_waggle(dir: &Path, args: &[&str], env: &[(&str, String)]) -> (bool, S
 }
 
 /// A current-thread tokio runtime for a test's client calls.
+/// The `Authorization` header value of HTTP Basic credentials.
+pub fn basic(name: &str, password: &str) -> String {
+    use base64::Engine as _;
+    let encoded = base64::engine::general_purpose::STANDARD.encode(format!("{name}:{password}"));
+    format!("Basic {encoded}")
+}
+
+/// Waits until `check` holds, for at most 30 s.
+pub fn eventually(what: &str, mut check: impl FnMut() -> bool) {
+    let max_wait = std::time::Duration::from_secs(30);
+    let start = std::time::Instant::now();
+    while start.elapsed() < max_wait {
+        if check() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    panic!("{what}: not within {max_wait:?}");
+}
+
 pub fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
