@@ -9,6 +9,7 @@ setup_build_deps
 setup_python_venv
 setup_oidc_provider
 setup_zbctl
+setup_browser
 # waggle-perf's smoke test compares with a 3-member etcd cluster; the
 # compression test sends raw HTTP/2 requests with curl; node/tests/disk_full.rs
 # fills a loop-mounted ext4 (mkfs.ext4); the store crate's and the REST
@@ -38,9 +39,9 @@ export PROMTOOL
 "$PROMTOOL" check rules packaging/monitoring/waggle-alerts.rules.yml
 (cd packaging/monitoring && "$PROMTOOL" test rules waggle-alerts.test.yml)
 
-step "outside clients against waggle dev: pyzeebe (gRPC), camunda-orchestration-sdk (REST), schemathesis (Camunda's OpenAPI spec), promtool (metrics)"
+step "outside clients against waggle dev: pyzeebe (gRPC), camunda-orchestration-sdk (REST), schemathesis (Camunda's OpenAPI spec), promtool (metrics), headless Chromium (Operate, Tasklist)"
 cargo build -p node --bin waggle
-WAGGLE_BIN="${CARGO_TARGET_DIR:-$PWD/target}/debug/waggle" .venv/bin/python -m pytest -q tests/pyzeebe tests/rest tests/ops tests/nemesis
+WAGGLE_BIN="${CARGO_TARGET_DIR:-$PWD/target}/debug/waggle" .venv/bin/python -m pytest -q tests/pyzeebe tests/rest tests/ops tests/nemesis tests/ui
 
 step "nemesis: 3 and 5 nodes in network namespaces, one minute of faults each (tests/nemesis/README.md)"
 scripts/nemesis.sh --minutes 1 --nodes 3

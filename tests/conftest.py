@@ -3,6 +3,7 @@ gRPC, camunda-orchestration-sdk over REST): a fresh data directory, free
 loopback ports, and SIGTERM (by PID) at the end."""
 
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -202,3 +203,26 @@ def fetch_token(issuer, client_id, secret="secret"):
 def broker():
     with running_broker() as b:
         yield b
+
+
+# Where a failed browser test (tests/ui) leaves what the browser showed.
+UI_FAILURES = os.environ.get("WAGGLE_UI_FAILURES", os.path.join(REPO, "tests", "ui", "failures"))
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    driver = item.funcargs.get("browser") if hasattr(item, "funcargs") else None
+    if report.when == "call" and report.failed and driver is not None:
+        os.makedirs(UI_FAILURES, exist_ok=True)
+        base = os.path.join(UI_FAILURES, item.name.replace("/", "_"))
+        try:
+            driver.save_screenshot(base + ".png")
+            with open(base + ".html", "w") as f:
+                f.write(driver.page_source)
+            with open(base + ".console.txt", "w") as f:
+                f.write("\n".join(json.dumps(e) for e in driver.get_log("browser")))
+            report.sections.append(("browser", f"screenshot and page saved as {base}.png / .html / .console.txt"))
+        except Exception as e:  # noqa: BLE001 (the browser may be gone)
+            report.sections.append(("browser", f"no screenshot: {e}"))

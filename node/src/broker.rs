@@ -435,6 +435,8 @@ async fn serve(
                 "  REST API:   {scheme}://{}/v2/topology",
                 config.rest_addr()
             );
+            println!("  Operate:    {scheme}://{}/operate/", config.rest_addr());
+            println!("  Tasklist:   {scheme}://{}/tasklist/", config.rest_addr());
         }
         println!("  management: {scheme}://{management_addr}/ready  /metrics");
         println!("  data:       {}", config.data.directory.display());

@@ -54,6 +54,8 @@ setup_build_deps() {
     # glommio registers its I/O memory with the kernel; tests that start
     # executors need more locked memory than the default.
     ulimit -l unlimited 2>/dev/null || ulimit -l "$(ulimit -H -l)" 2>/dev/null || true
+    # Operate and Tasklist are bundled by ui/build.rs from pinned npm packages.
+    setup_npm_dir ui/web "bpmn-js, form-js and esbuild for Operate and Tasklist"
 }
 
 # The Python venv in the repository (.venv) with the outside clients the tests
@@ -93,4 +95,10 @@ setup_python_venv() {
         .venv/bin/pip install -q -r tests/requirements.txt
         cp tests/requirements.txt .venv/requirements.installed
     fi
+}
+
+# Debian's Chromium and its WebDriver, for the browser tests of Operate and
+# Tasklist (tests/ui, driven by selenium from the venv).
+setup_browser() {
+    apt_install chromium chromium-driver fonts-dejavu-core
 }

@@ -341,6 +341,12 @@ pub async fn rest(
 ) -> Response {
     use crate::rest::problem::Problem;
     let scheme = auth.config.authentication;
+    // Operate and Tasklist mark their calls: they show their own login, so
+    // a 401 for them carries no challenge that would open the browser's.
+    let from_app = request
+        .headers()
+        .get("x-requested-with")
+        .is_some_and(|v| v == "XMLHttpRequest");
     let requirement = request
         .extensions()
         .get::<axum::extract::MatchedPath>()
@@ -357,10 +363,15 @@ pub async fn rest(
             e.to_string(),
         )
         .into_response(),
-        Refusal::Unauthenticated(e) => challenge(
-            Problem::new(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", e.to_string()).into_response(),
-            scheme,
-        ),
+        Refusal::Unauthenticated(e) => {
+            let problem = Problem::new(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", e.to_string())
+                .into_response();
+            if from_app {
+                problem
+            } else {
+                challenge(problem, scheme)
+            }
+        }
         Refusal::Forbidden(why) => {
             Problem::new(StatusCode::FORBIDDEN, "FORBIDDEN", why).into_response()
         }

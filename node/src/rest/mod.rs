@@ -10,6 +10,9 @@
 //!
 //! Runs on the tokio threads for the life of the broker; handlers hold no
 //! state of their own beyond the round-robin position for new instances.
+//!
+//! The same port serves Operate and Tasklist (`/operate/`, `/tasklist/`;
+//! the `ui` crate), which use these routes only.
 
 mod access;
 mod adhoc;
@@ -243,4 +246,6 @@ pub fn router(context: Arc<BrokerContext>) -> Router {
         .nest("/v2", v2)
         .layer(axum::extract::DefaultBodyLimit::max(max_body))
         .layer(axum::middleware::from_fn(problem::fill_instance))
+        // Operate and Tasklist: public assets that call the routes above.
+        .merge(ui::router())
 }
