@@ -62,7 +62,9 @@ def running_broker(extra_env=None, prefix="waggle-pyzeebe-", ca_file=None, clien
     a certificate of that CA for 127.0.0.1; `client_cert` (certificate file,
     key file) is what the readiness probe presents if the broker wants one."""
     directory = tempfile.mkdtemp(prefix=prefix)
-    gateway_port, management_port, rest_port = free_port(), free_port(), free_port()
+    gateway_port, management_port = free_port(), free_port()
+    # A test may choose the REST port (redirect URIs of an OpenID provider).
+    rest_port = int((extra_env or {}).get("WAGGLE_REST_PORT") or free_port())
     # Only the configuration below: the broker refuses WAGGLE_ variables that
     # name no configuration key (WAGGLE_BIN is the test's own).
     env = {k: v for k, v in os.environ.items() if not k.startswith("WAGGLE_")}
@@ -114,14 +116,15 @@ OIDC_DIR = os.path.join(REPO, "tests", "oidc")
 
 
 @contextlib.contextmanager
-def running_oidc_provider(port=None):
+def running_oidc_provider(port=None, ui_redirects=()):
     """node's oidc-provider (tests/oidc/provider.mjs) on 127.0.0.1:`port`
     (a free one by default), with a new signing key; yields its issuer URL.
-    SIGTERM by PID at the end."""
+    `ui_redirects`: the redirect URIs of its public client waggle-ui (the
+    login of Operate and Tasklist). SIGTERM by PID at the end."""
     if not os.path.isdir(os.path.join(OIDC_DIR, "node_modules", "oidc-provider")):
         raise RuntimeError("tests/oidc/node_modules is missing: scripts/test.sh installs it (npm ci in tests/oidc)")
     port = port or free_port()
-    env = dict(os.environ, OIDC_PORT=str(port))
+    env = dict(os.environ, OIDC_PORT=str(port), OIDC_UI_REDIRECTS=",".join(ui_redirects))
     log_path = tempfile.mktemp(prefix="waggle-oidc-provider-", suffix=".log")
     log = open(log_path, "w")
     process = subprocess.Popen(["node", "provider.mjs"], cwd=OIDC_DIR, env=env, stdout=log, stderr=subprocess.STDOUT)

@@ -8,6 +8,12 @@
 //   other-audience  client_secret_post,  audience other-api
 //   no-roles        client_secret_post,  audience waggle-api (the tests make
 //                   no admin of it)
+// With OIDC_UI_REDIRECTS (redirect URIs, comma-separated), also the public
+// client waggle-ui (authorization code with PKCE, audience waggle-api), as
+// Operate and Tasklist sign in: the provider's own login page takes any
+// user name, and the grant needs no consent. Client credentials tokens carry
+// an `app` claim naming their client, which user tokens lack (both carry
+// client_id, as RFC 9068 has it).
 // Prints "ready <issuer>" once it listens; ends on SIGTERM.
 import { generateKeyPairSync, randomUUID } from 'node:crypto';
 import Provider from 'oidc-provider';
@@ -28,7 +34,16 @@ const audiences = {
   'short-lived': 'waggle-api',
   'other-audience': 'other-api',
   'no-roles': 'waggle-api',
+  'waggle-ui': 'waggle-api',
 };
+const uiRedirects = (process.env.OIDC_UI_REDIRECTS || '').split(',').filter(Boolean);
+const uiClients = uiRedirects.length === 0 ? [] : [{
+  client_id: 'waggle-ui',
+  grant_types: ['authorization_code'],
+  redirect_uris: uiRedirects,
+  response_types: ['code'],
+  token_endpoint_auth_method: 'none',
+}];
 const client = (id, method) => ({
   client_id: id,
   client_secret: 'secret',
@@ -45,11 +60,25 @@ const provider = new Provider(issuer, {
     client('short-lived', 'client_secret_post'),
     client('other-audience', 'client_secret_post'),
     client('no-roles', 'client_secret_post'),
+    ...uiClients,
   ],
   jwks: { keys: [signingKey] },
   ttl: { ClientCredentials: (_ctx, token) => token.resourceServer?.accessTokenTTL ?? 600 },
+  scopes: ['openid', 'api'],
+  extraTokenClaims: async (_ctx, token) =>
+    (token.kind === 'ClientCredentials' ? { app: token.clientId } : undefined),
+  loadExistingGrant: async (ctx) => {
+    const grant = new ctx.oidc.provider.Grant({
+      clientId: ctx.oidc.client.clientId,
+      accountId: ctx.oidc.session.accountId,
+    });
+    grant.addOIDCScope('openid api');
+    grant.addResourceScope('urn:waggle:api', 'api');
+    await grant.save();
+    return grant;
+  },
   features: {
-    devInteractions: { enabled: false },
+    devInteractions: { enabled: uiClients.length > 0 },
     clientCredentials: { enabled: true },
     resourceIndicators: {
       enabled: true,

@@ -34,10 +34,78 @@ pub fn asset(path: &str) -> Option<&'static Asset> {
     ASSETS.iter().find(|a| a.path == path)
 }
 
-/// The routes of both applications; `/` leads to Operate.
-pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
+/// How the applications sign their user in.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub enum Login {
+    /// The broker takes requests without credentials.
+    #[default]
+    None,
+    /// A user name and password, sent as basic credentials.
+    Basic,
+    /// OpenID Connect: the authorization code flow with PKCE at `issuer`,
+    /// as the public client `client_id`, asking for `scope`; the access
+    /// token is sent as bearer token.
+    Oidc {
+        /// The issuer URL (its discovery document names the endpoints).
+        issuer: String,
+        /// The public client registered for the applications.
+        client_id: String,
+        /// The scopes asked for, space-separated.
+        scope: String,
+    },
+}
+
+impl Login {
+    /// `config.json` of each application: what its login needs.
+    fn config(&self) -> String {
+        let value = match self {
+            Login::None => serde_json::json!({"login": "none"}),
+            Login::Basic => serde_json::json!({"login": "basic"}),
+            Login::Oidc {
+                issuer,
+                client_id,
+                scope,
+            } => serde_json::json!({
+                "login": "oidc", "issuer": issuer, "clientId": client_id, "scope": scope,
+            }),
+        };
+        value.to_string()
+    }
+
+    /// The content security policy of the pages: everything from the
+    /// broker's origin only, and requests to the OpenID provider too
+    /// (discovery and the token endpoint). bpmn-js and form-js set inline
+    /// styles and draw data: URLs.
+    fn content_security_policy(&self) -> HeaderValue {
+        let provider = match self {
+            Login::Oidc { issuer, .. } => origin(issuer).map(|o| format!(" {o}")),
+            _ => None,
+        };
+        HeaderValue::from_str(&format!(
+            "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
+             img-src 'self' data:; font-src 'self' data:; connect-src 'self'{}; \
+             frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+            provider.unwrap_or_default()
+        ))
+        .expect("an issuer's origin is ASCII")
+    }
+}
+
+/// `scheme://host[:port]` of `url`.
+fn origin(url: &str) -> Option<&str> {
+    let (scheme, rest) = url.split_once("://")?;
+    let host = rest.split(['/', '?', '#']).next()?;
+    (!host.is_empty() && host.is_ascii()).then(|| &url[..scheme.len() + 3 + host.len()])
+}
+
+/// The routes of both applications, signing users in by `login`; `/`
+/// leads to Operate.
+pub fn router<S: Clone + Send + Sync + 'static>(login: Login) -> Router<S> {
+    let policy = login.content_security_policy();
+    let config = login.config();
     let mut router = Router::new().route("/", get(|| async { Redirect::temporary("/operate/") }));
     for app in APPS {
+        let config = config.clone();
         router = router
             .route(
                 &format!("/{app}"),
@@ -50,6 +118,18 @@ pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
                 }),
             )
             .route(
+                &format!("/{app}/config.json"),
+                get(move || async move {
+                    (
+                        [
+                            (header::CONTENT_TYPE, "application/json"),
+                            (header::CACHE_CONTROL, "no-store"),
+                        ],
+                        config,
+                    )
+                }),
+            )
+            .route(
                 &format!("/{app}/{{file}}"),
                 get(
                     move |Path(file): Path<String>, headers: HeaderMap| async move {
@@ -58,14 +138,18 @@ pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
                 ),
             );
     }
-    router
+    router.layer(axum::middleware::map_response(
+        move |mut response: Response| {
+            let policy = policy.clone();
+            async move {
+                response
+                    .headers_mut()
+                    .insert(header::CONTENT_SECURITY_POLICY, policy);
+                response
+            }
+        },
+    ))
 }
-
-/// The policy of every page: scripts, styles, fonts and requests from this
-/// origin only (bpmn-js and form-js set inline styles, and draw data: URLs).
-const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; \
-    style-src 'self' 'unsafe-inline'; img-src 'self' data:; font-src 'self' data:; \
-    connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
 
 fn serve(path: &str, request: &HeaderMap) -> Response {
     let Some(asset) = asset(path) else {
@@ -78,10 +162,6 @@ fn serve(path: &str, request: &HeaderMap) -> Response {
     headers.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
-    );
-    headers.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(CONTENT_SECURITY_POLICY),
     );
     let unchanged = request
         .get(header::IF_NONE_MATCH)
@@ -124,7 +204,7 @@ mod tests {
         if let Some(etag) = etag {
             request = request.header(header::IF_NONE_MATCH, etag);
         }
-        router::<()>()
+        router::<()>(Login::Basic)
             .oneshot(request.body(Body::empty()).unwrap())
             .await
             .unwrap()
@@ -191,5 +271,43 @@ mod tests {
             get("/operate/..%2Fsecret", None).await.status(),
             StatusCode::NOT_FOUND
         );
+    }
+
+    #[tokio::test]
+    async fn the_login_is_configured_and_the_provider_may_be_called() {
+        let login = Login::Oidc {
+            issuer: "https://idp.example:8443/realms/bank".into(),
+            client_id: "waggle-ui".into(),
+            scope: "openid".into(),
+        };
+        let page = router::<()>(login)
+            .oneshot(
+                Request::get("/tasklist/config.json")
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        let policy = page.headers()[header::CONTENT_SECURITY_POLICY]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert!(
+            policy.contains("connect-src 'self' https://idp.example:8443;"),
+            "{policy}"
+        );
+        let body = axum::body::to_bytes(page.into_body(), 1 << 16)
+            .await
+            .unwrap();
+        let config: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(config["login"], "oidc");
+        assert_eq!(config["clientId"], "waggle-ui");
+        let basic = get("/operate/config.json", None).await;
+        let policy = basic.headers()[header::CONTENT_SECURITY_POLICY]
+            .to_str()
+            .unwrap();
+        assert!(policy.contains("connect-src 'self';"), "{policy}");
+        assert_eq!(origin("http://127.0.0.1:9/x?y"), Some("http://127.0.0.1:9"));
+        assert_eq!(origin("nonsense"), None);
     }
 }

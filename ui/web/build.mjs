@@ -4,18 +4,21 @@
 // and fixed esbuild options make the output the same on every machine.
 import { build } from "esbuild";
 import { copyFileSync, mkdirSync } from "node:fs";
-import { join } from "node:path";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
 
-const out = process.argv[2];
-if (!out) {
+if (!process.argv[2]) {
   console.error("usage: node build.mjs <output directory>");
   process.exit(2);
 }
+const out = resolve(process.argv[2]);
+const here = dirname(fileURLToPath(import.meta.url));
 
 for (const app of ["operate", "tasklist"]) {
   const dir = join(out, app);
   mkdirSync(dir, { recursive: true });
   await build({
+    absWorkingDir: here,
     entryPoints: { app: `src/${app}/main.js` },
     outdir: dir,
     bundle: true,
@@ -28,5 +31,5 @@ for (const app of ["operate", "tasklist"]) {
     jsxImportSource: "preact",
     logLevel: "warning",
   });
-  copyFileSync(`src/${app}/index.html`, join(dir, "index.html"));
+  copyFileSync(join(here, "src", app, "index.html"), join(dir, "index.html"));
 }

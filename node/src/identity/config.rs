@@ -51,6 +51,13 @@ pub struct SecurityConfig {
     /// `oidc`: how far the clocks of the provider and the broker may
     /// differ when `exp` and `nbf` are checked.
     pub oidc_clock_skew_ms: u64,
+    /// `oidc`: the public client (authorization code with PKCE) Operate and
+    /// Tasklist sign their users in with; its redirect URIs are
+    /// `<REST address>/operate/` and `/tasklist/`. Empty: the applications
+    /// cannot sign anyone in.
+    pub oidc_ui_client_id: String,
+    /// `oidc`: the scopes Operate and Tasklist ask for, space-separated.
+    pub oidc_ui_scope: String,
     /// Requests are checked against the authorizations of their user or
     /// client (and its roles); off, every authenticated caller may do
     /// everything.
@@ -76,6 +83,8 @@ impl Default for SecurityConfig {
             oidc_username_claim: "sub".into(),
             oidc_client_id_claim: "client_id".into(),
             oidc_clock_skew_ms: 60_000,
+            oidc_ui_client_id: String::new(),
+            oidc_ui_scope: "openid".into(),
             authorizations_enabled: true,
             admin_clients: Vec::new(),
             multi_tenancy: false,
@@ -119,6 +128,11 @@ impl SecurityConfig {
         }
         if self.authentication == Authentication::Oidc {
             self.validate_oidc()?;
+        } else if !self.oidc_ui_client_id.is_empty() {
+            return Err(ConfigError::Key {
+                key: "security.oidc_ui_client_id".into(),
+                message: "needs security.authentication = \"oidc\"".into(),
+            });
         }
         if self.multi_tenancy && self.authentication == Authentication::None {
             return Err(ConfigError::Key {
@@ -221,6 +235,18 @@ mod tests {
             ..basic("demo:demo")
         };
         assert!(with_basic.validate("127.0.0.1").is_ok());
+    }
+
+    #[test]
+    fn the_ui_client_needs_oidc() {
+        let ui_client_with_basic = SecurityConfig {
+            oidc_ui_client_id: "waggle-ui".into(),
+            ..basic("demo:demo")
+        };
+        assert_eq!(
+            key_of(ui_client_with_basic.validate("127.0.0.1")),
+            "security.oidc_ui_client_id"
+        );
     }
 
     #[test]

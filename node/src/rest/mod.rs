@@ -61,6 +61,7 @@ pub fn router(context: Arc<BrokerContext>) -> Router {
     let max_body = context.config.network.max_message_size_bytes as usize;
     let metrics = Arc::clone(&context.metrics);
     let auth = Arc::clone(&context.auth);
+    let login = ui_login(&context.config.security);
     let rest = Arc::new(Rest {
         search: search::open(&context.config),
         dispatcher: Dispatcher::new(context),
@@ -247,5 +248,19 @@ pub fn router(context: Arc<BrokerContext>) -> Router {
         .layer(axum::extract::DefaultBodyLimit::max(max_body))
         .layer(axum::middleware::from_fn(problem::fill_instance))
         // Operate and Tasklist: public assets that call the routes above.
-        .merge(ui::router())
+        .merge(ui::router(login))
+}
+
+/// How Operate and Tasklist sign users in, by the `[security]` table.
+fn ui_login(security: &crate::identity::config::SecurityConfig) -> ui::Login {
+    use crate::identity::config::Authentication;
+    match security.authentication {
+        Authentication::None => ui::Login::None,
+        Authentication::Basic => ui::Login::Basic,
+        Authentication::Oidc => ui::Login::Oidc {
+            issuer: security.oidc_issuer_uri.clone(),
+            client_id: security.oidc_ui_client_id.clone(),
+            scope: security.oidc_ui_scope.clone(),
+        },
+    }
 }

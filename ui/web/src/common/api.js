@@ -15,6 +15,11 @@ export function rememberBasic(username, password) {
   sessionStorage.setItem(CREDENTIALS, "Basic " + btoa(String.fromCharCode(...bytes)));
 }
 
+/** Keeps an OpenID Connect access token for this browser tab. */
+export function rememberBearer(token) {
+  sessionStorage.setItem(CREDENTIALS, `Bearer ${token}`);
+}
+
 /** Forgets the credentials: the next request that needs them asks again. */
 export function forget() {
   sessionStorage.removeItem(CREDENTIALS);

@@ -1,8 +1,11 @@
 // The frame both apps share: a header with the app's pages, the signed-in
-// user and sign-out; a hash router (#/path); the login form when the broker
-// asks for credentials; live refresh by polling; and messages to the user.
+// user and sign-out; a hash router (#/path); the login when the broker asks
+// for credentials (a form for basic authentication, the provider's page for
+// OpenID Connect, as config.json says); live refresh by polling; and
+// messages to the user.
 import { api, ApiError, forget, onUnauthorized, rememberBasic } from "./api.js";
 import { field, h, mount } from "./dom.js";
+import { beginSignIn, completeSignIn } from "./oidc.js";
 
 /** How often a page re-reads what it shows (ms). */
 export const REFRESH_MS = 2000;
@@ -135,10 +138,27 @@ export function start({ name, nav, routes }) {
     mount(main, h("h1", {}, "Not found"), h("p", {}, link("/", `Back to ${name}`)));
   }
 
+  let config = { login: "basic" };
+
   function showLogin(problem) {
     leave();
     user.textContent = "";
     signOut.hidden = true;
+    if (config.login === "oidc") {
+      mount(
+        main,
+        h(
+          "div",
+          { class: "login" },
+          h("h1", {}, `Sign in to ${name}`),
+          problem?.detail ? h("p", { class: "error", role: "alert" }, problem.detail) : null,
+          config.clientId
+            ? h("button", { type: "button", onclick: () => beginSignIn(config).catch(report) }, "Sign in with OpenID Connect")
+            : h("p", { role: "alert" }, "Signing in with OpenID Connect needs security.oidc_ui_client_id in the broker's configuration."),
+        ),
+      );
+      return;
+    }
     const username = h("input", { name: "username", autocomplete: "username", required: true });
     const password = h("input", { name: "password", type: "password", autocomplete: "current-password", required: true });
     const error = h("p", { class: "error", role: "alert" }, problem ? problem.detail || "" : "");
@@ -184,5 +204,17 @@ export function start({ name, nav, routes }) {
     showLogin(problem);
   });
   window.addEventListener("hashchange", render);
-  whoAmI().then((ok) => (ok ? render() : showLogin()), (e) => mount(main, h("p", { role: "alert" }, `The broker cannot be reached: ${e.message}`)));
+  (async () => {
+    const response = await fetch("config.json");
+    if (response.ok) config = await response.json();
+    if (config.login === "oidc") {
+      try {
+        await completeSignIn(config);
+      } catch (e) {
+        report(e);
+      }
+    }
+    if (await whoAmI()) render();
+    else showLogin();
+  })().catch((e) => mount(main, h("p", { role: "alert" }, `The broker cannot be reached: ${e.message}`)));
 }
