@@ -222,6 +222,20 @@ ready_code() {
     inside bash -c 'exec 3<>/dev/tcp/127.0.0.1/'"${1:-9600}"' && printf "GET /ready HTTP/1.0\r\nHost: localhost\r\n\r\n" >&3 &&
         head -n 1 <&3 | cut -d" " -f2' 2>/dev/null || echo none
 }
+# Status line and body of GET $2 on port $1, as the container sees them.
+http_get() {
+    inside bash -c 'exec 3<>/dev/tcp/127.0.0.1/'"$1"' && printf "GET '"$2"' HTTP/1.0\r\nHost: localhost\r\n\r\n" >&3 && cat <&3' 2>/dev/null
+}
+# The web applications ship inside the binary: the packaged broker serves
+# their pages and scripts with no other file installed.
+serves_ui() {
+    local page
+    for app in operate tasklist; do
+        page=$(http_get 8080 "/$app/") || return 1
+        grep -q '^HTTP/1.[01] 200' <<<"$page" && grep -q 'src="app.js"' <<<"$page" || return 1
+        http_get 8080 "/$app/app.js" | head -n 1 | grep -q '^HTTP/1.[01] 200' || return 1
+    done
+}
 wait_active() {
     local i
     for ((i = 0; i < MAX_ACTIVE_WAIT_S * 10; i++)); do
@@ -286,6 +300,7 @@ inside waggle deploy /root/install-check.bpmn >"$logs/deploy.json" 2>&1 || { cat
 grep -q 'install-check' "$logs/deploy.json" || fail "deploy result does not name the process: $(cat "$logs/deploy.json")"
 pass "deployed install-check"
 expect "instance of install-check completed" run_instance
+expect "Operate and Tasklist are served on the REST port (/operate/, /tasklist/)" serves_ui
 data_files=$(inside find /var/lib/waggle -type f | wc -l)
 expect "the broker wrote its data under /var/lib/waggle ($data_files files)" test "$data_files" -gt 0
 
