@@ -55,6 +55,10 @@ pub struct Resource {
     /// instance has a variable of that name whose JSON value matches)
     /// matches against; `None` when the resource takes no such filter.
     pub variables_of: Option<&'static str>,
+    /// Filters on lists, by name and the SQL of a column holding a JSON
+    /// list of strings: the item's list holds the value (`candidateGroup:
+    /// "sales"`). Not fields of the results.
+    pub members: &'static [(&'static str, &'static str)],
 }
 
 impl Field {
@@ -124,6 +128,7 @@ pub static PROCESS_DEFINITIONS: Resource = Resource {
     from: "process_definition d",
     key: "processDefinitionKey",
     variables_of: None,
+    members: &[],
     fields: &[
         f("processDefinitionKey", "d.process_definition_key", Key),
         f("processDefinitionId", "d.process_definition_id", Text),
@@ -175,6 +180,7 @@ pub static PROCESS_INSTANCES: Resource = Resource {
            ON d.process_definition_key = p.process_definition_key",
     key: "processInstanceKey",
     variables_of: Some("p.process_instance_key"),
+    members: &[],
     fields: &[
         nn("processInstanceKey", "p.process_instance_key", Key),
         nn("processDefinitionId", "p.process_definition_id", Text),
@@ -217,6 +223,7 @@ pub static ELEMENT_INSTANCES: Resource = Resource {
     from: "element_instance e",
     key: "elementInstanceKey",
     variables_of: None,
+    members: &[],
     fields: &[
         nn("elementInstanceKey", "e.element_instance_key", Key),
         f(
@@ -245,6 +252,7 @@ pub static VARIABLES: Resource = Resource {
     from: "variable v",
     key: "variableKey",
     variables_of: None,
+    members: &[],
     fields: &[
         nn("variableKey", "v.variable_key", Key),
         f(
@@ -267,6 +275,7 @@ pub static JOBS: Resource = Resource {
     from: "job j",
     key: "jobKey",
     variables_of: None,
+    members: &[],
     fields: &[
         nn("jobKey", "j.job_key", Key),
         f(
@@ -316,6 +325,7 @@ pub static INCIDENTS: Resource = Resource {
     from: "incident i",
     key: "incidentKey",
     variables_of: None,
+    members: &[],
     fields: &[
         nn("incidentKey", "i.incident_key", Key),
         f(
@@ -344,6 +354,10 @@ pub static USER_TASKS: Resource = Resource {
            ON d.process_definition_key = u.process_definition_key",
     key: "userTaskKey",
     variables_of: None,
+    members: &[
+        ("candidateGroup", "u.candidate_groups"),
+        ("candidateUser", "u.candidate_users"),
+    ],
     fields: &[
         nn("userTaskKey", "u.user_task_key", Key),
         f(
@@ -392,6 +406,7 @@ pub static DECISION_DEFINITIONS: Resource = Resource {
            ON r.decision_requirements_key = dd.decision_requirements_key",
     key: "decisionDefinitionKey",
     variables_of: None,
+    members: &[],
     fields: &[
         f("decisionDefinitionKey", "dd.decision_definition_key", Key),
         f("decisionDefinitionId", "dd.decision_definition_id", Text),
@@ -423,6 +438,7 @@ pub static DECISION_REQUIREMENTS: Resource = Resource {
     from: "decision_requirements r",
     key: "decisionRequirementsKey",
     variables_of: None,
+    members: &[],
     fields: &[
         f(
             "decisionRequirementsKey",
@@ -448,6 +464,7 @@ pub static DECISION_INSTANCES: Resource = Resource {
     from: "decision_instance di",
     key: "decisionEvaluationInstanceKey",
     variables_of: None,
+    members: &[],
     fields: DECISION_INSTANCE_FIELDS
         .split_at(DECISION_INSTANCE_FIELDS.len() - 2)
         .0,
@@ -459,6 +476,7 @@ pub static DECISION_INSTANCE_DETAILS: Resource = Resource {
     from: "decision_instance di",
     key: "decisionEvaluationInstanceKey",
     variables_of: None,
+    members: &[],
     fields: &DECISION_INSTANCE_FIELDS,
 };
 
@@ -523,6 +541,7 @@ pub static MESSAGE_SUBSCRIPTIONS: Resource = Resource {
            LEFT JOIN process_definition d ON d.process_definition_key = p.process_definition_key",
     key: "messageSubscriptionKey",
     variables_of: None,
+    members: &[],
     fields: &[
         f(
             "messageSubscriptionKey",

@@ -292,6 +292,18 @@ fn bind_value(resource: &Resource, field: &Field, value: &Value) -> Result<Bind,
     }
 }
 
+/// `text` matched literally by a LIKE pattern escaped by `\`.
+fn like_literal(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
 /// `*` and `?` wildcards (with `\` escaping) as a LIKE pattern escaped by `\`.
 fn like_pattern(pattern: &str) -> String {
     let mut out = String::with_capacity(pattern.len());
@@ -471,6 +483,7 @@ impl SearchRequest {
                     .iter()
                     .filter(|f| f.kind != Kind::Json)
                     .map(|f| f.name)
+                    .chain(resource.members.iter().map(|(n, _)| *n))
                     .collect();
                 bad(format!(
                     "{what} '{name}' is not a field of {}; known: {}",
@@ -500,10 +513,64 @@ impl SearchRequest {
             ("variables", Some(of)) => return self.add_variables(of, value),
             _ => {}
         }
+        if let Some(&(_, column)) = self.resource.members.iter().find(|(n, _)| *n == name) {
+            let condition = self.member_condition(name, column, value)?;
+            self.conditions.push(condition);
+            return Ok(());
+        }
         let field = self.field(name, "filter")?;
         let conditions = self.field_conditions(field, name, value)?;
         self.conditions.extend(conditions);
         Ok(())
+    }
+
+    /// A filter on a list (`candidateGroup`): `column`, a JSON list of
+    /// strings, holds the value, or one of the values of `$in`.
+    fn member_condition(
+        &mut self,
+        name: &str,
+        column: &str,
+        value: &Value,
+    ) -> Result<String, StoreError> {
+        let resource = self.resource.name;
+        let wrong = || {
+            bad(format!(
+                "filter.{name} of {resource} takes a string, {{\"$eq\": string}} or \
+                 {{\"$in\": [strings]}}, got {value}"
+            ))
+        };
+        let wanted: Vec<&str> = match value {
+            Value::String(s) => vec![s],
+            Value::Object(operators) if operators.len() == 1 => match operators.iter().next() {
+                Some((op, Value::String(s))) if op == "$eq" => vec![s],
+                Some((op, Value::Array(items))) if op == "$in" => items
+                    .iter()
+                    .map(Value::as_str)
+                    .collect::<Option<_>>()
+                    .ok_or_else(wrong)?,
+                _ => return Err(wrong()),
+            },
+            _ => return Err(wrong()),
+        };
+        if wanted.len() > MAX_CONDITIONS {
+            return Err(bad(format!(
+                "filter.{name}.$in holds more than {MAX_CONDITIONS} values"
+            )));
+        }
+        if wanted.is_empty() {
+            return Ok("1 = 0".to_string());
+        }
+        let alternatives: Vec<String> = wanted
+            .into_iter()
+            .map(|w| {
+                // The list is written by serde_json, so the element is the
+                // value as serde_json quotes it.
+                let quoted = Value::String(w.to_string()).to_string();
+                let p = self.push(Bind::Text(format!("%{}%", like_literal(&quoted))));
+                format!("{column} LIKE {p} ESCAPE '\\'")
+            })
+            .collect();
+        Ok(format!("({})", alternatives.join(" OR ")))
     }
 
     /// `$or`: a list of filter objects, the item matching at least one
@@ -961,6 +1028,23 @@ mod tests {
             r.conditions.iter().any(|c| c == "NOT (p.has_incident = 1)"),
             "{:?}",
             r.conditions
+        );
+        let e = SearchRequest::parse(
+            &crate::resources::USER_TASKS,
+            &json!({"filter": {"candidateGroup": {"$like": "sal*"}}}),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("candidateGroup") && e.contains("$in"), "{e}");
+        let e = SearchRequest::parse(
+            &crate::resources::USER_TASKS,
+            &json!({"filter": {"colour": 1}}),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("candidateUser"),
+            "the list filters are known: {e}"
         );
     }
 }

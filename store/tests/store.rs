@@ -400,7 +400,7 @@ async fn scenario(store: Store) {
         let mut v = engine::UserTaskRecord::empty();
         v.user_task_key = 40;
         v.assignee = assignee.into();
-        v.candidate_groups = vec!["clerks".into()];
+        v.candidate_groups = vec!["clerks".into(), "back_office".into()];
         v.element_id = Arc::from("review");
         v.element_instance_key = 41;
         v.process_instance_key = 20;
@@ -430,7 +430,7 @@ async fn scenario(store: Store) {
         .expect("user task 40");
     assert_eq!(task["state"], "COMPLETED");
     assert_eq!(task["assignee"], "anna");
-    assert_eq!(task["candidateGroups"], json!(["clerks"]));
+    assert_eq!(task["candidateGroups"], json!(["clerks", "back_office"]));
     assert_eq!(task["elementId"], "review");
     assert_eq!(task["processInstanceKey"], "20");
     assert_eq!(task["completionDate"], "1970-01-01T00:00:06.200Z");
@@ -442,6 +442,28 @@ async fn scenario(store: Store) {
     )
     .await;
     assert_eq!(keys(&by_group, "userTaskKey"), ["40"]);
+    // Candidate group filters: a member of the list, matched whole and
+    // literally (no wildcard in `_`).
+    for (filter, found) in [
+        (json!({"candidateGroup": "clerks"}), true),
+        (json!({"candidateGroup": "back_office"}), true),
+        (
+            json!({"candidateGroup": {"$in": ["auditors", "clerks"]}}),
+            true,
+        ),
+        (json!({"candidateGroup": {"$eq": "clerk"}}), false),
+        (json!({"candidateGroup": "backxoffice"}), false),
+        (json!({"candidateGroup": "\"clerks\""}), false),
+        (json!({"candidateUser": "clerks"}), false),
+        (
+            json!({"$or": [{"candidateGroup": "auditors"}, {"candidateGroup": "clerks"}]}),
+            true,
+        ),
+    ] {
+        let result = search(&store, &USER_TASKS, json!({ "filter": filter })).await;
+        let expected: &[&str] = if found { &["40"] } else { &[] };
+        assert_eq!(keys(&result, "userTaskKey"), expected, "{filter}");
+    }
 
     // Statistics per element of one instance.
     let stats = store.element_statistics(20).await.unwrap();

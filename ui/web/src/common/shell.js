@@ -116,8 +116,9 @@ export function start({ name, nav, routes }) {
   async function render() {
     leave();
     const path = location.hash.replace(/^#/, "") || "/";
+    const page = path.split("?")[0];
     for (const a of links) {
-      const here = path === a.dataset.path || (a.dataset.path !== "/" && path.startsWith(a.dataset.path));
+      const here = page === a.dataset.path || (a.dataset.path !== "/" && page.startsWith(a.dataset.path));
       if (here) a.setAttribute("aria-current", "page");
       else a.removeAttribute("aria-current");
     }
