@@ -4,7 +4,7 @@ code flow with PKCE as the public client waggle-ui, back to the app with an
 access token that every API call carries."""
 
 import pytest
-from browser import browser, button, link, shows  # noqa: F401
+from browser import browser, button, eventually, link, shows  # noqa: F401
 from conftest import free_port, oidc_env, running_broker, running_oidc_provider
 from selenium.webdriver.common.by import By
 
@@ -39,9 +39,9 @@ def test_sign_in_at_the_provider_and_out(oidc_broker, browser):
     browser.find_element(By.NAME, "login").send_keys("ana")
     browser.find_element(By.NAME, "password").send_keys("anything")
     browser.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
-    shows(browser, "Dashboard")
+    eventually(lambda: browser.find_element(By.CSS_SELECTOR, "header .user").text == "ana", "ana signed in")
+    shows(browser, "Incidents by error")
     assert browser.current_url == oidc_broker.rest_url + "/operate/#/", "the code and state left the address"
-    assert browser.find_element(By.CSS_SELECTOR, "header .user").text == "ana"
     link(browser, "Tasklist").click()
     shows(browser, "waggle Tasklist")
     button(browser, "Sign out").click()
