@@ -38,6 +38,9 @@ pub struct Field {
     /// table): a sort by it needs no NULLS clause, so an index in the
     /// field's order can deliver it.
     pub not_null: bool,
+    /// Results carry it; false for a field that only filters and sorts
+    /// (`elementInstanceScopeKey`).
+    pub in_results: bool,
 }
 
 /// A searchable resource.
@@ -70,6 +73,14 @@ impl Field {
         }
     }
 
+    /// The same field, filtering and sorting only: not in the results.
+    pub const fn filter_only(self) -> Field {
+        Field {
+            in_results: false,
+            ..self
+        }
+    }
+
     /// Whether the field is a constant (a feature waggle does not have yet):
     /// sorting by it orders nothing, and an integer literal in `ORDER BY`
     /// would name a column by position.
@@ -98,6 +109,7 @@ const fn f(name: &'static str, sql: &'static str, kind: Kind) -> Field {
         kind,
         when_true: None,
         not_null: false,
+        in_results: true,
     }
 }
 
@@ -114,6 +126,7 @@ const fn flag(name: &'static str, sql: &'static str, when_true: &'static str) ->
         kind: Kind::Bool,
         when_true: Some(when_true),
         not_null: true,
+        in_results: true,
     }
 }
 
@@ -243,6 +256,9 @@ pub static ELEMENT_INSTANCES: Resource = Resource {
         flag("hasIncident", "e.has_incident", "e.has_incident = 1"),
         f("incidentKey", ELEMENT_INCIDENT, Key),
         nn("tenantId", "e.tenant_id", Text),
+        // The element instance or process instance it runs in: its parent
+        // in the instance's tree.
+        f("elementInstanceScopeKey", "e.flow_scope_key", Key).filter_only(),
     ],
 };
 

@@ -37,6 +37,7 @@ static VARIABLE_VALUE: Field = Field {
     kind: Kind::Text,
     when_true: None,
     not_null: true,
+    in_results: false,
 };
 
 /// Which page to return.
@@ -809,6 +810,9 @@ fn row_cursor(order: &[Sort], row: &sqlx::any::AnyRow) -> Result<String, sqlx::E
 fn item(resource: &Resource, row: &sqlx::any::AnyRow) -> Result<Map<String, Value>, sqlx::Error> {
     let mut out = Map::new();
     for (i, field) in resource.fields.iter().enumerate() {
+        if !field.in_results {
+            continue;
+        }
         let value = match field.kind {
             Kind::Key => row
                 .try_get::<Option<i64>, _>(i)?

@@ -354,6 +354,17 @@ async fn scenario(store: Store) {
     assert_eq!(tasks["items"][0]["type"], "SERVICE_TASK");
     assert_eq!(tasks["items"][1]["hasIncident"], true);
     assert_eq!(tasks["items"][1]["incidentKey"], "24");
+    // The children of a scope; the scope key filters but is no result field.
+    let children = search(
+        &store,
+        &ELEMENT_INSTANCES,
+        json!({"filter": {"elementInstanceScopeKey": "20"}}),
+    )
+    .await;
+    assert_eq!(keys(&children, "elementInstanceKey"), ["21"]);
+    assert!(children["items"][0]
+        .get("elementInstanceScopeKey")
+        .is_none());
     let jobs = search(
         &store,
         &JOBS,

@@ -212,7 +212,58 @@ def test_an_instance_of_a_model_without_a_diagram_is_shown_without_it(broker, br
     open_page(browser, broker, f"/instances/{key}")
     shows(browser, "The diagram cannot be drawn: no diagram to display.")
     eventually(lambda: ["orderId", "the process instance", '"p-1"', "Edit"] in rows(browser, "Variables of the instance"), "the variables")
-    eventually(lambda: [r[:3] for r in rows(browser, "Element instances, in the order they started")] == [["Start (start)", "START_EVENT", "COMPLETED"], ["Wait (wait)", "SERVICE_TASK", "ACTIVE"]], "the element instances")
+    eventually(lambda: [r[:3] for r in rows(browser, "Element instances, each under the one it runs in")] == [["Start (start)", "START_EVENT", "COMPLETED"], ["Wait (wait)", "SERVICE_TASK", "ACTIVE"]], "the element instances")
+
+
+NESTED = """<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
+    xmlns:zeebe="http://camunda.org/schema/zeebe/1.0" id="d" targetNamespace="t">
+  <bpmn:process id="op_nested" isExecutable="true">
+    <bpmn:startEvent id="start"/>
+    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="each"/>
+    <bpmn:subProcess id="each" name="Each item">
+      <bpmn:multiInstanceLoopCharacteristics>
+        <bpmn:extensionElements><zeebe:loopCharacteristics inputCollection="=items" inputElement="item"/></bpmn:extensionElements>
+      </bpmn:multiInstanceLoopCharacteristics>
+      <bpmn:startEvent id="inner_start"/>
+      <bpmn:sequenceFlow id="g1" sourceRef="inner_start" targetRef="pack"/>
+      <bpmn:serviceTask id="pack" name="Pack">
+        <bpmn:extensionElements><zeebe:taskDefinition type="op-nested-pack"/></bpmn:extensionElements>
+      </bpmn:serviceTask>
+    </bpmn:subProcess>
+    <bpmn:sequenceFlow id="f2" sourceRef="each" targetRef="end"/>
+    <bpmn:endEvent id="end"/>
+  </bpmn:process>
+</bpmn:definitions>"""
+
+
+def test_element_instances_are_a_tree_of_their_scopes(broker, browser):
+    deploy(broker, "op_nested.bpmn", NESTED)
+    key = create(broker, "op_nested", items=[1, 2])
+    visible(broker, key)
+    eventually(lambda: len(items(broker, "element-instances", {"processInstanceKey": key, "elementId": "pack"})) == 2, "both packs")
+    open_page(browser, broker, f"/instances/{key}")
+    caption = "Element instances, each under the one it runs in"
+
+    def tree():
+        for table in browser.find_elements(By.TAG_NAME, "table"):
+            if table.find_element(By.TAG_NAME, "caption").text == caption:
+                return [
+                    (span.text, span.get_attribute("style"))
+                    for span in table.find_elements(By.CSS_SELECTOR, "tbody tr td:first-child .op-indent")
+                ]
+        return []
+
+    def nested():
+        rows = tree()
+        depth = {"0rem": 0, "1.25rem": 1, "2.5rem": 2}
+        found = [(text, next((d for k, d in depth.items() if f"padding-left: {k}" in style), None)) for text, style in rows]
+        # The start event; the multi-instance body; under it each sub-process
+        # with its own start event and task.
+        inner = [("Each item (each)", 1), ("inner_start", 2), ("Pack (pack)", 2)]
+        return found == [("start", 0), ("Each item (each)", 0)] + inner + inner
+
+    eventually(nested, f"the tree of instance {key}")
 
 
 def test_variables_are_edited_and_added_from_the_ui(broker, browser):
