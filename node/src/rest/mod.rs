@@ -245,10 +245,12 @@ pub fn router(context: Arc<BrokerContext>) -> Router {
         .with_state(rest);
     Router::new()
         .nest("/v2", v2)
-        .layer(axum::extract::DefaultBodyLimit::max(max_body))
-        .layer(axum::middleware::from_fn(problem::fill_instance))
         // Operate and Tasklist: public assets that call the routes above.
         .merge(ui::router(login))
+        .layer(axum::extract::DefaultBodyLimit::max(max_body))
+        // Outermost, so that every error of the port, a path no route
+        // takes included, is a problem.
+        .layer(axum::middleware::from_fn(problem::fill_instance))
 }
 
 /// How Operate and Tasklist sign users in, by the `[security]` table.
