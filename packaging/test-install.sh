@@ -300,7 +300,6 @@ inside waggle deploy /root/install-check.bpmn >"$logs/deploy.json" 2>&1 || { cat
 grep -q 'install-check' "$logs/deploy.json" || fail "deploy result does not name the process: $(cat "$logs/deploy.json")"
 pass "deployed install-check"
 expect "instance of install-check completed" run_instance
-expect "Operate and Tasklist are served on the REST port (/operate/, /tasklist/)" serves_ui
 data_files=$(inside find /var/lib/waggle -type f | wc -l)
 expect "the broker wrote its data under /var/lib/waggle ($data_files files)" test "$data_files" -gt 0
 
@@ -407,6 +406,7 @@ wait_active
 expect "the locally changed conffile is kept" test "$(inside md5sum /etc/waggle/waggle.toml)" = "$conf_sum"
 expect_healthy
 expect "after upgrade the deployment is still there" run_instance
+expect "Operate and Tasklist are served on the REST port (/operate/, /tasklist/)" serves_ui
 
 phase "systemctl stop is graceful"
 main_pid=$(unit_prop waggle.service MainPID)
