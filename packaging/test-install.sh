@@ -229,11 +229,23 @@ http_get() {
 # The web applications ship inside the binary: the packaged broker serves
 # their pages and scripts with no other file installed.
 serves_ui() {
-    local page
+    local i
+    # Within 10 s: the service may just be restarting after the upgrade.
+    for ((i = 0; i < 50; i++)); do
+        serves_ui_now 2>/dev/null && return 0
+        sleep 0.2
+    done
+    serves_ui_now
+}
+serves_ui_now() {
+    local page script
     for app in operate tasklist; do
-        page=$(http_get 8080 "/$app/") || return 1
-        grep -q '^HTTP/1.[01] 200' <<<"$page" && grep -q 'src="app.js"' <<<"$page" || return 1
-        http_get 8080 "/$app/app.js" | head -n 1 | grep -q '^HTTP/1.[01] 200' || return 1
+        page=$(http_get 8080 "/$app/") || { echo "GET /$app/ failed" >&2; return 1; }
+        grep -q '^HTTP/1.[01] 200' <<<"$page" && grep -q 'src="app.js"' <<<"$page" ||
+            { printf 'GET /%s/ answered:\n%s\n' "$app" "$page" >&2; return 1; }
+        script=$(http_get 8080 "/$app/app.js" | head -n 1)
+        grep -q '^HTTP/1.[01] 200' <<<"$script" ||
+            { printf 'GET /%s/app.js answered: %s\n' "$app" "$script" >&2; return 1; }
     done
 }
 wait_active() {
