@@ -14,7 +14,7 @@ import time
 import pytest
 import requests
 from selenium import webdriver
-from selenium.common.exceptions import StaleElementReferenceException
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 
@@ -78,7 +78,8 @@ def eventually(probe, what, timeout=TIMEOUT_S):
     while True:
         try:
             value = probe()
-        except (StaleElementReferenceException, AssertionError):
+        # The page is not there yet (a redirect under way, a redraw).
+        except (NoSuchElementException, StaleElementReferenceException, AssertionError):
             value = None
         if value:
             return value
