@@ -2,6 +2,7 @@
 // (#/instances?process=x&incidents=true), so a filtered view can be linked,
 // and turned into the filter of POST /v2/process-instances/search.
 import { searchAll } from "../common/api.js";
+import { hashQuery } from "../common/query.js";
 
 /** The process instance states, as the API names them and as Operate says them. */
 export const STATES = [
@@ -10,10 +11,9 @@ export const STATES = [
   ["TERMINATED", "Canceled"],
 ];
 
-/** The parameters of the current hash's query. */
+/** The parameters of the current hash's query, as an object. */
 export function readQuery() {
-  const query = location.hash.split("?")[1] || "";
-  return Object.fromEntries(new URLSearchParams(query));
+  return Object.fromEntries(hashQuery());
 }
 
 /** The path of the processes view with `params` (empty ones left out). */

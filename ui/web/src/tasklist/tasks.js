@@ -12,7 +12,7 @@ import { field, h, mount, table, when } from "../common/dom.js";
 import { link, live, report } from "../common/shell.js";
 import { assignmentButton, me } from "./assignment.js";
 import { taskNames } from "./definitions.js";
-import { hashQuery, setHashQuery } from "./query.js";
+import { hashQuery, setHashQuery } from "../common/query.js";
 
 /** At most this many open tasks are read. */
 const MAX_TASKS = 1000;
