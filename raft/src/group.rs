@@ -39,6 +39,9 @@ pub(crate) struct Ctx<'a> {
     pub(crate) cfg: &'a RaftConfig,
     pub(crate) rng: &'a mut Xoshiro256PlusPlus,
     pub(crate) out: &'a mut Outbox,
+    /// Nodes the application reports unreachable (see
+    /// [`crate::MultiRaft::set_unreachable`]).
+    pub(crate) unreachable: &'a BTreeSet<NodeId>,
 }
 
 /// How a campaign starts.
@@ -57,6 +60,9 @@ pub(crate) struct Group {
     pub(crate) term: Term,
     pub(crate) vote: NodeId,
     pub(crate) leader: NodeId,
+    /// The last leader this replica followed (kept across elections): when
+    /// it goes silent it is not a candidate the priority election waits for.
+    last_leader: NodeId,
     pub(crate) role: Role,
     pub(crate) config: GroupConfig,
     pub(crate) log: RaftLog,
@@ -96,6 +102,7 @@ impl Group {
             term: hs.term,
             vote: hs.vote,
             leader: NO_NODE,
+            last_leader: NO_NODE,
             role: Role::Follower,
             config,
             log,
@@ -182,27 +189,31 @@ impl Group {
         self.send_at(ctx, to, self.term, body);
     }
 
-    fn priority_rank(&self) -> u32 {
+    /// Extra ticks a replica waits before campaigning, one election timeout
+    /// per distinct higher priority among the voters that could still win:
+    /// the leader it last followed (now silent) and the nodes reported
+    /// unreachable cannot, so a dead leader costs its successor no extra
+    /// timeout.
+    fn priority_delay(&self, ctx: &Ctx<'_>) -> u32 {
+        if !ctx.cfg.priority_election {
+            return 0;
+        }
         let mine = self.config.priority(self.me);
         let higher: BTreeSet<u32> = self
             .config
             .all_voters()
             .iter()
+            .filter(|&&n| n != self.last_leader && !ctx.unreachable.contains(&n))
             .map(|&n| self.config.priority(n))
             .filter(|&p| p > mine)
             .collect();
-        higher.len() as u32
+        higher.len() as u32 * ctx.cfg.election_ticks.max(1)
     }
 
     fn reset_randomized_timeout(&mut self, ctx: &mut Ctx<'_>) {
         let e = ctx.cfg.election_ticks.max(1);
         let jitter = (ctx.rng.next_u64() % u64::from(e)) as u32;
-        let delay = if ctx.cfg.priority_election {
-            self.priority_rank() * e
-        } else {
-            0
-        };
-        self.randomized_timeout = e + jitter + delay;
+        self.randomized_timeout = e + jitter;
     }
 
     fn reset(&mut self, ctx: &mut Ctx<'_>, term: Term) {
@@ -225,6 +236,9 @@ impl Group {
         self.reset(ctx, term);
         self.role = Role::Follower;
         self.leader = leader;
+        if leader != NO_NODE {
+            self.last_leader = leader;
+        }
     }
 
     fn become_leader(&mut self, ctx: &mut Ctx<'_>) {
@@ -352,7 +366,10 @@ impl Group {
             return;
         }
         self.election_elapsed += 1;
-        if self.config.is_voter(self.me) && self.election_elapsed >= self.randomized_timeout {
+        if self.config.is_voter(self.me)
+            && self.election_elapsed >= self.randomized_timeout
+            && self.election_elapsed >= self.randomized_timeout + self.priority_delay(ctx)
+        {
             self.election_elapsed = 0;
             let kind = if ctx.cfg.pre_vote {
                 CampaignKind::PreVote
@@ -592,6 +609,12 @@ impl Group {
         }
     }
 
+    fn heard_from_leader(&mut self, leader: NodeId) {
+        self.election_elapsed = 0;
+        self.leader = leader;
+        self.last_leader = leader;
+    }
+
     fn step_follower(&mut self, ctx: &mut Ctx<'_>, from: NodeId, body: MessageBody) {
         match body {
             MessageBody::Append {
@@ -600,13 +623,11 @@ impl Group {
                 commit,
                 entries,
             } => {
-                self.election_elapsed = 0;
-                self.leader = from;
+                self.heard_from_leader(from);
                 self.handle_append(ctx, from, prev_index, prev_term, commit, entries);
             }
             MessageBody::Heartbeat { commit } => {
-                self.election_elapsed = 0;
-                self.leader = from;
+                self.heard_from_leader(from);
                 let last = self.log.last_index(ctx.reader);
                 self.log.commit_to(commit.min(last));
                 self.send(ctx, from, MessageBody::HeartbeatResp);
@@ -627,8 +648,7 @@ impl Group {
                 }
             }
             MessageBody::SnapshotChunk { meta, offset, data } => {
-                self.election_elapsed = 0;
-                self.leader = from;
+                self.heard_from_leader(from);
                 self.handle_snapshot_chunk(ctx, from, meta, offset, data);
             }
             MessageBody::TimeoutNow => self.campaign(ctx, CampaignKind::Transfer),

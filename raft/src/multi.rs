@@ -90,6 +90,7 @@ pub struct MultiRaft<R: LogReader> {
     rng: Xoshiro256PlusPlus,
     groups: BTreeMap<GroupId, Group>,
     out: Outbox,
+    unreachable: BTreeSet<NodeId>,
 }
 
 macro_rules! ctx {
@@ -99,6 +100,7 @@ macro_rules! ctx {
             cfg: &$s.cfg,
             rng: &mut $s.rng,
             out: &mut $s.out,
+            unreachable: &$s.unreachable,
         }
     };
 }
@@ -114,6 +116,7 @@ impl<R: LogReader> MultiRaft<R> {
             rng: Xoshiro256PlusPlus::seed_from_u64(seed),
             groups: BTreeMap::new(),
             out: Outbox::default(),
+            unreachable: BTreeSet::new(),
         }
     }
 
@@ -183,6 +186,13 @@ impl<R: LogReader> MultiRaft<R> {
         for m in env.messages {
             self.step(env.from, m);
         }
+    }
+
+    /// The nodes this node cannot reach now (the application's transport
+    /// knows). Only the priority election reads it: a replica does not wait
+    /// for an unreachable node of higher priority to campaign first.
+    pub fn set_unreachable(&mut self, nodes: BTreeSet<NodeId>) {
+        self.unreachable = nodes;
     }
 
     /// Advances logical time by one tick for every group.

@@ -170,6 +170,10 @@ fn run_script(script: &str) -> String {
                         let l = c.log_of(n, g);
                         c.say(format!("n{n}/g{g} log: [{l}]"));
                     }
+                    "unreachable" => {
+                        let nodes = kv.get("nodes").map(|v| ids(v)).unwrap_or_default();
+                        c.raft(num(1)).set_unreachable(nodes.into_iter().collect());
+                    }
                     "status" => c.status_lines(),
                     other => panic!("unknown command `{other}`"),
                 }
@@ -214,6 +218,8 @@ golden!(
     prevote_checkquorum,
     leadership_transfer,
     priority_election,
+    priority_election_after_leader_loss,
+    priority_election_skips_unreachable,
     joint_consensus,
     slow_follower_after_compaction,
     snapshot_resumed_by_a_new_leader,

@@ -105,6 +105,15 @@ impl TransportHandle {
             .is_some_and(|queue| queue.connected.load(Ordering::Acquire))
     }
 
+    /// Watches the connections to `peer` that ended (lost, or superseded by
+    /// a newer one): the value counts them and changes when one ends. A
+    /// frame queued before a change may not have reached the peer, and an
+    /// answer to it may never come; waiting for a change lets the caller
+    /// stop waiting at once. `None` for an unknown peer.
+    pub fn connection_ends(&self, peer: NodeId) -> Option<watch::Receiver<u64>> {
+        Some(self.shared.peers.get(&peer)?.ended.subscribe())
+    }
+
     /// The current round-trip time estimate to `peer`, while connected.
     pub fn rtt(&self, peer: NodeId) -> Option<std::time::Duration> {
         let queue = self.shared.peers.get(&peer)?;

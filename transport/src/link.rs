@@ -73,6 +73,7 @@ pub(crate) async fn run_link(
         let end = session::run(&ctx, session_peer, &connection, control).await;
         queue.connected.store(false, Ordering::Release);
         *queue.connection.lock().expect("never poisoned") = None;
+        queue.ended.send_modify(|ended| *ended += 1);
         match end {
             SessionEnd::Lost(reason) => {
                 Counters::add(&ctx.counters.connections_lost, 1);

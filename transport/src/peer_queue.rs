@@ -25,6 +25,8 @@ pub(crate) struct PeerQueue {
     pub connected: AtomicBool,
     /// The established connection, for its round-trip time.
     pub connection: std::sync::Mutex<Option<quinn::Connection>>,
+    /// Connections to the peer that ended (lost or superseded), so far.
+    pub ended: tokio::sync::watch::Sender<u64>,
 }
 
 /// The consumer ends of one peer's queues.
@@ -41,6 +43,7 @@ impl PeerQueue {
             max_queued_bytes,
             connected: AtomicBool::new(false),
             connection: std::sync::Mutex::new(None),
+            ended: tokio::sync::watch::Sender::new(0),
         };
         (queue, [r0, r1, r2])
     }

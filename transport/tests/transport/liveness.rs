@@ -160,11 +160,19 @@ fn a_silent_peer_is_dropped_after_the_idle_timeout_and_redialed() {
     ping(&node1, &node2, 1);
     ping(&node2, &node1, 2);
 
+    let ends1 = node1.handle.connection_ends(2).expect("a peer");
+    let ends2 = node2.handle.connection_ends(1).expect("a peer");
+    assert_eq!((*ends1.borrow(), *ends2.borrow()), (0, 0));
+    assert!(node1.handle.connection_ends(9).is_none(), "not a peer");
+
     // The network goes silent: no close frame reaches either side.
     forwarder.silent.store(true, Ordering::Relaxed);
     wait_until("both sides to drop the silent connection", || {
         !node1.handle.is_connected(2) && !node2.handle.is_connected(1)
     });
+    // Whoever waits for an answer over the lost connection hears of it.
+    assert!(ends1.has_changed().expect("open") && *ends1.borrow() >= 1);
+    assert!(ends2.has_changed().expect("open") && *ends2.borrow() >= 1);
     assert!(node1.handle.stats().connections_lost >= 1);
     assert!(node2.handle.stats().connections_lost >= 1);
 
