@@ -5,8 +5,17 @@
 //! limit in flight) raises the limit by one; a slower answer cuts it by
 //! `DECREASE_FACTOR`. The limit stays within `[min_limit, max_limit]`. Past the
 //! limit a command is refused, and the gateway answers `RESOURCE_EXHAUSTED`.
+//!
+//! Distance is not load: a command forwarded to a leader in another region
+//! needs a round trip to the leader and one from the leader to a quorum
+//! before it can be answered. So the target of a partition is
+//! `latency_target_ms` plus twice the measured round trip to its farthest
+//! replica (kept up to date by [`PartitionLimits::set_round_trip`]), and the
+//! limit can grow to the bandwidth-delay product of the link instead of
+//! shrinking because the link is long.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -29,6 +38,8 @@ struct LimitState {
 pub struct AdaptiveLimit {
     config: BackpressureConfig,
     state: Mutex<LimitState>,
+    /// Round trip to the partition's farthest replica, in µs.
+    round_trip_us: AtomicU64,
 }
 
 /// One admitted command. Dropping it without [`Permit::complete`] releases the
@@ -62,7 +73,14 @@ impl AdaptiveLimit {
                 in_flight: 0,
                 rejected_total: 0,
             }),
+            round_trip_us: AtomicU64::new(0),
         })
+    }
+
+    /// The latency under which an answer counts as fast.
+    pub fn target(&self) -> Duration {
+        let round_trip = Duration::from_micros(self.round_trip_us.load(Ordering::Relaxed));
+        Duration::from_millis(self.config.latency_target_ms) + 2 * round_trip
     }
 
     /// Admits one command, or refuses it when the limit is reached.
@@ -96,7 +114,7 @@ impl AdaptiveLimit {
         let busy = state.in_flight as f64 >= state.limit / 2.0;
         state.in_flight -= 1;
         let Some(latency) = latency else { return };
-        let target = Duration::from_millis(self.config.latency_target_ms);
+        let target = self.target();
         let (min, max) = (self.config.min_limit as f64, self.config.max_limit as f64);
         if latency > target {
             state.limit = (state.limit * DECREASE_FACTOR).max(min);
@@ -152,6 +170,15 @@ impl PartitionLimits {
                 .entry(partition)
                 .or_insert_with(|| AdaptiveLimit::new(self.config.clone())),
         )
+    }
+
+    /// The measured round trip from this node to the farthest replica of
+    /// `partition` (see the module documentation).
+    pub fn set_round_trip(&self, partition: PartitionId, round_trip: Duration) {
+        let us = u64::try_from(round_trip.as_micros()).unwrap_or(u64::MAX);
+        self.get(partition)
+            .round_trip_us
+            .store(us, Ordering::Relaxed);
     }
 
     /// Figures of every partition seen so far.
@@ -212,6 +239,31 @@ mod tests {
                 .complete_with(Duration::from_millis(500));
         }
         assert_eq!(limit.stats().limit, 2);
+    }
+
+    #[test]
+    fn the_target_allows_for_the_round_trip_to_the_replicas() {
+        let limits = PartitionLimits::new(config(4));
+        let answer_in = |ms| {
+            let limit = limits.get(1);
+            for _ in 0..20 {
+                let permits: Vec<_> = (0..limit.stats().limit)
+                    .map(|_| limit.try_acquire().expect("admitted"))
+                    .collect();
+                for p in permits {
+                    p.complete_with(Duration::from_millis(ms));
+                }
+            }
+            limit.stats().limit
+        };
+        // 250 ms is slow against the 100 ms target...
+        assert_eq!(answer_in(250), 2);
+        // ... but not across an 80 ms round trip: 100 + 2 × 80 ms.
+        limits.set_round_trip(1, Duration::from_millis(80));
+        assert_eq!(limits.get(1).target(), Duration::from_millis(260));
+        assert_eq!(answer_in(250), 8);
+        // Each partition has its own replicas.
+        assert_eq!(limits.get(2).target(), Duration::from_millis(100));
     }
 
     #[test]

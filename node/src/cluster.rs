@@ -74,6 +74,8 @@ pub fn start_transport(config: &Config) -> Result<Option<(TransportHandle, Inbou
         config.network.internal_port,
     );
     let mut transport = TransportConfig::new(c.node_id, listen, c.name.clone(), tls);
+    transport.timing.idle_timeout_ms = c.peer_timeout_ms;
+    transport.timing.keep_alive_interval_ms = (c.peer_timeout_ms / 4).max(1);
     for (node, point) in c.contact_points.iter().enumerate() {
         if node as u32 == c.node_id {
             continue;
@@ -188,13 +190,29 @@ fn frame(kind: u8, id: u64, body: &[u8]) -> Bytes {
     out.freeze()
 }
 
+/// A forwarded command waiting for its answer.
+#[derive(Debug)]
+struct Waiting {
+    node: u32,
+    partition: PartitionId,
+    answer: oneshot::Sender<Result<CommandReply, CommandError>>,
+}
+
 /// Sends commands to other nodes and matches their answers. Shared by the
 /// gateway and the inbound router; lives as long as the broker.
+///
+/// A command waits for its answer until the request's deadline, unless the
+/// connection to the node ends (the node died or is cut off: noticed within
+/// `cluster.peer_timeout_ms`) or another node is known to lead the
+/// partition: then it fails at once with `Unavailable`, which the
+/// dispatcher retries on the new leader. Its outcome on the old leader is
+/// unknown, as for any command whose leader is lost: it may have been
+/// applied there.
 #[derive(Debug)]
 pub struct Forwarder {
     handle: TransportHandle,
     next_id: AtomicU64,
-    waiting: Mutex<HashMap<u64, oneshot::Sender<Result<CommandReply, CommandError>>>>,
+    waiting: Mutex<HashMap<u64, Waiting>>,
 }
 
 impl Forwarder {
@@ -222,6 +240,9 @@ impl Forwarder {
     ) -> Result<CommandReply, CommandError> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
+        // Watched from before the send: a connection ending after it may
+        // have taken the command with it.
+        let ends = self.handle.connection_ends(node);
         {
             let mut waiting = self.waiting.lock().expect("never poisoned");
             if waiting.len() >= MAX_FORWARDED_IN_FLIGHT {
@@ -230,7 +251,15 @@ impl Forwarder {
                     command.name()
                 )));
             }
-            waiting.insert(id, tx);
+            let answer = tx;
+            waiting.insert(
+                id,
+                Waiting {
+                    node,
+                    partition,
+                    answer,
+                },
+            );
         }
         let body = serde_json::to_vec(command).expect("commands serialise");
         let sent = self.handle.try_send(
@@ -246,7 +275,21 @@ impl Forwarder {
                 command.name()
             )));
         }
-        let answer = tokio::time::timeout(timeout, rx).await;
+        let connection_ended = async move {
+            match ends {
+                // An error means the transport stopped: no answer comes either.
+                Some(mut ends) => drop(ends.changed().await),
+                None => std::future::pending().await,
+            }
+        };
+        let answer = tokio::select! {
+            answer = tokio::time::timeout(timeout, rx) => answer,
+            () = connection_ended => Ok(Ok(Err(CommandError::Unavailable(format!(
+                "{}: the connection to node {node}, the leader of partition {partition}, \
+                 ended with the command in flight",
+                command.name()
+            ))))),
+        };
         self.waiting.lock().expect("never poisoned").remove(&id);
         match answer {
             Ok(Ok(result)) => result,
@@ -259,6 +302,24 @@ impl Forwarder {
                 command.name(),
                 timeout.as_millis()
             ))),
+        }
+    }
+
+    /// `leader` now leads `partition`: commands forwarded to another node
+    /// for it stop waiting (`Unavailable`, retried on the new leader).
+    pub fn leader_changed(&self, partition: PartitionId, leader: u32) {
+        let mut waiting = self.waiting.lock().expect("never poisoned");
+        let stale: Vec<u64> = waiting
+            .iter()
+            .filter(|(_, w)| w.partition == partition && w.node != leader)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in stale {
+            let w = waiting.remove(&id).expect("listed");
+            let _ = w.answer.send(Err(CommandError::Unavailable(format!(
+                "node {} no longer leads partition {partition} (node {leader} does)",
+                w.node
+            ))));
         }
     }
 
@@ -289,8 +350,8 @@ impl Forwarder {
     }
 
     fn answered(&self, id: u64, answer: Result<CommandReply, CommandError>) {
-        if let Some(tx) = self.waiting.lock().expect("never poisoned").remove(&id) {
-            let _ = tx.send(answer);
+        if let Some(w) = self.waiting.lock().expect("never poisoned").remove(&id) {
+            let _ = w.answer.send(answer);
         }
     }
 }

@@ -22,6 +22,11 @@ pub const MAX_PARTITIONS: u32 = 8192;
 pub const MAX_CLUSTER_SIZE: u32 = 256;
 /// Largest gRPC message the gateway accepts (Zeebe's default is 4 MiB).
 pub const MAX_MESSAGE_SIZE_BYTES: u64 = 64 << 20;
+/// Shortest `cluster.peer_timeout_ms`: keep-alives every quarter of it.
+pub const MIN_PEER_TIMEOUT_MS: u64 = 100;
+/// Longest `cluster.peer_timeout_ms`.
+pub const MAX_PEER_TIMEOUT_MS: u64 = 600_000;
+
 /// Longest shard tick: commit latency is bounded below by it.
 pub const MAX_TICK_MS: u64 = 1000;
 /// `WAGGLE_` variables that are not configuration keys.
@@ -337,6 +342,11 @@ pub struct ClusterConfig {
     pub heartbeat_interval_ms: u64,
     /// Raft election timeout.
     pub election_timeout_ms: u64,
+    /// A peer silent this long is lost: its QUIC connection closes, commands
+    /// forwarded to it fail at once (UNAVAILABLE, for the client to retry)
+    /// and elections stop waiting for it. Keep-alive packets go out every
+    /// quarter of it, so a live peer is never silent that long.
+    pub peer_timeout_ms: u64,
     /// Replicas compare fingerprints of their state every this many applied
     /// entries (see `crate::divergence`); 0 turns the check off. A
     /// fingerprint reads the whole state as a snapshot does, so the default
@@ -357,6 +367,7 @@ impl Default for ClusterConfig {
             name: "waggle".into(),
             heartbeat_interval_ms: 250,
             election_timeout_ms: 2500,
+            peer_timeout_ms: 1000,
             state_check_entries: 20_000,
         }
     }
@@ -679,6 +690,15 @@ impl Config {
                 format!(
                     "{} must be above cluster.heartbeat_interval_ms ({}), which must be above 0",
                     c.election_timeout_ms, c.heartbeat_interval_ms
+                ),
+            ));
+        }
+        if !(MIN_PEER_TIMEOUT_MS..=MAX_PEER_TIMEOUT_MS).contains(&c.peer_timeout_ms) {
+            return Err(invalid(
+                "cluster.peer_timeout_ms",
+                format!(
+                    "{} is not in {MIN_PEER_TIMEOUT_MS}..={MAX_PEER_TIMEOUT_MS}",
+                    c.peer_timeout_ms
                 ),
             ));
         }
@@ -1047,6 +1067,13 @@ mod tests {
             .expect_err("rf")
             .to_string();
         assert!(text.contains("cluster.replication_factor"), "{text}");
+        for bad in [0, 99, 600_001] {
+            let path = write(&dir, &format!("[cluster]\npeer_timeout_ms = {bad}\n"));
+            let text = Config::load(Config::default(), Some(&path), env(&[]))
+                .expect_err("peer timeout")
+                .to_string();
+            assert!(text.contains("cluster.peer_timeout_ms"), "{text}");
+        }
         let path = write(&dir, "[cluster\n");
         let err = Config::load(Config::default(), Some(&path), env(&[])).expect_err("syntax");
         assert!(matches!(err, ConfigError::Syntax { .. }), "{err}");

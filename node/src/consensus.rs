@@ -437,6 +437,13 @@ impl<D: Disk> ShardReplicas<D> {
         self.driver.step(envelope);
     }
 
+    /// The nodes the transport has no connection to now: the priority
+    /// election does not wait for them (see `raft::MultiRaft::set_unreachable`).
+    pub fn set_unreachable(&mut self, nodes: impl IntoIterator<Item = u32>) {
+        let nodes = nodes.into_iter().map(raft_node).collect();
+        self.driver.raft_mut().set_unreachable(nodes);
+    }
+
     /// One Raft tick; the leader also appends due commands (job time-outs,
     /// back-offs, timers, message expiry) and `Continue` entries for queued
     /// follow-up work. Returns the commands for other partitions that wait

@@ -3,6 +3,11 @@
 //! `Topology` (and `waggle status`) shows the whole cluster from any node, and
 //! gateways learn partition leaders before their first forwarded command.
 //!
+//! A node also sends its state at once when one of its partitions changes
+//! role, so that a new leader is known across the cluster within a round
+//! trip of its election, and commands waiting on the old one are retried on
+//! it (see [`crate::cluster::Forwarder::leader_changed`]).
+//!
 //! A node not heard from for `STALE_AFTER` is left out of the topology, as
 //! Zeebe's gateway drops brokers it lost.
 
@@ -94,7 +99,11 @@ pub async fn run(context: std::sync::Arc<BrokerContext>) {
     let me = context.config.cluster.node_id;
     let mut interval = tokio::time::interval(GOSSIP_INTERVAL);
     while !context.view.stopping() {
-        interval.tick().await;
+        tokio::select! {
+            _ = interval.tick() => {}
+            () = context.view.roles_changed.notified() => {}
+        }
+        track_round_trips(&context, forwarder.handle());
         let Ok(bytes) = serde_json::to_vec(&local_state(&context)) else {
             continue;
         };
@@ -111,6 +120,24 @@ pub async fn run(context: std::sync::Arc<BrokerContext>) {
     }
 }
 
+/// Sets each partition's backpressure target from the round trip to its
+/// farthest replica (see [`crate::backpressure`]); replicas not connected
+/// count as near, so a lost peer does not loosen the limit.
+fn track_round_trips(context: &BrokerContext, transport: &transport::TransportHandle) {
+    let me = context.config.cluster.node_id;
+    for p in 1..=context.shape.partitions {
+        let farthest = context
+            .shape
+            .replicas(p)
+            .iter()
+            .filter(|n| **n != me)
+            .filter_map(|n| transport.rtt(*n))
+            .max()
+            .unwrap_or_default();
+        context.limits.set_round_trip(p, farthest);
+    }
+}
+
 /// Applies a received state: remembered for `Topology`, and its leaders as
 /// routing hints.
 pub fn on_received(context: &BrokerContext, from: NodeId, bytes: &[u8]) {
@@ -120,7 +147,11 @@ pub fn on_received(context: &BrokerContext, from: NodeId, bytes: &[u8]) {
     };
     for (p, role, _) in state.partitions {
         if Role::from_u8(role) == Role::Leader && p <= context.shape.partitions {
+            let changed = context.leaders.get(p) != Some(from);
             context.leaders.set(p, Some(from));
+            if let (true, Some(forwarder)) = (changed, &context.forwarder) {
+                forwarder.leader_changed(p, from);
+            }
         }
     }
     let replication_factor = context.shape.replication_factor;

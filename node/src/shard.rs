@@ -437,6 +437,10 @@ async fn shard_loop(mut ctx: ShardContext, started: std::sync::mpsc::Sender<Resu
             }
         }
         if Instant::now() >= next_raft_tick {
+            if let Some(forwarder) = &ctx.options.forwarder {
+                let transport = forwarder.handle();
+                replicas.set_unreachable(transport.peers().filter(|p| !transport.is_connected(*p)));
+            }
             for (target, record) in replicas.tick(now_ms, Instant::now()) {
                 route_internal(&ctx, target, record);
             }

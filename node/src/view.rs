@@ -81,6 +81,9 @@ pub struct BrokerView {
     /// The users, roles and authorizations, as the local partitions hold
     /// them.
     pub directory: std::sync::Arc<crate::identity::users::Directory>,
+    /// Woken when a local partition changes role, so that the other nodes
+    /// hear of a new leader at once (see [`crate::gossip`]).
+    pub roles_changed: tokio::sync::Notify,
 }
 
 impl BrokerView {
@@ -107,6 +110,7 @@ impl BrokerView {
             started: AtomicBool::new(false),
             checks: StateChecks::new(partitions),
             directory: Default::default(),
+            roles_changed: tokio::sync::Notify::new(),
         }
     }
 
@@ -116,7 +120,9 @@ impl BrokerView {
             .partitions
             .get(&partition)
             .unwrap_or_else(|| panic!("partition {partition} is not local"));
-        slot.role.store(role as u8, Ordering::Release);
+        if slot.role.swap(role as u8, Ordering::AcqRel) != role as u8 {
+            self.roles_changed.notify_one();
+        }
         slot.ready.store(ready, Ordering::Release);
         slot.healthy.store(healthy, Ordering::Release);
     }

@@ -571,6 +571,105 @@ fn a_killed_leader_loses_nothing_acknowledged() {
     }
 }
 
+/// Which node leads `partition`, as the nodes themselves say.
+async fn leader_of(nodes: &[Node], partition: i32) -> Option<u32> {
+    for n in nodes {
+        if leads(n, partition).await {
+            return Some(n.id);
+        }
+    }
+    None
+}
+
+#[test]
+fn commands_forwarded_to_a_frozen_leader_fail_over_to_the_new_leader() {
+    /// Creates sent while the leader is frozen (round-robin over the
+    /// partitions, so several go to the frozen leader's).
+    const WHILE_FROZEN: usize = 12;
+    let root = tempfile::tempdir().expect("temp dir");
+    // A request timeout far above the failover: a command that waited for
+    // the frozen leader until its deadline fails with DEADLINE_EXCEEDED.
+    let mut nodes = cluster_with(root.path(), |_| {
+        "[gateway]\nrequest_timeout_ms = 120000\n".to_string()
+    });
+    let rt = start_all(&mut nodes);
+    let mut acknowledged = BTreeSet::new();
+    let victim = rt.block_on(async {
+        let mut clients = connect_all(&nodes, None).await;
+        deploy_until_accepted(&mut clients[0]).await;
+        let start = Instant::now();
+        loop {
+            let victim = leader_of(&nodes, 1)
+                .await
+                .expect("partition 1 has a leader");
+            // The gateway of another node learns the leaders by forwarding.
+            let gateway = (victim as usize + 1) % nodes.len();
+            for round in 0..6 {
+                acknowledged.extend(create_one(&mut clients[gateway], round).await);
+            }
+            if acknowledged.len() >= 6 && leader_of(&nodes, 1).await == Some(victim) {
+                return victim;
+            }
+            assert!(
+                start.elapsed() < PHASE_LIMIT,
+                "no stable leader of partition 1"
+            );
+        }
+    });
+    let frozen = nodes[victim as usize].child.as_ref().expect("running").id();
+    // SAFETY: signalling a child process we started, by its pid.
+    unsafe { libc::kill(frozen as i32, libc::SIGSTOP) };
+    // The frozen node's connections stay up until the peer timeout: the
+    // gateway forwards to it, and its commands must move to the new leader
+    // without waiting for their deadline.
+    let gateway = &nodes[(victim as usize + 1) % nodes.len()];
+    let results = rt.block_on(async {
+        let client = GatewayClient::connect(gateway.uri())
+            .await
+            .expect("connect");
+        let creates: Vec<_> = (0..WHILE_FROZEN)
+            .map(|round| {
+                let mut client = client.clone();
+                tokio::spawn(async move {
+                    client
+                        .create_process_instance(proto::CreateProcessInstanceRequest {
+                            bpmn_process_id: "one_task".into(),
+                            version: -1,
+                            variables: format!(r#"{{"n": {}}}"#, 1000 + round),
+                            ..Default::default()
+                        })
+                        .await
+                        .map(|r| r.into_inner().process_instance_key)
+                })
+            })
+            .collect();
+        let mut results = Vec::new();
+        for create in creates {
+            results.push(create.await.expect("the create task ran"));
+        }
+        results
+    });
+    // SAFETY: as above.
+    unsafe { libc::kill(frozen as i32, libc::SIGCONT) };
+    let failed: Vec<_> = results.iter().filter_map(|r| r.as_ref().err()).collect();
+    assert!(
+        failed.is_empty(),
+        "commands sent while node {victim} was frozen failed: {failed:?}\n{}",
+        logs(&nodes)
+    );
+    acknowledged.extend(results.into_iter().flatten());
+    assert!(
+        rt.block_on(leader_of(&nodes, 1)).is_some(),
+        "partition 1 has a leader again"
+    );
+    // The thawed node rejoins, and every acknowledged instance completes.
+    for n in &nodes {
+        wait_topology(&rt, n, 3, 3);
+    }
+    let mut done = BTreeMap::new();
+    complete_all(&rt, &nodes, &acknowledged, &mut done);
+}
+
 /// Whether `node` says it leads `partition`.
 async fn leads(node: &Node, partition: i32) -> bool {
     let Ok(mut c) = GatewayClient::connect(node.uri()).await else {

@@ -201,7 +201,10 @@ impl Dispatcher {
                     true
                 }
                 Err(CommandError::Unavailable(_)) if context.forwarder.is_some() => {
-                    context.leaders.set(partition, None);
+                    // Unless a new leader was learned meanwhile.
+                    if context.leaders.get(partition) == Some(target) {
+                        context.leaders.set(partition, None);
+                    }
                     true
                 }
                 Ok(_) => {
