@@ -67,12 +67,18 @@ impl ClusterSpec {
     }
 }
 
+/// The binary, configuration file and environment of one node of a cluster.
+type BrokerCommand = (PathBuf, PathBuf, Vec<(String, String)>);
+
 /// Running brokers (and relays) of one scenario.
 pub struct Brokers {
     root: PathBuf,
     children: Vec<Child>,
     relays: Vec<RelayHandle>,
     management_ports: Vec<u16>,
+    /// How each node of a cluster was started: its command line (to start
+    /// it again after a kill) and its log.
+    commands: Vec<BrokerCommand>,
     /// Gateway URIs, one per node.
     pub gateways: Vec<String>,
 }
@@ -194,6 +200,7 @@ impl Brokers {
             children: Vec::new(),
             relays: Vec::new(),
             management_ports: Vec::new(),
+            commands: Vec::new(),
             gateways: Vec::new(),
         };
         if spec.nodes == 1 {
@@ -356,20 +363,51 @@ key_file = "{key}"
             );
             let path = dir.join("waggle.toml");
             std::fs::write(&path, config).with_context(|| format!("writing {}", path.display()))?;
-            let child = Command::new(waggle)
-                .args(["broker", "--config"])
-                .arg(&path)
-                .envs(spec.env.iter().map(|(k, v)| (k, v)))
-                .current_dir(&dir)
-                .stdout(Stdio::null())
-                .stderr(self.log_file(id)?)
-                .spawn()
-                .with_context(|| format!("starting {} broker", waggle.display()))?;
+            self.commands
+                .push((waggle.to_path_buf(), path.clone(), spec.env.clone()));
+            let child = self.spawn_broker(id)?;
             self.children.push(child);
             self.management_ports.push(management);
             self.gateways.push(format!("http://127.0.0.1:{gateway}"));
         }
         Ok(())
+    }
+
+    fn spawn_broker(&self, id: usize) -> anyhow::Result<Child> {
+        let (waggle, path, env) = self
+            .commands
+            .get(id)
+            .context("only the nodes of a cluster start again")?;
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.root.join(format!("node-{id}.log")))
+            .context("opening a broker's log")?;
+        Command::new(waggle)
+            .args(["broker", "--config"])
+            .arg(path)
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .current_dir(path.parent().expect("a node directory"))
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .with_context(|| format!("starting {} broker", waggle.display()))
+    }
+
+    /// Kills node `id` of a cluster with SIGKILL and reaps it.
+    pub fn kill9(&mut self, id: usize) -> anyhow::Result<()> {
+        let child = self.children.get_mut(id).context("no such node")?;
+        child.kill().context("SIGKILL of a broker")?;
+        child.wait().context("reaping a killed broker")?;
+        Ok(())
+    }
+
+    /// Starts node `id` of a cluster again on its data (after `kill9`) and
+    /// waits until every node is ready.
+    pub fn restart(&mut self, id: usize) -> anyhow::Result<()> {
+        let child = self.spawn_broker(id)?;
+        self.children[id] = child;
+        self.wait_ready()
     }
 
     fn wait_ready(&mut self) -> anyhow::Result<()> {

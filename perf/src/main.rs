@@ -13,6 +13,7 @@ mod engine_bench;
 mod etcd;
 mod etcd_compare;
 mod export_bench;
+mod failover_bench;
 mod load;
 mod load_report;
 mod raft_bench;
@@ -63,6 +64,8 @@ enum Command {
     Search(search_bench::Args),
     /// Single-node throughput with and without the PostgreSQL exporter, and the export lag.
     Export(export_bench::Args),
+    /// Clients' stall when a partition leader is killed with kill -9 under load, over many kills.
+    Failover(failover_bench::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -79,5 +82,6 @@ fn main() -> anyhow::Result<()> {
         Command::Restart(args) => restart_bench::run(args),
         Command::Search(args) => search_bench::run(args),
         Command::Export(args) => export_bench::run(args),
+        Command::Failover(args) => failover_bench::run(args),
     }
 }
