@@ -104,6 +104,11 @@ pub async fn run(context: std::sync::Arc<BrokerContext>) {
             () = context.view.roles_changed.notified() => {}
         }
         track_round_trips(&context, forwarder.handle());
+        for (p, role) in context.view.roles() {
+            if role == Role::Leader {
+                learn_leader(&context, p, me);
+            }
+        }
         let Ok(bytes) = serde_json::to_vec(&local_state(&context)) else {
             continue;
         };
@@ -117,6 +122,16 @@ pub async fn run(context: std::sync::Arc<BrokerContext>) {
                 bytes.clone(),
             );
         }
+    }
+}
+
+/// `leader` leads `partition` now: the gateway routes there, and commands
+/// forwarded to its former leader stop waiting for it.
+fn learn_leader(context: &BrokerContext, partition: PartitionId, leader: NodeId) {
+    let changed = context.leaders.get(partition) != Some(leader);
+    context.leaders.set(partition, Some(leader));
+    if let (true, Some(forwarder)) = (changed, &context.forwarder) {
+        forwarder.leader_changed(partition, leader);
     }
 }
 
@@ -147,11 +162,7 @@ pub fn on_received(context: &BrokerContext, from: NodeId, bytes: &[u8]) {
     };
     for (p, role, _) in state.partitions {
         if Role::from_u8(role) == Role::Leader && p <= context.shape.partitions {
-            let changed = context.leaders.get(p) != Some(from);
-            context.leaders.set(p, Some(from));
-            if let (true, Some(forwarder)) = (changed, &context.forwarder) {
-                forwarder.leader_changed(p, from);
-            }
+            learn_leader(context, p, from);
         }
     }
     let replication_factor = context.shape.replication_factor;

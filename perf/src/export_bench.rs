@@ -51,9 +51,6 @@ use crate::load_report::{self, Summary};
 use crate::scenario::{self, load_average};
 use crate::search_bench::postgres;
 
-/// The heading of this measurement's section in RESULTS.md (kept by
-/// `waggle-perf results`).
-pub const EXPORT_SECTION: &str = "## Secondary storage: throughput and export lag";
 /// Most steps of one search.
 pub const MAX_STEPS: usize = 24;
 /// Longest wait after a step for the export queue to empty.

@@ -205,7 +205,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let first = runtime
         .block_on(connect(&brokers.gateways[..1], 1))?
         .remove(0);
-    runtime.block_on(deploy(first, Duration::from_secs(60)))?;
+    runtime.block_on(deploy(first.clone(), Duration::from_secs(60)))?;
+    runtime.block_on(wait_for_distribution(first, args.partitions))?;
     let mut rounds = Vec::new();
     for round in 0..args.kills {
         let outcome = one_round(&runtime, &mut brokers, &args)
@@ -376,6 +377,33 @@ async fn create(
         }
     }
     (None, retried)
+}
+
+/// Waits until the deployment reached every partition: as many instances in
+/// a row as there are partitions are created (round-robin puts one on each).
+async fn wait_for_distribution(channel: Channel, partitions: u32) -> anyhow::Result<()> {
+    let deadline = tokio::time::Instant::now() + MAX_SETTLE;
+    let mut client = GatewayClient::new(channel);
+    let mut in_a_row = 0;
+    while in_a_row < partitions {
+        ensure!(
+            tokio::time::Instant::now() < deadline,
+            "the deployment did not reach every partition within {MAX_SETTLE:?}"
+        );
+        let request = proto::CreateProcessInstanceRequest {
+            bpmn_process_id: PROCESS_ID.into(),
+            version: -1,
+            ..Default::default()
+        };
+        match client.create_process_instance(request).await {
+            Ok(_) => in_a_row += 1,
+            Err(_) => {
+                in_a_row = 0;
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Waits until every partition has a leader that every live gateway agrees

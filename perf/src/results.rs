@@ -402,19 +402,36 @@ pub fn markdown(summaries: &[ScenarioSummary], etcd: &EtcdOutcome, options: &Run
     md
 }
 
-/// Heading of the hand-written analysis (profiles, what limits the
-/// figures) that a regeneration keeps at the end of RESULTS.md.
-pub const KEPT_SECTION: &str = "## What limits it";
+/// The `## ` sections of `md`: (heading line, whole section).
+fn sections(md: &str) -> Vec<(&str, &str)> {
+    let mut out = Vec::new();
+    let mut rest = md;
+    while let Some(start) = rest
+        .find("## ")
+        .filter(|&i| i == 0 || rest[..i].ends_with('\n'))
+    {
+        let section = &rest[start..];
+        let end = section.find("\n## ").map_or(section.len(), |i| i + 1);
+        let heading = section.lines().next().unwrap_or_default();
+        out.push((heading, &section[..end]));
+        rest = &section[end..];
+    }
+    out
+}
 
-/// The section of `old` headed `heading`: from its heading to the next
-/// `## ` heading or the end.
-fn kept_section<'a>(old: &'a str, heading: &str) -> Option<&'a str> {
-    let rest = &old[old.find(heading)?..];
-    let body = heading.len();
-    let end = rest[body..]
-        .find("\n## ")
-        .map_or(rest.len(), |i| body + i + 1);
-    Some(&rest[..end])
+/// Appends to `text` every section of `old` that `text` does not have: the
+/// hand-written analysis (`## What limits it`) and the figures of the commands
+/// this one does not run (restart, export, failover, search, FEEL, nemesis,
+/// simulator), in their order in `old`.
+fn keep_other_sections(text: &mut String, old: &str) {
+    let generated: Vec<String> = sections(text).iter().map(|(h, _)| h.to_string()).collect();
+    for (heading, section) in sections(old) {
+        if !generated.iter().any(|g| g == heading) {
+            text.push('\n');
+            text.push_str(section.trim_end());
+            text.push('\n');
+        }
+    }
 }
 
 /// Runs `waggle-perf results`.
@@ -460,23 +477,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     };
     let mut text = markdown(&summaries, &etcd, &args.run);
     let old = std::fs::read_to_string(&args.markdown).unwrap_or_default();
-    if let Some(kept) = kept_section(&old, KEPT_SECTION) {
-        text.push('\n');
-        text.push_str(kept.trim_end());
-        text.push('\n');
-    }
-    if let Some(kept) = kept_section(&old, crate::restart_bench::RESTART_SECTION) {
-        // Written by `waggle-perf restart`, which this command does not run.
-        text.push('\n');
-        text.push_str(kept.trim_end());
-        text.push('\n');
-    }
-    if let Some(kept) = kept_section(&old, crate::export_bench::EXPORT_SECTION) {
-        // Measured by `waggle-perf export`, which this command does not run.
-        text.push('\n');
-        text.push_str(kept.trim_end());
-        text.push('\n');
-    }
+    keep_other_sections(&mut text, &old);
     std::fs::write(&args.markdown, &text)
         .with_context(|| format!("writing {}", args.markdown.display()))?;
     let all = args.run.out.join("results.json");
@@ -496,17 +497,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_hand_written_section_is_kept_up_to_the_next_heading() {
-        let old = "# r\n\n## Plots\n\nx\n\n## What limits it\n\nCPU.\n\n## Every step\n\n| a |\n";
+    fn a_regeneration_keeps_every_section_it_does_not_write() {
+        let old = "# r\n\n## Plots\n\nold plots\n\n## What limits it\n\nCPU.\n\n\
+                   ## Nemesis\n\n0 lost\n\n## Failover: kill -9 of a leader, 0 ms between nodes\n\n710 ms\n";
+        let mut text = "# r\n\n## Plots\n\nnew plots\n".to_string();
+        keep_other_sections(&mut text, old);
         assert_eq!(
-            kept_section(old, KEPT_SECTION),
-            Some("## What limits it\n\nCPU.\n\n")
+            text,
+            "# r\n\n## Plots\n\nnew plots\n\n## What limits it\n\nCPU.\n\n## Nemesis\n\n0 lost\n\n\
+             ## Failover: kill -9 of a leader, 0 ms between nodes\n\n710 ms\n"
         );
-        let last = "# r\n\n## What limits it\n\nCPU.\n";
-        assert_eq!(
-            kept_section(last, KEPT_SECTION),
-            Some("## What limits it\n\nCPU.\n")
-        );
-        assert_eq!(kept_section("# r\n", KEPT_SECTION), None);
     }
 }

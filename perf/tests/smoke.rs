@@ -35,23 +35,45 @@ fn waggle() -> PathBuf {
     beside
 }
 
-fn smoke(scenario: &str) {
-    let out = tempfile::tempdir().expect("temp dir");
+/// Runs `waggle-perf ARGS --waggle W --out OUT`, checks that it succeeded,
+/// and returns what it printed on stdout.
+fn run_perf(args: &[&str], out: &std::path::Path) -> String {
     let output = Command::new(env!("CARGO_BIN_EXE_waggle-perf"))
-        .args(["scenario", scenario, "--fixed"])
-        .args(["--rate", "100", "--duration-s", "3", "--drain-s", "20"])
-        .args(["--warmup-s", "0", "--workers", "2"])
+        .args(args)
         .arg("--waggle")
         .arg(waggle())
         .arg("--out")
-        .arg(out.path())
+        .arg(out)
         .output()
         .expect("run waggle-perf");
-    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
         output.status.success(),
-        "waggle-perf scenario {scenario} failed\nstdout:\n{stdout}\nstderr:\n{stderr}"
+        "waggle-perf {args:?} failed\nstdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    stdout
+}
+
+fn smoke(scenario: &str) {
+    let out = tempfile::tempdir().expect("temp dir");
+    let stdout = run_perf(
+        &[
+            "scenario",
+            scenario,
+            "--fixed",
+            "--rate",
+            "100",
+            "--duration-s",
+            "3",
+            "--drain-s",
+            "20",
+            "--warmup-s",
+            "0",
+            "--workers",
+            "2",
+        ],
+        out.path(),
     );
     assert!(
         stdout.contains("end to end"),
@@ -259,20 +281,18 @@ fn etcd_compare() {
 /// ratios, and a small log is dominated by fixed costs).
 fn restart() {
     let out = tempfile::tempdir().expect("temp dir");
-    let output = Command::new(env!("CARGO_BIN_EXE_waggle-perf"))
-        .args(["restart", "--data-gb", "0.02", "--instances", "300"])
-        .args(["--no-drop-caches", "--in-flight", "8"])
-        .arg("--waggle")
-        .arg(waggle())
-        .arg("--out")
-        .arg(out.path())
-        .output()
-        .expect("run waggle-perf");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success(),
-        "waggle-perf restart failed\nstdout:\n{stdout}\nstderr:\n{stderr}"
+    let stdout = run_perf(
+        &[
+            "restart",
+            "--data-gb",
+            "0.02",
+            "--instances",
+            "300",
+            "--no-drop-caches",
+            "--in-flight",
+            "8",
+        ],
+        out.path(),
     );
     assert!(stdout.contains("ready/read"), "no ratio printed:\n{stdout}");
     let text = std::fs::read_to_string(out.path().join("restart.json")).expect("JSON written");
@@ -290,6 +310,22 @@ fn restart() {
     assert!(run["ratio"].as_f64().expect("ratio") > 0.0, "{run}");
 }
 
+/// `waggle-perf failover` with one kill: the killed leader's partitions serve
+/// again (a gap is measured), every request is acknowledged, and the killed
+/// node comes back (the round ends only when every partition has a leader
+/// that every node agrees on).
+fn failover() {
+    let out = tempfile::tempdir().expect("temp dir");
+    let stdout = run_perf(&["failover", "--kills", "1", "--rate", "50"], out.path());
+    let text = std::fs::read_to_string(out.path().join("failover.json")).expect("JSON written");
+    let run: serde_json::Value = serde_json::from_str(&text).expect("valid JSON");
+    let round = &run["rounds"][0];
+    assert!(round["gap_ms"].as_f64().expect("gap") > 0.0, "{run}");
+    assert_eq!(round["failed"].as_u64(), Some(0), "{run}");
+    assert_eq!(round["requests"].as_u64(), Some(250), "{run}");
+    assert!(stdout.contains("| 1 |"), "no table printed:\n{stdout}");
+}
+
 /// One test, so the clusters never share the cores at the same time.
 #[test]
 fn scenarios_relay_and_etcd_compare() {
@@ -297,5 +333,6 @@ fn scenarios_relay_and_etcd_compare() {
     smoke("single");
     smoke("three-nodes");
     restart();
+    failover();
     etcd_compare();
 }
