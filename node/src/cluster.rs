@@ -47,6 +47,59 @@ const KIND_REQUEST: u8 = 1;
 const KIND_RESPONSE: u8 = 2;
 const KIND_INTERNAL: u8 = 3;
 const KIND_JOBS_AVAILABLE: u8 = 4;
+/// A forwarded command in postcard (the binary serde encoding the log's
+/// records use) instead of JSON: a fraction of the bytes and of the CPU.
+const KIND_REQUEST_BINARY: u8 = 5;
+
+/// How a forwarded command is encoded: in binary for nodes that read it
+/// (version [`BINARY_COMMANDS_SINCE`] and later, as gossiped), else in JSON,
+/// which every version reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CommandEncoding {
+    /// JSON (releases before 0.2.0 read only this).
+    Json,
+    /// postcard.
+    Binary,
+}
+
+/// The first version that reads binary forwarded commands.
+pub const BINARY_COMMANDS_SINCE: (u64, u64) = (0, 2);
+
+impl CommandEncoding {
+    /// The encoding a node of `version` reads; JSON when unknown.
+    pub fn for_version(version: Option<&str>) -> Self {
+        let parsed = version.and_then(|v| {
+            let mut parts = v.split('.').map(|p| p.parse::<u64>().ok());
+            Some((parts.next()??, parts.next()??))
+        });
+        match parsed {
+            Some(v) if v >= BINARY_COMMANDS_SINCE => CommandEncoding::Binary,
+            _ => CommandEncoding::Json,
+        }
+    }
+
+    fn encode(self, command: &PartitionCommand) -> (u8, Vec<u8>) {
+        match self {
+            CommandEncoding::Json => (
+                KIND_REQUEST,
+                serde_json::to_vec(command).expect("commands serialise"),
+            ),
+            CommandEncoding::Binary => (
+                KIND_REQUEST_BINARY,
+                postcard::to_allocvec(command).expect("commands serialise"),
+            ),
+        }
+    }
+}
+
+/// Decodes a forwarded command of frame kind `kind`.
+fn decode_command(kind: u8, body: &[u8]) -> Result<PartitionCommand, String> {
+    if kind == KIND_REQUEST_BINARY {
+        postcard::from_bytes(body).map_err(|e| e.to_string())
+    } else {
+        serde_json::from_slice(body).map_err(|e| e.to_string())
+    }
+}
 
 /// The node-to-node TLS files named by `[tls]`.
 pub fn tls_material(config: &Config) -> Result<TlsMaterial> {
@@ -237,6 +290,7 @@ impl Forwarder {
         partition: PartitionId,
         command: &PartitionCommand,
         timeout: Duration,
+        encoding: CommandEncoding,
     ) -> Result<CommandReply, CommandError> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
@@ -261,12 +315,12 @@ impl Forwarder {
                 },
             );
         }
-        let body = serde_json::to_vec(command).expect("commands serialise");
+        let (kind, body) = encoding.encode(command);
         let sent = self.handle.try_send(
             node,
             TrafficClass::Command,
             partition,
-            frame(KIND_REQUEST, id, &body),
+            frame(kind, id, &body),
         );
         if let Err(e) = sent {
             self.waiting.lock().expect("never poisoned").remove(&id);
@@ -433,8 +487,8 @@ pub async fn route_inbound<L: Local>(inbound: Inbound, forwarder: Arc<Forwarder>
                 let id = u64::from_le_bytes(payload[1..9].try_into().expect("8 bytes"));
                 let body = payload.slice(9..);
                 match payload[0] {
-                    KIND_REQUEST => {
-                        let command: PartitionCommand = match serde_json::from_slice(&body) {
+                    kind @ (KIND_REQUEST | KIND_REQUEST_BINARY) => {
+                        let command = match decode_command(kind, &body) {
                             Ok(c) => c,
                             Err(e) => {
                                 tracing::warn!(
@@ -492,6 +546,7 @@ fn frame_answer(id: u64, answer: &Result<CommandReply, CommandError>) -> Bytes {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::command::AwaitResult;
 
     #[test]
     fn answers_survive_the_wire() {
@@ -531,6 +586,71 @@ mod tests {
         }
         assert!(decode_answer(&[9, 1, 2]).is_err());
         assert!(decode_answer(&[]).is_err());
+    }
+
+    #[test]
+    fn commands_survive_the_wire_in_both_encodings() {
+        let create = PartitionCommand::CreateInstance {
+            definition_key: 0,
+            bpmn_process_id: "order".into(),
+            version: -1,
+            variables: r#"{"total": 12.5, "items": ["a", "b"]}"#.into(),
+            await_result: Some(AwaitResult {
+                fetch_variables: vec!["total".into()],
+                timeout_ms: 5_000,
+            }),
+            start_instructions: vec!["task".into()],
+        };
+        let cases = vec![
+            create.clone(),
+            PartitionCommand::Deploy {
+                resources: vec![("p.bpmn".into(), vec![0, 1, 255])],
+            },
+            PartitionCommand::ActivateJobs {
+                job_type: "work".into(),
+                worker: "w".into(),
+                timeout_ms: 300_000,
+                max_jobs: 64,
+                fetch_variables: vec![],
+            },
+            PartitionCommand::CompleteJobWithResult {
+                job_key: 2_251_799_813_685_249,
+                variables: "{}".into(),
+                result: Box::default(),
+            },
+            PartitionCommand::AsCaller {
+                tenant: "<default>".into(),
+                tenants: Some(vec!["<default>".into(), "eu".into()]),
+                processes: None,
+                command: Box::new(create),
+            },
+        ];
+        for command in cases {
+            for encoding in [CommandEncoding::Json, CommandEncoding::Binary] {
+                let (kind, body) = encoding.encode(&command);
+                assert_eq!(
+                    decode_command(kind, &body),
+                    Ok(command.clone()),
+                    "{encoding:?}"
+                );
+            }
+            let json = CommandEncoding::Json.encode(&command).1.len();
+            let binary = CommandEncoding::Binary.encode(&command).1.len();
+            assert!(binary < json, "{binary} bytes in binary, {json} in JSON");
+        }
+        assert!(decode_command(KIND_REQUEST_BINARY, &[0xff; 3]).is_err());
+        assert!(decode_command(KIND_REQUEST, b"{").is_err());
+    }
+
+    #[test]
+    fn the_encoding_follows_the_peer_version() {
+        let of = CommandEncoding::for_version;
+        assert_eq!(of(Some("0.1.0")), CommandEncoding::Json);
+        assert_eq!(of(Some("0.2.0")), CommandEncoding::Binary);
+        assert_eq!(of(Some("0.10.3")), CommandEncoding::Binary);
+        assert_eq!(of(Some("1.0.0")), CommandEncoding::Binary);
+        assert_eq!(of(Some("garbage")), CommandEncoding::Json);
+        assert_eq!(of(None), CommandEncoding::Json, "not heard from yet");
     }
 
     #[test]

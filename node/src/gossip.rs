@@ -64,6 +64,14 @@ impl ClusterTopology {
         Some(state)
     }
 
+    /// How to encode commands forwarded to `node`: by the version it last
+    /// gossiped (JSON until it is heard from).
+    pub fn command_encoding(&self, node: NodeId) -> crate::cluster::CommandEncoding {
+        let nodes = self.nodes.lock().expect("never poisoned");
+        let version = nodes.get(&node).map(|(state, _)| state.version.as_str());
+        crate::cluster::CommandEncoding::for_version(version)
+    }
+
     /// The nodes heard from within `STALE_AFTER`, by id.
     pub fn live(&self) -> Vec<NodeState> {
         self.nodes

@@ -183,7 +183,10 @@ impl Dispatcher {
             let result = match &context.forwarder {
                 Some(forwarder) if target != me => {
                     if forwarder.handle().is_connected(target) {
-                        forwarder.forward(target, partition, &command, left).await
+                        let encoding = context.topology.command_encoding(target);
+                        forwarder
+                            .forward(target, partition, &command, left, encoding)
+                            .await
                     } else {
                         Err(CommandError::Unavailable(format!(
                             "{}: node {target}, a replica of partition {partition}, is not connected",
