@@ -305,15 +305,12 @@ impl Forwarder {
                     command.name()
                 )));
             }
-            let answer = tx;
-            waiting.insert(
-                id,
-                Waiting {
-                    node,
-                    partition,
-                    answer,
-                },
-            );
+            let waiter = Waiting {
+                node,
+                partition,
+                answer: tx,
+            };
+            waiting.insert(id, waiter);
         }
         let (kind, body) = encoding.encode(command);
         let sent = self.handle.try_send(
@@ -338,11 +335,14 @@ impl Forwarder {
         };
         let answer = tokio::select! {
             answer = tokio::time::timeout(timeout, rx) => answer,
-            () = connection_ended => Ok(Ok(Err(CommandError::Unavailable(format!(
-                "{}: the connection to node {node}, the leader of partition {partition}, \
-                 ended with the command in flight",
-                command.name()
-            ))))),
+            () = connection_ended => {
+                self.waiting.lock().expect("never poisoned").remove(&id);
+                return Err(CommandError::Unavailable(format!(
+                    "{}: the connection to node {node}, the leader of partition {partition}, \
+                     ended with the command in flight",
+                    command.name()
+                )));
+            }
         };
         self.waiting.lock().expect("never poisoned").remove(&id);
         match answer {

@@ -366,6 +366,8 @@ impl Group {
             return;
         }
         self.election_elapsed += 1;
+        // The plain timeout first: the priority delay is worked out only
+        // once it has passed, not on every tick.
         if self.config.is_voter(self.me)
             && self.election_elapsed >= self.randomized_timeout
             && self.election_elapsed >= self.randomized_timeout + self.priority_delay(ctx)
