@@ -3,7 +3,7 @@
 //! partitions and job pushes; `replay` applies records read from the log.
 //!
 //! ```text
-//! Engine { partition_id, partition_count, state (replicated), streams (not) }
+//! Engine { partition_id, partition_count, state, streams (both replicated) }
 //! ```
 //!
 //! Follow-up work of a command (activating the next element, completing a
@@ -42,8 +42,12 @@ const RECORDS_PER_COMMAND_HINT: usize = 32;
 /// The identity state is written only when it holds something, so a
 /// release that reads 5 alone can follow a broker without any. Version 8
 /// is version 7 followed by the tenancy (see `tenancy`), written only when
-/// something belongs to a tenant other than the default.
-pub const SNAPSHOT_FORMAT_VERSION: u8 = 8;
+/// something belongs to a tenant other than the default. Version 9 is
+/// version 8 (identity and tenancy always there) followed by the job push
+/// streams, written only when a stream is registered.
+pub const SNAPSHOT_FORMAT_VERSION: u8 = 9;
+/// The snapshot format with identity and tenancy, without job streams.
+pub const SNAPSHOT_FORMAT_TENANCY: u8 = 8;
 /// The snapshot format with an identity state and without tenancy.
 pub const SNAPSHOT_FORMAT_IDENTITY: u8 = 7;
 /// The snapshot format of identity states without groups, tenants and
@@ -265,6 +269,8 @@ struct SnapshotBodyRef<'a> {
     identity: Option<&'a crate::identity::Identity>,
     #[serde(skip_serializing_if = "Option::is_none")]
     tenancy: Option<&'a crate::tenancy::Tenancy>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    streams: Option<&'a JobStreams>,
 }
 
 /// A step of BPMN execution inside one command.
@@ -297,7 +303,6 @@ pub(crate) struct Ctx {
 /// [`Engine::take_leader_local`].
 #[derive(Default)]
 pub struct LeaderLocal {
-    streams: JobStreams,
     due_requested: BTreeMap<(i64, i64), i64>,
     last_sent: BTreeMap<i64, (i64, Intent)>,
     distribution_sent: BTreeMap<(u32, i64), i64>,
@@ -314,6 +319,7 @@ pub struct Engine {
     pub(crate) partition_id: u32,
     pub(crate) partition_count: u32,
     pub(crate) state: State,
+    /// Job push streams (replicated: added and removed by log entries).
     pub(crate) streams: JobStreams,
     /// (key, due time) of due commands handed out and not yet reflected in
     /// the state -> when they were handed out; leader-local, not
@@ -439,12 +445,11 @@ impl Engine {
         ctx.out
     }
 
-    /// Takes the parts of the engine that are not replicated (job push
-    /// streams, what due and distributed commands were handed out), to keep
+    /// Takes the parts of the engine that are not replicated (what due and
+    /// distributed commands were handed out), to keep
     /// them across a rebuild of the replicated state.
     pub fn take_leader_local(&mut self) -> LeaderLocal {
         LeaderLocal {
-            streams: std::mem::take(&mut self.streams),
             due_requested: std::mem::take(&mut self.due_requested),
             last_sent: std::mem::take(&mut self.last_sent),
             distribution_sent: std::mem::take(&mut self.distribution_sent),
@@ -453,7 +458,6 @@ impl Engine {
 
     /// Puts back what [`Engine::take_leader_local`] took.
     pub fn set_leader_local(&mut self, local: LeaderLocal) {
-        self.streams = local.streams;
         self.due_requested = local.due_requested;
         self.last_sent = local.last_sent;
         self.distribution_sent = local.distribution_sent;
@@ -672,8 +676,8 @@ impl Engine {
         ))
     }
 
-    /// Registers a job push stream (not replicated; the broker re-registers
-    /// streams after a leader change).
+    /// Registers a job push stream. Replicated state: call it when applying a
+    /// log entry, in the same order on every replica.
     pub fn add_job_stream(
         &mut self,
         stream_id: u64,
@@ -701,6 +705,11 @@ impl Engine {
     /// Removes a job push stream.
     pub fn remove_job_stream(&mut self, stream_id: u64) {
         self.streams.remove(stream_id);
+    }
+
+    /// The registered job push streams.
+    pub fn job_streams(&self) -> &JobStreams {
+        &self.streams
     }
 
     /// Commands that are due at `now_ms` (job time-outs, back-off expiry,
@@ -799,23 +808,26 @@ impl Engine {
 
     fn snapshot_body(&self) -> SnapshotBodyRef<'_> {
         let (identity, tenancy) = (&self.state.identity, &self.state.tenancy);
-        let tenancy = (!tenancy.is_empty()).then_some(tenancy);
+        let streams = (!self.streams.is_empty()).then_some(&self.streams);
+        let tenancy = (streams.is_some() || !tenancy.is_empty()).then_some(tenancy);
         SnapshotBodyRef {
             partition_id: self.partition_id,
             partition_count: self.partition_count,
             state: &self.state,
             identity: (tenancy.is_some() || !identity.is_empty()).then_some(identity),
             tenancy,
+            streams,
         }
     }
 
     /// Deterministic bytes of the replicated state.
     pub fn snapshot(&self) -> Vec<u8> {
         let body = self.snapshot_body();
-        let version = match (body.identity, body.tenancy) {
-            (_, Some(_)) => SNAPSHOT_FORMAT_VERSION,
-            (Some(_), None) => SNAPSHOT_FORMAT_IDENTITY,
-            (None, None) => SNAPSHOT_FORMAT_WITHOUT_IDENTITY,
+        let version = match (body.identity, body.tenancy, body.streams) {
+            (_, _, Some(_)) => SNAPSHOT_FORMAT_VERSION,
+            (_, Some(_), None) => SNAPSHOT_FORMAT_TENANCY,
+            (Some(_), None, None) => SNAPSHOT_FORMAT_IDENTITY,
+            (None, None, None) => SNAPSHOT_FORMAT_WITHOUT_IDENTITY,
         };
         postcard::to_extend(&body, vec![version]).expect("encoding into a Vec cannot fail")
     }
@@ -828,7 +840,7 @@ impl Engine {
         crate::fingerprint::of(&self.snapshot_body())
     }
 
-    /// Rebuilds an engine from `snapshot()` bytes (job streams start empty).
+    /// Rebuilds an engine from `snapshot()` bytes.
     pub fn restore(bytes: &[u8]) -> Result<Engine, SnapshotError> {
         let (&version, body) = bytes.split_first().ok_or(SnapshotError::Empty)?;
         if !(SNAPSHOT_FORMAT_WITHOUT_IDENTITY..=SNAPSHOT_FORMAT_VERSION).contains(&version) {
@@ -840,6 +852,7 @@ impl Engine {
         let (body, rest): (SnapshotBody, &[u8]) =
             postcard::take_from_bytes(body).map_err(malformed)?;
         let mut state = body.state;
+        let mut streams = JobStreams::default();
         if version != SNAPSHOT_FORMAT_WITHOUT_IDENTITY {
             // `SnapshotBodyRef::identity`, an option that is always there.
             let (identity, rest) = if version == SNAPSHOT_FORMAT_IDENTITY_V6 {
@@ -851,11 +864,20 @@ impl Engine {
                     .map_err(malformed)?
             };
             state.identity = identity.unwrap_or_default();
-            let rest = if version == SNAPSHOT_FORMAT_VERSION {
+            let rest = if version >= SNAPSHOT_FORMAT_TENANCY {
                 // `SnapshotBodyRef::tenancy`, an option that is always there.
                 let (tenancy, rest): (Option<crate::tenancy::Tenancy>, _) =
                     postcard::take_from_bytes(rest).map_err(malformed)?;
                 state.tenancy = tenancy.unwrap_or_default();
+                rest
+            } else {
+                rest
+            };
+            let rest = if version == SNAPSHOT_FORMAT_VERSION {
+                // `SnapshotBodyRef::streams`, an option that is always there.
+                let (registered, rest): (Option<JobStreams>, _) =
+                    postcard::take_from_bytes(rest).map_err(malformed)?;
+                streams = registered.unwrap_or_default();
                 rest
             } else {
                 rest
@@ -870,7 +892,7 @@ impl Engine {
             partition_id: body.partition_id,
             partition_count: body.partition_count,
             state,
-            streams: JobStreams::default(),
+            streams,
             due_requested: BTreeMap::new(),
             last_sent: BTreeMap::new(),
             distribution_sent: BTreeMap::new(),

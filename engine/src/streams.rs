@@ -5,12 +5,16 @@
 //! streams: BTreeMap<stream id, JobStream>   cursor: job type -> last stream used
 //! ```
 //!
-//! Not replicated: the broker registers streams on the leader. The choice of a
-//! stream is written into the log as a job batch activation, so replay does
-//! not need the registry. Streams of one type are served round-robin.
+//! Replicated: the broker adds and removes streams through log entries that
+//! every replica applies in order, and the registry is in the snapshot, so
+//! every replica activates a new job for the same stream in the same step
+//! that creates it (no second commit), and a new leader pushes to the same
+//! streams. Streams of one type are served round-robin.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
 
 use crate::tenancy::Tenant;
 
@@ -18,7 +22,7 @@ use crate::tenancy::Tenant;
 pub const MAX_JOB_STREAMS: usize = 65_536;
 
 /// One registered stream.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JobStream {
     /// Job type served.
     pub job_type: String,
@@ -46,7 +50,7 @@ impl JobStream {
 }
 
 /// The registry.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JobStreams {
     streams: BTreeMap<u64, JobStream>,
     cursor: BTreeMap<String, u64>,
@@ -96,6 +100,16 @@ impl JobStreams {
     /// Removes a stream.
     pub fn remove(&mut self, stream_id: u64) {
         self.streams.remove(&stream_id);
+    }
+
+    /// The registered streams, by id.
+    pub fn iter(&self) -> impl Iterator<Item = (u64, &JobStream)> {
+        self.streams.iter().map(|(id, s)| (*id, s))
+    }
+
+    /// How many streams are registered.
+    pub fn len(&self) -> usize {
+        self.streams.len()
     }
 
     /// True when no stream is registered.

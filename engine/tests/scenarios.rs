@@ -670,6 +670,32 @@ fn jobs_are_pushed_to_streams() {
 }
 
 #[test]
+fn job_streams_are_replicated_state_kept_in_the_snapshot() {
+    let mut h = Harness::new();
+    h.deploy("one.bpmn", &one_task("one")).unwrap();
+    let without = h.engine.fingerprint();
+    h.engine.add_job_stream(7, "work", "a", 10_000, vec![]);
+    h.engine.add_job_stream(9, "work", "b", 10_000, vec![]);
+    assert_ne!(h.engine.fingerprint(), without, "streams are replicated");
+    h.create("one", "{}");
+    assert_eq!(h.pushed.last().unwrap().stream_id, 7);
+    let snapshot = h.engine.snapshot();
+    assert_eq!(snapshot[0], ::engine::engine::SNAPSHOT_FORMAT_VERSION);
+    let restored = Engine::restore(&snapshot).unwrap();
+    assert_eq!(restored.fingerprint(), h.engine.fingerprint());
+    assert_eq!(restored.job_streams(), h.engine.job_streams());
+    // A replica restored from the snapshot goes on where the round-robin was.
+    h.engine = restored;
+    h.create("one", "{}");
+    assert_eq!(h.pushed.last().unwrap().stream_id, 9);
+    h.engine.remove_job_stream(7);
+    h.engine.remove_job_stream(9);
+    assert!(h.engine.snapshot()[0] < ::engine::engine::SNAPSHOT_FORMAT_VERSION);
+    h.create("one", "{}");
+    assert_eq!(h.pushed.len(), 2, "no stream left to push to");
+}
+
+#[test]
 fn unknown_keys_and_garbage_commands_are_rejected() {
     let mut h = Harness::new();
     assert_eq!(

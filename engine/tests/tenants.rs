@@ -5,7 +5,7 @@
 //! tenants keeps its snapshot layout.
 
 mod common;
-use ::engine::engine::SNAPSHOT_FORMAT_VERSION;
+use ::engine::engine::SNAPSHOT_FORMAT_TENANCY;
 use ::engine::*;
 use common::*;
 use std::sync::Arc;
@@ -246,7 +246,7 @@ fn a_message_correlates_within_its_tenant_across_partitions() {
     assert!(messages.message_subscriptions.is_empty());
     let snapshot = c.partition(2).engine.snapshot();
     assert_eq!(
-        snapshot[0], SNAPSHOT_FORMAT_VERSION,
+        snapshot[0], SNAPSHOT_FORMAT_TENANCY,
         "the tenancy is in the snapshot"
     );
     let restored = Engine::restore(&snapshot).unwrap();

@@ -35,6 +35,7 @@ use crate::identity::{ClientTls, Port, TlsListener};
 use crate::job_signals::JobSignals;
 use crate::metrics::Metrics;
 use crate::placement::ClusterShape;
+use crate::push_streams::PushStreams;
 use crate::shard::{Opening, ShardOptions, Shards};
 use crate::view::BrokerView;
 use crate::{management, memlock, notify};
@@ -125,6 +126,7 @@ pub fn run(config: Config, mode: Mode) -> Result<()> {
     };
     let boot_ms = crate::view::unix_now_ms();
     let job_signals = Arc::new(JobSignals::default());
+    let push_streams = Arc::new(PushStreams::new(config.cluster.node_id, boot_ms));
     let sinks = start_sinks(&config, shape.partitions)?;
     let export_sink = sinks.clone();
     let exporter = sinks.map(|sink| ExportOptions {
@@ -166,6 +168,7 @@ pub fn run(config: Config, mode: Mode) -> Result<()> {
         forwarder: forwarder.clone(),
         metrics: Arc::clone(&metrics),
         job_signals: Arc::clone(&job_signals),
+        push_streams: Arc::clone(&push_streams),
         backups: backups.clone(),
     };
     let (shard_set, opening) = Shards::start(&options, &local_partitions, Arc::clone(&view))?;
@@ -186,6 +189,7 @@ pub fn run(config: Config, mode: Mode) -> Result<()> {
         forwarder: forwarder.clone(),
         export_sink,
         job_signals,
+        push_streams,
         topology: ClusterTopology::default(),
         backups,
     });
@@ -201,6 +205,10 @@ pub fn run(config: Config, mode: Mode) -> Result<()> {
             forwarder,
             Arc::clone(&context),
         ));
+    }
+    if let Some(returns) = context.push_streams.take_returns() {
+        let dispatcher = Dispatcher::new(Arc::clone(&context));
+        runtime.spawn(crate::push_streams::return_undelivered(dispatcher, returns));
     }
     let result = runtime.block_on(serve(Arc::clone(&context), mode, opening, client_tls));
     context.view.set_stopping();

@@ -50,6 +50,9 @@ const KIND_JOBS_AVAILABLE: u8 = 4;
 /// A forwarded command in postcard (the binary serde encoding the log's
 /// records use) instead of JSON: a fraction of the bytes and of the CPU.
 const KIND_REQUEST_BINARY: u8 = 5;
+/// A job pushed to a stream of the receiving node: partition (u32 LE),
+/// stream id (u64 LE), the protobuf `ActivatedJob`.
+const KIND_PUSHED_JOB: u8 = 6;
 
 /// How a forwarded command is encoded: in binary for nodes that read it
 /// (version [`BINARY_COMMANDS_SINCE`] and later, as gossiped), else in JSON,
@@ -403,6 +406,29 @@ impl Forwarder {
         );
     }
 
+    /// Sends a job pushed to stream `stream_id` to its owner `node`; false
+    /// when it could not be queued.
+    pub fn send_pushed_job(
+        &self,
+        node: u32,
+        partition: PartitionId,
+        stream_id: u64,
+        job: &proto::ActivatedJob,
+    ) -> bool {
+        let mut body = Vec::with_capacity(12 + job.encoded_len());
+        body.extend_from_slice(&partition.to_le_bytes());
+        body.extend_from_slice(&stream_id.to_le_bytes());
+        job.encode(&mut body).expect("a Vec grows");
+        self.handle
+            .try_send(
+                node,
+                TrafficClass::Command,
+                partition,
+                frame(KIND_PUSHED_JOB, 0, &body),
+            )
+            .is_ok()
+    }
+
     fn answered(&self, id: u64, answer: Result<CommandReply, CommandError>) {
         if let Some(w) = self.waiting.lock().expect("never poisoned").remove(&id) {
             let _ = w.answer.send(answer);
@@ -426,6 +452,22 @@ pub trait Local: Send + Sync + 'static {
     fn jobs_available(&self, partition: PartitionId, types: Vec<String>);
     /// Another node's state (see [`crate::gossip`]).
     fn topology(&self, from: u32, payload: &[u8]);
+    /// A job `partition`'s leader pushed to stream `stream_id` of this node.
+    fn pushed_job(&self, partition: PartitionId, stream_id: u64, job: proto::ActivatedJob);
+}
+
+/// Decodes the body of a pushed-job frame.
+fn decode_pushed_job(body: &[u8]) -> Result<(PartitionId, u64, proto::ActivatedJob), String> {
+    if body.len() < 12 {
+        return Err(format!(
+            "{} bytes is shorter than its 12-byte header",
+            body.len()
+        ));
+    }
+    let partition = u32::from_le_bytes(body[0..4].try_into().expect("4 bytes"));
+    let stream_id = u64::from_le_bytes(body[4..12].try_into().expect("8 bytes"));
+    let job = proto::ActivatedJob::decode(&body[12..]).map_err(|e| e.to_string())?;
+    Ok((partition, stream_id, job))
 }
 
 /// Encodes job types for a jobs-available frame; types longer than
@@ -519,6 +561,15 @@ pub async fn route_inbound<L: Local>(inbound: Inbound, forwarder: Arc<Forwarder>
                         Err(e) => tracing::warn!(
                             from = frame.from,
                             "undecodable jobs-available frame dropped: {e}"
+                        ),
+                    },
+                    KIND_PUSHED_JOB => match decode_pushed_job(&body) {
+                        Ok((partition, stream_id, job)) => {
+                            local.pushed_job(partition, stream_id, job)
+                        }
+                        Err(e) => tracing::warn!(
+                            from = frame.from,
+                            "undecodable pushed job dropped (it times out): {e}"
                         ),
                     },
                     KIND_INTERNAL => match engine::Record::decode(&body) {

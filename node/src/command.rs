@@ -217,6 +217,14 @@ pub enum PartitionCommand {
         /// The command.
         command: Box<PartitionCommand>,
     },
+    /// Add or remove a job push stream (replicated: a log entry every
+    /// replica applies); answered with `Done`.
+    JobStream(crate::push_streams::StreamChange),
+    /// Give back a pushed job that did not reach its worker (`JOB YIELD`).
+    YieldJob {
+        /// The job.
+        job_key: i64,
+    },
 }
 
 /// Options of `CreateProcessInstanceWithResult`.
@@ -245,6 +253,8 @@ impl PartitionCommand {
                     intent: engine::Intent::Complete,
                     ..
                 }
+                | PartitionCommand::YieldJob { .. }
+                | PartitionCommand::JobStream(_)
         )
     }
 
@@ -286,6 +296,8 @@ impl PartitionCommand {
             PartitionCommand::MigrateInstance { .. } => "MigrateProcessInstance",
             PartitionCommand::CompleteJobWithResult { .. } => "CompleteJob",
             PartitionCommand::Identity { .. } => "Identity",
+            PartitionCommand::JobStream(_) => "StreamActivatedJobs",
+            PartitionCommand::YieldJob { .. } => "YieldJob",
         }
     }
 }

@@ -169,6 +169,8 @@ pub struct Turn {
     pub jobs_available: Vec<(PartitionId, Vec<std::sync::Arc<str>>)>,
     /// Backup checkpoints applied (on every replica), for the backup store.
     pub checkpoints: Vec<(PartitionId, crate::partition::Checkpointed)>,
+    /// Jobs led partitions pushed to streams, to deliver.
+    pub pushed_jobs: Vec<(PartitionId, engine::JobPush)>,
 }
 
 /// See the module documentation.
@@ -633,6 +635,12 @@ impl<D: Disk> ShardReplicas<D> {
         }
         let leading = self.leader(p).0;
         let machine = self.driver.machine_mut(u64::from(p)).expect("listed");
+        let streams = machine.partition.engine().job_streams().len();
+        self.metrics
+            .activity
+            .job_streams
+            .get_or_create(&PartitionLabel { partition: p })
+            .set(i64::try_from(streams).unwrap_or(i64::MAX));
         if let Some(queue) = machine.partition.exports_mut() {
             let lag = queue.lag_records() as i64;
             if let (true, Some(export)) = (leading, &self.exporter) {
@@ -653,6 +661,15 @@ impl<D: Disk> ShardReplicas<D> {
                 types.sort_unstable();
                 types.dedup();
                 turn.jobs_available.push((p, types));
+            }
+            if !applied.pushed_jobs.is_empty() {
+                let now_ms = crate::view::unix_now_ms() as i64;
+                for push in &applied.pushed_jobs {
+                    let waited = (now_ms - push.job.created_ms).max(0) as f64 / 1000.0;
+                    self.metrics.job_activation_latency_seconds.observe(waited);
+                }
+                turn.pushed_jobs
+                    .extend(applied.pushed_jobs.into_iter().map(|push| (p, push)));
             }
         }
     }

@@ -40,6 +40,8 @@ pub struct BrokerContext {
     pub leaders: LeaderHints,
     /// Wake-ups for activations waiting for jobs (shared with the shards).
     pub job_signals: Arc<JobSignals>,
+    /// The job push streams open on this node (shared with the shards).
+    pub push_streams: Arc<crate::push_streams::PushStreams>,
     /// The other nodes' partitions as they last reported them.
     pub topology: ClusterTopology,
     /// The backup store, when `backup.directory` is set.

@@ -34,6 +34,7 @@ pub mod metrics;
 pub mod notify;
 pub mod partition;
 pub mod placement;
+pub mod push_streams;
 pub mod records;
 pub mod request_metrics;
 pub mod rest;

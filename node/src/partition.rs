@@ -35,15 +35,18 @@
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
 
 use bytes::{BufMut, Bytes, BytesMut};
-use engine::{Engine, Intent, Record, RecordType, RecordValue};
+use engine::{Engine, Intent, JobPush, Record, RecordType, RecordValue};
+use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::command::{CommandError, CommandReply, PartitionCommand};
 use crate::exporter::ExportQueue;
 use crate::isolation::ProcessingFailure;
 use crate::placement::PartitionId;
+use crate::push_streams::StreamChange;
 use crate::records;
 use crate::shard::ReplySender;
 
@@ -62,6 +65,7 @@ const KIND_CONTINUE: u8 = 1;
 const KIND_RAW: u8 = 2;
 const KIND_EXPORTED: u8 = 3;
 const KIND_CHECKPOINT: u8 = 4;
+const KIND_STREAM: u8 = 5;
 
 /// An application entry decoded from the log.
 #[derive(Debug)]
@@ -90,6 +94,72 @@ pub enum AppEntry {
         /// The request waiting for the answer (on the node that proposed it).
         request_id: u64,
     },
+    /// A change of the job push streams.
+    Stream {
+        /// The request waiting for the answer (on the node that proposed it).
+        request_id: u64,
+        /// The change.
+        entry: StreamEntry,
+    },
+}
+
+/// A change of the job push streams as the log holds it: the change and the
+/// caller's reach (the tenants asked for, the processes granted).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StreamEntry {
+    /// The change.
+    pub change: StreamChange,
+    /// The tenants whose jobs the stream takes; `None`: any.
+    pub tenants: Option<Vec<String>>,
+    /// The processes whose jobs the stream takes; `None`: any.
+    pub processes: Option<Vec<String>>,
+}
+
+impl StreamEntry {
+    /// The entry of a `JobStream` command (possibly on behalf of a caller).
+    fn of(command: &PartitionCommand) -> Option<StreamEntry> {
+        match command {
+            PartitionCommand::JobStream(change) => Some(StreamEntry {
+                change: change.clone(),
+                tenants: None,
+                processes: None,
+            }),
+            PartitionCommand::AsCaller {
+                tenants,
+                processes,
+                command,
+                ..
+            } => StreamEntry::of(command).map(|inner| StreamEntry {
+                tenants: tenants.clone().or(inner.tenants),
+                processes: processes.clone().or(inner.processes),
+                ..inner
+            }),
+            _ => None,
+        }
+    }
+
+    /// Applies it to `engine`'s registry.
+    fn apply(self, engine: &mut Engine) {
+        match self.change {
+            StreamChange::Add {
+                stream_id,
+                job_type,
+                worker,
+                timeout_ms,
+                fetch_variables,
+            } => {
+                engine.add_job_stream(stream_id, &job_type, &worker, timeout_ms, fetch_variables);
+                engine.restrict_job_stream(
+                    stream_id,
+                    self.tenants
+                        .map(|list| list.iter().map(|t| engine::Tenant::new(t)).collect()),
+                    self.processes
+                        .map(|list| list.iter().map(|p| Arc::from(p.as_str())).collect()),
+                );
+            }
+            StreamChange::Remove { stream_id } => engine.remove_job_stream(stream_id),
+        }
+    }
 }
 
 /// A log entry that does not decode.
@@ -172,11 +242,16 @@ pub fn decode_entry(
             backup_id: u64::from_le_bytes(data[9..17].try_into().expect("8 bytes")),
             request_id: u64::from_le_bytes(data[17..25].try_into().expect("8 bytes")),
         })),
+        KIND_STREAM if data.len() >= 17 => Ok(Some(AppEntry::Stream {
+            request_id: u64::from_le_bytes(data[9..17].try_into().expect("8 bytes")),
+            entry: postcard::from_bytes(&data[17..])
+                .map_err(|e| bad(format!("job stream entry: {e}")))?,
+        })),
         KIND_CHECKPOINT => Err(bad(format!(
             "checkpoint entry of {} bytes is shorter than its 25 bytes",
             data.len()
         ))),
-        KIND_RAW | KIND_EXPORTED => Err(bad(format!(
+        KIND_RAW | KIND_EXPORTED | KIND_STREAM => Err(bad(format!(
             "entry of kind {} and {} bytes is shorter than its 17-byte header",
             data[0],
             data.len()
@@ -240,6 +315,8 @@ pub struct Applied {
     pub counts: EngineCounts,
     /// Checkpoints of backups, with the state at each.
     pub checkpoints: Vec<Checkpointed>,
+    /// Jobs activated for push streams, to deliver when leading.
+    pub pushed_jobs: Vec<JobPush>,
 }
 
 /// What the engine did with the commands of one turn.
@@ -416,6 +493,15 @@ impl Partition {
             out.put_slice(payload);
             return Some(out.freeze());
         }
+        if let Some(entry) = StreamEntry::of(command) {
+            let request = self.await_answer(None, reply);
+            let mut out = BytesMut::with_capacity(64);
+            out.put_u8(KIND_STREAM);
+            out.put_i64_le(now_ms);
+            out.put_u64_le(request);
+            out.put_slice(&postcard::to_allocvec(&entry).expect("stream entries serialise"));
+            return Some(out.freeze());
+        }
         if let PartitionCommand::Checkpoint { backup_id } = command {
             let request = self.await_answer(None, reply);
             let mut out = BytesMut::with_capacity(25);
@@ -490,6 +576,7 @@ impl Partition {
         let request = match decode_entry(self.id, 0, entry) {
             Ok(Some(AppEntry::Command(record))) => record.request_id,
             Ok(Some(AppEntry::Raw { request_id }))
+            | Ok(Some(AppEntry::Stream { request_id, .. }))
             | Ok(Some(AppEntry::Checkpoint { request_id, .. })) => Some(request_id),
             _ => None,
         };
@@ -550,6 +637,13 @@ impl Partition {
                 });
                 if let Some(p) = self.pending.remove(&request_id) {
                     let _ = p.reply.send(Ok(CommandReply::Key(index as i64)));
+                }
+                return Ok(());
+            }
+            Some(AppEntry::Stream { request_id, entry }) => {
+                entry.apply(&mut self.engine);
+                if let Some(p) = self.pending.remove(&request_id) {
+                    let _ = p.reply.send(Ok(CommandReply::Done));
                 }
                 return Ok(());
             }
@@ -629,13 +723,15 @@ impl Partition {
             return Ok(());
         }
         EngineCounts::add(&mut out.counts.commands, command.value_type.name());
+        let pushed = |key: i64| processed.pushed_jobs.iter().any(|p| p.job.key == key);
         for record in processed.records {
             if record.record_type == RecordType::Command {
                 self.follow_ups.push_back(record);
                 continue;
             }
             out.counts.note(&record);
-            if let Some(job_type) = activatable_job_type(&record) {
+            // A job pushed in the step that made it activatable is taken.
+            if let Some(job_type) = activatable_job_type(&record).filter(|_| !pushed(record.key)) {
                 if out.jobs_available.last() != Some(job_type) {
                     out.jobs_available.push(job_type.clone());
                 }
@@ -664,6 +760,7 @@ impl Partition {
             }
         }
         out.distributions.extend(processed.distributions);
+        out.pushed_jobs.extend(processed.pushed_jobs);
         Ok(())
     }
 

@@ -289,7 +289,10 @@ pub fn to_record(command: &PartitionCommand) -> Result<Record, CommandError> {
             RecordValue::ProcessInstanceMigration((**value).clone()),
             None,
         ),
-        PartitionCommand::RawAppend { .. } | PartitionCommand::Checkpoint { .. } => {
+        PartitionCommand::YieldJob { job_key } => job(*job_key, Intent::Yield, |_| {}),
+        PartitionCommand::RawAppend { .. }
+        | PartitionCommand::Checkpoint { .. }
+        | PartitionCommand::JobStream(_) => {
             return Err(CommandError::Internal(format!(
                 "{} has no engine record",
                 command.name()

@@ -124,6 +124,8 @@ pub struct ShardOptions {
     pub metrics: Arc<Metrics>,
     /// Wake-ups for the gateway's waiting activations.
     pub job_signals: Arc<crate::job_signals::JobSignals>,
+    /// The job push streams open on this node.
+    pub push_streams: Arc<crate::push_streams::PushStreams>,
     /// The backup store, when `backup.directory` is set.
     pub backups: Option<Arc<crate::backup::BackupStore>>,
 }
@@ -465,6 +467,9 @@ async fn shard_loop(mut ctx: ShardContext, started: std::sync::mpsc::Sender<Resu
                     for (partition, types) in turn.jobs_available {
                         signal_jobs(&ctx, partition, &types);
                     }
+                    for (partition, push) in turn.pushed_jobs {
+                        push_job(&ctx, partition, push);
+                    }
                     if let Some(store) = &ctx.options.backups {
                         for (partition, checkpoint) in turn.checkpoints {
                             store.write(partition, checkpoint);
@@ -666,6 +671,34 @@ fn signal_jobs(ctx: &ShardContext, partition: PartitionId, types: &[Arc<str>]) {
         for node in (0..open.shape.cluster_size).filter(|n| *n != open.node) {
             forwarder.send_jobs_available(node, partition, types);
         }
+    }
+}
+
+/// Delivers a job pushed to a stream: to the stream here, or to the node that
+/// owns it; a job that cannot go is given back (see [`crate::push_streams`]).
+fn push_job(ctx: &ShardContext, partition: PartitionId, push: engine::JobPush) {
+    let streams = &ctx.options.push_streams;
+    let owner = crate::push_streams::owner(push.stream_id);
+    let job = crate::records::activated_job(push.job);
+    if owner == streams.node() {
+        return streams.deliver(partition, push.stream_id, job);
+    }
+    // The transport queues frames for a peer while it reconnects; a job
+    // must not wait there for a node that may be gone.
+    let connected = ctx
+        .options
+        .forwarder
+        .as_ref()
+        .filter(|forwarder| forwarder.handle().is_connected(owner));
+    let sent = connected
+        .is_some_and(|forwarder| forwarder.send_pushed_job(owner, partition, push.stream_id, &job));
+    if !sent {
+        streams.undeliverable(crate::push_streams::Undelivered {
+            partition,
+            job_key: job.key,
+            stream_id: push.stream_id,
+            gone: connected.is_none(),
+        });
     }
 }
 

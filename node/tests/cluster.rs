@@ -670,6 +670,131 @@ fn commands_forwarded_to_a_frozen_leader_fail_over_to_the_new_leader() {
     complete_all(&rt, &nodes, &acknowledged, &mut done);
 }
 
+/// The sum of `name`'s samples with `labels` on `node`.
+fn metric(node: &Node, name: &str, labels: &str) -> f64 {
+    let (_, text) = http_get(node.management_port, "/metrics").expect("metrics");
+    common::metric_sum(&text, name, labels)
+}
+
+#[test]
+fn jobs_are_pushed_across_nodes_and_given_back_when_the_worker_node_dies() {
+    /// Far beyond the test: only a given-back job is activatable again.
+    const STREAM_JOB_TIMEOUT_MS: i64 = 600_000;
+    let root = tempfile::tempdir().expect("temp dir");
+    let mut nodes = cluster(root.path());
+    let rt = start_all(&mut nodes);
+    let worker_node = 2;
+    let (mut stream, pushed_instances) = rt.block_on(async {
+        let mut clients = connect_all(&nodes, None).await;
+        deploy_until_accepted(&mut clients[0]).await;
+        let stream = clients[worker_node]
+            .stream_activated_jobs(proto::StreamActivatedJobsRequest {
+                r#type: "work".into(),
+                worker: "pushed".into(),
+                timeout: STREAM_JOB_TIMEOUT_MS,
+                ..Default::default()
+            })
+            .await
+            .expect("open stream")
+            .into_inner();
+        (stream, clients)
+    });
+    // Registered on every partition, on every replica.
+    let start = Instant::now();
+    while !nodes
+        .iter()
+        .all(|n| metric(n, "waggle_job_streams", "") == 3.0)
+    {
+        assert!(
+            start.elapsed() < PHASE_LIMIT,
+            "stream not registered\n{}",
+            logs(&nodes)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let batches_before: f64 = nodes
+        .iter()
+        .map(|n| metric(n, "waggle_commands_processed_total", r#"kind="JOB_BATCH""#))
+        .sum();
+    // Created through node 0: the partitions' leaders push to node 2.
+    let created = rt.block_on(async {
+        let mut client = GatewayClient::connect(nodes[0].uri())
+            .await
+            .expect("connect");
+        let mut created = BTreeSet::new();
+        for round in 0..6 {
+            created.insert(create_one(&mut client, round).await.expect("created"));
+        }
+        created
+    });
+    let received = rt.block_on(async {
+        let mut received = BTreeSet::new();
+        while received.len() < created.len() {
+            let job = tokio::time::timeout(PHASE_LIMIT, stream.message())
+                .await
+                .expect("a pushed job arrives")
+                .expect("stream open")
+                .expect("a job");
+            assert_eq!(job.worker, "pushed");
+            received.insert(job.process_instance_key);
+        }
+        received
+    });
+    assert_eq!(received, created);
+    let batches_after: f64 = nodes
+        .iter()
+        .map(|n| metric(n, "waggle_commands_processed_total", r#"kind="JOB_BATCH""#))
+        .sum();
+    assert_eq!(
+        batches_after, batches_before,
+        "pushed without activation commands"
+    );
+    drop(pushed_instances);
+    // The worker's node dies with its stream registered: the jobs pushed
+    // to it now are given back, and a poller on another node gets them long
+    // before their activation would time out.
+    nodes[worker_node].kill();
+    let start = Instant::now();
+    while !rt.block_on(async {
+        let Ok(mut c) = GatewayClient::connect(nodes[0].uri()).await else {
+            return false;
+        };
+        c.topology(proto::TopologyRequest {})
+            .await
+            .is_ok_and(|t| t.into_inner().brokers.len() == 2)
+    }) {
+        assert!(
+            start.elapsed() < PHASE_LIMIT,
+            "node {worker_node} still in the topology"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let mut after_death = BTreeSet::new();
+    rt.block_on(async {
+        let mut client = GatewayClient::connect(nodes[0].uri())
+            .await
+            .expect("connect");
+        let start = Instant::now();
+        while after_death.len() < 3 {
+            assert!(
+                start.elapsed() < PHASE_LIMIT,
+                "no leaders without node {worker_node}"
+            );
+            after_death.extend(create_one(&mut client, 100 + after_death.len()).await);
+        }
+    });
+    let mut done = BTreeMap::new();
+    complete_all(&rt, &nodes[..worker_node], &after_death, &mut done);
+    let streams_left: f64 = nodes[..worker_node]
+        .iter()
+        .map(|n| metric(n, "waggle_job_streams", ""))
+        .sum();
+    assert!(
+        streams_left < 6.0,
+        "the dead node's stream is removed where a push failed ({streams_left} left)"
+    );
+}
+
 /// Whether `node` says it leads `partition`.
 async fn leads(node: &Node, partition: i32) -> bool {
     let Ok(mut c) = GatewayClient::connect(node.uri()).await else {

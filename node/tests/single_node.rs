@@ -269,6 +269,25 @@ fn the_cli_deploys_creates_activates_and_completes() {
     assert!(broker.terminate().success());
 }
 
+/// Samples of `name` with `labels` in the broker's metrics.
+fn metric(broker: &Broker, name: &str, labels: &str) -> f64 {
+    let (code, text) = broker.http_get("/metrics").expect("metrics");
+    assert_eq!(code, 200);
+    common::metric_sum(&text, name, labels)
+}
+
+/// Waits (bounded) until `name` with `labels` is `value`.
+async fn wait_metric(broker: &Broker, name: &str, labels: &str, value: f64) {
+    let start = Instant::now();
+    while metric(broker, name, labels) != value {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "{name}{{{labels}}} never became {value}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 #[test]
 fn jobs_are_pushed_to_a_stream() {
     let broker = Broker::start_dev(&[]);
@@ -288,6 +307,10 @@ fn jobs_are_pushed_to_a_stream() {
             .await
             .expect("open stream")
             .into_inner();
+        // The stream is registered in the partition's replicated state, and
+        // a job is activated for it in the step that creates it: no
+        // activation command (JOB_BATCH) is ever processed.
+        wait_metric(&broker, "waggle_job_streams", r#"partition="1""#, 1.0).await;
         let mut created = std::collections::BTreeSet::new();
         for i in 0..5 {
             created.insert(create(&mut client, &format!(r#"{{"i": {i}}}"#)).await);
@@ -314,6 +337,22 @@ fn jobs_are_pushed_to_a_stream() {
                 .expect("complete a pushed job");
         }
         assert_eq!(pushed, created);
+        assert_eq!(
+            metric(
+                &broker,
+                "waggle_commands_processed_total",
+                r#"kind="JOB_BATCH""#
+            ),
+            0.0,
+            "jobs pushed without an activation command"
+        );
+        // A closed stream is removed, and the jobs wait for the next worker.
+        drop(stream);
+        wait_metric(&broker, "waggle_job_streams", r#"partition="1""#, 0.0).await;
+        let waiting = create(&mut client, "{}").await;
+        let jobs = activate(&mut client, 1, 10_000).await;
+        assert_eq!(jobs.len(), 1, "the job is activatable");
+        assert_eq!(jobs[0].process_instance_key, waiting);
     });
     assert!(broker.terminate().success());
 }

@@ -88,6 +88,15 @@ impl crate::cluster::Local for BrokerContext {
         }
     }
 
+    fn pushed_job(
+        &self,
+        partition: PartitionId,
+        stream_id: u64,
+        job: crate::gateway::proto::ActivatedJob,
+    ) {
+        self.push_streams.deliver(partition, stream_id, job);
+    }
+
     fn internal(&self, partition: PartitionId, record: engine::Record) {
         if self.local_partitions.contains(&partition) {
             let _ = self.shards.try_send(

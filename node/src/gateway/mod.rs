@@ -3,12 +3,13 @@
 //!
 //! `validate` checks requests before they leave the gateway, `dispatch` routes
 //! commands to partitions with backpressure and the request timeout, `service`
-//! implements the RPCs.
+//! implements the RPCs, `push` serves the job push streams.
 
 pub mod activation;
 pub mod bench;
 pub mod dispatch;
 pub mod job_result;
+pub mod push;
 pub mod repair;
 pub mod service;
 pub mod validate;

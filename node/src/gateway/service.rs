@@ -7,13 +7,12 @@ use crate::identity::caller::{Caller, CALLER};
 use crate::identity::scope::Scope;
 use crate::identity::tenants;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::time::Duration;
 
 use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
 
-use super::activation::{self, Activation, FULL_SWEEP_INTERVAL, MAX_JOBS_PER_ACTIVATION};
+use super::activation::{self, Activation, MAX_JOBS_PER_ACTIVATION};
 use super::dispatch::Dispatcher;
 use super::proto;
 use super::proto::gateway_server::Gateway;
@@ -22,9 +21,6 @@ use crate::command::{AwaitResult, CommandError, CommandReply, PartitionCommand};
 use crate::context::BrokerContext;
 use crate::routing::{partition_of_correlation_key, RoundRobin, DEPLOYMENT_PARTITION};
 use crate::view::Role;
-
-/// Jobs activated for a push stream and not yet taken by the client.
-const MAX_PUSHED_JOBS_BUFFERED: usize = 64;
 
 type ResponseStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
 
@@ -337,10 +333,10 @@ impl Gateway for GatewayService {
         validate::not_blank("type", &request.r#type)?;
         validate::at_least("timeout", request.timeout, 1)?;
         tenants::check_asked(&request.tenant_ids, "StreamActivatedJobs")?;
-        let (tx, rx) = tokio::sync::mpsc::channel(MAX_PUSHED_JOBS_BUFFERED);
+        let (tx, rx) = tokio::sync::mpsc::channel(super::push::MAX_PUSHED_JOBS_BUFFERED);
         let dispatcher = self.dispatcher.clone();
         let partitions = self.partitions();
-        let pushing = push_jobs(dispatcher, partitions, request, tx);
+        let pushing = super::push::serve(dispatcher, partitions, request, tx);
         match Caller::current() {
             Some(caller) => tokio::spawn(CALLER.scope(caller, pushing)),
             None => tokio::spawn(pushing),
@@ -627,76 +623,4 @@ fn create_command(
         start_instructions,
     };
     tenants::named(&request.tenant_id, command)
-}
-
-/// Serves one `StreamActivatedJobs` stream until the client goes away: rounds
-/// of activations over the partitions, each as large as the room left in the
-/// stream's buffer, pausing (growing up to `PUSH_MAX_PAUSE`) while nothing is
-/// activatable. Jobs that cannot be delivered because the client left time
-/// out and become activatable again, as in Zeebe.
-/// Feeds a push stream: asks the partitions signalled for the stream's job
-/// type (and every partition each FULL_SWEEP_INTERVAL) for as many jobs as the
-/// stream has room for, until the client goes away.
-async fn push_jobs(
-    dispatcher: Dispatcher,
-    partitions: u32,
-    request: proto::StreamActivatedJobsRequest,
-    tx: tokio::sync::mpsc::Sender<Result<proto::ActivatedJob, Status>>,
-) {
-    let context = Arc::clone(dispatcher.context());
-    let waiter = context.job_signals.subscribe(&request.r#type);
-    let mut next_sweep = tokio::time::Instant::now();
-    let mut first = 0u32;
-    while !tx.is_closed() && !context.view.stopping() {
-        let targets: Vec<u32> = if tokio::time::Instant::now() >= next_sweep {
-            next_sweep = tokio::time::Instant::now() + FULL_SWEEP_INTERVAL;
-            waiter.take();
-            first = first.wrapping_add(1);
-            (0..partitions)
-                .map(|i| (first + i) % partitions + 1)
-                .collect()
-        } else {
-            waiter.take().into_iter().collect()
-        };
-        for partition in targets {
-            // Wait for room: a busy worker holds the jobs back in the partition,
-            // where other streams and pollers can take them.
-            match tx.reserve().await {
-                Ok(permit) => drop(permit),
-                Err(_) => return,
-            }
-            let room = tx.capacity().max(1) as u32;
-            let command = PartitionCommand::ActivateJobs {
-                job_type: request.r#type.clone(),
-                worker: request.worker.clone(),
-                timeout_ms: request.timeout,
-                max_jobs: room,
-                fetch_variables: request.fetch_variable.clone(),
-            };
-            let Ok(command) = tenants::asked(&request.tenant_ids, command) else {
-                return;
-            };
-            if let Ok(CommandReply::Jobs(jobs)) = dispatcher
-                .execute(partition, command, dispatcher.request_timeout())
-                .await
-            {
-                if jobs.len() as u32 >= room {
-                    // There may be more: ask this partition again.
-                    waiter.mark(partition);
-                }
-                for job in jobs {
-                    if tx.send(Ok(job)).await.is_err() {
-                        return;
-                    }
-                }
-            }
-        }
-        if !waiter.is_marked() {
-            tokio::select! {
-                _ = waiter.signalled() => {}
-                _ = tokio::time::sleep_until(next_sweep) => {}
-                _ = tx.closed() => return,
-            }
-        }
-    }
 }

@@ -4,6 +4,7 @@
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
@@ -51,6 +52,8 @@ pub struct ActivityMetrics {
     pub instances_completed: Family<PartitionLabel, Counter>,
     /// Incidents raised, per partition.
     pub incidents_created: Family<PartitionLabel, Counter>,
+    /// Job push streams registered, per partition.
+    pub job_streams: Family<PartitionLabel, Gauge>,
     /// Client requests, per API, method and result code.
     pub gateway_requests: Family<RequestLabel, Counter>,
     /// Client request latency, per API and method.
@@ -66,6 +69,7 @@ impl ActivityMetrics {
             instances_created: Family::default(),
             instances_completed: Family::default(),
             incidents_created: Family::default(),
+            job_streams: Family::default(),
             gateway_requests: Family::default(),
             gateway_request_seconds: Family::new_with_constructor(
                 latency_histogram as fn() -> Histogram,
@@ -95,6 +99,11 @@ impl ActivityMetrics {
             "incidents_created",
             "Incidents raised",
             m.incidents_created.clone(),
+        );
+        registry.register(
+            "job_streams",
+            "Job push streams registered (replicated on every replica)",
+            m.job_streams.clone(),
         );
         registry.register(
             "gateway_requests",

@@ -512,3 +512,13 @@ pub fn nested_sub_processes(levels: usize) -> Vec<u8> {
     )
     .into_bytes()
 }
+
+/// The sum of the samples of metric `name` (exposition text `metrics`) whose
+/// labels contain `labels` (e.g. `kind="JOB_BATCH"`); 0 without any.
+pub fn metric_sum(metrics: &str, name: &str, labels: &str) -> f64 {
+    metrics
+        .lines()
+        .filter(|l| l.starts_with(name) && l[name.len()..].starts_with('{') && l.contains(labels))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
