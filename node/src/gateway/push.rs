@@ -56,24 +56,24 @@ pub async fn serve(
         });
         // The tenants were checked when the stream was opened.
         let add = tenants::asked(&request.tenant_ids, add.clone()).unwrap_or(add);
-        for partition in 1..=partitions {
-            spawn_as_caller(register(
-                dispatcher.clone(),
-                partition,
-                add.clone(),
-                tx.clone(),
-            ));
-        }
-        stream_id
+        let registering: Vec<_> = (1..=partitions)
+            .map(|partition| {
+                let registered = register(dispatcher.clone(), partition, add.clone(), tx.clone());
+                (partition, spawn_as_caller(registered))
+            })
+            .collect();
+        (stream_id, registering)
     });
     sweep(&dispatcher, partitions, &request, &tx).await;
-    if let Some(stream_id) = pushed {
+    if let Some((stream_id, registering)) = pushed {
         context.push_streams.close(stream_id);
         let remove = PartitionCommand::JobStream(StreamChange::Remove { stream_id });
-        for partition in 1..=partitions {
+        for (partition, registered) in registering {
             let (dispatcher, remove) = (dispatcher.clone(), remove.clone());
             spawn_as_caller(async move {
+                // After the registration, or a late one would outlive it.
                 // Best effort: a push to a stream that is gone removes it too.
+                let _ = registered.await;
                 let _ = dispatcher
                     .execute(partition, remove, dispatcher.request_timeout())
                     .await;
@@ -92,11 +92,13 @@ fn replicated_streams(context: &BrokerContext) -> bool {
 }
 
 /// Runs `task` on its own, as the current caller.
-fn spawn_as_caller(task: impl std::future::Future<Output = ()> + Send + 'static) {
+fn spawn_as_caller(
+    task: impl std::future::Future<Output = ()> + Send + 'static,
+) -> tokio::task::JoinHandle<()> {
     match Caller::current() {
         Some(caller) => tokio::spawn(CALLER.scope(caller, task)),
         None => tokio::spawn(task),
-    };
+    }
 }
 
 /// Registers the stream on `partition`, retrying while it has no leader,
