@@ -118,7 +118,8 @@ impl PushStreams {
     }
 
     /// Whether `stream_id` is open here.
-    pub fn is_open(&self, stream_id: u64) -> bool {
+    #[cfg(test)]
+    fn is_open(&self, stream_id: u64) -> bool {
         self.open
             .lock()
             .expect("never poisoned")

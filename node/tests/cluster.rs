@@ -684,7 +684,7 @@ fn jobs_are_pushed_across_nodes_and_given_back_when_the_worker_node_dies() {
     let mut nodes = cluster(root.path());
     let rt = start_all(&mut nodes);
     let worker_node = 2;
-    let (mut stream, pushed_instances) = rt.block_on(async {
+    let (mut stream, clients) = rt.block_on(async {
         let mut clients = connect_all(&nodes, None).await;
         deploy_until_accepted(&mut clients[0]).await;
         let stream = clients[worker_node]
@@ -749,7 +749,7 @@ fn jobs_are_pushed_across_nodes_and_given_back_when_the_worker_node_dies() {
         batches_after, batches_before,
         "pushed without activation commands"
     );
-    drop(pushed_instances);
+    drop(clients);
     // The worker's node dies with its stream registered: the jobs pushed
     // to it now are given back, and a poller on another node gets them long
     // before their activation would time out.
