@@ -29,8 +29,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use raft::{
-    Entry, Envelope, GroupBootstrap, GroupConfig, GroupId, GroupMessage, GroupReady, MemLog,
-    MultiRaft, NodeId, RaftConfig, Ready, Role, SnapshotMeta,
+    Entry, EntryKind, Envelope, GroupBootstrap, GroupConfig, GroupId, GroupMessage, GroupReady,
+    LogReader, MemLog, MultiRaft, NodeId, RaftConfig, Ready, Role, SnapshotMeta,
 };
 use storage::{Disk, LogConfig, TailLoss};
 
@@ -387,7 +387,16 @@ impl<D: Disk, S: StateMachine> Driver<D, S> {
                 .await?;
             if let Some(hs) = gr.hard_state {
                 self.raft.reader_mut().set_hard_state(g, hs);
-                let interval = self.commit_store_interval_ms;
+                // A committed configuration is stored at once: a replica
+                // restarts with the configuration its stored commit covers,
+                // and one two changes behind could count a quorum that no
+                // longer overlaps the group's.
+                let conf_committed = gr.committed.iter().any(|e| e.kind == EntryKind::ConfChange);
+                let interval = if conf_committed {
+                    0
+                } else {
+                    self.commit_store_interval_ms
+                };
                 let lazy_vote = self.bug == Some(Bug::VoteStoredLazily);
                 self.replica(g)
                     .store
@@ -546,6 +555,34 @@ impl<D: Disk, S: StateMachine> Driver<D, S> {
         Ok(())
     }
 
+    /// The configuration of `group` as of `index`: its latest configuration
+    /// entry at or below it, else its snapshot's, else its initial one.
+    pub fn config_at(&self, group: GroupId, index: u64) -> GroupConfig {
+        let reader = self.raft.reader();
+        let found = reader
+            .all_entries(group)
+            .iter()
+            .rev()
+            .filter(|e| e.index <= index && e.kind == EntryKind::ConfChange)
+            .find_map(|e| raft::decode_config(e.data.clone()).ok());
+        found
+            .or_else(|| reader.snapshot(group).map(|s| s.config))
+            .or_else(|| self.replicas.get(&group).map(|r| r.store.initial.clone()))
+            .unwrap_or_default()
+    }
+
+    /// The configuration `group` would restart with: the one its stored
+    /// commit index covers. A membership change is complete on a replica
+    /// once this is the new configuration.
+    pub fn durable_config(&self, group: GroupId) -> GroupConfig {
+        let commit = self
+            .replicas
+            .get(&group)
+            .map(|r| r.store.stored_commit())
+            .unwrap_or(0);
+        self.config_at(group, commit)
+    }
+
     /// Takes a snapshot of `group` at its machine's applied index and
     /// compacts the log; returns its size in bytes, or `None` when a full
     /// disk refused it (tried again after `MAX_RETRY_MS`) or the last such
@@ -555,10 +592,10 @@ impl<D: Disk, S: StateMachine> Driver<D, S> {
         group: GroupId,
         now_ms: u64,
     ) -> Result<Option<usize>, ReplicaError> {
-        let config = match self.raft.status(group) {
-            Some(status) => status.config,
-            None => return Ok(None),
+        let Some(replica) = self.replicas.get(&group) else {
+            return Ok(None);
         };
+        let config = self.config_at(group, replica.machine.applied());
         let replica = self
             .replicas
             .get_mut(&group)

@@ -30,8 +30,9 @@ const SNAPSHOT_CHUNK_BYTES: usize = 4 << 20;
 /// What opening a group found on disk.
 #[derive(Debug, Clone)]
 pub struct Recovered {
-    /// The group configuration: the latest configuration entry, or the
-    /// snapshot's, or the initial one.
+    /// The group configuration: the latest configuration entry at or below
+    /// the stored commit index (a configuration takes effect when it is
+    /// applied), or the snapshot's, or the initial one.
     pub config: GroupConfig,
     /// The latest snapshot's index and state.
     pub snapshot: Option<(u64, Bytes)>,
@@ -46,6 +47,8 @@ pub struct Recovered {
 /// The stores of one group. See the module documentation.
 pub(crate) struct GroupStore<D: Disk> {
     pub(crate) group: GroupId,
+    /// The configuration of the group before any snapshot or entry.
+    pub(crate) initial: GroupConfig,
     pub(crate) log: Log<D>,
     meta: MetaStore<D>,
     snapshots: SnapshotStore<D>,
@@ -89,7 +92,13 @@ impl<D: Disk> GroupStore<D> {
         let snapshots = SnapshotStore::open(disk, dir.join("snapshots"), SNAPSHOTS_KEPT)
             .await
             .map_err(&err)?;
-        let mut config = initial;
+        let m = meta.get();
+        let hard_state = HardState {
+            term: m.term,
+            vote: m.voted_for,
+            commit: m.commit,
+        };
+        let mut config = initial.clone();
         let mut snapshot = None;
         let mut snapshot_index = 0;
         if let Some(m) = snapshots.latest().cloned() {
@@ -138,7 +147,7 @@ impl<D: Disk> GroupStore<D> {
             let mut entries = Vec::with_capacity(batch.len());
             for stored in batch {
                 let entry = raft_entry(stored).map_err(corrupt(group))?;
-                if entry.kind == EntryKind::ConfChange {
+                if entry.kind == EntryKind::ConfChange && entry.index <= hard_state.commit {
                     if let Ok(c) = raft::decode_config(entry.data.clone()) {
                         config = c;
                     }
@@ -149,14 +158,9 @@ impl<D: Disk> GroupStore<D> {
             reader.append_owned(group, entries);
             heartbeat();
         }
-        let m = meta.get();
-        let hard_state = HardState {
-            term: m.term,
-            vote: m.voted_for,
-            commit: m.commit,
-        };
         let store = GroupStore {
             group,
+            initial,
             log,
             meta,
             snapshots,
@@ -202,6 +206,11 @@ impl<D: Disk> GroupStore<D> {
             self.unstored = Some(hs);
             Ok(())
         }
+    }
+
+    /// The commit index last written to the metadata store.
+    pub(crate) fn stored_commit(&self) -> u64 {
+        self.stored.commit
     }
 
     /// Writes `hs` to the metadata store (synced).

@@ -19,8 +19,8 @@ pub use checker::{chain_hash, payload_hash, Violation};
 pub use network::{Network, REGION_LATENCY_MS, ZONE_LATENCY_MS};
 pub use node::{now, HashMachine, SimNode, SmState};
 pub use options::{
-    Planted, Scenario, SimOptions, COMPACT_EVERY_ENTRIES, LIVENESS_BOUND_MS, MAX_EVENTS_PER_RUN,
-    TICK_MS,
+    Membership, Planted, Scenario, SimOptions, COMPACT_EVERY_ENTRIES, LIVENESS_BOUND_MS,
+    MAX_EVENTS_PER_RUN, TICK_MS,
 };
 pub use prng::Prng;
 pub use runner::{run_seeds, SeedsReport};

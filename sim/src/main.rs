@@ -116,7 +116,7 @@ fn main() -> anyhow::Result<()> {
         let started = std::time::Instant::now();
         let r = run_seeds(cli.start, cli.seeds, &opts, cli.threads, 0);
         println!(
-            "{} seeds passed, {} failed in {:.1} s; {} elections, {} acknowledged entries, {} crashes, {} faults, max recovery {} ms",
+            "{} seeds passed, {} failed in {:.1} s; {} elections, {} acknowledged entries, {} crashes, {} faults, {} membership changes, {} groups failed over and back, max recovery {} ms",
             r.passed,
             r.failures.len(),
             started.elapsed().as_secs_f64(),
@@ -124,6 +124,8 @@ fn main() -> anyhow::Result<()> {
             r.acked,
             r.crashes,
             r.faults,
+            r.reconfigurations,
+            r.failovers,
             r.max_recovery_ms
         );
         for f in &r.failures {

@@ -99,6 +99,36 @@ impl Default for SimOptions {
     }
 }
 
+/// How the voters of the groups change during a run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Membership {
+    /// Every node votes in every group, as configured at boot.
+    Fixed,
+    /// Five nodes, three of them voters at boot: the chaos phase adds and
+    /// removes voters (one or two at a time, by joint consensus) and changes
+    /// priorities, through the leader of a group.
+    Changes,
+    /// Four nodes, two per region, all voters (quorum 3): one region is lost
+    /// for good during the chaos phase, the operator forces the survivors to
+    /// a configuration of their own, and later the region comes back on empty
+    /// disks and is added back. No acknowledged entry may be lost: a quorum
+    /// of 3 of 4 always holds a replica in each region.
+    RegionFailover,
+}
+
+impl Membership {
+    /// Draws the membership mode of a seed from its own stream, so that the
+    /// seeds of fixed membership run as they did before modes existed.
+    pub fn draw(seed: u64) -> Membership {
+        let mut rng = Prng::new(seed ^ 0x6d65_6d62_6572_7321);
+        match rng.below(10) {
+            0..=5 => Membership::Fixed,
+            6..=7 => Membership::Changes,
+            _ => Membership::RegionFailover,
+        }
+    }
+}
+
 /// Cluster shape and fault mix drawn for one seed.
 #[derive(Clone, Debug)]
 pub struct Scenario {
@@ -122,18 +152,20 @@ pub struct Scenario {
     pub compaction: bool,
     /// Whether the groups use priority election.
     pub priorities: bool,
+    /// How the voters change during the run.
+    pub membership: Membership,
 }
 
 impl Scenario {
-    /// Draws a scenario.
-    pub fn draw(rng: &mut Prng) -> Scenario {
+    /// Draws the scenario of `seed` from its stream `rng`.
+    pub fn draw(seed: u64, rng: &mut Prng) -> Scenario {
         let two_regions = rng.chance(300);
         let election_ticks = if two_regions {
             30
         } else {
             rng.range(8, 15) as u32
         };
-        Scenario {
+        let mut sc = Scenario {
             nodes: if rng.chance(500) { 3 } else { 5 },
             groups: rng.range(1, 2),
             two_regions,
@@ -148,6 +180,27 @@ impl Scenario {
             fault_every_ms: rng.range(30, 400),
             compaction: rng.chance(600),
             priorities: rng.chance(400),
+            membership: Membership::draw(seed),
+        };
+        match sc.membership {
+            Membership::Fixed => {}
+            Membership::Changes => sc.nodes = 5,
+            Membership::RegionFailover => {
+                sc.nodes = 4;
+                sc.two_regions = true;
+                sc.election_ticks = 30;
+                sc.heartbeat_ticks = 5;
+                sc.max_append_bytes = 4096;
+            }
+        }
+        sc
+    }
+
+    /// The voters of every group at boot.
+    pub fn initial_voters(&self) -> std::ops::RangeInclusive<u64> {
+        match self.membership {
+            Membership::Changes => 1..=3,
+            Membership::Fixed | Membership::RegionFailover => 1..=self.nodes,
         }
     }
 }

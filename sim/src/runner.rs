@@ -26,6 +26,10 @@ pub struct SeedsReport {
     pub faults: u64,
     /// Longest recovery (heal to probe commit) in simulated ms.
     pub max_recovery_ms: u64,
+    /// Sum of membership changes accepted by a leader over passing runs.
+    pub reconfigurations: u64,
+    /// Sum of groups failed over (and back) over passing runs.
+    pub failovers: u64,
 }
 
 impl SeedsReport {
@@ -36,6 +40,8 @@ impl SeedsReport {
         self.crashes += s.crashes;
         self.faults += s.faults;
         self.max_recovery_ms = self.max_recovery_ms.max(s.recovery_ms);
+        self.reconfigurations += s.reconfigurations;
+        self.failovers += s.failovers;
     }
 }
 

@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap};
 use bytes::Bytes;
 use raft::{
     Entry, EntryKind, Envelope, GroupConfig, GroupId, Index, LogReader, NodeId, ProposeError,
-    RaftConfig, Role, Term,
+    RaftConfig, Role, Term, UnsafeForce,
 };
 use replica::{Driver, GroupSpec, ReplicaError};
 use storage::{LogConfig, SimDisk};
@@ -18,8 +18,8 @@ use crate::checker::{payload_hash, violation, Checker, Violation};
 use crate::network::Network;
 use crate::node::{now, HashMachine, SimNode};
 use crate::options::{
-    Planted, Scenario, SimOptions, COMPACT_EVERY_ENTRIES, LIVENESS_BOUND_MS, MAX_EVENTS_PER_RUN,
-    TICK_MS,
+    Membership, Planted, Scenario, SimOptions, COMPACT_EVERY_ENTRIES, LIVENESS_BOUND_MS,
+    MAX_EVENTS_PER_RUN, TICK_MS,
 };
 use crate::prng::Prng;
 
@@ -57,6 +57,13 @@ enum EventKind {
     Reconnect(NodeId),
     Heal,
     Probe,
+    /// A region is lost for good (`Membership::RegionFailover`).
+    RegionLoss,
+    /// The operator forces the survivors to a configuration of their own.
+    Failover,
+    /// The lost region comes back on empty disks and is added back; repeats
+    /// until every group has every node as a voter again.
+    Failback,
 }
 
 #[derive(Debug)]
@@ -113,6 +120,11 @@ pub struct RunSummary {
     pub sim_ms: u64,
     /// Simulated time from healing to the last group's probe commit.
     pub recovery_ms: u64,
+    /// Membership changes proposed and accepted by a leader.
+    pub reconfigurations: u64,
+    /// Groups forced to the survivors of a lost region, and later restored
+    /// to every node.
+    pub failovers: u64,
 }
 
 /// A failed run.
@@ -150,13 +162,19 @@ pub struct Simulation {
     summary: RunSummary,
     done: bool,
     commit_store_interval_ms: u64,
+    /// The nodes of a region lost for good (down until the failback).
+    gone: BTreeSet<NodeId>,
+    /// The voters the survivors were forced to, once the failover ran.
+    forced: Option<BTreeSet<NodeId>>,
+    failback_started: bool,
+    failback_done: bool,
 }
 
 impl Simulation {
     /// Builds the cluster for `seed`.
     pub fn new(seed: u64, opts: SimOptions) -> Self {
         let mut rng = Prng::new(seed);
-        let sc = Scenario::draw(&mut rng);
+        let sc = Scenario::draw(seed, &mut rng);
         let ids: Vec<NodeId> = (1..=sc.nodes).collect();
         let region = ids
             .iter()
@@ -187,6 +205,10 @@ impl Simulation {
             },
             done: false,
             commit_store_interval_ms: 0,
+            gone: BTreeSet::new(),
+            forced: None,
+            failback_started: false,
+            failback_done: false,
         };
         sim.say(format!("scenario {:?}", sim.sc));
         sim.commit_store_interval_ms = sim.rng.below(MAX_COMMIT_STORE_INTERVAL_MS + 1);
@@ -207,6 +229,10 @@ impl Simulation {
             sim.schedule(at, EventKind::Fault);
         }
         let chaos = sim.opts.chaos_ms;
+        if sim.opts.faults && sim.sc.membership == Membership::RegionFailover {
+            let at = sim.rng.range(chaos / 5, chaos / 2);
+            sim.schedule(at, EventKind::RegionLoss);
+        }
         sim.schedule(chaos, EventKind::Heal);
         sim
     }
@@ -229,8 +255,14 @@ impl Simulation {
         cfg
     }
 
+    /// The configuration of a group whose node holds nothing yet: the
+    /// scenario's voters, or the survivors' once a region was lost (a node
+    /// that rejoins on an empty disk does not vote until it is added back).
     fn initial_config(&self) -> GroupConfig {
-        let mut c = GroupConfig::new(1..=self.sc.nodes);
+        let mut c = match &self.forced {
+            Some(survivors) => GroupConfig::new(survivors.iter().copied()),
+            None => GroupConfig::new(self.sc.initial_voters()),
+        };
         if self.sc.priorities {
             c = c.with_priority(1, 3).with_priority(2, 2);
         }
@@ -420,7 +452,7 @@ impl Simulation {
                 Ok(())
             }
             EventKind::Restart(n) => {
-                if self.nodes[&n].up {
+                if self.nodes[&n].up || self.gone.contains(&n) {
                     return Ok(());
                 }
                 self.restart(n)?;
@@ -434,7 +466,7 @@ impl Simulation {
                 let down: Vec<NodeId> = self
                     .nodes
                     .values()
-                    .filter(|n| !n.up)
+                    .filter(|n| !n.up && !self.gone.contains(&n.id))
                     .map(|n| n.id)
                     .collect();
                 for n in down {
@@ -445,6 +477,9 @@ impl Simulation {
                 Ok(())
             }
             EventKind::Probe => self.probe(),
+            EventKind::RegionLoss => self.region_loss(),
+            EventKind::Failover => self.failover(),
+            EventKind::Failback => self.failback(),
         }
     }
 
@@ -556,15 +591,23 @@ impl Simulation {
                 if p.probe {
                     self.say(format!("g{g} probe committed at {}", e.index));
                     self.probes_done.insert(g);
-                    if self.probes_done.len() as u64 == self.sc.groups {
-                        self.summary.recovery_ms =
-                            self.now_ms - self.healed_at_ms.unwrap_or(self.now_ms);
-                        self.done = true;
-                    }
+                    self.maybe_done();
                 }
             }
         }
         Ok(())
+    }
+
+    /// The run ends once every group committed its probe and a lost region
+    /// is back.
+    fn maybe_done(&mut self) {
+        let failback_pending = self.sc.membership == Membership::RegionFailover
+            && self.opts.faults
+            && !self.failback_done;
+        if self.probes_done.len() as u64 == self.sc.groups && !failback_pending {
+            self.summary.recovery_ms = self.now_ms - self.healed_at_ms.unwrap_or(self.now_ms);
+            self.done = true;
+        }
     }
 
     /// Election safety, leader completeness and commit bookkeeping for `n`.
@@ -580,7 +623,11 @@ impl Simulation {
                 continue;
             }
             if self.checker.leader(g, b.term, n)? {
-                self.say(format!("n{n} leads g{g} in term {}", b.term));
+                let config = self.nodes[&n].raft().status(g).map(|s| s.config);
+                self.say(format!(
+                    "n{n} leads g{g} in term {} with {config:?}",
+                    b.term
+                ));
                 if self.opts.faults
                     && self.healed_at_ms.is_none()
                     && self.rng.chance(self.opts.strike_per_mille)
@@ -676,6 +723,20 @@ impl Simulation {
 
     fn probe(&mut self) -> Result<(), Violation> {
         let healed = self.healed_at_ms.expect("probe after heal");
+        self.maybe_done();
+        if self.done {
+            return Ok(());
+        }
+        if self.now_ms > healed + LIVENESS_BOUND_MS
+            && self.probes_done.len() as u64 == self.sc.groups
+        {
+            return Err(violation(
+                "liveness",
+                format!(
+                    "the lost region was not added back within {LIVENESS_BOUND_MS} ms of healing"
+                ),
+            ));
+        }
         if self.now_ms > healed + LIVENESS_BOUND_MS {
             let missing: Vec<GroupId> = (1..=self.sc.groups)
                 .filter(|g| !self.probes_done.contains(g))
@@ -739,15 +800,213 @@ impl Simulation {
         self.say(format!("restart n{n}"));
         let old = &self.nodes[&n];
         let (inc, disk) = (old.incarnation, old.disk.clone());
-        let node = self.boot(n, disk, inc)?;
+        let mut node = self.boot(n, disk, inc)?;
+        if let (Some(survivors), false) = (&self.forced, self.failback_started) {
+            // The failover is an operator's decision held outside the log
+            // until a later configuration is durable: a survivor whose disk
+            // holds only the configuration with the lost region is forced
+            // again, or two survivors restarting together could never
+            // elect a leader.
+            if survivors.contains(&n) {
+                for g in 1..=self.sc.groups {
+                    node.raft_mut().force_reconfiguration(
+                        g,
+                        survivors.clone(),
+                        UnsafeForce::IAcceptDataLoss,
+                    );
+                }
+            }
+        }
         self.nodes.insert(n, node);
         let first = self.rng.range(1, TICK_MS);
         self.schedule(first, EventKind::Tick(n, inc));
         Ok(())
     }
 
+    /// The up node that leads `g` in the highest term.
+    fn leader_of(&self, g: GroupId) -> Option<NodeId> {
+        self.nodes
+            .values()
+            .filter(|n| n.up)
+            .filter_map(|n| {
+                let b = n.raft().brief(g)?;
+                (b.role == Role::Leader).then_some((b.term, n.id))
+            })
+            .max()
+            .map(|(_, n)| n)
+    }
+
+    /// A membership change through the leader of a random group: add a
+    /// node, remove a voter (keeping three), replace one (two nodes change
+    /// at once, through the joint configuration) or only new priorities.
+    fn reconfigure(&mut self) -> Result<(), Violation> {
+        let g = self.rng.range(1, self.sc.groups);
+        let Some(l) = self.leader_of(g) else {
+            return Ok(());
+        };
+        let config = self.nodes[&l].raft().status(g).expect("group").config;
+        let members: Vec<NodeId> = config.voters.iter().copied().collect();
+        let others: Vec<NodeId> = (1..=self.sc.nodes)
+            .filter(|n| !config.voters.contains(n))
+            .collect();
+        let mut next = config.voters.clone();
+        match self.rng.below(4) {
+            0 if !others.is_empty() => {
+                next.insert(self.rng.pick(&others));
+            }
+            1 if members.len() > 3 => {
+                next.remove(&self.rng.pick(&members));
+            }
+            2 if !others.is_empty() => {
+                next.remove(&self.rng.pick(&members));
+                next.insert(self.rng.pick(&others));
+            }
+            _ => {}
+        }
+        let priorities: BTreeMap<NodeId, u32> = if self.sc.priorities {
+            next.iter()
+                .map(|&n| (n, self.rng.range(1, 3) as u32))
+                .collect()
+        } else {
+            BTreeMap::new()
+        };
+        self.say(format!("reconfigure g{g} on n{l}: {next:?} {priorities:?}"));
+        let node = self.nodes.get_mut(&l).expect("node");
+        if node
+            .raft_mut()
+            .propose_conf_change(g, next, priorities)
+            .is_ok()
+        {
+            self.summary.reconfigurations += 1;
+        }
+        self.pump(l)
+    }
+
+    /// One region is lost for good: its nodes go down and stay down.
+    fn region_loss(&mut self) -> Result<(), Violation> {
+        let region = self.rng.below(2) as u8;
+        let lost: Vec<NodeId> = self
+            .nodes
+            .keys()
+            .copied()
+            .filter(|n| self.net.region.get(n) == Some(&region))
+            .collect();
+        self.say(format!("region {region} lost for good: {lost:?}"));
+        for n in lost {
+            if self.nodes[&n].up {
+                self.crash(n)?;
+            }
+            self.gone.insert(n);
+        }
+        let after = self.rng.range(100, 800);
+        self.schedule(after, EventKind::Failover);
+        Ok(())
+    }
+
+    /// The operator's failover: every surviving replica of every group is
+    /// forced to the survivors (a survivor that is down is forced when it
+    /// restarts).
+    fn failover(&mut self) -> Result<(), Violation> {
+        let survivors: BTreeSet<NodeId> = self
+            .nodes
+            .keys()
+            .copied()
+            .filter(|n| !self.gone.contains(n))
+            .collect();
+        self.say(format!("failover: force {survivors:?}"));
+        self.forced = Some(survivors.clone());
+        for &n in &survivors {
+            if !self.nodes[&n].up {
+                continue;
+            }
+            for g in 1..=self.sc.groups {
+                self.nodes
+                    .get_mut(&n)
+                    .expect("node")
+                    .raft_mut()
+                    .force_reconfiguration(g, survivors.clone(), UnsafeForce::IAcceptDataLoss);
+            }
+            self.pump(n)?;
+        }
+        self.summary.failovers += self.sc.groups;
+        let after = self.rng.range(800, 1500);
+        self.schedule(after, EventKind::Failback);
+        Ok(())
+    }
+
+    /// The operator's failback: the lost nodes start on empty disks (not
+    /// voters yet), and the leader of each group adds them back, retried
+    /// every 100 ms until every group has every node as a voter.
+    fn failback(&mut self) -> Result<(), Violation> {
+        if !self.failback_started {
+            // The failover must be complete first: every survivor would
+            // restart with the survivors' configuration. Before that, a
+            // survivor restarting with the lost region's configuration could
+            // be elected by the empty rejoining nodes without the entries
+            // only the other survivor holds.
+            let survivors = self.forced.clone().expect("failback after failover");
+            let durable = survivors.iter().all(|n| {
+                let node = &self.nodes[n];
+                node.up
+                    && (1..=self.sc.groups).all(|g| {
+                        let c = node.driver.durable_config(g);
+                        c.voters == survivors && !c.is_joint()
+                    })
+            });
+            if !durable {
+                self.schedule(100, EventKind::Failback);
+                return Ok(());
+            }
+            self.failback_started = true;
+            let back: Vec<NodeId> = std::mem::take(&mut self.gone).into_iter().collect();
+            self.say(format!("failback: {back:?} rejoin on empty disks"));
+            for n in back {
+                let inc = self.nodes[&n].incarnation + 1;
+                let node = self.boot(n, SimDisk::new(), inc)?;
+                self.nodes.insert(n, node);
+                let first = self.rng.range(1, TICK_MS);
+                self.schedule(first, EventKind::Tick(n, inc));
+            }
+        }
+        let all: BTreeSet<NodeId> = self.nodes.keys().copied().collect();
+        let mut complete = true;
+        for g in 1..=self.sc.groups {
+            let Some(l) = self.leader_of(g) else {
+                complete = false;
+                continue;
+            };
+            let config = self.nodes[&l].raft().status(g).expect("group").config;
+            if config.voters == all && !config.is_joint() {
+                continue;
+            }
+            complete = false;
+            let priorities = config.priorities.clone();
+            let node = self.nodes.get_mut(&l).expect("node");
+            if node
+                .raft_mut()
+                .propose_conf_change(g, all.clone(), priorities)
+                .is_ok()
+            {
+                self.say(format!("failback: g{g} on n{l} adds back to {all:?}"));
+                self.summary.reconfigurations += 1;
+            }
+            self.pump(l)?;
+        }
+        if complete {
+            self.say("failback complete".into());
+            self.failback_done = true;
+            self.maybe_done();
+        } else {
+            self.schedule(100, EventKind::Failback);
+        }
+        Ok(())
+    }
+
     fn fault(&mut self) -> Result<(), Violation> {
         self.summary.faults += 1;
+        if self.sc.membership == Membership::Changes && self.rng.chance(250) {
+            return self.reconfigure();
+        }
         let ids: Vec<NodeId> = self.nodes.keys().copied().collect();
         let leaders: Vec<NodeId> = ids
             .iter()
