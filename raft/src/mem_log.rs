@@ -37,6 +37,11 @@ impl MemLog {
         self.groups.entry(group).or_default()
     }
 
+    /// Forgets everything of `group` (a replica that left it).
+    pub fn remove_group(&mut self, group: GroupId) {
+        self.groups.remove(&group);
+    }
+
     /// Writes entries, replacing any stored entry at or above the first one.
     pub fn append(&mut self, group: GroupId, entries: &[Entry]) {
         if self.make_room(group, entries) {

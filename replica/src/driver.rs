@@ -142,6 +142,8 @@ struct Replica<D: Disk, S> {
 pub struct Driver<D: Disk, S> {
     raft: MultiRaft<MemLog>,
     replicas: BTreeMap<GroupId, Replica<D, S>>,
+    disk: D,
+    options: Options,
     commit_store_interval_ms: u64,
     bug: Option<Bug>,
 }
@@ -164,103 +166,146 @@ impl<D: Disk, S: StateMachine> Driver<D, S> {
         groups: Vec<GroupSpec<S>>,
         heartbeat: &dyn Fn(),
     ) -> Result<(Self, Vec<Opened>), ReplicaError> {
-        let mut reader = MemLog::new();
-        let mut replicas = BTreeMap::new();
-        let mut boots = Vec::new();
-        let mut opened = Vec::new();
-        for spec in groups {
-            let g = spec.group;
-            let (store, found) = GroupStore::open(
-                disk.clone(),
-                g,
-                &spec.dir,
-                options.log.clone(),
-                spec.initial,
-                &mut reader,
-                heartbeat,
-            )
-            .await?;
-            if let Some(loss) = &found.tail_loss {
-                let path = std::path::absolute(&loss.path).unwrap_or(loss.path.clone());
-                tracing::warn!(
-                    partition = g,
-                    file = %path.display(),
-                    offset = loss.offset,
-                    frames_dropped = loss.frames_dropped,
-                    last_index = loss.last_index,
-                    "partition {g}: recovery dropped a torn or damaged log tail: {}",
-                    TailLoss {
-                        path: path.clone(),
-                        ..loss.clone()
-                    }
-                );
-            }
-            let mut machine = spec.machine;
-            if let Some((index, state)) = &found.snapshot {
-                machine
-                    .restore(*index, state)
-                    .map_err(|reason| ReplicaError::Corrupt { group: g, reason })?;
-            }
-            let recovering_until = check_lost_committed(
-                options,
-                g,
-                &store.log_dir(),
-                found.hard_state.commit,
-                found.held,
-                &found.config,
-            )?;
-            let hs = raft::HardState {
-                commit: found.hard_state.commit.min(found.held),
-                ..found.hard_state
-            };
-            reader.set_hard_state(g, hs);
-            boots.push((
-                g,
-                GroupBootstrap {
-                    config: found.config,
-                    hard_state: hs,
-                    applied: machine.applied(),
-                    recovering_until,
-                },
-            ));
-            opened.push(Opened {
-                group: g,
-                tail_loss: found.tail_loss,
-                recovering_until,
-                held: found.held,
-            });
-            replicas.insert(g, Replica { store, machine });
-        }
-        let mut raft = MultiRaft::new(options.me, options.raft.clone(), reader, options.seed);
-        for (g, boot) in boots {
-            let single = boot.config.all_voters().len() == 1;
-            raft.add_group(g, boot).map_err(|e| ReplicaError::Corrupt {
-                group: g,
-                reason: e.to_string(),
-            })?;
-            if single {
-                // The only voter: no one to wait for.
-                raft.campaign(g);
-            }
-        }
-        for (&g, replica) in replicas.iter_mut() {
-            // The reserve for a full disk; without room for it the group
-            // starts short of space and makes it later.
-            match replica.store.log.ensure_spare().await {
-                Ok(()) => {}
-                Err(e) if e.is_no_space() => {
-                    tracing::warn!(partition = g, "no room for the log's spare segment: {e}")
-                }
-                Err(source) => return Err(ReplicaError::Storage { group: g, source }),
-            }
-        }
-        let driver = Driver {
+        let raft = MultiRaft::new(
+            options.me,
+            options.raft.clone(),
+            MemLog::new(),
+            options.seed,
+        );
+        let mut driver = Driver {
             raft,
-            replicas,
+            replicas: BTreeMap::new(),
+            disk,
+            options: options.clone(),
             commit_store_interval_ms: options.commit_store_interval_ms,
             bug: options.bug.filter(|b| options.has_bug(*b)),
         };
+        let mut opened = Vec::with_capacity(groups.len());
+        for spec in groups {
+            opened.push(driver.add_group(spec, heartbeat).await?);
+        }
         Ok((driver, opened))
+    }
+
+    /// Opens (creating or recovering) one more group while the others run:
+    /// a replica that joins its group starts empty, with the group's
+    /// configuration of the moment as `spec.initial` (it votes once a
+    /// configuration that names it is applied).
+    pub async fn add_group(
+        &mut self,
+        spec: GroupSpec<S>,
+        heartbeat: &dyn Fn(),
+    ) -> Result<Opened, ReplicaError> {
+        let g = spec.group;
+        if self.replicas.contains_key(&g) {
+            return Err(ReplicaError::Corrupt {
+                group: g,
+                reason: "the group is already open".into(),
+            });
+        }
+        let options = &self.options;
+        let (mut store, found) = GroupStore::open(
+            self.disk.clone(),
+            g,
+            &spec.dir,
+            options.log.clone(),
+            spec.initial,
+            self.raft.reader_mut(),
+            heartbeat,
+        )
+        .await?;
+        if let Some(loss) = &found.tail_loss {
+            let path = std::path::absolute(&loss.path).unwrap_or(loss.path.clone());
+            tracing::warn!(
+                partition = g,
+                file = %path.display(),
+                offset = loss.offset,
+                frames_dropped = loss.frames_dropped,
+                last_index = loss.last_index,
+                "partition {g}: recovery dropped a torn or damaged log tail: {}",
+                TailLoss {
+                    path: path.clone(),
+                    ..loss.clone()
+                }
+            );
+        }
+        let mut machine = spec.machine;
+        if let Some((index, state)) = &found.snapshot {
+            machine
+                .restore(*index, state)
+                .map_err(|reason| ReplicaError::Corrupt { group: g, reason })?;
+        }
+        let recovering_until = check_lost_committed(
+            options,
+            g,
+            &store.log_dir(),
+            found.hard_state.commit,
+            found.held,
+            &found.config,
+        )?;
+        let hs = raft::HardState {
+            commit: found.hard_state.commit.min(found.held),
+            ..found.hard_state
+        };
+        self.raft.reader_mut().set_hard_state(g, hs);
+        let single = found.config.all_voters().len() == 1;
+        let single_voter_is_me = found.config.is_voter(options.me);
+        let boot = GroupBootstrap {
+            config: found.config,
+            hard_state: hs,
+            applied: machine.applied(),
+            recovering_until,
+        };
+        self.raft
+            .add_group(g, boot)
+            .map_err(|e| ReplicaError::Corrupt {
+                group: g,
+                reason: e.to_string(),
+            })?;
+        if single && single_voter_is_me {
+            // The only voter: no one to wait for.
+            self.raft.campaign(g);
+        }
+        // The reserve for a full disk; without room for it the group starts
+        // short of space and makes it later.
+        match store.log.ensure_spare().await {
+            Ok(()) => {}
+            Err(e) if e.is_no_space() => {
+                tracing::warn!(partition = g, "no room for the log's spare segment: {e}")
+            }
+            Err(source) => return Err(ReplicaError::Storage { group: g, source }),
+        }
+        self.replicas.insert(g, Replica { store, machine });
+        Ok(Opened {
+            group: g,
+            tail_loss: found.tail_loss,
+            recovering_until,
+            held: found.held,
+        })
+    }
+
+    /// Stops hosting `group` and deletes its stores (a replica that left
+    /// its group); false when it is not open here.
+    pub async fn remove_group(&mut self, group: GroupId) -> Result<bool, ReplicaError> {
+        let Some(replica) = self.replicas.remove(&group) else {
+            return Ok(false);
+        };
+        self.raft.remove_group(group);
+        self.raft.reader_mut().remove_group(group);
+        let dir = replica.store.dir().to_path_buf();
+        drop(replica);
+        self.disk
+            .remove_dir_all(&dir)
+            .await
+            .map_err(|source| ReplicaError::Storage {
+                group,
+                source: storage::Error::Io {
+                    op: "removing",
+                    path: dir.clone(),
+                    source,
+                },
+            })?;
+        Ok(true)
     }
 
     /// The Raft core.
@@ -504,7 +549,10 @@ impl<D: Disk, S: StateMachine> Driver<D, S> {
             if self.bug == Some(Bug::SkipSync) {
                 continue;
             }
-            let store = &mut self.replica(g).store;
+            let Some(replica) = self.replicas.get_mut(&g) else {
+                continue; // removed while its writes were in flight
+            };
+            let store = &mut replica.store;
             let started = std::time::Instant::now();
             let synced = store.log.sync().await;
             sync_seconds.push((g, started.elapsed().as_secs_f64()));
@@ -527,10 +575,11 @@ impl<D: Disk, S: StateMachine> Driver<D, S> {
         for (g, index, term) in acks {
             self.raft.persisted(g, index, term);
         }
+        let open = |g: &GroupId| self.replicas.contains_key(g);
         Ok(Landed {
             messages,
-            committed,
-            installed,
+            committed: committed.into_iter().filter(|(g, _)| open(g)).collect(),
+            installed: installed.into_iter().filter(|(g, _)| open(g)).collect(),
             sync_seconds,
         })
     }

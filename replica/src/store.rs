@@ -49,6 +49,7 @@ pub(crate) struct GroupStore<D: Disk> {
     pub(crate) group: GroupId,
     /// The configuration of the group before any snapshot or entry.
     pub(crate) initial: GroupConfig,
+    dir: PathBuf,
     pub(crate) log: Log<D>,
     meta: MetaStore<D>,
     snapshots: SnapshotStore<D>,
@@ -161,6 +162,7 @@ impl<D: Disk> GroupStore<D> {
         let store = GroupStore {
             group,
             initial,
+            dir: dir.to_path_buf(),
             log,
             meta,
             snapshots,
@@ -180,6 +182,11 @@ impl<D: Disk> GroupStore<D> {
             tail_loss,
         };
         Ok((store, recovered))
+    }
+
+    /// The directory of the group's stores.
+    pub(crate) fn dir(&self) -> &Path {
+        &self.dir
     }
 
     /// The group's log directory.

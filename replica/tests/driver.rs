@@ -75,9 +75,14 @@ fn options() -> Options {
 }
 
 fn spec() -> GroupSpec<Journal> {
+    spec_of(1)
+}
+
+/// Group `group` in `/p/<group>`, node 1 its only voter.
+fn spec_of(group: u64) -> GroupSpec<Journal> {
     GroupSpec {
-        group: 1,
-        dir: PathBuf::from("/p/1"),
+        group,
+        dir: PathBuf::from(format!("/p/{group}")),
         initial: GroupConfig::new([1]),
         machine: Journal::default(),
     }
@@ -214,4 +219,36 @@ fn disk_segment(disk: &SimDisk) -> PathBuf {
         .find(|n| n.ends_with(".seg") && !n.starts_with("recycle"))
         .unwrap_or_else(|| panic!("a segment among {names:?}"));
     PathBuf::from("/p/1/log").join(first)
+}
+
+#[test]
+fn a_group_added_while_others_run_works_and_removing_it_deletes_its_stores() {
+    let disk = SimDisk::new();
+    let mut driver = open(&disk);
+    settle(&mut driver, 0);
+    propose(&mut driver, 0, 3);
+    settle(&mut driver, 1);
+    let opened = block_on(driver.add_group(spec_of(2), &|| {})).expect("a second group opens");
+    assert_eq!(opened.group, 2);
+    settle(&mut driver, 2);
+    assert!(driver.leads(2), "the only voter of the new group leads");
+    driver
+        .propose(2, vec![Bytes::from("in group 2")])
+        .expect("the new group takes entries");
+    assert_eq!(settle(&mut driver, 3).len(), 1);
+    assert_eq!(driver.machine(2).expect("group 2").lines, ["in group 2"]);
+    assert!(
+        block_on(driver.add_group(spec_of(2), &|| {})).is_err(),
+        "a group is opened once"
+    );
+    assert!(block_on(driver.remove_group(2)).expect("removed"));
+    assert!(driver.machine(2).is_none());
+    assert!(driver.raft().status(2).is_none(), "Raft forgot the group");
+    let left = block_on(storage::Disk::list_dir(&disk, &PathBuf::from("/p"))).expect("list");
+    assert_eq!(left, ["1"], "the stores of group 2 are deleted");
+    assert!(!block_on(driver.remove_group(2)).expect("a second removal is a no-op"));
+    // The first group went on throughout.
+    propose(&mut driver, 3, 5);
+    settle(&mut driver, 4);
+    assert_eq!(lines(&driver).len(), 5);
 }

@@ -164,6 +164,14 @@ pub struct Simulation {
     commit_store_interval_ms: u64,
     /// The nodes of a region lost for good (down until the failback).
     gone: BTreeSet<NodeId>,
+    /// `(node, group)` replicas held with membership changes.
+    hosting: BTreeMap<(NodeId, GroupId), GroupConfig>,
+    /// Replicas removed from their group's configuration, deleted once the
+    /// leader applied the removal.
+    leaving: BTreeSet<(NodeId, GroupId)>,
+    /// Replicas deleted after leaving: never added back under the same id
+    /// (see `delete_left`).
+    retired: BTreeSet<(NodeId, GroupId)>,
     /// The voters the survivors were forced to, once the failover ran.
     forced: Option<BTreeSet<NodeId>>,
     failback_started: bool,
@@ -206,12 +214,22 @@ impl Simulation {
             done: false,
             commit_store_interval_ms: 0,
             gone: BTreeSet::new(),
+            hosting: BTreeMap::new(),
+            leaving: BTreeSet::new(),
+            retired: BTreeSet::new(),
             forced: None,
             failback_started: false,
             failback_done: false,
         };
         sim.say(format!("scenario {:?}", sim.sc));
         sim.commit_store_interval_ms = sim.rng.below(MAX_COMMIT_STORE_INTERVAL_MS + 1);
+        if sc.membership == Membership::Changes {
+            for n in sc.initial_voters() {
+                for g in 1..=sc.groups {
+                    sim.hosting.insert((n, g), sim.initial_config());
+                }
+            }
+        }
         for &n in &ids {
             let node = sim
                 .boot(n, SimDisk::new(), 0)
@@ -284,13 +302,10 @@ impl Simulation {
             commit_store_interval_ms: self.commit_store_interval_ms,
             bug: self.opts.bug.and_then(Planted::driver),
         };
-        let groups = (1..=self.sc.groups)
-            .map(|g| GroupSpec {
-                group: g,
-                dir: format!("/g{g}").into(),
-                initial: self.initial_config(),
-                machine: HashMachine::default(),
-            })
+        let groups = self
+            .hosted(id)
+            .into_iter()
+            .map(|(g, initial)| self.group_spec(g, initial))
             .collect();
         let (driver, _) = now(Driver::open(disk.clone(), &options, groups, &|| {}))
             .map_err(|e| storage_violation(id, e))?;
@@ -302,6 +317,34 @@ impl Simulation {
             driver,
             io: None,
         })
+    }
+
+    /// The groups node `id` holds a replica of: every group, except that
+    /// with membership changes a node holds one from the change that adds
+    /// it until the leader applied the change that removes it.
+    /// With each, the configuration it starts with when it holds nothing yet
+    /// (the one of the moment it joined).
+    fn hosted(&self, id: NodeId) -> Vec<(GroupId, GroupConfig)> {
+        match self.sc.membership {
+            Membership::Changes => self
+                .hosting
+                .iter()
+                .filter(|((n, _), _)| *n == id)
+                .map(|((_, g), c)| (*g, c.clone()))
+                .collect(),
+            Membership::Fixed | Membership::RegionFailover => (1..=self.sc.groups)
+                .map(|g| (g, self.initial_config()))
+                .collect(),
+        }
+    }
+
+    fn group_spec(&self, g: GroupId, initial: GroupConfig) -> GroupSpec<HashMachine> {
+        GroupSpec {
+            group: g,
+            dir: format!("/g{g}").into(),
+            initial,
+            machine: HashMachine::default(),
+        }
     }
 
     fn say(&mut self, line: String) {
@@ -738,6 +781,14 @@ impl Simulation {
             ));
         }
         if self.now_ms > healed + LIVENESS_BOUND_MS {
+            if self.opts.trace {
+                for node in self.nodes.values() {
+                    for g in 1..=self.sc.groups {
+                        let status = node.raft().status(g);
+                        self.trace.push(format!("n{} g{g}: {status:?}", node.id));
+                    }
+                }
+            }
             let missing: Vec<GroupId> = (1..=self.sc.groups)
                 .filter(|g| !self.probes_done.contains(g))
                 .collect();
@@ -845,9 +896,19 @@ impl Simulation {
             return Ok(());
         };
         let config = self.nodes[&l].raft().status(g).expect("group").config;
+        if config.is_joint() {
+            return Ok(());
+        }
+        self.delete_left(g, &config)?;
         let members: Vec<NodeId> = config.voters.iter().copied().collect();
+        // A node joins only when it is up and holds nothing of the group.
         let others: Vec<NodeId> = (1..=self.sc.nodes)
             .filter(|n| !config.voters.contains(n))
+            .filter(|n| {
+                self.nodes[n].up
+                    && !self.hosting.contains_key(&(*n, g))
+                    && !self.retired.contains(&(*n, g))
+            })
             .collect();
         let mut next = config.voters.clone();
         match self.rng.below(4) {
@@ -863,6 +924,8 @@ impl Simulation {
             }
             _ => {}
         }
+        let joining: Vec<NodeId> = next.difference(&config.voters).copied().collect();
+        let left: Vec<NodeId> = config.voters.difference(&next).copied().collect();
         let priorities: BTreeMap<NodeId, u32> = if self.sc.priorities {
             next.iter()
                 .map(|&n| (n, self.rng.range(1, 3) as u32))
@@ -875,11 +938,55 @@ impl Simulation {
         if node
             .raft_mut()
             .propose_conf_change(g, next, priorities)
-            .is_ok()
+            .is_err()
         {
-            self.summary.reconfigurations += 1;
+            return Ok(());
         }
+        self.summary.reconfigurations += 1;
+        // The joining replicas start empty, with the configuration of the
+        // moment (they vote once the change that adds them is applied).
+        for n in joining {
+            self.say(format!("n{n} opens an empty replica of g{g}"));
+            let spec = self.group_spec(g, config.clone());
+            let node = self.nodes.get_mut(&n).expect("node");
+            now(node.driver.add_group(spec, &|| {})).map_err(|e| storage_violation(n, e))?;
+            self.hosting.insert((n, g), config.clone());
+            self.pump(n)?;
+        }
+        self.leaving.extend(left.into_iter().map(|n| (n, g)));
         self.pump(l)
+    }
+
+    /// Deletes the replicas of `g` whose removal the leader applied
+    /// (`config`, not joint): a replica that left deletes its data. Such a
+    /// node never joins the group again under the same id: empty, it would
+    /// grant its vote to a candidate whose configuration predates its
+    /// removal and still counts it, a quorum that need not overlap the
+    /// group's (seed 6678 with re-adding allowed). A node that joins again
+    /// must be fenced from candidates older than its joining (the broker's
+    /// cluster changes do that); in the failover seeds the rejoining region
+    /// is safe because the failback waits until no survivor can restart
+    /// with a configuration from before the failover.
+    fn delete_left(&mut self, g: GroupId, config: &GroupConfig) -> Result<(), Violation> {
+        let done: Vec<NodeId> = self
+            .leaving
+            .iter()
+            .filter(|(n, lg)| *lg == g && !config.voters.contains(n))
+            .map(|(n, _)| *n)
+            .collect();
+        for n in done {
+            self.leaving.remove(&(n, g));
+            self.hosting.remove(&(n, g));
+            self.retired.insert((n, g));
+            if !self.nodes[&n].up {
+                // It opens only what it holds when it comes back.
+                continue;
+            }
+            self.say(format!("n{n} deletes its replica of g{g}"));
+            let node = self.nodes.get_mut(&n).expect("node");
+            now(node.driver.remove_group(g)).map_err(|e| storage_violation(n, e))?;
+        }
+        Ok(())
     }
 
     /// One region is lost for good: its nodes go down and stay down.
