@@ -101,7 +101,16 @@ pub fn run(config: Config, mode: Mode) -> Result<()> {
         partitions: config.cluster.partitions,
         replication_factor: config.cluster.replication_factor,
     };
-    let local_partitions = shape.local_partitions(config.cluster.node_id);
+    // Absolute, so that errors and `/health` name the directory unambiguously.
+    let data_dir = std::fs::canonicalize(&config.data.directory)
+        .unwrap_or_else(|_| config.data.directory.clone());
+    let membership = crate::membership::store::open(
+        &data_dir,
+        &shape,
+        config.cluster.node_id,
+        crate::view::unix_now_ms(),
+    )?;
+    let local_partitions = membership.local_partitions(config.cluster.node_id);
     let view = Arc::new(BrokerView::new(&local_partitions, shards));
     let client_tls = load_client_tls(&config)?;
     let transport = cluster::start_transport(&config)?;
@@ -134,9 +143,6 @@ pub fn run(config: Config, mode: Mode) -> Result<()> {
         max_lag_records: config.exporter.max_lag_records as usize,
         position_interval: std::time::Duration::from_millis(config.exporter.position_interval_ms),
     });
-    // Absolute, so that errors and `/health` name the directory unambiguously.
-    let data_dir = std::fs::canonicalize(&config.data.directory)
-        .unwrap_or_else(|_| config.data.directory.clone());
     let backups = crate::backup::BackupStore::from_config(&config.backup, config.cluster.node_id)
         .context("cannot open the backup store")?;
     if let Some(store) = &backups {
@@ -192,6 +198,7 @@ pub fn run(config: Config, mode: Mode) -> Result<()> {
         push_streams,
         topology: ClusterTopology::default(),
         backups,
+        membership: std::sync::RwLock::new(membership),
     });
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(EDGE_THREADS)

@@ -48,6 +48,8 @@ pub struct BrokerContext {
     pub backups: Option<Arc<crate::backup::BackupStore>>,
     /// Checks the credentials of client requests.
     pub auth: Arc<crate::identity::Authenticator>,
+    /// The cluster configuration (see [`crate::membership`]).
+    pub membership: std::sync::RwLock<crate::membership::ClusterConfiguration>,
 }
 
 /// The leader of each partition as the gateway last learned it (from an

@@ -29,6 +29,7 @@ pub mod isolation;
 pub mod job_signals;
 pub mod logging;
 pub mod management;
+pub mod membership;
 pub mod memlock;
 pub mod metrics;
 pub mod notify;

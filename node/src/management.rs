@@ -3,7 +3,9 @@
 //! not stopping), `/health` (every shard loop is turning and no local
 //! partition is degraded; a 503 names each degraded partition and why, e.g.
 //! `partition 1: disk full (/var/lib/waggle): writes refused`) and `/metrics`
-//! (Prometheus text format, or OpenMetrics when the scraper asks for it). Runs on the tokio threads for the life of the
+//! (Prometheus text format, or OpenMetrics when the scraper asks for it);
+//! Zeebe's backup API (`crate::backup::api`) and cluster API
+//! (`crate::membership::api`). Runs on the tokio threads for the life of the
 //! broker.
 
 use std::sync::Arc;
@@ -29,6 +31,7 @@ pub fn router(context: Arc<BrokerContext>) -> Router {
         .route("/metrics", get(metrics))
         .route("/incidents", get(incidents))
         .merge(crate::backup::api::routes())
+        .merge(crate::membership::api::routes())
         .layer(axum::middleware::from_fn_with_state(
             Arc::clone(&context.auth),
             crate::identity::auth::management,

@@ -127,6 +127,14 @@ fn basic_authentication_guards_every_client_port() {
         call(management, "GET", "/incidents", Some(&demo), "").0,
         200
     );
+    assert_eq!(
+        call(management, "GET", "/actuator/cluster", None, "").0,
+        401
+    );
+    assert_eq!(
+        call(management, "GET", "/actuator/cluster", Some(&demo), "").0,
+        200
+    );
 
     // gRPC: anonymous and wrong credentials change nothing.
     let rt = runtime();

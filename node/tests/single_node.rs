@@ -404,3 +404,71 @@ fn deleting_a_definition_terminates_its_instances_and_falls_back_a_version() {
     });
     assert!(broker.terminate().success());
 }
+
+#[test]
+fn the_cluster_configuration_is_kept_in_the_data_directory_and_shown_by_the_cluster_api() {
+    let env = [("WAGGLE_CLUSTER_PARTITIONS", "2".to_string())];
+    let topology = |broker: &Broker| -> serde_json::Value {
+        let (status, body) = broker.http_get("/actuator/cluster").expect("an answer");
+        assert_eq!(status, 200, "{body}");
+        serde_json::from_str(&body).expect("JSON")
+    };
+    let broker = Broker::start_dev(&env);
+    let first = topology(&broker);
+    assert_eq!(first["version"], 1, "{first}");
+    assert_eq!(
+        first["brokers"].as_array().map(Vec::len),
+        Some(1),
+        "{first}"
+    );
+    assert_eq!(first["brokers"][0]["id"], 0);
+    assert_eq!(first["brokers"][0]["state"], "ACTIVE");
+    assert_eq!(
+        first["brokers"][0]["partitions"],
+        serde_json::json!([
+            { "id": 1, "state": "ACTIVE", "priority": 1 },
+            { "id": 2, "state": "ACTIVE", "priority": 1 },
+        ])
+    );
+    assert_eq!(first["routing"]["requestHandling"]["partitionCount"], 2);
+    let file = broker.data_dir().join("cluster-configuration.json");
+    assert!(file.exists(), "written on the first start");
+
+    // Read back after a restart, not made again.
+    let (_, dir) = broker.terminate_keeping_dir();
+    let broker = Broker::start_dev_in(dir, &env);
+    assert_eq!(topology(&broker), first);
+
+    // [cluster] describing another shape is refused, naming the file.
+    let (_, dir) = broker.terminate_keeping_dir();
+    let mut refused = std::process::Command::new(env!("CARGO_BIN_EXE_waggle"))
+        .arg("dev")
+        .current_dir(dir.path())
+        .env("WAGGLE_CLUSTER_PARTITIONS", "3")
+        .env("WAGGLE_RUNTIME_SHARDS", "1")
+        .env("WAGGLE_NETWORK_HOST", "127.0.0.1")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start waggle dev");
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = refused.try_wait().expect("try_wait") {
+            break status;
+        }
+        if started.elapsed() > Duration::from_secs(60) {
+            common::terminate_child(&mut refused);
+            panic!(
+                "a broker whose [cluster] differs from its data directory's configuration started"
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(!status.success());
+    let mut err = String::new();
+    std::io::Read::read_to_string(refused.stderr.as_mut().unwrap(), &mut err).unwrap();
+    assert!(
+        err.contains("cluster-configuration.json") && err.contains("partitions 3"),
+        "{err}"
+    );
+}

@@ -51,7 +51,7 @@ impl Directory {
 
 /// Writes `bytes` to `path` durably: a temporary file, `fsync`, `rename`,
 /// and an `fsync` of the directory.
-fn write_durably(path: &Path, bytes: &[u8], node: u32) -> io::Result<()> {
+pub(crate) fn write_durably(path: &Path, bytes: &[u8], node: u32) -> io::Result<()> {
     let parent = path.parent().expect("a file in a directory");
     std::fs::create_dir_all(parent)?;
     let tmp = parent.join(format!(

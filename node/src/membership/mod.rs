@@ -1,0 +1,220 @@
+//! The cluster configuration: which brokers are members, which partitions
+//! each holds with what election priority, and the changes made to it, as
+//! Zeebe's dynamic cluster configuration keeps it. It is written on the first
+//! start from `[cluster]` (the round-robin placement of
+//! [`crate::placement`]) and kept in the data directory
+//! (`cluster-configuration.json`, see [`store`]); from then on the file, not
+//! `[cluster]`, is the truth about the cluster's shape. `GET
+//! /actuator/cluster` shows it ([`api`]).
+
+pub mod api;
+pub mod store;
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::placement::{ClusterShape, NodeId, PartitionId};
+
+/// Layout of the persisted configuration written by this code.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// The whole configuration.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClusterConfiguration {
+    /// Layout of this record ([`FORMAT_VERSION`]).
+    pub format: u32,
+    /// Raised by every change; the higher version wins between nodes.
+    pub version: u64,
+    /// Number of partitions.
+    pub partition_count: u32,
+    /// Every broker that is or was a member, by id.
+    pub members: BTreeMap<NodeId, Member>,
+    /// The last change that ended.
+    pub last_change: Option<CompletedChange>,
+}
+
+/// One broker.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Member {
+    /// Its state.
+    pub state: MemberState,
+    /// Raised with each change of this member.
+    pub version: u64,
+    /// When this member last changed (Unix ms).
+    pub last_updated_ms: u64,
+    /// Its replicas, by partition.
+    pub partitions: BTreeMap<PartitionId, Replica>,
+}
+
+/// A broker's state in the cluster.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum MemberState {
+    /// Being added.
+    Joining,
+    /// A member.
+    Active,
+    /// Being removed.
+    Leaving,
+    /// Removed.
+    Left,
+}
+
+/// One replica of a partition on a broker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Replica {
+    /// Its state.
+    pub state: ReplicaState,
+    /// Its election priority: the healthy replica with the highest leads.
+    pub priority: u32,
+}
+
+/// A replica's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ReplicaState {
+    /// Catching up, not yet a voter.
+    Joining,
+    /// A voter.
+    Active,
+    /// Being removed.
+    Leaving,
+}
+
+/// A change that ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CompletedChange {
+    /// Its id.
+    pub id: u64,
+    /// How it ended: `COMPLETED`, `FAILED` or `CANCELLED`.
+    pub status: String,
+    /// When it started (Unix ms).
+    pub started_ms: u64,
+    /// When it ended (Unix ms).
+    pub completed_ms: u64,
+}
+
+impl ClusterConfiguration {
+    /// The configuration of a new cluster of `shape`: every broker active,
+    /// replicas placed round-robin, the preferred leader of each partition
+    /// with the highest priority (as [`crate::consensus::initial_config`]).
+    pub fn initial(shape: &ClusterShape, now_ms: u64) -> ClusterConfiguration {
+        let mut members: BTreeMap<NodeId, Member> = (0..shape.cluster_size)
+            .map(|node| {
+                let member = Member {
+                    state: MemberState::Active,
+                    version: 1,
+                    last_updated_ms: now_ms,
+                    partitions: BTreeMap::new(),
+                };
+                (node, member)
+            })
+            .collect();
+        for p in shape.all_partitions() {
+            let replicas = shape.replicas(p);
+            let count = replicas.len() as u32;
+            for (rank, node) in replicas.into_iter().enumerate() {
+                let replica = Replica {
+                    state: ReplicaState::Active,
+                    priority: count - rank as u32,
+                };
+                members
+                    .get_mut(&node)
+                    .expect("placement names members only")
+                    .partitions
+                    .insert(p, replica);
+            }
+        }
+        ClusterConfiguration {
+            format: FORMAT_VERSION,
+            version: 1,
+            partition_count: shape.partitions,
+            members,
+            last_change: None,
+        }
+    }
+
+    /// The partitions `node` holds a replica of, ascending.
+    pub fn local_partitions(&self, node: NodeId) -> Vec<PartitionId> {
+        self.members
+            .get(&node)
+            .filter(|m| m.state != MemberState::Left)
+            .map(|m| m.partitions.keys().copied().collect())
+            .unwrap_or_default()
+    }
+
+    /// The brokers holding a replica of `partition`, with their priorities,
+    /// highest first.
+    pub fn replicas(&self, partition: PartitionId) -> Vec<(NodeId, u32)> {
+        let mut out: Vec<(NodeId, u32)> = self
+            .members
+            .iter()
+            .filter(|(_, m)| m.state != MemberState::Left)
+            .filter_map(|(n, m)| m.partitions.get(&partition).map(|r| (*n, r.priority)))
+            .collect();
+        out.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        out
+    }
+
+    /// The shape `[cluster]` must describe for this configuration to be the
+    /// one it started with: the brokers that are members, the partitions, and
+    /// the replicas per partition.
+    pub fn shape(&self) -> ClusterShape {
+        let members = self
+            .members
+            .values()
+            .filter(|m| m.state != MemberState::Left)
+            .count() as u32;
+        let replication_factor = (1..=self.partition_count)
+            .map(|p| self.replicas(p).len() as u32)
+            .max()
+            .unwrap_or(0);
+        ClusterShape {
+            cluster_size: members,
+            partitions: self.partition_count,
+            replication_factor,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shape(cluster_size: u32, partitions: u32, replication_factor: u32) -> ClusterShape {
+        ClusterShape {
+            cluster_size,
+            partitions,
+            replication_factor,
+        }
+    }
+
+    #[test]
+    fn the_initial_configuration_is_the_round_robin_placement() {
+        let s = shape(4, 3, 3);
+        let c = ClusterConfiguration::initial(&s, 7);
+        assert_eq!(c.version, 1);
+        assert_eq!(c.shape(), s);
+        for node in 0..4 {
+            assert_eq!(c.local_partitions(node), s.local_partitions(node));
+            assert_eq!(c.members[&node].last_updated_ms, 7);
+        }
+        for p in 1..=3 {
+            let nodes: Vec<NodeId> = c.replicas(p).iter().map(|(n, _)| *n).collect();
+            assert_eq!(nodes, s.replicas(p), "preferred leader first");
+            let priorities: Vec<u32> = c.replicas(p).iter().map(|(_, pr)| *pr).collect();
+            assert_eq!(priorities, [3, 2, 1]);
+        }
+        assert!(c.local_partitions(9).is_empty(), "not a member");
+    }
+
+    #[test]
+    fn a_broker_that_left_holds_nothing() {
+        let mut c = ClusterConfiguration::initial(&shape(3, 1, 3), 0);
+        c.members.get_mut(&2).unwrap().state = MemberState::Left;
+        assert!(c.local_partitions(2).is_empty());
+        assert_eq!(c.replicas(1).len(), 2);
+        assert_eq!(c.shape(), shape(2, 1, 2));
+    }
+}
