@@ -111,6 +111,7 @@ pub fn run(config: Config, mode: Mode) -> Result<()> {
         crate::view::unix_now_ms(),
     )?;
     let local_partitions = membership.local_partitions(config.cluster.node_id);
+    let members = Arc::new(crate::membership::Members::new(membership));
     let view = Arc::new(BrokerView::new(&local_partitions, shards));
     let client_tls = load_client_tls(&config)?;
     let transport = cluster::start_transport(&config)?;
@@ -157,6 +158,7 @@ pub fn run(config: Config, mode: Mode) -> Result<()> {
         open: OpenOptions {
             node: config.cluster.node_id,
             shape,
+            members: Arc::clone(&members),
             dir: data_dir.join("partitions"),
             segment_size_bytes: config.data.segment_size_bytes,
             accept_data_loss: config.data.accept_data_loss,
@@ -198,7 +200,7 @@ pub fn run(config: Config, mode: Mode) -> Result<()> {
         push_streams,
         topology: ClusterTopology::default(),
         backups,
-        membership: std::sync::RwLock::new(membership),
+        membership: members,
     });
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(EDGE_THREADS)

@@ -25,7 +25,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
-use raft::{Entry, EntryKind, GroupConfig, MemLog, RaftConfig, Role as RaftRole};
+use raft::{Entry, EntryKind, MemLog, RaftConfig, Role as RaftRole};
 use replica::{Driver, Flight, GroupSpec, StateMachine};
 use storage::{Disk, DmaDisk, LogConfig};
 
@@ -55,18 +55,6 @@ pub fn raft_node(node: u32) -> raft::NodeId {
 /// Broker node id of Raft node `node`.
 pub fn broker_node(node: raft::NodeId) -> u32 {
     (node - 1) as u32
-}
-
-/// The initial Raft configuration of a partition: its replicas, the first
-/// (the preferred leader) with the highest priority.
-pub fn initial_config(shape: &ClusterShape, partition: PartitionId) -> GroupConfig {
-    let replicas = shape.replicas(partition);
-    let count = replicas.len() as u32;
-    let mut config = GroupConfig::new(replicas.iter().map(|n| raft_node(*n)));
-    for (rank, node) in replicas.iter().enumerate() {
-        config = config.with_priority(raft_node(*node), count - rank as u32);
-    }
-    config
 }
 
 /// A partition as the driver's state machine: applies application entries,
@@ -208,6 +196,9 @@ pub struct OpenOptions {
     pub node: u32,
     /// Cluster shape.
     pub shape: ClusterShape,
+    /// The cluster configuration: the Raft configuration each partition
+    /// starts with, and the nodes a distributed command goes to.
+    pub members: Arc<crate::membership::Members>,
     /// `data/partitions`.
     pub dir: std::path::PathBuf,
     /// Segment size of the logs.
@@ -304,7 +295,7 @@ impl<D: Disk> ShardReplicas<D> {
             specs.push(GroupSpec {
                 group: u64::from(p),
                 dir: options.dir.join(p.to_string()),
-                initial: initial_config(&options.shape, p),
+                initial: options.members.group_config(p),
                 machine: new_machine(options, p, &view, &metrics)?,
             });
         }

@@ -49,7 +49,7 @@ pub struct BrokerContext {
     /// Checks the credentials of client requests.
     pub auth: Arc<crate::identity::Authenticator>,
     /// The cluster configuration (see [`crate::membership`]).
-    pub membership: std::sync::RwLock<crate::membership::ClusterConfiguration>,
+    pub membership: Arc<crate::membership::Members>,
 }
 
 /// The leader of each partition as the gateway last learned it (from an

@@ -150,8 +150,8 @@ fn track_round_trips(context: &BrokerContext, transport: &transport::TransportHa
     let me = context.config.cluster.node_id;
     for p in 1..=context.shape.partitions {
         let farthest = context
-            .shape
-            .replicas(p)
+            .membership
+            .replica_nodes(p)
             .iter()
             .filter(|n| **n != me)
             .filter_map(|n| transport.rtt(*n))

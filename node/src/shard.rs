@@ -638,10 +638,11 @@ fn take_request(
 
 fn route_internal(ctx: &ShardContext, target: u32, record: engine::Record) {
     let open = &ctx.options.open;
-    if !open.shape.replicas(target).contains(&open.node) {
+    let replicas = open.members.replica_nodes(target);
+    if !replicas.contains(&open.node) {
         // Every replica gets it; only the leader appends it.
         if let Some(forwarder) = &ctx.options.forwarder {
-            for node in open.shape.replicas(target) {
+            for node in replicas {
                 forwarder.send_internal(node, target, &record);
             }
         }

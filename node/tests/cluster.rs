@@ -448,6 +448,23 @@ fn a_killed_leader_loses_nothing_acknowledged() {
     for n in &nodes {
         wait_topology(&rt, n, 3, 3);
     }
+    // Every node's cluster configuration places the replicas alike.
+    let placements: Vec<serde_json::Value> = nodes
+        .iter()
+        .map(|n| {
+            let (status, body) = http_get(n.management_port, "/actuator/cluster").expect("answer");
+            assert_eq!(status, 200, "{body}");
+            let v: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+            let brokers = v["brokers"].as_array().expect("brokers").clone();
+            let partitions: Vec<_> = brokers.iter().map(|b| b["partitions"].clone()).collect();
+            serde_json::json!(partitions)
+        })
+        .collect();
+    assert_eq!(placements[0].as_array().map(Vec::len), Some(3));
+    assert!(
+        placements.iter().all(|p| *p == placements[0]),
+        "{placements:?}"
+    );
     // Metrics of a cluster: certificate expiry and connected peers on every
     // node, and the leader's view of its followers (published every half
     // second).

@@ -11,7 +11,6 @@ use storage::{DmaDisk, LogConfig};
 
 use crate::backup::BackupStore;
 use crate::config::Config;
-use crate::consensus::initial_config;
 use crate::placement::ClusterShape;
 
 /// Restores backup `id` for the node `config` describes; returns a line per
@@ -44,7 +43,9 @@ pub fn run(config: &Config, id: u64) -> Result<Vec<String>> {
         );
     }
     let partitions_dir = config.data.directory.join("partitions");
-    let local = shape.local_partitions(config.cluster.node_id);
+    // The cluster of the backup's shape, as its first start places it.
+    let cluster = crate::membership::ClusterConfiguration::initial(&shape, 0);
+    let local = cluster.local_partitions(config.cluster.node_id);
     let mut parts = Vec::new();
     for &p in &local {
         let target = partitions_dir.join(p.to_string());
@@ -81,7 +82,7 @@ pub fn run(config: &Config, id: u64) -> Result<Vec<String>> {
                 log.clone(),
                 manifest.checkpoint_position,
                 manifest.term,
-                &initial_config(&shape, p),
+                &crate::membership::group_config(&cluster, p),
                 &state,
             )
             .await

@@ -178,7 +178,7 @@ impl Dispatcher {
     ) -> Result<CommandReply, CommandError> {
         let context = &self.context;
         let me = context.config.cluster.node_id;
-        let replicas = context.shape.replicas(partition);
+        let replicas = context.membership.replica_nodes(partition);
         let deadline = tokio::time::Instant::now() + timeout;
         let mut next_replica = 0;
         let mut pause = FIRST_RETRY_PAUSE;

@@ -11,9 +11,11 @@ pub mod api;
 pub mod store;
 
 use std::collections::BTreeMap;
+use std::sync::RwLock;
 
 use serde::{Deserialize, Serialize};
 
+use crate::consensus::raft_node;
 use crate::placement::{ClusterShape, NodeId, PartitionId};
 
 /// Layout of the persisted configuration written by this code.
@@ -98,7 +100,7 @@ pub struct CompletedChange {
 impl ClusterConfiguration {
     /// The configuration of a new cluster of `shape`: every broker active,
     /// replicas placed round-robin, the preferred leader of each partition
-    /// with the highest priority (as [`crate::consensus::initial_config`]).
+    /// with the highest priority.
     pub fn initial(shape: &ClusterShape, now_ms: u64) -> ClusterConfiguration {
         let mut members: BTreeMap<NodeId, Member> = (0..shape.cluster_size)
             .map(|node| {
@@ -178,6 +180,55 @@ impl ClusterConfiguration {
     }
 }
 
+/// The configuration as the node's services share it: where the gateway
+/// routes, which nodes a distributed command goes to, the Raft configuration
+/// a replica starts with.
+#[derive(Debug)]
+pub struct Members {
+    current: RwLock<ClusterConfiguration>,
+}
+
+impl Members {
+    /// Shares `config`.
+    pub fn new(config: ClusterConfiguration) -> Members {
+        Members {
+            current: RwLock::new(config),
+        }
+    }
+
+    /// A copy of the configuration.
+    pub fn get(&self) -> ClusterConfiguration {
+        self.current.read().expect("never poisoned").clone()
+    }
+
+    /// The brokers holding `partition`, the preferred leader first.
+    pub fn replica_nodes(&self, partition: PartitionId) -> Vec<NodeId> {
+        let config = self.current.read().expect("never poisoned");
+        config
+            .replicas(partition)
+            .into_iter()
+            .map(|(n, _)| n)
+            .collect()
+    }
+
+    /// The Raft configuration of `partition`: its replicas as voters, with
+    /// their priorities.
+    pub fn group_config(&self, partition: PartitionId) -> raft::GroupConfig {
+        let config = self.current.read().expect("never poisoned");
+        group_config(&config, partition)
+    }
+}
+
+/// The Raft configuration of `partition` in `config`.
+pub fn group_config(config: &ClusterConfiguration, partition: PartitionId) -> raft::GroupConfig {
+    let replicas = config.replicas(partition);
+    let mut group = raft::GroupConfig::new(replicas.iter().map(|(n, _)| raft_node(*n)));
+    for (node, priority) in replicas {
+        group = group.with_priority(raft_node(node), priority);
+    }
+    group
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -207,6 +258,18 @@ mod tests {
             assert_eq!(priorities, [3, 2, 1]);
         }
         assert!(c.local_partitions(9).is_empty(), "not a member");
+    }
+
+    #[test]
+    fn the_raft_configuration_names_the_replicas_and_their_priorities() {
+        let c = ClusterConfiguration::initial(&shape(3, 2, 2), 0);
+        let members = Members::new(c);
+        assert_eq!(members.replica_nodes(2), [1, 2]);
+        let group = members.group_config(2);
+        let voters: Vec<u64> = group.voters.iter().copied().collect();
+        assert_eq!(voters, [raft_node(1), raft_node(2)]);
+        assert_eq!(group.priority(raft_node(1)), 2, "the preferred leader");
+        assert_eq!(group.priority(raft_node(2)), 1);
     }
 
     #[test]

@@ -260,6 +260,9 @@ impl BrokerSim {
         let options = OpenOptions {
             node: n,
             shape: self.shape,
+            members: Arc::new(node::membership::Members::new(
+                node::membership::ClusterConfiguration::initial(&self.shape, EPOCH_MS as u64),
+            )),
             dir: "/data/partitions".into(),
             segment_size_bytes: 64 << 10,
             accept_data_loss: false,
