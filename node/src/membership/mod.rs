@@ -8,6 +8,7 @@
 //! /actuator/cluster` shows it ([`api`]).
 
 pub mod api;
+pub mod plan;
 pub mod store;
 
 use std::collections::BTreeMap;
