@@ -17,7 +17,15 @@ pub struct RestTarget {
         default_value = "http://127.0.0.1:8080"
     )]
     pub rest_address: String,
-    /// PEM CA certificates the REST API's certificate must chain to (https).
+    /// How to trust the broker and log in.
+    #[command(flatten)]
+    pub login: HttpLogin,
+}
+
+/// How an HTTP client of a broker trusts it and logs in.
+#[derive(Debug, Clone, clap::Args)]
+pub struct HttpLogin {
+    /// PEM CA certificates the broker's certificate must chain to (https).
     #[arg(long, env = "WAGGLE_CA_FILE")]
     pub ca_file: Option<PathBuf>,
     /// User name, for a broker with basic authentication (with --password).
@@ -345,17 +353,29 @@ async fn request(
     path: &str,
     body: Option<Value>,
 ) -> Result<Value> {
+    let url = format!("{}{path}", target.rest_address.trim_end_matches('/'));
+    http_json(&url, &target.login, method, body).await
+}
+
+/// Calls `url` (HTTP, or HTTPS trusting `login.ca_file`), with `login`'s
+/// basic credentials if given, and returns the JSON answer; a failure status is an error naming
+/// the call and the answer's `detail` or `message`.
+pub(crate) async fn http_json(
+    url: &str,
+    login: &HttpLogin,
+    method: reqwest::Method,
+    body: Option<Value>,
+) -> Result<Value> {
     let mut client = reqwest::Client::builder();
-    if let Some(ca) = &target.ca_file {
+    if let Some(ca) = &login.ca_file {
         let pem = std::fs::read(ca).with_context(|| format!("cannot read {}", ca.display()))?;
         let certificate = reqwest::Certificate::from_pem(&pem)
             .with_context(|| format!("{} is not a PEM certificate", ca.display()))?;
         client = client.add_root_certificate(certificate);
     }
     let client = client.build().context("cannot make an HTTP client")?;
-    let url = format!("{}{path}", target.rest_address.trim_end_matches('/'));
-    let mut call = client.request(method.clone(), &url);
-    if let Some((name, password)) = target.username.as_ref().zip(target.password.as_ref()) {
+    let mut call = client.request(method.clone(), url);
+    if let Some((name, password)) = login.username.as_ref().zip(login.password.as_ref()) {
         call = call.basic_auth(name, Some(password));
     }
     if let Some(body) = body {
@@ -364,13 +384,16 @@ async fn request(
     let response = call
         .send()
         .await
-        .with_context(|| format!("cannot reach the REST API at {url}"))?;
+        .with_context(|| format!("cannot reach {url}"))?;
     let status = response.status();
     let text = response.text().await.unwrap_or_default();
     let value: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
     if !status.is_success() {
-        let detail = value["detail"].as_str().unwrap_or(text.as_str());
-        bail!("{method} {path} failed: {status}: {detail}");
+        let detail = value["detail"]
+            .as_str()
+            .or(value["message"].as_str())
+            .unwrap_or(text.as_str());
+        bail!("{method} {url} failed: {status}: {detail}");
     }
     Ok(if value.is_null() {
         json!({"status": status.as_u16()})

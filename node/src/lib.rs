@@ -12,6 +12,7 @@ pub mod backpressure;
 pub mod backup;
 pub mod broker;
 pub mod client;
+pub mod client_cluster;
 pub mod client_identity;
 pub mod cluster;
 pub mod command;

@@ -108,6 +108,14 @@ enum Command {
         #[command(subcommand)]
         command: node::client_identity::IdentityCommand,
     },
+    /// The cluster configuration, through the cluster API of a broker's
+    /// management port.
+    Cluster {
+        #[command(flatten)]
+        target: node::client_cluster::ManagementTarget,
+        #[command(subcommand)]
+        command: node::client_cluster::ClusterCommand,
+    },
     /// Prints the cluster topology, like `zbctl status`.
     Status {
         #[command(flatten)]
@@ -283,6 +291,9 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Identity { target, command } => {
             print(client_runtime()?.block_on(node::client_identity::run(&target, command))?)
+        }
+        Command::Cluster { target, command } => {
+            print(client_runtime()?.block_on(node::client_cluster::run(&target, command))?)
         }
         Command::Status { address } => {
             print(client_runtime()?.block_on(client::status(&address.gateway()))?)

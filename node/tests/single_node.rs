@@ -433,6 +433,16 @@ fn the_cluster_configuration_is_kept_in_the_data_directory_and_shown_by_the_clus
     assert_eq!(first["routing"]["requestHandling"]["partitionCount"], 2);
     let file = broker.data_dir().join("cluster-configuration.json");
     assert!(file.exists(), "written on the first start");
+    // The CLI shows the same.
+    let address = format!("http://127.0.0.1:{}", broker.management_port);
+    let (ok, out, err) = common::run_waggle(
+        broker.dir.path(),
+        &["cluster", "--management-address", &address, "show"],
+        &[],
+    );
+    assert!(ok, "waggle cluster show: {err}");
+    let shown: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+    assert_eq!(shown, first);
 
     // Read back after a restart, not made again.
     let (_, dir) = broker.terminate_keeping_dir();
