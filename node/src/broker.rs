@@ -111,7 +111,11 @@ pub fn run(config: Config, mode: Mode) -> Result<()> {
         crate::view::unix_now_ms(),
     )?;
     let local_partitions = membership.local_partitions(config.cluster.node_id);
-    let members = Arc::new(crate::membership::Members::new(membership));
+    let members = Arc::new(crate::membership::Members::stored_in(
+        membership,
+        data_dir.clone(),
+        config.cluster.node_id,
+    ));
     let view = Arc::new(BrokerView::new(&local_partitions, shards));
     let client_tls = load_client_tls(&config)?;
     let transport = cluster::start_transport(&config)?;
@@ -409,6 +413,7 @@ async fn serve(
     }
     let notifier = tokio::spawn(notify::run(Arc::clone(&context.view)));
     let gossip = tokio::spawn(crate::gossip::run(Arc::clone(&context)));
+    let cluster_changes = tokio::spawn(crate::membership::run::run(Arc::clone(&context)));
     let (scheme, grpc_security) = match &client_tls {
         Some(_) => ("https", "TLS"),
         None => ("http", "plaintext"),
@@ -428,12 +433,14 @@ async fn serve(
         Some(Err(e)) => {
             let _ = stop_tx.send(true);
             gossip.abort();
+            cluster_changes.abort();
             return Err(e.into());
         }
         None => {
             tracing::info!("signal during start-up: shutting down");
             let _ = stop_tx.send(true);
             gossip.abort();
+            cluster_changes.abort();
             return Ok(());
         }
     }
@@ -468,6 +475,7 @@ async fn serve(
     let _ = stop_tx.send(true);
     let _ = notifier.await;
     gossip.abort();
+    cluster_changes.abort();
     let grace =
         tokio::time::Instant::now() + std::time::Duration::from_millis(MAX_SHUTDOWN_GRACE_MS);
     match tokio::time::timeout_at(grace, gateway).await {

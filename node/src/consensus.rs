@@ -20,7 +20,7 @@
 //! [`crate::isolation`]): the state is rebuilt from the snapshot and entries
 //! the in-memory Raft reader holds.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -39,6 +39,22 @@ use crate::space::{self, Admission};
 use crate::view::{BrokerView, Role};
 
 pub use replica::ReplicaError;
+
+/// A replica's view of its partition's voters (broker ids).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplicaMembership {
+    /// This replica leads.
+    pub leader: bool,
+    /// The voters of its applied configuration (the incoming ones while
+    /// joint).
+    pub voters: BTreeSet<u32>,
+    /// A joint-consensus change is under way.
+    pub joint: bool,
+    /// The voters it would restart with.
+    pub durable_voters: BTreeSet<u32>,
+    /// Their election priorities in that configuration.
+    pub durable_priorities: BTreeMap<u32, u32>,
+}
 
 /// Applied entries after which a partition takes a snapshot and compacts its log.
 pub const SNAPSHOT_EVERY_ENTRIES: u64 = 20_000;
@@ -421,6 +437,62 @@ impl<D: Disk> ShardReplicas<D> {
             CommandError::Unavailable(format!(
                 "partition {partition} cannot take the command: {e}"
             ))
+        })
+    }
+
+    /// **Unsafe**, the failover after a region is lost: forces this replica
+    /// of `partition` to `voters` without consensus (see
+    /// `raft::MultiRaft::force_reconfiguration`). Run on every surviving
+    /// replica with the same voters; entries only the lost replicas held are
+    /// lost. False when the partition is not open here.
+    pub fn force_voters(&mut self, partition: PartitionId, voters: &BTreeSet<u32>) -> bool {
+        if !self.locals.contains_key(&partition) {
+            return false;
+        }
+        let voters = voters.iter().map(|n| raft_node(*n)).collect();
+        self.driver.raft_mut().force_reconfiguration(
+            u64::from(partition),
+            voters,
+            raft::UnsafeForce::IAcceptDataLoss,
+        );
+        true
+    }
+
+    /// Proposes new voters (and priorities) for `partition`, which this node
+    /// leads: a change by joint consensus, complete once every replica's
+    /// [`ReplicaMembership::durable_voters`] are `voters`.
+    pub fn propose_voters(
+        &mut self,
+        partition: PartitionId,
+        voters: &BTreeMap<u32, u32>,
+    ) -> Result<(), String> {
+        let group = u64::from(partition);
+        let priorities: BTreeMap<raft::NodeId, u32> =
+            voters.iter().map(|(n, p)| (raft_node(*n), *p)).collect();
+        let voters = priorities.keys().copied().collect();
+        self.driver
+            .raft_mut()
+            .propose_conf_change(group, voters, priorities)
+            .map(|_| ())
+            .map_err(|e| format!("partition {partition}: {e}"))
+    }
+
+    /// Where this replica of `partition` stands in a membership change.
+    pub fn membership(&self, partition: PartitionId) -> Option<ReplicaMembership> {
+        let group = u64::from(partition);
+        let status = self.driver.raft().status(group)?;
+        let brokers = |c: &raft::GroupConfig| c.voters.iter().map(|n| broker_node(*n)).collect();
+        let durable = self.driver.durable_config(group);
+        Some(ReplicaMembership {
+            leader: status.role == RaftRole::Leader,
+            voters: brokers(&status.config),
+            joint: status.config.is_joint(),
+            durable_voters: brokers(&durable),
+            durable_priorities: durable
+                .voters
+                .iter()
+                .map(|n| (broker_node(*n), durable.priority(*n)))
+                .collect(),
         })
     }
 

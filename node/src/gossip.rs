@@ -41,6 +41,13 @@ pub struct NodeState {
     /// [`crate::divergence`]); absent from nodes without the check.
     #[serde(default)]
     pub checkpoints: Vec<(PartitionId, Checkpoint)>,
+    /// The sender's cluster configuration (see [`crate::membership`]): a
+    /// newer one is taken; absent from nodes before 0.3.
+    #[serde(default)]
+    pub configuration: Option<crate::membership::ClusterConfiguration>,
+    /// Where each of its replicas stands in a cluster change.
+    #[serde(default)]
+    pub replicas: Vec<(PartitionId, crate::membership::change::ReplicaReport)>,
 }
 
 /// The last state heard from each other node.
@@ -96,6 +103,14 @@ pub fn local_state(context: &BrokerContext) -> NodeState {
             .map(|(p, role)| (p, role as u8, context.view.healthy(p)))
             .collect(),
         checkpoints: context.view.checks.latest(),
+        configuration: Some(context.membership.get()),
+        replicas: context
+            .membership
+            .reports()
+            .remove(&context.config.cluster.node_id)
+            .unwrap_or_default()
+            .into_iter()
+            .collect(),
     }
 }
 
@@ -173,6 +188,16 @@ pub fn on_received(context: &BrokerContext, from: NodeId, bytes: &[u8]) {
             learn_leader(context, p, from);
         }
     }
+    context
+        .membership
+        .report(from, state.replicas.into_iter().collect());
+    if let Some(configuration) = state.configuration {
+        match context.membership.adopt(configuration) {
+            Ok(true) => tracing::info!(from, "took a newer cluster configuration from node {from}"),
+            Ok(false) => {}
+            Err(e) => tracing::error!("cannot store the cluster configuration: {e:#}"),
+        }
+    }
     let replication_factor = context.shape.replication_factor;
     for (p, checkpoint) in state.checkpoints {
         context
@@ -203,6 +228,8 @@ mod tests {
                     fingerprint: 7,
                 },
             )],
+            configuration: None,
+            replicas: Vec::new(),
         };
         let bytes = serde_json::to_vec(&state).unwrap();
         assert_eq!(topology.receive(2, &bytes), Some(state.clone()));

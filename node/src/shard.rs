@@ -13,7 +13,7 @@
 //! stalled by a full disk are retried at the start of a turn, and what each
 //! partition admits (see [`crate::space`]) is published as its health.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -95,8 +95,41 @@ pub enum ShardRequest {
     Raft(raft::Envelope),
     /// The open incidents of the partitions this node leads.
     Incidents(oneshot::Sender<Vec<serde_json::Value>>),
+    /// A step of a cluster change on one of the shard's partitions.
+    Membership {
+        /// The partition.
+        partition: PartitionId,
+        /// What to do.
+        request: MembershipRequest,
+    },
     /// Wakes the loop (shutdown).
     Wake,
+}
+
+/// A step of a cluster change on one partition replica (see
+/// [`crate::membership`]).
+#[derive(Debug)]
+pub enum MembershipRequest {
+    /// Force the replica to these voters (broker ids); false when the
+    /// partition is not open here.
+    Force {
+        /// The voters.
+        voters: BTreeSet<u32>,
+        /// The answer.
+        reply: oneshot::Sender<bool>,
+    },
+    /// Propose these voters (broker id to priority) as the leader.
+    Propose {
+        /// The voters and their priorities.
+        voters: BTreeMap<u32, u32>,
+        /// The answer: why not, if refused.
+        reply: oneshot::Sender<Result<(), String>>,
+    },
+    /// Where the replica stands; `None` when the partition is not open here.
+    Status {
+        /// The answer.
+        reply: oneshot::Sender<Option<crate::consensus::ReplicaMembership>>,
+    },
 }
 
 /// How shards are laid out.
@@ -273,6 +306,12 @@ impl Shards {
     pub fn try_send(&self, partition: PartitionId, request: ShardRequest) -> bool {
         let shard = shard_of(partition, self.senders.len());
         self.senders[shard].try_send(request).is_ok()
+    }
+
+    /// Hands a cluster-change step for `partition` to its shard; false when
+    /// the shard's queue is full or it stopped (the caller retries).
+    pub fn membership(&self, partition: PartitionId, request: MembershipRequest) -> bool {
+        self.try_send(partition, ShardRequest::Membership { partition, request })
     }
 
     /// The open incidents of the partitions this node leads, from every shard.
@@ -632,6 +671,17 @@ fn take_request(
         ShardRequest::Incidents(reply) => {
             let _ = reply.send(replicas.incidents());
         }
+        ShardRequest::Membership { partition, request } => match request {
+            MembershipRequest::Force { voters, reply } => {
+                let _ = reply.send(replicas.force_voters(partition, &voters));
+            }
+            MembershipRequest::Propose { voters, reply } => {
+                let _ = reply.send(replicas.propose_voters(partition, &voters));
+            }
+            MembershipRequest::Status { reply } => {
+                let _ = reply.send(replicas.membership(partition));
+            }
+        },
         ShardRequest::Wake => {}
     }
 }

@@ -112,6 +112,19 @@ fn cluster(root: &Path) -> Vec<Node> {
 
 /// A cluster whose node `id` has `extra(id)` at the end of its configuration.
 fn cluster_with(root: &Path, extra: impl Fn(u32) -> String) -> Vec<Node> {
+    cluster_of(root, NODES, 3, 3, extra)
+}
+
+/// A cluster of `size` nodes, `partitions` partitions of
+/// `replication_factor` replicas.
+fn cluster_of(
+    root: &Path,
+    size: u32,
+    partitions: u32,
+    replication_factor: u32,
+    extra: impl Fn(u32) -> String,
+) -> Vec<Node> {
+    let nodes = size.to_string();
     let (ok, out, err) = run_waggle(
         root,
         &[
@@ -121,18 +134,18 @@ fn cluster_with(root: &Path, extra: impl Fn(u32) -> String) -> Vec<Node> {
             "--cluster-name",
             "test",
             "--nodes",
-            "3",
+            &nodes,
         ],
         &[],
     );
     assert!(ok, "waggle certs: {err}");
     let certs: serde_json::Value = serde_json::from_str(&out).expect("certs JSON");
-    let internal: Vec<u16> = (0..NODES).map(|_| free_port()).collect();
+    let internal: Vec<u16> = (0..size).map(|_| free_port()).collect();
     let points: Vec<String> = internal
         .iter()
         .map(|p| format!("\"127.0.0.1:{p}\""))
         .collect();
-    (0..NODES)
+    (0..size)
         .map(|id| {
             let dir = root.join(format!("node-{id}"));
             std::fs::create_dir_all(&dir).expect("node dir");
@@ -143,9 +156,9 @@ fn cluster_with(root: &Path, extra: impl Fn(u32) -> String) -> Vec<Node> {
                 r#"
 [cluster]
 node_id = {id}
-size = {NODES}
-partitions = 3
-replication_factor = 3
+size = {size}
+partitions = {partitions}
+replication_factor = {replication_factor}
 contact_points = [{points}]
 name = "test"
 heartbeat_interval_ms = 100
@@ -1290,4 +1303,129 @@ fn users_roles_and_authorizations_reach_every_node() {
     for n in nodes.iter_mut() {
         n.stop();
     }
+}
+
+#[test]
+fn a_region_lost_for_good_is_failed_over_by_a_forced_removal_without_losing_anything() {
+    // Two regions of two brokers, every partition on all four: a quorum (3
+    // of 4) always holds a replica in each region.
+    let root = tempfile::tempdir().expect("temp dir");
+    let mut nodes = cluster_of(root.path(), 4, 2, 4, |_| String::new());
+    for n in nodes.iter_mut() {
+        n.start();
+    }
+    wait_ready(&nodes.iter().collect::<Vec<_>>());
+    let rt = client_runtime();
+    let mut acknowledged = BTreeSet::new();
+    rt.block_on(async {
+        let mut client = GatewayClient::connect(nodes[0].uri())
+            .await
+            .expect("connect");
+        deploy_until_accepted(&mut client).await;
+        let start = Instant::now();
+        while acknowledged.len() < 200 {
+            assert!(start.elapsed() < PHASE_LIMIT, "creations before the loss");
+            if let Some(key) = create_one(&mut client, acknowledged.len()).await {
+                acknowledged.insert(key);
+            }
+        }
+    });
+
+    // Region 1 (brokers 1 and 3) is lost: no quorum is left.
+    nodes[1].kill();
+    nodes[3].kill();
+    let lost = rt.block_on(async {
+        let mut client = GatewayClient::connect(nodes[2].uri())
+            .await
+            .expect("connect");
+        tokio::time::timeout(Duration::from_secs(5), create_one(&mut client, 0)).await
+    });
+    assert!(
+        !matches!(lost, Ok(Some(_))),
+        "acknowledged without a quorum"
+    );
+
+    // The operator's failover.
+    let (status, body) = http_request(
+        nodes[0].management_port,
+        "PATCH",
+        "/actuator/cluster?force=true",
+        r#"{"brokers":{"remove":[1,3]}}"#,
+    );
+    assert_eq!(status, 202, "{body}");
+    let planned: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+    let change_id = planned["changeId"].clone();
+    let start = Instant::now();
+    loop {
+        let done = [0usize, 2].iter().all(|&i| {
+            let Some((200, body)) = http_get(nodes[i].management_port, "/actuator/cluster") else {
+                return false;
+            };
+            let v: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+            let ids: Vec<_> = v["brokers"]
+                .as_array()
+                .map(|b| b.iter().map(|b| b["id"].clone()).collect())
+                .unwrap_or_default();
+            v["lastChange"]["id"] == change_id
+                && v["lastChange"]["status"] == "COMPLETED"
+                && v.get("pendingChange").is_none()
+                && ids == [serde_json::json!(0), serde_json::json!(2)]
+        });
+        if done {
+            break;
+        }
+        assert!(
+            start.elapsed() < PHASE_LIMIT,
+            "the failover did not complete\n{}",
+            logs(&nodes)
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+
+    // Processing resumes on the survivors, and every instance acknowledged
+    // before the loss is still there: its job is worked.
+    rt.block_on(async {
+        let mut client = GatewayClient::connect(nodes[2].uri())
+            .await
+            .expect("connect");
+        let start = Instant::now();
+        let mut after = 0;
+        while after < 50 {
+            assert!(
+                start.elapsed() < PHASE_LIMIT,
+                "creations after the failover\n{}",
+                logs(&nodes)
+            );
+            if let Some(key) = create_one(&mut client, after).await {
+                acknowledged.insert(key);
+                after += 1;
+            }
+        }
+    });
+    let mut done = BTreeMap::new();
+    rt.block_on(async {
+        let mut clients = vec![
+            GatewayClient::connect(nodes[0].uri())
+                .await
+                .expect("connect"),
+            GatewayClient::connect(nodes[2].uri())
+                .await
+                .expect("connect"),
+        ];
+        let start = Instant::now();
+        let mut round = 0;
+        while !acknowledged.iter().all(|k| done.contains_key(k)) {
+            let missing = acknowledged
+                .iter()
+                .filter(|k| !done.contains_key(*k))
+                .count();
+            assert!(
+                start.elapsed() < PHASE_LIMIT,
+                "{missing} acknowledged instances never got their job done\n{}",
+                logs(&nodes)
+            );
+            round += 1;
+            work(&mut clients, &mut done, round).await;
+        }
+    });
 }

@@ -443,6 +443,38 @@ fn the_cluster_configuration_is_kept_in_the_data_directory_and_shown_by_the_clus
     assert!(ok, "waggle cluster show: {err}");
     let shown: serde_json::Value = serde_json::from_str(&out).expect("JSON");
     assert_eq!(shown, first);
+    // A change is planned as Zeebe plans it; a bad one is refused with why.
+    let port = broker.management_port;
+    let patch = |path: &str, body: &str| common::http_request(port, "PATCH", path, body);
+    let (status, body) = patch(
+        "/actuator/cluster?dryRun=true",
+        r#"{"brokers":{"add":[1]}}"#,
+    );
+    assert_eq!(status, 200, "{body}");
+    let planned: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+    assert_eq!(
+        planned["plannedChanges"],
+        serde_json::json!([
+            {"operation": "BROKER_ADD", "brokerId": 1},
+            {"operation": "PARTITION_JOIN", "brokerId": 1, "partitionId": 2, "priority": 1},
+            {"operation": "PARTITION_LEAVE", "brokerId": 0, "partitionId": 2},
+        ])
+    );
+    assert_eq!(planned["currentTopology"], first["brokers"]);
+    assert_eq!(
+        planned["expectedTopology"].as_array().map(Vec::len),
+        Some(2)
+    );
+    let (status, body) = patch(
+        "/actuator/cluster?dryRun=true",
+        r#"{"partitions":{"replicationFactor":2}}"#,
+    );
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("replication factor 2"), "{body}");
+    assert_eq!(topology(&broker), first, "a dry run changes nothing");
+    let (status, body) = patch("/actuator/cluster", r#"{"brokers":{"add":[1]}}"#);
+    assert_eq!(status, 501, "only forced removals are carried out: {body}");
+    assert_eq!(topology(&broker), first);
 
     // Read back after a restart, not made again.
     let (_, dir) = broker.terminate_keeping_dir();

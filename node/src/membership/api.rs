@@ -1,21 +1,124 @@
 //! Zeebe's cluster management API on the management port:
 //! `GET /actuator/cluster` shows the cluster configuration (brokers, their
-//! partitions with state and priority, the last change, the routing of
-//! requests and messages) as Zeebe's `GetTopologyResponse`.
+//! partitions with state and priority, the last and the pending change, the
+//! routing of requests and messages) as Zeebe's `GetTopologyResponse`;
+//! `PATCH /actuator/cluster` plans a change (`?dryRun=true`) or starts a
+//! forced removal (`?force=true`), which [`super::run`] carries out.
 
 use std::sync::Arc;
 
-use axum::extract::State;
+use axum::extract::{RawQuery, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{json, Value};
 
+use super::plan::{self, PatchRequest};
 use super::{ClusterConfiguration, CompletedChange, MemberState};
 use crate::context::BrokerContext;
 
 /// The cluster API routes.
 pub fn routes() -> Router<Arc<BrokerContext>> {
-    Router::new().route("/actuator/cluster", get(topology))
+    Router::new().route("/actuator/cluster", get(topology).patch(patch))
+}
+
+/// The query of `PATCH /actuator/cluster`: `dryRun` (plan only) and
+/// `force` (a forced removal), each `true` or `false`.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct ChangeQuery {
+    dry_run: bool,
+    force: bool,
+}
+
+impl ChangeQuery {
+    fn parse(query: Option<&str>) -> Result<ChangeQuery, String> {
+        let mut out = ChangeQuery::default();
+        for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+            let (name, value) = pair.split_once('=').unwrap_or((pair, "true"));
+            let value = match value {
+                "true" => true,
+                "false" => false,
+                other => return Err(format!("{name}={other}: true or false")),
+            };
+            match name {
+                "dryRun" => out.dry_run = value,
+                "force" => out.force = value,
+                other => return Err(format!("unknown query parameter {other} (dryRun, force)")),
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn refused(status: StatusCode, message: String) -> Response {
+    (status, Json(json!({ "message": message }))).into_response()
+}
+
+/// `PATCH /actuator/cluster`: plans the change (Zeebe's
+/// `PlannedOperationsResponse`), and with `force=true` starts it (202; 409
+/// while another change is under way); 400 names what is wrong with the
+/// request.
+async fn patch(
+    State(context): State<Arc<BrokerContext>>,
+    RawQuery(query): RawQuery,
+    body: axum::body::Bytes,
+) -> Response {
+    let query = match ChangeQuery::parse(query.as_deref()) {
+        Ok(query) => query,
+        Err(e) => return refused(StatusCode::BAD_REQUEST, e),
+    };
+    let request: PatchRequest = match serde_json::from_slice(&body) {
+        Ok(request) => request,
+        Err(e) => {
+            return refused(
+                StatusCode::BAD_REQUEST,
+                format!(
+                    "the body must be {{\"brokers\": {{\"add\": [..], \"remove\": [..], \
+                     \"count\": n}}, \"partitions\": {{\"replicationFactor\": n}}}}: {e}"
+                ),
+            )
+        }
+    };
+    let current = context.membership.get();
+    let plan = match plan::plan(&current, &request, query.force) {
+        Ok(plan) => plan,
+        Err(e) => return refused(StatusCode::BAD_REQUEST, e.to_string()),
+    };
+    let mut change_id = current.last_change.as_ref().map_or(0, |c| c.id) + 1;
+    let mut status = StatusCode::OK;
+    if !query.dry_run && !query.force {
+        return refused(
+            StatusCode::NOT_IMPLEMENTED,
+            "this waggle carries out forced removals (?force=true, the failover after a region \
+             is lost) only; adding and moving replicas is planned with ?dryRun=true but not yet \
+             carried out"
+                .into(),
+        );
+    }
+    if !query.dry_run {
+        let me = context.config.cluster.node_id;
+        let Some(next) = super::change::start(&current, &plan, me, crate::view::unix_now_ms())
+        else {
+            return refused(
+                StatusCode::CONFLICT,
+                "another cluster change is under way: see pendingChange in GET /actuator/cluster"
+                    .into(),
+            );
+        };
+        change_id = next.pending_change.as_ref().map_or(change_id, |c| c.id);
+        if let Err(e) = context.membership.adopt(next) {
+            return refused(StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}"));
+        }
+        status = StatusCode::ACCEPTED;
+    }
+    let body = Json(json!({
+        "changeId": change_id,
+        "currentTopology": brokers(&current),
+        "plannedChanges": plan.operations,
+        "expectedTopology": brokers(&plan.expected),
+    }));
+    (status, body).into_response()
 }
 
 async fn topology(State(context): State<Arc<BrokerContext>>) -> Json<Value> {
@@ -40,10 +143,10 @@ fn change(c: &CompletedChange) -> Value {
     })
 }
 
-/// `config` as Zeebe's `GetTopologyResponse`; brokers that left are not
-/// listed.
-pub fn render(config: &ClusterConfiguration) -> Value {
-    let brokers: Vec<Value> = config
+/// The brokers of `config` as Zeebe's `BrokerState` list; brokers that
+/// left are not listed.
+fn brokers(config: &ClusterConfiguration) -> Vec<Value> {
+    config
         .members
         .iter()
         .filter(|(_, m)| m.state != MemberState::Left)
@@ -61,10 +164,14 @@ pub fn render(config: &ClusterConfiguration) -> Value {
                 "partitions": partitions,
             })
         })
-        .collect();
+        .collect()
+}
+
+/// `config` as Zeebe's `GetTopologyResponse`.
+pub fn render(config: &ClusterConfiguration) -> Value {
     let mut out = json!({
         "version": config.version,
-        "brokers": brokers,
+        "brokers": brokers(config),
         "routing": {
             "version": 1,
             "requestHandling": {
@@ -80,6 +187,24 @@ pub fn render(config: &ClusterConfiguration) -> Value {
     });
     if let Some(last) = &config.last_change {
         out["lastChange"] = change(last);
+    }
+    if let Some(pending) = &config.pending_change {
+        let completed: Vec<Value> = pending
+            .completed
+            .iter()
+            .map(|(op, at)| {
+                let mut op = json!(op);
+                op["completedAt"] = timestamp(*at);
+                op
+            })
+            .collect();
+        out["pendingChange"] = json!({
+            "id": pending.id,
+            "status": "IN_PROGRESS",
+            "startedAt": timestamp(pending.started_ms),
+            "completed": completed,
+            "pending": pending.pending,
+        });
     }
     out
 }

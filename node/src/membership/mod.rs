@@ -8,7 +8,9 @@
 //! /actuator/cluster` shows it ([`api`]).
 
 pub mod api;
+pub mod change;
 pub mod plan;
+pub mod run;
 pub mod store;
 
 use std::collections::BTreeMap;
@@ -35,6 +37,9 @@ pub struct ClusterConfiguration {
     pub members: BTreeMap<NodeId, Member>,
     /// The last change that ended.
     pub last_change: Option<CompletedChange>,
+    /// The change under way, if any.
+    #[serde(default)]
+    pub pending_change: Option<change::PendingChange>,
 }
 
 /// One broker.
@@ -135,6 +140,7 @@ impl ClusterConfiguration {
             partition_count: shape.partitions,
             members,
             last_change: None,
+            pending_change: None,
         }
     }
 
@@ -187,19 +193,69 @@ impl ClusterConfiguration {
 #[derive(Debug)]
 pub struct Members {
     current: RwLock<ClusterConfiguration>,
+    /// Where a new configuration is stored: the data directory and this
+    /// node (`None` in the simulator, which keeps it in memory).
+    home: Option<(std::path::PathBuf, NodeId)>,
+    /// The replicas' reports, by broker then partition (this node's own
+    /// and the ones gossip brought).
+    reports: std::sync::Mutex<Reports>,
 }
 
+/// Replica reports by broker, then partition.
+pub type Reports = BTreeMap<NodeId, BTreeMap<PartitionId, change::ReplicaReport>>;
+
 impl Members {
-    /// Shares `config`.
+    /// Shares `config`, kept in memory only.
     pub fn new(config: ClusterConfiguration) -> Members {
         Members {
             current: RwLock::new(config),
+            home: None,
+            reports: std::sync::Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    /// Shares `config`, storing every new one in `data_dir` as `node`.
+    pub fn stored_in(
+        config: ClusterConfiguration,
+        data_dir: std::path::PathBuf,
+        node: NodeId,
+    ) -> Members {
+        Members {
+            home: Some((data_dir, node)),
+            ..Members::new(config)
         }
     }
 
     /// A copy of the configuration.
     pub fn get(&self) -> ClusterConfiguration {
         self.current.read().expect("never poisoned").clone()
+    }
+
+    /// Takes `next` if its version is above the current one: stored first,
+    /// then shared. False when it is not newer.
+    pub fn adopt(&self, next: ClusterConfiguration) -> anyhow::Result<bool> {
+        let mut current = self.current.write().expect("never poisoned");
+        if next.version <= current.version {
+            return Ok(false);
+        }
+        if let Some((dir, node)) = &self.home {
+            store::store(dir, &next, *node)?;
+        }
+        *current = next;
+        Ok(true)
+    }
+
+    /// Records `broker`'s reports of its replicas.
+    pub fn report(&self, broker: NodeId, reports: BTreeMap<PartitionId, change::ReplicaReport>) {
+        self.reports
+            .lock()
+            .expect("never poisoned")
+            .insert(broker, reports);
+    }
+
+    /// Every report known.
+    pub fn reports(&self) -> Reports {
+        self.reports.lock().expect("never poisoned").clone()
     }
 
     /// The brokers holding `partition`, the preferred leader first.

@@ -114,6 +114,20 @@ pub enum Operation {
     },
 }
 
+impl Operation {
+    /// The broker the operation is about.
+    pub fn broker(&self) -> NodeId {
+        match self {
+            Operation::BrokerAdd { broker_id }
+            | Operation::BrokerRemove { broker_id }
+            | Operation::PartitionJoin { broker_id, .. }
+            | Operation::PartitionLeave { broker_id, .. }
+            | Operation::PartitionReconfigurePriority { broker_id, .. }
+            | Operation::PartitionForceReconfigure { broker_id, .. } => *broker_id,
+        }
+    }
+}
+
 /// A planned change.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Plan {

@@ -1,0 +1,350 @@
+//! Running a planned change: one at a time, its operations in order, each
+//! complete once the brokers it concerns report it done through gossip; the
+//! change is kept in the configuration file, so a restarted coordinator goes
+//! on where it was and a restarted broker repeats its own part.
+//!
+//! The steps are pure functions of the configuration and the replicas'
+//! reports ([`advance`], [`local_forces`]); the broker's loop only carries
+//! them out.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+
+use super::plan::{Operation, Plan};
+use super::{ClusterConfiguration, CompletedChange, Member, MemberState, Replica, ReplicaState};
+use crate::placement::{NodeId, PartitionId};
+
+/// A change under way.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingChange {
+    /// Its id.
+    pub id: u64,
+    /// The broker that runs it.
+    pub coordinator: NodeId,
+    /// When it started (Unix ms).
+    pub started_ms: u64,
+    /// The operations done, with when (Unix ms).
+    pub completed: Vec<(Operation, u64)>,
+    /// The operations left, the next first.
+    pub pending: Vec<Operation>,
+}
+
+/// What a replica reports of its partition's voters (broker ids).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplicaReport {
+    /// The voters of its applied configuration.
+    pub voters: BTreeSet<NodeId>,
+    /// A joint-consensus change is under way.
+    pub joint: bool,
+    /// The voters it would restart with.
+    pub durable_voters: BTreeSet<NodeId>,
+    /// Their election priorities in that configuration.
+    #[serde(default)]
+    pub durable_priorities: BTreeMap<NodeId, u32>,
+}
+
+/// Starts `plan` on `current`, run by `coordinator`; `None` while another
+/// change is under way.
+pub fn start(
+    current: &ClusterConfiguration,
+    plan: &Plan,
+    coordinator: NodeId,
+    now_ms: u64,
+) -> Option<ClusterConfiguration> {
+    if current.pending_change.is_some() {
+        return None;
+    }
+    let id = current.last_change.as_ref().map_or(0, |c| c.id) + 1;
+    let mut next = current.clone();
+    next.version += 1;
+    next.pending_change = Some(PendingChange {
+        id,
+        coordinator,
+        started_ms: now_ms,
+        completed: Vec::new(),
+        pending: plan.operations.clone(),
+    });
+    Some(next)
+}
+
+/// The forced reconfigurations `me` must (still) apply to its replicas: a
+/// forced change lives outside the log until it is durable, so a broker
+/// repeats its part while the operation is pending, after a restart too.
+pub fn local_forces(
+    config: &ClusterConfiguration,
+    me: NodeId,
+) -> Vec<(PartitionId, BTreeSet<NodeId>)> {
+    let Some(change) = &config.pending_change else {
+        return Vec::new();
+    };
+    change
+        .pending
+        .iter()
+        .filter_map(|op| match op {
+            Operation::PartitionForceReconfigure {
+                broker_id,
+                partition_id,
+                brokers,
+            } if *broker_id == me => Some((*partition_id, brokers.iter().copied().collect())),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Whether `op` is done, by the replicas' reports (`reports[broker][partition]`).
+fn done(op: &Operation, reports: &BTreeMap<NodeId, BTreeMap<PartitionId, ReplicaReport>>) -> bool {
+    let report = |b: &NodeId, p: &PartitionId| reports.get(b).and_then(|r| r.get(p));
+    match op {
+        Operation::BrokerAdd { .. } | Operation::BrokerRemove { .. } => true,
+        Operation::PartitionForceReconfigure {
+            broker_id,
+            partition_id,
+            brokers,
+        } => {
+            let want: BTreeSet<NodeId> = brokers.iter().copied().collect();
+            report(broker_id, partition_id).is_some_and(|r| !r.joint && r.durable_voters == want)
+        }
+        Operation::PartitionJoin {
+            broker_id,
+            partition_id,
+            ..
+        } => report(broker_id, partition_id)
+            .is_some_and(|r| !r.joint && r.durable_voters.contains(broker_id)),
+        Operation::PartitionLeave {
+            broker_id,
+            partition_id,
+        } => reports
+            .values()
+            .filter_map(|r| r.get(partition_id))
+            .any(|r| !r.joint && !r.voters.is_empty() && !r.durable_voters.contains(broker_id)),
+        Operation::PartitionReconfigurePriority {
+            broker_id,
+            partition_id,
+            priority,
+        } => report(broker_id, partition_id)
+            .is_some_and(|r| !r.joint && r.durable_priorities.get(broker_id) == Some(priority)),
+    }
+}
+
+/// The configuration with `op` done.
+fn apply(config: &mut ClusterConfiguration, op: &Operation, now_ms: u64) {
+    let member = config.members.entry(op.broker()).or_insert_with(|| Member {
+        state: MemberState::Joining,
+        version: 0,
+        last_updated_ms: now_ms,
+        partitions: BTreeMap::new(),
+    });
+    member.version += 1;
+    member.last_updated_ms = now_ms;
+    match op {
+        Operation::BrokerAdd { .. } => member.state = MemberState::Active,
+        Operation::BrokerRemove { .. } => {
+            member.state = MemberState::Left;
+            member.partitions.clear();
+        }
+        Operation::PartitionJoin {
+            partition_id,
+            priority,
+            ..
+        } => {
+            let replica = Replica {
+                state: ReplicaState::Active,
+                priority: *priority,
+            };
+            member.partitions.insert(*partition_id, replica);
+        }
+        Operation::PartitionLeave { partition_id, .. } => {
+            member.partitions.remove(partition_id);
+        }
+        Operation::PartitionReconfigurePriority {
+            partition_id,
+            priority,
+            ..
+        } => {
+            if let Some(replica) = member.partitions.get_mut(partition_id) {
+                replica.priority = *priority;
+            }
+        }
+        // The surviving replicas stay; the lost ones go with BROKER_REMOVE.
+        Operation::PartitionForceReconfigure { .. } => {}
+    }
+}
+
+/// Moves the change on by the operations the reports show done; the new
+/// configuration (version raised) if anything moved, `None` otherwise. The
+/// change ends (COMPLETED, in `last_change`) with its last operation.
+pub fn advance(
+    config: &ClusterConfiguration,
+    reports: &BTreeMap<NodeId, BTreeMap<PartitionId, ReplicaReport>>,
+    now_ms: u64,
+) -> Option<ClusterConfiguration> {
+    let change = config.pending_change.as_ref()?;
+    let mut next = config.clone();
+    let mut moved = false;
+    let mut pending = change.pending.clone();
+    let mut completed = change.completed.clone();
+    while let Some(op) = pending.first() {
+        if !done(op, reports) {
+            break;
+        }
+        apply(&mut next, op, now_ms);
+        completed.push((op.clone(), now_ms));
+        pending.remove(0);
+        moved = true;
+    }
+    if !moved {
+        return None;
+    }
+    next.version += 1;
+    next.pending_change = if pending.is_empty() {
+        next.last_change = Some(CompletedChange {
+            id: change.id,
+            status: "COMPLETED".into(),
+            started_ms: change.started_ms,
+            completed_ms: now_ms,
+        });
+        None
+    } else {
+        Some(PendingChange {
+            pending,
+            completed,
+            ..change.clone()
+        })
+    };
+    Some(next)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::membership::plan::{plan, PatchRequest};
+    use crate::placement::ClusterShape;
+
+    fn report(voters: &[NodeId], durable: &[NodeId], joint: bool) -> ReplicaReport {
+        ReplicaReport {
+            voters: voters.iter().copied().collect(),
+            joint,
+            durable_voters: durable.iter().copied().collect(),
+            durable_priorities: BTreeMap::new(),
+        }
+    }
+
+    #[test]
+    fn a_failover_completes_once_every_survivor_holds_the_forced_voters_durably() {
+        let shape = ClusterShape {
+            cluster_size: 4,
+            partitions: 2,
+            replication_factor: 4,
+        };
+        let current = ClusterConfiguration::initial(&shape, 0);
+        let request: PatchRequest =
+            serde_json::from_str(r#"{"brokers":{"remove":[1,3]}}"#).unwrap();
+        let planned = plan(&current, &request, true).unwrap();
+        let started = start(&current, &planned, 0, 10).expect("no change under way");
+        assert_eq!(started.version, current.version + 1);
+        assert!(
+            start(&started, &planned, 2, 11).is_none(),
+            "one change at a time"
+        );
+        let survivors: BTreeSet<NodeId> = [0, 2].into();
+        assert_eq!(
+            local_forces(&started, 2),
+            [(1, survivors.clone()), (2, survivors.clone())]
+        );
+        assert!(local_forces(&started, 1).is_empty());
+
+        let mut reports: BTreeMap<NodeId, BTreeMap<PartitionId, ReplicaReport>> = BTreeMap::new();
+        assert!(
+            advance(&started, &reports, 20).is_none(),
+            "nothing done yet"
+        );
+        // Forced in memory, not yet durable: not done.
+        for b in [0, 2] {
+            reports
+                .entry(b)
+                .or_default()
+                .insert(1, report(&[0, 2], &[0, 1, 2, 3], false));
+        }
+        assert!(advance(&started, &reports, 21).is_none());
+        for b in [0, 2] {
+            reports
+                .get_mut(&b)
+                .unwrap()
+                .insert(1, report(&[0, 2], &[0, 2], false));
+        }
+        let halfway = advance(&started, &reports, 22).expect("partition 1 done");
+        let change = halfway.pending_change.as_ref().unwrap();
+        assert_eq!(change.completed.len(), 2);
+        assert_eq!(local_forces(&halfway, 0), [(2, survivors.clone())]);
+        for b in [0, 2] {
+            reports
+                .get_mut(&b)
+                .unwrap()
+                .insert(2, report(&[0, 2], &[0, 2], false));
+        }
+        let done = advance(&halfway, &reports, 30).expect("all done");
+        assert!(done.pending_change.is_none());
+        let last = done.last_change.as_ref().unwrap();
+        assert_eq!(
+            (last.id, last.status.as_str(), last.completed_ms),
+            (1, "COMPLETED", 30)
+        );
+        assert_eq!(done.members[&1].state, MemberState::Left);
+        assert_eq!(done.local_partitions(0), [1, 2]);
+        assert_eq!(done.shape().replication_factor, 2);
+        assert!(done.version > halfway.version);
+        assert!(
+            local_forces(&done, 0).is_empty(),
+            "nothing to repeat once complete"
+        );
+    }
+
+    #[test]
+    fn a_join_is_done_once_the_new_replica_holds_a_configuration_that_names_it() {
+        let shape = ClusterShape {
+            cluster_size: 2,
+            partitions: 1,
+            replication_factor: 2,
+        };
+        let current = ClusterConfiguration::initial(&shape, 0);
+        let request: PatchRequest =
+            serde_json::from_str(r#"{"brokers":{"add":[2]},"partitions":{"replicationFactor":3}}"#)
+                .unwrap();
+        let planned = plan(&current, &request, false).unwrap();
+        let started = start(&current, &planned, 0, 1).unwrap();
+        let mut reports: BTreeMap<NodeId, BTreeMap<PartitionId, ReplicaReport>> = BTreeMap::new();
+        // BROKER_ADD needs nothing; the join waits for broker 2's replica.
+        let added = advance(&started, &reports, 2).expect("the broker is added");
+        assert_eq!(added.members[&2].state, MemberState::Active);
+        assert!(added.local_partitions(2).is_empty());
+        reports
+            .entry(2)
+            .or_default()
+            .insert(1, report(&[0, 1, 2], &[0, 1], true));
+        assert!(
+            advance(&added, &reports, 3).is_none(),
+            "joint, not yet durable"
+        );
+        reports
+            .get_mut(&2)
+            .unwrap()
+            .insert(1, report(&[0, 1, 2], &[0, 1, 2], false));
+        let joined = advance(&added, &reports, 4).expect("joined");
+        assert_eq!(joined.local_partitions(2), [1]);
+        // The new priorities (broker 0 first) wait for the configuration
+        // that holds them.
+        assert_eq!(joined.replicas(1), [(0, 2), (1, 1), (2, 1)]);
+        let mut with_priorities = report(&[0, 1, 2], &[0, 1, 2], false);
+        with_priorities.durable_priorities = [(0, 3), (1, 2), (2, 1)].into();
+        for b in [0, 1, 2] {
+            reports
+                .entry(b)
+                .or_default()
+                .insert(1, with_priorities.clone());
+        }
+        let done = advance(&joined, &reports, 5).expect("priorities set");
+        assert!(done.pending_change.is_none());
+        assert_eq!(done.replicas(1), [(0, 3), (1, 2), (2, 1)]);
+    }
+}
