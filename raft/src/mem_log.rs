@@ -2,13 +2,13 @@
 //! per group a snapshot (metadata and bytes), the entries after it, and the
 //! hard state. Used by tests, the golden transcripts and the benchmark.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use bytes::Bytes;
 
 use crate::config::GroupConfig;
 use crate::reader::LogReader;
-use crate::types::{Entry, GroupId, HardState, Index, Snapshot, SnapshotMeta, Term};
+use crate::types::{Entry, EntryKind, GroupId, HardState, Index, Snapshot, SnapshotMeta, Term};
 
 #[derive(Default, Clone, Debug)]
 struct GroupLog {
@@ -17,7 +17,26 @@ struct GroupLog {
     base: Index,
     base_term: Term,
     entries: Vec<Entry>,
+    /// Indexes of the configuration entries among `entries`.
+    conf_changes: BTreeSet<Index>,
     hard_state: HardState,
+}
+
+impl GroupLog {
+    fn extend(&mut self, entries: impl IntoIterator<Item = Entry>) {
+        for e in entries {
+            if e.kind == EntryKind::ConfChange {
+                self.conf_changes.insert(e.index);
+            }
+            self.entries.push(e);
+        }
+    }
+
+    /// Keeps the first `keep` entries.
+    fn truncate(&mut self, keep: usize) {
+        self.entries.truncate(keep);
+        self.conf_changes.split_off(&(self.base + keep as u64 + 1));
+    }
 }
 
 /// In-memory durable storage for many groups. Every write is immediately
@@ -45,14 +64,14 @@ impl MemLog {
     /// Writes entries, replacing any stored entry at or above the first one.
     pub fn append(&mut self, group: GroupId, entries: &[Entry]) {
         if self.make_room(group, entries) {
-            self.group_mut(group).entries.extend_from_slice(entries);
+            self.group_mut(group).extend(entries.iter().cloned());
         }
     }
 
     /// [`MemLog::append`] taking the entries by value (no clone).
     pub fn append_owned(&mut self, group: GroupId, entries: Vec<Entry>) {
         if self.make_room(group, &entries) {
-            self.group_mut(group).entries.extend(entries);
+            self.group_mut(group).extend(entries);
         }
     }
 
@@ -76,7 +95,7 @@ impl MemLog {
             first.index,
             g.base + g.entries.len() as u64
         );
-        g.entries.truncate(keep);
+        g.truncate(keep);
         true
     }
 
@@ -100,6 +119,7 @@ impl MemLog {
         g.base = snapshot.meta.index;
         g.base_term = snapshot.meta.term;
         g.entries.clear();
+        g.conf_changes.clear();
         g.snapshot = Some(snapshot);
     }
 
@@ -111,6 +131,7 @@ impl MemLog {
         assert!(index >= g.base, "compact to {index} below {}", g.base);
         let drop = (index - g.base) as usize;
         g.entries.drain(..drop);
+        g.conf_changes = g.conf_changes.split_off(&(index + 1));
         g.base = index;
         g.base_term = term;
         g.snapshot = Some(Snapshot {
@@ -129,7 +150,15 @@ impl MemLog {
     pub fn lose_tail(&mut self, group: GroupId, from: Index) {
         let g = self.group_mut(group);
         let keep = from.saturating_sub(g.base + 1) as usize;
-        g.entries.truncate(keep);
+        g.truncate(keep);
+    }
+
+    /// The newest stored configuration entry at or below `index` (without
+    /// scanning the log).
+    pub fn conf_change_at(&self, group: GroupId, index: Index) -> Option<&Entry> {
+        let g = self.groups.get(&group)?;
+        let at = *g.conf_changes.range(..=index).next_back()?;
+        g.entries.get((at - g.base - 1) as usize)
     }
 
     /// Every stored entry of a group (after the snapshot).
@@ -197,5 +226,55 @@ impl LogReader for MemLog {
         let start = (offset as usize).min(s.data.len());
         let end = (offset.saturating_add(max_bytes) as usize).min(s.data.len());
         s.data.slice(start..end)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(index: Index, term: Term, kind: EntryKind) -> Entry {
+        Entry {
+            term,
+            index,
+            kind,
+            data: Bytes::from(vec![index as u8]),
+        }
+    }
+
+    fn conf_at(log: &MemLog, index: Index) -> Option<Index> {
+        log.conf_change_at(1, index).map(|e| e.index)
+    }
+
+    #[test]
+    fn the_newest_configuration_entry_is_found_through_appends_truncations_and_compaction() {
+        let mut log = MemLog::new();
+        let kinds = [
+            EntryKind::Normal,
+            EntryKind::ConfChange,
+            EntryKind::Normal,
+            EntryKind::ConfChange,
+            EntryKind::Normal,
+        ];
+        let entries: Vec<Entry> = (1..=5)
+            .map(|i| entry(i, 1, kinds[i as usize - 1]))
+            .collect();
+        log.append(1, &entries);
+        assert_eq!(conf_at(&log, 1), None);
+        assert_eq!(conf_at(&log, 3), Some(2));
+        assert_eq!(conf_at(&log, 9), Some(4));
+        // A conflicting append at 4 replaces the configuration entry there.
+        log.append_owned(1, vec![entry(4, 2, EntryKind::Normal)]);
+        assert_eq!(conf_at(&log, 9), Some(2));
+        log.append(1, &[entry(5, 2, EntryKind::ConfChange)]);
+        assert_eq!(conf_at(&log, 5), Some(5));
+        log.lose_tail(1, 5);
+        assert_eq!(conf_at(&log, 5), Some(2));
+        // Compaction past the entry leaves it to the snapshot.
+        log.compact(1, 3, GroupConfig::default(), Bytes::new());
+        assert_eq!(conf_at(&log, 9), None);
+        log.append(1, &[entry(5, 2, EntryKind::ConfChange)]);
+        assert_eq!(conf_at(&log, 9), Some(5));
+        assert_eq!(log.conf_change_at(1, 9).unwrap().data[0], 5);
     }
 }

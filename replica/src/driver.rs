@@ -609,11 +609,8 @@ impl<D: Disk, S: StateMachine> Driver<D, S> {
     pub fn config_at(&self, group: GroupId, index: u64) -> GroupConfig {
         let reader = self.raft.reader();
         let found = reader
-            .all_entries(group)
-            .iter()
-            .rev()
-            .filter(|e| e.index <= index && e.kind == EntryKind::ConfChange)
-            .find_map(|e| raft::decode_config(e.data.clone()).ok());
+            .conf_change_at(group, index)
+            .and_then(|e| raft::decode_config(e.data.clone()).ok());
         found
             .or_else(|| reader.snapshot(group).map(|s| s.config))
             .or_else(|| self.replicas.get(&group).map(|r| r.store.initial.clone()))
