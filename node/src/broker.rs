@@ -104,19 +104,25 @@ pub fn run(config: Config, mode: Mode) -> Result<()> {
     // Absolute, so that errors and `/health` name the directory unambiguously.
     let data_dir = std::fs::canonicalize(&config.data.directory)
         .unwrap_or_else(|_| config.data.directory.clone());
-    let membership = crate::membership::store::open(
+    let start = crate::membership::store::open(
         &data_dir,
         &shape,
         config.cluster.node_id,
         crate::view::unix_now_ms(),
     )?;
-    let local_partitions = membership.local_partitions(config.cluster.node_id);
     let members = Arc::new(crate::membership::Members::stored_in(
-        membership,
+        start,
         data_dir.clone(),
         config.cluster.node_id,
     ));
+    // Without a known configuration the partitions open once it is (see
+    // `membership::run`).
+    let local_partitions = match members.known() {
+        true => members.get().local_partitions(config.cluster.node_id),
+        false => Vec::new(),
+    };
     let view = Arc::new(BrokerView::new(&local_partitions, shards));
+    view.set_configured(members.known());
     let client_tls = load_client_tls(&config)?;
     let transport = cluster::start_transport(&config)?;
     let (forwarder, inbound) = match transport {
@@ -193,7 +199,6 @@ pub fn run(config: Config, mode: Mode) -> Result<()> {
         auth,
         config,
         shape,
-        local_partitions,
         view,
         metrics,
         shards: shard_set,

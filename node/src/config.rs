@@ -630,10 +630,16 @@ impl Config {
                 format!("{} is not in 1..={MAX_CLUSTER_SIZE}", c.size),
             ));
         }
-        if c.node_id >= c.size {
+        // Brokers beyond `size` are the ones a cluster change can add: they
+        // have an address in contact_points.
+        let brokers = c.size.max(c.contact_points.len() as u32);
+        if c.node_id >= brokers {
             return Err(invalid(
                 "cluster.node_id",
-                format!("{} must be below cluster.size ({})", c.node_id, c.size),
+                format!(
+                    "{} must be below cluster.size ({}) or name a broker of cluster.contact_points",
+                    c.node_id, c.size
+                ),
             ));
         }
         if c.partitions == 0 || c.partitions > MAX_PARTITIONS {
@@ -659,8 +665,8 @@ impl Config {
                 ));
             }
         }
-        if c.size > 1 {
-            if c.contact_points.len() != c.size as usize {
+        if brokers > 1 {
+            if c.contact_points.len() < c.size as usize {
                 return Err(invalid(
                     "cluster.contact_points",
                     format!(
@@ -1027,6 +1033,14 @@ mod tests {
         );
         let e = Config::load(Config::default(), Some(&path), env(&[])).unwrap_err();
         assert!(e.to_string().contains("tls.ca_file"), "{e}");
+        // Brokers beyond `size` with an address can be added by a change.
+        let five = "contact_points = [\"a:1\", \"b:1\", \"c:1\", \"d:1\", \"e:1\"]";
+        let path = write(&dir, &format!("[cluster]\nsize = 3\nnode_id = 4\n{five}\n"));
+        let e = Config::load(Config::default(), Some(&path), env(&[])).unwrap_err();
+        assert!(e.to_string().contains("tls.ca_file"), "{e}");
+        let path = write(&dir, &format!("[cluster]\nsize = 3\nnode_id = 5\n{five}\n"));
+        let e = Config::load(Config::default(), Some(&path), env(&[])).unwrap_err();
+        assert!(e.to_string().contains("cluster.node_id"), "{e}");
     }
 
     #[test]

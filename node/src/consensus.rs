@@ -48,6 +48,8 @@ pub struct ReplicaMembership {
     /// The voters of its applied configuration (the incoming ones while
     /// joint).
     pub voters: BTreeSet<u32>,
+    /// Their election priorities in the applied configuration.
+    pub priorities: BTreeMap<u32, u32>,
     /// A joint-consensus change is under way.
     pub joint: bool,
     /// The voters it would restart with.
@@ -280,6 +282,33 @@ fn new_machine(
     })
 }
 
+/// The bookkeeping of a replica just opened, its recovery published.
+fn opened_local(o: &replica::Opened, metrics: &Metrics, now: Instant) -> Local {
+    let label = PartitionLabel {
+        partition: o.group as PartitionId,
+    };
+    if let Some(loss) = &o.tail_loss {
+        metrics
+            .log_tail_frames_dropped
+            .get_or_create(&label)
+            .inc_by(loss.frames_dropped);
+    }
+    metrics
+        .log_entries_recovering
+        .get_or_create(&label)
+        .set(i64::try_from(o.recovering_until.saturating_sub(o.held)).unwrap_or(i64::MAX));
+    Local {
+        snapshot_at: now,
+        role: RaftRole::Follower,
+        leader_known: false,
+        term: 0,
+        metrics_leader: raft::NO_NODE,
+        export_proposed: (0, now),
+        export_written: (0, now),
+        recovering_until: o.recovering_until,
+    }
+}
+
 impl ShardReplicas<DmaDisk> {
     /// Opens (creating or recovering) the partitions `owned` of shard
     /// `shard` in the data directory, turning the shard's heartbeat in
@@ -333,30 +362,7 @@ impl<D: Disk> ShardReplicas<D> {
         let mut locals = BTreeMap::new();
         for o in opened {
             let p = o.group as PartitionId;
-            let label = PartitionLabel { partition: p };
-            if let Some(loss) = o.tail_loss {
-                metrics
-                    .log_tail_frames_dropped
-                    .get_or_create(&label)
-                    .inc_by(loss.frames_dropped);
-            }
-            metrics
-                .log_entries_recovering
-                .get_or_create(&label)
-                .set(i64::try_from(o.recovering_until.saturating_sub(o.held)).unwrap_or(i64::MAX));
-            locals.insert(
-                p,
-                Local {
-                    snapshot_at: now,
-                    role: RaftRole::Follower,
-                    leader_known: false,
-                    term: 0,
-                    metrics_leader: raft::NO_NODE,
-                    export_proposed: (0, now),
-                    export_written: (0, now),
-                    recovering_until: o.recovering_until,
-                },
-            );
+            locals.insert(p, opened_local(&o, &metrics, now));
             // Opened and its log loaded; ready once a leader is known.
             view.set_partition(p, Role::Follower, false, true);
         }
@@ -477,6 +483,56 @@ impl<D: Disk> ShardReplicas<D> {
             .map_err(|e| format!("partition {partition}: {e}"))
     }
 
+    /// Opens a replica of `partition` while the others run: one joining its
+    /// group (empty, with the configuration the cluster configuration gives
+    /// the group now: it votes once a configuration naming it is applied),
+    /// or one the cluster configuration gives this node after it started.
+    /// Nothing happens if it is open already.
+    pub async fn join(
+        &mut self,
+        options: &OpenOptions,
+        partition: PartitionId,
+        heartbeat: &dyn Fn(),
+    ) -> Result<(), ReplicaError> {
+        if self.locals.contains_key(&partition) {
+            return Ok(());
+        }
+        let spec = GroupSpec {
+            group: u64::from(partition),
+            dir: options.dir.join(partition.to_string()),
+            initial: options.members.group_config(partition),
+            machine: new_machine(options, partition, &self.view, &self.metrics)?,
+        };
+        let opened = self.driver.add_group(spec, heartbeat).await?;
+        self.metrics.register_partitions(&[partition]);
+        self.view.add_partition(partition);
+        self.view
+            .set_partition(partition, Role::Follower, false, true);
+        self.locals
+            .insert(partition, opened_local(&opened, &self.metrics, self.now));
+        tracing::info!(
+            partition,
+            "partition {partition} opened on this broker (cluster change)"
+        );
+        Ok(())
+    }
+
+    /// Closes the replica of `partition` and deletes its data: it left its
+    /// group (a cluster change). Commands waiting on it are dropped. False
+    /// when it is not open here.
+    pub async fn leave(&mut self, partition: PartitionId) -> Result<bool, ReplicaError> {
+        if self.locals.remove(&partition).is_none() {
+            return Ok(false);
+        }
+        self.view.remove_partition(partition);
+        let removed = self.driver.remove_group(u64::from(partition)).await?;
+        tracing::info!(
+            partition,
+            "partition {partition} left this broker; its data is deleted (cluster change)"
+        );
+        Ok(removed)
+    }
+
     /// Where this replica of `partition` stands in a membership change.
     pub fn membership(&self, partition: PartitionId) -> Option<ReplicaMembership> {
         let group = u64::from(partition);
@@ -486,6 +542,12 @@ impl<D: Disk> ShardReplicas<D> {
         Some(ReplicaMembership {
             leader: status.role == RaftRole::Leader,
             voters: brokers(&status.config),
+            priorities: status
+                .config
+                .voters
+                .iter()
+                .map(|n| (broker_node(*n), status.config.priority(*n)))
+                .collect(),
             joint: status.config.is_joint(),
             durable_voters: brokers(&durable),
             durable_priorities: durable

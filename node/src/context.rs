@@ -22,8 +22,6 @@ pub struct BrokerContext {
     pub config: Config,
     /// Cluster shape derived from `config`.
     pub shape: ClusterShape,
-    /// Partitions with a replica on this node.
-    pub local_partitions: Vec<PartitionId>,
     /// Roles, readiness and liveness.
     pub view: Arc<BrokerView>,
     /// Prometheus metrics (shared with the shards).

@@ -118,7 +118,7 @@ impl PartitionChecks {
 /// The checks of every local partition (see the module documentation).
 #[derive(Debug)]
 pub struct StateChecks {
-    partitions: BTreeMap<PartitionId, Mutex<PartitionChecks>>,
+    partitions: std::sync::RwLock<BTreeMap<PartitionId, Mutex<PartitionChecks>>>,
 }
 
 /// What the checks of one partition found so far.
@@ -134,11 +134,29 @@ impl StateChecks {
     /// Checks for `partitions`, none taken yet.
     pub fn new(partitions: &[PartitionId]) -> StateChecks {
         StateChecks {
-            partitions: partitions
-                .iter()
-                .map(|p| (*p, Mutex::new(PartitionChecks::default())))
-                .collect(),
+            partitions: std::sync::RwLock::new(
+                partitions
+                    .iter()
+                    .map(|p| (*p, Mutex::new(PartitionChecks::default())))
+                    .collect(),
+            ),
         }
+    }
+
+    /// Starts checking `partition`, which joined this node (anew).
+    pub fn add(&self, partition: PartitionId) {
+        self.partitions
+            .write()
+            .expect("never poisoned")
+            .insert(partition, Mutex::new(PartitionChecks::default()));
+    }
+
+    /// Stops checking `partition`, which left this node.
+    pub fn remove(&self, partition: PartitionId) {
+        self.partitions
+            .write()
+            .expect("never poisoned")
+            .remove(&partition);
     }
 
     fn with<R>(
@@ -146,8 +164,10 @@ impl StateChecks {
         partition: PartitionId,
         f: impl FnOnce(&mut PartitionChecks) -> R,
     ) -> Option<R> {
-        let checks = self.partitions.get(&partition)?;
-        Some(f(&mut checks.lock().expect("never poisoned")))
+        let partitions = self.partitions.read().expect("never poisoned");
+        let checks = partitions.get(&partition)?;
+        let result = f(&mut checks.lock().expect("never poisoned"));
+        Some(result)
     }
 
     /// This replica of `partition` took `checkpoint`; reports already heard
@@ -170,6 +190,8 @@ impl StateChecks {
     /// The newest checkpoint of each local partition, for the gossip.
     pub fn latest(&self) -> Vec<(PartitionId, Checkpoint)> {
         self.partitions
+            .read()
+            .expect("never poisoned")
             .iter()
             .filter_map(|(p, c)| Some((*p, *c.lock().expect("never poisoned").own.back()?)))
             .collect()

@@ -103,7 +103,7 @@ pub fn local_state(context: &BrokerContext) -> NodeState {
             .map(|(p, role)| (p, role as u8, context.view.healthy(p)))
             .collect(),
         checkpoints: context.view.checks.latest(),
-        configuration: Some(context.membership.get()),
+        configuration: context.membership.shared(),
         replicas: context
             .membership
             .reports()
@@ -136,7 +136,8 @@ pub async fn run(context: std::sync::Arc<BrokerContext>) {
             continue;
         };
         let bytes = bytes::Bytes::from(bytes);
-        for node in (0..context.config.cluster.size).filter(|n| *n != me) {
+        let peers: Vec<NodeId> = forwarder.handle().peers().collect();
+        for node in peers.into_iter().filter(|n| *n != me) {
             // Best effort: the next round repeats it.
             let _ = forwarder.handle().try_send(
                 node,

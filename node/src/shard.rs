@@ -125,6 +125,17 @@ pub enum MembershipRequest {
         /// The answer: why not, if refused.
         reply: oneshot::Sender<Result<(), String>>,
     },
+    /// Open a replica of the partition here (joining its group, or given
+    /// to this broker by the cluster configuration); nothing if open.
+    Join {
+        /// The answer: why not, if it could not be opened.
+        reply: oneshot::Sender<Result<(), String>>,
+    },
+    /// Close the replica and delete its data: it left its group.
+    Leave {
+        /// The answer: why not, if it could not be deleted.
+        reply: oneshot::Sender<Result<(), String>>,
+    },
     /// Where the replica stands; `None` when the partition is not open here.
     Status {
         /// The answer.
@@ -455,6 +466,10 @@ async fn shard_loop(mut ctx: ShardContext, started: std::sync::mpsc::Sender<Resu
                 },
             };
             taken += 1;
+            let Some(request) = open_or_close(&ctx, &mut replicas, request, &mut proposals).await
+            else {
+                continue;
+            };
             take_request(
                 &mut replicas,
                 ctx.options.forwarder.as_deref(),
@@ -555,6 +570,50 @@ async fn shard_loop(mut ctx: ShardContext, started: std::sync::mpsc::Sender<Resu
         }
     }
     replicas.shut_down().await;
+}
+
+/// Carries out a request that opens or closes a partition replica (a
+/// cluster change, see [`crate::membership`]); any other request is given
+/// back.
+async fn open_or_close(
+    ctx: &ShardContext,
+    replicas: &mut ShardReplicas,
+    request: ShardRequest,
+    proposals: &mut BTreeMap<PartitionId, Vec<Bytes>>,
+) -> Option<ShardRequest> {
+    let ShardRequest::Membership { partition, request } = request else {
+        return Some(request);
+    };
+    match request {
+        MembershipRequest::Join { reply } => {
+            let shard = ctx.shard;
+            let heartbeat = || ctx.view.heartbeat(shard);
+            let result = replicas
+                .join(&ctx.options.open, partition, &heartbeat)
+                .await
+                .map_err(|e| format!("cannot open partition {partition}: {e}"));
+            if let Err(why) = &result {
+                tracing::error!(partition, "{why}");
+            }
+            let _ = reply.send(result);
+            None
+        }
+        MembershipRequest::Leave { reply } => {
+            // Commands taken this turn for it go with its replica.
+            proposals.remove(&partition);
+            let result = replicas
+                .leave(partition)
+                .await
+                .map(|_| ())
+                .map_err(|e| format!("cannot delete partition {partition}: {e}"));
+            if let Err(why) = &result {
+                tracing::error!(partition, "{why}");
+            }
+            let _ = reply.send(result);
+            None
+        }
+        request => Some(ShardRequest::Membership { partition, request }),
+    }
 }
 
 /// A failed write or sync is never retried: the shard's partitions stop
@@ -681,6 +740,9 @@ fn take_request(
             MembershipRequest::Status { reply } => {
                 let _ = reply.send(replicas.membership(partition));
             }
+            MembershipRequest::Join { .. } | MembershipRequest::Leave { .. } => {
+                unreachable!("opened or closed before")
+            }
         },
         ShardRequest::Wake => {}
     }
@@ -718,8 +780,8 @@ fn signal_jobs(ctx: &ShardContext, partition: PartitionId, types: &[Arc<str>]) {
         ctx.options.job_signals.signal(t, partition);
     }
     if let Some(forwarder) = &ctx.options.forwarder {
-        let open = &ctx.options.open;
-        for node in (0..open.shape.cluster_size).filter(|n| *n != open.node) {
+        let transport = forwarder.handle();
+        for node in transport.peers().filter(|n| transport.is_connected(*n)) {
             forwarder.send_jobs_available(node, partition, types);
         }
     }

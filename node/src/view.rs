@@ -11,7 +11,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
-use std::sync::Mutex;
+use std::sync::{Mutex, RwLock};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use crate::divergence::StateChecks;
@@ -70,12 +70,17 @@ struct PartitionSlot {
 /// See the module documentation.
 #[derive(Debug)]
 pub struct BrokerView {
-    partitions: BTreeMap<PartitionId, PartitionSlot>,
+    /// The local partitions: the cluster configuration's, which change when
+    /// a replica joins or leaves this node.
+    partitions: RwLock<BTreeMap<PartitionId, PartitionSlot>>,
     /// Milliseconds since `epoch` of each shard's last loop turn.
     heartbeats_ms: Vec<AtomicU64>,
     epoch: Instant,
     stopping: AtomicBool,
     started: AtomicBool,
+    /// The node knows the cluster configuration and opened the partitions
+    /// it gives it (see `crate::membership::store::Start`).
+    configured: AtomicBool,
     /// Whether each local partition's state agrees with its peers'.
     pub checks: StateChecks,
     /// The users, roles and authorizations, as the local partitions hold
@@ -86,40 +91,75 @@ pub struct BrokerView {
     pub roles_changed: tokio::sync::Notify,
 }
 
+impl PartitionSlot {
+    fn starting() -> Self {
+        PartitionSlot {
+            role: AtomicU8::new(Role::Starting as u8),
+            ready: AtomicBool::new(false),
+            healthy: AtomicBool::new(true),
+            problem: Mutex::new(None),
+        }
+    }
+}
+
 impl BrokerView {
     /// A view of `partitions` (all starting) and `shards` shard loops.
     pub fn new(partitions: &[PartitionId], shards: usize) -> Self {
         Self {
-            partitions: partitions
-                .iter()
-                .map(|p| {
-                    (
-                        *p,
-                        PartitionSlot {
-                            role: AtomicU8::new(Role::Starting as u8),
-                            ready: AtomicBool::new(false),
-                            healthy: AtomicBool::new(true),
-                            problem: Mutex::new(None),
-                        },
-                    )
-                })
-                .collect(),
+            partitions: RwLock::new(
+                partitions
+                    .iter()
+                    .map(|p| (*p, PartitionSlot::starting()))
+                    .collect(),
+            ),
             heartbeats_ms: (0..shards).map(|_| AtomicU64::new(0)).collect(),
             epoch: Instant::now(),
             stopping: AtomicBool::new(false),
             started: AtomicBool::new(false),
+            configured: AtomicBool::new(true),
             checks: StateChecks::new(partitions),
             directory: Default::default(),
             roles_changed: tokio::sync::Notify::new(),
         }
     }
 
+    /// A replica of `partition` opens on this node (a cluster change): it
+    /// starts as [`Role::Starting`].
+    pub fn add_partition(&self, partition: PartitionId) {
+        self.slots_mut()
+            .entry(partition)
+            .or_insert_with(PartitionSlot::starting);
+        self.checks.add(partition);
+        self.roles_changed.notify_one();
+    }
+
+    /// The replica of `partition` left this node (a cluster change).
+    pub fn remove_partition(&self, partition: PartitionId) {
+        self.slots_mut().remove(&partition);
+        self.checks.remove(partition);
+        self.roles_changed.notify_one();
+    }
+
+    /// Whether this node holds a replica of `partition`.
+    pub fn is_local(&self, partition: PartitionId) -> bool {
+        self.slots().contains_key(&partition)
+    }
+
+    fn slots(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<PartitionId, PartitionSlot>> {
+        self.partitions.read().expect("never poisoned")
+    }
+
+    fn slots_mut(&self) -> std::sync::RwLockWriteGuard<'_, BTreeMap<PartitionId, PartitionSlot>> {
+        self.partitions.write().expect("never poisoned")
+    }
+
     /// Sets a local partition's role; `ready` once it has joined and replayed.
     pub fn set_partition(&self, partition: PartitionId, role: Role, ready: bool, healthy: bool) {
-        let slot = self
-            .partitions
-            .get(&partition)
-            .unwrap_or_else(|| panic!("partition {partition} is not local"));
+        let slots = self.slots();
+        // A replica that just left this node: nothing to show.
+        let Some(slot) = slots.get(&partition) else {
+            return;
+        };
         if slot.role.swap(role as u8, Ordering::AcqRel) != role as u8 {
             self.roles_changed.notify_one();
         }
@@ -129,7 +169,7 @@ impl BrokerView {
 
     /// Role of a local partition, `None` if it is not local.
     pub fn role(&self, partition: PartitionId) -> Option<Role> {
-        self.partitions
+        self.slots()
             .get(&partition)
             .map(|s| Role::from_u8(s.role.load(Ordering::Acquire)))
     }
@@ -137,7 +177,7 @@ impl BrokerView {
     /// Whether a local partition is healthy: not failed, not degraded, its
     /// state not diverged from its peers'.
     pub fn healthy(&self, partition: PartitionId) -> bool {
-        self.partitions.get(&partition).is_some_and(|s| {
+        self.slots().get(&partition).is_some_and(|s| {
             s.healthy.load(Ordering::Acquire)
                 && s.problem
                     .lock()
@@ -148,16 +188,17 @@ impl BrokerView {
 
     /// Sets (or clears, with `None`) why a local partition is degraded.
     pub fn set_problem(&self, partition: PartitionId, problem: Option<String>) {
-        let slot = self
-            .partitions
-            .get(&partition)
-            .unwrap_or_else(|| panic!("partition {partition} is not local"));
+        let slots = self.slots();
+        // A replica that just left this node: nothing to show.
+        let Some(slot) = slots.get(&partition) else {
+            return;
+        };
         *slot.problem.lock().expect("problem lock is never poisoned") = problem;
     }
 
     /// The degraded or diverged local partitions with why, ascending.
     pub fn problems(&self) -> Vec<(PartitionId, String)> {
-        self.partitions
+        self.slots()
             .iter()
             .filter_map(|(p, s)| {
                 let problem = s.problem.lock().expect("problem lock is never poisoned");
@@ -172,17 +213,26 @@ impl BrokerView {
 
     /// Local partitions with their roles, ascending.
     pub fn roles(&self) -> Vec<(PartitionId, Role)> {
-        self.partitions
+        self.slots()
             .iter()
             .map(|(p, s)| (*p, Role::from_u8(s.role.load(Ordering::Acquire))))
             .collect()
     }
 
-    /// Every local partition has joined its group and replayed its log.
+    /// Whether the node knows the cluster configuration and opened the
+    /// partitions it gives it.
+    pub fn set_configured(&self, configured: bool) {
+        self.configured.store(configured, Ordering::Release);
+    }
+
+    /// The node knows its partitions, and every one has joined its group
+    /// and replayed its log.
     pub fn all_ready(&self) -> bool {
-        self.partitions
-            .values()
-            .all(|s| s.ready.load(Ordering::Acquire))
+        self.configured.load(Ordering::Acquire)
+            && self
+                .slots()
+                .values()
+                .all(|s| s.ready.load(Ordering::Acquire))
     }
 
     /// Records a turn of shard `shard`'s loop.

@@ -124,7 +124,20 @@ fn cluster_of(
     replication_factor: u32,
     extra: impl Fn(u32) -> String,
 ) -> Vec<Node> {
-    let nodes = size.to_string();
+    cluster_growing(root, size, size, partitions, replication_factor, extra)
+}
+
+/// [`cluster_of`] with `brokers` nodes: the ones beyond `size` have an
+/// address in every node's contact points, for a cluster change to add.
+fn cluster_growing(
+    root: &Path,
+    size: u32,
+    brokers: u32,
+    partitions: u32,
+    replication_factor: u32,
+    extra: impl Fn(u32) -> String,
+) -> Vec<Node> {
+    let nodes = brokers.to_string();
     let (ok, out, err) = run_waggle(
         root,
         &[
@@ -140,12 +153,12 @@ fn cluster_of(
     );
     assert!(ok, "waggle certs: {err}");
     let certs: serde_json::Value = serde_json::from_str(&out).expect("certs JSON");
-    let internal: Vec<u16> = (0..size).map(|_| free_port()).collect();
+    let internal: Vec<u16> = (0..brokers).map(|_| free_port()).collect();
     let points: Vec<String> = internal
         .iter()
         .map(|p| format!("\"127.0.0.1:{p}\""))
         .collect();
-    (0..size)
+    (0..brokers)
         .map(|id| {
             let dir = root.join(format!("node-{id}"));
             std::fs::create_dir_all(&dir).expect("node dir");
@@ -372,8 +385,19 @@ fn complete_all(
     acknowledged: &BTreeSet<i64>,
     done: &mut BTreeMap<i64, u32>,
 ) {
+    complete_all_but(rt, nodes, None, acknowledged, done);
+}
+
+/// [`complete_all`] through every node but `skip`.
+fn complete_all_but(
+    rt: &tokio::runtime::Runtime,
+    nodes: &[Node],
+    skip: Option<u32>,
+    acknowledged: &BTreeSet<i64>,
+    done: &mut BTreeMap<i64, u32>,
+) {
     rt.block_on(async {
-        let mut clients = connect_all(nodes, None).await;
+        let mut clients = connect_all(nodes, skip).await;
         let start = Instant::now();
         let mut round = 0;
         while !acknowledged.iter().all(|k| done.contains_key(k)) {
@@ -1306,7 +1330,7 @@ fn users_roles_and_authorizations_reach_every_node() {
 }
 
 #[test]
-fn a_region_lost_for_good_is_failed_over_by_a_forced_removal_without_losing_anything() {
+fn a_region_lost_for_good_is_failed_over_and_back_without_losing_anything() {
     // Two regions of two brokers, every partition on all four: a quorum (3
     // of 4) always holds a replica in each region.
     let root = tempfile::tempdir().expect("temp dir");
@@ -1354,33 +1378,7 @@ fn a_region_lost_for_good_is_failed_over_by_a_forced_removal_without_losing_anyt
     );
     assert_eq!(status, 202, "{body}");
     let planned: serde_json::Value = serde_json::from_str(&body).expect("JSON");
-    let change_id = planned["changeId"].clone();
-    let start = Instant::now();
-    loop {
-        let done = [0usize, 2].iter().all(|&i| {
-            let Some((200, body)) = http_get(nodes[i].management_port, "/actuator/cluster") else {
-                return false;
-            };
-            let v: serde_json::Value = serde_json::from_str(&body).expect("JSON");
-            let ids: Vec<_> = v["brokers"]
-                .as_array()
-                .map(|b| b.iter().map(|b| b["id"].clone()).collect())
-                .unwrap_or_default();
-            v["lastChange"]["id"] == change_id
-                && v["lastChange"]["status"] == "COMPLETED"
-                && v.get("pendingChange").is_none()
-                && ids == [serde_json::json!(0), serde_json::json!(2)]
-        });
-        if done {
-            break;
-        }
-        assert!(
-            start.elapsed() < PHASE_LIMIT,
-            "the failover did not complete\n{}",
-            logs(&nodes)
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    wait_change(&nodes, &[0, 2], &planned["changeId"], &[0, 2], &[2, 2]);
 
     // Processing resumes on the survivors, and every instance acknowledged
     // before the loss is still there: its job is worked.
@@ -1402,30 +1400,198 @@ fn a_region_lost_for_good_is_failed_over_by_a_forced_removal_without_losing_anyt
             }
         }
     });
-    let mut done = BTreeMap::new();
+
+    // The failback: the lost region comes back on empty disks. Its brokers
+    // take the configuration from the survivors (they are not members, and
+    // open no partition), then are added back at replication factor 4.
+    for i in [1usize, 3] {
+        std::fs::remove_dir_all(nodes[i].dir.join("data")).expect("wipe the lost disk");
+        nodes[i].start();
+    }
+    wait_ready(&[&nodes[1], &nodes[3]]);
+    for i in [1usize, 3] {
+        let v = cluster_api(&nodes[i]).expect("the cluster API answers");
+        assert_eq!(
+            broker_ids(&v),
+            [0, 2],
+            "a recreated broker takes the survivors' configuration"
+        );
+    }
+    // Through the CLI, which waits for the change to complete.
+    let address = format!("http://127.0.0.1:{}", nodes[0].management_port);
+    let args = [
+        "cluster",
+        "--management-address",
+        &address,
+        "add",
+        "1",
+        "3",
+        "--replication-factor",
+        "4",
+        "--wait",
+    ];
+    let (ok, out, err) = run_waggle(root.path(), &args, &[]);
+    assert!(ok, "waggle cluster add: {err}\n{}", logs(&nodes));
+    let shown: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+    assert_eq!(shown["lastChange"]["status"], "COMPLETED", "{out}");
+    wait_change(
+        &nodes,
+        &[0, 1, 2, 3],
+        &shown["lastChange"]["id"],
+        &[0, 1, 2, 3],
+        &[2, 2, 2, 2],
+    );
+
+    // Every partition has four voters again: with broker 2 gone, a quorum
+    // needs both rejoined brokers, which must hold everything acknowledged.
+    nodes[2].kill();
+    complete_all_but(&rt, &nodes, Some(2), &acknowledged, &mut BTreeMap::new());
+    // A broker restarts with the changed configuration it stored, whatever
+    // [cluster] says.
+    nodes[2].start();
+    wait_ready(&[&nodes[2]]);
+    let v = cluster_api(&nodes[2]).expect("the cluster API answers");
+    assert_eq!(broker_ids(&v), [0, 1, 2, 3]);
+}
+
+/// `GET /actuator/cluster` of `node`.
+fn cluster_api(node: &Node) -> Option<serde_json::Value> {
+    let (200, body) = http_get(node.management_port, "/actuator/cluster")? else {
+        return None;
+    };
+    serde_json::from_str(&body).ok()
+}
+
+fn broker_ids(topology: &serde_json::Value) -> Vec<u64> {
+    topology["brokers"]
+        .as_array()
+        .map(|b| b.iter().filter_map(|b| b["id"].as_u64()).collect())
+        .unwrap_or_default()
+}
+
+/// Waits until every node of `on` shows change `change_id` completed, with
+/// brokers `brokers` holding `partitions[i]` partitions each.
+fn wait_change(
+    nodes: &[Node],
+    on: &[usize],
+    change_id: &serde_json::Value,
+    brokers: &[u64],
+    partitions: &[usize],
+) {
+    let start = Instant::now();
+    loop {
+        let done = on.iter().all(|&i| {
+            let Some(v) = cluster_api(&nodes[i]) else {
+                return false;
+            };
+            let held: Vec<usize> = v["brokers"]
+                .as_array()
+                .map(|b| {
+                    b.iter()
+                        .map(|b| b["partitions"].as_array().map_or(0, Vec::len))
+                        .collect()
+                })
+                .unwrap_or_default();
+            v["lastChange"]["id"] == *change_id
+                && v["lastChange"]["status"] == "COMPLETED"
+                && v.get("pendingChange").is_none()
+                && broker_ids(&v) == brokers
+                && held == partitions
+        });
+        if done {
+            return;
+        }
+        assert!(
+            start.elapsed() < PHASE_LIMIT,
+            "change {change_id} did not complete\n{}",
+            logs(nodes)
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn a_cluster_scaled_from_three_to_five_brokers_under_load_loses_nothing() {
+    // Three brokers, three partitions on all three; brokers 3 and 4 have
+    // addresses for the change to add them.
+    let root = tempfile::tempdir().expect("temp dir");
+    let mut nodes = cluster_growing(root.path(), 3, 5, 3, 3, |_| String::new());
+    for n in nodes.iter_mut() {
+        n.start();
+    }
+    wait_ready(&nodes.iter().collect::<Vec<_>>());
+    for i in [3usize, 4] {
+        let v = cluster_api(&nodes[i]).expect("the cluster API answers");
+        assert_eq!(broker_ids(&v), [0, 1, 2], "a new broker holds nothing yet");
+    }
+    let rt = client_runtime();
+    let mut acknowledged = BTreeSet::new();
     rt.block_on(async {
-        let mut clients = vec![
-            GatewayClient::connect(nodes[0].uri())
-                .await
-                .expect("connect"),
-            GatewayClient::connect(nodes[2].uri())
-                .await
-                .expect("connect"),
-        ];
+        let mut client = GatewayClient::connect(nodes[0].uri())
+            .await
+            .expect("connect");
+        deploy_until_accepted(&mut client).await;
         let start = Instant::now();
-        let mut round = 0;
-        while !acknowledged.iter().all(|k| done.contains_key(k)) {
-            let missing = acknowledged
-                .iter()
-                .filter(|k| !done.contains_key(*k))
-                .count();
-            assert!(
-                start.elapsed() < PHASE_LIMIT,
-                "{missing} acknowledged instances never got their job done\n{}",
-                logs(&nodes)
-            );
-            round += 1;
-            work(&mut clients, &mut done, round).await;
+        while acknowledged.len() < 100 {
+            assert!(start.elapsed() < PHASE_LIMIT, "creations before the change");
+            if let Some(key) = create_one(&mut client, acknowledged.len()).await {
+                acknowledged.insert(key);
+            }
         }
     });
+    let (status, body) = http_request(
+        nodes[0].management_port,
+        "PATCH",
+        "/actuator/cluster",
+        r#"{"brokers":{"add":[3,4]}}"#,
+    );
+    assert_eq!(status, 202, "{body}");
+    let planned: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+    let change_id = planned["changeId"].clone();
+    // Instances are created all through the change, through every broker.
+    let during = rt.block_on(async {
+        let mut clients = connect_all(&nodes, None).await;
+        let start = Instant::now();
+        let mut created = 0;
+        for round in 0.. {
+            assert!(
+                start.elapsed() < PHASE_LIMIT,
+                "the change did not complete under load\n{}",
+                logs(&nodes)
+            );
+            let client = &mut clients[round % 5];
+            if let Some(key) = create_one(client, round).await {
+                acknowledged.insert(key);
+                created += 1;
+            }
+            if round % 10 == 0 {
+                let v = cluster_api(&nodes[0]).expect("the cluster API answers");
+                if v["lastChange"]["id"] == change_id && v.get("pendingChange").is_none() {
+                    break;
+                }
+            }
+        }
+        created
+    });
+    assert!(during > 0, "nothing was created during the change");
+    // Round-robin over five: partition 1 on 0,1,2; 2 on 1,2,3; 3 on 2,3,4.
+    wait_change(
+        &nodes,
+        &[0, 1, 2, 3, 4],
+        &change_id,
+        &[0, 1, 2, 3, 4],
+        &[1, 2, 3, 2, 1],
+    );
+    // A replica that left deletes its data.
+    let data = |i: usize, p: u32| nodes[i].dir.join(format!("data/partitions/{p}"));
+    let start = Instant::now();
+    while data(0, 2).exists() || data(0, 3).exists() || data(1, 3).exists() {
+        assert!(
+            start.elapsed() < PHASE_LIMIT,
+            "the replicas that left kept their data"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(data(4, 3).exists() && data(0, 1).exists());
+    complete_all(&rt, &nodes, &acknowledged, &mut BTreeMap::new());
 }

@@ -443,6 +443,33 @@ fn the_cluster_configuration_is_kept_in_the_data_directory_and_shown_by_the_clus
     assert!(ok, "waggle cluster show: {err}");
     let shown: serde_json::Value = serde_json::from_str(&out).expect("JSON");
     assert_eq!(shown, first);
+    let (ok, out, err) = common::run_waggle(
+        broker.dir.path(),
+        &[
+            "cluster",
+            "--management-address",
+            &address,
+            "add",
+            "1",
+            "--dry-run",
+        ],
+        &[],
+    );
+    assert!(ok, "waggle cluster add --dry-run: {err}");
+    let planned: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+    assert_eq!(
+        planned["plannedChanges"][0]["operation"], "BROKER_ADD",
+        "{out}"
+    );
+    let (ok, _, err) = common::run_waggle(
+        broker.dir.path(),
+        &["cluster", "--management-address", &address, "scale"],
+        &[],
+    );
+    assert!(
+        !ok && err.contains("--brokers or --replication-factor"),
+        "{err}"
+    );
     // A change is planned as Zeebe plans it; a bad one is refused with why.
     let port = broker.management_port;
     let patch = |path: &str, body: &str| common::http_request(port, "PATCH", path, body);
@@ -473,8 +500,12 @@ fn the_cluster_configuration_is_kept_in_the_data_directory_and_shown_by_the_clus
     assert!(body.contains("replication factor 2"), "{body}");
     assert_eq!(topology(&broker), first, "a dry run changes nothing");
     let (status, body) = patch("/actuator/cluster", r#"{"brokers":{"add":[1]}}"#);
-    assert_eq!(status, 501, "only forced removals are carried out: {body}");
-    assert_eq!(topology(&broker), first);
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body.contains("broker 1 has no address") && body.contains("contact_points"),
+        "{body}"
+    );
+    assert_eq!(topology(&broker), first, "a refused change changes nothing");
 
     // Read back after a restart, not made again.
     let (_, dir) = broker.terminate_keeping_dir();

@@ -26,7 +26,7 @@ pub async fn execute_local(
     command: PartitionCommand,
     timeout: Duration,
 ) -> Result<CommandReply, CommandError> {
-    if !context.local_partitions.contains(&partition) {
+    if !context.view.is_local(partition) {
         return Err(CommandError::NotLeader {
             partition,
             leader: None,
@@ -59,7 +59,7 @@ impl crate::cluster::Local for BrokerContext {
                 .push(m);
         }
         for (partition, messages) in by_partition {
-            if !self.local_partitions.contains(&partition) {
+            if !self.view.is_local(partition) {
                 continue;
             }
             let request = crate::shard::ShardRequest::Raft(raft::Envelope { from, to, messages });
@@ -98,7 +98,7 @@ impl crate::cluster::Local for BrokerContext {
     }
 
     fn internal(&self, partition: PartitionId, record: engine::Record) {
-        if self.local_partitions.contains(&partition) {
+        if self.view.is_local(partition) {
             let _ = self.shards.try_send(
                 partition,
                 crate::shard::ShardRequest::Internal {

@@ -85,8 +85,12 @@ pub async fn serve(
 /// Whether every node reads stream entries in the log (version 0.2 and
 /// later, as gossiped); always on a single node.
 fn replicated_streams(context: &BrokerContext) -> bool {
+    let members = context.membership.get().members;
     context.forwarder.is_none()
-        || (0..context.shape.cluster_size)
+        || members
+            .iter()
+            .filter(|(_, m)| m.state != crate::membership::MemberState::Left)
+            .map(|(n, _)| *n)
             .filter(|n| *n != context.config.cluster.node_id)
             .all(|n| context.topology.command_encoding(n) == CommandEncoding::Binary)
 }

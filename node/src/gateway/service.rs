@@ -99,11 +99,13 @@ pub fn topology(context: &BrokerContext) -> proto::TopologyResponse {
             &state.partitions,
         ));
     }
+    // The shape of the cluster configuration: it changes with the cluster.
+    let shape = context.membership.get().shape();
     proto::TopologyResponse {
         brokers,
-        cluster_size: config.cluster.size as i32,
-        partitions_count: config.cluster.partitions as i32,
-        replication_factor: config.cluster.replication_factor as i32,
+        cluster_size: shape.cluster_size as i32,
+        partitions_count: shape.partitions as i32,
+        replication_factor: shape.replication_factor as i32,
         gateway_version: version,
     }
 }

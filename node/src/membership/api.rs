@@ -2,8 +2,8 @@
 //! `GET /actuator/cluster` shows the cluster configuration (brokers, their
 //! partitions with state and priority, the last and the pending change, the
 //! routing of requests and messages) as Zeebe's `GetTopologyResponse`;
-//! `PATCH /actuator/cluster` plans a change (`?dryRun=true`) or starts a
-//! forced removal (`?force=true`), which [`super::run`] carries out.
+//! `PATCH /actuator/cluster` plans a change (`?dryRun=true`) or starts it
+//! (a forced removal with `?force=true`), which [`super::run`] carries out.
 
 use std::sync::Arc;
 
@@ -56,8 +56,8 @@ fn refused(status: StatusCode, message: String) -> Response {
 }
 
 /// `PATCH /actuator/cluster`: plans the change (Zeebe's
-/// `PlannedOperationsResponse`), and with `force=true` starts it (202; 409
-/// while another change is under way); 400 names what is wrong with the
+/// `PlannedOperationsResponse`), and unless `dryRun=true` starts it (202;
+/// 409 while another change is under way); 400 names what is wrong with the
 /// request.
 async fn patch(
     State(context): State<Arc<BrokerContext>>,
@@ -87,16 +87,10 @@ async fn patch(
     };
     let mut change_id = current.last_change.as_ref().map_or(0, |c| c.id) + 1;
     let mut status = StatusCode::OK;
-    if !query.dry_run && !query.force {
-        return refused(
-            StatusCode::NOT_IMPLEMENTED,
-            "this waggle carries out forced removals (?force=true, the failover after a region \
-             is lost) only; adding and moving replicas is planned with ?dryRun=true but not yet \
-             carried out"
-                .into(),
-        );
-    }
     if !query.dry_run {
+        if let Some(why) = unreachable_broker(&context, &plan) {
+            return refused(StatusCode::BAD_REQUEST, why);
+        }
         let me = context.config.cluster.node_id;
         let Some(next) = super::change::start(&current, &plan, me, crate::view::unix_now_ms())
         else {
@@ -119,6 +113,24 @@ async fn patch(
         "expectedTopology": brokers(&plan.expected),
     }));
     (status, body).into_response()
+}
+
+/// Why a broker the change adds cannot be reached: every broker's internal
+/// address is in `cluster.contact_points`, by id.
+fn unreachable_broker(context: &BrokerContext, plan: &plan::Plan) -> Option<String> {
+    let known = context.config.cluster.contact_points.len().max(1) as u32;
+    plan.expected
+        .members
+        .iter()
+        .filter(|(_, m)| m.state != MemberState::Left)
+        .find(|(id, _)| **id >= known)
+        .map(|(id, _)| {
+            format!(
+                "broker {id} has no address: cluster.contact_points names brokers 0 to {}; \
+                 list every broker's internal address there, in id order",
+                known - 1
+            )
+        })
 }
 
 async fn topology(State(context): State<Arc<BrokerContext>>) -> Json<Value> {

@@ -199,6 +199,9 @@ pub struct Members {
     /// The replicas' reports, by broker then partition (this node's own
     /// and the ones gossip brought).
     reports: std::sync::Mutex<Reports>,
+    /// The configuration is known (see [`store::Start`]): until then the
+    /// node holds no partition and gossips none.
+    known: std::sync::atomic::AtomicBool,
 }
 
 /// Replica reports by broker, then partition.
@@ -211,19 +214,43 @@ impl Members {
             current: RwLock::new(config),
             home: None,
             reports: std::sync::Mutex::new(BTreeMap::new()),
+            known: std::sync::atomic::AtomicBool::new(true),
         }
     }
 
-    /// Shares `config`, storing every new one in `data_dir` as `node`.
-    pub fn stored_in(
-        config: ClusterConfiguration,
-        data_dir: std::path::PathBuf,
-        node: NodeId,
-    ) -> Members {
+    /// Shares the configuration a node starts with, storing every new one
+    /// in `data_dir` as `node`.
+    pub fn stored_in(start: store::Start, data_dir: std::path::PathBuf, node: NodeId) -> Members {
+        let (config, known) = match start {
+            store::Start::Known(config) => (config, true),
+            store::Start::Unknown(config) => (config, false),
+        };
         Members {
             home: Some((data_dir, node)),
+            known: std::sync::atomic::AtomicBool::new(known),
             ..Members::new(config)
         }
+    }
+
+    /// Whether the configuration is known (see [`store::Start`]).
+    pub fn known(&self) -> bool {
+        self.known.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// The configuration if it is known, for the other nodes.
+    pub fn shared(&self) -> Option<ClusterConfiguration> {
+        self.known().then(|| self.get())
+    }
+
+    /// Takes the configuration of `[cluster]` held since the start: a
+    /// majority of the cluster's brokers have none (a new cluster).
+    pub fn take_initial(&self) -> anyhow::Result<()> {
+        let current = self.current.write().expect("never poisoned");
+        if let Some((dir, node)) = &self.home {
+            store::store(dir, &current, *node)?;
+        }
+        self.known.store(true, std::sync::atomic::Ordering::Release);
+        Ok(())
     }
 
     /// A copy of the configuration.
@@ -231,17 +258,20 @@ impl Members {
         self.current.read().expect("never poisoned").clone()
     }
 
-    /// Takes `next` if its version is above the current one: stored first,
-    /// then shared. False when it is not newer.
+    /// Takes `next` if its version is above the current one, or if the
+    /// configuration is not known yet: stored first, then shared. False when
+    /// it is not newer.
     pub fn adopt(&self, next: ClusterConfiguration) -> anyhow::Result<bool> {
         let mut current = self.current.write().expect("never poisoned");
-        if next.version <= current.version {
+        let known = self.known();
+        if known && next.version <= current.version {
             return Ok(false);
         }
         if let Some((dir, node)) = &self.home {
             store::store(dir, &next, *node)?;
         }
         *current = next;
+        self.known.store(true, std::sync::atomic::Ordering::Release);
         Ok(true)
     }
 

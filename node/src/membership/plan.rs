@@ -126,6 +126,17 @@ impl Operation {
             | Operation::PartitionForceReconfigure { broker_id, .. } => *broker_id,
         }
     }
+
+    /// The partition the operation is about, if any.
+    pub fn partition(&self) -> Option<PartitionId> {
+        match self {
+            Operation::BrokerAdd { .. } | Operation::BrokerRemove { .. } => None,
+            Operation::PartitionJoin { partition_id, .. }
+            | Operation::PartitionLeave { partition_id, .. }
+            | Operation::PartitionReconfigurePriority { partition_id, .. }
+            | Operation::PartitionForceReconfigure { partition_id, .. } => Some(*partition_id),
+        }
+    }
 }
 
 /// A planned change.

@@ -1,57 +1,87 @@
-//! The loop that carries a cluster change out on this broker, every
-//! [`STEP_INTERVAL`]: it asks the shards where each local replica stands
-//! (reported to the others through gossip), applies again the forced
-//! reconfigurations of a pending forced change that its replicas do not
-//! hold, and, on the change's coordinator, moves the change on by the
-//! reports ([`super::change::advance`]), storing each new configuration.
+//! The loop that carries the cluster configuration out on this broker, every
+//! [`STEP_INTERVAL`]:
+//!
+//! - until the configuration is known (an empty data directory, see
+//!   [`super::store::Start`]), it waits for one from gossip, or takes the one
+//!   of `[cluster]` once a majority of the cluster's brokers have none;
+//! - it opens the replicas the configuration gives this broker (and the one
+//!   a pending join brings here) and closes, deleting its data, a replica the
+//!   configuration no longer gives it;
+//! - while a change is pending: it asks the shards where each local replica
+//!   stands (reported to the others through gossip), applies again the
+//!   forced reconfigurations its replicas do not hold, proposes the voters
+//!   and priorities of the current operation on the partitions it leads, and
+//!   on the change's coordinator moves the change on by the reports
+//!   ([`super::change::advance`]), storing each new configuration.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
 
-use super::change::{self, ReplicaReport};
+use super::change::{self, PendingChange, ReplicaReport};
+use super::plan::Operation;
+use super::ClusterConfiguration;
+use crate::consensus::ReplicaMembership;
 use crate::context::BrokerContext;
-use crate::placement::PartitionId;
+use crate::placement::{NodeId, PartitionId};
 use crate::shard::MembershipRequest;
 
 /// How often the loop turns.
 pub const STEP_INTERVAL: Duration = Duration::from_millis(200);
-/// Longest wait for a shard's answer.
+/// Longest wait for a shard's answer about a replica.
 const SHARD_ANSWER: Duration = Duration::from_secs(1);
+/// Longest wait for a shard to open or delete a replica.
+const SHARD_OPEN: Duration = Duration::from_secs(60);
+/// How often a broker waiting for its configuration says so.
+const WAITING_LOG: Duration = Duration::from_secs(5);
 
 /// Runs until the broker stops.
 pub async fn run(context: Arc<BrokerContext>) {
     let me = context.config.cluster.node_id;
     let mut tick = tokio::time::interval(STEP_INTERVAL);
+    let mut said_waiting: Option<Instant> = None;
     while !context.view.stopping() {
         tick.tick().await;
-        let config = context.membership.get();
-        let local = local_reports(&context, &config.local_partitions(me)).await;
-        for (p, voters) in change::local_forces(&config, me) {
-            let held = local
-                .get(&p)
-                .is_some_and(|r| !r.joint && r.voters == voters);
-            if !held {
-                tracing::warn!(
-                    partition = p,
-                    ?voters,
-                    "forced reconfiguration of partition {p} to brokers {voters:?} (cluster change)"
-                );
-                let (reply, answer) = oneshot::channel();
-                let request = MembershipRequest::Force { voters, reply };
-                if context.shards.membership(p, request) {
-                    let _ = tokio::time::timeout(SHARD_ANSWER, answer).await;
+        if !context.membership.known() {
+            if !a_majority_has_none(&context) {
+                if said_waiting.is_none_or(|at| at.elapsed() >= WAITING_LOG) {
+                    tracing::info!(
+                        "empty data directory: waiting for the cluster configuration from the \
+                         other brokers (or for a majority of them to have none: a new cluster)"
+                    );
+                    said_waiting = Some(Instant::now());
+                }
+                continue;
+            }
+            match context.membership.take_initial() {
+                Ok(()) => tracing::info!(
+                    "a new cluster: a majority of its brokers have no configuration; took the \
+                     one of [cluster]"
+                ),
+                Err(e) => {
+                    tracing::error!("cannot store the cluster configuration: {e:#}");
+                    continue;
                 }
             }
         }
-        context.membership.report(me, local);
-        let coordinating = config
-            .pending_change
-            .as_ref()
-            .is_some_and(|c| c.coordinator == me);
-        if coordinating {
+        let config = context.membership.get();
+        if reconcile(&context, &config, me).await {
+            context.view.set_configured(true);
+        }
+        let Some(change) = &config.pending_change else {
+            continue;
+        };
+        let local = local_states(&context).await;
+        force_again(&context, &config, me, &local).await;
+        propose(&context, &config, change, &local).await;
+        let reports = local
+            .iter()
+            .map(|(p, m)| (*p, report_of(m)))
+            .collect::<BTreeMap<_, _>>();
+        context.membership.report(me, reports);
+        if change.coordinator == me {
             let reports = context.membership.reports();
             if let Some(next) = change::advance(&config, &reports, crate::view::unix_now_ms()) {
                 if let Err(e) = context.membership.adopt(next) {
@@ -62,13 +92,82 @@ pub async fn run(context: Arc<BrokerContext>) {
     }
 }
 
-/// Where each local replica stands, from its shard.
-async fn local_reports(
+/// Whether a majority of `[cluster]`'s brokers (this one included) are
+/// known to have no configuration: a new cluster, started from `[cluster]`.
+/// A broker outside `[cluster]`'s brokers never starts one.
+fn a_majority_has_none(context: &BrokerContext) -> bool {
+    let (me, size) = (context.config.cluster.node_id, context.config.cluster.size);
+    if me >= size {
+        return false;
+    }
+    let without = context
+        .topology
+        .live()
+        .iter()
+        .filter(|s| s.node < size && s.node != me && s.configuration.is_none())
+        .count() as u32;
+    (without + 1) * 2 > size
+}
+
+/// Opens the replicas `config` gives this broker, and the one the current
+/// operation joins to it; closes the ones it no longer gives it, once no
+/// pending operation concerns them. True when every replica it gives is
+/// open.
+async fn reconcile(context: &BrokerContext, config: &ClusterConfiguration, me: NodeId) -> bool {
+    let mut wanted: BTreeSet<PartitionId> = config.local_partitions(me).into_iter().collect();
+    let mut busy = BTreeSet::new();
+    if let Some(change) = &config.pending_change {
+        busy.extend(
+            change
+                .pending
+                .iter()
+                .filter(|op| op.broker() == me)
+                .filter_map(Operation::partition),
+        );
+        if let Some(Operation::PartitionJoin {
+            broker_id,
+            partition_id,
+            ..
+        }) = change.pending.first()
+        {
+            if *broker_id == me {
+                wanted.insert(*partition_id);
+            }
+        }
+    }
+    let held: BTreeSet<PartitionId> = context.view.roles().into_iter().map(|(p, _)| p).collect();
+    let mut complete = true;
+    for &p in wanted.difference(&held) {
+        let (reply, answer) = oneshot::channel();
+        complete &= ask(context, p, MembershipRequest::Join { reply }, answer).await;
+    }
+    for &p in held.difference(&wanted).filter(|p| !busy.contains(p)) {
+        let (reply, answer) = oneshot::channel();
+        ask(context, p, MembershipRequest::Leave { reply }, answer).await;
+    }
+    complete
+}
+
+/// Hands an open or close to the shard of `partition`; true once done.
+async fn ask(
     context: &BrokerContext,
-    partitions: &[PartitionId],
-) -> BTreeMap<PartitionId, ReplicaReport> {
+    partition: PartitionId,
+    request: MembershipRequest,
+    answer: oneshot::Receiver<Result<(), String>>,
+) -> bool {
+    if !context.shards.membership(partition, request) {
+        return false;
+    }
+    matches!(
+        tokio::time::timeout(SHARD_OPEN, answer).await,
+        Ok(Ok(Ok(())))
+    )
+}
+
+/// Where each local replica stands, from its shard.
+async fn local_states(context: &BrokerContext) -> BTreeMap<PartitionId, ReplicaMembership> {
     let mut out = BTreeMap::new();
-    for &p in partitions {
+    for (p, _) in context.view.roles() {
         let (reply, answer) = oneshot::channel();
         if !context
             .shards
@@ -77,14 +176,155 @@ async fn local_reports(
             continue;
         }
         if let Ok(Ok(Some(m))) = tokio::time::timeout(SHARD_ANSWER, answer).await {
-            let report = ReplicaReport {
-                voters: m.voters,
-                joint: m.joint,
-                durable_voters: m.durable_voters,
-                durable_priorities: m.durable_priorities,
-            };
-            out.insert(p, report);
+            out.insert(p, m);
         }
     }
     out
+}
+
+fn report_of(m: &ReplicaMembership) -> ReplicaReport {
+    ReplicaReport {
+        voters: m.voters.clone(),
+        joint: m.joint,
+        durable_voters: m.durable_voters.clone(),
+        durable_priorities: m.durable_priorities.clone(),
+    }
+}
+
+/// Applies again the forced reconfigurations of a pending forced change
+/// that this broker's replicas do not hold (after a restart, too).
+async fn force_again(
+    context: &BrokerContext,
+    config: &ClusterConfiguration,
+    me: NodeId,
+    local: &BTreeMap<PartitionId, ReplicaMembership>,
+) {
+    for (p, voters) in change::local_forces(config, me) {
+        let held = local
+            .get(&p)
+            .is_some_and(|r| !r.joint && r.voters == voters);
+        if held {
+            continue;
+        }
+        tracing::warn!(
+            partition = p,
+            ?voters,
+            "forced reconfiguration of partition {p} to brokers {voters:?} (cluster change)"
+        );
+        let (reply, answer) = oneshot::channel();
+        let request = MembershipRequest::Force { voters, reply };
+        if context.shards.membership(p, request) {
+            let _ = tokio::time::timeout(SHARD_ANSWER, answer).await;
+        }
+    }
+}
+
+/// On the leader of the current operation's partition, proposes the voters
+/// and priorities the operation asks for, unless its replica holds them or
+/// is between two configurations.
+async fn propose(
+    context: &BrokerContext,
+    config: &ClusterConfiguration,
+    change: &PendingChange,
+    local: &BTreeMap<PartitionId, ReplicaMembership>,
+) {
+    let Some(op) = change.pending.first() else {
+        return;
+    };
+    let Some(p) = op.partition() else {
+        return;
+    };
+    let Some(state) = local.get(&p).filter(|m| m.leader && !m.joint) else {
+        return;
+    };
+    let Some(voters) = target(config, op) else {
+        return;
+    };
+    let holds = state.voters == voters.keys().copied().collect()
+        && voters
+            .iter()
+            .all(|(n, priority)| state.priorities.get(n) == Some(priority));
+    if holds {
+        return;
+    }
+    tracing::info!(
+        partition = p,
+        ?voters,
+        "proposing the voters of partition {p} (cluster change: {op:?})"
+    );
+    let (reply, answer) = oneshot::channel();
+    if context
+        .shards
+        .membership(p, MembershipRequest::Propose { voters, reply })
+    {
+        if let Ok(Ok(Err(why))) = tokio::time::timeout(SHARD_ANSWER, answer).await {
+            tracing::debug!(partition = p, "not proposed now: {why}");
+        }
+    }
+}
+
+/// The voters (broker to priority) of the operation's partition once `op`
+/// is done; `None` for an operation that proposes nothing.
+fn target(config: &ClusterConfiguration, op: &Operation) -> Option<BTreeMap<NodeId, u32>> {
+    let mut voters: BTreeMap<NodeId, u32> = config.replicas(op.partition()?).into_iter().collect();
+    match op {
+        Operation::PartitionJoin {
+            broker_id,
+            priority,
+            ..
+        }
+        | Operation::PartitionReconfigurePriority {
+            broker_id,
+            priority,
+            ..
+        } => {
+            voters.insert(*broker_id, *priority);
+        }
+        Operation::PartitionLeave { broker_id, .. } => {
+            voters.remove(broker_id);
+        }
+        _ => return None,
+    }
+    Some(voters)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::placement::ClusterShape;
+
+    #[test]
+    fn each_operation_proposes_the_voters_it_leads_to() {
+        let shape = ClusterShape {
+            cluster_size: 3,
+            partitions: 1,
+            replication_factor: 2,
+        };
+        let config = ClusterConfiguration::initial(&shape, 0);
+        assert_eq!(config.replicas(1), [(0, 2), (1, 1)]);
+        let join = Operation::PartitionJoin {
+            broker_id: 2,
+            partition_id: 1,
+            priority: 3,
+        };
+        assert_eq!(
+            target(&config, &join),
+            Some([(0, 2), (1, 1), (2, 3)].into())
+        );
+        let leave = Operation::PartitionLeave {
+            broker_id: 0,
+            partition_id: 1,
+        };
+        assert_eq!(target(&config, &leave), Some([(1, 1)].into()));
+        let priority = Operation::PartitionReconfigurePriority {
+            broker_id: 1,
+            partition_id: 1,
+            priority: 5,
+        };
+        assert_eq!(target(&config, &priority), Some([(0, 2), (1, 5)].into()));
+        assert_eq!(
+            target(&config, &Operation::BrokerAdd { broker_id: 2 }),
+            None
+        );
+    }
 }

@@ -46,19 +46,38 @@ pub fn store(data_dir: &Path, config: &ClusterConfiguration, node: NodeId) -> an
         .with_context(|| format!("cannot write {}", path.display()))
 }
 
-/// The configuration a node starts with: the stored one, or on the first
-/// start the one of `shape`, stored at once. A stored configuration whose
-/// shape is not `shape` is refused by name: `[cluster]` changed under a
-/// cluster that keeps its shape in the data directory.
+/// How a node starts: with the stored configuration, or without one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Start {
+    /// The configuration is known: the stored one, or on the very first
+    /// start of a single broker (or of a broker whose data directory holds
+    /// partitions from before the file existed) the one of `[cluster]`,
+    /// stored at once.
+    Known(ClusterConfiguration),
+    /// The data directory is empty and the cluster has other brokers: the
+    /// configuration comes from them if they have one (this broker was
+    /// recreated, or is new), from `[cluster]` once a majority of its
+    /// brokers say they have none (a new cluster). Until then the broker
+    /// opens no partition and votes in no group. Holds the one of
+    /// `[cluster]`, not stored.
+    Unknown(ClusterConfiguration),
+}
+
+/// The configuration a node starts with (see [`Start`]). A stored
+/// configuration that never changed and whose shape is not `shape` is
+/// refused by name: `[cluster]` changed under a cluster that keeps its shape
+/// in the data directory. Once a change was made, the file alone gives the
+/// shape.
 pub fn open(
     data_dir: &Path,
     shape: &ClusterShape,
     node: NodeId,
     now_ms: u64,
-) -> anyhow::Result<ClusterConfiguration> {
+) -> anyhow::Result<Start> {
     if let Some(config) = load(data_dir)? {
         let stored = config.shape();
-        if stored != *shape {
+        let changed = config.last_change.is_some() || config.pending_change.is_some();
+        if stored != *shape && !changed {
             bail!(
                 "{} (version {}) holds a cluster of {} brokers, {} partitions and replication \
                  factor {}, but [cluster] says size {}, partitions {} and replication_factor {}: \
@@ -73,11 +92,16 @@ pub fn open(
                 shape.replication_factor
             );
         }
-        return Ok(config);
+        return Ok(Start::Known(config));
     }
     let config = ClusterConfiguration::initial(shape, now_ms);
+    let partitions = data_dir.join("partitions");
+    let holds_partitions = std::fs::read_dir(&partitions).is_ok_and(|mut d| d.next().is_some());
+    if shape.cluster_size > 1 && !holds_partitions {
+        return Ok(Start::Unknown(config));
+    }
     store(data_dir, &config, node)?;
-    Ok(config)
+    Ok(Start::Known(config))
 }
 
 #[cfg(test)]
@@ -93,16 +117,56 @@ mod tests {
     #[test]
     fn written_on_the_first_start_and_read_back_after() {
         let dir = tempfile::tempdir().unwrap();
-        let first = open(dir.path(), &SHAPE, 0, 5).unwrap();
+        std::fs::create_dir_all(dir.path().join("partitions/1")).unwrap();
+        let Start::Known(first) = open(dir.path(), &SHAPE, 0, 5).unwrap() else {
+            panic!("a data directory with partitions keeps them");
+        };
         assert!(path(dir.path()).exists());
         let again = open(dir.path(), &SHAPE, 0, 99).unwrap();
-        assert_eq!(again, first, "read back, not made again");
+        assert_eq!(again, Start::Known(first), "read back, not made again");
+    }
+
+    #[test]
+    fn an_empty_data_directory_of_a_cluster_waits_for_its_configuration() {
+        let dir = tempfile::tempdir().unwrap();
+        let Start::Unknown(config) = open(dir.path(), &SHAPE, 1, 5).unwrap() else {
+            panic!("a broker of three on an empty disk does not know its cluster");
+        };
+        assert_eq!(config.shape(), SHAPE);
+        assert!(!path(dir.path()).exists(), "nothing stored until known");
+        let single = ClusterShape {
+            cluster_size: 1,
+            partitions: 2,
+            replication_factor: 1,
+        };
+        assert!(matches!(
+            open(dir.path(), &single, 0, 5).unwrap(),
+            Start::Known(_)
+        ));
+    }
+
+    #[test]
+    fn once_changed_the_file_alone_gives_the_shape() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = ClusterConfiguration::initial(&SHAPE, 0);
+        config.members.get_mut(&2).unwrap().state = crate::membership::MemberState::Left;
+        config.last_change = Some(crate::membership::CompletedChange {
+            id: 1,
+            status: "COMPLETED".into(),
+            started_ms: 1,
+            completed_ms: 2,
+        });
+        store(dir.path(), &config, 0).unwrap();
+        assert_eq!(
+            open(dir.path(), &SHAPE, 0, 5).unwrap(),
+            Start::Known(config)
+        );
     }
 
     #[test]
     fn a_changed_cluster_section_or_a_bad_file_is_refused_by_name() {
         let dir = tempfile::tempdir().unwrap();
-        open(dir.path(), &SHAPE, 0, 5).unwrap();
+        store(dir.path(), &ClusterConfiguration::initial(&SHAPE, 0), 0).unwrap();
         let wider = ClusterShape {
             partitions: 3,
             ..SHAPE
