@@ -16,6 +16,7 @@
 //! Every process started here is killed by its PID when the `Brokers` value
 //! is dropped, and the directory is removed.
 
+use std::collections::BTreeMap;
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -50,6 +51,10 @@ pub struct ClusterSpec {
     /// Environment of every node after the defaults (`WAGGLE_<TABLE>_<KEY>`
     /// overrides, e.g. secondary storage).
     pub env: Vec<(String, String)>,
+    /// Brokers beyond `nodes` with an address in every node's contact
+    /// points, not started: for a cluster change to add
+    /// ([`Brokers::start_spare`]).
+    pub spare: usize,
 }
 
 impl ClusterSpec {
@@ -63,6 +68,7 @@ impl ClusterSpec {
             rtt_ms: 0,
             raw_append: false,
             env,
+            spare: 0,
         }
     }
 }
@@ -81,6 +87,8 @@ pub struct Brokers {
     commands: Vec<BrokerCommand>,
     /// Gateway URIs, one per node.
     pub gateways: Vec<String>,
+    /// The gateway and management ports of the spare brokers, by id.
+    spares: BTreeMap<usize, (u16, u16)>,
 }
 
 /// Ports handed out in this process. The kernel may hand the same ephemeral
@@ -202,6 +210,7 @@ impl Brokers {
             management_ports: Vec::new(),
             commands: Vec::new(),
             gateways: Vec::new(),
+            spares: BTreeMap::new(),
         };
         if spec.nodes == 1 {
             brokers.start_dev(waggle, spec)?;
@@ -259,7 +268,7 @@ impl Brokers {
                 "perf",
                 "--nodes",
             ])
-            .arg(spec.nodes.to_string())
+            .arg((spec.nodes + spec.spare).to_string())
             .current_dir(&self.root)
             .output()
             .context("running waggle certs")?;
@@ -275,7 +284,12 @@ impl Brokers {
             Ok(self.root.join(name).display().to_string())
         };
         let ca = file(&certs["ca_file"])?;
-        let internal: Vec<u16> = (0..spec.nodes)
+        let brokers = spec.nodes + spec.spare;
+        ensure!(
+            spec.rtt_ms == 0 || spec.spare == 0,
+            "spare brokers run on plain loopback"
+        );
+        let internal: Vec<u16> = (0..brokers)
             .map(|_| free_udp_port())
             .collect::<anyhow::Result<_>>()?;
         // The relay in front of each node that is dialed across sites.
@@ -299,13 +313,13 @@ impl Brokers {
                 self.relays.push(handle);
             }
         }
-        for id in 0..spec.nodes {
+        for id in 0..brokers {
             let dir = self.root.join(format!("node-{id}"));
             std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
             let (gateway, management) = (free_port()?, free_port()?);
-            let points: Vec<String> = (0..spec.nodes)
+            let points: Vec<String> = (0..brokers)
                 .map(|i| {
-                    let port = match relayed[i] {
+                    let port = match relayed.get(i).copied().flatten() {
                         Some(port) if spec.site_of[i] != spec.site_of[id] => port,
                         _ => internal[i],
                     };
@@ -355,7 +369,7 @@ key_file = "{key}"
                 partitions = spec.partitions,
                 rf = spec.replication_factor,
                 points = points.join(", "),
-                site = spec.site_of[id],
+                site = spec.site_of.get(id).copied().unwrap_or_default(),
                 internal_port = internal[id],
                 raw_append = spec.raw_append,
                 cert = file(&issued["cert_file"])?,
@@ -365,11 +379,42 @@ key_file = "{key}"
             std::fs::write(&path, config).with_context(|| format!("writing {}", path.display()))?;
             self.commands
                 .push((waggle.to_path_buf(), path.clone(), spec.env.clone()));
+            if id >= spec.nodes {
+                self.spares.insert(id, (gateway, management));
+                continue;
+            }
             let child = self.spawn_broker(id)?;
             self.children.push(child);
             self.management_ports.push(management);
             self.gateways.push(format!("http://127.0.0.1:{gateway}"));
         }
+        Ok(())
+    }
+
+    /// Starts the next spare broker (ids in order): it has no data and takes
+    /// the cluster's configuration; not waited for.
+    pub fn start_spare(&mut self) -> anyhow::Result<usize> {
+        let id = self.children.len();
+        let (gateway, management) = self.spares.remove(&id).context("no spare broker left")?;
+        let child = self.spawn_broker(id)?;
+        self.children.push(child);
+        self.management_ports.push(management);
+        self.gateways.push(format!("http://127.0.0.1:{gateway}"));
+        Ok(id)
+    }
+
+    /// Starts node `id` again (after [`Brokers::kill9`]), with its data
+    /// deleted first if `empty`; not waited for.
+    pub fn respawn(&mut self, id: usize, empty: bool) -> anyhow::Result<()> {
+        if empty {
+            let data = self.root.join(format!("node-{id}/data"));
+            if data.exists() {
+                std::fs::remove_dir_all(&data)
+                    .with_context(|| format!("deleting {}", data.display()))?;
+            }
+        }
+        let child = self.spawn_broker(id)?;
+        self.children[id] = child;
         Ok(())
     }
 
@@ -410,7 +455,8 @@ key_file = "{key}"
         self.wait_ready()
     }
 
-    fn wait_ready(&mut self) -> anyhow::Result<()> {
+    /// Waits until every node is ready (`/ready`); fails if one exited.
+    pub fn wait_ready(&mut self) -> anyhow::Result<()> {
         let start = Instant::now();
         loop {
             for (i, child) in self.children.iter_mut().enumerate() {

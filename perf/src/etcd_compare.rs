@@ -380,6 +380,7 @@ pub fn run_compare(args: &Args) -> anyhow::Result<CompareSummary> {
                 rtt_ms: 0,
                 raw_append: true,
                 env: Vec::new(),
+                spare: 0,
             };
             let work = args.out.join("work");
             let brokers = Brokers::start(&bin, &spec, &work)?;

@@ -143,10 +143,10 @@ pub struct FailoverRun {
 
 /// One request's fate, times since the round's epoch.
 #[derive(Debug, Clone, Copy)]
-struct Sent {
-    intended: Duration,
-    acked: Option<Duration>,
-    retried: u64,
+pub(crate) struct Sent {
+    pub(crate) intended: Duration,
+    pub(crate) acked: Option<Duration>,
+    pub(crate) retried: u64,
 }
 
 /// Runs `waggle-perf failover`.
@@ -194,6 +194,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 args.peer_timeout_ms.to_string(),
             ),
         ],
+        spare: 0,
     };
     let before = load_average();
     let mut brokers = Brokers::start(&waggle, &spec, &args.out)?;
@@ -320,7 +321,7 @@ fn one_round(
 
 /// The longest wait past `killed_at` of the requests acknowledged after it,
 /// and the p99 latency of those acknowledged before it.
-fn measure(sent: &[Sent], killed_at: Duration) -> (Duration, Duration) {
+pub(crate) fn measure(sent: &[Sent], killed_at: Duration) -> (Duration, Duration) {
     let gap = sent
         .iter()
         .filter_map(|s| s.acked.filter(|a| *a >= killed_at).map(|a| (s.intended, a)))
@@ -336,7 +337,7 @@ fn measure(sent: &[Sent], killed_at: Duration) -> (Duration, Duration) {
 }
 
 /// The nearest-rank percentile `q` of sorted `values` (zero when empty).
-fn nearest_rank<T: Copy + Default>(sorted: &[T], q: f64) -> T {
+pub(crate) fn nearest_rank<T: Copy + Default>(sorted: &[T], q: f64) -> T {
     if sorted.is_empty() {
         return T::default();
     }
@@ -346,7 +347,7 @@ fn nearest_rank<T: Copy + Default>(sorted: &[T], q: f64) -> T {
 
 /// Creates one instance, retrying retryable refusals; the acknowledgement
 /// time since `epoch` (`None` if never) and the retries.
-async fn create(
+pub(crate) async fn create(
     mut client: GatewayClient<Channel>,
     epoch: tokio::time::Instant,
 ) -> (Option<Duration>, u64) {
@@ -381,7 +382,7 @@ async fn create(
 
 /// Waits until the deployment reached every partition: as many instances in
 /// a row as there are partitions are created (round-robin puts one on each).
-async fn wait_for_distribution(channel: Channel, partitions: u32) -> anyhow::Result<()> {
+pub(crate) async fn wait_for_distribution(channel: Channel, partitions: u32) -> anyhow::Result<()> {
     let deadline = tokio::time::Instant::now() + MAX_SETTLE;
     let mut client = GatewayClient::new(channel);
     let mut in_a_row = 0;

@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 
 mod append_load;
 mod brokers;
+mod cluster_change_bench;
 mod cpu;
 mod engine_bench;
 mod etcd;
@@ -66,6 +67,8 @@ enum Command {
     Export(export_bench::Args),
     /// Clients' stall when a partition leader is killed with kill -9 under load, over many kills.
     Failover(failover_bench::Args),
+    /// Cluster changes under load: a region lost, failed over and back; 3 to 5 brokers.
+    ClusterChange(cluster_change_bench::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -83,5 +86,6 @@ fn main() -> anyhow::Result<()> {
         Command::Search(args) => search_bench::run(args),
         Command::Export(args) => export_bench::run(args),
         Command::Failover(args) => failover_bench::run(args),
+        Command::ClusterChange(args) => cluster_change_bench::run(args),
     }
 }

@@ -99,6 +99,7 @@ impl Name {
             rtt_ms,
             raw_append: false,
             env: Vec::new(),
+            spare: 0,
         };
         match self {
             Name::Single => ClusterSpec::single_node(Vec::new()),
@@ -114,6 +115,7 @@ impl Name {
                 rtt_ms: 40,
                 raw_append: false,
                 env: Vec::new(),
+                spare: 0,
             },
         }
     }
