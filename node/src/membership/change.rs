@@ -92,6 +92,36 @@ pub fn local_forces(
         .collect()
 }
 
+/// The configuration with `me` coordinating the pending change in place of
+/// a coordinator that is gone (not heard from: not in `live`), if `me` is
+/// the lowest member that is: a change must not wait for a broker that
+/// died. `None` when there is nothing to take over.
+pub fn take_over(
+    config: &ClusterConfiguration,
+    me: NodeId,
+    live: &BTreeSet<NodeId>,
+) -> Option<ClusterConfiguration> {
+    let change = config.pending_change.as_ref()?;
+    if change.coordinator == me || live.contains(&change.coordinator) {
+        return None;
+    }
+    let lowest = config
+        .members
+        .iter()
+        .filter(|(id, m)| m.state != MemberState::Left && (**id == me || live.contains(id)))
+        .map(|(id, _)| *id)
+        .next()?;
+    if lowest != me {
+        return None;
+    }
+    let mut next = config.clone();
+    next.version += 1;
+    if let Some(change) = &mut next.pending_change {
+        change.coordinator = me;
+    }
+    Some(next)
+}
+
 /// Whether `op` is done, by the replicas' reports (`reports[broker][partition]`).
 fn done(op: &Operation, reports: &BTreeMap<NodeId, BTreeMap<PartitionId, ReplicaReport>>) -> bool {
     let report = |b: &NodeId, p: &PartitionId| reports.get(b).and_then(|r| r.get(p));
@@ -297,6 +327,36 @@ mod tests {
         assert!(
             local_forces(&done, 0).is_empty(),
             "nothing to repeat once complete"
+        );
+    }
+
+    #[test]
+    fn the_lowest_live_member_takes_over_a_change_whose_coordinator_is_gone() {
+        let shape = ClusterShape {
+            cluster_size: 4,
+            partitions: 1,
+            replication_factor: 4,
+        };
+        let current = ClusterConfiguration::initial(&shape, 0);
+        let request: PatchRequest =
+            serde_json::from_str(r#"{"brokers":{"remove":[1,3]}}"#).unwrap();
+        let planned = plan(&current, &request, true).unwrap();
+        let started = start(&current, &planned, 0, 10).unwrap();
+        assert!(take_over(&current, 2, &[2].into()).is_none(), "no change");
+        assert!(
+            take_over(&started, 2, &[0, 2].into()).is_none(),
+            "the coordinator is alive"
+        );
+        assert!(
+            take_over(&started, 3, &[2, 3].into()).is_none(),
+            "broker 2 is lower"
+        );
+        let taken = take_over(&started, 2, &[2, 3].into()).expect("broker 0 is gone");
+        assert_eq!(taken.pending_change.as_ref().unwrap().coordinator, 2);
+        assert!(taken.version > started.version, "spread by gossip");
+        assert!(
+            take_over(&taken, 2, &[2].into()).is_none(),
+            "already its own"
         );
     }
 

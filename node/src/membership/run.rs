@@ -12,7 +12,9 @@
 //!   forced reconfigurations its replicas do not hold, proposes the voters
 //!   and priorities of the current operation on the partitions it leads, and
 //!   on the change's coordinator moves the change on by the reports
-//!   ([`super::change::advance`]), storing each new configuration.
+//!   ([`super::change::advance`]), storing each new configuration; the
+//!   lowest live member takes over from a coordinator that is gone
+//!   ([`super::change::take_over`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -42,6 +44,8 @@ pub async fn run(context: Arc<BrokerContext>) {
     let me = context.config.cluster.node_id;
     let mut tick = tokio::time::interval(STEP_INTERVAL);
     let mut said_waiting: Option<Instant> = None;
+    // Until then, a broker not heard from may only not be heard yet.
+    let heard_all_at = Instant::now() + 2 * crate::gossip::STALE_AFTER;
     while !context.view.stopping() {
         tick.tick().await;
         if !context.membership.known() {
@@ -73,6 +77,21 @@ pub async fn run(context: Arc<BrokerContext>) {
         let Some(change) = &config.pending_change else {
             continue;
         };
+        let live: BTreeSet<NodeId> = context.topology.live().iter().map(|s| s.node).collect();
+        let taken = (Instant::now() >= heard_all_at)
+            .then(|| change::take_over(&config, me, &live))
+            .flatten();
+        if let Some(next) = taken {
+            tracing::warn!(
+                "coordinator {} of cluster change {} is gone; this broker carries the change on",
+                change.coordinator,
+                change.id
+            );
+            if let Err(e) = context.membership.adopt(next) {
+                tracing::error!("cannot store the cluster configuration: {e:#}");
+            }
+            continue;
+        }
         let local = local_states(&context).await;
         force_again(&context, &config, me, &local).await;
         propose(&context, &config, change, &local).await;
