@@ -11,7 +11,6 @@
 //! after `STOP_WAIT`) when the `Etcd` value is dropped, and the directory is
 //! removed.
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -55,14 +54,27 @@ pub fn find_etcd(explicit: Option<&Path>) -> anyhow::Result<PathBuf> {
         .context(INSTALL_HINT)
 }
 
-fn free_port() -> anyhow::Result<u16> {
-    let listener = TcpListener::bind("127.0.0.1:0").context("binding a free port")?;
-    Ok(listener.local_addr().context("local address")?.port())
-}
-
 impl Etcd {
-    /// Starts `MEMBERS` members of `etcd` and waits until they have a leader.
+    /// Starts `MEMBERS` members of `etcd` and waits until they have a leader;
+    /// starts again on other ports when one was taken meanwhile (a port is
+    /// probed free, then bound by etcd: another process may take it between).
     pub fn start(etcd: &Path) -> anyhow::Result<Etcd> {
+        let mut attempt = 1;
+        loop {
+            match Self::start_once(etcd) {
+                Err(e)
+                    if attempt < crate::brokers::MAX_START_ATTEMPTS
+                        && format!("{e:#}").contains("address already in use") =>
+                {
+                    eprintln!("a port was taken while etcd started; starting again");
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    fn start_once(etcd: &Path) -> anyhow::Result<Etcd> {
         let version = Command::new(etcd)
             .arg("--version")
             .output()
@@ -84,10 +96,10 @@ impl Etcd {
             .tempdir()
             .context("creating a temporary directory for etcd")?;
         let client: Vec<u16> = (0..MEMBERS)
-            .map(|_| free_port())
+            .map(|_| crate::brokers::free_port())
             .collect::<Result<_, _>>()?;
         let peer: Vec<u16> = (0..MEMBERS)
-            .map(|_| free_port())
+            .map(|_| crate::brokers::free_port())
             .collect::<Result<_, _>>()?;
         let initial_cluster: Vec<String> = (0..MEMBERS)
             .map(|i| format!("member-{i}=http://127.0.0.1:{}", peer[i]))
