@@ -1340,20 +1340,7 @@ fn a_region_lost_for_good_is_failed_over_and_back_without_losing_anything() {
     }
     wait_ready(&nodes.iter().collect::<Vec<_>>());
     let rt = client_runtime();
-    let mut acknowledged = BTreeSet::new();
-    rt.block_on(async {
-        let mut client = GatewayClient::connect(nodes[0].uri())
-            .await
-            .expect("connect");
-        deploy_until_accepted(&mut client).await;
-        let start = Instant::now();
-        while acknowledged.len() < 200 {
-            assert!(start.elapsed() < PHASE_LIMIT, "creations before the loss");
-            if let Some(key) = create_one(&mut client, acknowledged.len()).await {
-                acknowledged.insert(key);
-            }
-        }
-    });
+    let mut acknowledged = deploy_and_create(&rt, &nodes[0], 200);
 
     // Region 1 (brokers 1 and 3) is lost: no quorum is left.
     nodes[1].kill();
@@ -1454,6 +1441,24 @@ fn a_region_lost_for_good_is_failed_over_and_back_without_losing_anything() {
     assert_eq!(broker_ids(&v), [0, 1, 2, 3]);
 }
 
+/// Deploys one_task through `node` and creates `count` acknowledged
+/// instances there; their keys.
+fn deploy_and_create(rt: &tokio::runtime::Runtime, node: &Node, count: usize) -> BTreeSet<i64> {
+    let mut acknowledged = BTreeSet::new();
+    rt.block_on(async {
+        let mut client = GatewayClient::connect(node.uri()).await.expect("connect");
+        deploy_until_accepted(&mut client).await;
+        let start = Instant::now();
+        while acknowledged.len() < count {
+            assert!(start.elapsed() < PHASE_LIMIT, "creations before the change");
+            if let Some(key) = create_one(&mut client, acknowledged.len()).await {
+                acknowledged.insert(key);
+            }
+        }
+    });
+    acknowledged
+}
+
 /// `GET /actuator/cluster` of `node`.
 fn cluster_api(node: &Node) -> Option<serde_json::Value> {
     let (200, body) = http_get(node.management_port, "/actuator/cluster")? else {
@@ -1525,20 +1530,7 @@ fn a_cluster_scaled_from_three_to_five_brokers_under_load_loses_nothing() {
         assert_eq!(broker_ids(&v), [0, 1, 2], "a new broker holds nothing yet");
     }
     let rt = client_runtime();
-    let mut acknowledged = BTreeSet::new();
-    rt.block_on(async {
-        let mut client = GatewayClient::connect(nodes[0].uri())
-            .await
-            .expect("connect");
-        deploy_until_accepted(&mut client).await;
-        let start = Instant::now();
-        while acknowledged.len() < 100 {
-            assert!(start.elapsed() < PHASE_LIMIT, "creations before the change");
-            if let Some(key) = create_one(&mut client, acknowledged.len()).await {
-                acknowledged.insert(key);
-            }
-        }
-    });
+    let mut acknowledged = deploy_and_create(&rt, &nodes[0], 100);
     let (status, body) = http_request(
         nodes[0].management_port,
         "PATCH",

@@ -251,6 +251,27 @@ mod tests {
     use crate::membership::plan::{plan, PatchRequest};
     use crate::placement::ClusterShape;
 
+    /// The configuration of a new cluster of `size` brokers, `partitions`
+    /// of `replication_factor`, with the change `body` started by broker 0.
+    fn started(
+        size: u32,
+        partitions: u32,
+        replication_factor: u32,
+        body: &str,
+        force: bool,
+    ) -> (ClusterConfiguration, Plan, ClusterConfiguration) {
+        let shape = ClusterShape {
+            cluster_size: size,
+            partitions,
+            replication_factor,
+        };
+        let current = ClusterConfiguration::initial(&shape, 0);
+        let request: PatchRequest = serde_json::from_str(body).unwrap();
+        let planned = plan(&current, &request, force).unwrap();
+        let started = start(&current, &planned, 0, 10).expect("no change under way");
+        (current, planned, started)
+    }
+
     fn report(voters: &[NodeId], durable: &[NodeId], joint: bool) -> ReplicaReport {
         ReplicaReport {
             voters: voters.iter().copied().collect(),
@@ -262,16 +283,7 @@ mod tests {
 
     #[test]
     fn a_failover_completes_once_every_survivor_holds_the_forced_voters_durably() {
-        let shape = ClusterShape {
-            cluster_size: 4,
-            partitions: 2,
-            replication_factor: 4,
-        };
-        let current = ClusterConfiguration::initial(&shape, 0);
-        let request: PatchRequest =
-            serde_json::from_str(r#"{"brokers":{"remove":[1,3]}}"#).unwrap();
-        let planned = plan(&current, &request, true).unwrap();
-        let started = start(&current, &planned, 0, 10).expect("no change under way");
+        let (current, planned, started) = started(4, 2, 4, r#"{"brokers":{"remove":[1,3]}}"#, true);
         assert_eq!(started.version, current.version + 1);
         assert!(
             start(&started, &planned, 2, 11).is_none(),
@@ -332,16 +344,7 @@ mod tests {
 
     #[test]
     fn the_lowest_live_member_takes_over_a_change_whose_coordinator_is_gone() {
-        let shape = ClusterShape {
-            cluster_size: 4,
-            partitions: 1,
-            replication_factor: 4,
-        };
-        let current = ClusterConfiguration::initial(&shape, 0);
-        let request: PatchRequest =
-            serde_json::from_str(r#"{"brokers":{"remove":[1,3]}}"#).unwrap();
-        let planned = plan(&current, &request, true).unwrap();
-        let started = start(&current, &planned, 0, 10).unwrap();
+        let (current, _, started) = started(4, 1, 4, r#"{"brokers":{"remove":[1,3]}}"#, true);
         assert!(take_over(&current, 2, &[2].into()).is_none(), "no change");
         assert!(
             take_over(&started, 2, &[0, 2].into()).is_none(),
@@ -362,17 +365,8 @@ mod tests {
 
     #[test]
     fn a_join_is_done_once_the_new_replica_holds_a_configuration_that_names_it() {
-        let shape = ClusterShape {
-            cluster_size: 2,
-            partitions: 1,
-            replication_factor: 2,
-        };
-        let current = ClusterConfiguration::initial(&shape, 0);
-        let request: PatchRequest =
-            serde_json::from_str(r#"{"brokers":{"add":[2]},"partitions":{"replicationFactor":3}}"#)
-                .unwrap();
-        let planned = plan(&current, &request, false).unwrap();
-        let started = start(&current, &planned, 0, 1).unwrap();
+        let body = r#"{"brokers":{"add":[2]},"partitions":{"replicationFactor":3}}"#;
+        let (_, _, started) = started(2, 1, 2, body, false);
         let mut reports: BTreeMap<NodeId, BTreeMap<PartitionId, ReplicaReport>> = BTreeMap::new();
         // BROKER_ADD needs nothing; the join waits for broker 2's replica.
         let added = advance(&started, &reports, 2).expect("the broker is added");

@@ -87,9 +87,7 @@ pub async fn run(context: Arc<BrokerContext>) {
                 change.coordinator,
                 change.id
             );
-            if let Err(e) = context.membership.adopt(next) {
-                tracing::error!("cannot store the cluster configuration: {e:#}");
-            }
+            adopt(&context, next);
             continue;
         }
         let local = local_states(&context).await;
@@ -103,11 +101,17 @@ pub async fn run(context: Arc<BrokerContext>) {
         if change.coordinator == me {
             let reports = context.membership.reports();
             if let Some(next) = change::advance(&config, &reports, crate::view::unix_now_ms()) {
-                if let Err(e) = context.membership.adopt(next) {
-                    tracing::error!("cannot store the cluster configuration: {e:#}");
-                }
+                adopt(&context, next);
             }
         }
+    }
+}
+
+/// Stores and shares a configuration this broker moved on; a failed write
+/// is logged and the step is tried again next turn.
+fn adopt(context: &BrokerContext, next: ClusterConfiguration) {
+    if let Err(e) = context.membership.adopt(next) {
+        tracing::error!("cannot store the cluster configuration: {e:#}");
     }
 }
 
