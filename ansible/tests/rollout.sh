@@ -218,7 +218,8 @@ refusal_inventory() {
 }
 expect_refusal() {
     local name=$1 book=$2 message=$3
-    if playbook "$name" -i "$work/$name.yml" "$book"; then
+    shift 3
+    if playbook "$name" -i "$work/$name.yml" "$@" "$book"; then
         show_log "$name"
         fail "$book accepted the inventory $name"
     fi
@@ -245,6 +246,16 @@ grep -q "dual-region needs" "$work/dual-region-ok.log" && { show_log dual-region
 grep -q "TASK \[waggle : Look for this node's certificate on the controller\]" "$work/dual-region-ok.log" ||
     { show_log dual-region-ok; fail "dual-region.yml stopped in its checks"; }
 pass "dual-region.yml accepts 8 nodes in alternating regions"
+# Brokers that place by zone and region take the hosts in any order.
+expect_refusal regions-in-blocks dual-region.yml "waggle_primary_region 'c' is none of the regions a, b" \
+    -e waggle_zone_placement=true -e waggle_primary_region=c
+if playbook regions-placed -i "$work/regions-in-blocks.yml" -e waggle_zone_placement=true \
+    -e waggle_primary_region=a dual-region.yml; then
+    fail "dual-region.yml succeeded against hosts that do not exist"
+fi
+grep -q "TASK \[waggle : Look for this node's certificate on the controller\]" "$work/regions-placed.log" ||
+    { show_log regions-placed; fail "dual-region.yml with waggle_zone_placement stopped in its checks"; }
+pass "dual-region.yml with waggle_zone_placement accepts regions in blocks"
 
 phase "packages $old_version and $new_version"
 pid=${build_pids[0]}

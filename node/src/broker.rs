@@ -107,6 +107,7 @@ pub fn run(config: Config, mode: Mode) -> Result<()> {
     let start = crate::membership::store::open(
         &data_dir,
         &shape,
+        &config.cluster.layout(),
         config.cluster.node_id,
         crate::view::unix_now_ms(),
     )?;

@@ -42,7 +42,7 @@ pub enum ClusterCommand {
     /// Shows the cluster configuration: the brokers, the partitions each
     /// holds with their priorities, the last change (GET /actuator/cluster).
     Show,
-    /// Adds brokers, moving partition replicas to them (round-robin), and
+    /// Adds brokers, moving partition replicas to them (placed as on a first start), and
     /// optionally sets the replication factor (failback, scaling out).
     Add {
         /// Broker ids.

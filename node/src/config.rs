@@ -332,10 +332,22 @@ pub struct ClusterConfig {
     /// `host:port` of every node's internal (QUIC) endpoint, in node id
     /// order (entry `i` is node `i`); empty for a single node.
     pub contact_points: Vec<String>,
-    /// Zone label, used for placement and priority election.
+    /// This node's zone label; `zones[node_id]` when `zones` is given.
     pub zone: String,
-    /// Region label, used for placement and priority election.
+    /// This node's region label; `regions[node_id]` when `regions` is given.
     pub region: String,
+    /// The zone of every broker, in node id order (as `contact_points`);
+    /// empty: all in one zone. With more than one place, each partition's
+    /// replicas spread over the regions, then the zones (see
+    /// `crate::placement::Layout`); identical on every node.
+    pub zones: Vec<String>,
+    /// The region of every broker, in node id order; empty: all in one.
+    pub regions: Vec<String>,
+    /// The region the preferred leaders sit in (one of `regions`); empty:
+    /// any region.
+    pub primary_region: String,
+    /// The zone the preferred leaders sit in (one of `zones`); empty: any.
+    pub primary_zone: String,
     /// Cluster name; nodes of different clusters refuse each other.
     pub name: String,
     /// Raft heartbeat interval.
@@ -364,12 +376,100 @@ impl Default for ClusterConfig {
             contact_points: Vec::new(),
             zone: "default".into(),
             region: "default".into(),
+            zones: Vec::new(),
+            regions: Vec::new(),
+            primary_region: String::new(),
+            primary_zone: String::new(),
             name: "waggle".into(),
             heartbeat_interval_ms: 250,
             election_timeout_ms: 2500,
             peer_timeout_ms: 1000,
             state_check_entries: 20_000,
         }
+    }
+}
+
+impl ClusterConfig {
+    /// Where the brokers are, as placement reads it.
+    pub fn layout(&self) -> crate::placement::Layout {
+        let brokers = self.zones.len().max(self.regions.len());
+        let label = |list: &[String], n: usize| list.get(n).cloned().unwrap_or_default();
+        let locations = (0..brokers)
+            .map(|n| {
+                let at = crate::placement::Location {
+                    region: label(&self.regions, n),
+                    zone: label(&self.zones, n),
+                };
+                (n as crate::placement::NodeId, at)
+            })
+            .collect();
+        crate::placement::Layout {
+            locations,
+            primary_region: self.primary_region.clone(),
+            primary_zone: self.primary_zone.clone(),
+        }
+    }
+
+    /// `zones`, `regions` and the primary place against the `brokers`
+    /// brokers and this node's own labels.
+    fn validate_layout(&self, brokers: u32) -> Result<(), ConfigError> {
+        for (key, list, own, primary_key, primary) in [
+            (
+                "cluster.zones",
+                &self.zones,
+                &self.zone,
+                "cluster.primary_zone",
+                &self.primary_zone,
+            ),
+            (
+                "cluster.regions",
+                &self.regions,
+                &self.region,
+                "cluster.primary_region",
+                &self.primary_region,
+            ),
+        ] {
+            if list.is_empty() {
+                if !primary.is_empty() {
+                    return Err(invalid(
+                        primary_key,
+                        format!("`{primary}` needs {key}, the label of every broker"),
+                    ));
+                }
+                continue;
+            }
+            if list.len() != brokers as usize {
+                return Err(invalid(
+                    key,
+                    format!(
+                        "has {} entries; it needs one per broker ({brokers}: cluster.size or \
+                         the length of cluster.contact_points), in node id order",
+                        list.len()
+                    ),
+                ));
+            }
+            if let Some(n) = list.iter().position(|l| l.trim().is_empty()) {
+                return Err(invalid(key, format!("entry {n} (broker {n}) is empty")));
+            }
+            let mine = &list[self.node_id as usize];
+            if own != "default" && own != mine {
+                return Err(invalid(
+                    key,
+                    format!(
+                        "names `{mine}` for broker {}, but this broker's own label is `{own}`: \
+                         leave the own label out or make them agree",
+                        self.node_id
+                    ),
+                ));
+            }
+            if !primary.is_empty() && !list.contains(primary) {
+                return Err(invalid(
+                    primary_key,
+                    format!("`{primary}` is not in {key} ({})", list.join(", ")),
+                ));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -690,6 +790,7 @@ impl Config {
                 }
             }
         }
+        c.validate_layout(brokers)?;
         if c.heartbeat_interval_ms == 0 || c.election_timeout_ms <= c.heartbeat_interval_ms {
             return Err(invalid(
                 "cluster.election_timeout_ms",
@@ -1041,6 +1142,44 @@ mod tests {
         let path = write(&dir, &format!("[cluster]\nsize = 3\nnode_id = 5\n{five}\n"));
         let e = Config::load(Config::default(), Some(&path), env(&[])).unwrap_err();
         assert!(e.to_string().contains("cluster.node_id"), "{e}");
+    }
+
+    #[test]
+    fn zones_and_regions_name_every_broker_and_the_primary_place() {
+        let mut config = Config::default();
+        config.cluster.size = 4;
+        config.cluster.replication_factor = 4;
+        config.cluster.node_id = 1;
+        config.cluster.contact_points = (0..4).map(|n| format!("h{n}:1")).collect();
+        config.tls.ca_file = "ca.pem".into();
+        config.tls.cert_file = "node.pem".into();
+        config.tls.key_file = "node-key.pem".into();
+        config.cluster.regions = ["east", "west", "east", "west"].map(String::from).to_vec();
+        config.cluster.primary_region = "east".into();
+        config.validate().expect("a dual-region cluster");
+        let layout = config.cluster.layout();
+        assert_eq!(layout.locations[&3].region, "west");
+        assert_eq!(layout.primary_region, "east");
+
+        let refused = |config: &Config, key: &str, text: &str| {
+            let e = config.validate().expect_err(key).to_string();
+            assert!(e.contains(key) && e.contains(text), "{key}: {e}");
+        };
+        let mut bad = config.clone();
+        bad.cluster.primary_region = "north".into();
+        refused(&bad, "cluster.primary_region", "`north` is not in");
+        let mut bad = config.clone();
+        bad.cluster.regions.pop();
+        refused(&bad, "cluster.regions", "has 3 entries");
+        let mut bad = config.clone();
+        bad.cluster.region = "east".into();
+        refused(&bad, "cluster.regions", "own label is `east`");
+        let mut bad = config.clone();
+        bad.cluster.primary_zone = "a".into();
+        refused(&bad, "cluster.primary_zone", "needs cluster.zones");
+        let mut bad = config;
+        bad.cluster.zones = vec!["a".into(), " ".into(), "b".into(), "c".into()];
+        refused(&bad, "cluster.zones", "entry 1");
     }
 
     #[test]

@@ -1332,17 +1332,27 @@ fn users_roles_and_authorizations_reach_every_node() {
 #[test]
 fn a_region_lost_for_good_is_failed_over_and_back_without_losing_anything() {
     // Two regions of two brokers, every partition on all four: a quorum (3
-    // of 4) always holds a replica in each region.
+    // of 4) always holds a replica in each region. West is the primary
+    // region: its brokers lead.
     let root = tempfile::tempdir().expect("temp dir");
     let mut nodes = cluster_of(root.path(), 4, 2, 4, |_| String::new());
     for n in nodes.iter_mut() {
+        let config = std::fs::read_to_string(&n.config).expect("config");
+        let regions = "regions = [\"east\", \"west\", \"east\", \"west\"]";
+        let config = config.replacen(
+            "[cluster]\n",
+            &format!("[cluster]\n{regions}\nprimary_region = \"west\"\n"),
+            1,
+        );
+        std::fs::write(&n.config, config).expect("config");
         n.start();
     }
     wait_ready(&nodes.iter().collect::<Vec<_>>());
     let rt = client_runtime();
+    wait_leaders_in(&rt, &nodes, 2, &[1, 3]);
     let mut acknowledged = deploy_and_create(&rt, &nodes[0], 200);
 
-    // Region 1 (brokers 1 and 3) is lost: no quorum is left.
+    // The primary region (brokers 1 and 3) is lost: no quorum is left.
     nodes[1].kill();
     nodes[3].kill();
     let lost = rt.block_on(async {
@@ -1428,6 +1438,9 @@ fn a_region_lost_for_good_is_failed_over_and_back_without_losing_anything() {
         &[0, 1, 2, 3],
         &[2, 2, 2, 2],
     );
+    // The rejoined brokers have the primary region's priorities again, and
+    // lead once caught up.
+    wait_leaders_in(&rt, &nodes, 2, &[1, 3]);
 
     // Every partition has four voters again: with broker 2 gone, a quorum
     // needs both rejoined brokers, which must hold everything acknowledged.
@@ -1439,6 +1452,32 @@ fn a_region_lost_for_good_is_failed_over_and_back_without_losing_anything() {
     wait_ready(&[&nodes[2]]);
     let v = cluster_api(&nodes[2]).expect("the cluster API answers");
     assert_eq!(broker_ids(&v), [0, 1, 2, 3]);
+}
+
+/// Waits (bounded) until each of partitions `1..=partitions` is led by one
+/// of `brokers`.
+fn wait_leaders_in(rt: &tokio::runtime::Runtime, nodes: &[Node], partitions: i32, brokers: &[u32]) {
+    let start = Instant::now();
+    rt.block_on(async {
+        loop {
+            let mut leaders = Vec::new();
+            for p in 1..=partitions {
+                leaders.push(leader_of(nodes, p).await);
+            }
+            if leaders
+                .iter()
+                .all(|l| l.is_some_and(|l| brokers.contains(&l)))
+            {
+                return;
+            }
+            assert!(
+                start.elapsed() < PHASE_LIMIT,
+                "partitions led by {leaders:?}, not by brokers {brokers:?}\n{}",
+                logs(nodes)
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    });
 }
 
 /// Deploys one_task through `node` and creates `count` acknowledged

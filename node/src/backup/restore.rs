@@ -44,7 +44,8 @@ pub fn run(config: &Config, id: u64) -> Result<Vec<String>> {
     }
     let partitions_dir = config.data.directory.join("partitions");
     // The cluster of the backup's shape, as its first start places it.
-    let cluster = crate::membership::ClusterConfiguration::initial(&shape, 0);
+    let layout = config.cluster.layout();
+    let cluster = crate::membership::ClusterConfiguration::placed(&shape, &layout, 0);
     let local = cluster.local_partitions(config.cluster.node_id);
     let mut parts = Vec::new();
     for &p in &local {

@@ -81,7 +81,12 @@ async fn patch(
         }
     };
     let current = context.membership.get();
-    let plan = match plan::plan(&current, &request, query.force) {
+    let plan = match plan::plan(
+        &current,
+        &request,
+        query.force,
+        &context.config.cluster.layout(),
+    ) {
         Ok(plan) => plan,
         Err(e) => return refused(StatusCode::BAD_REQUEST, e.to_string()),
     };

@@ -267,7 +267,13 @@ mod tests {
         };
         let current = ClusterConfiguration::initial(&shape, 0);
         let request: PatchRequest = serde_json::from_str(body).unwrap();
-        let planned = plan(&current, &request, force).unwrap();
+        let planned = plan(
+            &current,
+            &request,
+            force,
+            &crate::placement::Layout::uniform(),
+        )
+        .unwrap();
         let started = start(&current, &planned, 0, 10).expect("no change under way");
         (current, planned, started)
     }

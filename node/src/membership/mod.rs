@@ -1,8 +1,8 @@
 //! The cluster configuration: which brokers are members, which partitions
 //! each holds with what election priority, and the changes made to it, as
 //! Zeebe's dynamic cluster configuration keeps it. It is written on the first
-//! start from `[cluster]` (the round-robin placement of
-//! [`crate::placement`]) and kept in the data directory
+//! start from `[cluster]` (the placement of [`crate::placement`]: round-robin,
+//! or spread over zones and regions) and kept in the data directory
 //! (`cluster-configuration.json`, see [`store`]); from then on the file, not
 //! `[cluster]`, is the truth about the cluster's shape. `GET
 //! /actuator/cluster` shows it ([`api`]).
@@ -19,7 +19,7 @@ use std::sync::RwLock;
 use serde::{Deserialize, Serialize};
 
 use crate::consensus::raft_node;
-use crate::placement::{ClusterShape, NodeId, PartitionId};
+use crate::placement::{ClusterShape, Layout, NodeId, PartitionId};
 
 /// Layout of the persisted configuration written by this code.
 pub const FORMAT_VERSION: u32 = 1;
@@ -104,10 +104,17 @@ pub struct CompletedChange {
 }
 
 impl ClusterConfiguration {
-    /// The configuration of a new cluster of `shape`: every broker active,
-    /// replicas placed round-robin, the preferred leader of each partition
-    /// with the highest priority.
+    /// The configuration of a new cluster of `shape` with every broker in
+    /// one place: replicas placed round-robin, the preferred leader of each
+    /// partition with the highest priority.
     pub fn initial(shape: &ClusterShape, now_ms: u64) -> ClusterConfiguration {
+        ClusterConfiguration::placed(shape, &Layout::uniform(), now_ms)
+    }
+
+    /// The configuration of a new cluster of `shape` whose brokers are where
+    /// `layout` says: every broker active, replicas placed by
+    /// [`Layout::place`].
+    pub fn placed(shape: &ClusterShape, layout: &Layout, now_ms: u64) -> ClusterConfiguration {
         let mut members: BTreeMap<NodeId, Member> = (0..shape.cluster_size)
             .map(|node| {
                 let member = Member {
@@ -119,13 +126,13 @@ impl ClusterConfiguration {
                 (node, member)
             })
             .collect();
-        for p in shape.all_partitions() {
-            let replicas = shape.replicas(p);
-            let count = replicas.len() as u32;
-            for (rank, node) in replicas.into_iter().enumerate() {
+        let nodes: Vec<NodeId> = members.keys().copied().collect();
+        let placed = layout.place(&nodes, shape.partitions, shape.replication_factor);
+        for (p, replicas) in placed {
+            for (node, priority) in replicas {
                 let replica = Replica {
                     state: ReplicaState::Active,
-                    priority: count - rank as u32,
+                    priority,
                 };
                 members
                     .get_mut(&node)

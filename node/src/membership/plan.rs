@@ -3,8 +3,9 @@
 //! replication factor), checked against the current configuration, becomes
 //! the sequence of operations that turns it into the expected one.
 //!
-//! Replicas are placed round-robin over the brokers of the new cluster in
-//! ascending id order, as on a first start. Per partition the joins come
+//! Replicas are placed over the brokers of the new cluster as on a first
+//! start ([`Layout::place`]: round-robin in ascending id order, or spread
+//! over the zones and regions of `[cluster]`). Per partition the joins come
 //! first, then the new priorities, then the leaves, so that no partition has
 //! fewer replicas during the change than before or after it. A forced
 //! removal (`force`, the failover after a region is lost) moves nothing: each
@@ -17,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use super::{ClusterConfiguration, Member, MemberState, Replica, ReplicaState};
-use crate::placement::{NodeId, PartitionId};
+use crate::placement::{Layout, NodeId, PartitionId};
 
 /// The body of `PATCH /actuator/cluster`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
@@ -160,11 +161,13 @@ fn invalid(text: String) -> PlanError {
     PlanError::Invalid(text)
 }
 
-/// Plans `request` against `current`; `force` asks for a forced removal.
+/// Plans `request` against `current` for brokers where `layout` says;
+/// `force` asks for a forced removal.
 pub fn plan(
     current: &ClusterConfiguration,
     request: &PatchRequest,
     force: bool,
+    layout: &Layout,
 ) -> Result<Plan, PlanError> {
     let members: BTreeSet<NodeId> = current
         .members
@@ -208,7 +211,13 @@ pub fn plan(
             target.len()
         )));
     }
-    Ok(redistribute(current, &members, &target, replication_factor))
+    Ok(redistribute(
+        current,
+        &members,
+        &target,
+        replication_factor,
+        layout,
+    ))
 }
 
 /// The members after the change.
@@ -248,34 +257,19 @@ fn target_brokers(
     Ok(target)
 }
 
-/// The round-robin placement over `target` (ascending), preferred leader
-/// with the highest priority.
-fn placement(
-    target: &BTreeSet<NodeId>,
-    partition_count: u32,
-    replication_factor: u32,
-) -> BTreeMap<PartitionId, BTreeMap<NodeId, u32>> {
-    let nodes: Vec<NodeId> = target.iter().copied().collect();
-    (1..=partition_count)
-        .map(|p| {
-            let replicas = (0..replication_factor)
-                .map(|j| {
-                    let node = nodes[((p - 1 + j) as usize) % nodes.len()];
-                    (node, replication_factor - j)
-                })
-                .collect();
-            (p, replicas)
-        })
-        .collect()
-}
-
 fn redistribute(
     current: &ClusterConfiguration,
     members: &BTreeSet<NodeId>,
     target: &BTreeSet<NodeId>,
     replication_factor: u32,
+    layout: &Layout,
 ) -> Plan {
-    let wanted = placement(target, current.partition_count, replication_factor);
+    let nodes: Vec<NodeId> = target.iter().copied().collect();
+    let wanted: BTreeMap<PartitionId, BTreeMap<NodeId, u32>> = layout
+        .place(&nodes, current.partition_count, replication_factor)
+        .into_iter()
+        .map(|(p, replicas)| (p, replicas.into_iter().collect()))
+        .collect();
     let mut operations: Vec<Operation> = target
         .difference(members)
         .map(|&broker_id| Operation::BrokerAdd { broker_id })
@@ -404,6 +398,14 @@ mod tests {
         ClusterConfiguration::initial(&shape, 0)
     }
 
+    fn planned(
+        current: &ClusterConfiguration,
+        request: &PatchRequest,
+        force: bool,
+    ) -> Result<Plan, PlanError> {
+        super::plan(current, request, force, &Layout::uniform())
+    }
+
     fn request(json: &str) -> PatchRequest {
         serde_json::from_str(json).expect("a request")
     }
@@ -428,7 +430,7 @@ mod tests {
     #[test]
     fn scaling_out_moves_replicas_to_the_new_brokers_as_a_first_start_would_place_them() {
         let current = cluster(3, 6, 3);
-        let plan = plan(&current, &request(r#"{"brokers":{"add":[3,4]}}"#), false).unwrap();
+        let plan = planned(&current, &request(r#"{"brokers":{"add":[3,4]}}"#), false).unwrap();
         assert_eq!(
             plan.operations[..2],
             [
@@ -444,15 +446,14 @@ mod tests {
             .iter()
             .any(|o| matches!(o, Operation::PartitionLeave { .. })));
         // The same by count.
-        let by_count =
-            super::plan(&current, &request(r#"{"brokers":{"count":5}}"#), false).unwrap();
+        let by_count = planned(&current, &request(r#"{"brokers":{"count":5}}"#), false).unwrap();
         assert_eq!(by_count, plan);
     }
 
     #[test]
     fn scaling_in_empties_the_brokers_before_they_leave() {
         let current = cluster(5, 6, 3);
-        let plan = plan(&current, &request(r#"{"brokers":{"remove":[3,4]}}"#), false).unwrap();
+        let plan = planned(&current, &request(r#"{"brokers":{"remove":[3,4]}}"#), false).unwrap();
         let n = plan.operations.len();
         assert_eq!(
             plan.operations[n - 2..],
@@ -471,7 +472,7 @@ mod tests {
     fn a_forced_removal_forces_the_survivors_and_moves_nothing() {
         // Two regions of two brokers, every partition on all four.
         let current = cluster(4, 2, 4);
-        let plan = plan(&current, &request(r#"{"brokers":{"remove":[1,3]}}"#), true).unwrap();
+        let plan = planned(&current, &request(r#"{"brokers":{"remove":[1,3]}}"#), true).unwrap();
         let force = |broker_id, partition_id| Operation::PartitionForceReconfigure {
             broker_id,
             partition_id,
@@ -492,7 +493,7 @@ mod tests {
         assert_eq!(plan.expected.local_partitions(0), [1, 2]);
 
         // The failback: the region back, replication factor 4 again.
-        let back = super::plan(
+        let back = planned(
             &plan.expected,
             &request(r#"{"brokers":{"add":[1,3]},"partitions":{"replicationFactor":4}}"#),
             false,
@@ -512,9 +513,67 @@ mod tests {
     }
 
     #[test]
+    fn the_failback_of_a_dual_region_cluster_puts_the_leaders_back_in_the_primary_region() {
+        let east_west = Layout {
+            locations: (0..4)
+                .map(|n| {
+                    let region = if n % 2 == 0 { "east" } else { "west" };
+                    let at = crate::placement::Location {
+                        region: region.into(),
+                        zone: String::new(),
+                    };
+                    (n, at)
+                })
+                .collect(),
+            primary_region: "east".into(),
+            primary_zone: String::new(),
+        };
+        let shape = ClusterShape {
+            cluster_size: 4,
+            partitions: 4,
+            replication_factor: 4,
+        };
+        let first = ClusterConfiguration::placed(&shape, &east_west, 0);
+        let east_first = |c: &ClusterConfiguration| {
+            for p in 1..=c.partition_count {
+                let order: Vec<NodeId> = c.replicas(p).iter().map(|(n, _)| n % 2).collect();
+                assert_eq!(order, [0, 0, 1, 1], "partition {p}: {:?}", c.replicas(p));
+            }
+        };
+        east_first(&first);
+        // A region forced out, then added back.
+        let over_and_back = |lost: &str| {
+            let out = format!(r#"{{"brokers":{{"remove":[{lost}]}}}}"#);
+            let over = super::plan(&first, &request(&out), true, &east_west).unwrap();
+            let body = format!(
+                r#"{{"brokers":{{"add":[{lost}]}},"partitions":{{"replicationFactor":4}}}}"#
+            );
+            let back = super::plan(&over.expected, &request(&body), false, &east_west).unwrap();
+            assert_eq!(
+                placements(&back.expected),
+                placements(&first),
+                "{lost} back"
+            );
+            east_first(&back.expected);
+            back.operations
+        };
+        // West lost: east keeps leading. East lost: it comes back with the
+        // highest priorities, and leads again. Either way the survivors keep
+        // theirs.
+        for lost in ["1,3", "0,2"] {
+            let ops = over_and_back(lost);
+            assert!(
+                ops.iter()
+                    .all(|o| !matches!(o, Operation::PartitionReconfigurePriority { .. })),
+                "{lost}: {ops:?}"
+            );
+        }
+    }
+
+    #[test]
     fn a_new_replication_factor_adds_or_drops_replicas_in_place() {
         let current = cluster(3, 3, 1);
-        let plan = plan(
+        let plan = planned(
             &current,
             &request(r#"{"partitions":{"replicationFactor":3}}"#),
             false,
@@ -525,7 +584,7 @@ mod tests {
             .operations
             .iter()
             .all(|o| !matches!(o, Operation::PartitionLeave { .. })));
-        let none = super::plan(&current, &PatchRequest::default(), false).unwrap();
+        let none = planned(&current, &PatchRequest::default(), false).unwrap();
         assert!(none.operations.is_empty(), "{:?}", none.operations);
     }
 
@@ -545,7 +604,7 @@ mod tests {
     #[test]
     fn inconsistent_requests_are_refused_with_the_reason() {
         let current = cluster(3, 2, 3);
-        let refused = |json: &str, force: bool| match plan(&current, &request(json), force) {
+        let refused = |json: &str, force: bool| match planned(&current, &request(json), force) {
             Err(PlanError::Invalid(text)) => text,
             Ok(p) => panic!("{json} was planned: {:?}", p.operations),
         };
@@ -559,7 +618,7 @@ mod tests {
         assert!(refused(r#"{"brokers":{"remove":[0,1,2]}}"#, true).contains("every broker"));
         assert!(refused(r#"{"partitions":{"count":4}}"#, false).contains("partition count stays 2"));
         let single = cluster(3, 3, 1);
-        let text = match plan(&single, &request(r#"{"brokers":{"remove":[1]}}"#), true) {
+        let text = match planned(&single, &request(r#"{"brokers":{"remove":[1]}}"#), true) {
             Err(PlanError::Invalid(text)) => text,
             Ok(p) => panic!("planned: {:?}", p.operations),
         };

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context};
 
 use super::{ClusterConfiguration, FORMAT_VERSION};
-use crate::placement::{ClusterShape, NodeId};
+use crate::placement::{ClusterShape, Layout, NodeId};
 
 /// The file's name in the data directory.
 pub const FILE_NAME: &str = "cluster-configuration.json";
@@ -63,14 +63,17 @@ pub enum Start {
     Unknown(ClusterConfiguration),
 }
 
-/// The configuration a node starts with (see [`Start`]). A stored
-/// configuration that never changed and whose shape is not `shape` is
-/// refused by name: `[cluster]` changed under a cluster that keeps its shape
-/// in the data directory. Once a change was made, the file alone gives the
-/// shape.
+/// The configuration a node starts with (see [`Start`]), placing a new
+/// cluster's replicas by `layout`. A stored configuration that never changed
+/// and whose shape is not `shape` is refused by name: `[cluster]` changed
+/// under a cluster that keeps its shape in the data directory. Once a change
+/// was made, the file alone gives the shape. A data directory that holds
+/// partitions but no file is of a cluster made before the file existed,
+/// which placed its replicas round-robin whatever the zones: so it stays.
 pub fn open(
     data_dir: &Path,
     shape: &ClusterShape,
+    layout: &Layout,
     node: NodeId,
     now_ms: u64,
 ) -> anyhow::Result<Start> {
@@ -94,12 +97,17 @@ pub fn open(
         }
         return Ok(Start::Known(config));
     }
-    let config = ClusterConfiguration::initial(shape, now_ms);
     let partitions = data_dir.join("partitions");
     let holds_partitions = std::fs::read_dir(&partitions).is_ok_and(|mut d| d.next().is_some());
     if shape.cluster_size > 1 && !holds_partitions {
+        let config = ClusterConfiguration::placed(shape, layout, now_ms);
         return Ok(Start::Unknown(config));
     }
+    let layout = match holds_partitions {
+        true => &Layout::uniform(),
+        false => layout,
+    };
+    let config = ClusterConfiguration::placed(shape, layout, now_ms);
     store(data_dir, &config, node)?;
     Ok(Start::Known(config))
 }
@@ -118,18 +126,20 @@ mod tests {
     fn written_on_the_first_start_and_read_back_after() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(dir.path().join("partitions/1")).unwrap();
-        let Start::Known(first) = open(dir.path(), &SHAPE, 0, 5).unwrap() else {
+        let Start::Known(first) = open(dir.path(), &SHAPE, &Layout::uniform(), 0, 5).unwrap()
+        else {
             panic!("a data directory with partitions keeps them");
         };
         assert!(path(dir.path()).exists());
-        let again = open(dir.path(), &SHAPE, 0, 99).unwrap();
+        let again = open(dir.path(), &SHAPE, &Layout::uniform(), 0, 99).unwrap();
         assert_eq!(again, Start::Known(first), "read back, not made again");
     }
 
     #[test]
     fn an_empty_data_directory_of_a_cluster_waits_for_its_configuration() {
         let dir = tempfile::tempdir().unwrap();
-        let Start::Unknown(config) = open(dir.path(), &SHAPE, 1, 5).unwrap() else {
+        let Start::Unknown(config) = open(dir.path(), &SHAPE, &Layout::uniform(), 1, 5).unwrap()
+        else {
             panic!("a broker of three on an empty disk does not know its cluster");
         };
         assert_eq!(config.shape(), SHAPE);
@@ -140,9 +150,37 @@ mod tests {
             replication_factor: 1,
         };
         assert!(matches!(
-            open(dir.path(), &single, 0, 5).unwrap(),
+            open(dir.path(), &single, &Layout::uniform(), 0, 5).unwrap(),
             Start::Known(_)
         ));
+    }
+
+    #[test]
+    fn a_new_cluster_is_placed_by_its_zones_and_one_from_before_the_file_round_robin() {
+        let zones = Layout {
+            locations: (0..3)
+                .map(|n| {
+                    let at = crate::placement::Location {
+                        region: "r".into(),
+                        zone: ["a", "b", "c"][n as usize].into(),
+                    };
+                    (n, at)
+                })
+                .collect(),
+            primary_region: String::new(),
+            primary_zone: "b".into(),
+        };
+        let leader = |start: Start| match start {
+            Start::Known(c) | Start::Unknown(c) => c.replicas(1)[0].0,
+        };
+        let new = tempfile::tempdir().unwrap();
+        assert_eq!(leader(open(new.path(), &SHAPE, &zones, 0, 5).unwrap()), 1);
+        let legacy = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(legacy.path().join("partitions/1")).unwrap();
+        assert_eq!(
+            leader(open(legacy.path(), &SHAPE, &zones, 0, 5).unwrap()),
+            0
+        );
     }
 
     #[test]
@@ -158,7 +196,7 @@ mod tests {
         });
         store(dir.path(), &config, 0).unwrap();
         assert_eq!(
-            open(dir.path(), &SHAPE, 0, 5).unwrap(),
+            open(dir.path(), &SHAPE, &Layout::uniform(), 0, 5).unwrap(),
             Start::Known(config)
         );
     }
@@ -171,18 +209,27 @@ mod tests {
             partitions: 3,
             ..SHAPE
         };
-        let err = format!("{:#}", open(dir.path(), &wider, 0, 5).unwrap_err());
+        let err = format!(
+            "{:#}",
+            open(dir.path(), &wider, &Layout::uniform(), 0, 5).unwrap_err()
+        );
         assert!(
             err.contains(FILE_NAME) && err.contains("partitions 3"),
             "{err}"
         );
         std::fs::write(path(dir.path()), b"{ not json").unwrap();
-        let err = format!("{:#}", open(dir.path(), &SHAPE, 0, 5).unwrap_err());
+        let err = format!(
+            "{:#}",
+            open(dir.path(), &SHAPE, &Layout::uniform(), 0, 5).unwrap_err()
+        );
         assert!(err.contains("is not a cluster configuration"), "{err}");
         let mut newer = ClusterConfiguration::initial(&SHAPE, 0);
         newer.format = FORMAT_VERSION + 1;
         store(dir.path(), &newer, 0).unwrap();
-        let err = format!("{:#}", open(dir.path(), &SHAPE, 0, 5).unwrap_err());
+        let err = format!(
+            "{:#}",
+            open(dir.path(), &SHAPE, &Layout::uniform(), 0, 5).unwrap_err()
+        );
         assert!(err.contains("newer release"), "{err}");
     }
 }
