@@ -1149,11 +1149,16 @@ fn a_replica_whose_state_differs_from_the_majority_marks_itself_diverged() {
         for p in 1..=3 {
             assert!(!state_checks(n, p).diverged, "node {} partition {p}", n.id);
         }
-        assert!(
-            (1..=3).any(|p| state_checks(n, p).mismatches > 0),
-            "node {} saw no mismatch",
-            n.id
-        );
+        // Node 2's checkpoints reach them in its next gossip rounds.
+        let start = Instant::now();
+        while !(1..=3).any(|p| state_checks(n, p).mismatches > 0) {
+            assert!(
+                start.elapsed() < PHASE_LIMIT,
+                "node {} saw no mismatch",
+                n.id
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
         let (status, health) = http_get(n.management_port, "/health").expect("health");
         assert_eq!(status, 200, "node {}: {health}", n.id);
     }

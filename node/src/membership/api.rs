@@ -80,6 +80,14 @@ async fn patch(
             )
         }
     };
+    if !context.membership.known() {
+        return refused(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "this broker does not know the cluster configuration yet (empty data directory): \
+             ask another broker"
+                .into(),
+        );
+    }
     let current = context.membership.get();
     let plan = match plan::plan(
         &current,

@@ -42,6 +42,11 @@ pub struct ReplicaReport {
     /// Their election priorities in that configuration.
     #[serde(default)]
     pub durable_priorities: BTreeMap<NodeId, u32>,
+    /// The change it was made for; a report of another change (a replica
+    /// that was closed since, a configuration taken from stale gossip) says
+    /// nothing of this one. `None` from brokers before it was kept.
+    #[serde(default)]
+    pub change: Option<u64>,
 }
 
 /// Starts `plan` on `current`, run by `coordinator`; `None` while another
@@ -280,6 +285,7 @@ mod tests {
 
     fn report(voters: &[NodeId], durable: &[NodeId], joint: bool) -> ReplicaReport {
         ReplicaReport {
+            change: None,
             voters: voters.iter().copied().collect(),
             joint,
             durable_voters: durable.iter().copied().collect(),

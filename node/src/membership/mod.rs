@@ -209,6 +209,9 @@ pub struct Members {
     /// The configuration is known (see [`store::Start`]): until then the
     /// node holds no partition and gossips none.
     known: std::sync::atomic::AtomicBool,
+    /// While it is not: the newest configuration gossip offered, and when
+    /// the first offer came.
+    offered: std::sync::Mutex<Option<(ClusterConfiguration, std::time::Instant)>>,
 }
 
 /// Replica reports by broker, then partition.
@@ -222,6 +225,7 @@ impl Members {
             home: None,
             reports: std::sync::Mutex::new(BTreeMap::new()),
             known: std::sync::atomic::AtomicBool::new(true),
+            offered: std::sync::Mutex::new(None),
         }
     }
 
@@ -265,10 +269,45 @@ impl Members {
         self.current.read().expect("never poisoned").clone()
     }
 
-    /// Takes `next` if its version is above the current one, or if the
-    /// configuration is not known yet: stored first, then shared. False when
-    /// it is not newer.
+    /// Takes `next` if its version is above the current one: stored first,
+    /// then shared. False when it is not newer. While the configuration is
+    /// not known, `next` is only offered (see [`Members::take_offered`]).
     pub fn adopt(&self, next: ClusterConfiguration) -> anyhow::Result<bool> {
+        if !self.known() {
+            let mut offered = self.offered.lock().expect("never poisoned");
+            match offered.as_mut() {
+                None => *offered = Some((next, std::time::Instant::now())),
+                Some((best, _)) if next.version > best.version => *best = next,
+                Some(_) => {}
+            }
+            return Ok(false);
+        }
+        self.replace(next)
+    }
+
+    /// Whether gossip offered a configuration that is not taken yet.
+    pub fn offered(&self) -> bool {
+        self.offered.lock().expect("never poisoned").is_some()
+    }
+
+    /// Takes the newest configuration gossip offered once the first offer
+    /// is `settle` old; its version, or `None` when there is none to take
+    /// yet.
+    pub fn take_offered(&self, settle: std::time::Duration) -> anyhow::Result<Option<u64>> {
+        let mut offered = self.offered.lock().expect("never poisoned");
+        let Some((best, since)) = offered.as_ref() else {
+            return Ok(None);
+        };
+        if since.elapsed() < settle {
+            return Ok(None);
+        }
+        let version = best.version;
+        self.replace(best.clone())?;
+        *offered = None;
+        Ok(Some(version))
+    }
+
+    fn replace(&self, next: ClusterConfiguration) -> anyhow::Result<bool> {
         let mut current = self.current.write().expect("never poisoned");
         let known = self.known();
         if known && next.version <= current.version {
@@ -293,6 +332,15 @@ impl Members {
     /// Every report known.
     pub fn reports(&self) -> Reports {
         self.reports.lock().expect("never poisoned").clone()
+    }
+
+    /// The reports made for change `id` (or by brokers that do not say).
+    pub fn reports_for(&self, id: u64) -> Reports {
+        let mut reports = self.reports();
+        for replicas in reports.values_mut() {
+            replicas.retain(|_, r| r.change.is_none_or(|c| c == id));
+        }
+        reports
     }
 
     /// The brokers holding `partition`, the preferred leader first.
@@ -364,6 +412,55 @@ mod tests {
         assert_eq!(voters, [raft_node(1), raft_node(2)]);
         assert_eq!(group.priority(raft_node(1)), 2, "the preferred leader");
         assert_eq!(group.priority(raft_node(2)), 1);
+    }
+
+    #[test]
+    fn a_broker_without_a_configuration_takes_the_newest_one_offered_once_settled() {
+        let dir = tempfile::tempdir().unwrap();
+        let initial = ClusterConfiguration::initial(&shape(3, 1, 3), 0);
+        let members =
+            Members::stored_in(store::Start::Unknown(initial.clone()), dir.path().into(), 1);
+        let version = |v: u64| ClusterConfiguration {
+            version: v,
+            ..initial.clone()
+        };
+        // Gossip queued while the broker was down comes first, stale.
+        for v in [2, 5, 3] {
+            assert!(!members.adopt(version(v)).unwrap(), "only offered");
+        }
+        assert!(!members.known() && members.offered());
+        let settle = std::time::Duration::from_secs(3600);
+        assert_eq!(members.take_offered(settle).unwrap(), None, "not settled");
+        assert_eq!(
+            members.take_offered(std::time::Duration::ZERO).unwrap(),
+            Some(5)
+        );
+        assert!(members.known() && !members.offered());
+        assert_eq!(members.get().version, 5);
+        assert_eq!(
+            store::load(dir.path()).unwrap().unwrap().version,
+            5,
+            "stored"
+        );
+        assert!(!members.adopt(version(4)).unwrap(), "older once known");
+        assert!(members.adopt(version(6)).unwrap());
+    }
+
+    #[test]
+    fn only_the_reports_made_for_a_change_count_for_it() {
+        let members = Members::new(ClusterConfiguration::initial(&shape(3, 1, 3), 0));
+        let report = |change: Option<u64>| change::ReplicaReport {
+            voters: [0, 1, 2].into(),
+            joint: false,
+            durable_voters: [0, 1, 2].into(),
+            durable_priorities: BTreeMap::new(),
+            change,
+        };
+        members.report(1, [(1, report(Some(7)))].into());
+        members.report(2, [(1, report(Some(8))), (2, report(None))].into());
+        let counted = members.reports_for(8);
+        assert!(counted[&1].is_empty(), "made for change 7: {counted:?}");
+        assert_eq!(counted[&2].keys().copied().collect::<Vec<_>>(), [1, 2]);
     }
 
     #[test]

@@ -38,6 +38,11 @@ const SHARD_ANSWER: Duration = Duration::from_secs(1);
 const SHARD_OPEN: Duration = Duration::from_secs(60);
 /// How often a broker waiting for its configuration says so.
 const WAITING_LOG: Duration = Duration::from_secs(5);
+/// How long a broker without a configuration collects the ones gossip
+/// offers before it takes the newest: messages queued for it while it was
+/// down arrive first, and may be of a configuration long replaced; the
+/// senders' current ones follow within two gossip rounds.
+const OFFER_SETTLE: Duration = Duration::from_secs(1);
 
 /// Runs until the broker stops.
 pub async fn run(context: Arc<BrokerContext>) {
@@ -48,6 +53,19 @@ pub async fn run(context: Arc<BrokerContext>) {
     let heard_all_at = Instant::now() + 2 * crate::gossip::STALE_AFTER;
     while !context.view.stopping() {
         tick.tick().await;
+        if !context.membership.known() {
+            match context.membership.take_offered(OFFER_SETTLE) {
+                Ok(Some(version)) => tracing::info!(
+                    "took the cluster configuration the other brokers gossip (version {version})"
+                ),
+                Ok(None) if context.membership.offered() => continue,
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::error!("cannot store the cluster configuration: {e:#}");
+                    continue;
+                }
+            }
+        }
         if !context.membership.known() {
             if !a_majority_has_none(&context) {
                 if said_waiting.is_none_or(|at| at.elapsed() >= WAITING_LOG) {
@@ -75,6 +93,8 @@ pub async fn run(context: Arc<BrokerContext>) {
             context.view.set_configured(true);
         }
         let Some(change) = &config.pending_change else {
+            // Nothing to report: no stale report goes on being gossiped.
+            context.membership.report(me, BTreeMap::new());
             continue;
         };
         let live: BTreeSet<NodeId> = context.topology.live().iter().map(|s| s.node).collect();
@@ -95,11 +115,11 @@ pub async fn run(context: Arc<BrokerContext>) {
         propose(&context, &config, change, &local).await;
         let reports = local
             .iter()
-            .map(|(p, m)| (*p, report_of(m)))
+            .map(|(p, m)| (*p, report_of(m, change.id)))
             .collect::<BTreeMap<_, _>>();
         context.membership.report(me, reports);
         if change.coordinator == me {
-            let reports = context.membership.reports();
+            let reports = context.membership.reports_for(change.id);
             if let Some(next) = change::advance(&config, &reports, crate::view::unix_now_ms()) {
                 adopt(&context, next);
             }
@@ -205,8 +225,9 @@ async fn local_states(context: &BrokerContext) -> BTreeMap<PartitionId, ReplicaM
     out
 }
 
-fn report_of(m: &ReplicaMembership) -> ReplicaReport {
+fn report_of(m: &ReplicaMembership, change: u64) -> ReplicaReport {
     ReplicaReport {
+        change: Some(change),
         voters: m.voters.clone(),
         joint: m.joint,
         durable_voters: m.durable_voters.clone(),
