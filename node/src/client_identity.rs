@@ -371,9 +371,18 @@ pub(crate) async fn http_json(
         let pem = std::fs::read(ca).with_context(|| format!("cannot read {}", ca.display()))?;
         let certificate = reqwest::Certificate::from_pem(&pem)
             .with_context(|| format!("{} is not a PEM certificate", ca.display()))?;
-        client = client.add_root_certificate(certificate);
+        client = client.tls_certs_only([certificate]);
+    } else if url.starts_with("http://") {
+        // Plain HTTP verifies no certificate: the system's CA certificates,
+        // which a minimal host may not have, are not needed.
+        client = client.tls_certs_only([]);
     }
-    let client = client.build().context("cannot make an HTTP client")?;
+    let client = client.build().with_context(|| {
+        format!(
+            "cannot make an HTTP client for {url} (HTTPS without --ca-file trusts the system's \
+             CA certificates: install them, e.g. the ca-certificates package, or give --ca-file)"
+        )
+    })?;
     let mut call = client.request(method.clone(), url);
     if let Some((name, password)) = login.username.as_ref().zip(login.password.as_ref()) {
         call = call.basic_auth(name, Some(password));

@@ -70,6 +70,25 @@ pub struct Oidc {
     fetching: tokio::sync::Mutex<()>,
 }
 
+/// The client that fetches the provider's discovery document and keys: it
+/// trusts the system's CA certificates. A host without them (a minimal
+/// install) gets a client that can reach only a provider over plain HTTP, and
+/// an error in the log naming the fix, rather than a broker that does not
+/// start.
+fn http_client(issuer: &str) -> reqwest::Client {
+    let builder = || reqwest::Client::builder().timeout(FETCH_TIMEOUT);
+    builder().build().unwrap_or_else(|e| {
+        tracing::error!(
+            "cannot load the system's CA certificates ({e}): HTTPS to the OpenID provider \
+             {issuer} fails until they are installed (the ca-certificates package)"
+        );
+        builder()
+            .tls_certs_only([])
+            .build()
+            .expect("an HTTP client without roots builds")
+    })
+}
+
 impl Oidc {
     /// A checker for `config`'s provider.
     pub fn new(config: &SecurityConfig) -> Oidc {
@@ -80,10 +99,7 @@ impl Oidc {
             username_claim: config.oidc_username_claim.clone(),
             client_id_claim: config.oidc_client_id_claim.clone(),
             leeway_s: config.oidc_clock_skew_ms.div_ceil(1000),
-            http: reqwest::Client::builder()
-                .timeout(FETCH_TIMEOUT)
-                .build()
-                .expect("an HTTP client with a timeout builds"),
+            http: http_client(&config.oidc_issuer_uri),
             keys: tokio::sync::RwLock::new(Keys {
                 by_id: HashMap::new(),
                 fetched: None,
