@@ -69,6 +69,9 @@ pub(crate) fn latency_histogram() -> Histogram {
 /// See the module documentation.
 pub struct Metrics {
     registry: Mutex<Registry>,
+    /// The partitions the last exposition showed the replica gauges of: a
+    /// replica that left this broker (a cluster change) leaves them too.
+    shown: Mutex<std::collections::BTreeSet<PartitionId>>,
     /// 1 for the partition's current role, 0 for the others.
     pub partition_role: Family<RoleLabel, Gauge>,
     /// 1 while the partition is healthy, 0 while degraded (a full disk, a
@@ -235,6 +238,7 @@ impl Metrics {
             replication,
             activity,
             registry: Mutex::new(registry),
+            shown: Mutex::new(std::collections::BTreeSet::new()),
             partition_role,
             partition_healthy,
             commit_latency_seconds,
@@ -269,6 +273,21 @@ impl Metrics {
         }
     }
 
+    /// Drops the gauges of a replica this broker no longer holds.
+    fn forget_replica(&self, partition: PartitionId) {
+        let label = PartitionLabel { partition };
+        self.partition_healthy.remove(&label);
+        self.state_fingerprints_compared.remove(&label);
+        self.state_fingerprint_mismatches.remove(&label);
+        self.state_diverged.remove(&label);
+        for r in ROLES {
+            self.partition_role.remove(&RoleLabel {
+                partition,
+                role: r.name().to_string(),
+            });
+        }
+    }
+
     /// Sets the expiry time (UNIX seconds) of each named certificate.
     pub fn set_certificate_expiries(&self, expiries: &[(String, i64)]) {
         for (certificate, at) in expiries {
@@ -284,7 +303,17 @@ impl Metrics {
     /// The text exposition, with mirrored gauges refreshed from `view` and
     /// `limits`.
     pub fn render(&self, view: &BrokerView, limits: &PartitionLimits) -> String {
-        for (partition, role) in view.roles() {
+        let roles = view.roles();
+        {
+            let mut shown = self.shown.lock().expect("never poisoned");
+            let now: std::collections::BTreeSet<PartitionId> =
+                roles.iter().map(|(p, _)| *p).collect();
+            for &partition in shown.difference(&now) {
+                self.forget_replica(partition);
+            }
+            *shown = now;
+        }
+        for (partition, role) in roles {
             let label = PartitionLabel { partition };
             self.partition_healthy
                 .get_or_create(&label)
@@ -405,5 +434,19 @@ mod tests {
             "{text}"
         );
         drop(permit);
+
+        // Partition 2 leaves this broker (a cluster change): its replica's
+        // gauges go, so that no health check counts it still.
+        view.remove_partition(2);
+        let text = metrics.render(&view, &limits);
+        assert!(
+            !text.contains(r#"waggle_partition_role{partition="2""#)
+                && !text.contains(r#"waggle_partition_healthy{partition="2"}"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"waggle_partition_role{partition="1",role="leader"} 1"#),
+            "{text}"
+        );
     }
 }
