@@ -3,7 +3,8 @@
 # The Ansible checks, on a fresh Debian machine as root: installs what they
 # need (Debian packages; ansible-core, ansible-lint and pyzeebe in
 # ansible/.venv from requirements.txt), runs ansible-lint with the production
-# profile, then the rollout test (tests/rollout.sh) with the release binaries,
+# profile, then the rollout test (tests/rollout.sh) and the dual-region
+# test (tests/regions.sh: failover, failback, scale-out) with the release binaries,
 # building them first when they are missing, and the previous release's
 # package (packaging/previous-release.sh).
 #
@@ -57,3 +58,6 @@ fi
 
 step "rollout test"
 "$here/tests/rollout.sh" --release-dir "$target/release"
+
+step "dual-region test"
+"$here/tests/regions.sh" --release-dir "$target/release"

@@ -192,24 +192,28 @@ lab_wait_ssh() {
     die "sshd of node$i did not answer within ${LAB_SSH_TIMEOUT_S}s"
 }
 
-# Stops every machine this file booted, unmounts their overlays, deletes
-# their run directories and the namespaces. Safe to call more than once and
-# from an EXIT trap.
-lab_cleanup() {
-    local i k pid init
-    for i in "${!lab_nspawn_pids[@]}"; do
-        pid=${lab_nspawn_pids[i]}
-        init=${lab_init_pids[i]:-}
-        [ -n "$init" ] || init=$(ps -o pid= --ppid "$pid" | head -n 1 | tr -d ' ') || true
-        lab_init_pids[i]=$init
-        if [ -n "$init" ] && kill -0 "$init" 2>/dev/null; then
-            kill -s RTMIN+4 "$init" 2>/dev/null || true
-        else
-            kill -TERM "$pid" 2>/dev/null || true
-        fi
-    done
-    for i in "${!lab_nspawn_pids[@]}"; do
-        pid=${lab_nspawn_pids[i]}
+# Asks machine $1 to power off: SIGRTMIN+4 to its PID 1 (orderly
+# poweroff), or SIGTERM to systemd-nspawn before systemd started.
+lab_signal() {
+    local i=$1 pid init
+    pid=${lab_nspawn_pids[i]:-}
+    [ -n "$pid" ] || return 0
+    init=${lab_init_pids[i]:-}
+    [ -n "$init" ] || init=$(ps -o pid= --ppid "$pid" | head -n 1 | tr -d ' ') || true
+    lab_init_pids[i]=$init
+    if [ -n "$init" ] && kill -0 "$init" 2>/dev/null; then
+        kill -s RTMIN+4 "$init" 2>/dev/null || true
+    else
+        kill -TERM "$pid" 2>/dev/null || true
+    fi
+}
+
+# Waits (LAB_STOP_TIMEOUT_S, then SIGKILL) until machine $1, signalled by
+# lab_signal, is gone; unmounts its overlay and deletes its run directory.
+lab_reap() {
+    local i=$1 k pid init run
+    pid=${lab_nspawn_pids[i]:-}
+    if [ -n "$pid" ]; then
         for ((k = 0; k < LAB_STOP_TIMEOUT_S * 10; k++)); do
             kill -0 "$pid" 2>/dev/null || break
             sleep 0.1
@@ -221,17 +225,42 @@ lab_cleanup() {
         fi
         kill -KILL "$pid" 2>/dev/null || true
         wait "$pid" 2>/dev/null || true
-    done
-    lab_nspawn_pids=()
-    lab_init_pids=()
-    for i in "${!lab_run_dirs[@]}"; do
-        local run=${lab_run_dirs[i]}
+    fi
+    unset "lab_nspawn_pids[$i]" "lab_init_pids[$i]"
+    run=${lab_run_dirs[i]:-}
+    if [ -n "$run" ]; then
         if mountpoint -q "$run/root"; then
             umount "$run/root" 2>/dev/null || umount -l "$run/root" || true
         fi
         rm -rf "$run"
+    fi
+    unset "lab_run_dirs[$i]"
+}
+
+# Powers off machine $1 and deletes its disk: the machine is gone, and
+# lab_boot $1 makes a new one from the clean layers.
+lab_stop() {
+    lab_signal "$1"
+    lab_reap "$1"
+}
+
+# Machines $@ lost at once, as in a power cut: SIGKILL to each one's PID 1
+# (every process of the machine dies with it), then their disks deleted.
+lab_kill() {
+    local i
+    for i in "$@"; do
+        [ -n "${lab_init_pids[i]:-}" ] && kill -KILL "${lab_init_pids[i]}" 2>/dev/null || true
     done
-    lab_run_dirs=()
+    for i in "$@"; do lab_reap "$i"; done
+}
+
+# Stops every machine this file booted, unmounts their overlays, deletes
+# their run directories and the namespaces. Safe to call more than once and
+# from an EXIT trap.
+lab_cleanup() {
+    local i k
+    for i in "${!lab_nspawn_pids[@]}"; do lab_signal "$i"; done
+    for i in "${!lab_nspawn_pids[@]}" "${!lab_run_dirs[@]}"; do lab_reap "$i"; done
     for ((k = ${#lab_netns[@]} - 1; k >= 0; k--)); do
         ip netns del "${lab_netns[k]}" 2>/dev/null || true
     done
