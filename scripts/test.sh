@@ -50,5 +50,5 @@ scripts/nemesis.sh --minutes 1 --nodes 5
 step "packages: .deb and .rpm, lint, install test in a booted Debian (packaging/README.md)"
 packaging/test-install.sh
 
-step "ansible: ansible-lint and the rollout test (ansible/README.md)"
+step "ansible: ansible-lint, the rollout test and the dual-region test (ansible/README.md)"
 ansible/ci.sh
