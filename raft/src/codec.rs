@@ -7,7 +7,11 @@
 //! envelope := MAGIC:u8 VERSION:u8 from to count message*
 //! message  := group term tag:u8 body
 //! entry    := term index kind:u8 len bytes
-//! config   := n voter* n outgoing* n (node priority)*
+//! config   := n voter* n outgoing* m (node priority)* [n learner*]
+//!             m is the priority count, with bit LEARNERS_FLAG set when the
+//!             learner list follows (only then: a configuration without
+//!             learners is encoded as before learners existed, and one with
+//!             them is refused by an older decoder, whose count check fails)
 //! snapmeta := index term config size_bytes
 //! ```
 //!
@@ -25,6 +29,8 @@ use crate::types::{Entry, EntryKind, SnapshotMeta};
 pub const MAGIC: u8 = 0x57;
 /// Format version written by this code.
 pub const VERSION: u8 = 1;
+/// Set in a configuration's priority count when a learner list follows.
+const LEARNERS_FLAG: u64 = 1 << 40;
 /// Largest entry or snapshot-chunk payload accepted by `decode`.
 pub const MAX_PAYLOAD_BYTES: u64 = 64 << 20;
 
@@ -115,10 +121,21 @@ fn put_config(buf: &mut BytesMut, c: &GroupConfig) {
     for &v in &c.outgoing {
         put_varint(buf, v);
     }
-    put_varint(buf, c.priorities.len() as u64);
+    let flag = if c.learners.is_empty() {
+        0
+    } else {
+        LEARNERS_FLAG
+    };
+    put_varint(buf, c.priorities.len() as u64 | flag);
     for (&n, &p) in &c.priorities {
         put_varint(buf, n);
         put_varint(buf, u64::from(p));
+    }
+    if !c.learners.is_empty() {
+        put_varint(buf, c.learners.len() as u64);
+        for &l in &c.learners {
+            put_varint(buf, l);
+        }
     }
 }
 
@@ -346,7 +363,17 @@ impl Reader {
         for _ in 0..n {
             c.outgoing.insert(self.varint("outgoing voter")?);
         }
-        let n = self.count("priority count", 2)?;
+        let offset = self.pos;
+        let raw = self.varint("priority count")?;
+        let with_learners = raw & LEARNERS_FLAG != 0;
+        let n = raw & !LEARNERS_FLAG;
+        if n > (self.remaining() / 2) as u64 {
+            return Err(DecodeError::Invalid {
+                offset,
+                field: "priority count",
+                value: raw,
+            });
+        }
         for _ in 0..n {
             let node = self.varint("priority node")?;
             let offset = self.pos;
@@ -358,7 +385,16 @@ impl Reader {
             })?;
             c.priorities.insert(node, p);
         }
-        if c.voters.len() > MAX_VOTERS || c.outgoing.len() > MAX_VOTERS {
+        if with_learners {
+            let n = self.count("learner count", 1)?;
+            for _ in 0..n {
+                c.learners.insert(self.varint("learner")?);
+            }
+        }
+        if c.voters.len() > MAX_VOTERS
+            || c.outgoing.len() > MAX_VOTERS
+            || c.learners.len() > MAX_VOTERS
+        {
             return Err(DecodeError::Invalid {
                 offset: self.pos,
                 field: "voter count",
@@ -549,6 +585,44 @@ mod tests {
     #[test]
     fn round_trip() {
         let env = sample();
+        assert_eq!(decode(encode(&env)), Ok(env));
+    }
+
+    #[test]
+    fn a_configuration_without_learners_keeps_the_layout_of_before_them() {
+        let cfg = GroupConfig::new([1, 2, 3]).with_priority(2, 5);
+        // voters 3: 1 2 3, outgoing 0, priorities 1: (2, 5)
+        assert_eq!(&encode_config(&cfg)[..], &[3, 1, 2, 3, 0, 1, 2, 5]);
+        let mut with = cfg.clone();
+        with.learners = [4, 9].into_iter().collect();
+        let bytes = encode_config(&with);
+        assert_eq!(decode_config(bytes.clone()), Ok(with.clone()));
+        // A decoder of before learners reads the flagged count as far more
+        // priorities than bytes, and refuses the configuration.
+        let mut r = Reader {
+            buf: bytes.slice(5..),
+            pos: 0,
+        };
+        assert!(r.count("priority count", 2).is_err());
+        // In an envelope, inside a snapshot's metadata too.
+        let env = Envelope {
+            from: 1,
+            to: 4,
+            messages: vec![GroupMessage {
+                group: 7,
+                term: 3,
+                body: MessageBody::SnapshotChunk {
+                    meta: SnapshotMeta {
+                        index: 10,
+                        term: 3,
+                        config: with,
+                        size_bytes: 99,
+                    },
+                    offset: 0,
+                    data: Bytes::from_static(b"chunk"),
+                },
+            }],
+        };
         assert_eq!(decode(encode(&env)), Ok(env));
     }
 

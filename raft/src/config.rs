@@ -26,6 +26,10 @@ pub struct GroupConfig {
     /// with the highest priority becomes leader. Missing nodes have
     /// [`DEFAULT_PRIORITY`].
     pub priorities: BTreeMap<NodeId, u32>,
+    /// Learners: replicated to like voters, but never counted in a quorum
+    /// and never candidates. A new replica catches up as one before it is
+    /// made a voter. Never voters at the same time.
+    pub learners: BTreeSet<NodeId>,
 }
 
 /// Outcome of counting votes.
@@ -74,6 +78,7 @@ impl GroupConfig {
             voters: voters.into_iter().collect(),
             outgoing: BTreeSet::new(),
             priorities: BTreeMap::new(),
+            learners: BTreeSet::new(),
         }
     }
 
@@ -96,6 +101,18 @@ impl GroupConfig {
     /// Every voter of either half, ascending.
     pub fn all_voters(&self) -> BTreeSet<NodeId> {
         self.voters.union(&self.outgoing).copied().collect()
+    }
+
+    /// Every node the leader replicates to: the voters and the learners.
+    pub fn members(&self) -> BTreeSet<NodeId> {
+        let mut out = self.all_voters();
+        out.extend(self.learners.iter().copied());
+        out
+    }
+
+    /// Whether `node` is a learner.
+    pub fn is_learner(&self, node: NodeId) -> bool {
+        self.learners.contains(&node)
     }
 
     /// Priority of `node`.

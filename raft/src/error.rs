@@ -45,6 +45,12 @@ pub enum ProposeError {
         /// The group.
         group: GroupId,
     },
+    /// A voter was proposed as a learner.
+    #[error("group {group}: a voter cannot be made a learner")]
+    LearnerIsVoter {
+        /// The group.
+        group: GroupId,
+    },
 }
 
 /// Why a group could not be added.

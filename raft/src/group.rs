@@ -248,7 +248,7 @@ impl Group {
         self.role = Role::Leader;
         self.leader = self.me;
         let last = self.log.last_index(ctx.reader);
-        for v in self.config.all_voters() {
+        for v in self.config.members() {
             let mut pr = Progress::new(last + 1);
             if v == self.me {
                 pr.match_index = self.log.stable_last();
@@ -1097,10 +1097,37 @@ impl Group {
         } else {
             self.config.voters.clone()
         };
+        // A learner made a voter is no longer a learner.
+        let learners = self.config.learners.difference(&voters).copied().collect();
         let next = GroupConfig {
             voters,
             outgoing,
             priorities,
+            learners,
+        };
+        let (_, idx) = self.append_own(ctx, vec![(EntryKind::ConfChange, encode_config(&next))]);
+        self.pending_conf_index = idx;
+        Ok(idx)
+    }
+
+    /// Proposes `learners` as the group's learners, the voters unchanged. A
+    /// learner changes no quorum, so this is a simple change, not a joint
+    /// one. A voter cannot be made a learner.
+    pub(crate) fn propose_learners(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        learners: BTreeSet<NodeId>,
+    ) -> Result<Index, ProposeError> {
+        self.check_proposable(ctx, 1)?;
+        if self.config.is_joint() || self.pending_conf_index > self.log.applied {
+            return Err(ProposeError::ConfChangeInProgress { group: self.id });
+        }
+        if learners.iter().any(|l| self.config.is_voter(*l)) {
+            return Err(ProposeError::LearnerIsVoter { group: self.id });
+        }
+        let next = GroupConfig {
+            learners,
+            ..self.config.clone()
         };
         let (_, idx) = self.append_own(ctx, vec![(EntryKind::ConfChange, encode_config(&next))]);
         self.pending_conf_index = idx;
@@ -1145,15 +1172,15 @@ impl Group {
             return;
         }
         let last = self.log.last_index(ctx.reader);
-        let voters = self.config.all_voters();
-        for &v in &voters {
+        let members = self.config.members();
+        for &v in &members {
             self.progress
                 .entry(v)
                 .or_insert_with(|| Progress::new(last + 1));
         }
         let me = self.me;
         self.progress
-            .retain(|id, _| voters.contains(id) || *id == me);
+            .retain(|id, _| members.contains(id) || *id == me);
         if self.config.is_joint() {
             let mut next = self.config.clone();
             next.outgoing.clear();

@@ -224,12 +224,7 @@ impl<R: LogReader> MultiRaft<R> {
         group: GroupId,
         batch: Vec<Bytes>,
     ) -> Result<(Index, Index), ProposeError> {
-        let mut ctx = ctx!(self);
-        let g = self
-            .groups
-            .get_mut(&group)
-            .ok_or(ProposeError::UnknownGroup { group })?;
-        g.propose(&mut ctx, batch)
+        self.with_group(group, |g, ctx| g.propose(ctx, batch))
     }
 
     /// Starts a membership change by joint consensus to `voters` (with new
@@ -241,12 +236,32 @@ impl<R: LogReader> MultiRaft<R> {
         voters: BTreeSet<NodeId>,
         priorities: BTreeMap<NodeId, u32>,
     ) -> Result<Index, ProposeError> {
+        self.with_group(group, |g, ctx| g.propose_config(ctx, voters, priorities))
+    }
+
+    /// Proposes `learners` as the group's learners (leader only): they are
+    /// replicated to and catch up, but count in no quorum and never stand
+    /// for election. Make one a voter with [`MultiRaft::propose_conf_change`].
+    pub fn propose_learners(
+        &mut self,
+        group: GroupId,
+        learners: BTreeSet<NodeId>,
+    ) -> Result<Index, ProposeError> {
+        self.with_group(group, |g, ctx| g.propose_learners(ctx, learners))
+    }
+
+    /// Runs a proposal `f` on `group`.
+    fn with_group<T>(
+        &mut self,
+        group: GroupId,
+        f: impl FnOnce(&mut Group, &mut Ctx<'_>) -> Result<T, ProposeError>,
+    ) -> Result<T, ProposeError> {
         let mut ctx = ctx!(self);
         let g = self
             .groups
             .get_mut(&group)
             .ok_or(ProposeError::UnknownGroup { group })?;
-        g.propose_config(&mut ctx, voters, priorities)
+        f(g, &mut ctx)
     }
 
     /// **Unsafe**: replaces the group's voters on this node without

@@ -283,3 +283,54 @@ fn section_6_removed_leader_steps_down() {
     let leader = c.leader(1).expect("remaining voters elect a leader");
     assert!(leader == 2 || leader == 3);
 }
+
+#[test]
+fn a_learner_catches_up_without_counting_and_becomes_a_voter_by_joint_consensus() {
+    let mut c = Cluster::new(&[1, 2, 3, 4], &[1], GroupConfig::new([1, 2, 3]), plain());
+    c.quiet = true;
+    c.raft(1).campaign(1);
+    c.stabilize();
+    c.raft(1)
+        .propose_learners(1, [4].into_iter().collect())
+        .expect("leader");
+    c.stabilize();
+    c.propose(1, 1, "caught-up").expect("leader");
+    c.stabilize();
+    assert_eq!(c.applied_data(4, 1), vec!["caught-up"], "replicated to");
+    assert!(c.raft(1).status(1).expect("group").config.is_learner(4));
+
+    // The learner counts in no quorum: with two voters cut off, nothing
+    // commits although the learner has the entry.
+    c.isolate(2);
+    c.isolate(3);
+    c.propose(1, 1, "needs-a-voter").expect("leader");
+    c.stabilize();
+    let s = c.raft(1).status(1).expect("group");
+    assert!(s.commit < s.last_index, "committed by leader and learner");
+    c.heal();
+    c.tick_all(3);
+    c.stabilize();
+    assert_eq!(c.applied_data(2, 1), vec!["caught-up", "needs-a-voter"]);
+
+    // Alone, it never stands for election.
+    c.isolate(4);
+    c.tick(4, 200);
+    assert_eq!(c.role(4, 1), Role::Follower);
+    assert_eq!(c.term(4, 1), c.term(1, 1), "no campaign raised its term");
+    c.heal();
+    c.stabilize();
+
+    // Promoted by joint consensus, it is a voter and no longer a learner.
+    c.raft(1)
+        .propose_conf_change(1, [1, 2, 3, 4].into_iter().collect(), Default::default())
+        .expect("leader");
+    c.stabilize();
+    c.tick_all(3);
+    let s = c.raft(1).status(1).expect("group");
+    assert!(!s.config.is_joint() && s.config.learners.is_empty());
+    assert_eq!(s.config.voters, [1, 2, 3, 4].into_iter().collect());
+    assert!(c
+        .raft(1)
+        .propose_learners(1, [2].into_iter().collect())
+        .is_err());
+}
