@@ -53,22 +53,8 @@ PLAYBOOK_TIMEOUT_S=900
 # Longest wait for processing to resume, or for the leaders to settle.
 SETTLE_TIMEOUT_S=120
 
-release_dir=""
-while [ $# -gt 0 ]; do
-    case "$1" in
-    --release-dir) release_dir=$2; shift 2 ;;
-    *) die "unknown argument $1 (see the header of $0)" ;;
-    esac
-done
-[ "$(id -u)" -eq 0 ] || die "run as root: mount, network namespaces and systemd-nspawn need it"
-if [ -z "$release_dir" ]; then
-    target=${CARGO_TARGET_DIR:-$repo/target}
-    case "$target" in /*) ;; *) target=$repo/$target ;; esac
-    release_dir=$target/release
-fi
-[ -x "$release_dir/waggle" ] || die "$release_dir/waggle is missing: build with cargo build --release -p node"
-venv=${ANSIBLE_VENV:-$ansible_dir/.venv}
-[ -x "$venv/bin/ansible-playbook" ] || die "$venv/bin/ansible-playbook is missing: see ansible/ci.sh"
+LAB_BINARIES=waggle
+lab_test_args "$@"
 PKG_CACHE=${PKG_CACHE:-$repo/.cache/packaging}
 LAB_CACHE=${LAB_CACHE:-$repo/.cache/ansible}
 
@@ -80,10 +66,7 @@ build_pid=""
 cleanup() {
     local rc=$?
     [ -n "$build_pid" ] && kill -TERM "$build_pid" 2>/dev/null && wait "$build_pid" 2>/dev/null
-    if [ -n "$load_pid" ] && kill -0 "$load_pid" 2>/dev/null; then
-        kill -TERM "$load_pid" 2>/dev/null || true
-        wait "$load_pid" 2>/dev/null || true
-    fi
+    load_stop
     lab_cleanup
     if [ -n "${REGIONS_KEEP:-}" ]; then
         echo "work directory kept: $work" >&2
@@ -153,8 +136,6 @@ settle() {
     fail "partitions (id leader replicas) are $(echo "$table" | tr '\n' ';'), not $replicas replicas each led from ${region:-anywhere}"
 }
 
-acked_count() { if [ -f "$work/load/acked.txt" ]; then wc -l <"$work/load/acked.txt"; else echo 0; fi; }
-
 # --- 1. four machines and dual-region.yml --------------------------------------
 phase "four machines"
 lab_layer
@@ -179,17 +160,7 @@ pass "partitions (id leader replicas), led from west: $(settle 4 west)"
 
 # --- 2. load ---------------------------------------------------------------------
 phase "load through east's gateways"
-ip netns exec "$LAB_NS" timeout $((LOAD_MAX_S + LOAD_DRAIN_S + 60)) "$venv/bin/python" "$here/load.py" \
-    --gateways "$(lab_ip 0):26500,$(lab_ip 2):26500" --out "$work/load" --stop-file "$work/load.stop" \
-    --rate "$LOAD_RATE" --max-seconds "$LOAD_MAX_S" --drain-seconds "$LOAD_DRAIN_S" >"$work/load.log" 2>&1 &
-load_pid=$!
-for ((k = 0; k < LOAD_WARMUP_TIMEOUT_S * 2; k++)); do
-    [ "$(acked_count)" -ge "$LOAD_WARMUP" ] && break
-    kill -0 "$load_pid" 2>/dev/null || { cat "$work/load.log" >&2; fail "the load client exited"; }
-    sleep 0.5
-done
-[ "$(acked_count)" -ge "$LOAD_WARMUP" ] || { cat "$work/load.log" >&2; fail "only $(acked_count) instances acknowledged in ${LOAD_WARMUP_TIMEOUT_S}s"; }
-pass "load running: $(acked_count) instances acknowledged"
+load_start "$(lab_ip 0):26500,$(lab_ip 2):26500"
 
 # --- 3. west lost, failover.yml -----------------------------------------------------
 phase "region west lost; failover.yml"
@@ -240,13 +211,7 @@ pass "node4 holds $held replicas"
 
 # --- 6. nothing acknowledged lost ----------------------------------------------------
 phase "every acknowledged instance"
-touch "$work/load.stop"
-load_rc=0
-wait "$load_pid" || load_rc=$?
-load_pid=""
-grep -v '^load: [0-9]* acknowledged' "$work/load.log" | sed 's/^/       /'
-[ $load_rc -eq 0 ] || fail "acknowledged instances were not completed (load client exit $load_rc)"
-pass "every acknowledged instance completed: $(jq -r '"\(.acknowledged) acknowledged, \(.completed) completed"' "$work/load/result.json")"
+load_finish
 
 printf '\nregions test: failover.yml %ss, serving again %s ms after the loss, total %ss\n' \
     "$failover_s" "$serving_ms" "$((SECONDS - started_s))"

@@ -66,24 +66,8 @@ PLAYBOOK_TIMEOUT_S=900
 REPO_PORT=8080
 REPO_SERVE_S=3600
 
-release_dir=""
-while [ $# -gt 0 ]; do
-    case "$1" in
-    --release-dir) release_dir=$2; shift 2 ;;
-    *) die "unknown argument $1 (see the header of $0)" ;;
-    esac
-done
-[ "$(id -u)" -eq 0 ] || die "run as root: mount, network namespaces and systemd-nspawn need it"
-if [ -z "$release_dir" ]; then
-    target=${CARGO_TARGET_DIR:-$repo/target}
-    case "$target" in /*) ;; *) target=$repo/$target ;; esac
-    release_dir=$target/release
-fi
-for b in waggle waggle-perf; do
-    [ -x "$release_dir/$b" ] || die "$release_dir/$b is missing: build with cargo build --release -p node -p perf"
-done
-venv=${ANSIBLE_VENV:-$ansible_dir/.venv}
-[ -x "$venv/bin/ansible-playbook" ] || die "$venv/bin/ansible-playbook is missing: see ansible/ci.sh"
+LAB_BINARIES="waggle waggle-perf"
+lab_test_args "$@"
 PKG_CACHE=${PKG_CACHE:-$repo/.cache/packaging}
 LAB_CACHE=${LAB_CACHE:-$repo/.cache/ansible}
 
@@ -99,10 +83,7 @@ cleanup() {
     for pid in "${build_pids[@]}"; do
         [ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
     done
-    if [ -n "$load_pid" ] && kill -0 "$load_pid" 2>/dev/null; then
-        kill -TERM "$load_pid" 2>/dev/null || true
-        wait "$load_pid" 2>/dev/null || true
-    fi
+    load_stop
     if [ -n "$monitor_pid" ]; then
         kill -TERM "$monitor_pid" 2>/dev/null || true
         wait "$monitor_pid" 2>/dev/null || true
@@ -334,20 +315,9 @@ declare -A start_before
 for ((i = 0; i < NODES; i++)); do
     start_before[$i]=$(lab_exec "$i" systemctl show -p ExecMainStartTimestampMonotonic --value waggle)
 done
-acked_count() { if [ -f "$work/load/acked.txt" ]; then wc -l <"$work/load/acked.txt"; else echo 0; fi; }
 gateways=$(for ((i = 0; i < NODES; i++)); do printf '%s:26500,' "$(lab_ip "$i")"; done)
-ip netns exec "$LAB_NS" timeout $((LOAD_MAX_S + LOAD_DRAIN_S + 60)) "$venv/bin/python" "$here/load.py" \
-    --gateways "${gateways%,}" --out "$work/load" --stop-file "$work/load.stop" --rate "$LOAD_RATE" \
-    --max-seconds "$LOAD_MAX_S" --drain-seconds "$LOAD_DRAIN_S" >"$work/load.log" 2>&1 &
-load_pid=$!
-for ((k = 0; k < LOAD_WARMUP_TIMEOUT_S * 2; k++)); do
-    [ "$(acked_count)" -ge "$LOAD_WARMUP" ] && break
-    kill -0 "$load_pid" 2>/dev/null || { cat "$work/load.log" >&2; fail "the load client exited"; }
-    sleep 0.5
-done
+load_start "${gateways%,}"
 acked_before=$(acked_count)
-[ "$acked_before" -ge "$LOAD_WARMUP" ] || { cat "$work/load.log" >&2; fail "only $acked_before instances acknowledged in ${LOAD_WARMUP_TIMEOUT_S}s"; }
-pass "load running: $acked_before instances acknowledged"
 
 # The new version comes from an apt repository served from the controller's
 # namespace, as an operator's would come from theirs.
@@ -390,13 +360,7 @@ monitor_pid=""
 acked_during=$(($(acked_count) - acked_before))
 pass "rolling-upgrade.yml in ${upgrade_s}s; $acked_during instances acknowledged meanwhile"
 grep -E "runs waggle" "$work/upgrade.log" | sed 's/^ *"msg": //; s/^/       /' || true
-touch "$work/load.stop"
-load_rc=0
-wait "$load_pid" || load_rc=$?
-load_pid=""
-grep -v '^load: [0-9]* acknowledged' "$work/load.log" | sed 's/^/       /'
-[ $load_rc -eq 0 ] || fail "acknowledged instances were not completed (load client exit $load_rc)"
-pass "every acknowledged instance completed: $(jq -r '"\(.acknowledged) acknowledged, \(.completed) completed"' "$work/load/result.json")"
+load_finish
 for ((i = 0; i < NODES; i++)); do
     # shellcheck disable=SC2016 # dpkg-query's format, not the shell's
     v=$(lab_exec "$i" dpkg-query -W -f '${Version}' waggle)

@@ -160,14 +160,13 @@ impl Layout {
                     .expect("a node");
                 let mut chosen = vec![leader];
                 while chosen.len() < replication_factor as usize {
+                    // Replicas of this partition already in n's region and zone.
                     let held_in = |n: NodeId| {
                         let at = self.location(n);
-                        let same = |c: &&NodeId| {
-                            let other = self.location(**c);
-                            (other.region == at.region, other == at)
-                        };
-                        let in_region = chosen.iter().filter(|c| same(c).0).count();
-                        let in_zone = chosen.iter().filter(|c| same(c).1).count();
+                        let placed: Vec<Location> =
+                            chosen.iter().map(|c| self.location(*c)).collect();
+                        let in_region = placed.iter().filter(|l| l.region == at.region).count();
+                        let in_zone = placed.iter().filter(|l| **l == at).count();
                         (in_region, in_zone)
                     };
                     let next = *nodes

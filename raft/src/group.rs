@@ -1079,16 +1079,23 @@ impl Group {
         Ok(())
     }
 
+    /// A configuration change may be proposed: this replica leads, and no
+    /// other change is still being applied.
+    fn check_conf_change(&self, ctx: &Ctx<'_>) -> Result<(), ProposeError> {
+        self.check_proposable(ctx, 1)?;
+        if self.config.is_joint() || self.pending_conf_index > self.log.applied {
+            return Err(ProposeError::ConfChangeInProgress { group: self.id });
+        }
+        Ok(())
+    }
+
     pub(crate) fn propose_config(
         &mut self,
         ctx: &mut Ctx<'_>,
         voters: BTreeSet<NodeId>,
         priorities: BTreeMap<NodeId, u32>,
     ) -> Result<Index, ProposeError> {
-        self.check_proposable(ctx, 1)?;
-        if self.config.is_joint() || self.pending_conf_index > self.log.applied {
-            return Err(ProposeError::ConfChangeInProgress { group: self.id });
-        }
+        self.check_conf_change(ctx)?;
         if voters.is_empty() {
             return Err(ProposeError::EmptyBatch { group: self.id });
         }
@@ -1118,10 +1125,7 @@ impl Group {
         ctx: &mut Ctx<'_>,
         learners: BTreeSet<NodeId>,
     ) -> Result<Index, ProposeError> {
-        self.check_proposable(ctx, 1)?;
-        if self.config.is_joint() || self.pending_conf_index > self.log.applied {
-            return Err(ProposeError::ConfChangeInProgress { group: self.id });
-        }
+        self.check_conf_change(ctx)?;
         if learners.iter().any(|l| self.config.is_voter(*l)) {
             return Err(ProposeError::LearnerIsVoter { group: self.id });
         }

@@ -53,40 +53,8 @@ pub async fn run(context: Arc<BrokerContext>) {
     let heard_all_at = Instant::now() + 2 * crate::gossip::STALE_AFTER;
     while !context.view.stopping() {
         tick.tick().await;
-        if !context.membership.known() {
-            match context.membership.take_offered(OFFER_SETTLE) {
-                Ok(Some(version)) => tracing::info!(
-                    "took the cluster configuration the other brokers gossip (version {version})"
-                ),
-                Ok(None) if context.membership.offered() => continue,
-                Ok(None) => {}
-                Err(e) => {
-                    tracing::error!("cannot store the cluster configuration: {e:#}");
-                    continue;
-                }
-            }
-        }
-        if !context.membership.known() {
-            if !a_majority_has_none(&context) {
-                if said_waiting.is_none_or(|at| at.elapsed() >= WAITING_LOG) {
-                    tracing::info!(
-                        "empty data directory: waiting for the cluster configuration from the \
-                         other brokers (or for a majority of them to have none: a new cluster)"
-                    );
-                    said_waiting = Some(Instant::now());
-                }
-                continue;
-            }
-            match context.membership.take_initial() {
-                Ok(()) => tracing::info!(
-                    "a new cluster: a majority of its brokers have no configuration; took the \
-                     one of [cluster]"
-                ),
-                Err(e) => {
-                    tracing::error!("cannot store the cluster configuration: {e:#}");
-                    continue;
-                }
-            }
+        if !context.membership.known() && !take_configuration(&context, &mut said_waiting) {
+            continue;
         }
         let config = context.membership.get();
         if reconcile(&context, &config, me).await {
@@ -123,6 +91,46 @@ pub async fn run(context: Arc<BrokerContext>) {
             if let Some(next) = change::advance(&config, &reports, crate::view::unix_now_ms()) {
                 adopt(&context, next);
             }
+        }
+    }
+}
+
+/// For a broker that does not know the configuration: takes the newest one
+/// gossip offered once settled, or `[cluster]`'s when no broker offers one
+/// and a majority of them have none (a new cluster). True once known.
+fn take_configuration(context: &BrokerContext, said_waiting: &mut Option<Instant>) -> bool {
+    let taken = match context.membership.take_offered(OFFER_SETTLE) {
+        Ok(Some(version)) => {
+            tracing::info!(
+                "took the cluster configuration the other brokers gossip (version {version})"
+            );
+            return true;
+        }
+        Ok(None) if context.membership.offered() => return false,
+        Ok(None) if a_majority_has_none(context) => context.membership.take_initial(),
+        Ok(None) => {
+            if said_waiting.is_none_or(|at| at.elapsed() >= WAITING_LOG) {
+                tracing::info!(
+                    "empty data directory: waiting for the cluster configuration from the \
+                     other brokers (or for a majority of them to have none: a new cluster)"
+                );
+                *said_waiting = Some(Instant::now());
+            }
+            return false;
+        }
+        Err(e) => Err(e),
+    };
+    match taken {
+        Ok(()) => {
+            tracing::info!(
+                "a new cluster: a majority of its brokers have no configuration; took the one \
+                 of [cluster]"
+            );
+            true
+        }
+        Err(e) => {
+            tracing::error!("cannot store the cluster configuration: {e:#}");
+            false
         }
     }
 }
