@@ -56,7 +56,17 @@ pub struct ReplicaMembership {
     pub durable_voters: BTreeSet<u32>,
     /// Their election priorities in that configuration.
     pub durable_priorities: BTreeMap<u32, u32>,
+    /// The learners of its applied configuration: replicas that are sent
+    /// the log but neither vote nor count in a quorum.
+    pub learners: BTreeSet<u32>,
+    /// On the leader, the learners whose log is within
+    /// [`LEARNER_CAUGHT_UP`] entries of the commit index: ready to vote.
+    pub caught_up: BTreeSet<u32>,
 }
+
+/// A learner this close to the leader's commit index (in entries) has
+/// caught up: made a voter now, it does not hold back the quorum.
+pub const LEARNER_CAUGHT_UP: u64 = 64;
 
 /// Applied entries after which a partition takes a snapshot and compacts its log.
 pub const SNAPSHOT_EVERY_ENTRIES: u64 = 20_000;
@@ -555,7 +565,41 @@ impl<D: Disk> ShardReplicas<D> {
                 .iter()
                 .map(|n| (broker_node(*n), durable.priority(*n)))
                 .collect(),
+            learners: status
+                .config
+                .learners
+                .iter()
+                .map(|n| broker_node(*n))
+                .collect(),
+            caught_up: self
+                .driver
+                .raft()
+                .progress(group)
+                .unwrap_or_default()
+                .iter()
+                .filter(|(n, p)| {
+                    status.config.is_learner(**n)
+                        && p.match_index + LEARNER_CAUGHT_UP >= status.commit
+                })
+                .map(|(n, _)| broker_node(*n))
+                .collect(),
         })
+    }
+
+    /// Proposes `learners` (broker ids) as the learners of `partition`,
+    /// which this node leads: a joining replica catches up as one before it
+    /// votes.
+    pub fn propose_learners(
+        &mut self,
+        partition: PartitionId,
+        learners: &BTreeSet<u32>,
+    ) -> Result<(), String> {
+        let learners = learners.iter().map(|n| raft_node(*n)).collect();
+        self.driver
+            .raft_mut()
+            .propose_learners(u64::from(partition), learners)
+            .map(|_| ())
+            .map_err(|e| format!("partition {partition}: {e}"))
     }
 
     /// Feeds a message from another node (a partition stalled by a full disk

@@ -125,6 +125,13 @@ pub enum MembershipRequest {
         /// The answer: why not, if refused.
         reply: oneshot::Sender<Result<(), String>>,
     },
+    /// Propose these learners (broker ids) as the leader.
+    Learners {
+        /// The learners.
+        learners: BTreeSet<u32>,
+        /// The answer: why not, if refused.
+        reply: oneshot::Sender<Result<(), String>>,
+    },
     /// Open a replica of the partition here (joining its group, or given
     /// to this broker by the cluster configuration); nothing if open.
     Join {
@@ -736,6 +743,9 @@ fn take_request(
             }
             MembershipRequest::Propose { voters, reply } => {
                 let _ = reply.send(replicas.propose_voters(partition, &voters));
+            }
+            MembershipRequest::Learners { learners, reply } => {
+                let _ = reply.send(replicas.propose_learners(partition, &learners));
             }
             MembershipRequest::Status { reply } => {
                 let _ = reply.send(replicas.membership(partition));

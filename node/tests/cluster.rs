@@ -1639,5 +1639,13 @@ fn a_cluster_scaled_from_three_to_five_brokers_under_load_loses_nothing() {
         std::thread::sleep(Duration::from_millis(100));
     }
     assert!(data(4, 3).exists() && data(0, 1).exists());
+    // The new replicas caught up as learners before they voted.
+    let said: String = nodes.iter().map(|n| n.log()).collect();
+    for p in [2, 3] {
+        assert!(
+            said.contains(&format!("proposing the learners of partition {p}")),
+            "partition {p} took a voter that had not caught up as a learner\n{said}"
+        );
+    }
     complete_all(&rt, &nodes, &acknowledged, &mut BTreeMap::new());
 }

@@ -116,7 +116,7 @@ fn main() -> anyhow::Result<()> {
         let started = std::time::Instant::now();
         let r = run_seeds(cli.start, cli.seeds, &opts, cli.threads, 0);
         println!(
-            "{} seeds passed, {} failed in {:.1} s; {} elections, {} acknowledged entries, {} crashes, {} faults, {} membership changes, {} groups failed over and back, max recovery {} ms",
+            "{} seeds passed, {} failed in {:.1} s; {} elections, {} acknowledged entries, {} crashes, {} faults, {} membership changes ({} learners made voters), {} groups failed over and back, max recovery {} ms",
             r.passed,
             r.failures.len(),
             started.elapsed().as_secs_f64(),
@@ -125,6 +125,7 @@ fn main() -> anyhow::Result<()> {
             r.crashes,
             r.faults,
             r.reconfigurations,
+            r.promotions,
             r.failovers,
             r.max_recovery_ms
         );

@@ -28,6 +28,8 @@ pub struct SeedsReport {
     pub max_recovery_ms: u64,
     /// Sum of membership changes accepted by a leader over passing runs.
     pub reconfigurations: u64,
+    /// Sum of learners made voters over passing runs.
+    pub promotions: u64,
     /// Sum of groups failed over (and back) over passing runs.
     pub failovers: u64,
 }
@@ -41,6 +43,7 @@ impl SeedsReport {
         self.faults += s.faults;
         self.max_recovery_ms = self.max_recovery_ms.max(s.recovery_ms);
         self.reconfigurations += s.reconfigurations;
+        self.promotions += s.promotions;
         self.failovers += s.failovers;
     }
 }

@@ -122,6 +122,9 @@ pub struct RunSummary {
     pub recovery_ms: u64,
     /// Membership changes proposed and accepted by a leader.
     pub reconfigurations: u64,
+    /// Learners made voters once caught up (each also counts as a
+    /// membership change).
+    pub promotions: u64,
     /// Groups forced to the survivors of a lost region, and later restored
     /// to every node.
     pub failovers: u64,
@@ -888,8 +891,11 @@ impl Simulation {
     }
 
     /// A membership change through the leader of a random group: add a
-    /// node, remove a voter (keeping three), replace one (two nodes change
-    /// at once, through the joint configuration) or only new priorities.
+    /// node (half the time as a learner first, as the broker's cluster
+    /// changes do), remove a voter (keeping three), replace one (two nodes
+    /// change at once, through the joint configuration) or only new
+    /// priorities; with a learner in the group, make it a voter once caught
+    /// up, or drop it.
     fn reconfigure(&mut self) -> Result<(), Violation> {
         let g = self.rng.range(1, self.sc.groups);
         let Some(l) = self.leader_of(g) else {
@@ -900,6 +906,9 @@ impl Simulation {
             return Ok(());
         }
         self.delete_left(g, &config)?;
+        if let Some(&learner) = config.learners.iter().next() {
+            return self.settle_learner(g, l, &config, learner);
+        }
         let members: Vec<NodeId> = config.voters.iter().copied().collect();
         // A node joins only when it is up and holds nothing of the group.
         let others: Vec<NodeId> = (1..=self.sc.nodes)
@@ -912,6 +921,10 @@ impl Simulation {
             .collect();
         let mut next = config.voters.clone();
         match self.rng.below(4) {
+            0 if !others.is_empty() && self.rng.chance(500) => {
+                let n = self.rng.pick(&others);
+                return self.add_learner(g, l, &config, n);
+            }
             0 if !others.is_empty() => {
                 next.insert(self.rng.pick(&others));
             }
@@ -934,27 +947,106 @@ impl Simulation {
             BTreeMap::new()
         };
         self.say(format!("reconfigure g{g} on n{l}: {next:?} {priorities:?}"));
-        let node = self.nodes.get_mut(&l).expect("node");
-        if node
-            .raft_mut()
-            .propose_conf_change(g, next, priorities)
-            .is_err()
-        {
+        if !self.propose_voters(l, g, next, priorities) {
             return Ok(());
         }
-        self.summary.reconfigurations += 1;
         // The joining replicas start empty, with the configuration of the
         // moment (they vote once the change that adds them is applied).
         for n in joining {
-            self.say(format!("n{n} opens an empty replica of g{g}"));
-            let spec = self.group_spec(g, config.clone());
-            let node = self.nodes.get_mut(&n).expect("node");
-            now(node.driver.add_group(spec, &|| {})).map_err(|e| storage_violation(n, e))?;
-            self.hosting.insert((n, g), config.clone());
-            self.pump(n)?;
+            self.open_empty(n, g, &config)?;
         }
         self.leaving.extend(left.into_iter().map(|n| (n, g)));
         self.pump(l)
+    }
+
+    /// Makes `n` a learner of `g` through its leader `l`, and opens an empty
+    /// replica on it with the configuration of the moment: it is sent the
+    /// log (a snapshot first, when compacted) but counts in no quorum.
+    fn add_learner(
+        &mut self,
+        g: GroupId,
+        l: NodeId,
+        config: &GroupConfig,
+        n: NodeId,
+    ) -> Result<(), Violation> {
+        let node = self.nodes.get_mut(&l).expect("node");
+        if node.raft_mut().propose_learners(g, [n].into()).is_err() {
+            return Ok(());
+        }
+        self.say(format!("n{n} joins g{g} as a learner (through n{l})"));
+        self.summary.reconfigurations += 1;
+        self.open_empty(n, g, config)?;
+        self.pump(l)
+    }
+
+    /// Opens an empty replica of `g` on `n` with `config`, the
+    /// configuration of the moment.
+    fn open_empty(&mut self, n: NodeId, g: GroupId, config: &GroupConfig) -> Result<(), Violation> {
+        self.say(format!("n{n} opens an empty replica of g{g}"));
+        let spec = self.group_spec(g, config.clone());
+        let node = self.nodes.get_mut(&n).expect("node");
+        now(node.driver.add_group(spec, &|| {})).map_err(|e| storage_violation(n, e))?;
+        self.hosting.insert((n, g), config.clone());
+        self.pump(n)
+    }
+
+    /// The learner `n` of `g`: made a voter once its log is close to the
+    /// leader's commit index, or (one time in four) dropped, its replica
+    /// deleted once the leader applied that.
+    fn settle_learner(
+        &mut self,
+        g: GroupId,
+        l: NodeId,
+        config: &GroupConfig,
+        n: NodeId,
+    ) -> Result<(), Violation> {
+        if self.rng.below(4) == 0 {
+            let node = self.nodes.get_mut(&l).expect("node");
+            if node.raft_mut().propose_learners(g, BTreeSet::new()).is_ok() {
+                self.say(format!("g{g} drops its learner n{n}"));
+                self.summary.reconfigurations += 1;
+                self.leaving.insert((n, g));
+            }
+            return self.pump(l);
+        }
+        let raft = self.nodes[&l].raft();
+        let commit = raft.status(g).expect("group").commit;
+        let caught_up = raft
+            .progress(g)
+            .and_then(|p| p.get(&n).map(|p| p.match_index + 8 >= commit))
+            .unwrap_or(false);
+        if !caught_up {
+            return Ok(());
+        }
+        let mut next = config.voters.clone();
+        next.insert(n);
+        let mut priorities = config.priorities.clone();
+        if self.sc.priorities {
+            priorities.insert(n, self.rng.range(1, 3) as u32);
+        }
+        if self.propose_voters(l, g, next.clone(), priorities) {
+            self.say(format!("g{g} makes its learner n{n} a voter: {next:?}"));
+            self.summary.promotions += 1;
+        }
+        self.pump(l)
+    }
+
+    /// Proposes `voters` and `priorities` for `g` on its leader `l`; true
+    /// (and counted) when the leader accepted the change.
+    fn propose_voters(
+        &mut self,
+        l: NodeId,
+        g: GroupId,
+        voters: BTreeSet<NodeId>,
+        priorities: BTreeMap<NodeId, u32>,
+    ) -> bool {
+        let node = self.nodes.get_mut(&l).expect("node");
+        let accepted = node
+            .raft_mut()
+            .propose_conf_change(g, voters, priorities)
+            .is_ok();
+        self.summary.reconfigurations += u64::from(accepted);
+        accepted
     }
 
     /// Deletes the replicas of `g` whose removal the leader applied
@@ -971,7 +1063,7 @@ impl Simulation {
         let done: Vec<NodeId> = self
             .leaving
             .iter()
-            .filter(|(n, lg)| *lg == g && !config.voters.contains(n))
+            .filter(|(n, lg)| *lg == g && !config.members().contains(n))
             .map(|(n, _)| *n)
             .collect();
         for n in done {
@@ -1088,14 +1180,8 @@ impl Simulation {
             }
             complete = false;
             let priorities = config.priorities.clone();
-            let node = self.nodes.get_mut(&l).expect("node");
-            if node
-                .raft_mut()
-                .propose_conf_change(g, all.clone(), priorities)
-                .is_ok()
-            {
+            if self.propose_voters(l, g, all.clone(), priorities) {
                 self.say(format!("failback: g{g} on n{l} adds back to {all:?}"));
-                self.summary.reconfigurations += 1;
             }
             self.pump(l)?;
         }

@@ -10,7 +10,8 @@
 //! - while a change is pending: it asks the shards where each local replica
 //!   stands (reported to the others through gossip), applies again the
 //!   forced reconfigurations its replicas do not hold, proposes the voters
-//!   and priorities of the current operation on the partitions it leads, and
+//!   and priorities of the current operation on the partitions it leads (a
+//!   joining broker first as a learner, a voter once caught up), and
 //!   on the change's coordinator moves the change on by the reports
 //!   ([`super::change::advance`]), storing each new configuration; the
 //!   lowest live member takes over from a coordinator that is gone
@@ -273,7 +274,8 @@ async fn force_again(
 
 /// On the leader of the current operation's partition, proposes the voters
 /// and priorities the operation asks for, unless its replica holds them or
-/// is between two configurations.
+/// is between two configurations. A joining broker is first made a learner
+/// and becomes a voter once it has caught up (see [`step_of`]).
 async fn propose(
     context: &BrokerContext,
     config: &ClusterConfiguration,
@@ -292,26 +294,84 @@ async fn propose(
     let Some(voters) = target(config, op) else {
         return;
     };
+    let (reply, answer) = oneshot::channel();
+    let request = match step_of(op, state, voters) {
+        Step::Hold => return,
+        Step::Wait(learner) => {
+            tracing::debug!(
+                partition = p,
+                "broker {learner} is catching up as a learner"
+            );
+            return;
+        }
+        Step::Learners(learners) => {
+            tracing::info!(
+                partition = p,
+                ?learners,
+                "proposing the learners of partition {p} (cluster change: {op:?})"
+            );
+            MembershipRequest::Learners { learners, reply }
+        }
+        Step::Voters(voters) => {
+            tracing::info!(
+                partition = p,
+                ?voters,
+                "proposing the voters of partition {p} (cluster change: {op:?})"
+            );
+            MembershipRequest::Propose { voters, reply }
+        }
+    };
+    if context.shards.membership(p, request) {
+        if let Ok(Ok(Err(why))) = tokio::time::timeout(SHARD_ANSWER, answer).await {
+            tracing::debug!(partition = p, "not proposed now: {why}");
+        }
+    }
+}
+
+/// What the leader of an operation's partition does next.
+#[derive(Debug, PartialEq, Eq)]
+enum Step {
+    /// Nothing: its replica holds the operation's configuration.
+    Hold,
+    /// Nothing yet: this joining broker is a learner still catching up.
+    Wait(NodeId),
+    /// Propose these learners: the joining broker, or none to drop a
+    /// learner no operation is joining.
+    Learners(BTreeSet<NodeId>),
+    /// Propose these voters and priorities.
+    Voters(BTreeMap<NodeId, u32>),
+}
+
+/// The next step towards `voters`, the configuration `op` leads to, from
+/// the leader's replica `state`: a broker joins as a learner first, and is
+/// made a voter once caught up; a learner left from a join that was not
+/// carried out (its change was replaced) is dropped first.
+fn step_of(op: &Operation, state: &ReplicaMembership, voters: BTreeMap<NodeId, u32>) -> Step {
+    let joining = match op {
+        Operation::PartitionJoin { broker_id, .. } if !state.voters.contains(broker_id) => {
+            Some(*broker_id)
+        }
+        _ => None,
+    };
+    let learners: BTreeSet<NodeId> = joining.into_iter().collect();
+    if let Some(broker) = joining {
+        if state.learners != learners {
+            return Step::Learners(learners);
+        }
+        if !state.caught_up.contains(&broker) {
+            return Step::Wait(broker);
+        }
+    } else if !state.learners.is_empty() {
+        return Step::Learners(learners);
+    }
     let holds = state.voters == voters.keys().copied().collect()
         && voters
             .iter()
             .all(|(n, priority)| state.priorities.get(n) == Some(priority));
     if holds {
-        return;
-    }
-    tracing::info!(
-        partition = p,
-        ?voters,
-        "proposing the voters of partition {p} (cluster change: {op:?})"
-    );
-    let (reply, answer) = oneshot::channel();
-    if context
-        .shards
-        .membership(p, MembershipRequest::Propose { voters, reply })
-    {
-        if let Ok(Ok(Err(why))) = tokio::time::timeout(SHARD_ANSWER, answer).await {
-            tracing::debug!(partition = p, "not proposed now: {why}");
-        }
+        Step::Hold
+    } else {
+        Step::Voters(voters)
     }
 }
 
@@ -377,6 +437,69 @@ mod tests {
         assert_eq!(
             target(&config, &Operation::BrokerAdd { broker_id: 2 }),
             None
+        );
+    }
+
+    #[test]
+    fn a_joining_broker_votes_only_after_catching_up_as_a_learner() {
+        let join = Operation::PartitionJoin {
+            broker_id: 2,
+            partition_id: 1,
+            priority: 3,
+        };
+        let target: BTreeMap<NodeId, u32> = [(0, 2), (1, 1), (2, 3)].into();
+        let mut state = ReplicaMembership {
+            leader: true,
+            voters: [0, 1].into(),
+            priorities: [(0, 2), (1, 1)].into(),
+            joint: false,
+            durable_voters: [0, 1].into(),
+            durable_priorities: [(0, 2), (1, 1)].into(),
+            learners: BTreeSet::new(),
+            caught_up: BTreeSet::new(),
+        };
+        assert_eq!(
+            step_of(&join, &state, target.clone()),
+            Step::Learners([2].into())
+        );
+        state.learners = [2].into();
+        assert_eq!(step_of(&join, &state, target.clone()), Step::Wait(2));
+        state.caught_up = [2].into();
+        assert_eq!(
+            step_of(&join, &state, target.clone()),
+            Step::Voters(target.clone())
+        );
+        // Promoted: no longer a learner, and the configuration is held.
+        state.learners.clear();
+        state.caught_up.clear();
+        state.voters = [0, 1, 2].into();
+        state.priorities = target.clone();
+        assert_eq!(step_of(&join, &state, target.clone()), Step::Hold);
+        // A learner no operation joins any more is dropped first.
+        state.learners = [3].into();
+        let priority = Operation::PartitionReconfigurePriority {
+            broker_id: 1,
+            partition_id: 1,
+            priority: 5,
+        };
+        assert_eq!(
+            step_of(&priority, &state, [(0, 2), (1, 5), (2, 3)].into()),
+            Step::Learners(BTreeSet::new())
+        );
+        assert_eq!(
+            step_of(&join, &state, target),
+            Step::Learners(BTreeSet::new()),
+            "broker 2 is a voter already"
+        );
+        // ... and one joining in place of another replaces it.
+        let join4 = Operation::PartitionJoin {
+            broker_id: 4,
+            partition_id: 1,
+            priority: 1,
+        };
+        assert_eq!(
+            step_of(&join4, &state, [(0, 2), (1, 1), (2, 3), (4, 1)].into()),
+            Step::Learners([4].into())
         );
     }
 }
