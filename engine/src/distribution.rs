@@ -212,6 +212,9 @@ impl Engine {
                 }),
             );
         }
+        if (value_type, intent) == (ValueType::Scale, Intent::Bootstrap) {
+            self.partition_bootstrapped(ctx, key, target);
+        }
         if let Some(next) = self.state.distribution_head(target) {
             self.send_distribution(ctx, target, next);
         }

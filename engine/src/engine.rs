@@ -44,8 +44,12 @@ const RECORDS_PER_COMMAND_HINT: usize = 32;
 /// is version 7 followed by the tenancy (see `tenancy`), written only when
 /// something belongs to a tenant other than the default. Version 9 is
 /// version 8 (identity and tenancy always there) followed by the job push
-/// streams, written only when a stream is registered.
-pub const SNAPSHOT_FORMAT_VERSION: u8 = 9;
+/// streams, written only when a stream is registered. Version 10 is
+/// version 9 (streams always there) followed by the scaling state, written
+/// only once partitions were added.
+pub const SNAPSHOT_FORMAT_VERSION: u8 = 10;
+/// The snapshot format with job streams, without a scaling state.
+pub const SNAPSHOT_FORMAT_STREAMS: u8 = 9;
 /// The snapshot format with identity and tenancy, without job streams.
 pub const SNAPSHOT_FORMAT_TENANCY: u8 = 8;
 /// The snapshot format with an identity state and without tenancy.
@@ -205,6 +209,11 @@ pub enum ResponseValue {
         /// Key of the role or authorization.
         key: i64,
     },
+    /// SCALE_UP: the partition count from now on.
+    Scaled {
+        /// The partition count.
+        partitions: u32,
+    },
 }
 
 /// A job pushed to a stream: the activation is in `Processed::records`.
@@ -271,6 +280,8 @@ struct SnapshotBodyRef<'a> {
     tenancy: Option<&'a crate::tenancy::Tenancy>,
     #[serde(skip_serializing_if = "Option::is_none")]
     streams: Option<&'a JobStreams>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    scaling: Option<&'a crate::scaling::Scaling>,
 }
 
 /// A step of BPMN execution inside one command.
@@ -321,6 +332,8 @@ pub struct Engine {
     pub(crate) state: State,
     /// Job push streams (replicated: added and removed by log entries).
     pub(crate) streams: JobStreams,
+    /// Partitions added at run time (replicated).
+    pub(crate) scaling: crate::scaling::Scaling,
     /// (key, due time) of due commands handed out and not yet reflected in
     /// the state -> when they were handed out; leader-local, not
     /// replicated.
@@ -349,6 +362,7 @@ impl Engine {
             partition_count,
             state: State::new(partition_id),
             streams: JobStreams::default(),
+            scaling: crate::scaling::Scaling::default(),
             due_requested: BTreeMap::new(),
             last_sent: BTreeMap::new(),
             distribution_sent: BTreeMap::new(),
@@ -538,6 +552,7 @@ impl Engine {
             (RecordValue::Tenant(c), _) => self.collective_command(ctx, cmd, Kind::Tenant, c),
             (RecordValue::MappingRule(r), _) => self.mapping_rule_command(ctx, cmd, r),
             (RecordValue::Authorization(a), _) => self.authorization_command(ctx, cmd, a),
+            (RecordValue::Scale(s), _) => self.scale_command(ctx, cmd, s),
             _ => Err(unsupported(cmd)),
         }
     }
@@ -808,7 +823,8 @@ impl Engine {
 
     fn snapshot_body(&self) -> SnapshotBodyRef<'_> {
         let (identity, tenancy) = (&self.state.identity, &self.state.tenancy);
-        let streams = (!self.streams.is_empty()).then_some(&self.streams);
+        let scaling = (!self.scaling.is_empty()).then_some(&self.scaling);
+        let streams = (scaling.is_some() || !self.streams.is_empty()).then_some(&self.streams);
         let tenancy = (streams.is_some() || !tenancy.is_empty()).then_some(tenancy);
         SnapshotBodyRef {
             partition_id: self.partition_id,
@@ -817,17 +833,19 @@ impl Engine {
             identity: (tenancy.is_some() || !identity.is_empty()).then_some(identity),
             tenancy,
             streams,
+            scaling,
         }
     }
 
     /// Deterministic bytes of the replicated state.
     pub fn snapshot(&self) -> Vec<u8> {
         let body = self.snapshot_body();
-        let version = match (body.identity, body.tenancy, body.streams) {
-            (_, _, Some(_)) => SNAPSHOT_FORMAT_VERSION,
-            (_, Some(_), None) => SNAPSHOT_FORMAT_TENANCY,
-            (Some(_), None, None) => SNAPSHOT_FORMAT_IDENTITY,
-            (None, None, None) => SNAPSHOT_FORMAT_WITHOUT_IDENTITY,
+        let version = match (body.identity, body.tenancy, body.streams, body.scaling) {
+            (_, _, _, Some(_)) => SNAPSHOT_FORMAT_VERSION,
+            (_, _, Some(_), None) => SNAPSHOT_FORMAT_STREAMS,
+            (_, Some(_), None, _) => SNAPSHOT_FORMAT_TENANCY,
+            (Some(_), None, None, _) => SNAPSHOT_FORMAT_IDENTITY,
+            (None, None, None, _) => SNAPSHOT_FORMAT_WITHOUT_IDENTITY,
         };
         postcard::to_extend(&body, vec![version]).expect("encoding into a Vec cannot fail")
     }
@@ -853,6 +871,7 @@ impl Engine {
             postcard::take_from_bytes(body).map_err(malformed)?;
         let mut state = body.state;
         let mut streams = JobStreams::default();
+        let mut scaling = crate::scaling::Scaling::default();
         if version != SNAPSHOT_FORMAT_WITHOUT_IDENTITY {
             // `SnapshotBodyRef::identity`, an option that is always there.
             let (identity, rest) = if version == SNAPSHOT_FORMAT_IDENTITY_V6 {
@@ -873,11 +892,20 @@ impl Engine {
             } else {
                 rest
             };
-            let rest = if version == SNAPSHOT_FORMAT_VERSION {
+            let rest = if version >= SNAPSHOT_FORMAT_STREAMS {
                 // `SnapshotBodyRef::streams`, an option that is always there.
                 let (registered, rest): (Option<JobStreams>, _) =
                     postcard::take_from_bytes(rest).map_err(malformed)?;
                 streams = registered.unwrap_or_default();
+                rest
+            } else {
+                rest
+            };
+            let rest = if version == SNAPSHOT_FORMAT_VERSION {
+                // `SnapshotBodyRef::scaling`, an option that is always there.
+                let (scaled, rest): (Option<crate::scaling::Scaling>, _) =
+                    postcard::take_from_bytes(rest).map_err(malformed)?;
+                scaling = scaled.unwrap_or_default();
                 rest
             } else {
                 rest
@@ -893,6 +921,7 @@ impl Engine {
             partition_count: body.partition_count,
             state,
             streams,
+            scaling,
             due_requested: BTreeMap::new(),
             last_sent: BTreeMap::new(),
             distribution_sent: BTreeMap::new(),

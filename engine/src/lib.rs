@@ -52,6 +52,7 @@ mod modification_subscriptions;
 mod owner;
 pub mod publish;
 pub mod record;
+pub mod scaling;
 pub mod scope_variables;
 pub mod signals;
 pub mod state;

@@ -104,7 +104,7 @@ impl Engine {
         intent: Intent,
         record: MessageSubscriptionRecord,
     ) {
-        let partition = message_partition(&record.correlation_key, self.partition_count);
+        let partition = message_partition(&record.correlation_key, self.message_partition_count());
         let command = Record::command(
             NO_KEY,
             intent,
@@ -151,7 +151,8 @@ impl Engine {
                     SubscriptionState::Closing => Intent::Delete,
                     SubscriptionState::Opened => return None,
                 };
-                let partition = message_partition(&s.record.correlation_key, self.partition_count);
+                let partition =
+                    message_partition(&s.record.correlation_key, self.message_partition_count());
                 let tenant = state.instance_tenant(s.record.process_instance_key);
                 Some((
                     k,
@@ -251,7 +252,7 @@ impl Engine {
                 format!("Expected message name and correlation key of at most {MAX_MESSAGE_NAME_BYTES} bytes"),
             ));
         }
-        let expected = message_partition(&m.correlation_key, self.partition_count);
+        let expected = message_partition(&m.correlation_key, self.message_partition_count());
         if expected != self.partition_id {
             return Err(rejection(
                 RejectionType::InvalidArgument,
@@ -578,7 +579,8 @@ impl Engine {
                     .contains_key(&(m.element_instance_key, m.message_key)) =>
             {
                 // A correlation sent again (its acknowledgement was lost).
-                let partition = message_partition(&m.correlation_key, self.partition_count);
+                let partition =
+                    message_partition(&m.correlation_key, self.message_partition_count());
                 let command = Record::command(
                     NO_KEY,
                     Intent::Correlate,
@@ -605,7 +607,8 @@ impl Engine {
                 // this process (a repeated correlation whose first copy was
                 // applied must not correlate twice).
                 let reject = |this: &mut Self, ctx: &mut Ctx| {
-                    let partition = message_partition(&m.correlation_key, this.partition_count);
+                    let partition =
+                        message_partition(&m.correlation_key, this.message_partition_count());
                     let gone = !this.state.instances.contains_key(&m.element_instance_key);
                     let intent = if gone { Intent::Delete } else { Intent::Reject };
                     let command = Record::command(
@@ -646,7 +649,8 @@ impl Engine {
                     reject(self, ctx);
                     return Ok(());
                 }
-                let partition = message_partition(&m.correlation_key, self.partition_count);
+                let partition =
+                    message_partition(&m.correlation_key, self.message_partition_count());
                 let command = Record::command(
                     NO_KEY,
                     Intent::Correlate,

@@ -291,7 +291,8 @@ impl Engine {
             // The message partition learns the new process id, catch event
             // and interrupting flag: a follow-up command when it is this
             // partition, else a distribution sent until acknowledged.
-            let partition = message_partition(&record.correlation_key, self.partition_count);
+            let partition =
+                message_partition(&record.correlation_key, self.message_partition_count());
             let value = RecordValue::MessageSubscription(record);
             if partition == self.partition_id {
                 let command = Record::command(NO_KEY, Intent::Migrate, value, None);

@@ -104,7 +104,7 @@ impl Engine {
                 );
             }
         };
-        let partition = message_partition(&message.correlation_key, self.partition_count);
+        let partition = message_partition(&message.correlation_key, self.message_partition_count());
         let command = Record::command(NO_KEY, Intent::Publish, RecordValue::Message(message), None);
         self.send(ctx, partition, command);
         self.element_event(ctx, def, key, Intent::ElementActivated);

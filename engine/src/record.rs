@@ -104,6 +104,8 @@ pub enum ValueType {
     Tenant,
     /// `MAPPING_RULE`: token claims that make a caller a member
     MappingRule,
+    /// `SCALE`: partitions added at run time
+    Scale,
 }
 
 impl ValueType {
@@ -121,6 +123,7 @@ impl ValueType {
                 | ValueType::Tenant
                 | ValueType::MappingRule
                 | ValueType::Authorization
+                | ValueType::Scale
         )
     }
 
@@ -160,6 +163,7 @@ impl ValueType {
             ValueType::Group => "GROUP",
             ValueType::Tenant => "TENANT",
             ValueType::MappingRule => "MAPPING_RULE",
+            ValueType::Scale => "SCALE",
         }
     }
 }
@@ -336,6 +340,16 @@ pub enum Intent {
     RemoveEntity,
     /// `ENTITY_REMOVED`
     EntityRemoved,
+    /// `SCALE_UP`: scale, more partitions
+    ScaleUp,
+    /// `SCALING_UP`
+    ScalingUp,
+    /// `BOOTSTRAP`: scale, a new partition takes partition 1's global state
+    Bootstrap,
+    /// `PARTITION_BOOTSTRAPPED`
+    PartitionBootstrapped,
+    /// `SCALED_UP`
+    ScaledUp,
 }
 
 impl Intent {
@@ -425,6 +439,11 @@ impl Intent {
             Intent::EntityAdded => "ENTITY_ADDED",
             Intent::RemoveEntity => "REMOVE_ENTITY",
             Intent::EntityRemoved => "ENTITY_REMOVED",
+            Intent::ScaleUp => "SCALE_UP",
+            Intent::ScalingUp => "SCALING_UP",
+            Intent::Bootstrap => "BOOTSTRAP",
+            Intent::PartitionBootstrapped => "PARTITION_BOOTSTRAPPED",
+            Intent::ScaledUp => "SCALED_UP",
         }
     }
 }
@@ -1284,6 +1303,8 @@ pub enum RecordValue {
     Tenant(crate::collectives::CollectiveRecord),
     /// `MAPPING_RULE`
     MappingRule(crate::mapping_rules::MappingRuleRecord),
+    /// `SCALE`
+    Scale(crate::scaling::ScaleRecord),
 }
 
 impl RecordValue {
@@ -1323,6 +1344,7 @@ impl RecordValue {
             RecordValue::Group(_) => ValueType::Group,
             RecordValue::Tenant(_) => ValueType::Tenant,
             RecordValue::MappingRule(_) => ValueType::MappingRule,
+            RecordValue::Scale(_) => ValueType::Scale,
         }
     }
 }

@@ -607,6 +607,9 @@ impl State {
             (RecordValue::CommandDistribution(d), intent) => {
                 self.apply_command_distribution(record.key, d, intent)
             }
+            (RecordValue::Scale(_), Intent::PartitionBootstrapped | Intent::ScaledUp) => {
+                self.note_distribution_received(record.key)
+            }
             (RecordValue::Process(p), Intent::Deleting) => self.apply_process_deleting(&p.metadata),
             (RecordValue::Process(p), Intent::Deleted) => {
                 let key = p.metadata.process_definition_key;

@@ -6,26 +6,6 @@ mod common;
 use ::engine::*;
 use common::*;
 
-const ORDER_MESSAGE: &str = r#"<bpmn:message id="m" name="paid"><bpmn:extensionElements><zeebe:subscription correlationKey="=orderId"/></bpmn:extensionElements></bpmn:message>"#;
-
-fn with_message(process_id: &str, body: &str) -> String {
-    bpmn(process_id, body).replace(
-        "</bpmn:definitions>",
-        &format!("{ORDER_MESSAGE}</bpmn:definitions>"),
-    )
-}
-
-fn catch_process() -> String {
-    with_message(
-        "order",
-        &format!(
-            r#"<bpmn:startEvent id="s"/><bpmn:intermediateCatchEvent id="wait"><bpmn:messageEventDefinition messageRef="m"/></bpmn:intermediateCatchEvent><bpmn:endEvent id="e"/>{}{}"#,
-            flow("f1", "s", "wait"),
-            flow("f2", "wait", "e")
-        ),
-    )
-}
-
 #[test]
 fn catch_event_correlates_a_message_published_after_it_opened() {
     let mut h = Harness::new();

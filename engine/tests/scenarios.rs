@@ -680,7 +680,7 @@ fn job_streams_are_replicated_state_kept_in_the_snapshot() {
     h.create("one", "{}");
     assert_eq!(h.pushed.last().unwrap().stream_id, 7);
     let snapshot = h.engine.snapshot();
-    assert_eq!(snapshot[0], ::engine::engine::SNAPSHOT_FORMAT_VERSION);
+    assert_eq!(snapshot[0], ::engine::engine::SNAPSHOT_FORMAT_STREAMS);
     let restored = Engine::restore(&snapshot).unwrap();
     assert_eq!(restored.fingerprint(), h.engine.fingerprint());
     assert_eq!(restored.job_streams(), h.engine.job_streams());
@@ -690,7 +690,7 @@ fn job_streams_are_replicated_state_kept_in_the_snapshot() {
     assert_eq!(h.pushed.last().unwrap().stream_id, 9);
     h.engine.remove_job_stream(7);
     h.engine.remove_job_stream(9);
-    assert!(h.engine.snapshot()[0] < ::engine::engine::SNAPSHOT_FORMAT_VERSION);
+    assert!(h.engine.snapshot()[0] < ::engine::engine::SNAPSHOT_FORMAT_STREAMS);
     h.create("one", "{}");
     assert_eq!(h.pushed.len(), 2, "no stream left to push to");
 }

@@ -624,3 +624,25 @@ pub fn element_key(h: &Harness, pi: i64, element_id: &str) -> i64 {
         .map(|(k, _)| k)
         .unwrap_or_else(|| panic!("no active instance of {element_id}"))
 }
+
+/// The message `paid`, correlated by `=orderId`.
+pub const ORDER_MESSAGE: &str = r#"<bpmn:message id="m" name="paid"><bpmn:extensionElements><zeebe:subscription correlationKey="=orderId"/></bpmn:extensionElements></bpmn:message>"#;
+
+pub fn with_message(process_id: &str, body: &str) -> String {
+    bpmn(process_id, body).replace(
+        "</bpmn:definitions>",
+        &format!("{ORDER_MESSAGE}</bpmn:definitions>"),
+    )
+}
+
+/// start → message catch `paid` (key `=orderId`) → end, as process `order`.
+pub fn catch_process() -> String {
+    with_message(
+        "order",
+        &format!(
+            r#"<bpmn:startEvent id="s"/><bpmn:intermediateCatchEvent id="wait"><bpmn:messageEventDefinition messageRef="m"/></bpmn:intermediateCatchEvent><bpmn:endEvent id="e"/>{}{}"#,
+            flow("f1", "s", "wait"),
+            flow("f2", "wait", "e")
+        ),
+    )
+}
