@@ -190,7 +190,9 @@ impl<D: Disk, S: StateMachine> Driver<D, S> {
     /// Opens (creating or recovering) one more group while the others run:
     /// a replica that joins its group starts empty, with the group's
     /// configuration of the moment as `spec.initial` (it votes once a
-    /// configuration that names it is applied).
+    /// configuration that names it is applied). A group that fails to open
+    /// (a failing or full disk) leaves nothing behind in Raft or the log
+    /// reader: it can be opened again.
     pub async fn add_group(
         &mut self,
         spec: GroupSpec<S>,
@@ -203,6 +205,20 @@ impl<D: Disk, S: StateMachine> Driver<D, S> {
                 reason: "the group is already open".into(),
             });
         }
+        let opened = self.open_group(spec, heartbeat).await;
+        if opened.is_err() {
+            self.raft.remove_group(g);
+            self.raft.reader_mut().remove_group(g);
+        }
+        opened
+    }
+
+    async fn open_group(
+        &mut self,
+        spec: GroupSpec<S>,
+        heartbeat: &dyn Fn(),
+    ) -> Result<Opened, ReplicaError> {
+        let g = spec.group;
         let options = &self.options;
         let (mut store, found) = GroupStore::open(
             self.disk.clone(),

@@ -252,3 +252,36 @@ fn a_group_added_while_others_run_works_and_removing_it_deletes_its_stores() {
     settle(&mut driver, 4);
     assert_eq!(lines(&driver).len(), 5);
 }
+
+#[test]
+fn a_group_that_fails_to_open_leaves_nothing_behind_and_opens_later() {
+    let disk = SimDisk::new();
+    let mut driver = open(&disk);
+    settle(&mut driver, 0);
+    // The last step of the new group's start (its spare log segment, after
+    // Raft took the group) fails once.
+    disk.inject(Fault {
+        op: DiskOp::Sync,
+        path_contains: "/p/2/log/spare".into(),
+        skip: 0,
+        error: FaultError::Io,
+    });
+    let failed = block_on(driver.add_group(spec_of(2), &|| {})).expect_err("the sync fails");
+    assert!(failed.to_string().contains("spare"), "{failed}");
+    assert!(
+        driver.raft().status(2).is_none(),
+        "Raft holds no half-open group"
+    );
+    let opened = block_on(driver.add_group(spec_of(2), &|| {})).expect("opened again");
+    assert_eq!(opened.group, 2);
+    settle(&mut driver, 1);
+    assert!(driver.leads(2));
+    driver
+        .propose(2, vec![Bytes::from("after the failure")])
+        .expect("the group takes entries");
+    settle(&mut driver, 2);
+    assert_eq!(
+        driver.machine(2).expect("group 2").lines,
+        ["after the failure"]
+    );
+}
