@@ -286,7 +286,7 @@ impl Engine {
         state.forms = global.forms;
         state.identity = global.identity;
         state.tenancy.owners.extend(global.owners);
-        self.partition_count = self.partition_count.max(s.desired_partition_count);
+        self.partition_count = s.desired_partition_count;
         self.scaling.message_partition_count = s.message_partition_count;
         self.emit(
             ctx,

@@ -148,7 +148,7 @@ pub fn run(config: Config, mode: Mode) -> Result<()> {
     let boot_ms = crate::view::unix_now_ms();
     let job_signals = Arc::new(JobSignals::default());
     let push_streams = Arc::new(PushStreams::new(config.cluster.node_id, boot_ms));
-    let sinks = start_sinks(&config, shape.partitions)?;
+    let sinks = start_sinks(&config, crate::config::MAX_PARTITIONS)?;
     let export_sink = sinks.clone();
     let exporter = sinks.map(|sink| ExportOptions {
         sink,
@@ -203,7 +203,7 @@ pub fn run(config: Config, mode: Mode) -> Result<()> {
         view,
         metrics,
         shards: shard_set,
-        leaders: LeaderHints::new(shape.partitions),
+        leaders: LeaderHints::new(crate::config::MAX_PARTITIONS),
         forwarder: forwarder.clone(),
         export_sink,
         job_signals,

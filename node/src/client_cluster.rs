@@ -69,12 +69,16 @@ pub enum ClusterCommand {
         #[command(flatten)]
         change: ChangeOptions,
     },
-    /// Sets the number of brokers (ids from 0) and optionally the
-    /// replication factor.
+    /// Sets the number of brokers (ids from 0), of partitions (only ever
+    /// more: new ones take new instances, messages keep their partition)
+    /// and of replicas per partition.
     Scale {
         /// Brokers after the change.
         #[arg(long)]
         brokers: Option<u32>,
+        /// Partitions after the change.
+        #[arg(long)]
+        partitions: Option<u32>,
         /// Replicas per partition after the change.
         #[arg(long)]
         replication_factor: Option<u32>,
@@ -116,17 +120,22 @@ pub async fn run(target: &ManagementTarget, command: ClusterCommand) -> Result<V
         } => (json!({"brokers": {"remove": brokers}}), force, change),
         ClusterCommand::Scale {
             brokers,
+            partitions,
             replication_factor,
             change,
         } => {
-            if brokers.is_none() && replication_factor.is_none() {
-                bail!("waggle cluster scale needs --brokers or --replication-factor");
+            if brokers.is_none() && partitions.is_none() && replication_factor.is_none() {
+                bail!("waggle cluster scale needs --brokers, --partitions or --replication-factor");
             }
-            let body = match brokers {
+            let mut body = match brokers {
                 Some(count) => json!({"brokers": {"count": count}}),
                 None => json!({}),
             };
-            (with_factor(body, replication_factor), false, change)
+            body = with_factor(body, replication_factor);
+            if let Some(count) = partitions {
+                body["partitions"]["count"] = json!(count);
+            }
+            (body, false, change)
         }
     };
     let patch = format!("{url}?dryRun={}&force={force}", change.dry_run);

@@ -204,6 +204,12 @@ pub enum PartitionCommand {
         /// `AUTHORIZATION` value.
         value: Box<engine::RecordValue>,
     },
+    /// Scale up to `desired_partition_count` partitions (on partition 1,
+    /// from a cluster change). Answered with the partition count.
+    ScaleUp {
+        /// The partition count asked for.
+        desired_partition_count: u32,
+    },
     /// `command` on behalf of a caller who may touch some tenants' or
     /// processes' data only (see `identity::caller`).
     AsCaller {
@@ -296,6 +302,7 @@ impl PartitionCommand {
             PartitionCommand::MigrateInstance { .. } => "MigrateProcessInstance",
             PartitionCommand::CompleteJobWithResult { .. } => "CompleteJob",
             PartitionCommand::Identity { .. } => "Identity",
+            PartitionCommand::ScaleUp { .. } => "ScaleUp",
             PartitionCommand::JobStream(_) => "StreamActivatedJobs",
             PartitionCommand::YieldJob { .. } => "YieldJob",
         }
@@ -316,7 +323,7 @@ pub enum CommandReply {
     /// To `EvaluateDecision` (a failed evaluation included).
     Evaluated(proto::EvaluateDecisionResponse),
     /// To commands answered with a key (`PublishMessage`, `SetVariables`,
-    /// `BroadcastSignal`).
+    /// `BroadcastSignal`), or a count (`ScaleUp`: the partition count).
     Key(i64),
     /// To commands with an empty answer.
     Done,

@@ -62,6 +62,8 @@ pub struct ReplicaMembership {
     /// On the leader, the learners whose log is within
     /// [`LEARNER_CAUGHT_UP`] entries of the commit index: ready to vote.
     pub caught_up: BTreeSet<u32>,
+    /// On the leader of partition 1: where a scale up stands.
+    pub scaling: Option<crate::membership::change::ScalingReport>,
 }
 
 /// A learner this close to the leader's commit index (in entries) has
@@ -271,7 +273,14 @@ fn new_machine(
     view: &Arc<BrokerView>,
     metrics: &Arc<Metrics>,
 ) -> Result<PartitionMachine, ReplicaError> {
-    let mut partition = Partition::new(p, options.shape.partitions, options.node, options.boot_ms);
+    // A partition's engine starts with the partition count of its first
+    // entry, so that every replica replays its log alike: the count before
+    // any scale up for the partitions of then; its own id for one added at
+    // run time (partition 1's bootstrap tells it the count). Scale ups in
+    // the log raise it.
+    let first = options.members.message_partitions();
+    let count = if p <= first { first } else { p };
+    let mut partition = Partition::new(p, count, options.node, options.boot_ms);
     partition
         .engine_mut()
         .set_time_zone(&options.time_zone)
@@ -583,6 +592,15 @@ impl<D: Disk> ShardReplicas<D> {
                 })
                 .map(|(n, _)| broker_node(*n))
                 .collect(),
+            scaling: (partition == crate::routing::DEPLOYMENT_PARTITION
+                && status.role == RaftRole::Leader)
+                .then(|| {
+                    let progress = self.partition(partition).engine().scaling_progress();
+                    crate::membership::change::ScalingReport {
+                        partitions: progress.partitions,
+                        complete: progress.complete,
+                    }
+                }),
         })
     }
 

@@ -50,6 +50,19 @@ pub struct BrokerContext {
     pub membership: Arc<crate::membership::Members>,
 }
 
+impl BrokerContext {
+    /// The number of partitions requests go to: it grows with a scale up.
+    pub fn partitions(&self) -> u32 {
+        self.membership.partitions()
+    }
+
+    /// The number of partitions messages are correlated by (the count
+    /// before the first scale up).
+    pub fn message_partitions(&self) -> u32 {
+        self.membership.message_partitions()
+    }
+}
+
 /// The leader of each partition as the gateway last learned it (from an
 /// answer or a redirect); a hint, corrected by the next redirect.
 #[derive(Debug)]

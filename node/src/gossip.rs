@@ -164,7 +164,7 @@ fn learn_leader(context: &BrokerContext, partition: PartitionId, leader: NodeId)
 /// count as near, so a lost peer does not loosen the limit.
 fn track_round_trips(context: &BrokerContext, transport: &transport::TransportHandle) {
     let me = context.config.cluster.node_id;
-    for p in 1..=context.shape.partitions {
+    for p in 1..=context.partitions() {
         let farthest = context
             .membership
             .replica_nodes(p)
@@ -185,7 +185,7 @@ pub fn on_received(context: &BrokerContext, from: NodeId, bytes: &[u8]) {
         return;
     };
     for (p, role, _) in state.partitions {
-        if Role::from_u8(role) == Role::Leader && p <= context.shape.partitions {
+        if Role::from_u8(role) == Role::Leader && p <= crate::config::MAX_PARTITIONS {
             learn_leader(context, p, from);
         }
     }

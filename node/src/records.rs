@@ -229,6 +229,19 @@ pub fn to_record(command: &PartitionCommand) -> Result<Record, CommandError> {
         PartitionCommand::Identity { intent, value } => {
             Record::command(NO_KEY, *intent, (**value).clone(), None)
         }
+        PartitionCommand::ScaleUp {
+            desired_partition_count,
+        } => Record::command(
+            NO_KEY,
+            Intent::ScaleUp,
+            RecordValue::Scale(engine::scaling::ScaleRecord {
+                desired_partition_count: *desired_partition_count,
+                message_partition_count: 0,
+                redistributed_partitions: Vec::new(),
+                global_state: std::sync::Arc::from([]),
+            }),
+            None,
+        ),
         PartitionCommand::AsCaller {
             tenant,
             tenants,
@@ -383,6 +396,7 @@ pub fn to_reply(
         | ResponseValue::SignalBroadcasted { key } => CommandReply::Key(key),
         ResponseValue::User(user) => CommandReply::Key(user.user_key),
         ResponseValue::IdentityChanged { key } => CommandReply::Key(key),
+        ResponseValue::Scaled { partitions } => CommandReply::Key(i64::from(partitions)),
         #[allow(unreachable_patterns)]
         other => {
             return Err(CommandError::Internal(format!(

@@ -434,13 +434,23 @@ async fn create_one(client: &mut GatewayClient<Channel>, round: usize) -> Option
 /// Deploys [`ONE_TASK`] through `client`, retrying (bounded) until a leader
 /// takes it.
 async fn deploy_until_accepted(client: &mut GatewayClient<Channel>) {
+    deploy_resource_until_accepted(client, "one_task.bpmn", ONE_TASK).await;
+}
+
+/// Deploys `content` as `name` through `client`, retrying (bounded) until a
+/// leader takes it.
+async fn deploy_resource_until_accepted(
+    client: &mut GatewayClient<Channel>,
+    name: &str,
+    content: &str,
+) {
     let start = Instant::now();
     loop {
         let deployed = client
             .deploy_resource(proto::DeployResourceRequest {
                 resources: vec![proto::Resource {
-                    name: "one_task.bpmn".into(),
-                    content: ONE_TASK.as_bytes().to_vec(),
+                    name: name.into(),
+                    content: content.as_bytes().to_vec(),
                 }],
                 tenant_id: String::new(),
             })
@@ -1518,6 +1528,43 @@ fn broker_ids(topology: &serde_json::Value) -> Vec<u64> {
         .unwrap_or_default()
 }
 
+/// Creates instances through every node but `skip`, in turn, until node
+/// `observer` shows change `change_id` completed (bounded); how many were
+/// acknowledged, added to `acknowledged`.
+fn create_during_change(
+    rt: &tokio::runtime::Runtime,
+    nodes: &[Node],
+    skip: Option<u32>,
+    observer: usize,
+    change_id: &serde_json::Value,
+    acknowledged: &mut BTreeSet<i64>,
+) -> usize {
+    rt.block_on(async {
+        let mut clients = connect_all(nodes, skip).await;
+        let start = Instant::now();
+        let mut created = 0;
+        for round in 0.. {
+            assert!(
+                start.elapsed() < PHASE_LIMIT,
+                "the change did not complete under load\n{}",
+                logs(nodes)
+            );
+            let turn = round % clients.len();
+            if let Some(key) = create_one(&mut clients[turn], round).await {
+                acknowledged.insert(key);
+                created += 1;
+            }
+            if round % 10 == 0 {
+                let v = cluster_api(&nodes[observer]).expect("the cluster API answers");
+                if v["lastChange"]["id"] == *change_id && v.get("pendingChange").is_none() {
+                    break;
+                }
+            }
+        }
+        created
+    })
+}
+
 /// Waits until every node of `on` shows change `change_id` completed, with
 /// brokers `brokers` holding `partitions[i]` partitions each.
 fn wait_change(
@@ -1594,30 +1641,7 @@ fn a_cluster_scaled_from_three_to_five_brokers_under_load_loses_nothing() {
     nodes[0].kill();
     // Instances are created all through the change, through every other
     // broker.
-    let during = rt.block_on(async {
-        let mut clients = connect_all(&nodes, Some(0)).await;
-        let start = Instant::now();
-        let mut created = 0;
-        for round in 0.. {
-            assert!(
-                start.elapsed() < PHASE_LIMIT,
-                "the change did not complete under load\n{}",
-                logs(&nodes)
-            );
-            let client = &mut clients[round % 4];
-            if let Some(key) = create_one(client, round).await {
-                acknowledged.insert(key);
-                created += 1;
-            }
-            if round % 10 == 0 {
-                let v = cluster_api(&nodes[1]).expect("the cluster API answers");
-                if v["lastChange"]["id"] == change_id && v.get("pendingChange").is_none() {
-                    break;
-                }
-            }
-        }
-        created
-    });
+    let during = create_during_change(&rt, &nodes, Some(0), 1, &change_id, &mut acknowledged);
     assert!(during > 0, "nothing was created during the change");
     // Round-robin over five: partition 1 on 0,1,2; 2 on 1,2,3; 3 on 2,3,4.
     let changed = |nodes: &[Node], on: &[usize]| {
@@ -1648,4 +1672,156 @@ fn a_cluster_scaled_from_three_to_five_brokers_under_load_loses_nothing() {
         );
     }
     complete_all(&rt, &nodes, &acknowledged, &mut BTreeMap::new());
+}
+
+/// start → message catch `paid` (key `=orderId`) → job `work` → end.
+const PAID_THEN_WORK: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
+    xmlns:zeebe="http://camunda.org/schema/zeebe/1.0" id="d" targetNamespace="t">
+  <bpmn:process id="paid_then_work" isExecutable="true">
+    <bpmn:startEvent id="start"/>
+    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="wait"/>
+    <bpmn:intermediateCatchEvent id="wait"><bpmn:messageEventDefinition messageRef="m"/></bpmn:intermediateCatchEvent>
+    <bpmn:sequenceFlow id="f2" sourceRef="wait" targetRef="task"/>
+    <bpmn:serviceTask id="task">
+      <bpmn:extensionElements><zeebe:taskDefinition type="work" retries="3"/></bpmn:extensionElements>
+    </bpmn:serviceTask>
+    <bpmn:sequenceFlow id="f3" sourceRef="task" targetRef="end"/>
+    <bpmn:endEvent id="end"/>
+  </bpmn:process>
+  <bpmn:message id="m" name="paid"><bpmn:extensionElements><zeebe:subscription correlationKey="=orderId"/></bpmn:extensionElements></bpmn:message>
+</bpmn:definitions>"#;
+
+/// The partition a key was made on.
+fn key_partition(key: i64) -> i64 {
+    key >> 51
+}
+
+/// Creates `paid_then_work` instances waiting for order `{prefix}-{i}`
+/// through `client` until `count` are acknowledged and one is on
+/// `partition` (bounded); their keys and order ids.
+async fn create_waiting(
+    client: &mut GatewayClient<Channel>,
+    prefix: &str,
+    count: usize,
+    partition: i64,
+) -> Vec<(i64, String)> {
+    let mut out: Vec<(i64, String)> = Vec::new();
+    let start = Instant::now();
+    while out.len() < count || !out.iter().any(|(k, _)| key_partition(*k) == partition) {
+        assert!(
+            start.elapsed() < PHASE_LIMIT,
+            "no instance on partition {partition}"
+        );
+        let order = format!("{prefix}-{}", out.len());
+        let created = client
+            .create_process_instance(proto::CreateProcessInstanceRequest {
+                bpmn_process_id: "paid_then_work".into(),
+                version: -1,
+                variables: format!(r#"{{"orderId": "{order}"}}"#),
+                ..Default::default()
+            })
+            .await;
+        if let Ok(r) = created {
+            out.push((r.into_inner().process_instance_key, order));
+        }
+    }
+    out
+}
+
+#[test]
+fn partitions_added_under_load_take_new_instances_and_messages_still_meet_their_subscriptions() {
+    // Three brokers, two partitions on all three; a third partition is
+    // added while instances are created.
+    let root = tempfile::tempdir().expect("temp dir");
+    let mut nodes = cluster_of(root.path(), 3, 2, 3, |_| String::new());
+    for n in nodes.iter_mut() {
+        n.start();
+    }
+    wait_ready(&nodes.iter().collect::<Vec<_>>());
+    let rt = client_runtime();
+    let mut acknowledged = deploy_and_create(&rt, &nodes[0], 50);
+    let waiting_before = rt.block_on(async {
+        let mut client = GatewayClient::connect(nodes[0].uri())
+            .await
+            .expect("connect");
+        deploy_resource_until_accepted(&mut client, "paid_then_work.bpmn", PAID_THEN_WORK).await;
+        create_waiting(&mut client, "before", 10, 2).await
+    });
+    let (status, body) = http_request(
+        nodes[1].management_port,
+        "PATCH",
+        "/actuator/cluster",
+        r#"{"partitions":{"count":3}}"#,
+    );
+    assert_eq!(status, 202, "{body}");
+    let planned: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+    let change_id = planned["changeId"].clone();
+    let during = create_during_change(&rt, &nodes, None, 2, &change_id, &mut acknowledged);
+    assert!(during > 0, "nothing was created during the change");
+    wait_change(&nodes, &[0, 1, 2], &change_id, &[0, 1, 2], &[3, 3, 3]);
+    let v = cluster_api(&nodes[0]).expect("the cluster API answers");
+    assert_eq!(v["routing"]["requestHandling"]["partitionCount"], 3);
+    assert_eq!(v["routing"]["messageCorrelation"]["partitionCount"], 2);
+    let waiting_after = rt.block_on(async {
+        let mut client = GatewayClient::connect(nodes[2].uri())
+            .await
+            .expect("connect");
+        let topology = client
+            .topology(proto::TopologyRequest {})
+            .await
+            .expect("topology")
+            .into_inner();
+        assert_eq!(topology.partitions_count, 3);
+        // New instances go to the new partition too, and wait for
+        // messages whose subscriptions live on the partitions of before.
+        let start = Instant::now();
+        loop {
+            assert!(start.elapsed() < PHASE_LIMIT, "no instance on partition 3");
+            if let Some(key) = create_one(&mut client, 0).await {
+                acknowledged.insert(key);
+                if key_partition(key) == 3 {
+                    break;
+                }
+            }
+        }
+        let waiting = create_waiting(&mut client, "after", 10, 3).await;
+        for (_, order) in waiting_before.iter().chain(&waiting) {
+            let published = client
+                .publish_message(proto::PublishMessageRequest {
+                    name: "paid".into(),
+                    correlation_key: order.clone(),
+                    time_to_live: 60_000,
+                    ..Default::default()
+                })
+                .await;
+            assert!(published.is_ok(), "{published:?}");
+        }
+        waiting
+    });
+    acknowledged.extend(waiting_before.iter().chain(&waiting_after).map(|(k, _)| *k));
+    // A broker restarted after the change replays its partitions' logs as
+    // its peers applied them (the partition count of each entry's time).
+    nodes[1].kill();
+    nodes[1].start();
+    wait_ready(&[&nodes[1]]);
+    complete_all(&rt, &nodes, &acknowledged, &mut BTreeMap::new());
+    let start = Instant::now();
+    for p in 1..=3 {
+        loop {
+            let checks = state_checks(&nodes[1], p);
+            assert_eq!(
+                checks.mismatches, 0,
+                "partition {p} on the restarted broker"
+            );
+            if checks.compared > 0 {
+                break;
+            }
+            assert!(
+                start.elapsed() < PHASE_LIMIT,
+                "partition {p} was never compared"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
 }

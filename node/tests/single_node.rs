@@ -467,8 +467,32 @@ fn the_cluster_configuration_is_kept_in_the_data_directory_and_shown_by_the_clus
         &[],
     );
     assert!(
-        !ok && err.contains("--brokers or --replication-factor"),
+        !ok && err.contains("--brokers, --partitions or --replication-factor"),
         "{err}"
+    );
+    let (ok, out, err) = common::run_waggle(
+        broker.dir.path(),
+        &[
+            "cluster",
+            "--management-address",
+            &address,
+            "scale",
+            "--partitions",
+            "3",
+            "--dry-run",
+        ],
+        &[],
+    );
+    assert!(ok, "waggle cluster scale --partitions 3 --dry-run: {err}");
+    let planned: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+    assert_eq!(
+        planned["plannedChanges"],
+        serde_json::json!([
+            {"operation": "PARTITION_BOOTSTRAP", "brokerId": 0, "partitionId": 3, "priority": 1},
+            {"operation": "START_PARTITION_SCALE_UP", "brokerId": 0, "desiredPartitionCount": 3},
+            {"operation": "AWAIT_REDISTRIBUTION_COMPLETION", "brokerId": 0, "desiredPartitionCount": 3},
+        ]),
+        "{out}"
     );
     // A change is planned as Zeebe plans it; a bad one is refused with why.
     let port = broker.management_port;

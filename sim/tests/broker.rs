@@ -66,7 +66,7 @@ fn finds_a_log_reported_persisted_without_a_sync() {
 
 #[test]
 fn finds_a_vote_that_is_not_durable() {
-    finds(Planted::Driver(replica::Bug::VoteStoredLazily), 100);
+    finds(Planted::Driver(replica::Bug::VoteStoredLazily), 120);
 }
 
 #[test]

@@ -113,7 +113,7 @@ async fn take(
     }
     let mut request = BackupRequest {
         backup_id: id,
-        partitions: context.shape.partitions,
+        partitions: context.partitions(),
         requested_at_ms: crate::view::unix_now_ms(),
         failure_reason: None,
     };
@@ -124,7 +124,7 @@ async fn take(
         )
     })?;
     let dispatcher = Dispatcher::new(Arc::clone(&context));
-    let checkpoints: Vec<_> = (1..=context.shape.partitions)
+    let checkpoints: Vec<_> = (1..=context.partitions())
         .map(|p| {
             let dispatcher = dispatcher.clone();
             tokio::spawn(async move {

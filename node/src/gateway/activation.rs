@@ -59,7 +59,7 @@ pub async fn activate(
     request: &Activation,
 ) -> Result<Vec<Vec<proto::ActivatedJob>>, CommandError> {
     let context = dispatcher.context();
-    let partitions = context.shape.partitions;
+    let partitions = context.partitions();
     let deadline = request
         .long_poll
         .map(|wait| tokio::time::Instant::now() + wait);

@@ -40,7 +40,7 @@ impl RawAppend for RawAppendService {
             partition_id,
             payload,
         } = request.into_inner();
-        let partitions = context.shape.partitions;
+        let partitions = context.partitions();
         let partition = u32::try_from(partition_id)
             .ok()
             .filter(|p| (1..=partitions).contains(p))

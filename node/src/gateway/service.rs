@@ -41,7 +41,7 @@ impl GatewayService {
     }
 
     fn partitions(&self) -> u32 {
-        self.dispatcher.context().shape.partitions
+        self.dispatcher.context().partitions()
     }
 
     /// Runs `command` on the next partition in round-robin order (the
@@ -104,7 +104,7 @@ pub fn topology(context: &BrokerContext) -> proto::TopologyResponse {
     proto::TopologyResponse {
         brokers,
         cluster_size: shape.cluster_size as i32,
-        partitions_count: shape.partitions as i32,
+        partitions_count: context.partitions() as i32,
         replication_factor: shape.replication_factor as i32,
         gateway_version: version,
     }
@@ -436,7 +436,8 @@ impl Gateway for GatewayService {
         let request = request.into_inner();
         validate::not_blank("name", &request.name)?;
         validate::at_least("timeToLive", request.time_to_live, 0)?;
-        let partition = partition_of_correlation_key(&request.correlation_key, self.partitions());
+        let messages = self.dispatcher.context().message_partitions();
+        let partition = partition_of_correlation_key(&request.correlation_key, messages);
         let command = PartitionCommand::PublishMessage {
             name: request.name,
             correlation_key: request.correlation_key,

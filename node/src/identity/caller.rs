@@ -58,6 +58,7 @@ pub fn within_caller(command: PartitionCommand) -> Result<PartitionCommand, Comm
         PartitionCommand::Identity { .. }
             | PartitionCommand::RawAppend { .. }
             | PartitionCommand::Checkpoint { .. }
+            | PartitionCommand::ScaleUp { .. }
     );
     if about_data && caller.tenants.as_deref().is_some_and(<[String]>::is_empty) {
         return Err(CommandError::Rejected {
@@ -72,7 +73,8 @@ pub fn within_caller(command: PartitionCommand) -> Result<PartitionCommand, Comm
     Ok(match command {
         PartitionCommand::Identity { .. }
         | PartitionCommand::RawAppend { .. }
-        | PartitionCommand::Checkpoint { .. } => command,
+        | PartitionCommand::Checkpoint { .. }
+        | PartitionCommand::ScaleUp { .. } => command,
         PartitionCommand::AsCaller {
             tenant,
             tenants,

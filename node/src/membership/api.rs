@@ -205,7 +205,7 @@ pub fn render(config: &ClusterConfiguration) -> Value {
             },
             "messageCorrelation": {
                 "strategy": "HashMod",
-                "partitionCount": config.partition_count,
+                "partitionCount": config.message_partitions(),
             },
         },
         "partitionDistribution": { "type": "ROUND_ROBIN" },

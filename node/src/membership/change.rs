@@ -47,6 +47,18 @@ pub struct ReplicaReport {
     /// nothing of this one. `None` from brokers before it was kept.
     #[serde(default)]
     pub change: Option<u64>,
+    /// From the leader of partition 1: where a scale up stands.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scaling: Option<ScalingReport>,
+}
+
+/// Where partition 1's leader says a scale up stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScalingReport {
+    /// Its partition count (the desired one once a scale up began).
+    pub partitions: u32,
+    /// Every new partition is bootstrapped and every old one told.
+    pub complete: bool,
 }
 
 /// Starts `plan` on `current`, run by `coordinator`; `None` while another
@@ -130,7 +142,26 @@ pub fn take_over(
 /// Whether `op` is done, by the replicas' reports (`reports[broker][partition]`).
 fn done(op: &Operation, reports: &BTreeMap<NodeId, BTreeMap<PartitionId, ReplicaReport>>) -> bool {
     let report = |b: &NodeId, p: &PartitionId| reports.get(b).and_then(|r| r.get(p));
+    let scaled = |desired: u32, complete: bool| {
+        reports
+            .values()
+            .filter_map(|r| r.get(&1)?.scaling)
+            .any(|s| s.partitions >= desired && (s.complete || !complete))
+    };
     match op {
+        Operation::PartitionBootstrap {
+            broker_id,
+            partition_id,
+            ..
+        } => report(broker_id, partition_id).is_some_and(|r| r.durable_voters.contains(broker_id)),
+        Operation::StartPartitionScaleUp {
+            desired_partition_count,
+            ..
+        } => scaled(*desired_partition_count, false),
+        Operation::AwaitRedistributionCompletion {
+            desired_partition_count,
+            ..
+        } => scaled(*desired_partition_count, true),
         Operation::BrokerAdd { .. } | Operation::BrokerRemove { .. } => true,
         Operation::PartitionForceReconfigure {
             broker_id,
@@ -164,6 +195,18 @@ fn done(op: &Operation, reports: &BTreeMap<NodeId, BTreeMap<PartitionId, Replica
 
 /// The configuration with `op` done.
 fn apply(config: &mut ClusterConfiguration, op: &Operation, now_ms: u64) {
+    match op {
+        Operation::StartPartitionScaleUp { .. } => return,
+        Operation::AwaitRedistributionCompletion {
+            desired_partition_count,
+            ..
+        } => {
+            config.message_partition_count = config.message_partitions();
+            config.partition_count = config.partition_count.max(*desired_partition_count);
+            return;
+        }
+        _ => {}
+    }
     let member = config.members.entry(op.broker()).or_insert_with(|| Member {
         state: MemberState::Joining,
         version: 0,
@@ -179,6 +222,11 @@ fn apply(config: &mut ClusterConfiguration, op: &Operation, now_ms: u64) {
             member.partitions.clear();
         }
         Operation::PartitionJoin {
+            partition_id,
+            priority,
+            ..
+        }
+        | Operation::PartitionBootstrap {
             partition_id,
             priority,
             ..
@@ -203,6 +251,8 @@ fn apply(config: &mut ClusterConfiguration, op: &Operation, now_ms: u64) {
         }
         // The surviving replicas stay; the lost ones go with BROKER_REMOVE.
         Operation::PartitionForceReconfigure { .. } => {}
+        Operation::StartPartitionScaleUp { .. }
+        | Operation::AwaitRedistributionCompletion { .. } => unreachable!("handled above"),
     }
 }
 
@@ -286,6 +336,7 @@ mod tests {
     fn report(voters: &[NodeId], durable: &[NodeId], joint: bool) -> ReplicaReport {
         ReplicaReport {
             change: None,
+            scaling: None,
             voters: voters.iter().copied().collect(),
             joint,
             durable_voters: durable.iter().copied().collect(),
@@ -412,5 +463,43 @@ mod tests {
         let done = advance(&joined, &reports, 5).expect("priorities set");
         assert!(done.pending_change.is_none());
         assert_eq!(done.replicas(1), [(0, 3), (1, 2), (2, 1)]);
+    }
+
+    #[test]
+    fn a_scale_up_ends_once_partition_one_says_the_new_partitions_are_ready() {
+        let (_, _, started) = started(2, 1, 2, r#"{"partitions":{"count":2}}"#, false);
+        let mut reports: BTreeMap<NodeId, BTreeMap<PartitionId, ReplicaReport>> = BTreeMap::new();
+        // Both replicas of partition 2 open with both as voters.
+        for b in [0, 1] {
+            reports
+                .entry(b)
+                .or_default()
+                .insert(2, report(&[0, 1], &[0, 1], false));
+        }
+        let bootstrapped = advance(&started, &reports, 2).expect("bootstrapped");
+        assert_eq!(bootstrapped.local_partitions(1), [1, 2]);
+        assert_eq!(bootstrapped.partition_count, 1, "not routed to yet");
+        let scaling = |partitions, complete| {
+            let mut r = report(&[0, 1], &[0, 1], false);
+            r.scaling = Some(ScalingReport {
+                partitions,
+                complete,
+            });
+            r
+        };
+        reports.get_mut(&0).unwrap().insert(1, scaling(1, true));
+        assert!(
+            advance(&bootstrapped, &reports, 3).is_none(),
+            "partition 1 has not begun"
+        );
+        reports.get_mut(&0).unwrap().insert(1, scaling(2, false));
+        let begun = advance(&bootstrapped, &reports, 4).expect("scale up begun");
+        assert_eq!(begun.partition_count, 1, "redistribution under way");
+        assert!(advance(&begun, &reports, 5).is_none());
+        reports.get_mut(&0).unwrap().insert(1, scaling(2, true));
+        let done = advance(&begun, &reports, 6).expect("scaled up");
+        assert!(done.pending_change.is_none());
+        assert_eq!(done.partition_count, 2);
+        assert_eq!(done.message_partitions(), 1);
     }
 }

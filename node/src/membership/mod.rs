@@ -14,6 +14,7 @@ pub mod run;
 pub mod store;
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::RwLock;
 
 use serde::{Deserialize, Serialize};
@@ -31,8 +32,15 @@ pub struct ClusterConfiguration {
     pub format: u32,
     /// Raised by every change; the higher version wins between nodes.
     pub version: u64,
-    /// Number of partitions.
+    /// Number of partitions requests are routed to (Zeebe's routing
+    /// `requestHandling`); partitions being added are above it until their
+    /// scale up is complete.
     pub partition_count: u32,
+    /// Number of partitions messages are correlated by (Zeebe's routing
+    /// `messageCorrelation`): the count before the first scale up; 0 until
+    /// one (the partition count).
+    #[serde(default)]
+    pub message_partition_count: u32,
     /// Every broker that is or was a member, by id.
     pub members: BTreeMap<NodeId, Member>,
     /// The last change that ended.
@@ -145,10 +153,37 @@ impl ClusterConfiguration {
             format: FORMAT_VERSION,
             version: 1,
             partition_count: shape.partitions,
+            message_partition_count: 0,
             members,
             last_change: None,
             pending_change: None,
         }
+    }
+
+    /// The number of partitions messages are correlated by.
+    pub fn message_partitions(&self) -> u32 {
+        match self.message_partition_count {
+            0 => self.partition_count,
+            n => n,
+        }
+    }
+
+    /// The highest partition any broker holds or a pending change adds.
+    pub fn highest_partition(&self) -> u32 {
+        let held = self.members.values().flat_map(|m| m.partitions.keys());
+        let added = self
+            .pending_change
+            .iter()
+            .flat_map(|c| &c.pending)
+            .filter_map(|op| match op {
+                plan::Operation::PartitionBootstrap { partition_id, .. } => Some(partition_id),
+                _ => None,
+            });
+        held.chain(added)
+            .copied()
+            .max()
+            .unwrap_or(0)
+            .max(self.partition_count)
     }
 
     /// The partitions `node` holds a replica of, ascending.
@@ -200,6 +235,9 @@ impl ClusterConfiguration {
 #[derive(Debug)]
 pub struct Members {
     current: RwLock<ClusterConfiguration>,
+    /// `current`'s partition count and message partition count, read on
+    /// every request.
+    routing: (AtomicU32, AtomicU32),
     /// Where a new configuration is stored: the data directory and this
     /// node (`None` in the simulator, which keeps it in memory).
     home: Option<(std::path::PathBuf, NodeId)>,
@@ -221,6 +259,10 @@ impl Members {
     /// Shares `config`, kept in memory only.
     pub fn new(config: ClusterConfiguration) -> Members {
         Members {
+            routing: (
+                AtomicU32::new(config.partition_count),
+                AtomicU32::new(config.message_partitions()),
+            ),
             current: RwLock::new(config),
             home: None,
             reports: std::sync::Mutex::new(BTreeMap::new()),
@@ -262,6 +304,17 @@ impl Members {
         }
         self.known.store(true, std::sync::atomic::Ordering::Release);
         Ok(())
+    }
+
+    /// The number of partitions requests go to (new ones count once their
+    /// scale up is complete).
+    pub fn partitions(&self) -> u32 {
+        self.routing.0.load(Ordering::Acquire)
+    }
+
+    /// The number of partitions messages are correlated by.
+    pub fn message_partitions(&self) -> u32 {
+        self.routing.1.load(Ordering::Acquire)
     }
 
     /// A copy of the configuration.
@@ -316,6 +369,12 @@ impl Members {
         if let Some((dir, node)) = &self.home {
             store::store(dir, &next, *node)?;
         }
+        self.routing
+            .0
+            .store(next.partition_count, Ordering::Release);
+        self.routing
+            .1
+            .store(next.message_partitions(), Ordering::Release);
         *current = next;
         self.known.store(true, std::sync::atomic::Ordering::Release);
         Ok(true)
@@ -361,9 +420,24 @@ impl Members {
     }
 }
 
-/// The Raft configuration of `partition` in `config`.
+/// The Raft configuration of `partition` in `config`: its replicas, and
+/// those a pending change bootstraps (a new partition starts with all of
+/// them as voters).
 pub fn group_config(config: &ClusterConfiguration, partition: PartitionId) -> raft::GroupConfig {
-    let replicas = config.replicas(partition);
+    let mut replicas = config.replicas(partition);
+    let bootstrapped = config.pending_change.iter().flat_map(|c| &c.pending);
+    for op in bootstrapped {
+        if let plan::Operation::PartitionBootstrap {
+            broker_id,
+            partition_id,
+            priority,
+        } = op
+        {
+            if *partition_id == partition && replicas.iter().all(|(n, _)| n != broker_id) {
+                replicas.push((*broker_id, *priority));
+            }
+        }
+    }
     let mut group = raft::GroupConfig::new(replicas.iter().map(|(n, _)| raft_node(*n)));
     for (node, priority) in replicas {
         group = group.with_priority(raft_node(node), priority);
@@ -450,6 +524,7 @@ mod tests {
     fn only_the_reports_made_for_a_change_count_for_it() {
         let members = Members::new(ClusterConfiguration::initial(&shape(3, 1, 3), 0));
         let report = |change: Option<u64>| change::ReplicaReport {
+            scaling: None,
             voters: [0, 1, 2].into(),
             joint: false,
             durable_voters: [0, 1, 2].into(),

@@ -20,6 +20,10 @@ use thiserror::Error;
 use super::{ClusterConfiguration, Member, MemberState, Replica, ReplicaState};
 use crate::placement::{Layout, NodeId, PartitionId};
 
+/// The most partitions a cluster can have (the partition id is 13 bits of
+/// a key).
+pub const MAX_PARTITIONS: u32 = engine::scaling::MAX_PARTITIONS;
+
 /// The body of `PATCH /actuator/cluster`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -113,6 +117,32 @@ pub enum Operation {
         /// The voters it is forced to.
         brokers: Vec<NodeId>,
     },
+    /// A broker opens a replica of a new partition, whose voters are the
+    /// replicas the change bootstraps.
+    PartitionBootstrap {
+        /// The broker.
+        broker_id: NodeId,
+        /// The new partition.
+        partition_id: PartitionId,
+        /// Its election priority.
+        priority: u32,
+    },
+    /// Partition 1 is asked to scale up to `desired_partition_count`: it
+    /// hands its deployments and identity to the new partitions.
+    StartPartitionScaleUp {
+        /// The broker that asks (the coordinator).
+        broker_id: NodeId,
+        /// The partition count asked for.
+        desired_partition_count: u32,
+    },
+    /// Partition 1 reports every new partition bootstrapped and every old
+    /// one told: requests are routed to the new partitions from then on.
+    AwaitRedistributionCompletion {
+        /// The broker that waits (the coordinator).
+        broker_id: NodeId,
+        /// The partition count asked for.
+        desired_partition_count: u32,
+    },
 }
 
 impl Operation {
@@ -124,15 +154,22 @@ impl Operation {
             | Operation::PartitionJoin { broker_id, .. }
             | Operation::PartitionLeave { broker_id, .. }
             | Operation::PartitionReconfigurePriority { broker_id, .. }
-            | Operation::PartitionForceReconfigure { broker_id, .. } => *broker_id,
+            | Operation::PartitionForceReconfigure { broker_id, .. }
+            | Operation::PartitionBootstrap { broker_id, .. }
+            | Operation::StartPartitionScaleUp { broker_id, .. }
+            | Operation::AwaitRedistributionCompletion { broker_id, .. } => *broker_id,
         }
     }
 
     /// The partition the operation is about, if any.
     pub fn partition(&self) -> Option<PartitionId> {
         match self {
-            Operation::BrokerAdd { .. } | Operation::BrokerRemove { .. } => None,
-            Operation::PartitionJoin { partition_id, .. }
+            Operation::BrokerAdd { .. }
+            | Operation::BrokerRemove { .. }
+            | Operation::StartPartitionScaleUp { .. }
+            | Operation::AwaitRedistributionCompletion { .. } => None,
+            Operation::PartitionBootstrap { partition_id, .. }
+            | Operation::PartitionJoin { partition_id, .. }
             | Operation::PartitionLeave { partition_id, .. }
             | Operation::PartitionReconfigurePriority { partition_id, .. }
             | Operation::PartitionForceReconfigure { partition_id, .. } => Some(*partition_id),
@@ -177,24 +214,24 @@ pub fn plan(
         .collect();
     let brokers = request.brokers.clone().unwrap_or_default();
     let partitions = request.partitions.clone().unwrap_or_default();
-    if let Some(count) = partitions.count {
-        if count != current.partition_count {
-            return Err(invalid(format!(
-                "partitions.count {count}: the partition count stays {} (adding partitions is \
-                 not supported yet, and a count never shrinks)",
-                current.partition_count
-            )));
-        }
+    let count = partitions.count.unwrap_or(current.partition_count);
+    if count < current.partition_count || count > MAX_PARTITIONS {
+        return Err(invalid(format!(
+            "partitions.count {count}: partitions can be added up to {MAX_PARTITIONS}, never \
+             removed (there are {})",
+            current.partition_count
+        )));
     }
     let target = target_brokers(&members, &brokers)?;
     if force {
         if !brokers.add.is_empty()
             || brokers.count.is_some()
             || partitions.replication_factor.is_some()
+            || count != current.partition_count
         {
             return Err(invalid(
-                "force=true only removes brokers (brokers.remove); add them back, or change the \
-                 replication factor, in a later change without force"
+                "force=true only removes brokers (brokers.remove); add them back, add \
+                 partitions or change the replication factor in a later change without force"
                     .into(),
             ));
         }
@@ -215,7 +252,7 @@ pub fn plan(
         current,
         &members,
         &target,
-        replication_factor,
+        (count, replication_factor),
         layout,
     ))
 }
@@ -257,16 +294,20 @@ fn target_brokers(
     Ok(target)
 }
 
+/// The plan that places `count` partitions of `replication_factor` replicas
+/// over `target`: partitions above the current count are bootstrapped on
+/// their brokers, then partition 1 hands them its deployments, and the
+/// change ends once it reports them ready (the routing counts them then).
 fn redistribute(
     current: &ClusterConfiguration,
     members: &BTreeSet<NodeId>,
     target: &BTreeSet<NodeId>,
-    replication_factor: u32,
+    (count, replication_factor): (u32, u32),
     layout: &Layout,
 ) -> Plan {
     let nodes: Vec<NodeId> = target.iter().copied().collect();
     let wanted: BTreeMap<PartitionId, BTreeMap<NodeId, u32>> = layout
-        .place(&nodes, current.partition_count, replication_factor)
+        .place(&nodes, count, replication_factor)
         .into_iter()
         .map(|(p, replicas)| (p, replicas.into_iter().collect()))
         .collect();
@@ -274,7 +315,17 @@ fn redistribute(
         .difference(members)
         .map(|&broker_id| Operation::BrokerAdd { broker_id })
         .collect();
-    for (&p, want) in &wanted {
+    let added = wanted.range(current.partition_count + 1..);
+    for (&partition_id, want) in added {
+        operations.extend(want.iter().map(|(&broker_id, &priority)| {
+            Operation::PartitionBootstrap {
+                broker_id,
+                partition_id,
+                priority,
+            }
+        }));
+    }
+    for (&p, want) in wanted.range(..=current.partition_count) {
         let have: BTreeMap<NodeId, u32> = current.replicas(p).into_iter().collect();
         for (&broker_id, &priority) in want {
             if !have.contains_key(&broker_id) {
@@ -309,6 +360,21 @@ fn redistribute(
             .map(|&broker_id| Operation::BrokerRemove { broker_id }),
     );
     let mut expected = current.clone();
+    if count > current.partition_count {
+        // Run by the lowest broker staying, the coordinator if it does.
+        let broker_id = *target.first().expect("a change keeps a broker");
+        let desired_partition_count = count;
+        operations.push(Operation::StartPartitionScaleUp {
+            broker_id,
+            desired_partition_count,
+        });
+        operations.push(Operation::AwaitRedistributionCompletion {
+            broker_id,
+            desired_partition_count,
+        });
+        expected.message_partition_count = current.message_partitions();
+        expected.partition_count = count;
+    }
     for b in members.union(target) {
         let member = expected.members.entry(*b).or_insert_with(|| Member {
             state: MemberState::Active,
@@ -387,6 +453,7 @@ fn force_remove(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::consensus::raft_node;
     use crate::placement::ClusterShape;
 
     fn cluster(size: u32, partitions: u32, rf: u32) -> ClusterConfiguration {
@@ -589,6 +656,53 @@ mod tests {
     }
 
     #[test]
+    fn new_partitions_are_bootstrapped_then_partition_one_scales_up() {
+        let current = cluster(3, 2, 2);
+        let plan = planned(&current, &request(r#"{"partitions":{"count":4}}"#), false).unwrap();
+        let bootstrap = |broker_id, partition_id, priority| Operation::PartitionBootstrap {
+            broker_id,
+            partition_id,
+            priority,
+        };
+        // Round-robin over three: partition 3 on 2,0; 4 on 0,1. Partitions
+        // 1 and 2 stay where they are.
+        assert_eq!(
+            plan.operations,
+            [
+                bootstrap(0, 3, 1),
+                bootstrap(2, 3, 2),
+                bootstrap(0, 4, 2),
+                bootstrap(1, 4, 1),
+                Operation::StartPartitionScaleUp {
+                    broker_id: 0,
+                    desired_partition_count: 4
+                },
+                Operation::AwaitRedistributionCompletion {
+                    broker_id: 0,
+                    desired_partition_count: 4
+                },
+            ]
+        );
+        let expected = &plan.expected;
+        assert_eq!(expected.partition_count, 4);
+        assert_eq!(
+            expected.message_partitions(),
+            2,
+            "messages stay where they were"
+        );
+        assert_eq!(expected.replicas(3), [(2, 2), (0, 1)]);
+        assert_eq!(placements(expected)[..2], placements(&current)[..]);
+        // While bootstrapping, a new partition's Raft group names all its
+        // replicas, although the configuration holds none yet.
+        let started = super::super::change::start(&current, &plan, 0, 1).unwrap();
+        assert!(started.replicas(4).is_empty());
+        let group = super::super::group_config(&started, 4);
+        let voters: Vec<u64> = group.voters.iter().copied().collect();
+        assert_eq!(voters, [raft_node(0), raft_node(1)]);
+        assert_eq!(started.highest_partition(), 4);
+    }
+
+    #[test]
     fn operations_render_as_zeebe_names_them() {
         let op = Operation::PartitionJoin {
             broker_id: 3,
@@ -616,7 +730,13 @@ mod tests {
         assert!(refused(r#"{"brokers":{"count":4,"add":[3]}}"#, false).contains("one or the other"));
         assert!(refused(r#"{"brokers":{"add":[3]}}"#, true).contains("only removes"));
         assert!(refused(r#"{"brokers":{"remove":[0,1,2]}}"#, true).contains("every broker"));
-        assert!(refused(r#"{"partitions":{"count":4}}"#, false).contains("partition count stays 2"));
+        assert!(refused(r#"{"partitions":{"count":1}}"#, false).contains("never removed"));
+        assert!(refused(r#"{"partitions":{"count":9000}}"#, false).contains("up to 8191"));
+        assert!(refused(
+            r#"{"brokers":{"remove":[2]},"partitions":{"count":3}}"#,
+            true
+        )
+        .contains("add partitions"));
         let single = cluster(3, 3, 1);
         let text = match planned(&single, &request(r#"{"brokers":{"remove":[1]}}"#), true) {
             Err(PlanError::Invalid(text)) => text,

@@ -49,6 +49,7 @@ const OFFER_SETTLE: Duration = Duration::from_secs(1);
 pub async fn run(context: Arc<BrokerContext>) {
     let me = context.config.cluster.node_id;
     let mut tick = tokio::time::interval(STEP_INTERVAL);
+    let dispatcher = crate::gateway::dispatch::Dispatcher::new(Arc::clone(&context));
     let mut said_waiting: Option<Instant> = None;
     // Until then, a broker not heard from may only not be heard yet.
     let heard_all_at = Instant::now() + 2 * crate::gossip::STALE_AFTER;
@@ -88,6 +89,7 @@ pub async fn run(context: Arc<BrokerContext>) {
             .collect::<BTreeMap<_, _>>();
         context.membership.report(me, reports);
         if change.coordinator == me {
+            scale_up(&dispatcher, change).await;
             let reports = context.membership.reports_for(change.id);
             if let Some(next) = change::advance(&config, &reports, crate::view::unix_now_ms()) {
                 adopt(&context, next);
@@ -186,6 +188,16 @@ async fn reconcile(context: &BrokerContext, config: &ClusterConfiguration, me: N
                 wanted.insert(*partition_id);
             }
         }
+        // The new partitions open all at once: each needs a quorum of its
+        // replicas to elect a leader.
+        wanted.extend(change.pending.iter().filter_map(|op| match op {
+            Operation::PartitionBootstrap {
+                broker_id,
+                partition_id,
+                ..
+            } if *broker_id == me => Some(*partition_id),
+            _ => None,
+        }));
     }
     let held: BTreeSet<PartitionId> = context.view.roles().into_iter().map(|(p, _)| p).collect();
     let mut complete = true;
@@ -241,6 +253,7 @@ fn report_of(m: &ReplicaMembership, change: u64) -> ReplicaReport {
         joint: m.joint,
         durable_voters: m.durable_voters.clone(),
         durable_priorities: m.durable_priorities.clone(),
+        scaling: m.scaling,
     }
 }
 
@@ -375,6 +388,33 @@ fn step_of(op: &Operation, state: &ReplicaMembership, voters: BTreeMap<NodeId, u
     }
 }
 
+/// On the coordinator, while the current operation starts a scale up: asks
+/// partition 1 for it (again, until its leader reports it begun; a repeated
+/// request is answered or refused without effect).
+async fn scale_up(dispatcher: &crate::gateway::dispatch::Dispatcher, change: &PendingChange) {
+    let Some(Operation::StartPartitionScaleUp {
+        desired_partition_count,
+        ..
+    }) = change.pending.first()
+    else {
+        return;
+    };
+    let command = crate::command::PartitionCommand::ScaleUp {
+        desired_partition_count: *desired_partition_count,
+    };
+    let timeout = dispatcher.request_timeout();
+    match dispatcher
+        .execute(crate::routing::DEPLOYMENT_PARTITION, command, timeout)
+        .await
+    {
+        Ok(_) => tracing::info!(
+            "partition 1 scales up to {desired_partition_count} partitions (cluster change {})",
+            change.id
+        ),
+        Err(e) => tracing::debug!("scale up not started now: {e}"),
+    }
+}
+
 /// The voters (broker to priority) of the operation's partition once `op`
 /// is done; `None` for an operation that proposes nothing.
 fn target(config: &ClusterConfiguration, op: &Operation) -> Option<BTreeMap<NodeId, u32>> {
@@ -457,6 +497,7 @@ mod tests {
             durable_priorities: [(0, 2), (1, 1)].into(),
             learners: BTreeSet::new(),
             caught_up: BTreeSet::new(),
+            scaling: None,
         };
         assert_eq!(
             step_of(&join, &state, target.clone()),

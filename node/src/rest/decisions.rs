@@ -43,7 +43,7 @@ pub async fn evaluate(
     };
     Scope::check(scope.as_deref(), &id, "decision").map_err(Problem::forbidden)?;
     let variables = body::variables("variables", e.variables.as_ref())?;
-    let partitions = rest.dispatcher.context().shape.partitions;
+    let partitions = rest.dispatcher.context().partitions();
     let command = validate::evaluate_decision(key, id, &variables, partitions)?;
     let command = tenants::named(e.tenant_id.as_deref().unwrap_or(""), command)?;
     let order = rest.round_robin.order(partitions);

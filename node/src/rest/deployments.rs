@@ -146,11 +146,7 @@ pub async fn delete(
     MaybeBody(_): MaybeBody<Deletion>,
 ) -> Result<Json<Value>, Problem> {
     let key = keys::parse("resourceKey", &key)?;
-    validate::key_partition(
-        "resourceKey",
-        key,
-        rest.dispatcher.context().shape.partitions,
-    )?;
+    validate::key_partition("resourceKey", key, rest.dispatcher.context().partitions())?;
     rest.dispatcher
         .execute(
             DEPLOYMENT_PARTITION,

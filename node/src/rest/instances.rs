@@ -95,7 +95,7 @@ pub async fn create(
         start_instructions,
     };
     let command = tenants::named(c.tenant_id.as_deref().unwrap_or(""), command)?;
-    let order = rest.round_robin.order(context.shape.partitions);
+    let order = rest.round_robin.order(context.partitions());
     let wait = if awaiting { timeout } else { default_timeout };
     let (_, reply) = rest
         .dispatcher
@@ -199,8 +199,7 @@ pub async fn on_key(
     key: i64,
     command: PartitionCommand,
 ) -> Result<CommandReply, Problem> {
-    let partition =
-        validate::key_partition(field, key, rest.dispatcher.context().shape.partitions)?;
+    let partition = validate::key_partition(field, key, rest.dispatcher.context().partitions())?;
     Ok(rest
         .dispatcher
         .execute(partition, command, rest.dispatcher.request_timeout())

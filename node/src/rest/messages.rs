@@ -44,7 +44,7 @@ pub async fn publish(rest: Shared, Body(p): Body<Publication>) -> Result<Json<Va
     validate::not_blank("name", &p.name)?;
     validate::at_least("timeToLive", p.time_to_live, 0)?;
     let tenant = p.tenant_id.unwrap_or_default();
-    let partitions = rest.dispatcher.context().shape.partitions;
+    let partitions = rest.dispatcher.context().message_partitions();
     let partition = partition_of_correlation_key(&p.correlation_key, partitions);
     let command = PartitionCommand::PublishMessage {
         name: p.name,

@@ -27,6 +27,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use node::command::CommandReply;
 use node::consensus::{raft_node, OpenOptions, ShardReplicas};
+use node::membership::ClusterConfiguration;
 use node::metrics::Metrics;
 use node::placement::{ClusterShape, PartitionId};
 use node::view::BrokerView;
@@ -117,6 +118,8 @@ pub struct BrokerSummary {
     pub events: u64,
     /// Simulated time at the end.
     pub sim_ms: u64,
+    /// Partitions added while the faults ran (and made to take instances).
+    pub partitions_added: u64,
 }
 
 #[derive(Debug)]
@@ -131,6 +134,7 @@ enum Ev {
     Restart(u32),
     Heal,
     Check,
+    ScaleUp,
 }
 
 struct BNode {
@@ -156,6 +160,16 @@ pub struct BrokerSim {
     queue: BinaryHeap<Reverse<(u64, u64, usize)>>,
     events: Vec<Option<Ev>>,
     shape: ClusterShape,
+    /// Where the partitions are, and the routing: a scale up adds one.
+    config: ClusterConfiguration,
+    /// The partition being added, until partition 1 reports it ready.
+    adding: Option<PartitionId>,
+    /// The replicas of added partitions opened so far (node, partition):
+    /// a node restarting opens those, and the others later, as the
+    /// broker's membership loop does (a full disk can refuse one).
+    opened: std::collections::BTreeSet<(u32, PartitionId)>,
+    /// Nodes whose disk was made full (until healed).
+    full: std::collections::BTreeSet<u32>,
     nodes: BTreeMap<u32, BNode>,
     net: Network,
     sink: Arc<RecordingSink>,
@@ -202,6 +216,10 @@ impl BrokerSim {
             queue: BinaryHeap::new(),
             events: Vec::new(),
             shape,
+            config: ClusterConfiguration::initial(&shape, EPOCH_MS as u64),
+            adding: None,
+            opened: Default::default(),
+            full: Default::default(),
             nodes: BTreeMap::new(),
             net: Network::new(region),
             sink: Arc::new(RecordingSink::default()),
@@ -243,6 +261,11 @@ impl BrokerSim {
         }
         let chaos = sim.opts.chaos_ms;
         sim.schedule(chaos, Ev::Heal);
+        // A third of the runs add a partition while the faults run.
+        if sim.opts.faults && sim.rng.chance(333) {
+            let at = sim.rng.range(300, chaos * 2 / 3);
+            sim.schedule(at, Ev::ScaleUp);
+        }
         Ok(sim)
     }
 
@@ -253,32 +276,15 @@ impl BrokerSim {
         incarnation: u64,
         skew_ms: i64,
     ) -> Result<BNode, Violation> {
-        let owned: Vec<PartitionId> = (1..=self.shape.partitions)
-            .filter(|p| self.shape.replicas(*p).contains(&n))
+        let first = self.shape.partitions;
+        let owned: Vec<PartitionId> = self
+            .config
+            .local_partitions(n)
+            .into_iter()
+            .filter(|p| *p <= first || self.opened.contains(&(n, *p)))
             .collect();
         let view = Arc::new(BrokerView::new(&owned, 1));
-        let options = OpenOptions {
-            node: n,
-            shape: self.shape,
-            members: Arc::new(node::membership::Members::new(
-                node::membership::ClusterConfiguration::initial(&self.shape, EPOCH_MS as u64),
-            )),
-            dir: "/data/partitions".into(),
-            segment_size_bytes: 64 << 10,
-            accept_data_loss: false,
-            raft: self.raft_config(),
-            seed: self.rng.next_u64(),
-            boot_ms: (EPOCH_MS as u64) + self.now_ms,
-            snapshot_period: Duration::from_millis(self.rng.range(200, 2_000)),
-            exporter: Some(node::consensus::ExportOptions {
-                sink: self.sink.clone(),
-                max_lag_records: 100_000,
-                position_interval: Duration::from_millis(100),
-            }),
-            time_zone: "UTC".into(),
-            state_check_entries: STATE_CHECK_ENTRIES,
-            driver_bug: self.opts.bug.and_then(crate::Planted::driver),
-        };
+        let options = self.open_options(n);
         let replicas = now(ShardReplicas::open_on(
             disk.clone(),
             &options,
@@ -300,6 +306,135 @@ impl BrokerSim {
         })
     }
 
+    /// How node `n` opens its replicas, with the configuration of now.
+    fn open_options(&mut self, n: u32) -> OpenOptions {
+        OpenOptions {
+            node: n,
+            shape: self.config.shape(),
+            members: Arc::new(node::membership::Members::new(self.config.clone())),
+            dir: "/data/partitions".into(),
+            segment_size_bytes: 64 << 10,
+            accept_data_loss: false,
+            raft: self.raft_config(),
+            seed: self.rng.next_u64(),
+            boot_ms: (EPOCH_MS as u64) + self.now_ms,
+            snapshot_period: Duration::from_millis(self.rng.range(200, 2_000)),
+            exporter: Some(node::consensus::ExportOptions {
+                sink: self.sink.clone(),
+                max_lag_records: 100_000,
+                position_interval: Duration::from_millis(100),
+            }),
+            time_zone: "UTC".into(),
+            state_check_entries: STATE_CHECK_ENTRIES,
+            driver_bug: self.opts.bug.and_then(crate::Planted::driver),
+        }
+    }
+
+    /// The brokers holding `partition`.
+    fn replicas_of(&self, partition: PartitionId) -> Vec<u32> {
+        self.config
+            .replicas(partition)
+            .into_iter()
+            .map(|(n, _)| n)
+            .collect()
+    }
+
+    /// Adds a partition as a cluster change does: its replicas open (a
+    /// node that is down opens it when it restarts), partition 1 is asked
+    /// to scale up until it has begun, and once it reports the new
+    /// partition bootstrapped and the others told, clients use it.
+    fn scale_up(&mut self) -> Result<(), Violation> {
+        if self.config.version == 1 {
+            self.begin_scale_up();
+        }
+        let missing = self.open_missing()?;
+        let Some(q) = self.adding else {
+            if missing {
+                self.schedule(20, Ev::ScaleUp);
+            }
+            return Ok(());
+        };
+        let progress = self
+            .leaders
+            .get(&1)
+            .and_then(|l| self.nodes[l].replicas.membership(1))
+            .and_then(|m| m.scaling);
+        match progress {
+            Some(s) if s.partitions >= q && s.complete => {
+                self.say(format!("partition {q} takes instances"));
+                self.config.partition_count = q;
+                self.config.version += 1;
+                self.adding = None;
+                self.summary.partitions_added += 1;
+            }
+            Some(s) if s.partitions >= q => {}
+            _ => {
+                if !self.in_flight.iter().any(|r| matches!(r.op, Op::ScaleUp)) {
+                    let command = node::command::PartitionCommand::ScaleUp {
+                        desired_partition_count: q,
+                    };
+                    self.submit(1, Op::ScaleUp, command);
+                }
+            }
+        }
+        self.schedule(20, Ev::ScaleUp);
+        Ok(())
+    }
+
+    /// The configuration with one more partition, placed round-robin.
+    fn begin_scale_up(&mut self) {
+        let q = self.config.partition_count + 1;
+        let placed = ClusterConfiguration::initial(
+            &ClusterShape {
+                partitions: q,
+                ..self.shape
+            },
+            EPOCH_MS as u64,
+        );
+        let mut next = self.config.clone();
+        next.message_partition_count = self.config.message_partitions();
+        next.version += 1;
+        for (n, m) in placed.members {
+            if let Some(replica) = m.partitions.get(&q) {
+                let member = next.members.get_mut(&n).expect("a member");
+                member.partitions.insert(q, *replica);
+            }
+        }
+        self.config = next;
+        self.adding = Some(q);
+        self.say(format!("add partition {q} on {:?}", self.replicas_of(q)));
+    }
+
+    /// Opens the replicas of added partitions that up nodes do not hold
+    /// yet; true while one is still missing (a node down, a full disk).
+    fn open_missing(&mut self) -> Result<bool, Violation> {
+        let mut missing = false;
+        for q in self.shape.partitions + 1..=self.config.highest_partition() {
+            for n in self.replicas_of(q) {
+                if self.opened.contains(&(n, q)) {
+                    continue;
+                }
+                if !self.nodes[&n].up {
+                    missing = true;
+                    continue;
+                }
+                let options = self.open_options(n);
+                let node = self.nodes.get_mut(&n).expect("node");
+                match now(node.replicas.join(&options, q, &|| {})) {
+                    Ok(()) => {
+                        self.opened.insert((n, q));
+                        self.pump(n)?;
+                    }
+                    Err(e) => {
+                        missing = true;
+                        self.say(format!("n{n} cannot open partition {q} yet: {e}"));
+                    }
+                }
+            }
+        }
+        Ok(missing)
+    }
+
     fn raft_config(&self) -> RaftConfig {
         let mut config = RaftConfig::default();
         assert!(
@@ -309,9 +444,15 @@ impl BrokerSim {
         config
     }
 
+    /// Traces `line`; with `SIM_ECHO` set, also to stderr at once (a panic
+    /// in the core loses the trace collected so far).
     fn say(&mut self, line: String) {
         if self.opts.trace {
-            self.trace.push(format!("{:>7}ms {line}", self.now_ms));
+            let line = format!("{:>7}ms {line}", self.now_ms);
+            if std::env::var_os("SIM_ECHO").is_some() {
+                eprintln!("{line}");
+            }
+            self.trace.push(line);
         }
     }
 
@@ -460,6 +601,7 @@ impl BrokerSim {
             }
             Ev::Heal => self.heal(),
             Ev::Check => self.end_check(),
+            Ev::ScaleUp => self.scale_up(),
         }
     }
 
@@ -481,7 +623,7 @@ impl BrokerSim {
     /// A command for another partition: to each of its replicas (only the
     /// leader appends it; the sender sends it again until acknowledged).
     fn route(&mut self, from: u32, target: PartitionId, record: engine::Record) {
-        for to in self.shape.replicas(target) {
+        for to in self.replicas_of(target) {
             for delay in self
                 .net
                 .deliveries(&mut self.rng, raft_node(from), raft_node(to))
@@ -621,6 +763,12 @@ impl BrokerSim {
                 Err(v) if disk.pending_faults() < pending => {
                     self.say(format!("n{n} did not start: {v}"))
                 }
+                // A partition never written yet (one added at run time)
+                // needs space to open: the node stays down until healed.
+                Err(v) if self.full.contains(&n) && self.healed_at_ms.is_none() => {
+                    self.say(format!("n{n} did not start on its full disk: {v}"));
+                    return Ok(());
+                }
                 Err(v) => return Err(v),
             }
         };
@@ -635,7 +783,7 @@ impl BrokerSim {
     fn submit(&mut self, partition: PartitionId, op: Op, command: node::command::PartitionCommand) {
         let guess = self.leaders.get(&partition).copied();
         let n = guess.unwrap_or_else(|| {
-            let replicas = self.shape.replicas(partition);
+            let replicas = self.replicas_of(partition);
             self.rng.pick(&replicas)
         });
         let wall = self.wall_ms(n);
@@ -690,7 +838,7 @@ impl BrokerSim {
         }
         self.next_id += 1;
         let id = self.next_id;
-        let p = self.rng.range(1, u64::from(self.shape.partitions)) as PartitionId;
+        let p = self.rng.range(1, u64::from(self.config.partition_count)) as PartitionId;
         self.submit(p, Op::Create { id }, workload::create(id));
     }
 
@@ -698,7 +846,7 @@ impl BrokerSim {
         if !self.deployed {
             return;
         }
-        let p = self.rng.range(1, u64::from(self.shape.partitions)) as PartitionId;
+        let p = self.rng.range(1, u64::from(self.config.partition_count)) as PartitionId;
         let job_type = if self.rng.chance(500) {
             "work"
         } else {
@@ -735,7 +883,7 @@ impl BrokerSim {
                 .collect::<Vec<(u64, i64)>>()
         });
         for (id, instance) in waiting {
-            let p = engine::message_partition(&id.to_string(), self.shape.partitions);
+            let p = engine::message_partition(&id.to_string(), self.config.message_partitions());
             self.submit(p, Op::Publish, workload::publish(id, instance));
             self.publishing
                 .insert((id, instance), self.now_ms + workload::REPUBLISH_AFTER_MS);
@@ -829,6 +977,7 @@ impl BrokerSim {
             let node = self.nodes.get_mut(&n).expect("node");
             node.sync_ms = (1, 4);
             node.disk.set_capacity_bytes(None);
+            self.full.remove(&n);
             if !node.up {
                 self.restart(n)?;
             }
@@ -862,12 +1011,19 @@ impl BrokerSim {
                 .copied()
                 .collect()
         });
-        let complete = (open.is_empty() && self.deployed) || over;
+        let settled = open.is_empty() && self.deployed && self.adding.is_none();
+        let complete = settled || over;
         self.sink
             .with_facts(|f| history::check(f, &self.acked, &self.applied_at, complete))?;
-        if open.is_empty() && self.deployed {
+        if settled {
             self.done = true;
             return Ok(());
+        }
+        if let Some(q) = self.adding.filter(|_| over) {
+            return Err(violation(
+                "a partition added is made ready",
+                format!("partition {q} was not bootstrapped {bound} ms after healing"),
+            ));
         }
         if over {
             return Err(violation(
@@ -960,6 +1116,7 @@ impl BrokerSim {
             }
             10 => {
                 self.say(format!("disk of n{n} full"));
+                self.full.insert(n);
                 let disk = &self.nodes[&n].disk;
                 disk.set_capacity_bytes(Some(disk.used_bytes() + 4096));
             }
@@ -992,7 +1149,8 @@ impl BrokerReport {
         format!(
             "{} broker seeds passed, {} failed; {} instances created and {} completed, {} job \
              completions acknowledged, {} exported entries checked ({} compared between \
-             leaders), {} engine fingerprints compared, {} faults ({} crashes, {} clock jumps)",
+             leaders), {} engine fingerprints compared, {} faults ({} crashes, {} clock jumps), \
+             {} partitions added under faults",
             self.passed.len(),
             self.failures.len(),
             sum(|s| s.created),
@@ -1004,6 +1162,7 @@ impl BrokerReport {
             sum(|s| s.faults),
             sum(|s| s.crashes),
             sum(|s| s.clock_jumps),
+            sum(|s| s.partitions_added),
         )
     }
 }

@@ -50,6 +50,8 @@ pub enum Op {
     },
     /// The message for instance `id`.
     Publish,
+    /// Partition 1 is asked to scale up.
+    ScaleUp,
 }
 
 /// A request waiting for its answer.
