@@ -64,6 +64,8 @@ pub struct ReplicaMembership {
     pub caught_up: BTreeSet<u32>,
     /// On the leader of partition 1: where a scale up stands.
     pub scaling: Option<crate::membership::change::ScalingReport>,
+    /// On the leader: where the group stands, for a broker that joins it.
+    pub fence: Option<replica::JoinFence>,
 }
 
 /// A learner this close to the leader's commit index (in entries) has
@@ -361,6 +363,7 @@ impl<D: Disk> ShardReplicas<D> {
                 dir: options.dir.join(p.to_string()),
                 initial: options.members.group_config(p),
                 machine: new_machine(options, p, &view, &metrics)?,
+                fence: None,
             });
         }
         let driver_options = replica::Options {
@@ -511,6 +514,7 @@ impl<D: Disk> ShardReplicas<D> {
         &mut self,
         options: &OpenOptions,
         partition: PartitionId,
+        fence: Option<replica::JoinFence>,
         heartbeat: &dyn Fn(),
     ) -> Result<(), ReplicaError> {
         if self.locals.contains_key(&partition) {
@@ -521,6 +525,7 @@ impl<D: Disk> ShardReplicas<D> {
             dir: options.dir.join(partition.to_string()),
             initial: options.members.group_config(partition),
             machine: new_machine(options, partition, &self.view, &self.metrics)?,
+            fence,
         };
         let opened = self.driver.add_group(spec, heartbeat).await?;
         self.metrics.register_partitions(&[partition]);
@@ -601,6 +606,7 @@ impl<D: Disk> ShardReplicas<D> {
                         complete: progress.complete,
                     }
                 }),
+            fence: self.driver.join_fence(group),
         })
     }
 

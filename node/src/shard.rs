@@ -135,6 +135,11 @@ pub enum MembershipRequest {
     /// Open a replica of the partition here (joining its group, or given
     /// to this broker by the cluster configuration); nothing if open.
     Join {
+        /// Where the group stood when this broker joined it, from its
+        /// leader: for a replica that joins empty (see
+        /// [`replica::JoinFence`]); `None` for one the configuration gives
+        /// this broker from the start.
+        fence: Option<replica::JoinFence>,
         /// The answer: why not, if it could not be opened.
         reply: oneshot::Sender<Result<(), String>>,
     },
@@ -592,11 +597,11 @@ async fn open_or_close(
         return Some(request);
     };
     match request {
-        MembershipRequest::Join { reply } => {
+        MembershipRequest::Join { fence, reply } => {
             let shard = ctx.shard;
             let heartbeat = || ctx.view.heartbeat(shard);
             let result = replicas
-                .join(&ctx.options.open, partition, &heartbeat)
+                .join(&ctx.options.open, partition, fence, &heartbeat)
                 .await
                 .map_err(|e| format!("cannot open partition {partition}: {e}"));
             if let Err(why) = &result {

@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 use common::{deeply_nested_deployment, free_port, http_get, http_request, run_waggle, wait_exit};
 use node::gateway::proto;
 use node::gateway::proto::gateway_client::GatewayClient;
+use node::routing::partition_of_key;
 use tonic::transport::Channel;
 
 const NODES: u32 = 3;
@@ -1382,15 +1383,8 @@ fn a_region_lost_for_good_is_failed_over_and_back_without_losing_anything() {
     );
 
     // The operator's failover.
-    let (status, body) = http_request(
-        nodes[0].management_port,
-        "PATCH",
-        "/actuator/cluster?force=true",
-        r#"{"brokers":{"remove":[1,3]}}"#,
-    );
-    assert_eq!(status, 202, "{body}");
-    let planned: serde_json::Value = serde_json::from_str(&body).expect("JSON");
-    wait_change(&nodes, &[0, 2], &planned["changeId"], &[0, 2], &[2, 2]);
+    let change_id = patch_cluster(&nodes[0], "?force=true", r#"{"brokers":{"remove":[1,3]}}"#);
+    wait_change(&nodes, &[0, 2], &change_id, &[0, 2], &[2, 2]);
 
     // Processing resumes on the survivors, and every instance acknowledged
     // before the loss is still there: its job is worked.
@@ -1446,6 +1440,15 @@ fn a_region_lost_for_good_is_failed_over_and_back_without_losing_anything() {
     assert!(ok, "waggle cluster add: {err}\n{}", logs(&nodes));
     let shown: serde_json::Value = serde_json::from_str(&out).expect("JSON");
     assert_eq!(shown["lastChange"]["status"], "COMPLETED", "{out}");
+    // Each rejoining replica was fenced where its partition's leader stood.
+    for i in [1usize, 3] {
+        let log = nodes[i].log();
+        assert!(
+            log.contains("it votes only for candidates holding entry"),
+            "broker {i} joined without a fence:\n{}",
+            logs(&nodes)
+        );
+    }
     wait_change(
         &nodes,
         &[0, 1, 2, 3],
@@ -1622,15 +1625,7 @@ fn a_cluster_scaled_from_three_to_five_brokers_under_load_loses_nothing() {
     }
     let rt = client_runtime();
     let mut acknowledged = deploy_and_create(&rt, &nodes[0], 100);
-    let (status, body) = http_request(
-        nodes[0].management_port,
-        "PATCH",
-        "/actuator/cluster",
-        r#"{"brokers":{"add":[3,4]}}"#,
-    );
-    assert_eq!(status, 202, "{body}");
-    let planned: serde_json::Value = serde_json::from_str(&body).expect("JSON");
-    let change_id = planned["changeId"].clone();
+    let change_id = patch_cluster(&nodes[0], "", r#"{"brokers":{"add":[3,4]}}"#);
     // The change's coordinator dies once the others heard of the change:
     // broker 1, the lowest left, carries it on.
     let start = Instant::now();
@@ -1692,10 +1687,18 @@ const PAID_THEN_WORK: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
   <bpmn:message id="m" name="paid"><bpmn:extensionElements><zeebe:subscription correlationKey="=orderId"/></bpmn:extensionElements></bpmn:message>
 </bpmn:definitions>"#;
 
-/// The partition a key was made on.
-fn key_partition(key: i64) -> i64 {
-    key >> 51
+/// Asks `node` for a cluster change (`query`: "" or "?force=true"); its
+/// id, once accepted.
+fn patch_cluster(node: &Node, query: &str, body: &str) -> serde_json::Value {
+    let path = format!("/actuator/cluster{query}");
+    let (status, answer) = http_request(node.management_port, "PATCH", &path, body);
+    assert_eq!(status, 202, "{answer}");
+    let planned: serde_json::Value = serde_json::from_str(&answer).expect("JSON");
+    planned["changeId"].clone()
 }
+
+/// The partitions of the scaling test once the third is added.
+const SCALED_PARTITIONS: u32 = 3;
 
 /// Creates `paid_then_work` instances waiting for order `{prefix}-{i}`
 /// through `client` until `count` are acknowledged and one is on
@@ -1704,11 +1707,15 @@ async fn create_waiting(
     client: &mut GatewayClient<Channel>,
     prefix: &str,
     count: usize,
-    partition: i64,
+    partition: u32,
 ) -> Vec<(i64, String)> {
     let mut out: Vec<(i64, String)> = Vec::new();
     let start = Instant::now();
-    while out.len() < count || !out.iter().any(|(k, _)| key_partition(*k) == partition) {
+    while out.len() < count
+        || !out
+            .iter()
+            .any(|(k, _)| partition_of_key(*k, SCALED_PARTITIONS) == Some(partition))
+    {
         assert!(
             start.elapsed() < PHASE_LIMIT,
             "no instance on partition {partition}"
@@ -1748,15 +1755,7 @@ fn partitions_added_under_load_take_new_instances_and_messages_still_meet_their_
         deploy_resource_until_accepted(&mut client, "paid_then_work.bpmn", PAID_THEN_WORK).await;
         create_waiting(&mut client, "before", 10, 2).await
     });
-    let (status, body) = http_request(
-        nodes[1].management_port,
-        "PATCH",
-        "/actuator/cluster",
-        r#"{"partitions":{"count":3}}"#,
-    );
-    assert_eq!(status, 202, "{body}");
-    let planned: serde_json::Value = serde_json::from_str(&body).expect("JSON");
-    let change_id = planned["changeId"].clone();
+    let change_id = patch_cluster(&nodes[1], "", r#"{"partitions":{"count":3}}"#);
     let during = create_during_change(&rt, &nodes, None, 2, &change_id, &mut acknowledged);
     assert!(during > 0, "nothing was created during the change");
     wait_change(&nodes, &[0, 1, 2], &change_id, &[0, 1, 2], &[3, 3, 3]);
@@ -1780,7 +1779,7 @@ fn partitions_added_under_load_take_new_instances_and_messages_still_meet_their_
             assert!(start.elapsed() < PHASE_LIMIT, "no instance on partition 3");
             if let Some(key) = create_one(&mut client, 0).await {
                 acknowledged.insert(key);
-                if key_partition(key) == 3 {
+                if partition_of_key(key, SCALED_PARTITIONS) == Some(3) {
                     break;
                 }
             }

@@ -72,6 +72,7 @@ impl Cluster {
                         hard_state: HardState::default(),
                         applied: 0,
                         recovering_until: 0,
+                        recovering_term: None,
                     },
                 )
                 .expect("a fresh MultiRaft has no groups");

@@ -83,6 +83,8 @@ pub(crate) struct Group {
     scratch: Vec<Entry>,
     /// See [`crate::GroupBootstrap::recovering_until`]; 0 once lifted.
     recovering_until: Index,
+    /// See [`crate::GroupBootstrap::recovering_term`]; `None` once lifted.
+    recovering_term: Option<Term>,
 }
 
 impl Group {
@@ -90,11 +92,15 @@ impl Group {
         ctx: &mut Ctx<'_>,
         id: GroupId,
         me: NodeId,
-        config: GroupConfig,
-        hs: HardState,
-        applied: Index,
-        recovering_until: Index,
+        boot: crate::GroupBootstrap,
     ) -> Self {
+        let crate::GroupBootstrap {
+            config,
+            hard_state: hs,
+            applied,
+            recovering_until,
+            recovering_term,
+        } = boot;
         let log = RaftLog::new(id, ctx.reader, hs.commit, applied);
         let mut g = Group {
             id,
@@ -124,6 +130,7 @@ impl Group {
             bcast_commit: false,
             scratch: Vec::new(),
             recovering_until,
+            recovering_term,
         };
         g.reset_randomized_timeout(ctx);
         g
@@ -163,7 +170,22 @@ impl Group {
             return true;
         }
         self.recovering_until = 0;
+        self.recovering_term = None;
         false
+    }
+
+    /// Whether the gate of [`Self::voting_held_back`] lets a vote go to a
+    /// candidate whose log ends at `last_index` in `last_term`: always once
+    /// lifted; while it holds, only when the entry it waits for is known and
+    /// the candidate's log is at least as up to date as that entry (so holds
+    /// it, as it is committed).
+    fn gate_admits(&mut self, last_index: Index, last_term: Term) -> bool {
+        if !self.voting_held_back() {
+            return true;
+        }
+        self.recovering_term.is_some_and(|term| {
+            last_term > term || (last_term == term && last_index >= self.recovering_until)
+        })
     }
 
     fn send_at(&self, ctx: &mut Ctx<'_>, to: NodeId, term: Term, body: MessageBody) {
@@ -556,7 +578,7 @@ impl Group {
             || (pre && msg_term > self.term);
         let granted = can_vote
             && self.log.is_up_to_date(ctx.reader, last_index, last_term)
-            && !self.voting_held_back();
+            && self.gate_admits(last_index, last_term);
         if granted {
             if !pre {
                 self.election_elapsed = 0;

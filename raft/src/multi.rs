@@ -37,7 +37,18 @@ pub struct GroupBootstrap {
     /// votes or pre-votes: its acknowledgement may have formed the quorum of
     /// the lost entries, so voting with the shorter log could elect a leader
     /// without them. The gate lifts itself once the log reaches the index.
+    /// A replica that joins its group empty starts gated too, at the
+    /// leader's committed entry it joined at (see `recovering_term`).
     pub recovering_until: Index,
+    /// The term of the entry at `recovering_until`, when known: a replica
+    /// that joins its group empty knows the committed entry it joined at.
+    /// Then the gate refuses only candidates whose log does not hold that
+    /// entry (by the up-to-date rule, §5.4.1), not every candidate: an
+    /// earlier incarnation of this node may have voted in a configuration
+    /// from before its removal, and a candidate still in that configuration
+    /// must not count the new, empty replica's vote, while a candidate of
+    /// the group's present gets it.
+    pub recovering_term: Option<Term>,
 }
 
 /// Acknowledges that [`MultiRaft::force_reconfiguration`] bypasses consensus.
@@ -147,15 +158,7 @@ impl<R: LogReader> MultiRaft<R> {
         }
         let me = self.me;
         let mut ctx = ctx!(self);
-        let g = Group::new(
-            &mut ctx,
-            group,
-            me,
-            boot.config,
-            boot.hard_state,
-            boot.applied,
-            boot.recovering_until,
-        );
+        let g = Group::new(&mut ctx, group, me, boot);
         self.groups.insert(group, g);
         Ok(())
     }

@@ -5,20 +5,11 @@
 
 mod common;
 
-use common::{cluster, plain, Cluster};
+use common::{cluster, plain, with_pre_vote, Cluster};
 use raft::{NodeId, RaftConfig, Role};
 
 /// Ticks a scenario waits for an election that must not happen.
 const WAIT_TICKS: u32 = 200;
-
-fn with_pre_vote() -> RaftConfig {
-    RaftConfig {
-        pre_vote: true,
-        check_quorum: true,
-        priority_election: false,
-        ..RaftConfig::default()
-    }
-}
 
 fn elect(c: &mut Cluster, n: NodeId) {
     c.raft(n).campaign(1);

@@ -25,7 +25,7 @@
 //! takes `now_ms`, a monotonic time in milliseconds. (It times each sync, for
 //! the caller's metrics only.)
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use raft::{
@@ -71,6 +71,8 @@ pub enum Bug {
     VoteStoredLazily,
     /// A snapshot from the leader is stored but not restored into the machine.
     InstallWithoutRestore,
+    /// A replica that joins its group empty ignores its [`JoinFence`].
+    JoinWithoutFence,
 }
 
 impl Options {
@@ -91,6 +93,26 @@ pub struct GroupSpec<S> {
     pub initial: GroupConfig,
     /// Its state machine, empty.
     pub machine: S,
+    /// For a replica that joins its group (nothing stored yet): where the
+    /// group stood when it joined, from its leader ([`Driver::join_fence`]).
+    /// Ignored when the group's stores hold anything.
+    pub fence: Option<JoinFence>,
+}
+
+/// Where a group stood when a replica joined it, taken from its leader: the
+/// new replica starts at the leader's term, so that no leader deposed before
+/// it joined is followed, and votes only for candidates whose log holds the
+/// leader's last applied entry until its own log does. A node deleted from
+/// the group and added back under its id thus gives no vote to a replica
+/// still in a configuration from before its removal (which would count it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct JoinFence {
+    /// The leader's term.
+    pub term: u64,
+    /// The leader's last applied (so committed) index.
+    pub index: u64,
+    /// The term of the entry at `index`.
+    pub index_term: u64,
 }
 
 /// What opening a group found, for the caller's logs and metrics.
@@ -118,6 +140,11 @@ pub struct Flight {
     installed: Vec<(GroupId, SnapshotMeta)>,
     /// Entries written per group.
     pub appended: Vec<(GroupId, usize)>,
+    /// Which opening of each written group the writes are of: a group
+    /// closed and opened again (a node that left and rejoins) while they
+    /// were in flight gets none of its earlier replica's acknowledgements,
+    /// messages or entries to apply.
+    openings: Vec<(GroupId, u64)>,
 }
 
 /// A ready whose writes are durable (or stalled).
@@ -136,6 +163,8 @@ pub struct Landed {
 struct Replica<D: Disk, S> {
     store: GroupStore<D>,
     machine: S,
+    /// Tells this replica from an earlier one of its group on this node.
+    opening: u64,
 }
 
 /// See the module documentation.
@@ -146,6 +175,8 @@ pub struct Driver<D: Disk, S> {
     options: Options,
     commit_store_interval_ms: u64,
     bug: Option<Bug>,
+    /// Groups opened so far (see [`Replica::opening`]).
+    openings: u64,
 }
 
 impl<D: Disk, S> std::fmt::Debug for Driver<D, S> {
@@ -175,6 +206,7 @@ impl<D: Disk, S: StateMachine> Driver<D, S> {
         let mut driver = Driver {
             raft,
             replicas: BTreeMap::new(),
+            openings: 0,
             disk,
             options: options.clone(),
             commit_store_interval_ms: options.commit_store_interval_ms,
@@ -251,17 +283,56 @@ impl<D: Disk, S: StateMachine> Driver<D, S> {
                 .restore(*index, state)
                 .map_err(|reason| ReplicaError::Corrupt { group: g, reason })?;
         }
-        let recovering_until = check_lost_committed(
-            options,
-            g,
-            &store.log_dir(),
-            found.hard_state.commit,
-            found.held,
-            &found.config,
-        )?;
+        let fence = spec
+            .fence
+            .filter(|_| found.held == 0 && found.hard_state == raft::HardState::default())
+            .filter(|_| !options.has_bug(Bug::JoinWithoutFence));
+        let mut found_hs = found.hard_state;
+        let mut stored_fence = found.fence;
+        if let Some(fence) = fence {
+            // Stored first: a restart before the log reaches the fence keeps
+            // it.
+            found_hs = raft::HardState {
+                term: fence.term,
+                vote: raft::NO_NODE,
+                commit: fence.index,
+            };
+            store
+                .store_fence(found_hs, fence.index, fence.index_term)
+                .await?;
+            stored_fence = Some((fence.index, fence.index_term));
+            tracing::info!(
+                partition = g,
+                term = fence.term,
+                index = fence.index,
+                "partition {g}: a new replica joins at term {}; it votes only for candidates \
+                 holding entry {} until its log does",
+                fence.term,
+                fence.index
+            );
+        }
+        // Behind its join fence still (nothing committed beyond it was
+        // stored since), a replica votes for candidates holding the fence's
+        // entry; one that lost committed entries beyond it, for none.
+        let (recovering_until, recovering_term) = match stored_fence {
+            Some((index, term)) if found_hs.commit == index && found.held < index => {
+                (index, Some(term))
+            }
+            _ => {
+                let until = check_lost_committed(
+                    options,
+                    g,
+                    &store.log_dir(),
+                    found_hs.commit,
+                    found.held,
+                    &found.config,
+                )?;
+                (until, None)
+            }
+        };
         let hs = raft::HardState {
-            commit: found.hard_state.commit.min(found.held),
-            ..found.hard_state
+            commit: found_hs.commit.min(found.held),
+            ..found_hs
         };
         self.raft.reader_mut().set_hard_state(g, hs);
         let single = found.config.all_voters().len() == 1;
@@ -271,6 +342,7 @@ impl<D: Disk, S: StateMachine> Driver<D, S> {
             hard_state: hs,
             applied: machine.applied(),
             recovering_until,
+            recovering_term,
         };
         self.raft
             .add_group(g, boot)
@@ -291,7 +363,16 @@ impl<D: Disk, S: StateMachine> Driver<D, S> {
             }
             Err(source) => return Err(ReplicaError::Storage { group: g, source }),
         }
-        self.replicas.insert(g, Replica { store, machine });
+        self.openings += 1;
+        let opening = self.openings;
+        self.replicas.insert(
+            g,
+            Replica {
+                store,
+                machine,
+                opening,
+            },
+        );
         Ok(Opened {
             group: g,
             tail_loss: found.tail_loss,
@@ -327,6 +408,21 @@ impl<D: Disk, S: StateMachine> Driver<D, S> {
     /// The Raft core.
     pub fn raft(&self) -> &MultiRaft<MemLog> {
         &self.raft
+    }
+
+    /// On the leader of `group`, where it stands, for a replica that joins
+    /// it ([`GroupSpec::fence`]); `None` elsewhere.
+    pub fn join_fence(&self, group: GroupId) -> Option<JoinFence> {
+        let brief = self.raft.brief(group)?;
+        if brief.role != raft::Role::Leader {
+            return None;
+        }
+        let applied = self.raft.status(group)?.applied;
+        Some(JoinFence {
+            term: brief.term,
+            index: applied,
+            index_term: self.raft.term_at(group, applied)?,
+        })
     }
 
     /// The Raft core, to tick, campaign or transfer leadership.
@@ -444,6 +540,7 @@ impl<D: Disk, S: StateMachine> Driver<D, S> {
         };
         for gr in groups {
             let g = gr.group;
+            flight.openings.push((g, self.replica(g).opening));
             self.write_group(g, gr.snapshot, gr.entries, &mut flight, now_ms)
                 .await?;
             if let Some(hs) = gr.hard_state {
@@ -559,14 +656,28 @@ impl<D: Disk, S: StateMachine> Driver<D, S> {
             after_persist,
             installed,
             appended: _,
+            openings,
         } = flight;
+        // Groups removed, or removed and opened again, while their writes
+        // were in flight: what was written for them is dropped.
+        let gone: BTreeSet<GroupId> = openings
+            .iter()
+            .filter(|(g, opening)| self.replicas.get(g).map(|r| r.opening) != Some(*opening))
+            .map(|(g, _)| *g)
+            .collect();
+        acks.retain(|(g, _, _)| !gone.contains(g));
+        let mut after_persist = after_persist;
+        for envelope in &mut after_persist {
+            envelope.messages.retain(|m| !gone.contains(&m.group));
+        }
+        after_persist.retain(|e| !e.messages.is_empty());
         let mut sync_seconds = Vec::with_capacity(to_sync.len());
-        for g in to_sync {
+        for g in to_sync.into_iter().filter(|g| !gone.contains(g)) {
             if self.bug == Some(Bug::SkipSync) {
                 continue;
             }
             let Some(replica) = self.replicas.get_mut(&g) else {
-                continue; // removed while its writes were in flight
+                continue;
             };
             let store = &mut replica.store;
             let started = std::time::Instant::now();
@@ -591,7 +702,7 @@ impl<D: Disk, S: StateMachine> Driver<D, S> {
         for (g, index, term) in acks {
             self.raft.persisted(g, index, term);
         }
-        let open = |g: &GroupId| self.replicas.contains_key(g);
+        let open = |g: &GroupId| self.replicas.contains_key(g) && !gone.contains(g);
         Ok(Landed {
             messages,
             committed: committed.into_iter().filter(|(g, _)| open(g)).collect(),

@@ -15,7 +15,7 @@ mod machine;
 pub mod stall;
 mod store;
 
-pub use driver::{Bug, Driver, Flight, GroupSpec, Landed, Opened, Options};
+pub use driver::{Bug, Driver, Flight, GroupSpec, JoinFence, Landed, Opened, Options};
 pub use error::ReplicaError;
 pub use machine::StateMachine;
 pub use stall::{Refusal, Stall};

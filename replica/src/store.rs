@@ -42,7 +42,16 @@ pub struct Recovered {
     pub held: u64,
     /// The torn or damaged tail that recovery dropped, if any.
     pub tail_loss: Option<TailLoss>,
+    /// The join fence stored when the replica joined its group empty:
+    /// the index and term of the leader's entry it votes behind (see
+    /// `JoinFence`).
+    pub fence: Option<(u64, u64)>,
 }
+
+/// The metadata's spare field holding a join fence's index.
+const FENCE_INDEX_FIELD: usize = 0;
+/// The metadata's spare field holding a join fence's entry term.
+const FENCE_TERM_FIELD: usize = 1;
 
 /// The stores of one group. See the module documentation.
 pub(crate) struct GroupStore<D: Disk> {
@@ -174,12 +183,15 @@ impl<D: Disk> GroupStore<D> {
             snapshot_retry_at_ms: None,
             spare_retry_at_ms: 0,
         };
+        let fence = (m.extra[FENCE_INDEX_FIELD] > 0)
+            .then_some((m.extra[FENCE_INDEX_FIELD], m.extra[FENCE_TERM_FIELD]));
         let recovered = Recovered {
             config,
             snapshot,
             hard_state,
             held: last.max(snapshot_index),
             tail_loss,
+            fence,
         };
         Ok((store, recovered))
     }
@@ -218,6 +230,21 @@ impl<D: Disk> GroupStore<D> {
     /// The commit index last written to the metadata store.
     pub(crate) fn stored_commit(&self) -> u64 {
         self.stored.commit
+    }
+
+    /// Writes `hs` to the metadata store with a join fence at entry
+    /// `(index, term)` (synced).
+    pub(crate) async fn store_fence(
+        &mut self,
+        hs: HardState,
+        index: u64,
+        term: u64,
+    ) -> Result<(), ReplicaError> {
+        let mut stored = self.meta.get();
+        stored.extra[FENCE_INDEX_FIELD] = index;
+        stored.extra[FENCE_TERM_FIELD] = term;
+        self.meta.store(stored).await.map_err(storage(self.group))?;
+        self.store_hard_state(hs, 0).await
     }
 
     /// Writes `hs` to the metadata store (synced).

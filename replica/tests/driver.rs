@@ -6,8 +6,8 @@ use std::path::PathBuf;
 
 use bytes::Bytes;
 use futures_lite::future::block_on;
-use raft::{Entry, EntryKind, GroupConfig, MemLog, RaftConfig};
-use replica::{Driver, GroupSpec, Options, StateMachine};
+use raft::{Entry, EntryKind, GroupConfig, GroupMessage, MemLog, MessageBody, RaftConfig};
+use replica::{Driver, GroupSpec, JoinFence, Options, StateMachine};
 use storage::{DiskOp, Fault, FaultError, LogConfig, SimDisk};
 
 /// Keeps every applied payload.
@@ -85,6 +85,7 @@ fn spec_of(group: u64) -> GroupSpec<Journal> {
         dir: PathBuf::from(format!("/p/{group}")),
         initial: GroupConfig::new([1]),
         machine: Journal::default(),
+        fence: None,
     }
 }
 
@@ -284,4 +285,139 @@ fn a_group_that_fails_to_open_leaves_nothing_behind_and_opens_later() {
         driver.machine(2).expect("group 2").lines,
         ["after the failure"]
     );
+}
+
+#[test]
+fn a_group_removed_and_opened_again_while_its_writes_are_in_flight_gets_none_of_them() {
+    let disk = SimDisk::new();
+    let mut driver = open(&disk);
+    settle(&mut driver, 0);
+    block_on(driver.add_group(spec_of(2), &|| {})).expect("group 2 opens");
+    settle(&mut driver, 1);
+    driver
+        .propose(2, vec![Bytes::from("old")])
+        .expect("the only voter leads");
+    // The entry is written and synced; the ready that hands it out as
+    // committed is written, and its sync is still to come.
+    let ready = driver.ready();
+    let flight =
+        block_on(driver.write(ready.groups, ready.messages_after_persist, 2)).expect("write");
+    block_on(driver.sync(flight, 2)).expect("sync");
+    let ready = driver.ready();
+    let in_flight =
+        block_on(driver.write(ready.groups, ready.messages_after_persist, 3)).expect("write");
+    // The group leaves this node and joins it again, empty.
+    assert!(block_on(driver.remove_group(2)).expect("removed"));
+    block_on(driver.add_group(spec_of(2), &|| {})).expect("group 2 opens again");
+    let landed = block_on(driver.sync(in_flight, 3)).expect("sync");
+    assert!(
+        landed.committed.iter().all(|(g, _)| *g != 2),
+        "the earlier replica's entries reached the new one: {:?}",
+        landed.committed
+    );
+    settle(&mut driver, 4);
+    driver
+        .propose(2, vec![Bytes::from("new")])
+        .expect("the new replica leads");
+    settle(&mut driver, 5);
+    assert_eq!(driver.machine(2).expect("group 2").lines, ["new"]);
+}
+
+/// Group 2 with nodes 2 and 3 as voters, joined by node 1 empty.
+fn joining_spec(fence: Option<JoinFence>) -> GroupSpec<Journal> {
+    GroupSpec {
+        initial: GroupConfig::new([2, 3]),
+        fence,
+        ..spec_of(2)
+    }
+}
+
+/// Whether node 1 grants a pre-vote of group 2 to `from`, whose log ends
+/// with entry `last_index` in `last_term`.
+fn grants_pre_vote(
+    driver: &mut Driver<SimDisk, Journal>,
+    from: u64,
+    last_index: u64,
+    last_term: u64,
+) -> bool {
+    let term = driver.raft().status(2).expect("group 2").term + 1;
+    driver.raft_mut().step(
+        from,
+        GroupMessage {
+            group: 2,
+            term,
+            body: MessageBody::PreVote {
+                last_index,
+                last_term,
+            },
+        },
+    );
+    let ready = driver.ready();
+    let answers: Vec<bool> = ready
+        .messages
+        .iter()
+        .filter(|e| e.to == from)
+        .flat_map(|e| &e.messages)
+        .filter_map(|m| match m.body {
+            MessageBody::PreVoteResp { reject } => Some(!reject),
+            _ => None,
+        })
+        .collect();
+    let flight =
+        block_on(driver.write(ready.groups, ready.messages_after_persist, 0)).expect("write");
+    block_on(driver.sync(flight, 0)).expect("sync");
+    assert_eq!(answers.len(), 1, "one answer to n{from}");
+    answers[0]
+}
+
+#[test]
+fn a_joining_replica_is_fenced_where_its_leader_stood_even_after_a_restart() {
+    let disk = SimDisk::new();
+    let fence = JoinFence {
+        term: 5,
+        index: 40,
+        index_term: 4,
+    };
+    let specs = vec![spec(), joining_spec(Some(fence))];
+    let (mut driver, _) =
+        block_on(Driver::open(disk.clone(), &options(), specs, &|| {})).expect("opens");
+    for restarted in [false, true] {
+        let status = driver.raft().status(2).expect("group 2");
+        assert_eq!(status.last_index, 0, "empty");
+        assert!(status.term >= fence.term, "restarted: {restarted}");
+        assert_eq!(driver.raft().recovering_until(2), Some(40));
+        // A candidate whose log ends before the fence's entry, or in an
+        // earlier term, is refused; one holding it is not.
+        assert!(
+            !grants_pre_vote(&mut driver, 3, 39, 4),
+            "restarted: {restarted}"
+        );
+        assert!(
+            !grants_pre_vote(&mut driver, 3, 90, 3),
+            "restarted: {restarted}"
+        );
+        assert!(
+            grants_pre_vote(&mut driver, 2, 40, 4),
+            "restarted: {restarted}"
+        );
+        assert!(
+            grants_pre_vote(&mut driver, 2, 41, 6),
+            "restarted: {restarted}"
+        );
+        // A crash; the node opens its groups again, with no fence given.
+        drop(driver);
+        let specs = vec![spec(), joining_spec(None)];
+        (driver, _) =
+            block_on(Driver::open(disk.clone(), &options(), specs, &|| {})).expect("reopens");
+    }
+    // A fence given to a replica that holds anything is ignored.
+    drop(driver);
+    let later = JoinFence {
+        term: 9,
+        index: 80,
+        index_term: 9,
+    };
+    let specs = vec![spec(), joining_spec(Some(later))];
+    let (driver, _) = block_on(Driver::open(disk, &options(), specs, &|| {})).expect("reopens");
+    assert_eq!(driver.raft().recovering_until(2), Some(40));
 }

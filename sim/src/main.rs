@@ -4,7 +4,7 @@
 
 use clap::Parser;
 use sim::broker::{run_broker_seeds, BrokerOptions};
-use sim::{run_seeds, Planted, SimOptions, Simulation};
+use sim::{run_seeds, Membership, Planted, SimOptions, Simulation};
 
 /// Command line of the simulator.
 #[derive(Parser)]
@@ -31,7 +31,8 @@ struct Cli {
     /// Deliberately broken variant (needs the `bug-injection` feature): of
     /// Raft (count-own-vote-twice, commit-previous-term-by-count,
     /// accept-mismatched-prev-term) or of the replica driver
-    /// (skip-sync, vote-stored-lazily, install-without-restore).
+    /// (skip-sync, vote-stored-lazily, install-without-restore,
+    /// join-without-fence).
     #[arg(long)]
     bug: Option<String>,
     /// Simulate whole brokers' partitions with the engine (clients, workers,
@@ -42,6 +43,19 @@ struct Cli {
     /// few ms of its election.
     #[arg(long, default_value_t = SimOptions::default().strike_per_mille)]
     strike_per_mille: u64,
+    /// Every seed in this membership mode (fixed, changes or
+    /// region-failover) instead of its own draw.
+    #[arg(long)]
+    membership: Option<String>,
+}
+
+fn parse_membership(name: &str) -> anyhow::Result<Membership> {
+    match name {
+        "fixed" => Ok(Membership::Fixed),
+        "changes" => Ok(Membership::Changes),
+        "region-failover" => Ok(Membership::RegionFailover),
+        _ => anyhow::bail!("--membership {name}: expected one of fixed, changes, region-failover"),
+    }
 }
 
 fn parse_bug(name: &str) -> anyhow::Result<Planted> {
@@ -97,6 +111,11 @@ fn main() -> anyhow::Result<()> {
         trace: false,
         bug,
         strike_per_mille: cli.strike_per_mille,
+        membership: cli
+            .membership
+            .as_deref()
+            .map(parse_membership)
+            .transpose()?,
     };
     if let Some(seed) = cli.seed {
         opts.trace = true;
@@ -116,7 +135,7 @@ fn main() -> anyhow::Result<()> {
         let started = std::time::Instant::now();
         let r = run_seeds(cli.start, cli.seeds, &opts, cli.threads, 0);
         println!(
-            "{} seeds passed, {} failed in {:.1} s; {} elections, {} acknowledged entries, {} crashes, {} faults, {} membership changes ({} learners made voters), {} groups failed over and back, max recovery {} ms",
+            "{} seeds passed, {} failed in {:.1} s; {} elections, {} acknowledged entries, {} crashes, {} faults, {} membership changes ({} learners made voters, {} deleted replicas added back under their id), {} groups failed over and back, max recovery {} ms",
             r.passed,
             r.failures.len(),
             started.elapsed().as_secs_f64(),
@@ -126,6 +145,7 @@ fn main() -> anyhow::Result<()> {
             r.faults,
             r.reconfigurations,
             r.promotions,
+            r.rejoins,
             r.failovers,
             r.max_recovery_ms
         );

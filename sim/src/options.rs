@@ -23,7 +23,7 @@ pub enum Planted {
 
 impl Planted {
     /// Every planted bug, by its command-line name.
-    pub const ALL: [(&'static str, Planted); 6] = [
+    pub const ALL: [(&'static str, Planted); 7] = [
         (
             "count-own-vote-twice",
             Planted::Raft(raft::Bug::CountOwnVoteTwice),
@@ -44,6 +44,10 @@ impl Planted {
         (
             "install-without-restore",
             Planted::Driver(replica::Bug::InstallWithoutRestore),
+        ),
+        (
+            "join-without-fence",
+            Planted::Driver(replica::Bug::JoinWithoutFence),
         ),
     ];
 
@@ -85,6 +89,9 @@ pub struct SimOptions {
     /// first appends and the first entry of its own term reaching a quorum is
     /// where the commit rules are tested.
     pub strike_per_mille: u64,
+    /// Every seed in this membership mode instead of its own draw (a
+    /// planted bug of membership changes is looked for where it can show).
+    pub membership: Option<Membership>,
 }
 
 impl Default for SimOptions {
@@ -95,6 +102,7 @@ impl Default for SimOptions {
             trace: false,
             bug: None,
             strike_per_mille: 150,
+            membership: None,
         }
     }
 }
@@ -158,7 +166,7 @@ pub struct Scenario {
 
 impl Scenario {
     /// Draws the scenario of `seed` from its stream `rng`.
-    pub fn draw(seed: u64, rng: &mut Prng) -> Scenario {
+    pub fn draw(seed: u64, rng: &mut Prng, membership: Option<Membership>) -> Scenario {
         let two_regions = rng.chance(300);
         let election_ticks = if two_regions {
             30
@@ -180,7 +188,7 @@ impl Scenario {
             fault_every_ms: rng.range(30, 400),
             compaction: rng.chance(600),
             priorities: rng.chance(400),
-            membership: Membership::draw(seed),
+            membership: membership.unwrap_or_else(|| Membership::draw(seed)),
         };
         match sc.membership {
             Membership::Fixed => {}

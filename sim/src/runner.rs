@@ -30,6 +30,8 @@ pub struct SeedsReport {
     pub reconfigurations: u64,
     /// Sum of learners made voters over passing runs.
     pub promotions: u64,
+    /// Sum of deleted replicas added back under their id over passing runs.
+    pub rejoins: u64,
     /// Sum of groups failed over (and back) over passing runs.
     pub failovers: u64,
 }
@@ -44,6 +46,7 @@ impl SeedsReport {
         self.max_recovery_ms = self.max_recovery_ms.max(s.recovery_ms);
         self.reconfigurations += s.reconfigurations;
         self.promotions += s.promotions;
+        self.rejoins += s.rejoins;
         self.failovers += s.failovers;
     }
 }

@@ -125,6 +125,9 @@ pub struct RunSummary {
     /// Learners made voters once caught up (each also counts as a
     /// membership change).
     pub promotions: u64,
+    /// Replicas added back to a group under the id of one deleted from it
+    /// (empty, fenced by their leader's [`replica::JoinFence`]).
+    pub rejoins: u64,
     /// Groups forced to the survivors of a lost region, and later restored
     /// to every node.
     pub failovers: u64,
@@ -172,8 +175,8 @@ pub struct Simulation {
     /// Replicas removed from their group's configuration, deleted once the
     /// leader applied the removal.
     leaving: BTreeSet<(NodeId, GroupId)>,
-    /// Replicas deleted after leaving: never added back under the same id
-    /// (see `delete_left`).
+    /// Replicas deleted after leaving: added back under the same id, they
+    /// count as rejoins (see `delete_left`).
     retired: BTreeSet<(NodeId, GroupId)>,
     /// The voters the survivors were forced to, once the failover ran.
     forced: Option<BTreeSet<NodeId>>,
@@ -185,7 +188,7 @@ impl Simulation {
     /// Builds the cluster for `seed`.
     pub fn new(seed: u64, opts: SimOptions) -> Self {
         let mut rng = Prng::new(seed);
-        let sc = Scenario::draw(seed, &mut rng);
+        let sc = Scenario::draw(seed, &mut rng, opts.membership);
         let ids: Vec<NodeId> = (1..=sc.nodes).collect();
         let region = ids
             .iter()
@@ -347,6 +350,7 @@ impl Simulation {
             dir: format!("/g{g}").into(),
             initial,
             machine: HashMachine::default(),
+            fence: None,
         }
     }
 
@@ -913,27 +917,25 @@ impl Simulation {
         // A node joins only when it is up and holds nothing of the group.
         let others: Vec<NodeId> = (1..=self.sc.nodes)
             .filter(|n| !config.voters.contains(n))
-            .filter(|n| {
-                self.nodes[n].up
-                    && !self.hosting.contains_key(&(*n, g))
-                    && !self.retired.contains(&(*n, g))
-            })
+            .filter(|n| self.nodes[n].up && !self.hosting.contains_key(&(*n, g)))
             .collect();
         let mut next = config.voters.clone();
         match self.rng.below(4) {
             0 if !others.is_empty() && self.rng.chance(500) => {
-                let n = self.rng.pick(&others);
+                let n = self.pick_joiner(g, &others);
                 return self.add_learner(g, l, &config, n);
             }
             0 if !others.is_empty() => {
-                next.insert(self.rng.pick(&others));
+                let n = self.pick_joiner(g, &others);
+                next.insert(n);
             }
             1 if members.len() > 3 => {
                 next.remove(&self.rng.pick(&members));
             }
             2 if !others.is_empty() => {
                 next.remove(&self.rng.pick(&members));
-                next.insert(self.rng.pick(&others));
+                let n = self.pick_joiner(g, &others);
+                next.insert(n);
             }
             _ => {}
         }
@@ -947,16 +949,51 @@ impl Simulation {
             BTreeMap::new()
         };
         self.say(format!("reconfigure g{g} on n{l}: {next:?} {priorities:?}"));
+        let fence = self.nodes[&l].driver.join_fence(g);
         if !self.propose_voters(l, g, next, priorities) {
             return Ok(());
         }
         // The joining replicas start empty, with the configuration of the
-        // moment (they vote once the change that adds them is applied).
+        // moment (they vote once the change that adds them is applied), and
+        // fenced where the leader stood.
         for n in joining {
-            self.open_empty(n, g, &config)?;
+            self.open_empty(n, g, &config, fence)?;
+        }
+        if !left.is_empty() && self.rng.chance(600) {
+            // A voter that stays misses the removal for a while: still in the
+            // configuration that counts the removed node, it meets it again
+            // when it rejoins, empty.
+            let stays: Vec<NodeId> = config
+                .voters
+                .iter()
+                .copied()
+                .filter(|n| *n != l && !left.contains(n))
+                .collect();
+            if !stays.is_empty() {
+                let s = self.rng.pick(&stays);
+                let rest: Vec<NodeId> = self.nodes.keys().copied().filter(|&m| m != s).collect();
+                self.say(format!("isolate n{s} (it misses the removal)"));
+                self.net.partition(&[s], &rest);
+            }
         }
         self.leaving.extend(left.into_iter().map(|n| (n, g)));
         self.pump(l)
+    }
+
+    /// One of `others` to join `g`: most often one deleted from it before,
+    /// so that a replica still in a configuration from before that removal
+    /// meets the new, empty one often.
+    fn pick_joiner(&mut self, g: GroupId, others: &[NodeId]) -> NodeId {
+        let again: Vec<NodeId> = others
+            .iter()
+            .copied()
+            .filter(|n| self.retired.contains(&(*n, g)))
+            .collect();
+        if !again.is_empty() && self.rng.below(4) != 0 {
+            self.rng.pick(&again)
+        } else {
+            self.rng.pick(others)
+        }
     }
 
     /// Makes `n` a learner of `g` through its leader `l`, and opens an empty
@@ -970,20 +1007,35 @@ impl Simulation {
         n: NodeId,
     ) -> Result<(), Violation> {
         let node = self.nodes.get_mut(&l).expect("node");
+        let fence = node.driver.join_fence(g);
         if node.raft_mut().propose_learners(g, [n].into()).is_err() {
             return Ok(());
         }
         self.say(format!("n{n} joins g{g} as a learner (through n{l})"));
         self.summary.reconfigurations += 1;
-        self.open_empty(n, g, config)?;
+        self.open_empty(n, g, config, fence)?;
         self.pump(l)
     }
 
     /// Opens an empty replica of `g` on `n` with `config`, the
-    /// configuration of the moment.
-    fn open_empty(&mut self, n: NodeId, g: GroupId, config: &GroupConfig) -> Result<(), Violation> {
-        self.say(format!("n{n} opens an empty replica of g{g}"));
-        let spec = self.group_spec(g, config.clone());
+    /// configuration of the moment, fenced where its leader stood.
+    fn open_empty(
+        &mut self,
+        n: NodeId,
+        g: GroupId,
+        config: &GroupConfig,
+        fence: Option<replica::JoinFence>,
+    ) -> Result<(), Violation> {
+        let again = self.retired.remove(&(n, g));
+        self.summary.rejoins += u64::from(again);
+        self.say(format!(
+            "n{n} opens an empty replica of g{g}{} ({fence:?})",
+            if again { " again, under its id" } else { "" }
+        ));
+        let spec = GroupSpec {
+            fence,
+            ..self.group_spec(g, config.clone())
+        };
         let node = self.nodes.get_mut(&n).expect("node");
         now(node.driver.add_group(spec, &|| {})).map_err(|e| storage_violation(n, e))?;
         self.hosting.insert((n, g), config.clone());
@@ -1051,14 +1103,14 @@ impl Simulation {
 
     /// Deletes the replicas of `g` whose removal the leader applied
     /// (`config`, not joint): a replica that left deletes its data. Such a
-    /// node never joins the group again under the same id: empty, it would
+    /// node may join the group again under the same id: empty, it would
     /// grant its vote to a candidate whose configuration predates its
     /// removal and still counts it, a quorum that need not overlap the
-    /// group's (seed 6678 with re-adding allowed). A node that joins again
-    /// must be fenced from candidates older than its joining (the broker's
-    /// cluster changes do that); in the failover seeds the rejoining region
-    /// is safe because the failback waits until no survivor can restart
-    /// with a configuration from before the failover.
+    /// group's, were it not fenced where the leader stood when it joined
+    /// (`replica::JoinFence`; the planted `JoinWithoutFence` shows it). In
+    /// the failover seeds the rejoining region is safe because the failback
+    /// waits until no survivor can restart with a configuration from before
+    /// the failover.
     fn delete_left(&mut self, g: GroupId, config: &GroupConfig) -> Result<(), Violation> {
         let done: Vec<NodeId> = self
             .leaving
@@ -1197,7 +1249,7 @@ impl Simulation {
 
     fn fault(&mut self) -> Result<(), Violation> {
         self.summary.faults += 1;
-        if self.sc.membership == Membership::Changes && self.rng.chance(250) {
+        if self.sc.membership == Membership::Changes && self.rng.chance(400) {
             return self.reconfigure();
         }
         let ids: Vec<NodeId> = self.nodes.keys().copied().collect();

@@ -50,6 +50,40 @@ pub struct ReplicaReport {
     /// From the leader of partition 1: where a scale up stands.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scaling: Option<ScalingReport>,
+    /// From a leader: where its group stands, for a broker that joins it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fence: Option<FenceReport>,
+}
+
+/// A leader's [`replica::JoinFence`], as gossiped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FenceReport {
+    /// The leader's term.
+    pub term: u64,
+    /// Its last applied index.
+    pub index: u64,
+    /// The term of that entry.
+    pub index_term: u64,
+}
+
+impl From<replica::JoinFence> for FenceReport {
+    fn from(f: replica::JoinFence) -> Self {
+        FenceReport {
+            term: f.term,
+            index: f.index,
+            index_term: f.index_term,
+        }
+    }
+}
+
+impl From<FenceReport> for replica::JoinFence {
+    fn from(f: FenceReport) -> Self {
+        replica::JoinFence {
+            term: f.term,
+            index: f.index,
+            index_term: f.index_term,
+        }
+    }
 }
 
 /// Where partition 1's leader says a scale up stands.
@@ -337,6 +371,7 @@ mod tests {
         ReplicaReport {
             change: None,
             scaling: None,
+            fence: None,
             voters: voters.iter().copied().collect(),
             joint,
             durable_voters: durable.iter().copied().collect(),

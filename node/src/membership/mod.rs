@@ -525,6 +525,7 @@ mod tests {
         let members = Members::new(ClusterConfiguration::initial(&shape(3, 1, 3), 0));
         let report = |change: Option<u64>| change::ReplicaReport {
             scaling: None,
+            fence: None,
             voters: [0, 1, 2].into(),
             joint: false,
             durable_voters: [0, 1, 2].into(),

@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
 
-use super::change::{self, PendingChange, ReplicaReport};
+use super::change::{self, FenceReport, PendingChange, ReplicaReport};
 use super::plan::Operation;
 use super::ClusterConfiguration;
 use crate::consensus::ReplicaMembership;
@@ -39,6 +39,9 @@ const SHARD_ANSWER: Duration = Duration::from_secs(1);
 const SHARD_OPEN: Duration = Duration::from_secs(60);
 /// How often a broker waiting for its configuration says so.
 const WAITING_LOG: Duration = Duration::from_secs(5);
+/// A SCALE_UP sent to partition 1 that its leader has not reported begun
+/// after this is sent again.
+const SCALE_UP_AGAIN: Duration = Duration::from_secs(2);
 /// How long a broker without a configuration collects the ones gossip
 /// offers before it takes the newest: messages queued for it while it was
 /// down arrive first, and may be of a configuration long replaced; the
@@ -51,6 +54,8 @@ pub async fn run(context: Arc<BrokerContext>) {
     let mut tick = tokio::time::interval(STEP_INTERVAL);
     let dispatcher = crate::gateway::dispatch::Dispatcher::new(Arc::clone(&context));
     let mut said_waiting: Option<Instant> = None;
+    // The change and time of the last SCALE_UP sent to partition 1.
+    let mut scaled: Option<(u64, Instant)> = None;
     // Until then, a broker not heard from may only not be heard yet.
     let heard_all_at = Instant::now() + 2 * crate::gossip::STALE_AFTER;
     while !context.view.stopping() {
@@ -89,7 +94,11 @@ pub async fn run(context: Arc<BrokerContext>) {
             .collect::<BTreeMap<_, _>>();
         context.membership.report(me, reports);
         if change.coordinator == me {
-            scale_up(&dispatcher, change).await;
+            let due =
+                scaled.is_none_or(|(id, at)| id != change.id || at.elapsed() >= SCALE_UP_AGAIN);
+            if due && scale_up(&dispatcher, change).await {
+                scaled = Some((change.id, Instant::now()));
+            }
             let reports = context.membership.reports_for(change.id);
             if let Some(next) = change::advance(&config, &reports, crate::view::unix_now_ms()) {
                 adopt(&context, next);
@@ -170,6 +179,7 @@ fn a_majority_has_none(context: &BrokerContext) -> bool {
 async fn reconcile(context: &BrokerContext, config: &ClusterConfiguration, me: NodeId) -> bool {
     let mut wanted: BTreeSet<PartitionId> = config.local_partitions(me).into_iter().collect();
     let mut busy = BTreeSet::new();
+    let mut joining = None;
     if let Some(change) = &config.pending_change {
         busy.extend(
             change
@@ -186,6 +196,7 @@ async fn reconcile(context: &BrokerContext, config: &ClusterConfiguration, me: N
         {
             if *broker_id == me {
                 wanted.insert(*partition_id);
+                joining = Some((*partition_id, change.id));
             }
         }
         // The new partitions open all at once: each needs a quorum of its
@@ -202,14 +213,38 @@ async fn reconcile(context: &BrokerContext, config: &ClusterConfiguration, me: N
     let held: BTreeSet<PartitionId> = context.view.roles().into_iter().map(|(p, _)| p).collect();
     let mut complete = true;
     for &p in wanted.difference(&held) {
+        let fence = match joining {
+            Some((partition, change)) if partition == p => {
+                let Some(fence) = leader_fence(&context.membership.reports_for(change), p) else {
+                    tracing::debug!(
+                        partition = p,
+                        "waiting for the leader of partition {p} to say where it stands"
+                    );
+                    complete = false;
+                    continue;
+                };
+                Some(fence.into())
+            }
+            _ => None,
+        };
         let (reply, answer) = oneshot::channel();
-        complete &= ask(context, p, MembershipRequest::Join { reply }, answer).await;
+        complete &= ask(context, p, MembershipRequest::Join { fence, reply }, answer).await;
     }
     for &p in held.difference(&wanted).filter(|p| !busy.contains(p)) {
         let (reply, answer) = oneshot::channel();
         ask(context, p, MembershipRequest::Leave { reply }, answer).await;
     }
     complete
+}
+
+/// Where the leader of `partition` (in the highest term reported) says its
+/// group stands: a broker joins a group only from there (see
+/// [`replica::JoinFence`]).
+fn leader_fence(reports: &super::Reports, partition: PartitionId) -> Option<FenceReport> {
+    reports
+        .values()
+        .filter_map(|replicas| replicas.get(&partition)?.fence)
+        .max_by_key(|f| (f.term, f.index))
 }
 
 /// Hands an open or close to the shard of `partition`; true once done.
@@ -254,6 +289,7 @@ fn report_of(m: &ReplicaMembership, change: u64) -> ReplicaReport {
         durable_voters: m.durable_voters.clone(),
         durable_priorities: m.durable_priorities.clone(),
         scaling: m.scaling,
+        fence: m.fence.map(Into::into),
     }
 }
 
@@ -389,15 +425,19 @@ fn step_of(op: &Operation, state: &ReplicaMembership, voters: BTreeMap<NodeId, u
 }
 
 /// On the coordinator, while the current operation starts a scale up: asks
-/// partition 1 for it (again, until its leader reports it begun; a repeated
-/// request is answered or refused without effect).
-async fn scale_up(dispatcher: &crate::gateway::dispatch::Dispatcher, change: &PendingChange) {
+/// partition 1 for it; true once asked. It is asked again after
+/// [`SCALE_UP_AGAIN`] while its leader has not reported it begun (a
+/// repeated request is answered or refused without effect).
+async fn scale_up(
+    dispatcher: &crate::gateway::dispatch::Dispatcher,
+    change: &PendingChange,
+) -> bool {
     let Some(Operation::StartPartitionScaleUp {
         desired_partition_count,
         ..
     }) = change.pending.first()
     else {
-        return;
+        return false;
     };
     let command = crate::command::PartitionCommand::ScaleUp {
         desired_partition_count: *desired_partition_count,
@@ -413,6 +453,7 @@ async fn scale_up(dispatcher: &crate::gateway::dispatch::Dispatcher, change: &Pe
         ),
         Err(e) => tracing::debug!("scale up not started now: {e}"),
     }
+    true
 }
 
 /// The voters (broker to priority) of the operation's partition once `op`
@@ -498,6 +539,7 @@ mod tests {
             learners: BTreeSet::new(),
             caught_up: BTreeSet::new(),
             scaling: None,
+            fence: None,
         };
         assert_eq!(
             step_of(&join, &state, target.clone()),
@@ -542,5 +584,38 @@ mod tests {
             step_of(&join4, &state, [(0, 2), (1, 1), (2, 3), (4, 1)].into()),
             Step::Learners([4].into())
         );
+    }
+
+    #[test]
+    fn a_joining_broker_takes_the_fence_of_the_leader_in_the_highest_term() {
+        let report = |fence: Option<FenceReport>| ReplicaReport {
+            voters: [0, 1].into(),
+            joint: false,
+            durable_voters: [0, 1].into(),
+            durable_priorities: BTreeMap::new(),
+            change: Some(3),
+            scaling: None,
+            fence,
+        };
+        let fence = |term, index| FenceReport {
+            term,
+            index,
+            index_term: term,
+        };
+        let mut reports = super::super::Reports::new();
+        reports.insert(
+            0,
+            [(1, report(None)), (2, report(Some(fence(4, 90))))].into(),
+        );
+        assert_eq!(
+            leader_fence(&reports, 1),
+            None,
+            "no leader said where it stands"
+        );
+        // A deposed leader that still reports, and the present one.
+        reports.insert(1, [(1, report(Some(fence(2, 40))))].into());
+        reports.insert(2, [(1, report(Some(fence(3, 35))))].into());
+        assert_eq!(leader_fence(&reports, 1), Some(fence(3, 35)));
+        assert_eq!(leader_fence(&reports, 2), Some(fence(4, 90)));
     }
 }

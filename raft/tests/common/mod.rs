@@ -26,6 +26,16 @@ pub fn plain() -> RaftConfig {
     }
 }
 
+/// Pre-vote and check-quorum on, priorities off.
+pub fn with_pre_vote() -> RaftConfig {
+    RaftConfig {
+        pre_vote: true,
+        check_quorum: true,
+        priority_election: false,
+        ..RaftConfig::default()
+    }
+}
+
 /// A quiet cluster of `nodes` hosting group 1 with all of them as voters.
 pub fn cluster(nodes: &[NodeId], cfg: RaftConfig) -> Cluster {
     let mut c = Cluster::new(nodes, &[1], GroupConfig::new(nodes.iter().copied()), cfg);
@@ -115,6 +125,7 @@ impl Cluster {
                     hard_state: hs,
                     applied,
                     recovering_until,
+                    recovering_term: None,
                 },
             )
             .expect("fresh node");
@@ -143,6 +154,38 @@ impl Cluster {
         self.start_node_gated(n, log, gate);
         self.down.remove(&n);
         self.say(format!("n{n} restarted without entries from {from} on"));
+    }
+
+    /// Replaces node `n` with an empty replica of every group, as a node
+    /// deleted and added back under its id: at `term`, and fenced at the
+    /// committed entry `(index, index_term)` when given.
+    pub fn rejoin_empty(&mut self, n: NodeId, term: u64, fence: Option<(u64, u64)>) {
+        self.nodes.remove(&n).expect("node exists");
+        self.applied.retain(|(node, _), _| *node != n);
+        let mut r = MultiRaft::new(n, self.cfg.clone(), MemLog::new(), n);
+        for &g in &self.groups {
+            let hard_state = raft::HardState {
+                term,
+                ..Default::default()
+            };
+            r.reader_mut().set_hard_state(g, hard_state);
+            r.add_group(
+                g,
+                GroupBootstrap {
+                    config: self.configs[&g].clone(),
+                    hard_state,
+                    applied: 0,
+                    recovering_until: fence.map_or(0, |(index, _)| index),
+                    recovering_term: fence.map(|(_, term)| term),
+                },
+            )
+            .expect("fresh node");
+        }
+        self.nodes.insert(n, r);
+        self.down.remove(&n);
+        self.say(format!(
+            "n{n} rejoined empty at term {term}, fence {fence:?}"
+        ));
     }
 
     pub fn say(&mut self, line: impl AsRef<str>) {

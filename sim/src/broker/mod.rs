@@ -420,7 +420,7 @@ impl BrokerSim {
                 }
                 let options = self.open_options(n);
                 let node = self.nodes.get_mut(&n).expect("node");
-                match now(node.replicas.join(&options, q, &|| {})) {
+                match now(node.replicas.join(&options, q, None, &|| {})) {
                     Ok(()) => {
                         self.opened.insert((n, q));
                         self.pump(n)?;
