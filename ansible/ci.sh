@@ -4,7 +4,8 @@
 # need (Debian packages; ansible-core, ansible-lint and pyzeebe in
 # ansible/.venv from requirements.txt), runs ansible-lint with the production
 # profile, then the rollout test (tests/rollout.sh) and the dual-region
-# test (tests/regions.sh: failover, failback, scale-out) with the release binaries,
+# test (tests/regions.sh: failover, failback, scale-out, scale-partitions)
+# with the release binaries,
 # building them first when they are missing, and the previous release's
 # package (packaging/previous-release.sh).
 #

@@ -19,7 +19,8 @@
 #  5. A fifth machine, node4 in east: scale-out.yml (waggle_initial_size 4)
 #     restarts the four brokers one at a time with its address, starts it,
 #     and counts the brokers up to five; the replicas move to it.
-#  6. Every acknowledged instance is completed.
+#  6. scale-partitions.yml adds a fifth partition; instances go to it.
+#  7. Every acknowledged instance is completed.
 #
 # Usage: ansible/tests/regions.sh [--release-dir DIR]
 #   --release-dir  where the release binary waggle is (default:
@@ -209,7 +210,24 @@ held=$(lab_controller curl -fsS --max-time 5 "http://$(lab_ip 4):9600/metrics" |
 [ "${held:-0}" -gt 0 ] || fail "node4 holds no replica after scale-out.yml"
 pass "node4 holds $held replicas"
 
-# --- 6. nothing acknowledged lost ----------------------------------------------------
+# --- 6. scale-partitions.yml ----------------------------------------------------------
+phase "a fifth partition; scale-partitions.yml"
+PARTITIONS=5
+write_inventory 5
+t0=$SECONDS
+lab_playbook scale-partitions -i "$work/inventory.yml" scale-partitions.yml ||
+    { show_log scale-partitions 80; fail "scale-partitions.yml failed"; }
+pass "scale-partitions.yml in $((SECONDS - t0))s"
+pass "five partitions: $(settle 4 "")"
+before=$(acked_count)
+for ((k = 0; k < SETTLE_TIMEOUT_S * 10; k++)); do
+    [ "$(acked_count)" -gt $((before + LOAD_RATE)) ] && break
+    sleep 0.1
+done
+[ "$(acked_count)" -gt $((before + LOAD_RATE)) ] || fail "fewer than $LOAD_RATE instances acknowledged after scale-partitions.yml"
+pass "instances acknowledged after it: $(($(acked_count) - before))"
+
+# --- 7. nothing acknowledged lost ----------------------------------------------------
 phase "every acknowledged instance"
 load_finish
 

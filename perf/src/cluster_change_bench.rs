@@ -22,6 +22,12 @@
 //! round-robin over five. Throughput (acknowledged creations per second)
 //! before, during and after the change, with the p99 latency.
 //!
+//! `--scenario scale-partitions`: three brokers (`--partitions` partitions,
+//! replication factor 3) under the same closed loop; `waggle cluster scale
+//! --partitions N --wait` adds partitions (`--to-partitions`). Throughput
+//! before, during and after, and the share of the creations after the
+//! change that the new partitions took.
+//!
 //! The baseline is the same run's load before the change. Every loop is
 //! bounded: the load by `MAX_LOAD`, each request by `MAX_REQUEST_WAIT`
 //! (see `failover_bench`), the commands by their `--timeout-s`.
@@ -66,6 +72,9 @@ pub enum Scenario {
     RegionFailover,
     /// Scale 3 brokers to 5 under a closed-loop load.
     ScaleOut,
+    /// Add partitions (`--to-partitions`) to 3 brokers under a closed-loop
+    /// load.
+    ScalePartitions,
 }
 
 /// Options of `waggle-perf cluster-change`.
@@ -80,9 +89,13 @@ pub struct Args {
     /// Instances created per second (region-failover, open loop).
     #[arg(long, default_value_t = 200)]
     pub rate: u64,
-    /// Clients in flight (scale-out, closed loop).
+    /// Clients in flight (scale-out and scale-partitions, closed loop).
     #[arg(long, default_value_t = 32)]
     pub concurrency: usize,
+    /// The partition count scale-partitions makes (default: twice
+    /// `--partitions`).
+    #[arg(long)]
+    pub to_partitions: Option<u32>,
     /// The `waggle` binary (default: `$WAGGLE_BIN`, else beside `waggle-perf`).
     #[arg(long)]
     pub waggle: Option<PathBuf>,
@@ -126,6 +139,9 @@ pub struct ChangeRun {
     pub during: Window,
     /// After it.
     pub after: Window,
+    /// Scale-partitions: the partitions after the change, and the share of
+    /// the creations acknowledged after it that the new partitions took.
+    pub new_partitions: Option<(u32, f64)>,
     /// Requests sent, and those never acknowledged.
     pub requests: usize,
     /// See `requests`.
@@ -157,7 +173,15 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let (nodes, spare, replication_factor) = match args.scenario {
         Scenario::RegionFailover => (4, 0, 4),
         Scenario::ScaleOut => (3, 2, 3),
+        Scenario::ScalePartitions => (3, 0, 3),
     };
+    let to_partitions = args.to_partitions.unwrap_or(2 * args.partitions);
+    ensure!(
+        !matches!(args.scenario, Scenario::ScalePartitions)
+            || (args.partitions + 1..=64).contains(&to_partitions),
+        "--to-partitions {to_partitions}: expected {} to 64",
+        args.partitions + 1
+    );
     let spec = ClusterSpec {
         nodes,
         partitions: args.partitions,
@@ -183,6 +207,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let outcome = match args.scenario {
         Scenario::RegionFailover => region_failover(&runtime, &mut brokers, &waggle, &args),
         Scenario::ScaleOut => scale_out(&runtime, &mut brokers, &waggle, &args),
+        Scenario::ScalePartitions => {
+            scale_partitions(&runtime, &mut brokers, &waggle, &args, to_partitions)
+        }
     };
     let mut result = match outcome {
         Ok(result) => result,
@@ -197,6 +224,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let name = match args.scenario {
         Scenario::RegionFailover => "region-failover",
         Scenario::ScaleOut => "scale-out",
+        Scenario::ScalePartitions => "scale-partitions",
     };
     let json = args.out.join(format!("cluster-change-{name}.json"));
     std::fs::write(&json, serde_json::to_vec_pretty(&result)?)
@@ -216,6 +244,7 @@ fn heading(scenario: Scenario) -> String {
     match scenario {
         Scenario::RegionFailover => format!("{SECTION}: a region lost, failed over and back"),
         Scenario::ScaleOut => format!("{SECTION}: 3 to 5 brokers"),
+        Scenario::ScalePartitions => format!("{SECTION}: partitions added"),
     }
 }
 
@@ -319,11 +348,12 @@ async fn record(
     intended: Duration,
     sent: Arc<Mutex<Vec<Sent>>>,
 ) {
-    let (acked, retried) = create(GatewayClient::new(channel), epoch).await;
+    let (acked, retried, partition) = create(GatewayClient::new(channel), epoch).await;
     sent.lock().expect("never poisoned").push(Sent {
         intended,
         acked,
         retried,
+        partition,
     });
 }
 
@@ -435,6 +465,7 @@ fn region_failover(
         before: window(&sent, Duration::ZERO, lost_at),
         during: window(&sent, failback_from, failback_to),
         after: window(&sent, failback_to, end),
+        new_partitions: None,
         requests: sent.len(),
         failed: sent.iter().filter(|s| s.acked.is_none()).count(),
         load_average: Default::default(),
@@ -447,36 +478,88 @@ fn scale_out(
     waggle: &Path,
     args: &Args,
 ) -> anyhow::Result<ChangeRun> {
+    let (run, _, _) = under_closed_load(runtime, brokers, args, |brokers| {
+        brokers.start_spare()?;
+        brokers.start_spare()?;
+        brokers.wait_ready()?;
+        let command = ["add", "3", "4", "--wait"];
+        let (_, took) = cluster_command(waggle, brokers, 0, &command)?;
+        Ok((command.join(" "), took))
+    })?;
+    Ok(run)
+}
+
+fn scale_partitions(
+    runtime: &tokio::runtime::Runtime,
+    brokers: &mut Brokers,
+    waggle: &Path,
+    args: &Args,
+    to: u32,
+) -> anyhow::Result<ChangeRun> {
+    let count = to.to_string();
+    let (mut run, sent, change_to) = under_closed_load(runtime, brokers, args, |brokers| {
+        let command = ["scale", "--partitions", count.as_str(), "--wait"];
+        let (_, took) = cluster_command(waggle, brokers, 0, &command)?;
+        Ok((command.join(" "), took))
+    })?;
+    run.new_partitions = Some((to, new_share(&sent, change_to, args.partitions)));
+    Ok(run)
+}
+
+/// Runs `change` (which gives the `waggle cluster` arguments it ran and
+/// how long it took) under `--concurrency` closed-loop clients through
+/// every broker, with [`LOAD_BEFORE`] of load before it (the baseline) and
+/// [`LOAD_AFTER`] after: the figures, every request's fate, and when the
+/// change ended.
+fn under_closed_load(
+    runtime: &tokio::runtime::Runtime,
+    brokers: &mut Brokers,
+    args: &Args,
+    change: impl FnOnce(&mut Brokers) -> anyhow::Result<(String, Duration)>,
+) -> anyhow::Result<(ChangeRun, Vec<Sent>, Duration)> {
     let channels = runtime.block_on(connect(&brokers.gateways, 1))?;
     let load = Load::closed(runtime, channels, args.concurrency);
     std::thread::sleep(LOAD_BEFORE);
     let change_from = load.now();
-    brokers.start_spare()?;
-    brokers.start_spare()?;
-    brokers.wait_ready()?;
-    let (_, took) = cluster_command(waggle, brokers, 0, &["add", "3", "4", "--wait"])?;
+    let (command, took) = change(brokers)?;
     let change_to = load.now();
-    eprintln!("scale-out: brokers 3 and 4 added in {took:?}");
+    eprintln!("waggle cluster {command}: {took:?}");
     std::thread::sleep(LOAD_AFTER);
     let end = load.now();
     let sent = load.finish(runtime)?;
-    Ok(ChangeRun {
+    let run = ChangeRun {
         scenario: args.scenario,
         partitions: args.partitions,
         rate: 0,
         concurrency: args.concurrency,
         gap_ms: None,
         commands: vec![(
-            "waggle cluster add 3 4 --wait".into(),
+            format!("waggle cluster {command}"),
             took.as_secs_f64() * 1e3,
         )],
         before: window(&sent, Duration::ZERO, change_from),
         during: window(&sent, change_from, change_to),
         after: window(&sent, change_to, end),
+        new_partitions: None,
         requests: sent.len(),
         failed: sent.iter().filter(|s| s.acked.is_none()).count(),
         load_average: Default::default(),
-    })
+    };
+    Ok((run, sent, change_to))
+}
+
+/// The share of the creations acknowledged from `from` on that were made on
+/// partitions above `old`.
+fn new_share(sent: &[Sent], from: Duration, old: u32) -> f64 {
+    let after: Vec<&Sent> = sent
+        .iter()
+        .filter(|s| s.acked.is_some_and(|a| a >= from))
+        .collect();
+    let new = after
+        .iter()
+        .filter(|s| s.partition.is_some_and(|p| p > old))
+        .count();
+    ratio(new as f64, after.len() as f64)
 }
 
 fn markdown(run: &ChangeRun) -> String {
@@ -503,6 +586,17 @@ fn markdown(run: &ChangeRun) -> String {
             p = run.partitions,
             c = run.concurrency,
         )),
+        Scenario::ScalePartitions => out.push_str(&format!(
+            "`waggle-perf cluster-change --scenario scale-partitions --partitions {p} --to-partitions {to} \
+             --concurrency {c}`: three brokers on loopback, {p} partitions of replication factor 3. {c} clients \
+             create one_task instances in a closed loop through brokers 0 to 2 while \
+             `waggle cluster scale --partitions {to} --wait` adds partitions (Zeebe 8.8's scale up: the new \
+             partitions bootstrap from partition 1, then take new instances). Baseline of the same run: the \
+             throughput before the change.\n\n",
+            p = run.partitions,
+            to = run.new_partitions.map_or(0, |(to, _)| to),
+            c = run.concurrency,
+        )),
     }
     if let Some(gap) = run.gap_ms {
         out.push_str(&format!(
@@ -515,7 +609,7 @@ fn markdown(run: &ChangeRun) -> String {
     }
     let during = match run.scenario {
         Scenario::RegionFailover => "during the failback",
-        Scenario::ScaleOut => "during the change",
+        Scenario::ScaleOut | Scenario::ScalePartitions => "during the change",
     };
     out.push_str(&format!(
         "\n| window | length | acknowledged creations/s | p99 create latency | throughput / before |\n|---|---|---|---|---|\n\
@@ -534,6 +628,15 @@ fn markdown(run: &ChangeRun) -> String {
         run.after.p99_ms,
         ratio(run.after.per_second, run.before.per_second),
     ));
+    if let Some((to, share)) = run.new_partitions {
+        out.push_str(&format!(
+            "After the change, partitions {} to {to} took {:.0} % of the acknowledged creations \
+             (an even share: {:.0} %).\n\n",
+            run.partitions + 1,
+            share * 100.0,
+            ratio(f64::from(to - run.partitions), f64::from(to)) * 100.0
+        ));
+    }
     out.push_str(&format!(
         "Requests never acknowledged: {} of {}. Load average {} → {}.\n",
         run.failed, run.requests, run.load_average.0, run.load_average.1
@@ -562,6 +665,7 @@ mod tests {
             intended: at(intended),
             acked: acked.map(at),
             retried: 0,
+            partition: None,
         }
     }
 
@@ -583,5 +687,24 @@ mod tests {
         assert_eq!(second.per_second, 2.0);
         assert_eq!(second.p99_ms, 20.0);
         assert_eq!(window(&sent, at(5), at(5)).per_second, 0.0);
+    }
+
+    #[test]
+    fn the_new_partitions_share_counts_the_creations_acknowledged_after_the_change() {
+        let on = |acked: u64, partition: u32| Sent {
+            partition: Some(partition),
+            ..sent(0, Some(acked))
+        };
+        let sent = [
+            on(10, 3),
+            on(900, 1),
+            on(1_000, 3),
+            on(1_100, 2),
+            sent(1_200, None),
+        ];
+        // From 1000 ms on: partitions 3 and 2, one of them new.
+        assert_eq!(new_share(&sent, at(1_000), 2), 0.5);
+        assert_eq!(new_share(&sent, at(0), 2), 0.5);
+        assert_eq!(new_share(&sent, at(5_000), 2), 0.0, "nothing after");
     }
 }

@@ -147,6 +147,8 @@ pub(crate) struct Sent {
     pub(crate) intended: Duration,
     pub(crate) acked: Option<Duration>,
     pub(crate) retried: u64,
+    /// The partition the instance was created on.
+    pub(crate) partition: Option<u32>,
 }
 
 /// Runs `waggle-perf failover`.
@@ -284,11 +286,12 @@ fn one_round(
                 let client = GatewayClient::new(channel.clone());
                 let sent = Arc::clone(&sent);
                 tasks.push(tokio::spawn(async move {
-                    let (acked, retried) = create(client, epoch).await;
+                    let (acked, retried, partition) = create(client, epoch).await;
                     sent.lock().expect("never poisoned").push(Sent {
                         intended,
                         acked,
                         retried,
+                        partition,
                     });
                 }));
             }
@@ -346,11 +349,12 @@ pub(crate) fn nearest_rank<T: Copy + Default>(sorted: &[T], q: f64) -> T {
 }
 
 /// Creates one instance, retrying retryable refusals; the acknowledgement
-/// time since `epoch` (`None` if never) and the retries.
+/// time since `epoch` (`None` if never), the retries and the partition the
+/// instance was created on.
 pub(crate) async fn create(
     mut client: GatewayClient<Channel>,
     epoch: tokio::time::Instant,
-) -> (Option<Duration>, u64) {
+) -> (Option<Duration>, u64, Option<u32>) {
     let deadline = tokio::time::Instant::now() + MAX_REQUEST_WAIT;
     let mut retried = 0;
     while tokio::time::Instant::now() < deadline {
@@ -361,7 +365,11 @@ pub(crate) async fn create(
             ..Default::default()
         };
         match client.create_process_instance(request).await {
-            Ok(_) => return (Some(epoch.elapsed()), retried),
+            Ok(created) => {
+                let key = created.into_inner().process_instance_key;
+                let partition = node::routing::partition_of_key(key, u32::MAX);
+                return (Some(epoch.elapsed()), retried, partition);
+            }
             Err(status)
                 if matches!(
                     status.code(),
@@ -373,11 +381,11 @@ pub(crate) async fn create(
             }
             Err(status) => {
                 eprintln!("a create failed: {status}");
-                return (None, retried);
+                return (None, retried, None);
             }
         }
     }
-    (None, retried)
+    (None, retried, None)
 }
 
 /// Waits until the deployment reached every partition: as many instances in
@@ -524,29 +532,34 @@ mod tests {
                 intended: at(0),
                 acked: Some(at(10)),
                 retried: 0,
+                partition: None,
             },
             Sent {
                 intended: at(100),
                 acked: Some(at(130)),
                 retried: 0,
+                partition: None,
             },
             // In flight at the kill (1000 ms), acknowledged at 1400: 400.
             Sent {
                 intended: at(990),
                 acked: Some(at(1400)),
                 retried: 1,
+                partition: None,
             },
             // Sent after the kill, acknowledged at 1700: 690.
             Sent {
                 intended: at(1010),
                 acked: Some(at(1700)),
                 retried: 3,
+                partition: None,
             },
             // Never acknowledged: not a gap (counted as failed).
             Sent {
                 intended: at(1020),
                 acked: None,
                 retried: 9,
+                partition: None,
             },
         ];
         let (gap, steady) = measure(&sent, at(1000));
