@@ -33,7 +33,7 @@
 //! exported entry carries a u64 position: the records of every entry up to it
 //! are exported (see [`crate::exporter`]).
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
@@ -377,7 +377,7 @@ pub struct Partition {
     /// Replicated queue of follow-up commands (part of the snapshot).
     follow_ups: VecDeque<Record>,
     /// Requests proposed by this node, by request id.
-    pending: HashMap<u64, Pending>,
+    pending: BTreeMap<u64, Pending>,
     next_request: u64,
     /// Records waiting for the exporter, when one is configured, and the
     /// most it may hold before new work is refused.
@@ -418,7 +418,7 @@ impl Partition {
             engine: Engine::new(id, partitions),
             applied: 0,
             follow_ups: VecDeque::new(),
-            pending: HashMap::new(),
+            pending: BTreeMap::new(),
             // 8 bits of node id, 56 bits from the boot time and a counter:
             // unique across the nodes and the restarts of a cluster.
             next_request: (u64::from(node & 0xff) << 56) | ((boot_ms << 16) & ((1 << 56) - 1)),
@@ -593,7 +593,7 @@ impl Partition {
     /// Fails every waiting request (leadership lost, shutting down). Their
     /// commands may still be committed by the next leader.
     pub fn fail_pending(&mut self, reason: &str) {
-        for (_, p) in self.pending.drain() {
+        for (_, p) in std::mem::take(&mut self.pending) {
             let _ = p
                 .reply
                 .send(Err(CommandError::Unavailable(reason.to_string())));
