@@ -18,8 +18,14 @@
 //! stream of a node that restarted is found gone at its first push and
 //! removed then. The channel's bound is the stream's credit: a job that finds
 //! it full goes back to the partition for others.
+//!
+//! A leader pushes the jobs of the entries it applies while it leads; a new
+//! leader that applies entries its predecessor pushed already pushes them
+//! again, identical (the same key and deadline: the same activation). The
+//! owner delivers an activation once ([`RECENT_PUSHES`]); a job activated
+//! again (after a yield or a timeout) has another deadline and goes through.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
@@ -33,6 +39,13 @@ use crate::placement::{NodeId, PartitionId};
 
 /// Bits of a stream id below its owner's node id.
 const OWNER_SHIFT: u32 = 48;
+
+/// Activations (job key and deadline) delivered lately that a second push
+/// of is dropped.
+const RECENT_PUSHES: usize = 65_536;
+
+/// A job's activation: its key and deadline.
+type Activation = (i64, i64);
 
 /// The sending half of a push stream: activated jobs for the worker.
 pub type JobSender = mpsc::Sender<Result<proto::ActivatedJob, Status>>;
@@ -87,6 +100,8 @@ pub struct PushStreams {
     open: Mutex<HashMap<u64, JobSender>>,
     undelivered: mpsc::UnboundedSender<Undelivered>,
     returns: Mutex<Option<mpsc::UnboundedReceiver<Undelivered>>>,
+    /// The last [`RECENT_PUSHES`] activations delivered, oldest first.
+    recent: Mutex<(HashSet<Activation>, VecDeque<Activation>)>,
 }
 
 impl PushStreams {
@@ -101,6 +116,7 @@ impl PushStreams {
             open: Mutex::new(HashMap::new()),
             undelivered,
             returns: Mutex::new(Some(returns)),
+            recent: Mutex::default(),
         }
     }
 
@@ -130,6 +146,21 @@ impl PushStreams {
     /// worker, or returns it when the stream is full or gone.
     pub fn deliver(&self, partition: PartitionId, stream_id: u64, job: proto::ActivatedJob) {
         let job_key = job.key;
+        let activation = (job.key, job.deadline);
+        if self
+            .recent
+            .lock()
+            .expect("never poisoned")
+            .0
+            .contains(&activation)
+        {
+            tracing::debug!(
+                partition,
+                job = job_key,
+                "a job pushed again by a new leader was delivered already"
+            );
+            return;
+        }
         let sender = self
             .open
             .lock()
@@ -139,7 +170,19 @@ impl PushStreams {
         let gone = match sender {
             None => true,
             Some(tx) => match tx.try_send(Ok(job)) {
-                Ok(()) => return,
+                Ok(()) => {
+                    let mut recent = self.recent.lock().expect("never poisoned");
+                    let (set, order) = &mut *recent;
+                    if set.insert(activation) {
+                        order.push_back(activation);
+                    }
+                    if order.len() > RECENT_PUSHES {
+                        if let Some(old) = order.pop_front() {
+                            set.remove(&old);
+                        }
+                    }
+                    return;
+                }
                 Err(mpsc::error::TrySendError::Full(_)) => false,
                 Err(mpsc::error::TrySendError::Closed(_)) => true,
             },
@@ -243,5 +286,27 @@ mod tests {
         assert!(!streams.is_open(id), "a closed stream is forgotten");
         streams.deliver(2, 999, job(14));
         assert!(returns.try_recv().unwrap().gone, "an unknown stream");
+    }
+
+    #[test]
+    fn an_activation_pushed_twice_is_delivered_once() {
+        let streams = PushStreams::new(1, 0);
+        let mut returns = streams.take_returns().unwrap();
+        let (tx, mut rx) = mpsc::channel(8);
+        let id = streams.open(tx);
+        let at = |deadline| proto::ActivatedJob {
+            deadline,
+            ..job(10)
+        };
+        streams.deliver(2, id, at(500));
+        // A new leader pushes the same activation again.
+        streams.deliver(2, id, at(500));
+        // The job activated again later (after a yield) has a new deadline.
+        streams.deliver(2, id, at(900));
+        let got: Vec<i64> = std::iter::from_fn(|| rx.try_recv().ok())
+            .map(|j| j.unwrap().deadline)
+            .collect();
+        assert_eq!(got, [500, 900]);
+        assert!(returns.try_recv().is_err(), "nothing returned");
     }
 }
