@@ -341,13 +341,23 @@ impl ShardReplicas<DmaDisk> {
         view: Arc<BrokerView>,
         metrics: Arc<Metrics>,
     ) -> Result<Self, ReplicaError> {
-        Self::open_on(DmaDisk, options, shard, owned, view, metrics).await
+        Self::open_on(
+            DmaDisk,
+            options,
+            shard,
+            owned,
+            view,
+            metrics,
+            Instant::now(),
+        )
+        .await
     }
 }
 
 impl<D: Disk> ShardReplicas<D> {
     /// Opens the partitions `owned` on `disk` (the simulator's disk, or the
-    /// data directory through [`ShardReplicas::open`]).
+    /// data directory through [`ShardReplicas::open`]) at `now` (the
+    /// simulator's clock, or the wall clock).
     pub async fn open_on(
         disk: D,
         options: &OpenOptions,
@@ -355,6 +365,7 @@ impl<D: Disk> ShardReplicas<D> {
         owned: &[PartitionId],
         view: Arc<BrokerView>,
         metrics: Arc<Metrics>,
+        now: Instant,
     ) -> Result<Self, ReplicaError> {
         let mut specs = Vec::with_capacity(owned.len());
         for &p in owned {
@@ -380,7 +391,6 @@ impl<D: Disk> ShardReplicas<D> {
         };
         let (driver, opened) =
             Driver::open(disk, &driver_options, specs, &|| view.heartbeat(shard)).await?;
-        let now = Instant::now();
         let mut locals = BTreeMap::new();
         for o in opened {
             let p = o.group as PartitionId;

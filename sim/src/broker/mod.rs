@@ -292,6 +292,7 @@ impl BrokerSim {
             &owned,
             view.clone(),
             Arc::new(Metrics::new()),
+            self.instant(),
         ))
         .map_err(|e| violation("storage works and recovers", format!("node {n}: {e}")))?;
         Ok(BNode {
