@@ -653,7 +653,7 @@ impl<D: Disk, S: StateMachine> Driver<D, S> {
             mut acks,
             to_sync,
             committed,
-            after_persist,
+            mut after_persist,
             installed,
             appended: _,
             openings,
@@ -666,7 +666,6 @@ impl<D: Disk, S: StateMachine> Driver<D, S> {
             .map(|(g, _)| *g)
             .collect();
         acks.retain(|(g, _, _)| !gone.contains(g));
-        let mut after_persist = after_persist;
         for envelope in &mut after_persist {
             envelope.messages.retain(|m| !gone.contains(&m.group));
         }

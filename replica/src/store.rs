@@ -240,11 +240,12 @@ impl<D: Disk> GroupStore<D> {
         index: u64,
         term: u64,
     ) -> Result<(), ReplicaError> {
-        let mut stored = self.meta.get();
-        stored.extra[FENCE_INDEX_FIELD] = index;
-        stored.extra[FENCE_TERM_FIELD] = term;
-        self.meta.store(stored).await.map_err(storage(self.group))?;
-        self.store_hard_state(hs, 0).await
+        self.store_meta(
+            hs,
+            &[(FENCE_INDEX_FIELD, index), (FENCE_TERM_FIELD, term)],
+            0,
+        )
+        .await
     }
 
     /// Writes `hs` to the metadata store (synced).
@@ -253,7 +254,21 @@ impl<D: Disk> GroupStore<D> {
         hs: HardState,
         now_ms: u64,
     ) -> Result<(), ReplicaError> {
+        self.store_meta(hs, &[], now_ms).await
+    }
+
+    /// Writes `hs` and the spare fields `extra` (field, value) to the
+    /// metadata store in one synced write.
+    async fn store_meta(
+        &mut self,
+        hs: HardState,
+        extra: &[(usize, u64)],
+        now_ms: u64,
+    ) -> Result<(), ReplicaError> {
         let mut stored = self.meta.get();
+        for &(field, value) in extra {
+            stored.extra[field] = value;
+        }
         stored.term = hs.term;
         stored.voted_for = hs.vote;
         stored.commit = hs.commit;
