@@ -289,7 +289,12 @@ impl Engine {
                     }
                 };
                 let job_key = self.state.keys.next_key();
-                self.emit(ctx, job_key, Intent::Created, RecordValue::Job(record));
+                self.emit(
+                    ctx,
+                    job_key,
+                    Intent::Created,
+                    RecordValue::Job(Box::new(record)),
+                );
                 self.element_event(ctx, &def, key, Intent::ElementActivated);
                 self.push_job(ctx, job_key);
             }
@@ -715,7 +720,7 @@ impl Engine {
                     ctx,
                     inst.job_key,
                     Intent::Canceled,
-                    RecordValue::Job(record),
+                    RecordValue::Job(Box::new(record)),
                 );
             }
         }

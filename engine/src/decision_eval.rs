@@ -247,7 +247,7 @@ impl Engine {
             ctx,
             evaluation_key,
             intent,
-            RecordValue::DecisionEvaluation(value.clone()),
+            RecordValue::DecisionEvaluation(Box::new(value.clone())),
         );
         (evaluation_key, value)
     }

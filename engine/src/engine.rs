@@ -806,7 +806,7 @@ impl Engine {
             if let Some(job) = self.state.jobs.get(&key) {
                 value.job_type = job.record.job_type.clone();
             }
-            let mut record = Record::command(key, intent, RecordValue::Job(value), None);
+            let mut record = Record::command(key, intent, RecordValue::Job(Box::new(value)), None);
             record.timestamp_ms = now_ms;
             out.push(record);
         }

@@ -361,7 +361,7 @@ impl Engine {
                     ctx,
                     key,
                     Intent::Completed,
-                    RecordValue::Job(record.clone()),
+                    RecordValue::Job(Box::new(record.clone())),
                 );
                 self.complete_waiting_task(ctx, record.element_instance_key, vars);
                 Intent::Completed
@@ -381,7 +381,12 @@ impl Engine {
                     NO_KEY
                 };
                 record.variables = v.variables.clone();
-                self.emit(ctx, key, Intent::Failed, RecordValue::Job(record.clone()));
+                self.emit(
+                    ctx,
+                    key,
+                    Intent::Failed,
+                    RecordValue::Job(Box::new(record.clone())),
+                );
                 let el_key = record.element_instance_key;
                 if let Some((_, _, _, pi_key)) = self.instance_parts(el_key) {
                     for (name, value) in vars {
@@ -415,7 +420,7 @@ impl Engine {
                     ctx,
                     key,
                     Intent::ErrorThrown,
-                    RecordValue::Job(record.clone()),
+                    RecordValue::Job(Box::new(record.clone())),
                 );
                 if self.throw_error(
                     ctx,
@@ -454,7 +459,12 @@ impl Engine {
                     ));
                 }
                 record.retries = v.retries;
-                self.emit(ctx, key, Intent::RetriesUpdated, RecordValue::Job(record));
+                self.emit(
+                    ctx,
+                    key,
+                    Intent::RetriesUpdated,
+                    RecordValue::Job(Box::new(record)),
+                );
                 Intent::RetriesUpdated
             }
             Intent::UpdateTimeout => {
@@ -466,14 +476,24 @@ impl Engine {
                 }
                 record.timeout_ms = v.timeout_ms;
                 record.deadline_ms = ctx.timestamp_ms.saturating_add(v.timeout_ms);
-                self.emit(ctx, key, Intent::TimeoutUpdated, RecordValue::Job(record));
+                self.emit(
+                    ctx,
+                    key,
+                    Intent::TimeoutUpdated,
+                    RecordValue::Job(Box::new(record)),
+                );
                 Intent::TimeoutUpdated
             }
             Intent::TimeOut => {
                 if job.state != JobState::Activated || job.record.deadline_ms > ctx.timestamp_ms {
                     return Err(wrong_state(job.state));
                 }
-                self.emit(ctx, key, Intent::TimedOut, RecordValue::Job(record));
+                self.emit(
+                    ctx,
+                    key,
+                    Intent::TimedOut,
+                    RecordValue::Job(Box::new(record)),
+                );
                 self.push_job(ctx, key);
                 Intent::TimedOut
             }
@@ -489,7 +509,7 @@ impl Engine {
                     ctx,
                     key,
                     Intent::RecurredAfterBackoff,
-                    RecordValue::Job(record),
+                    RecordValue::Job(Box::new(record)),
                 );
                 self.push_job(ctx, key);
                 Intent::RecurredAfterBackoff
@@ -498,7 +518,12 @@ impl Engine {
                 if job.state != JobState::Activated {
                     return Err(wrong_state(job.state));
                 }
-                self.emit(ctx, key, Intent::Yielded, RecordValue::Job(record));
+                self.emit(
+                    ctx,
+                    key,
+                    Intent::Yielded,
+                    RecordValue::Job(Box::new(record)),
+                );
                 Intent::Yielded
             }
             other => {

@@ -364,7 +364,12 @@ impl Engine {
         ) {
             Ok(job) => {
                 let job_key = self.state.keys.next_key();
-                self.emit(ctx, job_key, Intent::Created, RecordValue::Job(job));
+                self.emit(
+                    ctx,
+                    job_key,
+                    Intent::Created,
+                    RecordValue::Job(Box::new(job)),
+                );
                 self.push_job(ctx, job_key);
             }
             Err(message) => {
@@ -420,7 +425,7 @@ impl Engine {
             ctx,
             key,
             Intent::Completed,
-            RecordValue::Job(record.clone()),
+            RecordValue::Job(Box::new(record.clone())),
         );
         let el_key = record.element_instance_key;
         match record.job_kind {
@@ -585,7 +590,13 @@ impl Engine {
         request_id: Option<u64>,
     ) {
         let key = task.user_task_key;
-        self.emit_for(ctx, key, intent, RecordValue::UserTask(task), request_id);
+        self.emit_for(
+            ctx,
+            key,
+            intent,
+            RecordValue::UserTask(Box::new(task)),
+            request_id,
+        );
         self.next_task_listener(ctx, key);
     }
 
@@ -620,7 +631,12 @@ impl Engine {
                 task.variables = String::new();
                 job.user_task = Some(Box::new(task));
                 let job_key = self.state.keys.next_key();
-                self.emit(ctx, job_key, Intent::Created, RecordValue::Job(job));
+                self.emit(
+                    ctx,
+                    job_key,
+                    Intent::Created,
+                    RecordValue::Job(Box::new(job)),
+                );
                 self.push_job(ctx, job_key);
             }
             Err(message) => {
@@ -662,7 +678,7 @@ impl Engine {
             ListenerEventType::Updating => (Intent::UpdateDenied, "Update"),
             _ => (Intent::CompletionDenied, "Completion"),
         };
-        self.emit(ctx, key, intent, RecordValue::UserTask(task));
+        self.emit(ctx, key, intent, RecordValue::UserTask(Box::new(task)));
         if let Some(id) = transition.request_id {
             ctx.out.responses.push((
                 id,
@@ -691,7 +707,7 @@ impl Engine {
             task.variables = String::new();
         }
         let variables = task.variables.clone();
-        self.emit(ctx, key, intent, RecordValue::UserTask(task));
+        self.emit(ctx, key, intent, RecordValue::UserTask(Box::new(task)));
         if intent == Intent::Completed {
             let vars = crate::scope_variables::parse_document(&variables).unwrap_or_default();
             self.complete_waiting_task(ctx, el_key, vars);
@@ -710,7 +726,12 @@ impl Engine {
         let job_key = self.state.task_transitions[&key].job_key;
         if let Some(job) = self.state.jobs.get(&job_key) {
             let record = job.record.clone();
-            self.emit(ctx, job_key, Intent::Canceled, RecordValue::Job(record));
+            self.emit(
+                ctx,
+                job_key,
+                Intent::Canceled,
+                RecordValue::Job(Box::new(record)),
+            );
         }
         Some(key)
     }

@@ -400,7 +400,7 @@ impl Engine {
                     ctx,
                     inst.job_key,
                     Intent::Migrated,
-                    RecordValue::Job(record),
+                    RecordValue::Job(Box::new(record)),
                 );
             }
             if let Some(task) = self.state.user_tasks.get(&inst.job_key) {
@@ -413,7 +413,7 @@ impl Engine {
                     ctx,
                     inst.job_key,
                     Intent::Migrated,
-                    RecordValue::UserTask(record),
+                    RecordValue::UserTask(Box::new(record)),
                 );
             }
         }
@@ -618,7 +618,7 @@ pub(crate) fn apply(state: &mut State, record: &Record) -> bool {
         }
         (RecordValue::UserTask(task), Intent::Migrated) => {
             if let Some(t) = state.user_tasks.get_mut(&record.key) {
-                *t = task.clone();
+                *t = (**task).clone();
             }
             true
         }

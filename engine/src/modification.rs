@@ -709,7 +709,7 @@ impl Engine {
                         ctx,
                         inst.job_key,
                         Intent::Canceled,
-                        RecordValue::UserTask(task),
+                        RecordValue::UserTask(Box::new(task)),
                     );
                 }
             }

@@ -1246,7 +1246,7 @@ pub enum RecordValue {
     /// `PROCESS_INSTANCE_CREATION`
     ProcessInstanceCreation(ProcessInstanceCreationRecord),
     /// `JOB`
-    Job(JobRecord),
+    Job(Box<JobRecord>),
     /// `JOB_BATCH`
     JobBatch(JobBatchRecord),
     /// `VARIABLE`
@@ -1276,13 +1276,13 @@ pub enum RecordValue {
     /// `COMMAND_DISTRIBUTION`
     CommandDistribution(CommandDistributionRecord),
     /// `USER_TASK`
-    UserTask(UserTaskRecord),
+    UserTask(Box<UserTaskRecord>),
     /// `DECISION_REQUIREMENTS`
     DecisionRequirements(DecisionRequirementsRecord),
     /// `DECISION`
     Decision(DecisionMetadata),
     /// `DECISION_EVALUATION`
-    DecisionEvaluation(DecisionEvaluationRecord),
+    DecisionEvaluation(Box<DecisionEvaluationRecord>),
     /// `AD_HOC_SUB_PROCESS_INSTRUCTION`
     AdHocSubProcessInstruction(crate::adhoc::AdHocSubProcessInstructionRecord),
     /// `PROCESS_INSTANCE_MODIFICATION`

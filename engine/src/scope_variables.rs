@@ -52,6 +52,12 @@ pub fn parse_document(text: &str) -> Result<Vec<(String, &RawValue)>, String> {
 /// `limit`, scanning without recursion (strings skipped); `None` within it.
 pub(crate) fn nesting_beyond(json: &str, limit: usize) -> Option<usize> {
     let bytes = json.as_bytes();
+    // Nesting deeper than `limit` needs more than `limit` opening brackets;
+    // counting them is a vectorised pass, much cheaper than the scan below,
+    // and settles almost every document.
+    if bytes.iter().filter(|&&b| b == b'[' || b == b'{').count() <= limit {
+        return None;
+    }
     let mut depth = 0usize;
     let mut i = 0;
     while i < bytes.len() {
@@ -260,5 +266,24 @@ pub fn set_path(
                 set_path(inner, rest, value);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::nesting_beyond;
+
+    #[test]
+    fn nesting_counts_depth_not_brackets() {
+        let deep = format!("{}{}", "[".repeat(5), "]".repeat(5));
+        assert_eq!(nesting_beyond(&deep, 4), Some(5));
+        assert_eq!(nesting_beyond(&deep, 5), None);
+        // Many brackets, shallow: more than the limit in all, 1 deep.
+        let wide = format!("[{}]", ["[]"; 10].join(","));
+        assert_eq!(nesting_beyond(&wide, 3), None);
+        // Brackets in strings do not nest.
+        let quoted = r#"{"a":"[[[[[[\"[[[["}"#;
+        assert_eq!(nesting_beyond(quoted, 2), None);
+        assert_eq!(nesting_beyond(r#"{"a":[[[1]]]}"#, 3), Some(4));
     }
 }

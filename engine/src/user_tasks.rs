@@ -164,7 +164,7 @@ impl Engine {
             ctx,
             user_task_key,
             Intent::Creating,
-            RecordValue::UserTask(task),
+            RecordValue::UserTask(Box::new(task)),
         );
         self.element_event(ctx, def, key, Intent::ElementActivated);
         self.next_task_listener(ctx, user_task_key);
@@ -180,7 +180,7 @@ impl Engine {
             ctx,
             key,
             Intent::Created,
-            RecordValue::UserTask(task.clone()),
+            RecordValue::UserTask(Box::new(task.clone())),
         );
         if !assignee.is_empty() {
             task.assignee = assignee;
@@ -194,7 +194,12 @@ impl Engine {
     pub(crate) fn user_task_canceled(&mut self, ctx: &mut Ctx, task: UserTaskRecord) {
         let key = task.user_task_key;
         let el_key = task.element_instance_key;
-        self.emit(ctx, key, Intent::Canceled, RecordValue::UserTask(task));
+        self.emit(
+            ctx,
+            key,
+            Intent::Canceled,
+            RecordValue::UserTask(Box::new(task)),
+        );
         let waiting = self
             .state
             .instances
@@ -216,7 +221,7 @@ impl Engine {
         };
         let listeners = self.has_task_listeners(&task, ListenerEventType::Canceling);
         if !listeners {
-            let value = RecordValue::UserTask(task);
+            let value = RecordValue::UserTask(Box::new(task));
             self.emit(ctx, user_task_key, Intent::Canceling, value.clone());
             self.emit(ctx, user_task_key, Intent::Canceled, value);
             return false;
@@ -225,7 +230,7 @@ impl Engine {
             ctx,
             user_task_key,
             Intent::Canceling,
-            RecordValue::UserTask(task),
+            RecordValue::UserTask(Box::new(task)),
         );
         true
     }

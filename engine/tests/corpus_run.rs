@@ -39,7 +39,7 @@ fn drive(h: &mut Harness, pi: i64) -> bool {
             h.request(Record::command(
                 key,
                 Intent::Complete,
-                RecordValue::UserTask(task),
+                RecordValue::UserTask(Box::new(task)),
                 None,
             ))
             .expect("complete the user task");

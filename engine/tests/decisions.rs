@@ -80,11 +80,11 @@ fn evaluate(
     h.request(Record::command(
         NO_KEY,
         Intent::Evaluate,
-        RecordValue::DecisionEvaluation(DecisionEvaluationRecord::command(
+        RecordValue::DecisionEvaluation(Box::new(DecisionEvaluationRecord::command(
             key,
             id,
             variables.to_string(),
-        )),
+        ))),
         None,
     ))
 }
@@ -103,7 +103,7 @@ fn evaluations(h: &Harness) -> Vec<(Intent, DecisionEvaluationRecord)> {
         .iter()
         .filter_map(|r| match &r.value {
             RecordValue::DecisionEvaluation(e) if r.record_type == RecordType::Event => {
-                Some((r.intent, e.clone()))
+                Some((r.intent, (**e).clone()))
             }
             _ => None,
         })

@@ -396,7 +396,7 @@ fn task_command(
     let mut value = UserTaskRecord::empty();
     fill(&mut value);
     h.submit(
-        Record::command(key, intent, RecordValue::UserTask(value), None),
+        Record::command(key, intent, RecordValue::UserTask(Box::new(value)), None),
         true,
     )
 }
@@ -474,7 +474,7 @@ fn an_assigning_listener_denies_the_assignment() {
         .request(Record::command(
             key,
             Intent::Complete,
-            RecordValue::UserTask(UserTaskRecord::empty()),
+            RecordValue::UserTask(Box::new(UserTaskRecord::empty())),
             None,
         ))
         .unwrap_err();

@@ -335,7 +335,7 @@ fn a_camunda_user_task_moves_and_is_completed_in_version_2() {
     h.request(Record::command(
         task_key,
         Intent::Complete,
-        RecordValue::UserTask(UserTaskRecord::empty()),
+        RecordValue::UserTask(Box::new(UserTaskRecord::empty())),
         None,
     ))
     .expect("complete");

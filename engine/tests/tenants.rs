@@ -152,7 +152,7 @@ fn a_caller_cannot_touch_or_activate_what_belongs_to_another_tenant() {
     let mut complete = Record::command(
         acme_job,
         Intent::Complete,
-        RecordValue::Job(JobRecord::empty()),
+        RecordValue::Job(Box::new(JobRecord::empty())),
         None,
     );
     complete = as_member_of(complete, &["globex"]);
@@ -167,7 +167,7 @@ fn a_caller_cannot_touch_or_activate_what_belongs_to_another_tenant() {
     let complete = Record::command(
         jobs[0].key,
         Intent::Complete,
-        RecordValue::Job(JobRecord::empty()),
+        RecordValue::Job(Box::new(JobRecord::empty())),
         None,
     );
     h.request(as_member_of(complete, &["acme"])).unwrap();
@@ -344,11 +344,11 @@ fn a_decision_is_evaluated_in_its_tenant() {
             Record::command(
                 NO_KEY,
                 Intent::Evaluate,
-                RecordValue::DecisionEvaluation(DecisionEvaluationRecord::command(
+                RecordValue::DecisionEvaluation(Box::new(DecisionEvaluationRecord::command(
                     NO_KEY,
                     "greeting",
                     r#"{"name": "ann"}"#.into(),
-                )),
+                ))),
                 None,
             ),
             tenant,

@@ -23,7 +23,7 @@ fn task_events(h: &Harness) -> Vec<(i64, Intent, UserTaskRecord)> {
         .iter()
         .filter(|r| r.record_type == RecordType::Event)
         .filter_map(|r| match &r.value {
-            RecordValue::UserTask(t) => Some((r.key, r.intent, t.clone())),
+            RecordValue::UserTask(t) => Some((r.key, r.intent, (**t).clone())),
             _ => None,
         })
         .collect()
@@ -49,7 +49,7 @@ fn command(
     h.request(Record::command(
         key,
         intent,
-        RecordValue::UserTask(value),
+        RecordValue::UserTask(Box::new(value)),
         None,
     ))
 }

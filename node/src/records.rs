@@ -267,7 +267,7 @@ pub fn to_record(command: &PartitionCommand) -> Result<Record, CommandError> {
         } => Record::command(
             *user_task_key,
             *intent,
-            RecordValue::UserTask((**value).clone()),
+            RecordValue::UserTask(Box::new((**value).clone())),
             None,
         ),
         PartitionCommand::ActivateAdHocElements { value } => Record::command(
@@ -283,11 +283,11 @@ pub fn to_record(command: &PartitionCommand) -> Result<Record, CommandError> {
         } => Record::command(
             NO_KEY,
             Intent::Evaluate,
-            RecordValue::DecisionEvaluation(DecisionEvaluationRecord::command(
+            RecordValue::DecisionEvaluation(Box::new(DecisionEvaluationRecord::command(
                 *decision_key,
                 decision_id,
                 variables.clone(),
-            )),
+            ))),
             None,
         ),
         PartitionCommand::ModifyInstance { value } => Record::command(
@@ -318,7 +318,7 @@ pub fn to_record(command: &PartitionCommand) -> Result<Record, CommandError> {
 fn job(key: i64, intent: Intent, fill: impl FnOnce(&mut JobRecord)) -> Record {
     let mut value = JobRecord::empty();
     fill(&mut value);
-    Record::command(key, intent, RecordValue::Job(value), None)
+    Record::command(key, intent, RecordValue::Job(Box::new(value)), None)
 }
 
 /// The gRPC answer to the engine's response for `command`.
@@ -551,7 +551,7 @@ mod tests {
         })
         .expect("built");
         assert_eq!((r.key, r.intent), (9, Intent::Claim));
-        assert_eq!(r.value, RecordValue::UserTask(value));
+        assert_eq!(r.value, RecordValue::UserTask(Box::new(value)));
         let reply = to_reply(
             Intent::Claim,
             Ok(ResponseValue::UserTask {

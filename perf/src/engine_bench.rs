@@ -127,7 +127,7 @@ impl Driver {
         let out = self.run(Record::command(
             key,
             Intent::Complete,
-            RecordValue::Job(value),
+            RecordValue::Job(Box::new(value)),
             Some(3),
         ));
         assert!(out.responses[0].1.is_ok(), "complete failed");

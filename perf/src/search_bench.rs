@@ -359,7 +359,7 @@ fn instance_records(i: i64) -> Vec<Record> {
         j.bpmn_process_id = process.clone();
         j.process_definition_version = 1;
         j.process_definition_key = definition_key(d);
-        event(job, intent, at, RecordValue::Job(j))
+        event(job, intent, at, RecordValue::Job(Box::new(j)))
     };
     let variable = |k: i64, name: &str, value: String| {
         event(

@@ -89,7 +89,7 @@ fn job(key: i64, instance: i64, task: i64, intent: Intent, retries: i32, t: i64)
     j.bpmn_process_id = Arc::from("order");
     j.process_definition_version = 1;
     j.process_definition_key = DEFINITION;
-    event(key, intent, t, RecordValue::Job(j))
+    event(key, intent, t, RecordValue::Job(Box::new(j)))
 }
 
 fn variable(key: i64, instance: i64, name: &str, value: &str, intent: Intent, t: i64) -> Record {
@@ -419,7 +419,7 @@ async fn scenario(store: Store) {
         v.bpmn_process_id = Arc::from("order");
         v.process_definition_version = 1;
         v.creation_timestamp = 6_000;
-        event(40, intent, t, RecordValue::UserTask(v))
+        event(40, intent, t, RecordValue::UserTask(Box::new(v)))
     };
     let created = [user_task(Intent::Created, 6_000, "")];
     let assigned = [user_task(Intent::Assigned, 6_100, "anna")];

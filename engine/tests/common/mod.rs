@@ -239,7 +239,12 @@ impl Harness {
     ) -> Result<ResponseValue, Rejection> {
         let mut value = JobRecord::empty();
         f(&mut value);
-        self.request(Record::command(key, intent, RecordValue::Job(value), None))
+        self.request(Record::command(
+            key,
+            intent,
+            RecordValue::Job(Box::new(value)),
+            None,
+        ))
     }
 
     pub fn complete(&mut self, key: i64, variables: &str) -> Result<ResponseValue, Rejection> {

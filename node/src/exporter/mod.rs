@@ -595,7 +595,7 @@ mod tests {
         let mut record = Record::command(
             9,
             Intent::Evaluated,
-            RecordValue::DecisionEvaluation(evaluation),
+            RecordValue::DecisionEvaluation(Box::new(evaluation)),
             None,
         );
         record.record_type = engine::RecordType::Event;
