@@ -618,8 +618,10 @@ impl Engine {
             authorized_tenants: None,
             authorized_processes: None,
         };
-        self.state.apply(&record);
+        // Applied where it lies in the output, so the record moves once.
         ctx.out.records.push(record);
+        self.state
+            .apply(ctx.out.records.last().expect("just pushed"));
     }
 
     pub(crate) fn respond(ctx: &mut Ctx, cmd: &Record, value: ResponseValue) {

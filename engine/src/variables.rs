@@ -66,6 +66,13 @@ impl ScopeVariables {
     }
 
     fn find(&self, name: &str) -> Result<usize, usize> {
+        // A document's variables arrive sorted by name: each new one goes
+        // after the last, found with one comparison.
+        match self.entries.last() {
+            None => return Err(0),
+            Some(last) if self.name(last) < name => return Err(self.entries.len()),
+            Some(_) => {}
+        }
         self.entries.binary_search_by(|e| self.name(e).cmp(name))
     }
 
@@ -234,6 +241,27 @@ mod tests {
         assert_eq!(names, ["a", "b"]);
         v.remove_scope(1);
         assert!(v.get(1, "a").is_none());
+    }
+
+    #[test]
+    fn names_stay_sorted_in_any_order_of_arrival() {
+        let mut v = Variables::default();
+        for (key, name) in [(1, "a"), (2, "c"), (3, "e"), (4, "d"), (5, "b")] {
+            v.set(1, name, key, &key.to_string());
+        }
+        v.set(1, "e", 3, "\"last, updated\"");
+        v.set(1, "a", 1, "\"first, updated\"");
+        let seen: Vec<_> = v.local(1).map(|v| (v.name, v.key, v.value)).collect();
+        assert_eq!(
+            seen,
+            [
+                ("a", 1, "\"first, updated\""),
+                ("b", 5, "5"),
+                ("c", 2, "2"),
+                ("d", 4, "4"),
+                ("e", 3, "\"last, updated\""),
+            ]
+        );
     }
 
     #[test]
