@@ -31,6 +31,9 @@ pub const MAX_STEPS_PER_COMMAND: usize = 1024;
 /// Records most commands write (sizes the output vector once: records are
 /// large, and growing the vector copies them).
 const RECORDS_PER_COMMAND_HINT: usize = 32;
+/// Largest output vector (in records) kept for the next command by
+/// [`Engine::recycle`]; a larger one, from a rare large command, is freed.
+const MAX_RECYCLED_RECORDS: usize = 1024;
 /// Version of the snapshot format. Version 4 adds the deployed DRGs and
 /// decisions and the Camunda user tasks; version 5 the listener progress of
 /// element instances, the open user task transitions and forms. An earlier
@@ -348,6 +351,10 @@ pub struct Engine {
     /// being processed, in the configured zone (configuration, the same on
     /// every replica; not in the snapshot).
     pub(crate) clock: Clock,
+    /// An empty output vector handed back by [`Engine::recycle`], for the
+    /// next command: a command's records take several kilobytes, which the
+    /// allocator would otherwise hand out and take back each time.
+    spare_records: Vec<Record>,
 }
 
 impl Engine {
@@ -367,6 +374,7 @@ impl Engine {
             last_sent: BTreeMap::new(),
             distribution_sent: BTreeMap::new(),
             clock: Clock::utc(0),
+            spare_records: Vec::new(),
         }
     }
 
@@ -419,7 +427,7 @@ impl Engine {
             timestamp_ms: command.timestamp_ms,
             tenant: Tenant::default(),
             out: Processed {
-                records: Vec::with_capacity(RECORDS_PER_COMMAND_HINT),
+                records: self.take_spare_records(),
                 ..Processed::default()
             },
             steps: VecDeque::with_capacity(8),
@@ -437,6 +445,26 @@ impl Engine {
         }
         self.run_steps(&mut ctx);
         ctx.out
+    }
+
+    /// Hands back the (drained) records vector of a [`Processed`], to hold
+    /// the next command's records without a new allocation.
+    pub fn recycle(&mut self, mut records: Vec<Record>) {
+        if records.capacity() <= MAX_RECYCLED_RECORDS
+            && records.capacity() > self.spare_records.capacity()
+        {
+            records.clear();
+            self.spare_records = records;
+        }
+    }
+
+    fn take_spare_records(&mut self) -> Vec<Record> {
+        let spare = std::mem::take(&mut self.spare_records);
+        if spare.capacity() == 0 {
+            Vec::with_capacity(RECORDS_PER_COMMAND_HINT)
+        } else {
+            spare
+        }
     }
 
     /// Rejects a command whose processing failed unexpectedly (a panic
@@ -928,6 +956,7 @@ impl Engine {
             last_sent: BTreeMap::new(),
             distribution_sent: BTreeMap::new(),
             clock: Clock::utc(0),
+            spare_records: Vec::new(),
         })
     }
 }

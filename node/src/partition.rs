@@ -681,7 +681,7 @@ impl Partition {
         command: &Record,
         out: &mut Applied,
     ) -> Result<(), ProcessingFailure> {
-        let processed = match self.failed.get(&(index, ordinal)) {
+        let mut processed = match self.failed.get(&(index, ordinal)) {
             Some(reason) => self.engine.reject_failed(command, reason.clone()),
             None => {
                 let engine = &mut self.engine;
@@ -713,18 +713,19 @@ impl Partition {
         if self.quiet_before.is_some_and(|at| (index, ordinal) < at) {
             // Rebuilding: only the replicated effects matter; the answers,
             // distributions and job signals went out the first time.
-            for record in processed.records {
+            for record in processed.records.drain(..) {
                 if record.record_type == RecordType::Command {
                     self.follow_ups.push_back(record);
                 } else if let Some((queue, _)) = &mut self.exports {
                     queue.push(index, record);
                 }
             }
+            self.engine.recycle(processed.records);
             return Ok(());
         }
         EngineCounts::add(&mut out.counts.commands, command.value_type.name());
         let pushed = |key: i64| processed.pushed_jobs.iter().any(|p| p.job.key == key);
-        for record in processed.records {
+        for record in processed.records.drain(..) {
             if record.record_type == RecordType::Command {
                 self.follow_ups.push_back(record);
                 continue;
@@ -740,6 +741,7 @@ impl Partition {
                 queue.push(index, record);
             }
         }
+        self.engine.recycle(processed.records);
         for (request, response) in processed.responses {
             if let Some(p) = self.pending.remove(&request) {
                 let Some(intent) = p.intent else {

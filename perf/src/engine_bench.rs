@@ -63,15 +63,21 @@ struct Driver {
     engine: Engine,
     position: i64,
     now_ms: i64,
+    /// Records written by the last command.
+    records: usize,
 }
 
 impl Driver {
+    /// Processes `cmd` as the broker does: its records are taken (counted
+    /// here, appended to the log there) and their vector handed back.
     fn run(&mut self, mut cmd: Record) -> Processed {
         self.position += 1;
         cmd.position = self.position;
         cmd.timestamp_ms = self.now_ms;
-        let out = self.engine.process(&cmd);
-        self.position += out.records.len() as i64;
+        let mut out = self.engine.process(&cmd);
+        self.records = out.records.len();
+        self.position += self.records as i64;
+        self.engine.recycle(std::mem::take(&mut out.records));
         out
     }
 
@@ -131,7 +137,7 @@ impl Driver {
             Some(3),
         ));
         assert!(out.responses[0].1.is_ok(), "complete failed");
-        out.records.len()
+        self.records
     }
 }
 
@@ -144,6 +150,7 @@ fn driver_for(model: &str) -> anyhow::Result<Driver> {
         engine: Engine::new(1, 1),
         position: 0,
         now_ms: 1_700_000_000_000,
+        records: 0,
     };
     let out = d.run(Record::command(
         NO_KEY,
