@@ -28,6 +28,11 @@ pub struct Args {
     /// Instances left waiting at the task for the state-size measurement.
     #[arg(long, default_value_t = 50_000)]
     waiting: usize,
+    /// Run only the one_task loop and print its throughput (for a profiler:
+    /// under `valgrind --tool=callgrind`, the difference of two runs with
+    /// different `--instances` is the instructions of that many instances).
+    #[arg(long)]
+    one_task_only: bool,
 }
 
 const ONE_TASK: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
@@ -232,6 +237,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         "--waiting must be in 1..={MAX_INSTANCES}"
     );
     let batch = args.batch.clamp(1, ::engine::jobs::MAX_JOBS_PER_BATCH);
+    if args.one_task_only {
+        let (per_s, per_cpu_s, _) = throughput(ONE_TASK, args.instances, batch)?;
+        println!("engine one_task: {per_s:.0} instances/s, {per_cpu_s:.0} instances/CPU-s");
+        return Ok(());
+    }
 
     // Baseline: parse and re-serialise the payload once per instance.
     let started = Instant::now();
