@@ -1002,3 +1002,28 @@ pub(crate) fn pi_value(
         parent_element_instance_key: NO_KEY,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_recycled_output_vector_comes_back_empty() {
+        let mut engine = Engine::new(1, 1);
+        let mut complete = Record::command(
+            42,
+            Intent::Complete,
+            RecordValue::Job(Box::new(JobRecord::empty())),
+            Some(1),
+        );
+        complete.position = 1;
+        let first = engine.process(&complete);
+        assert_eq!(first.records.len(), 1, "a rejection: {:?}", first.records);
+        // Handed back undrained: its records must not reach the next output.
+        engine.recycle(first.records);
+        complete.position = 2;
+        let second = engine.process(&complete);
+        assert_eq!(second.records.len(), 1);
+        assert_eq!(second.records[0].source_record_position, 2);
+    }
+}
